@@ -1,5 +1,41 @@
-//! Critical-path analysis of distributed traces.
+//! Critical-path analysis of distributed traces, fast on huge and messy ones.
 //!
-//! This crate will read traces (OTLP JSON and protobuf, Jaeger JSON, Zipkin v2 JSON), assemble
-//! them robustly, and compute where a request's latency really went. It is being built under
-//! issue #5; nothing is exported yet.
+//! The crate owns a span model of its own ([`Span`], [`Trace`]), trace assembly that repairs
+//! messy input ([`assemble`]), the critical-path walk ([`analyze_critical_path`]) in two modes
+//! ([`Mode::Robust`], the default, and [`Mode::Jaeger`], which reproduces Jaeger UI), and
+//! aggregation across traces.
+//!
+//! # Quick start
+//!
+//! ```
+//! use lightstep_analysis::{analyze_critical_path, Options, Span, SpanId, Trace, TraceId};
+//!
+//! let trace_id = TraceId::parse("5b8efff798038103d269b633813fc60c");
+//! let root = SpanId::parse("eee19b7ec3c1b173");
+//! let trace = Trace::new(trace_id.clone(), vec![
+//!     Span::new(trace_id.clone(), root.clone(), 1_000, 9_000).with_service("web").with_name("GET /"),
+//!     Span::new(trace_id.clone(), SpanId::parse("eee19b7ec3c1b174"), 2_000, 7_000)
+//!         .with_parent(root)
+//!         .with_service("db")
+//!         .with_name("SELECT"),
+//! ]);
+//! let analysis = analyze_critical_path(&trace, &Options::default());
+//! assert_eq!(analysis.critical_spans, ["eee19b7ec3c1b173", "eee19b7ec3c1b174"]);
+//! assert_eq!(analysis.services[0].service.as_ref(), "db");
+//! ```
+//!
+//! Nothing here recurses on the depth of a trace: assembly, sanitizing and the walk run on
+//! explicit stacks and arrays indexed by span position.
+//!
+//! The minimum supported Rust version is 1.90. The crate has no feature flags.
+
+mod assemble;
+mod critical_path;
+mod model;
+
+pub use assemble::{AssembledTrace, assemble};
+pub use critical_path::{
+    CriticalPathAnalysis, Diagnostics, Gap, Mode, Options, PathSpan, Section, Share,
+    analyze_assembled, analyze_critical_path,
+};
+pub use model::{Link, ParentRelation, Span, SpanId, SpanKind, Status, Trace, TraceId};

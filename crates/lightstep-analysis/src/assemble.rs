@@ -1,0 +1,592 @@
+//! Trace assembly: from a bag of spans to a sanitized forest the critical-path walk can trust.
+//!
+//! Everything here is a linear pass over arrays indexed by span position, plus one sort; there is
+//! no recursion, so a million-deep chain costs the same stack as a single span. The rules differ
+//! by [`Mode`]; `docs/critical-path.md` gives the reason for each robust rule.
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use crate::model::{ParentRelation, SpanKind, Trace};
+use crate::{Diagnostics, Mode, Options};
+
+/// Marks "no span" in the index arrays.
+pub(crate) const NONE: u32 = u32::MAX;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A trace after assembly: each span's sanitized window and the blocking children of each span,
+/// sorted in the order the walk consumes them.
+///
+/// Indices are positions in [`Trace::spans`]. Spans that the mode excludes (Jaeger's dropped
+/// subtrees, exact duplicates in robust mode) have no window and belong to no list.
+#[derive(Debug, Clone)]
+pub struct AssembledTrace {
+    mode: Mode,
+    /// Sanitized `[start, end]` per span; `None` for excluded spans.
+    windows: Vec<Option<(u64, u64)>>,
+    /// Parent in the assembled forest (after cycle cuts), `NONE` for top-level spans.
+    parent: Vec<u32>,
+    /// `children[offsets[i]..offsets[i + 1]]` are span `i`'s blocking children; the last range
+    /// (index `len`) holds the top-level spans.
+    offsets: Vec<u32>,
+    children: Vec<u32>,
+    pub(crate) diagnostics: Diagnostics,
+    /// Jaeger mode: the single root Jaeger UI starts from, if it survives preprocessing.
+    pub(crate) jaeger_root: Option<u32>,
+}
+
+impl AssembledTrace {
+    /// Number of input spans (including excluded ones).
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Whether the trace has no spans.
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
+    /// The mode the trace was assembled for.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Sanitized window of span `index`, `None` if the mode excluded it.
+    pub fn window(&self, index: usize) -> Option<(u64, u64)> {
+        self.windows.get(index).copied().flatten()
+    }
+
+    /// Parent of span `index` in the assembled forest: `None` for top-level spans, for spans
+    /// detached from their parent (non-blocking or outside its window) and for excluded spans.
+    pub fn parent(&self, index: usize) -> Option<usize> {
+        match self.parent.get(index) {
+            Some(&p) if p != NONE => Some(p as usize),
+            _ => None,
+        }
+    }
+
+    /// Blocking children of span `index`, latest-finishing first.
+    pub fn children(&self, index: usize) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.child_slice(index).iter().map(|&c| c as usize)
+    }
+
+    /// Spans with no blocking parent (roots, orphans, detached spans), latest-finishing first.
+    /// In Jaeger mode only Jaeger UI's single root is listed.
+    pub fn top_level(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.child_slice(self.windows.len())
+            .iter()
+            .map(|&c| c as usize)
+    }
+
+    /// What assembly had to repair.
+    pub fn diagnostics(&self) -> &Diagnostics {
+        &self.diagnostics
+    }
+
+    pub(crate) fn child_slice(&self, index: usize) -> &[u32] {
+        let (Some(&from), Some(&to)) = (self.offsets.get(index), self.offsets.get(index + 1))
+        else {
+            return &[];
+        };
+        self.children.get(from as usize..to as usize).unwrap_or(&[])
+    }
+
+    pub(crate) fn offset(&self, index: usize) -> u32 {
+        self.offsets.get(index).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn child_at(&self, position: u32) -> u32 {
+        self.children
+            .get(position as usize)
+            .copied()
+            .unwrap_or(NONE)
+    }
+
+    pub(crate) fn win(&self, index: u32) -> (u64, u64) {
+        self.windows
+            .get(index as usize)
+            .copied()
+            .flatten()
+            .unwrap_or((0, 0))
+    }
+}
+
+/// Assembles a trace for the given options. Never fails: every oddity becomes a diagnostic.
+pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
+    let spans = &trace.spans;
+    let n = spans.len().min(NONE as usize - 1);
+    let spans = &spans[..n];
+    let mut diagnostics = Diagnostics::default();
+    let jaeger = options.mode == Mode::Jaeger;
+
+    // Which spans take part at all. Jaeger UI filters out spans whose start time is falsy
+    // (0) before anything else; robust mode keeps them (0 is a valid integer time) but ignores
+    // exact duplicates, which are retransmissions rather than distinct work.
+    let mut included = vec![true; n];
+    if jaeger {
+        for (i, span) in spans.iter().enumerate() {
+            if span.start_ns() == 0 {
+                included[i] = false;
+                diagnostics.dropped += 1;
+            }
+        }
+    }
+
+    // Id lookup: the first occurrence of an id owns it (Jaeger renames later duplicates).
+    let mut by_id: FastMap<&crate::SpanId, u32> =
+        FastMap::with_capacity_and_hasher(n, Default::default());
+    for (i, span) in spans.iter().enumerate() {
+        if !included[i] {
+            continue;
+        }
+        match by_id.entry(span.span_id()) {
+            Entry::Vacant(slot) => {
+                slot.insert(i as u32);
+            }
+            Entry::Occupied(slot) => {
+                let first = &spans[*slot.get() as usize];
+                if !jaeger && is_same_span(first, span) {
+                    included[i] = false;
+                    diagnostics.duplicates_dropped += 1;
+                } else {
+                    diagnostics.duplicate_ids += 1;
+                }
+            }
+        }
+    }
+
+    // Parent links.
+    let mut parent = vec![NONE; n];
+    for (i, span) in spans.iter().enumerate() {
+        if !included[i] {
+            continue;
+        }
+        let Some(pid) = span.parent_id() else {
+            continue;
+        };
+        match by_id.get(pid) {
+            Some(&p) if p as usize == i => {
+                diagnostics.self_parents += 1;
+                if jaeger {
+                    // Jaeger UI hangs such a span under itself, where no walk from a root
+                    // ever reaches it (nor anything below it).
+                    included[i] = false;
+                    diagnostics.dropped += 1;
+                }
+            }
+            Some(&p) => parent[i] = p,
+            None => diagnostics.orphans += 1,
+        }
+    }
+    drop(by_id);
+
+    // Cycles. Robust mode cuts each cycle at its earliest-starting span, which becomes a root.
+    // Jaeger UI builds its tree from the roots down, so spans on a cycle (and below) are simply
+    // never shown: the Jaeger mode excludes them the same way.
+    let cycles = find_cycles(&parent, &included);
+    for cycle in cycles {
+        diagnostics.cycles_cut += 1;
+        if jaeger {
+            // Exclusion happens below: nothing in a cycle is reachable from a root.
+            continue;
+        }
+        let cut = cycle
+            .iter()
+            .copied()
+            .min_by_key(|&i| (spans[i as usize].start_ns(), i))
+            .unwrap_or(NONE);
+        if let Some(slot) = parent.get_mut(cut as usize) {
+            *slot = NONE;
+        }
+    }
+
+    // Children of each span in the raw forest (compressed rows), for top-down traversal.
+    let (raw_offsets, raw_children) = group_by_parent(&parent, &included, |i| i);
+
+    let mut windows: Vec<Option<(u64, u64)>> = vec![None; n];
+    let mut blocking_parent = vec![NONE; n];
+    let mut jaeger_root = None;
+
+    if jaeger {
+        // Jaeger UI starts from the first span in its display order: the earliest-starting
+        // top-level span, ties in input order.
+        let root = (0..n as u32)
+            .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
+            .min_by_key(|&i| (spans[i as usize].start_ns(), i));
+        // Jaeger UI looks up the parent of every follows-from span before anything else and
+        // throws when it is missing, showing no path at all.
+        let follows_from_orphan = (0..n).any(|i| {
+            included[i]
+                && parent[i] == NONE
+                && spans[i].parent_id().is_some()
+                && spans[i].relation() == ParentRelation::FollowsFrom
+        });
+        if follows_from_orphan {
+            diagnostics.jaeger_failure = Some("a follows-from span's parent is missing");
+        } else if let Some(root) = root {
+            let root_span = &spans[root as usize];
+            if root_span.parent_id().is_some() {
+                // Jaeger UI drops spans whose parent is missing, the root included, and then
+                // shows no critical path at all.
+                diagnostics.jaeger_failure =
+                    Some("the earliest top-level span has a missing parent");
+            } else {
+                jaeger_root = Some(root);
+                if root_span.end_ns() < root_span.start_ns() {
+                    diagnostics.negative_durations += 1;
+                    diagnostics.jaeger_failure = Some("a span ends before it starts");
+                }
+                windows[root as usize] = Some((root_span.start_ns(), root_span.end_ns()));
+                let mut queue = vec![root];
+                let mut head = 0;
+                while let Some(&p) = queue.get(head) {
+                    head += 1;
+                    let Some((ps, pe)) = windows[p as usize] else {
+                        continue;
+                    };
+                    for &c in row(&raw_offsets, &raw_children, p as usize) {
+                        let span = &spans[c as usize];
+                        if span.relation() == ParentRelation::FollowsFrom {
+                            diagnostics.non_blocking += 1;
+                            continue;
+                        }
+                        match jaeger_clamp(span.start_ns(), span.end_ns(), ps, pe) {
+                            Some((s, e, changed)) => {
+                                if changed {
+                                    diagnostics.clamped += 1;
+                                }
+                                if e < s {
+                                    diagnostics.negative_durations += 1;
+                                    diagnostics
+                                        .jaeger_failure
+                                        .get_or_insert("a span ends before it starts");
+                                }
+                                windows[c as usize] = Some((s, e));
+                                blocking_parent[c as usize] = p;
+                                queue.push(c);
+                            }
+                            None => diagnostics.clamped += 1,
+                        }
+                    }
+                }
+            }
+        }
+        let reached = windows.iter().filter(|w| w.is_some()).count();
+        let candidates = included.iter().filter(|&&inc| inc).count();
+        diagnostics.dropped += candidates - reached;
+    } else {
+        sanitize_robust(
+            spans,
+            &parent,
+            &included,
+            &raw_offsets,
+            &raw_children,
+            options,
+            &mut windows,
+            &mut blocking_parent,
+            &mut diagnostics,
+        );
+    }
+    drop(raw_children);
+    drop(raw_offsets);
+
+    // Final children lists, sorted in walk order: latest end first, then earliest start, then
+    // input order. Jaeger UI sorts by the recorded end before clamping; robust mode by the
+    // sanitized end it walks on.
+    let mut keyed: Vec<(u32, Reverse<u64>, u64, u32)> = Vec::with_capacity(n);
+    for i in 0..n {
+        let Some((s, e)) = windows[i] else { continue };
+        let bp = blocking_parent[i];
+        if jaeger && bp == NONE && Some(i as u32) != jaeger_root {
+            continue;
+        }
+        let group = if bp == NONE { n as u32 } else { bp };
+        let key = if jaeger {
+            (spans[i].end_ns(), spans[i].start_ns())
+        } else {
+            (e, s)
+        };
+        keyed.push((group, Reverse(key.0), key.1, i as u32));
+    }
+    keyed.sort_unstable();
+    let mut offsets = vec![0u32; n + 2];
+    for &(group, ..) in &keyed {
+        offsets[group as usize + 1] += 1;
+    }
+    for i in 1..offsets.len() {
+        offsets[i] += offsets[i - 1];
+    }
+    let children: Vec<u32> = keyed.into_iter().map(|(.., i)| i).collect();
+    diagnostics.roots = (offsets[n + 1] - offsets[n]) as usize;
+
+    AssembledTrace {
+        mode: options.mode,
+        windows,
+        parent: blocking_parent,
+        offsets,
+        children,
+        diagnostics,
+        jaeger_root,
+    }
+}
+
+/// Robust sanitizing, top-down: see `docs/critical-path.md` for why each rule.
+#[allow(clippy::too_many_arguments)]
+fn sanitize_robust(
+    spans: &[crate::Span],
+    parent: &[u32],
+    included: &[bool],
+    raw_offsets: &[u32],
+    raw_children: &[u32],
+    options: &Options,
+    windows: &mut [Option<(u64, u64)>],
+    blocking_parent: &mut [u32],
+    diagnostics: &mut Diagnostics,
+) {
+    let n = spans.len();
+    // Clock-skew shift per span, inherited by descendants (they ran on the shifted host).
+    let mut shift = vec![0i128; if options.skew_correction { n } else { 0 }];
+    let mut queue: Vec<u32> = (0..n as u32)
+        .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
+        .collect();
+    let mut head = 0;
+    while let Some(&i) = queue.get(head) {
+        head += 1;
+        let iu = i as usize;
+        let span = &spans[iu];
+        let mut s = span.start_ns();
+        let mut e = span.end_ns();
+        if e < s {
+            // A negative duration is a broken clock or a broken exporter; the span still
+            // happened at its start, so it is kept as an instant.
+            diagnostics.negative_durations += 1;
+            e = s;
+        }
+        let p = parent[iu];
+        if options.skew_correction {
+            let inherited = if p == NONE { 0 } else { shift[p as usize] };
+            let mut own = inherited;
+            if p != NONE
+                && let Some((ps, pe)) = windows[p as usize]
+            {
+                let cs = shift_time(s, inherited);
+                let ce = shift_time(e, inherited);
+                let pspan = &spans[p as usize];
+                let pair = span.kind() == SpanKind::Server && pspan.kind() == SpanKind::Client;
+                let same_host = matches!((span.host(), pspan.host()), (Some(a), Some(b)) if a == b);
+                if pair && !same_host && (cs < ps || ce > pe) {
+                    let dur = i128::from(ce - cs);
+                    let pdur = i128::from(pe - ps);
+                    // Centre the server inside its client: the network time is unknown
+                    // but split evenly is the least surprising guess (as Jaeger and
+                    // Zipkin do). A server longer than its client starts with it.
+                    let target = i128::from(ps) + if dur <= pdur { (pdur - dur) / 2 } else { 0 };
+                    own = inherited + (target - i128::from(cs));
+                    diagnostics.skew_applied += 1;
+                }
+            }
+            shift[iu] = own;
+            s = shift_time(s, own);
+            e = shift_time(e, own);
+        }
+        let non_blocking =
+            span.relation() == ParentRelation::FollowsFrom || span.kind() == SpanKind::Consumer;
+        let mut window = (s, e);
+        if p != NONE {
+            let Some((ps, pe)) = windows[p as usize] else {
+                continue;
+            };
+            if non_blocking {
+                // The parent did not wait for this work, so it cannot be on the parent's path;
+                // it still took time in the trace and is walked as its own top-level span.
+                diagnostics.non_blocking += 1;
+            } else if e > s && (e <= ps || s >= pe) {
+                // Entirely outside its parent: it cannot have blocked it (fire-and-forget
+                // without the right relation, or skew too large to trust).
+                diagnostics.detached += 1;
+            } else {
+                let cs = s.clamp(ps, pe);
+                let ce = e.clamp(cs, pe);
+                if (cs, ce) != (s, e) {
+                    diagnostics.clamped += 1;
+                }
+                window = (cs, ce);
+                blocking_parent[iu] = p;
+            }
+        }
+        windows[iu] = Some(window);
+        queue.extend_from_slice(row(raw_offsets, raw_children, iu));
+    }
+}
+
+fn shift_time(t: u64, by: i128) -> u64 {
+    let shifted = i128::from(t) + by;
+    shifted.clamp(0, i128::from(u64::MAX)) as u64
+}
+
+/// Jaeger UI's `sanitizeOverFlowingChildren` rules: `None` drops the child and its subtree.
+/// Arithmetic is in `i128` because Jaeger's durations may be negative.
+fn jaeger_clamp(s: u64, e: u64, ps: u64, pe: u64) -> Option<(u64, u64, bool)> {
+    let (s, e, ps, pe) = (i128::from(s), i128::from(e), i128::from(ps), i128::from(pe));
+    let (ns, ne) = if s >= ps {
+        if s >= pe {
+            return None;
+        }
+        if e > pe { (s, pe) } else { (s, e) }
+    } else if e <= ps {
+        return None;
+    } else if e <= pe {
+        (ps, e)
+    } else {
+        (ps, pe)
+    };
+    let changed = (ns, ne) != (s, e);
+    // Values come from u64 inputs and only move towards other u64 inputs.
+    Some((ns as u64, ne as u64, changed))
+}
+
+fn is_same_span(a: &crate::Span, b: &crate::Span) -> bool {
+    a.start_ns() == b.start_ns()
+        && a.end_ns() == b.end_ns()
+        && a.parent_id() == b.parent_id()
+        && a.name() == b.name()
+        && a.service() == b.service()
+        && a.kind() == b.kind()
+}
+
+fn row<'a>(offsets: &[u32], children: &'a [u32], i: usize) -> &'a [u32] {
+    match (offsets.get(i), offsets.get(i + 1)) {
+        (Some(&a), Some(&b)) => children.get(a as usize..b as usize).unwrap_or(&[]),
+        _ => &[],
+    }
+}
+
+/// Groups included spans by parent into compressed rows, keeping input order within a row.
+fn group_by_parent(
+    parent: &[u32],
+    included: &[bool],
+    map: impl Fn(u32) -> u32,
+) -> (Vec<u32>, Vec<u32>) {
+    let n = parent.len();
+    let mut offsets = vec![0u32; n + 2];
+    for i in 0..n {
+        if included[i] && parent[i] != NONE {
+            offsets[parent[i] as usize + 1] += 1;
+        }
+    }
+    for i in 1..offsets.len() {
+        offsets[i] += offsets[i - 1];
+    }
+    let mut fill = offsets.clone();
+    let mut children = vec![0u32; offsets[n] as usize];
+    for i in 0..n {
+        if included[i] && parent[i] != NONE {
+            let slot = &mut fill[parent[i] as usize];
+            children[*slot as usize] = map(i as u32);
+            *slot += 1;
+        }
+    }
+    (offsets, children)
+}
+
+/// Finds every cycle of parent links, iteratively: each span is visited once.
+fn find_cycles(parent: &[u32], included: &[bool]) -> Vec<Vec<u32>> {
+    const NEW: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![NEW; parent.len()];
+    let mut cycles = Vec::new();
+    let mut path: Vec<u32> = Vec::new();
+    for start in 0..parent.len() {
+        if !included[start] || state[start] != NEW {
+            continue;
+        }
+        path.clear();
+        let mut at = start as u32;
+        loop {
+            let au = at as usize;
+            if at == NONE || state[au] == DONE {
+                break;
+            }
+            if state[au] == ON_PATH {
+                if let Some(pos) = path.iter().position(|&p| p == at) {
+                    cycles.push(path[pos..].to_vec());
+                }
+                break;
+            }
+            state[au] = ON_PATH;
+            path.push(at);
+            at = parent[au];
+        }
+        for &p in &path {
+            state[p as usize] = DONE;
+        }
+    }
+    cycles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Span, SpanId, TraceId};
+
+    fn span(id: u64, parent: Option<u64>, s: u64, e: u64) -> Span {
+        let span = Span::new(TraceId::from_u128(1), SpanId::from_u64(id), s, e);
+        match parent {
+            Some(p) => span.with_parent(SpanId::from_u64(p)),
+            None => span,
+        }
+    }
+
+    #[test]
+    fn cycles_are_found_once_each() {
+        // 0 -> 1 -> 2 -> 0, 3 -> 3 is a self-loop handled elsewhere, 4 -> 0 hangs off the cycle.
+        let parent = [1, 2, 0, NONE, 0];
+        let cycles = find_cycles(&parent, &[true; 5]);
+        assert_eq!(cycles.len(), 1);
+        let mut cycle = cycles[0].clone();
+        cycle.sort_unstable();
+        assert_eq!(cycle, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn robust_cuts_a_cycle_at_its_earliest_span() {
+        let trace = Trace::new(
+            TraceId::from_u128(1),
+            vec![span(1, Some(2), 10, 50), span(2, Some(1), 5, 60)],
+        );
+        let assembled = assemble(&trace, &Options::default());
+        assert_eq!(assembled.diagnostics().cycles_cut, 1);
+        assert_eq!(assembled.top_level().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(assembled.parent(0), Some(1));
+    }
+
+    #[test]
+    fn robust_detaches_children_outside_their_parent() {
+        let trace = Trace::new(
+            TraceId::from_u128(1),
+            vec![
+                span(1, None, 0, 10),
+                span(2, Some(1), 20, 30),
+                span(3, Some(1), 5, 15),
+            ],
+        );
+        let assembled = assemble(&trace, &Options::default());
+        assert_eq!(assembled.diagnostics().detached, 1);
+        assert_eq!(assembled.diagnostics().clamped, 1);
+        assert_eq!(assembled.window(2), Some((5, 10)));
+        assert_eq!(assembled.parent(1), None);
+    }
+
+    #[test]
+    fn jaeger_clamp_matches_its_four_cases() {
+        assert_eq!(jaeger_clamp(5, 8, 0, 10), Some((5, 8, false)));
+        assert_eq!(jaeger_clamp(5, 18, 0, 10), Some((5, 10, true)));
+        assert_eq!(jaeger_clamp(0, 8, 2, 10), Some((2, 8, true)));
+        assert_eq!(jaeger_clamp(0, 18, 2, 10), Some((2, 10, true)));
+        assert_eq!(jaeger_clamp(10, 18, 2, 10), None);
+        assert_eq!(jaeger_clamp(0, 2, 2, 10), None);
+    }
+}

@@ -1,0 +1,563 @@
+//! The critical-path walk and what it reports.
+//!
+//! The walk is the last-finishing-child rule: starting at the end of a span, the time belongs to
+//! the span itself until the latest child that finished by then; that child is walked the same
+//! way, and when it is exhausted the walk resumes in the parent at the child's start. With each
+//! span's children sorted latest-end first and a cursor per span that only moves forward, every
+//! child is looked at once, so after the sort the walk is linear. It runs on an explicit stack.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::assemble::{AssembledTrace, NONE, assemble};
+use crate::model::Trace;
+
+/// Which semantics to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Sound on messy data: orphans become roots, touching siblings both count, cycles are cut,
+    /// non-blocking work is walked on its own. See `docs/critical-path.md`.
+    #[default]
+    Robust,
+    /// Jaeger UI's sections exactly, with its preprocessing, for comparison with what users see
+    /// there.
+    Jaeger,
+}
+
+impl Mode {
+    /// Lower-case name, as the command line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Robust => "robust",
+            Self::Jaeger => "jaeger",
+        }
+    }
+}
+
+/// How to analyze.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Semantics.
+    pub mode: Mode,
+    /// Robust mode only: move a server span (and its subtree) into its client span when they ran
+    /// on different hosts and the server does not fit in the client.
+    pub skew_correction: bool,
+}
+
+impl Options {
+    /// Options for a mode, without skew correction.
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            skew_correction: false,
+        }
+    }
+
+    /// Turns clock-skew correction on or off.
+    #[must_use]
+    pub fn with_skew_correction(mut self, on: bool) -> Self {
+        self.skew_correction = on;
+        self
+    }
+}
+
+/// A stretch of time on the critical path owned by one span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Section {
+    /// Index of the span in [`Trace::spans`].
+    pub span: usize,
+    /// Start, nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    /// End (exclusive), nanoseconds since the Unix epoch.
+    pub end_ns: u64,
+}
+
+impl Section {
+    /// Length in nanoseconds.
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+/// A stretch of the trace's window during which no top-level span was running (robust mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// Start, nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    /// End (exclusive), nanoseconds since the Unix epoch.
+    pub end_ns: u64,
+}
+
+/// A span on the critical path with the time it holds there.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PathSpan {
+    /// Index of the span in [`Trace::spans`].
+    pub span: usize,
+    /// The span's id, as text.
+    pub span_id: String,
+    /// Its service.
+    pub service: Arc<str>,
+    /// Its operation name.
+    pub name: Arc<str>,
+    /// Time on the critical path not covered by its children, in nanoseconds.
+    pub self_ns: u64,
+}
+
+/// Critical-path time of one service or operation within one trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Share {
+    /// Service name.
+    pub service: Arc<str>,
+    /// Operation name; `None` in the per-service list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Arc<str>>,
+    /// Critical-path nanoseconds.
+    pub critical_ns: u64,
+    /// Fraction of the trace's duration, 0 to 1.
+    pub share: f64,
+}
+
+/// What the analysis had to repair or leave out, by count.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Diagnostics {
+    /// Top-level spans walked (robust: roots, orphans and detached spans; Jaeger: 0 or 1).
+    pub roots: usize,
+    /// Spans whose parent id names no span in the trace.
+    pub orphans: usize,
+    /// Spans that named themselves as parent.
+    pub self_parents: usize,
+    /// Cycles of parent links (robust mode cuts each at its earliest span).
+    pub cycles_cut: usize,
+    /// Spans sharing an id with an earlier, different span (kept as separate spans).
+    pub duplicate_ids: usize,
+    /// Exact copies of an earlier span, ignored (robust mode).
+    pub duplicates_dropped: usize,
+    /// Spans that end before they start.
+    pub negative_durations: usize,
+    /// Spans moved or shortened to fit in their parent.
+    pub clamped: usize,
+    /// Spans entirely outside their parent, walked on their own (robust mode).
+    pub detached: usize,
+    /// Follows-from and consumer spans, which do not block their parent.
+    pub non_blocking: usize,
+    /// Server spans moved into their client by skew correction.
+    pub skew_applied: usize,
+    /// Spans left out of the analysis (Jaeger mode's preprocessing).
+    pub dropped: usize,
+    /// Jaeger mode: why Jaeger UI itself shows no or a wrong path for this trace, if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jaeger_failure: Option<&'static str>,
+}
+
+/// The result of analyzing one trace.
+///
+/// The first four fields are the seed's; everything after them was added with the real
+/// algorithm.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CriticalPathAnalysis {
+    /// The trace's id, as hex.
+    pub trace_id: String,
+    /// Ids of the spans on the critical path, in order of their first section.
+    pub critical_spans: Vec<String>,
+    /// Length of the analyzed window (rounded to milliseconds).
+    pub total_duration_ms: u64,
+    /// Time covered by span sections (rounded to milliseconds); less than the total by gaps.
+    pub critical_path_duration_ms: u64,
+    /// Semantics used.
+    pub mode: Mode,
+    /// Start of the analyzed window, nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    /// End of the analyzed window.
+    pub end_ns: u64,
+    /// Sections in chronological order; with `gaps` they tile the window exactly.
+    pub sections: Vec<Section>,
+    /// Robust mode: stretches of the window with no span running.
+    pub gaps: Vec<Gap>,
+    /// Each span on the path once, in order of first appearance.
+    pub path: Vec<PathSpan>,
+    /// Critical-path time per service, largest first.
+    pub services: Vec<Share>,
+    /// Critical-path time per (service, operation), largest first.
+    pub operations: Vec<Share>,
+    /// What was repaired.
+    pub diagnostics: Diagnostics,
+}
+
+impl CriticalPathAnalysis {
+    /// Length of the analyzed window in nanoseconds.
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+
+    /// Sum of the sections' lengths in nanoseconds.
+    pub fn critical_ns(&self) -> u64 {
+        self.sections.iter().map(Section::duration_ns).sum()
+    }
+}
+
+/// Analyzes one assembled trace: the entry point for readers, the receiver and `lightstep dev`.
+///
+/// ```
+/// use lightstep_analysis::{analyze_critical_path, Options, Span, SpanId, Trace, TraceId};
+///
+/// let t = TraceId::from_u128(7);
+/// let trace = Trace::new(t.clone(), vec![
+///     Span::new(t.clone(), SpanId::from_u64(1), 0, 100).with_name("root"),
+///     Span::new(t.clone(), SpanId::from_u64(2), 10, 60).with_parent(SpanId::from_u64(1)),
+/// ]);
+/// let analysis = analyze_critical_path(&trace, &Options::default());
+/// let owners: Vec<_> = analysis.sections.iter().map(|s| (s.span, s.start_ns, s.end_ns)).collect();
+/// assert_eq!(owners, vec![(0, 0, 10), (1, 10, 60), (0, 60, 100)]);
+/// ```
+pub fn analyze_critical_path(trace: &Trace, options: &Options) -> CriticalPathAnalysis {
+    let assembled = assemble(trace, options);
+    analyze_assembled(trace, &assembled)
+}
+
+/// Analyzes a trace already assembled with [`crate::assemble`] (to share the assembly with a
+/// tree view).
+pub fn analyze_assembled(trace: &Trace, assembled: &AssembledTrace) -> CriticalPathAnalysis {
+    let mode = assembled.mode();
+    let n = assembled.len();
+    let (sections, gaps, start_ns, end_ns) = walk(assembled);
+
+    // Self time per span and the path in order of first appearance.
+    let mut self_ns = vec![0u64; n];
+    let mut seen = vec![false; n];
+    let mut order = Vec::new();
+    for section in &sections {
+        if let (Some(slot), Some(seen)) =
+            (self_ns.get_mut(section.span), seen.get_mut(section.span))
+        {
+            if !*seen {
+                *seen = true;
+                order.push(section.span);
+            }
+            *slot += section.duration_ns();
+        }
+    }
+    let spans = &trace.spans;
+    let path: Vec<PathSpan> = order
+        .iter()
+        .filter_map(|&i| {
+            let span = spans.get(i)?;
+            Some(PathSpan {
+                span: i,
+                span_id: span.span_id().to_string(),
+                service: span.service_arc().clone(),
+                name: Arc::from(span.name()),
+                self_ns: self_ns.get(i).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    let window = end_ns.saturating_sub(start_ns);
+    let services = shares(&path, window, false);
+    let operations = shares(&path, window, true);
+    let critical: u64 = sections.iter().map(Section::duration_ns).sum();
+
+    CriticalPathAnalysis {
+        trace_id: trace.trace_id.to_string(),
+        critical_spans: path.iter().map(|p| p.span_id.clone()).collect(),
+        total_duration_ms: ns_to_ms(window),
+        critical_path_duration_ms: ns_to_ms(critical),
+        mode,
+        start_ns,
+        end_ns,
+        sections,
+        gaps,
+        path,
+        services,
+        operations,
+        diagnostics: assembled.diagnostics.clone(),
+    }
+}
+
+fn ns_to_ms(ns: u64) -> u64 {
+    ns / 1_000_000 + u64::from(ns % 1_000_000 >= 500_000)
+}
+
+fn shares(path: &[PathSpan], window: u64, by_operation: bool) -> Vec<Share> {
+    let mut totals: HashMap<(Arc<str>, Option<Arc<str>>), u64> = HashMap::new();
+    for p in path {
+        let key = (p.service.clone(), by_operation.then(|| p.name.clone()));
+        *totals.entry(key).or_insert(0) += p.self_ns;
+    }
+    let mut out: Vec<Share> = totals
+        .into_iter()
+        .map(|((service, operation), critical_ns)| Share {
+            service,
+            operation,
+            critical_ns,
+            share: if window == 0 {
+                0.0
+            } else {
+                critical_ns as f64 / window as f64
+            },
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.critical_ns
+            .cmp(&a.critical_ns)
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.operation.cmp(&b.operation))
+    });
+    out
+}
+
+struct Frame {
+    /// Span index, or `NONE` for the virtual root that holds the top-level spans.
+    node: u32,
+    /// The walk's current time in this span: everything after it is already attributed.
+    time: u64,
+    /// Jaeger UI picks the first child unconditionally on entering a span.
+    entering: bool,
+}
+
+/// Returns the sections (chronological), the gaps, and the analyzed window.
+fn walk(assembled: &AssembledTrace) -> (Vec<Section>, Vec<Gap>, u64, u64) {
+    let n = assembled.len();
+    let jaeger = assembled.mode() == Mode::Jaeger;
+    let mut sections = Vec::new();
+    let mut gaps = Vec::new();
+
+    // The window: Jaeger UI's single root, or in robust mode a virtual root spanning every
+    // top-level span so that orphans and detached work are walked too.
+    let (start, end) = if jaeger {
+        match assembled.jaeger_root {
+            Some(root) => assembled.win(root),
+            None => return (sections, gaps, 0, 0),
+        }
+    } else {
+        let mut bounds: Option<(u64, u64)> = None;
+        for top in assembled.child_slice(n) {
+            let (s, e) = assembled.win(*top);
+            bounds = Some(match bounds {
+                Some((bs, be)) => (bs.min(s), be.max(e)),
+                None => (s, e),
+            });
+        }
+        match bounds {
+            Some(b) => b,
+            None => return (sections, gaps, 0, 0),
+        }
+    };
+
+    let virtual_root = n as u32;
+    // Cursor per span into its children row, plus one for the virtual root.
+    let mut cursor: Vec<u32> = (0..=n).map(|i| assembled.offset(i)).collect();
+    let stop = |i: usize| assembled.offset(i + 1);
+    let window_of = |node: u32| {
+        if node == virtual_root {
+            (start, end)
+        } else {
+            assembled.win(node)
+        }
+    };
+    let root = if jaeger {
+        assembled.jaeger_root.unwrap_or(NONE)
+    } else {
+        virtual_root
+    };
+    let mut stack = vec![Frame {
+        node: root,
+        time: window_of(root).1,
+        entering: true,
+    }];
+    let mut emit = |node: u32, from: u64, to: u64| {
+        // Empty sections carry nothing; reversed ones only arise from negative durations in
+        // Jaeger mode, where Jaeger UI itself fails (reported in the diagnostics).
+        if from >= to {
+            return;
+        }
+        if node == virtual_root {
+            gaps.push(Gap {
+                start_ns: from,
+                end_ns: to,
+            });
+        } else {
+            sections.push(Section {
+                span: node as usize,
+                start_ns: from,
+                end_ns: to,
+            });
+        }
+    };
+
+    while let Some(frame) = stack.last_mut() {
+        let node = frame.node as usize;
+        let time = frame.time;
+        let entering = std::mem::replace(&mut frame.entering, false);
+        let mut next = None;
+        let Some(slot) = cursor.get_mut(node) else {
+            break;
+        };
+        while *slot < stop(node) {
+            let child = assembled.child_at(*slot);
+            *slot += 1;
+            let (child_start, child_end) = assembled.win(child);
+            // Robust: a child that finished exactly when the walk reached it counts (touching
+            // siblings both count); under the virtual root any top-level span still running
+            // counts too, so that a gap really means nothing was running. Jaeger UI: strictly
+            // before, except on entering a span.
+            let eligible = if jaeger {
+                entering || child_end < time
+            } else {
+                child_end <= time || (frame.node == virtual_root && child_start < time)
+            };
+            if eligible {
+                next = Some(child);
+                break;
+            }
+        }
+        match next {
+            Some(child) => {
+                let child_end = assembled.win(child).1.min(time);
+                emit(frame.node, child_end, time);
+                stack.push(Frame {
+                    node: child,
+                    time: child_end,
+                    entering: true,
+                });
+            }
+            None => {
+                let own_start = window_of(frame.node).0;
+                emit(frame.node, own_start, time);
+                stack.pop();
+                if let Some(parent) = stack.last_mut() {
+                    parent.time = own_start;
+                }
+            }
+        }
+    }
+    sections.reverse();
+    gaps.reverse();
+    (sections, gaps, start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Span, SpanId, SpanKind, TraceId};
+
+    fn trace(spans: &[(u64, Option<u64>, u64, u64)]) -> Trace {
+        let t = TraceId::from_u128(9);
+        Trace::new(
+            t.clone(),
+            spans
+                .iter()
+                .map(|&(id, parent, s, e)| {
+                    let span = Span::new(t.clone(), SpanId::from_u64(id), s, e);
+                    match parent {
+                        Some(p) => span.with_parent(SpanId::from_u64(p)),
+                        None => span,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    fn owners(a: &CriticalPathAnalysis) -> Vec<(usize, u64, u64)> {
+        a.sections
+            .iter()
+            .map(|s| (s.span, s.start_ns, s.end_ns))
+            .collect()
+    }
+
+    #[test]
+    fn touching_siblings_both_count_in_robust_but_not_in_jaeger() {
+        let t = trace(&[
+            (1, None, 100, 200),
+            (2, Some(1), 100, 150),
+            (3, Some(1), 150, 200),
+        ]);
+        let robust = analyze_critical_path(&t, &Options::new(Mode::Robust));
+        assert_eq!(owners(&robust), vec![(1, 100, 150), (2, 150, 200)]);
+        let jaeger = analyze_critical_path(&t, &Options::new(Mode::Jaeger));
+        assert_eq!(owners(&jaeger), vec![(0, 100, 150), (2, 150, 200)]);
+    }
+
+    #[test]
+    fn orphans_are_walked_with_a_gap_between() {
+        let t = trace(&[(1, None, 100, 200), (2, Some(99), 300, 400)]);
+        let a = analyze_critical_path(&t, &Options::default());
+        assert_eq!(owners(&a), vec![(0, 100, 200), (1, 300, 400)]);
+        assert_eq!(
+            a.gaps,
+            vec![Gap {
+                start_ns: 200,
+                end_ns: 300
+            }]
+        );
+        assert_eq!(a.diagnostics.orphans, 1);
+        let jaeger = analyze_critical_path(&t, &Options::new(Mode::Jaeger));
+        assert_eq!(owners(&jaeger), vec![(0, 100, 200)]);
+        assert_eq!(jaeger.diagnostics.dropped, 1);
+    }
+
+    #[test]
+    fn consumers_do_not_block_their_producer() {
+        let t = TraceId::from_u128(1);
+        let spans = vec![
+            Span::new(t.clone(), SpanId::from_u64(1), 100, 200).with_kind(SpanKind::Producer),
+            Span::new(t.clone(), SpanId::from_u64(2), 150, 400)
+                .with_parent(SpanId::from_u64(1))
+                .with_kind(SpanKind::Consumer),
+        ];
+        let a = analyze_critical_path(&Trace::new(t, spans), &Options::default());
+        assert_eq!(owners(&a), vec![(0, 100, 150), (1, 150, 400)]);
+        assert_eq!(a.diagnostics.non_blocking, 1);
+    }
+
+    #[test]
+    fn a_deep_chain_needs_no_deep_stack() {
+        let n = 200_000u64;
+        let spans: Vec<_> = (0..n)
+            .map(|i| (i + 1, if i == 0 { None } else { Some(i) }, i, 2 * n - i))
+            .collect();
+        let a = analyze_critical_path(&trace(&spans), &Options::default());
+        assert_eq!(a.sections.len() as u64, 2 * n - 1);
+        assert_eq!(a.critical_ns(), 2 * n);
+    }
+
+    #[test]
+    fn zero_start_and_negative_durations_terminate() {
+        let t = trace(&[(1, None, 0, 100), (2, Some(1), 50, 10), (3, Some(1), 0, 0)]);
+        for mode in [Mode::Robust, Mode::Jaeger] {
+            let a = analyze_critical_path(&t, &Options::new(mode));
+            assert!(a.critical_ns() <= 100);
+        }
+        let robust = analyze_critical_path(&t, &Options::default());
+        assert_eq!(robust.diagnostics.negative_durations, 1);
+        assert_eq!(robust.critical_ns(), 100);
+    }
+
+    #[test]
+    fn skew_correction_moves_the_server_into_its_client() {
+        let t = TraceId::from_u128(1);
+        let spans = vec![
+            Span::new(t.clone(), SpanId::from_u64(1), 1000, 2000)
+                .with_kind(SpanKind::Client)
+                .with_host("a"),
+            Span::new(t.clone(), SpanId::from_u64(2), 900, 1500)
+                .with_parent(SpanId::from_u64(1))
+                .with_kind(SpanKind::Server)
+                .with_host("b"),
+        ];
+        let trace = Trace::new(t, spans);
+        let a = analyze_critical_path(&trace, &Options::default().with_skew_correction(true));
+        assert_eq!(a.diagnostics.skew_applied, 1);
+        assert_eq!(
+            owners(&a),
+            vec![(0, 1000, 1200), (1, 1200, 1800), (0, 1800, 2000)]
+        );
+        let plain = analyze_critical_path(&trace, &Options::default());
+        assert_eq!(plain.diagnostics.skew_applied, 0);
+        assert_eq!(plain.diagnostics.clamped, 1);
+    }
+}

@@ -1,0 +1,485 @@
+//! The span model the analysis works on, independent of any OpenTelemetry SDK.
+//!
+//! Readers, the embedded receiver and tests all build [`Span`]s through [`Span::new`] and the
+//! `with_*` setters. Nothing here validates timing: messy input (end before start, parents that
+//! never arrive, ids used twice) is the normal case and is handled by the analysis, which reports
+//! what it had to repair instead of refusing the trace.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A span identifier.
+///
+/// Hex ids of up to 16 digits (either case, leading zeros optional as Jaeger writes them) are
+/// kept as a 64-bit number, so that `4b52eb0cabcb50a` and `04B52EB0CABCB50A` name the same span.
+/// Anything else (Jaeger test data uses ids such as `span-1`) is kept verbatim as text.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanId(IdRepr<u64>);
+
+/// A trace identifier: a 128-bit number for hex ids of up to 32 digits, text otherwise.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId(IdRepr<u128>);
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum IdRepr<N> {
+    Num(N),
+    Text(Box<str>),
+}
+
+fn parse_hex<N: TryFrom<u128>>(text: &str, max_digits: usize) -> Option<N> {
+    if text.is_empty() || text.len() > max_digits {
+        return None;
+    }
+    let value = u128::from_str_radix(text, 16).ok()?;
+    // `from_str_radix` accepts a leading `+`; an id never has one.
+    if text.starts_with('+') {
+        return None;
+    }
+    N::try_from(value).ok()
+}
+
+impl SpanId {
+    /// Builds an id from its 64-bit value (the eight bytes of an OTLP `span_id`, big endian).
+    pub const fn from_u64(value: u64) -> Self {
+        Self(IdRepr::Num(value))
+    }
+
+    /// Parses an id as written in JSON: hex (either case) when it is hex, otherwise verbatim.
+    pub fn parse(text: &str) -> Self {
+        match parse_hex::<u64>(text, 16) {
+            Some(value) => Self(IdRepr::Num(value)),
+            None => Self(IdRepr::Text(text.into())),
+        }
+    }
+
+    /// Builds an id from raw bytes as OTLP protobuf carries them (normally eight bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        if let Ok(array) = <[u8; 8]>::try_from(bytes) {
+            Self(IdRepr::Num(u64::from_be_bytes(array)))
+        } else {
+            Self(IdRepr::Text(hex(bytes).into()))
+        }
+    }
+
+    /// The numeric value, when the id is a 64-bit hex id.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self.0 {
+            IdRepr::Num(value) => Some(value),
+            IdRepr::Text(_) => None,
+        }
+    }
+
+    /// Whether this is the all-zero id, which OTLP uses to mean "no parent".
+    pub fn is_zero(&self) -> bool {
+        matches!(self.0, IdRepr::Num(0))
+    }
+}
+
+impl TraceId {
+    /// Builds an id from its 128-bit value.
+    pub const fn from_u128(value: u128) -> Self {
+        Self(IdRepr::Num(value))
+    }
+
+    /// Parses an id as written in JSON: hex (either case) when it is hex, otherwise verbatim.
+    pub fn parse(text: &str) -> Self {
+        match parse_hex::<u128>(text, 32) {
+            Some(value) => Self(IdRepr::Num(value)),
+            None => Self(IdRepr::Text(text.into())),
+        }
+    }
+
+    /// Builds an id from raw bytes as OTLP protobuf carries them (normally sixteen bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        if let Ok(array) = <[u8; 16]>::try_from(bytes) {
+            Self(IdRepr::Num(u128::from_be_bytes(array)))
+        } else {
+            Self(IdRepr::Text(hex(bytes).into()))
+        }
+    }
+}
+
+impl Default for TraceId {
+    fn default() -> Self {
+        Self::from_u128(0)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            IdRepr::Num(value) => write!(f, "{value:016x}"),
+            IdRepr::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            IdRepr::Num(value) if *value <= u128::from(u64::MAX) && f.alternate() => {
+                write!(f, "{value:016x}")
+            }
+            IdRepr::Num(value) => write!(f, "{value:032x}"),
+            IdRepr::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpanId({self})")
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({self})")
+    }
+}
+
+/// What a span did, as OTLP names it. Only `Producer`/`Consumer` change the analysis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SpanKind {
+    /// Not given.
+    #[default]
+    Unspecified,
+    /// Work inside one process.
+    Internal,
+    /// The callee side of a synchronous request.
+    Server,
+    /// The caller side of a synchronous request.
+    Client,
+    /// The sending side of an asynchronous message.
+    Producer,
+    /// The receiving side of an asynchronous message; it does not block its parent.
+    Consumer,
+}
+
+impl SpanKind {
+    /// Maps the OTLP enum value (`SPAN_KIND_*`), unknown values to `Unspecified`.
+    pub fn from_otlp(value: i64) -> Self {
+        match value {
+            1 => Self::Internal,
+            2 => Self::Server,
+            3 => Self::Client,
+            4 => Self::Producer,
+            5 => Self::Consumer,
+            _ => Self::Unspecified,
+        }
+    }
+
+    /// Maps a kind written as text (`SERVER`, `server`, `SPAN_KIND_SERVER`).
+    pub fn from_name(name: &str) -> Self {
+        let name = name.strip_prefix("SPAN_KIND_").unwrap_or(name);
+        match name.to_ascii_lowercase().as_str() {
+            "internal" => Self::Internal,
+            "server" => Self::Server,
+            "client" => Self::Client,
+            "producer" => Self::Producer,
+            "consumer" => Self::Consumer,
+            _ => Self::Unspecified,
+        }
+    }
+
+    /// Lower-case name used by the renderers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::Internal => "internal",
+            Self::Server => "server",
+            Self::Client => "client",
+            Self::Producer => "producer",
+            Self::Consumer => "consumer",
+        }
+    }
+}
+
+/// Outcome of a span.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// Not set.
+    #[default]
+    Unset,
+    /// Explicitly successful.
+    Ok,
+    /// Failed.
+    Error,
+}
+
+/// How a span relates to the span named by its parent id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParentRelation {
+    /// The parent waits for the child (OTLP parent, Jaeger `CHILD_OF`).
+    #[default]
+    ChildOf,
+    /// The parent does not wait for the child (Jaeger/OpenTracing `FOLLOWS_FROM`).
+    FollowsFrom,
+}
+
+/// A link to another span, possibly in another trace. Links never block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// Trace of the linked span.
+    pub trace_id: TraceId,
+    /// The linked span.
+    pub span_id: SpanId,
+}
+
+/// One span, with times in integer nanoseconds since the Unix epoch.
+///
+/// Build one with [`Span::new`] and the `with_*` setters:
+///
+/// ```
+/// use lightstep_analysis::{Span, SpanId, SpanKind, TraceId};
+///
+/// let span = Span::new(TraceId::from_u128(1), SpanId::from_u64(2), 1_000, 5_000)
+///     .with_parent(SpanId::from_u64(1))
+///     .with_service("checkout")
+///     .with_name("GET /cart")
+///     .with_kind(SpanKind::Server);
+/// assert_eq!(span.duration_ns(), 4_000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent_id: Option<SpanId>,
+    relation: ParentRelation,
+    links: Vec<Link>,
+    kind: SpanKind,
+    status: Status,
+    service: Arc<str>,
+    name: Arc<str>,
+    host: Option<Arc<str>>,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+impl Span {
+    /// A span with the given identity and times; every other field starts empty.
+    ///
+    /// `end_ns` may be before `start_ns`: the analysis treats such a span as taking no time and
+    /// reports it.
+    pub fn new(trace_id: TraceId, span_id: SpanId, start_ns: u64, end_ns: u64) -> Self {
+        Self {
+            trace_id,
+            span_id,
+            parent_id: None,
+            relation: ParentRelation::ChildOf,
+            links: Vec::new(),
+            kind: SpanKind::Unspecified,
+            status: Status::Unset,
+            service: Arc::from(""),
+            name: Arc::from(""),
+            host: None,
+            start_ns,
+            end_ns,
+        }
+    }
+
+    /// Sets the parent; the all-zero id means "no parent", as in OTLP.
+    #[must_use]
+    pub fn with_parent(mut self, parent: SpanId) -> Self {
+        self.parent_id = if parent.is_zero() { None } else { Some(parent) };
+        self
+    }
+
+    /// Sets how the span relates to its parent.
+    #[must_use]
+    pub fn with_relation(mut self, relation: ParentRelation) -> Self {
+        self.relation = relation;
+        self
+    }
+
+    /// Adds a link.
+    #[must_use]
+    pub fn with_link(mut self, link: Link) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// Sets the kind.
+    #[must_use]
+    pub fn with_kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Sets the status.
+    #[must_use]
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Sets the service name (OTLP `service.name`, Jaeger process, Zipkin local endpoint).
+    ///
+    /// Pass a shared `Arc<str>` when many spans have the same service to avoid a copy each.
+    #[must_use]
+    pub fn with_service(mut self, service: impl Into<Arc<str>>) -> Self {
+        self.service = service.into();
+        self
+    }
+
+    /// Sets the operation name.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the identity of the host that measured the span's clock (host name or address);
+    /// skew correction only moves spans between different hosts.
+    #[must_use]
+    pub fn with_host(mut self, host: impl Into<Arc<str>>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The trace this span belongs to.
+    pub fn trace_id(&self) -> &TraceId {
+        &self.trace_id
+    }
+
+    /// The span's own id.
+    pub fn span_id(&self) -> &SpanId {
+        &self.span_id
+    }
+
+    /// The parent span's id, if any.
+    pub fn parent_id(&self) -> Option<&SpanId> {
+        self.parent_id.as_ref()
+    }
+
+    /// How the span relates to its parent.
+    pub fn relation(&self) -> ParentRelation {
+        self.relation
+    }
+
+    /// Links to other spans.
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> SpanKind {
+        self.kind
+    }
+
+    /// The status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The service name, empty when unknown.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The shared service name.
+    pub fn service_arc(&self) -> &Arc<str> {
+        &self.service
+    }
+
+    /// The operation name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The host identity, when known.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// Start in nanoseconds since the Unix epoch.
+    pub fn start_ns(&self) -> u64 {
+        self.start_ns
+    }
+
+    /// End in nanoseconds since the Unix epoch, as recorded (may precede the start).
+    pub fn end_ns(&self) -> u64 {
+        self.end_ns
+    }
+
+    /// Recorded duration, zero when the end precedes the start.
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+/// The spans of one trace, as assembled by a reader or a receiver.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The trace's id.
+    pub trace_id: TraceId,
+    /// Its spans in input order; order matters only for tie-breaking.
+    pub spans: Vec<Span>,
+}
+
+impl Trace {
+    /// A trace from its spans.
+    pub fn new(trace_id: TraceId, spans: Vec<Span>) -> Self {
+        Self { trace_id, spans }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_ids_are_case_and_zero_insensitive() {
+        assert_eq!(
+            SpanId::parse("4b52eb0cabcb50a"),
+            SpanId::parse("04B52EB0CABCB50A")
+        );
+        assert_eq!(
+            SpanId::parse("04b52eb0cabcb50a").to_string(),
+            "04b52eb0cabcb50a"
+        );
+        assert_eq!(
+            TraceId::parse("5B8EFFF798038103D269B633813FC60C").to_string(),
+            "5b8efff798038103d269b633813fc60c"
+        );
+    }
+
+    #[test]
+    fn non_hex_ids_are_kept_verbatim() {
+        assert_eq!(SpanId::parse("span-1").to_string(), "span-1");
+        assert_eq!(SpanId::parse("+1").to_string(), "+1");
+        assert_ne!(SpanId::parse("span-1"), SpanId::parse("span-2"));
+        let long = "0123456789abcdef0";
+        assert_eq!(SpanId::parse(long).to_string(), long);
+    }
+
+    #[test]
+    fn bytes_ids_match_hex_ids() {
+        let bytes = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74];
+        assert_eq!(
+            SpanId::from_bytes(&bytes),
+            SpanId::parse("EEE19B7EC3C1B174")
+        );
+        assert_eq!(SpanId::from_bytes(&[1, 2]).to_string(), "0102");
+    }
+
+    #[test]
+    fn zero_parent_means_none() {
+        let span = Span::new(TraceId::default(), SpanId::from_u64(1), 0, 1)
+            .with_parent(SpanId::parse("0000000000000000"));
+        assert!(span.parent_id().is_none());
+    }
+}
