@@ -1,0 +1,1205 @@
+//! [`ConfigBuilder`]: the layers (defaults < file < environment < code) and their resolution.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::LightstepConfig;
+use crate::env::EnvSnapshot;
+use crate::error::{ConfigError, ConfigWarning};
+use crate::file::FileLayer;
+use crate::model::{
+    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
+    TlsConfig, TracesExporter,
+};
+use crate::parse::{self, Expected};
+use crate::secret::SecretString;
+use crate::source::Source;
+use crate::vars;
+
+/// Builds a [`LightstepConfig`] from the built-in defaults, a configuration file, the
+/// environment and the values set here, in that order of increasing precedence.
+///
+/// Each `with_*` method names the environment variables it overrides. Nothing is read until
+/// [`ConfigBuilder::build`].
+#[must_use]
+#[derive(Debug, Default, Clone)]
+pub struct ConfigBuilder {
+    env: Option<EnvSnapshot>,
+    file: Option<PathBuf>,
+    access_token: Option<SecretString>,
+    otlp_endpoint: Option<String>,
+    traces_endpoint: Option<String>,
+    protocol: Option<Protocol>,
+    region: Option<Region>,
+    service_name: Option<String>,
+    service_version: Option<String>,
+    deployment_environment: Option<String>,
+    headers: Vec<(String, SecretString)>,
+    resource_attributes: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    compression: Option<Compression>,
+    ca_file: Option<PathBuf>,
+    client_certificate: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    insecure: Option<bool>,
+    max_queue_size: Option<usize>,
+    max_export_batch_size: Option<usize>,
+    scheduled_delay: Option<Duration>,
+    export_timeout: Option<Duration>,
+    max_concurrent_exports: Option<usize>,
+    sampler: Option<Sampler>,
+    propagators: Option<Vec<Propagator>>,
+    span_limits: Option<SpanLimits>,
+    sdk_disabled: Option<bool>,
+    traces_exporter: Option<TracesExporter>,
+    shutdown_timeout: Option<Duration>,
+}
+
+impl ConfigBuilder {
+    /// A builder with nothing set in code.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses this snapshot instead of the process environment. Tests fill one by hand;
+    /// `EnvSnapshot::empty()` ignores the environment altogether.
+    pub fn with_env(mut self, env: EnvSnapshot) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Reads this configuration file (TOML, YAML or JSON, by extension). Overrides
+    /// `LIGHTSTEP_CONFIG_FILE`.
+    pub fn with_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// The access token. Overrides `LIGHTSTEP_ACCESS_TOKEN`, `LS_ACCESS_TOKEN` and a
+    /// `lightstep-access-token` in `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`.
+    pub fn with_access_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.access_token = Some(token.into());
+        self
+    }
+
+    /// The OTLP endpoint (`host:port` or a URL; for HTTP, `/v1/traces` is appended). Overrides
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` and, being code, the environment's traces endpoint too.
+    pub fn with_otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The full traces endpoint, used as given. Overrides `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+    pub fn with_traces_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.traces_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The transport. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`.
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Lightstep's ingest region, used when no endpoint is set. Overrides `LIGHTSTEP_REGION`.
+    pub fn with_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// `service.name`. Overrides `OTEL_SERVICE_NAME`, `LS_SERVICE_NAME` and `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version`. Overrides `LS_SERVICE_VERSION` and `service.version` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// `deployment.environment.name`. Overrides the same key in `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn with_deployment_environment(mut self, environment: impl Into<String>) -> Self {
+        self.deployment_environment = Some(environment.into());
+        self
+    }
+
+    /// An extra header on every export request. Overrides the same header in
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<SecretString>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A resource attribute. Overrides the same key in `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn with_resource_attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// The export timeout. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Request compression. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION`.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// A PEM file of extra trusted CA certificates. Overrides
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// A client certificate and key (PEM) for mutual TLS. Overrides
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` and `..._CLIENT_KEY`.
+    pub fn with_client_identity(
+        mut self,
+        certificate: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.client_certificate = Some(certificate.into());
+        self.client_key = Some(key.into());
+        self
+    }
+
+    /// Plaintext for schemeless endpoints, and permission to send a token in plaintext to a
+    /// host that is not loopback. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]INSECURE`.
+    pub fn with_insecure(mut self, insecure: bool) -> Self {
+        self.insecure = Some(insecure);
+        self
+    }
+
+    /// Spans held before new ones are dropped. Overrides `OTEL_BSP_MAX_QUEUE_SIZE`.
+    pub fn with_max_queue_size(mut self, size: usize) -> Self {
+        self.max_queue_size = Some(size);
+        self
+    }
+
+    /// Spans in one export request. Overrides `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+    pub fn with_max_export_batch_size(mut self, size: usize) -> Self {
+        self.max_export_batch_size = Some(size);
+        self
+    }
+
+    /// The longest a span waits before its batch is sent. Overrides `OTEL_BSP_SCHEDULE_DELAY`.
+    pub fn with_scheduled_delay(mut self, delay: Duration) -> Self {
+        self.scheduled_delay = Some(delay);
+        self
+    }
+
+    /// The longest one batch export may take. Overrides `OTEL_BSP_EXPORT_TIMEOUT`.
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = Some(timeout);
+        self
+    }
+
+    /// Export requests in flight at once. Overrides `OTEL_BSP_MAX_CONCURRENT_EXPORTS`.
+    pub fn with_max_concurrent_exports(mut self, n: usize) -> Self {
+        self.max_concurrent_exports = Some(n);
+        self
+    }
+
+    /// The sampler. Overrides `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// The propagators; empty for none. Overrides `OTEL_PROPAGATORS`.
+    pub fn with_propagators(mut self, propagators: impl IntoIterator<Item = Propagator>) -> Self {
+        self.propagators = Some(propagators.into_iter().collect());
+        self
+    }
+
+    /// Span and attribute limits. Overrides the `OTEL_*_LIMIT` variables.
+    pub fn with_span_limits(mut self, limits: SpanLimits) -> Self {
+        self.span_limits = Some(limits);
+        self
+    }
+
+    /// Turns the SDK off: a working no-op pipeline. Overrides `OTEL_SDK_DISABLED`.
+    pub fn with_sdk_disabled(mut self, disabled: bool) -> Self {
+        self.sdk_disabled = Some(disabled);
+        self
+    }
+
+    /// Where spans go. Overrides `OTEL_TRACES_EXPORTER`.
+    pub fn with_traces_exporter(mut self, exporter: TracesExporter) -> Self {
+        self.traces_exporter = Some(exporter);
+        self
+    }
+
+    /// How long flushing and shutting down may take in all. Overrides
+    /// `LIGHTSTEP_SHUTDOWN_TIMEOUT`.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Reads the file and the environment, applies the values set here, and validates the
+    /// result. Every problem found is reported, in one [`ConfigError::Multiple`] when there are
+    /// several.
+    pub fn build(self) -> Result<LightstepConfig, ConfigError> {
+        let env = self.env.clone().unwrap_or_else(EnvSnapshot::from_process);
+        let mut errors = Vec::new();
+        let file_path = match (&self.file, env.get(vars::CONFIG_FILE)) {
+            (Some(path), _) => Some((
+                path.clone(),
+                Source::Code {
+                    setter: "with_file",
+                },
+            )),
+            (None, Some(path)) => Some((PathBuf::from(path), Source::env(vars::CONFIG_FILE))),
+            (None, None) => None,
+        };
+        let file = file_path
+            .as_ref()
+            .and_then(|(path, _)| FileLayer::load(path, &mut errors));
+        let mut r = Resolver {
+            env: &env,
+            file: file.as_ref(),
+            errors,
+            warnings: Vec::new(),
+            sources: BTreeMap::new(),
+        };
+        let config = r.resolve(self, file_path);
+        match ConfigError::from_list(r.errors) {
+            Some(error) => Err(error),
+            None => Ok(config),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    Code,
+    Env,
+    File,
+}
+
+/// One candidate value for a setting, in precedence order.
+struct Candidate {
+    layer: Layer,
+    source: Source,
+    value: String,
+}
+
+impl Candidate {
+    fn code(setter: &'static str, value: impl Into<String>) -> Self {
+        Self {
+            layer: Layer::Code,
+            source: Source::Code { setter },
+            value: value.into(),
+        }
+    }
+    fn env(var: &str, value: impl Into<String>) -> Self {
+        Self {
+            layer: Layer::Env,
+            source: Source::env(var),
+            value: value.into(),
+        }
+    }
+    fn file(path: &Path, key: &str, value: impl Into<String>) -> Self {
+        Self {
+            layer: Layer::File,
+            source: Source::file(path, key),
+            value: value.into(),
+        }
+    }
+}
+
+struct Resolver<'a> {
+    env: &'a EnvSnapshot,
+    file: Option<&'a FileLayer>,
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
+    sources: BTreeMap<String, Source>,
+}
+
+/// A header as found in one layer: name, value, where it came from.
+type RawHeader = (String, String, Source);
+
+/// Resource attribute keys that are settings of their own.
+const SERVICE_NAME: &str = "service.name";
+const SERVICE_VERSION: &str = "service.version";
+const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment.name";
+const DEPLOYMENT_ENVIRONMENT_OLD: &str = "deployment.environment";
+const TOKEN_HEADER: &str = "lightstep-access-token";
+
+impl Resolver<'_> {
+    fn env_candidates(&self, vars: &[&str]) -> Vec<Candidate> {
+        vars.iter()
+            .filter_map(|v| self.env.get(v).map(|value| Candidate::env(v, value)))
+            .collect()
+    }
+
+    fn file_candidate(&self, key: &str) -> Option<Candidate> {
+        let file = self.file?;
+        file.scalar(key)
+            .map(|value| Candidate::file(&file.path, key, value))
+    }
+
+    /// The winning candidate (the first), warning when others of its layer disagree.
+    fn pick(&mut self, key: &str, candidates: Vec<Candidate>, secret: bool) -> Option<Candidate> {
+        let mut iter = candidates.into_iter();
+        let winner = iter.next()?;
+        for other in iter.filter(|c| c.layer == winner.layer) {
+            if other.value != winner.value {
+                let shown = if secret {
+                    String::new()
+                } else {
+                    format!(" (`{}` over `{}`)", winner.value, other.value)
+                };
+                self.warnings.push(ConfigWarning::new(format!(
+                    "{} and {} both set `{key}` and disagree; using the first{shown}",
+                    winner.source, other.source
+                )));
+            }
+        }
+        self.sources.insert(key.to_owned(), winner.source.clone());
+        Some(winner)
+    }
+
+    /// A setting with one value: code, then the environment variables in order, then the file
+    /// key (which is also the setting's name), then the default.
+    fn setting<T>(
+        &mut self,
+        key: &'static str,
+        code: Option<(T, &'static str)>,
+        vars: &[&str],
+        default: T,
+        parse: impl Fn(&str) -> Result<T, Expected>,
+    ) -> T {
+        if let Some((value, setter)) = code {
+            self.sources.insert(key.to_owned(), Source::Code { setter });
+            return value;
+        }
+        // `vars` go from specific to generic (`..._TRACES_TIMEOUT`, `..._TIMEOUT`): the first set
+        // one wins and the others are no conflict, only less specific.
+        let mut candidates: Vec<Candidate> =
+            self.env_candidates(vars).into_iter().take(1).collect();
+        candidates.extend(self.file_candidate(key));
+        let Some(winner) = self.pick(key, candidates, false) else {
+            self.sources.insert(key.to_owned(), Source::Default);
+            return default;
+        };
+        match parse(&winner.value) {
+            Ok(value) => value,
+            Err(expected) => {
+                self.errors.push(ConfigError::InvalidValue {
+                    origin: winner.source,
+                    value: winner.value,
+                    expected,
+                });
+                default
+            }
+        }
+    }
+
+    fn resolve(&mut self, b: ConfigBuilder, file: Option<(PathBuf, Source)>) -> LightstepConfig {
+        self.check_environment();
+        let defaults = LightstepConfig::default();
+
+        let sdk_disabled = self.setting(
+            "sdk_disabled",
+            b.sdk_disabled.map(|v| (v, "with_sdk_disabled")),
+            &[vars::SDK_DISABLED],
+            false,
+            parse::boolean,
+        );
+        let traces_exporter = self.setting(
+            "traces_exporter",
+            b.traces_exporter.map(|v| (v, "with_traces_exporter")),
+            &[vars::TRACES_EXPORTER],
+            TracesExporter::Otlp,
+            parse::traces_exporter,
+        );
+        let protocol = self.setting(
+            "protocol",
+            b.protocol.map(|v| (v, "with_protocol")),
+            &[vars::TRACES_PROTOCOL, vars::PROTOCOL],
+            Protocol::Grpc,
+            parse::protocol,
+        );
+        let insecure = self.setting(
+            "tls.insecure",
+            b.insecure.map(|v| (v, "with_insecure")),
+            &[vars::TRACES_INSECURE, vars::INSECURE],
+            false,
+            parse::boolean,
+        );
+        let region = self.setting(
+            "region",
+            b.region.map(|v| (v, "with_region")),
+            &[vars::REGION],
+            Region::Us,
+            parse::region,
+        );
+        let region_explicit = self.sources.get("region") != Some(&Source::Default);
+        let endpoint = self.endpoint(&b, protocol, insecure, region, region_explicit);
+
+        let (headers, header_tokens) = self.headers(&b);
+        let access_token = self.access_token(&b, header_tokens);
+        let resource = self.resource_attributes(&b);
+
+        let service_name = self
+            .named_setting(
+                "service_name",
+                &b.service_name,
+                "with_service_name",
+                &[vars::SERVICE_NAME, vars::LS_SERVICE_NAME],
+                &resource,
+                &[SERVICE_NAME],
+            )
+            .unwrap_or(defaults.service_name);
+        if service_name.trim().is_empty() {
+            let source = self.sources["service_name"].clone();
+            self.errors.push(ConfigError::InvalidValue {
+                origin: source,
+                value: service_name.clone(),
+                expected: "a non-empty service name".into(),
+            });
+        }
+        let service_version = self
+            .named_setting(
+                "service_version",
+                &b.service_version,
+                "with_service_version",
+                &[vars::LS_SERVICE_VERSION],
+                &resource,
+                &[SERVICE_VERSION],
+            )
+            .unwrap_or(defaults.service_version);
+        let deployment_environment = self.named_setting(
+            "deployment_environment",
+            &b.deployment_environment,
+            "with_deployment_environment",
+            &[],
+            &resource,
+            &[DEPLOYMENT_ENVIRONMENT, DEPLOYMENT_ENVIRONMENT_OLD],
+        );
+        let resource_attributes = resource
+            .into_iter()
+            .filter(|(k, _)| {
+                ![
+                    SERVICE_NAME,
+                    SERVICE_VERSION,
+                    DEPLOYMENT_ENVIRONMENT,
+                    DEPLOYMENT_ENVIRONMENT_OLD,
+                ]
+                .contains(&k.as_str())
+            })
+            .map(|(k, (v, source))| {
+                self.sources
+                    .insert(format!("resource_attributes.{k}"), source);
+                (k, v)
+            })
+            .collect();
+
+        let timeout = self.setting(
+            "timeout",
+            b.timeout.map(|v| (v, "with_timeout")),
+            &[vars::TRACES_TIMEOUT, vars::TIMEOUT],
+            defaults.timeout,
+            parse::duration,
+        );
+        let compression = self.setting(
+            "compression",
+            b.compression.map(|v| (v, "with_compression")),
+            &[vars::TRACES_COMPRESSION, vars::COMPRESSION],
+            Compression::None,
+            parse::compression,
+        );
+        let tls = self.tls(&b, insecure);
+        let batch = self.batch(&b);
+        let sampler = self.sampler(&b);
+        let propagators = self.propagators(&b);
+        let limits = self.limits(&b);
+        let shutdown_timeout = self.setting(
+            "shutdown_timeout",
+            b.shutdown_timeout.map(|v| (v, "with_shutdown_timeout")),
+            &[vars::SHUTDOWN_TIMEOUT],
+            defaults.shutdown_timeout,
+            parse::duration,
+        );
+
+        if !sdk_disabled && traces_exporter == TracesExporter::Otlp {
+            self.check_transport(&endpoint, access_token.is_some(), insecure);
+        }
+
+        if let Some((_, source)) = &file {
+            self.sources.insert("config_file".into(), source.clone());
+        }
+        LightstepConfig {
+            access_token,
+            endpoint,
+            protocol,
+            region,
+            service_name,
+            service_version,
+            deployment_environment,
+            resource_attributes,
+            headers,
+            timeout,
+            compression,
+            tls,
+            batch,
+            sampler,
+            propagators,
+            limits,
+            sdk_disabled,
+            traces_exporter,
+            shutdown_timeout,
+            config_file: file.map(|(path, _)| path),
+            sources: std::mem::take(&mut self.sources),
+            warnings: std::mem::take(&mut self.warnings),
+        }
+    }
+
+    /// Warns about variables that look like ours but are not, and refuses values that are not
+    /// UTF-8: a typo in a variable name must not silently do nothing.
+    fn check_environment(&mut self) {
+        for var in self.env.not_unicode() {
+            if vars::ALL.contains(&var.as_str()) {
+                self.errors
+                    .push(ConfigError::NotUnicode { var: var.clone() });
+            }
+        }
+        if self.env.get(vars::OTEL_CONFIG_FILE).is_some() {
+            self.warnings.push(ConfigWarning::new(format!(
+                "`{}` is not supported and was ignored; name a TOML, YAML or JSON file with `{}`",
+                vars::OTEL_CONFIG_FILE,
+                vars::CONFIG_FILE
+            )));
+        }
+        for name in self.env.names() {
+            let ours = name.starts_with("LIGHTSTEP_") || name.starts_with("LS_");
+            if ours && !vars::ALL.contains(&name) {
+                let hint = vars::ALL
+                    .iter()
+                    .filter(|v| v.starts_with("LIGHTSTEP_") || v.starts_with("LS_"))
+                    .min_by_key(|v| crate::file::edit_distance(name, v))
+                    .map(|v| format!("; did you mean `{v}`?"))
+                    .unwrap_or_default();
+                self.warnings.push(ConfigWarning::new(format!(
+                    "environment variable `{name}` is not one lightstep-rs reads{hint}"
+                )));
+            }
+        }
+    }
+
+    fn endpoint(
+        &mut self,
+        b: &ConfigBuilder,
+        protocol: Protocol,
+        insecure: bool,
+        region: Region,
+        region_explicit: bool,
+    ) -> Endpoint {
+        // Layer first (code > env > file), then within a layer the traces-specific setting
+        // before the generic one: `with_otlp_endpoint` in code beats the environment's
+        // `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+        let mut candidates: Vec<(Candidate, bool)> = Vec::new();
+        if let Some(e) = &b.traces_endpoint {
+            candidates.push((Candidate::code("with_traces_endpoint", e), true));
+        }
+        if let Some(e) = &b.otlp_endpoint {
+            candidates.push((Candidate::code("with_otlp_endpoint", e), false));
+        }
+        for c in self.env_candidates(&[vars::TRACES_ENDPOINT, vars::SPAN_ENDPOINT]) {
+            candidates.push((c, true));
+        }
+        for c in self.env_candidates(&[vars::ENDPOINT]) {
+            candidates.push((c, false));
+        }
+        candidates.extend(self.file_candidate("traces_endpoint").map(|c| (c, true)));
+        candidates.extend(self.file_candidate("otlp_endpoint").map(|c| (c, false)));
+        let specific: BTreeMap<usize, bool> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, (_, s))| (i, *s))
+            .collect();
+        // Only disagreeing names for the same kind of endpoint are worth a warning.
+        let first_specific = specific.get(&0).copied();
+        let same_kind: Vec<Candidate> = candidates
+            .into_iter()
+            .filter(|(_, s)| Some(*s) == first_specific)
+            .map(|(c, _)| c)
+            .collect();
+        let Some(winner) = self.pick("traces_endpoint", same_kind, false) else {
+            self.sources.insert(
+                "traces_endpoint".into(),
+                self.sources
+                    .get("region")
+                    .cloned()
+                    .unwrap_or(Source::Default),
+            );
+            return region.traces_endpoint(protocol);
+        };
+        let is_specific = first_specific.unwrap_or(false);
+        let (mut url, explicit_scheme) = match parse::endpoint(&winner.value, insecure) {
+            Ok(parsed) => parsed,
+            Err(expected) => {
+                self.errors.push(ConfigError::InvalidValue {
+                    origin: winner.source,
+                    value: winner.value,
+                    expected,
+                });
+                return region.traces_endpoint(protocol);
+            }
+        };
+        if protocol.is_http() && !is_specific {
+            let path = url.path().trim_end_matches('/').to_owned();
+            url.set_path(&format!("{path}/v1/traces"));
+        }
+        if explicit_scheme && insecure && url.scheme() == "https" {
+            self.warnings.push(ConfigWarning::new(format!(
+                "insecure is set but {} names an https endpoint: TLS is used",
+                winner.source
+            )));
+        }
+        let endpoint = Endpoint::from_url(url);
+        if region_explicit && endpoint.lightstep_region() != Some(region) {
+            self.warnings.push(ConfigWarning::new(format!(
+                "the region `{}` is ignored: the endpoint `{endpoint}` is set by {}",
+                region.as_str(),
+                winner.source
+            )));
+        }
+        endpoint
+    }
+
+    /// Merges the headers of every layer; the highest layer wins per header name. Returns the
+    /// `lightstep-access-token` values found among them separately, as token candidates.
+    fn headers(&mut self, b: &ConfigBuilder) -> (Vec<Header>, Vec<Candidate>) {
+        let mut merged: BTreeMap<String, (SecretString, Source)> = BTreeMap::new();
+        let mut tokens: Vec<Candidate> = Vec::new();
+        let mut layers: Vec<(Layer, Vec<RawHeader>)> = Vec::new();
+        if let Some(file) = self.file {
+            let entries = file
+                .map("headers")
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.clone(),
+                        Source::file(&file.path, format!("headers.{k}")),
+                    )
+                })
+                .collect();
+            layers.push((Layer::File, entries));
+        }
+        for var in [vars::HEADERS, vars::TRACES_HEADERS] {
+            let Some(text) = self.env.get(var) else {
+                continue;
+            };
+            match parse::key_values(text) {
+                Ok(pairs) => layers.push((
+                    Layer::Env,
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, v, Source::env(var)))
+                        .collect(),
+                )),
+                Err(e) => self.errors.push(ConfigError::InvalidSecret {
+                    origin: Source::env(var),
+                    reason: format!("expected {}", e.describe()),
+                }),
+            }
+        }
+        let code = b
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.expose_secret().to_owned(),
+                    Source::Code {
+                        setter: "with_header",
+                    },
+                )
+            })
+            .collect();
+        layers.push((Layer::Code, code));
+
+        for (layer, entries) in layers {
+            for (name, value, source) in entries {
+                let name = match parse::header_name(name.trim()) {
+                    Ok(name) => name,
+                    Err(expected) => {
+                        self.errors.push(ConfigError::InvalidValue {
+                            origin: source,
+                            value: name,
+                            expected,
+                        });
+                        continue;
+                    }
+                };
+                if let Err(reason) = parse::header_value(&value) {
+                    self.errors.push(ConfigError::InvalidSecret {
+                        origin: source,
+                        reason: format!("header `{name}`: {reason}"),
+                    });
+                    continue;
+                }
+                if name == TOKEN_HEADER {
+                    tokens.push(Candidate {
+                        layer,
+                        source,
+                        value,
+                    });
+                } else {
+                    merged.insert(name, (SecretString::new(value), source));
+                }
+            }
+        }
+        // Highest layer first, as `pick` expects.
+        tokens.reverse();
+        let headers = merged
+            .into_iter()
+            .map(|(name, (value, source))| {
+                self.sources.insert(format!("headers.{name}"), source);
+                Header { name, value }
+            })
+            .collect();
+        (headers, tokens)
+    }
+
+    fn access_token(
+        &mut self,
+        b: &ConfigBuilder,
+        header_tokens: Vec<Candidate>,
+    ) -> Option<SecretString> {
+        let mut candidates = Vec::new();
+        if let Some(token) = b.access_token.as_ref().filter(|t| !t.is_empty()) {
+            candidates.push(Candidate::code("with_access_token", token.expose_secret()));
+        }
+        let (code_headers, rest): (Vec<_>, Vec<_>) = header_tokens
+            .into_iter()
+            .partition(|c| c.layer == Layer::Code);
+        candidates.extend(code_headers);
+        candidates.extend(self.env_candidates(&[vars::ACCESS_TOKEN, vars::LS_ACCESS_TOKEN]));
+        let (env_headers, file_headers): (Vec<_>, Vec<_>) =
+            rest.into_iter().partition(|c| c.layer == Layer::Env);
+        candidates.extend(env_headers);
+        candidates.extend(self.file_candidate("access_token"));
+        candidates.extend(file_headers);
+        let winner = self.pick("access_token", candidates, true)?;
+        if let Err(reason) = parse::header_value(&winner.value) {
+            self.errors.push(ConfigError::InvalidSecret {
+                origin: winner.source,
+                reason,
+            });
+            return None;
+        }
+        Some(SecretString::new(winner.value.trim()))
+    }
+
+    /// Resource attributes of every layer, highest layer winning per key.
+    fn resource_attributes(&mut self, b: &ConfigBuilder) -> BTreeMap<String, (String, Source)> {
+        let mut merged = BTreeMap::new();
+        if let Some(file) = self.file {
+            for (k, v) in file.map("resource_attributes") {
+                merged.insert(
+                    k.clone(),
+                    (
+                        v.clone(),
+                        Source::file(&file.path, format!("resource_attributes.{k}")),
+                    ),
+                );
+            }
+        }
+        if let Some(text) = self.env.get(vars::RESOURCE_ATTRIBUTES) {
+            match parse::key_values(text) {
+                Ok(pairs) => {
+                    for (k, v) in pairs {
+                        merged.insert(k, (v, Source::env(vars::RESOURCE_ATTRIBUTES)));
+                    }
+                }
+                Err(e) => self.errors.push(ConfigError::InvalidValue {
+                    origin: Source::env(vars::RESOURCE_ATTRIBUTES),
+                    value: text.to_owned(),
+                    expected: e.describe(),
+                }),
+            }
+        }
+        for (k, v) in &b.resource_attributes {
+            merged.insert(
+                k.clone(),
+                (
+                    v.clone(),
+                    Source::Code {
+                        setter: "with_resource_attribute",
+                    },
+                ),
+            );
+        }
+        if merged.contains_key(DEPLOYMENT_ENVIRONMENT_OLD) {
+            self.warnings.push(ConfigWarning::new(format!(
+                "the resource attribute `{DEPLOYMENT_ENVIRONMENT_OLD}` is deprecated; it is sent as `{DEPLOYMENT_ENVIRONMENT}`"
+            )));
+        }
+        merged
+    }
+
+    /// A setting that can also arrive as a resource attribute (`service.name` and the like).
+    /// Order: code, its own variables, the attribute from the environment, the file key, the
+    /// attribute from the file; `OTEL_SERVICE_NAME` beating `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, as the specification says.
+    fn named_setting(
+        &mut self,
+        key: &'static str,
+        code: &Option<String>,
+        setter: &'static str,
+        vars: &[&str],
+        resource: &BTreeMap<String, (String, Source)>,
+        attributes: &[&str],
+    ) -> Option<String> {
+        let mut candidates = Vec::new();
+        if let Some(v) = code {
+            candidates.push(Candidate::code(setter, v));
+        }
+        let from_resource = |layer: Layer| {
+            attributes.iter().filter_map(move |a| {
+                let (value, source) = resource.get(*a)?;
+                let this = match source {
+                    Source::Code { .. } => Layer::Code,
+                    Source::Env { .. } => Layer::Env,
+                    _ => Layer::File,
+                };
+                (this == layer).then(|| Candidate {
+                    layer,
+                    source: source.clone(),
+                    value: value.clone(),
+                })
+            })
+        };
+        candidates.extend(from_resource(Layer::Code));
+        candidates.extend(self.env_candidates(vars));
+        candidates.extend(from_resource(Layer::Env));
+        candidates.extend(self.file_candidate(key));
+        candidates.extend(from_resource(Layer::File));
+        match self.pick(key, candidates, false) {
+            Some(winner) => Some(winner.value),
+            None => {
+                self.sources.insert(key.to_owned(), Source::Default);
+                None
+            }
+        }
+    }
+
+    fn path_setting(
+        &mut self,
+        key: &'static str,
+        code: Option<(PathBuf, &'static str)>,
+        vars: &[&str],
+    ) -> Option<PathBuf> {
+        let path = self.setting(key, code.map(|(p, s)| (Some(p), s)), vars, None, |s| {
+            Ok(Some(PathBuf::from(s.trim())))
+        })?;
+        let source = self.sources[key].clone();
+        let reason = match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_owned()),
+            Err(e) => Some(format!("cannot be read ({e})")),
+            Ok(bytes) if !bytes.windows(11).any(|w| w == b"-----BEGIN ") => {
+                Some("is not a PEM file (no `-----BEGIN` line)".to_owned())
+            }
+            Ok(_) => None,
+        };
+        if let Some(reason) = reason {
+            self.errors.push(ConfigError::TlsFile {
+                origin: source,
+                path: path.clone(),
+                reason,
+            });
+        }
+        Some(path)
+    }
+
+    fn tls(&mut self, b: &ConfigBuilder, insecure: bool) -> TlsConfig {
+        let ca_file = self.path_setting(
+            "tls.ca_file",
+            b.ca_file.clone().map(|p| (p, "with_ca_file")),
+            &[vars::TRACES_CERTIFICATE, vars::CERTIFICATE],
+        );
+        let client_certificate = self.path_setting(
+            "tls.client_certificate",
+            b.client_certificate
+                .clone()
+                .map(|p| (p, "with_client_identity")),
+            &[vars::TRACES_CLIENT_CERTIFICATE, vars::CLIENT_CERTIFICATE],
+        );
+        let client_key = self.path_setting(
+            "tls.client_key",
+            b.client_key.clone().map(|p| (p, "with_client_identity")),
+            &[vars::TRACES_CLIENT_KEY, vars::CLIENT_KEY],
+        );
+        if client_certificate.is_some() != client_key.is_some() {
+            let (given, missing) = if client_certificate.is_some() {
+                ("tls.client_certificate", "client key")
+            } else {
+                ("tls.client_key", "client certificate")
+            };
+            self.errors.push(ConfigError::Inconsistent(format!(
+                "{} sets a client {} for mutual TLS but no {missing} is set",
+                self.sources[given],
+                if client_certificate.is_some() {
+                    "certificate"
+                } else {
+                    "key"
+                },
+            )));
+        }
+        TlsConfig {
+            ca_file,
+            client_certificate,
+            client_key,
+            insecure,
+        }
+    }
+
+    fn batch(&mut self, b: &ConfigBuilder) -> BatchConfig {
+        let d = BatchConfig::default();
+        let batch = BatchConfig {
+            max_queue_size: self.setting(
+                "batch.max_queue_size",
+                b.max_queue_size.map(|v| (v, "with_max_queue_size")),
+                &[vars::BSP_MAX_QUEUE_SIZE],
+                d.max_queue_size,
+                parse::positive_count,
+            ),
+            max_export_batch_size: self.setting(
+                "batch.max_export_batch_size",
+                b.max_export_batch_size
+                    .map(|v| (v, "with_max_export_batch_size")),
+                &[vars::BSP_MAX_EXPORT_BATCH_SIZE],
+                d.max_export_batch_size,
+                parse::positive_count,
+            ),
+            scheduled_delay: self.setting(
+                "batch.scheduled_delay",
+                b.scheduled_delay.map(|v| (v, "with_scheduled_delay")),
+                &[vars::BSP_SCHEDULE_DELAY],
+                d.scheduled_delay,
+                parse::duration,
+            ),
+            export_timeout: self.setting(
+                "batch.export_timeout",
+                b.export_timeout.map(|v| (v, "with_export_timeout")),
+                &[vars::BSP_EXPORT_TIMEOUT],
+                d.export_timeout,
+                parse::duration,
+            ),
+            max_concurrent_exports: self.setting(
+                "batch.max_concurrent_exports",
+                b.max_concurrent_exports
+                    .map(|v| (v, "with_max_concurrent_exports")),
+                &[vars::BSP_MAX_CONCURRENT_EXPORTS],
+                d.max_concurrent_exports,
+                parse::positive_count,
+            ),
+        };
+        if batch.max_export_batch_size > batch.max_queue_size {
+            self.errors.push(ConfigError::Inconsistent(format!(
+                "the export batch size {} ({}) is larger than the queue size {} ({}): a batch is taken from the queue",
+                batch.max_export_batch_size,
+                self.sources["batch.max_export_batch_size"],
+                batch.max_queue_size,
+                self.sources["batch.max_queue_size"],
+            )));
+        }
+        batch
+    }
+
+    fn sampler(&mut self, b: &ConfigBuilder) -> Sampler {
+        if let Some(sampler) = b.sampler {
+            let source = Source::Code {
+                setter: "with_sampler",
+            };
+            if let Some(r) = sampler.ratio().filter(|r| !(0.0..=1.0).contains(r)) {
+                self.errors.push(ConfigError::InvalidValue {
+                    origin: source.clone(),
+                    value: r.to_string(),
+                    expected: "a ratio from 0 to 1".into(),
+                });
+            }
+            self.sources.insert("sampler.name".into(), source.clone());
+            self.sources.insert("sampler.arg".into(), source);
+            return sampler;
+        }
+        let (name, takes_ratio) = self.setting(
+            "sampler.name",
+            None,
+            &[vars::TRACES_SAMPLER],
+            ("parentbased_always_on", false),
+            parse::sampler_name,
+        );
+        let ratio = self.setting(
+            "sampler.arg",
+            None,
+            &[vars::TRACES_SAMPLER_ARG],
+            1.0,
+            parse::ratio,
+        );
+        let arg_given = self.sources["sampler.arg"] != Source::Default;
+        if arg_given && !takes_ratio {
+            self.warnings.push(ConfigWarning::new(format!(
+                "{} is ignored: the sampler `{name}` takes no argument",
+                self.sources["sampler.arg"]
+            )));
+        }
+        match name {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatio(ratio),
+            "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => Sampler::ParentBasedTraceIdRatio(ratio),
+            _ => Sampler::ParentBasedAlwaysOn,
+        }
+    }
+
+    fn propagators(&mut self, b: &ConfigBuilder) -> Vec<Propagator> {
+        let default = vec![Propagator::TraceContext, Propagator::Baggage];
+        if let Some(list) = &b.propagators {
+            self.sources.insert(
+                "propagators".into(),
+                Source::Code {
+                    setter: "with_propagators",
+                },
+            );
+            return list.clone();
+        }
+        if let Some(text) = self.env.get(vars::PROPAGATORS) {
+            self.sources
+                .insert("propagators".into(), Source::env(vars::PROPAGATORS));
+            return parse::propagators(text.split(',')).unwrap_or_else(|expected| {
+                self.errors.push(ConfigError::InvalidValue {
+                    origin: Source::env(vars::PROPAGATORS),
+                    value: text.to_owned(),
+                    expected,
+                });
+                default.clone()
+            });
+        }
+        if let Some(file) = self.file
+            && let Some(list) = file.list("propagators")
+        {
+            let source = Source::file(&file.path, "propagators");
+            self.sources.insert("propagators".into(), source.clone());
+            return parse::propagators(list.iter().map(String::as_str)).unwrap_or_else(
+                |expected| {
+                    self.errors.push(ConfigError::InvalidValue {
+                        origin: source,
+                        value: list.join(","),
+                        expected,
+                    });
+                    default.clone()
+                },
+            );
+        }
+        self.sources.insert("propagators".into(), Source::Default);
+        default
+    }
+
+    fn limits(&mut self, b: &ConfigBuilder) -> SpanLimits {
+        if let Some(limits) = &b.span_limits {
+            for key in [
+                "limits.attribute_count",
+                "limits.attribute_value_length",
+                "limits.event_count",
+                "limits.link_count",
+                "limits.event_attribute_count",
+                "limits.link_attribute_count",
+            ] {
+                self.sources.insert(
+                    key.into(),
+                    Source::Code {
+                        setter: "with_span_limits",
+                    },
+                );
+            }
+            return limits.clone();
+        }
+        let d = SpanLimits::default();
+        SpanLimits {
+            attribute_count: self.setting(
+                "limits.attribute_count",
+                None,
+                &[
+                    vars::SPAN_ATTRIBUTE_COUNT_LIMIT,
+                    vars::ATTRIBUTE_COUNT_LIMIT,
+                ],
+                d.attribute_count,
+                parse::limit,
+            ),
+            attribute_value_length: self.setting(
+                "limits.attribute_value_length",
+                None,
+                &[
+                    vars::SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+                    vars::ATTRIBUTE_VALUE_LENGTH_LIMIT,
+                ],
+                d.attribute_value_length,
+                |s| parse::limit(s).map(Some),
+            ),
+            event_count: self.setting(
+                "limits.event_count",
+                None,
+                &[vars::SPAN_EVENT_COUNT_LIMIT],
+                d.event_count,
+                parse::limit,
+            ),
+            link_count: self.setting(
+                "limits.link_count",
+                None,
+                &[vars::SPAN_LINK_COUNT_LIMIT],
+                d.link_count,
+                parse::limit,
+            ),
+            event_attribute_count: self.setting(
+                "limits.event_attribute_count",
+                None,
+                &[vars::EVENT_ATTRIBUTE_COUNT_LIMIT],
+                d.event_attribute_count,
+                parse::limit,
+            ),
+            link_attribute_count: self.setting(
+                "limits.link_attribute_count",
+                None,
+                &[vars::LINK_ATTRIBUTE_COUNT_LIMIT],
+                d.link_attribute_count,
+                parse::limit,
+            ),
+        }
+    }
+
+    /// The checks that need the whole picture: Lightstep's ingest needs a token, and a token
+    /// must not cross the network in plaintext unless the user said so.
+    fn check_transport(&mut self, endpoint: &Endpoint, has_token: bool, insecure: bool) {
+        if endpoint.lightstep_region().is_some() && !has_token {
+            self.errors.push(ConfigError::MissingToken {
+                host: endpoint.host().to_owned(),
+            });
+        }
+        if has_token && !endpoint.is_tls() && !endpoint.is_loopback() && !insecure {
+            self.errors.push(ConfigError::PlaintextToken {
+                host: endpoint.host().to_owned(),
+                endpoint_source: self.sources["traces_endpoint"].clone(),
+            });
+        }
+    }
+}

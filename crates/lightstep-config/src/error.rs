@@ -1,0 +1,168 @@
+//! Configuration errors and warnings.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::source::Source;
+
+/// Everything that can be wrong with a configuration.
+///
+/// Each message names where the bad value came from (the variable, or the file and key), the
+/// value unless it may be a secret, and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value that does not parse or is out of range.
+    #[error("invalid value `{value}` in {origin}: expected {expected}")]
+    InvalidValue {
+        /// Where the value came from.
+        origin: Source,
+        /// The value as given.
+        value: String,
+        /// What would have been accepted.
+        expected: String,
+    },
+    /// A secret value (the token or a header value) that is malformed. The value is not repeated.
+    #[error("invalid value in {origin} (value hidden): {reason}")]
+    InvalidSecret {
+        /// Where the value came from.
+        origin: Source,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An environment variable whose value is not valid UTF-8.
+    #[error("environment variable `{var}` is not valid UTF-8")]
+    NotUnicode {
+        /// The variable's name.
+        var: String,
+    },
+    /// The configuration file could not be read.
+    #[error("cannot read configuration file `{}`", path.display())]
+    FileRead {
+        /// The path as given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The configuration file's extension names no supported format.
+    #[error(
+        "cannot tell the format of configuration file `{}`: expected the extension .toml, .yaml, .yml or .json",
+        path.display()
+    )]
+    FileFormat {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// The configuration file is not valid TOML, YAML or JSON.
+    #[error("syntax error in configuration file `{}` at line {line}, column {column}: {message}", path.display())]
+    FileSyntax {
+        /// The path as given.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser expected. Never quotes the file's content, which may hold the token.
+        message: String,
+    },
+    /// A key in the configuration file that lightstep-rs does not know: a typo must not silently
+    /// do nothing.
+    #[error("unknown key `{key}` in configuration file `{}`{}", path.display(), suggestion.as_ref().map(|s| format!(": did you mean `{s}`?")).unwrap_or_default())]
+    UnknownKey {
+        /// The path as given.
+        path: PathBuf,
+        /// The dotted key.
+        key: String,
+        /// The closest known key, when one is close.
+        suggestion: Option<String>,
+    },
+    /// A file named for the TLS configuration that is missing or not PEM.
+    #[error("{origin} names `{}`, which {reason}", path.display())]
+    TlsFile {
+        /// Where the path came from.
+        origin: Source,
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No access token while sending to Lightstep's public ingest.
+    #[error(
+        "no access token for Lightstep's public ingest `{host}`: set LIGHTSTEP_ACCESS_TOKEN or LS_ACCESS_TOKEN (a Collector, a satellite or localhost needs none)"
+    )]
+    MissingToken {
+        /// The ingest host.
+        host: String,
+    },
+    /// The access token would cross the network unencrypted.
+    #[error(
+        "the access token would travel in plaintext to `{host}` ({endpoint_source}): use an https endpoint, or allow it explicitly with OTEL_EXPORTER_OTLP_INSECURE=true or `with_insecure(true)`"
+    )]
+    PlaintextToken {
+        /// The non-loopback host.
+        host: String,
+        /// Where the endpoint came from.
+        endpoint_source: Source,
+    },
+    /// Two settings that cannot hold together.
+    #[error("{0}")]
+    Inconsistent(String),
+    /// More than one of the above; every problem is reported at once.
+    #[error("{} configuration errors: {}", .0.len(), list(.0))]
+    Multiple(Vec<ConfigError>),
+}
+
+fn list(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("({}) {e}", i + 1))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ConfigError {
+    /// The individual errors: itself, or each one of [`ConfigError::Multiple`].
+    pub fn errors(&self) -> &[ConfigError] {
+        match self {
+            Self::Multiple(errors) => errors,
+            other => std::slice::from_ref(other),
+        }
+    }
+
+    pub(crate) fn from_list(mut errors: Vec<ConfigError>) -> Option<Self> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(Self::Multiple(errors)),
+        }
+    }
+}
+
+/// Something in the configuration that works but is probably not what was meant, such as two
+/// variables for one setting that disagree. Shown in the effective configuration and logged by
+/// the exporter at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    message: String,
+}
+
+impl ConfigWarning {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// The warning's text.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}

@@ -1,0 +1,251 @@
+//! Every validation error, with its message.
+
+use lightstep_config::{ConfigError, Sampler, Source};
+
+use crate::{build_err, build_ok, env, local};
+
+fn message(vars: &[(&str, &str)]) -> String {
+    build_err(local(vars)).to_string()
+}
+
+#[test]
+fn unparsable_numbers_durations_and_booleans() {
+    assert_eq!(
+        message(&[("OTEL_BSP_MAX_QUEUE_SIZE", "lots")]),
+        "invalid value `lots` in environment variable `OTEL_BSP_MAX_QUEUE_SIZE`: expected a whole number such as `2048`"
+    );
+    assert_eq!(
+        message(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")]),
+        "invalid value `soon` in environment variable `OTEL_EXPORTER_OTLP_TIMEOUT`: expected milliseconds such as `10000`, or a duration with a unit such as `10s`"
+    );
+    assert_eq!(
+        message(&[("OTEL_SDK_DISABLED", "yes")]),
+        "invalid value `yes` in environment variable `OTEL_SDK_DISABLED`: expected `true` or `false`"
+    );
+    assert!(message(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "0")]).contains("at least 1"));
+    assert!(
+        message(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "-1")]).contains("OTEL_SPAN_LINK_COUNT_LIMIT")
+    );
+}
+
+#[test]
+fn unknown_names() {
+    assert!(
+        message(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift")])
+            .contains("expected one of `grpc`, `http/protobuf`, `http/json`")
+    );
+    assert!(
+        message(&[("OTEL_TRACES_SAMPLER", "sometimes")])
+            .contains("`OTEL_TRACES_SAMPLER`: expected one of `always_on`")
+    );
+    assert!(message(&[("OTEL_PROPAGATORS", "tracecontext,w3c")]).contains("`w3c`"));
+    assert!(message(&[("OTEL_PROPAGATORS", "none,b3")]).contains("`none` cannot be combined"));
+    assert!(
+        message(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zip")]).contains("expected `gzip` or `none`")
+    );
+    assert!(
+        message(&[("OTEL_TRACES_EXPORTER", "zipkin")])
+            .contains("`zipkin` and `console` are not supported")
+    );
+    assert!(message(&[("LIGHTSTEP_REGION", "apac")]).contains("expected `us` or `eu`"));
+}
+
+#[test]
+fn ratio_out_of_range() {
+    assert_eq!(
+        message(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5")
+        ]),
+        "invalid value `1.5` in environment variable `OTEL_TRACES_SAMPLER_ARG`: expected a number from 0 to 1, such as `0.25`"
+    );
+    let e = build_err(local(&[]).with_sampler(Sampler::TraceIdRatio(-0.5)));
+    assert!(
+        e.to_string().contains("`ConfigBuilder::with_sampler`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn invalid_endpoints() {
+    for bad in [
+        "ftp://host:21",
+        "http://",
+        "https://user:pw@host:443",
+        "not a url",
+    ] {
+        let e = build_err(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", bad)]));
+        let text = e.to_string();
+        assert!(
+            text.contains("`OTEL_EXPORTER_OTLP_ENDPOINT`") && text.contains("expected a URL"),
+            "{bad}: {text}"
+        );
+    }
+}
+
+#[test]
+fn header_injection_is_refused() {
+    let e = build_err(local(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "x-a=ok%0D%0AX-Evil: 1",
+    )]));
+    let text = e.to_string();
+    assert!(
+        text.contains("header `x-a`: a header value may not contain control characters"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("X-Evil"),
+        "the value is not repeated: {text}"
+    );
+    let e = build_err(local(&[]).with_header("x-b", "a\nb"));
+    assert!(e.to_string().contains("control characters"), "{e}");
+    let e = build_err(local(&[("OTEL_EXPORTER_OTLP_HEADERS", "bad name=1")]));
+    assert!(e.to_string().contains("expected a header name"), "{e}");
+    let e = build_err(local(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]));
+    assert!(e.to_string().contains("entry 1 has no `=`"), "{e}");
+}
+
+#[test]
+fn tls_files_must_exist_and_be_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.pem");
+    let e = build_err(local(&[(
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        missing.to_str().unwrap(),
+    )]));
+    assert!(
+        e.to_string()
+            .contains("environment variable `OTEL_EXPORTER_OTLP_CERTIFICATE` names")
+            && e.to_string().contains("does not exist"),
+        "{e}"
+    );
+    let text = dir.path().join("key.txt");
+    std::fs::write(&text, "just text").unwrap();
+    let e = build_err(local(&[]).with_client_identity(&text, &text));
+    assert_eq!(e.errors().len(), 2, "{e}");
+    assert!(e.to_string().contains("is not a PEM file"), "{e}");
+    let pem = dir.path().join("c.pem");
+    std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let e = build_err(local(&[(
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        pem.to_str().unwrap(),
+    )]));
+    assert!(e.to_string().contains("no client key is set"), "{e}");
+}
+
+#[test]
+fn empty_service_name() {
+    let e = build_err(local(&[]).with_service_name("  "));
+    assert!(
+        e.to_string().contains("expected a non-empty service name"),
+        "{e}"
+    );
+}
+
+#[test]
+fn token_required_only_for_lightstep_public_ingest() {
+    let e = build_err(env(&[]));
+    assert!(
+        matches!(e, ConfigError::MissingToken { ref host } if host == "ingest.lightstep.com"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("no access token for Lightstep's public ingest"),
+        "{e}"
+    );
+    let e = build_err(env(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "https://ingest.eu.lightstep.com",
+    )]));
+    assert!(e.to_string().contains("ingest.eu.lightstep.com"), "{e}");
+    // A Collector, a satellite, localhost: no token needed.
+    build_ok(env(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "https://collector.internal:4317",
+    )]));
+    build_ok(env(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://localhost:8360",
+    )]));
+    // Tokens vary in length: any length is accepted.
+    build_ok(env(&[("LS_ACCESS_TOKEN", "x")]));
+    build_ok(env(&[("LS_ACCESS_TOKEN", &"j".repeat(900))]));
+}
+
+#[test]
+fn plaintext_token_to_a_remote_host_needs_explicit_permission() {
+    let e = build_err(env(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://collector.internal:4317",
+        ),
+        ("LS_ACCESS_TOKEN", "t"),
+    ]));
+    let text = e.to_string();
+    assert!(
+        text.contains("the access token would travel in plaintext to `collector.internal`"),
+        "{text}"
+    );
+    assert!(text.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{text}");
+    assert!(matches!(
+        e,
+        ConfigError::PlaintextToken {
+            endpoint_source: Source::Env { .. },
+            ..
+        }
+    ));
+    build_ok(env(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://collector.internal:4317",
+        ),
+        ("LS_ACCESS_TOKEN", "t"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+    ]));
+    build_ok(env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        ("LS_ACCESS_TOKEN", "t"),
+    ]));
+    build_ok(env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4317"),
+        ("LS_ACCESS_TOKEN", "t"),
+    ]));
+}
+
+#[test]
+fn batch_larger_than_queue() {
+    let e = build_err(local(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "200"),
+    ]));
+    assert!(e.to_string().contains("the export batch size 200 (environment variable `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`) is larger than the queue size 100"), "{e}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let e = build_err(local(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "x"),
+        ("OTEL_SDK_DISABLED", "maybe"),
+        ("OTEL_TRACES_SAMPLER", "never"),
+    ]));
+    assert_eq!(e.errors().len(), 3, "{e}");
+    assert!(
+        e.to_string().starts_with("3 configuration errors: (1) "),
+        "{e}"
+    );
+}
+
+#[test]
+fn messages_are_lowercase_without_trailing_period() {
+    let e = build_err(local(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "x"),
+        ("OTEL_SDK_DISABLED", "maybe"),
+    ]));
+    for err in e.errors() {
+        let text = err.to_string();
+        assert!(text.chars().next().unwrap().is_lowercase(), "{text}");
+        assert!(!text.ends_with('.'), "{text}");
+    }
+}

@@ -1,0 +1,102 @@
+//! The token's value appears in no Debug output, no error message, no effective-config dump.
+
+use lightstep_config::{EnvSnapshot, LightstepConfig};
+
+use crate::{build_err, build_ok, local};
+
+const TOKEN: &str = "tok_9f8e7d6c5b4a-SECRET";
+
+fn assert_hidden(what: &str, text: &str) {
+    assert!(
+        !text.contains(TOKEN),
+        "the token leaked into {what}: {text}"
+    );
+    assert!(
+        !text.contains("SECRET"),
+        "part of the token leaked into {what}: {text}"
+    );
+}
+
+#[test]
+fn token_never_appears_in_debug_or_the_effective_configuration() {
+    for vars in [
+        vec![("LIGHTSTEP_ACCESS_TOKEN", TOKEN)],
+        vec![("LS_ACCESS_TOKEN", TOKEN)],
+        vec![(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            &*format!("lightstep-access-token={TOKEN},authorization=Bearer%20{TOKEN}"),
+        )],
+        vec![(
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            &*format!("x-api-key={TOKEN}"),
+        )],
+    ] {
+        let snapshot: EnvSnapshot = vars.iter().copied().collect();
+        assert_hidden("EnvSnapshot Debug", &format!("{snapshot:?}"));
+        let builder = local(&vars)
+            .with_access_token(TOKEN)
+            .with_header("x-key", TOKEN);
+        assert_hidden("ConfigBuilder Debug", &format!("{builder:?}"));
+        let c = build_ok(local(&vars));
+        assert_hidden("LightstepConfig Debug", &format!("{c:?}"));
+        assert_hidden("LightstepConfig pretty Debug", &format!("{c:#?}"));
+        let effective = c.effective();
+        assert_hidden("effective Display", &effective.to_string());
+        assert_hidden("effective Debug", &format!("{effective:?}"));
+        for w in c.warnings() {
+            assert_hidden("a warning", w.message());
+        }
+        assert!(effective.to_string().contains("[REDACTED]"));
+    }
+}
+
+#[test]
+fn token_never_appears_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // A token with a line break, in every place a token can come from.
+    let bad = format!("{TOKEN}\r\nx");
+    let errors = [
+        build_err(local(&[("LIGHTSTEP_ACCESS_TOKEN", &bad)])),
+        build_err(local(&[]).with_access_token(bad.as_str())),
+        build_err(local(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            &format!("lightstep-access-token={TOKEN}%0A"),
+        )])),
+        build_err(local(&[("OTEL_EXPORTER_OTLP_HEADERS", TOKEN)])),
+        build_err(local(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            &format!("a={TOKEN}%ZZ,b"),
+        )])),
+        // Plaintext to a remote host.
+        build_err(
+            LightstepConfig::builder()
+                .with_env(
+                    EnvSnapshot::empty().with("OTEL_EXPORTER_OTLP_ENDPOINT", "http://remote:4317"),
+                )
+                .with_access_token(TOKEN),
+        ),
+    ];
+    for e in &errors {
+        assert_hidden("an error", &e.to_string());
+        assert_hidden("an error's Debug", &format!("{e:?}"));
+    }
+    // A file whose syntax breaks on the token's own line: the parser's snippet must not leak it.
+    for (name, text) in [
+        (
+            "t.toml",
+            format!("access_token = \"{TOKEN}\nservice_name = 1\n"),
+        ),
+        ("t.yaml", format!("access_token: \"{TOKEN}\n  - : [\n")),
+        ("t.json", format!("{{\"access_token\": \"{TOKEN}\" oops}}")),
+        (
+            "u.toml",
+            format!("access_token = \"{TOKEN}\"\nacess_token = \"{TOKEN}\"\n"),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let e = build_err(local(&[]).with_file(&path));
+        assert_hidden(name, &e.to_string());
+        assert_hidden(name, &format!("{e:?}"));
+    }
+}

@@ -1,0 +1,363 @@
+//! Each environment variable reaches its setting.
+
+use std::time::Duration;
+
+use lightstep_config::{
+    Compression, Propagator, Protocol, Region, Sampler, Source, TracesExporter, vars,
+};
+
+use crate::{build_ok, env, local};
+
+#[test]
+fn defaults_are_the_seeds() {
+    let c = build_ok(env(&[("LIGHTSTEP_ACCESS_TOKEN", "t")]));
+    assert_eq!(
+        c.traces_endpoint().as_str(),
+        "https://ingest.lightstep.com/"
+    );
+    assert_eq!(c.traces_endpoint().port(), 443);
+    assert!(c.traces_endpoint().is_tls());
+    assert_eq!(c.service_name(), "rust-service");
+    assert_eq!(c.service_version(), "1.0.0");
+    assert_eq!(c.protocol(), Protocol::Grpc);
+    assert_eq!(c.sampler(), Sampler::ParentBasedAlwaysOn);
+    assert_eq!(
+        c.propagators(),
+        [Propagator::TraceContext, Propagator::Baggage]
+    );
+    assert_eq!(c.timeout(), Duration::from_secs(10));
+    assert_eq!(c.batch().max_queue_size, 2048);
+    assert_eq!(c.batch().max_export_batch_size, 512);
+    assert_eq!(c.source_of("service_name"), Some(&Source::Default));
+}
+
+#[test]
+fn tokens() {
+    let c = build_ok(env(&[("LIGHTSTEP_ACCESS_TOKEN", "seed-token")]));
+    assert_eq!(c.access_token().unwrap().expose_secret(), "seed-token");
+    let c = build_ok(env(&[("LS_ACCESS_TOKEN", "launcher-token")]));
+    assert_eq!(c.access_token().unwrap().expose_secret(), "launcher-token");
+    assert_eq!(
+        c.source_of("access_token"),
+        Some(&Source::Env {
+            var: "LS_ACCESS_TOKEN".into()
+        })
+    );
+    // A token as a header, as the seed's docker-compose file sends it.
+    let c = build_ok(env(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "lightstep-access-token=hdr-token",
+    )]));
+    assert_eq!(c.access_token().unwrap().expose_secret(), "hdr-token");
+    assert!(c.headers().is_empty(), "the token is not sent twice");
+}
+
+#[test]
+fn service_identity() {
+    let c = build_ok(local(&[("OTEL_SERVICE_NAME", "checkout")]));
+    assert_eq!(c.service_name(), "checkout");
+    let c = build_ok(local(&[
+        ("LS_SERVICE_NAME", "cart"),
+        ("LS_SERVICE_VERSION", "2.3.4"),
+    ]));
+    assert_eq!(c.service_name(), "cart");
+    assert_eq!(c.service_version(), "2.3.4");
+}
+
+#[test]
+fn resource_attributes_are_percent_decoded() {
+    let c = build_ok(local(&[(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "team=pay%20ments,service.version=9.9,deployment.environment.name=prod,region=eu%2Cwest",
+    )]));
+    assert_eq!(
+        c.resource_attributes(),
+        [
+            ("region".into(), "eu,west".into()),
+            ("team".into(), "pay ments".into())
+        ]
+    );
+    assert_eq!(c.service_version(), "9.9");
+    assert_eq!(c.deployment_environment(), Some("prod"));
+}
+
+#[test]
+fn deprecated_deployment_environment_maps_with_a_warning() {
+    let c = build_ok(local(&[(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "deployment.environment=production",
+    )]));
+    assert_eq!(c.deployment_environment(), Some("production"));
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.message().contains("deprecated"))
+    );
+}
+
+#[test]
+fn endpoints_and_protocols() {
+    let c = build_ok(env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.local:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+    ]));
+    assert_eq!(c.traces_endpoint().as_str(), "http://collector.local:4317/");
+    // HTTP appends the signal path to the generic endpoint...
+    let c = build_ok(env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318/base/"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    ]));
+    assert_eq!(c.protocol(), Protocol::HttpProtobuf);
+    assert_eq!(
+        c.traces_endpoint().as_str(),
+        "http://localhost:4318/base/v1/traces"
+    );
+    // ...but uses the traces endpoint as given.
+    let c = build_ok(env(&[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://localhost:4318/custom",
+        ),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+    ]));
+    assert_eq!(c.protocol(), Protocol::HttpJson);
+    assert_eq!(c.traces_endpoint().as_str(), "http://localhost:4318/custom");
+    // The launchers' legacy name.
+    let c = build_ok(env(&[
+        ("OTEL_EXPORTER_OTLP_SPAN_ENDPOINT", "localhost:4317"),
+        ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"),
+    ]));
+    assert_eq!(c.traces_endpoint().as_str(), "http://localhost:4317/");
+    // Schemeless means TLS.
+    let c = build_ok(env(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "otel.example.com:4317",
+    )]));
+    assert_eq!(
+        c.traces_endpoint().as_str(),
+        "https://otel.example.com:4317/"
+    );
+}
+
+#[test]
+fn lightstep_regions_and_http_ingest() {
+    let c = build_ok(env(&[("LIGHTSTEP_REGION", "eu"), ("LS_ACCESS_TOKEN", "t")]));
+    assert_eq!(c.region(), Region::Eu);
+    assert_eq!(c.traces_endpoint().host(), "ingest.eu.lightstep.com");
+    assert_eq!(c.traces_endpoint().lightstep_region(), Some(Region::Eu));
+    let c = build_ok(env(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("LS_ACCESS_TOKEN", "t"),
+    ]));
+    assert_eq!(
+        c.traces_endpoint().as_str(),
+        "https://ingest.lightstep.com/traces/otlp/v0.9"
+    );
+}
+
+#[test]
+fn exporter_knobs() {
+    let c = build_ok(local(&[
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=a,x-other=b%3Dc"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-tenant=b"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+    ]));
+    let headers: Vec<_> = c
+        .headers()
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.expose_secret()))
+        .collect();
+    assert_eq!(headers, [("x-other", "b=c"), ("x-tenant", "b")]);
+    assert_eq!(c.timeout(), Duration::from_millis(2500));
+    assert_eq!(c.compression(), Compression::Gzip);
+    let c = build_ok(local(&[("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "3s")]));
+    assert_eq!(c.timeout(), Duration::from_secs(3));
+}
+
+#[test]
+fn batch_processor() {
+    let c = build_ok(local(&[
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "2000"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "10000"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1000"),
+        ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "4"),
+    ]));
+    let b = c.batch();
+    assert_eq!(b.scheduled_delay, Duration::from_millis(100));
+    assert_eq!(b.export_timeout, Duration::from_secs(2));
+    assert_eq!(
+        (
+            b.max_queue_size,
+            b.max_export_batch_size,
+            b.max_concurrent_exports
+        ),
+        (10000, 1000, 4)
+    );
+}
+
+#[test]
+fn samplers() {
+    let cases = [
+        ("always_on", None, Sampler::AlwaysOn),
+        ("always_off", None, Sampler::AlwaysOff),
+        ("traceidratio", Some("0.25"), Sampler::TraceIdRatio(0.25)),
+        ("traceidratio", None, Sampler::TraceIdRatio(1.0)),
+        ("parentbased_always_on", None, Sampler::ParentBasedAlwaysOn),
+        (
+            "parentbased_always_off",
+            None,
+            Sampler::ParentBasedAlwaysOff,
+        ),
+        (
+            "parentbased_traceidratio",
+            Some("0"),
+            Sampler::ParentBasedTraceIdRatio(0.0),
+        ),
+    ];
+    for (name, arg, expected) in cases {
+        let mut vars = vec![("OTEL_TRACES_SAMPLER", name)];
+        vars.extend(arg.map(|a| ("OTEL_TRACES_SAMPLER_ARG", a)));
+        assert_eq!(build_ok(local(&vars)).sampler(), expected, "{name} {arg:?}");
+    }
+    let c = build_ok(local(&[
+        ("OTEL_TRACES_SAMPLER", "always_on"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+    ]));
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.message().contains("takes no argument"))
+    );
+}
+
+#[test]
+fn propagators() {
+    let c = build_ok(local(&[("OTEL_PROPAGATORS", "b3multi,jaeger,ottrace,b3")]));
+    assert_eq!(
+        c.propagators(),
+        [
+            Propagator::B3Multi,
+            Propagator::Jaeger,
+            Propagator::OtTrace,
+            Propagator::B3
+        ]
+    );
+    let c = build_ok(local(&[("OTEL_PROPAGATORS", "none")]));
+    assert!(c.propagators().is_empty());
+}
+
+#[test]
+fn exporter_and_switch() {
+    let c = build_ok(local(&[("OTEL_TRACES_EXPORTER", "none")]));
+    assert_eq!(c.traces_exporter(), TracesExporter::None);
+    assert!(!c.exports());
+    let c = build_ok(local(&[("OTEL_SDK_DISABLED", "TRUE")]));
+    assert!(c.sdk_disabled());
+    assert!(!c.exports());
+    // Disabled or not exporting: Lightstep's ingest without a token is no error.
+    build_ok(env(&[("OTEL_SDK_DISABLED", "true")]));
+    build_ok(env(&[("OTEL_TRACES_EXPORTER", "none")]));
+}
+
+#[test]
+fn limits() {
+    let c = build_ok(local(&[
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "20"),
+        ("OTEL_SPAN_EVENT_COUNT_LIMIT", "3"),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", "4"),
+        ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "5"),
+        ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "6"),
+    ]));
+    let l = c.span_limits();
+    assert_eq!(
+        (
+            l.attribute_count,
+            l.attribute_value_length,
+            l.event_count,
+            l.link_count,
+            l.event_attribute_count,
+            l.link_attribute_count
+        ),
+        (10, Some(20), 3, 4, 5, 6)
+    );
+    // The span-specific variables beat the generic ones.
+    let c = build_ok(local(&[
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "11"),
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "20"),
+        ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "21"),
+    ]));
+    assert_eq!(c.span_limits().attribute_count, 11);
+    assert_eq!(c.span_limits().attribute_value_length, Some(21));
+}
+
+#[test]
+fn tls_files_and_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("ca.pem");
+    std::fs::write(
+        &pem,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let p = pem.to_str().unwrap();
+    let c = build_ok(local(&[
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", p),
+        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", p),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", p),
+        ("LIGHTSTEP_SHUTDOWN_TIMEOUT", "750ms"),
+    ]));
+    assert_eq!(c.tls().ca_file.as_deref(), Some(pem.as_path()));
+    assert_eq!(c.tls().client_certificate.as_deref(), Some(pem.as_path()));
+    assert_eq!(c.tls().client_key.as_deref(), Some(pem.as_path()));
+    assert_eq!(c.shutdown_timeout(), Duration::from_millis(750));
+    let c = build_ok(local(&[("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", p)]));
+    assert_eq!(
+        c.source_of("tls.ca_file"),
+        Some(&Source::Env {
+            var: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE".into()
+        })
+    );
+}
+
+#[test]
+fn every_variable_is_documented() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/configuration.md"
+    ))
+    .unwrap();
+    let missing: Vec<_> = vars::ALL
+        .iter()
+        .filter(|v| !doc.contains(&format!("`{v}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/configuration.md: {missing:?}"
+    );
+}
+
+#[test]
+fn unknown_lightstep_variables_are_warned_about() {
+    let c = build_ok(local(&[("LIGHTSTEP_ACESS_TOKEN", "x")]));
+    let w: Vec<_> = c
+        .warnings()
+        .iter()
+        .map(|w| w.message().to_owned())
+        .collect();
+    assert!(
+        w.iter()
+            .any(|m| m.contains("LIGHTSTEP_ACESS_TOKEN") && m.contains("LIGHTSTEP_ACCESS_TOKEN")),
+        "{w:?}"
+    );
+    let c = build_ok(local(&[("OTEL_CONFIG_FILE", "/etc/otel.yaml")]));
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.message().contains("OTEL_CONFIG_FILE"))
+    );
+}
