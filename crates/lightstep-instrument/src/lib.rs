@@ -1,6 +1,20 @@
-//! Span helpers for HTTP, RPC and database calls on current OpenTelemetry semantic conventions.
+//! HTTP, RPC and database span helpers on OpenTelemetry semantic conventions 1.42.
 //!
-//! This crate will hold `LightstepTracing` with `trace_http`, `trace_rpc` and `trace_database`,
-//! context propagation into and out of HTTP headers and gRPC metadata, and the tower, tonic and
-//! tracing integrations. It depends on the `opentelemetry` API only. It is being built under
-//! issue #4; nothing is exported yet.
+//! TODO(#4): crate docs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod db;
+pub mod http;
+mod lightstep_tracing;
+mod outcome;
+pub mod propagation;
+pub mod rpc;
+mod span;
+pub mod sql;
+
+pub use crate::lightstep_tracing::{LightstepTracing, SCOPE_NAME};
+pub use crate::outcome::{Failure, GrpcCode, Outcome, Report};
+pub use crate::span::{ActiveSpan, CANCELLED, PANIC, Traced};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,468 @@
+//! HTTP server and client spans (semantic conventions 1.42, stable HTTP conventions).
+//!
+//! Names are `{method} {route}` for servers (never the raw path, which has unbounded
+//! cardinality) and `{method}` for clients; unknown methods are recorded as `_OTHER` (and name
+//! the span `HTTP`). Query strings and URLs are recorded with the values of sensitive keys and
+//! any user:password credentials replaced by `REDACTED`.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use opentelemetry::trace::Tracer;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use crate::lightstep_tracing::LightstepTracing;
+use crate::outcome::Outcome;
+use crate::span::{ActiveSpan, Role, Traced};
+
+/// The methods recorded as they are unless replaced with
+/// [`LightstepTracing::with_known_http_methods`]: RFC 9110's, `PATCH` (RFC 5789) and `QUERY`.
+pub const KNOWN_METHODS: [&str; 10] = [
+    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY",
+];
+
+/// The query-string keys whose values are recorded as `REDACTED` unless replaced with
+/// [`LightstepTracing::with_sensitive_query_keys`]: the conventions' list (AWS, Azure and Google
+/// signed-URL keys) and common credential names.
+pub const DEFAULT_SENSITIVE_QUERY_KEYS: [&str; 11] = [
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "sig",
+    "X-Goog-Signature",
+    "access_token",
+    "api_key",
+    "apikey",
+    "client_secret",
+    "password",
+    "token",
+];
+
+/// What replaces a redacted value.
+pub const REDACTED: &str = "REDACTED";
+
+/// The method as the conventions record it: `(http.request.method, http.request.method_original)`.
+///
+/// A known method is kept; a known method in other letter case is canonicalised (the original
+/// kept in the second value); anything else is `_OTHER` with the original.
+pub fn normalize_method<'a>(
+    method: &'a str,
+    known: Option<&[String]>,
+) -> (Cow<'static, str>, Option<&'a str>) {
+    let exact = match known {
+        Some(list) => list.iter().find(|m| m.as_str() == method).map(|m| Cow::Owned(m.clone())),
+        None => KNOWN_METHODS
+            .iter()
+            .find(|m| **m == method)
+            .map(|m| Cow::Borrowed(*m)),
+    };
+    if let Some(exact) = exact {
+        return (exact, None);
+    }
+    let folded = match known {
+        Some(list) => list
+            .iter()
+            .find(|m| m.eq_ignore_ascii_case(method))
+            .map(|m| Cow::Owned(m.clone())),
+        None => KNOWN_METHODS
+            .iter()
+            .find(|m| m.eq_ignore_ascii_case(method))
+            .map(|m| Cow::Borrowed(*m)),
+    };
+    match folded {
+        Some(canonical) => (canonical, Some(method)),
+        None => (Cow::Borrowed("_OTHER"), Some(method)),
+    }
+}
+
+/// `query` with the values of `sensitive` keys (or [`DEFAULT_SENSITIVE_QUERY_KEYS`]) replaced by
+/// `REDACTED`; keys, order and separators are kept. Borrows when there is nothing to redact.
+///
+/// ```
+/// use lightstep_instrument::http::redact_query;
+///
+/// assert_eq!(redact_query("q=rust&sig=abc123&page=2", None), "q=rust&sig=REDACTED&page=2");
+/// assert_eq!(redact_query("q=rust", None), "q=rust");
+/// ```
+pub fn redact_query<'a>(query: &'a str, sensitive: Option<&[String]>) -> Cow<'a, str> {
+    let is_sensitive = |key: &str| match sensitive {
+        Some(list) => list.iter().any(|k| k == key),
+        None => DEFAULT_SENSITIVE_QUERY_KEYS.contains(&key),
+    };
+    let needs = query.split('&').any(|pair| {
+        pair.split_once('=')
+            .is_some_and(|(key, value)| !value.is_empty() && is_sensitive(key))
+    });
+    if !needs {
+        return Cow::Borrowed(query);
+    }
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, value)) if !value.is_empty() && is_sensitive(key) => {
+                out.push_str(key);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `url.full` for `uri`: credentials replaced by `REDACTED:REDACTED` and sensitive query values
+/// by `REDACTED`.
+///
+/// ```
+/// use lightstep_instrument::http::full_url;
+///
+/// let uri: http::Uri = "https://bob:hunter2@example.com/a?sig=x&b=1".parse().unwrap();
+/// assert_eq!(full_url(&uri, None), "https://REDACTED:REDACTED@example.com/a?sig=REDACTED&b=1");
+/// ```
+pub fn full_url(uri: &http::Uri, sensitive: Option<&[String]>) -> String {
+    let mut out = String::with_capacity(64);
+    if let Some(scheme) = uri.scheme_str() {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    if let Some(authority) = uri.authority() {
+        let authority = authority.as_str();
+        match authority.rsplit_once('@') {
+            Some((_, host)) => {
+                out.push_str("REDACTED:REDACTED@");
+                out.push_str(host);
+            }
+            None => out.push_str(authority),
+        }
+    }
+    out.push_str(uri.path());
+    if let Some(query) = uri.query() {
+        out.push('?');
+        out.push_str(&redact_query(query, sensitive));
+    }
+    out
+}
+
+/// `network.protocol.version` for an HTTP version.
+pub fn protocol_version(version: http::Version) -> Option<&'static str> {
+    Some(match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_11 => "1.1",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => return None,
+    })
+}
+
+/// Splits a `Host` header or authority into host and port (brackets kept off IPv6 hosts).
+pub(crate) fn split_host_port(authority: &str) -> (&str, Option<u16>) {
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(rest) = authority.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((host, tail)) => (host, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => (authority, None),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (authority, None),
+        },
+        None => (authority, None),
+    }
+}
+
+/// A builder for an HTTP span. From [`LightstepTracing::http_server`] or
+/// [`LightstepTracing::http_client`].
+#[derive(Debug)]
+#[must_use = "a span builder does nothing until `start` or `trace`"]
+pub struct HttpSpan<'t, T> {
+    tracing: &'t LightstepTracing<T>,
+    role: Role,
+    method: Cow<'static, str>,
+    route: Option<Cow<'static, str>>,
+    attributes: Vec<KeyValue>,
+    parent: Option<Context>,
+}
+
+impl<'t, T> HttpSpan<'t, T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    pub(crate) fn new(tracing: &'t LightstepTracing<T>, role: Role, method: &str) -> Self {
+        let (method, original) = normalize_method(method, tracing.known_methods());
+        let mut attributes = Vec::with_capacity(10);
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.clone()));
+        if let Some(original) = original {
+            attributes.push(KeyValue::new(
+                semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+                original.to_owned(),
+            ));
+        }
+        Self {
+            tracing,
+            role,
+            method,
+            route: None,
+            attributes,
+            parent: None,
+        }
+    }
+
+    /// `http.route`: the matched route template (`/users/{id}`), never the raw path. Servers
+    /// only; it also names the span.
+    pub fn with_route(mut self, route: impl Into<Cow<'static, str>>) -> Self {
+        self.route = Some(route.into());
+        self
+    }
+
+    /// `url.path` (servers).
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.attributes
+            .push(KeyValue::new(semconv::URL_PATH, path.into()));
+        self
+    }
+
+    /// `url.query`, with sensitive values redacted (servers).
+    pub fn with_query(mut self, query: &str) -> Self {
+        let query = redact_query(query, self.tracing.sensitive_query_keys()).into_owned();
+        self.attributes.push(KeyValue::new(semconv::URL_QUERY, query));
+        self
+    }
+
+    /// `url.scheme` (`http` or `https`).
+    pub fn with_scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.attributes
+            .push(KeyValue::new(semconv::URL_SCHEME, scheme.into()));
+        self
+    }
+
+    /// `url.full` (clients), redacted, with `server.address`, `server.port` and `url.scheme`
+    /// taken from the URI (the port defaults from the scheme).
+    pub fn with_url(mut self, uri: &http::Uri) -> Self {
+        self.attributes.push(KeyValue::new(
+            semconv::URL_FULL,
+            full_url(uri, self.tracing.sensitive_query_keys()),
+        ));
+        if let Some(scheme) = uri.scheme_str() {
+            self.attributes
+                .push(KeyValue::new(semconv::URL_SCHEME, scheme.to_owned()));
+        }
+        if let Some(host) = uri.host() {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = uri.port_u16().or(match uri.scheme_str() {
+                Some("https") => Some(443),
+                Some("http") => Some(80),
+                _ => None,
+            });
+            self = self.with_server_address(host.to_owned(), port);
+        }
+        self
+    }
+
+    /// `network.protocol.version` from the request's HTTP version.
+    pub fn with_protocol_version(mut self, version: http::Version) -> Self {
+        if let Some(version) = protocol_version(version) {
+            self.attributes
+                .push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+        }
+        self
+    }
+
+    /// `server.address` and `server.port`: for a server, the `Host` it was addressed as; for a
+    /// client, the host it calls.
+    pub fn with_server_address(mut self, host: impl Into<String>, port: Option<u16>) -> Self {
+        self.attributes
+            .push(KeyValue::new(semconv::SERVER_ADDRESS, host.into()));
+        if let Some(port) = port {
+            self.attributes
+                .push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+        self
+    }
+
+    /// `client.address` (servers): the client's address, as the server knows it (for example
+    /// from a trusted `Forwarded` header).
+    pub fn with_client_address(mut self, address: impl Into<String>) -> Self {
+        self.attributes
+            .push(KeyValue::new(semconv::CLIENT_ADDRESS, address.into()));
+        self
+    }
+
+    /// `network.peer.address` and `network.peer.port`: the other end of the connection.
+    pub fn with_peer_address(mut self, peer: SocketAddr) -> Self {
+        self.attributes.push(KeyValue::new(
+            semconv::NETWORK_PEER_ADDRESS,
+            peer.ip().to_string(),
+        ));
+        self.attributes.push(KeyValue::new(
+            semconv::NETWORK_PEER_PORT,
+            i64::from(peer.port()),
+        ));
+        self
+    }
+
+    /// `user_agent.original`.
+    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.attributes
+            .push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, user_agent.into()));
+        self
+    }
+
+    /// Any other attribute.
+    pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
+        self.attributes.push(attribute);
+        self
+    }
+
+    /// The parent context (default: the current one). Servers usually want
+    /// [`with_request_headers`](Self::with_request_headers) instead.
+    pub fn with_parent(mut self, parent: Context) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Server: the parent from the incoming headers (global propagator), and `user_agent.original`
+    /// and `server.address`/`server.port` from `User-Agent` and `Host`.
+    pub fn with_request_headers(mut self, headers: &http::HeaderMap) -> Self {
+        self.parent = Some(crate::propagation::extract_headers(headers));
+        if let Some(agent) = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
+            self = self.with_user_agent(agent.to_owned());
+        }
+        if self.role == Role::HttpServer
+            && let Some(host) = headers.get(http::header::HOST).and_then(|v| v.to_str().ok())
+        {
+            let (host, port) = split_host_port(host);
+            self = self.with_server_address(host.to_owned(), port);
+        }
+        self
+    }
+
+    /// Everything a request says: for a server, path, query, scheme (from the URI, else
+    /// `http`), protocol version and the headers as in
+    /// [`with_request_headers`](Self::with_request_headers); for a client, the URL as in
+    /// [`with_url`](Self::with_url) and the protocol version.
+    pub fn with_request<B>(mut self, request: &http::Request<B>) -> Self {
+        let uri = request.uri();
+        self = self.with_protocol_version(request.version());
+        match self.role {
+            Role::HttpServer => {
+                self = self
+                    .with_scheme(uri.scheme_str().unwrap_or("http").to_owned())
+                    .with_path(uri.path().to_owned());
+                if let Some(query) = uri.query() {
+                    self = self.with_query(query);
+                }
+                self = self.with_request_headers(request.headers());
+                if !self.has(semconv::SERVER_ADDRESS)
+                    && let Some(host) = uri.host()
+                {
+                    self = self.with_server_address(host.to_owned(), uri.port_u16());
+                }
+            }
+            _ => self = self.with_url(uri),
+        }
+        self
+    }
+
+    fn has(&self, key: &'static str) -> bool {
+        self.attributes.iter().any(|kv| kv.key.as_str() == key)
+    }
+
+    /// Starts the span.
+    pub fn start(mut self) -> ActiveSpan {
+        let method = if self.method == "_OTHER" {
+            Cow::Borrowed("HTTP")
+        } else {
+            self.method
+        };
+        let name = match (&self.route, self.role) {
+            (Some(route), Role::HttpServer) => {
+                self.attributes
+                    .push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+                Cow::Owned(format!("{method} {route}"))
+            }
+            _ => method,
+        };
+        self.tracing
+            .start_span(self.role, name, self.attributes, self.parent)
+    }
+
+    /// Starts the span and runs `future` in it; the status comes from the future's
+    /// [`Outcome`] (servers: 5xx is an error; clients: 4xx and 5xx are).
+    pub fn trace<F>(self, future: F) -> Traced<F>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        self.start().instrument(future)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods() {
+        assert_eq!(normalize_method("GET", None), (Cow::Borrowed("GET"), None));
+        assert_eq!(normalize_method("QUERY", None), (Cow::Borrowed("QUERY"), None));
+        assert_eq!(normalize_method("get", None), (Cow::Borrowed("GET"), Some("get")));
+        assert_eq!(normalize_method("PURGE", None), (Cow::Borrowed("_OTHER"), Some("PURGE")));
+        let custom = vec!["PURGE".to_owned()];
+        assert_eq!(
+            normalize_method("PURGE", Some(&custom)),
+            (Cow::Owned("PURGE".to_owned()), None)
+        );
+        assert_eq!(
+            normalize_method("GET", Some(&custom)),
+            (Cow::Borrowed("_OTHER"), Some("GET"))
+        );
+    }
+
+    #[test]
+    fn queries() {
+        let cases = [
+            ("", ""),
+            ("a=1", "a=1"),
+            ("sig=", "sig="),
+            ("sig", "sig"),
+            ("X-Amz-Signature=abc&X-Amz-Credential=def&keep=1", "X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&keep=1"),
+            ("x-amz-signature=abc", "x-amz-signature=abc"),
+            ("a=1&&token=t0k=en&b", "a=1&&token=REDACTED&b"),
+            ("X-Goog-Signature=1&X-Amz-Security-Token=2&password=3", "X-Goog-Signature=REDACTED&X-Amz-Security-Token=REDACTED&password=REDACTED"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_query(input, None), want, "query {input}");
+        }
+        let custom = vec!["secret".to_owned()];
+        assert_eq!(redact_query("secret=1&sig=2", Some(&custom)), "secret=REDACTED&sig=2");
+    }
+
+    #[test]
+    fn urls() {
+        let uri: http::Uri = "http://user@[::1]:8080/p?token=x".parse().unwrap();
+        assert_eq!(full_url(&uri, None), "http://REDACTED:REDACTED@[::1]:8080/p?token=REDACTED");
+        let uri: http::Uri = "/only/path".parse().unwrap();
+        assert_eq!(full_url(&uri, None), "/only/path");
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("example.com:8443"), ("example.com", Some(8443)));
+        assert_eq!(split_host_port("[::1]:80"), ("::1", Some(80)));
+        assert_eq!(split_host_port("[::1]"), ("::1", None));
+        assert_eq!(split_host_port("host:notaport"), ("host:notaport", None));
+    }
+}

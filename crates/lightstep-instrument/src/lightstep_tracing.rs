@@ -1,0 +1,248 @@
+//! [`LightstepTracing`]: the entry point that owns the tracer and the settings every helper
+//! shares (SQL sanitizing, known HTTP methods, sensitive query keys).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+
+use crate::db::DbSpan;
+use crate::http::HttpSpan;
+use crate::outcome::{Outcome, result_report};
+use crate::rpc::RpcSpan;
+use crate::span::{ActiveSpan, Role, Traced};
+
+/// The instrumentation scope name the helpers' spans carry when this crate picks the tracer.
+pub const SCOPE_NAME: &str = "lightstep-instrument";
+
+/// Makes HTTP, RPC and database spans that follow the semantic conventions.
+///
+/// Holds a tracer (any [`Tracer`]; cheap to clone: the tracer is shared) and the settings that
+/// apply to every span it makes. Build it with [`LightstepTracing::new`] from a tracer or
+/// [`LightstepTracing::from_provider`] from a provider to control exactly where spans go, or
+/// with [`LightstepTracing::global`] (also [`Default`]) to use the global tracer provider.
+///
+/// The global tracer is looked up once, when `global()` is called: build it after the
+/// provider is installed (`opentelemetry::global::set_tracer_provider`), or spans go to the
+/// no-op provider that was global before.
+pub struct LightstepTracing<T = BoxedTracer> {
+    tracer: Arc<T>,
+    inner: Arc<Settings>,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    sanitize_sql: bool,
+    known_methods: Option<Vec<String>>,
+    sensitive_query_keys: Option<Vec<String>>,
+}
+
+impl<T> Clone for LightstepTracing<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracer: Arc::clone(&self.tracer),
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> fmt::Debug for LightstepTracing<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LightstepTracing")
+            .field("tracer", &std::any::type_name::<T>())
+            .field("sanitize_sql", &self.inner.sanitize_sql)
+            .field("known_methods", &self.inner.known_methods)
+            .field("sensitive_query_keys", &self.inner.sensitive_query_keys)
+            .finish()
+    }
+}
+
+impl LightstepTracing<BoxedTracer> {
+    /// Uses a tracer from the global tracer provider, scoped `lightstep-instrument`.
+    pub fn global() -> Self {
+        Self::new(global::tracer_with_scope(scope()))
+    }
+}
+
+impl Default for LightstepTracing<BoxedTracer> {
+    /// Same as [`LightstepTracing::global`].
+    fn default() -> Self {
+        Self::global()
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder(SCOPE_NAME)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
+        .build()
+}
+
+impl<T> LightstepTracing<T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    /// Makes spans with `tracer`.
+    pub fn new(tracer: T) -> Self {
+        Self {
+            tracer: Arc::new(tracer),
+            inner: Arc::new(Settings {
+                sanitize_sql: true,
+                known_methods: None,
+                sensitive_query_keys: None,
+            }),
+        }
+    }
+
+    /// Makes spans with a tracer from `provider`, scoped `lightstep-instrument` with this
+    /// crate's version and the conventions' schema URL.
+    pub fn from_provider<P>(provider: &P) -> Self
+    where
+        P: TracerProvider<Tracer = T>,
+    {
+        Self::new(provider.tracer_with_scope(scope()))
+    }
+
+    /// Whether `db.query.text` has its literals replaced by `?` (on by default). Turn it off
+    /// only when statements are known to hold no sensitive data, for example when every query
+    /// is parameterized; a single database span can also opt out with
+    /// [`DbSpan::with_sanitizing`].
+    pub fn with_sql_sanitizing(self, sanitize: bool) -> Self {
+        self.map_settings(|s| s.sanitize_sql = sanitize)
+    }
+
+    /// Replaces the list of HTTP methods recorded as they are (by default the RFC 9110 methods,
+    /// `PATCH` and `QUERY`); any other method is recorded as `_OTHER` with the original in
+    /// `http.request.method_original`. Matching is case-sensitive, as the conventions ask.
+    pub fn with_known_http_methods<I, S>(self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let methods = methods.into_iter().map(Into::into).collect();
+        self.map_settings(|s| s.known_methods = Some(methods))
+    }
+
+    /// Replaces the list of query-string keys whose values `url.query` and `url.full` record as
+    /// `REDACTED` (see [`crate::http::DEFAULT_SENSITIVE_QUERY_KEYS`]). Matching is
+    /// case-sensitive, as the conventions ask.
+    pub fn with_sensitive_query_keys<I, S>(self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let keys = keys.into_iter().map(Into::into).collect();
+        self.map_settings(|s| s.sensitive_query_keys = Some(keys))
+    }
+
+    fn map_settings(mut self, change: impl FnOnce(&mut Settings)) -> Self {
+        change(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// The tracer spans are made with.
+    pub fn tracer(&self) -> &T {
+        &self.tracer
+    }
+
+    /// Traces an incoming HTTP request handled by `future`: a `SERVER` span named
+    /// `{method} {route}` under the current context. For the full set of attributes and the
+    /// parent from the request's headers, use [`http_server`](Self::http_server).
+    pub fn trace_http<F>(&self, method: &str, route: &str, future: F) -> Traced<F>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        self.http_server(method)
+            .with_route(route.to_owned())
+            .trace(future)
+    }
+
+    /// Traces an outgoing gRPC call made by `future`: a `CLIENT` span named `{service}/{method}`
+    /// with `rpc.system.name = grpc`. `service` is the fully qualified service name
+    /// (`package.Service`). For servers and more attributes, use
+    /// [`rpc_client`](Self::rpc_client) and [`rpc_server`](Self::rpc_server).
+    pub fn trace_rpc<F>(&self, service: &str, method: &str, future: F) -> Traced<F>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        self.rpc_client(service, method).trace(future)
+    }
+
+    /// Traces a database call made by `future`: a `CLIENT` span with `db.system.name = system`
+    /// and `db.query.text` the sanitized `statement`, named `{operation} {table}` when the
+    /// statement says. For namespace, collection and server attributes, use
+    /// [`database`](Self::database).
+    pub fn trace_database<F, R, E>(&self, system: &str, statement: &str, future: F) -> Traced<F>
+    where
+        F: Future<Output = Result<R, E>>,
+        E: fmt::Display + 'static,
+    {
+        self.database(system, statement)
+            .start()
+            .instrument_with(future, result_report::<R, E>)
+    }
+
+    /// A builder for an incoming HTTP request's `SERVER` span.
+    pub fn http_server(&self, method: &str) -> HttpSpan<'_, T> {
+        HttpSpan::new(self, Role::HttpServer, method)
+    }
+
+    /// A builder for an outgoing HTTP request's `CLIENT` span.
+    pub fn http_client(&self, method: &str) -> HttpSpan<'_, T> {
+        HttpSpan::new(self, Role::HttpClient, method)
+    }
+
+    /// A builder for an outgoing RPC's `CLIENT` span.
+    pub fn rpc_client(&self, service: &str, method: &str) -> RpcSpan<'_, T> {
+        RpcSpan::new(self, Role::RpcClient, service, method)
+    }
+
+    /// A builder for an incoming RPC's `SERVER` span.
+    pub fn rpc_server(&self, service: &str, method: &str) -> RpcSpan<'_, T> {
+        RpcSpan::new(self, Role::RpcServer, service, method)
+    }
+
+    /// A builder for a database call's `CLIENT` span.
+    pub fn database(&self, system: &str, statement: &str) -> DbSpan<'_, T> {
+        DbSpan::new(self, system, statement)
+    }
+
+    pub(crate) fn sanitize_sql(&self) -> bool {
+        self.inner.sanitize_sql
+    }
+
+    pub(crate) fn known_methods(&self) -> Option<&[String]> {
+        self.inner.known_methods.as_deref()
+    }
+
+    pub(crate) fn sensitive_query_keys(&self) -> Option<&[String]> {
+        self.inner.sensitive_query_keys.as_deref()
+    }
+
+    /// Starts a span under `parent` (or the current context) and wraps it for the helpers.
+    pub(crate) fn start_span(
+        &self,
+        role: Role,
+        name: Cow<'static, str>,
+        attributes: Vec<KeyValue>,
+        parent: Option<Context>,
+    ) -> ActiveSpan {
+        let kind = match role {
+            Role::HttpServer | Role::RpcServer => SpanKind::Server,
+            Role::HttpClient | Role::RpcClient | Role::Database => SpanKind::Client,
+        };
+        let builder = SpanBuilder::from_name(name)
+            .with_kind(kind)
+            .with_attributes(attributes);
+        let parent = parent.unwrap_or_else(Context::current);
+        let span = self.tracer.build_with_context(builder, &parent);
+        ActiveSpan::new(parent.with_span(span), role)
+    }
+}
