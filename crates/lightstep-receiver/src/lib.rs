@@ -1,4 +1,439 @@
-//! An embedded OTLP trace receiver for development and tests.
+//! An embedded OTLP trace receiver that takes the place of the backend on a developer's machine
+//! and in tests.
 //!
-//! This crate will serve OTLP/gRPC and OTLP/HTTP on loopback and keep what it receives in a
-//! bounded in-memory store. It is being built under issue #3; nothing is exported yet.
+//! It serves OTLP/gRPC (`TraceService/Export`) and OTLP/HTTP (`POST /v1/traces`, protobuf or
+//! JSON, gzip accepted) on loopback with OS-assigned ports, and keeps what arrives in a bounded
+//! in-memory store: each span with its resource, instrumentation scope and the headers of the
+//! request that carried it.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use lightstep_receiver::Receiver;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let receiver = Receiver::builder().with_access_token("dev-token").start().await?;
+//!
+//! // Point an OTLP exporter at `receiver.grpc_endpoint()` (for example
+//! // `http://127.0.0.1:41234`) or at `receiver.http_traces_url()`, with the header
+//! // `lightstep-access-token: dev-token`, and let it export.
+//! println!("send spans to {}", receiver.grpc_endpoint());
+//!
+//! // Then check what arrived. Nothing was sent here, so the wait gives up.
+//! let waited = receiver.wait_for_spans(1, Duration::from_millis(10)).await;
+//! assert!(waited.is_err());
+//! for trace in receiver.store().take_traces() {
+//!     println!("trace {} has {} spans", trace.trace_id(), trace.spans().len());
+//! }
+//! receiver.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it answers
+//!
+//! | request | gRPC | HTTP |
+//! |---|---|---|
+//! | accepted (maybe partly) | `OK`, `partial_success` when spans were refused | `200`, same body in the request's encoding |
+//! | token required and missing or wrong | `UNAUTHENTICATED` | `401` |
+//! | larger than the size limit (before or after gzip) | `RESOURCE_EXHAUSTED` | `413` |
+//! | undecodable protobuf, JSON or gzip | `INVALID_ARGUMENT` | `400` |
+//! | a [`Faults`] knob is on | `UNAVAILABLE` | `503` |
+//!
+//! Nothing from a refused request is stored, and the receiver keeps serving. Spans with an
+//! invalid trace or span id, and spans that do not fit in a full store (under
+//! [`WhenFull::RejectNew`]), are refused one by one and reported as OTLP partial success.
+//!
+//! Both listeners accept both protocols (a gRPC request is recognised by its content type), so
+//! a client pointed at the "wrong" port still works.
+//!
+//! # Bounds
+//!
+//! The store holds at most [`ReceiverBuilder::with_max_spans`] spans
+//! ([`DEFAULT_MAX_SPANS`] by default) and the newest [`MAX_REQUEST_RECORDS`] request records;
+//! a request body may not exceed [`ReceiverBuilder::with_max_request_bytes`]
+//! ([`DEFAULT_MAX_REQUEST_BYTES`], compressed or not). Connections and concurrent calls per
+//! connection are capped. Nothing grows with what clients send.
+//!
+//! # Feature flags
+//!
+//! None. The crate always serves both protocols and supports TLS (rustls with *ring*).
+//!
+//! # Supported Rust version
+//!
+//! Rust 1.90 or newer.
+//!
+//! Converting received spans into `lightstep-analysis`'s model is not part of this crate yet:
+//! that crate is being written at the same time (see `docs/receiver.md`).
+
+mod error;
+mod faults;
+mod json;
+mod server;
+mod service;
+mod store;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use crate::error::{Error, Result};
+pub use crate::faults::Faults;
+pub use crate::store::{
+    MAX_REQUEST_RECORDS, Protocol, ReceivedSpan, ReceiverStats, RequestInfo, RequestOutcome,
+    RequestRecord, SpanId, SpanStore, Trace, TraceId, WhenFull,
+};
+/// The OTLP protobuf types the store hands out (`Span`, `Resource`, `AnyValue`, ...), re-exported
+/// so that users need not depend on the same `opentelemetry-proto` version themselves.
+pub use opentelemetry_proto::tonic as proto;
+
+/// The header (gRPC metadata key) that carries the access token, as Lightstep names it.
+pub const ACCESS_TOKEN_HEADER: &str = "lightstep-access-token";
+
+/// The store's default capacity in spans. At a few hundred bytes to a few kilobytes per span,
+/// a full store holds some tens to hundreds of megabytes.
+pub const DEFAULT_MAX_SPANS: usize = 200_000;
+
+/// The default request size limit: 4 MiB, gRPC's customary maximum message size.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Entry point: `Receiver::builder()` configures and starts a receiver.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Receiver;
+
+impl Receiver {
+    /// A builder with the defaults: both listeners on `127.0.0.1` with OS-assigned ports,
+    /// plaintext, no token required, [`DEFAULT_MAX_SPANS`], [`WhenFull::RejectNew`],
+    /// [`DEFAULT_MAX_REQUEST_BYTES`].
+    pub fn builder() -> ReceiverBuilder {
+        ReceiverBuilder::default()
+    }
+}
+
+#[derive(Clone)]
+struct TlsPem {
+    cert_chain: Vec<u8>,
+    key: Vec<u8>,
+}
+
+/// Configures a receiver; [`start`](Self::start) binds and runs it.
+///
+/// The receiver reads no environment variable: everything is set here.
+#[must_use]
+#[derive(Clone)]
+pub struct ReceiverBuilder {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    max_spans: usize,
+    when_full: WhenFull,
+    max_request_bytes: usize,
+    token: Option<String>,
+    tls: Option<TlsPem>,
+    client_ca: Option<Vec<u8>>,
+}
+
+impl Default for ReceiverBuilder {
+    fn default() -> Self {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self {
+            grpc_addr: loopback,
+            http_addr: loopback,
+            max_spans: DEFAULT_MAX_SPANS,
+            when_full: WhenFull::default(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            token: None,
+            tls: None,
+            client_ca: None,
+        }
+    }
+}
+
+impl fmt::Debug for ReceiverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverBuilder")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("http_addr", &self.http_addr)
+            .field("max_spans", &self.max_spans)
+            .field("when_full", &self.when_full)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("tls", &self.tls.is_some())
+            .field("client_ca", &self.client_ca.is_some())
+            .finish()
+    }
+}
+
+impl ReceiverBuilder {
+    /// The OTLP/gRPC listener's address (default `127.0.0.1:0`, an OS-assigned port; the
+    /// conventional fixed one is `127.0.0.1:4317`).
+    pub fn with_grpc_addr(mut self, addr: SocketAddr) -> Self {
+        self.grpc_addr = addr;
+        self
+    }
+
+    /// The OTLP/HTTP listener's address (default `127.0.0.1:0`, an OS-assigned port; the
+    /// conventional fixed one is `127.0.0.1:4318`).
+    pub fn with_http_addr(mut self, addr: SocketAddr) -> Self {
+        self.http_addr = addr;
+        self
+    }
+
+    /// The store's capacity in spans (default [`DEFAULT_MAX_SPANS`]; at least 1).
+    pub fn with_max_spans(mut self, max_spans: usize) -> Self {
+        self.max_spans = max_spans;
+        self
+    }
+
+    /// What to do with new spans when the store is full (default [`WhenFull::RejectNew`]).
+    pub fn with_full_policy(mut self, when_full: WhenFull) -> Self {
+        self.when_full = when_full;
+        self
+    }
+
+    /// The largest request body accepted, in bytes, both as sent and after gzip decompression
+    /// (default [`DEFAULT_MAX_REQUEST_BYTES`]; from 1 to `u32::MAX`). Larger requests get
+    /// `RESOURCE_EXHAUSTED` / `413` and are not stored.
+    pub fn with_max_request_bytes(mut self, max_request_bytes: usize) -> Self {
+        self.max_request_bytes = max_request_bytes;
+        self
+    }
+
+    /// Requires every export to carry `token` in the [`ACCESS_TOKEN_HEADER`] header (gRPC
+    /// metadata). Requests without it, or with another value, get `UNAUTHENTICATED` / `401`
+    /// and nothing is stored. Tokens are compared in constant time and never logged.
+    pub fn with_access_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Serves both listeners over TLS with this certificate chain (PEM, leaf first) and private
+    /// key (PEM: PKCS#8, PKCS#1 or SEC1). Endpoints then start with `https://`. For clients
+    /// that connect to `127.0.0.1`, the certificate must name that IP address (or the client
+    /// must override the server name).
+    pub fn with_tls(
+        mut self,
+        cert_chain_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls = Some(TlsPem {
+            cert_chain: cert_chain_pem.into(),
+            key: key_pem.into(),
+        });
+        self
+    }
+
+    /// Requires TLS clients to present a certificate that chains to one of these CA
+    /// certificates (PEM). Needs [`with_tls`](Self::with_tls).
+    pub fn with_client_ca(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
+        self.client_ca = Some(ca_pem.into());
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.max_spans == 0 {
+            return Err(Error::InvalidSetting {
+                setting: "max_spans",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.max_request_bytes == 0 || u32::try_from(self.max_request_bytes).is_err() {
+            return Err(Error::InvalidSetting {
+                setting: "max_request_bytes",
+                reason: format!(
+                    "must be between 1 and {} (got {})",
+                    u32::MAX,
+                    self.max_request_bytes
+                ),
+            });
+        }
+        if self.client_ca.is_some() && self.tls.is_none() {
+            return Err(Error::InvalidSetting {
+                setting: "client_ca",
+                reason: "client certificates need TLS: call with_tls too".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Binds both listeners and starts serving. Must run inside a Tokio runtime (any flavour);
+    /// the receiver runs on tasks of that runtime until [`RunningReceiver::shutdown`] or drop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Bind`] naming the listener and address when a port is taken,
+    /// [`Error::Tls`] for an unusable certificate or key, [`Error::InvalidSetting`] for a
+    /// setting out of range, [`Error::NoRuntime`] outside Tokio.
+    pub async fn start(self) -> Result<RunningReceiver> {
+        self.validate()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime);
+        }
+        let acceptor = match &self.tls {
+            None => None,
+            Some(pem) => Some(server::tls_acceptor(
+                &pem.cert_chain,
+                &pem.key,
+                self.client_ca.as_deref(),
+            )?),
+        };
+        let grpc_listener = server::bind("OTLP/gRPC", self.grpc_addr).await?;
+        let http_listener = server::bind("OTLP/HTTP", self.http_addr).await?;
+        let local = |l: &tokio::net::TcpListener, name, addr| {
+            l.local_addr().map_err(|source| Error::Bind {
+                listener: name,
+                addr,
+                source,
+            })
+        };
+        let grpc_addr = local(&grpc_listener, "OTLP/gRPC", self.grpc_addr)?;
+        let http_addr = local(&http_listener, "OTLP/HTTP", self.http_addr)?;
+
+        let store = SpanStore::new(self.max_spans, self.when_full);
+        let faults = Faults::default();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let app = Arc::new(service::App::new(
+            store.clone(),
+            faults.clone(),
+            self.token.map(String::into_bytes),
+            self.max_request_bytes,
+            shutdown_rx.clone(),
+        ));
+        let tasks = vec![
+            tokio::spawn(server::serve(
+                grpc_listener,
+                Arc::clone(&app),
+                acceptor.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(server::serve(
+                http_listener,
+                app,
+                acceptor.clone(),
+                shutdown_rx,
+            )),
+        ];
+        tracing::debug!(%grpc_addr, %http_addr, tls = acceptor.is_some(), "lightstep-receiver started");
+        Ok(RunningReceiver {
+            grpc_addr,
+            http_addr,
+            tls: acceptor.is_some(),
+            store,
+            faults,
+            shutdown_tx,
+            tasks,
+        })
+    }
+}
+
+/// A started receiver. Dropping it stops the listeners (in-flight requests still get
+/// [`shutdown`](Self::shutdown)'s grace period, on the runtime's tasks).
+#[derive(Debug)]
+pub struct RunningReceiver {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    tls: bool,
+    store: SpanStore,
+    faults: Faults,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningReceiver {
+    fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    /// The OTLP/gRPC listener's bound address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The OTLP/HTTP listener's bound address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Whether the listeners serve TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The OTLP/gRPC endpoint URL, for example `http://127.0.0.1:41234` (`https://` with TLS).
+    pub fn grpc_endpoint(&self) -> String {
+        format!("{}://{}", self.scheme(), self.grpc_addr)
+    }
+
+    /// The OTLP/HTTP base URL, for example `http://127.0.0.1:41235`: what
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` takes (clients append `/v1/traces`).
+    pub fn http_endpoint(&self) -> String {
+        format!("{}://{}", self.scheme(), self.http_addr)
+    }
+
+    /// The full OTLP/HTTP traces URL, `<http_endpoint>/v1/traces`: what an endpoint given in
+    /// code or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` takes.
+    pub fn http_traces_url(&self) -> String {
+        format!("{}{}", self.http_endpoint(), service::TRACES_PATH)
+    }
+
+    /// The span store (cheap to clone, usable from other tasks).
+    pub fn store(&self) -> &SpanStore {
+        &self.store
+    }
+
+    /// The fault-injection knobs, for testing how clients cope with a failing backend.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// A copy of every stored span; see [`SpanStore::spans`].
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.store.spans()
+    }
+
+    /// Waits for at least `n` stored spans; see [`SpanStore::wait_for_spans`].
+    pub async fn wait_for_spans(&self, n: usize, timeout: Duration) -> Result<Vec<ReceivedSpan>> {
+        self.store.wait_for_spans(n, timeout).await
+    }
+
+    /// Removes and returns every stored span grouped by trace; see [`SpanStore::take_traces`].
+    pub fn take_traces(&self) -> Vec<Trace> {
+        self.store.take_traces()
+    }
+
+    /// The counters since start; see [`ReceiverStats`].
+    pub fn stats(&self) -> ReceiverStats {
+        self.store.stats()
+    }
+
+    /// The newest request records; see [`SpanStore::requests`].
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.store.requests()
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (a delayed request is
+    /// answered `UNAVAILABLE`), and returns once both listeners are closed: at most about five
+    /// seconds later, however clients behave. The store stays readable through clones of
+    /// [`store`](Self::store). The ports are free again when this returns, so a new receiver can
+    /// bind the same addresses (to test a backend that goes away and comes back).
+    pub async fn shutdown(mut self) {
+        self.shutdown_tx.send_replace(true);
+        for task in self.tasks.drain(..) {
+            // A listener task only ends by finishing; a panic in it has nothing to report
+            // beyond the port being closed, which it is either way.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningReceiver {
+    fn drop(&mut self) {
+        self.shutdown_tx.send_replace(true);
+    }
+}

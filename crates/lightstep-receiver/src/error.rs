@@ -1,0 +1,65 @@
+//! The crate's one error type.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything that can go wrong when starting, using or stopping a receiver.
+///
+/// Errors about what a *client* sent never appear here: those are answered on the wire
+/// (gRPC status or HTTP status code) and counted in [`ReceiverStats`](crate::ReceiverStats).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A listener could not bind its address, most often because the port is taken.
+    #[error(
+        "could not bind the {listener} listener to {addr} (is another process using the port?)"
+    )]
+    Bind {
+        /// Which listener: `"OTLP/gRPC"` or `"OTLP/HTTP"`.
+        listener: &'static str,
+        /// The address that could not be bound.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The certificate or private key given to
+    /// [`ReceiverBuilder::with_tls`](crate::ReceiverBuilder::with_tls) could not be used.
+    #[error("invalid TLS configuration: {reason}")]
+    Tls {
+        /// What was wrong, without any key material.
+        reason: String,
+        /// The TLS library's error, when there is one.
+        #[source]
+        source: Option<rustls::Error>,
+    },
+
+    /// A builder setting is out of range.
+    #[error("invalid receiver setting `{setting}`: {reason}")]
+    InvalidSetting {
+        /// The builder method's setting name.
+        setting: &'static str,
+        /// Why the value was refused.
+        reason: String,
+    },
+
+    /// [`ReceiverBuilder::start`](crate::ReceiverBuilder::start) was awaited outside a Tokio
+    /// runtime; the receiver's tasks need one.
+    #[error("no Tokio runtime is running: start the receiver from within a Tokio runtime")]
+    NoRuntime,
+
+    /// [`SpanStore::wait_for_spans`](crate::SpanStore::wait_for_spans) gave up.
+    #[error("timed out after {timeout:?} waiting for {expected} spans: the store holds {received}")]
+    Timeout {
+        /// How many spans were awaited.
+        expected: usize,
+        /// How many spans the store held when the wait gave up.
+        received: usize,
+        /// How long the wait lasted.
+        timeout: Duration,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,216 @@
+//! Listeners: binding, TLS, the accept loop and per-connection serving.
+//!
+//! Both listeners run the same loop and serve HTTP/1.1 and HTTP/2 (prior knowledge or ALPN)
+//! through hyper, so TLS, limits and shutdown behave the same on both. The loop bounds what a
+//! client can make it hold: a fixed number of connections, a fixed number of concurrent HTTP/2
+//! streams per connection, and time limits on the TLS handshake and request headers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::{Error, Result};
+use crate::service::{App, ConnInfo};
+
+/// Connections served at once per listener; further clients wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 512;
+/// Concurrent HTTP/2 streams (gRPC calls) per connection.
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An HTTP/1.1 client that has not sent its request headers by then is dropped.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown lets in-flight requests finish before it drops their connections.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Builds the TLS acceptor from PEM text: a certificate chain (leaf first), its private key and,
+/// optionally, a CA bundle that client certificates must chain to (then they are required).
+pub(crate) fn tls_acceptor(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: Option<&[u8]>,
+) -> Result<TlsAcceptor> {
+    let tls_err = |reason: String| Error::Tls {
+        reason,
+        source: None,
+    };
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| tls_err(format!("could not read the certificate PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_err("the certificate PEM holds no certificate".into()));
+    }
+    // The key's parse error is not shown: it could quote key material.
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|_| tls_err("could not read a private key from the key PEM".into()))?;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls {
+            reason: "no usable TLS protocol version".into(),
+            source: Some(e),
+        })?;
+    let builder = match client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(ca_pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in CertificateDer::pem_slice_iter(ca_pem) {
+                let ca =
+                    ca.map_err(|e| tls_err(format!("could not read the client CA PEM: {e}")))?;
+                roots.add(ca).map_err(|e| Error::Tls {
+                    reason: "unusable client CA certificate".into(),
+                    source: Some(e),
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(tls_err("the client CA PEM holds no certificate".into()));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| tls_err(format!("unusable client CA: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::Tls {
+            reason: "the certificate and key do not form a usable pair".into(),
+            source: Some(e),
+        })?;
+    // gRPC clients require HTTP/2 to be negotiated through ALPN.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Binds `addr`, naming the listener and the address if it cannot.
+pub(crate) async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        listener,
+        addr,
+        source,
+    })
+}
+
+/// Accepts and serves connections until `shutdown` turns true (or its sender is dropped), then
+/// lets in-flight requests finish for at most [`SHUTDOWN_GRACE`].
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        // Reap finished connection tasks so the set stays as small as the live connections.
+        while connections.try_join_next().is_some() {}
+        match accepted {
+            Ok((tcp, peer)) => {
+                // Small OTLP responses should not wait for Nagle's algorithm.
+                let _ = tcp.set_nodelay(true);
+                connections.spawn(serve_connection(
+                    tcp,
+                    peer,
+                    tls.clone(),
+                    Arc::clone(&app),
+                    shutdown.clone(),
+                    permit,
+                ));
+            }
+            Err(e) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "lightstep-receiver could not accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    app: Arc<App>,
+    shutdown: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    match tls {
+        None => serve_io(tcp, ConnInfo { peer, tls: false }, app, shutdown).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => {
+                    serve_io(stream, ConnInfo { peer, tls: true }, app, shutdown).await;
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_io<I>(io: I, conn: ConnInfo, app: Arc<App>, mut shutdown: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+        Arc::clone(&app).handle(req, conn)
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+    // Finish in-flight requests, refuse new ones (HTTP/2 GOAWAY); the accept loop bounds how
+    // long this may take.
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
+}

@@ -1,0 +1,149 @@
+//! Starting, addressing, stopping and restarting.
+
+use std::time::Duration;
+
+use lightstep_receiver::{Error, Receiver};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_taken_port_is_an_error_naming_the_address() {
+    let first = Receiver::builder().start().await.expect("start");
+    let err = Receiver::builder()
+        .with_grpc_addr(first.grpc_addr())
+        .start()
+        .await
+        .expect_err("port taken");
+    match &err {
+        Error::Bind { listener, addr, .. } => {
+            assert_eq!(*listener, "OTLP/gRPC");
+            assert_eq!(*addr, first.grpc_addr());
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(
+        err.to_string().contains(&first.grpc_addr().to_string()),
+        "{err}"
+    );
+    let err = Receiver::builder()
+        .with_http_addr(first.http_addr())
+        .start()
+        .await
+        .expect_err("port taken");
+    assert!(err.to_string().contains("OTLP/HTTP"), "{err}");
+    first.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_receiver_can_stop_and_come_back_on_the_same_ports() {
+    let rx = Receiver::builder().start().await.expect("start");
+    let (grpc, http) = (rx.grpc_addr(), rx.http_addr());
+    grpc_export(
+        &rx.grpc_endpoint(),
+        request("s", three_span_trace(1)),
+        &[],
+        false,
+    )
+    .await
+    .expect("export");
+    let store = rx.store().clone();
+    rx.shutdown().await;
+    // The store outlives the receiver.
+    assert_eq!(store.len(), 3);
+    // Nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(grpc).await.is_err());
+
+    let back = Receiver::builder()
+        .with_grpc_addr(grpc)
+        .with_http_addr(http)
+        .start()
+        .await
+        .expect("restart on the same ports");
+    grpc_export(
+        &back.grpc_endpoint(),
+        request("s", three_span_trace(2)),
+        &[],
+        false,
+    )
+    .await
+    .expect("export after restart");
+    assert_eq!(back.spans().len(), 3);
+    back.shutdown().await;
+}
+
+#[tokio::test]
+async fn wait_for_spans_gives_up_with_a_count() {
+    let rx = Receiver::builder().start().await.expect("start");
+    let err = rx
+        .wait_for_spans(1, Duration::from_millis(1))
+        .await
+        .expect_err("nothing sent");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                expected: 1,
+                received: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn wait_for_spans_wakes_for_spans_sent_later() {
+    let rx = Receiver::builder().start().await.expect("start");
+    let endpoint = rx.grpc_endpoint();
+    let waiter = {
+        let store = rx.store().clone();
+        tokio::spawn(async move { store.wait_for_spans(6, HANG_GUARD).await })
+    };
+    grpc_export(&endpoint, request("s", three_span_trace(1)), &[], false)
+        .await
+        .expect("export");
+    grpc_export(&endpoint, request("s", three_span_trace(2)), &[], false)
+        .await
+        .expect("export");
+    let spans = waiter.await.expect("join").expect("spans");
+    assert_eq!(spans.len(), 6);
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn settings_out_of_range_are_refused() {
+    for builder in [
+        Receiver::builder().with_max_spans(0),
+        Receiver::builder().with_max_request_bytes(0),
+    ] {
+        let err = builder.start().await.expect_err("invalid");
+        assert!(matches!(err, Error::InvalidSetting { .. }), "{err}");
+    }
+}
+
+#[test]
+fn starting_outside_a_tokio_runtime_is_an_error() {
+    // A minimal executor that is not Tokio.
+    let fut = Receiver::builder().start();
+    let result = futures_executor_block_on(fut);
+    assert!(matches!(result, Err(Error::NoRuntime)));
+}
+
+/// Polls a future to completion on the current thread without any runtime.
+fn futures_executor_block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}

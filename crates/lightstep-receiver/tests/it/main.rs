@@ -1,0 +1,8 @@
+//! Integration tests: real receivers on real loopback sockets, real clients.
+
+mod common;
+mod errors;
+mod exports;
+mod faults;
+mod lifecycle;
+mod tls;
