@@ -111,7 +111,7 @@ impl ActiveSpan {
         self.end_with(&outcome.report());
     }
 
-    fn end_with(&mut self, report: &Report<'_>) {
+    pub(crate) fn end_with(&mut self, report: &Report<'_>) {
         if self.done {
             return;
         }
@@ -246,22 +246,27 @@ impl<F: Future> Future for Traced<F> {
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let span = this.span;
         let inner = this.inner;
-        let attached = span.cx.clone().attach();
-        // The future is not touched again after a panic: the span ends and the panic goes on.
-        let polled = catch_unwind(AssertUnwindSafe(|| inner.poll(task)));
-        drop(attached);
-        match polled {
-            Ok(Poll::Ready(output)) => {
-                span.end_with(&(this.report)(&output));
-                Poll::Ready(output)
-            }
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => {
-                span.end_panicked(&*payload);
-                resume_unwind(payload)
-            }
+        let report = *this.report;
+        let polled = poll_in_span(this.span, || inner.poll(task));
+        if let Poll::Ready(output) = &polled {
+            this.span.end_with(&report(output));
+        }
+        polled
+    }
+}
+
+/// Runs `poll` with `span`'s context attached. A panic ends the span as an error and goes on.
+pub(crate) fn poll_in_span<R>(span: &mut ActiveSpan, poll: impl FnOnce() -> R) -> R {
+    let attached = span.cx.clone().attach();
+    // The future is not touched again after a panic: the span ends and the panic goes on.
+    let polled = catch_unwind(AssertUnwindSafe(poll));
+    drop(attached);
+    match polled {
+        Ok(polled) => polled,
+        Err(payload) => {
+            span.end_panicked(&*payload);
+            resume_unwind(payload)
         }
     }
 }

@@ -1,0 +1,363 @@
+//! Tonic integration: layers that trace every gRPC call a server handles or a client makes,
+//! and an interceptor that only propagates.
+//!
+//! gRPC runs over HTTP/2, so these are tower layers on `http` requests: the method comes from
+//! the path (`/package.Service/Method`), the parent from the request headers (which are the
+//! metadata), and the outcome from `grpc-status`. The status of a successful call arrives in
+//! the trailers after the last message, so the span ends when the response body ends: for
+//! streaming calls the span covers the whole stream. A call whose body is dropped before the
+//! trailers is marked cancelled.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use lightstep_instrument::LightstepTracing;
+//! use lightstep_instrument::grpc::{GrpcClientLayer, GrpcServerLayer};
+//!
+//! let tracing = LightstepTracing::global();
+//! // Server: every call gets a SERVER span under the caller's context.
+//! let server = tonic::transport::Server::builder().layer(GrpcServerLayer::new(tracing.clone()));
+//! # drop(server);
+//! // Client: every call gets a CLIENT span, propagated in the metadata.
+//! let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051").connect().await?;
+//! let channel = tower::ServiceBuilder::new()
+//!     .layer(GrpcClientLayer::new(tracing))
+//!     .service(channel);
+//! # drop(channel);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use http_body::{Body, Frame, SizeHint};
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::Tracer;
+use tower::{Layer, Service};
+
+use crate::lightstep_tracing::LightstepTracing;
+use crate::outcome::{GrpcCode, Report};
+use crate::rpc::split_grpc_path;
+use crate::span::{ActiveSpan, poll_in_span};
+
+/// The header and trailer that carries a gRPC call's status code.
+const GRPC_STATUS: &str = "grpc-status";
+/// The header and trailer that carries a gRPC call's status message (percent-encoded).
+const GRPC_MESSAGE: &str = "grpc-message";
+
+/// A tower [`Layer`] for a tonic server (`Server::builder().layer(..)`): a `SERVER` span for
+/// every call, under the context the caller sent.
+#[derive(Debug, Clone)]
+pub struct GrpcServerLayer<T = BoxedTracer> {
+    tracing: LightstepTracing<T>,
+}
+
+impl<T> GrpcServerLayer<T> {
+    /// A layer that makes its spans with `tracing`.
+    pub fn new(tracing: LightstepTracing<T>) -> Self {
+        Self { tracing }
+    }
+}
+
+impl<S, T> Layer<S> for GrpcServerLayer<T> {
+    type Service = GrpcService<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcService {
+            inner,
+            tracing: self.tracing.clone(),
+            client: false,
+        }
+    }
+}
+
+/// A tower [`Layer`] for a tonic client's channel: a `CLIENT` span for every call, injected
+/// into the request metadata.
+#[derive(Debug, Clone)]
+pub struct GrpcClientLayer<T = BoxedTracer> {
+    tracing: LightstepTracing<T>,
+}
+
+impl<T> GrpcClientLayer<T> {
+    /// A layer that makes its spans with `tracing`.
+    pub fn new(tracing: LightstepTracing<T>) -> Self {
+        Self { tracing }
+    }
+}
+
+impl<S, T> Layer<S> for GrpcClientLayer<T> {
+    type Service = GrpcService<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcService {
+            inner,
+            tracing: self.tracing.clone(),
+            client: true,
+        }
+    }
+}
+
+/// The service [`GrpcServerLayer`] and [`GrpcClientLayer`] make.
+#[derive(Debug, Clone)]
+pub struct GrpcService<S, T = BoxedTracer> {
+    inner: S,
+    tracing: LightstepTracing<T>,
+    client: bool,
+}
+
+impl<S, T, ReqBody, ResBody> Service<http::Request<ReqBody>> for GrpcService<S, T>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Error: fmt::Display + 'static,
+    ResBody: Body,
+    ResBody::Error: fmt::Display + 'static,
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    type Response = http::Response<GrpcBody<ResBody>>;
+    type Error = S::Error;
+    type Future = GrpcFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        let path = request.uri().path();
+        let (service, method, recognized) = match split_grpc_path(path) {
+            Some((service, method)) => (service, method, true),
+            None => ("", path, false),
+        };
+        let span = if self.client {
+            let mut builder = self.tracing.rpc_client(service, method);
+            if let Some(host) = request.uri().host() {
+                let port = request.uri().port_u16().or(match request.uri().scheme_str() {
+                    Some("https") => Some(443),
+                    Some("http") => Some(80),
+                    _ => None,
+                });
+                builder = builder.with_server_address(host.to_owned(), port);
+            }
+            if !recognized {
+                builder = builder.with_unrecognized_method();
+            }
+            let span = builder.start();
+            span.inject_headers(request.headers_mut());
+            span
+        } else {
+            let mut builder = self
+                .tracing
+                .rpc_server(service, method)
+                .with_request_headers(request.headers());
+            if let Some(host) = request.uri().host() {
+                builder = builder.with_server_address(host.to_owned(), request.uri().port_u16());
+            }
+            if !recognized {
+                builder = builder.with_unrecognized_method();
+            }
+            builder.start()
+        };
+        let future = {
+            let _attached = span.context().clone().attach();
+            self.inner.call(request)
+        };
+        GrpcFuture {
+            inner: future,
+            span: Some(span),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`GrpcService`]: ends the span at a trailers-only response or an
+    /// error, and otherwise hands it to the [`GrpcBody`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct GrpcFuture<F> {
+        #[pin]
+        inner: F,
+        span: Option<ActiveSpan>,
+    }
+}
+
+impl<F, ResBody, E> Future for GrpcFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    E: fmt::Display + 'static,
+{
+    type Output = Result<http::Response<GrpcBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        let polled = match this.span.as_mut() {
+            Some(span) => poll_in_span(span, || inner.poll(task)),
+            None => inner.poll(task),
+        };
+        let Poll::Ready(result) = polled else {
+            return Poll::Pending;
+        };
+        let mut span = this.span.take();
+        Poll::Ready(match result {
+            Err(error) => {
+                if let Some(mut span) = span {
+                    span.end_with(&crate::outcome::error_report(&error));
+                }
+                Err(error)
+            }
+            Ok(response) => {
+                // A trailers-only response (every error tonic returns) has its status in the
+                // headers: the call is over.
+                if let Some(code) = status_of(response.headers())
+                    && let Some(mut span) = span.take()
+                {
+                    let message = message_of(response.headers());
+                    span.end_with(&Report::grpc(code, message.as_deref()));
+                }
+                if let Some(span) = span.as_ref() {
+                    record_protocol(span, response.version());
+                }
+                Ok(response.map(|body| GrpcBody { inner: body, span }))
+            }
+        })
+    }
+}
+
+fn record_protocol(span: &ActiveSpan, version: http::Version) {
+    if let Some(version) = crate::http::protocol_version(version) {
+        span.span().set_attribute(opentelemetry::KeyValue::new(
+            opentelemetry_semantic_conventions::attribute::NETWORK_PROTOCOL_VERSION,
+            version,
+        ));
+    }
+}
+
+fn status_of(headers: &http::HeaderMap) -> Option<GrpcCode> {
+    headers
+        .get(GRPC_STATUS)
+        .and_then(|value| GrpcCode::from_header(value.as_bytes()))
+}
+
+fn message_of(headers: &http::HeaderMap) -> Option<String> {
+    let raw = headers.get(GRPC_MESSAGE)?.to_str().ok()?;
+    Some(percent_decode(raw))
+}
+
+/// gRPC percent-encodes its status message; decode what is valid and keep the rest.
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that ends its call's span at the trailers (with their `grpc-status`),
+    /// at an error, or when dropped (cancelled).
+    #[derive(Debug)]
+    pub struct GrpcBody<B> {
+        #[pin]
+        inner: B,
+        span: Option<ActiveSpan>,
+    }
+}
+
+impl<B> Body for GrpcBody<B>
+where
+    B: Body,
+    B::Error: fmt::Display + 'static,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let inner = this.inner;
+        let polled = match this.span.as_mut() {
+            Some(span) => poll_in_span(span, || inner.poll_frame(task)),
+            None => inner.poll_frame(task),
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(mut span) = this.span.take()
+                {
+                    let code = status_of(trailers).unwrap_or(GrpcCode::Unknown);
+                    let message = message_of(trailers);
+                    span.end_with(&Report::grpc(code, message.as_deref()));
+                }
+            }
+            Poll::Ready(Some(Err(error))) => {
+                if let Some(mut span) = this.span.take() {
+                    span.end_with(&crate::outcome::error_report(error));
+                }
+            }
+            Poll::Ready(None) => {
+                // The stream ended without a status: gRPC treats that as an error.
+                if let Some(mut span) = this.span.take() {
+                    span.end_with(&Report::grpc(
+                        GrpcCode::Unknown,
+                        Some("stream ended without grpc-status"),
+                    ));
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A tonic interceptor that injects the current context into the outgoing metadata, for
+/// clients that make their own spans (for example with
+/// [`LightstepTracing::rpc_client`](crate::LightstepTracing::rpc_client)) and want no layer.
+///
+/// ```
+/// let interceptor = lightstep_instrument::grpc::propagate_current_context;
+/// let request = interceptor(tonic::Request::new(())).unwrap();
+/// # drop(request);
+/// ```
+#[allow(clippy::result_large_err)] // the signature tonic's `Interceptor` asks for
+pub fn propagate_current_context(
+    mut request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
+    crate::propagation::inject_metadata(&opentelemetry::Context::current(), request.metadata_mut());
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_percent_decoded() {
+        assert_eq!(percent_decode("no%20such%20user"), "no such user");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}
