@@ -6,3 +6,4 @@ mod exports;
 mod faults;
 mod lifecycle;
 mod tls;
+mod python;
