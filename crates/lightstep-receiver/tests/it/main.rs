@@ -5,5 +5,5 @@ mod errors;
 mod exports;
 mod faults;
 mod lifecycle;
-mod tls;
 mod python;
+mod tls;

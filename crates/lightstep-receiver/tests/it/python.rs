@@ -143,7 +143,10 @@ async fn python_sends(protocol: &str, gzip: bool, tls: bool) {
             Some(root_id)
         );
         assert_eq!(s.attribute("py.index"), Some(&Value::IntValue(i)));
-        assert_eq!(s.str_attribute("py.label"), Some(format!("label-{i}").as_str()));
+        assert_eq!(
+            s.str_attribute("py.label"),
+            Some(format!("label-{i}").as_str())
+        );
         assert_eq!(
             s.attribute("py.ratio"),
             Some(&Value::DoubleValue(i as f64 / 4.0))
