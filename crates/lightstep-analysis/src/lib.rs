@@ -31,11 +31,14 @@
 
 mod assemble;
 mod critical_path;
+mod error;
 mod model;
+pub mod read;
 
 pub use assemble::{AssembledTrace, assemble};
 pub use critical_path::{
     CriticalPathAnalysis, Diagnostics, Gap, Mode, Options, PathSpan, Section, Share,
     analyze_assembled, analyze_critical_path,
 };
+pub use error::Error;
 pub use model::{Link, ParentRelation, Span, SpanId, SpanKind, Status, Trace, TraceId};

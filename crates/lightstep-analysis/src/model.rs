@@ -350,6 +350,18 @@ impl Span {
         self
     }
 
+    pub(crate) fn set_service(&mut self, service: Arc<str>) {
+        self.service = service;
+    }
+
+    pub(crate) fn set_host(&mut self, host: Option<Arc<str>>) {
+        self.host = host;
+    }
+
+    pub(crate) fn set_parent(&mut self, parent: Option<SpanId>) {
+        self.parent_id = parent;
+    }
+
     /// The trace this span belongs to.
     pub fn trace_id(&self) -> &TraceId {
         &self.trace_id

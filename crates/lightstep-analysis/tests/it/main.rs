@@ -1,5 +1,6 @@
 //! Integration tests of lightstep-analysis: one binary, one module per concern.
 
+mod fixtures;
 mod jaeger_port;
 mod oracle;
 mod properties;

@@ -101,7 +101,7 @@ fn build(raws: Vec<RawSpan>) -> Trace {
     Trace::new(trace_id, spans)
 }
 
-fn to_jaeger(trace: &Trace) -> Vec<JSpan> {
+pub(crate) fn to_jaeger(trace: &Trace) -> Vec<JSpan> {
     trace
         .spans
         .iter()

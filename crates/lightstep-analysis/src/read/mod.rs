@@ -1,0 +1,309 @@
+//! Readers for trace files: OTLP JSON and protobuf, Jaeger JSON, Zipkin v2 JSON.
+//!
+//! Input is read as a stream and handed over one trace at a time, so memory follows the
+//! largest trace rather than the file: a Jaeger `{"data": [...]}` or Zipkin `[[...], [...]]` file
+//! releases each trace as soon as its closing bracket is read. Formats that do not group by
+//! trace (OTLP, a flat Zipkin array) are grouped per document: an OTLP JSON Lines file (one
+//! export request per line, as the Collector's file exporter writes) releases its traces at the
+//! end of each line.
+//!
+//! JSON timestamps are read as integers, never through `f64`: a number beyond 2^53 is exact.
+
+mod json;
+mod proto;
+mod zipkin;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::Error;
+use crate::model::{Span, Trace, TraceId};
+
+#[doc(hidden)]
+pub use proto::encode_traces_data;
+
+/// A supported input format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// OTLP JSON: `{"resourceSpans": [...]}`, one document or one per line.
+    OtlpJson,
+    /// OTLP protobuf: `TracesData` or `ExportTraceServiceRequest` (the same wire shape).
+    OtlpProto,
+    /// Jaeger JSON: the query API's `{"data": [...]}`, UI exports, or a bare
+    /// `{"traceID", "spans", "processes"}` trace.
+    JaegerJson,
+    /// Zipkin v2 JSON: an array of spans, or an array of traces (arrays of spans).
+    ZipkinJson,
+}
+
+impl Format {
+    /// The names accepted by [`FromStr`], for messages.
+    pub const NAMES: &'static str = "otlp-json, otlp-proto, jaeger-json, zipkin-json";
+
+    /// The name accepted by [`FromStr`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OtlpJson => "otlp-json",
+            Self::OtlpProto => "otlp-proto",
+            Self::JaegerJson => "jaeger-json",
+            Self::ZipkinJson => "zipkin-json",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "otlp-json" | "otlp" => Ok(Self::OtlpJson),
+            "otlp-proto" | "otlp-protobuf" => Ok(Self::OtlpProto),
+            "jaeger-json" | "jaeger" => Ok(Self::JaegerJson),
+            "zipkin-json" | "zipkin" => Ok(Self::ZipkinJson),
+            other => Err(format!(
+                "unknown format {other:?}; supported formats: {}",
+                Self::NAMES
+            )),
+        }
+    }
+}
+
+/// Counts from one input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadStats {
+    /// Traces handed over.
+    pub traces: usize,
+    /// Spans handed over.
+    pub spans: usize,
+    /// Spans left out because they carry no time at all (Zipkin fragments never completed).
+    pub skipped_spans: usize,
+    /// The format found (the last one, if documents differ).
+    pub format: Option<Format>,
+}
+
+/// Reads every trace in `input`, calling `sink` once per trace.
+///
+/// `file` names the input in errors. With `format` set, input of another format is an error;
+/// without it the format is detected from the content.
+///
+/// ```
+/// use lightstep_analysis::read::read_traces;
+///
+/// let json = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name",
+///   "value":{"stringValue":"web"}}]},"scopeSpans":[{"spans":[{"traceId":"01","spanId":"02",
+///   "name":"GET /","startTimeUnixNano":"1544712660000000000",
+///   "endTimeUnixNano":1544712661000000001}]}]}]}"#;
+/// let mut traces = Vec::new();
+/// read_traces(&json[..], "example.json".as_ref(), None, |t| {
+///     traces.push(t);
+///     Ok(())
+/// })?;
+/// assert_eq!(traces[0].spans[0].end_ns(), 1_544_712_661_000_000_001);
+/// # Ok::<(), lightstep_analysis::Error>(())
+/// ```
+pub fn read_traces<R: Read>(
+    input: R,
+    file: &Path,
+    format: Option<Format>,
+    mut sink: impl FnMut(Trace) -> io::Result<()>,
+) -> Result<ReadStats, Error> {
+    let mut input = BufReader::with_capacity(1 << 16, input);
+    let peeked = sniff(&mut input).map_err(|source| Error::Io {
+        file: file.into(),
+        source,
+    })?;
+    let mut stats = ReadStats::default();
+    let Some((raw_first, first)) = peeked else {
+        return Err(Error::UnknownFormat {
+            file: file.into(),
+            found: "empty input".into(),
+        });
+    };
+    let is_json = first == b'{' || first == b'[';
+    match format {
+        Some(Format::OtlpProto) => proto::read(input, file, &mut sink, &mut stats)?,
+        Some(expected) if !is_json => {
+            return Err(Error::WrongFormat {
+                file: file.into(),
+                expected,
+                found: "not json",
+            });
+        }
+        _ if is_json => json::read(input, file, format, &mut sink, &mut stats)?,
+        _ if proto::looks_like(raw_first) => proto::read(input, file, &mut sink, &mut stats)?,
+        _ => {
+            let found = if first.is_ascii_graphic() {
+                format!("starts with {:?}", first as char)
+            } else {
+                format!("starts with byte 0x{first:02x}")
+            };
+            return Err(Error::UnknownFormat {
+                file: file.into(),
+                found,
+            });
+        }
+    }
+    Ok(stats)
+}
+
+/// Reads a file, or standard input when `path` is `-`.
+pub fn read_path(
+    path: &Path,
+    format: Option<Format>,
+    sink: impl FnMut(Trace) -> io::Result<()>,
+) -> Result<ReadStats, Error> {
+    if path.as_os_str() == "-" {
+        read_traces(io::stdin().lock(), Path::new("<stdin>"), format, sink)
+    } else {
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            file: path.into(),
+            source,
+        })?;
+        read_traces(file, path, format, sink)
+    }
+}
+
+/// Peeks at the input: its first byte, and its first byte that is not JSON whitespace. Only a
+/// UTF-8 byte-order mark is consumed, and whitespace only when a whole buffer of it precedes
+/// anything else (protobuf never starts that way: its first byte is followed by a length).
+fn sniff<R: BufRead>(input: &mut R) -> io::Result<Option<(u8, u8)>> {
+    let mut raw_first = None;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if raw_first.is_none() && buf.starts_with(&[0xef, 0xbb, 0xbf]) {
+            input.consume(3);
+            continue;
+        }
+        let first = *raw_first.get_or_insert(buf[0]);
+        if let Some(&byte) = buf.iter().find(|b| !b.is_ascii_whitespace()) {
+            return Ok(Some((first, byte)));
+        }
+        let len = buf.len();
+        input.consume(len);
+    }
+}
+
+/// Shares repeated service and operation names between spans; bounded so that a file of unique
+/// names does not grow a second copy of them.
+#[derive(Default)]
+pub(crate) struct Interner {
+    names: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Interner {
+    const LIMIT: usize = 4096;
+
+    pub(crate) fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.names.get(name) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(name);
+        if self.names.len() < Self::LIMIT {
+            self.names.insert(name.into(), shared.clone());
+        }
+        shared
+    }
+}
+
+/// Groups spans by trace id, keeping traces in order of first appearance.
+#[derive(Default)]
+pub(crate) struct Grouper {
+    traces: Vec<Trace>,
+    index: HashMap<TraceId, usize>,
+}
+
+impl Grouper {
+    pub(crate) fn push(&mut self, span: Span) {
+        let id = span.trace_id();
+        let slot = match self.index.get(id) {
+            Some(&slot) => slot,
+            None => {
+                self.index.insert(id.clone(), self.traces.len());
+                self.traces.push(Trace::new(id.clone(), Vec::new()));
+                self.traces.len() - 1
+            }
+        };
+        if let Some(trace) = self.traces.get_mut(slot) {
+            trace.spans.push(span);
+        }
+    }
+
+    pub(crate) fn into_traces(self) -> Vec<Trace> {
+        self.traces
+    }
+}
+
+/// Converts microseconds to nanoseconds without overflow.
+pub(crate) fn micros_to_nanos(us: u64) -> u64 {
+    us.saturating_mul(1000)
+}
+
+/// End time from a start and a signed duration in microseconds (Jaeger allows negative ones).
+pub(crate) fn end_from_micros(start_ns: u64, duration_us: i64) -> u64 {
+    let delta = duration_us.unsigned_abs().saturating_mul(1000);
+    if duration_us >= 0 {
+        start_ns.saturating_add(delta)
+    } else {
+        start_ns.saturating_sub(delta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(input: &[u8], format: Option<Format>) -> Result<Vec<Trace>, Error> {
+        let mut traces = Vec::new();
+        read_traces(input, Path::new("test.json"), format, |t| {
+            traces.push(t);
+            Ok(())
+        })?;
+        Ok(traces)
+    }
+
+    #[test]
+    fn empty_and_unknown_inputs_name_the_supported_formats() {
+        let err = read_all(b"   ", None).unwrap_err().to_string();
+        assert!(
+            err.contains("otlp-json, otlp-proto, jaeger-json, zipkin-json"),
+            "{err}"
+        );
+        let err = read_all(b"hello", None).unwrap_err().to_string();
+        assert!(err.contains("starts with 'h'"), "{err}");
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for format in [
+            Format::OtlpJson,
+            Format::OtlpProto,
+            Format::JaegerJson,
+            Format::ZipkinJson,
+        ] {
+            assert_eq!(format.as_str().parse::<Format>(), Ok(format));
+        }
+        assert!("csv".parse::<Format>().is_err());
+    }
+
+    #[test]
+    fn durations_never_overflow() {
+        assert_eq!(end_from_micros(u64::MAX - 5, i64::MAX), u64::MAX);
+        assert_eq!(end_from_micros(5, i64::MIN), 0);
+        assert_eq!(micros_to_nanos(u64::MAX), u64::MAX);
+    }
+}
