@@ -1,15 +1,102 @@
 //! OTLP/JSON decoding.
 //!
-//! `opentelemetry-proto`'s serde mapping (feature `with-serde`) follows OTLP/JSON for what
-//! matters here: lowerCamelCase names, trace and span ids as hex strings, 64-bit integers as
-//! strings or numbers, enums as integers, unknown fields ignored. The tests below pin that
-//! down against the examples of the OTLP specification, so an upgrade that breaks it fails here.
+//! `opentelemetry-proto`'s serde mapping (feature `with-serde`) gets the core of OTLP/JSON right:
+//! lowerCamelCase names, trace and span ids as hex strings (either case), 64-bit integers as
+//! strings or numbers, enums as integers, unknown fields ignored. It is stricter than the
+//! protobuf JSON mapping that OTLP/JSON builds on in a few places, where real senders differ:
+//! `null` for an absent field, an empty `arrayValue`/`kvlistValue` written as `{}` (protobuf
+//! JSON writers omit empty repeated fields), a key/value without `key`, enum names
+//! (`"SPAN_KIND_SERVER"`), and 32-bit integers written as strings. [`normalize`] rewrites those
+//! into the form the serde mapping accepts before decoding. `NaN` and `Infinity` as
+//! `doubleValue` are still refused (a `serde_json::Value` cannot hold them).
+//!
+//! The tests below pin all of this down against the examples of the OTLP specification, so an
+//! upgrade of `opentelemetry-proto` that changes it fails here.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde_json::{Map, Value};
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest`.
 pub(crate) fn decode_request(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-    serde_json::from_slice(body).map_err(|e| format!("invalid OTLP/JSON body: {e}"))
+    // serde_json refuses nesting deeper than 128 levels, which also bounds `normalize`'s
+    // recursion.
+    let mut value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("invalid OTLP/JSON body: {e}"))?;
+    normalize(&mut value, None, false);
+    serde_json::from_value(value).map_err(|e| format!("invalid OTLP/JSON body: {e}"))
+}
+
+/// 32-bit integer fields of the trace protos (plus the enums), which protobuf JSON allows as
+/// strings.
+const INT32_FIELDS: &[&str] = &[
+    "droppedAttributesCount",
+    "droppedEventsCount",
+    "droppedLinksCount",
+    "flags",
+    "kind",
+    "code",
+];
+
+fn enum_value(field: &str, name: &str) -> Option<i64> {
+    let names: &[&str] = match field {
+        "kind" => &[
+            "SPAN_KIND_UNSPECIFIED",
+            "SPAN_KIND_INTERNAL",
+            "SPAN_KIND_SERVER",
+            "SPAN_KIND_CLIENT",
+            "SPAN_KIND_PRODUCER",
+            "SPAN_KIND_CONSUMER",
+        ],
+        "code" => &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"],
+        _ => return None,
+    };
+    names
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| i64::try_from(i).ok())
+}
+
+/// Rewrites the protobuf-JSON forms listed in the module docs into what the serde mapping
+/// accepts. `key` is the field name the value sits under; `key_values` says that an array under
+/// `values` holds key/value pairs (inside a `kvlistValue`) rather than plain values.
+fn normalize(value: &mut Value, key: Option<&str>, key_values: bool) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            if matches!(key, Some("arrayValue" | "kvlistValue")) {
+                map.entry("values")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+            }
+            fix_int32_fields(map);
+            let in_kvlist = key == Some("kvlistValue");
+            for (k, child) in map.iter_mut() {
+                normalize(child, Some(k.as_str()), in_kvlist);
+            }
+        }
+        Value::Array(items) => {
+            let holds_key_values =
+                key == Some("attributes") || (key == Some("values") && key_values);
+            for item in items.iter_mut() {
+                if holds_key_values && let Value::Object(kv) = item {
+                    kv.entry("key")
+                        .or_insert_with(|| Value::String(String::new()));
+                }
+                normalize(item, None, false);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn fix_int32_fields(map: &mut Map<String, Value>) {
+    for field in INT32_FIELDS {
+        if let Some(Value::String(s)) = map.get(*field) {
+            let n = s.parse::<i64>().ok().or_else(|| enum_value(field, s));
+            if let Some(n) = n {
+                map.insert((*field).to_owned(), Value::from(n));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +192,40 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn accepts_the_protobuf_json_forms_real_senders_use() {
+        let body = r#"{"resourceSpans":[{"resource":null,"scopeSpans":[{"spans":[{
+            "traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708",
+            "parentSpanId":null,"kind":"SPAN_KIND_CLIENT","droppedAttributesCount":"3",
+            "status":{"code":"STATUS_CODE_ERROR"},
+            "attributes":[
+              {"key":"empty.array","value":{"arrayValue":{}}},
+              {"key":"empty.kvlist","value":{"kvlistValue":{}}},
+              {"key":"nested","value":{"kvlistValue":{"values":[{"value":{"intValue":"1"}}]}}},
+              {"value":{"stringValue":"no key"}},
+              {"key":"bytes","value":{"bytesValue":"aGVsbG8="}}
+            ]}]}]}]}"#;
+        let req = decode_request(body.as_bytes()).expect("decodes");
+        let span = &req.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.kind, 3);
+        assert_eq!(span.dropped_attributes_count, 3);
+        assert_eq!(span.status.as_ref().map(|s| s.code), Some(2));
+        assert!(span.parent_span_id.is_empty());
+        let value = |i: usize| span.attributes[i].value.clone().and_then(|v| v.value);
+        assert!(matches!(value(0), Some(Value::ArrayValue(a)) if a.values.is_empty()));
+        assert!(matches!(value(1), Some(Value::KvlistValue(l)) if l.values.is_empty()));
+        assert!(matches!(value(2), Some(Value::KvlistValue(l)) if l.values[0].key.is_empty()));
+        assert_eq!(span.attributes[3].key, "");
+        assert_eq!(value(4), Some(Value::BytesValue(b"hello".to_vec())));
+    }
+
+    #[test]
+    fn refuses_unknown_enum_names_and_deep_nesting() {
+        let bad_kind = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SERVERISH"}]}]}]}"#;
+        assert!(decode_request(bad_kind).is_err());
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(decode_request(deep.as_bytes()).is_err());
     }
 }
