@@ -114,9 +114,7 @@ where
             .operation
             .map(Cow::Owned)
             .or(summary.operation.map(Cow::Borrowed));
-        let collection = self
-            .collection
-            .or(summary.collection.map(str::to_owned));
+        let collection = self.collection.or(summary.collection.map(str::to_owned));
         let query = if self.sanitize {
             sql::sanitize_with(&self.statement, DoubleQuotes::for_system(&self.system))
         } else {

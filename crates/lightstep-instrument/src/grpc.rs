@@ -20,7 +20,7 @@
 //! // Client: every call gets a CLIENT span, propagated in the metadata.
 //! let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051").connect().await?;
 //! let channel = tower::ServiceBuilder::new()
-//!     .layer(GrpcClientLayer::new(tracing))
+//!     .layer(GrpcClientLayer::new(tracing).with_server_address("127.0.0.1", Some(50051)))
 //!     .service(channel);
 //! # drop(channel);
 //! # Ok(()) }
@@ -29,6 +29,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use http_body::{Body, Frame, SizeHint};
@@ -48,7 +49,7 @@ const GRPC_MESSAGE: &str = "grpc-message";
 
 /// A tower [`Layer`] for a tonic server (`Server::builder().layer(..)`): a `SERVER` span for
 /// every call, under the context the caller sent.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct GrpcServerLayer<T = BoxedTracer> {
     tracing: LightstepTracing<T>,
 }
@@ -68,21 +69,37 @@ impl<S, T> Layer<S> for GrpcServerLayer<T> {
             inner,
             tracing: self.tracing.clone(),
             client: false,
+            server: None,
         }
     }
 }
 
 /// A tower [`Layer`] for a tonic client's channel: a `CLIENT` span for every call, injected
 /// into the request metadata.
-#[derive(Debug, Clone)]
+///
+/// A tonic `Channel` adds the server's address to each request below this layer, so tell the
+/// layer where the channel goes with [`with_server_address`](Self::with_server_address) to
+/// record `server.address` and `server.port`.
+#[derive(Debug)]
 pub struct GrpcClientLayer<T = BoxedTracer> {
     tracing: LightstepTracing<T>,
+    server: Option<(Arc<str>, Option<u16>)>,
 }
 
 impl<T> GrpcClientLayer<T> {
     /// A layer that makes its spans with `tracing`.
     pub fn new(tracing: LightstepTracing<T>) -> Self {
-        Self { tracing }
+        Self {
+            tracing,
+            server: None,
+        }
+    }
+
+    /// `server.address` and `server.port` of the channel's server, for requests whose URI does
+    /// not carry them.
+    pub fn with_server_address(mut self, host: impl Into<String>, port: Option<u16>) -> Self {
+        self.server = Some((Arc::from(host.into()), port));
+        self
     }
 }
 
@@ -94,16 +111,18 @@ impl<S, T> Layer<S> for GrpcClientLayer<T> {
             inner,
             tracing: self.tracing.clone(),
             client: true,
+            server: self.server.clone(),
         }
     }
 }
 
 /// The service [`GrpcServerLayer`] and [`GrpcClientLayer`] make.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct GrpcService<S, T = BoxedTracer> {
     inner: S,
     tracing: LightstepTracing<T>,
     client: bool,
+    server: Option<(Arc<str>, Option<u16>)>,
 }
 
 impl<S, T, ReqBody, ResBody> Service<http::Request<ReqBody>> for GrpcService<S, T>
@@ -132,12 +151,17 @@ where
         let span = if self.client {
             let mut builder = self.tracing.rpc_client(service, method);
             if let Some(host) = request.uri().host() {
-                let port = request.uri().port_u16().or(match request.uri().scheme_str() {
-                    Some("https") => Some(443),
-                    Some("http") => Some(80),
-                    _ => None,
-                });
+                let port = request
+                    .uri()
+                    .port_u16()
+                    .or(match request.uri().scheme_str() {
+                        Some("https") => Some(443),
+                        Some("http") => Some(80),
+                        _ => None,
+                    });
                 builder = builder.with_server_address(host.to_owned(), port);
+            } else if let Some((host, port)) = &self.server {
+                builder = builder.with_server_address(host.to_string(), *port);
             }
             if !recognized {
                 builder = builder.with_unrecognized_method();
@@ -165,6 +189,35 @@ where
         GrpcFuture {
             inner: future,
             span: Some(span),
+        }
+    }
+}
+
+// Manual `Clone`s: the tracer is shared behind an `Arc`, so none of these need `T: Clone`.
+impl<T> Clone for GrpcServerLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracing: self.tracing.clone(),
+        }
+    }
+}
+
+impl<T> Clone for GrpcClientLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracing: self.tracing.clone(),
+            server: self.server.clone(),
+        }
+    }
+}
+
+impl<S: Clone, T> Clone for GrpcService<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            tracing: self.tracing.clone(),
+            client: self.client,
+            server: self.server.clone(),
         }
     }
 }

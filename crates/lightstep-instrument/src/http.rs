@@ -52,7 +52,10 @@ pub fn normalize_method<'a>(
     known: Option<&[String]>,
 ) -> (Cow<'static, str>, Option<&'a str>) {
     let exact = match known {
-        Some(list) => list.iter().find(|m| m.as_str() == method).map(|m| Cow::Owned(m.clone())),
+        Some(list) => list
+            .iter()
+            .find(|m| m.as_str() == method)
+            .map(|m| Cow::Owned(m.clone())),
         None => KNOWN_METHODS
             .iter()
             .find(|m| **m == method)
@@ -233,7 +236,8 @@ where
     /// `url.query`, with sensitive values redacted (servers).
     pub fn with_query(mut self, query: &str) -> Self {
         let query = redact_query(query, self.tracing.sensitive_query_keys()).into_owned();
-        self.attributes.push(KeyValue::new(semconv::URL_QUERY, query));
+        self.attributes
+            .push(KeyValue::new(semconv::URL_QUERY, query));
         self
     }
 
@@ -311,8 +315,10 @@ where
 
     /// `user_agent.original`.
     pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.attributes
-            .push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, user_agent.into()));
+        self.attributes.push(KeyValue::new(
+            semconv::USER_AGENT_ORIGINAL,
+            user_agent.into(),
+        ));
         self
     }
 
@@ -340,7 +346,9 @@ where
             self = self.with_user_agent(agent.to_owned());
         }
         if self.role == Role::HttpServer
-            && let Some(host) = headers.get(http::header::HOST).and_then(|v| v.to_str().ok())
+            && let Some(host) = headers
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
         {
             let (host, port) = split_host_port(host);
             self = self.with_server_address(host.to_owned(), port);
@@ -416,9 +424,18 @@ mod tests {
     #[test]
     fn methods() {
         assert_eq!(normalize_method("GET", None), (Cow::Borrowed("GET"), None));
-        assert_eq!(normalize_method("QUERY", None), (Cow::Borrowed("QUERY"), None));
-        assert_eq!(normalize_method("get", None), (Cow::Borrowed("GET"), Some("get")));
-        assert_eq!(normalize_method("PURGE", None), (Cow::Borrowed("_OTHER"), Some("PURGE")));
+        assert_eq!(
+            normalize_method("QUERY", None),
+            (Cow::Borrowed("QUERY"), None)
+        );
+        assert_eq!(
+            normalize_method("get", None),
+            (Cow::Borrowed("GET"), Some("get"))
+        );
+        assert_eq!(
+            normalize_method("PURGE", None),
+            (Cow::Borrowed("_OTHER"), Some("PURGE"))
+        );
         let custom = vec!["PURGE".to_owned()];
         assert_eq!(
             normalize_method("PURGE", Some(&custom)),
@@ -437,22 +454,34 @@ mod tests {
             ("a=1", "a=1"),
             ("sig=", "sig="),
             ("sig", "sig"),
-            ("X-Amz-Signature=abc&X-Amz-Credential=def&keep=1", "X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&keep=1"),
+            (
+                "X-Amz-Signature=abc&X-Amz-Credential=def&keep=1",
+                "X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&keep=1",
+            ),
             ("x-amz-signature=abc", "x-amz-signature=abc"),
             ("a=1&&token=t0k=en&b", "a=1&&token=REDACTED&b"),
-            ("X-Goog-Signature=1&X-Amz-Security-Token=2&password=3", "X-Goog-Signature=REDACTED&X-Amz-Security-Token=REDACTED&password=REDACTED"),
+            (
+                "X-Goog-Signature=1&X-Amz-Security-Token=2&password=3",
+                "X-Goog-Signature=REDACTED&X-Amz-Security-Token=REDACTED&password=REDACTED",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact_query(input, None), want, "query {input}");
         }
         let custom = vec!["secret".to_owned()];
-        assert_eq!(redact_query("secret=1&sig=2", Some(&custom)), "secret=REDACTED&sig=2");
+        assert_eq!(
+            redact_query("secret=1&sig=2", Some(&custom)),
+            "secret=REDACTED&sig=2"
+        );
     }
 
     #[test]
     fn urls() {
         let uri: http::Uri = "http://user@[::1]:8080/p?token=x".parse().unwrap();
-        assert_eq!(full_url(&uri, None), "http://REDACTED:REDACTED@[::1]:8080/p?token=REDACTED");
+        assert_eq!(
+            full_url(&uri, None),
+            "http://REDACTED:REDACTED@[::1]:8080/p?token=REDACTED"
+        );
         let uri: http::Uri = "/only/path".parse().unwrap();
         assert_eq!(full_url(&uri, None), "/only/path");
     }
@@ -460,7 +489,10 @@ mod tests {
     #[test]
     fn hosts() {
         assert_eq!(split_host_port("example.com"), ("example.com", None));
-        assert_eq!(split_host_port("example.com:8443"), ("example.com", Some(8443)));
+        assert_eq!(
+            split_host_port("example.com:8443"),
+            ("example.com", Some(8443))
+        );
         assert_eq!(split_host_port("[::1]:80"), ("::1", Some(80)));
         assert_eq!(split_host_port("[::1]"), ("::1", None));
         assert_eq!(split_host_port("host:notaport"), ("host:notaport", None));

@@ -322,7 +322,10 @@ mod tests {
         }
         assert_eq!(GrpcCode::from_i32(99), GrpcCode::Unknown);
         assert_eq!(GrpcCode::from_i32(-1), GrpcCode::Unknown);
-        assert_eq!(GrpcCode::from_header(b"4"), Some(GrpcCode::DeadlineExceeded));
+        assert_eq!(
+            GrpcCode::from_header(b"4"),
+            Some(GrpcCode::DeadlineExceeded)
+        );
         assert_eq!(GrpcCode::from_header(b"x"), None);
         assert_eq!(GrpcCode::DeadlineExceeded.as_str(), "DEADLINE_EXCEEDED");
     }
@@ -345,7 +348,10 @@ mod tests {
                 "DATA_LOSS"
             ]
         );
-        assert_eq!(GrpcCode::ALL.iter().filter(|c| c.is_client_error()).count(), 16);
+        assert_eq!(
+            GrpcCode::ALL.iter().filter(|c| c.is_client_error()).count(),
+            16
+        );
     }
 
     #[test]

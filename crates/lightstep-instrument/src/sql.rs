@@ -38,9 +38,19 @@ impl DoubleQuotes {
     /// standard SQL here, literals for MySQL, MariaDB and anything unknown.
     pub fn for_system(system: &str) -> Self {
         match system {
-            "postgresql" | "sqlite" | "oracle.db" | "microsoft.sql_server" | "ibm.db2"
-            | "cockroachdb" | "h2database" | "hsqldb" | "trino" | "derby" | "duckdb"
-            | "clickhouse" | "sap.hana" => Self::Identifier,
+            "postgresql"
+            | "sqlite"
+            | "oracle.db"
+            | "microsoft.sql_server"
+            | "ibm.db2"
+            | "cockroachdb"
+            | "h2database"
+            | "hsqldb"
+            | "trino"
+            | "derby"
+            | "duckdb"
+            | "clickhouse"
+            | "sap.hana" => Self::Identifier,
             _ => Self::Literal,
         }
     }
@@ -241,6 +251,12 @@ impl Lexer<'_> {
                 Token::Literal
             }
             b'$' => self.dollar(),
+            b'?' => {
+                // `?`, and SQLite's numbered `?1`: placeholders, kept whole.
+                self.pos += 1;
+                self.skip_while(|c| c.is_ascii_digit());
+                Token::Other
+            }
             b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
                 // A one-letter prefix glued to a quote is a typed string: E'..', N'..', X'..', B'..'.
                 if matches!(b, b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B')
@@ -515,7 +531,11 @@ fn single_after(words: &[Tok<'_>], keyword: &str) -> Option<(usize, usize)> {
     {
         next += 1;
     }
-    if keyword == "from" && words.get(next).is_some_and(|w| w.token == Token::Punct(b',')) {
+    if keyword == "from"
+        && words
+            .get(next)
+            .is_some_and(|w| w.token == Token::Punct(b','))
+    {
         return None;
     }
     Some((at, len))
@@ -523,8 +543,18 @@ fn single_after(words: &[Tok<'_>], keyword: &str) -> Option<(usize, usize)> {
 
 fn is_clause_keyword(word: &str) -> bool {
     const CLAUSES: [&str; 12] = [
-        "where", "group", "order", "limit", "having", "union", "values", "set", "returning",
-        "offset", "on", "using",
+        "where",
+        "group",
+        "order",
+        "limit",
+        "having",
+        "union",
+        "values",
+        "set",
+        "returning",
+        "offset",
+        "on",
+        "using",
     ];
     CLAUSES.iter().any(|c| c.eq_ignore_ascii_case(word))
 }
@@ -539,13 +569,19 @@ fn table_at(words: &[Tok<'_>], at: usize) -> Option<(usize, usize)> {
         return None;
     }
     let mut len = 1;
-    while words.get(at + len).is_some_and(|w| w.token == Token::Punct(b'.'))
-        && words.get(at + len + 1).is_some_and(|w| w.token == Token::Word)
+    while words
+        .get(at + len)
+        .is_some_and(|w| w.token == Token::Punct(b'.'))
+        && words
+            .get(at + len + 1)
+            .is_some_and(|w| w.token == Token::Word)
     {
         len += 2;
     }
     // `t(` is a function call (`SELECT now()`-like), not a table.
-    if words.get(at + len).is_some_and(|w| w.token == Token::Punct(b'('))
+    if words
+        .get(at + len)
+        .is_some_and(|w| w.token == Token::Punct(b'('))
         && !words[0].text.eq_ignore_ascii_case("insert")
         && !words[0].text.eq_ignore_ascii_case("create")
     {
@@ -562,30 +598,58 @@ mod tests {
     fn table() {
         let cases: &[(&str, &str)] = &[
             ("SELECT 1", "SELECT ?"),
-            ("select * from t where a = 'x''y' and b = 'z'", "select * from t where a = ? and b = ?"),
+            (
+                "select * from t where a = 'x''y' and b = 'z'",
+                "select * from t where a = ? and b = ?",
+            ),
             ("WHERE a = 'it\\'s' AND b = 1", "WHERE a = ? AND b = ?"),
             ("x = -12.5e-3 + .5 + 3.", "x = -? + ? + ?"),
-            ("x = 0xDEADbeef OR y = X'0aF' OR z = b'101'", "x = ? OR y = ? OR z = ?"),
+            (
+                "x = 0xDEADbeef OR y = X'0aF' OR z = b'101'",
+                "x = ? OR y = ? OR z = ?",
+            ),
             ("x = E'a\\nb' AND n = N'ünï'", "x = ? AND n = ?"),
-            ("SELECT $$secret$$, $tag$ more $ secret $tag$", "SELECT ?, ?"),
-            ("SELECT * FROM t WHERE id = $1 AND b = ? AND c = :name AND d = @p1 AND e = %s", "SELECT * FROM t WHERE id = $1 AND b = ? AND c = :name AND d = @p1 AND e = %s"),
-            ("SELECT a1, t2.b3 FROM table9", "SELECT a1, t2.b3 FROM table9"),
+            (
+                "SELECT $$secret$$, $tag$ more $ secret $tag$",
+                "SELECT ?, ?",
+            ),
+            (
+                "SELECT * FROM t WHERE id = $1 AND b = ? AND c = :name AND d = @p1 AND e = %s",
+                "SELECT * FROM t WHERE id = $1 AND b = ? AND c = :name AND d = @p1 AND e = %s",
+            ),
+            (
+                "SELECT a1, t2.b3 FROM table9",
+                "SELECT a1, t2.b3 FROM table9",
+            ),
             ("id IN (1, 2, 3)", "id IN (?)"),
             ("id in ( 'a' , 'b' )", "id in (?)"),
             ("id IN (1)", "id IN (?)"),
             ("id IN ($1, $2)", "id IN ($1, $2)"),
-            ("id IN (SELECT id FROM u WHERE x = 1)", "id IN (SELECT id FROM u WHERE x = ?)"),
+            (
+                "id IN (SELECT id FROM u WHERE x = 1)",
+                "id IN (SELECT id FROM u WHERE x = ?)",
+            ),
             ("id IN (1, x)", "id IN (?, x)"),
             ("VALUES (1, 'a'), (2, 'b')", "VALUES (?, ?), (?, ?)"),
-            ("SELECT a -- the user is 'bob' 42\nFROM t", "SELECT a \nFROM t"),
+            (
+                "SELECT a -- the user is 'bob' 42\nFROM t",
+                "SELECT a \nFROM t",
+            ),
             ("SELECT /* 42 /* nested 'x' */ still */ a", "SELECT  a"),
             ("SELECT a/**/FROM t", "SELECT a FROM t"),
             ("SELECT \"col\" FROM t", "SELECT ? FROM t"),
-            ("SELECT `col` FROM t WHERE n = 5", "SELECT `col` FROM t WHERE n = ?"),
+            (
+                "SELECT `col` FROM t WHERE n = 5",
+                "SELECT `col` FROM t WHERE n = ?",
+            ),
             ("SELECT 'unterminated", "SELECT ?"),
             ("SELECT /* unterminated 42", "SELECT "),
             ("x = 10abc", "x = ?"),
             ("x::int = 5", "x::int = ?"),
+            (
+                "a = ?1 AND b = ?23 AND c = ?",
+                "a = ?1 AND b = ?23 AND c = ?",
+            ),
             ("", ""),
             ("é = 'ü' AND ñ1 = 2", "é = ? AND ñ1 = ?"),
             ("TRUE AND NULL", "TRUE AND NULL"),
@@ -598,10 +662,16 @@ mod tests {
     #[test]
     fn double_quotes_as_identifiers() {
         assert_eq!(
-            sanitize_with("SELECT \"Col\" FROM \"T\" WHERE \"a\" = 'x'", DoubleQuotes::Identifier),
+            sanitize_with(
+                "SELECT \"Col\" FROM \"T\" WHERE \"a\" = 'x'",
+                DoubleQuotes::Identifier
+            ),
             "SELECT \"Col\" FROM \"T\" WHERE \"a\" = ?"
         );
-        assert_eq!(DoubleQuotes::for_system("postgresql"), DoubleQuotes::Identifier);
+        assert_eq!(
+            DoubleQuotes::for_system("postgresql"),
+            DoubleQuotes::Identifier
+        );
         assert_eq!(DoubleQuotes::for_system("mysql"), DoubleQuotes::Literal);
         assert_eq!(DoubleQuotes::for_system("something"), DoubleQuotes::Literal);
     }
@@ -609,16 +679,44 @@ mod tests {
     #[test]
     fn summaries() {
         let cases: &[(&str, Option<&str>, Option<&str>)] = &[
-            ("SELECT * FROM users WHERE id = ?", Some("SELECT"), Some("users")),
-            ("select * from app.users u where u.id = 1", Some("SELECT"), Some("app.users")),
+            (
+                "SELECT * FROM users WHERE id = ?",
+                Some("SELECT"),
+                Some("users"),
+            ),
+            (
+                "select * from app.users u where u.id = 1",
+                Some("SELECT"),
+                Some("app.users"),
+            ),
             ("SELECT * FROM a, b", Some("SELECT"), None),
             ("SELECT * FROM a JOIN b ON a.x = b.x", Some("SELECT"), None),
             ("SELECT * FROM (SELECT * FROM b) x", Some("SELECT"), None),
-            ("SELECT * FROM a WHERE id IN (SELECT id FROM b)", Some("SELECT"), None),
-            ("INSERT INTO orders (id, total) VALUES (?, ?)", Some("INSERT"), Some("orders")),
-            ("UPDATE accounts SET balance = 0", Some("UPDATE"), Some("accounts")),
-            ("DELETE FROM sessions WHERE expired", Some("DELETE"), Some("sessions")),
-            ("CREATE TABLE IF NOT EXISTS kv (k TEXT)", Some("CREATE"), Some("kv")),
+            (
+                "SELECT * FROM a WHERE id IN (SELECT id FROM b)",
+                Some("SELECT"),
+                None,
+            ),
+            (
+                "INSERT INTO orders (id, total) VALUES (?, ?)",
+                Some("INSERT"),
+                Some("orders"),
+            ),
+            (
+                "UPDATE accounts SET balance = 0",
+                Some("UPDATE"),
+                Some("accounts"),
+            ),
+            (
+                "DELETE FROM sessions WHERE expired",
+                Some("DELETE"),
+                Some("sessions"),
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS kv (k TEXT)",
+                Some("CREATE"),
+                Some("kv"),
+            ),
             ("DROP TABLE IF EXISTS kv;", Some("DROP"), Some("kv")),
             ("CREATE INDEX i ON kv (k)", Some("CREATE"), None),
             ("SELECT 1; DROP TABLE x", None, None),

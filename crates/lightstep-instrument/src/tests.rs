@@ -11,7 +11,9 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, Value};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracer, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, Sampler, SdkTracer, SdkTracerProvider, SpanData,
+};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::{GrpcCode, LightstepTracing};
@@ -111,17 +113,44 @@ async fn http_server_span_from_a_request() {
     let span = h.only_span();
     assert_eq!(span.name, "GET /users/{id}");
     assert_eq!(span.span_kind, SpanKind::Server);
-    assert_eq!(attr_str(&span, semconv::HTTP_REQUEST_METHOD).as_deref(), Some("GET"));
+    assert_eq!(
+        attr_str(&span, semconv::HTTP_REQUEST_METHOD).as_deref(),
+        Some("GET")
+    );
     assert_eq!(attr(&span, semconv::HTTP_REQUEST_METHOD_ORIGINAL), None);
-    assert_eq!(attr_str(&span, semconv::HTTP_ROUTE).as_deref(), Some("/users/{id}"));
-    assert_eq!(attr_str(&span, semconv::URL_PATH).as_deref(), Some("/users/42"));
-    assert_eq!(attr_str(&span, semconv::URL_QUERY).as_deref(), Some("q=rust&sig=REDACTED"));
-    assert_eq!(attr_str(&span, semconv::URL_SCHEME).as_deref(), Some("http"));
-    assert_eq!(attr_str(&span, semconv::NETWORK_PROTOCOL_VERSION).as_deref(), Some("1.1"));
-    assert_eq!(attr_str(&span, semconv::SERVER_ADDRESS).as_deref(), Some("api.example.com"));
+    assert_eq!(
+        attr_str(&span, semconv::HTTP_ROUTE).as_deref(),
+        Some("/users/{id}")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::URL_PATH).as_deref(),
+        Some("/users/42")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::URL_QUERY).as_deref(),
+        Some("q=rust&sig=REDACTED")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::URL_SCHEME).as_deref(),
+        Some("http")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::NETWORK_PROTOCOL_VERSION).as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::SERVER_ADDRESS).as_deref(),
+        Some("api.example.com")
+    );
     assert_eq!(attr(&span, semconv::SERVER_PORT), Some(Value::I64(8443)));
-    assert_eq!(attr_str(&span, semconv::USER_AGENT_ORIGINAL).as_deref(), Some("curl/8.0"));
-    assert_eq!(attr(&span, semconv::HTTP_RESPONSE_STATUS_CODE), Some(Value::I64(503)));
+    assert_eq!(
+        attr_str(&span, semconv::USER_AGENT_ORIGINAL).as_deref(),
+        Some("curl/8.0")
+    );
+    assert_eq!(
+        attr(&span, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(Value::I64(503))
+    );
     assert_eq!(attr_str(&span, semconv::ERROR_TYPE).as_deref(), Some("503"));
     assert!(is_error(&span));
     assert!(span.events.is_empty(), "a status code is not an exception");
@@ -133,14 +162,21 @@ async fn http_server_span_from_a_request() {
 async fn http_4xx_is_an_error_for_clients_only() {
     let h = harness();
     let not_found = || async { http::StatusCode::NOT_FOUND };
-    h.tracing.trace_http("GET", "/things/{id}", not_found()).await;
+    h.tracing
+        .trace_http("GET", "/things/{id}", not_found())
+        .await;
     let server = h.only_span();
     assert_eq!(server.status, Status::Unset);
     assert_eq!(attr(&server, semconv::ERROR_TYPE), None);
-    assert_eq!(attr(&server, semconv::HTTP_RESPONSE_STATUS_CODE), Some(Value::I64(404)));
+    assert_eq!(
+        attr(&server, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(Value::I64(404))
+    );
 
     let h = harness();
-    let uri: http::Uri = "https://user:pw@example.com/things/7?token=abc".parse().unwrap();
+    let uri: http::Uri = "https://user:pw@example.com/things/7?token=abc"
+        .parse()
+        .unwrap();
     h.tracing
         .http_client("GET")
         .with_url(&uri)
@@ -150,12 +186,18 @@ async fn http_4xx_is_an_error_for_clients_only() {
     assert_eq!(client.name, "GET");
     assert_eq!(client.span_kind, SpanKind::Client);
     assert!(is_error(&client));
-    assert_eq!(attr_str(&client, semconv::ERROR_TYPE).as_deref(), Some("404"));
+    assert_eq!(
+        attr_str(&client, semconv::ERROR_TYPE).as_deref(),
+        Some("404")
+    );
     assert_eq!(
         attr_str(&client, semconv::URL_FULL).as_deref(),
         Some("https://REDACTED:REDACTED@example.com/things/7?token=REDACTED")
     );
-    assert_eq!(attr_str(&client, semconv::SERVER_ADDRESS).as_deref(), Some("example.com"));
+    assert_eq!(
+        attr_str(&client, semconv::SERVER_ADDRESS).as_deref(),
+        Some("example.com")
+    );
     assert_eq!(attr(&client, semconv::SERVER_PORT), Some(Value::I64(443)));
     assert_eq!(attr(&client, semconv::HTTP_ROUTE), None);
 }
@@ -178,7 +220,10 @@ async fn unknown_http_methods_become_other() {
     h.tracing.trace_http("PURGE", "/cache", async {}).await;
     let span = h.only_span();
     assert_eq!(span.name, "HTTP /cache");
-    assert_eq!(attr_str(&span, semconv::HTTP_REQUEST_METHOD).as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attr_str(&span, semconv::HTTP_REQUEST_METHOD).as_deref(),
+        Some("_OTHER")
+    );
     assert_eq!(
         attr_str(&span, semconv::HTTP_REQUEST_METHOD_ORIGINAL).as_deref(),
         Some("PURGE")
@@ -259,7 +304,10 @@ async fn spans_inside_nest_across_awaits_and_spawned_tasks() {
     let spawned = h.span_named("spawned");
     assert_eq!(db.span_context.trace_id(), http.span_context.trace_id());
     assert_eq!(db.parent_span_id, http.span_context.span_id());
-    assert_eq!(spawned.span_context.trace_id(), http.span_context.trace_id());
+    assert_eq!(
+        spawned.span_context.trace_id(),
+        http.span_context.trace_id()
+    );
     assert_eq!(spawned.parent_span_id, http.span_context.span_id());
     // And the context is not left behind after the future completes.
     assert!(!Context::current().span().span_context().is_valid());
@@ -281,7 +329,10 @@ fn dropping_the_future_ends_the_span_as_cancelled() {
     let span = h.only_span();
     assert_eq!(span.name, "demo.Echo/Say");
     assert!(is_error(&span));
-    assert_eq!(attr_str(&span, semconv::ERROR_TYPE).as_deref(), Some(crate::CANCELLED));
+    assert_eq!(
+        attr_str(&span, semconv::ERROR_TYPE).as_deref(),
+        Some(crate::CANCELLED)
+    );
     assert_eq!(
         attr_str(&span, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
         Some("CANCELLED")
@@ -305,7 +356,10 @@ fn a_panic_ends_the_span_as_an_error_and_continues() {
     let payload = caught.expect_err("the panic goes on");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"handler exploded"));
     let span = h.only_span();
-    assert_eq!(attr_str(&span, semconv::ERROR_TYPE).as_deref(), Some(crate::PANIC));
+    assert_eq!(
+        attr_str(&span, semconv::ERROR_TYPE).as_deref(),
+        Some(crate::PANIC)
+    );
     assert!(is_error(&span));
     assert_eq!(span.events.len(), 1);
     assert!(!Context::current().span().span_context().is_valid());
@@ -333,10 +387,20 @@ async fn grpc_split_rules() {
         assert_eq!(span.name, "pkg.Svc/Get");
         assert_eq!(
             span.span_kind,
-            if client { SpanKind::Client } else { SpanKind::Server }
+            if client {
+                SpanKind::Client
+            } else {
+                SpanKind::Server
+            }
         );
-        assert_eq!(attr_str(&span, semconv::RPC_SYSTEM_NAME).as_deref(), Some("grpc"));
-        assert_eq!(attr_str(&span, semconv::RPC_METHOD).as_deref(), Some("pkg.Svc/Get"));
+        assert_eq!(
+            attr_str(&span, semconv::RPC_SYSTEM_NAME).as_deref(),
+            Some("grpc")
+        );
+        assert_eq!(
+            attr_str(&span, semconv::RPC_METHOD).as_deref(),
+            Some("pkg.Svc/Get")
+        );
         assert_eq!(
             attr_str(&span, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
             Some(code.as_str())
@@ -360,7 +424,10 @@ async fn unrecognized_rpc_methods() {
         .await;
     let span = h.only_span();
     assert_eq!(span.name, "grpc");
-    assert_eq!(attr_str(&span, semconv::RPC_METHOD).as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attr_str(&span, semconv::RPC_METHOD).as_deref(),
+        Some("_OTHER")
+    );
     assert_eq!(
         attr_str(&span, semconv::RPC_METHOD_ORIGINAL).as_deref(),
         Some("pkg.Svc/Nope")
@@ -372,7 +439,10 @@ async fn database_spans() {
     let h = harness();
     let rows: Result<Vec<u8>, std::io::Error> = h
         .tracing
-        .database("postgresql", "SELECT * FROM \"Users\" WHERE name = 'bob' AND id IN (1, 2)")
+        .database(
+            "postgresql",
+            "SELECT * FROM \"Users\" WHERE name = 'bob' AND id IN (1, 2)",
+        )
         .with_namespace("shop")
         .with_server_address("db.internal", Some(5432))
         .trace(async { Ok(vec![1, 2]) })
@@ -381,15 +451,30 @@ async fn database_spans() {
     let span = h.only_span();
     assert_eq!(span.name, "SELECT \"Users\"");
     assert_eq!(span.span_kind, SpanKind::Client);
-    assert_eq!(attr_str(&span, semconv::DB_SYSTEM_NAME).as_deref(), Some("postgresql"));
+    assert_eq!(
+        attr_str(&span, semconv::DB_SYSTEM_NAME).as_deref(),
+        Some("postgresql")
+    );
     assert_eq!(
         attr_str(&span, semconv::DB_QUERY_TEXT).as_deref(),
         Some("SELECT * FROM \"Users\" WHERE name = ? AND id IN (?)")
     );
-    assert_eq!(attr_str(&span, semconv::DB_OPERATION_NAME).as_deref(), Some("SELECT"));
-    assert_eq!(attr_str(&span, semconv::DB_COLLECTION_NAME).as_deref(), Some("\"Users\""));
-    assert_eq!(attr_str(&span, semconv::DB_NAMESPACE).as_deref(), Some("shop"));
-    assert_eq!(attr_str(&span, semconv::SERVER_ADDRESS).as_deref(), Some("db.internal"));
+    assert_eq!(
+        attr_str(&span, semconv::DB_OPERATION_NAME).as_deref(),
+        Some("SELECT")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::DB_COLLECTION_NAME).as_deref(),
+        Some("\"Users\"")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::DB_NAMESPACE).as_deref(),
+        Some("shop")
+    );
+    assert_eq!(
+        attr_str(&span, semconv::SERVER_ADDRESS).as_deref(),
+        Some("db.internal")
+    );
     assert_eq!(attr(&span, semconv::SERVER_PORT), Some(Value::I64(5432)));
     assert_eq!(span.status, Status::Unset);
     assert_no_duration_attributes(&span);
@@ -400,7 +485,11 @@ async fn database_spans() {
 #[tokio::test]
 async fn database_span_names_fall_back() {
     let cases: [(&str, Option<&str>, &str); 4] = [
-        ("SELECT a FROM x JOIN y ON x.i = y.i", Some("shop"), "SELECT shop"),
+        (
+            "SELECT a FROM x JOIN y ON x.i = y.i",
+            Some("shop"),
+            "SELECT shop",
+        ),
         ("SELECT 1", None, "SELECT"),
         ("VACUUM", Some("shop"), "shop"),
         ("VACUUM", None, "sqlite"),
@@ -411,7 +500,10 @@ async fn database_span_names_fall_back() {
         if let Some(namespace) = namespace {
             builder = builder.with_namespace(namespace);
         }
-        builder.trace(async { Ok::<_, std::io::Error>(()) }).await.unwrap();
+        builder
+            .trace(async { Ok::<_, std::io::Error>(()) })
+            .await
+            .unwrap();
         assert_eq!(h.only_span().name, name, "statement {statement}");
     }
 }
@@ -440,7 +532,10 @@ async fn database_sanitizing_can_be_turned_off() {
         .await
         .unwrap();
     let span = h.only_span();
-    assert_eq!(attr_str(&span, semconv::DB_QUERY_TEXT).as_deref(), Some(statement));
+    assert_eq!(
+        attr_str(&span, semconv::DB_QUERY_TEXT).as_deref(),
+        Some(statement)
+    );
     assert_eq!(span.name, "UPDATE accounts");
 
     // And on by default, for the same statement.
@@ -501,7 +596,10 @@ async fn client_injects_and_server_extracts() {
 
     let server = h.span_named("GET /r");
     let client = h.span_named("GET");
-    assert_eq!(server.span_context.trace_id(), client.span_context.trace_id());
+    assert_eq!(
+        server.span_context.trace_id(),
+        client.span_context.trace_id()
+    );
     assert_eq!(server.parent_span_id, client.span_context.span_id());
     assert!(server.parent_span_is_remote);
 }
@@ -535,7 +633,11 @@ async fn tonic_status_keeps_its_code_inside_a_result() {
         attr_str(&span, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
         Some("NOT_FOUND")
     );
-    assert_eq!(span.status, Status::Unset, "NOT_FOUND is the caller's problem");
+    assert_eq!(
+        span.status,
+        Status::Unset,
+        "NOT_FOUND is the caller's problem"
+    );
 
     let h = harness();
     let _ = h
@@ -551,5 +653,8 @@ async fn tonic_status_keeps_its_code_inside_a_result() {
             description: "down".into()
         }
     );
-    assert_eq!(attr_str(&span, semconv::ERROR_TYPE).as_deref(), Some("UNAVAILABLE"));
+    assert_eq!(
+        attr_str(&span, semconv::ERROR_TYPE).as_deref(),
+        Some("UNAVAILABLE")
+    );
 }

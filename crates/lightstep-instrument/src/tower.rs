@@ -35,7 +35,6 @@ type RouteFn = Arc<dyn Fn(&http::Extensions) -> Option<String> + Send + Sync>;
 /// });
 /// let app: Router = Router::new().route("/users/{id}", get(|| async { "hi" })).layer(layer);
 /// ```
-#[derive(Clone)]
 pub struct HttpServerLayer<T = BoxedTracer> {
     tracing: LightstepTracing<T>,
     route: Option<RouteFn>,
@@ -83,7 +82,6 @@ impl<S, T> Layer<S> for HttpServerLayer<T> {
 }
 
 /// The service [`HttpServerLayer`] makes.
-#[derive(Clone)]
 pub struct HttpServerService<S, T = BoxedTracer> {
     inner: S,
     tracing: LightstepTracing<T>,
@@ -134,7 +132,7 @@ where
 
 /// A tower [`Layer`] that gives every outgoing HTTP request a `CLIENT` span and injects its
 /// context into the request headers.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HttpClientLayer<T = BoxedTracer> {
     tracing: LightstepTracing<T>,
 }
@@ -158,7 +156,7 @@ impl<S, T> Layer<S> for HttpClientLayer<T> {
 }
 
 /// The service [`HttpClientLayer`] makes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HttpClientService<S, T = BoxedTracer> {
     inner: S,
     tracing: LightstepTracing<T>,
@@ -191,5 +189,43 @@ where
             self.inner.call(request)
         };
         span.instrument(future)
+    }
+}
+
+// Manual `Clone`s: the tracer is shared behind an `Arc`, so none of these need `T: Clone`
+// (`BoxedTracer`, the global tracer, is not).
+impl<T> Clone for HttpServerLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracing: self.tracing.clone(),
+            route: self.route.clone(),
+        }
+    }
+}
+
+impl<S: Clone, T> Clone for HttpServerService<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            tracing: self.tracing.clone(),
+            route: self.route.clone(),
+        }
+    }
+}
+
+impl<T> Clone for HttpClientLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracing: self.tracing.clone(),
+        }
+    }
+}
+
+impl<S: Clone, T> Clone for HttpClientService<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            tracing: self.tracing.clone(),
+        }
     }
 }

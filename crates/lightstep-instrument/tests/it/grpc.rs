@@ -1,0 +1,200 @@
+//! Two hops over gRPC: a tonic client (with `GrpcClientLayer`) calls a tonic server (with
+//! `GrpcServerLayer`) whose health check queries SQLite through the database helper.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use futures_util::Stream;
+use opentelemetry::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, Value};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tonic::transport::{Endpoint, Server};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+use tower::ServiceBuilder;
+
+use lightstep_instrument::grpc::{GrpcClientLayer, GrpcServerLayer};
+
+use crate::{attr, attr_str, database, instrumentation, named, parent_of, spans_of, test_tracer};
+
+const QUERY: &str = "SELECT count(*) FROM users WHERE name = ?1";
+const CHECK: &str = "grpc.health.v1.Health/Check";
+
+struct Checker {
+    db: std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>,
+}
+
+#[tonic::async_trait]
+impl Health for Checker {
+    async fn check(
+        &self,
+        request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
+        let name = request.into_inner().service;
+        let db = self.db.clone();
+        let found: Result<i64, rusqlite::Error> = instrumentation()
+            .trace_database("sqlite", QUERY, async move {
+                let conn = db.lock().expect("database lock");
+                conn.query_row(QUERY, [&name], |row| row.get(0))
+            })
+            .await;
+        match found {
+            Ok(n) if n > 0 => Ok(tonic::Response::new(HealthCheckResponse {
+                status: ServingStatus::Serving as i32,
+            })),
+            Ok(_) => Err(tonic::Status::not_found("no such user")),
+            Err(error) => Err(tonic::Status::internal(error.to_string())),
+        }
+    }
+
+    type WatchStream =
+        Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, tonic::Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        _request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("watch"))
+    }
+}
+
+async fn serve() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let server = Server::builder()
+        .layer(GrpcServerLayer::new(instrumentation()))
+        .add_service(HealthServer::new(Checker { db: database() }))
+        .serve_with_incoming(incoming);
+    tokio::spawn(server);
+    addr
+}
+
+/// Calls `Check(name)` through the traced client under a new root span; returns the trace's
+/// root context and the call's result.
+async fn check(
+    addr: SocketAddr,
+    root_name: &'static str,
+    name: &str,
+) -> (Context, Result<i32, tonic::Status>) {
+    crate::telemetry();
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let channel = ServiceBuilder::new()
+        .layer(
+            GrpcClientLayer::new(instrumentation())
+                .with_server_address(addr.ip().to_string(), Some(addr.port())),
+        )
+        .service(channel);
+    let mut client = HealthClient::new(channel);
+    let root = Context::current_with_span(test_tracer().start(root_name));
+    let result = client
+        .check(HealthCheckRequest {
+            service: name.to_owned(),
+        })
+        .with_context(root.clone())
+        .await
+        .map(|response| response.into_inner().status);
+    root.span().end();
+    (root, result)
+}
+
+#[tokio::test]
+async fn client_server_database_is_one_trace() {
+    crate::telemetry();
+    let addr = serve().await;
+    let (root, result) = check(addr, "two-hop grpc", "ada").await;
+    assert_eq!(result.expect("serving"), ServingStatus::Serving as i32);
+
+    let spans = spans_of(root.span().span_context().trace_id(), 4).await;
+    let root = named(&spans, "two-hop grpc");
+    let calls: Vec<_> = spans.iter().filter(|s| s.name == CHECK).collect();
+    assert_eq!(calls.len(), 2, "{spans:#?}");
+    let client = calls
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Client)
+        .expect("client span");
+    let server = calls
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .expect("server span");
+    let db = named(&spans, "SELECT users");
+
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    assert_eq!(parent_of(client), root.span_context.span_id());
+    assert_eq!(parent_of(server), client.span_context.span_id());
+    assert!(server.parent_span_is_remote);
+    assert_eq!(parent_of(db), server.span_context.span_id());
+
+    for span in [client, server] {
+        assert_eq!(
+            attr_str(span, semconv::RPC_SYSTEM_NAME).as_deref(),
+            Some("grpc")
+        );
+        assert_eq!(attr_str(span, semconv::RPC_METHOD).as_deref(), Some(CHECK));
+        assert_eq!(
+            attr_str(span, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
+            Some("OK")
+        );
+        assert_eq!(span.status, Status::Unset);
+    }
+    assert_eq!(
+        attr_str(client, semconv::SERVER_ADDRESS).as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(
+        attr(client, semconv::SERVER_PORT),
+        Some(Value::I64(addr.port().into()))
+    );
+    // Parameterized text is kept as it is.
+    assert_eq!(attr_str(db, semconv::DB_QUERY_TEXT).as_deref(), Some(QUERY));
+    assert_eq!(
+        attr_str(db, semconv::DB_SYSTEM_NAME).as_deref(),
+        Some("sqlite")
+    );
+}
+
+#[tokio::test]
+async fn not_found_is_an_error_for_the_client_only() {
+    crate::telemetry();
+    let addr = serve().await;
+    let (root, result) = check(addr, "two-hop grpc not found", "nobody").await;
+    assert_eq!(result.expect_err("not found").code(), tonic::Code::NotFound);
+
+    let spans = spans_of(root.span().span_context().trace_id(), 4).await;
+    let client = spans
+        .iter()
+        .find(|s| s.name == CHECK && s.span_kind == SpanKind::Client)
+        .expect("client span");
+    let server = spans
+        .iter()
+        .find(|s| s.name == CHECK && s.span_kind == SpanKind::Server)
+        .expect("server span");
+    assert_eq!(
+        attr_str(client, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(
+        client.status,
+        Status::Error {
+            description: "no such user".into()
+        }
+    );
+    assert_eq!(
+        attr_str(client, semconv::ERROR_TYPE).as_deref(),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(
+        attr_str(server, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(server.status, Status::Unset);
+    assert_eq!(attr(server, semconv::ERROR_TYPE), None);
+}

@@ -1,0 +1,250 @@
+//! Two hops over HTTP: a hyper client (with `HttpClientLayer`) calls an axum server (with
+//! `HttpServerLayer`) whose handler goes through a `#[tracing::instrument]` function to SQLite.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, State};
+use axum::routing::get;
+use http::StatusCode;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry::baggage::BaggageExt as _;
+use opentelemetry::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tower::{ServiceBuilder, ServiceExt as _};
+
+use lightstep_instrument::tower::{HttpClientLayer, HttpServerLayer};
+
+use crate::{attr, attr_str, database, instrumentation, named, parent_of, spans_of, test_tracer};
+
+type Db = std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>;
+
+#[tracing::instrument(skip(db))]
+async fn load_user(db: Db, id: i64) -> Result<String, rusqlite::Error> {
+    tokio::task::yield_now().await;
+    // Legacy code that builds its SQL by hand: the literal must not reach the span.
+    let statement = format!("SELECT name FROM users WHERE id = {id}");
+    instrumentation()
+        .database("sqlite", &statement)
+        .with_namespace("main")
+        .trace(async move {
+            let conn = db.lock().expect("database lock");
+            conn.query_row(&statement, [], |row| row.get(0))
+        })
+        .await
+}
+
+async fn user(State(db): State<Db>, Path(id): Path<i64>) -> Result<String, StatusCode> {
+    match load_user(db, id).await {
+        Ok(name) => Ok(name),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Err(StatusCode::NOT_FOUND),
+        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+async fn tenant() -> String {
+    Context::current()
+        .baggage()
+        .get("tenant")
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+async fn serve() -> SocketAddr {
+    let layer = HttpServerLayer::new(instrumentation()).with_route_from(|extensions| {
+        extensions
+            .get::<MatchedPath>()
+            .map(|path| path.as_str().to_owned())
+    });
+    let app = Router::new()
+        .route("/users/{id}", get(user))
+        .route("/tenant", get(tenant))
+        .with_state(database())
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Sends `GET uri` through the traced client, under `cx`, and returns status and body.
+async fn get_under(cx: &Context, uri: String) -> (StatusCode, String) {
+    crate::telemetry();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let client = ServiceBuilder::new()
+        .layer(HttpClientLayer::new(instrumentation()))
+        .service(client);
+    let request = http::Request::get(uri).body(Empty::new()).expect("request");
+    let response = client
+        .oneshot(request)
+        .with_context(cx.clone())
+        .await
+        .expect("response");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn client_server_database_is_one_trace() {
+    crate::telemetry();
+    let addr = serve().await;
+    let root = Context::current_with_span(test_tracer().start("two-hop http"));
+    let (status, body) =
+        get_under(&root, format!("http://{addr}/users/1?token=hunter2&page=1")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ada"));
+    root.span().end();
+
+    let trace_id = root.span().span_context().trace_id();
+    let spans = spans_of(trace_id, 5).await;
+    let root = named(&spans, "two-hop http");
+    let client = named(&spans, "GET");
+    let server = named(&spans, "GET /users/{id}");
+    let function = named(&spans, "load_user");
+    let db = named(&spans, "SELECT users");
+
+    // One trace, linked hop by hop.
+    assert_eq!(spans.len(), 5, "{spans:#?}");
+    assert_eq!(parent_of(client), root.span_context.span_id());
+    assert_eq!(parent_of(server), client.span_context.span_id());
+    assert!(server.parent_span_is_remote);
+    assert_eq!(parent_of(function), server.span_context.span_id());
+    assert_eq!(parent_of(db), function.span_context.span_id());
+
+    assert_eq!(client.span_kind, SpanKind::Client);
+    assert_eq!(
+        attr_str(client, semconv::URL_FULL),
+        Some(format!("http://{addr}/users/1?token=REDACTED&page=1"))
+    );
+    assert_eq!(
+        attr_str(client, semconv::SERVER_ADDRESS).as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(
+        attr(client, semconv::SERVER_PORT),
+        Some(Value::I64(addr.port().into()))
+    );
+    assert_eq!(
+        attr(client, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(Value::I64(200))
+    );
+
+    assert_eq!(server.span_kind, SpanKind::Server);
+    assert_eq!(
+        attr_str(server, semconv::HTTP_ROUTE).as_deref(),
+        Some("/users/{id}")
+    );
+    assert_eq!(
+        attr_str(server, semconv::URL_PATH).as_deref(),
+        Some("/users/1")
+    );
+    assert_eq!(
+        attr_str(server, semconv::URL_QUERY).as_deref(),
+        Some("token=REDACTED&page=1")
+    );
+    assert_eq!(
+        attr_str(server, semconv::HTTP_REQUEST_METHOD).as_deref(),
+        Some("GET")
+    );
+    assert_eq!(
+        attr_str(server, semconv::URL_SCHEME).as_deref(),
+        Some("http")
+    );
+    assert_eq!(
+        attr_str(server, semconv::NETWORK_PROTOCOL_VERSION).as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(
+        attr(server, semconv::SERVER_PORT),
+        Some(Value::I64(addr.port().into()))
+    );
+    assert_eq!(
+        attr(server, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(Value::I64(200))
+    );
+    assert_eq!(server.status, Status::Unset);
+
+    assert_eq!(db.span_kind, SpanKind::Client);
+    assert_eq!(
+        attr_str(db, semconv::DB_SYSTEM_NAME).as_deref(),
+        Some("sqlite")
+    );
+    assert_eq!(
+        attr_str(db, semconv::DB_QUERY_TEXT).as_deref(),
+        Some("SELECT name FROM users WHERE id = ?")
+    );
+    assert_eq!(
+        attr_str(db, semconv::DB_OPERATION_NAME).as_deref(),
+        Some("SELECT")
+    );
+    assert_eq!(
+        attr_str(db, semconv::DB_COLLECTION_NAME).as_deref(),
+        Some("users")
+    );
+    assert_eq!(attr_str(db, semconv::DB_NAMESPACE).as_deref(), Some("main"));
+    for span in &spans {
+        assert!(
+            !span
+                .attributes
+                .iter()
+                .any(|kv| kv.key.as_str().ends_with("duration_ms")),
+            "{span:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn not_found_is_an_error_for_the_client_only() {
+    crate::telemetry();
+    let addr = serve().await;
+    let root = Context::current_with_span(test_tracer().start("two-hop http 404"));
+    let (status, _) = get_under(&root, format!("http://{addr}/users/99")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    root.span().end();
+
+    let spans = spans_of(root.span().span_context().trace_id(), 5).await;
+    let client = named(&spans, "GET");
+    let server = named(&spans, "GET /users/{id}");
+    let db = named(&spans, "SELECT users");
+    assert!(matches!(client.status, Status::Error { .. }));
+    assert_eq!(
+        attr_str(client, semconv::ERROR_TYPE).as_deref(),
+        Some("404")
+    );
+    assert_eq!(server.status, Status::Unset);
+    assert_eq!(attr(server, semconv::ERROR_TYPE), None);
+    assert_eq!(
+        attr(server, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(Value::I64(404))
+    );
+    // No rows is an error for the query.
+    assert!(matches!(db.status, Status::Error { .. }));
+    assert_eq!(
+        attr_str(db, semconv::ERROR_TYPE).as_deref(),
+        Some("rusqlite::error::Error")
+    );
+}
+
+#[tokio::test]
+async fn baggage_travels_with_the_trace() {
+    crate::telemetry();
+    let addr = serve().await;
+    let root = Context::current_with_span(test_tracer().start("baggage"))
+        .with_baggage(vec![KeyValue::new("tenant", "acme")]);
+    let (status, body) = get_under(&root, format!("http://{addr}/tenant")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "acme"));
+    root.span().end();
+    let spans = spans_of(root.span().span_context().trace_id(), 3).await;
+    assert_eq!(named(&spans, "GET /tenant").span_kind, SpanKind::Server);
+}
