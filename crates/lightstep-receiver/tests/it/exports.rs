@@ -254,3 +254,50 @@ async fn idle_traces_are_handed_off_while_fresh_ones_stay() {
     assert_eq!(traces[0].spans().len(), 3);
     rx.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hundred_thousand_spans_from_concurrent_clients_all_arrive() {
+    const TASKS: u32 = 8;
+    const BATCHES: u32 = 25;
+    const BATCH: u32 = 500;
+    let total = (TASKS * BATCHES * BATCH) as usize;
+    let rx = Receiver::builder()
+        .with_max_spans(total)
+        .start()
+        .await
+        .expect("start");
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let channel = grpc_channel(&rx.grpc_endpoint(), None).await;
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..BATCHES {
+                let spans = (0..BATCH)
+                    .map(|i| {
+                        let n = (task * BATCHES + batch) * BATCH + i + 1;
+                        let mut s = span(1, 0, None, "load");
+                        s.trace_id =
+                            [task.to_be_bytes(), batch.to_be_bytes(), [0; 4], [1; 4]].concat();
+                        s.span_id = u64::from(n).to_be_bytes().to_vec();
+                        s
+                    })
+                    .collect();
+                let resp = grpc_export_on(channel.clone(), request("load", spans), &[], true)
+                    .await
+                    .expect("export");
+                assert_eq!(resp.partial_success, None);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    let spans = rx.wait_for_spans(total, HANG_GUARD).await.expect("spans");
+    assert_eq!(spans.len(), total);
+    let ids: std::collections::HashSet<_> = spans.iter().map(|s| s.span_id()).collect();
+    assert_eq!(ids.len(), total, "every span once");
+    let stats = rx.stats();
+    assert_eq!(stats.spans_accepted, total as u64);
+    assert_eq!(stats.spans_rejected_full + stats.spans_rejected_invalid, 0);
+    assert_eq!(rx.take_traces().len(), (TASKS * BATCHES) as usize);
+    rx.shutdown().await;
+}
