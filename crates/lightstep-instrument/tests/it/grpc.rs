@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use futures_util::Stream;
-use opentelemetry::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
-use opentelemetry::{Context, Value};
+use lightstep_receiver::proto::trace::v1::span::SpanKind;
+use lightstep_receiver::proto::trace::v1::status::StatusCode;
+use opentelemetry::Context;
+use opentelemetry::trace::{FutureExt as _, TraceContextExt as _, Tracer as _};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tonic::transport::{Endpoint, Server};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -17,7 +19,10 @@ use tower::ServiceBuilder;
 
 use lightstep_instrument::grpc::{GrpcClientLayer, GrpcServerLayer};
 
-use crate::{attr, attr_str, database, instrumentation, named, parent_of, spans_of, test_tracer};
+use crate::{
+    attr_int, attr_str, database, instrumentation, is_child_of, named, parent_is_remote, spans_of,
+    status, test_tracer, with_kind,
+};
 
 const QUERY: &str = "SELECT count(*) FROM users WHERE name = ?1";
 const CHECK: &str = "grpc.health.v1.Health/Check";
@@ -115,23 +120,15 @@ async fn client_server_database_is_one_trace() {
 
     let spans = spans_of(root.span().span_context().trace_id(), 4).await;
     let root = named(&spans, "two-hop grpc");
-    let calls: Vec<_> = spans.iter().filter(|s| s.name == CHECK).collect();
-    assert_eq!(calls.len(), 2, "{spans:#?}");
-    let client = calls
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Client)
-        .expect("client span");
-    let server = calls
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Server)
-        .expect("server span");
+    let client = with_kind(&spans, CHECK, SpanKind::Client);
+    let server = with_kind(&spans, CHECK, SpanKind::Server);
     let db = named(&spans, "SELECT users");
 
     assert_eq!(spans.len(), 4, "{spans:#?}");
-    assert_eq!(parent_of(client), root.span_context.span_id());
-    assert_eq!(parent_of(server), client.span_context.span_id());
-    assert!(server.parent_span_is_remote);
-    assert_eq!(parent_of(db), server.span_context.span_id());
+    assert!(is_child_of(client, root));
+    assert!(is_child_of(server, client));
+    assert!(parent_is_remote(server));
+    assert!(is_child_of(db, server));
 
     for span in [client, server] {
         assert_eq!(
@@ -143,15 +140,15 @@ async fn client_server_database_is_one_trace() {
             attr_str(span, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
             Some("OK")
         );
-        assert_eq!(span.status, Status::Unset);
+        assert_eq!(status(span).0, StatusCode::Unset);
     }
     assert_eq!(
         attr_str(client, semconv::SERVER_ADDRESS).as_deref(),
         Some("127.0.0.1")
     );
     assert_eq!(
-        attr(client, semconv::SERVER_PORT),
-        Some(Value::I64(addr.port().into()))
+        attr_int(client, semconv::SERVER_PORT),
+        Some(addr.port().into())
     );
     // Parameterized text is kept as it is.
     assert_eq!(attr_str(db, semconv::DB_QUERY_TEXT).as_deref(), Some(QUERY));
@@ -169,23 +166,15 @@ async fn not_found_is_an_error_for_the_client_only() {
     assert_eq!(result.expect_err("not found").code(), tonic::Code::NotFound);
 
     let spans = spans_of(root.span().span_context().trace_id(), 4).await;
-    let client = spans
-        .iter()
-        .find(|s| s.name == CHECK && s.span_kind == SpanKind::Client)
-        .expect("client span");
-    let server = spans
-        .iter()
-        .find(|s| s.name == CHECK && s.span_kind == SpanKind::Server)
-        .expect("server span");
+    let client = with_kind(&spans, CHECK, SpanKind::Client);
+    let server = with_kind(&spans, CHECK, SpanKind::Server);
     assert_eq!(
         attr_str(client, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
         Some("NOT_FOUND")
     );
     assert_eq!(
-        client.status,
-        Status::Error {
-            description: "no such user".into()
-        }
+        status(client),
+        (StatusCode::Error, "no such user".to_owned())
     );
     assert_eq!(
         attr_str(client, semconv::ERROR_TYPE).as_deref(),
@@ -195,6 +184,6 @@ async fn not_found_is_an_error_for_the_client_only() {
         attr_str(server, semconv::RPC_RESPONSE_STATUS_CODE).as_deref(),
         Some("NOT_FOUND")
     );
-    assert_eq!(server.status, Status::Unset);
-    assert_eq!(attr(server, semconv::ERROR_TYPE), None);
+    assert_eq!(status(server).0, StatusCode::Unset);
+    assert_eq!(attr_str(server, semconv::ERROR_TYPE), None);
 }

@@ -11,15 +11,20 @@ use http::StatusCode;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use lightstep_receiver::proto::trace::v1::span::SpanKind;
+use lightstep_receiver::proto::trace::v1::status::StatusCode as SpanStatus;
 use opentelemetry::baggage::BaggageExt as _;
-use opentelemetry::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
-use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry::trace::{FutureExt as _, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tower::{ServiceBuilder, ServiceExt as _};
 
 use lightstep_instrument::tower::{HttpClientLayer, HttpServerLayer};
 
-use crate::{attr, attr_str, database, instrumentation, named, parent_of, spans_of, test_tracer};
+use crate::{
+    attr_int, attr_str, database, instrumentation, is_child_of, kind, named, parent_is_remote,
+    spans_of, status as status_of, test_tracer,
+};
 
 type Db = std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>;
 
@@ -116,13 +121,14 @@ async fn client_server_database_is_one_trace() {
 
     // One trace, linked hop by hop.
     assert_eq!(spans.len(), 5, "{spans:#?}");
-    assert_eq!(parent_of(client), root.span_context.span_id());
-    assert_eq!(parent_of(server), client.span_context.span_id());
-    assert!(server.parent_span_is_remote);
-    assert_eq!(parent_of(function), server.span_context.span_id());
-    assert_eq!(parent_of(db), function.span_context.span_id());
+    assert!(is_child_of(client, root));
+    assert!(is_child_of(server, client));
+    assert!(parent_is_remote(server));
+    assert!(is_child_of(function, server));
+    assert!(is_child_of(db, function));
+    assert_eq!(server.scope().name, lightstep_instrument::SCOPE_NAME);
 
-    assert_eq!(client.span_kind, SpanKind::Client);
+    assert_eq!(kind(client), SpanKind::Client);
     assert_eq!(
         attr_str(client, semconv::URL_FULL),
         Some(format!("http://{addr}/users/1?token=REDACTED&page=1"))
@@ -132,15 +138,16 @@ async fn client_server_database_is_one_trace() {
         Some("127.0.0.1")
     );
     assert_eq!(
-        attr(client, semconv::SERVER_PORT),
-        Some(Value::I64(addr.port().into()))
+        attr_int(client, semconv::SERVER_PORT),
+        Some(addr.port().into())
     );
     assert_eq!(
-        attr(client, semconv::HTTP_RESPONSE_STATUS_CODE),
-        Some(Value::I64(200))
+        attr_int(client, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(200)
     );
+    assert_eq!(status_of(client).0, SpanStatus::Unset);
 
-    assert_eq!(server.span_kind, SpanKind::Server);
+    assert_eq!(kind(server), SpanKind::Server);
     assert_eq!(
         attr_str(server, semconv::HTTP_ROUTE).as_deref(),
         Some("/users/{id}")
@@ -166,16 +173,16 @@ async fn client_server_database_is_one_trace() {
         Some("1.1")
     );
     assert_eq!(
-        attr(server, semconv::SERVER_PORT),
-        Some(Value::I64(addr.port().into()))
+        attr_int(server, semconv::SERVER_PORT),
+        Some(addr.port().into())
     );
     assert_eq!(
-        attr(server, semconv::HTTP_RESPONSE_STATUS_CODE),
-        Some(Value::I64(200))
+        attr_int(server, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(200)
     );
-    assert_eq!(server.status, Status::Unset);
+    assert_eq!(status_of(server).0, SpanStatus::Unset);
 
-    assert_eq!(db.span_kind, SpanKind::Client);
+    assert_eq!(kind(db), SpanKind::Client);
     assert_eq!(
         attr_str(db, semconv::DB_SYSTEM_NAME).as_deref(),
         Some("sqlite")
@@ -196,9 +203,10 @@ async fn client_server_database_is_one_trace() {
     for span in &spans {
         assert!(
             !span
+                .span()
                 .attributes
                 .iter()
-                .any(|kv| kv.key.as_str().ends_with("duration_ms")),
+                .any(|kv| kv.key.ends_with("duration_ms")),
             "{span:#?}"
         );
     }
@@ -217,23 +225,25 @@ async fn not_found_is_an_error_for_the_client_only() {
     let client = named(&spans, "GET");
     let server = named(&spans, "GET /users/{id}");
     let db = named(&spans, "SELECT users");
-    assert!(matches!(client.status, Status::Error { .. }));
+    assert_eq!(status_of(client).0, SpanStatus::Error);
     assert_eq!(
         attr_str(client, semconv::ERROR_TYPE).as_deref(),
         Some("404")
     );
-    assert_eq!(server.status, Status::Unset);
-    assert_eq!(attr(server, semconv::ERROR_TYPE), None);
+    assert_eq!(status_of(server).0, SpanStatus::Unset);
+    assert_eq!(attr_str(server, semconv::ERROR_TYPE), None);
     assert_eq!(
-        attr(server, semconv::HTTP_RESPONSE_STATUS_CODE),
-        Some(Value::I64(404))
+        attr_int(server, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(404)
     );
-    // No rows is an error for the query.
-    assert!(matches!(db.status, Status::Error { .. }));
+    // No rows is an error for the query, with an exception event.
+    assert_eq!(status_of(db).0, SpanStatus::Error);
     assert_eq!(
         attr_str(db, semconv::ERROR_TYPE).as_deref(),
         Some("rusqlite::error::Error")
     );
+    assert_eq!(db.span().events.len(), 1);
+    assert_eq!(db.span().events[0].name, "exception");
 }
 
 #[tokio::test]
@@ -246,5 +256,5 @@ async fn baggage_travels_with_the_trace() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "acme"));
     root.span().end();
     let spans = spans_of(root.span().span_context().trace_id(), 3).await;
-    assert_eq!(named(&spans, "GET /tenant").span_kind, SpanKind::Server);
+    assert_eq!(kind(named(&spans, "GET /tenant")), SpanKind::Server);
 }
