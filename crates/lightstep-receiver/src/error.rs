@@ -30,9 +30,10 @@ pub enum Error {
     Tls {
         /// What was wrong, without any key material.
         reason: String,
-        /// The TLS library's error, when there is one.
+        /// The TLS library's error, when there is one (boxed so that the TLS library's version
+        /// is not part of this crate's API).
         #[source]
-        source: Option<rustls::Error>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 
     /// A builder setting is out of range.

@@ -60,7 +60,7 @@ pub(crate) fn tls_acceptor(
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls {
             reason: "no usable TLS protocol version".into(),
-            source: Some(e),
+            source: Some(Box::new(e)),
         })?;
     let builder = match client_ca_pem {
         None => builder.with_no_client_auth(),
@@ -71,7 +71,7 @@ pub(crate) fn tls_acceptor(
                     ca.map_err(|e| tls_err(format!("could not read the client CA PEM: {e}")))?;
                 roots.add(ca).map_err(|e| Error::Tls {
                     reason: "unusable client CA certificate".into(),
-                    source: Some(e),
+                    source: Some(Box::new(e)),
                 })?;
             }
             if roots.is_empty() {
@@ -90,7 +90,7 @@ pub(crate) fn tls_acceptor(
         .with_single_cert(certs, key)
         .map_err(|e| Error::Tls {
             reason: "the certificate and key do not form a usable pair".into(),
-            source: Some(e),
+            source: Some(Box::new(e)),
         })?;
     // gRPC clients require HTTP/2 to be negotiated through ALPN.
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

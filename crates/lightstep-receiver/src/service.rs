@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::io::Read as _;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -130,7 +131,7 @@ impl App {
             self.store
                 .counters()
                 .requests_failed_by_fault
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(1, Ordering::Relaxed);
             self.store
                 .record(Arc::clone(info), RequestOutcome::FaultInjected);
             return Some(Refusal::Unavailable(FAULT_MESSAGE));
@@ -159,7 +160,7 @@ impl App {
                 self.store
                     .counters()
                     .requests_unauthenticated
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
                 self.store
                     .record(Arc::clone(info), RequestOutcome::Unauthenticated);
                 return Some(Refusal::Unauthenticated);
@@ -213,7 +214,7 @@ impl App {
                 self.store
                     .counters()
                     .requests_too_large
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
                 self.store.record(info, RequestOutcome::TooLarge);
                 resp.headers_mut().insert(
                     Status::GRPC_STATUS,
@@ -225,7 +226,7 @@ impl App {
                 self.store
                     .counters()
                     .requests_malformed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
                 self.store.record(info, RequestOutcome::Malformed(why));
                 resp.headers_mut().insert(
                     Status::GRPC_STATUS,
@@ -272,7 +273,7 @@ impl App {
                 self.store
                     .counters()
                     .requests_malformed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
                 return plain(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported content type: use application/x-protobuf or application/json",
@@ -390,7 +391,7 @@ impl App {
         self.store
             .counters()
             .requests_too_large
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, Ordering::Relaxed);
         self.store
             .record(Arc::clone(info), RequestOutcome::TooLarge);
         status_response(
@@ -413,7 +414,7 @@ impl App {
         self.store
             .counters()
             .requests_malformed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, Ordering::Relaxed);
         let resp = status_response(
             protocol,
             StatusCode::BAD_REQUEST,
@@ -434,7 +435,7 @@ impl App {
         self.store
             .counters()
             .requests_malformed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, Ordering::Relaxed);
         let resp = plain(status, &why);
         self.store
             .record(Arc::clone(info), RequestOutcome::Malformed(why));
