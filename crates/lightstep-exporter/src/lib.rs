@@ -1,6 +1,382 @@
-//! The OTLP trace pipeline of lightstep-rs.
+//! The OTLP trace pipeline of lightstep-rs: from a [`LightstepConfig`] to spans at Lightstep,
+//! a Collector or any OTLP backend, with a shutdown that keeps its deadline and reports what it
+//! could not deliver.
 //!
-//! This crate will turn a `LightstepConfig` into an installed OpenTelemetry pipeline: the OTLP
-//! exporter (gRPC over tonic with TLS, or HTTP/protobuf), the `lightstep-access-token` header,
-//! the Resource, the sampler, the propagators and the batch processor, plus a guard that flushes
-//! and shuts down within a deadline. It is being built under issue #3; nothing is exported yet.
+//! # Quick start
+//!
+//! ```no_run
+//! use lightstep_exporter::{LightstepConfig, LightstepExporter};
+//! use opentelemetry::trace::{Tracer, TracerProvider as _};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // LIGHTSTEP_ACCESS_TOKEN, OTEL_SERVICE_NAME, ... from the environment.
+//! let exporter = LightstepExporter::new(LightstepConfig::from_env()?)?;
+//! exporter.install_global(); // a choice, not forced
+//!
+//! exporter.tracer().in_span("checkout", |_cx| { /* work */ });
+//!
+//! let stats = exporter.shutdown().await?; // Err if any span was not delivered
+//! println!("{} spans delivered", stats.exported);
+//! # Ok(()) }
+//! ```
+//!
+//! # What it adds to opentelemetry-otlp
+//!
+//! - TLS that works out of the box (the system's roots, plus a configured CA and client
+//!   certificate); HTTP/protobuf and HTTP/JSON besides gRPC.
+//! - Exactly the configured headers are sent: the token set in code is not overridden by
+//!   `OTEL_EXPORTER_OTLP_HEADERS`.
+//! - A delivery processor of its own: ending a span never blocks; exports run on threads of
+//!   their own, so flush and shutdown work the same on multi-thread and current-thread runtimes
+//!   and outside any runtime; counters of spans exported, dropped and failed
+//!   ([`LightstepExporter::stats`]); a rate-limited `tracing` warning when spans are lost.
+//! - [`LightstepExporter::shutdown`] finishes within `shutdown_timeout` whatever the backend
+//!   does, and returns an error naming what was not delivered, never a silent `Ok`.
+//! - [`ExporterGuard`] flushes and shuts down on drop, inside or outside a runtime.
+//! - `OTEL_SDK_DISABLED=true` gives a working no-op pipeline.
+//!
+//! See `docs/exporter.md` for protocols, TLS, shutdown semantics and what happens to spans when
+//! the backend is down.
+//!
+//! # Supported Rust version
+//!
+//! Rust 1.90 or later.
+
+mod error;
+mod processor;
+mod propagation;
+mod resource;
+mod stats;
+mod transport;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use lightstep_config::{self as config, LightstepConfig};
+use opentelemetry::InstrumentationScope;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+
+pub use error::ExporterError;
+pub use propagation::{B3, Jaeger, OtTrace, build_propagator};
+pub use resource::{DISTRO_NAME, build_resource};
+pub use stats::ExportStats;
+pub use transport::ACCESS_TOKEN_HEADER;
+
+use crate::processor::{DeliveryProcessor, Settings, Transport};
+use crate::stats::Stats;
+
+/// The installed pipeline: a tracer provider exporting over OTLP as configured.
+#[derive(Debug)]
+pub struct LightstepExporter {
+    provider: SdkTracerProvider,
+    config: LightstepConfig,
+    stats: Arc<Stats>,
+    /// Losses already reported by a flush, so each flush reports only its own.
+    reported_losses: Arc<AtomicU64>,
+}
+
+impl LightstepExporter {
+    /// Builds the pipeline. It does not install itself globally: call
+    /// [`LightstepExporter::install_global`] for that.
+    pub fn new(config: LightstepConfig) -> Result<Self, ExporterError> {
+        let stats = Arc::new(Stats::default());
+        let resource = build_resource(&config);
+        let limits = config.span_limits();
+        let mut builder = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_max_attributes_per_span(limits.attribute_count)
+            .with_max_events_per_span(limits.event_count)
+            .with_max_links_per_span(limits.link_count)
+            .with_max_attributes_per_event(limits.event_attribute_count)
+            .with_max_attributes_per_link(limits.link_attribute_count);
+        if config.sdk_disabled() {
+            // Spans are still created (context still propagates) but none is recorded.
+            builder = builder.with_sampler(Sampler::AlwaysOff);
+        } else {
+            builder = builder.with_sampler(sampler(config.sampler()));
+        }
+        if config.exports() {
+            let batch = config.batch();
+            let transport: Box<dyn Transport> = if config.protocol().is_http() {
+                Box::new(transport::HttpTransport::new(&config, &resource)?)
+            } else {
+                Box::new(transport::GrpcTransport::new(
+                    &config,
+                    &resource,
+                    batch.export_timeout,
+                )?)
+            };
+            let settings = Settings {
+                max_queue_size: batch.max_queue_size,
+                max_export_batch_size: batch.max_export_batch_size,
+                scheduled_delay: batch.scheduled_delay,
+                export_timeout: batch.export_timeout,
+                max_concurrent_exports: batch.max_concurrent_exports,
+                attribute_value_length: limits.attribute_value_length,
+            };
+            let processor = DeliveryProcessor::start(
+                settings,
+                transport,
+                Arc::clone(&stats),
+                config.shutdown_timeout(),
+            )
+            .map_err(ExporterError::Runtime)?;
+            builder = builder.with_span_processor(processor);
+        }
+        Ok(Self {
+            provider: builder.build(),
+            config,
+            stats,
+            reported_losses: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Reads the configuration from the environment and builds the pipeline.
+    pub fn from_env() -> Result<Self, ExporterError> {
+        Self::new(LightstepConfig::from_env()?)
+    }
+
+    /// A tracer of this pipeline, with the instrumentation scope `lightstep-rs`.
+    pub fn tracer(&self) -> SdkTracer {
+        self.provider.tracer_with_scope(
+            InstrumentationScope::builder(DISTRO_NAME)
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+    }
+
+    /// The tracer provider, for `tracing-opentelemetry` or your own tracers.
+    pub fn tracer_provider(&self) -> &SdkTracerProvider {
+        &self.provider
+    }
+
+    /// The configuration this pipeline was built from.
+    pub fn config(&self) -> &LightstepConfig {
+        &self.config
+    }
+
+    /// What has happened to the spans so far.
+    pub fn stats(&self) -> ExportStats {
+        self.stats.snapshot()
+    }
+
+    /// The propagator named by the configuration (`OTEL_PROPAGATORS`).
+    pub fn propagator(&self) -> opentelemetry::propagation::TextMapCompositePropagator {
+        build_propagator(self.config.propagators())
+    }
+
+    /// Installs this pipeline's tracer provider and propagator as the global ones.
+    pub fn install_global(&self) {
+        opentelemetry::global::set_tracer_provider(self.provider.clone());
+        opentelemetry::global::set_text_map_propagator(self.propagator());
+    }
+
+    /// Exports every span ended so far, within `shutdown_timeout`. Blocks the calling thread;
+    /// in async code use [`LightstepExporter::force_flush`].
+    pub fn force_flush_blocking(&self) -> Result<(), ExporterError> {
+        if !self.config.exports() {
+            return Ok(());
+        }
+        let result = self.provider.force_flush();
+        let stats = self.stats();
+        self.outcome("flush", result, &stats)?;
+        let losses = stats.dropped + stats.failed;
+        let before = self.reported_losses.swap(losses, Ordering::AcqRel);
+        if losses > before {
+            return Err(undelivered(&stats));
+        }
+        Ok(())
+    }
+
+    /// Exports every span ended so far, within `shutdown_timeout`, without blocking an async
+    /// worker thread (the wait happens on a blocking-pool thread).
+    pub async fn force_flush(&self) -> Result<(), ExporterError> {
+        let this = self.detached();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(move || this.flush_detached())
+                .await
+                .unwrap_or_else(|_| Err(ExporterError::Sdk("the flush task panicked".into()))),
+            Err(_) => this.flush_detached(),
+        }
+    }
+
+    /// Flushes and shuts down within `shutdown_timeout`, whatever the backend does. Returns the
+    /// final counters, or an error naming what was not delivered: never a silent `Ok`. Blocks
+    /// the calling thread; in async code use [`LightstepExporter::shutdown`].
+    pub fn shutdown_blocking(&self) -> Result<ExportStats, ExporterError> {
+        let result = self
+            .provider
+            .shutdown_with_timeout(self.config.shutdown_timeout());
+        let stats = self.stats();
+        if matches!(result, Err(OTelSdkError::AlreadyShutdown)) {
+            return Err(ExporterError::AlreadyShutDown);
+        }
+        self.outcome("shutdown", result, &stats)?;
+        if stats.undelivered() > 0 {
+            return Err(undelivered(&stats));
+        }
+        Ok(stats)
+    }
+
+    /// [`LightstepExporter::shutdown_blocking`] without blocking an async worker thread.
+    pub async fn shutdown(&self) -> Result<ExportStats, ExporterError> {
+        let this = self.detached();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(move || this.shutdown_detached())
+                .await
+                .unwrap_or_else(|_| Err(ExporterError::Sdk("the shutdown task panicked".into()))),
+            Err(_) => this.shutdown_detached(),
+        }
+    }
+
+    /// A guard that shuts the pipeline down when dropped.
+    pub fn into_guard(self) -> ExporterGuard {
+        ExporterGuard {
+            exporter: Some(self),
+        }
+    }
+
+    fn outcome(
+        &self,
+        operation: &'static str,
+        result: Result<(), OTelSdkError>,
+        stats: &ExportStats,
+    ) -> Result<(), ExporterError> {
+        // The provider wraps a processor's timeout in a generic failure: the processor's own
+        // flag says whether the deadline was missed.
+        let missed = self.stats.deadline_missed.swap(false, Ordering::AcqRel);
+        match result {
+            Ok(()) => Ok(()),
+            Err(OTelSdkError::AlreadyShutdown) => Err(ExporterError::AlreadyShutDown),
+            Err(OTelSdkError::Timeout(_)) | Err(_) if missed => Err(ExporterError::Deadline {
+                operation,
+                deadline: self.config.shutdown_timeout(),
+                pending: stats.pending(),
+            }),
+            Err(OTelSdkError::Timeout(deadline)) => Err(ExporterError::Deadline {
+                operation,
+                deadline,
+                pending: stats.pending(),
+            }),
+            Err(other) => Err(ExporterError::Sdk(other.to_string())),
+        }
+    }
+
+    fn detached(&self) -> Detached {
+        Detached {
+            provider: self.provider.clone(),
+            stats: Arc::clone(&self.stats),
+            config: self.config.clone(),
+            reported_losses: Arc::clone(&self.reported_losses),
+        }
+    }
+}
+
+/// What a blocking-pool thread needs to flush or shut down (all handles, no borrow).
+struct Detached {
+    provider: SdkTracerProvider,
+    stats: Arc<Stats>,
+    config: LightstepConfig,
+    reported_losses: Arc<AtomicU64>,
+}
+
+impl Detached {
+    fn into_exporter(self) -> LightstepExporter {
+        LightstepExporter {
+            provider: self.provider,
+            config: self.config,
+            stats: self.stats,
+            reported_losses: self.reported_losses,
+        }
+    }
+
+    fn flush_detached(self) -> Result<(), ExporterError> {
+        self.into_exporter().force_flush_blocking()
+    }
+
+    fn shutdown_detached(self) -> Result<ExportStats, ExporterError> {
+        self.into_exporter().shutdown_blocking()
+    }
+}
+
+fn undelivered(stats: &ExportStats) -> ExporterError {
+    ExporterError::Undelivered {
+        ended: stats.ended,
+        undelivered: stats.undelivered(),
+        dropped: stats.dropped,
+        failed: stats.failed,
+        last_error: stats.last_error.clone(),
+    }
+}
+
+fn sampler(s: lightstep_config::Sampler) -> Sampler {
+    use lightstep_config::Sampler as S;
+    match s {
+        S::AlwaysOn => Sampler::AlwaysOn,
+        S::AlwaysOff => Sampler::AlwaysOff,
+        S::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        S::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        S::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+        _ => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+    }
+}
+
+/// Flushes and shuts the pipeline down when dropped, within `shutdown_timeout`.
+///
+/// Safe inside or outside a Tokio runtime: on a multi-thread runtime the wait moves off the
+/// worker with `block_in_place`; on a current-thread runtime or a plain thread it waits in
+/// place, which cannot deadlock because exports run on the pipeline's own threads. Prefer
+/// `guard.shutdown().await` in async code to see the outcome; on drop, a failure is logged
+/// through `tracing`.
+#[derive(Debug)]
+#[must_use = "dropping the guard shuts the pipeline down"]
+pub struct ExporterGuard {
+    exporter: Option<LightstepExporter>,
+}
+
+impl ExporterGuard {
+    /// The pipeline.
+    pub fn exporter(&self) -> &LightstepExporter {
+        self.exporter
+            .as_ref()
+            .expect("present until drop or shutdown")
+    }
+
+    /// Shuts down now and reports the outcome.
+    pub async fn shutdown(mut self) -> Result<ExportStats, ExporterError> {
+        match self.exporter.take() {
+            Some(exporter) => exporter.shutdown().await,
+            None => Err(ExporterError::AlreadyShutDown),
+        }
+    }
+}
+
+impl std::ops::Deref for ExporterGuard {
+    type Target = LightstepExporter;
+    fn deref(&self) -> &LightstepExporter {
+        self.exporter()
+    }
+}
+
+impl Drop for ExporterGuard {
+    fn drop(&mut self) {
+        let Some(exporter) = self.exporter.take() else {
+            return;
+        };
+        let shutdown = || exporter.shutdown_blocking();
+        let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(shutdown),
+            _ => shutdown(),
+        };
+        match result {
+            Ok(_) | Err(ExporterError::AlreadyShutDown) => {}
+            Err(e) => tracing::warn!(error = %e, "lightstep-rs: shutdown on drop"),
+        }
+    }
+}

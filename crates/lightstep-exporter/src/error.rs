@@ -1,0 +1,62 @@
+//! Errors of the exporter.
+
+use std::path::PathBuf;
+
+/// What can go wrong building or stopping the pipeline.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExporterError {
+    /// The configuration is invalid.
+    #[error("invalid configuration")]
+    Config(#[from] lightstep_config::ConfigError),
+    /// The exporter could not be built from a valid configuration.
+    #[error("cannot build the OTLP exporter: {0}")]
+    Build(String),
+    /// A TLS file named by the configuration could not be read.
+    #[error("cannot read the {what} `{}`", path.display())]
+    TlsFile {
+        /// Which file.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The exporter's own runtime or thread could not be started.
+    #[error("cannot start the export thread")]
+    Runtime(#[source] std::io::Error),
+    /// Shutdown or flush finished, but some spans did not reach the backend.
+    #[error(
+        "{undelivered} of {ended} spans were not delivered ({dropped} dropped because the queue was full, {failed} failed){}",
+        last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+    )]
+    Undelivered {
+        /// Spans handed to the pipeline.
+        ended: u64,
+        /// Spans that did not reach the backend.
+        undelivered: u64,
+        /// Of those, dropped because the queue was full.
+        dropped: u64,
+        /// Of those, whose export failed or that were still queued at the deadline.
+        failed: u64,
+        /// The most recent export failure.
+        last_error: Option<String>,
+    },
+    /// Flush or shutdown did not finish within its deadline.
+    #[error("{operation} did not finish within {}ms; {pending} spans were still pending", deadline.as_millis())]
+    Deadline {
+        /// `flush` or `shutdown`.
+        operation: &'static str,
+        /// The deadline.
+        deadline: std::time::Duration,
+        /// Spans not yet exported.
+        pending: u64,
+    },
+    /// The SDK reported a failure that is none of the above.
+    #[error("the tracing pipeline failed: {0}")]
+    Sdk(String),
+    /// The pipeline was already shut down.
+    #[error("the pipeline is already shut down")]
+    AlreadyShutDown,
+}

@@ -1,0 +1,327 @@
+//! The delivery processor: a bounded queue, a dedicated export thread, exact counters, and flush
+//! and shutdown that keep their deadline.
+//!
+//! It replaces the SDK's `BatchSpanProcessor`, whose drops are one log line, whose shutdown
+//! returns `Ok` after a failed export, and which loses spans when shut down from an async worker
+//! (see `docs/exporter.md`). Ending a span never blocks: it is a `try_send` into a bounded
+//! channel, and a full queue is counted as a drop.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use opentelemetry::Context;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+
+use crate::stats::Stats;
+
+/// One export: hands a batch to the transport and reports the outcome on the channel.
+pub(crate) trait Transport: Send + 'static {
+    /// Starts exporting `batch`; the result arrives on the returned channel.
+    fn start(&mut self, batch: Vec<SpanData>) -> Receiver<OTelSdkResult>;
+    /// Ends the transport; called once, on the export thread, after the last export.
+    fn close(self: Box<Self>);
+}
+
+/// Batch settings the export thread follows.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_export_batch_size: usize,
+    pub(crate) scheduled_delay: Duration,
+    pub(crate) export_timeout: Duration,
+    pub(crate) max_concurrent_exports: usize,
+    pub(crate) attribute_value_length: Option<u32>,
+}
+
+enum Control {
+    Flush(Instant, Sender<()>),
+    Shutdown(Instant, Sender<()>),
+}
+
+/// The span processor installed in the tracer provider.
+pub(crate) struct DeliveryProcessor {
+    spans: Sender<SpanData>,
+    control: Sender<Control>,
+    stats: Arc<Stats>,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    attribute_value_length: Option<u32>,
+    shut_down: AtomicBool,
+    default_timeout: Duration,
+}
+
+impl fmt::Debug for DeliveryProcessor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryProcessor")
+            .field("stats", &self.stats.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeliveryProcessor {
+    pub(crate) fn start(
+        settings: Settings,
+        transport: Box<dyn Transport>,
+        stats: Arc<Stats>,
+        default_timeout: Duration,
+    ) -> std::io::Result<Self> {
+        let (spans, span_rx) = crossbeam_channel::bounded(settings.max_queue_size);
+        let (control, control_rx) = crossbeam_channel::unbounded();
+        let worker_stats = Arc::clone(&stats);
+        let attribute_value_length = settings.attribute_value_length;
+        let worker = std::thread::Builder::new()
+            .name("lightstep-export".into())
+            .spawn(move || {
+                Worker {
+                    settings,
+                    spans: span_rx,
+                    control: control_rx,
+                    transport,
+                    stats: worker_stats,
+                    in_flight: Vec::new(),
+                }
+                .run();
+            })?;
+        Ok(Self {
+            spans,
+            control,
+            stats,
+            worker: Mutex::new(Some(worker)),
+            attribute_value_length,
+            shut_down: AtomicBool::new(false),
+            default_timeout,
+        })
+    }
+
+    /// Asks the export thread to do `make(deadline, reply)` and waits for it, at most until the
+    /// deadline. Blocks the calling thread: async callers go through `spawn_blocking`.
+    fn request(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(Instant, Sender<()>) -> Control,
+    ) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
+        let (reply, done) = crossbeam_channel::bounded(1);
+        if self.control.send(make(deadline, reply)).is_err() {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        match done.recv_deadline(deadline) {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                self.stats.deadline_missed.store(true, Ordering::Release);
+                Err(OTelSdkError::Timeout(timeout))
+            }
+        }
+    }
+}
+
+impl SpanProcessor for DeliveryProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, mut span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        self.stats.ended.fetch_add(1, Ordering::Relaxed);
+        if let Some(limit) = self.attribute_value_length {
+            truncate_values(&mut span, limit as usize);
+        }
+        match self.spans.try_send(span) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.stats.record_drop(),
+            Err(TrySendError::Disconnected(_)) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.request(self.default_timeout, Control::Flush)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        let result = self.request(timeout, Control::Shutdown);
+        if result.is_ok()
+            && let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take())
+        {
+            // The thread has answered and only drops its transport now: bounded.
+            let _ = worker.join();
+        }
+        result
+    }
+}
+
+/// Truncates string attribute values to `limit` characters (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`,
+/// which the SDK does not apply itself).
+fn truncate_values(span: &mut SpanData, limit: usize) {
+    use opentelemetry::{StringValue, Value};
+    for kv in &mut span.attributes {
+        if let Value::String(s) = &kv.value
+            && s.as_str().chars().count() > limit
+        {
+            let cut: String = s.as_str().chars().take(limit).collect();
+            kv.value = Value::String(StringValue::from(cut));
+        }
+    }
+}
+
+struct InFlight {
+    spans: u64,
+    result: Receiver<OTelSdkResult>,
+}
+
+struct Worker {
+    settings: Settings,
+    spans: Receiver<SpanData>,
+    control: Receiver<Control>,
+    transport: Box<dyn Transport>,
+    stats: Arc<Stats>,
+    in_flight: Vec<InFlight>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut batch: Vec<SpanData> = Vec::with_capacity(self.settings.max_export_batch_size);
+        let mut next_send = Instant::now() + self.settings.scheduled_delay;
+        loop {
+            self.reap();
+            crossbeam_channel::select! {
+                recv(self.spans) -> span => match span {
+                    Ok(span) => {
+                        batch.push(span);
+                        if batch.len() >= self.settings.max_export_batch_size {
+                            self.send(std::mem::take(&mut batch), None);
+                            next_send = Instant::now() + self.settings.scheduled_delay;
+                        }
+                    }
+                    // Every sender is gone: the processor was dropped without a shutdown.
+                    Err(_) => {
+                        self.send(std::mem::take(&mut batch), None);
+                        self.wait_all(Instant::now() + self.settings.export_timeout);
+                        break;
+                    }
+                },
+                recv(self.control) -> request => match request {
+                    Ok(Control::Flush(deadline, reply)) => {
+                        self.drain(&mut batch, deadline);
+                        self.wait_all(deadline);
+                        let _ = reply.send(());
+                    }
+                    Ok(Control::Shutdown(deadline, reply)) => {
+                        self.drain(&mut batch, deadline);
+                        self.wait_all(deadline);
+                        self.abandon();
+                        let _ = reply.send(());
+                        break;
+                    }
+                    Err(_) => break,
+                },
+                default(next_send.saturating_duration_since(Instant::now())) => {
+                    if !batch.is_empty() {
+                        self.send(std::mem::take(&mut batch), None);
+                    }
+                    next_send = Instant::now() + self.settings.scheduled_delay;
+                }
+            }
+        }
+        self.transport.close();
+    }
+
+    /// Exports everything queued now, in batches.
+    fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) {
+        while let Ok(span) = self.spans.try_recv() {
+            batch.push(span);
+            if batch.len() >= self.settings.max_export_batch_size {
+                self.send(std::mem::take(batch), Some(deadline));
+            }
+        }
+        self.send(std::mem::take(batch), Some(deadline));
+    }
+
+    fn send(&mut self, batch: Vec<SpanData>, deadline: Option<Instant>) {
+        if batch.is_empty() {
+            return;
+        }
+        // Respect the concurrency limit: wait for the oldest export to finish.
+        while self.in_flight.len() >= self.settings.max_concurrent_exports {
+            let oldest = self.in_flight.remove(0);
+            let until = deadline
+                .unwrap_or_else(|| Instant::now() + self.settings.export_timeout)
+                .min(Instant::now() + self.settings.export_timeout);
+            self.finish(oldest, until);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            self.stats.fail(
+                batch.len() as u64,
+                "the deadline passed before the export could start",
+            );
+            return;
+        }
+        let spans = batch.len() as u64;
+        let result = self.transport.start(batch);
+        self.in_flight.push(InFlight { spans, result });
+    }
+
+    fn finish(&mut self, export: InFlight, until: Instant) {
+        match export.result.recv_deadline(until) {
+            Ok(Ok(())) => {
+                self.stats
+                    .exported
+                    .fetch_add(export.spans, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => self.stats.fail(export.spans, &e.to_string()),
+            Err(RecvTimeoutError::Timeout) => self.stats.fail(
+                export.spans,
+                &format!(
+                    "the export did not finish within {}",
+                    humanize(self.settings.export_timeout)
+                ),
+            ),
+            Err(RecvTimeoutError::Disconnected) => {
+                self.stats
+                    .fail(export.spans, "the export task ended without a result");
+            }
+        }
+    }
+
+    /// Counts finished exports without waiting.
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            if self.in_flight[i].result.is_empty() {
+                i += 1;
+            } else {
+                let done = self.in_flight.remove(i);
+                self.finish(done, Instant::now());
+            }
+        }
+    }
+
+    fn wait_all(&mut self, deadline: Instant) {
+        for export in std::mem::take(&mut self.in_flight) {
+            self.finish(export, deadline);
+        }
+    }
+
+    /// At shutdown: spans still queued after the deadline are not delivered.
+    fn abandon(&mut self) {
+        let mut left = 0u64;
+        while self.spans.try_recv().is_ok() {
+            left += 1;
+        }
+        if left > 0 {
+            self.stats
+                .fail(left, "shut down before these spans could be exported");
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}

@@ -1,0 +1,53 @@
+//! The Resource: what the spans are about.
+
+use lightstep_config::LightstepConfig;
+use opentelemetry::KeyValue;
+use opentelemetry_resource_detectors::{HostResourceDetector, OsResourceDetector};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::resource::{ResourceDetector, TelemetryResourceDetector};
+use opentelemetry_semantic_conventions::resource as semconv;
+
+/// The name this distribution reports as `telemetry.distro.name`.
+pub const DISTRO_NAME: &str = "lightstep-rs";
+
+/// Builds the Resource, from lowest to highest precedence: detected attributes
+/// (`telemetry.sdk.*`, `host.*`, `os.type`, `process.pid`), the configured resource attributes
+/// (file, `OTEL_RESOURCE_ATTRIBUTES`, code), then the service name, version and deployment
+/// environment, then `telemetry.distro.*`.
+///
+/// The SDK's environment detectors are not used: they let `service.name` in
+/// `OTEL_RESOURCE_ATTRIBUTES` beat `OTEL_SERVICE_NAME` and skip percent-decoding, against the
+/// specification; the configuration has already parsed both correctly. The process detector is
+/// not used either: its `process.command_args` may carry secrets passed on the command line.
+pub fn build_resource(config: &LightstepConfig) -> Resource {
+    let detectors: [Box<dyn ResourceDetector>; 3] = [
+        Box::new(TelemetryResourceDetector),
+        Box::new(HostResourceDetector::default()),
+        Box::new(OsResourceDetector),
+    ];
+    let mut service = vec![
+        KeyValue::new(semconv::SERVICE_NAME, config.service_name().to_owned()),
+        KeyValue::new(
+            semconv::SERVICE_VERSION,
+            config.service_version().to_owned(),
+        ),
+    ];
+    if let Some(env) = config.deployment_environment() {
+        service.push(KeyValue::new("deployment.environment.name", env.to_owned()));
+    }
+    Resource::builder_empty()
+        .with_detectors(&detectors)
+        .with_attribute(KeyValue::new("process.pid", i64::from(std::process::id())))
+        .with_attributes(
+            config
+                .resource_attributes()
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
+        .with_attributes(service)
+        .with_attributes([
+            KeyValue::new("telemetry.distro.name", DISTRO_NAME),
+            KeyValue::new("telemetry.distro.version", env!("CARGO_PKG_VERSION")),
+        ])
+        .build()
+}

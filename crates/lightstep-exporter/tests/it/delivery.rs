@@ -1,0 +1,201 @@
+//! Spans arrive with the right Resource, attributes, parent/child ids and headers.
+
+use std::time::Duration;
+
+use lightstep_config::Protocol;
+use lightstep_exporter::LightstepExporter;
+use lightstep_receiver::Receiver;
+use lightstep_receiver::proto::common::v1::any_value::Value;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, TraceContextExt, Tracer};
+
+use crate::{TOKEN, TestPki, config_for, endpoint, exporter, receiver};
+
+fn str_value(v: Option<&Value>) -> Option<&str> {
+    match v {
+        Some(Value::StringValue(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Makes a parent with a child, shuts down, and checks everything the receiver got.
+async fn deliver_and_check(
+    exporter: LightstepExporter,
+    receiver: &lightstep_receiver::RunningReceiver,
+) {
+    let tracer = exporter.tracer();
+    tracer.in_span("parent", |cx| {
+        cx.span().set_attribute(KeyValue::new("order.id", "A-17"));
+        tracer.in_span("child", |_| {});
+    });
+    let stats = exporter.shutdown().await.expect("everything delivered");
+    assert_eq!(
+        (stats.ended, stats.exported, stats.dropped, stats.failed),
+        (2, 2, 0, 0)
+    );
+
+    let spans = receiver
+        .wait_for_spans(2, Duration::from_secs(10))
+        .await
+        .expect("spans arrive");
+    let parent = spans.iter().find(|s| s.name() == "parent").expect("parent");
+    let child = spans.iter().find(|s| s.name() == "child").expect("child");
+    assert_eq!(child.trace_id(), parent.trace_id());
+    assert_eq!(child.parent_span_id(), Some(parent.span_id()));
+    assert_eq!(parent.parent_span_id(), None);
+    assert_eq!(parent.str_attribute("order.id"), Some("A-17"));
+    for (key, value) in [
+        ("service.name", "exporter-test"),
+        ("service.version", "9.8.7"),
+        ("telemetry.sdk.language", "rust"),
+        ("telemetry.distro.name", "lightstep-rs"),
+        ("deployment.environment.name", "test"),
+        ("team", "core"),
+    ] {
+        assert_eq!(
+            str_value(parent.resource_attribute(key)),
+            Some(value),
+            "{key}"
+        );
+    }
+    assert!(parent.resource_attribute("host.name").is_some());
+    assert_eq!(parent.request().access_token(), Some(TOKEN));
+    assert_eq!(parent.request().header("x-tenant"), Some("acme"));
+}
+
+#[tokio::test]
+async fn grpc_plaintext_to_loopback() {
+    let receiver = receiver().await;
+    let exporter = exporter(
+        config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+            .with_deployment_environment("test")
+            .with_resource_attribute("team", "core")
+            .with_header("x-tenant", "acme"),
+    );
+    deliver_and_check(exporter, &receiver).await;
+}
+
+#[tokio::test]
+async fn http_protobuf_and_json() {
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let receiver = receiver().await;
+        let exporter = exporter(
+            config_for(&endpoint(&receiver, protocol), protocol)
+                .with_deployment_environment("test")
+                .with_resource_attribute("team", "core")
+                .with_header("x-tenant", "acme")
+                .with_compression(lightstep_config::Compression::Gzip),
+        );
+        deliver_and_check(exporter, &receiver).await;
+        receiver.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn tls_with_a_test_ca_over_grpc_and_http() {
+    let pki = TestPki::new();
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let receiver = Receiver::builder()
+            .with_access_token(TOKEN)
+            .with_tls(pki.server_cert.clone(), pki.server_key.clone())
+            .start()
+            .await
+            .unwrap();
+        let url = endpoint(&receiver, protocol);
+        assert!(url.starts_with("https://"), "{url}");
+        let exporter = exporter(
+            config_for(&url, protocol)
+                .with_ca_file(pki.ca_file())
+                .with_deployment_environment("test")
+                .with_resource_attribute("team", "core")
+                .with_header("x-tenant", "acme"),
+        );
+        deliver_and_check(exporter, &receiver).await;
+        receiver.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn tls_without_the_ca_fails_and_says_so() {
+    let pki = TestPki::new();
+    let receiver = Receiver::builder()
+        .with_tls(pki.server_cert.clone(), pki.server_key.clone())
+        .start()
+        .await
+        .unwrap();
+    let exporter = exporter(config_for(&receiver.grpc_endpoint(), Protocol::Grpc));
+    exporter.tracer().in_span("untrusted", |_| {});
+    let err = exporter
+        .shutdown()
+        .await
+        .expect_err("the server's certificate is not trusted");
+    let text = err.to_string();
+    assert!(text.contains("1 of 1 spans were not delivered"), "{text}");
+    assert_eq!(receiver.spans().len(), 0);
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_reported_as_undelivered() {
+    let receiver = receiver().await;
+    let exporter = exporter(
+        config_for(&receiver.grpc_endpoint(), Protocol::Grpc).with_access_token("wrong-token"),
+    );
+    exporter.tracer().in_span("refused", |_| {});
+    let err = exporter.shutdown().await.expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            lightstep_exporter::ExporterError::Undelivered { failed: 1, .. }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("wrong-token"), "{err}");
+    assert_eq!(receiver.stats().requests_unauthenticated, 1);
+}
+
+#[tokio::test]
+async fn sampling_limits_and_disabled_sdk() {
+    let receiver = receiver().await;
+    let exporter = exporter(
+        config_for(&receiver.grpc_endpoint(), Protocol::Grpc)
+            .with_sampler(lightstep_config::Sampler::AlwaysOff),
+    );
+    exporter.tracer().in_span("unsampled", |_| {});
+    let stats = exporter.shutdown().await.unwrap();
+    assert_eq!(stats.ended, 0);
+
+    // OTEL_SDK_DISABLED: a working no-op pipeline, even with no backend at all.
+    let config = lightstep_config::LightstepConfig::builder()
+        .with_env(lightstep_config::EnvSnapshot::empty().with("OTEL_SDK_DISABLED", "true"))
+        .build()
+        .unwrap();
+    let exporter = LightstepExporter::new(config).unwrap();
+    let mut span = exporter.tracer().start("nothing");
+    span.end();
+    assert_eq!(exporter.force_flush().await.ok(), Some(()));
+    assert_eq!(exporter.shutdown().await.unwrap().ended, 0);
+
+    // The attribute value length limit, which the SDK itself does not apply.
+    let receiver2 = receiver_with_limits().await;
+    let exporter = exporter_with_limit(&receiver2);
+    exporter.tracer().in_span("long", |cx| {
+        cx.span()
+            .set_attribute(KeyValue::new("blob", "x".repeat(100)));
+    });
+    exporter.shutdown().await.unwrap();
+    let spans = receiver2
+        .wait_for_spans(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(spans[0].str_attribute("blob").map(str::len), Some(10));
+}
+
+async fn receiver_with_limits() -> lightstep_receiver::RunningReceiver {
+    receiver().await
+}
+
+fn exporter_with_limit(receiver: &lightstep_receiver::RunningReceiver) -> LightstepExporter {
+    let mut limits = lightstep_config::SpanLimits::default();
+    limits.attribute_value_length = Some(10);
+    exporter(config_for(&receiver.grpc_endpoint(), Protocol::Grpc).with_span_limits(limits))
+}

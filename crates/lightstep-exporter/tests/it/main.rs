@@ -1,0 +1,89 @@
+//! The exporter against the real embedded receiver, over real sockets: delivery over gRPC and
+//! HTTP, with TLS and in plaintext to loopback; faults; shutdown deadlines; load.
+
+mod delivery;
+mod faults;
+mod lifecycle;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lightstep_config::{ConfigBuilder, EnvSnapshot, LightstepConfig, Protocol};
+use lightstep_exporter::LightstepExporter;
+use lightstep_receiver::{Receiver, RunningReceiver};
+
+pub(crate) const TOKEN: &str = "test-token-0123";
+
+/// A configuration that reads no process environment and sends to `endpoint`.
+pub(crate) fn config_for(endpoint: &str, protocol: Protocol) -> ConfigBuilder {
+    let builder = LightstepConfig::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_protocol(protocol)
+        .with_service_name("exporter-test")
+        .with_service_version("9.8.7")
+        .with_access_token(TOKEN)
+        .with_scheduled_delay(Duration::from_millis(50))
+        .with_timeout(Duration::from_secs(2))
+        .with_shutdown_timeout(Duration::from_secs(5));
+    if protocol.is_http() {
+        builder.with_traces_endpoint(endpoint)
+    } else {
+        builder.with_otlp_endpoint(endpoint)
+    }
+}
+
+pub(crate) async fn receiver() -> RunningReceiver {
+    Receiver::builder()
+        .with_access_token(TOKEN)
+        .with_max_spans(300_000)
+        .start()
+        .await
+        .expect("receiver starts")
+}
+
+pub(crate) fn endpoint(receiver: &RunningReceiver, protocol: Protocol) -> String {
+    if protocol.is_http() {
+        receiver.http_traces_url()
+    } else {
+        receiver.grpc_endpoint()
+    }
+}
+
+pub(crate) fn exporter(builder: ConfigBuilder) -> LightstepExporter {
+    LightstepExporter::new(builder.build().expect("valid configuration")).expect("exporter builds")
+}
+
+/// A test CA and a server certificate for 127.0.0.1, made now.
+pub(crate) struct TestPki {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) server_cert: String,
+    pub(crate) server_key: String,
+}
+
+impl TestPki {
+    pub(crate) fn new() -> Self {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "lightstep-exporter test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        Self {
+            dir,
+            server_cert: cert.pem(),
+            server_key: key.serialize_pem(),
+        }
+    }
+
+    pub(crate) fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
