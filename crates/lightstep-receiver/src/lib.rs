@@ -437,3 +437,16 @@ impl Drop for RunningReceiver {
         self.shutdown_tx.send_replace(true);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_debug_redacts_the_token() {
+        let builder = Receiver::builder().with_access_token("s3cret-token");
+        let dbg = format!("{builder:?}");
+        assert!(!dbg.contains("s3cret"), "{dbg}");
+        assert!(dbg.contains("[REDACTED]"), "{dbg}");
+    }
+}

@@ -340,6 +340,20 @@ impl Trace {
             resource_spans: out,
         }
     }
+
+    /// The trace as one OTLP/JSON object, `{"resourceSpans":[...]}`, on one line: the form
+    /// OTLP JSON-lines files (and `lightstep dev --out`) use.
+    pub fn to_otlp_json(&self) -> String {
+        // Serializing prost structs to a string has no failure mode: no maps with non-string
+        // keys, no I/O.
+        serde_json::to_string(&self.to_otlp()).unwrap_or_default()
+    }
+
+    /// The trace as OTLP protobuf bytes. `ExportTraceServiceRequest` and `TracesData` share
+    /// their encoding, so these bytes are also an OTLP protobuf trace file.
+    pub fn to_otlp_protobuf(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(&self.to_otlp())
+    }
 }
 
 /// Counters of everything the receiver did, since it started.
@@ -879,6 +893,16 @@ mod tests {
         let otlp = traces[0].to_otlp();
         assert_eq!(otlp.resource_spans.len(), 1);
         assert_eq!(otlp.resource_spans[0].scope_spans[0].spans.len(), 2);
+        let bytes = traces[0].to_otlp_protobuf();
+        let decoded = <ExportTraceServiceRequest as prost::Message>::decode(bytes.as_slice())
+            .expect("protobuf round trip");
+        assert_eq!(decoded, otlp);
+        let json = traces[0].to_otlp_json();
+        assert!(!json.contains('\n'));
+        assert_eq!(
+            crate::json::decode_request(json.as_bytes()).expect("json round trip"),
+            otlp
+        );
     }
 
     #[test]

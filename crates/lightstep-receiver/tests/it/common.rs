@@ -259,12 +259,23 @@ pub(crate) async fn raw_grpc(
     compressed: bool,
     headers: &[(&str, &str)],
 ) -> HttpResponse {
+    raw_grpc_at(addr, EXPORT_PATH, payload, compressed, headers).await
+}
+
+/// [`raw_grpc`] to another gRPC method path.
+pub(crate) async fn raw_grpc_at(
+    addr: SocketAddr,
+    path: &str,
+    payload: &[u8],
+    compressed: bool,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
     let mut frame = vec![u8::from(compressed)];
     frame.extend_from_slice(&u32::try_from(payload.len()).expect("len").to_be_bytes());
     frame.extend_from_slice(payload);
     let mut builder = Request::builder()
         .method(http::Method::POST)
-        .uri(format!("http://{addr}{EXPORT_PATH}"))
+        .uri(format!("http://{addr}{path}"))
         .header(header::CONTENT_TYPE, "application/grpc")
         .header("te", "trailers");
     for (k, v) in headers {
@@ -352,4 +363,44 @@ impl TestPki {
         let (cert, key) = self.client_identity();
         self.tonic_tls().identity(Identity::from_pem(cert, key))
     }
+}
+
+/// Sends a chunked HTTP/1.1 POST to `/v1/traces` by hand (hyper's client always sends a
+/// content length for a full body) and returns the status code. With `complete` false the
+/// terminating chunk is not sent: the server must answer from what it has, as it must when a
+/// body exceeds the limit (and the client then sends no more than the server has read, so the
+/// server's close cannot reset the connection before the answer is read).
+pub(crate) async fn chunked_post(
+    addr: SocketAddr,
+    content_type: &str,
+    body: &[u8],
+    complete: bool,
+) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let fut = async {
+        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        let mut req = format!(
+            "POST /v1/traces HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        for chunk in body.chunks(1000) {
+            req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            req.extend_from_slice(chunk);
+            req.extend_from_slice(b"\r\n");
+        }
+        if complete {
+            req.extend_from_slice(b"0\r\n\r\n");
+        }
+        tcp.write_all(&req).await.expect("write request");
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).await.expect("status line");
+        std::str::from_utf8(&head[9..12])
+            .expect("utf-8")
+            .parse()
+            .expect("status code")
+    };
+    tokio::time::timeout(HANG_GUARD, fut)
+        .await
+        .expect("hang guard")
 }

@@ -178,14 +178,25 @@ async fn http_requests_over_the_size_limit_are_413() {
     .await;
     assert_eq!(resp.status, 413);
     assert!(rx.spans().is_empty());
-    assert_eq!(rx.stats().requests_too_large, 2);
-    let resp = http_post(
+    // No content length: the limit applies while the body streams in.
+    let status = chunked_post(
         rx.http_addr(),
-        &[("content-type", "application/x-protobuf")],
-        request("s", three_span_trace(1)).encode_to_vec(),
+        "application/x-protobuf",
+        &body[..5000],
+        false,
     )
     .await;
-    assert_eq!(resp.status, 200);
+    assert_eq!(status, 413);
+    assert_eq!(rx.stats().requests_too_large, 3);
+    let status = chunked_post(
+        rx.http_addr(),
+        "application/x-protobuf",
+        &request("s", three_span_trace(1)).encode_to_vec(),
+        true,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(rx.spans().len(), 3);
     rx.shutdown().await;
 }
 
@@ -281,6 +292,16 @@ async fn wrong_path_method_content_type_and_encoding_are_refused() {
     )
     .await;
     assert_eq!(resp.status, 415);
+    // Another gRPC method (here: the logs service) is not served.
+    let resp = raw_grpc_at(
+        rx.grpc_addr(),
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        &[],
+        false,
+        &[],
+    )
+    .await;
+    assert_eq!(resp.grpc_status(), Some(Code::Unimplemented), "{resp:?}");
     assert!(rx.spans().is_empty());
     rx.shutdown().await;
 }

@@ -216,7 +216,7 @@ async fn traces_are_taken_whole_and_grouped_by_trace_id() {
     // The OTLP form regroups under one resource and scope, and round-trips through JSON.
     let otlp = traces[0].to_otlp();
     assert_eq!(otlp.resource_spans.len(), 1);
-    let json = serde_json::to_string(&otlp).expect("json");
+    let json = traces[0].to_otlp_json();
     assert!(json.starts_with("{\"resourceSpans\":["), "{json}");
     assert!(json.contains(&"01".repeat(16)), "hex trace id in {json}");
     let rx2 = Receiver::builder().start().await.expect("start");
