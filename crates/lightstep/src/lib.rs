@@ -1,19 +1,92 @@
 //! Connect Rust services to Lightstep and to any OpenTelemetry OTLP backend.
 //!
-//! This is the facade of lightstep-rs. It re-exports the workspace's crates, each behind a cargo
-//! feature, so that you can depend on `lightstep` alone or pick the crates you need.
+//! This is the facade of lightstep-rs: it re-exports the workspace's crates, each behind a cargo
+//! feature, and wires them together in [`init`]. Depend on `lightstep` alone, or pick the crates
+//! you need.
 //!
-//! # Crates
+//! # Quick start
 //!
-//! | module | crate | feature |
+//! ```no_run
+//! # #[cfg(feature = "exporter")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use lightstep::opentelemetry::trace::Tracer;
+//!
+//! // Reads LIGHTSTEP_ACCESS_TOKEN, OTEL_SERVICE_NAME, ... and LIGHTSTEP_CONFIG_FILE.
+//! let guard = lightstep::init()?;
+//! guard.tracer().in_span("checkout", |_cx| { /* work */ });
+//! guard.shutdown().await?; // or let the guard drop
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | gives |
 //! |---|---|---|
-//! | [`config`] | `lightstep-config` | always |
+//! | `exporter` | yes | [`exporter`] and [`init`] / [`builder`] |
+//! | `instrument` | yes | [`instrument`] |
+//! | `analysis` | no | [`analysis`] |
+//! | `receiver` | no | [`receiver`] |
+//! | `tower`, `tonic`, `tracing` | no | the integrations of [`instrument`] |
 //!
-//! The exporter, instrumentation, analysis and receiver modules join as their crates land.
+//! [`config`] and [`opentelemetry`] are always there; the latter is re-exported so that an
+//! application never ends up with two versions of it (which silently breaks the global
+//! provider).
 //!
 //! # Supported Rust version
 //!
 //! Rust 1.90 or later.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc(inline)]
 pub use lightstep_config as config;
+pub use opentelemetry;
+
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+#[doc(inline)]
+pub use lightstep_exporter as exporter;
+
+#[cfg(feature = "instrument")]
+#[cfg_attr(docsrs, doc(cfg(feature = "instrument")))]
+#[doc(inline)]
+pub use lightstep_instrument as instrument;
+
+#[cfg(feature = "analysis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "analysis")))]
+#[doc(inline)]
+pub use lightstep_analysis as analysis;
+
+#[cfg(feature = "receiver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "receiver")))]
+#[doc(inline)]
+pub use lightstep_receiver as receiver;
+
+pub use lightstep_config::{ConfigBuilder, LightstepConfig};
+
+#[cfg(feature = "exporter")]
+pub use lightstep_exporter::{ExporterError, ExporterGuard, LightstepExporter};
+
+/// Reads the configuration (the environment, plus the file named by `LIGHTSTEP_CONFIG_FILE`),
+/// builds the pipeline, installs the global tracer provider and propagator, and returns a guard
+/// that flushes and shuts down on drop within the configured deadline. Errors are returned,
+/// never printed; the process is never exited.
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+pub fn init() -> Result<ExporterGuard, ExporterError> {
+    init_with(LightstepConfig::builder())
+}
+
+/// A configuration builder whose values set in code override the environment and the file;
+/// pass it to [`init_with`].
+pub fn builder() -> ConfigBuilder {
+    LightstepConfig::builder()
+}
+
+/// [`init`] with overrides set in code.
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+pub fn init_with(builder: ConfigBuilder) -> Result<ExporterGuard, ExporterError> {
+    let exporter = LightstepExporter::new(builder.build()?)?;
+    exporter.install_global();
+    Ok(exporter.into_guard())
+}
