@@ -29,11 +29,13 @@
 //!
 //! The minimum supported Rust version is 1.90. The crate has no feature flags.
 
+pub mod aggregate;
 mod assemble;
 mod critical_path;
 mod error;
 mod model;
 pub mod read;
+pub mod render;
 
 pub use assemble::{AssembledTrace, assemble};
 pub use critical_path::{

@@ -17,8 +17,25 @@ use std::sync::Arc;
 pub struct SpanId(IdRepr<u64>);
 
 /// A trace identifier: a 128-bit number for hex ids of up to 32 digits, text otherwise.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TraceId(IdRepr<u128>);
+///
+/// A 64-bit id (16 digits or fewer, as Zipkin and old Jaeger clients write) equals the same
+/// value written with 32 digits, and prints with 16.
+#[derive(Clone)]
+pub struct TraceId(IdRepr<u128>, bool);
+
+impl PartialEq for TraceId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for TraceId {}
+
+impl std::hash::Hash for TraceId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum IdRepr<N> {
@@ -78,23 +95,23 @@ impl SpanId {
 impl TraceId {
     /// Builds an id from its 128-bit value.
     pub const fn from_u128(value: u128) -> Self {
-        Self(IdRepr::Num(value))
+        Self(IdRepr::Num(value), false)
     }
 
     /// Parses an id as written in JSON: hex (either case) when it is hex, otherwise verbatim.
     pub fn parse(text: &str) -> Self {
         match parse_hex::<u128>(text, 32) {
-            Some(value) => Self(IdRepr::Num(value)),
-            None => Self(IdRepr::Text(text.into())),
+            Some(value) => Self(IdRepr::Num(value), text.len() <= 16),
+            None => Self(IdRepr::Text(text.into()), false),
         }
     }
 
     /// Builds an id from raw bytes as OTLP protobuf carries them (normally sixteen bytes).
     pub fn from_bytes(bytes: &[u8]) -> Self {
         if let Ok(array) = <[u8; 16]>::try_from(bytes) {
-            Self(IdRepr::Num(u128::from_be_bytes(array)))
+            Self(IdRepr::Num(u128::from_be_bytes(array)), false)
         } else {
-            Self(IdRepr::Text(hex(bytes).into()))
+            Self(IdRepr::Text(hex(bytes).into()), false)
         }
     }
 }
@@ -127,9 +144,7 @@ impl fmt::Display for SpanId {
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            IdRepr::Num(value) if *value <= u128::from(u64::MAX) && f.alternate() => {
-                write!(f, "{value:016x}")
-            }
+            IdRepr::Num(value) if self.1 && *value <= u128::from(u64::MAX) => write!(f, "{value:016x}"),
             IdRepr::Num(value) => write!(f, "{value:032x}"),
             IdRepr::Text(text) => f.write_str(text),
         }
@@ -467,6 +482,15 @@ mod tests {
             TraceId::parse("5B8EFFF798038103D269B633813FC60C").to_string(),
             "5b8efff798038103d269b633813fc60c"
         );
+    }
+
+    #[test]
+    fn short_trace_ids_equal_their_padded_form() {
+        let short = TraceId::parse("1e223ff1f80f1c69");
+        let long = TraceId::parse("00000000000000001E223FF1F80F1C69");
+        assert_eq!(short, long);
+        assert_eq!(short.to_string(), "1e223ff1f80f1c69");
+        assert_eq!(long.to_string(), "00000000000000001e223ff1f80f1c69");
     }
 
     #[test]

@@ -1,0 +1,754 @@
+//! Renderers: a terminal table, a stable JSON shape, and an SVG timeline.
+//!
+//! # JSON shape
+//!
+//! [`JsonWriter`] writes one document, streaming one trace at a time:
+//!
+//! ```text
+//! {"traces":[
+//!   {"trace_id":"<hex>","mode":"robust"|"jaeger",
+//!    "start_unix_nano":<int>,"end_unix_nano":<int>,"duration_ns":<int>,"critical_path_ns":<int>,
+//!    "total_duration_ms":<int>,"critical_path_duration_ms":<int>,
+//!    "critical_spans":["<hex>",...],
+//!    "sections":[{"span_id":"<hex>","service":"..","operation":"..",
+//!                 "start_unix_nano":<int>,"end_unix_nano":<int>},...],   // chronological
+//!    "gaps":[{"start_unix_nano":<int>,"end_unix_nano":<int>},...],
+//!    "spans":[{"span_id":"<hex>","service":"..","operation":"..","self_ns":<int>,"share":<0..1>},...],
+//!    "services":[{"service":"..","critical_ns":<int>,"share":<0..1>},...],
+//!    "operations":[{"service":"..","operation":"..","critical_ns":<int>,"share":<0..1>},...],
+//!    "diagnostics":{"roots":<int>,"orphans":<int>,...}}
+//! ],
+//!  "aggregate":{...}}   // only with aggregation: see [`crate::aggregate::Aggregate`]
+//! ```
+//!
+//! Fields are only ever added; none is renamed or removed within a major version.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::aggregate::Aggregate;
+use crate::{AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, Trace};
+
+// ---- JSON -----------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct TraceJson<'a> {
+    trace_id: &'a str,
+    mode: Mode,
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+    duration_ns: u64,
+    critical_path_ns: u64,
+    total_duration_ms: u64,
+    critical_path_duration_ms: u64,
+    critical_spans: &'a [String],
+    sections: Vec<SectionJson<'a>>,
+    gaps: Vec<GapJson>,
+    spans: Vec<SpanJson<'a>>,
+    services: Vec<ServiceJson<'a>>,
+    operations: Vec<OperationJson<'a>>,
+    diagnostics: &'a Diagnostics,
+}
+
+#[derive(Serialize)]
+struct SectionJson<'a> {
+    span_id: &'a str,
+    service: &'a str,
+    operation: &'a str,
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+}
+
+#[derive(Serialize)]
+struct GapJson {
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+}
+
+#[derive(Serialize)]
+struct SpanJson<'a> {
+    span_id: &'a str,
+    service: &'a str,
+    operation: &'a str,
+    self_ns: u64,
+    share: f64,
+}
+
+#[derive(Serialize)]
+struct ServiceJson<'a> {
+    service: &'a str,
+    critical_ns: u64,
+    share: f64,
+}
+
+#[derive(Serialize)]
+struct OperationJson<'a> {
+    service: &'a str,
+    operation: &'a str,
+    critical_ns: u64,
+    share: f64,
+}
+
+fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
+    let by_index: HashMap<usize, usize> = analysis
+        .path
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (p.span, k))
+        .collect();
+    let window = analysis.duration_ns();
+    let share = |ns: u64| {
+        if window == 0 {
+            0.0
+        } else {
+            ns as f64 / window as f64
+        }
+    };
+    TraceJson {
+        trace_id: &analysis.trace_id,
+        mode: analysis.mode,
+        start_unix_nano: analysis.start_ns,
+        end_unix_nano: analysis.end_ns,
+        duration_ns: window,
+        critical_path_ns: analysis.critical_ns(),
+        total_duration_ms: analysis.total_duration_ms,
+        critical_path_duration_ms: analysis.critical_path_duration_ms,
+        critical_spans: &analysis.critical_spans,
+        sections: analysis
+            .sections
+            .iter()
+            .filter_map(|s| {
+                let p = analysis.path.get(*by_index.get(&s.span)?)?;
+                Some(SectionJson {
+                    span_id: &p.span_id,
+                    service: &p.service,
+                    operation: &p.name,
+                    start_unix_nano: s.start_ns,
+                    end_unix_nano: s.end_ns,
+                })
+            })
+            .collect(),
+        gaps: analysis
+            .gaps
+            .iter()
+            .map(|g: &Gap| GapJson {
+                start_unix_nano: g.start_ns,
+                end_unix_nano: g.end_ns,
+            })
+            .collect(),
+        spans: analysis
+            .path
+            .iter()
+            .map(|p| SpanJson {
+                span_id: &p.span_id,
+                service: &p.service,
+                operation: &p.name,
+                self_ns: p.self_ns,
+                share: share(p.self_ns),
+            })
+            .collect(),
+        services: analysis
+            .services
+            .iter()
+            .map(|s| ServiceJson {
+                service: &s.service,
+                critical_ns: s.critical_ns,
+                share: s.share,
+            })
+            .collect(),
+        operations: analysis
+            .operations
+            .iter()
+            .map(|s| OperationJson {
+                service: &s.service,
+                operation: s.operation.as_deref().unwrap_or(""),
+                critical_ns: s.critical_ns,
+                share: s.share,
+            })
+            .collect(),
+        diagnostics: &analysis.diagnostics,
+    }
+}
+
+/// Writes the JSON document one trace at a time.
+#[derive(Debug)]
+pub struct JsonWriter<W: Write> {
+    out: W,
+    first: bool,
+}
+
+impl<W: Write> JsonWriter<W> {
+    /// Starts the document.
+    pub fn new(mut out: W) -> io::Result<Self> {
+        out.write_all(b"{\"traces\":[")?;
+        Ok(Self { out, first: true })
+    }
+
+    /// Writes one trace's analysis.
+    pub fn trace(&mut self, analysis: &CriticalPathAnalysis) -> io::Result<()> {
+        if !self.first {
+            self.out.write_all(b",")?;
+        }
+        self.first = false;
+        self.out.write_all(b"\n")?;
+        serde_json::to_writer(&mut self.out, &trace_json(analysis)).map_err(io::Error::other)
+    }
+
+    /// Ends the document, with the aggregate if there is one, and returns the writer.
+    pub fn finish(mut self, aggregate: Option<&Aggregate>) -> io::Result<W> {
+        self.out.write_all(b"\n]")?;
+        if let Some(aggregate) = aggregate {
+            self.out.write_all(b",\"aggregate\":")?;
+            serde_json::to_writer(&mut self.out, aggregate).map_err(io::Error::other)?;
+        }
+        self.out.write_all(b"}\n")?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+// ---- text -----------------------------------------------------------------------------------
+
+/// Human duration: `123ns`, `4.560µs`, `12.345ms`, `1.234s`.
+pub fn format_duration(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.3}µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.3}ms", ns as f64 / 1e6),
+        _ => format!("{:.3}s", ns as f64 / 1e9),
+    }
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Writes the table for one trace: the path step by step (consecutive sections of one span
+/// merged), at most `max_rows` steps, then the share per service and what was repaired.
+pub fn write_text(
+    out: &mut impl Write,
+    analysis: &CriticalPathAnalysis,
+    max_rows: usize,
+) -> io::Result<()> {
+    let window = analysis.duration_ns();
+    let pct = |ns: u64| {
+        if window == 0 {
+            0.0
+        } else {
+            100.0 * ns as f64 / window as f64
+        }
+    };
+    writeln!(
+        out,
+        "trace {} ({} mode): duration {}, critical path {} ({:.1}%), {} spans on the path",
+        analysis.trace_id,
+        analysis.mode.as_str(),
+        format_duration(window),
+        format_duration(analysis.critical_ns()),
+        pct(analysis.critical_ns()),
+        analysis.path.len(),
+    )?;
+    let info: HashMap<usize, &crate::PathSpan> =
+        analysis.path.iter().map(|p| (p.span, p)).collect();
+    // Steps: consecutive sections of the same span merged, gaps included.
+    let mut steps: Vec<(Option<usize>, u64, u64)> = Vec::new();
+    let mut gaps = analysis.gaps.iter().peekable();
+    for section in &analysis.sections {
+        while let Some(gap) = gaps.next_if(|g| g.start_ns < section.start_ns) {
+            steps.push((None, gap.start_ns, gap.end_ns));
+        }
+        match steps.last_mut() {
+            Some((Some(span), _, end)) if *span == section.span && *end == section.start_ns => {
+                *end = section.end_ns
+            }
+            _ => steps.push((Some(section.span), section.start_ns, section.end_ns)),
+        }
+    }
+    steps.extend(gaps.map(|g| (None, g.start_ns, g.end_ns)));
+    writeln!(
+        out,
+        "  {:>12}  {:>12}  {:>6}  {:<24}  {:<32}  span",
+        "at", "time", "share", "service", "operation"
+    )?;
+    for (span, start, end) in steps.iter().take(max_rows) {
+        let at = format!("+{}", format_duration(start - analysis.start_ns));
+        let (service, operation, id) = match span.and_then(|s| info.get(&s)) {
+            Some(p) => (
+                truncate(&p.service, 24),
+                truncate(&p.name, 32),
+                p.span_id.as_str(),
+            ),
+            None => ("(nothing running)".to_string(), String::new(), ""),
+        };
+        writeln!(
+            out,
+            "  {at:>12}  {:>12}  {:>5.1}%  {service:<24}  {operation:<32}  {id}",
+            format_duration(end - start),
+            pct(end - start),
+        )?;
+    }
+    if steps.len() > max_rows {
+        writeln!(
+            out,
+            "  … {} more steps (use --format json for all of them)",
+            steps.len() - max_rows
+        )?;
+    }
+    let services: Vec<String> = analysis
+        .services
+        .iter()
+        .take(8)
+        .map(|s| {
+            format!(
+                "{} {:.1}%",
+                if s.service.is_empty() {
+                    "(unknown)"
+                } else {
+                    &s.service
+                },
+                100.0 * s.share
+            )
+        })
+        .collect();
+    writeln!(out, "  by service: {}", services.join(", "))?;
+    let repairs = repairs(&analysis.diagnostics);
+    if !repairs.is_empty() {
+        writeln!(out, "  repaired: {}", repairs.join(", "))?;
+    }
+    if let Some(reason) = analysis.diagnostics.jaeger_failure {
+        writeln!(
+            out,
+            "  note: Jaeger UI shows no or a wrong path for this trace: {reason}"
+        )?;
+    }
+    Ok(())
+}
+
+fn repairs(d: &Diagnostics) -> Vec<String> {
+    [
+        (d.orphans, "orphans"),
+        (d.self_parents, "self-parents"),
+        (d.cycles_cut, "cycles cut"),
+        (d.duplicate_ids, "duplicate ids"),
+        (d.duplicates_dropped, "exact duplicates dropped"),
+        (d.negative_durations, "negative durations"),
+        (d.clamped, "clamped into their parent"),
+        (d.detached, "outside their parent"),
+        (d.non_blocking, "non-blocking"),
+        (d.skew_applied, "skew-corrected"),
+        (d.dropped, "dropped"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect()
+}
+
+/// Writes the aggregate table.
+pub fn write_aggregate_text(
+    out: &mut impl Write,
+    aggregate: &Aggregate,
+    max_rows: usize,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "contribution to the critical path over {} traces ({} in total)",
+        aggregate.traces,
+        format_duration(u64::try_from(aggregate.total_duration_ns).unwrap_or(u64::MAX)),
+    )?;
+    writeln!(
+        out,
+        "  {:<24}  {:<32}  {:>6}  {:>7}  {:>12}  {:>12}  {:>12}  {:>6}",
+        "service", "operation", "traces", "latency", "p50", "p90", "p99", "p90%"
+    )?;
+    for row in aggregate.operations.iter().take(max_rows) {
+        writeln!(
+            out,
+            "  {:<24}  {:<32}  {:>6}  {:>6.1}%  {:>12}  {:>12}  {:>12}  {:>5.1}%",
+            truncate(&row.service, 24),
+            truncate(&row.operation, 32),
+            row.traces,
+            100.0 * row.share_of_latency,
+            format_duration(row.critical_ns_p50),
+            format_duration(row.critical_ns_p90),
+            format_duration(row.critical_ns_p99),
+            100.0 * row.share_p90,
+        )?;
+    }
+    if aggregate.operations.len() > max_rows {
+        writeln!(
+            out,
+            "  … {} more operations",
+            aggregate.operations.len() - max_rows
+        )?;
+    }
+    Ok(())
+}
+
+// ---- SVG ------------------------------------------------------------------------------------
+
+/// How many span rows an SVG shows before collapsing spans that are not on the path.
+pub const SVG_MAX_ROWS: usize = 250;
+
+const PALETTE: [&str; 12] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#86bcb6", "#d37295",
+];
+
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes an SVG timeline: one row per span in tree order, coloured by service, with the
+/// critical path drawn over the bars and summarized in a row of its own at the top. Beyond
+/// [`SVG_MAX_ROWS`] spans only those on the path and their ancestors keep a row.
+pub fn write_svg(
+    out: &mut impl Write,
+    trace: &Trace,
+    assembled: &AssembledTrace,
+    analysis: &CriticalPathAnalysis,
+) -> io::Result<()> {
+    let n = trace.spans.len();
+    let on_path: Vec<bool> = {
+        let mut v = vec![false; n];
+        for p in &analysis.path {
+            if let Some(slot) = v.get_mut(p.span) {
+                *slot = true;
+            }
+        }
+        v
+    };
+    // Tree order, children by start, iteratively.
+    let mut order: Vec<(usize, usize)> = Vec::with_capacity(n);
+    let mut tops: Vec<usize> = assembled.top_level().collect();
+    let start_of = |i: &usize| assembled.window(*i).map_or(0, |w| w.0);
+    tops.sort_by_key(|i| (std::cmp::Reverse(start_of(i)), std::cmp::Reverse(*i)));
+    let mut stack: Vec<(usize, usize)> = tops.into_iter().map(|i| (i, 0)).collect();
+    while let Some((i, depth)) = stack.pop() {
+        order.push((i, depth));
+        let mut kids: Vec<usize> = assembled.children(i).collect();
+        kids.sort_by_key(|k| (std::cmp::Reverse(start_of(k)), std::cmp::Reverse(*k)));
+        stack.extend(kids.into_iter().map(|k| (k, depth + 1)));
+    }
+    let total_rows = order.len();
+    if total_rows > SVG_MAX_ROWS {
+        let mut keep = on_path.clone();
+        for (i, flag) in on_path.iter().enumerate() {
+            if !flag {
+                continue;
+            }
+            let mut at = assembled.parent(i);
+            while let Some(p) = at {
+                if keep[p] {
+                    break;
+                }
+                keep[p] = true;
+                at = assembled.parent(p);
+            }
+        }
+        order.retain(|(i, _)| keep[*i]);
+        order.truncate(SVG_MAX_ROWS);
+    }
+
+    // Colours: services in name order.
+    let mut services: Vec<&str> = trace.spans.iter().map(|s| s.service()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let colour =
+        |service: &str| PALETTE[services.binary_search(&service).unwrap_or(0) % PALETTE.len()];
+
+    let (t0, t1) = (
+        analysis.start_ns,
+        analysis.end_ns.max(analysis.start_ns + 1),
+    );
+    let label_w = 380.0;
+    let plot_w = 820.0;
+    let row_h = 18.0;
+    let top = 64.0;
+    let x = |t: u64| label_w + plot_w * (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64;
+    let height = top + row_h * (order.len() as f64 + 1.0) + 40.0;
+    let width = label_w + plot_w + 20.0;
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="8" y="18" font-size="14" font-weight="bold">trace {} — {} mode</text>"#,
+        xml(&analysis.trace_id),
+        analysis.mode.as_str()
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="8" y="36">duration {}, critical path {}; {} of {} spans shown{}</text>"#,
+        format_duration(analysis.duration_ns()),
+        format_duration(analysis.critical_ns()),
+        order.len(),
+        total_rows,
+        if order.len() < total_rows {
+            " (spans off the critical path collapsed)"
+        } else {
+            ""
+        }
+    );
+    // Summary row: per pixel column, the service holding most of the path there.
+    let _ = writeln!(svg, r#"<text x="8" y="{}">critical path</text>"#, top - 6.0);
+    let columns = plot_w as usize;
+    let mut best: Vec<HashMap<&str, u64>> = vec![HashMap::new(); columns];
+    for s in &analysis.sections {
+        let service = trace.spans.get(s.span).map_or("", |sp| sp.service());
+        let (a, b) = (x(s.start_ns) - label_w, x(s.end_ns) - label_w);
+        let first = (a.floor() as usize).min(columns - 1);
+        let last = ((b.ceil() as usize).max(first + 1)).min(columns);
+        let per_column = s.duration_ns() / (last - first) as u64;
+        for column in best.iter_mut().take(last).skip(first) {
+            *column.entry(service).or_insert(0) += per_column.max(1);
+        }
+    }
+    let mut run: Option<(usize, &str)> = None;
+    let flush = |svg: &mut String, from: usize, to: usize, service: &str| {
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{:.2}" y="{:.2}" width="{}" height="12" fill="{}"><title>{}</title></rect>"#,
+            label_w + from as f64,
+            top - 16.0,
+            to - from,
+            colour(service),
+            xml(service)
+        );
+    };
+    for (c, column) in best.iter().enumerate() {
+        let winner = column
+            .iter()
+            .max_by_key(|(s, v)| (**v, std::cmp::Reverse(**s)))
+            .map(|(s, _)| *s);
+        match (run, winner) {
+            (Some((from, service)), Some(w)) if w == service => run = Some((from, service)),
+            (prev, w) => {
+                if let Some((from, service)) = prev {
+                    flush(&mut svg, from, c, service);
+                }
+                run = w.map(|w| (c, w));
+            }
+        }
+    }
+    if let Some((from, service)) = run {
+        flush(&mut svg, from, columns, service);
+    }
+
+    // Span rows.
+    let mut sections_of: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+    for s in &analysis.sections {
+        sections_of
+            .entry(s.span)
+            .or_default()
+            .push((s.start_ns, s.end_ns));
+    }
+    for (row, (i, depth)) in order.iter().enumerate() {
+        let Some(span) = trace.spans.get(*i) else {
+            continue;
+        };
+        let Some((s, e)) = assembled.window(*i) else {
+            continue;
+        };
+        let y = top + row_h * row as f64;
+        let label = format!(
+            "{}{}: {}",
+            "  ".repeat((*depth).min(20)),
+            span.service(),
+            span.name()
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="8" y="{:.2}" xml:space="preserve">{}</text>"#,
+            y + 12.0,
+            xml(&truncate(&label, 60))
+        );
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="12" fill="{}" fill-opacity="0.45"><title>{} {} ({})</title></rect>"#,
+            x(s),
+            y + 2.0,
+            (x(e) - x(s)).max(1.0),
+            colour(span.service()),
+            xml(span.service()),
+            xml(span.name()),
+            format_duration(e - s)
+        );
+        // Critical sections over the bar, merged when closer than a pixel.
+        let mut last: Option<(f64, f64)> = None;
+        let draw = |svg: &mut String, a: f64, b: f64| {
+            let _ = writeln!(
+                svg,
+                r##"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="6" fill="#1a1a1a"/>"##,
+                a,
+                y + 5.0,
+                (b - a).max(1.0)
+            );
+        };
+        for &(a, b) in sections_of.get(i).map(Vec::as_slice).unwrap_or_default() {
+            let (a, b) = (x(a), x(b));
+            last = match last {
+                Some((la, lb)) if a - lb < 1.0 => Some((la, b.max(lb))),
+                Some((la, lb)) => {
+                    draw(&mut svg, la, lb);
+                    Some((a, b))
+                }
+                None => Some((a, b)),
+            };
+        }
+        if let Some((a, b)) = last {
+            draw(&mut svg, a, b);
+        }
+    }
+    let legend_y = top + row_h * order.len() as f64 + 24.0;
+    let mut lx = 8.0;
+    for service in services.iter().take(12) {
+        let name = if service.is_empty() {
+            "(unknown)"
+        } else {
+            service
+        };
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{lx:.2}" y="{:.2}" width="10" height="10" fill="{}"/><text x="{:.2}" y="{:.2}">{}</text>"#,
+            legend_y - 9.0,
+            colour(service),
+            lx + 14.0,
+            legend_y,
+            xml(&truncate(name, 24))
+        );
+        lx += 24.0 + 7.0 * truncate(name, 24).chars().count() as f64;
+    }
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.2}" y="{:.2}" fill="#555">dark bars: critical path</text>"##,
+        lx, legend_y
+    );
+    svg.push_str("</svg>\n");
+    out.write_all(svg.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, Span, SpanId, TraceId, analyze_assembled, assemble};
+
+    fn sample() -> Trace {
+        let t = TraceId::from_u128(0xfeed);
+        Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t.clone(), SpanId::from_u64(1), 1_000, 9_000)
+                    .with_service("web")
+                    .with_name("GET <a&b>"),
+                Span::new(t.clone(), SpanId::from_u64(2), 2_000, 6_000)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service("db")
+                    .with_name("SELECT"),
+                Span::new(t, SpanId::from_u64(3), 20_000, 30_000)
+                    .with_parent(SpanId::from_u64(77))
+                    .with_service("late"),
+            ],
+        )
+    }
+
+    #[test]
+    fn json_is_valid_and_sections_are_chronological() {
+        let trace = sample();
+        let analysis = crate::analyze_critical_path(&trace, &Options::default());
+        let mut writer = JsonWriter::new(Vec::new()).unwrap();
+        writer.trace(&analysis).unwrap();
+        writer.trace(&analysis).unwrap();
+        let bytes = writer.finish(None).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let traces = doc["traces"].as_array().unwrap();
+        assert_eq!(traces.len(), 2);
+        let sections = traces[0]["sections"].as_array().unwrap();
+        let starts: Vec<u64> = sections
+            .iter()
+            .map(|s| s["start_unix_nano"].as_u64().unwrap())
+            .collect();
+        assert!(starts.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sections[1]["span_id"], "0000000000000002");
+        assert_eq!(traces[0]["gaps"][0]["start_unix_nano"], 9_000);
+        assert_eq!(traces[0]["diagnostics"]["orphans"], 1);
+    }
+
+    #[test]
+    fn text_lists_steps_and_gaps() {
+        let analysis = crate::analyze_critical_path(&sample(), &Options::default());
+        let mut out = Vec::new();
+        write_text(&mut out, &analysis, 40).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("(nothing running)"), "{text}");
+        assert!(text.contains("SELECT"));
+        assert!(text.contains("repaired: 1 orphans"), "{text}");
+        let mut short = Vec::new();
+        write_text(&mut short, &analysis, 2).unwrap();
+        assert!(String::from_utf8(short).unwrap().contains("3 more steps"));
+    }
+
+    #[test]
+    fn svg_escapes_names_and_collapses_large_traces() {
+        let trace = sample();
+        let assembled = assemble(&trace, &Options::default());
+        let analysis = analyze_assembled(&trace, &assembled);
+        let mut out = Vec::new();
+        write_svg(&mut out, &trace, &assembled, &analysis).unwrap();
+        let svg = String::from_utf8(out).unwrap();
+        assert!(svg.contains("GET &lt;a&amp;b&gt;"));
+        assert!(!svg.contains("<a&b>"));
+        assert!(svg.contains("3 of 3 spans shown"));
+
+        let t = TraceId::from_u128(1);
+        let mut spans = vec![Span::new(t.clone(), SpanId::from_u64(1), 0, 1_000_000)];
+        for k in 0..1000u64 {
+            // Overlapping children: only the last-finishing ones are on the path.
+            spans.push(
+                Span::new(t.clone(), SpanId::from_u64(k + 2), k, 500_000 + k)
+                    .with_parent(SpanId::from_u64(1)),
+            );
+        }
+        let big = Trace::new(t, spans);
+        let assembled = assemble(&big, &Options::default());
+        let analysis = analyze_assembled(&big, &assembled);
+        let mut out = Vec::new();
+        write_svg(&mut out, &big, &assembled, &analysis).unwrap();
+        let svg = String::from_utf8(out).unwrap();
+        let shown = analysis.path.len();
+        assert!(
+            svg.contains(&format!(
+                "{shown} of 1001 spans shown (spans off the critical path collapsed)"
+            )),
+            "{}",
+            &svg[..400]
+        );
+    }
+}

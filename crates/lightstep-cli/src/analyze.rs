@@ -1,0 +1,244 @@
+//! `lightstep analyze`: read trace files, find each trace's critical path, print it.
+//!
+//! Traces are analyzed one at a time as the readers hand them over, so memory follows the
+//! largest trace; only `--aggregate` keeps anything across traces (a few numbers per operation
+//! and trace).
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use lightstep_analysis::aggregate::Aggregator;
+use lightstep_analysis::read::{self, Format};
+use lightstep_analysis::render::{self, JsonWriter};
+use lightstep_analysis::{Mode, Options, Trace, TraceId, analyze_assembled, assemble};
+
+use crate::progress::{Counting, Progress};
+
+/// Rows of the text table before the rest is summarized.
+const TEXT_ROWS: usize = 40;
+
+#[derive(Debug, Args)]
+pub(crate) struct AnalyzeArgs {
+    /// Trace files to read; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// Semantics: `robust` handles messy data soundly; `jaeger` reproduces Jaeger UI.
+    #[arg(long, value_enum, default_value_t = ModeArg::Robust)]
+    mode: ModeArg,
+
+    /// Output: a table, the documented JSON shape, or an SVG timeline of one trace.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+
+    /// Input format; detected from the content when not given.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_input_format)]
+    input_format: Option<Format>,
+
+    /// Only the trace with this id (hex).
+    #[arg(long, value_name = "HEX")]
+    trace_id: Option<String>,
+
+    /// Contribution to the critical path per service and operation across all traces (with
+    /// `--format text` only this table is printed).
+    #[arg(long)]
+    aggregate: bool,
+
+    /// Move server spans into their client span when their hosts' clocks disagree (robust mode).
+    #[arg(long)]
+    correct_skew: bool,
+
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    Robust,
+    Jaeger,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+    Svg,
+}
+
+fn parse_input_format(text: &str) -> Result<Format, String> {
+    text.parse()
+}
+
+/// Everything that can stop the command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// Reading or analyzing an input failed.
+    #[error(transparent)]
+    Input(#[from] lightstep_analysis::Error),
+    /// The output could not be written.
+    #[error("cannot write {}", path.display())]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// `--trace-id` named a trace that no input holds.
+    #[error("trace {0} is not in the input")]
+    TraceNotFound(String),
+    /// The arguments do not fit together.
+    #[error("{0}")]
+    Usage(&'static str),
+}
+
+enum Sink {
+    Text(Box<dyn Write>),
+    Json(JsonWriter<Box<dyn Write>>),
+    Svg {
+        out: Box<dyn Write>,
+        drawn: bool,
+        skipped: usize,
+    },
+}
+
+pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
+    if args.aggregate && args.format == OutputFormat::Svg {
+        return Err(CliError::Usage(
+            "--aggregate has no svg rendering; use --format text or json",
+        ));
+    }
+    let output_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("<stdout>"));
+    let write_error = |source: io::Error| CliError::Output {
+        path: output_path.clone(),
+        source,
+    };
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(write_error)?)),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let mut sink = match args.format {
+        OutputFormat::Text => Sink::Text(out),
+        OutputFormat::Json => Sink::Json(JsonWriter::new(out).map_err(write_error)?),
+        OutputFormat::Svg => Sink::Svg {
+            out,
+            drawn: false,
+            skipped: 0,
+        },
+    };
+    let mode = match args.mode {
+        ModeArg::Robust => Mode::Robust,
+        ModeArg::Jaeger => Mode::Jaeger,
+    };
+    let options = Options::new(mode).with_skew_correction(args.correct_skew);
+    let wanted = args.trace_id.as_deref().map(TraceId::parse);
+    let mut aggregator = args.aggregate.then(Aggregator::new);
+    let mut matched = 0usize;
+
+    for path in &args.files {
+        let total = if path.as_os_str() == "-" {
+            None
+        } else {
+            std::fs::metadata(path).ok().map(|m| m.len())
+        };
+        let progress = RefCell::new(Progress::new(path.display().to_string(), total));
+        let mut handle = |trace: Trace| -> io::Result<()> {
+            if let Ok(mut p) = progress.try_borrow_mut() {
+                p.add_trace();
+            }
+            if wanted.as_ref().is_some_and(|w| *w != trace.trace_id) {
+                return Ok(());
+            }
+            matched += 1;
+            let assembled = assemble(&trace, &options);
+            let analysis = analyze_assembled(&trace, &assembled);
+            if let Some(aggregator) = aggregator.as_mut() {
+                aggregator.add(&analysis);
+            }
+            match &mut sink {
+                Sink::Text(out) if aggregator.is_none() => {
+                    if matched > 1 {
+                        writeln!(out)?;
+                    }
+                    render::write_text(out, &analysis, TEXT_ROWS)
+                }
+                Sink::Text(_) => Ok(()),
+                Sink::Json(writer) => writer.trace(&analysis),
+                Sink::Svg {
+                    out, drawn: false, ..
+                } => {
+                    render::write_svg(out, &trace, &assembled, &analysis)?;
+                    if let Sink::Svg { drawn, .. } = &mut sink {
+                        *drawn = true;
+                    }
+                    Ok(())
+                }
+                Sink::Svg { skipped, .. } => {
+                    *skipped += 1;
+                    Ok(())
+                }
+            }
+        };
+        let result = if path.as_os_str() == "-" {
+            let input = Counting {
+                inner: io::stdin().lock(),
+                progress: &progress,
+            };
+            read::read_traces(input, Path::new("<stdin>"), args.input_format, &mut handle)
+        } else {
+            let file = File::open(path).map_err(|source| lightstep_analysis::Error::Io {
+                file: path.clone(),
+                source,
+            })?;
+            let input = Counting {
+                inner: file,
+                progress: &progress,
+            };
+            read::read_traces(input, path, args.input_format, &mut handle)
+        };
+        progress.borrow_mut().finish();
+        result?;
+    }
+
+    if let Some(id) = &args.trace_id
+        && matched == 0
+    {
+        return Err(CliError::TraceNotFound(id.clone()));
+    }
+    let aggregate = aggregator.map(Aggregator::finish);
+    match sink {
+        Sink::Text(mut out) => {
+            if let Some(aggregate) = &aggregate {
+                render::write_aggregate_text(&mut out, aggregate, TEXT_ROWS)
+                    .map_err(write_error)?;
+            } else if matched == 0 {
+                writeln!(out, "no traces in the input").map_err(write_error)?;
+            }
+            out.flush().map_err(write_error)?;
+        }
+        Sink::Json(writer) => {
+            writer.finish(aggregate.as_ref()).map_err(write_error)?;
+        }
+        Sink::Svg {
+            mut out,
+            drawn,
+            skipped,
+        } => {
+            if !drawn {
+                return Err(CliError::Usage("no traces in the input to draw"));
+            }
+            out.flush().map_err(write_error)?;
+            if skipped > 0 {
+                eprintln!(
+                    "lightstep: the svg shows the first trace; {skipped} more were not drawn (choose one with --trace-id)"
+                );
+            }
+        }
+    }
+    Ok(())
+}

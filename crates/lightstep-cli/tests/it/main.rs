@@ -1,0 +1,327 @@
+//! Integration tests of `lightstep`: the real binary, real files, real pipes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lightstep");
+const TRACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/traces");
+
+fn lightstep(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run lightstep")
+}
+
+fn with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run lightstep");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn fixture(relative: &str) -> String {
+    Path::new(TRACES)
+        .join(relative)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut pending = vec![PathBuf::from(TRACES)];
+    let mut files = Vec::new();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", stderr(output));
+    serde_json::from_slice(&output.stdout).expect("valid JSON on stdout")
+}
+
+#[test]
+fn every_fixture_in_both_modes_gives_well_formed_json() {
+    let files = fixtures();
+    assert!(files.len() >= 60);
+    let args: Vec<String> = files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    for mode in ["robust", "jaeger"] {
+        let mut all = vec!["analyze", "--format", "json", "--mode", mode];
+        all.extend(args.iter().map(String::as_str));
+        let doc = json(&lightstep(&all));
+        let traces = doc["traces"].as_array().unwrap();
+        assert!(
+            traces.len() >= files.len(),
+            "{mode}: {} traces from {} files",
+            traces.len(),
+            files.len()
+        );
+        for trace in traces {
+            assert_eq!(trace["mode"], mode);
+            let start = trace["start_unix_nano"].as_u64().unwrap();
+            let end = trace["end_unix_nano"].as_u64().unwrap();
+            // Sections and gaps, in time order, tile the window without overlap.
+            let mut pieces: Vec<(u64, u64)> = trace["sections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(trace["gaps"].as_array().unwrap())
+                .map(|s| {
+                    (
+                        s["start_unix_nano"].as_u64().unwrap(),
+                        s["end_unix_nano"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let sections: Vec<u64> = trace["sections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["start_unix_nano"].as_u64().unwrap())
+                .collect();
+            assert!(
+                sections.windows(2).all(|w| w[0] < w[1]),
+                "sections out of order in {}",
+                trace["trace_id"]
+            );
+            pieces.sort_unstable();
+            let mut at = start;
+            for (s, e) in &pieces {
+                assert_eq!(*s, at, "{}", trace["trace_id"]);
+                assert!(e > s);
+                at = *e;
+            }
+            if !pieces.is_empty() {
+                assert_eq!(at, end, "{}", trace["trace_id"]);
+            }
+            let path_ns: u64 = trace["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["self_ns"].as_u64().unwrap())
+                .sum();
+            assert_eq!(path_ns, trace["critical_path_ns"].as_u64().unwrap());
+        }
+    }
+}
+
+#[test]
+fn text_is_the_default_and_reads_like_a_table() {
+    let output = lightstep(&["analyze", &fixture("zipkin/yelp.json")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("trace "), "{text}");
+    assert!(text.contains("critical path"));
+    assert!(text.contains("by service:"));
+    assert!(
+        output.stderr.is_empty(),
+        "no progress bar when stderr is not a terminal"
+    );
+}
+
+#[test]
+fn trace_id_selects_one_trace_and_an_unknown_one_fails() {
+    let file = fixture("deathstarbench/socialnetwork-compose-post.json");
+    let all = json(&lightstep(&["analyze", "--format", "json", &file]));
+    let traces = all["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 20);
+    let id = traces[7]["trace_id"].as_str().unwrap().to_uppercase();
+    let one = json(&lightstep(&[
+        "analyze",
+        "--format",
+        "json",
+        "--trace-id",
+        &id,
+        &file,
+    ]));
+    assert_eq!(one["traces"].as_array().unwrap().len(), 1);
+    assert_eq!(one["traces"][0]["sections"], traces[7]["sections"]);
+
+    let missing = lightstep(&["analyze", "--trace-id", "abcdef", &file]);
+    assert_eq!(missing.status.code(), Some(1));
+    let message = stderr(&missing);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("trace abcdef is not in the input"),
+        "{message}"
+    );
+}
+
+#[test]
+fn standard_input_is_read_with_a_dash() {
+    let input = std::fs::read(fixture("zipkin/messaging.json")).unwrap();
+    let doc = json(&with_stdin(&["analyze", "--format", "json", "-"], &input));
+    assert_eq!(doc["traces"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_input_fails_with_one_line_naming_file_line_and_column() {
+    let output = with_stdin(
+        &["analyze", "-"],
+        b"{\"resourceSpans\": [\n  {\"scopeSpans\": 7}\n]}",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.starts_with("lightstep: <stdin>:2:"), "{message}");
+    assert!(
+        message.contains("expected an array of OTLP ScopeSpans"),
+        "{message}"
+    );
+
+    let unknown = with_stdin(&["analyze", "-"], b"name,start,end\n");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("otlp-json, otlp-proto, jaeger-json, zipkin-json"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let truncated = with_stdin(
+        &["analyze", "--input-format", "otlp-proto", "-"],
+        &[0x0a, 0x05, 0x0a],
+    );
+    assert_eq!(truncated.status.code(), Some(1));
+    assert!(
+        stderr(&truncated).contains("byte 0"),
+        "{}",
+        stderr(&truncated)
+    );
+}
+
+#[test]
+fn bad_arguments_exit_with_usage_status() {
+    let output = lightstep(&["analyze", "--mode", "fastest", &fixture("zipkin/yelp.json")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(lightstep(&["analyze"]).status.code() == Some(2));
+    let wrong = lightstep(&[
+        "analyze",
+        "--input-format",
+        "otlp-json",
+        &fixture("zipkin/yelp.json"),
+    ]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        stderr(&wrong).contains("expected otlp-json but the input is zipkin-json"),
+        "{}",
+        stderr(&wrong)
+    );
+}
+
+#[test]
+fn protobuf_files_are_detected() {
+    let mut traces = Vec::new();
+    lightstep_analysis::read::read_path(
+        Path::new(&fixture("otlp/jaeger-fixture-example_trace.json")),
+        None,
+        |t| {
+            traces.push(t);
+            Ok(())
+        },
+    )
+    .unwrap();
+    let spans: Vec<_> = traces
+        .iter()
+        .flat_map(|t| t.spans.iter().cloned())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("trace.pb");
+    std::fs::write(&pb, lightstep_analysis::read::encode_traces_data(&spans)).unwrap();
+    let from_pb = json(&lightstep(&[
+        "analyze",
+        "--format",
+        "json",
+        pb.to_str().unwrap(),
+    ]));
+    let from_json = json(&lightstep(&[
+        "analyze",
+        "--format",
+        "json",
+        &fixture("otlp/jaeger-fixture-example_trace.json"),
+    ]));
+    assert_eq!(
+        from_pb["traces"][0]["sections"],
+        from_json["traces"][0]["sections"]
+    );
+}
+
+#[test]
+fn svg_draws_one_trace_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("trace.svg");
+    let output = lightstep(&[
+        "analyze",
+        "--format",
+        "svg",
+        "--output",
+        out.to_str().unwrap(),
+        &fixture("deathstarbench/socialnetwork-compose-post.json"),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr(&output).contains("19 more were not drawn"),
+        "{}",
+        stderr(&output)
+    );
+    let svg = std::fs::read_to_string(out).unwrap();
+    assert!(svg.starts_with("<svg "));
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("33 of 33 spans shown"));
+}
+
+#[test]
+fn aggregate_reports_contribution_per_operation() {
+    let file = fixture("deathstarbench/socialnetwork-compose-post.json");
+    let doc = json(&lightstep(&[
+        "analyze",
+        "--aggregate",
+        "--format",
+        "json",
+        &file,
+    ]));
+    let aggregate = &doc["aggregate"];
+    assert_eq!(aggregate["traces"], 20);
+    let rows = aggregate["operations"].as_array().unwrap();
+    let total: u128 = rows
+        .iter()
+        .map(|r| r["total_critical_ns"].as_u64().unwrap() as u128)
+        .sum();
+    let per_trace: u128 = doc["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["critical_path_ns"].as_u64().unwrap() as u128)
+        .sum();
+    assert_eq!(total, per_trace);
+    let text = lightstep(&["analyze", "--aggregate", &file]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.starts_with("contribution to the critical path over 20 traces"),
+        "{text}"
+    );
+    let svg = lightstep(&["analyze", "--aggregate", "--format", "svg", &file]);
+    assert_eq!(svg.status.code(), Some(1));
+}
