@@ -13,6 +13,22 @@ use std::time::Duration;
 /// requests that arrive after them.
 ///
 /// These are testing knobs: a receiver that nobody turns them on for behaves normally.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstep_receiver::Result<()> {
+/// use std::time::Duration;
+///
+/// let receiver = lightstep_receiver::Receiver::builder().start().await?;
+/// // The exporter under test will see two UNAVAILABLE answers, then success.
+/// receiver.faults().fail_next_requests(2);
+/// assert_eq!(receiver.faults().pending_failures(), 2);
+/// // Or a backend that takes a second per export.
+/// receiver.faults().set_response_delay(Duration::from_secs(1));
+/// receiver.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     inner: Arc<Inner>,

@@ -678,6 +678,21 @@ impl SpanStore {
     /// Removes and returns the traces that received no new span for at least `idle`: the
     /// usual way to decide that a trace is complete when nothing else says so. Other traces
     /// stay in the store.
+    ///
+    /// A development server calls this periodically and prints what it gets:
+    ///
+    /// ```no_run
+    /// # async fn run(store: lightstep_receiver::SpanStore) {
+    /// use std::time::Duration;
+    ///
+    /// loop {
+    ///     tokio::time::sleep(Duration::from_millis(500)).await;
+    ///     for trace in store.take_idle_traces(Duration::from_secs(3)) {
+    ///         eprintln!("trace {}: {} spans", trace.trace_id(), trace.spans().len());
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn take_idle_traces(&self, idle: Duration) -> Vec<Trace> {
         let now = Instant::now();
         let (taken, len) = {
