@@ -50,6 +50,11 @@ pub enum Error {
     #[error("no Tokio runtime is running: start the receiver from within a Tokio runtime")]
     NoRuntime,
 
+    /// [`ReceiverBuilder::start_background`](crate::ReceiverBuilder::start_background) could
+    /// not create its thread or runtime.
+    #[error("could not start the receiver's background thread")]
+    Runtime(#[source] std::io::Error),
+
     /// [`SpanStore::wait_for_spans`](crate::SpanStore::wait_for_spans) gave up.
     #[error("timed out after {timeout:?} waiting for {expected} spans: the store holds {received}")]
     Timeout {

@@ -327,13 +327,87 @@ impl ReceiverBuilder {
             store,
             faults,
             shutdown_tx,
-            tasks,
+            listeners: Listeners::Tasks(tasks),
         })
     }
+
+    /// Binds both listeners and starts serving on a dedicated thread with its own Tokio
+    /// runtime, and returns once the ports are bound. Needs no runtime from the caller.
+    ///
+    /// Use it when the code under test blocks the thread its runtime runs on, as synchronous
+    /// `force_flush()`/`shutdown()` calls do on a `#[tokio::test]` (a current-thread runtime):
+    /// a receiver started with [`start`](Self::start) on that runtime could not answer until
+    /// the blocking call returned. The returned receiver is used exactly like the other one;
+    /// its async methods work from any runtime. Calling this from async code blocks the calling
+    /// thread only while the ports are bound.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start), plus [`Error::Runtime`] if the thread or its runtime cannot
+    /// be created.
+    pub fn start_background(self) -> Result<RunningReceiver> {
+        self.validate()?;
+        let (result_tx, result_rx) = std::sync::mpsc::sync_channel::<Result<RunningReceiver>>(1);
+        std::thread::Builder::new()
+            .name("lightstep-receiver".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = result_tx.send(Err(Error::Runtime(e)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let mut running = match self.start().await {
+                        Ok(running) => running,
+                        Err(e) => {
+                            let _ = result_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+                    let listeners =
+                        std::mem::replace(&mut running.listeners, Listeners::Thread(Some(done_rx)));
+                    // If the caller is gone, the receiver is dropped with the failed send,
+                    // which signals shutdown: the tasks below then end within the grace period.
+                    let _ = result_tx.send(Ok(running));
+                    if let Listeners::Tasks(tasks) = listeners {
+                        for task in tasks {
+                            let _ = task.await;
+                        }
+                    }
+                    let _ = done_tx.send(());
+                });
+            })
+            .map_err(Error::Runtime)?;
+        result_rx.recv().map_err(|_| {
+            Error::Runtime(std::io::Error::other(
+                "the receiver thread ended before it started",
+            ))
+        })?
+    }
+}
+
+/// What [`RunningReceiver::shutdown`] waits for.
+#[derive(Debug)]
+enum Listeners {
+    /// Listener tasks on the caller's runtime.
+    Tasks(Vec<JoinHandle<()>>),
+    /// A dedicated thread running the listeners, which reports when they are closed.
+    Thread(Option<tokio::sync::oneshot::Receiver<()>>),
 }
 
 /// A started receiver. Dropping it stops the listeners (in-flight requests still get
 /// [`shutdown`](Self::shutdown)'s grace period, on the runtime's tasks).
+///
+/// With [`ReceiverBuilder::start`], the receiver runs on the caller's runtime: on a
+/// current-thread runtime it answers only while that runtime is driven, so code that blocks
+/// the runtime's thread while waiting for an export would wait for itself. Use
+/// [`ReceiverBuilder::start_background`] then.
 #[derive(Debug)]
 pub struct RunningReceiver {
     grpc_addr: SocketAddr,
@@ -342,7 +416,7 @@ pub struct RunningReceiver {
     store: SpanStore,
     faults: Faults,
     shutdown_tx: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    listeners: Listeners,
 }
 
 impl RunningReceiver {
@@ -424,10 +498,19 @@ impl RunningReceiver {
     /// bind the same addresses (to test a backend that goes away and comes back).
     pub async fn shutdown(mut self) {
         self.shutdown_tx.send_replace(true);
-        for task in self.tasks.drain(..) {
-            // A listener task only ends by finishing; a panic in it has nothing to report
-            // beyond the port being closed, which it is either way.
-            let _ = task.await;
+        // A listener only ends by finishing; a panic in it has nothing to report beyond the
+        // port being closed, which it is either way.
+        match &mut self.listeners {
+            Listeners::Tasks(tasks) => {
+                for task in tasks.drain(..) {
+                    let _ = task.await;
+                }
+            }
+            Listeners::Thread(done) => {
+                if let Some(done) = done.take() {
+                    let _ = done.await;
+                }
+            }
         }
     }
 }

@@ -147,3 +147,63 @@ fn futures_executor_block_on<F: std::future::Future>(fut: F) -> F::Output {
         }
     }
 }
+
+/// A blocking HTTP/1.1 POST of a three-span trace with std's `TcpStream`: it holds the calling
+/// thread until the answer arrives. Returns the status code.
+fn blocking_post(addr: std::net::SocketAddr) -> u16 {
+    use prost::Message as _;
+    use std::io::{Read as _, Write as _};
+    let body = request("s", three_span_trace(1)).encode_to_vec();
+    let mut tcp = std::net::TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(HANG_GUARD)).expect("hang guard");
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).expect("write");
+    tcp.write_all(&body).expect("write");
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).expect("read the answer");
+    std::str::from_utf8(&response[9..12])
+        .expect("utf-8")
+        .parse()
+        .expect("status")
+}
+
+#[tokio::test]
+async fn a_background_receiver_answers_while_the_test_thread_blocks() {
+    // `#[tokio::test]` is a current-thread runtime: a receiver on it could not answer the
+    // blocking call below, which holds the runtime's only thread.
+    let rx = Receiver::builder().start_background().expect("start");
+    assert_eq!(blocking_post(rx.http_addr()), 200);
+    assert_eq!(rx.spans().len(), 3);
+    let spans = rx.wait_for_spans(3, HANG_GUARD).await.expect("spans");
+    assert_eq!(spans[0].name(), "root");
+    let grpc = rx.grpc_addr();
+    rx.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(grpc).await.is_err());
+}
+
+#[test]
+fn a_background_receiver_needs_no_runtime() {
+    let rx = Receiver::builder().start_background().expect("start");
+    assert_eq!(blocking_post(rx.http_addr()), 200);
+    assert_eq!(rx.spans().len(), 3);
+    // Errors still come back from the thread.
+    let err = Receiver::builder()
+        .with_http_addr(rx.http_addr())
+        .start_background()
+        .expect_err("port taken");
+    assert!(
+        matches!(
+            err,
+            Error::Bind {
+                listener: "OTLP/HTTP",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop(rx);
+}
