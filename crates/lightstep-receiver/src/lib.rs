@@ -46,6 +46,10 @@
 //! invalid trace or span id, and spans that do not fit in a full store (under
 //! [`WhenFull::RejectNew`]), are refused one by one and reported as OTLP partial success.
 //!
+//! [`ReceiverBuilder::start`] serves on the caller's Tokio runtime;
+//! [`ReceiverBuilder::start_background`] on a thread of its own, for tests whose code blocks
+//! the thread its runtime runs on (see [`RunningReceiver`]).
+//!
 //! Both listeners accept both protocols (a gRPC request is recognised by its content type), so
 //! a client pointed at the "wrong" port still works.
 //!

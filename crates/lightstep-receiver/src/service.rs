@@ -611,4 +611,30 @@ mod tests {
             Err(DecodeError::Malformed(_))
         ));
     }
+
+    proptest::proptest! {
+        /// Whatever the bytes, decoding answers (Ok or an error) and never panics.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..2048), gzip in proptest::arbitrary::any::<bool>()) {
+            for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+                let _ = decode_http(&bytes, gzip, protocol, 64 * 1024);
+            }
+        }
+
+        /// Corrupting bytes of a valid request (protobuf and JSON) never panics either.
+        #[test]
+        fn decoding_corrupted_requests_never_panics(flips in proptest::collection::vec((proptest::arbitrary::any::<usize>(), proptest::arbitrary::any::<u8>()), 1..8)) {
+            let json = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"s"}}]},"scopeSpans":[{"scope":{"name":"n"},"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"x","startTimeUnixNano":"1","endTimeUnixNano":2,"attributes":[{"key":"a","value":{"arrayValue":{"values":[{"intValue":"1"},{"kvlistValue":{"values":[{"key":"k","value":{"doubleValue":1.5}}]}}]}}}]}]}]}]}"#;
+            let request = crate::json::decode_request(json).expect("valid");
+            let proto = request.encode_to_vec();
+            for (original, protocol) in [(json.to_vec(), Protocol::HttpJson), (proto, Protocol::HttpProtobuf)] {
+                let mut bytes = original;
+                for (at, value) in &flips {
+                    let len = bytes.len();
+                    bytes[at % len] = *value;
+                }
+                let _ = decode_http(&bytes, false, protocol, 64 * 1024);
+            }
+        }
+    }
 }

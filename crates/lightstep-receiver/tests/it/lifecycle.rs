@@ -207,3 +207,14 @@ fn a_background_receiver_needs_no_runtime() {
     );
     drop(rx);
 }
+
+#[test]
+fn handles_can_move_between_threads_and_tasks() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<lightstep_receiver::RunningReceiver>();
+    send_sync::<lightstep_receiver::SpanStore>();
+    send_sync::<lightstep_receiver::Faults>();
+    send_sync::<lightstep_receiver::ReceivedSpan>();
+    send_sync::<lightstep_receiver::Trace>();
+    send_sync::<lightstep_receiver::Error>();
+}
