@@ -55,7 +55,7 @@ echo "python-peers: creating $venv (first run, or requirements changed)" >&2
 rm -rf "$venv"
 "$python" -m venv "$venv" >&2
 if ! "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q \
-        --timeout 60 -r "$requirements" >&2; then
+        --timeout 30 --retries 2 -r "$requirements" >&2; then
     rm -rf "$venv"
     unavailable "pip could not install $requirements (no access to PyPI?)"
 fi
