@@ -144,7 +144,9 @@ impl fmt::Display for SpanId {
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            IdRepr::Num(value) if self.1 && *value <= u128::from(u64::MAX) => write!(f, "{value:016x}"),
+            IdRepr::Num(value) if self.1 && *value <= u128::from(u64::MAX) => {
+                write!(f, "{value:016x}")
+            }
             IdRepr::Num(value) => write!(f, "{value:032x}"),
             IdRepr::Text(text) => f.write_str(text),
         }
