@@ -394,11 +394,12 @@ where
         } else {
             self.method
         };
-        let name = match (&self.route, self.role) {
+        let name = match (self.route, self.role) {
             (Some(route), Role::HttpServer) => {
+                let name = Cow::Owned(format!("{method} {route}"));
                 self.attributes
-                    .push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
-                Cow::Owned(format!("{method} {route}"))
+                    .push(KeyValue::new(semconv::HTTP_ROUTE, route));
+                name
             }
             _ => method,
         };

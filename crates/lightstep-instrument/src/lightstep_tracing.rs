@@ -151,16 +151,21 @@ where
     }
 
     /// Traces an incoming HTTP request handled by `future`: a `SERVER` span named
-    /// `{method} {route}` under the current context. For the full set of attributes and the
-    /// parent from the request's headers, use [`http_server`](Self::http_server).
-    pub fn trace_http<F>(&self, method: &str, route: &str, future: F) -> Traced<F>
+    /// `{method} {route}` under the current context. `route` is the route template
+    /// (`"/users/{id}"`, usually a `&'static str`, which is not copied). For the full set of
+    /// attributes and the parent from the request's headers, use
+    /// [`http_server`](Self::http_server).
+    pub fn trace_http<F>(
+        &self,
+        method: &str,
+        route: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> Traced<F>
     where
         F: Future,
         F::Output: Outcome,
     {
-        self.http_server(method)
-            .with_route(route.to_owned())
-            .trace(future)
+        self.http_server(method).with_route(route).trace(future)
     }
 
     /// Traces an outgoing gRPC call made by `future`: a `CLIENT` span named `{service}/{method}`

@@ -117,7 +117,10 @@ impl ActiveSpan {
         }
         self.done = true;
         let span = self.cx.span();
-        record(&span, self.role, report);
+        // Nothing to record on a span that is not sampled: skip the work (and the allocations).
+        if span.is_recording() {
+            record(&span, self.role, report);
+        }
         span.end();
     }
 

@@ -730,4 +730,65 @@ mod tests {
             assert_eq!(s.collection, *coll, "collection of {input}");
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A literal of every kind the sanitizer knows, with digits and quotes inside.
+        fn literal() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                (any::<u32>(), any::<u16>()).prop_map(|(a, b)| format!("{a}.{b}")),
+                (any::<u16>(), any::<i8>()).prop_map(|(a, e)| format!("{a}e{e}")),
+                any::<u32>().prop_map(|n| format!("0x{n:X}")),
+                "[ -~]{0,12}"
+                    .prop_map(|s| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))),
+                "[0-9a-f]{0,8}".prop_map(|s| format!("X'{s}'")),
+                "[0-9a-z ']{0,8}".prop_map(|s| format!("$$ {s} $$")),
+            ]
+        }
+
+        /// Keywords, identifiers (no digits), punctuation, placeholders and comments.
+        fn other() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-zA-Z_]{1,8}".prop_map(String::from),
+                Just("SELECT".to_owned()),
+                Just("IN (".to_owned()),
+                Just(",".to_owned()),
+                Just(")".to_owned()),
+                Just("=".to_owned()),
+                Just("?".to_owned()),
+                Just(":name".to_owned()),
+                "[a-z0-9 ']{0,10}".prop_map(|s| format!("/* {s} */")),
+                "[a-z0-9 ']{0,10}".prop_map(|s| format!("-- {s}\n")),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics(input in "\\PC*") {
+                let _ = sanitize(&input);
+                let _ = sanitize_with(&input, DoubleQuotes::Identifier);
+                let _ = summarize(&input);
+            }
+
+            #[test]
+            fn never_panics_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let input = String::from_utf8_lossy(&bytes);
+                let _ = sanitize(&input);
+                let _ = summarize(&input);
+            }
+
+            #[test]
+            fn no_literal_survives(
+                parts in proptest::collection::vec(prop_oneof![literal(), other()], 0..30)
+            ) {
+                let query = parts.join(" ");
+                let out = sanitize(&query);
+                prop_assert!(!out.contains(|c: char| c.is_ascii_digit()), "{query:?} -> {out:?}");
+                prop_assert!(!out.contains('\''), "{query:?} -> {out:?}");
+            }
+        }
+    }
 }
