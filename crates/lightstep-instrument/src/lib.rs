@@ -45,7 +45,7 @@
 //! ```
 //!
 //! The builders cover the richer cases: [`LightstepTracing::http_server`] (with the parent,
-//! path, query, host and user agent read from an [`http::Request`]),
+//! path, query, host and user agent read from an [`http::Request`](::http::Request)),
 //! [`LightstepTracing::http_client`] (URL, server address, context injected into the request
 //! headers), [`LightstepTracing::rpc_client`] and [`LightstepTracing::rpc_server`],
 //! [`LightstepTracing::database`] (namespace, collection, server, sanitizing). Each has
@@ -57,7 +57,7 @@
 //! - [`http`], [`rpc`], [`db`]: the span builders and the conventions' details (method
 //!   normalisation, query redaction, gRPC paths).
 //! - [`sql`]: the SQL sanitizer behind `db.query.text`.
-//! - [`propagation`]: trace context into and out of [`http::HeaderMap`] (and tonic metadata).
+//! - [`propagation`]: trace context into and out of [`http::HeaderMap`](::http::HeaderMap) (and tonic metadata).
 //!
 //! # Feature flags
 //!
