@@ -1,0 +1,313 @@
+//! What every lightstep-rs example shares: where its spans go, and printing what arrived.
+//!
+//! An example calls [`Demo::start`] with a [`ConfigBuilder`]. When the configuration names a
+//! destination (an access token, so Lightstep's public ingest, or an endpoint such as a
+//! Collector, from `LIGHTSTEP_ACCESS_TOKEN`/`LS_ACCESS_TOKEN`,
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`/`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, a file or code), the
+//! spans go there, exactly as `lightstep::init_with` would send them. When it names none, an
+//! embedded OTLP receiver (`lightstep-receiver`) starts in-process on 127.0.0.1 and takes the
+//! backend's place, so the example works with no account and no network. [`Demo::finish`]
+//! shuts the pipeline down, says what was delivered or what was not, and, with the embedded
+//! receiver, prints every trace that arrived as a tree with durations and its critical path.
+//!
+//! The decision is made on the resolved configuration, never on `std::env` directly: the
+//! environment is read once, through [`EnvSnapshot`].
+#![allow(clippy::print_stdout)] // the examples' job is to print what happened
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use lightstep::analysis::read::{Format, read_traces};
+use lightstep::analysis::render::{format_duration, write_text};
+use lightstep::analysis::{
+    AssembledTrace, CriticalPathAnalysis, Options, Trace, analyze_assembled, assemble,
+};
+use lightstep::config::{ConfigError, EnvSnapshot, Protocol, Source};
+use lightstep::receiver::{Receiver, RunningReceiver};
+use lightstep::{ConfigBuilder, ExporterGuard, LightstepExporter};
+
+pub use lightstep;
+
+/// How many received traces [`Demo::finish`] prints in full; the rest are counted.
+pub const TRACES_SHOWN: usize = 5;
+
+/// Rows of the critical-path table printed per trace.
+const PATH_ROWS: usize = 20;
+
+/// A configuration builder reading the process environment once (through [`EnvSnapshot`]),
+/// with `service` as the service name unless `OTEL_SERVICE_NAME` or `LS_SERVICE_NAME` says
+/// otherwise.
+///
+/// `ConfigBuilder::with_service_name` would override the environment (code is the highest
+/// layer); an example's name should only be a default, so it goes into the snapshot instead.
+pub fn config_builder(service: &str) -> ConfigBuilder {
+    let mut env = EnvSnapshot::from_process();
+    if env.get("OTEL_SERVICE_NAME").is_none() && env.get("LS_SERVICE_NAME").is_none() {
+        env.set("OTEL_SERVICE_NAME", service);
+    }
+    lightstep::builder().with_env(env)
+}
+
+/// Where the spans of an example go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// What the configuration names: Lightstep, a Collector, any OTLP endpoint.
+    Configured(String),
+    /// The embedded receiver started by [`Demo::start`], at this endpoint.
+    Embedded(String),
+}
+
+/// Decides where spans go: the configured destination, or `None` when the configuration names
+/// none (no token, no endpoint anywhere), which is when the embedded receiver stands in.
+///
+/// A configuration without token and endpoint fails to build with
+/// [`ConfigError::MissingToken`] (its default endpoint is Lightstep's public ingest). That
+/// alone is not enough to choose the receiver: an endpoint set explicitly to Lightstep's ingest
+/// fails the same way and must stay an error. So a probe build with a placeholder token asks
+/// whether the endpoint came from anywhere but the built-in default.
+pub fn configured_destination(builder: &ConfigBuilder) -> Result<Option<String>, ConfigError> {
+    match builder.clone().build() {
+        Ok(config) => Ok(Some(config.traces_endpoint().as_str().to_owned())),
+        Err(missing @ ConfigError::MissingToken { .. }) => {
+            let probe = builder.clone().with_access_token("placeholder").build();
+            match probe {
+                Ok(probe) if probe.source_of("traces_endpoint") == Some(&Source::Default) => {
+                    Ok(None)
+                }
+                _ => Err(missing),
+            }
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// An example's tracing pipeline: installed globally, exporting to the configured destination
+/// or to an embedded receiver.
+#[derive(Debug)]
+pub struct Demo {
+    guard: ExporterGuard,
+    receiver: Option<RunningReceiver>,
+    destination: Destination,
+}
+
+impl Demo {
+    /// Chooses the destination (see [`configured_destination`]), starts the embedded receiver
+    /// if it is needed, builds the pipeline and installs it as the global tracer provider and
+    /// propagator (what `lightstep::init_with` does). Prints one line saying where spans go.
+    ///
+    /// Must run inside a Tokio runtime (the receiver runs on it).
+    pub async fn start(builder: ConfigBuilder) -> Result<Self, Box<dyn StdError>> {
+        let (builder, receiver, destination) = match configured_destination(&builder)? {
+            Some(endpoint) => (builder, None, Destination::Configured(endpoint)),
+            None => {
+                let receiver = Receiver::builder().start().await?;
+                // Both listeners accept both protocols; give each transport its usual one.
+                // Code beats the environment, and no endpoint is set there.
+                let http = builder
+                    .clone()
+                    .with_access_token("placeholder")
+                    .build()
+                    .map(|c| c.protocol().is_http())
+                    .unwrap_or(false);
+                let endpoint = if http {
+                    receiver.http_endpoint()
+                } else {
+                    receiver.grpc_endpoint()
+                };
+                let builder = builder.with_otlp_endpoint(endpoint.clone());
+                (builder, Some(receiver), Destination::Embedded(endpoint))
+            }
+        };
+        let guard = lightstep::init_with(builder)?;
+        match &destination {
+            Destination::Configured(endpoint) => println!(
+                "sending spans of service `{}` to {endpoint} ({})",
+                guard.config().service_name(),
+                protocol_name(guard.config().protocol()),
+            ),
+            Destination::Embedded(endpoint) => println!(
+                "no access token and no endpoint configured: sending spans of service `{}` to an \
+                 embedded OTLP receiver at {endpoint}",
+                guard.config().service_name(),
+            ),
+        }
+        Ok(Self {
+            guard,
+            receiver,
+            destination,
+        })
+    }
+
+    /// The pipeline: its tracer, tracer provider, configuration and counters.
+    pub fn exporter(&self) -> &LightstepExporter {
+        &self.guard
+    }
+
+    /// Where the spans go.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// The embedded receiver, when no destination was configured.
+    pub fn receiver(&self) -> Option<&RunningReceiver> {
+        self.receiver.as_ref()
+    }
+
+    /// Environment variables that send a child process's spans to the same place: the
+    /// embedded receiver's endpoint (the child inherits everything else).
+    pub fn child_env(&self) -> Vec<(&'static str, String)> {
+        match &self.destination {
+            Destination::Embedded(endpoint) => {
+                vec![("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone())]
+            }
+            Destination::Configured(_) => Vec::new(),
+        }
+    }
+
+    /// Shuts the pipeline down (every span is flushed, within the configured
+    /// `shutdown_timeout`), reports what was delivered or what was not, and prints what the
+    /// embedded receiver holds. Success only when every span was delivered.
+    pub async fn finish(self) -> ExitCode {
+        let Self {
+            guard,
+            receiver,
+            destination,
+        } = self;
+        let target = match &destination {
+            Destination::Configured(endpoint) | Destination::Embedded(endpoint) => endpoint.clone(),
+        };
+        let delivered = match guard.shutdown().await {
+            Ok(stats) => {
+                println!(
+                    "delivered {} of {} spans to {target} ({} dropped, {} failed)",
+                    stats.exported, stats.ended, stats.dropped, stats.failed
+                );
+                true
+            }
+            Err(error) => {
+                eprintln!(
+                    "error: spans were not delivered to {target}: {}",
+                    chain(&error)
+                );
+                false
+            }
+        };
+        if let Some(receiver) = receiver {
+            let traces = receiver.take_traces();
+            let spans: usize = traces.iter().map(|t| t.spans().len()).sum();
+            println!(
+                "the embedded receiver got {spans} spans in {} traces",
+                traces.len()
+            );
+            let mut out = io::stdout().lock();
+            for (shown, trace) in traces.iter().enumerate() {
+                if shown == TRACES_SHOWN {
+                    let _ = writeln!(out, "\n… and {} more traces", traces.len() - TRACES_SHOWN);
+                    break;
+                }
+                let bytes = trace.to_otlp_protobuf();
+                let result = read_traces(
+                    &bytes[..],
+                    Path::new("the embedded receiver"),
+                    Some(Format::OtlpProto),
+                    |trace| write_report(&mut out, &trace),
+                );
+                if let Err(error) = result {
+                    eprintln!(
+                        "error: cannot analyze trace {}: {}",
+                        trace.trace_id(),
+                        chain(&error)
+                    );
+                }
+            }
+            drop(out);
+            receiver.shutdown().await;
+        }
+        if delivered {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Grpc => "OTLP/gRPC",
+        _ => "OTLP/HTTP",
+    }
+}
+
+/// An error and its sources, on one line: `invalid configuration: no access token for ...`.
+pub fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Writes one trace as an indented tree with durations, spans on the critical path marked
+/// `*` with the time they hold it, followed by the critical-path table.
+pub fn write_report(out: &mut impl Write, trace: &Trace) -> io::Result<()> {
+    let assembled = assemble(trace, &Options::default());
+    let analysis = analyze_assembled(trace, &assembled);
+    writeln!(out)?;
+    write_tree(out, trace, &assembled, &analysis)?;
+    writeln!(out)?;
+    write_text(out, &analysis, PATH_ROWS)
+}
+
+/// Writes the span tree: one line per span, children under their parent by start time.
+pub fn write_tree(
+    out: &mut impl Write,
+    trace: &Trace,
+    assembled: &AssembledTrace,
+    analysis: &CriticalPathAnalysis,
+) -> io::Result<()> {
+    let on_path: HashMap<usize, u64> = analysis.path.iter().map(|p| (p.span, p.self_ns)).collect();
+    writeln!(
+        out,
+        "trace {} ({} spans; * = on the critical path, with the time it holds there)",
+        trace.trace_id,
+        trace.spans.len()
+    )?;
+    let by_start = |mut spans: Vec<usize>| {
+        // Reversed: the stack pops the earliest first.
+        spans.sort_by_key(|&i| std::cmp::Reverse(trace.spans[i].start_ns()));
+        spans
+    };
+    // An explicit stack: traces can be deeper than the call stack should go.
+    let mut stack: Vec<(usize, usize)> = by_start(assembled.top_level().collect())
+        .into_iter()
+        .map(|i| (i, 0))
+        .collect();
+    while let Some((index, depth)) = stack.pop() {
+        let span = &trace.spans[index];
+        let mark = match on_path.get(&index) {
+            Some(&self_ns) => format!("  * {}", format_duration(self_ns)),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "  {:>10}  {:indent$}{} [{}]{mark}",
+            format_duration(span.duration_ns()),
+            "",
+            span.name(),
+            span.service(),
+            indent = depth * 2,
+        )?;
+        stack.extend(
+            by_start(assembled.children(index).collect())
+                .into_iter()
+                .map(|child| (child, depth + 1)),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! Runs the examples as their users do: the real example binaries, as separate processes, with a
+//! clean environment, checking what they print, their exit status and (with an endpoint set)
+//! what a receiver started here got.
+//!
+//! Which binaries: integration tests cannot name example targets (`CARGO_BIN_EXE_*` exists for
+//! `[[bin]]` targets only), and running `cargo run --example` from inside `cargo test` would
+//! rebuild the examples with this package's features rather than the workspace's. But
+//! `cargo test` builds every example of the package before it runs any test, into
+//! `target/<profile>/examples/`, next to this test's own `deps/` directory; that is where these
+//! tests find them. Run them with `cargo test -p lightstep-examples` (or the workspace-wide
+//! command); `cargo test --test run_examples` alone does not rebuild the examples, and would run
+//! stale ones or fail with a message saying so.
+//!
+//! Timeouts here are hang guards only (a minute or more); nothing asserts how fast anything is.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use lightstep::receiver::Receiver;
+
+/// Longest any example may run before the test calls it hung.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// The example binary `name`, built by `cargo test` next to this test binary.
+fn example_path(name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/run_examples-<hash> -> target/<profile>/examples/<name>
+    let profile_dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "example binary {} not found: run `cargo test -p lightstep-examples`, which builds the \
+         examples before the tests",
+        path.display()
+    );
+    path
+}
+
+/// A command for the example with an empty environment: no token, no endpoint, nothing from
+/// the machine running the tests.
+fn example(name: &str) -> Command {
+    let mut command = Command::new(example_path(name));
+    command
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[derive(Debug)]
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn assert_success(&self) {
+        assert!(self.status.success(), "{self}");
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Reads a pipe to the end on a thread of its own.
+fn collect(mut pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    rx
+}
+
+/// Waits for `child` to exit (killing it and failing after [`HANG_GUARD`]) and collects its
+/// output.
+fn wait(mut child: Child, stdout: mpsc::Receiver<String>) -> Output {
+    let stderr = collect(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + HANG_GUARD;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the example") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the example did not exit within {HANG_GUARD:?}; stderr:\n{}",
+                stderr.recv().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.recv().unwrap_or_default(),
+        stderr: stderr.recv().unwrap_or_default(),
+    }
+}
+
+fn run(mut command: Command) -> Output {
+    let mut child = command.spawn().expect("start the example");
+    let stdout = collect(child.stdout.take().expect("piped stdout"));
+    wait(child, stdout)
+}
+
+/// Runs a command on the blocking pool, so that a receiver on the test's runtime keeps serving.
+async fn run_async(command: Command) -> Output {
+    tokio::task::spawn_blocking(move || run(command))
+        .await
+        .expect("the example runner")
+}
+
+// ---- quickstart -----------------------------------------------------------------------------
+
+#[test]
+fn quickstart_prints_the_received_trace_and_its_critical_path() {
+    let out = run(example("quickstart"));
+    out.assert_success();
+    let stdout = &out.stdout;
+    assert!(
+        stdout.contains("sending spans of service `quickstart` to an embedded OTLP receiver"),
+        "{out}"
+    );
+    assert!(stdout.contains("GET /api/users/1 -> 200 OK"), "{out}");
+    assert!(stdout.contains("delivered 4 of 4 spans"), "{out}");
+    assert!(
+        stdout.contains("the embedded receiver got 4 spans in 1 traces"),
+        "{out}"
+    );
+    // The tree: each span under its parent, indented.
+    let tree: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" [quickstart]"))
+        .collect();
+    let indent_of = |name: &str| {
+        let line = tree
+            .iter()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no span {name} in the tree:\n{out}"));
+        let after_duration = line.trim_start().split_once("  ").expect("duration").1;
+        after_duration.len() - after_duration.trim_start().len()
+    };
+    assert!(indent_of("GET /api/users/{id}") < indent_of("users.v1.UserService/GetUser"));
+    assert!(indent_of("users.v1.UserService/GetUser") < indent_of("SELECT users"));
+    // The critical path table.
+    assert!(stdout.contains("(robust mode): duration"), "{out}");
+    assert!(stdout.contains("by service: quickstart 100.0%"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_sends_to_the_endpoint_in_the_environment() {
+    let receiver = Receiver::builder().start().await.expect("receiver");
+    let mut command = example("quickstart");
+    command
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint())
+        .env("OTEL_SERVICE_NAME", "quickstart-under-test");
+    let out = run_async(command).await;
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "sending spans of service `quickstart-under-test` to {}",
+            receiver.grpc_endpoint()
+        )),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("embedded"), "{out}");
+
+    // Everything was acknowledged before the example exited: it is all here.
+    let spans = receiver.spans();
+    let mut names: Vec<&str> = spans.iter().map(|s| s.name()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "GET /api/users/{id}",
+            "INSERT audit",
+            "SELECT users",
+            "users.v1.UserService/GetUser"
+        ],
+        "{out}"
+    );
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.service_name() == Some("quickstart-under-test"))
+    );
+    assert!(spans.iter().all(|s| s.trace_id() == spans[0].trace_id()));
+    receiver.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_over_http_protobuf_to_the_endpoint_in_the_environment() {
+    let receiver = Receiver::builder().start().await.expect("receiver");
+    let mut command = example("quickstart");
+    command
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+    let out = run_async(command).await;
+    out.assert_success();
+    assert_eq!(receiver.spans().len(), 4, "{out}");
+    receiver.shutdown().await;
+}
+
+/// An endpoint that accepts TCP connections (the kernel completes the handshake for the
+/// listen backlog) but never answers a byte: a black hole.
+#[test]
+fn quickstart_exits_and_says_what_it_could_not_deliver_when_the_endpoint_never_answers() {
+    let black_hole = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", black_hole.local_addr().expect("address"));
+    let mut command = example("quickstart");
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
+    let out = run(command);
+    drop(black_hole);
+    assert!(!out.status.success(), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("error: spans were not delivered to {endpoint}")),
+        "{out}"
+    );
+    assert!(out.stderr.contains("4"), "the count of spans: {out}");
+    assert!(!out.stdout.contains("delivered 4 of 4"), "{out}");
+}
+
+#[test]
+fn quickstart_exits_and_says_what_it_could_not_deliver_when_the_port_is_closed() {
+    // Bind and close: nothing listens on the port afterwards.
+    let endpoint = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let mut command = example("quickstart");
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
+    let out = run(command);
+    assert!(!out.status.success(), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("error: spans were not delivered to {endpoint}")),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("4 of 4 spans were not delivered"),
+        "{out}"
+    );
+}
+
+#[test]
+fn quickstart_refuses_lightstep_ingest_without_a_token() {
+    let mut command = example("quickstart");
+    command.env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "https://ingest.lightstep.com:443",
+    );
+    let out = run(command);
+    assert!(!out.status.success(), "{out}");
+    assert!(out.stderr.contains("no access token"), "{out}");
+}
