@@ -135,24 +135,19 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     }
 
     // Id lookup: the first occurrence of an id owns it (Jaeger renames later duplicates).
-    let mut by_id: FastMap<&crate::SpanId, u32> =
-        FastMap::with_capacity_and_hasher(n, Default::default());
+    // Numeric ids are keyed by value, so probing never touches the spans themselves.
+    let mut by_id = IdIndex::with_capacity(n);
     for (i, span) in spans.iter().enumerate() {
         if !included[i] {
             continue;
         }
-        match by_id.entry(span.span_id()) {
-            Entry::Vacant(slot) => {
-                slot.insert(i as u32);
-            }
-            Entry::Occupied(slot) => {
-                let first = &spans[*slot.get() as usize];
-                if !jaeger && is_same_span(first, span) {
-                    included[i] = false;
-                    diagnostics.duplicates_dropped += 1;
-                } else {
-                    diagnostics.duplicate_ids += 1;
-                }
+        if let Some(first) = by_id.insert_first(span.span_id(), i as u32) {
+            let first = &spans[first as usize];
+            if !jaeger && is_same_span(first, span) {
+                included[i] = false;
+                diagnostics.duplicates_dropped += 1;
+            } else {
+                diagnostics.duplicate_ids += 1;
             }
         }
     }
@@ -329,6 +324,48 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
         children,
         diagnostics,
         jaeger_root,
+    }
+}
+
+/// Span index by id: numeric ids by value, text ids by text.
+struct IdIndex<'a> {
+    numeric: FastMap<u64, u32>,
+    text: FastMap<&'a str, u32>,
+}
+
+impl<'a> IdIndex<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            numeric: FastMap::with_capacity_and_hasher(n, Default::default()),
+            text: FastMap::default(),
+        }
+    }
+
+    /// Records `index` for `id` unless the id is taken; returns the earlier owner if it is.
+    fn insert_first(&mut self, id: &'a crate::SpanId, index: u32) -> Option<u32> {
+        match id.key() {
+            Ok(value) => match self.numeric.entry(value) {
+                Entry::Vacant(slot) => {
+                    slot.insert(index);
+                    None
+                }
+                Entry::Occupied(slot) => Some(*slot.get()),
+            },
+            Err(text) => match self.text.entry(text) {
+                Entry::Vacant(slot) => {
+                    slot.insert(index);
+                    None
+                }
+                Entry::Occupied(slot) => Some(*slot.get()),
+            },
+        }
+    }
+
+    fn get(&self, id: &crate::SpanId) -> Option<&u32> {
+        match id.key() {
+            Ok(value) => self.numeric.get(&value),
+            Err(text) => self.text.get(text),
+        }
     }
 }
 

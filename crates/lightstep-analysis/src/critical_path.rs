@@ -97,8 +97,8 @@ pub struct Gap {
 pub struct PathSpan {
     /// Index of the span in [`Trace::spans`].
     pub span: usize,
-    /// The span's id, as text.
-    pub span_id: String,
+    /// The span's id.
+    pub span_id: crate::SpanId,
     /// Its service.
     pub service: Arc<str>,
     /// Its operation name.
@@ -249,9 +249,9 @@ pub fn analyze_assembled(trace: &Trace, assembled: &AssembledTrace) -> CriticalP
             let span = spans.get(i)?;
             Some(PathSpan {
                 span: i,
-                span_id: span.span_id().to_string(),
+                span_id: span.span_id().clone(),
                 service: span.service_arc().clone(),
-                name: Arc::from(span.name()),
+                name: span.name_arc().clone(),
                 self_ns: self_ns.get(i).copied().unwrap_or(0),
             })
         })
@@ -263,7 +263,7 @@ pub fn analyze_assembled(trace: &Trace, assembled: &AssembledTrace) -> CriticalP
 
     CriticalPathAnalysis {
         trace_id: trace.trace_id.to_string(),
-        critical_spans: path.iter().map(|p| p.span_id.clone()).collect(),
+        critical_spans: path.iter().map(|p| p.span_id.to_hex()).collect(),
         total_duration_ms: ns_to_ms(window),
         critical_path_duration_ms: ns_to_ms(critical),
         mode,
@@ -283,11 +283,21 @@ fn ns_to_ms(ns: u64) -> u64 {
 }
 
 fn shares(path: &[PathSpan], window: u64, by_operation: bool) -> Vec<Share> {
-    let mut totals: HashMap<(Arc<str>, Option<Arc<str>>), u64> = HashMap::new();
-    for p in path {
-        let key = (p.service.clone(), by_operation.then(|| p.name.clone()));
-        *totals.entry(key).or_insert(0) += p.self_ns;
+    // Keyed by borrowed names with a fast hash: a million path spans cost a million short
+    // string hashes into a small, cache-resident map, and no allocation.
+    let mut by_name: HashMap<(&str, &str), (usize, u64), foldhash::fast::RandomState> =
+        HashMap::default();
+    for (k, p) in path.iter().enumerate() {
+        let name: &str = if by_operation { &p.name } else { "" };
+        by_name.entry((&p.service, name)).or_insert((k, 0)).1 += p.self_ns;
     }
+    let totals = by_name.into_values().filter_map(|(k, ns)| {
+        let p = path.get(k)?;
+        Some((
+            (p.service.clone(), by_operation.then(|| p.name.clone())),
+            ns,
+        ))
+    });
     let mut out: Vec<Share> = totals
         .into_iter()
         .map(|((service, operation), critical_ns)| Share {

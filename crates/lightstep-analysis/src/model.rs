@@ -132,12 +132,49 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Sixteen lower-case hex digits without going through the formatting machinery, which is
+/// several times slower and shows up when a million ids are printed.
+fn hex16(value: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            IdRepr::Num(value) => write!(f, "{value:016x}"),
+            IdRepr::Num(value) => {
+                f.write_str(std::str::from_utf8(&hex16(*value)).unwrap_or_default())
+            }
             IdRepr::Text(text) => f.write_str(text),
         }
+    }
+}
+
+impl SpanId {
+    /// The id as text: 16 lower-case hex digits for numeric ids.
+    pub fn to_hex(&self) -> String {
+        match &self.0 {
+            IdRepr::Num(value) => String::from_utf8_lossy(&hex16(*value)).into_owned(),
+            IdRepr::Text(text) => text.to_string(),
+        }
+    }
+
+    /// The key used for lookups: numeric ids by value, others by text.
+    pub(crate) fn key(&self) -> Result<u64, &str> {
+        match &self.0 {
+            IdRepr::Num(value) => Ok(*value),
+            IdRepr::Text(text) => Err(text),
+        }
+    }
+}
+
+impl serde::Serialize for SpanId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -426,6 +463,11 @@ impl Span {
 
     /// The operation name.
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The shared operation name.
+    pub fn name_arc(&self) -> &Arc<str> {
         &self.name
     }
 

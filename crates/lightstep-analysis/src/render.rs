@@ -55,7 +55,7 @@ struct TraceJson<'a> {
 
 #[derive(Serialize)]
 struct SectionJson<'a> {
-    span_id: &'a str,
+    span_id: &'a crate::SpanId,
     service: &'a str,
     operation: &'a str,
     start_unix_nano: u64,
@@ -70,7 +70,7 @@ struct GapJson {
 
 #[derive(Serialize)]
 struct SpanJson<'a> {
-    span_id: &'a str,
+    span_id: &'a crate::SpanId,
     service: &'a str,
     operation: &'a str,
     self_ns: u64,
@@ -285,9 +285,13 @@ pub fn write_text(
             Some(p) => (
                 truncate(&p.service, 24),
                 truncate(&p.name, 32),
-                p.span_id.as_str(),
+                p.span_id.to_hex(),
             ),
-            None => ("(nothing running)".to_string(), String::new(), ""),
+            None => (
+                "(nothing running)".to_string(),
+                String::new(),
+                String::new(),
+            ),
         };
         writeln!(
             out,

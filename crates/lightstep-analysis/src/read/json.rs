@@ -107,6 +107,8 @@ fn json_error(file: &Path, err: &serde_json::Error) -> Error {
         Some(cut) => text[..cut].to_string(),
         None => text,
     };
+    // Messages quote input, which may hold line breaks; errors stay on one line.
+    let message = message.replace('\n', "\\n").replace('\r', "\\r");
     let message = if err.is_eof() {
         format!("{message} (the input ends too early)")
     } else {
@@ -904,6 +906,15 @@ mod tests {
             }
             other => panic!("unexpected {other}"),
         }
+    }
+
+    #[test]
+    fn errors_quoting_line_breaks_stay_on_one_line() {
+        let doc =
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"1\n2"}]}]}]}"#;
+        let err = read_all(doc, None).unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains(r"1\n2"), "{err}");
     }
 
     #[test]

@@ -198,3 +198,61 @@ proptest! {
         prop_assert_eq!(total, analysis.duration_ns());
     }
 }
+
+/// Fixture bytes with random damage: the readers must return an error or traces, never panic,
+/// and whatever traces they return must analyze.
+fn damaged_fixture() -> impl Strategy<Value = Vec<u8>> {
+    let files: Vec<Vec<u8>> = crate::fixtures::fixture_files()
+        .into_iter()
+        .filter(|f| {
+            std::fs::metadata(f)
+                .map(|m| m.len() < 200_000)
+                .unwrap_or(false)
+        })
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    (
+        prop::sample::select(files),
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 1..8),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(mut bytes, edits, cut)| {
+            for (at, byte, op) in edits {
+                let i = at.index(bytes.len().max(1));
+                match op {
+                    0 if i < bytes.len() => bytes[i] = byte,
+                    1 => bytes.insert(i.min(bytes.len()), byte),
+                    _ if i < bytes.len() => {
+                        bytes.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            let keep = cut.index(bytes.len() + 1).max(bytes.len() * 3 / 4);
+            bytes.truncate(keep);
+            bytes
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn readers_survive_damaged_input(bytes in damaged_fixture()) {
+        use lightstep_analysis::read::{Format, read_traces};
+        for format in [None, Some(Format::OtlpJson), Some(Format::OtlpProto), Some(Format::JaegerJson), Some(Format::ZipkinJson)] {
+            let result = read_traces(bytes.as_slice(), std::path::Path::new("damaged"), format, |trace| {
+                for mode in [Mode::Robust, Mode::Jaeger] {
+                    let analysis = analyze_critical_path(&trace, &Options::new(mode));
+                    assert!(analysis.critical_ns() <= analysis.duration_ns() || mode == Mode::Jaeger);
+                }
+                Ok(())
+            });
+            if let Err(err) = result {
+                let message = err.to_string();
+                prop_assert!(message.starts_with("damaged"), "{}", message);
+                prop_assert!(!message.contains('\n'));
+            }
+        }
+    }
+}
