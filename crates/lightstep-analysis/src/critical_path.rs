@@ -285,11 +285,33 @@ fn ns_to_ms(ns: u64) -> u64 {
 fn shares(path: &[PathSpan], window: u64, by_operation: bool) -> Vec<Share> {
     // Keyed by borrowed names with a fast hash: a million path spans cost a million short
     // string hashes into a small, cache-resident map, and no allocation.
+    // Consecutive path spans usually share their names (often the very same allocation), so
+    // runs are summed before touching the map.
     let mut by_name: HashMap<(&str, &str), (usize, u64), foldhash::fast::RandomState> =
         HashMap::default();
+    let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
+    let mut run: Option<(usize, u64)> = None;
+    let mut add = |first: usize, ns: u64| {
+        if let Some(q) = path.get(first) {
+            let name: &str = if by_operation { &q.name } else { "" };
+            by_name.entry((&q.service, name)).or_insert((first, 0)).1 += ns;
+        }
+    };
     for (k, p) in path.iter().enumerate() {
-        let name: &str = if by_operation { &p.name } else { "" };
-        by_name.entry((&p.service, name)).or_insert((k, 0)).1 += p.self_ns;
+        if let Some((first, ns)) = run.as_mut()
+            && let Some(q) = path.get(*first)
+            && same(&q.service, &p.service)
+            && (!by_operation || same(&q.name, &p.name))
+        {
+            *ns += p.self_ns;
+            continue;
+        }
+        if let Some((first, ns)) = run.replace((k, p.self_ns)) {
+            add(first, ns);
+        }
+    }
+    if let Some((first, ns)) = run {
+        add(first, ns);
     }
     let totals = by_name.into_values().filter_map(|(k, ns)| {
         let p = path.get(k)?;

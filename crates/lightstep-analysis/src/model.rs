@@ -293,6 +293,12 @@ pub struct Link {
     pub span_id: SpanId,
 }
 
+/// The empty name, shared: spans without a service or name allocate nothing for it.
+fn empty_name() -> Arc<str> {
+    static EMPTY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+    EMPTY.clone()
+}
+
 /// One span, with times in integer nanoseconds since the Unix epoch.
 ///
 /// Build one with [`Span::new`] and the `with_*` setters:
@@ -337,8 +343,8 @@ impl Span {
             links: Vec::new(),
             kind: SpanKind::Unspecified,
             status: Status::Unset,
-            service: Arc::from(""),
-            name: Arc::from(""),
+            service: empty_name(),
+            name: empty_name(),
             host: None,
             start_ns,
             end_ns,
