@@ -361,3 +361,249 @@ fn unknown_lightstep_variables_are_warned_about() {
             .any(|w| w.message().contains("OTEL_CONFIG_FILE"))
     );
 }
+
+/// Every variable in `vars::ALL` reaches the setting it names: a table checked against the list,
+/// so that a variable added without a test fails here.
+#[test]
+fn every_variable_reaches_its_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("x.pem");
+    std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let pem = pem.to_str().unwrap().to_owned();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "").unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    // (variable, value, setting key, companion variables needed for a valid configuration)
+    let table: Vec<(&str, &str, &str, Vec<(&str, &str)>)> = vec![
+        ("LIGHTSTEP_CONFIG_FILE", &file, "config_file", vec![]),
+        ("LIGHTSTEP_ACCESS_TOKEN", "t", "access_token", vec![]),
+        ("LS_ACCESS_TOKEN", "t", "access_token", vec![]),
+        ("LS_SERVICE_NAME", "s", "service_name", vec![]),
+        ("LS_SERVICE_VERSION", "1", "service_version", vec![]),
+        (
+            "LIGHTSTEP_REGION",
+            "eu",
+            "region",
+            vec![("LS_ACCESS_TOKEN", "t")],
+        ),
+        (
+            "LIGHTSTEP_SHUTDOWN_TIMEOUT",
+            "1s",
+            "shutdown_timeout",
+            vec![],
+        ),
+        ("OTEL_SERVICE_NAME", "s", "service_name", vec![]),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "a=b",
+            "resource_attributes.a",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://localhost:1",
+            "traces_endpoint",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://localhost:1",
+            "traces_endpoint",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_SPAN_ENDPOINT",
+            "http://localhost:1",
+            "traces_endpoint",
+            vec![],
+        ),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "h=v", "headers.h", vec![]),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "h=v",
+            "headers.h",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "http/json",
+            "protocol",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "http/json",
+            "protocol",
+            vec![],
+        ),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "5", "timeout", vec![]),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "5", "timeout", vec![]),
+        (
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "gzip",
+            "compression",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "gzip",
+            "compression",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            &pem,
+            "tls.ca_file",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            &pem,
+            "tls.ca_file",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            &pem,
+            "tls.client_key",
+            vec![("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &pem)],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+            &pem,
+            "tls.client_key",
+            vec![("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &pem)],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            &pem,
+            "tls.client_certificate",
+            vec![("OTEL_EXPORTER_OTLP_CLIENT_KEY", &pem)],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            &pem,
+            "tls.client_certificate",
+            vec![("OTEL_EXPORTER_OTLP_CLIENT_KEY", &pem)],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_INSECURE",
+            "true",
+            "tls.insecure",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+            "true",
+            "tls.insecure",
+            vec![],
+        ),
+        (
+            "OTEL_BSP_SCHEDULE_DELAY",
+            "10",
+            "batch.scheduled_delay",
+            vec![],
+        ),
+        (
+            "OTEL_BSP_EXPORT_TIMEOUT",
+            "10",
+            "batch.export_timeout",
+            vec![],
+        ),
+        (
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            "4096",
+            "batch.max_queue_size",
+            vec![],
+        ),
+        (
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            "10",
+            "batch.max_export_batch_size",
+            vec![],
+        ),
+        (
+            "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
+            "2",
+            "batch.max_concurrent_exports",
+            vec![],
+        ),
+        ("OTEL_TRACES_SAMPLER", "always_on", "sampler.name", vec![]),
+        (
+            "OTEL_TRACES_SAMPLER_ARG",
+            "0.5",
+            "sampler.arg",
+            vec![("OTEL_TRACES_SAMPLER", "traceidratio")],
+        ),
+        ("OTEL_PROPAGATORS", "b3", "propagators", vec![]),
+        ("OTEL_TRACES_EXPORTER", "none", "traces_exporter", vec![]),
+        ("OTEL_SDK_DISABLED", "true", "sdk_disabled", vec![]),
+        (
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            "1",
+            "limits.attribute_count",
+            vec![],
+        ),
+        (
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "1",
+            "limits.attribute_value_length",
+            vec![],
+        ),
+        (
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+            "1",
+            "limits.attribute_count",
+            vec![],
+        ),
+        (
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "1",
+            "limits.attribute_value_length",
+            vec![],
+        ),
+        (
+            "OTEL_SPAN_EVENT_COUNT_LIMIT",
+            "1",
+            "limits.event_count",
+            vec![],
+        ),
+        (
+            "OTEL_SPAN_LINK_COUNT_LIMIT",
+            "1",
+            "limits.link_count",
+            vec![],
+        ),
+        (
+            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+            "1",
+            "limits.event_attribute_count",
+            vec![],
+        ),
+        (
+            "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+            "1",
+            "limits.link_attribute_count",
+            vec![],
+        ),
+    ];
+    let covered: Vec<&str> = table.iter().map(|row| row.0).collect();
+    let untested: Vec<_> = vars::ALL
+        .iter()
+        .filter(|v| !covered.contains(v) && **v != vars::OTEL_CONFIG_FILE)
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "variables without a row here: {untested:?}"
+    );
+    for (var, value, key, companions) in table {
+        let mut vars = vec![(var, value)];
+        vars.extend(companions);
+        let c = build_ok(local(&vars));
+        assert_eq!(
+            c.source_of(key),
+            Some(&Source::Env { var: var.into() }),
+            "{var} -> {key}"
+        );
+    }
+}
