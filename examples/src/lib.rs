@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use lightstep::analysis::read::{Format, read_traces};
 use lightstep::analysis::render::{format_duration, write_text};
 use lightstep::analysis::{
-    AssembledTrace, CriticalPathAnalysis, Options, Trace, analyze_assembled, assemble,
+    AssembledTrace, CriticalPathAnalysis, Options, SpanKind, Trace, analyze_assembled, assemble,
 };
 use lightstep::config::{ConfigError, EnvSnapshot, Protocol, Source};
 use lightstep::receiver::{Receiver, RunningReceiver};
@@ -197,7 +197,15 @@ impl Demo {
             }
         };
         if let Some(receiver) = receiver {
-            let traces = receiver.take_traces();
+            let mut traces = receiver.take_traces();
+            // In the order they started, as the example made them.
+            traces.sort_by_key(|trace| {
+                trace
+                    .spans()
+                    .iter()
+                    .map(|s| s.span().start_time_unix_nano)
+                    .min()
+            });
             let spans: usize = traces.iter().map(|t| t.spans().len()).sum();
             println!(
                 "the embedded receiver got {spans} spans in {} traces",
@@ -294,9 +302,13 @@ pub fn write_tree(
             Some(&self_ns) => format!("  * {}", format_duration(self_ns)),
             None => String::new(),
         };
+        let kind = match span.kind() {
+            SpanKind::Unspecified | SpanKind::Internal => String::new(),
+            kind => format!(", {}", kind.as_str()),
+        };
         writeln!(
             out,
-            "  {:>10}  {:indent$}{} [{}]{mark}",
+            "  {:>10}  {:indent$}{} [{}{kind}]{mark}",
             format_duration(span.duration_ns()),
             "",
             span.name(),

@@ -149,7 +149,7 @@ fn quickstart_prints_the_received_trace_and_its_critical_path() {
     // The tree: each span under its parent, indented.
     let tree: Vec<&str> = stdout
         .lines()
-        .filter(|l| l.contains(" [quickstart]"))
+        .filter(|l| l.contains(" [quickstart"))
         .collect();
     let indent_of = |name: &str| {
         let line = tree
@@ -272,4 +272,168 @@ fn quickstart_refuses_lightstep_ingest_without_a_token() {
     let out = run(command);
     assert!(!out.status.success(), "{out}");
     assert!(out.stderr.contains("no access token"), "{out}");
+}
+
+// ---- the other examples -------------------------------------------------------------------
+
+/// Runs `name` with its spans sent to a receiver started here, and returns the output and the
+/// traces that arrived, each as (name, span id, parent span id) triples.
+async fn run_against_receiver(name: &str) -> (Output, Vec<Vec<(String, Vec<u8>, Vec<u8>)>>) {
+    let receiver = Receiver::builder().start().await.expect("receiver");
+    let mut command = example(name);
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint());
+    let out = run_async(command).await;
+    out.assert_success();
+    let traces = receiver
+        .take_traces()
+        .into_iter()
+        .map(|trace| {
+            trace
+                .spans()
+                .iter()
+                .map(|s| {
+                    (
+                        s.name().to_owned(),
+                        s.span().span_id.clone(),
+                        s.span().parent_span_id.clone(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    receiver.shutdown().await;
+    (out, traces)
+}
+
+/// The span named `name` in `trace`, by position, panicking with the trace when absent.
+fn find(trace: &[(String, Vec<u8>, Vec<u8>)], name: &str, nth: usize) -> usize {
+    trace
+        .iter()
+        .enumerate()
+        .filter(|(_, (n, _, _))| n == name)
+        .nth(nth)
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("no span {name} (#{nth}) in {trace:?}"))
+}
+
+fn parent_of(trace: &[(String, Vec<u8>, Vec<u8>)], child: usize) -> Option<usize> {
+    trace.iter().position(|(_, id, _)| *id == trace[child].2)
+}
+
+#[test]
+fn axum_service_prints_one_trace_per_request_across_both_services() {
+    let out = run(example("axum_service"));
+    out.assert_success();
+    for line in [
+        "GET /orders/espresso -> 200 OK order accepted, 12 in stock",
+        "GET /orders/tea -> 200 OK order accepted, 40 in stock",
+        "GET /orders/unicorn -> 404 Not Found no product unicorn",
+        "delivered 12 of 12 spans",
+        "the embedded receiver got 12 spans in 3 traces",
+    ] {
+        assert!(out.stdout.contains(line), "{line:?} missing:\n{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_service_propagates_context_to_the_downstream_service() {
+    let (out, traces) = run_against_receiver("axum_service").await;
+    assert_eq!(traces.len(), 3, "{out}");
+    for trace in &traces {
+        assert_eq!(trace.len(), 4, "{trace:?}");
+        let shop = find(trace, "GET /orders/{sku}", 0);
+        let client = find(trace, "GET", 0);
+        let inventory = find(trace, "GET /stock/{sku}", 0);
+        let query = find(trace, "SELECT stock", 0);
+        assert_eq!(parent_of(trace, shop), None);
+        assert_eq!(parent_of(trace, client), Some(shop));
+        assert_eq!(parent_of(trace, inventory), Some(client));
+        assert_eq!(parent_of(trace, query), Some(inventory));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tonic_grpc_client_and_server_spans_form_one_trace() {
+    let (out, traces) = run_against_receiver("tonic_grpc").await;
+    assert!(out.stdout.contains("Check(checkout) -> Serving"), "{out}");
+    assert!(
+        out.stdout.contains("Check(payments) -> NotServing"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("Check(unknown) -> NotFound"), "{out}");
+    assert_eq!(traces.len(), 3, "{out}");
+    for trace in &traces {
+        assert_eq!(trace.len(), 4, "{trace:?}");
+        let root = trace
+            .iter()
+            .position(|(name, _, _)| name.starts_with("check "))
+            .expect("root");
+        let client = find(trace, "grpc.health.v1.Health/Check", 0);
+        let server = find(trace, "grpc.health.v1.Health/Check", 1);
+        // Which of the two is the client: the one whose parent is the root.
+        let (client, server) = if parent_of(trace, client) == Some(root) {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        let query = find(trace, "SELECT services", 0);
+        assert_eq!(parent_of(trace, client), Some(root));
+        assert_eq!(parent_of(trace, server), Some(client));
+        assert_eq!(parent_of(trace, query), Some(server));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracing_bridge_nests_tracing_spans_and_helper_spans() {
+    let (out, traces) = run_against_receiver("tracing_bridge").await;
+    assert!(
+        out.stdout
+            .contains("POST /orders (ada, 3 items) -> 201 Created"),
+        "{out}"
+    );
+    assert_eq!(traces.len(), 2, "{out}");
+    for trace in &traces {
+        assert_eq!(trace.len(), 4, "{trace:?}");
+        let http = find(trace, "POST /orders", 0);
+        let order = find(trace, "place_order", 0);
+        let price = find(trace, "price_items", 0);
+        let insert = find(trace, "INSERT orders", 0);
+        assert_eq!(parent_of(trace, order), Some(http));
+        assert_eq!(parent_of(trace, price), Some(order));
+        assert_eq!(parent_of(trace, insert), Some(order));
+    }
+}
+
+#[test]
+fn config_file_reads_the_toml_and_the_yaml_file() {
+    let out = run(example("config_file"));
+    out.assert_success();
+    for line in [
+        "sending spans of service `config-file-toml` to an embedded OTLP receiver",
+        "sending spans of service `config-file-yaml` to an embedded OTLP receiver",
+        "file ",
+        "lightstep.toml: batch.max_queue_size)",
+        "lightstep.yaml: protocol)",
+        "http/protobuf",
+    ] {
+        assert!(out.stdout.contains(line), "{line:?} missing:\n{out}");
+    }
+    assert_eq!(
+        out.stdout.matches("delivered 2 of 2 spans").count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn config_file_reports_a_bad_file_by_key() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("app.toml");
+    std::fs::write(&file, "servce_name = \"typo\"\n").expect("write the file");
+    let mut command = example("config_file");
+    command.arg(&file);
+    let out = run(command);
+    assert!(!out.status.success(), "{out}");
+    assert!(out.stderr.contains("unknown key `servce_name`"), "{out}");
+    assert!(out.stderr.contains("did you mean `service_name`"), "{out}");
 }
