@@ -280,7 +280,10 @@ pub fn write_text(
         "at", "time", "share", "service", "operation"
     )?;
     for (span, start, end) in steps.iter().take(max_rows) {
-        let at = format!("+{}", format_duration(start - analysis.start_ns));
+        let at = format!(
+            "+{}",
+            format_duration(start.saturating_sub(analysis.start_ns))
+        );
         let (service, operation, id) = match span.and_then(|s| info.get(&s)) {
             Some(p) => (
                 truncate(&p.service, 24),
@@ -296,8 +299,8 @@ pub fn write_text(
         writeln!(
             out,
             "  {at:>12}  {:>12}  {:>5.1}%  {service:<24}  {operation:<32}  {id}",
-            format_duration(end - start),
-            pct(end - start),
+            format_duration(end.saturating_sub(*start)),
+            pct(end.saturating_sub(*start)),
         )?;
     }
     if steps.len() > max_rows {
@@ -483,13 +486,13 @@ pub fn write_svg(
 
     let (t0, t1) = (
         analysis.start_ns,
-        analysis.end_ns.max(analysis.start_ns + 1),
+        analysis.end_ns.max(analysis.start_ns.saturating_add(1)),
     );
     let label_w = 380.0;
     let plot_w = 820.0;
     let row_h = 18.0;
     let top = 64.0;
-    let x = |t: u64| label_w + plot_w * (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64;
+    let x = |t: u64| label_w + plot_w * (t.saturating_sub(t0)) as f64 / (t1 - t0).max(1) as f64;
     let height = top + row_h * (order.len() as f64 + 1.0) + 40.0;
     let width = label_w + plot_w + 20.0;
 
@@ -603,7 +606,7 @@ pub fn write_svg(
             colour(span.service()),
             xml(span.service()),
             xml(span.name()),
-            format_duration(e - s)
+            format_duration(e.saturating_sub(s))
         );
         // Critical sections over the bar, merged when closer than a pixel.
         let mut last: Option<(f64, f64)> = None;
@@ -717,6 +720,29 @@ mod tests {
         let mut short = Vec::new();
         write_text(&mut short, &analysis, 2).unwrap();
         assert!(String::from_utf8(short).unwrap().contains("3 more steps"));
+    }
+
+    #[test]
+    fn renderers_survive_what_jaeger_mode_leaves_of_broken_traces() {
+        // A child ending before it starts stays reversed in Jaeger mode (Jaeger UI keeps it).
+        let t = TraceId::from_u128(3);
+        let trace = Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t.clone(), SpanId::from_u64(1), 100, 200),
+                Span::new(t.clone(), SpanId::from_u64(2), 150, 50).with_parent(SpanId::from_u64(1)),
+                Span::new(t, SpanId::from_u64(3), u64::MAX, u64::MAX)
+                    .with_parent(SpanId::from_u64(1)),
+            ],
+        );
+        for mode in [crate::Mode::Robust, crate::Mode::Jaeger] {
+            let assembled = assemble(&trace, &Options::new(mode));
+            let analysis = analyze_assembled(&trace, &assembled);
+            let mut out = Vec::new();
+            write_text(&mut out, &analysis, 40).unwrap();
+            write_svg(&mut out, &trace, &assembled, &analysis).unwrap();
+            assert!(!out.is_empty());
+        }
     }
 
     #[test]
