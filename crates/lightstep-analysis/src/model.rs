@@ -512,6 +512,30 @@ impl Trace {
     pub fn new(trace_id: TraceId, spans: Vec<Span>) -> Self {
         Self { trace_id, spans }
     }
+
+    /// Groups spans of any number of traces by trace id, traces in order of first appearance
+    /// and spans in input order (for callers such as a receiver that collect spans loosely).
+    ///
+    /// ```
+    /// use lightstep_analysis::{Span, SpanId, Trace, TraceId};
+    ///
+    /// let (a, b) = (TraceId::from_u128(1), TraceId::from_u128(2));
+    /// let traces = Trace::group(vec![
+    ///     Span::new(a.clone(), SpanId::from_u64(1), 0, 1),
+    ///     Span::new(b.clone(), SpanId::from_u64(2), 0, 1),
+    ///     Span::new(a.clone(), SpanId::from_u64(3), 0, 1),
+    /// ]);
+    /// assert_eq!(traces.len(), 2);
+    /// assert_eq!(traces[0].trace_id, a);
+    /// assert_eq!(traces[0].spans.len(), 2);
+    /// ```
+    pub fn group(spans: impl IntoIterator<Item = Span>) -> Vec<Trace> {
+        let mut grouper = crate::read::Grouper::default();
+        for span in spans {
+            grouper.push(span);
+        }
+        grouper.into_traces()
+    }
 }
 
 #[cfg(test)]

@@ -918,6 +918,20 @@ mod tests {
     }
 
     #[test]
+    fn legacy_instrumentation_library_spans_and_string_enums_are_read() {
+        let doc = r#"{"resourceSpans":[{"instrumentationLibrarySpans":[{"instrumentationLibrary":{"name":"x"},
+            "spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"B7AD6B7169203331",
+            "kind":"SPAN_KIND_CONSUMER","status":{"code":"STATUS_CODE_ERROR"},
+            "startTimeUnixNano":"1","endTimeUnixNano":"2","links":[{"traceId":"01","spanId":"02"}]}]}]}]}"#;
+        let traces = read_all(doc, Some(Format::OtlpJson)).unwrap();
+        let span = &traces[0].spans[0];
+        assert_eq!(span.kind(), SpanKind::Consumer);
+        assert_eq!(span.status(), Status::Error);
+        assert_eq!(span.span_id().to_string(), "b7ad6b7169203331");
+        assert_eq!(span.links()[0].span_id, SpanId::from_u64(2));
+    }
+
+    #[test]
     fn json_lines_are_separate_documents() {
         let line =
             r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"01","spanId":"02"}]}]}]}"#;
