@@ -42,6 +42,7 @@
 //!
 //! Rust 1.90 or later.
 
+pub mod diagnose;
 mod error;
 mod processor;
 mod propagation;

@@ -21,7 +21,7 @@ use crate::processor::Transport;
 pub const ACCESS_TOKEN_HEADER: &str = "lightstep-access-token";
 
 /// Every header to send: the extra headers, then the token (marked sensitive).
-fn header_list(config: &LightstepConfig) -> Vec<(String, String, bool)> {
+pub(crate) fn header_list(config: &LightstepConfig) -> Vec<(String, String, bool)> {
     let mut headers: Vec<(String, String, bool)> = config
         .headers()
         .iter()
@@ -238,7 +238,7 @@ impl Transport for HttpTransport {
 /// The reqwest blocking client with rustls (ring), the system's roots, the configured CA and
 /// client identity. Built on a thread of its own: reqwest's blocking client may not be created
 /// inside an async context.
-fn build_blocking_client(
+pub(crate) fn build_blocking_client(
     config: &LightstepConfig,
 ) -> Result<reqwest::blocking::Client, ExporterError> {
     let tls = rustls_config(config)?;
@@ -254,7 +254,9 @@ fn build_blocking_client(
     .map_err(|_| ExporterError::Build("the HTTP client builder panicked".into()))?
 }
 
-fn rustls_config(config: &LightstepConfig) -> Result<rustls::ClientConfig, ExporterError> {
+pub(crate) fn rustls_config(
+    config: &LightstepConfig,
+) -> Result<rustls::ClientConfig, ExporterError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();

@@ -2,6 +2,7 @@
 //! HTTP, with TLS and in plaintext to loopback; faults; shutdown deadlines; load.
 
 mod delivery;
+mod doctor;
 mod faults;
 mod lifecycle;
 

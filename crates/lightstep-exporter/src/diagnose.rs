@@ -1,0 +1,397 @@
+//! Why are my traces not arriving? The checks behind `lightstep doctor`, as a library: each step
+//! of the way from the configuration to an accepted export, with a one-line diagnosis.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightstep_config::{ConfigError, LightstepConfig};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message as _;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+
+use crate::transport;
+
+/// One step of the diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// The configuration loads and validates.
+    Configuration,
+    /// The endpoint's host name resolves.
+    Resolve,
+    /// A TCP connection opens.
+    Connect,
+    /// TLS handshakes and the certificate verifies (or plaintext is the explicit choice).
+    Tls,
+    /// An empty OTLP export is accepted.
+    Export,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Configuration => "configuration",
+            Self::Resolve => "resolve",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Export => "export",
+        })
+    }
+}
+
+/// How a step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It worked.
+    Pass,
+    /// It failed: the diagnosis says why.
+    Fail,
+    /// Not tried, because an earlier step failed or it does not apply.
+    Skip,
+}
+
+/// The result of one step, with its one-line diagnosis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Check {
+    /// The step.
+    pub step: Step,
+    /// How it went.
+    pub outcome: Outcome,
+    /// What happened, in one line (never the token).
+    pub detail: String,
+}
+
+impl Check {
+    fn new(step: Step, outcome: Outcome, detail: impl Into<String>) -> Self {
+        Self {
+            step,
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = match self.outcome {
+            Outcome::Pass => "ok  ",
+            Outcome::Fail => "FAIL",
+            Outcome::Skip => "skip",
+        };
+        write!(f, "[{mark}] {:<13} {}", self.step, self.detail)
+    }
+}
+
+/// Every step, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    /// The checks, in the order they ran.
+    pub checks: Vec<Check>,
+}
+
+impl Diagnosis {
+    /// Whether every step passed (skips for steps that do not apply count as passing).
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.outcome != Outcome::Fail)
+    }
+
+    fn skip_rest(mut self, from: &[Step], why: &str) -> Self {
+        for step in from {
+            self.checks.push(Check::new(*step, Outcome::Skip, why));
+        }
+        self
+    }
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for check in &self.checks {
+            writeln!(f, "{check}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every step against the configuration (or reports why it does not load).
+pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnosis {
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            let d = Diagnosis {
+                checks: vec![Check::new(
+                    Step::Configuration,
+                    Outcome::Fail,
+                    e.to_string(),
+                )],
+            };
+            return d.skip_rest(
+                &[Step::Resolve, Step::Connect, Step::Tls, Step::Export],
+                "the configuration is invalid",
+            );
+        }
+    };
+    let mut d = Diagnosis {
+        checks: vec![Check::new(
+            Step::Configuration,
+            Outcome::Pass,
+            format!(
+                "valid; sending {} to {}",
+                config.protocol().as_str(),
+                config.traces_endpoint()
+            ),
+        )],
+    };
+    if !config.exports() {
+        return d.skip_rest(
+            &[Step::Resolve, Step::Connect, Step::Tls, Step::Export],
+            "nothing is exported (OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none)",
+        );
+    }
+    let endpoint = config.traces_endpoint();
+    let timeout = config.timeout();
+    let host = endpoint
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = endpoint.port();
+
+    let addrs: Vec<SocketAddr> =
+        match tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port))).await {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(e)) => {
+                d.checks.push(Check::new(
+                    Step::Resolve,
+                    Outcome::Fail,
+                    format!("`{host}` does not resolve: {e}"),
+                ));
+                return d.skip_rest(
+                    &[Step::Connect, Step::Tls, Step::Export],
+                    "no address to connect to",
+                );
+            }
+            Err(_) => {
+                d.checks.push(Check::new(
+                    Step::Resolve,
+                    Outcome::Fail,
+                    format!(
+                        "resolving `{host}` took longer than {}ms",
+                        timeout.as_millis()
+                    ),
+                ));
+                return d.skip_rest(
+                    &[Step::Connect, Step::Tls, Step::Export],
+                    "no address to connect to",
+                );
+            }
+        };
+    d.checks.push(Check::new(
+        Step::Resolve,
+        Outcome::Pass,
+        format!(
+            "`{host}` resolves to {}",
+            addrs
+                .iter()
+                .map(|a| a.ip().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ));
+
+    let mut stream = None;
+    let mut last_error = String::new();
+    for addr in &addrs {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                stream = Some((s, *addr));
+                break;
+            }
+            Ok(Err(e)) => last_error = format!("{addr}: {e}"),
+            Err(_) => last_error = format!("{addr}: no answer within {}ms", timeout.as_millis()),
+        }
+    }
+    let Some((stream, addr)) = stream else {
+        d.checks.push(Check::new(
+            Step::Connect,
+            Outcome::Fail,
+            format!("cannot connect to port {port} ({last_error}); is the collector or receiver running, and the port right?"),
+        ));
+        return d.skip_rest(&[Step::Tls, Step::Export], "no connection");
+    };
+    d.checks.push(Check::new(
+        Step::Connect,
+        Outcome::Pass,
+        format!("TCP connects to {addr}"),
+    ));
+
+    if endpoint.is_tls() {
+        match tls_handshake(config, stream, &host, timeout).await {
+            Ok(detail) => d.checks.push(Check::new(Step::Tls, Outcome::Pass, detail)),
+            Err(detail) => {
+                d.checks.push(Check::new(Step::Tls, Outcome::Fail, detail));
+                return d.skip_rest(&[Step::Export], "no trusted TLS connection");
+            }
+        }
+    } else {
+        drop(stream);
+        let why = if endpoint.is_loopback() {
+            "plaintext to loopback (the endpoint is http://)"
+        } else {
+            "plaintext, explicitly allowed (http:// endpoint or insecure=true)"
+        };
+        d.checks.push(Check::new(Step::Tls, Outcome::Pass, why));
+    }
+
+    let export = if config.protocol().is_http() {
+        empty_http_export(config).await
+    } else {
+        empty_grpc_export(config).await
+    };
+    d.checks.push(match export {
+        Ok(detail) => Check::new(Step::Export, Outcome::Pass, detail),
+        Err(detail) => Check::new(Step::Export, Outcome::Fail, detail),
+    });
+    d
+}
+
+async fn tls_handshake(
+    config: &LightstepConfig,
+    stream: tokio::net::TcpStream,
+    host: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let tls = transport::rustls_config(config).map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| format!("`{host}` is not a valid TLS server name"))?;
+    match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
+        Ok(Ok(_)) => Ok(format!(
+            "handshake done; the certificate for `{host}` verifies{}",
+            if config.tls().ca_file.is_some() {
+                " (system roots plus the configured CA)"
+            } else {
+                " (system roots)"
+            }
+        )),
+        Ok(Err(e)) => Err(format!(
+            "TLS handshake with `{host}` failed: {e}{}",
+            if e.to_string().contains("UnknownIssuer") {
+                "; set OTEL_EXPORTER_OTLP_CERTIFICATE to the CA that signed the server's certificate"
+            } else {
+                ""
+            }
+        )),
+        Err(_) => Err(format!(
+            "no TLS answer within {}ms (is the server speaking plaintext?)",
+            timeout.as_millis()
+        )),
+    }
+}
+
+fn token_hint(config: &LightstepConfig) -> &'static str {
+    if config.access_token().is_some() {
+        "the backend rejected the access token"
+    } else {
+        "the backend wants an access token and none is set (LIGHTSTEP_ACCESS_TOKEN or LS_ACCESS_TOKEN)"
+    }
+}
+
+async fn empty_grpc_export(config: &LightstepConfig) -> Result<String, String> {
+    let endpoint = config.traces_endpoint();
+    let uri = format!(
+        "{}://{}:{}",
+        endpoint.url().scheme(),
+        endpoint.url().host_str().unwrap_or_default(),
+        endpoint.port()
+    );
+    let mut channel = tonic::transport::Endpoint::from_shared(uri)
+        .map_err(|e| e.to_string())?
+        .timeout(config.timeout())
+        .connect_timeout(config.timeout());
+    if endpoint.is_tls() {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+        if let Some(ca) = &config.tls().ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("cannot read `{}`: {e}", ca.display()))?;
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        if let (Some(c), Some(k)) = (&config.tls().client_certificate, &config.tls().client_key) {
+            let cert =
+                std::fs::read(c).map_err(|e| format!("cannot read `{}`: {e}", c.display()))?;
+            let key =
+                std::fs::read(k).map_err(|e| format!("cannot read `{}`: {e}", k.display()))?;
+            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        channel = channel.tls_config(tls).map_err(|e| e.to_string())?;
+    }
+    let channel = channel
+        .connect()
+        .await
+        .map_err(|e| format!("gRPC connection failed: {e}"))?;
+    let mut request = tonic::Request::new(ExportTraceServiceRequest::default());
+    for (name, value, _) in transport::header_list(config) {
+        if let (Ok(k), Ok(mut v)) = (
+            AsciiMetadataKey::from_bytes(name.as_bytes()),
+            AsciiMetadataValue::try_from(value.as_str()),
+        ) {
+            v.set_sensitive(true);
+            request.metadata_mut().insert(k, v);
+        }
+    }
+    match TraceServiceClient::new(channel).export(request).await {
+        Ok(_) => Ok("an empty OTLP/gRPC export was accepted".into()),
+        Err(status) => Err(match status.code() {
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                format!("{} (gRPC {:?})", token_hint(config), status.code())
+            }
+            code => format!(
+                "the export was refused: gRPC {code:?}: {}",
+                status.message()
+            ),
+        }),
+    }
+}
+
+async fn empty_http_export(config: &LightstepConfig) -> Result<String, String> {
+    let config = config.clone();
+    let join = tokio::task::spawn_blocking(move || {
+        let client = transport::build_blocking_client(&config).map_err(|e| e.to_string())?;
+        let content_type = if config.protocol() == lightstep_config::Protocol::HttpJson {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
+        let body = if content_type == "application/json" {
+            b"{}".to_vec()
+        } else {
+            ExportTraceServiceRequest::default().encode_to_vec()
+        };
+        let mut request = client
+            .post(config.traces_endpoint().as_str())
+            .header("content-type", content_type)
+            .body(body);
+        for (name, value, _) in transport::header_list(&config) {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .map_err(|e| format!("the HTTP request failed: {e}"))?;
+        let status = response.status();
+        match status.as_u16() {
+            200..=299 => Ok(format!("an empty OTLP/HTTP export was accepted ({status})")),
+            401 | 403 => Err(format!("{} (HTTP {status})", token_hint(&config))),
+            404 => Err(format!(
+                "HTTP {status}: the path `{}` is wrong; OTLP/HTTP wants `/v1/traces`",
+                config.traces_endpoint().url().path()
+            )),
+            _ => Err(format!("the export was refused: HTTP {status}")),
+        }
+    });
+    join.await
+        .unwrap_or_else(|_| Err("the HTTP check panicked".into()))
+}
