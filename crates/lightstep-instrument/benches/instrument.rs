@@ -14,11 +14,12 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use criterion::{Criterion, criterion_main};
 use http::StatusCode;
 use opentelemetry::trace::{
-    FutureExt as _, Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    FutureExt as _, Span as _, SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags,
+    TraceId, TraceState, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -206,10 +207,11 @@ fn http_request_spans(c: &mut Criterion) {
 }
 
 fn unsampled(c: &mut Criterion) {
+    // Root spans that the sampler drops (`AlwaysOff`): the SDK is asked every time.
     let provider = provider(Sampler::AlwaysOff);
     let tracer = provider.tracer("bench");
     let tracing = LightstepTracing::from_provider(&provider);
-    let mut group = c.benchmark_group("unsampled");
+    let mut group = c.benchmark_group("unsampled_root");
     // The floor: the SDK's own cost of an unsampled span, with no attributes and no context.
     group.bench_function("raw_sdk_span_minimal", |b| {
         b.iter(|| {
@@ -217,26 +219,56 @@ fn unsampled(c: &mut Criterion) {
             span.end();
         })
     });
-    group.bench_function("raw_sdk_span_current", |b| {
-        b.iter(|| {
-            let span = tracer
-                .span_builder(format!("{} {}", "GET", ROUTE))
-                .with_kind(SpanKind::Server)
-                .with_attributes(vec![
-                    KeyValue::new(semconv::HTTP_REQUEST_METHOD, "GET"),
-                    KeyValue::new(semconv::HTTP_ROUTE, ROUTE),
-                ])
-                .start(&tracer);
-            let cx = Context::current_with_span(span);
-            let status = run(handler().with_context(cx.clone()));
-            cx.span().end();
-            status
-        })
-    });
+    group.bench_function("raw_sdk_span_current", |b| b.iter(|| raw_current(&tracer)));
     group.bench_function("helper", |b| {
         b.iter(|| run(tracing.trace_http(black_box("GET"), black_box(ROUTE), handler())))
     });
     group.finish();
+
+    // Under an unsampled parent with the SDK's default parent-based sampler: the common
+    // production case (the caller did not sample this trace).
+    let provider = provider_parent_based();
+    let tracer = provider.tracer("bench");
+    let tracing = LightstepTracing::from_provider(&provider);
+    let parent = Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef_u128),
+        SpanId::from(0x0123_4567_89ab_cdef_u64),
+        TraceFlags::default(),
+        true,
+        TraceState::default(),
+    ));
+    let _attached = parent.attach();
+    let mut group = c.benchmark_group("unsampled_parent");
+    group.bench_function("raw_sdk_span_current", |b| b.iter(|| raw_current(&tracer)));
+    group.bench_function("helper", |b| {
+        b.iter(|| run(tracing.trace_http(black_box("GET"), black_box(ROUTE), handler())))
+    });
+    group.finish();
+}
+
+fn provider_parent_based() -> SdkTracerProvider {
+    provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+}
+
+/// The hand-written span with the span current, as in `http_server_span/raw_sdk_span_current`.
+fn raw_current(tracer: &SdkTracer) -> StatusCode {
+    let span = tracer
+        .span_builder(format!("{} {}", "GET", ROUTE))
+        .with_kind(SpanKind::Server)
+        .with_attributes(vec![
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, "GET"),
+            KeyValue::new(semconv::HTTP_ROUTE, ROUTE),
+        ])
+        .start(tracer);
+    let cx = Context::current_with_span(span);
+    let status = run(handler().with_context(cx.clone()));
+    let span = cx.span();
+    span.set_attribute(KeyValue::new(
+        semconv::HTTP_RESPONSE_STATUS_CODE,
+        i64::from(status.as_u16()),
+    ));
+    span.end();
+    status
 }
 
 fn sql(c: &mut Criterion) {

@@ -25,8 +25,8 @@ use crate::sql::{self, DoubleQuotes};
 #[must_use = "a span builder does nothing until `start` or `trace`"]
 pub struct DbSpan<'t, T> {
     tracing: &'t LightstepTracing<T>,
-    system: String,
-    statement: String,
+    system: Cow<'t, str>,
+    statement: Cow<'t, str>,
     sanitize: bool,
     operation: Option<String>,
     collection: Option<String>,
@@ -42,11 +42,15 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
-    pub(crate) fn new(tracing: &'t LightstepTracing<T>, system: &str, statement: &str) -> Self {
+    pub(crate) fn new(
+        tracing: &'t LightstepTracing<T>,
+        system: Cow<'t, str>,
+        statement: Cow<'t, str>,
+    ) -> Self {
         Self {
             tracing,
-            system: system.to_owned(),
-            statement: statement.to_owned(),
+            system,
+            statement,
             sanitize: tracing.sanitize_sql(),
             operation: None,
             collection: None,
@@ -109,6 +113,10 @@ where
 
     /// Starts the span.
     pub fn start(self) -> ActiveSpan {
+        let parent = match self.tracing.parent_or_skip(self.parent, Role::Database) {
+            Ok(parent) => parent,
+            Err(stand_in) => return stand_in,
+        };
         let summary = sql::summarize(&self.statement);
         let operation = self
             .operation
@@ -118,7 +126,7 @@ where
         let query = if self.sanitize {
             sql::sanitize_with(&self.statement, DoubleQuotes::for_system(&self.system))
         } else {
-            self.statement
+            self.statement.into_owned()
         };
         let server_target = self.server.as_ref().map(|(host, port)| match port {
             Some(port) => format!("{host}:{port}"),
@@ -133,12 +141,15 @@ where
             (Some(op), Some(target)) => format!("{op} {target}"),
             (Some(op), None) => op.to_owned(),
             (None, Some(target)) => target.to_owned(),
-            (None, None) => self.system.clone(),
+            (None, None) => self.system.clone().into_owned(),
         };
 
         let mut attributes = self.attributes;
         attributes.reserve(8);
-        attributes.push(KeyValue::new(semconv::DB_SYSTEM_NAME, self.system));
+        attributes.push(KeyValue::new(
+            semconv::DB_SYSTEM_NAME,
+            self.system.into_owned(),
+        ));
         attributes.push(KeyValue::new(semconv::DB_QUERY_TEXT, query));
         if let Some(operation) = operation {
             attributes.push(KeyValue::new(semconv::DB_OPERATION_NAME, operation));
@@ -159,7 +170,7 @@ where
             }
         }
         self.tracing
-            .start_span(Role::Database, Cow::Owned(name), attributes, self.parent)
+            .start_span(Role::Database, Cow::Owned(name), attributes, parent)
     }
 
     /// Starts the span and runs `future` in it: `Ok` of any value is a success, `Err` an error

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -39,8 +40,8 @@ use tower::{Layer, Service};
 
 use crate::lightstep_tracing::LightstepTracing;
 use crate::outcome::{GrpcCode, Report};
-use crate::rpc::split_grpc_path;
-use crate::span::{ActiveSpan, poll_in_span};
+use crate::rpc::{RpcSpan, split_grpc_path};
+use crate::span::{ActiveSpan, Role, poll_in_span};
 
 /// The header and trailer that carries a gRPC call's status code.
 const GRPC_STATUS: &str = "grpc-status";
@@ -149,7 +150,12 @@ where
             None => ("", path, false),
         };
         let span = if self.client {
-            let mut builder = self.tracing.rpc_client(service, method);
+            let mut builder = RpcSpan::new(
+                &self.tracing,
+                Role::RpcClient,
+                Cow::Borrowed(service),
+                Cow::Borrowed(method),
+            );
             if let Some(host) = request.uri().host() {
                 let port = request
                     .uri()
@@ -170,10 +176,13 @@ where
             span.inject_headers(request.headers_mut());
             span
         } else {
-            let mut builder = self
-                .tracing
-                .rpc_server(service, method)
-                .with_request_headers(request.headers());
+            let mut builder = RpcSpan::new(
+                &self.tracing,
+                Role::RpcServer,
+                Cow::Borrowed(service),
+                Cow::Borrowed(method),
+            )
+            .with_request_headers(request.headers());
             if let Some(host) = request.uri().host() {
                 builder = builder.with_server_address(host.to_owned(), request.uri().port_u16());
             }

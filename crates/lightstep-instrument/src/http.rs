@@ -189,6 +189,7 @@ pub struct HttpSpan<'t, T> {
     tracing: &'t LightstepTracing<T>,
     role: Role,
     method: Cow<'static, str>,
+    method_original: Option<String>,
     route: Option<Cow<'static, str>>,
     attributes: Vec<KeyValue>,
     parent: Option<Context>,
@@ -201,20 +202,15 @@ where
 {
     pub(crate) fn new(tracing: &'t LightstepTracing<T>, role: Role, method: &str) -> Self {
         let (method, original) = normalize_method(method, tracing.known_methods());
-        let mut attributes = Vec::with_capacity(10);
-        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.clone()));
-        if let Some(original) = original {
-            attributes.push(KeyValue::new(
-                semconv::HTTP_REQUEST_METHOD_ORIGINAL,
-                original.to_owned(),
-            ));
-        }
+        // Attributes are gathered lazily: a span skipped under an unsampled parent allocates
+        // nothing for them.
         Self {
             tracing,
             role,
             method,
+            method_original: original.map(str::to_owned),
             route: None,
-            attributes,
+            attributes: Vec::new(),
             parent: None,
         }
     }
@@ -388,7 +384,23 @@ where
     }
 
     /// Starts the span.
-    pub fn start(mut self) -> ActiveSpan {
+    pub fn start(self) -> ActiveSpan {
+        let parent = match self.tracing.parent_or_skip(self.parent, self.role) {
+            Ok(parent) => parent,
+            Err(stand_in) => return stand_in,
+        };
+        let mut attributes = Vec::with_capacity(self.attributes.len() + 3);
+        attributes.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD,
+            self.method.clone(),
+        ));
+        if let Some(original) = self.method_original {
+            attributes.push(KeyValue::new(
+                semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+                original,
+            ));
+        }
+        attributes.extend(self.attributes);
         let method = if self.method == "_OTHER" {
             Cow::Borrowed("HTTP")
         } else {
@@ -397,14 +409,12 @@ where
         let name = match (self.route, self.role) {
             (Some(route), Role::HttpServer) => {
                 let name = Cow::Owned(format!("{method} {route}"));
-                self.attributes
-                    .push(KeyValue::new(semconv::HTTP_ROUTE, route));
+                attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
                 name
             }
             _ => method,
         };
-        self.tracing
-            .start_span(self.role, name, self.attributes, self.parent)
+        self.tracing.start_span(self.role, name, attributes, parent)
     }
 
     /// Starts the span and runs `future` in it; the status comes from the future's

@@ -44,7 +44,9 @@ pub fn split_grpc_path(path: &str) -> Option<(&str, &str)> {
 pub struct RpcSpan<'t, T> {
     tracing: &'t LightstepTracing<T>,
     role: Role,
-    method: String,
+    service: Cow<'t, str>,
+    method: Cow<'t, str>,
+    recognized: bool,
     system: Cow<'static, str>,
     attributes: Vec<KeyValue>,
     parent: Option<Context>,
@@ -58,20 +60,17 @@ where
     pub(crate) fn new(
         tracing: &'t LightstepTracing<T>,
         role: Role,
-        service: &str,
-        method: &str,
+        service: Cow<'t, str>,
+        method: Cow<'t, str>,
     ) -> Self {
-        let method = if service.is_empty() {
-            method.to_owned()
-        } else {
-            format!("{service}/{method}")
-        };
         Self {
             tracing,
             role,
+            service,
             method,
+            recognized: true,
             system: Cow::Borrowed(GRPC),
-            attributes: Vec::with_capacity(6),
+            attributes: Vec::new(),
             parent: None,
         }
     }
@@ -85,9 +84,7 @@ where
     /// Records the method as `_OTHER` (with the given one in `rpc.method_original`): for
     /// servers that received a call to a method they do not implement.
     pub fn with_unrecognized_method(mut self) -> Self {
-        let original = std::mem::replace(&mut self.method, "_OTHER".to_owned());
-        self.attributes
-            .push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, original));
+        self.recognized = false;
         self
     }
 
@@ -144,18 +141,28 @@ where
     }
 
     /// Starts the span.
-    pub fn start(mut self) -> ActiveSpan {
-        self.attributes
-            .push(KeyValue::new(semconv::RPC_SYSTEM_NAME, self.system.clone()));
-        let name = if self.method == "_OTHER" {
-            self.system.clone()
-        } else {
-            Cow::Owned(self.method.clone())
+    pub fn start(self) -> ActiveSpan {
+        let parent = match self.tracing.parent_or_skip(self.parent, self.role) {
+            Ok(parent) => parent,
+            Err(stand_in) => return stand_in,
         };
-        self.attributes
-            .push(KeyValue::new(semconv::RPC_METHOD, self.method));
-        self.tracing
-            .start_span(self.role, name, self.attributes, self.parent)
+        let full = if self.service.is_empty() {
+            self.method.into_owned()
+        } else {
+            format!("{}/{}", self.service, self.method)
+        };
+        let mut attributes = Vec::with_capacity(self.attributes.len() + 3);
+        attributes.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, self.system.clone()));
+        let name = if self.recognized {
+            attributes.push(KeyValue::new(semconv::RPC_METHOD, full.clone()));
+            Cow::Owned(full)
+        } else {
+            attributes.push(KeyValue::new(semconv::RPC_METHOD, "_OTHER"));
+            attributes.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, full));
+            self.system
+        };
+        attributes.extend(self.attributes);
+        self.tracing.start_span(self.role, name, attributes, parent)
     }
 
     /// Starts the span and runs `future` in it; the status comes from the future's

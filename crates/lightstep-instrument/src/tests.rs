@@ -658,3 +658,70 @@ async fn tonic_status_keeps_its_code_inside_a_result() {
         Some("UNAVAILABLE")
     );
 }
+
+fn unsampled_remote_parent() -> Context {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef_u128),
+        SpanId::from(0x0123_4567_89ab_cdef_u64),
+        TraceFlags::default(),
+        true,
+        TraceState::default(),
+    ))
+}
+
+#[tokio::test]
+async fn no_span_under_an_unsampled_parent() {
+    install_propagator();
+    // A sampler that would sample anything: the shortcut, not the sampler, decides here.
+    let h = harness();
+    let parent = unsampled_remote_parent();
+    let expected = parent.span().span_context().clone();
+    let tracing = h.tracing.clone();
+    h.tracing
+        .http_server("GET")
+        .with_route("/quiet")
+        .with_parent(parent.clone())
+        .trace(async move {
+            assert_eq!(Context::current().span().span_context(), &expected);
+            let client = tracing.http_client("GET").start();
+            let mut headers = http::HeaderMap::new();
+            client.inject_headers(&mut headers);
+            let traceparent = headers["traceparent"].to_str().unwrap().to_owned();
+            assert!(traceparent.ends_with("-00"), "unsampled: {traceparent}");
+            assert!(traceparent.contains(&expected.span_id().to_string()));
+            client.finish(&http::StatusCode::OK);
+        })
+        .await;
+    assert!(h.spans().is_empty(), "{:#?}", h.spans());
+
+    // Turned off, the sampler is asked (and this one samples).
+    let h = harness();
+    let tracing = h.tracing.clone().with_unsampled_parent_shortcut(false);
+    tracing
+        .http_server("GET")
+        .with_route("/loud")
+        .with_parent(parent)
+        .trace(async {})
+        .await;
+    assert_eq!(h.only_span().name, "GET /loud");
+}
+
+#[tokio::test]
+async fn a_sampled_parent_is_not_skipped() {
+    let h = harness();
+    let tracer = h.provider.tracer("test");
+    let parent = Context::current_with_span(tracer.start("parent"));
+    // The span starts when the helper is called: under the context current then.
+    let traced = {
+        let _attached = parent.clone().attach();
+        h.tracing.trace_http("GET", "/child", async {})
+    };
+    traced.await;
+    parent.span().end();
+    let child = h.span_named("GET /child");
+    assert_eq!(
+        child.parent_span_id,
+        h.span_named("parent").span_context.span_id()
+    );
+}
