@@ -358,12 +358,19 @@ where
     /// [`with_url`](Self::with_url) and the protocol version.
     pub fn with_request<B>(mut self, request: &http::Request<B>) -> Self {
         let uri = request.uri();
+        // Room for everything below and the response status: one allocation.
+        self.attributes.reserve(10);
         self = self.with_protocol_version(request.version());
         match self.role {
             Role::HttpServer => {
-                self = self
-                    .with_scheme(uri.scheme_str().unwrap_or("http").to_owned())
-                    .with_path(uri.path().to_owned());
+                let scheme: opentelemetry::Value = match uri.scheme_str() {
+                    None | Some("http") => "http".into(),
+                    Some("https") => "https".into(),
+                    Some(other) => other.to_owned().into(),
+                };
+                self.attributes
+                    .push(KeyValue::new(semconv::URL_SCHEME, scheme));
+                self = self.with_path(uri.path().to_owned());
                 if let Some(query) = uri.query() {
                     self = self.with_query(query);
                 }
