@@ -437,3 +437,241 @@ fn config_file_reports_a_bad_file_by_key() {
     assert!(out.stderr.contains("unknown key `servce_name`"), "{out}");
     assert!(out.stderr.contains("did you mean `service_name`"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_make_one_trace_across_both() {
+    let receiver = Receiver::builder().start().await.expect("receiver");
+    let mut command = example("two_processes");
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint());
+    let out = run_async(command).await;
+    out.assert_success();
+    assert!(
+        out.stdout.contains("GET /price/coffee -> 200 OK 3.50"),
+        "{out}"
+    );
+    // The child said where it sends: the same receiver.
+    assert!(
+        out.stdout.contains(&format!(
+            "backend | sending spans of service `two-processes-backend` to {}",
+            receiver.grpc_endpoint()
+        )),
+        "{out}"
+    );
+    let traces = receiver.take_traces();
+    assert_eq!(traces.len(), 2, "{out}");
+    for trace in &traces {
+        let spans = trace.spans();
+        assert_eq!(spans.len(), 4, "{spans:#?}");
+        let by_name = |name: &str| {
+            spans
+                .iter()
+                .find(|s| s.name() == name)
+                .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+        };
+        let client = by_name("GET");
+        let server = by_name("GET /price/{item}");
+        let query = by_name("SELECT prices");
+        assert_eq!(client.service_name(), Some("two-processes-frontend"));
+        assert_eq!(server.service_name(), Some("two-processes-backend"));
+        // Different processes: the Resource says so.
+        let pid =
+            |s: &lightstep::receiver::ReceivedSpan| s.resource_attribute("process.pid").cloned();
+        assert_ne!(pid(client), pid(server));
+        assert_eq!(server.parent_span_id(), Some(client.span_id()));
+        assert_eq!(query.parent_span_id(), Some(server.span_id()));
+    }
+    receiver.shutdown().await;
+}
+
+#[test]
+fn two_processes_print_the_trace_of_both_with_the_embedded_receiver() {
+    let out = run(example("two_processes"));
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains("the embedded receiver got 8 spans in 2 traces"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("GET /price/{item} [two-processes-backend, server]"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("GET [two-processes-frontend, client]"),
+        "{out}"
+    );
+}
+
+/// Parses `delivered N of M spans ...` and `the embedded receiver got K spans ...`.
+fn delivered_and_received(stdout: &str) -> (u64, u64, u64) {
+    let line = |prefix: &str| -> Vec<u64> {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in\n{stdout}"))
+            .split_whitespace()
+            .filter_map(|word| word.parse().ok())
+            .collect()
+    };
+    let delivered = line("delivered ");
+    let received = line("the embedded receiver got ");
+    (delivered[0], delivered[1], received[0])
+}
+
+#[cfg(unix)]
+#[test]
+fn graceful_shutdown_on_sigterm_loses_no_span() {
+    use std::io::BufRead as _;
+
+    let mut child = example("graceful_shutdown").spawn().expect("start");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut seen = String::new();
+    // Wait until it has done some work: the second job's line.
+    loop {
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line).expect("read stdout");
+        assert!(read > 0, "exited before working:\n{seen}");
+        seen.push_str(&line);
+        if line.starts_with("job 2 done") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    let out = wait(child, collect(stdout));
+    let stdout = format!("{seen}{}", out.stdout);
+    assert!(out.status.success(), "{out}\n{stdout}");
+    assert!(stdout.contains("received SIGTERM: stopping"), "{stdout}");
+    let (delivered, ended, received) = delivered_and_received(&stdout);
+    assert_eq!(delivered, ended, "{stdout}");
+    assert_eq!(received, ended, "{stdout}");
+    assert!(stdout.contains("(0 dropped, 0 failed)"), "{stdout}");
+    // Two spans per job and per request.
+    assert!(ended >= 4, "{stdout}");
+}
+
+#[test]
+fn graceful_shutdown_after_a_deadline_loses_no_span() {
+    let mut command = example("graceful_shutdown");
+    command.args(["--exit-after", "1"]);
+    let out = run(command);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("--exit-after reached: stopping"),
+        "{out}"
+    );
+    let (delivered, ended, received) = delivered_and_received(&out.stdout);
+    assert_eq!((delivered, received), (ended, ended), "{out}");
+}
+
+#[test]
+fn sampling_resource_keeps_what_the_sampler_decides_and_shows_the_resource() {
+    let out = run(example("sampling_resource"));
+    out.assert_success();
+    let stdout = &out.stdout;
+    assert!(stdout.contains("caller sampled: 5 of 5 kept"), "{out}");
+    assert!(
+        stdout.contains("caller did not sample: 0 of 5 kept"),
+        "{out}"
+    );
+    // What the example expects to arrive is what arrived.
+    let expected: u64 = stdout
+        .split("expected at the backend: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no expectation in\n{out}"));
+    assert!(
+        stdout.contains(&format!(
+            "the embedded receiver got {} spans in {expected} traces",
+            2 * expected
+        )),
+        "{out}"
+    );
+    for attribute in [
+        "service.name = sampling-resource",
+        "service.version = 3.1.4",
+        "deployment.environment.name = staging",
+        "service.namespace = shop",
+        "team = catalog",
+    ] {
+        assert!(stdout.contains(attribute), "{attribute:?} missing:\n{out}");
+    }
+}
+
+#[test]
+fn analyze_file_writes_text_json_and_svg() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = example("analyze_file");
+    command.arg("--out-dir").arg(dir.path());
+    let out = run(command);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("20 traces, 660 spans read from"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("(robust mode): duration"), "{out}");
+    assert!(
+        out.stdout
+            .contains("compose_post_server [compose-post-service]"),
+        "{out}"
+    );
+
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("analysis.json")).expect("analysis.json"),
+    )
+    .expect("valid JSON");
+    let traces = json["traces"].as_array().expect("traces");
+    assert_eq!(traces.len(), 20);
+    assert!(
+        traces
+            .iter()
+            .all(|t| !t["critical_spans"].as_array().expect("spans").is_empty())
+    );
+
+    let svgs: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    assert_eq!(svgs.len(), 2, "{svgs:?}");
+    for svg in svgs {
+        let text = std::fs::read_to_string(&svg).expect("svg");
+        assert!(
+            text.contains("<svg") && text.trim_end().ends_with("</svg>"),
+            "{}",
+            svg.display()
+        );
+    }
+}
+
+#[test]
+fn analyze_file_reads_an_otlp_file_given_as_argument() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let input = dir.path().join("trace.json");
+    std::fs::write(
+        &input,
+        r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"web"}}]},
+        "scopeSpans":[{"spans":[
+          {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"GET /",
+           "startTimeUnixNano":"1000000000","endTimeUnixNano":"1009000000"},
+          {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203332","parentSpanId":"b7ad6b7169203331",
+           "name":"SELECT users","startTimeUnixNano":"1002000000","endTimeUnixNano":"1007000000"}]}]}]}"#,
+    )
+    .expect("write the trace");
+    let mut command = example("analyze_file");
+    command.arg(&input).arg("--out-dir").arg(dir.path());
+    let out = run(command);
+    out.assert_success();
+    assert!(out.stdout.contains("1 traces, 2 spans read from"), "{out}");
+    assert!(
+        out.stdout
+            .contains("5.000ms    SELECT users [web]  * 5.000ms"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("duration 9.000ms"), "{out}");
+}
