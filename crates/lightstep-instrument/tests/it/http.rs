@@ -258,3 +258,70 @@ async fn baggage_travels_with_the_trace() {
     let spans = spans_of(root.span().span_context().trace_id(), 3).await;
     assert_eq!(kind(named(&spans, "GET /tenant")), SpanKind::Server);
 }
+
+/// The same layer on a plain hyper server (no axum): there is no router to name the route, so
+/// the span is named by the method alone, never by the raw path.
+#[tokio::test]
+async fn plain_hyper_server() {
+    use std::convert::Infallible;
+
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    crate::telemetry();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    let service = ServiceBuilder::new()
+        .layer(HttpServerLayer::new(instrumentation()))
+        .service(tower::service_fn(
+            |_request: http::Request<Incoming>| async {
+                let response = http::Response::builder()
+                    .status(StatusCode::SERVICE_UNAVAILABLE)
+                    .body(Full::new(Bytes::from_static(b"busy")))
+                    .expect("response");
+                Ok::<_, Infallible>(response)
+            },
+        ));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+
+    let root = Context::current_with_span(test_tracer().start("hyper"));
+    let (status, body) = get_under(&root, format!("http://{addr}/orders/7")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
+    root.span().end();
+
+    let spans = spans_of(root.span().span_context().trace_id(), 3).await;
+    let client = crate::with_kind(&spans, "GET", SpanKind::Client);
+    let server = crate::with_kind(&spans, "GET", SpanKind::Server);
+    assert!(is_child_of(server, client));
+    assert_eq!(
+        attr_str(server, semconv::URL_PATH).as_deref(),
+        Some("/orders/7")
+    );
+    assert_eq!(attr_str(server, semconv::HTTP_ROUTE), None);
+    assert_eq!(
+        attr_int(server, semconv::HTTP_RESPONSE_STATUS_CODE),
+        Some(503)
+    );
+    assert_eq!(status_of(server).0, SpanStatus::Error);
+    assert_eq!(
+        attr_str(server, semconv::ERROR_TYPE).as_deref(),
+        Some("503")
+    );
+    assert_eq!(status_of(client).0, SpanStatus::Error);
+}
