@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --example graceful_shutdown                    # then Ctrl-C, or kill -TERM <pid>
 //! cargo run --example graceful_shutdown -- --exit-after 3  # stops itself after 3 seconds
+//! cargo run --example graceful_shutdown -- --listen 0.0.0.0:8080   # as in deploy/Dockerfile
 //! ```
 //!
 //! The shape to copy: spawn the work, wait for a signal, signal the work to stop, await it,
@@ -35,8 +36,8 @@ const RECORD: &str = "INSERT INTO events (kind) VALUES (?1)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let exit_after = match exit_after() {
-        Ok(exit_after) => exit_after,
+    let args = match args() {
+        Ok(args) => args,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::FAILURE;
@@ -49,7 +50,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = run(exit_after).await;
+    let result = run(args).await;
     let delivered = demo.finish().await;
     match result {
         Ok(()) => delivered,
@@ -60,22 +61,52 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `--exit-after SECONDS`, for tests and demos.
-fn exit_after() -> Result<Option<Duration>, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(None),
-        [flag, seconds] if flag == "--exit-after" => seconds
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Some(Duration::from_secs_f64(s)))
-            .ok_or_else(|| format!("--exit-after takes a number of seconds, not {seconds:?}")),
-        _ => Err("usage: graceful_shutdown [--exit-after SECONDS]".into()),
-    }
+/// The command line: `[--listen ADDR] [--exit-after SECONDS]`.
+#[derive(Debug)]
+struct Args {
+    /// Where the HTTP service listens: loopback by default, `0.0.0.0:8080` in a container.
+    listen: std::net::SocketAddr,
+    /// Stop by itself after this long (for tests and demos).
+    exit_after: Option<Duration>,
 }
 
-async fn run(exit_after: Option<Duration>) -> Result<(), Box<dyn std::error::Error>> {
+fn args() -> Result<Args, String> {
+    let mut args = Args {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        exit_after: None,
+    };
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        let value = given
+            .next()
+            .ok_or_else(|| format!("{flag} takes a value"))?;
+        match flag.as_str() {
+            "--listen" => {
+                args.listen = value.parse().map_err(|_| {
+                    format!("--listen takes an address such as 0.0.0.0:8080, not {value:?}")
+                })?;
+            }
+            "--exit-after" => {
+                let seconds = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| {
+                        format!("--exit-after takes a number of seconds, not {value:?}")
+                    })?;
+                args.exit_after = Some(Duration::from_secs_f64(seconds));
+            }
+            _ => {
+                return Err(
+                    "usage: graceful_shutdown [--listen ADDR] [--exit-after SECONDS]".into(),
+                );
+            }
+        }
+    }
+    Ok(args)
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let db = database()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let served = Arc::new(AtomicU64::new(0));
@@ -88,8 +119,14 @@ async fn run(exit_after: Option<Duration>) -> Result<(), Box<dyn std::error::Err
             HttpServerLayer::new(LightstepTracing::global())
                 .with_route_from(|_| Some("/work".into())),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    // The traffic below goes to loopback even when listening on all interfaces.
+    let target = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -99,7 +136,7 @@ async fn run(exit_after: Option<Duration>) -> Result<(), Box<dyn std::error::Err
             .await
     });
     // Traffic for it, and a background worker: both stop between units of work.
-    let traffic = tokio::spawn(traffic(addr, stop_rx.clone()));
+    let traffic = tokio::spawn(traffic(target, stop_rx.clone()));
     let worker = tokio::spawn(worker(db, stop_rx));
 
     println!(
@@ -107,7 +144,7 @@ async fn run(exit_after: Option<Duration>) -> Result<(), Box<dyn std::error::Err
         std::process::id(),
         std::process::id()
     );
-    let reason = shutdown_signal(exit_after).await?;
+    let reason = shutdown_signal(args.exit_after).await?;
     println!("{reason}: stopping; finishing the work in progress");
     let _ = stop_tx.send(true);
     let requests = traffic.await?;
