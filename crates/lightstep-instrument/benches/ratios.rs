@@ -26,6 +26,7 @@ use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use lightstep_instrument::LightstepTracing;
+use lightstep_instrument::propagation::HeaderExtractor;
 use lightstep_instrument::sql::sanitize;
 
 #[derive(Debug)]
@@ -185,6 +186,49 @@ fn main() {
         .header("user-agent", "bench/1.0")
         .body(())
         .expect("request");
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    compare(
+        "helper from a request vs raw SDK span, same attributes",
+        &mut || {
+            let uri = request.uri();
+            let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.extract(&HeaderExtractor(request.headers()))
+            });
+            let span = tracer
+                .span_builder(format!("{} {}", request.method(), ROUTE))
+                .with_kind(SpanKind::Server)
+                .with_attributes(vec![
+                    KeyValue::new(semconv::HTTP_REQUEST_METHOD, "GET"),
+                    KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, "1.1"),
+                    KeyValue::new(semconv::URL_SCHEME, "http"),
+                    KeyValue::new(semconv::URL_PATH, uri.path().to_owned()),
+                    KeyValue::new(semconv::URL_QUERY, uri.query().unwrap_or("").to_owned()),
+                    KeyValue::new(semconv::USER_AGENT_ORIGINAL, "bench/1.0".to_owned()),
+                    KeyValue::new(semconv::SERVER_ADDRESS, "api.example.com".to_owned()),
+                    KeyValue::new(semconv::SERVER_PORT, 8443_i64),
+                    KeyValue::new(semconv::HTTP_ROUTE, ROUTE),
+                ])
+                .start_with_context(&tracer, &parent);
+            let cx = parent.with_span(span);
+            let status = run(handler().with_context(cx.clone()));
+            let span = cx.span();
+            span.set_attribute(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status.as_u16()),
+            ));
+            span.end();
+            black_box(status);
+        },
+        &mut || {
+            black_box(run(tracing
+                .http_server(request.method().as_str())
+                .with_request(black_box(&request))
+                .with_route(ROUTE)
+                .trace(handler())));
+        },
+    );
     compare(
         "helper from a request vs helper with route only",
         &mut { helper },
