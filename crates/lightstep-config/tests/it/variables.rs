@@ -374,7 +374,8 @@ fn every_variable_reaches_its_setting() {
     std::fs::write(&file, "").unwrap();
     let file = file.to_str().unwrap().to_owned();
     // (variable, value, setting key, companion variables needed for a valid configuration)
-    let table: Vec<(&str, &str, &str, Vec<(&str, &str)>)> = vec![
+    type Row<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let table: Vec<Row<'_>> = vec![
         ("LIGHTSTEP_CONFIG_FILE", &file, "config_file", vec![]),
         ("LIGHTSTEP_ACCESS_TOKEN", "t", "access_token", vec![]),
         ("LS_ACCESS_TOKEN", "t", "access_token", vec![]),
