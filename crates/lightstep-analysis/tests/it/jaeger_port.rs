@@ -158,44 +158,46 @@ pub(crate) fn critical_path(input: Vec<JSpan>, step_limit: usize) -> JaegerOutco
         map.remove(&id);
     }
 
-    // sanitizeOverFlowingChildren.
+    // sanitizeOverFlowingChildren. Jaeger UI reads the parent in place and replaces the child
+    // by a shallow copy; only times are needed here, so nothing is copied (a deep copy of the
+    // parent's child list per child would make this step quadratic, which Jaeger UI is not).
     for key in &keys {
-        let Some(span) = map.get(key).cloned() else {
+        let Some((start_time, child_end, parent_id)) = map
+            .get(key)
+            .and_then(|s| Some((s.start_time, s.end(), s.references.first()?.1.clone())))
+        else {
             continue;
         };
-        let Some((_, parent_id)) = span.references.first() else {
-            continue;
-        };
-        let Some(parent) = map.get(parent_id).cloned() else {
+        let Some((parent_start, parent_end)) = map.get(&parent_id).map(|p| (p.start_time, p.end()))
+        else {
             map.remove(key);
             continue;
         };
-        let child_end = span.end();
-        let parent_end = parent.end();
         let mut drop_child = false;
-        let mut updated = span.clone();
-        if span.start_time >= parent.start_time {
-            if span.start_time >= parent_end {
+        let (mut new_start, mut new_duration) = (start_time, child_end - start_time);
+        if start_time >= parent_start {
+            if start_time >= parent_end {
                 drop_child = true;
             } else if child_end > parent_end {
-                updated.duration = parent_end - span.start_time;
+                new_duration = parent_end - start_time;
             }
-        } else if child_end <= parent.start_time {
+        } else if child_end <= parent_start {
             drop_child = true;
         } else if child_end <= parent_end {
-            updated.start_time = parent.start_time;
-            updated.duration = child_end - parent.start_time;
+            new_start = parent_start;
+            new_duration = child_end - parent_start;
         } else {
-            updated.start_time = parent.start_time;
-            updated.duration = parent_end - parent.start_time;
+            new_start = parent_start;
+            new_duration = parent_end - parent_start;
         }
         if drop_child {
             map.remove(key);
-            if let Some(parent) = map.get_mut(parent_id) {
+            if let Some(parent) = map.get_mut(&parent_id) {
                 parent.child_span_ids.retain(|c| c != key);
             }
-        } else {
-            map.insert(key.clone(), updated);
+        } else if let Some(span) = map.get_mut(key) {
+            span.start_time = new_start;
+            span.duration = new_duration;
         }
     }
 
