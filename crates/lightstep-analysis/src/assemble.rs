@@ -388,13 +388,21 @@ fn sanitize_robust(
     let mut queue: Vec<u32> = (0..n as u32)
         .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
         .collect();
+    // What the traversal needs, copied out in input order: the traversal itself visits spans
+    // in tree order, and a 24-byte row per span misses the cache far less than the span.
+    let compact: Vec<(u64, u64, bool)> = spans
+        .iter()
+        .map(|span| {
+            let non_blocking =
+                span.relation() == ParentRelation::FollowsFrom || span.kind() == SpanKind::Consumer;
+            (span.start_ns(), span.end_ns(), non_blocking)
+        })
+        .collect();
     let mut head = 0;
     while let Some(&i) = queue.get(head) {
         head += 1;
         let iu = i as usize;
-        let span = &spans[iu];
-        let mut s = span.start_ns();
-        let mut e = span.end_ns();
+        let (mut s, mut e, non_blocking) = compact[iu];
         if e < s {
             // A negative duration is a broken clock or a broken exporter; the span still
             // happened at its start, so it is kept as an instant.
@@ -410,7 +418,7 @@ fn sanitize_robust(
             {
                 let cs = shift_time(s, inherited);
                 let ce = shift_time(e, inherited);
-                let pspan = &spans[p as usize];
+                let (span, pspan) = (&spans[iu], &spans[p as usize]);
                 let pair = span.kind() == SpanKind::Server && pspan.kind() == SpanKind::Client;
                 let same_host = matches!((span.host(), pspan.host()), (Some(a), Some(b)) if a == b);
                 if pair && !same_host && (cs < ps || ce > pe) {
@@ -428,8 +436,6 @@ fn sanitize_robust(
             s = shift_time(s, own);
             e = shift_time(e, own);
         }
-        let non_blocking =
-            span.relation() == ParentRelation::FollowsFrom || span.kind() == SpanKind::Consumer;
         let mut window = (s, e);
         if p != NONE {
             let Some((ps, pe)) = windows[p as usize] else {
