@@ -725,3 +725,52 @@ async fn a_sampled_parent_is_not_skipped() {
         h.span_named("parent").span_context.span_id()
     );
 }
+
+#[cfg(feature = "tonic")]
+#[tokio::test]
+async fn metadata_round_trip_and_interceptor() {
+    install_propagator();
+    let h = harness();
+    let client = h.tracing.rpc_client("pkg.Svc", "Get").start();
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    client.inject_metadata(&mut metadata);
+    let extracted = crate::propagation::extract_metadata(&metadata);
+    assert_eq!(
+        extracted.span().span_context().span_id(),
+        client.context().span().span_context().span_id()
+    );
+    assert!(extracted.span().span_context().is_remote());
+
+    // The interceptor injects whatever is current.
+    let request = {
+        let _attached = client.context().clone().attach();
+        crate::grpc::propagate_current_context(tonic::Request::new(())).unwrap()
+    };
+    let traceparent = request
+        .metadata()
+        .get("traceparent")
+        .expect("traceparent")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(traceparent.contains(&client.context().span().span_context().span_id().to_string()));
+
+    // And a server span built from that metadata is the client's child.
+    let server = h
+        .tracing
+        .rpc_server("pkg.Svc", "Get")
+        .with_request_metadata(request.metadata())
+        .start();
+    server.finish(&GrpcCode::Ok);
+    client.finish(&GrpcCode::Ok);
+    let spans = h.spans();
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .unwrap();
+    let client = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Client)
+        .unwrap();
+    assert_eq!(server.parent_span_id, client.span_context.span_id());
+}
