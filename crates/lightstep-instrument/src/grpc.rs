@@ -269,6 +269,9 @@ where
                 Err(error)
             }
             Ok(response) => {
+                if let Some(span) = span.as_ref() {
+                    record_protocol(span, response.version());
+                }
                 // A trailers-only response (every error tonic returns) has its status in the
                 // headers: the call is over.
                 if let Some(code) = status_of(response.headers())
@@ -276,9 +279,6 @@ where
                 {
                     let message = message_of(response.headers());
                     span.end_with(&Report::grpc(code, message.as_deref()));
-                }
-                if let Some(span) = span.as_ref() {
-                    record_protocol(span, response.version());
                 }
                 Ok(response.map(|body| GrpcBody { inner: body, span }))
             }

@@ -141,6 +141,10 @@ async fn client_server_database_is_one_trace() {
             Some("OK")
         );
         assert_eq!(status(span).0, StatusCode::Unset);
+        assert_eq!(
+            attr_str(span, semconv::NETWORK_PROTOCOL_VERSION).as_deref(),
+            Some("2")
+        );
     }
     assert_eq!(
         attr_str(client, semconv::SERVER_ADDRESS).as_deref(),
