@@ -180,7 +180,13 @@ impl Demo {
         let target = match &destination {
             Destination::Configured(endpoint) | Destination::Embedded(endpoint) => endpoint.clone(),
         };
-        let delivered = match guard.shutdown().await {
+        // The exporter's own `shutdown` (not the guard's, which consumes it) so that the final
+        // counters can be read afterwards: a `Deadline` error reports the spans still pending
+        // at that moment, not how many never arrived.
+        let exporter = guard.exporter();
+        let result = exporter.shutdown().await;
+        let stats = exporter.stats();
+        let delivered = match result {
             Ok(stats) => {
                 println!(
                     "delivered {} of {} spans to {target} ({} dropped, {} failed)",
@@ -193,9 +199,19 @@ impl Demo {
                     "error: spans were not delivered to {target}: {}",
                     chain(&error)
                 );
+                eprintln!(
+                    "error: {} of {} spans were not delivered ({} exported, {} dropped, {} failed)",
+                    stats.undelivered(),
+                    stats.ended,
+                    stats.exported,
+                    stats.dropped,
+                    stats.failed
+                );
                 false
             }
         };
+        // Already shut down: dropping the guard does nothing more.
+        drop(guard);
         if let Some(receiver) = receiver {
             let mut traces = receiver.take_traces();
             // In the order they started, as the example made them.

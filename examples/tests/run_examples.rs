@@ -8,13 +8,13 @@
 //! `cargo test` builds every example of the package before it runs any test, into
 //! `target/<profile>/examples/`, next to this test's own `deps/` directory; that is where these
 //! tests find them. Run them with `cargo test -p lightstep-examples` (or the workspace-wide
-//! command); `cargo test --test run_examples` alone does not rebuild the examples, and would run
-//! stale ones or fail with a message saying so.
+//! command); `cargo test --test run_examples` alone does not rebuild the examples, so a binary
+//! older than its sources is refused with a message saying so.
 //!
 //! Timeouts here are hang guards only (a minute or more); nothing asserts how fast anything is.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -41,6 +41,27 @@ fn example_path(name: &str) -> PathBuf {
          examples before the tests",
         path.display()
     );
+    // `cargo test --test run_examples` does not rebuild the examples: refuse to test a binary
+    // older than its own sources rather than report its old behaviour.
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("the binary's mtime");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for source in [
+        manifest.join(format!("{name}.rs")),
+        manifest.join("src/lib.rs"),
+    ] {
+        let changed = std::fs::metadata(&source)
+            .and_then(|m| m.modified())
+            .expect("the source's mtime");
+        assert!(
+            changed <= built,
+            "{} is newer than {}: run `cargo test -p lightstep-examples`, which rebuilds the \
+             examples",
+            source.display(),
+            path.display()
+        );
+    }
     path
 }
 
@@ -236,7 +257,10 @@ fn quickstart_exits_and_says_what_it_could_not_deliver_when_the_endpoint_never_a
             .contains(&format!("error: spans were not delivered to {endpoint}")),
         "{out}"
     );
-    assert!(out.stderr.contains("4"), "the count of spans: {out}");
+    assert!(
+        out.stderr.contains("4 of 4 spans were not delivered"),
+        "the count of spans: {out}"
+    );
     assert!(!out.stdout.contains("delivered 4 of 4"), "{out}");
 }
 
