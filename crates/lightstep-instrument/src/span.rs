@@ -127,8 +127,9 @@ impl ActiveSpan {
         }
         self.done = true;
         let span = self.cx.span();
-        // Nothing to record on a span that is not sampled: skip the work (and the allocations).
-        if span.is_recording() {
+        // Nothing to record on a span that is not recording: skip the work (and the
+        // allocations). The sampled flag answers without the span's lock for most spans.
+        if span.span_context().is_sampled() || span.is_recording() {
             record(&span, self.role, report);
         }
         span.end();
