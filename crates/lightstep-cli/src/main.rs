@@ -1,11 +1,13 @@
 //! `lightstep`: the command line of lightstep-rs.
 //!
 //! `lightstep analyze` reads trace files (OTLP JSON or protobuf, Jaeger JSON, Zipkin v2 JSON)
-//! and reports where each request's latency went. Other subcommands join it as they are built.
+//! and reports where each request's latency went. `lightstep doctor` says why traces are not
+//! arriving: the effective configuration with sources, then each step to the backend.
 //! Exit status: 0 on success, 1 when the input or the output fails, 2 for bad arguments; errors
 //! are one line on standard error.
 
 mod analyze;
+mod doctor;
 mod progress;
 
 use std::process::ExitCode;
@@ -29,12 +31,16 @@ struct Cli {
 enum Command {
     /// Find the critical path of traces in files: where each request's latency went.
     Analyze(analyze::AnalyzeArgs),
+    /// Why are my traces not arriving? Prints the effective configuration and checks each step
+    /// to the backend.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Doctor(args) => return doctor::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,7 @@
 //! Integration tests of `lightstep`: the real binary, real files, real pipes.
 
+mod doctor;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,62 @@
+//! `lightstep doctor`: why are my traces not arriving?
+//!
+//! Loads the configuration exactly as the library does (`LightstepConfig::builder()`: the file
+//! named by `--config` or `LIGHTSTEP_CONFIG_FILE`, then the environment), prints every setting
+//! with its value and source (secrets redacted), then runs the diagnosis of
+//! `lightstep_exporter::diagnose` and prints one line per step. Exit status 0 only when every
+//! step passed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use lightstep::LightstepConfig;
+use lightstep::exporter::diagnose::diagnose;
+
+/// Arguments of `lightstep doctor`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DoctorArgs {
+    /// A configuration file to read (TOML, YAML or JSON); overrides LIGHTSTEP_CONFIG_FILE.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: &DoctorArgs) -> ExitCode {
+    let mut builder = LightstepConfig::builder();
+    if let Some(path) = &args.config {
+        builder = builder.with_file(path);
+    }
+    let config = builder.build();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lightstep: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if let Ok(config) = &config {
+        let _ = writeln!(
+            out,
+            "effective configuration (value, then where it came from):\n"
+        );
+        let _ = write!(out, "{}", config.effective());
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "checks:\n");
+    let diagnosis = runtime.block_on(diagnose(config.as_ref()));
+    let _ = write!(out, "{diagnosis}");
+    if diagnosis.passed() {
+        let _ = writeln!(
+            out,
+            "\nall checks passed: spans sent with this configuration should arrive"
+        );
+        ExitCode::SUCCESS
+    } else {
+        let _ = writeln!(out, "\na check failed: see the first FAIL line above");
+        ExitCode::FAILURE
+    }
+}

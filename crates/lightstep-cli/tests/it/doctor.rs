@@ -1,0 +1,140 @@
+//! `lightstep doctor` against the embedded receiver: right token, wrong token, TLS with a test
+//! CA, a closed port, an invalid variable. The binary runs with a cleared environment plus the
+//! variables under test, as a user would run it.
+
+use std::process::{Command, Output};
+
+use lightstep_receiver::{Receiver, RunningReceiver};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lightstep");
+const TOKEN: &str = "doctor-token-42";
+
+fn doctor(vars: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .arg("doctor")
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .expect("run lightstep doctor")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The receiver runs on a runtime of its own thread: the test thread waits on the child.
+fn start(builder: lightstep_receiver::ReceiverBuilder) -> RunningReceiver {
+    builder.start_background().expect("receiver starts")
+}
+
+#[test]
+fn right_token_passes_and_the_token_stays_hidden() {
+    let receiver = start(Receiver::builder().with_access_token(TOKEN));
+    let out = doctor(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.grpc_endpoint()),
+        ("LIGHTSTEP_ACCESS_TOKEN", TOKEN),
+        ("OTEL_SERVICE_NAME", "doctor-test"),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("service_name")
+            && t.contains("doctor-test")
+            && t.contains("env OTEL_SERVICE_NAME"),
+        "{t}"
+    );
+    assert!(
+        t.contains("access_token") && t.contains("[REDACTED]"),
+        "{t}"
+    );
+    assert!(t.contains("an empty OTLP/gRPC export was accepted"), "{t}");
+    assert!(!t.contains(TOKEN), "the token leaked: {t}");
+}
+
+#[test]
+fn wrong_token_shows_as_rejected() {
+    let receiver = start(Receiver::builder().with_access_token(TOKEN));
+    let out = doctor(&[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            &receiver.http_traces_url(),
+        ),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("LS_ACCESS_TOKEN", "wrong-one"),
+    ]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("the backend rejected the access token"), "{t}");
+    assert!(!t.contains("wrong-one"), "{t}");
+}
+
+#[test]
+fn tls_with_a_test_ca() {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let receiver = start(Receiver::builder().with_tls(cert.pem(), key.serialize_pem()));
+    let endpoint = receiver.grpc_endpoint();
+    let out = doctor(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.to_str().unwrap()),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("the certificate for `127.0.0.1` verifies"),
+        "{t}"
+    );
+    // Without the CA the handshake fails, and the diagnosis says what to set.
+    let out = doctor(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("[FAIL] tls") && t.contains("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        "{t}"
+    );
+}
+
+#[test]
+fn closed_port() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = doctor(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}"))]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("[FAIL] connect") && t.contains("cannot connect"),
+        "{t}"
+    );
+}
+
+#[test]
+fn invalid_variable() {
+    let out = doctor(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
+    ]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("[FAIL] configuration")
+            && t.contains("OTEL_BSP_MAX_QUEUE_SIZE")
+            && t.contains("lots"),
+        "{t}"
+    );
+}
