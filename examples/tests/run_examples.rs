@@ -241,6 +241,35 @@ async fn quickstart_over_http_protobuf_to_the_endpoint_in_the_environment() {
     receiver.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_sends_the_token_to_the_traces_endpoint() {
+    // A receiver that insists on the token, as Lightstep does.
+    let receiver = Receiver::builder()
+        .with_access_token("example-token")
+        .start()
+        .await
+        .expect("receiver");
+    let mut command = example("quickstart");
+    command.env("LS_ACCESS_TOKEN", "example-token").env(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        receiver.grpc_endpoint(),
+    );
+    let out = run_async(command).await;
+    out.assert_success();
+    assert!(
+        !out.stdout.contains("example-token"),
+        "the token is never printed: {out}"
+    );
+    let spans = receiver.spans();
+    assert_eq!(spans.len(), 4, "{out}");
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.request().access_token() == Some("example-token"))
+    );
+    receiver.shutdown().await;
+}
+
 /// An endpoint that accepts TCP connections (the kernel completes the handshake for the
 /// listen backlog) but never answers a byte: a black hole.
 #[test]
@@ -546,6 +575,19 @@ fn delivered_and_received(stdout: &str) -> (u64, u64, u64) {
 #[cfg(unix)]
 #[test]
 fn graceful_shutdown_on_sigterm_loses_no_span() {
+    graceful_shutdown_on_signal("TERM", "received SIGTERM: stopping");
+}
+
+#[cfg(unix)]
+#[test]
+fn graceful_shutdown_on_ctrl_c_loses_no_span() {
+    graceful_shutdown_on_signal("INT", "received Ctrl-C (SIGINT): stopping");
+}
+
+/// Starts the service, waits until it has done some work, sends it `signal` and checks that it
+/// stopped by itself with every span delivered.
+#[cfg(unix)]
+fn graceful_shutdown_on_signal(signal: &str, says: &str) {
     use std::io::BufRead as _;
 
     let mut child = example("graceful_shutdown").spawn().expect("start");
@@ -562,14 +604,14 @@ fn graceful_shutdown_on_sigterm_loses_no_span() {
         }
     }
     let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([format!("-{signal}"), child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(kill.success());
     let out = wait(child, collect(stdout));
     let stdout = format!("{seen}{}", out.stdout);
     assert!(out.status.success(), "{out}\n{stdout}");
-    assert!(stdout.contains("received SIGTERM: stopping"), "{stdout}");
+    assert!(stdout.contains(says), "{stdout}");
     let (delivered, ended, received) = delivered_and_received(&stdout);
     assert_eq!(delivered, ended, "{stdout}");
     assert_eq!(received, ended, "{stdout}");
