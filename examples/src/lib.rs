@@ -14,29 +14,20 @@
 //! environment is read once, through [`EnvSnapshot`].
 #![allow(clippy::print_stdout)] // the examples' job is to print what happened
 
-use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
-use lightstep::analysis::read::{Format, read_traces};
-use lightstep::analysis::render::{format_duration, write_text};
-use lightstep::analysis::{
-    AssembledTrace, CriticalPathAnalysis, Options, SpanKind, Trace, analyze_assembled, assemble,
-};
 use lightstep::config::{ConfigError, EnvSnapshot, Protocol, Source};
 use lightstep::receiver::{Receiver, RunningReceiver};
+pub use lightstep::receiver::{write_report, write_tree};
 use lightstep::{ConfigBuilder, ExporterGuard, LightstepExporter};
 
 pub use lightstep;
 
 /// How many received traces [`Demo::finish`] prints in full; the rest are counted.
 pub const TRACES_SHOWN: usize = 5;
-
-/// Rows of the critical-path table printed per trace.
-const PATH_ROWS: usize = 20;
 
 /// A configuration builder reading the process environment once (through [`EnvSnapshot`]),
 /// with `service` as the service name unless `OTEL_SERVICE_NAME` or `LS_SERVICE_NAME` says
@@ -233,19 +224,12 @@ impl Demo {
                     let _ = writeln!(out, "\n… and {} more traces", traces.len() - TRACES_SHOWN);
                     break;
                 }
-                let bytes = trace.to_otlp_protobuf();
-                let result = read_traces(
-                    &bytes[..],
-                    Path::new("the embedded receiver"),
-                    Some(Format::OtlpProto),
-                    |trace| write_report(&mut out, &trace),
-                );
-                if let Err(error) = result {
-                    eprintln!(
-                        "error: cannot analyze trace {}: {}",
-                        trace.trace_id(),
-                        chain(&error)
-                    );
+                match trace.to_analysis() {
+                    Some(analysis_trace) => {
+                        let _ = writeln!(out);
+                        let _ = write_report(&mut out, &analysis_trace);
+                    }
+                    None => eprintln!("error: cannot analyze trace {}", trace.trace_id()),
                 }
             }
             drop(out);
@@ -275,67 +259,4 @@ pub fn chain(error: &(dyn StdError + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Writes one trace as an indented tree with durations, spans on the critical path marked
-/// `*` with the time they hold it, followed by the critical-path table.
-pub fn write_report(out: &mut impl Write, trace: &Trace) -> io::Result<()> {
-    let assembled = assemble(trace, &Options::default());
-    let analysis = analyze_assembled(trace, &assembled);
-    writeln!(out)?;
-    write_tree(out, trace, &assembled, &analysis)?;
-    writeln!(out)?;
-    write_text(out, &analysis, PATH_ROWS)
-}
-
-/// Writes the span tree: one line per span, children under their parent by start time.
-pub fn write_tree(
-    out: &mut impl Write,
-    trace: &Trace,
-    assembled: &AssembledTrace,
-    analysis: &CriticalPathAnalysis,
-) -> io::Result<()> {
-    let on_path: HashMap<usize, u64> = analysis.path.iter().map(|p| (p.span, p.self_ns)).collect();
-    writeln!(
-        out,
-        "trace {} ({} spans; * = on the critical path, with the time it holds there)",
-        trace.trace_id,
-        trace.spans.len()
-    )?;
-    let by_start = |mut spans: Vec<usize>| {
-        // Reversed: the stack pops the earliest first.
-        spans.sort_by_key(|&i| std::cmp::Reverse(trace.spans[i].start_ns()));
-        spans
-    };
-    // An explicit stack: traces can be deeper than the call stack should go.
-    let mut stack: Vec<(usize, usize)> = by_start(assembled.top_level().collect())
-        .into_iter()
-        .map(|i| (i, 0))
-        .collect();
-    while let Some((index, depth)) = stack.pop() {
-        let span = &trace.spans[index];
-        let mark = match on_path.get(&index) {
-            Some(&self_ns) => format!("  * {}", format_duration(self_ns)),
-            None => String::new(),
-        };
-        let kind = match span.kind() {
-            SpanKind::Unspecified | SpanKind::Internal => String::new(),
-            kind => format!(", {}", kind.as_str()),
-        };
-        writeln!(
-            out,
-            "  {:>10}  {:indent$}{} [{}{kind}]{mark}",
-            format_duration(span.duration_ns()),
-            "",
-            span.name(),
-            span.service(),
-            indent = depth * 2,
-        )?;
-        stack.extend(
-            by_start(assembled.children(index).collect())
-                .into_iter()
-                .map(|child| (child, depth + 1)),
-        );
-    }
-    Ok(())
 }

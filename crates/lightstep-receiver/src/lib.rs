@@ -75,6 +75,7 @@
 mod error;
 mod faults;
 mod json;
+mod report;
 mod server;
 mod service;
 mod store;
@@ -89,6 +90,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::error::{Error, Result};
 pub use crate::faults::Faults;
+pub use crate::report::{write_report, write_tree};
 pub use crate::store::{
     MAX_REQUEST_RECORDS, Protocol, ReceivedSpan, ReceiverStats, RequestInfo, RequestOutcome,
     RequestRecord, SpanId, SpanStore, Trace, TraceId, WhenFull,

@@ -6,4 +6,5 @@ mod exports;
 mod faults;
 mod lifecycle;
 mod python;
+mod report;
 mod tls;
