@@ -193,6 +193,18 @@ fn main() {
         "helper from a request vs raw SDK span, same attributes",
         &mut || {
             let uri = request.uri();
+            // What a hand-written span reads from the request: user agent, host and port.
+            let header = |name: http::header::HeaderName| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+            };
+            let user_agent = header(http::header::USER_AGENT);
+            let (host, port) = header(http::header::HOST)
+                .rsplit_once(':')
+                .map_or(("", 0), |(h, p)| (h, p.parse::<i64>().unwrap_or(0)));
             let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
                 propagator.extract(&HeaderExtractor(request.headers()))
             });
@@ -205,9 +217,9 @@ fn main() {
                     KeyValue::new(semconv::URL_SCHEME, "http"),
                     KeyValue::new(semconv::URL_PATH, uri.path().to_owned()),
                     KeyValue::new(semconv::URL_QUERY, uri.query().unwrap_or("").to_owned()),
-                    KeyValue::new(semconv::USER_AGENT_ORIGINAL, "bench/1.0".to_owned()),
-                    KeyValue::new(semconv::SERVER_ADDRESS, "api.example.com".to_owned()),
-                    KeyValue::new(semconv::SERVER_PORT, 8443_i64),
+                    KeyValue::new(semconv::USER_AGENT_ORIGINAL, user_agent.to_owned()),
+                    KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()),
+                    KeyValue::new(semconv::SERVER_PORT, port),
                     KeyValue::new(semconv::HTTP_ROUTE, ROUTE),
                 ])
                 .start_with_context(&tracer, &parent);

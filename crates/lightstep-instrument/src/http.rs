@@ -192,6 +192,7 @@ pub struct HttpSpan<'t, T> {
     method_original: Option<String>,
     route: Option<Cow<'static, str>>,
     attributes: Vec<KeyValue>,
+    has_server_address: bool,
     parent: Option<Context>,
 }
 
@@ -211,6 +212,7 @@ where
             method_original: original.map(str::to_owned),
             route: None,
             attributes: Vec::new(),
+            has_server_address: false,
             parent: None,
         }
     }
@@ -330,7 +332,7 @@ where
                     self.push(semconv::URL_QUERY, query);
                 }
                 self.read_headers(request.headers());
-                if !self.has(semconv::SERVER_ADDRESS)
+                if !self.has_server_address
                     && let Some(host) = uri.host()
                 {
                     self.set_server_address(host.to_owned(), uri.port_u16());
@@ -346,6 +348,7 @@ where
     }
 
     fn set_server_address(&mut self, host: String, port: Option<u16>) {
+        self.has_server_address = true;
         self.push(semconv::SERVER_ADDRESS, host);
         if let Some(port) = port {
             self.push(semconv::SERVER_PORT, i64::from(port));
@@ -391,10 +394,6 @@ where
             let (host, port) = split_host_port(host);
             self.set_server_address(host.to_owned(), port);
         }
-    }
-
-    fn has(&self, key: &'static str) -> bool {
-        self.attributes.iter().any(|kv| kv.key.as_str() == key)
     }
 
     /// Starts the span.
