@@ -30,17 +30,11 @@ pub use lightstep;
 pub const TRACES_SHOWN: usize = 5;
 
 /// A configuration builder reading the process environment once (through [`EnvSnapshot`]),
-/// with `service` as the service name unless `OTEL_SERVICE_NAME` or `LS_SERVICE_NAME` says
-/// otherwise.
-///
-/// `ConfigBuilder::with_service_name` would override the environment (code is the highest
-/// layer); an example's name should only be a default, so it goes into the snapshot instead.
+/// with `service` as the service name unless the environment or a file names one.
 pub fn config_builder(service: &str) -> ConfigBuilder {
-    let mut env = EnvSnapshot::from_process();
-    if env.get("OTEL_SERVICE_NAME").is_none() && env.get("LS_SERVICE_NAME").is_none() {
-        env.set("OTEL_SERVICE_NAME", service);
-    }
-    lightstep::builder().with_env(env)
+    lightstep::builder()
+        .with_env(EnvSnapshot::from_process())
+        .with_default_service_name(service)
 }
 
 /// Where the spans of an example go.
@@ -56,22 +50,16 @@ pub enum Destination {
 /// none (no token, no endpoint anywhere), which is when the embedded receiver stands in.
 ///
 /// A configuration without token and endpoint fails to build with
-/// [`ConfigError::MissingToken`] (its default endpoint is Lightstep's public ingest). That
-/// alone is not enough to choose the receiver: an endpoint set explicitly to Lightstep's ingest
-/// fails the same way and must stay an error. So a probe build with a placeholder token asks
-/// whether the endpoint came from anywhere but the built-in default.
+/// [`ConfigError::MissingToken`] (its default endpoint is Lightstep's public ingest). Only when
+/// that endpoint is the built-in default does the embedded receiver stand in: an endpoint set
+/// explicitly to Lightstep's ingest without a token stays an error.
 pub fn configured_destination(builder: &ConfigBuilder) -> Result<Option<String>, ConfigError> {
     match builder.clone().build() {
         Ok(config) => Ok(Some(config.traces_endpoint().as_str().to_owned())),
-        Err(missing @ ConfigError::MissingToken { .. }) => {
-            let probe = builder.clone().with_access_token("placeholder").build();
-            match probe {
-                Ok(probe) if probe.source_of("traces_endpoint") == Some(&Source::Default) => {
-                    Ok(None)
-                }
-                _ => Err(missing),
-            }
-        }
+        Err(ConfigError::MissingToken {
+            endpoint_source: Source::Default,
+            ..
+        }) => Ok(None),
         Err(other) => Err(other),
     }
 }

@@ -33,6 +33,7 @@ pub struct ConfigBuilder {
     protocol: Option<Protocol>,
     region: Option<Region>,
     service_name: Option<String>,
+    default_service_name: Option<String>,
     service_version: Option<String>,
     deployment_environment: Option<String>,
     headers: Vec<(String, SecretString)>,
@@ -112,6 +113,15 @@ impl ConfigBuilder {
     /// `OTEL_RESOURCE_ATTRIBUTES`.
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
+        self
+    }
+
+    /// A fallback `service.name`: used only when neither the environment (`OTEL_SERVICE_NAME`,
+    /// `LS_SERVICE_NAME`, `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) nor the file sets one.
+    /// It replaces the built-in `rust-service`, which is what an application usually wants:
+    /// its own name by default, overridable by whoever deploys it.
+    pub fn with_default_service_name(mut self, name: impl Into<String>) -> Self {
+        self.default_service_name = Some(name.into());
         self
     }
 
@@ -465,6 +475,16 @@ impl Resolver<'_> {
                 &resource,
                 &[SERVICE_NAME],
             )
+            .or_else(|| {
+                let name = b.default_service_name.clone()?;
+                self.sources.insert(
+                    "service_name".into(),
+                    Source::Code {
+                        setter: "with_default_service_name",
+                    },
+                );
+                Some(name)
+            })
             .unwrap_or(defaults.service_name);
         if service_name.trim().is_empty() {
             let source = self.sources["service_name"].clone();
@@ -1193,6 +1213,7 @@ impl Resolver<'_> {
         if endpoint.lightstep_region().is_some() && !has_token {
             self.errors.push(ConfigError::MissingToken {
                 host: endpoint.host().to_owned(),
+                endpoint_source: self.sources["traces_endpoint"].clone(),
             });
         }
         if has_token && !endpoint.is_tls() && !endpoint.is_loopback() && !insecure {

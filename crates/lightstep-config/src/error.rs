@@ -94,6 +94,9 @@ pub enum ConfigError {
     MissingToken {
         /// The ingest host.
         host: String,
+        /// Where the endpoint came from: [`Source::Default`] when nothing named one, which is
+        /// how a tool tells "nothing configured" from "Lightstep's ingest named, token missing".
+        endpoint_source: Source,
     },
     /// The access token would cross the network unencrypted.
     #[error(

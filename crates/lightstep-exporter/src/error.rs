@@ -44,14 +44,25 @@ pub enum ExporterError {
         last_error: Option<String>,
     },
     /// Flush or shutdown did not finish within its deadline.
-    #[error("{operation} did not finish within {}ms; {pending} spans were still pending", deadline.as_millis())]
+    #[error(
+        "{operation} did not finish within {}ms: {undelivered} of {ended} spans were not delivered ({pending} still pending, {dropped} dropped, {failed} failed)",
+        deadline.as_millis()
+    )]
     Deadline {
         /// `flush` or `shutdown`.
         operation: &'static str,
         /// The deadline.
         deadline: std::time::Duration,
-        /// Spans not yet exported.
+        /// Spans handed to the pipeline.
+        ended: u64,
+        /// Spans that did not reach the backend.
+        undelivered: u64,
+        /// Of those, still queued or in flight at the deadline.
         pending: u64,
+        /// Of those, dropped because the queue was full.
+        dropped: u64,
+        /// Of those, whose export failed.
+        failed: u64,
     },
     /// The SDK reported a failure that is none of the above.
     #[error("the tracing pipeline failed: {0}")]

@@ -253,16 +253,10 @@ impl LightstepExporter {
         match result {
             Ok(()) => Ok(()),
             Err(OTelSdkError::AlreadyShutdown) => Err(ExporterError::AlreadyShutDown),
-            Err(OTelSdkError::Timeout(_)) | Err(_) if missed => Err(ExporterError::Deadline {
-                operation,
-                deadline: self.config.shutdown_timeout(),
-                pending: stats.pending(),
-            }),
-            Err(OTelSdkError::Timeout(deadline)) => Err(ExporterError::Deadline {
-                operation,
-                deadline,
-                pending: stats.pending(),
-            }),
+            Err(OTelSdkError::Timeout(_)) | Err(_) if missed => {
+                Err(deadline(operation, self.config.shutdown_timeout(), stats))
+            }
+            Err(OTelSdkError::Timeout(d)) => Err(deadline(operation, d, stats)),
             Err(other) => Err(ExporterError::Sdk(other.to_string())),
         }
     }
@@ -311,6 +305,22 @@ fn undelivered(stats: &ExportStats) -> ExporterError {
         dropped: stats.dropped,
         failed: stats.failed,
         last_error: stats.last_error.clone(),
+    }
+}
+
+fn deadline(
+    operation: &'static str,
+    deadline: std::time::Duration,
+    stats: &ExportStats,
+) -> ExporterError {
+    ExporterError::Deadline {
+        operation,
+        deadline,
+        ended: stats.ended,
+        undelivered: stats.undelivered(),
+        pending: stats.pending(),
+        dropped: stats.dropped,
+        failed: stats.failed,
     }
 }
 

@@ -147,7 +147,7 @@ fn empty_service_name() {
 fn token_required_only_for_lightstep_public_ingest() {
     let e = build_err(env(&[]));
     assert!(
-        matches!(e, ConfigError::MissingToken { ref host } if host == "ingest.lightstep.com"),
+        matches!(e, ConfigError::MissingToken { ref host, .. } if host == "ingest.lightstep.com"),
         "{e}"
     );
     assert!(

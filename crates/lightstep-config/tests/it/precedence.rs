@@ -248,3 +248,57 @@ fn default_never_reads_the_environment() {
         .unwrap_err();
     assert!(e.to_string().contains("no access token"), "{e}");
 }
+
+#[test]
+fn a_default_service_name_in_code_yields_to_the_environment_and_the_file() {
+    let c = build_ok(local(&[]).with_default_service_name("my-app"));
+    assert_eq!(c.service_name(), "my-app");
+    assert_eq!(
+        c.source_of("service_name"),
+        Some(&Source::Code {
+            setter: "with_default_service_name"
+        })
+    );
+    let c = build_ok(
+        local(&[("OTEL_SERVICE_NAME", "deployed-name")]).with_default_service_name("my-app"),
+    );
+    assert_eq!(c.service_name(), "deployed-name");
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "service_name = \"from-file\"\n");
+    let c = build_ok(
+        local(&[])
+            .with_file(&path)
+            .with_default_service_name("my-app"),
+    );
+    assert_eq!(c.service_name(), "from-file");
+}
+
+#[test]
+fn missing_token_says_whether_anything_named_the_endpoint() {
+    use lightstep_config::ConfigError;
+    let e = crate::build_err(crate::env(&[]));
+    assert!(
+        matches!(
+            e,
+            ConfigError::MissingToken {
+                endpoint_source: Source::Default,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = crate::build_err(crate::env(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "ingest.lightstep.com:443",
+    )]));
+    assert!(
+        matches!(
+            e,
+            ConfigError::MissingToken {
+                endpoint_source: Source::Env { .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
