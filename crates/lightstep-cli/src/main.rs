@@ -1,12 +1,14 @@
 //! `lightstep`: the command line of lightstep-rs.
 //!
 //! `lightstep analyze` reads trace files (OTLP JSON or protobuf, Jaeger JSON, Zipkin v2 JSON)
-//! and reports where each request's latency went. `lightstep doctor` says why traces are not
+//! and reports where each request's latency went. `lightstep dev` receives OTLP locally and
+//! prints each trace with its critical path. `lightstep doctor` says why traces are not
 //! arriving: the effective configuration with sources, then each step to the backend.
 //! Exit status: 0 on success, 1 when the input or the output fails, 2 for bad arguments; errors
 //! are one line on standard error.
 
 mod analyze;
+mod dev;
 mod doctor;
 mod progress;
 
@@ -31,6 +33,9 @@ struct Cli {
 enum Command {
     /// Find the critical path of traces in files: where each request's latency went.
     Analyze(analyze::AnalyzeArgs),
+    /// Receive OTLP locally and print each trace with its critical path (no account, no
+    /// Docker).
+    Dev(dev::DevArgs),
     /// Why are my traces not arriving? Prints the effective configuration and checks each step
     /// to the backend.
     Doctor(doctor::DoctorArgs),
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Dev(args) => return dev::run(&args),
         Command::Doctor(args) => return doctor::run(&args),
     };
     match outcome {
@@ -52,7 +58,7 @@ fn main() -> ExitCode {
 }
 
 /// The error and its sources on one line, `outer: inner: innermost`.
-fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
     let mut line = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {

@@ -1,5 +1,6 @@
 //! Integration tests of `lightstep`: the real binary, real files, real pipes.
 
+mod dev;
 mod doctor;
 
 use std::io::Write;

@@ -1,0 +1,214 @@
+//! `lightstep dev`: a local stand-in for Lightstep's Developer Mode, without Docker.
+//!
+//! Starts the embedded OTLP receiver (gRPC on 127.0.0.1:4317 and HTTP on 127.0.0.1:4318 by
+//! default, both accepting either protocol) and, as each trace completes (no new span for
+//! `--idle`), prints it as an indented tree with durations, its trace id and its critical path.
+//! `--out` appends each completed trace to a file as one OTLP JSON object per line;
+//! `--svg-dir` writes an SVG timeline per trace. SIGINT (Ctrl-C) and SIGTERM stop it after the
+//! traces it still holds have been printed and written.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use lightstep::analysis::render::write_svg;
+use lightstep::analysis::{Options, analyze_assembled, assemble};
+use lightstep::receiver::{Receiver, RunningReceiver, Trace, write_report};
+
+/// Arguments of `lightstep dev`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DevArgs {
+    /// Address of the OTLP/gRPC listener.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+    grpc: SocketAddr,
+    /// Address of the OTLP/HTTP listener (`POST /v1/traces`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    http: SocketAddr,
+    /// A trace is complete once no new span of it arrived for this long (`3s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    idle: Duration,
+    /// Append each completed trace to FILE, one OTLP JSON object (`{"resourceSpans":[...]}`)
+    /// per line.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Write an SVG timeline per completed trace into DIR (`<trace id>.svg`).
+    #[arg(long, value_name = "DIR")]
+    svg_dir: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected a duration such as `3s`)"))
+}
+
+/// Where completed traces go.
+struct Sinks {
+    out: Option<(PathBuf, File)>,
+    svg_dir: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: &DevArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lightstep: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lightstep: {}", crate::one_line(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut sinks = Sinks {
+        out: match &args.out {
+            Some(path) => Some((path.clone(), open_append(path)?)),
+            None => None,
+        },
+        svg_dir: args.svg_dir.clone(),
+    };
+    if let Some(dir) = &sinks.svg_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot create `{}`: {e}", dir.display()))
+        })?;
+    }
+    let receiver = Receiver::builder()
+        .with_grpc_addr(args.grpc)
+        .with_http_addr(args.http)
+        .start()
+        .await?;
+    {
+        let mut stdout = io::stdout().lock();
+        writeln!(
+            stdout,
+            "lightstep dev: listening for OTLP on grpc={} http={} (any OTLP exporter; Ctrl-C to stop)",
+            receiver.grpc_endpoint(),
+            receiver.http_traces_url()
+        )?;
+        writeln!(
+            stdout,
+            "a trace is printed once no new span of it arrived for {}",
+            humantime::format_duration(args.idle)
+        )?;
+        stdout.flush()?;
+    }
+
+    let mut tick = tokio::time::interval(Duration::from_millis(100).min(args.idle));
+    let mut terminate = terminate_signal()?;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                for trace in receiver.store().take_idle_traces(args.idle) {
+                    emit(&trace, &mut sinks)?;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    flush_all(&receiver, &mut sinks)?;
+    receiver.shutdown().await;
+    Ok(())
+}
+
+/// At the end: every trace still held is complete as far as this run goes.
+fn flush_all(receiver: &RunningReceiver, sinks: &mut Sinks) -> io::Result<()> {
+    let traces = receiver.store().take_traces();
+    for trace in &traces {
+        emit(trace, sinks)?;
+    }
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "lightstep dev: stopped")?;
+    stdout.flush()
+}
+
+fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
+    if let Some((path, file)) = &mut sinks.out {
+        let mut line = trace.to_otlp_json();
+        line.push('\n');
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot write `{}`: {e}", path.display()))
+            })?;
+    }
+    let mut stdout = io::stdout().lock();
+    let Some(analysis_trace) = trace.to_analysis() else {
+        writeln!(
+            stdout,
+            "\ntrace {}: could not be analyzed",
+            trace.trace_id()
+        )?;
+        return stdout.flush();
+    };
+    writeln!(stdout)?;
+    write_report(&mut stdout, &analysis_trace)?;
+    stdout.flush()?;
+    if let Some(dir) = &sinks.svg_dir {
+        let assembled = assemble(&analysis_trace, &Options::default());
+        let analysis = analyze_assembled(&analysis_trace, &assembled);
+        let path = dir.join(format!("{}.svg", analysis_trace.trace_id));
+        let mut svg = io::BufWriter::new(create(&path)?);
+        write_svg(&mut svg, &analysis_trace, &assembled, &analysis)
+            .and_then(|()| svg.flush())
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot write `{}`: {e}", path.display()))
+            })?;
+    }
+    Ok(())
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open `{}`: {e}", path.display())))
+}
+
+fn create(path: &Path) -> io::Result<File> {
+    File::create(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot create `{}`: {e}", path.display())))
+}
+
+/// SIGTERM where there is one; elsewhere a future that never completes (Ctrl-C still works).
+#[cfg(unix)]
+fn terminate_signal() -> io::Result<Terminate> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map(Terminate)
+}
+
+#[cfg(unix)]
+struct Terminate(tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+impl Terminate {
+    async fn recv(&mut self) -> Option<()> {
+        self.0.recv().await
+    }
+}
+
+#[cfg(not(unix))]
+fn terminate_signal() -> io::Result<Terminate> {
+    Ok(Terminate)
+}
+
+#[cfg(not(unix))]
+struct Terminate;
+
+#[cfg(not(unix))]
+impl Terminate {
+    async fn recv(&mut self) -> Option<()> {
+        std::future::pending().await
+    }
+}
