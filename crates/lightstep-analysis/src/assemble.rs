@@ -177,24 +177,12 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     }
     drop(by_id);
 
-    // Cycles. Robust mode cuts each cycle at its earliest-starting span, which becomes a root.
-    // Jaeger UI builds its tree from the roots down, so spans on a cycle (and below) are simply
-    // never shown: the Jaeger mode excludes them the same way.
-    let cycles = find_cycles(&parent, &included);
-    for cycle in cycles {
-        diagnostics.cycles_cut += 1;
-        if jaeger {
-            // Exclusion happens below: nothing in a cycle is reachable from a root.
-            continue;
-        }
-        let cut = cycle
-            .iter()
-            .copied()
-            .min_by_key(|&i| (spans[i as usize].start_ns(), i))
-            .unwrap_or(NONE);
-        if let Some(slot) = parent.get_mut(cut as usize) {
-            *slot = NONE;
-        }
+    // Cycles. Jaeger UI builds its tree from the roots down, so spans on a cycle (and below)
+    // are simply never shown: the Jaeger mode counts them here and excludes them by never
+    // reaching them. Robust mode finds them after its first traversal, among the spans it did
+    // not reach, which saves a pass over every span when there are none.
+    if jaeger {
+        diagnostics.cycles_cut += find_cycles(&parent, &included).len();
     }
 
     // Children of each span in the raw forest (compressed rows), for top-down traversal.
@@ -272,17 +260,50 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
         let candidates = included.iter().filter(|&&inc| inc).count();
         diagnostics.dropped += candidates - reached;
     } else {
-        sanitize_robust(
+        let roots: Vec<u32> = (0..n as u32)
+            .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
+            .collect();
+        let mut pass = Traversal {
             spans,
-            &parent,
-            &included,
-            &raw_offsets,
-            &raw_children,
+            parent: &parent,
+            raw_offsets: &raw_offsets,
+            raw_children: &raw_children,
             options,
-            &mut windows,
-            &mut blocking_parent,
-            &mut diagnostics,
-        );
+            windows: &mut windows,
+            blocking_parent: &mut blocking_parent,
+            diagnostics: &mut diagnostics,
+        };
+        pass.run(roots);
+        // Whatever was not reached hangs off a cycle: cut each at its earliest-starting span,
+        // which becomes a root, and walk on from there.
+        let unreached: Vec<bool> = (0..n)
+            .map(|i| included[i] && windows[i].is_none())
+            .collect();
+        if unreached.iter().any(|&u| u) {
+            let mut cuts = Vec::new();
+            for cycle in find_cycles(&parent, &unreached) {
+                diagnostics.cycles_cut += 1;
+                if let Some(cut) = cycle
+                    .iter()
+                    .copied()
+                    .min_by_key(|&i| (spans[i as usize].start_ns(), i))
+                {
+                    parent[cut as usize] = NONE;
+                    cuts.push(cut);
+                }
+            }
+            let mut pass = Traversal {
+                spans,
+                parent: &parent,
+                raw_offsets: &raw_offsets,
+                raw_children: &raw_children,
+                options,
+                windows: &mut windows,
+                blocking_parent: &mut blocking_parent,
+                diagnostics: &mut diagnostics,
+            };
+            pass.run(cuts);
+        }
     }
     drop(raw_children);
     drop(raw_offsets);
@@ -370,97 +391,118 @@ impl<'a> IdIndex<'a> {
 }
 
 /// Robust sanitizing, top-down: see `docs/critical-path.md` for why each rule.
-#[allow(clippy::too_many_arguments)]
-fn sanitize_robust(
-    spans: &[crate::Span],
-    parent: &[u32],
-    included: &[bool],
-    raw_offsets: &[u32],
-    raw_children: &[u32],
-    options: &Options,
-    windows: &mut [Option<(u64, u64)>],
-    blocking_parent: &mut [u32],
-    diagnostics: &mut Diagnostics,
-) {
-    let n = spans.len();
-    // Clock-skew shift per span, inherited by descendants (they ran on the shifted host).
-    let mut shift = vec![0i128; if options.skew_correction { n } else { 0 }];
-    let mut queue: Vec<u32> = (0..n as u32)
-        .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
-        .collect();
-    // What the traversal needs, copied out in input order: the traversal itself visits spans
-    // in tree order, and a 24-byte row per span misses the cache far less than the span.
-    let compact: Vec<(u64, u64, bool)> = spans
-        .iter()
-        .map(|span| {
-            let non_blocking =
-                span.relation() == ParentRelation::FollowsFrom || span.kind() == SpanKind::Consumer;
-            (span.start_ns(), span.end_ns(), non_blocking)
-        })
-        .collect();
-    let mut head = 0;
-    while let Some(&i) = queue.get(head) {
-        head += 1;
-        let iu = i as usize;
-        let (mut s, mut e, non_blocking) = compact[iu];
-        if e < s {
-            // A negative duration is a broken clock or a broken exporter; the span still
-            // happened at its start, so it is kept as an instant.
-            diagnostics.negative_durations += 1;
-            e = s;
-        }
-        let p = parent[iu];
-        if options.skew_correction {
-            let inherited = if p == NONE { 0 } else { shift[p as usize] };
-            let mut own = inherited;
-            if p != NONE
-                && let Some((ps, pe)) = windows[p as usize]
-            {
-                let cs = shift_time(s, inherited);
-                let ce = shift_time(e, inherited);
-                let (span, pspan) = (&spans[iu], &spans[p as usize]);
-                let pair = span.kind() == SpanKind::Server && pspan.kind() == SpanKind::Client;
-                let same_host = matches!((span.host(), pspan.host()), (Some(a), Some(b)) if a == b);
-                if pair && !same_host && (cs < ps || ce > pe) {
-                    let dur = i128::from(ce - cs);
-                    let pdur = i128::from(pe - ps);
-                    // Centre the server inside its client: the network time is unknown
-                    // but split evenly is the least surprising guess (as Jaeger and
-                    // Zipkin do). A server longer than its client starts with it.
-                    let target = i128::from(ps) + if dur <= pdur { (pdur - dur) / 2 } else { 0 };
-                    own = inherited + (target - i128::from(cs));
-                    diagnostics.skew_applied += 1;
+struct Traversal<'a> {
+    spans: &'a [crate::Span],
+    parent: &'a [u32],
+    raw_offsets: &'a [u32],
+    raw_children: &'a [u32],
+    options: &'a Options,
+    windows: &'a mut [Option<(u64, u64)>],
+    blocking_parent: &'a mut [u32],
+    diagnostics: &'a mut Diagnostics,
+}
+
+impl Traversal<'_> {
+    /// Sanitizes the subtrees under `starts`, breadth first, so each parent's window is final
+    /// before its children are fitted into it.
+    fn run(&mut self, starts: Vec<u32>) {
+        let Self {
+            spans,
+            parent,
+            raw_offsets,
+            raw_children,
+            options,
+            ..
+        } = *self;
+        let windows = &mut *self.windows;
+        let blocking_parent = &mut *self.blocking_parent;
+        let diagnostics = &mut *self.diagnostics;
+        let n = spans.len();
+        // Clock-skew shift per span, inherited by descendants (they ran on the shifted host).
+        let mut shift = vec![0i128; if options.skew_correction { n } else { 0 }];
+        let mut queue = starts;
+        // What the traversal needs, copied out in input order: the traversal itself visits spans
+        // in tree order, and a 24-byte row per span misses the cache far less than the span.
+        let compact: Vec<(u64, u64, bool)> = spans
+            .iter()
+            .map(|span| {
+                let non_blocking = span.relation() == ParentRelation::FollowsFrom
+                    || span.kind() == SpanKind::Consumer;
+                (span.start_ns(), span.end_ns(), non_blocking)
+            })
+            .collect();
+        let mut head = 0;
+        while let Some(&i) = queue.get(head) {
+            head += 1;
+            let iu = i as usize;
+            let (mut s, mut e, non_blocking) = compact[iu];
+            if e < s {
+                // A negative duration is a broken clock or a broken exporter; the span still
+                // happened at its start, so it is kept as an instant.
+                diagnostics.negative_durations += 1;
+                e = s;
+            }
+            let p = parent[iu];
+            if options.skew_correction {
+                let inherited = if p == NONE { 0 } else { shift[p as usize] };
+                let mut own = inherited;
+                if p != NONE
+                    && let Some((ps, pe)) = windows[p as usize]
+                {
+                    let cs = shift_time(s, inherited);
+                    let ce = shift_time(e, inherited);
+                    let (span, pspan) = (&spans[iu], &spans[p as usize]);
+                    let pair = span.kind() == SpanKind::Server && pspan.kind() == SpanKind::Client;
+                    let same_host =
+                        matches!((span.host(), pspan.host()), (Some(a), Some(b)) if a == b);
+                    if pair && !same_host && (cs < ps || ce > pe) {
+                        let dur = i128::from(ce - cs);
+                        let pdur = i128::from(pe - ps);
+                        // Centre the server inside its client: the network time is unknown
+                        // but split evenly is the least surprising guess (as Jaeger and
+                        // Zipkin do). A server longer than its client starts with it.
+                        let target =
+                            i128::from(ps) + if dur <= pdur { (pdur - dur) / 2 } else { 0 };
+                        own = inherited + (target - i128::from(cs));
+                        diagnostics.skew_applied += 1;
+                    }
+                }
+                shift[iu] = own;
+                s = shift_time(s, own);
+                e = shift_time(e, own);
+            }
+            let mut window = (s, e);
+            if p != NONE {
+                let Some((ps, pe)) = windows[p as usize] else {
+                    continue;
+                };
+                if non_blocking {
+                    // The parent did not wait for this work, so it cannot be on the parent's path;
+                    // it still took time in the trace and is walked as its own top-level span.
+                    diagnostics.non_blocking += 1;
+                } else if e > s && (e <= ps || s >= pe) {
+                    // Entirely outside its parent: it cannot have blocked it (fire-and-forget
+                    // without the right relation, or skew too large to trust).
+                    diagnostics.detached += 1;
+                } else {
+                    let cs = s.clamp(ps, pe);
+                    let ce = e.clamp(cs, pe);
+                    if (cs, ce) != (s, e) {
+                        diagnostics.clamped += 1;
+                    }
+                    window = (cs, ce);
+                    blocking_parent[iu] = p;
                 }
             }
-            shift[iu] = own;
-            s = shift_time(s, own);
-            e = shift_time(e, own);
+            windows[iu] = Some(window);
+            // A span whose parent link was cut is no longer its old parent's child.
+            queue.extend(
+                row(raw_offsets, raw_children, iu)
+                    .iter()
+                    .copied()
+                    .filter(|&c| parent[c as usize] == i),
+            );
         }
-        let mut window = (s, e);
-        if p != NONE {
-            let Some((ps, pe)) = windows[p as usize] else {
-                continue;
-            };
-            if non_blocking {
-                // The parent did not wait for this work, so it cannot be on the parent's path;
-                // it still took time in the trace and is walked as its own top-level span.
-                diagnostics.non_blocking += 1;
-            } else if e > s && (e <= ps || s >= pe) {
-                // Entirely outside its parent: it cannot have blocked it (fire-and-forget
-                // without the right relation, or skew too large to trust).
-                diagnostics.detached += 1;
-            } else {
-                let cs = s.clamp(ps, pe);
-                let ce = e.clamp(cs, pe);
-                if (cs, ce) != (s, e) {
-                    diagnostics.clamped += 1;
-                }
-                window = (cs, ce);
-                blocking_parent[iu] = p;
-            }
-        }
-        windows[iu] = Some(window);
-        queue.extend_from_slice(row(raw_offsets, raw_children, iu));
     }
 }
 
