@@ -448,7 +448,7 @@ impl Resolver<'_> {
         let insecure = self.setting(
             "tls.insecure",
             b.insecure.map(|v| (v, "with_insecure")),
-            &[vars::TRACES_INSECURE, vars::INSECURE],
+            &[vars::TRACES_INSECURE, vars::SPAN_INSECURE, vars::INSECURE],
             false,
             parse::boolean,
         );
@@ -606,7 +606,24 @@ impl Resolver<'_> {
                 vars::CONFIG_FILE
             )));
         }
+        for legacy in [
+            vars::SPAN_ENDPOINT,
+            vars::SPAN_INSECURE,
+            vars::LS_SATELLITE_URL,
+        ] {
+            if self.env.get(legacy).is_some() {
+                self.warnings.push(ConfigWarning::new(format!(
+                    "`{legacy}` is a deprecated launcher variable; it works, but prefer its `OTEL_EXPORTER_OTLP_TRACES_*` form"
+                )));
+            }
+        }
         for name in self.env.names() {
+            if let Some((_, why)) = vars::LAUNCHER_IGNORED.iter().find(|(v, _)| *v == name) {
+                self.warnings.push(ConfigWarning::new(format!(
+                    "`{name}` (a Lightstep launcher variable) is ignored: {why}"
+                )));
+                continue;
+            }
             let ours = name.starts_with("LIGHTSTEP_") || name.starts_with("LS_");
             if ours && !vars::ALL.contains(&name) {
                 let hint = vars::ALL
@@ -640,7 +657,11 @@ impl Resolver<'_> {
         if let Some(e) = &b.otlp_endpoint {
             candidates.push((Candidate::code("with_otlp_endpoint", e), false));
         }
-        for c in self.env_candidates(&[vars::TRACES_ENDPOINT, vars::SPAN_ENDPOINT]) {
+        for c in self.env_candidates(&[
+            vars::TRACES_ENDPOINT,
+            vars::SPAN_ENDPOINT,
+            vars::LS_SATELLITE_URL,
+        ]) {
             candidates.push((c, true));
         }
         for c in self.env_candidates(&[vars::ENDPOINT]) {

@@ -33,6 +33,8 @@ vars! {
     TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
     /// Legacy traces endpoint (launchers).
     SPAN_ENDPOINT = "OTEL_EXPORTER_OTLP_SPAN_ENDPOINT";
+    /// Legacy traces endpoint (the oldest Python launcher).
+    LS_SATELLITE_URL = "LS_SATELLITE_URL";
     /// Generic headers.
     HEADERS = "OTEL_EXPORTER_OTLP_HEADERS";
     /// Traces headers.
@@ -65,6 +67,8 @@ vars! {
     INSECURE = "OTEL_EXPORTER_OTLP_INSECURE";
     /// Traces insecure flag.
     TRACES_INSECURE = "OTEL_EXPORTER_OTLP_TRACES_INSECURE";
+    /// Legacy traces insecure flag (launchers).
+    SPAN_INSECURE = "OTEL_EXPORTER_OTLP_SPAN_INSECURE";
     /// Batch delay.
     BSP_SCHEDULE_DELAY = "OTEL_BSP_SCHEDULE_DELAY";
     /// Batch export timeout.
@@ -104,3 +108,32 @@ vars! {
     /// The declarative configuration file (not supported; warned about).
     OTEL_CONFIG_FILE = "OTEL_CONFIG_FILE";
 }
+
+/// Variables of Lightstep's launchers that lightstep-rs knows but does not use, with the reason:
+/// they are reported as warnings rather than silently ignored or taken for typos.
+pub const LAUNCHER_IGNORED: &[(&str, &str)] = &[
+    ("LS_METRICS_ENABLED", "lightstep-rs exports traces only"),
+    (
+        "LS_METRICS_BUILTINS_ENABLED",
+        "lightstep-rs exports traces only",
+    ),
+    (
+        "LS_METRICS_BUILTIN_LIBRARIES",
+        "lightstep-rs exports traces only",
+    ),
+    ("LS_METRICS_SDK", "lightstep-rs exports traces only"),
+    ("LS_METRICS_URL", "lightstep-rs exports traces only"),
+    (
+        "LS_METRICS_HOST_ENABLED",
+        "lightstep-rs exports traces only",
+    ),
+    (
+        "LS_DEBUG",
+        "lightstep-rs logs through `tracing`: set your subscriber's filter (for example RUST_LOG)",
+    ),
+    (
+        "LS_USE_TLS",
+        "TLS follows the endpoint's scheme; use OTEL_EXPORTER_OTLP_INSECURE=true for plaintext",
+    ),
+    ("LS_DEADLINE_MILLIS", "use OTEL_EXPORTER_OTLP_TIMEOUT"),
+];

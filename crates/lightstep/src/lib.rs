@@ -7,16 +7,26 @@
 //! # Quick start
 //!
 //! ```no_run
-//! # #[cfg(feature = "exporter")]
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use lightstep::opentelemetry::trace::Tracer;
-//!
-//! // Reads LIGHTSTEP_ACCESS_TOKEN, OTEL_SERVICE_NAME, ... and LIGHTSTEP_CONFIG_FILE.
-//! let guard = lightstep::init()?;
-//! guard.tracer().in_span("checkout", |_cx| { /* work */ });
-//! guard.shutdown().await?; // or let the guard drop
-//! # Ok(()) }
+//! # #[cfg(all(feature = "exporter", feature = "instrument"))]
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let guard = lightstep::init()?; // the environment, plus the file named by LIGHTSTEP_CONFIG_FILE
+//!     let tracing = lightstep::instrument::LightstepTracing::global();
+//!     let name: Result<String, std::io::Error> = tracing
+//!         .trace_database("postgresql", "SELECT name FROM users WHERE id = 42", async {
+//!             Ok("ada".to_owned())
+//!         })
+//!         .await;
+//!     println!("{name:?}");
+//!     guard.shutdown().await?; // an error says how many spans were not delivered
+//!     Ok(())
+//! }
+//! # #[cfg(not(all(feature = "exporter", feature = "instrument")))]
+//! # fn main() {}
 //! ```
+//!
+//! With no account, `cargo run --example quickstart` in the repository shows the same pipeline
+//! end to end against an embedded receiver.
 //!
 //! # Features
 //!

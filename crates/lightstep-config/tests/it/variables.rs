@@ -418,6 +418,12 @@ fn every_variable_reaches_its_setting() {
             "traces_endpoint",
             vec![],
         ),
+        (
+            "LS_SATELLITE_URL",
+            "http://localhost:1",
+            "traces_endpoint",
+            vec![],
+        ),
         ("OTEL_EXPORTER_OTLP_HEADERS", "h=v", "headers.h", vec![]),
         (
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
@@ -495,6 +501,12 @@ fn every_variable_reaches_its_setting() {
         ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+            "true",
+            "tls.insecure",
+            vec![],
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_SPAN_INSECURE",
             "true",
             "tls.insecure",
             vec![],
@@ -607,4 +619,47 @@ fn every_variable_reaches_its_setting() {
             "{var} -> {key}"
         );
     }
+}
+
+#[test]
+fn launcher_variables_are_honoured_or_explained() {
+    // The launchers' legacy names work, with a nudge towards the standard ones.
+    let c = build_ok(env(&[
+        (
+            "OTEL_EXPORTER_OTLP_SPAN_ENDPOINT",
+            "collector.internal:4317",
+        ),
+        ("OTEL_EXPORTER_OTLP_SPAN_INSECURE", "true"),
+        ("LS_ACCESS_TOKEN", "t"),
+    ]));
+    assert_eq!(
+        c.traces_endpoint().as_str(),
+        "http://collector.internal:4317/"
+    );
+    assert!(c.warnings().iter().any(|w| {
+        w.message()
+            .contains("`OTEL_EXPORTER_OTLP_SPAN_INSECURE` is a deprecated launcher variable")
+    }));
+    let c = build_ok(env(&[
+        ("LS_SATELLITE_URL", "ingest.lightstep.com:443"),
+        ("LS_ACCESS_TOKEN", "t"),
+    ]));
+    assert_eq!(c.traces_endpoint().host(), "ingest.lightstep.com");
+    // Metrics and debug switches are known, ignored, and said to be.
+    let c = build_ok(local(&[
+        ("LS_METRICS_ENABLED", "true"),
+        ("LS_DEBUG", "true"),
+    ]));
+    let w: Vec<_> = c
+        .warnings()
+        .iter()
+        .map(|w| w.message().to_owned())
+        .collect();
+    assert!(w.iter().any(|m| m.contains("`LS_METRICS_ENABLED` (a Lightstep launcher variable) is ignored: lightstep-rs exports traces only")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|m| m.contains("`LS_DEBUG`") && m.contains("RUST_LOG")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|m| m.contains("did you mean")), "{w:?}");
 }
