@@ -36,7 +36,8 @@
 //! | `instrument` | yes | [`instrument`] |
 //! | `analysis` | no | [`analysis`] |
 //! | `receiver` | no | [`receiver`] |
-//! | `tower`, `tonic`, `tracing` | no | the integrations of [`instrument`] |
+//! | `tower`, `tonic` | no | the integrations of [`instrument`] |
+//! | `tracing` | no | the `tracing` bridge of [`instrument`], and `init_tracing` |
 //!
 //! [`config`] and [`opentelemetry`] are always there; the latter is re-exported so that an
 //! application never ends up with two versions of it (which silently breaks the global
@@ -99,4 +100,61 @@ pub fn init_with(builder: ConfigBuilder) -> Result<ExporterGuard, ExporterError>
     let exporter = LightstepExporter::new(builder.build()?)?;
     exporter.install_global();
     Ok(exporter.into_guard())
+}
+
+/// [`init`], plus a global `tracing` subscriber whose OpenTelemetry layer sends
+/// `#[tracing::instrument]` spans into the same traces as the helpers' spans.
+///
+/// To combine the layer with your own subscriber (a `fmt` layer, filters), call [`init`] and
+/// add `lightstep::instrument::tracing_layer` to your registry instead.
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "exporter", feature = "tracing"))))]
+pub fn init_tracing(builder: ConfigBuilder) -> Result<ExporterGuard, InitError> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let guard = init_with(builder)?;
+    tracing_subscriber::registry()
+        .with(lightstep_instrument::tracing_layer(guard.tracer()))
+        .try_init()
+        .map_err(|e| InitError::Subscriber(e.to_string()))?;
+    Ok(guard)
+}
+
+/// Why [`init_tracing`] failed.
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "exporter", feature = "tracing"))))]
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InitError {
+    /// The configuration or the pipeline.
+    Exporter(ExporterError),
+    /// A global `tracing` subscriber was already set.
+    Subscriber(String),
+}
+
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exporter(_) => f.write_str("cannot build the tracing pipeline"),
+            Self::Subscriber(e) => write!(f, "cannot install the tracing subscriber: {e}"),
+        }
+    }
+}
+
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Exporter(e) => Some(e),
+            Self::Subscriber(_) => None,
+        }
+    }
+}
+
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+impl From<ExporterError> for InitError {
+    fn from(e: ExporterError) -> Self {
+        Self::Exporter(e)
+    }
 }
