@@ -493,8 +493,39 @@ pub fn write_svg(
     let row_h = 18.0;
     let top = 64.0;
     let x = |t: u64| label_w + plot_w * (t.saturating_sub(t0)) as f64 / (t1 - t0).max(1) as f64;
-    let height = top + row_h * (order.len() as f64 + 1.0) + 40.0;
     let width = label_w + plot_w + 20.0;
+    // Legend entries, wrapped to the width: (x, line, text, colour).
+    let mut legend: Vec<(f64, usize, String, Option<&str>)> = Vec::new();
+    let (mut lx, mut line) = (8.0, 0usize);
+    let shown_services = services.len().min(60);
+    let mut entries: Vec<(String, Option<&str>)> = services
+        .iter()
+        .take(shown_services)
+        .map(|s| {
+            (
+                truncate(if s.is_empty() { "(unknown)" } else { s }, 24),
+                Some(colour(s)),
+            )
+        })
+        .collect();
+    if services.len() > shown_services {
+        entries.push((
+            format!("… {} more services", services.len() - shown_services),
+            None,
+        ));
+    }
+    entries.push(("dark bars: critical path".to_string(), None));
+    for (text, swatch) in entries {
+        let advance =
+            7.0 * text.chars().count() as f64 + if swatch.is_some() { 24.0 } else { 10.0 };
+        if lx + advance > width - 8.0 && lx > 8.0 {
+            lx = 8.0;
+            line += 1;
+        }
+        legend.push((lx, line, text, swatch));
+        lx += advance;
+    }
+    let height = top + row_h * (order.len() as f64 + 1.0) + 32.0 + 16.0 * (line as f64 + 1.0);
 
     let mut svg = String::new();
     let _ = writeln!(
@@ -634,30 +665,28 @@ pub fn write_svg(
             draw(&mut svg, a, b);
         }
     }
-    let legend_y = top + row_h * order.len() as f64 + 24.0;
-    let mut lx = 8.0;
-    for service in services.iter().take(12) {
-        let name = if service.is_empty() {
-            "(unknown)"
-        } else {
-            service
-        };
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{lx:.2}" y="{:.2}" width="10" height="10" fill="{}"/><text x="{:.2}" y="{:.2}">{}</text>"#,
-            legend_y - 9.0,
-            colour(service),
-            lx + 14.0,
-            legend_y,
-            xml(&truncate(name, 24))
-        );
-        lx += 24.0 + 7.0 * truncate(name, 24).chars().count() as f64;
+    let legend_top = top + row_h * order.len() as f64 + 24.0;
+    for (lx, line, text, swatch) in &legend {
+        let y = legend_top + 16.0 * *line as f64;
+        match swatch {
+            Some(fill) => {
+                let _ = writeln!(
+                    svg,
+                    r#"<rect x="{lx:.2}" y="{:.2}" width="10" height="10" fill="{fill}"/><text x="{:.2}" y="{y:.2}">{}</text>"#,
+                    y - 9.0,
+                    lx + 14.0,
+                    xml(text)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    svg,
+                    r##"<text x="{lx:.2}" y="{y:.2}" fill="#555">{}</text>"##,
+                    xml(text)
+                );
+            }
+        }
     }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{:.2}" y="{:.2}" fill="#555">dark bars: critical path</text>"##,
-        lx, legend_y
-    );
     svg.push_str("</svg>\n");
     out.write_all(svg.as_bytes())
 }
