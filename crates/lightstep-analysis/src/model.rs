@@ -21,11 +21,32 @@ pub struct SpanId(IdRepr<u64>);
 /// A 64-bit id (16 digits or fewer, as Zipkin and old Jaeger clients write) equals the same
 /// value written with 32 digits, and prints with 16.
 #[derive(Clone)]
-pub struct TraceId(IdRepr<u128>, bool);
+pub struct TraceId(TraceRepr);
+
+/// Two 64-bit halves rather than a `u128`, whose 16-byte alignment would double the id's size
+/// inside every span; `short` remembers a 64-bit id written with 16 digits or fewer.
+#[derive(Clone)]
+enum TraceRepr {
+    Num { value: [u64; 2], short: bool },
+    Text(Box<str>),
+}
+
+impl TraceRepr {
+    fn num(value: u128, short: bool) -> Self {
+        Self::Num {
+            value: [(value >> 64) as u64, value as u64],
+            short,
+        }
+    }
+}
 
 impl PartialEq for TraceId {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        match (&self.0, &other.0) {
+            (TraceRepr::Num { value: a, .. }, TraceRepr::Num { value: b, .. }) => a == b,
+            (TraceRepr::Text(a), TraceRepr::Text(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
@@ -33,7 +54,16 @@ impl Eq for TraceId {}
 
 impl std::hash::Hash for TraceId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
+        match &self.0 {
+            TraceRepr::Num { value, .. } => {
+                state.write_u8(0);
+                value.hash(state);
+            }
+            TraceRepr::Text(text) => {
+                state.write_u8(1);
+                text.hash(state);
+            }
+        }
     }
 }
 
@@ -95,23 +125,26 @@ impl SpanId {
 impl TraceId {
     /// Builds an id from its 128-bit value.
     pub const fn from_u128(value: u128) -> Self {
-        Self(IdRepr::Num(value), false)
+        Self(TraceRepr::Num {
+            value: [(value >> 64) as u64, value as u64],
+            short: false,
+        })
     }
 
     /// Parses an id as written in JSON: hex (either case) when it is hex, otherwise verbatim.
     pub fn parse(text: &str) -> Self {
         match parse_hex::<u128>(text, 32) {
-            Some(value) => Self(IdRepr::Num(value), text.len() <= 16),
-            None => Self(IdRepr::Text(text.into()), false),
+            Some(value) => Self(TraceRepr::num(value, text.len() <= 16)),
+            None => Self(TraceRepr::Text(text.into())),
         }
     }
 
     /// Builds an id from raw bytes as OTLP protobuf carries them (normally sixteen bytes).
     pub fn from_bytes(bytes: &[u8]) -> Self {
         if let Ok(array) = <[u8; 16]>::try_from(bytes) {
-            Self(IdRepr::Num(u128::from_be_bytes(array)), false)
+            Self(TraceRepr::num(u128::from_be_bytes(array), false))
         } else {
-            Self(IdRepr::Text(hex(bytes).into()), false)
+            Self(TraceRepr::Text(hex(bytes).into()))
         }
     }
 }
@@ -181,11 +214,17 @@ impl serde::Serialize for SpanId {
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            IdRepr::Num(value) if self.1 && *value <= u128::from(u64::MAX) => {
-                write!(f, "{value:016x}")
+            TraceRepr::Num {
+                value: [0, lo],
+                short: true,
+            } => f.write_str(std::str::from_utf8(&hex16(*lo)).unwrap_or_default()),
+            TraceRepr::Num {
+                value: [hi, lo], ..
+            } => {
+                f.write_str(std::str::from_utf8(&hex16(*hi)).unwrap_or_default())?;
+                f.write_str(std::str::from_utf8(&hex16(*lo)).unwrap_or_default())
             }
-            IdRepr::Num(value) => write!(f, "{value:032x}"),
-            IdRepr::Text(text) => f.write_str(text),
+            TraceRepr::Text(text) => f.write_str(text),
         }
     }
 }
@@ -556,6 +595,14 @@ mod tests {
             TraceId::parse("5B8EFFF798038103D269B633813FC60C").to_string(),
             "5b8efff798038103d269b633813fc60c"
         );
+    }
+
+    #[test]
+    fn ids_stay_small_inside_spans() {
+        // Every span carries three ids; a `u128` inside would make the trace id 48 bytes.
+        assert!(std::mem::size_of::<TraceId>() <= 24);
+        assert!(std::mem::size_of::<SpanId>() <= 24);
+        assert!(std::mem::size_of::<Span>() <= 160, "{}", std::mem::size_of::<Span>());
     }
 
     #[test]
