@@ -602,7 +602,11 @@ mod tests {
         // Every span carries three ids; a `u128` inside would make the trace id 48 bytes.
         assert!(std::mem::size_of::<TraceId>() <= 24);
         assert!(std::mem::size_of::<SpanId>() <= 24);
-        assert!(std::mem::size_of::<Span>() <= 160, "{}", std::mem::size_of::<Span>());
+        assert!(
+            std::mem::size_of::<Span>() <= 160,
+            "{}",
+            std::mem::size_of::<Span>()
+        );
     }
 
     #[test]
