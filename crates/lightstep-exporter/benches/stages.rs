@@ -1,0 +1,129 @@
+//! Where the time of end-to-end delivery goes, stage by stage, for the same 100,000 spans as
+//! `benches/delivery.rs`: turning `SpanData` into OTLP protobuf (opentelemetry-proto's conversion
+//! plus prost's encoding, what every OTLP exporter in this SDK line does), and the receiver
+//! taking the encoded requests over loopback gRPC (decode and store). Read with
+//! `docs/benchmarks.md`.
+//!
+//! Run: `cargo bench -p lightstep-exporter --bench stages`
+#![allow(missing_docs)] // criterion's macros generate undocumented functions
+
+use std::borrow::Cow;
+use std::hint::black_box;
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lightstep_receiver::Receiver;
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use prost::Message as _;
+
+const SPANS: usize = 100_000;
+const BATCH: usize = 4_096;
+
+fn spans() -> Vec<SpanData> {
+    let scope = InstrumentationScope::builder("bench").build();
+    (0..SPANS)
+        .map(|i| SpanData {
+            span_context: SpanContext::new(
+                TraceId::from((i as u128 + 1) << 8),
+                SpanId::from(i as u64 + 1),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: Cow::Borrowed("GET /api/orders/{id}"),
+            start_time: SystemTime::now(),
+            end_time: SystemTime::now(),
+            attributes: vec![
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("http.route", "/api/orders/{id}"),
+                KeyValue::new("http.response.status_code", 200),
+                KeyValue::new("worker", i as i64),
+            ],
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: scope.clone(),
+        })
+        .collect()
+}
+
+fn encode(spans: Vec<SpanData>, resource: &ResourceAttributesWithSchema) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut spans = spans.into_iter().peekable();
+    while spans.peek().is_some() {
+        let batch: Vec<SpanData> = spans.by_ref().take(BATCH).collect();
+        let request = ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(batch, resource),
+        };
+        out.push(request.encode_to_vec());
+    }
+    out
+}
+
+fn stages(c: &mut Criterion) {
+    let resource = Resource::builder_empty()
+        .with_service_name("bench")
+        .build();
+    let resource = ResourceAttributesWithSchema::from(&resource);
+    let mut group = c.benchmark_group("stages");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(SPANS as u64));
+
+    group.bench_function("convert-and-encode", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let input = spans();
+                let started = Instant::now();
+                black_box(encode(input, &resource));
+                total += started.elapsed();
+            }
+            total
+        });
+    });
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt
+        .block_on(Receiver::builder().with_max_spans(1_000_000).with_max_request_bytes(64 << 20).start())
+        .unwrap();
+    let requests: Vec<ExportTraceServiceRequest> = encode(spans(), &resource)
+        .iter()
+        .map(|bytes| ExportTraceServiceRequest::decode(&bytes[..]).unwrap())
+        .collect();
+    let mut client = rt
+        .block_on(TraceServiceClient::connect(receiver.grpc_endpoint()))
+        .unwrap();
+    group.bench_function("receiver-ingest", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = requests.clone();
+                let started = Instant::now();
+                rt.block_on(async {
+                    for request in batch {
+                        client.export(request).await.unwrap();
+                    }
+                });
+                total += started.elapsed();
+                receiver.store().take_spans();
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
