@@ -88,9 +88,37 @@ pub fn init() -> Result<ExporterGuard, ExporterError> {
 }
 
 /// A configuration builder whose values set in code override the environment and the file;
-/// pass it to [`init_with`].
+/// finish it with [`Init::init`] (or pass it to [`init_with`]).
+///
+/// ```no_run
+/// # #[cfg(feature = "exporter")]
+/// # fn run() -> Result<(), lightstep::ExporterError> {
+/// use lightstep::Init as _;
+///
+/// let guard = lightstep::builder()
+///     .with_service_name("checkout")
+///     .with_deployment_environment("staging")
+///     .init()?;
+/// # drop(guard);
+/// # Ok(()) }
+/// ```
 pub fn builder() -> ConfigBuilder {
     LightstepConfig::builder()
+}
+
+/// `builder().….init()`: [`init_with`] as a method of the configuration builder.
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+pub trait Init {
+    /// Builds the configuration and the pipeline, installs them globally and returns the guard.
+    fn init(self) -> Result<ExporterGuard, ExporterError>;
+}
+
+#[cfg(feature = "exporter")]
+impl Init for ConfigBuilder {
+    fn init(self) -> Result<ExporterGuard, ExporterError> {
+        init_with(self)
+    }
 }
 
 /// [`init`] with overrides set in code.
