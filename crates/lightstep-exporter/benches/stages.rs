@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lightstep_receiver::Receiver;
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -72,9 +74,7 @@ fn encode(spans: Vec<SpanData>, resource: &ResourceAttributesWithSchema) -> Vec<
 }
 
 fn stages(c: &mut Criterion) {
-    let resource = Resource::builder_empty()
-        .with_service_name("bench")
-        .build();
+    let resource = Resource::builder_empty().with_service_name("bench").build();
     let resource = ResourceAttributesWithSchema::from(&resource);
     let mut group = c.benchmark_group("stages");
     group.sample_size(10);
@@ -96,7 +96,12 @@ fn stages(c: &mut Criterion) {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let receiver = rt
-        .block_on(Receiver::builder().with_max_spans(1_000_000).with_max_request_bytes(64 << 20).start())
+        .block_on(
+            Receiver::builder()
+                .with_max_spans(1_000_000)
+                .with_max_request_bytes(64 << 20)
+                .start(),
+        )
         .unwrap();
     let requests: Vec<ExportTraceServiceRequest> = encode(spans(), &resource)
         .iter()

@@ -302,33 +302,7 @@ fn token_hint(config: &LightstepConfig) -> &'static str {
 }
 
 async fn empty_grpc_export(config: &LightstepConfig) -> Result<String, String> {
-    let endpoint = config.traces_endpoint();
-    let uri = format!(
-        "{}://{}:{}",
-        endpoint.url().scheme(),
-        endpoint.url().host_str().unwrap_or_default(),
-        endpoint.port()
-    );
-    let mut channel = tonic::transport::Endpoint::from_shared(uri)
-        .map_err(|e| e.to_string())?
-        .timeout(config.timeout())
-        .connect_timeout(config.timeout());
-    if endpoint.is_tls() {
-        let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
-        if let Some(ca) = &config.tls().ca_file {
-            let pem =
-                std::fs::read(ca).map_err(|e| format!("cannot read `{}`: {e}", ca.display()))?;
-            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
-        }
-        if let (Some(c), Some(k)) = (&config.tls().client_certificate, &config.tls().client_key) {
-            let cert =
-                std::fs::read(c).map_err(|e| format!("cannot read `{}`: {e}", c.display()))?;
-            let key =
-                std::fs::read(k).map_err(|e| format!("cannot read `{}`: {e}", k.display()))?;
-            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
-        }
-        channel = channel.tls_config(tls).map_err(|e| e.to_string())?;
-    }
+    let channel = transport::grpc_endpoint(config).map_err(|e| e.to_string())?;
     let channel = channel
         .connect()
         .await

@@ -56,6 +56,30 @@ fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
     SpanContext::new(trace_id, span_id, flags, true, TraceState::default())
 }
 
+/// Writes the context's baggage as one header per entry, `{prefix}{key}`.
+fn inject_baggage(cx: &Context, injector: &mut dyn Injector, prefix: &str) {
+    for (k, (v, _)) in cx.baggage() {
+        injector.set(&format!("{prefix}{k}"), v.to_string());
+    }
+}
+
+/// Reads `{prefix}{key}` headers into the context's baggage.
+fn extract_baggage(cx: Context, extractor: &dyn Extractor, prefix: &str) -> Context {
+    let baggage: Vec<KeyValue> = extractor
+        .keys()
+        .into_iter()
+        .filter_map(|k| {
+            let key = k.strip_prefix(prefix)?;
+            Some(KeyValue::new(key.to_owned(), extractor.get(k)?.to_owned()))
+        })
+        .collect();
+    if baggage.is_empty() {
+        cx
+    } else {
+        cx.with_baggage(baggage)
+    }
+}
+
 /// Zipkin B3, single header (`b3`) or one header per field (`X-B3-*`).
 #[derive(Debug)]
 pub struct B3 {
@@ -167,9 +191,7 @@ impl TextMapPropagator for Jaeger {
                 format!("{}:{}:0:{flags}", sc.trace_id(), sc.span_id()),
             );
         }
-        for (k, (v, _)) in cx.baggage() {
-            injector.set(&format!("uberctx-{k}"), v.to_string());
-        }
+        inject_baggage(cx, injector, "uberctx-");
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
@@ -187,19 +209,7 @@ impl TextMapPropagator for Jaeger {
                 cx = cx.with_remote_span_context(remote(t, s, f & 1 == 1));
             }
         }
-        let baggage: Vec<KeyValue> = extractor
-            .keys()
-            .into_iter()
-            .filter_map(|k| {
-                let key = k.strip_prefix("uberctx-")?;
-                Some(KeyValue::new(key.to_owned(), extractor.get(k)?.to_owned()))
-            })
-            .collect();
-        if baggage.is_empty() {
-            cx
-        } else {
-            cx.with_baggage(baggage)
-        }
+        extract_baggage(cx, extractor, "uberctx-")
     }
 
     fn fields(&self) -> FieldIter<'_> {
@@ -241,9 +251,7 @@ impl TextMapPropagator for OtTrace {
             injector.set("ot-tracer-spanid", sc.span_id().to_string());
             injector.set("ot-tracer-sampled", sc.is_sampled().to_string());
         }
-        for (k, (v, _)) in cx.baggage() {
-            injector.set(&format!("ot-baggage-{k}"), v.to_string());
-        }
+        inject_baggage(cx, injector, "ot-baggage-");
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
@@ -261,19 +269,7 @@ impl TextMapPropagator for OtTrace {
             );
             cx = cx.with_remote_span_context(remote(t, s, sampled));
         }
-        let baggage: Vec<KeyValue> = extractor
-            .keys()
-            .into_iter()
-            .filter_map(|k| {
-                let key = k.strip_prefix("ot-baggage-")?;
-                Some(KeyValue::new(key.to_owned(), extractor.get(k)?.to_owned()))
-            })
-            .collect();
-        if baggage.is_empty() {
-            cx
-        } else {
-            cx.with_baggage(baggage)
-        }
+        extract_baggage(cx, extractor, "ot-baggage-")
     }
 
     fn fields(&self) -> FieldIter<'_> {

@@ -45,6 +45,42 @@ fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, ExporterE
     })
 }
 
+/// The tonic endpoint for the configuration: scheme, host and port, the timeouts, and TLS with
+/// the system's roots plus the configured CA and client identity.
+pub(crate) fn grpc_endpoint(
+    config: &LightstepConfig,
+) -> Result<tonic::transport::Endpoint, ExporterError> {
+    let endpoint = config.traces_endpoint();
+    let uri = format!(
+        "{}://{}:{}",
+        endpoint.url().scheme(),
+        endpoint.url().host_str().unwrap_or_default(),
+        endpoint.port()
+    );
+    let mut channel = tonic::transport::Endpoint::from_shared(uri)
+        .map_err(|e| ExporterError::Build(format!("invalid gRPC endpoint: {e}")))?
+        .timeout(config.timeout())
+        .connect_timeout(config.timeout());
+    if endpoint.is_tls() {
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(ca) = &config.tls().ca_file {
+            tls = tls.ca_certificate(Certificate::from_pem(read(ca, "CA certificate")?));
+        }
+        if let (Some(cert), Some(key)) =
+            (&config.tls().client_certificate, &config.tls().client_key)
+        {
+            tls = tls.identity(Identity::from_pem(
+                read(cert, "client certificate")?,
+                read(key, "client key")?,
+            ));
+        }
+        channel = channel
+            .tls_config(tls)
+            .map_err(|e| ExporterError::Build(format!("TLS configuration rejected: {e}")))?;
+    }
+    Ok(channel)
+}
+
 /// Exports on a small Tokio runtime of its own, so that neither the application's runtime
 /// flavour nor a blocked application thread can stall an export.
 pub(crate) struct GrpcTransport {
@@ -65,34 +101,7 @@ impl GrpcTransport {
             .enable_all()
             .build()
             .map_err(ExporterError::Runtime)?;
-        let endpoint = config.traces_endpoint();
-        let uri = format!(
-            "{}://{}:{}",
-            endpoint.url().scheme(),
-            endpoint.url().host_str().unwrap_or_default(),
-            endpoint.port()
-        );
-        let mut channel = tonic::transport::Endpoint::from_shared(uri)
-            .map_err(|e| ExporterError::Build(format!("invalid gRPC endpoint: {e}")))?
-            .timeout(config.timeout())
-            .connect_timeout(config.timeout());
-        if endpoint.is_tls() {
-            let mut tls = ClientTlsConfig::new().with_native_roots();
-            if let Some(ca) = &config.tls().ca_file {
-                tls = tls.ca_certificate(Certificate::from_pem(read(ca, "CA certificate")?));
-            }
-            if let (Some(cert), Some(key)) =
-                (&config.tls().client_certificate, &config.tls().client_key)
-            {
-                tls = tls.identity(Identity::from_pem(
-                    read(cert, "client certificate")?,
-                    read(key, "client key")?,
-                ));
-            }
-            channel = channel
-                .tls_config(tls)
-                .map_err(|e| ExporterError::Build(format!("TLS configuration rejected: {e}")))?;
-        }
+        let channel = grpc_endpoint(config)?;
         let mut metadata = MetadataMap::new();
         for (name, value, sensitive) in header_list(config) {
             let key = AsciiMetadataKey::from_bytes(name.as_bytes()).map_err(|_| {
