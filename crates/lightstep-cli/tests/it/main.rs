@@ -328,3 +328,22 @@ fn aggregate_reports_contribution_per_operation() {
     let svg = lightstep(&["analyze", "--aggregate", "--format", "svg", &file]);
     assert_eq!(svg.status.code(), Some(1));
 }
+
+#[test]
+fn skew_correction_is_opt_in() {
+    let file = fixture("zipkin/skew.json");
+    let plain = json(&lightstep(&["analyze", "--format", "json", &file]));
+    let corrected = json(&lightstep(&[
+        "analyze",
+        "--format",
+        "json",
+        "--correct-skew",
+        &file,
+    ]));
+    assert_eq!(plain["traces"][0]["diagnostics"]["skew_applied"], 0);
+    assert_eq!(corrected["traces"][0]["diagnostics"]["skew_applied"], 1);
+    assert_ne!(
+        plain["traces"][0]["sections"],
+        corrected["traces"][0]["sections"]
+    );
+}
