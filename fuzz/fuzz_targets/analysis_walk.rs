@@ -2,7 +2,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use lightstep_analysis::{
-    Mode, Options, ParentRelation, Span, SpanId, SpanKind, Trace, TraceId, analyze_assembled, assemble,
+    Mode, Options, ParentRelation, Span, SpanId, SpanKind, Trace, TraceId, analyze_assembled,
+    assemble,
 };
 
 // Each 8-byte chunk is one span: id, parent, start, duration, flags. Small ranges make
@@ -33,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let trace = Trace::new(t, spans);
-    for (mode, skew) in [(Mode::Robust, false), (Mode::Robust, true), (Mode::Jaeger, false)] {
+    for (mode, skew) in [
+        (Mode::Robust, false),
+        (Mode::Robust, true),
+        (Mode::Jaeger, false),
+    ] {
         let assembled = assemble(&trace, &Options::new(mode).with_skew_correction(skew));
         let analysis = analyze_assembled(&trace, &assembled);
         // Jaeger UI itself gives garbage where it reports a failure; everywhere else sections
@@ -44,13 +49,18 @@ fuzz_target!(|data: &[u8]| {
         let mut at = analysis.start_ns;
         for s in &analysis.sections {
             assert!(s.start_ns < s.end_ns && s.start_ns >= at);
-            let (ws, we) = assembled.window(s.span).expect("section of an excluded span");
+            let (ws, we) = assembled
+                .window(s.span)
+                .expect("section of an excluded span");
             assert!(ws <= s.start_ns && s.end_ns <= we);
             at = s.end_ns;
         }
         if mode == Mode::Robust {
             let gaps: u64 = analysis.gaps.iter().map(|g| g.end_ns - g.start_ns).sum();
-            assert_eq!(analysis.critical_ns() + gaps, analysis.end_ns - analysis.start_ns);
+            assert_eq!(
+                analysis.critical_ns() + gaps,
+                analysis.end_ns - analysis.start_ns
+            );
         }
     }
 });
