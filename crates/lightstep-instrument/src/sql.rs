@@ -6,13 +6,15 @@
 //! the request path. Why not `sqlparser`'s tokenizer: `docs/adr/301-sql-sanitizer-lexer.md`.
 //!
 //! What the lexer knows:
-//! - string literals `'..'` (with `''` and backslash escapes), prefixed literals (`E'..'`,
-//!   `N'..'`, `X'..'`, `B'..'`) and Postgres dollar-quoted strings (`$$..$$`, `$tag$..$tag$`);
+//! - string literals `'..'` (with `''`; backslash escapes in the MySQL family and in `E'..'`),
+//!   prefixed literals (`E'..'`, `N'..'`, `X'..'`, `B'..'`), Oracle's `q'[..]'` and Postgres
+//!   dollar-quoted strings (`$$..$$`, `$tag$..$tag$`);
 //! - numbers: integers, decimals, exponents, hex (`0x1F`) and binary (`0b101`);
 //! - double-quoted text, which is an identifier in standard SQL but a string in MySQL: see
 //!   [`DoubleQuotes`];
-//! - `-- line` and `/* block */` comments (nested block comments too), which are removed because
-//!   they can carry data (and high-cardinality tags such as sqlcommenter's);
+//! - `-- line` and `/* block */` comments (nested block comments too), and MySQL's `# line`
+//!   comments, which are removed because they can carry data (and high-cardinality tags such as
+//!   sqlcommenter's);
 //! - `IN (1, 2, 3)` lists of literals, which collapse to `IN (?)`;
 //! - placeholders (`?`, `$1`, `:name`, `@name`, `%s`, `%(name)s`), which are not literals and
 //!   pass through, so parameterized text comes out unchanged.
@@ -20,7 +22,10 @@
 //! An unterminated string or comment swallows the rest of the input: the output then holds less,
 //! never more, than it should.
 
-/// How double-quoted text is read.
+/// How double-quoted text is read, and with it the dialect family: [`DoubleQuotes::Identifier`]
+/// is standard SQL (a backslash in `'..'` is an ordinary character, `#` is an operator);
+/// [`DoubleQuotes::Literal`] is the MySQL family (backslash escapes, `#` comments), and the safe
+/// reading when the dialect is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum DoubleQuotes {
@@ -218,7 +223,10 @@ impl Lexer<'_> {
             self.pos += 1;
             return Some((Token::Space, start));
         }
-        if (b.is_ascii_alphabetic() || b == b'_') && self.peek(1) != Some(b'\'') {
+        if (b.is_ascii_alphabetic() || b == b'_')
+            && self.peek(1) != Some(b'\'')
+            && !(matches!(b, b'n' | b'N') && self.peek(2) == Some(b'\''))
+        {
             self.skip_while(is_word_byte);
             return Some((Token::Word, start));
         }
@@ -237,8 +245,16 @@ impl Lexer<'_> {
             }
             b'\'' => {
                 self.pos += 1;
-                self.quoted(b'\'', true);
+                // A backslash escapes the next character only in the MySQL family (and in
+                // Postgres' `E'..'`, below); in standard SQL it is an ordinary character, and
+                // reading it as an escape would end the literal late and leak what follows.
+                self.quoted(b'\'', self.double_quotes == DoubleQuotes::Literal);
                 Token::Literal
+            }
+            b'#' if self.double_quotes == DoubleQuotes::Literal => {
+                // MySQL's `# line` comment (in standard SQL dialects `#` is an operator).
+                self.skip_while(|c| c != b'\n');
+                Token::Comment
             }
             b'"' => {
                 self.pos += 1;
@@ -274,7 +290,14 @@ impl Lexer<'_> {
                     && self.peek(1) == Some(b'\'')
                 {
                     self.pos += 2;
-                    self.quoted(b'\'', true);
+                    let escapes =
+                        matches!(b, b'e' | b'E') || self.double_quotes == DoubleQuotes::Literal;
+                    self.quoted(b'\'', escapes);
+                    Token::Literal
+                } else if let Some(skip) = self.oracle_quote_prefix() {
+                    // Oracle's alternative quoting: q'[..]', q'{..}', q'!..!', nq'..'.
+                    self.pos += skip;
+                    self.alternative_quoted();
                     Token::Literal
                 } else {
                     self.skip_while(is_word_byte);
@@ -322,6 +345,42 @@ impl Lexer<'_> {
                 } else {
                     return;
                 }
+            }
+        }
+    }
+
+    /// The length of an Oracle `q'` / `nq'` prefix at the current position, if there is one
+    /// followed by a delimiter.
+    fn oracle_quote_prefix(&self) -> Option<usize> {
+        let lower = |i: usize| self.peek(i).map(|c| c.to_ascii_lowercase());
+        let prefix = match (lower(0), lower(1)) {
+            (Some(b'q'), Some(b'\'')) => 2,
+            (Some(b'n'), Some(b'q')) if self.peek(2) == Some(b'\'') => 3,
+            _ => return None,
+        };
+        // The delimiter: any visible ASCII character but the quote itself and whitespace.
+        self.peek(prefix)
+            .filter(|c| c.is_ascii_graphic() && *c != b'\'')
+            .map(|_| prefix)
+    }
+
+    /// Past `D ... D'` where `D` is the delimiter at the current position (`[`, `{`, `(` and
+    /// `<` close with their pair). Unterminated: to the end.
+    fn alternative_quoted(&mut self) {
+        let Some(open) = self.peek(0) else { return };
+        let close = match open {
+            b'[' => b']',
+            b'{' => b'}',
+            b'(' => b')',
+            b'<' => b'>',
+            other => other,
+        };
+        self.pos += 1;
+        while let Some(&c) = self.src.get(self.pos) {
+            self.pos += 1;
+            if c == close && self.peek(0) == Some(b'\'') {
+                self.pos += 1;
+                return;
             }
         }
     }
@@ -606,6 +665,55 @@ fn table_at(words: &[Tok<'_>], at: usize) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backslash_is_ordinary_in_standard_sql_and_an_escape_in_mysql() {
+        let standard = DoubleQuotes::for_system("postgresql");
+        assert_eq!(
+            sanitize_with(
+                "SELECT * FROM f WHERE dir = 'C:\\' AND owner = 'alice'",
+                standard
+            ),
+            "SELECT * FROM f WHERE dir = ? AND owner = ?"
+        );
+        assert_eq!(
+            sanitize_with("a = 'x\\' OR pw = 'hunter2'", standard),
+            "a = ? OR pw = ?"
+        );
+        // Postgres' E'..' strings do take escapes.
+        assert_eq!(
+            sanitize_with("a = E'it\\'s' AND b = 1", standard),
+            "a = ? AND b = ?"
+        );
+        let mysql = DoubleQuotes::for_system("mysql");
+        assert_eq!(
+            sanitize_with("a = 'it\\'s secret' AND b = 2", mysql),
+            "a = ? AND b = ?"
+        );
+    }
+
+    #[test]
+    fn mysql_hash_comments_are_removed() {
+        let mysql = DoubleQuotes::for_system("mysql");
+        let out = sanitize_with(
+            "SELECT * FROM users WHERE id = 1 # email=alice@example.com",
+            mysql,
+        );
+        assert_eq!(out, "SELECT * FROM users WHERE id = ? ");
+        // In Postgres `#` is XOR: kept.
+        let pg = DoubleQuotes::for_system("postgresql");
+        assert_eq!(sanitize_with("SELECT 5 # 3", pg), "SELECT ? # ?");
+    }
+
+    #[test]
+    fn oracle_alternative_quoting() {
+        let oracle = DoubleQuotes::for_system("oracle.db");
+        assert_eq!(
+            sanitize_with("WHERE pw = q'[it's hunter2]' AND x = nq'{y}'", oracle),
+            "WHERE pw = ? AND x = ?"
+        );
+        assert_eq!(sanitize_with("WHERE a = Q'!a'b!'", oracle), "WHERE a = ?");
+    }
 
     #[test]
     fn table() {
