@@ -88,11 +88,18 @@ pub fn normalize_method<'a>(
 ///
 /// assert_eq!(redact_query("q=rust&sig=abc123&page=2", None), "q=rust&sig=REDACTED&page=2");
 /// assert_eq!(redact_query("q=rust", None), "q=rust");
+/// // Keys are compared as a server decodes them.
+/// assert_eq!(redact_query("si%67=abc&X%2DAmz%2DSignature=def", None), "si%67=REDACTED&X%2DAmz%2DSignature=REDACTED");
 /// ```
 pub fn redact_query<'a>(query: &'a str, sensitive: Option<&[String]>) -> Cow<'a, str> {
-    let is_sensitive = |key: &str| match sensitive {
-        Some(list) => list.iter().any(|k| k == key),
-        None => DEFAULT_SENSITIVE_QUERY_KEYS.contains(&key),
+    // Servers decode keys before they use them (`si%67` is `sig`), so the comparison does too.
+    let is_sensitive = |raw: &str| {
+        let decoded = decode_query_key(raw);
+        let key: &str = &decoded;
+        match sensitive {
+            Some(list) => list.iter().any(|k| k == key),
+            None => DEFAULT_SENSITIVE_QUERY_KEYS.contains(&key),
+        }
     };
     let needs = query.split('&').any(|pair| {
         pair.split_once('=')
@@ -116,6 +123,33 @@ pub fn redact_query<'a>(query: &'a str, sensitive: Option<&[String]>) -> Cow<'a,
         }
     }
     Cow::Owned(out)
+}
+
+/// A query key as a server reads it: `+` is a space and `%XX` a byte; invalid escapes are
+/// kept as written. Borrows when there is nothing to decode.
+fn decode_query_key(raw: &str) -> Cow<'_, str> {
+    if !raw.contains(['%', '+']) {
+        return Cow::Borrowed(raw);
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// `url.full` for `uri`: credentials replaced by `REDACTED:REDACTED` and sensitive query values
