@@ -413,7 +413,10 @@ where
     }
 
     fn read_headers(&mut self, headers: &http::HeaderMap) {
-        self.parent = Some(crate::propagation::extract_headers(headers));
+        self.parent = Some(crate::propagation::extract_headers_onto(
+            &opentelemetry::Context::new(),
+            headers,
+        ));
         if let Some(agent) = headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

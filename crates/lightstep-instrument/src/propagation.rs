@@ -18,8 +18,15 @@ pub fn inject_headers(cx: &Context, headers: &mut http::HeaderMap) {
 
 /// Reads the context `headers` carry with the global propagator, on top of the current context.
 pub fn extract_headers(headers: &http::HeaderMap) -> Context {
+    extract_headers_onto(&Context::current(), headers)
+}
+
+/// Reads the context `headers` carry on top of `base`. Server spans use an empty `base`: a
+/// request without trace headers starts a trace of its own, whatever happens to be current
+/// where the server runs (a connection's `tracing` span, a test's client span).
+pub(crate) fn extract_headers_onto(base: &Context, headers: &http::HeaderMap) -> Context {
     global::get_text_map_propagator(|propagator| {
-        propagator.extract_with_context(&Context::current(), &HeaderExtractor(headers))
+        propagator.extract_with_context(base, &HeaderExtractor(headers))
     })
 }
 
@@ -76,8 +83,18 @@ pub fn inject_metadata(cx: &Context, metadata: &mut tonic::metadata::MetadataMap
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub fn extract_metadata(metadata: &tonic::metadata::MetadataMap) -> Context {
+    extract_metadata_onto(&Context::current(), metadata)
+}
+
+/// Reads the context `metadata` carries on top of `base` (empty for server spans, as with
+/// [`extract_headers_onto`]).
+#[cfg(feature = "tonic")]
+pub(crate) fn extract_metadata_onto(
+    base: &Context,
+    metadata: &tonic::metadata::MetadataMap,
+) -> Context {
     global::get_text_map_propagator(|propagator| {
-        propagator.extract_with_context(&Context::current(), &MetadataExtractor(metadata))
+        propagator.extract_with_context(base, &MetadataExtractor(metadata))
     })
 }
 

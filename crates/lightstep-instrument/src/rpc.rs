@@ -128,7 +128,10 @@ where
     /// Server: the parent from the incoming request's headers (gRPC metadata travels as HTTP/2
     /// headers), with the global propagator.
     pub fn with_request_headers(mut self, headers: &http::HeaderMap) -> Self {
-        self.parent = Some(crate::propagation::extract_headers(headers));
+        self.parent = Some(crate::propagation::extract_headers_onto(
+            &opentelemetry::Context::new(),
+            headers,
+        ));
         self
     }
 
@@ -136,7 +139,10 @@ where
     #[cfg(feature = "tonic")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
     pub fn with_request_metadata(mut self, metadata: &tonic::metadata::MetadataMap) -> Self {
-        self.parent = Some(crate::propagation::extract_metadata(metadata));
+        self.parent = Some(crate::propagation::extract_metadata_onto(
+            &opentelemetry::Context::new(),
+            metadata,
+        ));
         self
     }
 

@@ -774,3 +774,27 @@ async fn metadata_round_trip_and_interceptor() {
         .unwrap();
     assert_eq!(server.parent_span_id, client.span_context.span_id());
 }
+
+/// A request without trace headers starts its own trace, even when the server runs inside
+/// another span (a connection's `tracing` span, an in-process caller).
+#[test]
+fn a_server_span_without_trace_headers_is_a_root_whatever_is_current() {
+    use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _};
+    // A real propagator: opentelemetry's no-op one answers with the current context.
+    install_propagator();
+    let h = harness();
+    let tracer = h.provider.tracer("outer");
+    let outer = tracer.start("connection");
+    let outer_id = outer.span_context().trace_id();
+    let _guard = Context::current_with_span(outer).attach();
+    let server = h
+        .tracing
+        .http_server("GET")
+        .with_request_headers(&http::HeaderMap::new())
+        .with_route("/r")
+        .start();
+    server.finish(&http::StatusCode::OK);
+    let span = h.span_named("GET /r");
+    assert_ne!(span.span_context.trace_id(), outer_id);
+    assert_eq!(span.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+}
