@@ -340,6 +340,28 @@ struct Resolver<'a> {
     sources: BTreeMap<String, Source>,
 }
 
+/// The largest certificate or key file read: a bundle of every public CA is about 250 KiB.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+/// Reads a PEM file that must be a regular file of at most [`MAX_PEM_BYTES`]: a path such as
+/// `/dev/zero` or a FIFO must not hang the process or fill its memory.
+fn read_pem_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    // `stat` before `open`: opening a FIFO for reading would block.
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_PEM_BYTES {
+        return Err(std::io::Error::other("larger than 1 MiB"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_PEM_BYTES)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// A header as found in one layer: name, value, where it came from.
 type RawHeader = (String, String, Source);
 
@@ -535,7 +557,7 @@ impl Resolver<'_> {
             b.timeout.map(|v| (v, "with_timeout")),
             &[vars::TRACES_TIMEOUT, vars::TIMEOUT],
             defaults.timeout,
-            parse::duration,
+            parse::bounded_duration,
         );
         let compression = self.setting(
             "compression",
@@ -554,9 +576,24 @@ impl Resolver<'_> {
             b.shutdown_timeout.map(|v| (v, "with_shutdown_timeout")),
             &[vars::SHUTDOWN_TIMEOUT],
             defaults.shutdown_timeout,
-            parse::duration,
+            parse::bounded_duration,
         );
 
+        // Values set in code skip the parsers: check their range here too.
+        for (key, value) in [
+            ("timeout", timeout),
+            ("shutdown_timeout", shutdown_timeout),
+            ("batch.scheduled_delay", batch.scheduled_delay),
+            ("batch.export_timeout", batch.export_timeout),
+        ] {
+            if value < Duration::from_millis(1) || value > parse::MAX_DURATION {
+                self.errors.push(ConfigError::InvalidValue {
+                    origin: self.sources[key].clone(),
+                    value: format!("{value:?}"),
+                    expected: "a duration from 1ms to 24h".into(),
+                });
+            }
+        }
         if !sdk_disabled && traces_exporter == TracesExporter::Otlp {
             self.check_transport(&endpoint, access_token.is_some(), insecure);
         }
@@ -782,10 +819,11 @@ impl Resolver<'_> {
                 let name = match parse::header_name(name.trim()) {
                     Ok(name) => name,
                     Err(expected) => {
-                        self.errors.push(ConfigError::InvalidValue {
+                        // Not shown: with a misplaced separator (`name:value`) the "name"
+                        // holds the secret value.
+                        self.errors.push(ConfigError::InvalidSecret {
                             origin: source,
-                            value: name,
-                            expected,
+                            reason: format!("a header name is invalid: expected {expected}"),
                         });
                         continue;
                     }
@@ -953,7 +991,7 @@ impl Resolver<'_> {
             Ok(Some(PathBuf::from(s.trim())))
         })?;
         let source = self.sources[key].clone();
-        let reason = match std::fs::read(&path) {
+        let reason = match read_pem_file(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_owned()),
             Err(e) => Some(format!("cannot be read ({e})")),
             Ok(bytes) if !bytes.windows(11).any(|w| w == b"-----BEGIN ") => {
@@ -1036,14 +1074,14 @@ impl Resolver<'_> {
                 b.scheduled_delay.map(|v| (v, "with_scheduled_delay")),
                 &[vars::BSP_SCHEDULE_DELAY],
                 d.scheduled_delay,
-                parse::duration,
+                parse::bounded_duration,
             ),
             export_timeout: self.setting(
                 "batch.export_timeout",
                 b.export_timeout.map(|v| (v, "with_export_timeout")),
                 &[vars::BSP_EXPORT_TIMEOUT],
                 d.export_timeout,
-                parse::duration,
+                parse::bounded_duration,
             ),
             max_concurrent_exports: self.setting(
                 "batch.max_concurrent_exports",

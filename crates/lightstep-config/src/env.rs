@@ -80,9 +80,13 @@ impl EnvSnapshot {
         &self.not_unicode
     }
 
-    /// Whether a variable's value may be a secret and must never be printed.
+    /// Whether a variable's value may be a secret and must never be printed: the token and
+    /// header variables, and any variable lightstep-rs does not know (a misspelt token variable
+    /// is still a token).
     pub fn is_sensitive(name: &str) -> bool {
-        name.ends_with("ACCESS_TOKEN") || name.ends_with("HEADERS")
+        name.ends_with("ACCESS_TOKEN")
+            || name.ends_with("HEADERS")
+            || !crate::vars::ALL.contains(&name)
     }
 }
 

@@ -50,6 +50,20 @@ pub(crate) fn duration(s: &str) -> Result<Duration, Expected> {
     humantime::parse_duration(s).map_err(|_| expected().into())
 }
 
+/// The longest duration any setting takes: beyond it a value is surely a mistake, and deadlines
+/// computed from it could overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A [`duration`] from 1 ms to [`MAX_DURATION`]: zero would make every export time out (or the
+/// export thread spin), and a huge one is surely a mistake.
+pub(crate) fn bounded_duration(s: &str) -> Result<Duration, Expected> {
+    let d = duration(s)?;
+    if d < Duration::from_millis(1) || d > MAX_DURATION {
+        return Err("a duration from 1ms to 24h, such as `10000` (milliseconds) or `10s`".into());
+    }
+    Ok(d)
+}
+
 pub(crate) fn ratio(s: &str) -> Result<f64, Expected> {
     let expected = || "a number from 0 to 1, such as `0.25`".to_owned();
     let r: f64 = s.trim().parse().map_err(|_| expected())?;

@@ -249,3 +249,31 @@ fn messages_are_lowercase_without_trailing_period() {
         assert!(!text.ends_with('.'), "{text}");
     }
 }
+
+#[test]
+fn durations_must_be_between_a_millisecond_and_a_day() {
+    for (var, value) in [
+        ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "18446744073709551615s"),
+        ("LIGHTSTEP_SHUTDOWN_TIMEOUT", "400days"),
+    ] {
+        let text = message(&[(var, value)]);
+        assert!(
+            text.contains(var) && text.contains("a duration from 1ms to 24h"),
+            "{var}: {text}"
+        );
+    }
+    let e = build_err(local(&[]).with_timeout(std::time::Duration::ZERO));
+    assert!(
+        e.to_string().contains("`ConfigBuilder::with_timeout`"),
+        "{e}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn tls_paths_must_be_regular_files() {
+    let e = build_err(local(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/dev/zero")]));
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+}

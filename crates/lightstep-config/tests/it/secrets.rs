@@ -100,3 +100,27 @@ fn token_never_appears_in_errors() {
         assert_hidden(name, &format!("{e:?}"));
     }
 }
+
+#[test]
+fn a_misplaced_header_separator_does_not_print_the_value() {
+    // `name:value` instead of `name=value`: the "name" is the secret.
+    let e = build_err(local(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        &format!("lightstep-access-token:{TOKEN}=="),
+    )]));
+    assert_hidden("a header-name error", &e.to_string());
+    assert!(e.to_string().contains("a header name is invalid"), "{e}");
+    let e = build_err(local(&[]).with_header(format!("Authorization Bearer {TOKEN}"), "x"));
+    assert_hidden("a header-name error from code", &e.to_string());
+}
+
+#[test]
+fn unknown_variables_are_redacted_in_debug() {
+    // A misspelt token variable is still a token.
+    let snapshot = EnvSnapshot::empty()
+        .with("LS_ACESS_TOKEN", TOKEN)
+        .with("OTEL_SERVICE_NAME", "shown");
+    let debug = format!("{snapshot:?}");
+    assert_hidden("EnvSnapshot Debug", &debug);
+    assert!(debug.contains("shown"), "{debug}");
+}
