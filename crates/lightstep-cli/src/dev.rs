@@ -40,7 +40,12 @@ pub(crate) struct DevArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (expected a duration such as `3s`)"))
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{e} (expected a duration such as `3s`)"))?;
+    if d < Duration::from_millis(10) || d > Duration::from_secs(24 * 60 * 60) {
+        return Err("expected a duration from 10ms to 24h, such as `3s`".into());
+    }
+    Ok(d)
 }
 
 /// Where completed traces go.
@@ -106,6 +111,10 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let mut tick = tokio::time::interval(Duration::from_millis(100).min(args.idle));
     let mut terminate = terminate_signal()?;
+    // One listener for the whole run: a Ctrl-C that arrives while a trace is being printed
+    // must not be missed.
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -113,7 +122,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
                     emit(&trace, &mut sinks)?;
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupt => break,
             _ = terminate.recv() => break,
         }
     }

@@ -147,9 +147,15 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
         )],
     };
     if !config.exports() {
+        // Not an error of the configuration, but certainly why traces do not arrive.
+        d.checks.push(Check::new(
+            Step::Export,
+            Outcome::Fail,
+            "nothing is exported: OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none",
+        ));
         return d.skip_rest(
-            &[Step::Resolve, Step::Connect, Step::Tls, Step::Export],
-            "nothing is exported (OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none)",
+            &[Step::Resolve, Step::Connect, Step::Tls],
+            "nothing is exported",
         );
     }
     let endpoint = config.traces_endpoint();

@@ -7,11 +7,11 @@
 //! channel, and a full queue is counted as a drop.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
@@ -45,6 +45,9 @@ enum Control {
 /// The span processor installed in the tracer provider.
 pub(crate) struct DeliveryProcessor {
     spans: Sender<SpanData>,
+    /// Spans in the channel now; the queue limit is enforced on it.
+    queued: Arc<AtomicUsize>,
+    max_queue_size: usize,
     control: Sender<Control>,
     stats: Arc<Stats>,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -68,15 +71,21 @@ impl DeliveryProcessor {
         stats: Arc<Stats>,
         default_timeout: Duration,
     ) -> std::io::Result<Self> {
-        let (spans, span_rx) = crossbeam_channel::bounded(settings.max_queue_size);
+        // Unbounded channel, bounded by `queued`: a bounded crossbeam channel reserves every
+        // slot up front, so a large queue limit would cost its full memory at start.
+        let (spans, span_rx) = crossbeam_channel::unbounded();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let max_queue_size = settings.max_queue_size;
         let (control, control_rx) = crossbeam_channel::unbounded();
         let worker_stats = Arc::clone(&stats);
+        let worker_queued = Arc::clone(&queued);
         let attribute_value_length = settings.attribute_value_length;
         let worker = std::thread::Builder::new()
             .name("lightstep-export".into())
             .spawn(move || {
                 Worker {
                     settings,
+                    queued: Arc::clone(&worker_queued),
                     spans: span_rx,
                     control: control_rx,
                     transport,
@@ -87,6 +96,8 @@ impl DeliveryProcessor {
             })?;
         Ok(Self {
             spans,
+            queued,
+            max_queue_size,
             control,
             stats,
             worker: Mutex::new(Some(worker)),
@@ -129,12 +140,15 @@ impl SpanProcessor for DeliveryProcessor {
         if let Some(limit) = self.attribute_value_length {
             truncate_values(&mut span, limit as usize);
         }
-        match self.spans.try_send(span) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.stats.record_drop(),
-            Err(TrySendError::Disconnected(_)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queue_size {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.stats.record_drop();
+            return;
+        }
+        if self.spans.send(span).is_err() {
+            // The export thread is gone (shut down, or it died): count it, never silently.
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.stats.record_drop();
         }
     }
 
@@ -160,14 +174,41 @@ impl SpanProcessor for DeliveryProcessor {
 /// Truncates string attribute values to `limit` characters (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`,
 /// which the SDK does not apply itself).
 fn truncate_values(span: &mut SpanData, limit: usize) {
-    use opentelemetry::{StringValue, Value};
-    for kv in &mut span.attributes {
-        if let Value::String(s) = &kv.value
-            && s.as_str().chars().count() > limit
-        {
-            let cut: String = s.as_str().chars().take(limit).collect();
-            kv.value = Value::String(StringValue::from(cut));
+    let events = span
+        .events
+        .events
+        .iter_mut()
+        .flat_map(|e| e.attributes.iter_mut());
+    let links = span
+        .links
+        .links
+        .iter_mut()
+        .flat_map(|l| l.attributes.iter_mut());
+    for kv in span.attributes.iter_mut().chain(events).chain(links) {
+        truncate_value(&mut kv.value, limit);
+    }
+}
+
+fn truncate_value(value: &mut opentelemetry::Value, limit: usize) {
+    use opentelemetry::{Array, StringValue, Value};
+    let cut = |s: &StringValue| -> Option<StringValue> {
+        (s.as_str().chars().count() > limit)
+            .then(|| StringValue::from(s.as_str().chars().take(limit).collect::<String>()))
+    };
+    match value {
+        Value::String(s) => {
+            if let Some(short) = cut(s) {
+                *s = short;
+            }
         }
+        Value::Array(Array::String(items)) => {
+            for s in items.iter_mut() {
+                if let Some(short) = cut(s) {
+                    *s = short;
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -178,6 +219,7 @@ struct InFlight {
 
 struct Worker {
     settings: Settings,
+    queued: Arc<AtomicUsize>,
     spans: Receiver<SpanData>,
     control: Receiver<Control>,
     transport: Box<dyn Transport>,
@@ -187,13 +229,15 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut batch: Vec<SpanData> = Vec::with_capacity(self.settings.max_export_batch_size);
+        let mut batch: Vec<SpanData> =
+            Vec::with_capacity(self.settings.max_export_batch_size.min(4096));
         let mut next_send = Instant::now() + self.settings.scheduled_delay;
         loop {
             self.reap();
             crossbeam_channel::select! {
                 recv(self.spans) -> span => match span {
                     Ok(span) => {
+                        self.queued.fetch_sub(1, Ordering::AcqRel);
                         batch.push(span);
                         if batch.len() >= self.settings.max_export_batch_size {
                             self.send(std::mem::take(&mut batch), None);
@@ -216,7 +260,7 @@ impl Worker {
                     Ok(Control::Shutdown(deadline, reply)) => {
                         self.drain(&mut batch, deadline);
                         self.wait_all(deadline);
-                        self.abandon();
+                        self.abandon(&mut batch);
                         let _ = reply.send(());
                         break;
                     }
@@ -233,15 +277,22 @@ impl Worker {
         self.transport.close();
     }
 
-    /// Exports everything queued now, in batches.
+    /// Exports everything queued now, in batches, until `deadline`. What a flush cannot reach by
+    /// then stays queued and goes out with the next batches; only shutdown gives it up.
     fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) {
-        while let Ok(span) = self.spans.try_recv() {
+        while Instant::now() < deadline {
+            let Ok(span) = self.spans.try_recv() else {
+                break;
+            };
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             batch.push(span);
             if batch.len() >= self.settings.max_export_batch_size {
                 self.send(std::mem::take(batch), Some(deadline));
             }
         }
-        self.send(std::mem::take(batch), Some(deadline));
+        if Instant::now() < deadline {
+            self.send(std::mem::take(batch), Some(deadline));
+        }
     }
 
     fn send(&mut self, batch: Vec<SpanData>, deadline: Option<Instant>) {
@@ -306,10 +357,13 @@ impl Worker {
         }
     }
 
-    /// At shutdown: spans still queued after the deadline are not delivered.
-    fn abandon(&mut self) {
-        let mut left = 0u64;
+    /// At shutdown: spans still queued (or held in the batch) after the deadline are not
+    /// delivered.
+    fn abandon(&mut self, batch: &mut Vec<SpanData>) {
+        let mut left = batch.len() as u64;
+        batch.clear();
         while self.spans.try_recv().is_ok() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             left += 1;
         }
         if left > 0 {

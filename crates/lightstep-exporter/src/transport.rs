@@ -95,12 +95,6 @@ impl GrpcTransport {
         resource: &opentelemetry_sdk::Resource,
         export_timeout: Duration,
     ) -> Result<Self, ExporterError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("lightstep-export-io")
-            .enable_all()
-            .build()
-            .map_err(ExporterError::Runtime)?;
         let channel = grpc_endpoint(config)?;
         let mut metadata = MetadataMap::new();
         for (name, value, sensitive) in header_list(config) {
@@ -127,6 +121,14 @@ impl GrpcTransport {
             }
             Ok(req)
         };
+        // Built last: a runtime dropped on an error path inside the caller's async context
+        // would panic, and everything fallible above needs no runtime.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("lightstep-export-io")
+            .enable_all()
+            .build()
+            .map_err(ExporterError::Runtime)?;
         let exporter = {
             let _guard = runtime.enter();
             let channel = channel.connect_lazy();
@@ -138,12 +140,16 @@ impl GrpcTransport {
             if config.compression() == Compression::Gzip {
                 builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
             }
-            let mut exporter = builder
-                .build()
-                .map_err(|e| ExporterError::Build(e.to_string()))?;
-            exporter.set_resource(resource);
-            exporter
+            builder.build()
         };
+        let mut exporter = match exporter {
+            Ok(exporter) => exporter,
+            Err(e) => {
+                runtime.shutdown_background();
+                return Err(ExporterError::Build(e.to_string()));
+            }
+        };
+        exporter.set_resource(resource);
         Ok(Self {
             runtime,
             exporter: Arc::new(exporter),
@@ -256,6 +262,11 @@ pub(crate) fn build_blocking_client(
         reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(timeout)
+            // OTLP has no redirects, and following one would carry the token to another host
+            // (reqwest keeps custom headers across hosts). A proxy from `HTTP_PROXY` would see
+            // a plaintext token that the configuration only allowed to reach loopback.
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()
             .map_err(|e| ExporterError::Build(format!("cannot build the HTTP client: {e}")))
     })

@@ -209,3 +209,27 @@ fn a_taken_port_is_a_clear_error() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 }
+
+#[test]
+fn a_zero_idle_time_is_refused_as_an_argument_error() {
+    let out = Command::new(BIN)
+        .args([
+            "dev",
+            "--idle",
+            "0s",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("from 10ms to 24h"));
+}

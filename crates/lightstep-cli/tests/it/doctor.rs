@@ -138,3 +138,14 @@ fn invalid_variable() {
         "{t}"
     );
 }
+
+#[test]
+fn nothing_exported_is_a_failure_not_a_pass() {
+    let out = doctor(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("nothing is exported"), "{t}");
+}

@@ -181,6 +181,10 @@ async fn sampling_limits_and_disabled_sdk() {
     exporter.tracer().in_span("long", |cx| {
         cx.span()
             .set_attribute(KeyValue::new("blob", "x".repeat(100)));
+        cx.span().add_event(
+            "with a long attribute",
+            vec![KeyValue::new("stack", "y".repeat(100))],
+        );
     });
     exporter.shutdown().await.unwrap();
     let spans = receiver2
@@ -188,6 +192,17 @@ async fn sampling_limits_and_disabled_sdk() {
         .await
         .unwrap();
     assert_eq!(spans[0].str_attribute("blob").map(str::len), Some(10));
+    let event = &spans[0].span().events[0];
+    match event.attributes[0]
+        .value
+        .as_ref()
+        .and_then(|v| v.value.as_ref())
+    {
+        Some(Value::StringValue(s)) => {
+            assert_eq!(s.len(), 10, "event attributes are truncated too")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 async fn receiver_with_limits() -> lightstep_receiver::RunningReceiver {
@@ -198,4 +213,52 @@ fn exporter_with_limit(receiver: &lightstep_receiver::RunningReceiver) -> Lights
     let mut limits = lightstep_config::SpanLimits::default();
     limits.attribute_value_length = Some(10);
     exporter(config_for(&receiver.grpc_endpoint(), Protocol::Grpc).with_span_limits(limits))
+}
+
+/// A backend that answers with a redirect must not get the token sent on to the new host: OTLP
+/// has no redirects, and reqwest would keep our custom header across hosts.
+#[tokio::test]
+async fn http_redirects_are_not_followed_with_the_token() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let elsewhere_addr = elsewhere.local_addr().unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let redirector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redirector_addr = redirector.local_addr().unwrap();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let served_in_thread = std::sync::Arc::clone(&served);
+    std::thread::spawn(move || {
+        for stream in redirector.incoming().take(4) {
+            let Ok(mut stream) = stream else { break };
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{elsewhere_addr}/v1/traces\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(reply.as_bytes());
+            served_in_thread.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let exporter = exporter(
+        config_for(
+            &format!("http://{redirector_addr}/v1/traces"),
+            Protocol::HttpProtobuf,
+        )
+        .with_timeout(std::time::Duration::from_secs(1)),
+    );
+    exporter.tracer().in_span("redirected", |_| {});
+    let err = exporter
+        .shutdown()
+        .await
+        .expect_err("a redirect is a failed export");
+    assert!(
+        err.to_string().contains("1 of 1 spans were not delivered"),
+        "{err}"
+    );
+    assert!(served.load(Ordering::SeqCst) >= 1);
+    assert!(
+        elsewhere.accept().is_err(),
+        "the redirect target was contacted (with the token)"
+    );
 }
