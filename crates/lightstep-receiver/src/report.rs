@@ -13,6 +13,9 @@ use lightstep_analysis::{
 
 use crate::store::Trace;
 
+/// The deepest indentation of [`write_tree`], in levels.
+const MAX_INDENT: usize = 32;
+
 /// Rows of the critical-path table in [`write_report`].
 const PATH_ROWS: usize = 20;
 
@@ -84,14 +87,22 @@ pub fn write_tree(
             SpanKind::Unspecified | SpanKind::Internal => String::new(),
             kind => format!(", {}", kind.as_str()),
         };
+        // Indentation stops growing at MAX_INDENT levels, so that a deep chain of spans sent
+        // by a client cannot make the output grow with the square of its depth.
+        let deeper = depth.saturating_sub(MAX_INDENT);
+        let marker = if deeper > 0 {
+            format!("(+{deeper}) ")
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "  {:>10}  {:indent$}{} [{}{kind}]{mark}",
+            "  {:>10}  {:indent$}{marker}{} [{}{kind}]{mark}",
             format_duration(span.duration_ns()),
             "",
             span.name(),
             span.service(),
-            indent = depth * 2,
+            indent = depth.min(MAX_INDENT) * 2,
         )?;
         stack.extend(
             by_start(assembled.children(index).collect())

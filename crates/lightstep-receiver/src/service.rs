@@ -266,10 +266,39 @@ impl App {
             .unwrap_or_default()
             .trim()
             .to_ascii_lowercase();
-        let protocol = match essence.as_str() {
-            "application/x-protobuf" | "application/protobuf" => Protocol::HttpProtobuf,
-            "application/json" => Protocol::HttpJson,
-            _ => {
+        let known = match essence.as_str() {
+            "application/x-protobuf" | "application/protobuf" => Some(Protocol::HttpProtobuf),
+            "application/json" => Some(Protocol::HttpJson),
+            _ => None,
+        };
+        // The token first: a request without the right token learns nothing else about what
+        // the receiver accepts, and its headers (the presented token among them) are not kept.
+        if let Some(expected) = &self.token {
+            let presented = req
+                .headers()
+                .get(crate::ACCESS_TOKEN_HEADER)
+                .map(HeaderValue::as_bytes)
+                .unwrap_or_default();
+            if !tokens_match(expected, presented) {
+                self.store
+                    .counters()
+                    .requests_unauthenticated
+                    .fetch_add(1, Ordering::Relaxed);
+                let why = "missing or wrong lightstep-access-token header";
+                return match known {
+                    Some(protocol) => status_response(
+                        protocol,
+                        StatusCode::UNAUTHORIZED,
+                        Code::Unauthenticated,
+                        why,
+                    ),
+                    None => plain(StatusCode::UNAUTHORIZED, why),
+                };
+            }
+        }
+        let protocol = match known {
+            Some(protocol) => protocol,
+            None => {
                 self.store
                     .counters()
                     .requests_malformed

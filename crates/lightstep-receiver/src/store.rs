@@ -177,7 +177,9 @@ impl fmt::Debug for RequestInfo {
 /// The resource and instrumentation scope a span was sent under.
 #[derive(Debug, PartialEq)]
 struct Origin {
-    resource: Resource,
+    /// Shared by every scope of one `ResourceSpans`: a large resource with many scopes must not
+    /// be copied once per scope (a small request could otherwise hold many times its size).
+    resource: Arc<Resource>,
     resource_schema_url: String,
     scope: InstrumentationScope,
     scope_schema_url: String,
@@ -308,12 +310,12 @@ impl Trace {
         for s in &self.spans {
             let o = &s.origin;
             let rs_index = match out.iter().position(|rs| {
-                rs.resource.as_ref() == Some(&o.resource) && rs.schema_url == o.resource_schema_url
+                rs.resource.as_ref() == Some(&*o.resource) && rs.schema_url == o.resource_schema_url
             }) {
                 Some(i) => i,
                 None => {
                     out.push(ResourceSpans {
-                        resource: Some(o.resource.clone()),
+                        resource: Some((*o.resource).clone()),
                         scope_spans: Vec::new(),
                         schema_url: o.resource_schema_url.clone(),
                     });
@@ -580,10 +582,13 @@ impl SpanStore {
         // Validate and wrap outside the lock; the lock is held only to move spans in.
         let mut valid = Vec::new();
         for rs in request.resource_spans {
-            let resource = rs.resource.unwrap_or_default();
+            let resource = Arc::new(rs.resource.unwrap_or_default());
             for ss in rs.scope_spans {
+                if ss.spans.is_empty() {
+                    continue;
+                }
                 let origin = Arc::new(Origin {
-                    resource: resource.clone(),
+                    resource: Arc::clone(&resource),
                     resource_schema_url: rs.schema_url.clone(),
                     scope: ss.scope.unwrap_or_default(),
                     scope_schema_url: ss.schema_url,

@@ -95,6 +95,22 @@ async fn http_token_right_wrong_and_missing() {
     assert_eq!(resp.json()["code"], 16);
     assert!(rx.spans().is_empty());
     assert_eq!(rx.stats().requests_unauthenticated, 4);
+    // The token is checked before anything else: a wrong token with an unsupported content
+    // type or encoding is still a 401, not a 415.
+    for headers in [
+        vec![
+            ("content-type", "text/plain"),
+            ("lightstep-access-token", "nope"),
+        ],
+        vec![
+            ("content-type", "application/x-protobuf"),
+            ("content-encoding", "br"),
+        ],
+    ] {
+        let resp = http_post(rx.http_addr(), &headers, body.clone()).await;
+        assert_eq!(resp.status, 401, "{headers:?}");
+    }
+    assert_eq!(rx.stats().requests_unauthenticated, 6);
 
     let resp = http_post(
         rx.http_addr(),
