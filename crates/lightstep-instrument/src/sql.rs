@@ -436,7 +436,9 @@ impl Lexer<'_> {
             self.skip_while(|c| c.is_ascii_digit());
             return Token::Other;
         }
-        self.skip_while(|c| c.is_ascii_alphanumeric() || c == b'_');
+        // Tags may hold any letter, non-ASCII ones included (whole characters: every byte of a
+        // multi-byte character is non-ASCII, so `pos` stays on a boundary).
+        self.skip_while(|c| c.is_ascii_alphanumeric() || c == b'_' || !c.is_ascii());
         if self.peek(0) != Some(b'$') {
             // `$name` (a placeholder in some drivers) or a lone `$`.
             return Token::Other;
@@ -703,6 +705,11 @@ mod tests {
         // In Postgres `#` is XOR: kept.
         let pg = DoubleQuotes::for_system("postgresql");
         assert_eq!(sanitize_with("SELECT 5 # 3", pg), "SELECT ? # ?");
+    }
+
+    #[test]
+    fn dollar_quote_tags_may_be_non_ascii() {
+        assert_eq!(sanitize("x = $é$secret$é$ AND y = 1"), "x = ? AND y = ?");
     }
 
     #[test]
