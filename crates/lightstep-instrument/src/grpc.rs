@@ -303,29 +303,7 @@ fn status_of(headers: &http::HeaderMap) -> Option<GrpcCode> {
 
 fn message_of(headers: &http::HeaderMap) -> Option<String> {
     let raw = headers.get(GRPC_MESSAGE)?.to_str().ok()?;
-    Some(percent_decode(raw))
-}
-
-/// gRPC percent-encodes its status message; decode what is valid and keep the rest.
-fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Some(crate::http::percent_decode(raw))
 }
 
 pin_project_lite::pin_project! {
@@ -410,16 +388,4 @@ pub fn propagate_current_context(
 ) -> Result<tonic::Request<()>, tonic::Status> {
     crate::propagation::inject_metadata(&opentelemetry::Context::current(), request.metadata_mut());
     Ok(request)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_are_percent_decoded() {
-        assert_eq!(percent_decode("no%20such%20user"), "no such user");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-    }
 }

@@ -125,31 +125,36 @@ pub fn redact_query<'a>(query: &'a str, sensitive: Option<&[String]>) -> Cow<'a,
     Cow::Owned(out)
 }
 
-/// A query key as a server reads it: `+` is a space and `%XX` a byte; invalid escapes are
-/// kept as written. Borrows when there is nothing to decode.
+/// A query key as a server reads it: `+` is a space and `%XX` a byte. Borrows when there is
+/// nothing to decode.
 fn decode_query_key(raw: &str) -> Cow<'_, str> {
     if !raw.contains(['%', '+']) {
         return Cow::Borrowed(raw);
     }
+    Cow::Owned(percent_decode(&raw.replace('+', " ")))
+}
+
+/// Decodes `%XX` escapes (gRPC status messages, query keys); invalid escapes are kept as
+/// written.
+pub(crate) fn percent_decode(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
+        if bytes[i] == b'%'
+            && let Some(byte) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
         }
+        out.push(bytes[i]);
         i += 1;
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `url.full` for `uri`: credentials replaced by `REDACTED:REDACTED` and sensitive query values
@@ -482,6 +487,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_keeps_invalid_escapes() {
+        assert_eq!(percent_decode("no%20such%20user"), "no such user");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(decode_query_key("si%67+x"), "sig x");
+    }
 
     #[test]
     fn methods() {
