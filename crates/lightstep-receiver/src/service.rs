@@ -124,8 +124,22 @@ impl App {
         }
     }
 
+    /// Whether `headers` carry the required token (always, when none is required). Compared
+    /// in constant time.
+    fn token_accepted(&self, headers: &http::HeaderMap) -> bool {
+        let Some(expected) = &self.token else {
+            return true;
+        };
+        let presented = headers
+            .get(crate::ACCESS_TOKEN_HEADER)
+            .map(HeaderValue::as_bytes)
+            .unwrap_or_default();
+        tokens_match(expected, presented)
+    }
+
     /// The checks shared by both protocols, in the order a real backend would apply them:
-    /// availability, latency, then authentication.
+    /// availability, latency, then authentication. (OTLP/HTTP checks the token once more
+    /// before anything else, so that a request without it learns nothing about the rest.)
     async fn precheck(&self, info: &Arc<RequestInfo>) -> Option<Refusal> {
         if self.faults.take_failure() {
             self.store
@@ -150,21 +164,14 @@ impl App {
                 }
             }
         }
-        if let Some(expected) = &self.token {
-            let presented = info
-                .headers
-                .get(crate::ACCESS_TOKEN_HEADER)
-                .map(HeaderValue::as_bytes)
-                .unwrap_or_default();
-            if !tokens_match(expected, presented) {
-                self.store
-                    .counters()
-                    .requests_unauthenticated
-                    .fetch_add(1, Ordering::Relaxed);
-                self.store
-                    .record(Arc::clone(info), RequestOutcome::Unauthenticated);
-                return Some(Refusal::Unauthenticated);
-            }
+        if !self.token_accepted(&info.headers) {
+            self.store
+                .counters()
+                .requests_unauthenticated
+                .fetch_add(1, Ordering::Relaxed);
+            self.store
+                .record(Arc::clone(info), RequestOutcome::Unauthenticated);
+            return Some(Refusal::Unauthenticated);
         }
         None
     }
@@ -273,28 +280,21 @@ impl App {
         };
         // The token first: a request without the right token learns nothing else about what
         // the receiver accepts, and its headers (the presented token among them) are not kept.
-        if let Some(expected) = &self.token {
-            let presented = req
-                .headers()
-                .get(crate::ACCESS_TOKEN_HEADER)
-                .map(HeaderValue::as_bytes)
-                .unwrap_or_default();
-            if !tokens_match(expected, presented) {
-                self.store
-                    .counters()
-                    .requests_unauthenticated
-                    .fetch_add(1, Ordering::Relaxed);
-                let why = "missing or wrong lightstep-access-token header";
-                return match known {
-                    Some(protocol) => status_response(
-                        protocol,
-                        StatusCode::UNAUTHORIZED,
-                        Code::Unauthenticated,
-                        why,
-                    ),
-                    None => plain(StatusCode::UNAUTHORIZED, why),
-                };
-            }
+        if !self.token_accepted(req.headers()) {
+            self.store
+                .counters()
+                .requests_unauthenticated
+                .fetch_add(1, Ordering::Relaxed);
+            let why = "missing or wrong lightstep-access-token header";
+            return match known {
+                Some(protocol) => status_response(
+                    protocol,
+                    StatusCode::UNAUTHORIZED,
+                    Code::Unauthenticated,
+                    why,
+                ),
+                None => plain(StatusCode::UNAUTHORIZED, why),
+            };
         }
         let protocol = match known {
             Some(protocol) => protocol,
