@@ -3,8 +3,8 @@
 //!
 //! It replaces the SDK's `BatchSpanProcessor`, whose drops are one log line, whose shutdown
 //! returns `Ok` after a failed export, and which loses spans when shut down from an async worker
-//! (see `docs/exporter.md`). Ending a span never blocks: it is a `try_send` into a bounded
-//! channel, and a full queue is counted as a drop.
+//! (see `docs/exporter.md`). Ending a span never blocks: it is a send into a channel whose
+//! length a counter limits, and a full queue is counted as a drop.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
