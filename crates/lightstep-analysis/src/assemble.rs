@@ -5,16 +5,13 @@
 //! by [`Mode`]; `docs/critical-path.md` gives the reason for each robust rule.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use crate::model::{ParentRelation, SpanKind, Trace};
+use crate::resolve::ParentIds;
 use crate::{Diagnostics, Mode, Options};
 
 /// Marks "no span" in the index arrays.
 pub(crate) const NONE: u32 = u32::MAX;
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A trace after assembly: each span's sanitized window and the blocking children of each span,
 /// sorted in the order the walk consumes them.
@@ -24,8 +21,10 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 #[derive(Debug, Clone)]
 pub struct AssembledTrace {
     mode: Mode,
-    /// Sanitized `[start, end]` per span; `None` for excluded spans.
-    windows: Vec<Option<(u64, u64)>>,
+    /// Sanitized `[start, end]` per span, meaningful where `placed` is set.
+    windows: Vec<(u64, u64)>,
+    /// Whether the span has a sanitized window (excluded spans have none).
+    placed: Vec<bool>,
     /// Parent in the assembled forest (after cycle cuts), `NONE` for top-level spans.
     parent: Vec<u32>,
     /// `children[offsets[i]..offsets[i + 1]]` are span `i`'s blocking children; the last range
@@ -55,7 +54,10 @@ impl AssembledTrace {
 
     /// Sanitized window of span `index`, `None` if the mode excluded it.
     pub fn window(&self, index: usize) -> Option<(u64, u64)> {
-        self.windows.get(index).copied().flatten()
+        match self.placed.get(index) {
+            Some(true) => self.windows.get(index).copied(),
+            _ => None,
+        }
     }
 
     /// Parent of span `index` in the assembled forest: `None` for top-level spans, for spans
@@ -93,6 +95,11 @@ impl AssembledTrace {
         self.children.get(from as usize..to as usize).unwrap_or(&[])
     }
 
+    /// The children offsets of spans `0..=last`.
+    pub(crate) fn offsets_through(&self, last: usize) -> &[u32] {
+        self.offsets.get(..=last).unwrap_or(&[])
+    }
+
     pub(crate) fn offset(&self, index: usize) -> u32 {
         self.offsets.get(index).copied().unwrap_or(0)
     }
@@ -104,12 +111,9 @@ impl AssembledTrace {
             .unwrap_or(NONE)
     }
 
+    /// Window of a span the caller knows is placed (every span in a children list is).
     pub(crate) fn win(&self, index: u32) -> (u64, u64) {
-        self.windows
-            .get(index as usize)
-            .copied()
-            .flatten()
-            .unwrap_or((0, 0))
+        self.windows.get(index as usize).copied().unwrap_or((0, 0))
     }
 }
 
@@ -121,61 +125,38 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     let mut diagnostics = Diagnostics::default();
     let jaeger = options.mode == Mode::Jaeger;
 
-    // Which spans take part at all. Jaeger UI filters out spans whose start time is falsy
-    // (0) before anything else; robust mode keeps them (0 is a valid integer time) but ignores
-    // exact duplicates, which are retransmissions rather than distinct work.
+    // What the passes below need from each span, copied out in one sequential pass: the spans
+    // are large and everything after this visits them in tree order, where a compact row
+    // misses the cache far less. Jaeger UI filters out spans whose start time is falsy (0)
+    // before anything else; robust mode keeps them (0 is a valid integer time).
     let mut included = vec![true; n];
-    if jaeger {
-        for (i, span) in spans.iter().enumerate() {
-            if span.start_ns() == 0 {
-                included[i] = false;
-                diagnostics.dropped += 1;
-            }
+    let mut windows: Vec<(u64, u64)> = Vec::with_capacity(n);
+    let mut flags: Vec<u8> = Vec::with_capacity(n);
+    let mut ids = ParentIds::with_capacity(n);
+    for (i, span) in spans.iter().enumerate() {
+        windows.push((span.start_ns(), span.end_ns()));
+        let mut f = 0;
+        if span.relation() == ParentRelation::FollowsFrom {
+            f |= FOLLOWS_FROM;
+        }
+        if span.kind() == SpanKind::Consumer {
+            f |= CONSUMER;
+        }
+        if span.parent_id().is_some() {
+            f |= HAS_PARENT;
+        }
+        flags.push(f);
+        if jaeger && span.start_ns() == 0 {
+            included[i] = false;
+            diagnostics.dropped += 1;
+        } else {
+            ids.push(i as u32, span);
         }
     }
 
-    // Id lookup: the first occurrence of an id owns it (Jaeger renames later duplicates).
-    // Numeric ids are keyed by value, so probing never touches the spans themselves.
-    let mut by_id = IdIndex::with_capacity(n);
-    for (i, span) in spans.iter().enumerate() {
-        if !included[i] {
-            continue;
-        }
-        if let Some(first) = by_id.insert_first(span.span_id(), i as u32) {
-            let first = &spans[first as usize];
-            if !jaeger && is_same_span(first, span) {
-                included[i] = false;
-                diagnostics.duplicates_dropped += 1;
-            } else {
-                diagnostics.duplicate_ids += 1;
-            }
-        }
-    }
-
-    // Parent links.
-    let mut parent = vec![NONE; n];
-    for (i, span) in spans.iter().enumerate() {
-        if !included[i] {
-            continue;
-        }
-        let Some(pid) = span.parent_id() else {
-            continue;
-        };
-        match by_id.get(pid) {
-            Some(&p) if p as usize == i => {
-                diagnostics.self_parents += 1;
-                if jaeger {
-                    // Jaeger UI hangs such a span under itself, where no walk from a root
-                    // ever reaches it (nor anything below it).
-                    included[i] = false;
-                    diagnostics.dropped += 1;
-                }
-            }
-            Some(&p) => parent[i] = p,
-            None => diagnostics.orphans += 1,
-        }
-    }
-    drop(by_id);
+    // Parent links. The first occurrence of an id owns it (Jaeger renames later duplicates);
+    // robust mode ignores exact duplicates, which are retransmissions rather than distinct work.
+    let mut parent = ids.resolve(spans, &mut included, jaeger, &mut diagnostics);
 
     // Cycles. Jaeger UI builds its tree from the roots down, so spans on a cycle (and below)
     // are simply never shown: the Jaeger mode counts them here and excludes them by never
@@ -186,56 +167,59 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     }
 
     // Children of each span in the raw forest (compressed rows), for top-down traversal.
-    let (raw_offsets, raw_children) = group_by_parent(&parent, &included, |i| i);
+    let (raw_offsets, raw_children) = group_by_parent(&parent, &included);
 
-    let mut windows: Vec<Option<(u64, u64)>> = vec![None; n];
+    // `windows` holds each span's recorded window until the traversal places it, and its
+    // sanitized window after; `placed` says which.
+    let mut placed = vec![false; n];
     let mut blocking_parent = vec![NONE; n];
     let mut jaeger_root = None;
+    // Jaeger UI sorts children by their recorded times, before clamping.
+    let recorded = if jaeger { windows.clone() } else { Vec::new() };
 
     if jaeger {
         // Jaeger UI starts from the first span in its display order: the earliest-starting
         // top-level span, ties in input order.
         let root = (0..n as u32)
             .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
-            .min_by_key(|&i| (spans[i as usize].start_ns(), i));
+            .min_by_key(|&i| (windows[i as usize].0, i));
         // Jaeger UI looks up the parent of every follows-from span before anything else and
         // throws when it is missing, showing no path at all.
         let follows_from_orphan = (0..n).any(|i| {
             included[i]
                 && parent[i] == NONE
-                && spans[i].parent_id().is_some()
-                && spans[i].relation() == ParentRelation::FollowsFrom
+                && flags[i] & (HAS_PARENT | FOLLOWS_FROM) == HAS_PARENT | FOLLOWS_FROM
         });
         if follows_from_orphan {
             diagnostics.jaeger_failure = Some("a follows-from span's parent is missing");
         } else if let Some(root) = root {
-            let root_span = &spans[root as usize];
-            if root_span.parent_id().is_some() {
+            let (root_start, root_end) = windows[root as usize];
+            if flags[root as usize] & HAS_PARENT != 0 {
                 // Jaeger UI drops spans whose parent is missing, the root included, and then
                 // shows no critical path at all.
                 diagnostics.jaeger_failure =
                     Some("the earliest top-level span has a missing parent");
             } else {
                 jaeger_root = Some(root);
-                if root_span.end_ns() < root_span.start_ns() {
+                if root_end < root_start {
                     diagnostics.negative_durations += 1;
                     diagnostics.jaeger_failure = Some("a span ends before it starts");
                 }
-                windows[root as usize] = Some((root_span.start_ns(), root_span.end_ns()));
-                let mut queue = vec![root];
+                placed[root as usize] = true;
+                let mut queue = Vec::with_capacity(n);
+                queue.push(root);
                 let mut head = 0;
                 while let Some(&p) = queue.get(head) {
                     head += 1;
-                    let Some((ps, pe)) = windows[p as usize] else {
-                        continue;
-                    };
+                    let (ps, pe) = windows[p as usize];
                     for &c in row(&raw_offsets, &raw_children, p as usize) {
-                        let span = &spans[c as usize];
-                        if span.relation() == ParentRelation::FollowsFrom {
+                        let cu = c as usize;
+                        if flags[cu] & FOLLOWS_FROM != 0 {
                             diagnostics.non_blocking += 1;
                             continue;
                         }
-                        match jaeger_clamp(span.start_ns(), span.end_ns(), ps, pe) {
+                        let (s, e) = windows[cu];
+                        match jaeger_clamp(s, e, ps, pe) {
                             Some((s, e, changed)) => {
                                 if changed {
                                     diagnostics.clamped += 1;
@@ -246,8 +230,9 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
                                         .jaeger_failure
                                         .get_or_insert("a span ends before it starts");
                                 }
-                                windows[c as usize] = Some((s, e));
-                                blocking_parent[c as usize] = p;
+                                windows[cu] = (s, e);
+                                placed[cu] = true;
+                                blocking_parent[cu] = p;
                                 queue.push(c);
                             }
                             None => diagnostics.clamped += 1,
@@ -256,7 +241,7 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
                 }
             }
         }
-        let reached = windows.iter().filter(|w| w.is_some()).count();
+        let reached = placed.iter().filter(|&&p| p).count();
         let candidates = included.iter().filter(|&&inc| inc).count();
         diagnostics.dropped += candidates - reached;
     } else {
@@ -268,17 +253,17 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
             parent: &parent,
             raw_offsets: &raw_offsets,
             raw_children: &raw_children,
+            flags: &flags,
             options,
             windows: &mut windows,
+            placed: &mut placed,
             blocking_parent: &mut blocking_parent,
             diagnostics: &mut diagnostics,
         };
-        pass.run(roots);
+        pass.run(roots, false);
         // Whatever was not reached hangs off a cycle: cut each at its earliest-starting span,
         // which becomes a root, and walk on from there.
-        let unreached: Vec<bool> = (0..n)
-            .map(|i| included[i] && windows[i].is_none())
-            .collect();
+        let unreached: Vec<bool> = (0..n).map(|i| included[i] && !placed[i]).collect();
         if unreached.iter().any(|&u| u) {
             let mut cuts = Vec::new();
             for cycle in find_cycles(&parent, &unreached) {
@@ -297,34 +282,37 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
                 parent: &parent,
                 raw_offsets: &raw_offsets,
                 raw_children: &raw_children,
+                flags: &flags,
                 options,
                 windows: &mut windows,
+                placed: &mut placed,
                 blocking_parent: &mut blocking_parent,
                 diagnostics: &mut diagnostics,
             };
-            pass.run(cuts);
+            // The cut spans still sit in their old parent's row: follow only live links.
+            pass.run(cuts, true);
         }
     }
     drop(raw_children);
     drop(raw_offsets);
+    drop(parent);
 
     // Final children lists, sorted in walk order: latest end first, then earliest start, then
     // input order. Jaeger UI sorts by the recorded end before clamping; robust mode by the
     // sanitized end it walks on.
     let mut keyed: Vec<(u32, Reverse<u64>, u64, u32)> = Vec::with_capacity(n);
     for i in 0..n {
-        let Some((s, e)) = windows[i] else { continue };
+        if !placed[i] {
+            continue;
+        }
+        let (s, e) = windows[i];
         let bp = blocking_parent[i];
         if jaeger && bp == NONE && Some(i as u32) != jaeger_root {
             continue;
         }
         let group = if bp == NONE { n as u32 } else { bp };
-        let key = if jaeger {
-            (spans[i].end_ns(), spans[i].start_ns())
-        } else {
-            (e, s)
-        };
-        keyed.push((group, Reverse(key.0), key.1, i as u32));
+        let (s, e) = if jaeger { recorded[i] } else { (s, e) };
+        keyed.push((group, Reverse(e), s, i as u32));
     }
     keyed.sort_unstable();
     let mut offsets = vec![0u32; n + 2];
@@ -340,6 +328,7 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     AssembledTrace {
         mode: options.mode,
         windows,
+        placed,
         parent: blocking_parent,
         offsets,
         children,
@@ -348,47 +337,10 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     }
 }
 
-/// Span index by id: numeric ids by value, text ids by text.
-struct IdIndex<'a> {
-    numeric: FastMap<u64, u32>,
-    text: FastMap<&'a str, u32>,
-}
-
-impl<'a> IdIndex<'a> {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            numeric: FastMap::with_capacity_and_hasher(n, Default::default()),
-            text: FastMap::default(),
-        }
-    }
-
-    /// Records `index` for `id` unless the id is taken; returns the earlier owner if it is.
-    fn insert_first(&mut self, id: &'a crate::SpanId, index: u32) -> Option<u32> {
-        match id.key() {
-            Ok(value) => match self.numeric.entry(value) {
-                Entry::Vacant(slot) => {
-                    slot.insert(index);
-                    None
-                }
-                Entry::Occupied(slot) => Some(*slot.get()),
-            },
-            Err(text) => match self.text.entry(text) {
-                Entry::Vacant(slot) => {
-                    slot.insert(index);
-                    None
-                }
-                Entry::Occupied(slot) => Some(*slot.get()),
-            },
-        }
-    }
-
-    fn get(&self, id: &crate::SpanId) -> Option<&u32> {
-        match id.key() {
-            Ok(value) => self.numeric.get(&value),
-            Err(text) => self.text.get(text),
-        }
-    }
-}
+/// `flags` bits.
+const FOLLOWS_FROM: u8 = 1;
+const CONSUMER: u8 = 2;
+const HAS_PARENT: u8 = 4;
 
 /// Robust sanitizing, top-down: see `docs/critical-path.md` for why each rule.
 struct Traversal<'a> {
@@ -396,59 +348,55 @@ struct Traversal<'a> {
     parent: &'a [u32],
     raw_offsets: &'a [u32],
     raw_children: &'a [u32],
+    flags: &'a [u8],
     options: &'a Options,
-    windows: &'a mut [Option<(u64, u64)>],
+    windows: &'a mut [(u64, u64)],
+    placed: &'a mut [bool],
     blocking_parent: &'a mut [u32],
     diagnostics: &'a mut Diagnostics,
 }
 
 impl Traversal<'_> {
     /// Sanitizes the subtrees under `starts`, breadth first, so each parent's window is final
-    /// before its children are fitted into it.
-    fn run(&mut self, starts: Vec<u32>) {
+    /// before its children are fitted into it. `live_links_only` skips raw children whose
+    /// parent link was cut.
+    fn run(&mut self, starts: Vec<u32>, live_links_only: bool) {
         let Self {
             spans,
             parent,
             raw_offsets,
             raw_children,
+            flags,
             options,
             ..
         } = *self;
         let windows = &mut *self.windows;
+        let placed = &mut *self.placed;
         let blocking_parent = &mut *self.blocking_parent;
         let diagnostics = &mut *self.diagnostics;
         let n = spans.len();
         // Clock-skew shift per span, inherited by descendants (they ran on the shifted host).
         let mut shift = vec![0i128; if options.skew_correction { n } else { 0 }];
-        let mut queue = starts;
-        // What the traversal needs, copied out in input order: the traversal itself visits spans
-        // in tree order, and a 24-byte row per span misses the cache far less than the span.
-        let compact: Vec<(u64, u64, bool)> = spans
-            .iter()
-            .map(|span| {
-                let non_blocking = span.relation() == ParentRelation::FollowsFrom
-                    || span.kind() == SpanKind::Consumer;
-                (span.start_ns(), span.end_ns(), non_blocking)
-            })
-            .collect();
+        // Each entry carries its parent and the parent's final window, so that visiting a
+        // span never looks its parent up again.
+        let mut queue: Vec<(u32, u32, u64, u64)> = Vec::with_capacity(n);
+        queue.extend(starts.into_iter().map(|s| (s, NONE, 0, 0)));
         let mut head = 0;
-        while let Some(&i) = queue.get(head) {
+        while let Some(&(i, p, ps, pe)) = queue.get(head) {
             head += 1;
             let iu = i as usize;
-            let (mut s, mut e, non_blocking) = compact[iu];
+            let (mut s, mut e) = windows[iu];
+            let non_blocking = flags[iu] & (FOLLOWS_FROM | CONSUMER) != 0;
             if e < s {
                 // A negative duration is a broken clock or a broken exporter; the span still
                 // happened at its start, so it is kept as an instant.
                 diagnostics.negative_durations += 1;
                 e = s;
             }
-            let p = parent[iu];
             if options.skew_correction {
                 let inherited = if p == NONE { 0 } else { shift[p as usize] };
                 let mut own = inherited;
-                if p != NONE
-                    && let Some((ps, pe)) = windows[p as usize]
-                {
+                if p != NONE {
                     let cs = shift_time(s, inherited);
                     let ce = shift_time(e, inherited);
                     let (span, pspan) = (&spans[iu], &spans[p as usize]);
@@ -473,9 +421,6 @@ impl Traversal<'_> {
             }
             let mut window = (s, e);
             if p != NONE {
-                let Some((ps, pe)) = windows[p as usize] else {
-                    continue;
-                };
                 if non_blocking {
                     // The parent did not wait for this work, so it cannot be on the parent's path;
                     // it still took time in the trace and is walked as its own top-level span.
@@ -494,14 +439,13 @@ impl Traversal<'_> {
                     blocking_parent[iu] = p;
                 }
             }
-            windows[iu] = Some(window);
-            // A span whose parent link was cut is no longer its old parent's child.
-            queue.extend(
-                row(raw_offsets, raw_children, iu)
-                    .iter()
-                    .copied()
-                    .filter(|&c| parent[c as usize] == i),
-            );
+            windows[iu] = window;
+            placed[iu] = true;
+            for &c in row(raw_offsets, raw_children, iu) {
+                if !live_links_only || parent[c as usize] == i {
+                    queue.push((c, i, window.0, window.1));
+                }
+            }
         }
     }
 }
@@ -532,15 +476,6 @@ fn jaeger_clamp(s: u64, e: u64, ps: u64, pe: u64) -> Option<(u64, u64, bool)> {
     Some((ns as u64, ne as u64, changed))
 }
 
-fn is_same_span(a: &crate::Span, b: &crate::Span) -> bool {
-    a.start_ns() == b.start_ns()
-        && a.end_ns() == b.end_ns()
-        && a.parent_id() == b.parent_id()
-        && a.name() == b.name()
-        && a.service() == b.service()
-        && a.kind() == b.kind()
-}
-
 fn row<'a>(offsets: &[u32], children: &'a [u32], i: usize) -> &'a [u32] {
     match (offsets.get(i), offsets.get(i + 1)) {
         (Some(&a), Some(&b)) => children.get(a as usize..b as usize).unwrap_or(&[]),
@@ -549,11 +484,7 @@ fn row<'a>(offsets: &[u32], children: &'a [u32], i: usize) -> &'a [u32] {
 }
 
 /// Groups included spans by parent into compressed rows, keeping input order within a row.
-fn group_by_parent(
-    parent: &[u32],
-    included: &[bool],
-    map: impl Fn(u32) -> u32,
-) -> (Vec<u32>, Vec<u32>) {
+fn group_by_parent(parent: &[u32], included: &[bool]) -> (Vec<u32>, Vec<u32>) {
     let n = parent.len();
     let mut offsets = vec![0u32; n + 2];
     for i in 0..n {
@@ -569,7 +500,7 @@ fn group_by_parent(
     for i in 0..n {
         if included[i] && parent[i] != NONE {
             let slot = &mut fill[parent[i] as usize];
-            children[*slot as usize] = map(i as u32);
+            children[*slot as usize] = i as u32;
             *slot += 1;
         }
     }

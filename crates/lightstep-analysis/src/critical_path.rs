@@ -227,35 +227,33 @@ pub fn analyze_assembled(trace: &Trace, assembled: &AssembledTrace) -> CriticalP
     let n = assembled.len();
     let (sections, gaps, start_ns, end_ns) = walk(assembled);
 
-    // Self time per span and the path in order of first appearance.
-    let mut self_ns = vec![0u64; n];
-    let mut seen = vec![false; n];
-    let mut order = Vec::new();
-    for section in &sections {
-        if let (Some(slot), Some(seen)) =
-            (self_ns.get_mut(section.span), seen.get_mut(section.span))
-        {
-            if !*seen {
-                *seen = true;
-                order.push(section.span);
-            }
-            *slot += section.duration_ns();
-        }
-    }
+    // The path in order of first appearance, with each span's self time: `position` maps a
+    // span to its entry.
     let spans = &trace.spans;
-    let path: Vec<PathSpan> = order
-        .iter()
-        .filter_map(|&i| {
-            let span = spans.get(i)?;
-            Some(PathSpan {
-                span: i,
+    let mut position = vec![NONE; n];
+    let mut path: Vec<PathSpan> = Vec::with_capacity(sections.len().min(n));
+    for section in &sections {
+        let Some(slot) = position.get_mut(section.span) else {
+            continue;
+        };
+        if *slot == NONE {
+            let Some(span) = spans.get(section.span) else {
+                continue;
+            };
+            *slot = path.len() as u32;
+            path.push(PathSpan {
+                span: section.span,
                 span_id: span.span_id().clone(),
                 service: span.service_arc().clone(),
                 name: span.name_arc().clone(),
-                self_ns: self_ns.get(i).copied().unwrap_or(0),
-            })
-        })
-        .collect();
+                self_ns: 0,
+            });
+        }
+        if let Some(entry) = path.get_mut(*slot as usize) {
+            entry.self_ns += section.duration_ns();
+        }
+    }
+    drop(position);
     let window = end_ns.saturating_sub(start_ns);
     let services = shares(&path, window, false);
     let operations = shares(&path, window, true);
@@ -355,7 +353,10 @@ struct Frame {
 fn walk(assembled: &AssembledTrace) -> (Vec<Section>, Vec<Gap>, u64, u64) {
     let n = assembled.len();
     let jaeger = assembled.mode() == Mode::Jaeger;
-    let mut sections = Vec::new();
+    // Every visit of a span emits at most two sections (before its chosen child, and its own
+    // start when it is exhausted): reserving the bound costs address space, not memory, and
+    // saves copying a growing array of millions of sections.
+    let mut sections = Vec::with_capacity(2 * n + 1);
     let mut gaps = Vec::new();
 
     // The window: Jaeger UI's single root, or in robust mode a virtual root spanning every
@@ -382,7 +383,7 @@ fn walk(assembled: &AssembledTrace) -> (Vec<Section>, Vec<Gap>, u64, u64) {
 
     let virtual_root = n as u32;
     // Cursor per span into its children row, plus one for the virtual root.
-    let mut cursor: Vec<u32> = (0..=n).map(|i| assembled.offset(i)).collect();
+    let mut cursor: Vec<u32> = assembled.offsets_through(n).to_vec();
     let stop = |i: usize| assembled.offset(i + 1);
     let window_of = |node: u32| {
         if node == virtual_root {

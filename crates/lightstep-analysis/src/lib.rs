@@ -36,6 +36,7 @@ mod error;
 mod model;
 pub mod read;
 pub mod render;
+mod resolve;
 
 pub use assemble::{AssembledTrace, assemble};
 pub use critical_path::{

@@ -191,7 +191,9 @@ impl SpanId {
     /// The id as text: 16 lower-case hex digits for numeric ids.
     pub fn to_hex(&self) -> String {
         match &self.0 {
-            IdRepr::Num(value) => String::from_utf8_lossy(&hex16(*value)).into_owned(),
+            IdRepr::Num(value) => std::str::from_utf8(&hex16(*value))
+                .unwrap_or_default()
+                .to_owned(),
             IdRepr::Text(text) => text.to_string(),
         }
     }
