@@ -293,36 +293,43 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
             pass.run(cuts, true);
         }
     }
-    drop(raw_children);
-    drop(raw_offsets);
     drop(parent);
 
     // Final children lists, sorted in walk order: latest end first, then earliest start, then
     // input order. Jaeger UI sorts by the recorded end before clamping; robust mode by the
-    // sanitized end it walks on.
-    let mut keyed: Vec<(u32, Reverse<u64>, u64, u32)> = Vec::with_capacity(n);
+    // sanitized end it walks on. A span's blocking children are among its raw children, so
+    // each row is filtered from the raw row and sorted on its own: rows are short, and one
+    // sort of every span by (parent, key) would cost a log factor of a million.
+    let key_of = |c: usize| if jaeger { recorded[c] } else { windows[c] };
+    let mut offsets: Vec<u32> = Vec::with_capacity(n + 2);
+    let mut children: Vec<u32> = Vec::with_capacity(n);
+    let mut row_keys: Vec<(Reverse<u64>, u64, u32)> = Vec::new();
+    offsets.push(0);
+    for p in 0..n {
+        for &c in row(&raw_offsets, &raw_children, p) {
+            if blocking_parent[c as usize] == p as u32 {
+                let (s, e) = key_of(c as usize);
+                row_keys.push((Reverse(e), s, c));
+            }
+        }
+        emit_row(&mut row_keys, &mut children);
+        offsets.push(children.len() as u32);
+    }
+    drop(raw_children);
+    drop(raw_offsets);
+    // The top-level row: robust mode walks every span without a blocking parent, Jaeger mode
+    // only its root.
     for i in 0..n {
-        if !placed[i] {
-            continue;
+        let top = placed[i]
+            && blocking_parent[i] == NONE
+            && (!jaeger || Some(i as u32) == jaeger_root);
+        if top {
+            let (s, e) = key_of(i);
+            row_keys.push((Reverse(e), s, i as u32));
         }
-        let (s, e) = windows[i];
-        let bp = blocking_parent[i];
-        if jaeger && bp == NONE && Some(i as u32) != jaeger_root {
-            continue;
-        }
-        let group = if bp == NONE { n as u32 } else { bp };
-        let (s, e) = if jaeger { recorded[i] } else { (s, e) };
-        keyed.push((group, Reverse(e), s, i as u32));
     }
-    keyed.sort_unstable();
-    let mut offsets = vec![0u32; n + 2];
-    for &(group, ..) in &keyed {
-        offsets[group as usize + 1] += 1;
-    }
-    for i in 1..offsets.len() {
-        offsets[i] += offsets[i - 1];
-    }
-    let children: Vec<u32> = keyed.into_iter().map(|(.., i)| i).collect();
+    emit_row(&mut row_keys, &mut children);
+    offsets.push(children.len() as u32);
     diagnostics.roots = (offsets[n + 1] - offsets[n]) as usize;
 
     AssembledTrace {
@@ -335,6 +342,14 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
         diagnostics,
         jaeger_root,
     }
+}
+
+/// Sorts one children row by walk order and appends it.
+fn emit_row(row_keys: &mut Vec<(Reverse<u64>, u64, u32)>, children: &mut Vec<u32>) {
+    if row_keys.len() > 1 {
+        row_keys.sort_unstable();
+    }
+    children.extend(row_keys.drain(..).map(|(.., c)| c));
 }
 
 /// `flags` bits.
