@@ -43,6 +43,7 @@
 //! Rust 1.90 or later.
 
 pub mod diagnose;
+mod encode;
 mod error;
 mod processor;
 mod propagation;
