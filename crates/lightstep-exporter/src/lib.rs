@@ -102,12 +102,17 @@ impl LightstepExporter {
         if config.exports() {
             let batch = config.batch();
             let transport: Box<dyn Transport> = if config.protocol().is_http() {
-                Box::new(transport::HttpTransport::new(&config, &resource)?)
+                Box::new(transport::HttpTransport::new(
+                    &config,
+                    &resource,
+                    batch.export_timeout,
+                )?)
             } else {
                 Box::new(transport::GrpcTransport::new(
                     &config,
                     &resource,
                     batch.export_timeout,
+                    batch.max_concurrent_exports,
                 )?)
             };
             let settings = Settings {
