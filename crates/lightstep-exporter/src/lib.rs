@@ -20,12 +20,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # What it adds to opentelemetry-otlp
+//! # What it does that opentelemetry-otlp's exporter does not
 //!
 //! - TLS that works out of the box (the system's roots, plus a configured CA and client
 //!   certificate); HTTP/protobuf and HTTP/JSON besides gRPC.
-//! - Exactly the configured headers are sent: the token set in code is not overridden by
-//!   `OTEL_EXPORTER_OTLP_HEADERS`.
+//! - Its own OTLP encoding, written straight from the spans into a reused buffer (the same
+//!   bytes prost writes for opentelemetry-proto's conversion, without building it), sent with
+//!   tonic or reqwest: see `docs/adr/003-own-otlp-encoding.md`.
+//! - What is sent is exactly the configuration: headers, compression and endpoint are never
+//!   read from the process environment behind its back (the configuration itself lets code
+//!   beat `OTEL_EXPORTER_OTLP_*`).
+//! - A backend's partial success counts the spans it rejected as failed, and its message
+//!   (cleaned of secrets) is logged at most every ten seconds.
 //! - A delivery processor of its own: ending a span never blocks; exports run on threads of
 //!   their own, so flush and shutdown work the same on multi-thread and current-thread runtimes
 //!   and outside any runtime; counters of spans exported, dropped and failed

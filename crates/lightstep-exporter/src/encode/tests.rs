@@ -282,7 +282,7 @@ fn large_messages_get_multi_byte_lengths() {
     let scope = InstrumentationScope::builder("big").build();
     let mut rng = Rng(7);
     let mut spans: Vec<SpanData> = (0..150)
-        .map(|_| span(&mut rng, &[scope.clone()], false))
+        .map(|_| span(&mut rng, std::slice::from_ref(&scope), false))
         .collect();
     for s in &mut spans {
         s.attributes.push(KeyValue::new("blob", "z".repeat(20_000)));
