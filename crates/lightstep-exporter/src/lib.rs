@@ -73,6 +73,29 @@ pub use stats::ExportStats;
 pub use transport::ACCESS_TOKEN_HEADER;
 
 use crate::processor::{DeliveryProcessor, Settings, Transport};
+
+/// Not API: the encoder, reachable from `benches/stages.rs` only. May change at any time.
+#[doc(hidden)]
+pub mod bench_support {
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SpanData;
+
+    /// The OTLP protobuf encoder the gRPC and HTTP transports use.
+    #[derive(Debug)]
+    pub struct ProtobufEncoder(crate::encode::proto::ProtoEncoder);
+
+    impl ProtobufEncoder {
+        /// An encoder for spans of `resource`.
+        pub fn new(resource: &Resource) -> Self {
+            Self(crate::encode::proto::ProtoEncoder::new(resource))
+        }
+
+        /// Appends the `ExportTraceServiceRequest` for `spans` to `out`.
+        pub fn encode(&self, spans: &[SpanData], out: &mut Vec<u8>) {
+            self.0.encode(spans, out);
+        }
+    }
+}
 use crate::stats::Stats;
 
 /// The installed pipeline: a tracer provider exporting over OTLP as configured.

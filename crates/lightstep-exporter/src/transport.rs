@@ -700,3 +700,72 @@ pub(crate) fn rustls_config(
     };
     Ok(tls)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+
+    fn redactor() -> Redactor {
+        Redactor {
+            secrets: vec!["s3cr3t-token".to_owned()].into(),
+        }
+    }
+
+    #[test]
+    fn partial_success_from_protobuf() {
+        let answer = |rejected_spans: i64, message: &str| ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans,
+                error_message: message.into(),
+            }),
+        };
+        let r = redactor();
+        assert_eq!(
+            delivered(&answer(2, "full: s3cr3t-token"), &r),
+            Delivered {
+                rejected: 2,
+                message: Some("full: [REDACTED]".into())
+            }
+        );
+        // A negative count is nonsense from the backend: nothing rejected.
+        assert_eq!(delivered(&answer(-5, ""), &r), Delivered::default());
+        assert_eq!(
+            delivered(&ExportTraceServiceResponse::default(), &r),
+            Delivered::default()
+        );
+    }
+
+    #[test]
+    fn partial_success_from_json_in_both_number_forms() {
+        let r = redactor();
+        for body in [
+            r#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"no"}}"#,
+            r#"{"partialSuccess":{"rejectedSpans":3,"errorMessage":"no"}}"#,
+        ] {
+            assert_eq!(
+                partial_success_from_json(body.as_bytes(), &r),
+                Delivered {
+                    rejected: 3,
+                    message: Some("no".into())
+                }
+            );
+        }
+        for body in ["", "{}", "not json", r#"{"partialSuccess":{}}"#, "[1]"] {
+            assert_eq!(
+                partial_success_from_json(body.as_bytes(), &r),
+                Delivered::default(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn backend_text_is_cleaned() {
+        let r = redactor();
+        let cleaned = r.clean(&format!("a\nb\u{0}s3cr3t-token{}", "x".repeat(1000)));
+        assert!(cleaned.starts_with("a b [REDACTED]xxx"), "{cleaned}");
+        assert_eq!(cleaned.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(!cleaned.contains("s3cr3t"));
+    }
+}
