@@ -1,6 +1,8 @@
 //! Where the time of end-to-end delivery goes, stage by stage, for the same 100,000 spans as
-//! `benches/delivery.rs`: turning `SpanData` into OTLP protobuf (opentelemetry-proto's conversion
-//! plus prost's encoding, what every OTLP exporter in this SDK line does), and the receiver
+//! `benches/delivery.rs`: turning `SpanData` into OTLP protobuf, the way opentelemetry-otlp does
+//! it (opentelemetry-proto's conversion plus prost's encoding, `convert-and-encode`, the
+//! baseline) and the way this crate does it (`direct-encode`, straight into a reused buffer),
+//! dropping the spans afterwards (which the export thread also pays for), and the receiver
 //! taking the encoded requests over loopback gRPC (decode and store). Read with
 //! `docs/benchmarks.md`.
 //!
@@ -12,6 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lightstep_exporter::bench_support::ProtobufEncoder;
 use lightstep_receiver::Receiver;
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -74,8 +77,8 @@ fn encode(spans: Vec<SpanData>, resource: &ResourceAttributesWithSchema) -> Vec<
 }
 
 fn stages(c: &mut Criterion) {
-    let resource = Resource::builder_empty().with_service_name("bench").build();
-    let resource = ResourceAttributesWithSchema::from(&resource);
+    let resource_sdk = Resource::builder_empty().with_service_name("bench").build();
+    let resource = ResourceAttributesWithSchema::from(&resource_sdk);
     let mut group = c.benchmark_group("stages");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
@@ -88,6 +91,38 @@ fn stages(c: &mut Criterion) {
                 let input = spans();
                 let started = Instant::now();
                 black_box(encode(input, &resource));
+                total += started.elapsed();
+            }
+            total
+        });
+    });
+
+    let ours = ProtobufEncoder::new(&resource_sdk);
+    group.bench_function("direct-encode", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut buffer = Vec::new();
+            for _ in 0..iters {
+                let input = spans();
+                let started = Instant::now();
+                for batch in input.chunks(BATCH) {
+                    buffer.clear();
+                    ours.encode(batch, &mut buffer);
+                    black_box(&buffer);
+                }
+                total += started.elapsed();
+            }
+            total
+        });
+    });
+
+    group.bench_function("drop-spans", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let input = spans();
+                let started = Instant::now();
+                drop(black_box(input));
                 total += started.elapsed();
             }
             total

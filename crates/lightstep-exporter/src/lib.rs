@@ -20,12 +20,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # What it adds to opentelemetry-otlp
+//! # What it does that opentelemetry-otlp's exporter does not
 //!
 //! - TLS that works out of the box (the system's roots, plus a configured CA and client
 //!   certificate); HTTP/protobuf and HTTP/JSON besides gRPC.
-//! - Exactly the configured headers are sent: the token set in code is not overridden by
-//!   `OTEL_EXPORTER_OTLP_HEADERS`.
+//! - Its own OTLP encoding, written straight from the spans into a reused buffer (the same
+//!   bytes prost writes for opentelemetry-proto's conversion, without building it), sent with
+//!   tonic or reqwest: see `docs/adr/003-own-otlp-encoding.md`.
+//! - What is sent is exactly the configuration: headers, compression and endpoint are never
+//!   read from the process environment behind its back (the configuration itself lets code
+//!   beat `OTEL_EXPORTER_OTLP_*`).
+//! - A backend's partial success counts the spans it rejected as failed, and its message
+//!   (cleaned of secrets) is logged at most every ten seconds.
 //! - A delivery processor of its own: ending a span never blocks; exports run on threads of
 //!   their own, so flush and shutdown work the same on multi-thread and current-thread runtimes
 //!   and outside any runtime; counters of spans exported, dropped and failed
@@ -43,6 +49,7 @@
 //! Rust 1.90 or later.
 
 pub mod diagnose;
+mod encode;
 mod error;
 mod processor;
 mod propagation;
@@ -66,6 +73,29 @@ pub use stats::ExportStats;
 pub use transport::ACCESS_TOKEN_HEADER;
 
 use crate::processor::{DeliveryProcessor, Settings, Transport};
+
+/// Not API: the encoder, reachable from `benches/stages.rs` only. May change at any time.
+#[doc(hidden)]
+pub mod bench_support {
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SpanData;
+
+    /// The OTLP protobuf encoder the gRPC and HTTP transports use.
+    #[derive(Debug)]
+    pub struct ProtobufEncoder(crate::encode::proto::ProtoEncoder);
+
+    impl ProtobufEncoder {
+        /// An encoder for spans of `resource`.
+        pub fn new(resource: &Resource) -> Self {
+            Self(crate::encode::proto::ProtoEncoder::new(resource))
+        }
+
+        /// Appends the `ExportTraceServiceRequest` for `spans` to `out`.
+        pub fn encode(&self, spans: &[SpanData], out: &mut Vec<u8>) {
+            self.0.encode(spans, out);
+        }
+    }
+}
 use crate::stats::Stats;
 
 /// The installed pipeline: a tracer provider exporting over OTLP as configured.
@@ -101,12 +131,17 @@ impl LightstepExporter {
         if config.exports() {
             let batch = config.batch();
             let transport: Box<dyn Transport> = if config.protocol().is_http() {
-                Box::new(transport::HttpTransport::new(&config, &resource)?)
+                Box::new(transport::HttpTransport::new(
+                    &config,
+                    &resource,
+                    batch.export_timeout,
+                )?)
             } else {
                 Box::new(transport::GrpcTransport::new(
                     &config,
                     &resource,
                     batch.export_timeout,
+                    batch.max_concurrent_exports,
                 )?)
             };
             let settings = Settings {

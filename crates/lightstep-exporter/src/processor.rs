@@ -18,10 +18,22 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::stats::Stats;
 
-/// One export: hands a batch to the transport and reports the outcome on the channel.
+/// What a backend answered to an export it accepted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    /// Spans the backend refused (OTLP partial success); the rest were accepted.
+    pub(crate) rejected: u64,
+    /// The backend's explanation, cleaned of secrets.
+    pub(crate) message: Option<String>,
+}
+
+/// The outcome of one export: accepted (maybe partly), or failed with a reason fit to log.
+pub(crate) type ExportResult = Result<Delivered, String>;
+
+/// One export: encodes a batch, sends it, and reports the outcome on the returned channel.
 pub(crate) trait Transport: Send + 'static {
-    /// Starts exporting `batch`; the result arrives on the returned channel.
-    fn start(&mut self, batch: Vec<SpanData>) -> Receiver<OTelSdkResult>;
+    /// Starts exporting the spans of `batch` and empties it (keeping its capacity).
+    fn start(&mut self, batch: &mut Vec<SpanData>) -> Receiver<ExportResult>;
     /// Ends the transport; called once, on the export thread, after the last export.
     fn close(self: Box<Self>);
 }
@@ -214,7 +226,7 @@ fn truncate_value(value: &mut opentelemetry::Value, limit: usize) {
 
 struct InFlight {
     spans: u64,
-    result: Receiver<OTelSdkResult>,
+    result: Receiver<ExportResult>,
 }
 
 struct Worker {
@@ -237,16 +249,24 @@ impl Worker {
             crossbeam_channel::select! {
                 recv(self.spans) -> span => match span {
                     Ok(span) => {
-                        self.queued.fetch_sub(1, Ordering::AcqRel);
                         batch.push(span);
+                        // Take what else is queued without going through `select!` per span
+                        // (its cost per call would dominate at millions of spans per second).
+                        let mut taken = 1;
+                        while batch.len() < self.settings.max_export_batch_size {
+                            let Ok(span) = self.spans.try_recv() else { break };
+                            batch.push(span);
+                            taken += 1;
+                        }
+                        self.queued.fetch_sub(taken, Ordering::AcqRel);
                         if batch.len() >= self.settings.max_export_batch_size {
-                            self.send(std::mem::take(&mut batch), None);
+                            self.send(&mut batch, None);
                             next_send = Instant::now() + self.settings.scheduled_delay;
                         }
                     }
                     // Every sender is gone: the processor was dropped without a shutdown.
                     Err(_) => {
-                        self.send(std::mem::take(&mut batch), None);
+                        self.send(&mut batch, None);
                         self.wait_all(Instant::now() + self.settings.export_timeout);
                         break;
                     }
@@ -268,7 +288,7 @@ impl Worker {
                 },
                 default(next_send.saturating_duration_since(Instant::now())) => {
                     if !batch.is_empty() {
-                        self.send(std::mem::take(&mut batch), None);
+                        self.send(&mut batch, None);
                     }
                     next_send = Instant::now() + self.settings.scheduled_delay;
                 }
@@ -287,15 +307,15 @@ impl Worker {
             self.queued.fetch_sub(1, Ordering::AcqRel);
             batch.push(span);
             if batch.len() >= self.settings.max_export_batch_size {
-                self.send(std::mem::take(batch), Some(deadline));
+                self.send(batch, Some(deadline));
             }
         }
         if Instant::now() < deadline {
-            self.send(std::mem::take(batch), Some(deadline));
+            self.send(batch, Some(deadline));
         }
     }
 
-    fn send(&mut self, batch: Vec<SpanData>, deadline: Option<Instant>) {
+    fn send(&mut self, batch: &mut Vec<SpanData>, deadline: Option<Instant>) {
         if batch.is_empty() {
             return;
         }
@@ -312,21 +332,19 @@ impl Worker {
                 batch.len() as u64,
                 "the deadline passed before the export could start",
             );
+            batch.clear();
             return;
         }
         let spans = batch.len() as u64;
         let result = self.transport.start(batch);
+        batch.clear();
         self.in_flight.push(InFlight { spans, result });
     }
 
     fn finish(&mut self, export: InFlight, until: Instant) {
         match export.result.recv_deadline(until) {
-            Ok(Ok(())) => {
-                self.stats
-                    .exported
-                    .fetch_add(export.spans, Ordering::Relaxed);
-            }
-            Ok(Err(e)) => self.stats.fail(export.spans, &e.to_string()),
+            Ok(Ok(delivered)) => self.stats.delivered(export.spans, &delivered),
+            Ok(Err(e)) => self.stats.fail(export.spans, &e),
             Err(RecvTimeoutError::Timeout) => self.stats.fail(
                 export.spans,
                 "the export did not finish before its deadline (backend slow or not answering)",

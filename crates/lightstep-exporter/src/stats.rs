@@ -4,6 +4,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::processor::Delivered;
+
 /// How often a warning about dropped or failed spans may be logged.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -18,6 +20,7 @@ pub(crate) struct Stats {
     last_error: Mutex<Option<String>>,
     last_drop_warning: Mutex<Option<Instant>>,
     last_failure_warning: Mutex<Option<Instant>>,
+    last_rejection_warning: Mutex<Option<Instant>>,
 }
 
 fn due(last: &Mutex<Option<Instant>>) -> bool {
@@ -55,6 +58,38 @@ impl Stats {
                 failed_total = total,
                 error = reason,
                 "lightstep-rs: span export failed"
+            );
+        }
+    }
+
+    /// An export the backend accepted, maybe partly: the spans it rejected (OTLP partial
+    /// success) count as failed, never as exported. The backend's message is logged at most
+    /// once every ten seconds.
+    pub(crate) fn delivered(&self, spans: u64, answer: &Delivered) {
+        let rejected = answer.rejected.min(spans);
+        self.exported.fetch_add(spans - rejected, Ordering::Relaxed);
+        let message = answer.message.as_deref().unwrap_or("no message");
+        if rejected > 0 {
+            let total = self.failed.fetch_add(rejected, Ordering::Relaxed) + rejected;
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = Some(format!(
+                    "the backend rejected {rejected} of {spans} spans: {message}"
+                ));
+            }
+            if due(&self.last_rejection_warning) {
+                tracing::warn!(
+                    rejected,
+                    sent = spans,
+                    failed_total = total,
+                    backend_message = message,
+                    "lightstep-rs: the backend rejected spans (OTLP partial success)"
+                );
+            }
+        } else if answer.message.is_some() && due(&self.last_rejection_warning) {
+            // A partial success that rejects nothing carries a warning from the backend.
+            tracing::warn!(
+                backend_message = message,
+                "lightstep-rs: the backend accepted the spans with a warning"
             );
         }
     }

@@ -1,21 +1,30 @@
 //! The two transports, gRPC (tonic) and HTTP (protobuf or JSON), built from the configuration
-//! alone: the request headers are exactly the configuration's, whatever the environment says.
+//! alone: the request headers, the compression and the endpoint are exactly the
+//! configuration's, whatever the environment says (nothing here reads the environment).
+//!
+//! Both send bytes that `crate::encode` wrote straight from the spans, and both read the
+//! backend's answer themselves, so that a partial success (`rejected_spans`) reaches the
+//! counters instead of a log line.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{BufMut as _, Bytes};
 use crossbeam_channel::Receiver;
+use http::uri::PathAndQuery;
 use lightstep_config::{Compression, LightstepConfig, Protocol};
-use opentelemetry_http::{HttpClient, HttpError, Request, Response};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_sdk::trace::SpanData;
+use prost::Message as _;
+use tonic::client::Grpc;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
+use crate::encode::json::JsonEncoder;
+use crate::encode::proto::ProtoEncoder;
 use crate::error::ExporterError;
-use crate::processor::Transport;
+use crate::processor::{Delivered, ExportResult, Transport};
 
 /// The header Lightstep reads the token from.
 pub const ACCESS_TOKEN_HEADER: &str = "lightstep-access-token";
@@ -60,7 +69,9 @@ pub(crate) fn grpc_endpoint(
     let mut channel = tonic::transport::Endpoint::from_shared(uri)
         .map_err(|e| ExporterError::Build(format!("invalid gRPC endpoint: {e}")))?
         .timeout(config.timeout())
-        .connect_timeout(config.timeout());
+        .connect_timeout(config.timeout())
+        .user_agent(USER_AGENT)
+        .map_err(|e| ExporterError::Build(format!("invalid user agent: {e}")))?;
     if endpoint.is_tls() {
         let mut tls = ClientTlsConfig::new().with_native_roots();
         if let Some(ca) = &config.tls().ca_file {
@@ -81,12 +92,184 @@ pub(crate) fn grpc_endpoint(
     Ok(channel)
 }
 
+/// Sent as `user-agent` on both transports.
+const USER_AGENT: &str = concat!("lightstep-rs/", env!("CARGO_PKG_VERSION"));
+
+/// The OTLP/gRPC method.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Retries after the first attempt, for failures OTLP calls transient.
+const MAX_RETRIES: u32 = 3;
+/// The first wait before a retry; it doubles each time (100, 200, 400 ms).
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Longest backend message kept (in characters).
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Cleans text that came from the backend or the network before it reaches a log or an error:
+/// any configured header value (the token among them) is replaced, control characters become
+/// spaces, and the length is capped. A backend may echo what it was sent.
+#[derive(Clone)]
+pub(crate) struct Redactor {
+    secrets: Arc<[String]>,
+}
+
+impl Redactor {
+    pub(crate) fn new(config: &LightstepConfig) -> Self {
+        let secrets: Vec<String> = header_list(config)
+            .into_iter()
+            // Very short values would blank out ordinary words; they are not secrets anyway.
+            .filter(|(_, value, _)| value.len() >= 4)
+            .map(|(_, value, _)| value)
+            .collect();
+        Self {
+            secrets: secrets.into(),
+        }
+    }
+
+    pub(crate) fn clean(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in self.secrets.iter() {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[REDACTED]");
+            }
+        }
+        let mut out: String = text
+            .chars()
+            .take(MAX_MESSAGE_CHARS)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if text.chars().count() > MAX_MESSAGE_CHARS {
+            out.push('…');
+        }
+        out
+    }
+}
+
+/// What the backend's answer says about the spans sent.
+fn delivered(response: &ExportTraceServiceResponse, redactor: &Redactor) -> Delivered {
+    match &response.partial_success {
+        Some(partial) => Delivered {
+            rejected: u64::try_from(partial.rejected_spans).unwrap_or(0),
+            message: (!partial.error_message.is_empty())
+                .then(|| redactor.clean(&partial.error_message)),
+        },
+        None => Delivered::default(),
+    }
+}
+
+/// Request buffers handed back after their export, so that a steady stream of batches does not
+/// allocate (and fault in) a fresh megabyte per request.
+#[derive(Clone, Default)]
+struct BufferPool {
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl BufferPool {
+    /// Buffers kept at most, and the largest capacity kept.
+    const KEEP: usize = 8;
+    const MAX_CAPACITY: usize = 16 << 20;
+
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_default()
+    }
+
+    fn give(&self, payload: Bytes) {
+        let Ok(unique) = payload.try_into_mut() else {
+            return;
+        };
+        let mut buffer: Vec<u8> = unique.into();
+        if buffer.capacity() > Self::MAX_CAPACITY {
+            return;
+        }
+        buffer.clear();
+        if let Ok(mut free) = self.free.lock()
+            && free.len() < Self::KEEP
+        {
+            free.push(buffer);
+        }
+    }
+}
+
+/// tonic codec that sends bytes already encoded and decodes the OTLP response.
+#[derive(Debug, Clone, Copy, Default)]
+struct OtlpCodec;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PassThrough;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ResponseDecoder;
+
+impl Codec for OtlpCodec {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = PassThrough;
+    type Decoder = ResponseDecoder;
+
+    fn encoder(&mut self) -> PassThrough {
+        PassThrough
+    }
+
+    fn decoder(&mut self) -> ResponseDecoder {
+        ResponseDecoder
+    }
+}
+
+impl Encoder for PassThrough {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for ResponseDecoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("undecodable export response: {e}")))
+    }
+}
+
+/// gRPC codes the OTLP specification calls transient.
+fn grpc_retryable(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Aborted
+            | Code::OutOfRange
+            | Code::Unavailable
+            | Code::DataLoss
+    )
+}
+
 /// Exports on a small Tokio runtime of its own, so that neither the application's runtime
-/// flavour nor a blocked application thread can stall an export.
+/// flavour nor a blocked application thread can stall an export. Encoding happens before, on
+/// the export thread; the runtime only moves bytes (and compresses them when configured).
 pub(crate) struct GrpcTransport {
     runtime: tokio::runtime::Runtime,
-    exporter: Arc<opentelemetry_otlp::SpanExporter>,
+    client: Grpc<Channel>,
+    metadata: MetadataMap,
+    encoder: ProtoEncoder,
+    pool: BufferPool,
+    request_timeout: Duration,
     export_timeout: Duration,
+    redactor: Redactor,
 }
 
 impl GrpcTransport {
@@ -94,6 +277,7 @@ impl GrpcTransport {
         config: &LightstepConfig,
         resource: &opentelemetry_sdk::Resource,
         export_timeout: Duration,
+        max_concurrent_exports: usize,
     ) -> Result<Self, ExporterError> {
         let channel = grpc_endpoint(config)?;
         let mut metadata = MetadataMap::new();
@@ -109,65 +293,95 @@ impl GrpcTransport {
             value.set_sensitive(sensitive);
             metadata.insert(key, value);
         }
-        let metadata = Arc::new(metadata);
-        // opentelemetry-otlp appends `OTEL_EXPORTER_OTLP_*HEADERS` from the process environment
-        // before calling this interceptor; replacing them here makes the configuration, where
-        // code beats the environment, the only word on what is sent.
-        let interceptor = move |mut req: tonic::Request<()>| {
-            for kv in metadata.iter() {
-                if let tonic::metadata::KeyAndValueRef::Ascii(k, v) = kv {
-                    req.metadata_mut().insert(k.clone(), v.clone());
-                }
-            }
-            Ok(req)
-        };
         // Built last: a runtime dropped on an error path inside the caller's async context
-        // would panic, and everything fallible above needs no runtime.
+        // would panic, and everything fallible above needs no runtime. With gzip, tonic
+        // compresses on a worker: one per export in flight, so that one compressing batch
+        // does not hold up the others' I/O.
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(max_concurrent_exports.clamp(1, 4))
             .thread_name("lightstep-export-io")
             .enable_all()
             .build()
             .map_err(ExporterError::Runtime)?;
-        let exporter = {
+        let channel = {
             let _guard = runtime.enter();
-            let channel = channel.connect_lazy();
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_channel(channel)
-                .with_interceptor(interceptor)
-                .with_timeout(config.timeout());
-            if config.compression() == Compression::Gzip {
-                builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-            }
-            builder.build()
+            channel.connect_lazy()
         };
-        let mut exporter = match exporter {
-            Ok(exporter) => exporter,
-            Err(e) => {
-                runtime.shutdown_background();
-                return Err(ExporterError::Build(e.to_string()));
-            }
-        };
-        exporter.set_resource(resource);
+        let mut client = Grpc::new(channel);
+        if config.compression() == Compression::Gzip {
+            client = client.send_compressed(CompressionEncoding::Gzip);
+        }
         Ok(Self {
             runtime,
-            exporter: Arc::new(exporter),
+            client,
+            metadata,
+            encoder: ProtoEncoder::new(resource),
+            pool: BufferPool::default(),
+            request_timeout: config.timeout(),
             export_timeout,
+            redactor: Redactor::new(config),
         })
     }
 }
 
+/// One export over gRPC, with OTLP's retries of transient failures.
+async fn export_grpc(
+    mut client: Grpc<Channel>,
+    metadata: MetadataMap,
+    payload: &Bytes,
+    request_timeout: Duration,
+    redactor: &Redactor,
+) -> ExportResult {
+    let path = PathAndQuery::from_static(EXPORT_PATH);
+    let mut backoff = FIRST_BACKOFF;
+    for attempt in 0..=MAX_RETRIES {
+        let mut request = tonic::Request::new(payload.clone());
+        *request.metadata_mut() = metadata.clone();
+        request.set_timeout(request_timeout);
+        let outcome = match client.ready().await {
+            Ok(()) => client.unary(request, path.clone(), OtlpCodec).await,
+            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+        };
+        match outcome {
+            Ok(response) => return Ok(delivered(response.get_ref(), redactor)),
+            Err(status) if grpc_retryable(status.code()) && attempt < MAX_RETRIES => {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            Err(status) => {
+                return Err(format!(
+                    "gRPC export failed: {:?}: {}",
+                    status.code(),
+                    redactor.clean(status.message())
+                ));
+            }
+        }
+    }
+    Err("gRPC export failed after its retries".into())
+}
+
 impl Transport for GrpcTransport {
-    fn start(&mut self, batch: Vec<SpanData>) -> Receiver<OTelSdkResult> {
+    fn start(&mut self, batch: &mut Vec<SpanData>) -> Receiver<ExportResult> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let exporter = Arc::clone(&self.exporter);
-        let timeout = self.export_timeout;
+        let mut buffer = self.pool.take();
+        self.encoder.encode(batch, &mut buffer);
+        batch.clear();
+        let payload = Bytes::from(buffer);
+        let client = self.client.clone();
+        let metadata = self.metadata.clone();
+        let pool = self.pool.clone();
+        let redactor = self.redactor.clone();
+        let (request_timeout, export_timeout) = (self.request_timeout, self.export_timeout);
         self.runtime.spawn(async move {
-            let result = match tokio::time::timeout(timeout, exporter.export(batch)).await {
+            let export = export_grpc(client, metadata, &payload, request_timeout, &redactor);
+            let result = match tokio::time::timeout(export_timeout, export).await {
                 Ok(result) => result,
-                Err(_) => Err(OTelSdkError::Timeout(timeout)),
+                Err(_) => Err(format!(
+                    "the export did not finish within {}ms",
+                    export_timeout.as_millis()
+                )),
             };
+            pool.give(payload);
             let _ = tx.send(result);
         });
         rx
@@ -175,23 +389,42 @@ impl Transport for GrpcTransport {
 
     fn close(self: Box<Self>) {
         let Self {
-            runtime, exporter, ..
+            runtime, client, ..
         } = *self;
-        drop(exporter);
+        drop(client);
         runtime.shutdown_timeout(Duration::from_millis(200));
     }
 }
 
 /// HTTP exports run the blocking reqwest client on a thread of their own each, never on an
-/// async worker (where the blocking client panics).
+/// async worker (where the blocking client panics). Encoding happens before, on the export
+/// thread; compression on the export's own thread.
 pub(crate) struct HttpTransport {
-    exporter: Arc<opentelemetry_otlp::SpanExporter>,
+    shared: Arc<HttpShared>,
+    encoding: HttpEncoding,
+    /// The previous request's size, to allocate the next one in one go.
+    size_hint: usize,
+}
+
+enum HttpEncoding {
+    Protobuf(ProtoEncoder),
+    Json(JsonEncoder),
+}
+
+struct HttpShared {
+    client: reqwest::blocking::Client,
+    url: String,
+    headers: http::HeaderMap,
+    gzip: bool,
+    export_timeout: Duration,
+    redactor: Redactor,
 }
 
 impl HttpTransport {
     pub(crate) fn new(
         config: &LightstepConfig,
         resource: &opentelemetry_sdk::Resource,
+        export_timeout: Duration,
     ) -> Result<Self, ExporterError> {
         let client = build_blocking_client(config)?;
         let mut headers = http::HeaderMap::new();
@@ -204,44 +437,192 @@ impl HttpTransport {
             value.set_sensitive(sensitive);
             headers.insert(name, value);
         }
-        let protocol = match config.protocol() {
-            Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
-            _ => opentelemetry_otlp::Protocol::HttpBinary,
-        };
-        let mut builder = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(ConfiguredHeaders { client, headers })
-            .with_endpoint(config.traces_endpoint().as_str())
-            .with_protocol(protocol)
-            .with_timeout(config.timeout());
-        if config.compression() == Compression::Gzip {
-            builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+        let json = config.protocol() == Protocol::HttpJson;
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(if json {
+                "application/json"
+            } else {
+                "application/x-protobuf"
+            }),
+        );
+        headers.insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(USER_AGENT),
+        );
+        let gzip = config.compression() == Compression::Gzip;
+        if gzip {
+            headers.insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
         }
-        let mut exporter = builder
-            .build()
-            .map_err(|e| ExporterError::Build(e.to_string()))?;
-        exporter.set_resource(resource);
+        let encoding = if json {
+            HttpEncoding::Json(JsonEncoder::new(resource))
+        } else {
+            HttpEncoding::Protobuf(ProtoEncoder::new(resource))
+        };
         Ok(Self {
-            exporter: Arc::new(exporter),
+            shared: Arc::new(HttpShared {
+                client,
+                url: config.traces_endpoint().as_str().to_owned(),
+                headers,
+                gzip,
+                export_timeout,
+                redactor: Redactor::new(config),
+            }),
+            encoding,
+            size_hint: 0,
         })
     }
 }
 
+impl HttpShared {
+    /// One export over HTTP, with OTLP's retries of transient failures, within the export
+    /// timeout.
+    fn export(&self, body: Vec<u8>) -> ExportResult {
+        let deadline = Instant::now() + self.export_timeout;
+        let body = if self.gzip {
+            gzip(&body).map_err(|e| format!("cannot compress the request: {e}"))?
+        } else {
+            body
+        };
+        let body = Bytes::from(body);
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 0..=MAX_RETRIES {
+            let sent = self
+                .client
+                .post(&self.url)
+                .headers(self.headers.clone())
+                .body(body.clone())
+                .send();
+            let (error, wait) = match sent {
+                Ok(response) if response.status().is_success() => {
+                    return Ok(self.read_success(response));
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let error = format!("HTTP export failed: status {status}");
+                    if !matches!(status.as_u16(), 429 | 502 | 503 | 504) {
+                        return Err(error);
+                    }
+                    let wait = retry_after(&response).map_or(backoff, |d| d.max(backoff));
+                    (error, wait)
+                }
+                Err(e) => {
+                    let error = format!(
+                        "HTTP export failed: {}",
+                        self.redactor.clean(&error_chain(e.without_url()))
+                    );
+                    (error, backoff)
+                }
+            };
+            if attempt == MAX_RETRIES || Instant::now() + wait >= deadline {
+                return Err(error);
+            }
+            std::thread::sleep(wait);
+            backoff *= 2;
+        }
+        Err("HTTP export failed after its retries".into())
+    }
+
+    /// A 2xx answer: the body, if any, may report a partial success.
+    fn read_success(&self, response: reqwest::blocking::Response) -> Delivered {
+        let json = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"));
+        // A success whose body cannot be read still delivered the spans.
+        let Ok(body) = response.bytes() else {
+            return Delivered::default();
+        };
+        if body.is_empty() {
+            return Delivered::default();
+        }
+        if json {
+            partial_success_from_json(&body, &self.redactor)
+        } else {
+            ExportTraceServiceResponse::decode(body)
+                .map(|r| delivered(&r, &self.redactor))
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// `partialSuccess` of an OTLP/JSON response (`rejectedSpans` as a string or a number).
+fn partial_success_from_json(body: &[u8], redactor: &Redactor) -> Delivered {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Delivered::default();
+    };
+    let partial = &value["partialSuccess"];
+    let rejected = match &partial["rejectedSpans"] {
+        serde_json::Value::String(s) => s.parse::<i64>().ok(),
+        other => other.as_i64(),
+    };
+    let message = partial["errorMessage"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .map(|m| redactor.clean(m));
+    Delivered {
+        rejected: rejected.and_then(|r| u64::try_from(r).ok()).unwrap_or(0),
+        message,
+    }
+}
+
+/// `Retry-After` in seconds, when the backend sent one.
+fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
+    let seconds = response
+        .headers()
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(Duration::from_secs(seconds.min(60)))
+}
+
+fn error_chain(error: reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(data)?;
+    encoder.finish()
+}
+
 impl Transport for HttpTransport {
-    fn start(&mut self, batch: Vec<SpanData>) -> Receiver<OTelSdkResult> {
+    fn start(&mut self, batch: &mut Vec<SpanData>) -> Receiver<ExportResult> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let exporter = Arc::clone(&self.exporter);
+        let mut body = Vec::with_capacity(self.size_hint + self.size_hint / 8);
+        match &self.encoding {
+            HttpEncoding::Protobuf(encoder) => encoder.encode(batch, &mut body),
+            HttpEncoding::Json(encoder) => encoder.encode(batch, &mut body),
+        }
+        self.size_hint = body.len();
+        batch.clear();
+        let shared = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new()
             .name("lightstep-export-http".into())
             .spawn(move || {
-                let result = futures_executor::block_on(exporter.export(batch));
-                let _ = tx.send(result);
+                let _ = tx.send(shared.export(body));
             });
         if let Err(e) = spawned {
             let (tx, rx) = crossbeam_channel::bounded(1);
-            let _ = tx.send(Err(OTelSdkError::InternalFailure(format!(
-                "cannot start an export thread: {e}"
-            ))));
+            let _ = tx.send(Err(format!("cannot start an export thread: {e}")));
             return rx;
         }
         rx
@@ -320,20 +701,71 @@ pub(crate) fn rustls_config(
     Ok(tls)
 }
 
-/// Sets the configured headers on every request, replacing any the exporter took from the
-/// process environment.
-#[derive(Debug)]
-struct ConfiguredHeaders {
-    client: reqwest::blocking::Client,
-    headers: http::HeaderMap,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 
-#[async_trait::async_trait]
-impl HttpClient for ConfiguredHeaders {
-    async fn send_bytes(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        for (name, value) in &self.headers {
-            request.headers_mut().insert(name.clone(), value.clone());
+    fn redactor() -> Redactor {
+        Redactor {
+            secrets: vec!["s3cr3t-token".to_owned()].into(),
         }
-        self.client.send_bytes(request).await
+    }
+
+    #[test]
+    fn partial_success_from_protobuf() {
+        let answer = |rejected_spans: i64, message: &str| ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans,
+                error_message: message.into(),
+            }),
+        };
+        let r = redactor();
+        assert_eq!(
+            delivered(&answer(2, "full: s3cr3t-token"), &r),
+            Delivered {
+                rejected: 2,
+                message: Some("full: [REDACTED]".into())
+            }
+        );
+        // A negative count is nonsense from the backend: nothing rejected.
+        assert_eq!(delivered(&answer(-5, ""), &r), Delivered::default());
+        assert_eq!(
+            delivered(&ExportTraceServiceResponse::default(), &r),
+            Delivered::default()
+        );
+    }
+
+    #[test]
+    fn partial_success_from_json_in_both_number_forms() {
+        let r = redactor();
+        for body in [
+            r#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"no"}}"#,
+            r#"{"partialSuccess":{"rejectedSpans":3,"errorMessage":"no"}}"#,
+        ] {
+            assert_eq!(
+                partial_success_from_json(body.as_bytes(), &r),
+                Delivered {
+                    rejected: 3,
+                    message: Some("no".into())
+                }
+            );
+        }
+        for body in ["", "{}", "not json", r#"{"partialSuccess":{}}"#, "[1]"] {
+            assert_eq!(
+                partial_success_from_json(body.as_bytes(), &r),
+                Delivered::default(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn backend_text_is_cleaned() {
+        let r = redactor();
+        let cleaned = r.clean(&format!("a\nb\u{0}s3cr3t-token{}", "x".repeat(1000)));
+        assert!(cleaned.starts_with("a b [REDACTED]xxx"), "{cleaned}");
+        assert_eq!(cleaned.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(!cleaned.contains("s3cr3t"));
     }
 }

@@ -5,6 +5,7 @@ mod delivery;
 mod doctor;
 mod faults;
 mod lifecycle;
+mod otlp;
 
 use std::path::PathBuf;
 use std::time::Duration;
