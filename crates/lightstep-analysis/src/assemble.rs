@@ -320,9 +320,8 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     // The top-level row: robust mode walks every span without a blocking parent, Jaeger mode
     // only its root.
     for i in 0..n {
-        let top = placed[i]
-            && blocking_parent[i] == NONE
-            && (!jaeger || Some(i as u32) == jaeger_root);
+        let top =
+            placed[i] && blocking_parent[i] == NONE && (!jaeger || Some(i as u32) == jaeger_root);
         if top {
             let (s, e) = key_of(i);
             row_keys.push((Reverse(e), s, i as u32));

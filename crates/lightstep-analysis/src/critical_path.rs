@@ -93,12 +93,13 @@ pub struct Gap {
 }
 
 /// A span on the critical path with the time it holds there.
+///
+/// Its id is [`CriticalPathAnalysis::critical_spans`] at the same position (or
+/// `trace.spans[span].span_id()`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PathSpan {
     /// Index of the span in [`Trace::spans`].
     pub span: usize,
-    /// The span's id.
-    pub span_id: crate::SpanId,
     /// Its service.
     pub service: Arc<str>,
     /// Its operation name.
@@ -223,16 +224,104 @@ pub fn analyze_critical_path(trace: &Trace, options: &Options) -> CriticalPathAn
 /// Analyzes a trace already assembled with [`crate::assemble`] (to share the assembly with a
 /// tree view).
 pub fn analyze_assembled(trace: &Trace, assembled: &AssembledTrace) -> CriticalPathAnalysis {
-    let mode = assembled.mode();
-    let n = assembled.len();
-    let (sections, gaps, start_ns, end_ns) = walk(assembled);
+    let mut out = CriticalPathAnalysis::empty(assembled.mode());
+    analyze_assembled_into(trace, assembled, &mut out);
+    out
+}
 
-    // The path in order of first appearance, with each span's self time: `position` maps a
-    // span to its entry.
+/// Analyzes trace after trace with the same options, reusing the memory of the previous
+/// result: for bulk work (aggregating many traces, the command line), where a million-span
+/// trace would otherwise fault in some 150 MB of fresh pages for its sections, path and ids
+/// every time.
+///
+/// ```
+/// use lightstep_analysis::{Analyzer, CriticalPathAnalysis, Options, Span, SpanId, Trace, TraceId};
+///
+/// let mut analyzer = Analyzer::new(Options::default());
+/// let mut analysis = CriticalPathAnalysis::default();
+/// for n in 1..=3u64 {
+///     let t = TraceId::from_u128(u128::from(n));
+///     let trace = Trace::new(t.clone(), vec![Span::new(t, SpanId::from_u64(n), 0, 100 * n)]);
+///     analyzer.analyze_into(&trace, &mut analysis);
+///     assert_eq!(analysis.critical_ns(), 100 * n);
+/// }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Analyzer {
+    options: Options,
+}
+
+impl Analyzer {
+    /// An analyzer for the given options.
+    pub fn new(options: Options) -> Self {
+        Self { options }
+    }
+
+    /// The options it analyzes with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Analyzes `trace`, like [`analyze_critical_path`].
+    pub fn analyze(&mut self, trace: &Trace) -> CriticalPathAnalysis {
+        analyze_critical_path(trace, &self.options)
+    }
+
+    /// Analyzes `trace` into `out`, replacing everything in it but keeping its memory.
+    pub fn analyze_into(&mut self, trace: &Trace, out: &mut CriticalPathAnalysis) {
+        let assembled = assemble(trace, &self.options);
+        analyze_assembled_into(trace, &assembled, out);
+    }
+}
+
+impl Default for CriticalPathAnalysis {
+    /// An empty analysis, to be filled by [`Analyzer::analyze_into`].
+    fn default() -> Self {
+        Self::empty(Mode::default())
+    }
+}
+
+impl CriticalPathAnalysis {
+    fn empty(mode: Mode) -> Self {
+        Self {
+            trace_id: String::new(),
+            critical_spans: Vec::new(),
+            total_duration_ms: 0,
+            critical_path_duration_ms: 0,
+            mode,
+            start_ns: 0,
+            end_ns: 0,
+            sections: Vec::new(),
+            gaps: Vec::new(),
+            path: Vec::new(),
+            services: Vec::new(),
+            operations: Vec::new(),
+            diagnostics: Diagnostics::default(),
+        }
+    }
+}
+
+/// Like [`analyze_assembled`], into an earlier result whose memory is reused (see
+/// [`Analyzer`]).
+pub fn analyze_assembled_into(
+    trace: &Trace,
+    assembled: &AssembledTrace,
+    out: &mut CriticalPathAnalysis,
+) {
+    let n = assembled.len();
+    let (start_ns, end_ns) = walk(assembled, &mut out.sections, &mut out.gaps);
+    let sections = &out.sections;
+
+    // The path in order of first appearance, with each span's self time (`position` maps a
+    // span to its entry), and the seed's ids as text in the same order; strings left from an
+    // earlier result are written over in place.
     let spans = &trace.spans;
     let mut position = vec![NONE; n];
-    let mut path: Vec<PathSpan> = Vec::with_capacity(sections.len().min(n));
-    for section in &sections {
+    let path = &mut out.path;
+    let ids = &mut out.critical_spans;
+    path.clear();
+    path.reserve(sections.len().min(n));
+    for section in sections {
         let Some(slot) = position.get_mut(section.span) else {
             continue;
         };
@@ -241,9 +330,15 @@ pub fn analyze_assembled(trace: &Trace, assembled: &AssembledTrace) -> CriticalP
                 continue;
             };
             *slot = path.len() as u32;
+            match ids.get_mut(path.len()) {
+                Some(text) => {
+                    text.clear();
+                    span.span_id().write_hex(text);
+                }
+                None => ids.push(span.span_id().to_hex()),
+            }
             path.push(PathSpan {
                 span: section.span,
-                span_id: span.span_id().clone(),
                 service: span.service_arc().clone(),
                 name: span.name_arc().clone(),
                 self_ns: 0,
@@ -253,27 +348,25 @@ pub fn analyze_assembled(trace: &Trace, assembled: &AssembledTrace) -> CriticalP
             entry.self_ns += section.duration_ns();
         }
     }
+    ids.truncate(path.len());
     drop(position);
     let window = end_ns.saturating_sub(start_ns);
-    let services = shares(&path, window, false);
-    let operations = shares(&path, window, true);
     let critical: u64 = sections.iter().map(Section::duration_ns).sum();
 
-    CriticalPathAnalysis {
-        trace_id: trace.trace_id.to_string(),
-        critical_spans: path.iter().map(|p| p.span_id.to_hex()).collect(),
-        total_duration_ms: ns_to_ms(window),
-        critical_path_duration_ms: ns_to_ms(critical),
-        mode,
-        start_ns,
-        end_ns,
-        sections,
-        gaps,
-        path,
-        services,
-        operations,
-        diagnostics: assembled.diagnostics.clone(),
+    out.services = shares(path, window, false);
+    out.operations = shares(path, window, true);
+    out.trace_id.clear();
+    {
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let _ = write!(out.trace_id, "{}", trace.trace_id);
     }
+    out.total_duration_ms = ns_to_ms(window);
+    out.critical_path_duration_ms = ns_to_ms(critical);
+    out.mode = assembled.mode();
+    out.start_ns = start_ns;
+    out.end_ns = end_ns;
+    out.diagnostics = assembled.diagnostics.clone();
 }
 
 fn ns_to_ms(ns: u64) -> u64 {
@@ -349,22 +442,27 @@ struct Frame {
     entering: bool,
 }
 
-/// Returns the sections (chronological), the gaps, and the analyzed window.
-fn walk(assembled: &AssembledTrace) -> (Vec<Section>, Vec<Gap>, u64, u64) {
+/// Fills `sections` (chronological) and `gaps`, and returns the analyzed window.
+fn walk(
+    assembled: &AssembledTrace,
+    sections: &mut Vec<Section>,
+    gaps: &mut Vec<Gap>,
+) -> (u64, u64) {
     let n = assembled.len();
     let jaeger = assembled.mode() == Mode::Jaeger;
     // Every visit of a span emits at most two sections (before its chosen child, and its own
     // start when it is exhausted): reserving the bound costs address space, not memory, and
     // saves copying a growing array of millions of sections.
-    let mut sections = Vec::with_capacity(2 * n + 1);
-    let mut gaps = Vec::new();
+    sections.clear();
+    gaps.clear();
+    sections.reserve(2 * n + 1);
 
     // The window: Jaeger UI's single root, or in robust mode a virtual root spanning every
     // top-level span so that orphans and detached work are walked too.
     let (start, end) = if jaeger {
         match assembled.jaeger_root {
             Some(root) => assembled.win(root),
-            None => return (sections, gaps, 0, 0),
+            None => return (0, 0),
         }
     } else {
         let mut bounds: Option<(u64, u64)> = None;
@@ -377,7 +475,7 @@ fn walk(assembled: &AssembledTrace) -> (Vec<Section>, Vec<Gap>, u64, u64) {
         }
         match bounds {
             Some(b) => b,
-            None => return (sections, gaps, 0, 0),
+            None => return (0, 0),
         }
     };
 
@@ -397,11 +495,13 @@ fn walk(assembled: &AssembledTrace) -> (Vec<Section>, Vec<Gap>, u64, u64) {
     } else {
         virtual_root
     };
-    let mut stack = vec![Frame {
+    // As deep as the trace (a chain of a million spans is a million frames): reserved once.
+    let mut stack = Vec::with_capacity(n + 1);
+    stack.push(Frame {
         node: root,
         time: window_of(root).1,
         entering: true,
-    }];
+    });
     let mut emit = |node: u32, from: u64, to: u64| {
         // Empty sections carry nothing; reversed ones only arise from negative durations in
         // Jaeger mode, where Jaeger UI itself fails (reported in the diagnostics).
@@ -470,7 +570,7 @@ fn walk(assembled: &AssembledTrace) -> (Vec<Section>, Vec<Gap>, u64, u64) {
     }
     sections.reverse();
     gaps.reverse();
-    (sections, gaps, start, end)
+    (start, end)
 }
 
 #[cfg(test)]

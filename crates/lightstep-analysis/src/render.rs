@@ -55,7 +55,7 @@ struct TraceJson<'a> {
 
 #[derive(Serialize)]
 struct SectionJson<'a> {
-    span_id: &'a crate::SpanId,
+    span_id: &'a str,
     service: &'a str,
     operation: &'a str,
     start_unix_nano: u64,
@@ -70,7 +70,7 @@ struct GapJson {
 
 #[derive(Serialize)]
 struct SpanJson<'a> {
-    span_id: &'a crate::SpanId,
+    span_id: &'a str,
     service: &'a str,
     operation: &'a str,
     self_ns: u64,
@@ -121,9 +121,10 @@ fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
             .sections
             .iter()
             .filter_map(|s| {
-                let p = analysis.path.get(*by_index.get(&s.span)?)?;
+                let k = *by_index.get(&s.span)?;
+                let p = analysis.path.get(k)?;
                 Some(SectionJson {
-                    span_id: &p.span_id,
+                    span_id: analysis.critical_spans.get(k)?,
                     service: &p.service,
                     operation: &p.name,
                     start_unix_nano: s.start_ns,
@@ -142,8 +143,9 @@ fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
         spans: analysis
             .path
             .iter()
-            .map(|p| SpanJson {
-                span_id: &p.span_id,
+            .zip(&analysis.critical_spans)
+            .map(|(p, id)| SpanJson {
+                span_id: id,
                 service: &p.service,
                 operation: &p.name,
                 self_ns: p.self_ns,
@@ -257,8 +259,12 @@ pub fn write_text(
         pct(analysis.critical_ns()),
         analysis.path.len(),
     )?;
-    let info: HashMap<usize, &crate::PathSpan> =
-        analysis.path.iter().map(|p| (p.span, p)).collect();
+    let info: HashMap<usize, (&crate::PathSpan, &str)> = analysis
+        .path
+        .iter()
+        .zip(&analysis.critical_spans)
+        .map(|(p, id)| (p.span, (p, id.as_str())))
+        .collect();
     // Steps: consecutive sections of the same span merged, gaps included.
     let mut steps: Vec<(Option<usize>, u64, u64)> = Vec::new();
     let mut gaps = analysis.gaps.iter().peekable();
@@ -285,10 +291,10 @@ pub fn write_text(
             format_duration(start.saturating_sub(analysis.start_ns))
         );
         let (service, operation, id) = match span.and_then(|s| info.get(&s)) {
-            Some(p) => (
+            Some((p, id)) => (
                 truncate(&p.service, 24),
                 truncate(&p.name, 32),
-                p.span_id.to_hex(),
+                (*id).to_owned(),
             ),
             None => (
                 "(nothing running)".to_string(),

@@ -13,7 +13,9 @@ use clap::{Args, ValueEnum};
 use lightstep_analysis::aggregate::Aggregator;
 use lightstep_analysis::read::{self, Format};
 use lightstep_analysis::render::{self, JsonWriter};
-use lightstep_analysis::{Mode, Options, Trace, TraceId, analyze_assembled, assemble};
+use lightstep_analysis::{
+    CriticalPathAnalysis, Mode, Options, Trace, TraceId, analyze_assembled_into, assemble,
+};
 
 use crate::progress::{Counting, Progress};
 
@@ -139,6 +141,8 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
     let wanted = args.trace_id.as_deref().map(TraceId::parse);
     let mut aggregator = args.aggregate.then(Aggregator::new);
     let mut matched = 0usize;
+    // One result reused trace after trace: its memory stays mapped between traces.
+    let mut analysis = CriticalPathAnalysis::default();
 
     for path in &args.files {
         let total = if path.as_os_str() == "-" {
@@ -156,7 +160,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             }
             matched += 1;
             let assembled = assemble(&trace, &options);
-            let analysis = analyze_assembled(&trace, &assembled);
+            analyze_assembled_into(&trace, &assembled, &mut analysis);
             if let Some(aggregator) = aggregator.as_mut() {
                 aggregator.add(&analysis);
             }

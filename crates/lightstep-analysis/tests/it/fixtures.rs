@@ -313,12 +313,7 @@ fn the_same_trace_in_otlp_and_jaeger_json_has_the_same_path() {
             .iter()
             .map(|s| {
                 (
-                    a.path
-                        .iter()
-                        .find(|p| p.span == s.span)
-                        .unwrap()
-                        .span_id
-                        .clone(),
+                    a.critical_spans[a.path.iter().position(|p| p.span == s.span).unwrap()].clone(),
                     s.start_ns,
                     s.end_ns,
                 )

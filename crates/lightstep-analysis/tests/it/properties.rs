@@ -2,8 +2,8 @@
 //! outside their parents, zero and negative durations, time 0, follows-from and consumers.
 
 use lightstep_analysis::{
-    Mode, Options, ParentRelation, Span, SpanId, SpanKind, Trace, TraceId, analyze_assembled,
-    analyze_critical_path, assemble,
+    Analyzer, CriticalPathAnalysis, Mode, Options, ParentRelation, Span, SpanId, SpanKind, Trace,
+    TraceId, analyze_assembled, analyze_critical_path, assemble,
 };
 use proptest::prelude::*;
 
@@ -196,6 +196,22 @@ proptest! {
         // On tidy traces Jaeger's sections also tile its root's window.
         let total: u64 = analysis.sections.iter().map(|s| s.duration_ns()).sum();
         prop_assert_eq!(total, analysis.duration_ns());
+    }
+
+    /// A result reused trace after trace holds exactly what a fresh one would: nothing of the
+    /// earlier traces stays behind (longer paths, ids, gaps, diagnostics).
+    #[test]
+    fn a_reused_result_equals_a_fresh_one(
+        traces in proptest::collection::vec(messy_trace(), 1..5),
+        jaeger in any::<bool>(),
+    ) {
+        let options = Options::new(if jaeger { Mode::Jaeger } else { Mode::Robust });
+        let mut analyzer = Analyzer::new(options.clone());
+        let mut reused = CriticalPathAnalysis::default();
+        for trace in &traces {
+            analyzer.analyze_into(trace, &mut reused);
+            prop_assert_eq!(&reused, &analyze_critical_path(trace, &options));
+        }
     }
 }
 
