@@ -206,7 +206,15 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             read::read_traces(input, path, args.input_format, &mut handle)
         };
         progress.borrow_mut().finish();
-        result?;
+        let stats = result?;
+        if stats.split_traces > 0 {
+            eprintln!(
+                "lightstep: {}: {} traces went on after more than {} spans were held across JSON lines, and were analyzed in parts",
+                path.display(),
+                stats.split_traces,
+                read::HELD_SPANS,
+            );
+        }
     }
 
     if let Some(id) = &args.trace_id

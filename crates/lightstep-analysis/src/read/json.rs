@@ -4,7 +4,7 @@
 //! or `traceID`/`spans`/`processes`) whatever the order of its keys; an array is Zipkin. Keys
 //! that no format uses (CRISP's `testing`, Jaeger's `total`) are skipped without being stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
@@ -28,6 +28,102 @@ struct Ctx<'a> {
     /// Set when a document turned out to be of another format than the one asked for.
     wrong_format: Option<&'static str>,
     names: Interner,
+    /// OTLP traces held across documents (JSON Lines).
+    held: Held,
+}
+
+/// OTLP traces held across documents: one trace's spans are spread over several lines of a
+/// JSON Lines file.
+struct Held {
+    traces: HashMap<TraceId, HeldTrace, foldhash::fast::RandomState>,
+    spans: usize,
+    limit: usize,
+    /// Documents read so far: the clock for "received spans least recently".
+    document: u64,
+    /// Traces handed over before the end because of the limit (forgotten past a million).
+    released: HashSet<TraceId, foldhash::fast::RandomState>,
+}
+
+struct HeldTrace {
+    trace: Trace,
+    first_seen: u64,
+    last_seen: u64,
+}
+
+impl Held {
+    fn new(limit: usize) -> Self {
+        Self {
+            traces: HashMap::default(),
+            spans: 0,
+            limit,
+            document: 0,
+            released: HashSet::default(),
+        }
+    }
+
+    /// Takes one document's traces; returns the traces to hand over now to stay in the limit,
+    /// least recently extended first.
+    fn absorb(&mut self, traces: Vec<Trace>, split: &mut usize) -> Vec<Trace> {
+        self.document += 1;
+        let now = self.document;
+        for trace in traces {
+            self.spans += trace.spans.len();
+            if self.released.remove(&trace.trace_id) {
+                *split += 1;
+            }
+            match self.traces.get_mut(&trace.trace_id) {
+                Some(held) => {
+                    held.trace.spans.extend(trace.spans);
+                    held.last_seen = now;
+                }
+                None => {
+                    self.traces.insert(
+                        trace.trace_id.clone(),
+                        HeldTrace {
+                            trace,
+                            first_seen: now,
+                            last_seen: now,
+                        },
+                    );
+                }
+            }
+        }
+        if self.spans <= self.limit {
+            return Vec::new();
+        }
+        // Over the limit: release the least recently extended traces down to three quarters of
+        // it, so that releasing (a sort of the held traces) happens once per many documents.
+        let mut order: Vec<(u64, u64, TraceId)> = self
+            .traces
+            .iter()
+            .map(|(id, held)| (held.last_seen, held.first_seen, id.clone()))
+            .collect();
+        order.sort_unstable_by_key(|&(last, first, _)| (last, first));
+        let target = self.limit / 4 * 3;
+        let mut out = Vec::new();
+        for (_, _, id) in order {
+            if self.spans <= target {
+                break;
+            }
+            if let Some(held) = self.traces.remove(&id) {
+                self.spans -= held.trace.spans.len();
+                if self.released.len() >= 1_000_000 {
+                    self.released.clear();
+                }
+                self.released.insert(id);
+                out.push(held.trace);
+            }
+        }
+        out
+    }
+
+    /// Everything still held, in order of first appearance.
+    fn drain(&mut self) -> Vec<Trace> {
+        let mut rest: Vec<HeldTrace> = self.traces.drain().map(|(_, held)| held).collect();
+        rest.sort_unstable_by_key(|held| held.first_seen);
+        self.spans = 0;
+        rest.into_iter().map(|held| held.trace).collect()
+    }
 }
 
 impl Ctx<'_> {
@@ -68,10 +164,11 @@ pub(super) fn read<R: Read>(
         sink_error: None,
         wrong_format: None,
         names: Interner::default(),
+        held: Held::new(super::HELD_SPANS),
     };
     let mut de = serde_json::Deserializer::from_reader(input);
     // Several documents may follow each other (JSON Lines); `end` succeeds only at the end.
-    let outcome = loop {
+    let mut outcome = loop {
         if let Err(err) = Document(&mut ctx).deserialize(&mut de) {
             break Err(err);
         }
@@ -79,6 +176,15 @@ pub(super) fn read<R: Read>(
             break Ok(());
         }
     };
+    // What is still held is handed over even when a later line is broken: nothing read is lost.
+    if ctx.sink_error.is_none() {
+        for trace in ctx.held.drain() {
+            if let Err(err) = ctx.emit::<serde_json::Error>(trace) {
+                outcome = Err(err);
+                break;
+            }
+        }
+    }
     match outcome {
         Ok(()) => Ok(()),
         Err(err) => {
@@ -238,7 +344,10 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
             }
         }
         if let Some(grouper) = otlp {
-            for trace in grouper.into_traces() {
+            let mut split = 0;
+            let released = ctx.held.absorb(grouper.into_traces(), &mut split);
+            ctx.stats.split_traces += split;
+            for trace in released {
                 ctx.emit(trace)?;
             }
         } else if let Some(trace) = legacy {
@@ -932,11 +1041,55 @@ mod tests {
     }
 
     #[test]
-    fn json_lines_are_separate_documents() {
-        let line =
-            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"01","spanId":"02"}]}]}]}"#;
-        let traces = read_all(&format!("{line}\n{line}\n"), None).unwrap();
-        assert_eq!(traces.len(), 2);
+    fn a_trace_spread_over_json_lines_is_one_trace() {
+        // The Collector's file exporter writes one batch per line: a trace's spans land on
+        // several lines, interleaved with other traces.
+        let span = |trace: &str, id: &str, parent: &str| {
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"{trace}","spanId":"{id}","parentSpanId":"{parent}","startTimeUnixNano":"1","endTimeUnixNano":"2"}}]}}]}}]}}"#
+            )
+        };
+        let input = [
+            span("01", "03", "02"),
+            span("05", "06", ""),
+            span("01", "02", ""),
+        ]
+        .join("\n");
+        let traces = read_all(&input, None).unwrap();
+        let shape: Vec<(String, usize)> = traces
+            .iter()
+            .map(|t| (t.trace_id.to_string(), t.spans.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("0000000000000001".to_string(), 2),
+                ("0000000000000005".to_string(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn held_traces_past_the_limit_go_least_recently_extended_first() {
+        let t = |id: u128, spans: u64| {
+            let trace_id = TraceId::from_u128(id);
+            let spans = (0..spans)
+                .map(|s| Span::new(trace_id.clone(), SpanId::from_u64(s + 1), 0, 1))
+                .collect();
+            Trace::new(trace_id, spans)
+        };
+        let mut held = Held::new(4);
+        let mut split = 0;
+        assert!(held.absorb(vec![t(1, 3)], &mut split).is_empty());
+        let released = held.absorb(vec![t(2, 3)], &mut split);
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].trace_id, TraceId::from_u128(1));
+        // Trace 1 goes on after it was handed over: a second part, counted.
+        assert!(held.absorb(vec![t(1, 1)], &mut split).is_empty());
+        assert_eq!(split, 1);
+        let rest: Vec<_> = held.drain().into_iter().map(|t| t.trace_id).collect();
+        assert_eq!(rest, [TraceId::from_u128(2), TraceId::from_u128(1)]);
+        assert_eq!(held.spans, 0);
     }
 
     #[test]

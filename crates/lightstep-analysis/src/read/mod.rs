@@ -3,9 +3,12 @@
 //! Input is read as a stream and handed over one trace at a time, so memory follows the
 //! largest trace rather than the file: a Jaeger `{"data": [...]}` or Zipkin `[[...], [...]]` file
 //! releases each trace as soon as its closing bracket is read. Formats that do not group by
-//! trace (OTLP, a flat Zipkin array) are grouped per document: an OTLP JSON Lines file (one
-//! export request per line, as the Collector's file exporter writes) releases its traces at the
-//! end of each line.
+//! trace (OTLP, a flat Zipkin array) are grouped per document, except OTLP JSON Lines (one export
+//! request per line, as the Collector's file exporter writes), where one trace's spans are spread
+//! over the lines of several batches: there traces are held across lines, up to
+//! [`HELD_SPANS`] spans in all (or the largest trace, if larger). Past that, the trace that
+//! received spans least recently is handed over first; should more of its spans follow, they
+//! are handed over as another part of the trace, and [`ReadStats::split_traces`] counts it.
 //!
 //! JSON timestamps are read as integers, never through `f64`: a number beyond 2^53 is exact.
 
@@ -91,7 +94,14 @@ pub struct ReadStats {
     pub skipped_spans: usize,
     /// The format found (the last one, if documents differ).
     pub format: Option<Format>,
+    /// OTLP JSON Lines: traces that received more spans after they were handed over (because
+    /// more than [`HELD_SPANS`] spans were held), and so were handed over in parts.
+    pub split_traces: usize,
 }
+
+/// OTLP JSON Lines: how many spans are held across lines before the least recently extended
+/// trace is handed over (about 300 MB of spans in memory).
+pub const HELD_SPANS: usize = 1_000_000;
 
 /// Reads every trace in `input`, calling `sink` once per trace.
 ///
