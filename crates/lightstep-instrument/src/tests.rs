@@ -434,6 +434,80 @@ async fn unrecognized_rpc_methods() {
     );
 }
 
+/// The gRPC server layer's spans: `rpc.method` waits for the outcome and is set exactly once,
+/// however the span ends.
+#[test]
+fn deferred_rpc_methods_are_recorded_once() {
+    fn count(span: &SpanData, key: &str) -> usize {
+        span.attributes
+            .iter()
+            .filter(|kv| kv.key.as_str() == key)
+            .count()
+    }
+
+    // Unknown: `_OTHER`, the original, renamed after the system.
+    let h = harness();
+    let mut span = h
+        .tracing
+        .rpc_server("pkg.Svc", "Nope")
+        .start_deferring_method();
+    span.resolve_method(false);
+    span.resolve_method(true);
+    span.finish(&GrpcCode::Unimplemented);
+    let span = h.only_span();
+    assert_eq!(span.name, "grpc");
+    assert_eq!(
+        attr_str(&span, semconv::RPC_METHOD).as_deref(),
+        Some("_OTHER")
+    );
+    assert_eq!(count(&span, semconv::RPC_METHOD), 1);
+    assert_eq!(
+        attr_str(&span, semconv::RPC_METHOD_ORIGINAL).as_deref(),
+        Some("pkg.Svc/Nope")
+    );
+
+    // Never resolved: the end takes the method as known (finished, dropped or panicked).
+    let h = harness();
+    h.tracing
+        .rpc_server("pkg.Svc", "Get")
+        .start_deferring_method()
+        .finish(&GrpcCode::Ok);
+    drop(
+        h.tracing
+            .rpc_server("pkg.Svc", "Get")
+            .start_deferring_method(),
+    );
+    let spans = h.spans();
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert_eq!(span.name, "pkg.Svc/Get");
+        assert_eq!(
+            attr_str(span, semconv::RPC_METHOD).as_deref(),
+            Some("pkg.Svc/Get")
+        );
+        assert_eq!(count(span, semconv::RPC_METHOD), 1);
+        assert_eq!(attr_str(span, semconv::RPC_METHOD_ORIGINAL), None);
+    }
+
+    // A path that is not `/service/method` is known to be unrecognized from the start.
+    let h = harness();
+    // (What the layer makes of the path `/nonsense`.)
+    let mut span = h
+        .tracing
+        .rpc_server("", "/nonsense")
+        .with_unrecognized_method()
+        .start_deferring_method();
+    span.resolve_method(true);
+    span.finish(&GrpcCode::Unimplemented);
+    let span = h.only_span();
+    assert_eq!(span.name, "grpc");
+    assert_eq!(count(&span, semconv::RPC_METHOD), 1);
+    assert_eq!(
+        attr_str(&span, semconv::RPC_METHOD_ORIGINAL).as_deref(),
+        Some("/nonsense")
+    );
+}
+
 #[tokio::test]
 async fn database_spans() {
     let h = harness();
