@@ -464,7 +464,12 @@ where
         };
         let name = match (self.route, self.role) {
             (Some(route), Role::HttpServer) => {
-                let name = Cow::Owned(format!("{method} {route}"));
+                // Not `format!`: its machinery costs more than the copy itself.
+                let mut name = String::with_capacity(method.len() + 1 + route.len());
+                name.push_str(&method);
+                name.push(' ');
+                name.push_str(&route);
+                let name = Cow::Owned(name);
                 attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
                 name
             }

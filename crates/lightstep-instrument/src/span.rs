@@ -74,8 +74,9 @@ impl ActiveSpan {
         }
     }
 
-    /// No span of its own: the (unsampled) parent's context stands in, and nothing is ever
-    /// recorded on it or ended.
+    /// Nothing to record: `cx` is the unsampled parent's context (no span was made) or holds
+    /// only the identity of a span the sampler dropped; nothing is ever recorded on it or
+    /// ended.
     pub(crate) fn stand_in(parent: Context, role: Role) -> Self {
         Self {
             cx: parent,

@@ -692,6 +692,34 @@ async fn unsampled_spans_still_run_the_future() {
     assert!(h.spans().is_empty());
 }
 
+/// A root span the sampler drops keeps its identity: what runs inside sees a valid, unsampled
+/// span context (its own ids, not the parent's), injects it as unsampled, and makes no spans.
+#[tokio::test]
+async fn a_dropped_root_span_keeps_its_identity() {
+    install_propagator();
+    let h = harness_with(Sampler::AlwaysOff);
+    let span = h.tracing.http_client("GET").start();
+    let context = span.context().span().span_context().clone();
+    assert!(context.is_valid());
+    assert!(!context.is_sampled());
+    let mut headers = http::HeaderMap::new();
+    span.inject_headers(&mut headers);
+    let traceparent = headers["traceparent"].to_str().expect("ascii").to_owned();
+    assert_eq!(
+        traceparent,
+        format!("00-{}-{}-00", context.trace_id(), context.span_id())
+    );
+    span.instrument(async {
+        assert_eq!(Context::current().span().span_context(), &context);
+        h.tracing
+            .trace_database("sqlite", "SELECT 1", async { Ok::<_, std::io::Error>(()) })
+            .await
+            .expect("runs");
+    })
+    .await;
+    assert!(h.spans().is_empty());
+}
+
 #[cfg(feature = "tonic")]
 #[tokio::test]
 async fn tonic_status_keeps_its_code_inside_a_result() {
