@@ -50,7 +50,9 @@ pub struct ActiveSpan {
     cx: Context,
     role: Role,
     done: bool,
-    method: Option<DeferredMethod>,
+    /// Boxed: only the gRPC server layer's spans have one, and every helper's future carries
+    /// an `ActiveSpan`.
+    method: Option<Box<DeferredMethod>>,
 }
 
 /// A server span's `rpc.method`, held back until the call's outcome says whether the server
@@ -91,7 +93,7 @@ impl ActiveSpan {
     /// not record.
     pub(crate) fn defer_method(&mut self, full: String, system: Cow<'static, str>) {
         if !self.done && self.is_recording() {
-            self.method = Some(DeferredMethod { full, system });
+            self.method = Some(Box::new(DeferredMethod { full, system }));
         }
     }
 
