@@ -298,8 +298,8 @@ where
             Role::HttpServer | Role::RpcServer => SpanKind::Server,
             Role::HttpClient | Role::RpcClient | Role::Database => SpanKind::Client,
         };
-        // Fields set in place: the chained `with_*` calls move the builder (a few hundred
-        // bytes) each time and re-collect the attributes.
+        // Fields set in place: the chained `with_*` calls move the builder (well over a
+        // hundred bytes) each time and re-collect the attributes.
         let mut builder = SpanBuilder::from_name(name);
         builder.span_kind = Some(kind);
         builder.attributes = Some(attributes);
@@ -307,8 +307,9 @@ where
         if !span.is_recording() {
             // The sampler dropped it: nothing will ever be recorded on it, so only its identity
             // is kept (children need it, and clients propagate it as unsampled). This skips
-            // boxing the span behind a lock in the context and ending it (which reads the
-            // clock): a quarter of the cost of an unsampled root span. Dropping a span ends it.
+            // boxing the span behind a lock in the context, the lock to ask whether it records,
+            // and `end`, which reads the clock (7% of an unsampled root span's time) before
+            // finding nothing to end. The SDK ends a span that is dropped without `end`.
             let cx = parent.with_remote_span_context(span.span_context().clone());
             return ActiveSpan::stand_in(cx, role);
         }

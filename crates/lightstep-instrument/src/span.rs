@@ -25,7 +25,7 @@ const EXCEPTION_EVENT: &str = "exception";
 pub const CANCELLED: &str = "cancelled";
 /// `error.type` of a span whose future panicked.
 pub const PANIC: &str = "panic";
-/// What the conventions record for a method the server does not know (HTTP and RPC alike).
+/// What the conventions record as `rpc.method` for a method the server does not know.
 pub(crate) const OTHER_METHOD: &str = "_OTHER";
 
 /// What a span stands for: decides which status codes are errors.
