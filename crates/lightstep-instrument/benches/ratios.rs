@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use http::StatusCode;
 use opentelemetry::trace::{
-    FutureExt as _, SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceId,
-    TraceState, Tracer as _, TracerProvider as _,
+    FutureExt as _, Span as _, SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags,
+    TraceId, TraceState, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -250,6 +250,38 @@ fn main() {
                 .with_request(black_box(&request))
                 .with_route(ROUTE)
                 .trace(handler())));
+        },
+    );
+
+    // Root spans that the sampler drops (`AlwaysOff`): the SDK is asked every time.
+    let dropped = provider(Sampler::AlwaysOff);
+    let dropped_tracer = dropped.tracer("bench");
+    let dropped_tracing = LightstepTracing::from_provider(&dropped);
+    compare(
+        "unsampled root: helper vs SDK floor (bare start + end)",
+        &mut || {
+            let mut span = dropped_tracer.start(black_box("GET /users/{id}"));
+            span.end();
+        },
+        &mut || {
+            black_box(run(dropped_tracing.trace_http(
+                black_box("GET"),
+                black_box(ROUTE),
+                handler(),
+            )));
+        },
+    );
+    compare(
+        "unsampled root: helper vs raw SDK span made current",
+        &mut || {
+            black_box(raw(&dropped_tracer, true));
+        },
+        &mut || {
+            black_box(run(dropped_tracing.trace_http(
+                black_box("GET"),
+                black_box(ROUTE),
+                handler(),
+            )));
         },
     );
 

@@ -138,7 +138,13 @@ where
             .or(self.namespace.as_deref())
             .or(server_target.as_deref());
         let name = match (operation.as_deref(), target) {
-            (Some(op), Some(target)) => format!("{op} {target}"),
+            (Some(op), Some(target)) => {
+                let mut name = String::with_capacity(op.len() + 1 + target.len());
+                name.push_str(op);
+                name.push(' ');
+                name.push_str(target);
+                name
+            }
             (Some(op), None) => op.to_owned(),
             (None, Some(target)) => target.to_owned(),
             (None, None) => self.system.clone().into_owned(),

@@ -8,6 +8,13 @@
 //! streaming calls the span covers the whole stream. A call whose body is dropped before the
 //! trailers is marked cancelled.
 //!
+//! A server span gets its `rpc.method` when the response head arrives, not when the call starts:
+//! only then is it known whether the server implements the method. A method it does not (tonic
+//! answers those with a trailers-only `UNIMPLEMENTED` and no message) is recorded as `_OTHER`
+//! with the original in `rpc.method_original`, and the span, which started under the name the
+//! client sent, is renamed after `rpc.system.name` (`grpc`), as the conventions ask.
+//! `docs/adr/303-grpc-server-method-at-the-end.md` explains why.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use lightstep_instrument::LightstepTracing;
@@ -189,7 +196,9 @@ where
             if !recognized {
                 builder = builder.with_unrecognized_method();
             }
-            builder.start()
+            // `rpc.method` waits for the response: only routing knows whether the server
+            // implements the method.
+            builder.start_deferring_method()
         };
         let future = {
             let _attached = span.context().clone().attach();
@@ -269,7 +278,8 @@ where
                 Err(error)
             }
             Ok(response) => {
-                if let Some(span) = span.as_ref() {
+                if let Some(span) = span.as_mut() {
+                    span.resolve_method(!is_unknown_method(response.headers()));
                     record_protocol(span, response.version());
                 }
                 // A trailers-only response (every error tonic returns) has its status in the
@@ -293,6 +303,17 @@ fn record_protocol(span: &ActiveSpan, version: http::Version) {
             version,
         ));
     }
+}
+
+/// Whether a response is what tonic answers for a method the server does not implement: its
+/// router (no such service) and its generated servers (no such method in the service) both
+/// reply at once with a trailers-only `UNIMPLEMENTED` and no message. A handler that returns
+/// `UNIMPLEMENTED` itself is a known method; give the status a message so that it reads as one.
+fn is_unknown_method(headers: &http::HeaderMap) -> bool {
+    status_of(headers) == Some(GrpcCode::Unimplemented)
+        && headers
+            .get(GRPC_MESSAGE)
+            .is_none_or(|message| message.is_empty())
 }
 
 fn status_of(headers: &http::HeaderMap) -> Option<GrpcCode> {

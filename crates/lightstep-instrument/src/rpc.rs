@@ -16,7 +16,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::lightstep_tracing::LightstepTracing;
 use crate::outcome::Outcome;
-use crate::span::{ActiveSpan, Role, Traced};
+use crate::span::{ActiveSpan, OTHER_METHOD, Role, Traced};
 
 /// `rpc.system.name` of gRPC.
 pub const GRPC: &str = "grpc";
@@ -148,6 +148,20 @@ where
 
     /// Starts the span.
     pub fn start(self) -> ActiveSpan {
+        self.start_with(false)
+    }
+
+    /// Starts a server span whose `rpc.method` waits for the call's outcome
+    /// ([`ActiveSpan::resolve_method`]): the gRPC server layer cannot tell a method the server
+    /// implements from one it does not until routing has answered. The span is named after the
+    /// method the client asked for, which is also what the sampler sees; an unknown one renames
+    /// it. A method already known to be unrecognized is recorded at once.
+    pub(crate) fn start_deferring_method(self) -> ActiveSpan {
+        let defer = self.recognized;
+        self.start_with(defer)
+    }
+
+    fn start_with(self, defer_method: bool) -> ActiveSpan {
         let parent = match self.tracing.parent_or_skip(self.parent, self.role) {
             Ok(parent) => parent,
             Err(stand_in) => return stand_in,
@@ -155,15 +169,27 @@ where
         let full = if self.service.is_empty() {
             self.method.into_owned()
         } else {
-            format!("{}/{}", self.service, self.method)
+            let mut full = String::with_capacity(self.service.len() + 1 + self.method.len());
+            full.push_str(&self.service);
+            full.push('/');
+            full.push_str(&self.method);
+            full
         };
         let mut attributes = Vec::with_capacity(self.attributes.len() + 3);
         attributes.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, self.system.clone()));
+        if defer_method {
+            attributes.extend(self.attributes);
+            let mut span =
+                self.tracing
+                    .start_span(self.role, Cow::Owned(full.clone()), attributes, parent);
+            span.defer_method(full, self.system);
+            return span;
+        }
         let name = if self.recognized {
             attributes.push(KeyValue::new(semconv::RPC_METHOD, full.clone()));
             Cow::Owned(full)
         } else {
-            attributes.push(KeyValue::new(semconv::RPC_METHOD, "_OTHER"));
+            attributes.push(KeyValue::new(semconv::RPC_METHOD, OTHER_METHOD));
             attributes.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, full));
             self.system
         };

@@ -7,6 +7,7 @@
 //! is dropped unfinished (marked cancelled).
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
@@ -24,6 +25,8 @@ const EXCEPTION_EVENT: &str = "exception";
 pub const CANCELLED: &str = "cancelled";
 /// `error.type` of a span whose future panicked.
 pub const PANIC: &str = "panic";
+/// What the conventions record as `rpc.method` for a method the server does not know.
+pub(crate) const OTHER_METHOD: &str = "_OTHER";
 
 /// What a span stands for: decides which status codes are errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,20 @@ pub struct ActiveSpan {
     cx: Context,
     role: Role,
     done: bool,
+    /// Boxed: only the gRPC server layer's spans have one, and every helper's future carries
+    /// an `ActiveSpan`.
+    method: Option<Box<DeferredMethod>>,
+}
+
+/// A server span's `rpc.method`, held back until the call's outcome says whether the server
+/// knew the method: an attribute cannot be replaced once set, and `_OTHER` is only known once
+/// routing has answered.
+#[derive(Debug)]
+struct DeferredMethod {
+    /// The fully qualified method the client asked for (`package.Service/Method`).
+    full: String,
+    /// `rpc.system.name`: the span's name when the method turns out to be unknown.
+    system: Cow<'static, str>,
 }
 
 impl ActiveSpan {
@@ -55,17 +72,53 @@ impl ActiveSpan {
             cx,
             role,
             done: false,
+            method: None,
         }
     }
 
-    /// No span of its own: the (unsampled) parent's context stands in, and nothing is ever
-    /// recorded on it or ended.
+    /// Nothing to record: `cx` is the unsampled parent's context (no span was made) or holds
+    /// only the identity of a span the sampler dropped; nothing is ever recorded on it or
+    /// ended.
     pub(crate) fn stand_in(parent: Context, role: Role) -> Self {
         Self {
             cx: parent,
             role,
             done: true,
+            method: None,
         }
+    }
+
+    /// Holds `rpc.method` back until [`resolve_method`](Self::resolve_method) (or the end of
+    /// the span, which takes the method as recognized). Nothing is kept for a span that does
+    /// not record.
+    pub(crate) fn defer_method(&mut self, full: String, system: Cow<'static, str>) {
+        if !self.done && self.is_recording() {
+            self.method = Some(Box::new(DeferredMethod { full, system }));
+        }
+    }
+
+    /// Records the held-back `rpc.method`: as it is when the server knew the method; as
+    /// `_OTHER` with the original in `rpc.method_original`, and the span renamed after
+    /// `rpc.system.name`, when it did not. Does nothing the second time.
+    pub(crate) fn resolve_method(&mut self, recognized: bool) {
+        let Some(method) = self.method.take() else {
+            return;
+        };
+        let span = self.cx.span();
+        if recognized {
+            span.set_attribute(KeyValue::new(semconv::RPC_METHOD, method.full));
+        } else {
+            span.set_attribute(KeyValue::new(semconv::RPC_METHOD, OTHER_METHOD));
+            span.set_attribute(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, method.full));
+            span.update_name(method.system);
+        }
+    }
+
+    /// Whether the span records anything. The sampled flag answers without the span's lock
+    /// for most spans.
+    fn is_recording(&self) -> bool {
+        let span = self.cx.span();
+        span.span_context().is_sampled() || span.is_recording()
     }
 
     /// The context that holds the span: the parent for work done on its behalf elsewhere, for
@@ -126,10 +179,13 @@ impl ActiveSpan {
             return;
         }
         self.done = true;
-        let span = self.cx.span();
+        // A call that got this far without being told otherwise reached a handler.
+        self.resolve_method(true);
         // Nothing to record on a span that is not recording: skip the work (and the
-        // allocations). The sampled flag answers without the span's lock for most spans.
-        if span.span_context().is_sampled() || span.is_recording() {
+        // allocations).
+        let recording = self.is_recording();
+        let span = self.cx.span();
+        if recording {
             record(&span, self.role, report);
         }
         span.end();
@@ -140,6 +196,7 @@ impl ActiveSpan {
             return;
         }
         self.done = true;
+        self.resolve_method(true);
         let message = payload
             .downcast_ref::<&str>()
             .copied()
@@ -165,6 +222,7 @@ impl Drop for ActiveSpan {
             return;
         }
         self.done = true;
+        self.resolve_method(true);
         let span = self.cx.span();
         if self.role == Role::RpcClient {
             // What gRPC itself reports to a client that gave up on a call.

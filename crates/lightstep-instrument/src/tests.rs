@@ -434,6 +434,80 @@ async fn unrecognized_rpc_methods() {
     );
 }
 
+/// The gRPC server layer's spans: `rpc.method` waits for the outcome and is set exactly once,
+/// however the span ends.
+#[test]
+fn deferred_rpc_methods_are_recorded_once() {
+    fn count(span: &SpanData, key: &str) -> usize {
+        span.attributes
+            .iter()
+            .filter(|kv| kv.key.as_str() == key)
+            .count()
+    }
+
+    // Unknown: `_OTHER`, the original, renamed after the system.
+    let h = harness();
+    let mut span = h
+        .tracing
+        .rpc_server("pkg.Svc", "Nope")
+        .start_deferring_method();
+    span.resolve_method(false);
+    span.resolve_method(true);
+    span.finish(&GrpcCode::Unimplemented);
+    let span = h.only_span();
+    assert_eq!(span.name, "grpc");
+    assert_eq!(
+        attr_str(&span, semconv::RPC_METHOD).as_deref(),
+        Some("_OTHER")
+    );
+    assert_eq!(count(&span, semconv::RPC_METHOD), 1);
+    assert_eq!(
+        attr_str(&span, semconv::RPC_METHOD_ORIGINAL).as_deref(),
+        Some("pkg.Svc/Nope")
+    );
+
+    // Never resolved: the end takes the method as known (finished, dropped or panicked).
+    let h = harness();
+    h.tracing
+        .rpc_server("pkg.Svc", "Get")
+        .start_deferring_method()
+        .finish(&GrpcCode::Ok);
+    drop(
+        h.tracing
+            .rpc_server("pkg.Svc", "Get")
+            .start_deferring_method(),
+    );
+    let spans = h.spans();
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert_eq!(span.name, "pkg.Svc/Get");
+        assert_eq!(
+            attr_str(span, semconv::RPC_METHOD).as_deref(),
+            Some("pkg.Svc/Get")
+        );
+        assert_eq!(count(span, semconv::RPC_METHOD), 1);
+        assert_eq!(attr_str(span, semconv::RPC_METHOD_ORIGINAL), None);
+    }
+
+    // A path that is not `/service/method` is known to be unrecognized from the start.
+    let h = harness();
+    // (What the layer makes of the path `/nonsense`.)
+    let mut span = h
+        .tracing
+        .rpc_server("", "/nonsense")
+        .with_unrecognized_method()
+        .start_deferring_method();
+    span.resolve_method(true);
+    span.finish(&GrpcCode::Unimplemented);
+    let span = h.only_span();
+    assert_eq!(span.name, "grpc");
+    assert_eq!(count(&span, semconv::RPC_METHOD), 1);
+    assert_eq!(
+        attr_str(&span, semconv::RPC_METHOD_ORIGINAL).as_deref(),
+        Some("/nonsense")
+    );
+}
+
 #[tokio::test]
 async fn database_spans() {
     let h = harness();
@@ -615,6 +689,34 @@ async fn unsampled_spans_still_run_the_future() {
         })
         .await;
     assert_eq!(out, http::StatusCode::OK);
+    assert!(h.spans().is_empty());
+}
+
+/// A root span the sampler drops keeps its identity: what runs inside sees a valid, unsampled
+/// span context (its own ids, not the parent's), injects it as unsampled, and makes no spans.
+#[tokio::test]
+async fn a_dropped_root_span_keeps_its_identity() {
+    install_propagator();
+    let h = harness_with(Sampler::AlwaysOff);
+    let span = h.tracing.http_client("GET").start();
+    let context = span.context().span().span_context().clone();
+    assert!(context.is_valid());
+    assert!(!context.is_sampled());
+    let mut headers = http::HeaderMap::new();
+    span.inject_headers(&mut headers);
+    let traceparent = headers["traceparent"].to_str().expect("ascii").to_owned();
+    assert_eq!(
+        traceparent,
+        format!("00-{}-{}-00", context.trace_id(), context.span_id())
+    );
+    span.instrument(async {
+        assert_eq!(Context::current().span().span_context(), &context);
+        h.tracing
+            .trace_database("sqlite", "SELECT 1", async { Ok::<_, std::io::Error>(()) })
+            .await
+            .expect("runs");
+    })
+    .await;
     assert!(h.spans().is_empty());
 }
 

@@ -137,6 +137,16 @@ fn attr_str(span: &ReceivedSpan, key: &str) -> Option<String> {
     span.str_attribute(key).map(str::to_owned)
 }
 
+/// How many times the span carries `key` (the SDK appends a key set twice instead of
+/// replacing it).
+fn attr_count(span: &ReceivedSpan, key: &str) -> usize {
+    span.span()
+        .attributes
+        .iter()
+        .filter(|kv| kv.key == key)
+        .count()
+}
+
 fn attr_int(span: &ReceivedSpan, key: &str) -> Option<i64> {
     match span.attribute(key) {
         Some(any_value::Value::IntValue(value)) => Some(*value),
