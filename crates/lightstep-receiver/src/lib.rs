@@ -124,6 +124,35 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The default time a client has to send a whole request body: 60 s.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Not API: the ingest path without sockets, reachable from `benches/ingest.rs` only. May
+/// change at any time.
+#[doc(hidden)]
+pub mod bench_support {
+    use std::sync::Arc;
+
+    use crate::store::{Protocol, RequestInfo, SpanStore, WhenFull};
+
+    /// A store as the receiver makes it, with the default byte budget.
+    pub fn store(max_spans: usize) -> SpanStore {
+        SpanStore::new(
+            max_spans,
+            crate::DEFAULT_MAX_STORED_BYTES,
+            WhenFull::RejectNew,
+        )
+    }
+
+    /// Request metadata as a gRPC export brings it.
+    pub fn request_info(headers: http::HeaderMap) -> Arc<RequestInfo> {
+        Arc::new(RequestInfo::new(Protocol::Grpc, headers, None, false))
+    }
+
+    /// Stores an encoded `ExportTraceServiceRequest` as a gRPC export does, returning the
+    /// number of spans accepted (`None` for an undecodable body).
+    pub fn ingest_protobuf(store: &SpanStore, body: &[u8], info: &Arc<RequestInfo>) -> Option<u64> {
+        store.ingest_protobuf(body, info).ok().map(|o| o.accepted)
+    }
+}
+
 /// Entry point: `Receiver::builder()` configures and starts a receiver.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -415,6 +444,7 @@ impl ReceiverBuilder {
             shutdown: shutdown_rx.clone(),
         }));
         let idle_timeout = self.idle_timeout;
+        let app_handle = Arc::clone(&app);
         let tasks = vec![
             tokio::spawn(server::serve(
                 grpc_listener,
@@ -438,6 +468,7 @@ impl ReceiverBuilder {
             tls: acceptor.is_some(),
             store,
             faults,
+            app: app_handle,
             shutdown_tx,
             listeners: Listeners::Tasks(tasks),
         })
@@ -527,6 +558,7 @@ pub struct RunningReceiver {
     tls: bool,
     store: SpanStore,
     faults: Faults,
+    app: Arc<service::App>,
     shutdown_tx: watch::Sender<bool>,
     listeners: Listeners,
 }
@@ -591,6 +623,12 @@ impl RunningReceiver {
     /// Removes and returns every stored span grouped by trace; see [`SpanStore::take_traces`].
     pub fn take_traces(&self) -> Vec<Trace> {
         self.store.take_traces()
+    }
+
+    /// Bytes of request bodies being received or decoded right now, reserved in the in-flight
+    /// budget ([`ReceiverBuilder::with_max_in_flight_bytes`]).
+    pub fn in_flight_bytes(&self) -> usize {
+        self.app.in_flight_bytes()
     }
 
     /// The counters since start; see [`ReceiverStats`].

@@ -133,6 +133,12 @@ impl App {
         }
     }
 
+    /// Bytes of request bodies held now (reserved in the in-flight budget).
+    pub(crate) fn in_flight_bytes(&self) -> usize {
+        self.max_in_flight_bytes
+            .saturating_sub(self.in_flight.available_permits())
+    }
+
     /// Handles one request from either listener.
     pub(crate) async fn handle<B>(
         self: Arc<Self>,
