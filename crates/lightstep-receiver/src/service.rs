@@ -294,16 +294,9 @@ impl App {
             info: Arc::clone(info),
         };
         if !gzip && body.len() < inline_max {
-            let result = job.run(&body);
-            drop(permit);
-            return result;
+            return job.run(body, permit);
         }
-        let handle = tokio::task::spawn_blocking(move || {
-            let result = job.run(&body);
-            drop(permit);
-            result
-        });
-        match handle.await {
+        match tokio::task::spawn_blocking(move || job.run(body, permit)).await {
             Ok(result) => result,
             Err(e) => Err(Failure::Malformed(format!("decoding failed: {e}"))),
         }
@@ -670,25 +663,26 @@ struct IngestJob {
 }
 
 impl IngestJob {
-    fn run(&self, body: &[u8]) -> Result<IngestOutcome, Failure> {
-        let inflated;
-        let mut _inflated_permit = None;
-        let body = if self.gzip {
-            inflated = inflate(body, self.limit)?;
-            // The inflated copy needs room in the budget too; waiting here, while holding the
-            // compressed body's share, could deadlock against another such request.
-            let permits = u32::try_from(inflated.len().min(self.max_in_flight_bytes))
-                .map_err(|_| Failure::TooLarge)?;
-            _inflated_permit = Some(
-                Arc::clone(&self.budget)
-                    .try_acquire_many_owned(permits)
-                    .map_err(|_| Failure::Busy)?,
-            );
-            &inflated[..]
-        } else {
-            body
-        };
-        decode_and_store(&self.store, body, self.protocol, &self.info)
+    /// Stores `body`, holding `permit` (its share of the in-flight budget) until it is done.
+    fn run(self, body: Bytes, mut permit: OwnedSemaphorePermit) -> Result<IngestOutcome, Failure> {
+        if !self.gzip {
+            return decode_and_store(&self.store, &body, self.protocol, &self.info);
+        }
+        let inflated = inflate(&body, self.limit)?;
+        drop(body);
+        // The compressed body is gone; the reservation grows to the inflated size. Without
+        // waiting: waiting while holding a reservation could deadlock against another such
+        // request.
+        let needed = inflated.len().min(self.max_in_flight_bytes);
+        let more = needed.saturating_sub(permit.num_permits());
+        if more > 0 {
+            let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
+            let extra = Arc::clone(&self.budget)
+                .try_acquire_many_owned(more)
+                .map_err(|_| Failure::Busy)?;
+            permit.merge(extra);
+        }
+        decode_and_store(&self.store, &inflated, self.protocol, &self.info)
     }
 }
 

@@ -241,8 +241,17 @@ const ORIGIN_OVERHEAD: usize = std::mem::size_of::<Origin>() + std::mem::size_of
 
 impl fmt::Debug for ReceivedSpan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Decoded for printing only: a span printed from inside the store stays encoded.
+        let decoded;
+        let span = match self.decoded.get() {
+            Some(span) => &**span,
+            None => {
+                decoded = Span::decode(&self.encoded[..]).unwrap_or_default();
+                &decoded
+            }
+        };
         f.debug_struct("ReceivedSpan")
-            .field("span", self.span())
+            .field("span", span)
             .field("origin", &self.origin)
             .field("request", &self.origin.request)
             .finish()
@@ -573,9 +582,26 @@ struct Inner {
 ///
 /// Obtain one from [`RunningReceiver::store`](crate::RunningReceiver::store), for example to
 /// read spans from another task while the receiver runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SpanStore {
     inner: Arc<Inner>,
+}
+
+impl fmt::Debug for SpanStore {
+    /// The store's size and bounds, not its spans.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (spans, bytes) = {
+            let state = lock(&self.inner.state);
+            (state.spans.len(), state.bytes)
+        };
+        f.debug_struct("SpanStore")
+            .field("spans", &spans)
+            .field("stored_bytes", &bytes)
+            .field("max_spans", &self.inner.max_spans)
+            .field("max_stored_bytes", &self.inner.max_bytes)
+            .field("when_full", &self.inner.when_full)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What happened to the spans of one request.
@@ -1226,6 +1252,33 @@ mod tests {
         }
         assert_eq!(store.requests().len(), MAX_REQUEST_RECORDS);
         assert_eq!(store.stats().requests, (MAX_REQUEST_RECORDS + 10) as u64);
+    }
+
+    #[test]
+    fn debug_shows_spans_but_not_the_store_contents() {
+        let store = SpanStore::new(10, usize::MAX, WhenFull::RejectNew);
+        ingest(&store, request(vec![span(2, 1, None)]), info());
+        let dbg = format!("{store:?}");
+        assert!(dbg.contains("spans: 1") && !dbg.contains("s1"), "{dbg}");
+        let spans = store.spans();
+        assert!(format!("{:?}", spans[0]).contains("\"s1\""));
+    }
+
+    #[test]
+    fn bytes_are_accounted_through_evictions_and_takes() {
+        let store = SpanStore::new(100, 2_000, WhenFull::EvictOldest);
+        for id in 1..=40 {
+            ingest(&store, request(vec![span(id, id, None)]), info());
+            assert!(store.stored_bytes() <= 2_000);
+        }
+        assert!(store.stats().spans_evicted > 0);
+        let kept = store.len();
+        assert!(kept > 1);
+        let first = store.spans()[0].trace_id();
+        store.take_trace(first).expect("trace");
+        assert_eq!(store.len(), kept - 1);
+        store.take_idle_traces(Duration::ZERO);
+        assert_eq!((store.len(), store.stored_bytes()), (0, 0));
     }
 
     #[test]
