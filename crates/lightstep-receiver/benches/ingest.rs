@@ -261,5 +261,56 @@ fn ingest(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ingest);
+/// Where a small request is cheaper to decode: on the async worker that read it, or handed to
+/// the blocking pool and back (what requests of `INLINE_PROTOBUF_MAX`, 64 KiB, and more pay).
+/// Each iteration stores one request of 25 spans (about 4 KiB) or 400 spans (about 64 KiB).
+fn dispatch(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let info = bench_support::request_info(http::HeaderMap::new());
+    let mut group = c.benchmark_group("dispatch");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(4));
+    for spans in [25usize, 400] {
+        let body = bodies_of(spans);
+        group.throughput(Throughput::Elements(spans as u64));
+        group.bench_function(format!("inline-{spans}-spans"), |b| {
+            let store = bench_support::store(usize::MAX);
+            b.iter(|| {
+                runtime.block_on(async {
+                    black_box(bench_support::ingest_protobuf(&store, &body, &info));
+                });
+                store.take_spans();
+            });
+        });
+        group.bench_function(format!("blocking-pool-{spans}-spans"), |b| {
+            let store = bench_support::store(usize::MAX);
+            let body = bytes::Bytes::from(body.clone());
+            b.iter(|| {
+                runtime.block_on(async {
+                    let (store, body, info) = (store.clone(), body.clone(), info.clone());
+                    let handle = tokio::task::spawn_blocking(move || {
+                        bench_support::ingest_protobuf(&store, &body, &info)
+                    });
+                    black_box(handle.await.ok());
+                });
+                store.take_spans();
+            });
+        });
+    }
+    group.finish();
+}
+
+/// One request of the first `spans` spans of the workload.
+fn bodies_of(spans: usize) -> Vec<u8> {
+    let first = ExportTraceServiceRequest::decode(&bodies()[0][..]).expect("request");
+    let mut request = first.clone();
+    request.resource_spans[0].scope_spans[0]
+        .spans
+        .truncate(spans);
+    request.encode_to_vec()
+}
+
+criterion_group!(benches, ingest, dispatch);
 criterion_main!(benches);
