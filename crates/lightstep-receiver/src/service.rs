@@ -9,6 +9,7 @@
 //! large, so that no async worker is held for long.
 
 use std::convert::Infallible;
+use std::fmt;
 use std::io::Read as _;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -57,7 +58,6 @@ pub(crate) struct ConnInfo {
 }
 
 /// What [`App::new`] needs from the builder.
-#[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) store: SpanStore,
     pub(crate) faults: Faults,
@@ -69,7 +69,6 @@ pub(crate) struct Settings {
 }
 
 /// Everything a request needs, shared by all connections of both listeners.
-#[derive(Debug)]
 pub(crate) struct App {
     store: SpanStore,
     faults: Faults,
@@ -80,6 +79,18 @@ pub(crate) struct App {
     in_flight: Arc<Semaphore>,
     max_in_flight_bytes: usize,
     shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("max_in_flight_bytes", &self.max_in_flight_bytes)
+            .field("in_flight_bytes", &self.in_flight_bytes())
+            .field("body_timeout", &self.body_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a request was refused before its body was read.
