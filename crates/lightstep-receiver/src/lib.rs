@@ -40,6 +40,8 @@
 //! | token required and missing or wrong | `UNAUTHENTICATED` | `401` |
 //! | larger than the size limit (before or after gzip) | `RESOURCE_EXHAUSTED` | `413` |
 //! | undecodable protobuf, JSON or gzip | `INVALID_ARGUMENT` | `400` |
+//! | body not received within the body timeout | `DEADLINE_EXCEEDED` | `408` |
+//! | no room in the in-flight budget within 2 s | `UNAVAILABLE` | `503`, `Retry-After: 1` |
 //! | a [`Faults`] knob is on | `UNAVAILABLE` | `503` |
 //!
 //! Nothing from a refused request is stored, and the receiver keeps serving. Spans with an
@@ -56,10 +58,21 @@
 //! # Bounds
 //!
 //! The store holds at most [`ReceiverBuilder::with_max_spans`] spans
-//! ([`DEFAULT_MAX_SPANS`] by default) and the newest [`MAX_REQUEST_RECORDS`] request records;
-//! a request body may not exceed [`ReceiverBuilder::with_max_request_bytes`]
-//! ([`DEFAULT_MAX_REQUEST_BYTES`], compressed or not). Connections and concurrent calls per
-//! connection are capped. Nothing grows with what clients send.
+//! ([`DEFAULT_MAX_SPANS`] by default) and at most
+//! [`ReceiverBuilder::with_max_stored_bytes`] bytes of them ([`DEFAULT_MAX_STORED_BYTES`],
+//! measured as their protobuf encoding plus overheads, see [`SpanStore`]), and the newest
+//! [`MAX_REQUEST_RECORDS`] request records. A request body may not exceed
+//! [`ReceiverBuilder::with_max_request_bytes`] ([`DEFAULT_MAX_REQUEST_BYTES`], compressed or
+//! not); all bodies being received or decoded at once share
+//! [`ReceiverBuilder::with_max_in_flight_bytes`] ([`DEFAULT_MAX_IN_FLIGHT_BYTES`]; beyond it,
+//! requests wait up to two seconds, then get a retryable `UNAVAILABLE` / `503`). A body must
+//! arrive within [`ReceiverBuilder::with_body_timeout`], and a connection with no request in
+//! flight is closed after [`ReceiverBuilder::with_idle_timeout`]. Connections and concurrent
+//! calls per connection are capped. Nothing grows with what clients send.
+//!
+//! Spans are kept as the protobuf bytes they arrived in, checked at arrival to decode, and
+//! decoded when read ([`ReceivedSpan::span`]): taking a request in costs one pass over its
+//! bytes and one allocation per span.
 //!
 //! # Feature flags
 //!
@@ -68,9 +81,6 @@
 //! # Supported Rust version
 //!
 //! Rust 1.90 or newer.
-//!
-//! Converting received spans into `lightstep-analysis`'s model is not part of this crate yet:
-//! that crate is being written at the same time (see `docs/receiver.md`).
 
 mod error;
 mod faults;
@@ -674,6 +684,21 @@ impl Drop for RunningReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn running_receiver_debug_redacts_the_token() {
+        let receiver = Receiver::builder()
+            .with_access_token("s3cret-token")
+            .start()
+            .await
+            .expect("start");
+        let dbg = format!("{receiver:?}");
+        assert!(
+            !dbg.contains("s3cret") && !dbg.contains("115, 51, 99"),
+            "{dbg}"
+        );
+        receiver.shutdown().await;
+    }
 
     #[test]
     fn builder_debug_redacts_the_token() {
