@@ -337,6 +337,15 @@ async fn idle_connections_are_closed_but_busy_ones_are_not() {
         .await
         .expect("start");
 
+    // A connection that never sends a byte is closed too.
+    let mut silent = TcpStream::connect(rx.grpc_addr()).await.expect("connect");
+    let mut nothing = Vec::new();
+    tokio::time::timeout(HANG_GUARD, silent.read_to_end(&mut nothing))
+        .await
+        .expect("the receiver closes the silent connection")
+        .expect("read");
+    assert!(nothing.is_empty());
+
     // HTTP/1.1 keep-alive: after its request, the connection is closed.
     let body = request("s", three_span_trace(1)).encode_to_vec();
     let mut tcp = TcpStream::connect(rx.http_addr()).await.expect("connect");
