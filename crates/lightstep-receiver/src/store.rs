@@ -878,7 +878,11 @@ impl SpanStore {
                         } else {
                             0
                         };
-                    if state.spans.len() < max_spans && state.bytes + need <= max_bytes {
+                    let fits = state
+                        .bytes
+                        .checked_add(need)
+                        .is_some_and(|total| total <= max_bytes);
+                    if state.spans.len() < max_spans && fits {
                         state.bytes += need;
                         span.origin.stored.fetch_add(1, Ordering::Relaxed);
                         state.spans.push_back(span);
