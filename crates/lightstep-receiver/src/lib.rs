@@ -40,6 +40,8 @@
 //! | token required and missing or wrong | `UNAUTHENTICATED` | `401` |
 //! | larger than the size limit (before or after gzip) | `RESOURCE_EXHAUSTED` | `413` |
 //! | undecodable protobuf, JSON or gzip | `INVALID_ARGUMENT` | `400` |
+//! | body not received within the body timeout | `DEADLINE_EXCEEDED` | `408` |
+//! | no room in the in-flight budget within 2 s | `UNAVAILABLE` | `503`, `Retry-After: 1` |
 //! | a [`Faults`] knob is on | `UNAVAILABLE` | `503` |
 //!
 //! Nothing from a refused request is stored, and the receiver keeps serving. Spans with an
@@ -56,10 +58,21 @@
 //! # Bounds
 //!
 //! The store holds at most [`ReceiverBuilder::with_max_spans`] spans
-//! ([`DEFAULT_MAX_SPANS`] by default) and the newest [`MAX_REQUEST_RECORDS`] request records;
-//! a request body may not exceed [`ReceiverBuilder::with_max_request_bytes`]
-//! ([`DEFAULT_MAX_REQUEST_BYTES`], compressed or not). Connections and concurrent calls per
-//! connection are capped. Nothing grows with what clients send.
+//! ([`DEFAULT_MAX_SPANS`] by default) and at most
+//! [`ReceiverBuilder::with_max_stored_bytes`] bytes of them ([`DEFAULT_MAX_STORED_BYTES`],
+//! measured as their protobuf encoding plus overheads, see [`SpanStore`]), and the newest
+//! [`MAX_REQUEST_RECORDS`] request records. A request body may not exceed
+//! [`ReceiverBuilder::with_max_request_bytes`] ([`DEFAULT_MAX_REQUEST_BYTES`], compressed or
+//! not); all bodies being received or decoded at once share
+//! [`ReceiverBuilder::with_max_in_flight_bytes`] ([`DEFAULT_MAX_IN_FLIGHT_BYTES`]; beyond it,
+//! requests wait up to two seconds, then get a retryable `UNAVAILABLE` / `503`). A body must
+//! arrive within [`ReceiverBuilder::with_body_timeout`], and a connection with no request in
+//! flight is closed after [`ReceiverBuilder::with_idle_timeout`]. Connections and concurrent
+//! calls per connection are capped. Nothing grows with what clients send.
+//!
+//! Spans are kept as the protobuf bytes they arrived in, checked at arrival to decode, and
+//! decoded when read ([`ReceivedSpan::span`]): taking a request in costs one pass over its
+//! bytes and one allocation per span.
 //!
 //! # Feature flags
 //!
@@ -68,9 +81,6 @@
 //! # Supported Rust version
 //!
 //! Rust 1.90 or newer.
-//!
-//! Converting received spans into `lightstep-analysis`'s model is not part of this crate yet:
-//! that crate is being written at the same time (see `docs/receiver.md`).
 
 mod error;
 mod faults;
@@ -79,6 +89,7 @@ mod report;
 mod server;
 mod service;
 mod store;
+mod wire;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -108,6 +119,49 @@ pub const DEFAULT_MAX_SPANS: usize = 200_000;
 
 /// The default request size limit: 4 MiB, gRPC's customary maximum message size.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// The store's default byte budget: 256 MiB. Typical spans (a few hundred bytes) reach
+/// [`DEFAULT_MAX_SPANS`] first; large spans reach this.
+pub const DEFAULT_MAX_STORED_BYTES: usize = 256 * 1024 * 1024;
+
+/// The default budget of request bodies being received and decoded at once, over all
+/// connections: 64 MiB (raised to the request size limit if that is larger).
+pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The default time after which a connection with no request in flight is closed: 60 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default time a client has to send a whole request body: 60 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Not API: the ingest path without sockets, reachable from `benches/ingest.rs` only. May
+/// change at any time.
+#[doc(hidden)]
+pub mod bench_support {
+    use std::sync::Arc;
+
+    use crate::store::{Protocol, RequestInfo, SpanStore, WhenFull};
+
+    /// A store as the receiver makes it, with the default byte budget.
+    pub fn store(max_spans: usize) -> SpanStore {
+        SpanStore::new(
+            max_spans,
+            crate::DEFAULT_MAX_STORED_BYTES,
+            WhenFull::RejectNew,
+        )
+    }
+
+    /// Request metadata as a gRPC export brings it.
+    pub fn request_info(headers: http::HeaderMap) -> Arc<RequestInfo> {
+        Arc::new(RequestInfo::new(Protocol::Grpc, headers, None, false))
+    }
+
+    /// Stores an encoded `ExportTraceServiceRequest` as a gRPC export does, returning the
+    /// number of spans accepted (`None` for an undecodable body).
+    pub fn ingest_protobuf(store: &SpanStore, body: &[u8], info: &Arc<RequestInfo>) -> Option<u64> {
+        store.ingest_protobuf(body, info).ok().map(|o| o.accepted)
+    }
+}
 
 /// Entry point: `Receiver::builder()` configures and starts a receiver.
 #[derive(Debug)]
@@ -140,6 +194,10 @@ pub struct ReceiverBuilder {
     max_spans: usize,
     when_full: WhenFull,
     max_request_bytes: usize,
+    max_stored_bytes: usize,
+    max_in_flight_bytes: Option<usize>,
+    idle_timeout: Duration,
+    body_timeout: Duration,
     token: Option<String>,
     tls: Option<TlsPem>,
     client_ca: Option<Vec<u8>>,
@@ -154,6 +212,10 @@ impl Default for ReceiverBuilder {
             max_spans: DEFAULT_MAX_SPANS,
             when_full: WhenFull::default(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_stored_bytes: DEFAULT_MAX_STORED_BYTES,
+            max_in_flight_bytes: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             token: None,
             tls: None,
             client_ca: None,
@@ -169,6 +231,10 @@ impl fmt::Debug for ReceiverBuilder {
             .field("max_spans", &self.max_spans)
             .field("when_full", &self.when_full)
             .field("max_request_bytes", &self.max_request_bytes)
+            .field("max_stored_bytes", &self.max_stored_bytes)
+            .field("max_in_flight_bytes", &self.in_flight_budget())
+            .field("idle_timeout", &self.idle_timeout)
+            .field("body_timeout", &self.body_timeout)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("tls", &self.tls.is_some())
             .field("client_ca", &self.client_ca.is_some())
@@ -209,6 +275,52 @@ impl ReceiverBuilder {
     pub fn with_max_request_bytes(mut self, max_request_bytes: usize) -> Self {
         self.max_request_bytes = max_request_bytes;
         self
+    }
+
+    /// The store's budget in bytes (default [`DEFAULT_MAX_STORED_BYTES`]; at least 1), besides
+    /// its bound in spans. Each span is charged its protobuf encoding plus a fixed overhead
+    /// (about 130 bytes), each resource and scope once with the headers of its request while
+    /// the store holds spans sent under it (see [`SpanStore`]). When the next span does not
+    /// fit, the [`WhenFull`] policy applies as for the span bound; a span that would not fit
+    /// even in an empty store is refused (and reported as partial success) under either policy.
+    pub fn with_max_stored_bytes(mut self, max_stored_bytes: usize) -> Self {
+        self.max_stored_bytes = max_stored_bytes;
+        self
+    }
+
+    /// The budget, in bytes, of request bodies being received, decompressed and decoded at
+    /// once, over all connections of both listeners (default
+    /// [`DEFAULT_MAX_IN_FLIGHT_BYTES`], or the request size limit if that is larger; from the
+    /// request size limit to `u32::MAX`). A request reserves its size before its body is read
+    /// (a gRPC message's declared length, an HTTP `Content-Length`, or the request size limit
+    /// for a body of unknown length) and keeps it until it is stored. A request that cannot
+    /// reserve its size within two seconds is answered `UNAVAILABLE` / `503` with
+    /// `Retry-After: 1`, which OTLP clients retry with backoff.
+    pub fn with_max_in_flight_bytes(mut self, max_in_flight_bytes: usize) -> Self {
+        self.max_in_flight_bytes = Some(max_in_flight_bytes);
+        self
+    }
+
+    /// How long a connection may stay open with no request in flight before the receiver
+    /// closes it (HTTP/2: `GOAWAY`; default [`DEFAULT_IDLE_TIMEOUT`]; at least 1 ms). Clients
+    /// reconnect on their next export. Frees the connection slots of clients that stay
+    /// connected but send nothing.
+    pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// How long a client may take to send a request body, from the end of its headers (default
+    /// [`DEFAULT_BODY_TIMEOUT`]; at least 1 ms). A gRPC request that takes longer is answered
+    /// `DEADLINE_EXCEEDED`, an OTLP/HTTP one `408`; nothing of it is stored.
+    pub fn with_body_timeout(mut self, body_timeout: Duration) -> Self {
+        self.body_timeout = body_timeout;
+        self
+    }
+
+    fn in_flight_budget(&self) -> usize {
+        self.max_in_flight_bytes
+            .unwrap_or_else(|| DEFAULT_MAX_IN_FLIGHT_BYTES.max(self.max_request_bytes))
     }
 
     /// Requires every export to carry `token` in the [`ACCESS_TOKEN_HEADER`] header (gRPC
@@ -259,6 +371,34 @@ impl ReceiverBuilder {
                 ),
             });
         }
+        if self.max_stored_bytes == 0 {
+            return Err(Error::InvalidSetting {
+                setting: "max_stored_bytes",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let in_flight = self.in_flight_budget();
+        if in_flight < self.max_request_bytes || u32::try_from(in_flight).is_err() {
+            return Err(Error::InvalidSetting {
+                setting: "max_in_flight_bytes",
+                reason: format!(
+                    "must be between the request size limit ({}) and {} (got {in_flight})",
+                    self.max_request_bytes,
+                    u32::MAX
+                ),
+            });
+        }
+        for (setting, value) in [
+            ("idle_timeout", self.idle_timeout),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if value < Duration::from_millis(1) {
+                return Err(Error::InvalidSetting {
+                    setting,
+                    reason: format!("must be at least 1ms (got {value:?})"),
+                });
+            }
+        }
         if self.client_ca.is_some() && self.tls.is_none() {
             return Err(Error::InvalidSetting {
                 setting: "client_ca",
@@ -301,27 +441,33 @@ impl ReceiverBuilder {
         let grpc_addr = local(&grpc_listener, "OTLP/gRPC", self.grpc_addr)?;
         let http_addr = local(&http_listener, "OTLP/HTTP", self.http_addr)?;
 
-        let store = SpanStore::new(self.max_spans, self.when_full);
+        let store = SpanStore::new(self.max_spans, self.max_stored_bytes, self.when_full);
         let faults = Faults::default();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let app = Arc::new(service::App::new(
-            store.clone(),
-            faults.clone(),
-            self.token.map(String::into_bytes),
-            self.max_request_bytes,
-            shutdown_rx.clone(),
-        ));
+        let app = Arc::new(service::App::new(service::Settings {
+            store: store.clone(),
+            faults: faults.clone(),
+            token: self.token.clone().map(String::into_bytes),
+            max_request_bytes: self.max_request_bytes,
+            max_in_flight_bytes: self.in_flight_budget(),
+            body_timeout: self.body_timeout,
+            shutdown: shutdown_rx.clone(),
+        }));
+        let idle_timeout = self.idle_timeout;
+        let app_handle = Arc::clone(&app);
         let tasks = vec![
             tokio::spawn(server::serve(
                 grpc_listener,
                 Arc::clone(&app),
                 acceptor.clone(),
+                idle_timeout,
                 shutdown_rx.clone(),
             )),
             tokio::spawn(server::serve(
                 http_listener,
                 app,
                 acceptor.clone(),
+                idle_timeout,
                 shutdown_rx,
             )),
         ];
@@ -332,6 +478,7 @@ impl ReceiverBuilder {
             tls: acceptor.is_some(),
             store,
             faults,
+            app: app_handle,
             shutdown_tx,
             listeners: Listeners::Tasks(tasks),
         })
@@ -421,6 +568,7 @@ pub struct RunningReceiver {
     tls: bool,
     store: SpanStore,
     faults: Faults,
+    app: Arc<service::App>,
     shutdown_tx: watch::Sender<bool>,
     listeners: Listeners,
 }
@@ -487,6 +635,12 @@ impl RunningReceiver {
         self.store.take_traces()
     }
 
+    /// Bytes of request bodies being received or decoded right now, reserved in the in-flight
+    /// budget ([`ReceiverBuilder::with_max_in_flight_bytes`]).
+    pub fn in_flight_bytes(&self) -> usize {
+        self.app.in_flight_bytes()
+    }
+
     /// The counters since start; see [`ReceiverStats`].
     pub fn stats(&self) -> ReceiverStats {
         self.store.stats()
@@ -530,6 +684,21 @@ impl Drop for RunningReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn running_receiver_debug_redacts_the_token() {
+        let receiver = Receiver::builder()
+            .with_access_token("s3cret-token")
+            .start()
+            .await
+            .expect("start");
+        let dbg = format!("{receiver:?}");
+        assert!(
+            !dbg.contains("s3cret") && !dbg.contains("115, 51, 99"),
+            "{dbg}"
+        );
+        receiver.shutdown().await;
+    }
 
     #[test]
     fn builder_debug_redacts_the_token() {

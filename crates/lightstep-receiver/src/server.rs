@@ -3,11 +3,13 @@
 //! Both listeners run the same loop and serve HTTP/1.1 and HTTP/2 (prior knowledge or ALPN)
 //! through hyper, so TLS, limits and shutdown behave the same on both. The loop bounds what a
 //! client can make it hold: a fixed number of connections, a fixed number of concurrent HTTP/2
-//! streams per connection, and time limits on the TLS handshake and request headers.
+//! streams per connection, time limits on the TLS handshake and request headers, and an idle
+//! timeout that closes connections with no request in flight.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -112,6 +114,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
+    idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -139,6 +142,7 @@ pub(crate) async fn serve(
                     peer,
                     tls.clone(),
                     Arc::clone(&app),
+                    idle_timeout,
                     shutdown.clone(),
                     permit,
                 ));
@@ -165,15 +169,20 @@ async fn serve_connection(
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     app: Arc<App>,
+    idle_timeout: Duration,
     shutdown: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
     match tls {
-        None => serve_io(tcp, ConnInfo { peer, tls: false }, app, shutdown).await,
+        None => {
+            let conn = ConnInfo { peer, tls: false };
+            serve_io(tcp, conn, app, idle_timeout, shutdown).await;
+        }
         Some(acceptor) => {
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
-                    serve_io(stream, ConnInfo { peer, tls: true }, app, shutdown).await;
+                    let conn = ConnInfo { peer, tls: true };
+                    serve_io(stream, conn, app, idle_timeout, shutdown).await;
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -182,12 +191,80 @@ async fn serve_connection(
     }
 }
 
-async fn serve_io<I>(io: I, conn: ConnInfo, app: Arc<App>, mut shutdown: watch::Receiver<bool>)
-where
+/// The requests in flight on one connection and when the last one ended: what the idle
+/// timeout looks at.
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds from `opened` to the end of the last request.
+    last_end_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_end_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> RequestInFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        RequestInFlight(Arc::clone(self))
+    }
+
+    fn last_end(&self) -> Instant {
+        self.opened + Duration::from_millis(self.last_end_ms.load(Ordering::SeqCst))
+    }
+
+    /// Returns once the connection has had no request in flight for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            if self.in_flight.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(idle).await;
+                continue;
+            }
+            let until = self.last_end() + idle;
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+}
+
+/// Counts a request as in flight until its handler returns (or is dropped).
+struct RequestInFlight(Arc<Activity>);
+
+impl Drop for RequestInFlight {
+    fn drop(&mut self) {
+        let since = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_end_ms.store(since, Ordering::SeqCst);
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn serve_io<I>(
+    io: I,
+    conn: ConnInfo,
+    app: Arc<App>,
+    idle_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let activity = Arc::new(Activity::new());
+    let requests = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-        Arc::clone(&app).handle(req, conn)
+        let in_flight = requests.begin();
+        let handled = Arc::clone(&app).handle(req, conn);
+        async move {
+            let response = handled.await;
+            drop(in_flight);
+            response
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -211,9 +288,12 @@ where
             return;
         }
         _ = shutdown.wait_for(|stop| *stop) => {}
+        () = activity.idle_for(idle_timeout) => {
+            tracing::debug!(peer = %conn.peer, "closing an idle connection");
+        }
     }
-    // Finish in-flight requests, refuse new ones (HTTP/2 GOAWAY); the accept loop bounds how
-    // long this may take.
+    // Finish in-flight requests, refuse new ones (HTTP/2 GOAWAY). Bounded here too, as an idle
+    // close does not go through the accept loop's grace period.
     connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
 }

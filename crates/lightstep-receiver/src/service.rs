@@ -1,44 +1,54 @@
 //! Request handling: one entry point for every HTTP request either listener accepts.
 //!
-//! gRPC requests (content type `application/grpc*`) go to `opentelemetry-proto`'s generated
-//! `TraceServiceServer`; everything else is OTLP/HTTP. The checks every export shares (fault
-//! knobs, the access token) run here, before a byte of the body is read, so a refused request
-//! costs nothing and stores nothing.
+//! gRPC requests (content type `application/grpc*`) are OTLP/gRPC exports; everything else is
+//! OTLP/HTTP. Both are served here, by hand rather than through tonic's generated server, so
+//! that both protocols share one path: the checks every export shares (fault knobs, the access
+//! token) run before a byte of the body is read, so a refused request costs nothing and stores
+//! nothing; the body is read against a deadline and a global budget of in-flight bytes; and it
+//! is decoded straight into the store's form ([`crate::wire`]), on the blocking pool when it is
+//! large, so that no async worker is held for long.
 
 use std::convert::Infallible;
+use std::fmt;
 use std::io::Read as _;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Frame;
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tonic::body::Body;
-use tonic::codec::CompressionEncoding;
-use tonic::codegen::Service as _;
 use tonic::{Code, Status};
 
 use crate::faults::Faults;
-use crate::store::{Protocol, RequestInfo, RequestOutcome, SpanStore};
+use crate::store::{IngestOutcome, Protocol, RequestInfo, RequestOutcome, SpanStore};
 
 /// The OTLP/HTTP path for traces.
 pub(crate) const TRACES_PATH: &str = "/v1/traces";
 
-/// Bodies at least this large are decompressed and decoded on the blocking pool, so that a
-/// large export never stalls the async worker that other connections share.
-const BLOCKING_DECODE_THRESHOLD: usize = 256 * 1024;
+/// The one gRPC method served.
+const GRPC_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-/// How long a client may take to send a request body: a hang guard against clients that open a
-/// request and trickle (or never send) the body while holding a connection slot.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Protobuf bodies smaller than this are decoded on the async worker that read them: walking
+/// and storing 64 KiB (some 400 spans) takes tens of microseconds, less than handing the work
+/// to the blocking pool and back costs under load. Larger ones, and every gzip body, go to the
+/// blocking pool.
+const INLINE_PROTOBUF_MAX: usize = 64 * 1024;
+
+/// The same for OTLP/JSON, which costs several times more per byte to decode.
+const INLINE_JSON_MAX: usize = 16 * 1024;
+
+/// How long a request waits for room in the in-flight budget before it is answered
+/// `UNAVAILABLE` / `503`.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(2);
 
 /// The per-connection facts the handlers need.
 #[derive(Clone, Copy, Debug)]
@@ -47,15 +57,40 @@ pub(crate) struct ConnInfo {
     pub(crate) tls: bool,
 }
 
-/// Everything a request needs, shared by all connections of both listeners.
-#[derive(Debug)]
-pub(crate) struct App {
+/// What [`App::new`] needs from the builder.
+pub(crate) struct Settings {
     pub(crate) store: SpanStore,
     pub(crate) faults: Faults,
     pub(crate) token: Option<Vec<u8>>,
     pub(crate) max_request_bytes: usize,
-    pub(crate) grpc: TraceServiceServer<GrpcHandler>,
+    pub(crate) max_in_flight_bytes: usize,
+    pub(crate) body_timeout: Duration,
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Everything a request needs, shared by all connections of both listeners.
+pub(crate) struct App {
+    store: SpanStore,
+    faults: Faults,
+    token: Option<Vec<u8>>,
+    max_request_bytes: usize,
+    body_timeout: Duration,
+    /// Bytes of request bodies that may be held (received, decompressed, decoding) at once.
+    in_flight: Arc<Semaphore>,
+    max_in_flight_bytes: usize,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("max_in_flight_bytes", &self.max_in_flight_bytes)
+            .field("in_flight_bytes", &self.in_flight_bytes())
+            .field("body_timeout", &self.body_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a request was refused before its body was read.
@@ -64,8 +99,25 @@ enum Refusal {
     Unauthenticated,
 }
 
+/// Why an export's body was not stored.
+#[derive(Debug)]
+enum Failure {
+    /// Over the size limit, as sent or inflated.
+    TooLarge,
+    /// Undecodable; the message says why.
+    Malformed(String),
+    /// The body did not arrive before the deadline.
+    TimedOut,
+    /// Reading the body failed (the client went away or broke the protocol).
+    Unreadable(String),
+    /// No room in the in-flight budget.
+    Busy,
+}
+
 const FAULT_MESSAGE: &str = "simulated failure (lightstep-receiver fault knob)";
 const SHUTTING_DOWN_MESSAGE: &str = "the receiver is shutting down";
+const BUSY_MESSAGE: &str = "the receiver is receiving too many request bytes at once; retry later";
+const TIMED_OUT_MESSAGE: &str = "the request body did not arrive in time";
 
 /// Compares two tokens in time that depends only on the expected token's length, so that the
 /// response time does not tell a guesser how many leading bytes were right.
@@ -79,27 +131,23 @@ fn tokens_match(expected: &[u8], presented: &[u8]) -> bool {
 }
 
 impl App {
-    pub(crate) fn new(
-        store: SpanStore,
-        faults: Faults,
-        token: Option<Vec<u8>>,
-        max_request_bytes: usize,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Self {
-        let grpc = TraceServiceServer::new(GrpcHandler {
-            store: store.clone(),
-        })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_request_bytes);
+    pub(crate) fn new(settings: Settings) -> Self {
         Self {
-            store,
-            faults,
-            token,
-            max_request_bytes,
-            grpc,
-            shutdown,
+            store: settings.store,
+            faults: settings.faults,
+            token: settings.token,
+            max_request_bytes: settings.max_request_bytes,
+            body_timeout: settings.body_timeout,
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight_bytes)),
+            max_in_flight_bytes: settings.max_in_flight_bytes,
+            shutdown: settings.shutdown,
         }
+    }
+
+    /// Bytes of request bodies held now (reserved in the in-flight budget).
+    pub(crate) fn in_flight_bytes(&self) -> usize {
+        self.max_in_flight_bytes
+            .saturating_sub(self.in_flight.available_permits())
     }
 
     /// Handles one request from either listener.
@@ -176,7 +224,96 @@ impl App {
         None
     }
 
-    async fn handle_grpc<B>(&self, mut req: Request<B>, conn: ConnInfo) -> Response<Body>
+    /// Reserves `bytes` of the in-flight budget, waiting at most [`IN_FLIGHT_WAIT`] (and not
+    /// past `deadline`).
+    async fn reserve(
+        &self,
+        bytes: usize,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, Failure> {
+        // Never more than the whole budget, which would wait forever; a request is at most the
+        // size limit (plus a gRPC frame header), and the budget at least that.
+        let bytes = bytes.min(self.max_in_flight_bytes);
+        let permits = u32::try_from(bytes).map_err(|_| Failure::TooLarge)?;
+        let until = deadline.min(Instant::now() + IN_FLIGHT_WAIT);
+        match tokio::time::timeout_at(
+            until,
+            Arc::clone(&self.in_flight).acquire_many_owned(permits),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            // The semaphore is never closed; either way there is no room.
+            Ok(Err(_)) | Err(_) => Err(Failure::Busy),
+        }
+    }
+
+    /// Counts and records a failed export, and says what to answer.
+    fn record_failure(&self, info: Arc<RequestInfo>, failure: &Failure) {
+        let counters = self.store.counters();
+        let outcome = match failure {
+            Failure::TooLarge => {
+                counters.requests_too_large.fetch_add(1, Ordering::Relaxed);
+                RequestOutcome::TooLarge
+            }
+            Failure::Busy => {
+                counters.requests_throttled.fetch_add(1, Ordering::Relaxed);
+                RequestOutcome::Throttled
+            }
+            Failure::Malformed(why) | Failure::Unreadable(why) => {
+                counters.requests_malformed.fetch_add(1, Ordering::Relaxed);
+                RequestOutcome::Malformed(why.clone())
+            }
+            Failure::TimedOut => {
+                counters.requests_malformed.fetch_add(1, Ordering::Relaxed);
+                RequestOutcome::Malformed(TIMED_OUT_MESSAGE.into())
+            }
+        };
+        self.store.record(info, outcome);
+    }
+
+    fn too_large_message(&self) -> String {
+        format!(
+            "request larger than the receiver's limit of {} bytes",
+            self.max_request_bytes
+        )
+    }
+
+    /// Decompresses, decodes and stores a body: on this worker when it is small and plain, on
+    /// the blocking pool otherwise. `permit` holds the body's share of the in-flight budget
+    /// until the spans are stored.
+    async fn store_body(
+        &self,
+        body: Bytes,
+        gzip: bool,
+        protocol: Protocol,
+        info: &Arc<RequestInfo>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<IngestOutcome, Failure> {
+        let inline_max = if protocol == Protocol::HttpJson {
+            INLINE_JSON_MAX
+        } else {
+            INLINE_PROTOBUF_MAX
+        };
+        let job = IngestJob {
+            store: self.store.clone(),
+            budget: Arc::clone(&self.in_flight),
+            limit: self.max_request_bytes,
+            max_in_flight_bytes: self.max_in_flight_bytes,
+            protocol,
+            gzip,
+            info: Arc::clone(info),
+        };
+        if !gzip && body.len() < inline_max {
+            return job.run(body, permit);
+        }
+        match tokio::task::spawn_blocking(move || job.run(body, permit)).await {
+            Ok(result) => result,
+            Err(e) => Err(Failure::Malformed(format!("decoding failed: {e}"))),
+        }
+    }
+
+    async fn handle_grpc<B>(&self, req: Request<B>, conn: ConnInfo) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
@@ -195,54 +332,149 @@ impl App {
             }
             None => {}
         }
-        req.extensions_mut().insert(Arc::clone(&info));
-        let mut grpc = self.grpc.clone();
-        let Ok(mut resp) = grpc.call(req).await;
-        // tonic answers a message over the size limit with OUT_OF_RANGE and an undecodable one
-        // with INTERNAL; OTLP (and the gRPC spec for size limits) expect RESOURCE_EXHAUSTED and
-        // INVALID_ARGUMENT. Our own handler never returns either code, so every such status
-        // here comes from decoding the client's message and can be rewritten. Such statuses are
-        // sent trailers-only, that is in the response headers.
-        let code = resp
-            .headers()
-            .get(Status::GRPC_STATUS)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i32>().ok())
-            .map(Code::from_i32);
-        let message = || {
-            resp.headers()
-                .get(Status::GRPC_MESSAGE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        match code {
-            Some(Code::OutOfRange | Code::ResourceExhausted) => {
-                self.store
-                    .counters()
-                    .requests_too_large
-                    .fetch_add(1, Ordering::Relaxed);
-                self.store.record(info, RequestOutcome::TooLarge);
-                resp.headers_mut().insert(
-                    Status::GRPC_STATUS,
-                    HeaderValue::from(Code::ResourceExhausted as i32),
-                );
-            }
-            Some(Code::Internal) => {
-                let why = message();
-                self.store
-                    .counters()
-                    .requests_malformed
-                    .fetch_add(1, Ordering::Relaxed);
-                self.store.record(info, RequestOutcome::Malformed(why));
-                resp.headers_mut().insert(
-                    Status::GRPC_STATUS,
-                    HeaderValue::from(Code::InvalidArgument as i32),
-                );
-            }
-            _ => {}
+        if req.uri().path() != GRPC_EXPORT_PATH {
+            return Status::unimplemented(
+                "this receiver serves opentelemetry.proto.collector.trace.v1.TraceService/Export only",
+            )
+            .into_http();
         }
-        resp
+        let gzip = match req
+            .headers()
+            .get("grpc-encoding")
+            .map(HeaderValue::as_bytes)
+        {
+            None | Some(b"identity") => false,
+            Some(b"gzip") => true,
+            Some(_) => {
+                let why = "unsupported grpc-encoding: use gzip or identity";
+                self.record_failure(info, &Failure::Malformed(why.into()));
+                let mut resp = Status::unimplemented(why).into_http();
+                resp.headers_mut().insert(
+                    "grpc-accept-encoding",
+                    HeaderValue::from_static("gzip,identity"),
+                );
+                return resp;
+            }
+        };
+        let deadline = Instant::now() + self.body_timeout;
+        let result = match self
+            .read_grpc_message(req.into_body(), gzip, deadline)
+            .await
+        {
+            Ok((message, compressed, permit)) => {
+                self.store_body(message, compressed, Protocol::Grpc, &info, permit)
+                    .await
+            }
+            Err(failure) => Err(failure),
+        };
+        match result {
+            Ok(outcome) => {
+                let response = outcome.to_response();
+                self.record_exported(info, &outcome);
+                grpc_response(&response)
+            }
+            Err(failure) => {
+                self.record_failure(info, &failure);
+                let (code, message) = match failure {
+                    Failure::TooLarge => (Code::ResourceExhausted, self.too_large_message()),
+                    Failure::Malformed(why) => (Code::InvalidArgument, why),
+                    Failure::Unreadable(why) => (Code::Cancelled, why),
+                    Failure::TimedOut => (Code::DeadlineExceeded, TIMED_OUT_MESSAGE.into()),
+                    Failure::Busy => (Code::Unavailable, BUSY_MESSAGE.into()),
+                };
+                Status::new(code, message).into_http()
+            }
+        }
+    }
+
+    /// Reads the one message of a unary gRPC request: the 5-byte header (compressed flag,
+    /// length), then, once its length is reserved in the in-flight budget, the message. Returns
+    /// the message, whether it is compressed, and the reservation.
+    async fn read_grpc_message<B>(
+        &self,
+        body: B,
+        gzip_allowed: bool,
+        deadline: Instant,
+    ) -> Result<(Bytes, bool, OwnedSemaphorePermit), Failure>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    {
+        let mut body = std::pin::pin!(body);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut expected: Option<(usize, OwnedSemaphorePermit)> = None;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Err(_) => return Err(Failure::TimedOut),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err(Failure::Unreadable(format!(
+                        "could not read the request body: {}",
+                        e.into()
+                    )));
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+            // Request trailers carry nothing an export needs.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buf.extend_from_slice(&data);
+            match &expected {
+                None if buf.len() >= 5 => {
+                    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
+                    let len = usize::try_from(len).map_err(|_| Failure::TooLarge)?;
+                    if len > self.max_request_bytes {
+                        return Err(Failure::TooLarge);
+                    }
+                    match buf[0] {
+                        0 => {}
+                        1 if gzip_allowed => {}
+                        1 => {
+                            return Err(Failure::Malformed(
+                                "a compressed message without grpc-encoding".into(),
+                            ));
+                        }
+                        _ => {
+                            return Err(Failure::Malformed(
+                                "invalid gRPC message compression flag".into(),
+                            ));
+                        }
+                    }
+                    let permit = self.reserve(5 + len, deadline).await?;
+                    buf.reserve_exact((5 + len).saturating_sub(buf.len()));
+                    expected = Some((5 + len, permit));
+                }
+                None => {}
+                Some(_) => {}
+            }
+            if let Some((total, _)) = &expected
+                && buf.len() > *total
+            {
+                return Err(Failure::Malformed(
+                    "a unary export carries exactly one message".into(),
+                ));
+            }
+        }
+        match expected {
+            None if buf.is_empty() => Err(Failure::Malformed("missing request message".into())),
+            Some((total, permit)) if buf.len() == total => {
+                let compressed = buf[0] == 1;
+                let message = Bytes::from(buf).slice(5..);
+                Ok((message, compressed, permit))
+            }
+            _ => Err(Failure::Malformed("the gRPC message is truncated".into())),
+        }
+    }
+
+    fn record_exported(&self, info: Arc<RequestInfo>, outcome: &IngestOutcome) {
+        self.store.record(
+            info,
+            RequestOutcome::Exported {
+                accepted: outcome.accepted,
+                rejected: outcome.rejected(),
+            },
+        );
     }
 
     async fn handle_http<B>(&self, req: Request<B>, conn: ConnInfo) -> Response<Body>
@@ -324,25 +556,20 @@ impl App {
             None | Some("" | "identity") => false,
             Some("gzip") => true,
             Some(_) => {
-                return self.malformed(
-                    &info,
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported content encoding: use gzip or none".into(),
-                );
+                let why = "unsupported content encoding: use gzip or none";
+                self.record_failure(info, &Failure::Malformed(why.into()));
+                return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, why);
             }
         };
 
         match self.precheck(&info).await {
             Some(Refusal::Unavailable(why)) => {
-                let mut resp = status_response(
+                return retry_later(status_response(
                     protocol,
                     StatusCode::SERVICE_UNAVAILABLE,
                     Code::Unavailable,
                     why,
-                );
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return resp;
+                ));
             }
             Some(Refusal::Unauthenticated) => {
                 return status_response(
@@ -355,6 +582,56 @@ impl App {
             None => {}
         }
 
+        let deadline = Instant::now() + self.body_timeout;
+        let result = match self.read_http_body(req, deadline).await {
+            Ok((body, permit)) => self.store_body(body, gzip, protocol, &info, permit).await,
+            Err(failure) => Err(failure),
+        };
+        match result {
+            Ok(outcome) => {
+                let response = outcome.to_response();
+                self.record_exported(info, &outcome);
+                encoded_response(protocol, StatusCode::OK, &response)
+            }
+            Err(failure) => {
+                self.record_failure(info, &failure);
+                match failure {
+                    Failure::TooLarge => status_response(
+                        protocol,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        Code::ResourceExhausted,
+                        &self.too_large_message(),
+                    ),
+                    Failure::Malformed(why) => status_response(
+                        protocol,
+                        StatusCode::BAD_REQUEST,
+                        Code::InvalidArgument,
+                        &why,
+                    ),
+                    Failure::Unreadable(why) => plain(StatusCode::BAD_REQUEST, &why),
+                    Failure::TimedOut => plain(StatusCode::REQUEST_TIMEOUT, TIMED_OUT_MESSAGE),
+                    Failure::Busy => retry_later(status_response(
+                        protocol,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Code::Unavailable,
+                        BUSY_MESSAGE,
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Reads an OTLP/HTTP body within the size limit, after reserving its declared length (or
+    /// the size limit, when no length is declared) in the in-flight budget.
+    async fn read_http_body<B>(
+        &self,
+        req: Request<B>,
+        deadline: Instant,
+    ) -> Result<(Bytes, OwnedSemaphorePermit), Failure>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    {
         let limit = self.max_request_bytes;
         let declared = req
             .headers()
@@ -362,150 +639,149 @@ impl App {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > limit as u64) {
-            return self.too_large(&info, protocol);
+            return Err(Failure::TooLarge);
         }
+        let reserved = declared.map_or(limit, |len| usize::try_from(len).unwrap_or(limit));
+        let mut permit = self.reserve(reserved, deadline).await?;
         let body = Limited::new(req.into_body(), limit);
-        let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await {
+        let bytes = match tokio::time::timeout_at(deadline, body.collect()).await {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return self.too_large(&info, protocol);
+                return Err(Failure::TooLarge);
             }
             Ok(Err(e)) => {
-                return self.malformed(
-                    &info,
-                    StatusCode::BAD_REQUEST,
-                    format!("could not read the request body: {e}"),
-                );
+                return Err(Failure::Unreadable(format!(
+                    "could not read the request body: {e}"
+                )));
             }
-            Err(_) => {
-                return self.malformed(
-                    &info,
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the request body did not arrive in time".into(),
-                );
-            }
+            Err(_) => return Err(Failure::TimedOut),
         };
-
-        let decoded = if gzip || bytes.len() >= BLOCKING_DECODE_THRESHOLD {
-            match tokio::task::spawn_blocking(move || decode_http(&bytes, gzip, protocol, limit))
-                .await
-            {
-                Ok(result) => result,
-                Err(e) => Err(DecodeError::Malformed(format!("decoding failed: {e}"))),
-            }
-        } else {
-            decode_http(&bytes, gzip, protocol, limit)
-        };
-        let request = match decoded {
-            Ok(request) => request,
-            Err(DecodeError::TooLarge) => return self.too_large(&info, protocol),
-            Err(DecodeError::Malformed(why)) => {
-                return self.malformed_status(&info, protocol, why);
-            }
-        };
-
-        let outcome = self.store.ingest(request, Arc::clone(&info));
-        self.store.record(
-            info,
-            RequestOutcome::Exported {
-                accepted: outcome.accepted,
-                rejected: outcome.rejected(),
-            },
-        );
-        let response = outcome.to_response();
-        encoded_response(protocol, StatusCode::OK, &response)
-    }
-
-    fn too_large(&self, info: &Arc<RequestInfo>, protocol: Protocol) -> Response<Body> {
-        self.store
-            .counters()
-            .requests_too_large
-            .fetch_add(1, Ordering::Relaxed);
-        self.store
-            .record(Arc::clone(info), RequestOutcome::TooLarge);
-        status_response(
-            protocol,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Code::ResourceExhausted,
-            &format!(
-                "request larger than the receiver's limit of {} bytes",
-                self.max_request_bytes
-            ),
-        )
-    }
-
-    fn malformed_status(
-        &self,
-        info: &Arc<RequestInfo>,
-        protocol: Protocol,
-        why: String,
-    ) -> Response<Body> {
-        self.store
-            .counters()
-            .requests_malformed
-            .fetch_add(1, Ordering::Relaxed);
-        let resp = status_response(
-            protocol,
-            StatusCode::BAD_REQUEST,
-            Code::InvalidArgument,
-            &why,
-        );
-        self.store
-            .record(Arc::clone(info), RequestOutcome::Malformed(why));
-        resp
-    }
-
-    fn malformed(
-        &self,
-        info: &Arc<RequestInfo>,
-        status: StatusCode,
-        why: String,
-    ) -> Response<Body> {
-        self.store
-            .counters()
-            .requests_malformed
-            .fetch_add(1, Ordering::Relaxed);
-        let resp = plain(status, &why);
-        self.store
-            .record(Arc::clone(info), RequestOutcome::Malformed(why));
-        resp
+        // A body of unknown length gives back what it did not use.
+        drop(permit.split(permit.num_permits().saturating_sub(bytes.len())));
+        Ok((bytes, permit))
     }
 }
 
-enum DecodeError {
-    TooLarge,
-    Malformed(String),
-}
-
-/// Decompresses (bounded by `limit`, so a small gzip bomb cannot expand without bound) and
-/// decodes an OTLP/HTTP body.
-fn decode_http(
-    bytes: &[u8],
-    gzip: bool,
-    protocol: Protocol,
+/// The work of storing one body, movable to the blocking pool.
+struct IngestJob {
+    store: SpanStore,
+    budget: Arc<Semaphore>,
     limit: usize,
-) -> Result<ExportTraceServiceRequest, DecodeError> {
-    let inflated;
-    let body: &[u8] = if gzip {
-        let mut out = Vec::new();
-        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-        flate2::read::MultiGzDecoder::new(bytes)
-            .take(cap)
-            .read_to_end(&mut out)
-            .map_err(|e| DecodeError::Malformed(format!("invalid gzip body: {e}")))?;
-        if out.len() > limit {
-            return Err(DecodeError::TooLarge);
+    max_in_flight_bytes: usize,
+    protocol: Protocol,
+    gzip: bool,
+    info: Arc<RequestInfo>,
+}
+
+impl IngestJob {
+    /// Stores `body`, holding `permit` (its share of the in-flight budget) until it is done.
+    fn run(self, body: Bytes, mut permit: OwnedSemaphorePermit) -> Result<IngestOutcome, Failure> {
+        if !self.gzip {
+            return decode_and_store(&self.store, &body, self.protocol, &self.info);
         }
-        inflated = out;
-        &inflated
-    } else {
-        bytes
-    };
-    match protocol {
-        Protocol::HttpJson => crate::json::decode_request(body).map_err(DecodeError::Malformed),
-        _ => ExportTraceServiceRequest::decode(body)
-            .map_err(|e| DecodeError::Malformed(format!("invalid protobuf body: {e}"))),
+        let inflated = inflate(&body, self.limit)?;
+        drop(body);
+        // The compressed body is gone; the reservation grows to the inflated size. Without
+        // waiting: waiting while holding a reservation could deadlock against another such
+        // request.
+        let needed = inflated.len().min(self.max_in_flight_bytes);
+        let more = needed.saturating_sub(permit.num_permits());
+        if more > 0 {
+            let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
+            let extra = Arc::clone(&self.budget)
+                .try_acquire_many_owned(more)
+                .map_err(|_| Failure::Busy)?;
+            permit.merge(extra);
+        }
+        decode_and_store(&self.store, &inflated, self.protocol, &self.info)
     }
+}
+
+/// Decodes an uncompressed body and stores its spans.
+fn decode_and_store(
+    store: &SpanStore,
+    body: &[u8],
+    protocol: Protocol,
+    info: &Arc<RequestInfo>,
+) -> Result<IngestOutcome, Failure> {
+    match protocol {
+        Protocol::HttpJson => {
+            let request = crate::json::decode_request(body).map_err(Failure::Malformed)?;
+            store
+                .ingest(&request, info)
+                .map_err(|e| Failure::Malformed(format!("invalid OTLP/JSON body: {e}")))
+        }
+        _ => store
+            .ingest_protobuf(body, info)
+            .map_err(|e| Failure::Malformed(format!("invalid protobuf body: {e}"))),
+    }
+}
+
+/// Decompresses a gzip body, stopping at `limit` bytes so that a small gzip bomb cannot expand
+/// without bound.
+fn inflate(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Failure> {
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| Failure::Malformed(format!("invalid gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(Failure::TooLarge);
+    }
+    Ok(out)
+}
+
+/// A unary gRPC response body: one message, then the `grpc-status: 0` trailers.
+struct UnaryBody {
+    message: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+impl http_body::Body for UnaryBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(message) = this.message.take() {
+            return Poll::Ready(Some(Ok(Frame::data(message))));
+        }
+        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.message.is_none() && self.trailers.is_none()
+    }
+}
+
+/// The successful answer to a gRPC export.
+fn grpc_response(response: &ExportTraceServiceResponse) -> Response<Body> {
+    let len = response.encoded_len();
+    let mut frame = Vec::with_capacity(5 + len);
+    frame.push(0);
+    frame.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    response.encode_raw(&mut frame);
+    let mut trailers = HeaderMap::new();
+    trailers.insert(Status::GRPC_STATUS, HeaderValue::from_static("0"));
+    let mut resp = Response::new(Body::new(UnaryBody {
+        message: Some(Bytes::from(frame)),
+        trailers: Some(trailers),
+    }));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    resp
+}
+
+fn retry_later(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Body> {
@@ -569,47 +845,27 @@ fn encoded_response(
     resp
 }
 
-/// The gRPC `TraceService` implementation behind the generated server.
-#[derive(Debug)]
-pub(crate) struct GrpcHandler {
-    store: SpanStore,
-}
-
-#[tonic::async_trait]
-impl TraceService for GrpcHandler {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
-        let (metadata, extensions, message) = request.into_parts();
-        // `App::handle_grpc` always attaches the request's info; the fallback only serves a
-        // handler mounted some other way.
-        let info = extensions
-            .get::<Arc<RequestInfo>>()
-            .cloned()
-            .unwrap_or_else(|| {
-                Arc::new(RequestInfo::new(
-                    Protocol::Grpc,
-                    metadata.into_headers(),
-                    None,
-                    false,
-                ))
-            });
-        let outcome = self.store.ingest(message, Arc::clone(&info));
-        self.store.record(
-            info,
-            RequestOutcome::Exported {
-                accepted: outcome.accepted,
-                rejected: outcome.rejected(),
-            },
-        );
-        Ok(tonic::Response::new(outcome.to_response()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::WhenFull;
+
+    /// Decodes (and stores, in a store of its own) a body as an export would.
+    fn decode_http(
+        bytes: &[u8],
+        gzip: bool,
+        protocol: Protocol,
+        limit: usize,
+    ) -> Result<IngestOutcome, Failure> {
+        let store = SpanStore::new(1000, usize::MAX, WhenFull::RejectNew);
+        let info = Arc::new(RequestInfo::new(protocol, HeaderMap::new(), None, false));
+        let body = if gzip {
+            inflate(bytes, limit)?
+        } else {
+            bytes.to_vec()
+        };
+        decode_and_store(&store, &body, protocol, &info)
+    }
 
     #[test]
     fn tokens_compare_exactly() {
@@ -629,7 +885,7 @@ mod tests {
         assert!(bomb.len() < 4096);
         assert!(matches!(
             decode_http(&bomb, true, Protocol::HttpProtobuf, 64 * 1024),
-            Err(DecodeError::TooLarge)
+            Err(Failure::TooLarge)
         ));
     }
 
@@ -637,7 +893,7 @@ mod tests {
     fn bad_gzip_is_malformed() {
         assert!(matches!(
             decode_http(b"not gzip", true, Protocol::HttpProtobuf, 1024),
-            Err(DecodeError::Malformed(_))
+            Err(Failure::Malformed(_))
         ));
     }
 

@@ -8,8 +8,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -18,9 +18,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message as _;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
+use crate::wire::{self, SpanView, WireError};
 
 /// How many request records [`SpanStore::requests`] keeps (the newest ones).
 pub const MAX_REQUEST_RECORDS: usize = 256;
@@ -117,6 +119,9 @@ pub struct RequestInfo {
     pub received_at: SystemTime,
     /// When the request arrived (monotonic, for idle detection).
     pub(crate) received_instant: Instant,
+    /// The headers' share of the store's byte budget: their text plus the header map's
+    /// overhead per entry.
+    pub(crate) charge: usize,
 }
 
 impl RequestInfo {
@@ -126,6 +131,11 @@ impl RequestInfo {
         peer_addr: Option<SocketAddr>,
         tls: bool,
     ) -> Self {
+        let charge = std::mem::size_of::<Self>()
+            + headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 64)
+                .sum::<usize>();
         Self {
             protocol,
             headers,
@@ -133,6 +143,7 @@ impl RequestInfo {
             tls,
             received_at: SystemTime::now(),
             received_instant: Instant::now(),
+            charge,
         }
     }
 
@@ -174,8 +185,8 @@ impl fmt::Debug for RequestInfo {
     }
 }
 
-/// The resource and instrumentation scope a span was sent under.
-#[derive(Debug, PartialEq)]
+/// The resource, instrumentation scope and request a span was sent under: shared by the spans
+/// of one `ScopeSpans`.
 struct Origin {
     /// Shared by every scope of one `ResourceSpans`: a large resource with many scopes must not
     /// be copied once per scope (a small request could otherwise hold many times its size).
@@ -183,50 +194,118 @@ struct Origin {
     resource_schema_url: String,
     scope: InstrumentationScope,
     scope_schema_url: String,
+    request: Arc<RequestInfo>,
+    /// What the store charges against its byte budget for keeping this origin, while it holds
+    /// at least one of its spans: the encoded resource and scope, the request's headers and
+    /// fixed overheads.
+    charge: usize,
+    /// How many of its spans the store holds; changed under the store's lock only.
+    stored: AtomicUsize,
+}
+
+impl fmt::Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Origin")
+            .field("resource", &self.resource)
+            .field("resource_schema_url", &self.resource_schema_url)
+            .field("scope", &self.scope)
+            .field("scope_schema_url", &self.scope_schema_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One stored span with the resource, scope and request it arrived with.
 ///
-/// Cloning is cheap apart from the span itself: the resource, scope and request are shared.
-#[derive(Clone, Debug)]
+/// The store keeps the span as the protobuf bytes it arrived in (checked at arrival to decode)
+/// and decodes it on the first call to [`span`](Self::span) or anything that reads its fields;
+/// ids are kept decoded. Cloning is cheap: the bytes, resource, scope and request are shared
+/// (a decoded span is copied).
+#[derive(Clone)]
 pub struct ReceivedSpan {
-    span: Span,
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent_span_id: Option<SpanId>,
+    /// Shared by clones; an `Arc<[u8]>` is half the size of `Bytes` and clones without
+    /// allocating.
+    encoded: Arc<[u8]>,
+    decoded: OnceLock<Box<Span>>,
     origin: Arc<Origin>,
-    request: Arc<RequestInfo>,
+}
+
+/// What the store charges per span beyond its encoded bytes: the `ReceivedSpan` itself, its
+/// slot in the queue, the reference counts beside its bytes and the allocator's overhead.
+const SPAN_OVERHEAD: usize = std::mem::size_of::<ReceivedSpan>() + 32;
+
+/// What the store charges per origin beyond its encoded resource and scope.
+const ORIGIN_OVERHEAD: usize = std::mem::size_of::<Origin>() + std::mem::size_of::<Resource>() + 64;
+
+impl fmt::Debug for ReceivedSpan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Decoded for printing only: a span printed from inside the store stays encoded.
+        let decoded;
+        let span = match self.decoded.get() {
+            Some(span) => &**span,
+            None => {
+                decoded = Span::decode(&self.encoded[..]).unwrap_or_default();
+                &decoded
+            }
+        };
+        f.debug_struct("ReceivedSpan")
+            .field("span", span)
+            .field("origin", &self.origin)
+            .field("request", &self.origin.request)
+            .finish()
+    }
 }
 
 impl ReceivedSpan {
-    /// The span exactly as it was decoded.
+    /// The span exactly as it was sent, decoded on first use.
     pub fn span(&self) -> &Span {
-        &self.span
+        self.decoded.get_or_init(|| {
+            // The bytes were checked to decode when they arrived; should that ever be wrong,
+            // the ids still tell which span this was.
+            Box::new(Span::decode(&self.encoded[..]).unwrap_or_else(|_| {
+                Span {
+                    trace_id: self.trace_id.0.to_vec(),
+                    span_id: self.span_id.0.to_vec(),
+                    parent_span_id: self
+                        .parent_span_id
+                        .map(|id| id.0.to_vec())
+                        .unwrap_or_default(),
+                    ..Span::default()
+                }
+            }))
+        })
+    }
+
+    /// The span's protobuf encoding, as it arrived (a `Span` message).
+    pub fn encoded_span(&self) -> &[u8] {
+        &self.encoded
     }
 
     /// The span's name.
     pub fn name(&self) -> &str {
-        &self.span.name
+        &self.span().name
     }
 
     /// The span's trace id. The store only keeps spans whose ids are valid.
     pub fn trace_id(&self) -> TraceId {
-        TraceId(self.span.trace_id.as_slice().try_into().unwrap_or_default())
+        self.trace_id
     }
 
     /// The span's id.
     pub fn span_id(&self) -> SpanId {
-        SpanId(self.span.span_id.as_slice().try_into().unwrap_or_default())
+        self.span_id
     }
 
     /// The parent span's id, or `None` for a root span.
     pub fn parent_span_id(&self) -> Option<SpanId> {
-        <[u8; 8]>::try_from(self.span.parent_span_id.as_slice())
-            .ok()
-            .filter(|id| *id != [0; 8])
-            .map(SpanId)
+        self.parent_span_id
     }
 
     /// The span attribute `key`, if present.
     pub fn attribute(&self, key: &str) -> Option<&any_value::Value> {
-        find_attribute(&self.span.attributes, key)
+        find_attribute(&self.span().attributes, key)
     }
 
     /// The span attribute `key` as a string, if it is one.
@@ -262,7 +341,7 @@ impl ReceivedSpan {
 
     /// The request the span arrived in: protocol, headers, peer address.
     pub fn request(&self) -> &RequestInfo {
-        &self.request
+        &self.origin.request
     }
 }
 
@@ -336,7 +415,7 @@ impl Trace {
                     rs.scope_spans.len() - 1
                 }
             };
-            rs.scope_spans[ss_index].spans.push(s.span.clone());
+            rs.scope_spans[ss_index].spans.push(s.span().clone());
         }
         ExportTraceServiceRequest {
             resource_spans: out,
@@ -382,6 +461,10 @@ pub struct ReceiverStats {
     pub requests_malformed: u64,
     /// Requests answered with a simulated failure ([`Faults`](crate::Faults)).
     pub requests_failed_by_fault: u64,
+    /// Requests answered `UNAVAILABLE` / `503` because the in-flight byte budget
+    /// ([`ReceiverBuilder::with_max_in_flight_bytes`](crate::ReceiverBuilder::with_max_in_flight_bytes))
+    /// had no room for them in time.
+    pub requests_throttled: u64,
 }
 
 #[derive(Debug, Default)]
@@ -395,6 +478,7 @@ pub(crate) struct Counters {
     pub(crate) requests_too_large: AtomicU64,
     pub(crate) requests_malformed: AtomicU64,
     pub(crate) requests_failed_by_fault: AtomicU64,
+    pub(crate) requests_throttled: AtomicU64,
 }
 
 impl Counters {
@@ -410,6 +494,7 @@ impl Counters {
             requests_too_large: get(&self.requests_too_large),
             requests_malformed: get(&self.requests_malformed),
             requests_failed_by_fault: get(&self.requests_failed_by_fault),
+            requests_throttled: get(&self.requests_throttled),
         }
     }
 }
@@ -433,6 +518,8 @@ pub enum RequestOutcome {
     Malformed(String),
     /// Refused with a simulated failure ([`Faults`](crate::Faults)).
     FaultInjected,
+    /// Refused for lack of room in the in-flight byte budget (the client may retry).
+    Throttled,
 }
 
 /// One export request the receiver answered: who sent it, what headers it carried, and how it
@@ -450,7 +537,26 @@ pub struct RequestRecord {
 #[derive(Debug, Default)]
 struct State {
     spans: VecDeque<ReceivedSpan>,
+    /// What the stored spans and their origins are charged, in bytes (see [`SpanStore`]).
+    bytes: usize,
     requests: VecDeque<RequestRecord>,
+}
+
+impl State {
+    /// Takes `span` out of the accounts: its charge, and its origin's when it was the last
+    /// stored span of that origin.
+    fn release(&mut self, span: &ReceivedSpan) {
+        self.bytes = self.bytes.saturating_sub(span.charge());
+        if span.origin.stored.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.bytes = self.bytes.saturating_sub(span.origin.charge);
+        }
+    }
+
+    fn release_all(&mut self, spans: &[ReceivedSpan]) {
+        for span in spans {
+            self.release(span);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -459,17 +565,43 @@ struct Inner {
     /// The number of stored spans, for waiters.
     len_tx: watch::Sender<usize>,
     max_spans: usize,
+    max_bytes: usize,
     when_full: WhenFull,
     counters: Counters,
 }
 
 /// A handle on the receiver's span store. Cheap to clone; every clone sees the same spans.
 ///
+/// The store is bounded twice: by a number of spans
+/// ([`ReceiverBuilder::with_max_spans`](crate::ReceiverBuilder::with_max_spans)) and by bytes
+/// ([`ReceiverBuilder::with_max_stored_bytes`](crate::ReceiverBuilder::with_max_stored_bytes)).
+/// Each span is charged its protobuf encoding plus a fixed overhead; each resource and scope
+/// that stored spans arrived under is charged once, with the headers of its request, for as long
+/// as the store holds at least one of those spans. That is what the store keeps alive, so a few
+/// huge spans or a huge resource fill the budget instead of the memory.
+///
 /// Obtain one from [`RunningReceiver::store`](crate::RunningReceiver::store), for example to
 /// read spans from another task while the receiver runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SpanStore {
     inner: Arc<Inner>,
+}
+
+impl fmt::Debug for SpanStore {
+    /// The store's size and bounds, not its spans.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (spans, bytes) = {
+            let state = lock(&self.inner.state);
+            (state.spans.len(), state.bytes)
+        };
+        f.debug_struct("SpanStore")
+            .field("spans", &spans)
+            .field("stored_bytes", &bytes)
+            .field("max_spans", &self.inner.max_spans)
+            .field("max_stored_bytes", &self.inner.max_bytes)
+            .field("when_full", &self.inner.when_full)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What happened to the spans of one request.
@@ -480,6 +612,7 @@ pub(crate) struct IngestOutcome {
     pub(crate) rejected_full: u64,
     pub(crate) first_invalid: Option<String>,
     pub(crate) max_spans: usize,
+    pub(crate) max_bytes: usize,
 }
 
 impl IngestOutcome {
@@ -504,8 +637,9 @@ impl IngestOutcome {
         }
         if self.rejected_full > 0 {
             reasons.push(format!(
-                "{} spans refused because the receiver's store is full ({} spans)",
-                self.rejected_full, self.max_spans
+                "{} spans refused because the receiver's store is full (at most {} spans and \
+                 {} bytes)",
+                self.rejected_full, self.max_spans, self.max_bytes
             ));
         }
         ExportTraceServiceResponse {
@@ -523,37 +657,152 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Why a span's ids are unacceptable, if they are.
-fn invalid_ids(span: &Span) -> Option<String> {
+/// The span's ids, or why they are unacceptable.
+fn checked_ids(span: &SpanView<'_>) -> Result<(TraceId, SpanId, Option<SpanId>), String> {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    if span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
-        return Some(format!(
-            "trace id `{}` is not 16 non-zero bytes",
-            hex(&span.trace_id)
-        ));
+    let trace_id = <[u8; 16]>::try_from(span.trace_id)
+        .ok()
+        .filter(|id| *id != [0; 16])
+        .ok_or_else(|| format!("trace id `{}` is not 16 non-zero bytes", hex(span.trace_id)))?;
+    let span_id = <[u8; 8]>::try_from(span.span_id)
+        .ok()
+        .filter(|id| *id != [0; 8])
+        .ok_or_else(|| format!("span id `{}` is not 8 non-zero bytes", hex(span.span_id)))?;
+    let parent = match span.parent_span_id.len() {
+        0 => None,
+        8 => <[u8; 8]>::try_from(span.parent_span_id)
+            .ok()
+            .filter(|id| *id != [0; 8])
+            .map(SpanId),
+        _ => {
+            return Err(format!(
+                "parent span id `{}` is neither empty nor 8 bytes",
+                hex(span.parent_span_id)
+            ));
+        }
+    };
+    Ok((TraceId(trace_id), SpanId(span_id), parent))
+}
+
+/// The spans of one request, checked and wrapped outside the store's lock.
+struct Batch<'i, 'a> {
+    info: &'i Arc<RequestInfo>,
+    /// The current `ResourceSpans`: its resource parts and schema URL, decoded when its first
+    /// scope with spans arrives.
+    resource_parts: Vec<&'a [u8]>,
+    resource_schema_url: String,
+    resource: Option<Arc<Resource>>,
+    origin: Option<Arc<Origin>>,
+    spans: Vec<ReceivedSpan>,
+    rejected_invalid: u64,
+    first_invalid: Option<String>,
+}
+
+impl<'i> Batch<'i, '_> {
+    fn new(info: &'i Arc<RequestInfo>) -> Self {
+        Self {
+            info,
+            resource_parts: Vec::new(),
+            resource_schema_url: String::new(),
+            resource: None,
+            origin: None,
+            spans: Vec::new(),
+            rejected_invalid: 0,
+            first_invalid: None,
+        }
     }
-    if span.span_id.len() != 8 || span.span_id.iter().all(|b| *b == 0) {
-        return Some(format!(
-            "span id `{}` is not 8 non-zero bytes",
-            hex(&span.span_id)
-        ));
+}
+
+const UNDECODABLE: WireError = WireError("a resource or scope does not decode");
+
+impl<'a> wire::Visitor<'a> for Batch<'_, 'a> {
+    fn resource(&mut self, parts: &[&'a [u8]], schema_url: &'a str) -> Result<(), WireError> {
+        self.resource_parts.clear();
+        self.resource_parts.extend_from_slice(parts);
+        schema_url.clone_into(&mut self.resource_schema_url);
+        self.resource = None;
+        self.origin = None;
+        Ok(())
     }
-    if !span.parent_span_id.is_empty() && span.parent_span_id.len() != 8 {
-        return Some(format!(
-            "parent span id `{}` is neither empty nor 8 bytes",
-            hex(&span.parent_span_id)
-        ));
+
+    fn scope(
+        &mut self,
+        parts: &[&'a [u8]],
+        schema_url: &'a str,
+        spans: usize,
+    ) -> Result<(), WireError> {
+        let resource = match &self.resource {
+            Some(resource) => Arc::clone(resource),
+            None => {
+                // Repeated occurrences merge, as prost merges them.
+                let mut resource = Resource::default();
+                for part in &self.resource_parts {
+                    resource.merge(*part).map_err(|_| UNDECODABLE)?;
+                }
+                let resource = Arc::new(resource);
+                self.resource = Some(Arc::clone(&resource));
+                resource
+            }
+        };
+        let mut scope = InstrumentationScope::default();
+        for part in parts {
+            scope.merge(*part).map_err(|_| UNDECODABLE)?;
+        }
+        let charge = ORIGIN_OVERHEAD
+            + self.resource_parts.iter().map(|p| p.len()).sum::<usize>()
+            + parts.iter().map(|p| p.len()).sum::<usize>()
+            + self.resource_schema_url.len()
+            + schema_url.len()
+            + self.info.charge;
+        self.origin = Some(Arc::new(Origin {
+            resource,
+            resource_schema_url: self.resource_schema_url.clone(),
+            scope,
+            scope_schema_url: schema_url.to_owned(),
+            request: Arc::clone(self.info),
+            charge,
+            stored: AtomicUsize::new(0),
+        }));
+        self.spans.reserve(spans);
+        Ok(())
     }
-    None
+
+    fn span(&mut self, span: SpanView<'a>) {
+        let Some(origin) = &self.origin else {
+            return;
+        };
+        match checked_ids(&span) {
+            Ok((trace_id, span_id, parent_span_id)) => self.spans.push(ReceivedSpan {
+                trace_id,
+                span_id,
+                parent_span_id,
+                encoded: Arc::from(span.bytes),
+                decoded: OnceLock::new(),
+                origin: Arc::clone(origin),
+            }),
+            Err(why) => {
+                self.rejected_invalid += 1;
+                self.first_invalid.get_or_insert(why);
+            }
+        }
+    }
+}
+
+impl ReceivedSpan {
+    /// This span's share of the store's byte budget.
+    fn charge(&self) -> usize {
+        SPAN_OVERHEAD + self.encoded.len()
+    }
 }
 
 impl SpanStore {
-    pub(crate) fn new(max_spans: usize, when_full: WhenFull) -> Self {
+    pub(crate) fn new(max_spans: usize, max_bytes: usize, when_full: WhenFull) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 len_tx: watch::channel(0).0,
                 max_spans,
+                max_bytes,
                 when_full,
                 counters: Counters::default(),
             }),
@@ -569,64 +818,94 @@ impl SpanStore {
         self.inner.max_spans
     }
 
-    /// Stores the valid spans of `request` (within the bound) and says what happened.
+    /// The store's budget in bytes (see [`SpanStore`]).
+    pub fn max_stored_bytes(&self) -> usize {
+        self.inner.max_bytes
+    }
+
+    /// What the stored spans are charged against [`max_stored_bytes`](Self::max_stored_bytes)
+    /// now.
+    pub fn stored_bytes(&self) -> usize {
+        lock(&self.inner.state).bytes
+    }
+
+    /// Stores the valid spans of an OTLP protobuf `ExportTraceServiceRequest` (within the
+    /// bounds) and says what happened. A body that is not valid protobuf stores nothing.
+    pub(crate) fn ingest_protobuf(
+        &self,
+        body: &[u8],
+        info: &Arc<RequestInfo>,
+    ) -> Result<IngestOutcome, WireError> {
+        let mut batch = Batch::new(info);
+        wire::walk_request(body, &mut batch)?;
+        Ok(self.insert(batch))
+    }
+
+    /// Stores the valid spans of a decoded request, through its protobuf encoding (the form
+    /// the store keeps). Fails only for nesting deeper than protobuf decoding allows.
     pub(crate) fn ingest(
         &self,
-        request: ExportTraceServiceRequest,
-        info: Arc<RequestInfo>,
-    ) -> IngestOutcome {
+        request: &ExportTraceServiceRequest,
+        info: &Arc<RequestInfo>,
+    ) -> Result<IngestOutcome, WireError> {
+        self.ingest_protobuf(&request.encode_to_vec(), info)
+    }
+
+    /// Moves the valid spans of `batch` in, under one lock, within both bounds.
+    fn insert(&self, batch: Batch<'_, '_>) -> IngestOutcome {
+        let max_spans = self.inner.max_spans;
+        let max_bytes = self.inner.max_bytes;
         let mut outcome = IngestOutcome {
-            max_spans: self.inner.max_spans,
+            max_spans,
+            max_bytes,
+            rejected_invalid: batch.rejected_invalid,
+            first_invalid: batch.first_invalid,
             ..IngestOutcome::default()
         };
-        // Validate and wrap outside the lock; the lock is held only to move spans in.
-        let mut valid = Vec::new();
-        for rs in request.resource_spans {
-            let resource = Arc::new(rs.resource.unwrap_or_default());
-            for ss in rs.scope_spans {
-                if ss.spans.is_empty() {
-                    continue;
-                }
-                let origin = Arc::new(Origin {
-                    resource: Arc::clone(&resource),
-                    resource_schema_url: rs.schema_url.clone(),
-                    scope: ss.scope.unwrap_or_default(),
-                    scope_schema_url: ss.schema_url,
-                });
-                for span in ss.spans {
-                    if let Some(why) = invalid_ids(&span) {
-                        outcome.rejected_invalid += 1;
-                        outcome.first_invalid.get_or_insert(why);
-                        continue;
-                    }
-                    valid.push(ReceivedSpan {
-                        span,
-                        origin: Arc::clone(&origin),
-                        request: Arc::clone(&info),
-                    });
-                }
-            }
-        }
-
-        let max = self.inner.max_spans;
         let mut evicted = 0u64;
         let len = {
             let mut state = lock(&self.inner.state);
-            for span in valid {
-                if state.spans.len() >= max {
+            'spans: for span in batch.spans {
+                // A span that could not fit even in an empty store must not empty it first.
+                if span.charge().saturating_add(span.origin.charge) > max_bytes {
+                    outcome.rejected_full += 1;
+                    continue;
+                }
+                loop {
+                    let need = span.charge()
+                        + if span.origin.stored.load(Ordering::Relaxed) == 0 {
+                            span.origin.charge
+                        } else {
+                            0
+                        };
+                    let fits = state
+                        .bytes
+                        .checked_add(need)
+                        .is_some_and(|total| total <= max_bytes);
+                    if state.spans.len() < max_spans && fits {
+                        state.bytes += need;
+                        span.origin.stored.fetch_add(1, Ordering::Relaxed);
+                        state.spans.push_back(span);
+                        outcome.accepted += 1;
+                        continue 'spans;
+                    }
                     match self.inner.when_full {
                         WhenFull::RejectNew => {
                             outcome.rejected_full += 1;
-                            continue;
+                            continue 'spans;
                         }
-                        WhenFull::EvictOldest => {
-                            state.spans.pop_front();
-                            evicted += 1;
-                        }
+                        WhenFull::EvictOldest => match state.spans.pop_front() {
+                            Some(oldest) => {
+                                state.release(&oldest);
+                                evicted += 1;
+                            }
+                            None => {
+                                outcome.rejected_full += 1;
+                                continue 'spans;
+                            }
+                        },
                     }
                 }
-                state.spans.push_back(span);
-                outcome.accepted += 1;
             }
             state.spans.len()
         };
@@ -669,7 +948,12 @@ impl SpanStore {
 
     /// Removes and returns every stored span, in arrival order.
     pub fn take_spans(&self) -> Vec<ReceivedSpan> {
-        let spans: Vec<_> = lock(&self.inner.state).spans.drain(..).collect();
+        let spans: Vec<_> = {
+            let mut state = lock(&self.inner.state);
+            let spans: Vec<_> = state.spans.drain(..).collect();
+            state.release_all(&spans);
+            spans
+        };
         self.inner.len_tx.send_replace(0);
         spans
     }
@@ -704,7 +988,7 @@ impl SpanStore {
             let mut state = lock(&self.inner.state);
             let mut last_arrival: HashMap<TraceId, Instant> = HashMap::new();
             for s in &state.spans {
-                let t = s.request.received_instant;
+                let t = s.origin.request.received_instant;
                 last_arrival
                     .entry(s.trace_id())
                     .and_modify(|last| *last = (*last).max(t))
@@ -725,6 +1009,7 @@ impl SpanStore {
                 }
             }
             state.spans = kept;
+            state.release_all(&taken);
             (taken, state.spans.len())
         };
         self.inner.len_tx.send_replace(len);
@@ -740,6 +1025,7 @@ impl SpanStore {
                 .drain(..)
                 .partition(|s| s.trace_id() == trace_id);
             state.spans = kept.into();
+            state.release_all(&taken);
             (taken, state.spans.len())
         };
         self.inner.len_tx.send_replace(len);
@@ -819,6 +1105,14 @@ mod tests {
         }
     }
 
+    fn ingest(
+        store: &SpanStore,
+        request: ExportTraceServiceRequest,
+        info: Arc<RequestInfo>,
+    ) -> IngestOutcome {
+        store.ingest(&request, &info).expect("valid request")
+    }
+
     fn info() -> Arc<RequestInfo> {
         Arc::new(RequestInfo::new(
             Protocol::Grpc,
@@ -830,8 +1124,9 @@ mod tests {
 
     #[test]
     fn reject_new_refuses_beyond_capacity_and_says_so() {
-        let store = SpanStore::new(2, WhenFull::RejectNew);
-        let out = store.ingest(
+        let store = SpanStore::new(2, usize::MAX, WhenFull::RejectNew);
+        let out = ingest(
+            &store,
             request(vec![
                 span(1, 1, None),
                 span(1, 2, Some(1)),
@@ -854,8 +1149,9 @@ mod tests {
 
     #[test]
     fn evict_oldest_keeps_the_newest() {
-        let store = SpanStore::new(2, WhenFull::EvictOldest);
-        let out = store.ingest(
+        let store = SpanStore::new(2, usize::MAX, WhenFull::EvictOldest);
+        let out = ingest(
+            &store,
             request(vec![
                 span(1, 1, None),
                 span(1, 2, Some(1)),
@@ -872,14 +1168,15 @@ mod tests {
 
     #[test]
     fn invalid_ids_are_rejected_with_a_reason() {
-        let store = SpanStore::new(10, WhenFull::RejectNew);
+        let store = SpanStore::new(10, usize::MAX, WhenFull::RejectNew);
         let mut zero_trace = span(0, 1, None);
         zero_trace.trace_id = vec![0; 16];
         let mut short_span = span(1, 2, None);
         short_span.span_id = vec![1, 2, 3];
         let mut bad_parent = span(1, 3, None);
         bad_parent.parent_span_id = vec![9; 3];
-        let out = store.ingest(
+        let out = ingest(
+            &store,
             request(vec![zero_trace, short_span, bad_parent, span(1, 4, None)]),
             info(),
         );
@@ -895,8 +1192,9 @@ mod tests {
 
     #[test]
     fn traces_group_by_id_in_arrival_order_and_regroup_to_otlp() {
-        let store = SpanStore::new(10, WhenFull::RejectNew);
-        store.ingest(
+        let store = SpanStore::new(10, usize::MAX, WhenFull::RejectNew);
+        ingest(
+            &store,
             request(vec![
                 span(2, 1, None),
                 span(3, 2, None),
@@ -927,8 +1225,12 @@ mod tests {
 
     #[test]
     fn take_trace_leaves_the_others() {
-        let store = SpanStore::new(10, WhenFull::RejectNew);
-        store.ingest(request(vec![span(2, 1, None), span(3, 2, None)]), info());
+        let store = SpanStore::new(10, usize::MAX, WhenFull::RejectNew);
+        ingest(
+            &store,
+            request(vec![span(2, 1, None), span(3, 2, None)]),
+            info(),
+        );
         let t = store.take_trace(TraceId([3; 16])).expect("trace 3");
         assert_eq!(t.spans().len(), 1);
         assert_eq!(store.len(), 1);
@@ -937,8 +1239,8 @@ mod tests {
 
     #[test]
     fn idle_traces_are_taken_and_fresh_ones_kept() {
-        let store = SpanStore::new(10, WhenFull::RejectNew);
-        store.ingest(request(vec![span(2, 1, None)]), info());
+        let store = SpanStore::new(10, usize::MAX, WhenFull::RejectNew);
+        ingest(&store, request(vec![span(2, 1, None)]), info());
         // Nothing is idle for an hour yet; everything is idle for zero.
         assert!(store.take_idle_traces(Duration::from_secs(3600)).is_empty());
         assert_eq!(store.len(), 1);
@@ -948,12 +1250,39 @@ mod tests {
 
     #[test]
     fn request_records_are_bounded() {
-        let store = SpanStore::new(10, WhenFull::RejectNew);
+        let store = SpanStore::new(10, usize::MAX, WhenFull::RejectNew);
         for _ in 0..MAX_REQUEST_RECORDS + 10 {
             store.record(info(), RequestOutcome::Unauthenticated);
         }
         assert_eq!(store.requests().len(), MAX_REQUEST_RECORDS);
         assert_eq!(store.stats().requests, (MAX_REQUEST_RECORDS + 10) as u64);
+    }
+
+    #[test]
+    fn debug_shows_spans_but_not_the_store_contents() {
+        let store = SpanStore::new(10, usize::MAX, WhenFull::RejectNew);
+        ingest(&store, request(vec![span(2, 1, None)]), info());
+        let dbg = format!("{store:?}");
+        assert!(dbg.contains("spans: 1") && !dbg.contains("s1"), "{dbg}");
+        let spans = store.spans();
+        assert!(format!("{:?}", spans[0]).contains("\"s1\""));
+    }
+
+    #[test]
+    fn bytes_are_accounted_through_evictions_and_takes() {
+        let store = SpanStore::new(100, 2_000, WhenFull::EvictOldest);
+        for id in 1..=40 {
+            ingest(&store, request(vec![span(id, id, None)]), info());
+            assert!(store.stored_bytes() <= 2_000);
+        }
+        assert!(store.stats().spans_evicted > 0);
+        let kept = store.len();
+        assert!(kept > 1);
+        let first = store.spans()[0].trace_id();
+        store.take_trace(first).expect("trace");
+        assert_eq!(store.len(), kept - 1);
+        store.take_idle_traces(Duration::ZERO);
+        assert_eq!((store.len(), store.stored_bytes()), (0, 0));
     }
 
     #[test]

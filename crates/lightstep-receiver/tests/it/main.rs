@@ -1,5 +1,6 @@
 //! Integration tests: real receivers on real loopback sockets, real clients.
 
+mod bounds;
 mod common;
 mod errors;
 mod exports;

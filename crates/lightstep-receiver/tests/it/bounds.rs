@@ -1,0 +1,450 @@
+//! What a client can make the receiver hold, and for how long: the store's byte budget, the
+//! in-flight body budget, the idle timeout, the body timeout, and large bodies (decoded on the
+//! blocking pool).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use lightstep_receiver::proto::trace::v1::Span;
+use lightstep_receiver::{Receiver, RunningReceiver, WhenFull};
+use prost::Message as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tonic::Code;
+
+use crate::common::*;
+
+/// A span carrying `padding` bytes in an attribute.
+fn padded(trace: u8, id: u8, padding: usize) -> Span {
+    let mut span = span(trace, id, None, "padded");
+    span.attributes
+        .push(string_kv("padding", &"x".repeat(padding)));
+    span
+}
+
+/// Polls `condition` until it holds (a guard against hangs, not a timing assertion).
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_byte_budget_refuses_what_does_not_fit_and_says_so() {
+    let rx = Receiver::builder()
+        .with_max_stored_bytes(20_000)
+        .start()
+        .await
+        .expect("start");
+    assert_eq!(rx.store().max_stored_bytes(), 20_000);
+    // Three spans of 8 KiB: two fit, by bytes (the span bound is far away).
+    let spans = vec![padded(1, 1, 8192), padded(1, 2, 8192), padded(1, 3, 8192)];
+    let resp = grpc_export(&rx.grpc_endpoint(), request("s", spans), &[], false)
+        .await
+        .expect("export");
+    let ps = resp.partial_success.expect("partial success");
+    assert_eq!(ps.rejected_spans, 1);
+    assert!(
+        ps.error_message.contains("store is full") && ps.error_message.contains("20000 bytes"),
+        "{}",
+        ps.error_message
+    );
+    assert_eq!(rx.store().len(), 2);
+    let stored = rx.store().stored_bytes();
+    assert!((16_384..=20_000).contains(&stored), "{stored}");
+    // Small spans still fit beside them, over HTTP too.
+    let resp = http_post(
+        rx.http_addr(),
+        &[("content-type", "application/x-protobuf")],
+        request("s", vec![span(2, 1, None, "small")]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.export_response().partial_success, None);
+    // And a big one over HTTP does not.
+    let resp = http_post(
+        rx.http_addr(),
+        &[("content-type", "application/x-protobuf")],
+        request("s", vec![padded(3, 1, 8192)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let ps = resp.export_response().partial_success.expect("partial");
+    assert_eq!(ps.rejected_spans, 1);
+    let stats = rx.stats();
+    assert_eq!((stats.spans_accepted, stats.spans_rejected_full), (3, 2));
+    assert!(rx.store().stored_bytes() <= 20_000);
+
+    // Taking spans out gives their bytes back.
+    rx.take_traces();
+    assert_eq!(rx.store().stored_bytes(), 0);
+    let resp = grpc_export(
+        &rx.grpc_endpoint(),
+        request("s", vec![padded(4, 1, 8192)]),
+        &[],
+        false,
+    )
+    .await
+    .expect("export");
+    assert_eq!(resp.partial_success, None);
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_byte_budget_evicts_the_oldest_but_never_for_a_span_that_cannot_fit() {
+    let rx = Receiver::builder()
+        .with_max_stored_bytes(20_000)
+        .with_max_request_bytes(1 << 20)
+        .with_full_policy(WhenFull::EvictOldest)
+        .start()
+        .await
+        .expect("start");
+    for trace in 1..=3 {
+        let resp = grpc_export(
+            &rx.grpc_endpoint(),
+            request("s", vec![padded(trace, 1, 8192)]),
+            &[],
+            false,
+        )
+        .await
+        .expect("export");
+        assert_eq!(resp.partial_success, None);
+    }
+    let kept: Vec<_> = rx.spans().iter().map(|s| s.trace_id().0[0]).collect();
+    assert_eq!(kept, [2, 3]);
+    assert_eq!(rx.stats().spans_evicted, 1);
+    assert!(rx.store().stored_bytes() <= 20_000);
+    // Larger than the whole budget: refused (and said so) without emptying the store.
+    let resp = grpc_export(
+        &rx.grpc_endpoint(),
+        request("s", vec![padded(9, 1, 30_000)]),
+        &[],
+        false,
+    )
+    .await
+    .expect("export");
+    assert_eq!(resp.partial_success.expect("partial").rejected_spans, 1);
+    assert_eq!(rx.store().len(), 2);
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_large_resource_is_charged_once_for_all_its_spans() {
+    let rx = Receiver::builder()
+        .with_max_stored_bytes(20_000)
+        .start()
+        .await
+        .expect("start");
+    let mut req = request("s", (1..=20).map(|id| span(id, 1, None, "small")).collect());
+    if let Some(resource) = req.resource_spans[0].resource.as_mut() {
+        resource
+            .attributes
+            .push(string_kv("big", &"r".repeat(8192)));
+    }
+    let resp = grpc_export(&rx.grpc_endpoint(), req, &[], false)
+        .await
+        .expect("export");
+    assert_eq!(resp.partial_success, None);
+    let stored = rx.store().stored_bytes();
+    assert!((8192..20_000).contains(&stored), "{stored}");
+    // While any of its spans is stored, the resource stays charged; then it is given back.
+    for trace in 1..=19 {
+        rx.store()
+            .take_trace(lightstep_receiver::TraceId([trace; 16]))
+            .expect("trace");
+    }
+    assert_eq!(rx.store().len(), 1);
+    assert!(rx.store().stored_bytes() > 8192);
+    assert_eq!(rx.store().take_spans().len(), 1);
+    assert_eq!(rx.store().stored_bytes(), 0);
+    rx.shutdown().await;
+}
+
+/// An HTTP/2 gRPC export whose body the test sends piece by piece; the task returns the
+/// response. Aborting the task closes the connection.
+fn grpc_stream(
+    addr: std::net::SocketAddr,
+) -> (
+    http_body_util::channel::Sender<Bytes>,
+    tokio::task::JoinHandle<HttpResponse>,
+) {
+    let (tx, body) = http_body_util::channel::Channel::<Bytes>::new(4);
+    let req = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(format!("http://{addr}{EXPORT_PATH}"))
+        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+        .expect("request");
+    let task = tokio::spawn(async move {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .expect("h2 handshake");
+        let mut conn = std::pin::pin!(conn);
+        let exchange = async move {
+            let resp = sender.send_request(req).await.expect("response");
+            let (parts, body) = resp.into_parts();
+            let collected = body.collect().await.expect("body");
+            HttpResponse {
+                status: parts.status,
+                headers: parts.headers,
+                trailers: collected.trailers().cloned(),
+                body: collected.to_bytes(),
+            }
+        };
+        tokio::select! {
+            resp = exchange => resp,
+            _ = &mut conn => panic!("the connection ended before the response"),
+        }
+    });
+    (tx, task)
+}
+
+fn grpc_frame(message: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0];
+    frame.extend_from_slice(&u32::try_from(message.len()).expect("len").to_be_bytes());
+    frame.extend_from_slice(message);
+    frame
+}
+
+async fn in_flight_settles(rx: &RunningReceiver, bytes: usize) {
+    eventually(&format!("{bytes} bytes in flight"), || {
+        rx.in_flight_bytes() == bytes
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_in_flight_budget_makes_uploads_wait_then_answers_retryable_unavailable() {
+    let rx = Receiver::builder()
+        .with_max_request_bytes(64 * 1024)
+        .with_max_in_flight_bytes(64 * 1024)
+        .start()
+        .await
+        .expect("start");
+    // A slow upload of about 58 KiB reserves its size from its first bytes on.
+    let holder_message = request("s", vec![padded(1, 1, 58 * 1024)]).encode_to_vec();
+    let holder_frame = grpc_frame(&holder_message);
+    let (mut holder, holder_done) = grpc_stream(rx.grpc_addr());
+    holder
+        .send_data(Bytes::copy_from_slice(&holder_frame[..100]))
+        .await
+        .expect("send");
+    in_flight_settles(&rx, holder_frame.len()).await;
+
+    // Others that do not fit beside it wait, then get a retryable refusal.
+    let other = request("s", vec![padded(2, 1, 8 * 1024)]);
+    let resp = http_post(
+        rx.http_addr(),
+        &[("content-type", "application/x-protobuf")],
+        other.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status, 503, "{resp:?}");
+    assert_eq!(resp.headers["retry-after"], "1");
+    let status = grpc_export(&rx.grpc_endpoint(), other.clone(), &[], false)
+        .await
+        .expect_err("no room");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(rx.stats().requests_throttled, 2);
+    assert!(rx.spans().is_empty());
+
+    // One that waits gets in once the slow upload is done; both are stored.
+    let rx_http = rx.http_addr();
+    let body = other.encode_to_vec();
+    let waiter = tokio::spawn(async move {
+        http_post(rx_http, &[("content-type", "application/x-protobuf")], body).await
+    });
+    holder
+        .send_data(Bytes::copy_from_slice(&holder_frame[100..]))
+        .await
+        .expect("send");
+    drop(holder);
+    let holder_resp = tokio::time::timeout(HANG_GUARD, holder_done)
+        .await
+        .expect("hang guard")
+        .expect("holder task");
+    assert_eq!(holder_resp.grpc_status(), Some(Code::Ok), "{holder_resp:?}");
+    let waiter_resp = waiter.await.expect("waiter task");
+    assert_eq!(waiter_resp.status, 200);
+    assert_eq!(rx.store().len(), 2);
+    in_flight_settles(&rx, 0).await;
+
+    // A client that goes away mid-upload gives its reservation back.
+    let (mut gone, gone_task) = grpc_stream(rx.grpc_addr());
+    gone.send_data(Bytes::copy_from_slice(&holder_frame[..100]))
+        .await
+        .expect("send");
+    in_flight_settles(&rx, holder_frame.len()).await;
+    gone_task.abort();
+    in_flight_settles(&rx, 0).await;
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_grpc_body_that_stalls_is_answered_deadline_exceeded() {
+    let rx = Receiver::builder()
+        .with_body_timeout(Duration::from_millis(300))
+        .start()
+        .await
+        .expect("start");
+    // Headers only, then nothing.
+    let (silent, silent_done) = grpc_stream(rx.grpc_addr());
+    // Part of a message, then nothing.
+    let (mut partial, partial_done) = grpc_stream(rx.grpc_addr());
+    let frame = grpc_frame(&request("s", three_span_trace(1)).encode_to_vec());
+    partial
+        .send_data(Bytes::copy_from_slice(&frame[..20]))
+        .await
+        .expect("send");
+    for done in [silent_done, partial_done] {
+        let resp = tokio::time::timeout(HANG_GUARD, done)
+            .await
+            .expect("hang guard")
+            .expect("task");
+        assert_eq!(resp.grpc_status(), Some(Code::DeadlineExceeded), "{resp:?}");
+    }
+    drop((silent, partial));
+    assert!(rx.spans().is_empty());
+    assert_eq!(rx.stats().requests_malformed, 2);
+    in_flight_settles(&rx, 0).await;
+    // The receiver keeps serving.
+    grpc_export(
+        &rx.grpc_endpoint(),
+        request("s", three_span_trace(2)),
+        &[],
+        false,
+    )
+    .await
+    .expect("export");
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_but_busy_ones_are_not() {
+    let rx = Receiver::builder()
+        .with_idle_timeout(Duration::from_millis(300))
+        .start()
+        .await
+        .expect("start");
+
+    // A connection that never sends a byte is closed too.
+    let mut silent = TcpStream::connect(rx.grpc_addr()).await.expect("connect");
+    let mut nothing = Vec::new();
+    tokio::time::timeout(HANG_GUARD, silent.read_to_end(&mut nothing))
+        .await
+        .expect("the receiver closes the silent connection")
+        .expect("read");
+    assert!(nothing.is_empty());
+
+    // HTTP/1.1 keep-alive: after its request, the connection is closed.
+    let body = request("s", three_span_trace(1)).encode_to_vec();
+    let mut tcp = TcpStream::connect(rx.http_addr()).await.expect("connect");
+    let mut head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\n\
+         Content-Length: {}\r\n\r\n",
+        rx.http_addr(),
+        body.len()
+    )
+    .into_bytes();
+    head.extend_from_slice(&body);
+    tcp.write_all(&head).await.expect("write");
+    let mut received = Vec::new();
+    tokio::time::timeout(HANG_GUARD, tcp.read_to_end(&mut received))
+        .await
+        .expect("the receiver closes the idle connection")
+        .expect("read");
+    assert!(received.starts_with(b"HTTP/1.1 200"), "{received:?}");
+
+    // HTTP/2: the connection ends (GOAWAY) once idle.
+    let tcp = TcpStream::connect(rx.grpc_addr()).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2 handshake");
+    let conn = tokio::spawn(conn);
+    let frame = grpc_frame(&request("s", three_span_trace(2)).encode_to_vec());
+    let req = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(format!("http://{}{EXPORT_PATH}", rx.grpc_addr()))
+        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .body(http_body_util::Full::new(Bytes::from(frame)))
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("response");
+    let collected = resp.into_body().collect().await.expect("body");
+    assert_eq!(
+        collected.trailers().and_then(|t| t.get("grpc-status")),
+        Some(&http::HeaderValue::from_static("0"))
+    );
+    tokio::time::timeout(HANG_GUARD, conn)
+        .await
+        .expect("the receiver closes the idle HTTP/2 connection")
+        .expect("task")
+        .expect("a clean close");
+
+    // A request that takes longer than the idle timeout is not cut off.
+    rx.faults().set_response_delay(Duration::from_millis(900));
+    grpc_export(
+        &rx.grpc_endpoint(),
+        request("s", three_span_trace(3)),
+        &[],
+        false,
+    )
+    .await
+    .expect("a slow request completes");
+    assert_eq!(rx.store().len(), 9);
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn large_and_compressed_requests_arrive_intact() {
+    let rx = Receiver::builder()
+        .with_max_request_bytes(8 << 20)
+        .with_max_spans(100_000)
+        .start()
+        .await
+        .expect("start");
+    let spans: Vec<Span> = (0..4000u32)
+        .map(|i| {
+            let mut s = span(
+                u8::try_from(i % 200).expect("small") + 1,
+                u8::try_from(i % 250).expect("small") + 1,
+                None,
+                &format!("span-{i}"),
+            );
+            s.attributes.push(int_kv("i", i64::from(i)));
+            s
+        })
+        .collect();
+    let req = request("s", spans.clone());
+    assert!(req.encoded_len() > 256 * 1024);
+    grpc_export(&rx.grpc_endpoint(), req.clone(), &[], false)
+        .await
+        .expect("large export");
+    grpc_export(&rx.grpc_endpoint(), req.clone(), &[], true)
+        .await
+        .expect("large gzip export");
+    let resp = http_post(
+        rx.http_addr(),
+        &[("content-type", "application/x-protobuf")],
+        req.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let stored = rx.store().take_spans();
+    assert_eq!(stored.len(), 12_000);
+    for (got, sent) in stored.iter().zip(spans.iter().cycle()) {
+        assert_eq!(got.span(), sent);
+        assert_eq!(got.encoded_span(), sent.encode_to_vec().as_slice());
+    }
+    rx.shutdown().await;
+}
