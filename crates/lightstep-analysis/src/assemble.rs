@@ -5,6 +5,7 @@
 //! by [`Mode`]; `docs/critical-path.md` gives the reason for each robust rule.
 
 use std::cmp::Reverse;
+use std::collections::VecDeque;
 
 use crate::model::{ParentRelation, SpanKind, Trace};
 use crate::resolve::ParentIds;
@@ -206,11 +207,9 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
                     diagnostics.jaeger_failure = Some("a span ends before it starts");
                 }
                 placed[root as usize] = true;
-                let mut queue = Vec::with_capacity(n);
-                queue.push(root);
-                let mut head = 0;
-                while let Some(&p) = queue.get(head) {
-                    head += 1;
+                // Breadth first; the queue holds the frontier only (one span for a chain).
+                let mut queue = VecDeque::from([root]);
+                while let Some(p) = queue.pop_front() {
                     let (ps, pe) = windows[p as usize];
                     for &c in row(&raw_offsets, &raw_children, p as usize) {
                         let cu = c as usize;
@@ -233,7 +232,7 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
                                 windows[cu] = (s, e);
                                 placed[cu] = true;
                                 blocking_parent[cu] = p;
-                                queue.push(c);
+                                queue.push_back(c);
                             }
                             None => diagnostics.clamped += 1,
                         }
@@ -392,12 +391,10 @@ impl Traversal<'_> {
         // Clock-skew shift per span, inherited by descendants (they ran on the shifted host).
         let mut shift = vec![0i128; if options.skew_correction { n } else { 0 }];
         // Each entry carries its parent and the parent's final window, so that visiting a
-        // span never looks its parent up again.
-        let mut queue: Vec<(u32, u32, u64, u64)> = Vec::with_capacity(n);
-        queue.extend(starts.into_iter().map(|s| (s, NONE, 0, 0)));
-        let mut head = 0;
-        while let Some(&(i, p, ps, pe)) = queue.get(head) {
-            head += 1;
+        // span never looks its parent up again. The queue holds the frontier only.
+        let mut queue: VecDeque<(u32, u32, u64, u64)> =
+            starts.into_iter().map(|s| (s, NONE, 0, 0)).collect();
+        while let Some((i, p, ps, pe)) = queue.pop_front() {
             let iu = i as usize;
             let (mut s, mut e) = windows[iu];
             let non_blocking = flags[iu] & (FOLLOWS_FROM | CONSUMER) != 0;
@@ -457,7 +454,7 @@ impl Traversal<'_> {
             placed[iu] = true;
             for &c in row(raw_offsets, raw_children, iu) {
                 if !live_links_only || parent[c as usize] == i {
-                    queue.push((c, i, window.0, window.1));
+                    queue.push_back((c, i, window.0, window.1));
                 }
             }
         }
