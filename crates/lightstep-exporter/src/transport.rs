@@ -416,6 +416,8 @@ struct HttpShared {
     url: String,
     headers: http::HeaderMap,
     gzip: bool,
+    /// The configuration's timeout for one request.
+    request_timeout: Duration,
     export_timeout: Duration,
     redactor: Redactor,
 }
@@ -468,6 +470,7 @@ impl HttpTransport {
                 url: config.traces_endpoint().as_str().to_owned(),
                 headers,
                 gzip,
+                request_timeout: config.timeout(),
                 export_timeout,
                 redactor: Redactor::new(config),
             }),
@@ -490,11 +493,18 @@ impl HttpShared {
         let body = Bytes::from(body);
         let mut backoff = FIRST_BACKOFF;
         for attempt in 0..=MAX_RETRIES {
+            // Each attempt ends by the export's deadline, even when the configured request
+            // timeout (the client's) is longer.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("HTTP export failed: no time left before the export deadline".into());
+            }
             let sent = self
                 .client
                 .post(&self.url)
                 .headers(self.headers.clone())
                 .body(body.clone())
+                .timeout(left.min(self.request_timeout))
                 .send();
             let (error, wait) = match sent {
                 Ok(response) if response.status().is_success() => {
@@ -758,6 +768,45 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn an_http_export_keeps_its_deadline_when_the_backend_never_answers() {
+        // A backend that accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                held.push(conn);
+            }
+        });
+        let shared = HttpShared {
+            // The per-request timeout (the configuration's) is far longer than the export's.
+            client: reqwest::blocking::Client::builder()
+                .use_preconfigured_tls(
+                    rustls::ClientConfig::builder_with_provider(Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .with_safe_default_protocol_versions()
+                    .expect("versions")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+                )
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+            url: format!("http://{addr}/v1/traces"),
+            headers: http::HeaderMap::new(),
+            gzip: false,
+            request_timeout: Duration::from_secs(10),
+            export_timeout: Duration::from_millis(500),
+            redactor: redactor(),
+        };
+        let started = Instant::now();
+        assert!(shared.export(vec![1, 2, 3]).is_err());
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "the export took {took:?}");
     }
 
     #[test]
