@@ -513,8 +513,10 @@ impl App {
         // The token first: a request without the right token learns nothing else about what
         // the receiver accepts, and its headers (the presented token among them) are not kept.
         if !self.token_accepted(req.headers()) {
-            self.store
-                .counters()
+            // Counted, not recorded: the presented token is not kept.
+            let counters = self.store.counters();
+            counters.requests.fetch_add(1, Ordering::Relaxed);
+            counters
                 .requests_unauthenticated
                 .fetch_add(1, Ordering::Relaxed);
             let why = "missing or wrong lightstep-access-token header";
@@ -531,10 +533,9 @@ impl App {
         let protocol = match known {
             Some(protocol) => protocol,
             None => {
-                self.store
-                    .counters()
-                    .requests_malformed
-                    .fetch_add(1, Ordering::Relaxed);
+                let counters = self.store.counters();
+                counters.requests.fetch_add(1, Ordering::Relaxed);
+                counters.requests_malformed.fetch_add(1, Ordering::Relaxed);
                 return plain(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported content type: use application/x-protobuf or application/json",
