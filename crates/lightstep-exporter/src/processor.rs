@@ -277,7 +277,11 @@ impl Worker {
                         // Exports still running at the deadline keep running and are counted
                         // when they end: a flush gives up waiting, not the spans.
                         self.wait_until(deadline);
-                        let _ = reply.send(());
+                        // Done only when nothing is left: otherwise the reply is dropped, and
+                        // the flush fails even if its caller wakes up late.
+                        if batch.is_empty() && self.in_flight.is_empty() {
+                            let _ = reply.send(());
+                        }
                     }
                     Ok(Control::Shutdown(deadline, reply)) => {
                         self.drain(&mut batch, deadline);
@@ -507,7 +511,11 @@ mod tests {
             .expect("export");
         processor.on_end(sampled_span());
         // The flush cannot finish: the first export is still running and the limit is one.
-        let _ = processor.request(Duration::from_millis(200), Control::Flush);
+        assert!(
+            processor
+                .request(Duration::from_millis(200), Control::Flush)
+                .is_err()
+        );
         std::thread::sleep(Duration::from_millis(200));
         let after_flush = processor.stats.snapshot();
         assert_eq!(after_flush.failed, 0, "{after_flush:?}");
