@@ -57,6 +57,11 @@ enum Control {
 /// The span processor installed in the tracer provider.
 pub(crate) struct DeliveryProcessor {
     spans: Sender<SpanData>,
+    /// The channel's other end, to take back spans sent after the export thread's last look
+    /// at it (it also keeps the channel open, so such a send succeeds and is seen here).
+    spans_back: Receiver<SpanData>,
+    /// Set by the export thread at shutdown before it takes the last queued spans.
+    closed: Arc<AtomicBool>,
     /// Spans in the channel now; the queue limit is enforced on it.
     queued: Arc<AtomicUsize>,
     max_queue_size: usize,
@@ -91,6 +96,9 @@ impl DeliveryProcessor {
         let (control, control_rx) = crossbeam_channel::unbounded();
         let worker_stats = Arc::clone(&stats);
         let worker_queued = Arc::clone(&queued);
+        let closed = Arc::new(AtomicBool::new(false));
+        let worker_closed = Arc::clone(&closed);
+        let spans_back = span_rx.clone();
         let attribute_value_length = settings.attribute_value_length;
         let worker = std::thread::Builder::new()
             .name("lightstep-export".into())
@@ -102,12 +110,15 @@ impl DeliveryProcessor {
                     control: control_rx,
                     transport,
                     stats: worker_stats,
+                    closed: worker_closed,
                     in_flight: Vec::new(),
                 }
                 .run();
             })?;
         Ok(Self {
             spans,
+            spans_back,
+            closed,
             queued,
             max_queue_size,
             control,
@@ -158,9 +169,17 @@ impl SpanProcessor for DeliveryProcessor {
             return;
         }
         if self.spans.send(span).is_err() {
-            // The export thread is gone (shut down, or it died): count it, never silently.
             self.queued.fetch_sub(1, Ordering::AcqRel);
             self.stats.record_drop();
+        }
+        // Shut down: the export thread may have taken its last spans before this one arrived.
+        // Take back whatever is left (each span is received once, here or there) and count it,
+        // never silently.
+        if self.closed.load(Ordering::SeqCst) {
+            while self.spans_back.try_recv().is_ok() {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                self.stats.record_drop();
+            }
         }
     }
 
@@ -237,6 +256,7 @@ struct Worker {
     transport: Box<dyn Transport>,
     stats: Arc<Stats>,
     in_flight: Vec<InFlight>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -286,6 +306,9 @@ impl Worker {
                     Ok(Control::Shutdown(deadline, reply)) => {
                         self.drain(&mut batch, deadline);
                         self.wait_all(deadline);
+                        // Before the last look at the queue: a span sent after it is taken
+                        // back by its sender.
+                        self.closed.store(true, Ordering::SeqCst);
                         self.abandon(&mut batch);
                         let _ = reply.send(());
                         break;
@@ -443,6 +466,7 @@ mod tests {
     /// A transport whose exports finish when the test says so.
     struct Manual {
         results: crossbeam_channel::Sender<Sender<ExportResult>>,
+        close_delay: Duration,
     }
 
     impl Transport for Manual {
@@ -452,7 +476,9 @@ mod tests {
             let _ = self.results.send(tx);
             rx
         }
-        fn close(self: Box<Self>) {}
+        fn close(self: Box<Self>) {
+            std::thread::sleep(self.close_delay);
+        }
     }
 
     fn sampled_span() -> SpanData {
@@ -481,6 +507,7 @@ mod tests {
 
     fn processor(
         max_concurrent_exports: usize,
+        close_delay: Duration,
     ) -> (DeliveryProcessor, Receiver<Sender<ExportResult>>) {
         let (results, exports) = crossbeam_channel::unbounded();
         let settings = Settings {
@@ -493,7 +520,10 @@ mod tests {
         };
         let processor = DeliveryProcessor::start(
             settings,
-            Box::new(Manual { results }),
+            Box::new(Manual {
+                results,
+                close_delay,
+            }),
             Arc::new(Stats::default()),
             Duration::from_secs(5),
         )
@@ -503,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_flush_that_times_out_does_not_count_a_running_export_as_failed() {
-        let (processor, exports) = processor(1);
+        let (processor, exports) = processor(1, Duration::ZERO);
         processor.on_end(sampled_span());
         processor.on_end(sampled_span());
         let first = exports
@@ -535,5 +565,26 @@ mod tests {
         assert_eq!((stats.exported, stats.failed), (3, 0), "{stats:?}");
         drop(processor);
         let _ = done_rx.recv_timeout(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_span_ended_while_shutdown_closes_the_transport_is_counted() {
+        let (processor, _exports) = processor(1, Duration::from_millis(600));
+        let processor = Arc::new(processor);
+        let shutting_down = {
+            let processor = Arc::clone(&processor);
+            std::thread::spawn(move || processor.shutdown_with_timeout(Duration::from_secs(5)))
+        };
+        // The export thread has answered the shutdown and is closing its transport.
+        std::thread::sleep(Duration::from_millis(300));
+        processor.on_end(sampled_span());
+        shutting_down.join().expect("thread").expect("shutdown");
+        let stats = processor.stats.snapshot();
+        assert_eq!(stats.ended, 1);
+        assert_eq!(
+            stats.exported + stats.dropped + stats.failed,
+            1,
+            "a span went nowhere: {stats:?}"
+        );
     }
 }
