@@ -57,6 +57,11 @@ enum Control {
 /// The span processor installed in the tracer provider.
 pub(crate) struct DeliveryProcessor {
     spans: Sender<SpanData>,
+    /// The channel's other end, to take back spans sent after the export thread's last look
+    /// at it (it also keeps the channel open, so such a send succeeds and is seen here).
+    spans_back: Receiver<SpanData>,
+    /// Set by the export thread at shutdown before it takes the last queued spans.
+    closed: Arc<AtomicBool>,
     /// Spans in the channel now; the queue limit is enforced on it.
     queued: Arc<AtomicUsize>,
     max_queue_size: usize,
@@ -91,6 +96,9 @@ impl DeliveryProcessor {
         let (control, control_rx) = crossbeam_channel::unbounded();
         let worker_stats = Arc::clone(&stats);
         let worker_queued = Arc::clone(&queued);
+        let closed = Arc::new(AtomicBool::new(false));
+        let worker_closed = Arc::clone(&closed);
+        let spans_back = span_rx.clone();
         let attribute_value_length = settings.attribute_value_length;
         let worker = std::thread::Builder::new()
             .name("lightstep-export".into())
@@ -102,12 +110,15 @@ impl DeliveryProcessor {
                     control: control_rx,
                     transport,
                     stats: worker_stats,
+                    closed: worker_closed,
                     in_flight: Vec::new(),
                 }
                 .run();
             })?;
         Ok(Self {
             spans,
+            spans_back,
+            closed,
             queued,
             max_queue_size,
             control,
@@ -158,9 +169,17 @@ impl SpanProcessor for DeliveryProcessor {
             return;
         }
         if self.spans.send(span).is_err() {
-            // The export thread is gone (shut down, or it died): count it, never silently.
             self.queued.fetch_sub(1, Ordering::AcqRel);
             self.stats.record_drop();
+        }
+        // Shut down: the export thread may have taken its last spans before this one arrived.
+        // Take back whatever is left (each span is received once, here or there) and count it,
+        // never silently.
+        if self.closed.load(Ordering::SeqCst) {
+            while self.spans_back.try_recv().is_ok() {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                self.stats.record_drop();
+            }
         }
     }
 
@@ -237,6 +256,7 @@ struct Worker {
     transport: Box<dyn Transport>,
     stats: Arc<Stats>,
     in_flight: Vec<InFlight>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -274,12 +294,21 @@ impl Worker {
                 recv(self.control) -> request => match request {
                     Ok(Control::Flush(deadline, reply)) => {
                         self.drain(&mut batch, deadline);
-                        self.wait_all(deadline);
-                        let _ = reply.send(());
+                        // Exports still running at the deadline keep running and are counted
+                        // when they end: a flush gives up waiting, not the spans.
+                        self.wait_until(deadline);
+                        // Done only when nothing is left: otherwise the reply is dropped, and
+                        // the flush fails even if its caller wakes up late.
+                        if batch.is_empty() && self.in_flight.is_empty() {
+                            let _ = reply.send(());
+                        }
                     }
                     Ok(Control::Shutdown(deadline, reply)) => {
                         self.drain(&mut batch, deadline);
                         self.wait_all(deadline);
+                        // Before the last look at the queue: a span sent after it is taken
+                        // back by its sender.
+                        self.closed.store(true, Ordering::SeqCst);
                         self.abandon(&mut batch);
                         let _ = reply.send(());
                         break;
@@ -315,6 +344,9 @@ impl Worker {
         }
     }
 
+    /// Starts exporting `batch`. With a `deadline` (flush, shutdown), an export that cannot
+    /// start by then leaves the batch as it is: a flush keeps it for the next batches, shutdown
+    /// counts it as abandoned.
     fn send(&mut self, batch: &mut Vec<SpanData>, deadline: Option<Instant>) {
         if batch.is_empty() {
             return;
@@ -322,17 +354,22 @@ impl Worker {
         // Respect the concurrency limit: wait for the oldest export to finish.
         while self.in_flight.len() >= self.settings.max_concurrent_exports {
             let oldest = self.in_flight.remove(0);
-            let until = deadline
-                .unwrap_or_else(|| Instant::now() + self.settings.export_timeout)
-                .min(Instant::now() + self.settings.export_timeout);
-            self.finish(oldest, until);
+            match deadline {
+                None => {
+                    let until = Instant::now() + self.settings.export_timeout;
+                    self.finish(oldest, until);
+                }
+                Some(deadline) => match oldest.result.recv_deadline(deadline) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Still running: it stays in flight, and so does the batch.
+                        self.in_flight.insert(0, oldest);
+                        return;
+                    }
+                    result => self.count(oldest.spans, result),
+                },
+            }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            self.stats.fail(
-                batch.len() as u64,
-                "the deadline passed before the export could start",
-            );
-            batch.clear();
             return;
         }
         let spans = batch.len() as u64;
@@ -342,29 +379,53 @@ impl Worker {
     }
 
     fn finish(&mut self, export: InFlight, until: Instant) {
-        match export.result.recv_deadline(until) {
-            Ok(Ok(delivered)) => self.stats.delivered(export.spans, &delivered),
-            Ok(Err(e)) => self.stats.fail(export.spans, &e),
+        let result = export.result.recv_deadline(until);
+        self.count(export.spans, result);
+    }
+
+    fn count(&self, spans: u64, result: Result<ExportResult, RecvTimeoutError>) {
+        match result {
+            Ok(Ok(delivered)) => self.stats.delivered(spans, &delivered),
+            Ok(Err(e)) => self.stats.fail(spans, &e),
             Err(RecvTimeoutError::Timeout) => self.stats.fail(
-                export.spans,
+                spans,
                 "the export did not finish before its deadline (backend slow or not answering)",
             ),
             Err(RecvTimeoutError::Disconnected) => {
                 self.stats
-                    .fail(export.spans, "the export task ended without a result");
+                    .fail(spans, "the export task ended without a result");
             }
         }
+    }
+
+    /// Counts the exports that finish by `deadline`; the others stay in flight.
+    fn wait_until(&mut self, deadline: Instant) {
+        let mut still_running = Vec::new();
+        for export in std::mem::take(&mut self.in_flight) {
+            match export.result.recv_deadline(deadline) {
+                Err(RecvTimeoutError::Timeout) => still_running.push(export),
+                result => self.count(export.spans, result),
+            }
+        }
+        self.in_flight = still_running;
     }
 
     /// Counts finished exports without waiting.
     fn reap(&mut self) {
         let mut i = 0;
         while i < self.in_flight.len() {
-            if self.in_flight[i].result.is_empty() {
-                i += 1;
-            } else {
-                let done = self.in_flight.remove(i);
-                self.finish(done, Instant::now());
+            // `try_recv`, not `is_empty`: an export whose task ended without a result is
+            // empty forever, and is counted here too.
+            match self.in_flight[i].result.try_recv() {
+                Err(crossbeam_channel::TryRecvError::Empty) => i += 1,
+                Ok(result) => {
+                    let done = self.in_flight.remove(i);
+                    self.count(done.spans, Ok(result));
+                }
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    let done = self.in_flight.remove(i);
+                    self.count(done.spans, Err(RecvTimeoutError::Disconnected));
+                }
             }
         }
     }
@@ -388,5 +449,142 @@ impl Worker {
             self.stats
                 .fail(left, "shut down before these spans could be exported");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+    /// A transport whose exports finish when the test says so.
+    struct Manual {
+        results: crossbeam_channel::Sender<Sender<ExportResult>>,
+        close_delay: Duration,
+    }
+
+    impl Transport for Manual {
+        fn start(&mut self, batch: &mut Vec<SpanData>) -> Receiver<ExportResult> {
+            batch.clear();
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let _ = self.results.send(tx);
+            rx
+        }
+        fn close(self: Box<Self>) {
+            std::thread::sleep(self.close_delay);
+        }
+    }
+
+    fn sampled_span() -> SpanData {
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(1),
+                SpanId::from(1),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: Cow::Borrowed("s"),
+            start_time: std::time::SystemTime::now(),
+            end_time: std::time::SystemTime::now(),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("t").build(),
+        }
+    }
+
+    fn processor(
+        max_concurrent_exports: usize,
+        close_delay: Duration,
+    ) -> (DeliveryProcessor, Receiver<Sender<ExportResult>>) {
+        let (results, exports) = crossbeam_channel::unbounded();
+        let settings = Settings {
+            max_queue_size: 100,
+            max_export_batch_size: 2,
+            scheduled_delay: Duration::from_secs(3600),
+            export_timeout: Duration::from_secs(30),
+            max_concurrent_exports,
+            attribute_value_length: None,
+        };
+        let processor = DeliveryProcessor::start(
+            settings,
+            Box::new(Manual {
+                results,
+                close_delay,
+            }),
+            Arc::new(Stats::default()),
+            Duration::from_secs(5),
+        )
+        .expect("start");
+        (processor, exports)
+    }
+
+    #[test]
+    fn a_flush_that_times_out_does_not_count_a_running_export_as_failed() {
+        let (processor, exports) = processor(1, Duration::ZERO);
+        processor.on_end(sampled_span());
+        processor.on_end(sampled_span());
+        let first = exports
+            .recv_timeout(Duration::from_secs(5))
+            .expect("export");
+        processor.on_end(sampled_span());
+        // The flush cannot finish: the first export is still running and the limit is one.
+        assert!(
+            processor
+                .request(Duration::from_millis(200), Control::Flush)
+                .is_err()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let after_flush = processor.stats.snapshot();
+        assert_eq!(after_flush.failed, 0, "{after_flush:?}");
+        // The export then succeeds: its spans are exported, and the third span still goes out.
+        first.send(Ok(Delivered::default())).expect("answer");
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            for export in exports.iter() {
+                let _ = export.send(Ok(Delivered::default()));
+            }
+            let _ = done_tx.send(());
+        });
+        processor
+            .shutdown_with_timeout(Duration::from_secs(5))
+            .expect("shutdown");
+        let stats = processor.stats.snapshot();
+        assert_eq!((stats.exported, stats.failed), (3, 0), "{stats:?}");
+        drop(processor);
+        let _ = done_rx.recv_timeout(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_span_ended_while_shutdown_closes_the_transport_is_counted() {
+        let (processor, _exports) = processor(1, Duration::from_millis(600));
+        let processor = Arc::new(processor);
+        let shutting_down = {
+            let processor = Arc::clone(&processor);
+            std::thread::spawn(move || processor.shutdown_with_timeout(Duration::from_secs(5)))
+        };
+        // The export thread has answered the shutdown and is closing its transport.
+        std::thread::sleep(Duration::from_millis(300));
+        processor.on_end(sampled_span());
+        shutting_down.join().expect("thread").expect("shutdown");
+        let stats = processor.stats.snapshot();
+        assert_eq!(stats.ended, 1);
+        assert_eq!(
+            stats.exported + stats.dropped + stats.failed,
+            1,
+            "a span went nowhere: {stats:?}"
+        );
     }
 }

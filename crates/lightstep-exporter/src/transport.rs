@@ -6,6 +6,7 @@
 //! backend's answer themselves, so that a partial success (`rejected_spans`) reaches the
 //! counters instead of a log line.
 
+use std::io::Read as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,9 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 const MAX_RETRIES: u32 = 3;
 /// The first wait before a retry; it doubles each time (100, 200, 400 ms).
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Largest OTLP/HTTP success body read (an `ExportTraceServiceResponse`).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Longest backend message kept (in characters).
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -416,6 +420,8 @@ struct HttpShared {
     url: String,
     headers: http::HeaderMap,
     gzip: bool,
+    /// The configuration's timeout for one request.
+    request_timeout: Duration,
     export_timeout: Duration,
     redactor: Redactor,
 }
@@ -468,6 +474,7 @@ impl HttpTransport {
                 url: config.traces_endpoint().as_str().to_owned(),
                 headers,
                 gzip,
+                request_timeout: config.timeout(),
                 export_timeout,
                 redactor: Redactor::new(config),
             }),
@@ -490,11 +497,18 @@ impl HttpShared {
         let body = Bytes::from(body);
         let mut backoff = FIRST_BACKOFF;
         for attempt in 0..=MAX_RETRIES {
+            // Each attempt ends by the export's deadline, even when the configured request
+            // timeout (the client's) is longer.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("HTTP export failed: no time left before the export deadline".into());
+            }
             let sent = self
                 .client
                 .post(&self.url)
                 .headers(self.headers.clone())
                 .body(body.clone())
+                .timeout(left.min(self.request_timeout))
                 .send();
             let (error, wait) = match sent {
                 Ok(response) if response.status().is_success() => {
@@ -533,10 +547,16 @@ impl HttpShared {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
-        // A success whose body cannot be read still delivered the spans.
-        let Ok(body) = response.bytes() else {
+        // A success whose body cannot be read still delivered the spans. Read at most
+        // MAX_RESPONSE_BYTES: an OTLP answer is a count and a message, and a body without end
+        // would otherwise be held in memory until the request timeout.
+        let mut body = Vec::new();
+        let read =
+            std::io::Read::take(response, MAX_RESPONSE_BYTES as u64 + 1).read_to_end(&mut body);
+        if read.is_err() || body.len() > MAX_RESPONSE_BYTES {
             return Delivered::default();
-        };
+        }
+        let body = Bytes::from(body);
         if body.is_empty() {
             return Delivered::default();
         }
@@ -758,6 +778,95 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn an_http_export_keeps_its_deadline_when_the_backend_never_answers() {
+        // A backend that accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                held.push(conn);
+            }
+        });
+        let shared = HttpShared {
+            // The per-request timeout (the configuration's) is far longer than the export's.
+            client: reqwest::blocking::Client::builder()
+                .use_preconfigured_tls(
+                    rustls::ClientConfig::builder_with_provider(Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .with_safe_default_protocol_versions()
+                    .expect("versions")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+                )
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+            url: format!("http://{addr}/v1/traces"),
+            headers: http::HeaderMap::new(),
+            gzip: false,
+            request_timeout: Duration::from_secs(10),
+            export_timeout: Duration::from_millis(500),
+            redactor: redactor(),
+        };
+        let started = Instant::now();
+        assert!(shared.export(vec![1, 2, 3]).is_err());
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "the export took {took:?}");
+    }
+
+    #[test]
+    fn an_endless_success_body_is_not_read_to_the_end() {
+        use std::io::Write as _;
+        // A backend that answers 200 and then streams its body for ever.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                std::thread::spawn(move || {
+                    let mut request = [0u8; 4096];
+                    let _ = conn.read(&mut request);
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ntransfer-encoding: chunked\r\n\r\n",
+                    );
+                    let chunk = [0u8; 64 * 1024];
+                    let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                    framed.extend_from_slice(&chunk);
+                    framed.extend_from_slice(b"\r\n");
+                    while conn.write_all(&framed).is_ok() {}
+                });
+            }
+        });
+        let shared = HttpShared {
+            client: reqwest::blocking::Client::builder()
+                .use_preconfigured_tls(
+                    rustls::ClientConfig::builder_with_provider(Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .with_safe_default_protocol_versions()
+                    .expect("versions")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+                )
+                .build()
+                .expect("client"),
+            url: format!("http://{addr}/v1/traces"),
+            headers: http::HeaderMap::new(),
+            gzip: false,
+            request_timeout: Duration::from_secs(10),
+            export_timeout: Duration::from_secs(10),
+            redactor: redactor(),
+        };
+        let started = Instant::now();
+        // The backend said 200: the spans were delivered.
+        assert_eq!(shared.export(vec![1, 2, 3]), Ok(Delivered::default()));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "the export took {took:?}");
     }
 
     #[test]

@@ -513,8 +513,10 @@ impl App {
         // The token first: a request without the right token learns nothing else about what
         // the receiver accepts, and its headers (the presented token among them) are not kept.
         if !self.token_accepted(req.headers()) {
-            self.store
-                .counters()
+            // Counted, not recorded: the presented token is not kept.
+            let counters = self.store.counters();
+            counters.requests.fetch_add(1, Ordering::Relaxed);
+            counters
                 .requests_unauthenticated
                 .fetch_add(1, Ordering::Relaxed);
             let why = "missing or wrong lightstep-access-token header";
@@ -531,10 +533,9 @@ impl App {
         let protocol = match known {
             Some(protocol) => protocol,
             None => {
-                self.store
-                    .counters()
-                    .requests_malformed
-                    .fetch_add(1, Ordering::Relaxed);
+                let counters = self.store.counters();
+                counters.requests.fetch_add(1, Ordering::Relaxed);
+                counters.requests_malformed.fetch_add(1, Ordering::Relaxed);
                 return plain(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported content type: use application/x-protobuf or application/json",
@@ -679,20 +680,23 @@ impl IngestJob {
         if !self.gzip {
             return decode_and_store(&self.store, &body, self.protocol, &self.info);
         }
-        let inflated = inflate(&body, self.limit)?;
+        // The reservation grows with the inflated buffer, before each allocation (so a small
+        // gzip body cannot make the receiver allocate past the budget and only then be
+        // refused). Without waiting: waiting while holding a reservation could deadlock
+        // against another such request.
+        let inflated = inflate(&body, self.limit, |capacity| {
+            let needed = capacity.min(self.max_in_flight_bytes);
+            let more = needed.saturating_sub(permit.num_permits());
+            if more > 0 {
+                let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
+                let extra = Arc::clone(&self.budget)
+                    .try_acquire_many_owned(more)
+                    .map_err(|_| Failure::Busy)?;
+                permit.merge(extra);
+            }
+            Ok(())
+        })?;
         drop(body);
-        // The compressed body is gone; the reservation grows to the inflated size. Without
-        // waiting: waiting while holding a reservation could deadlock against another such
-        // request.
-        let needed = inflated.len().min(self.max_in_flight_bytes);
-        let more = needed.saturating_sub(permit.num_permits());
-        if more > 0 {
-            let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
-            let extra = Arc::clone(&self.budget)
-                .try_acquire_many_owned(more)
-                .map_err(|_| Failure::Busy)?;
-            permit.merge(extra);
-        }
         decode_and_store(&self.store, &inflated, self.protocol, &self.info)
     }
 }
@@ -718,18 +722,41 @@ fn decode_and_store(
 }
 
 /// Decompresses a gzip body, stopping at `limit` bytes so that a small gzip bomb cannot expand
-/// without bound.
-fn inflate(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Failure> {
+/// without bound. `reserve(capacity)` is called before the output buffer grows to `capacity`
+/// bytes, and may refuse.
+fn inflate(
+    bytes: &[u8],
+    limit: usize,
+    mut reserve: impl FnMut(usize) -> Result<(), Failure>,
+) -> Result<Vec<u8>, Failure> {
+    let cap = limit.saturating_add(1);
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
     let mut out = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| Failure::Malformed(format!("invalid gzip body: {e}")))?;
-    if out.len() > limit {
-        return Err(Failure::TooLarge);
+    loop {
+        if out.len() == out.capacity() {
+            // Twice the compressed size to start with, then doubling.
+            let capacity = if out.capacity() == 0 {
+                bytes.len().saturating_mul(2).max(4096)
+            } else {
+                out.len().saturating_mul(2)
+            }
+            .min(cap);
+            reserve(capacity)?;
+            out.reserve_exact(capacity - out.len());
+        }
+        let room = out.capacity() - out.len();
+        let read = (&mut decoder)
+            .take(u64::try_from(room).unwrap_or(u64::MAX))
+            .read_to_end(&mut out)
+            .map_err(|e| Failure::Malformed(format!("invalid gzip body: {e}")))?;
+        if out.len() > limit {
+            return Err(Failure::TooLarge);
+        }
+        // Less than the room read: the decoder reached the end.
+        if read < room {
+            return Ok(out);
+        }
     }
-    Ok(out)
 }
 
 /// A unary gRPC response body: one message, then the `grpc-status: 0` trailers.
@@ -860,7 +887,7 @@ mod tests {
         let store = SpanStore::new(1000, usize::MAX, WhenFull::RejectNew);
         let info = Arc::new(RequestInfo::new(protocol, HeaderMap::new(), None, false));
         let body = if gzip {
-            inflate(bytes, limit)?
+            inflate(bytes, limit, |_| Ok(()))?
         } else {
             bytes.to_vec()
         };

@@ -748,9 +748,20 @@ impl<'a> wire::Visitor<'a> for Batch<'_, 'a> {
         for part in parts {
             scope.merge(*part).map_err(|_| UNDECODABLE)?;
         }
+        // What the decoded resource and scope hold: at least their encoding, and more when
+        // their attributes are many and small.
         let charge = ORIGIN_OVERHEAD
-            + self.resource_parts.iter().map(|p| p.len()).sum::<usize>()
-            + parts.iter().map(|p| p.len()).sum::<usize>()
+            + self
+                .resource_parts
+                .iter()
+                .map(|p| p.len())
+                .sum::<usize>()
+                .max(decoded_attributes_size(&resource.attributes))
+            + parts
+                .iter()
+                .map(|p| p.len())
+                .sum::<usize>()
+                .max(decoded_attributes_size(&scope.attributes))
             + self.resource_schema_url.len()
             + schema_url.len()
             + self.info.charge;
@@ -785,6 +796,30 @@ impl<'a> wire::Visitor<'a> for Batch<'_, 'a> {
                 self.first_invalid.get_or_insert(why);
             }
         }
+    }
+}
+
+/// The memory decoded attributes hold beyond their encoding: two bytes on the wire can be a
+/// whole `KeyValue` (or `AnyValue`) once decoded, so a resource or scope charged its encoding
+/// alone could hold tens of times the store's byte budget.
+fn decoded_attributes_size(attributes: &Vec<KeyValue>) -> usize {
+    attributes.capacity() * std::mem::size_of::<KeyValue>()
+        + attributes
+            .iter()
+            .map(|kv| kv.key.capacity() + kv.value.as_ref().map_or(0, decoded_value_size))
+            .sum::<usize>()
+}
+
+fn decoded_value_size(value: &AnyValue) -> usize {
+    match &value.value {
+        Some(any_value::Value::StringValue(s)) => s.capacity(),
+        Some(any_value::Value::BytesValue(b)) => b.capacity(),
+        Some(any_value::Value::ArrayValue(array)) => {
+            array.values.capacity() * std::mem::size_of::<AnyValue>()
+                + array.values.iter().map(decoded_value_size).sum::<usize>()
+        }
+        Some(any_value::Value::KvlistValue(list)) => decoded_attributes_size(&list.values),
+        _ => 0,
     }
 }
 
@@ -1283,6 +1318,28 @@ mod tests {
         assert_eq!(store.len(), kept - 1);
         store.take_idle_traces(Duration::ZERO);
         assert_eq!((store.len(), store.stored_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn a_resource_is_charged_what_it_holds_decoded_not_only_its_encoding() {
+        // 100 000 attributes with empty keys and no value: two bytes each on the wire, a whole
+        // `KeyValue` each once decoded.
+        let attributes = vec![KeyValue::default(); 100_000];
+        let decoded = attributes.len() * std::mem::size_of::<KeyValue>();
+        let mut req = request(vec![span(1, 1, None)]);
+        req.resource_spans[0].resource = Some(Resource {
+            attributes,
+            ..Resource::default()
+        });
+        assert!(req.encoded_len() < decoded / 10);
+        let store = SpanStore::new(100, usize::MAX, WhenFull::RejectNew);
+        ingest(&store, req, info());
+        assert_eq!(store.len(), 1);
+        assert!(
+            store.stored_bytes() >= decoded,
+            "charged {} bytes for a resource holding {decoded}",
+            store.stored_bytes()
+        );
     }
 
     #[test]

@@ -123,6 +123,21 @@ async fn http_token_right_wrong_and_missing() {
     .await;
     assert_eq!(resp.status, 200);
     assert_eq!(rx.spans().len(), 3);
+    // With the token, an unsupported content type is refused as malformed.
+    let resp = http_post(
+        rx.http_addr(),
+        &[
+            ("content-type", "text/plain"),
+            ("lightstep-access-token", TOKEN),
+        ],
+        b"x".to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status, 415);
+    // Every export request counts, whatever its answer.
+    let stats = rx.stats();
+    assert_eq!(stats.requests_malformed, 1);
+    assert_eq!(stats.requests, 8, "{stats:?}");
     rx.shutdown().await;
 }
 
