@@ -898,7 +898,7 @@ impl SpanStore {
             ..IngestOutcome::default()
         };
         let mut evicted = 0u64;
-        let len = {
+        {
             let mut state = lock(&self.inner.state);
             'spans: for span in batch.spans {
                 // A span that could not fit even in an empty store must not empty it first.
@@ -942,8 +942,10 @@ impl SpanStore {
                     }
                 }
             }
-            state.spans.len()
-        };
+            // Published under the lock, so that lengths reach waiters in the order they
+            // happened (a take between our release and our send would otherwise be undone).
+            self.inner.len_tx.send_replace(state.spans.len());
+        }
         let c = &self.inner.counters;
         c.spans_accepted
             .fetch_add(outcome.accepted, Ordering::Relaxed);
@@ -952,7 +954,6 @@ impl SpanStore {
         c.spans_rejected_full
             .fetch_add(outcome.rejected_full, Ordering::Relaxed);
         c.spans_evicted.fetch_add(evicted, Ordering::Relaxed);
-        self.inner.len_tx.send_replace(len);
         outcome
     }
 
@@ -987,9 +988,9 @@ impl SpanStore {
             let mut state = lock(&self.inner.state);
             let spans: Vec<_> = state.spans.drain(..).collect();
             state.release_all(&spans);
+            self.inner.len_tx.send_replace(0);
             spans
         };
-        self.inner.len_tx.send_replace(0);
         spans
     }
 
@@ -1019,7 +1020,7 @@ impl SpanStore {
     /// ```
     pub fn take_idle_traces(&self, idle: Duration) -> Vec<Trace> {
         let now = Instant::now();
-        let (taken, len) = {
+        let taken = {
             let mut state = lock(&self.inner.state);
             let mut last_arrival: HashMap<TraceId, Instant> = HashMap::new();
             for s in &state.spans {
@@ -1045,15 +1046,15 @@ impl SpanStore {
             }
             state.spans = kept;
             state.release_all(&taken);
-            (taken, state.spans.len())
+            self.inner.len_tx.send_replace(state.spans.len());
+            taken
         };
-        self.inner.len_tx.send_replace(len);
         group_traces(taken)
     }
 
     /// Removes and returns the spans of trace `trace_id`, if the store holds any.
     pub fn take_trace(&self, trace_id: TraceId) -> Option<Trace> {
-        let (taken, len) = {
+        let taken = {
             let mut state = lock(&self.inner.state);
             let (taken, kept): (Vec<_>, Vec<_>) = state
                 .spans
@@ -1061,9 +1062,9 @@ impl SpanStore {
                 .partition(|s| s.trace_id() == trace_id);
             state.spans = kept.into();
             state.release_all(&taken);
-            (taken, state.spans.len())
+            self.inner.len_tx.send_replace(state.spans.len());
+            taken
         };
-        self.inner.len_tx.send_replace(len);
         group_traces(taken).into_iter().next()
     }
 
@@ -1072,7 +1073,11 @@ impl SpanStore {
     /// generous timeout, it only guards against a hang.
     pub async fn wait_for_spans(&self, n: usize, timeout: Duration) -> Result<Vec<ReceivedSpan>> {
         let mut rx = self.inner.len_tx.subscribe();
-        let reached = tokio::time::timeout(timeout, rx.wait_for(|len| *len >= n)).await;
+        // The watch's guard is dropped before the store is locked: writers publish the length
+        // while holding the store's lock.
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|len| *len >= n))
+            .await
+            .map(|guard| guard.is_ok());
         match reached {
             // The sender lives in `self.inner`, so the channel cannot close while we wait.
             Ok(_) => Ok(self.spans()),
