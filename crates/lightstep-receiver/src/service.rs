@@ -207,6 +207,10 @@ impl App {
                 // Shutting down ends a simulated black hole instead of waiting it out.
                 _ = shutdown.wait_for(|stop| *stop) => {
                     self.store
+                        .counters()
+                        .requests_failed_by_fault
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.store
                         .record(Arc::clone(info), RequestOutcome::FaultInjected);
                     return Some(Refusal::Unavailable(SHUTTING_DOWN_MESSAGE));
                 }

@@ -79,4 +79,8 @@ async fn a_delayed_request_is_held_until_the_receiver_shuts_down_then_unavailabl
     assert!(store.is_empty());
     assert_eq!(faults.delayed_requests(), 0);
     assert_eq!(store.requests()[0].outcome, RequestOutcome::FaultInjected);
+    // The refusal is counted with the other simulated failures, as its record says.
+    let stats = store.stats();
+    assert_eq!(stats.requests_failed_by_fault, 1);
+    assert_eq!(stats.requests, 1);
 }
