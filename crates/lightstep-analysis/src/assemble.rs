@@ -249,7 +249,6 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
             .collect();
         let mut pass = Traversal {
             spans,
-            parent: &parent,
             raw_offsets: &raw_offsets,
             raw_children: &raw_children,
             flags: &flags,
@@ -259,14 +258,14 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
             blocking_parent: &mut blocking_parent,
             diagnostics: &mut diagnostics,
         };
-        pass.run(roots, false);
+        pass.run(&parent, roots, false);
         // Whatever was not reached hangs off a cycle: cut each at its earliest-starting span,
         // which becomes a root, and walk on from there.
-        let unreached: Vec<bool> = (0..n).map(|i| included[i] && !placed[i]).collect();
+        let unreached: Vec<bool> = (0..n).map(|i| included[i] && !pass.placed[i]).collect();
         if unreached.iter().any(|&u| u) {
             let mut cuts = Vec::new();
             for cycle in find_cycles(&parent, &unreached) {
-                diagnostics.cycles_cut += 1;
+                pass.diagnostics.cycles_cut += 1;
                 if let Some(cut) = cycle
                     .iter()
                     .copied()
@@ -276,20 +275,8 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
                     cuts.push(cut);
                 }
             }
-            let mut pass = Traversal {
-                spans,
-                parent: &parent,
-                raw_offsets: &raw_offsets,
-                raw_children: &raw_children,
-                flags: &flags,
-                options,
-                windows: &mut windows,
-                placed: &mut placed,
-                blocking_parent: &mut blocking_parent,
-                diagnostics: &mut diagnostics,
-            };
             // The cut spans still sit in their old parent's row: follow only live links.
-            pass.run(cuts, true);
+            pass.run(&parent, cuts, true);
         }
     }
     drop(parent);
@@ -358,7 +345,6 @@ const HAS_PARENT: u8 = 4;
 /// Robust sanitizing, top-down: see `docs/critical-path.md` for why each rule.
 struct Traversal<'a> {
     spans: &'a [crate::Span],
-    parent: &'a [u32],
     raw_offsets: &'a [u32],
     raw_children: &'a [u32],
     flags: &'a [u8],
@@ -372,11 +358,10 @@ struct Traversal<'a> {
 impl Traversal<'_> {
     /// Sanitizes the subtrees under `starts`, breadth first, so each parent's window is final
     /// before its children are fitted into it. `live_links_only` skips raw children whose
-    /// parent link was cut.
-    fn run(&mut self, starts: Vec<u32>, live_links_only: bool) {
+    /// link in `parent` was cut.
+    fn run(&mut self, parent: &[u32], starts: Vec<u32>, live_links_only: bool) {
         let Self {
             spans,
-            parent,
             raw_offsets,
             raw_children,
             flags,
