@@ -732,6 +732,30 @@ mod tests {
         }
     }
 
+    /// OTLP/HTTP protobuf to a plaintext test backend, with a 10 s request timeout.
+    fn plaintext_exporter(addr: std::net::SocketAddr, export_timeout: Duration) -> HttpShared {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        HttpShared {
+            client: reqwest::blocking::Client::builder()
+                .use_preconfigured_tls(tls)
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+            url: format!("http://{addr}/v1/traces"),
+            headers: http::HeaderMap::new(),
+            gzip: false,
+            request_timeout: Duration::from_secs(10),
+            export_timeout,
+            redactor: redactor(),
+        }
+    }
+
     #[test]
     fn partial_success_from_protobuf() {
         let answer = |rejected_spans: i64, message: &str| ExportTraceServiceResponse {
@@ -791,28 +815,8 @@ mod tests {
                 held.push(conn);
             }
         });
-        let shared = HttpShared {
-            // The per-request timeout (the configuration's) is far longer than the export's.
-            client: reqwest::blocking::Client::builder()
-                .use_preconfigured_tls(
-                    rustls::ClientConfig::builder_with_provider(Arc::new(
-                        rustls::crypto::ring::default_provider(),
-                    ))
-                    .with_safe_default_protocol_versions()
-                    .expect("versions")
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-                )
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client"),
-            url: format!("http://{addr}/v1/traces"),
-            headers: http::HeaderMap::new(),
-            gzip: false,
-            request_timeout: Duration::from_secs(10),
-            export_timeout: Duration::from_millis(500),
-            redactor: redactor(),
-        };
+        // The per-request timeout (the configuration's) is far longer than the export's.
+        let shared = plaintext_exporter(addr, Duration::from_millis(500));
         let started = Instant::now();
         assert!(shared.export(vec![1, 2, 3]).is_err());
         let took = started.elapsed();
@@ -842,26 +846,7 @@ mod tests {
                 });
             }
         });
-        let shared = HttpShared {
-            client: reqwest::blocking::Client::builder()
-                .use_preconfigured_tls(
-                    rustls::ClientConfig::builder_with_provider(Arc::new(
-                        rustls::crypto::ring::default_provider(),
-                    ))
-                    .with_safe_default_protocol_versions()
-                    .expect("versions")
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-                )
-                .build()
-                .expect("client"),
-            url: format!("http://{addr}/v1/traces"),
-            headers: http::HeaderMap::new(),
-            gzip: false,
-            request_timeout: Duration::from_secs(10),
-            export_timeout: Duration::from_secs(10),
-            redactor: redactor(),
-        };
+        let shared = plaintext_exporter(addr, Duration::from_secs(10));
         let started = Instant::now();
         // The backend said 200: the spans were delivered.
         assert_eq!(shared.export(vec![1, 2, 3]), Ok(Delivered::default()));
