@@ -292,7 +292,9 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     let mut row_keys: Vec<(Reverse<u64>, u64, u32)> = Vec::new();
     offsets.push(0);
     for p in 0..n {
-        for &c in row(&raw_offsets, &raw_children, p) {
+        let raw_row = row(&raw_offsets, &raw_children, p);
+        row_keys.reserve(raw_row.len());
+        for &c in raw_row {
             if blocking_parent[c as usize] == p as u32 {
                 let (s, e) = key_of(c as usize);
                 row_keys.push((Reverse(e), s, c));

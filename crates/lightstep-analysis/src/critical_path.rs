@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::assemble::{AssembledTrace, NONE, assemble};
-use crate::model::Trace;
+use crate::model::{SpanId, Trace};
 
 /// Which semantics to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
@@ -164,8 +164,9 @@ pub struct Diagnostics {
 pub struct CriticalPathAnalysis {
     /// The trace's id, as hex.
     pub trace_id: String,
-    /// Ids of the spans on the critical path, in order of their first section.
-    pub critical_spans: Vec<String>,
+    /// Ids of the spans on the critical path, in order of their first section. They print as
+    /// hex (`to_string()`, `{}`) and compare equal to their hex text (`id == "eee19b7ec3c1b173"`).
+    pub critical_spans: Vec<SpanId>,
     /// Length of the analyzed window (rounded to milliseconds).
     pub total_duration_ms: u64,
     /// Time covered by span sections (rounded to milliseconds); less than the total by gaps.
@@ -313,14 +314,15 @@ pub fn analyze_assembled_into(
     let sections = &out.sections;
 
     // The path in order of first appearance, with each span's self time (`position` maps a
-    // span to its entry), and the seed's ids as text in the same order; strings left from an
-    // earlier result are written over in place.
+    // span to its entry), and the seed's ids in the same order.
     let spans = &trace.spans;
     let mut position = vec![NONE; n];
     let path = &mut out.path;
     let ids = &mut out.critical_spans;
     path.clear();
+    ids.clear();
     path.reserve(sections.len().min(n));
+    ids.reserve(sections.len().min(n));
     for section in sections {
         let Some(slot) = position.get_mut(section.span) else {
             continue;
@@ -330,13 +332,7 @@ pub fn analyze_assembled_into(
                 continue;
             };
             *slot = path.len() as u32;
-            match ids.get_mut(path.len()) {
-                Some(text) => {
-                    text.clear();
-                    span.span_id().write_hex(text);
-                }
-                None => ids.push(span.span_id().to_hex()),
-            }
+            ids.push(span.span_id().clone());
             path.push(PathSpan {
                 span: section.span,
                 service: span.service_arc().clone(),
@@ -348,7 +344,6 @@ pub fn analyze_assembled_into(
             entry.self_ns += section.duration_ns();
         }
     }
-    ids.truncate(path.len());
     drop(position);
     let window = end_ns.saturating_sub(start_ns);
     let critical: u64 = sections.iter().map(Section::duration_ns).sum();

@@ -219,6 +219,23 @@ impl SpanId {
     }
 }
 
+/// An id equals its text as [`SpanId::parse`] reads it: `SpanId::from_u64(0xabc) == "0ABC"`.
+impl PartialEq<str> for SpanId {
+    fn eq(&self, other: &str) -> bool {
+        match (&self.0, parse_hex::<u64>(other, 16)) {
+            (IdRepr::Num(value), Some(parsed)) => *value == parsed,
+            (IdRepr::Text(text), None) => **text == *other,
+            _ => false,
+        }
+    }
+}
+
+impl PartialEq<&str> for SpanId {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
+    }
+}
+
 impl serde::Serialize for SpanId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -639,6 +656,21 @@ mod tests {
         assert_ne!(SpanId::parse("span-1"), SpanId::parse("span-2"));
         let long = "0123456789abcdef0";
         assert_eq!(SpanId::parse(long).to_string(), long);
+    }
+
+    #[test]
+    fn ids_equal_their_text_as_parse_reads_it() {
+        let id = SpanId::from_u64(0x04b5_2eb0_cabc_b50a);
+        assert_eq!(id, "04b52eb0cabcb50a");
+        assert_eq!(id, "4B52EB0CABCB50A");
+        assert_ne!(id, "04b52eb0cabcb50b");
+        assert_ne!(id, "");
+        assert_ne!(id, "+4b52eb0cabcb50a");
+        assert_eq!(SpanId::parse("span-1"), "span-1");
+        assert_ne!(SpanId::parse("span-1"), "span-2");
+        // A text id never equals a hex string, even one naming its digits.
+        assert_ne!(SpanId::parse("00112233445566778899"), "0011223344556677");
+        assert_eq!(vec![id.clone()], ["04b52eb0cabcb50a"]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
-use crate::{AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, Trace};
+use crate::{AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, SpanId, Trace};
 
 // ---- JSON -----------------------------------------------------------------------------------
 
@@ -44,7 +44,7 @@ struct TraceJson<'a> {
     critical_path_ns: u64,
     total_duration_ms: u64,
     critical_path_duration_ms: u64,
-    critical_spans: &'a [String],
+    critical_spans: &'a [SpanId],
     sections: Vec<SectionJson<'a>>,
     gaps: Vec<GapJson>,
     spans: Vec<SpanJson<'a>>,
@@ -55,7 +55,7 @@ struct TraceJson<'a> {
 
 #[derive(Serialize)]
 struct SectionJson<'a> {
-    span_id: &'a str,
+    span_id: &'a SpanId,
     service: &'a str,
     operation: &'a str,
     start_unix_nano: u64,
@@ -70,7 +70,7 @@ struct GapJson {
 
 #[derive(Serialize)]
 struct SpanJson<'a> {
-    span_id: &'a str,
+    span_id: &'a SpanId,
     service: &'a str,
     operation: &'a str,
     self_ns: u64,
@@ -259,11 +259,11 @@ pub fn write_text(
         pct(analysis.critical_ns()),
         analysis.path.len(),
     )?;
-    let info: HashMap<usize, (&crate::PathSpan, &str)> = analysis
+    let info: HashMap<usize, (&crate::PathSpan, &SpanId)> = analysis
         .path
         .iter()
         .zip(&analysis.critical_spans)
-        .map(|(p, id)| (p.span, (p, id.as_str())))
+        .map(|(p, id)| (p.span, (p, id)))
         .collect();
     // Steps: consecutive sections of the same span merged, gaps included.
     let mut steps: Vec<(Option<usize>, u64, u64)> = Vec::new();
@@ -294,7 +294,7 @@ pub fn write_text(
             Some((p, id)) => (
                 truncate(&p.service, 24),
                 truncate(&p.name, 32),
-                (*id).to_owned(),
+                id.to_string(),
             ),
             None => (
                 "(nothing running)".to_string(),

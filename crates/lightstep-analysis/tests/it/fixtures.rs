@@ -313,7 +313,8 @@ fn the_same_trace_in_otlp_and_jaeger_json_has_the_same_path() {
             .iter()
             .map(|s| {
                 (
-                    a.critical_spans[a.path.iter().position(|p| p.span == s.span).unwrap()].clone(),
+                    a.critical_spans[a.path.iter().position(|p| p.span == s.span).unwrap()]
+                        .to_string(),
                     s.start_ns,
                     s.end_ns,
                 )
