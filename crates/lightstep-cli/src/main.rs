@@ -42,7 +42,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return argument_error(&err),
+    };
     let outcome = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
         Command::Dev(args) => return dev::run(&args),
@@ -55,6 +58,42 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version go out as clap writes them; a mistake in the arguments becomes one line
+/// (clap's message, its hints included, without the usage block) and exit status 2.
+fn argument_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        // Only fails when the terminal is gone, and then there is no one to tell.
+        let _ = err.print();
+        return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+    }
+    eprintln!(
+        "lightstep: {} (see --help)",
+        argument_message(&err.render().to_string())
+    );
+    ExitCode::from(2)
+}
+
+/// clap's rendered error without its usage block, on one line.
+fn argument_message(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty()
+                && !line.starts_with("Usage:")
+                && !line.starts_with("For more information")
+        })
+        .map(|line| line.strip_prefix("error: ").unwrap_or(line))
+        .collect();
+    parts.join(" ")
 }
 
 /// The error and its sources on one line, `outer: inner: innermost`.

@@ -215,10 +215,29 @@ fn bad_input_fails_with_one_line_naming_file_line_and_column() {
 }
 
 #[test]
-fn bad_arguments_exit_with_usage_status() {
+fn bad_arguments_exit_with_usage_status_and_one_line() {
     let output = lightstep(&["analyze", "--mode", "fastest", &fixture("zipkin/yelp.json")]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(lightstep(&["analyze"]).status.code() == Some(2));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        "lightstep: invalid value 'fastest' for '--mode <MODE>' \
+         [possible values: robust, jaeger] (see --help)"
+    );
+    for args in [
+        &["analyze"][..],
+        &["analyze", "--format", "xml", "-"],
+        &["analyze", "--no-such-flag", "-"],
+        &["bogus"],
+    ] {
+        let output = lightstep(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let message = stderr(&output);
+        assert_eq!(message.trim_end().lines().count(), 1, "{args:?}: {message}");
+        assert!(message.starts_with("lightstep: "), "{args:?}: {message}");
+    }
+    let help = lightstep(&["analyze", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--trace-id"));
     let wrong = lightstep(&[
         "analyze",
         "--input-format",
