@@ -272,7 +272,7 @@ struct JaegerRef {
 struct JaegerSpan {
     #[serde(rename = "traceID", default)]
     trace_id: Option<String>,
-    #[serde(rename = "spanID")]
+    #[serde(rename = "spanID", deserialize_with = "required_id")]
     span_id: String,
     #[serde(rename = "parentSpanID", default)]
     parent_span_id: Option<String>,
@@ -780,9 +780,10 @@ impl<'de> Visitor<'de> for OtlpSpans<'_, '_> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OtlpSpan {
-    #[serde(default)]
+    // A span without its ids cannot be placed in a trace: the error names the field and where.
+    #[serde(deserialize_with = "required_id")]
     trace_id: String,
-    #[serde(default)]
+    #[serde(deserialize_with = "required_id")]
     span_id: String,
     #[serde(default)]
     parent_span_id: String,
@@ -895,6 +896,18 @@ impl Visitor<'_> for IntVisitor {
     fn visit_unit<E: de::Error>(self) -> Result<i128, E> {
         Ok(0)
     }
+}
+
+/// An id that must be present and not empty (a missing one is serde's "missing field").
+pub(super) fn required_id<'de, D: de::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    if id.is_empty() {
+        return Err(de::Error::invalid_value(
+            de::Unexpected::Str(""),
+            &"a non-empty id",
+        ));
+    }
+    Ok(id)
 }
 
 fn unsigned<'de, D: de::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
@@ -1014,6 +1027,42 @@ mod tests {
                 assert!(message.contains("non-negative integer"), "{message}");
             }
             other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn spans_without_their_ids_are_refused_with_the_field_and_a_location() {
+        let cases = [
+            (
+                "otlp",
+                "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[\n{\"traceId\":\"ab\"}]}]}]}",
+                "missing field `spanId`",
+            ),
+            (
+                "otlp",
+                "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[\n{\"traceId\":\"\",\"spanId\":\"01\"}]}]}]}",
+                "expected a non-empty id",
+            ),
+            (
+                "zipkin",
+                "[\n{\"traceId\":\"ab\",\"name\":\"x\"}]",
+                "missing field `id`",
+            ),
+            ("zipkin", "[\n{\"id\":\"01\"}]", "missing field `traceId`"),
+            (
+                "jaeger",
+                "{\"data\":[{\"traceID\":\"ab\",\"spans\":[\n{\"spanID\":\"\"}]}]}",
+                "expected a non-empty id",
+            ),
+        ];
+        for (format, doc, expected) in cases {
+            match read_all(doc, None).unwrap_err() {
+                Error::Json { line, message, .. } => {
+                    assert_eq!(line, 2, "{format}: {message}");
+                    assert!(message.contains(expected), "{format}: {message}");
+                }
+                other => panic!("{format}: unexpected {other}"),
+            }
         }
     }
 

@@ -204,7 +204,8 @@ pub(super) fn read<R: BufRead>(
                             format!("expected an OTLP ResourceSpans message: {e}"),
                         )
                     })?;
-                add_resource(message, &mut grouper, &mut names);
+                add_resource(message, &mut grouper, &mut names)
+                    .map_err(|m| fail(field_start, m))?;
             }
             0 => {
                 cursor.varint().map_err(|m| fail(field_start, m))?;
@@ -233,7 +234,13 @@ pub(super) fn read<R: BufRead>(
     Ok(())
 }
 
-fn add_resource(message: ResourceSpans, grouper: &mut Grouper, names: &mut Interner) {
+/// Adds one `ResourceSpans`; a span without its ids cannot be placed in a trace and fails
+/// the whole message, named by its position in it.
+fn add_resource(
+    message: ResourceSpans,
+    grouper: &mut Grouper,
+    names: &mut Interner,
+) -> Result<(), String> {
     let attribute = |key: &str| {
         message
             .resource
@@ -248,12 +255,20 @@ fn add_resource(message: ResourceSpans, grouper: &mut Grouper, names: &mut Inter
         .or_else(|| attribute("host.id"))
         .or_else(|| attribute("service.instance.id"))
         .map(|h| names.get(&h));
-    for scope in message
+    for (k, scope) in message
         .scope_spans
         .into_iter()
         .chain(message.instrumentation_library_spans)
+        .enumerate()
     {
-        for raw in scope.spans {
+        for (j, raw) in scope.spans.into_iter().enumerate() {
+            for (field, id) in [("trace_id", &raw.trace_id), ("span_id", &raw.span_id)] {
+                if id.is_empty() {
+                    return Err(format!(
+                        "span {j} of scope {k} in this ResourceSpans has no {field}"
+                    ));
+                }
+            }
             let mut span = Span::new(
                 TraceId::from_bytes(&raw.trace_id),
                 SpanId::from_bytes(&raw.span_id),
@@ -281,6 +296,7 @@ fn add_resource(message: ResourceSpans, grouper: &mut Grouper, names: &mut Inter
             grouper.push(span);
         }
     }
+    Ok(())
 }
 
 /// Encodes traces as an OTLP `TracesData`, for tests and fuzz seeds: one `ResourceSpans` per
@@ -371,6 +387,50 @@ mod tests {
         assert_eq!(stats.format, Some(Format::OtlpProto));
         assert_eq!(traces.len(), 1);
         assert_eq!(traces[0].spans, sample());
+    }
+
+    #[test]
+    fn a_span_without_its_id_is_refused_at_its_message() {
+        let first = encode_traces_data(&sample()[..1]);
+        // A second ResourceSpans (field 1 of TracesData) whose one span has a trace id only.
+        let span = ProtoSpan {
+            trace_id: vec![1; 16],
+            span_id: Vec::new(),
+            parent_span_id: Vec::new(),
+            name: "no id".into(),
+            kind: 0,
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            links: Vec::new(),
+            status: None,
+        };
+        let message = ResourceSpans {
+            resource: None,
+            scope_spans: vec![ScopeSpans { spans: vec![span] }],
+            instrumentation_library_spans: Vec::new(),
+        };
+        let mut bytes = first.clone();
+        let body = prost::Message::encode_to_vec(&message);
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut bytes);
+        prost::encoding::encode_varint(body.len() as u64, &mut bytes);
+        bytes.extend_from_slice(&body);
+        let err = read_traces(bytes.as_slice(), Path::new("t.pb"), None, |_| Ok(())).unwrap_err();
+        match err {
+            Error::Protobuf {
+                offset, message, ..
+            } => {
+                assert_eq!(
+                    offset,
+                    first.len() as u64,
+                    "where the second message starts"
+                );
+                assert_eq!(
+                    message,
+                    "span 0 of scope 0 in this ResourceSpans has no span_id"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
     }
 
     #[test]

@@ -18,9 +18,10 @@ use crate::model::{Span, SpanId, SpanKind, Status, Trace, TraceId};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ZipkinSpan {
-    #[serde(default)]
+    // Required by Zipkin's v2 model: the error names the field and where.
+    #[serde(deserialize_with = "super::json::required_id")]
     trace_id: String,
-    #[serde(default)]
+    #[serde(deserialize_with = "super::json::required_id")]
     id: String,
     #[serde(default)]
     parent_id: Option<String>,
