@@ -146,6 +146,15 @@ fn assert_undelivered(
     }
 }
 
+/// A flush that delivers everything ended since the previous one, within the deadline.
+async fn flush_delivers(exporter: &LightstepExporter, why: &str, protocol: Protocol) {
+    let (flushed, took) = timed(exporter.force_flush()).await;
+    assert_within_deadline(took, "force_flush", protocol);
+    if let Err(e) = flushed {
+        panic!("{protocol:?}: {why}, yet the flush failed: {e}");
+    }
+}
+
 /// The names of the spans the receiver holds, sorted.
 fn received_names(receiver: &RunningReceiver) -> Vec<String> {
     let mut names: Vec<String> = receiver
@@ -210,10 +219,7 @@ async fn receiver_not_started_yet(protocol: Protocol) {
 
     let receiver = receiver_on(addr, protocol).await;
     end_spans(&exporter, "late", 5);
-    exporter
-        .force_flush()
-        .await
-        .unwrap_or_else(|e| panic!("{protocol:?}: the receiver is up: {e}"));
+    flush_delivers(&exporter, "the receiver is up", protocol).await;
     let (shut, took) = timed(exporter.shutdown()).await;
     assert_within_deadline(took, "shutdown", protocol);
     assert_undelivered(shut, (30, 25, 0, 25), protocol);
@@ -245,10 +251,7 @@ async fn receiver_answers_unavailable(protocol: Protocol) {
 
     receiver.faults().fail_next_requests(0);
     end_spans(&exporter, "accepted", 5);
-    exporter
-        .force_flush()
-        .await
-        .unwrap_or_else(|e| panic!("{protocol:?}: the receiver accepts again: {e}"));
+    flush_delivers(&exporter, "the receiver accepts again", protocol).await;
     let (shut, took) = timed(exporter.shutdown()).await;
     assert_within_deadline(took, "shutdown", protocol);
     assert_undelivered(shut, (30, 25, 0, 25), protocol);
@@ -321,10 +324,7 @@ async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
     let addr = listener_addr(&first, protocol);
     let exporter = exporter(fault_config(&endpoint(&first, protocol), protocol));
     end_spans(&exporter, "before", 1);
-    exporter
-        .force_flush()
-        .await
-        .unwrap_or_else(|e| panic!("{protocol:?}: delivered: {e}"));
+    flush_delivers(&exporter, "the receiver is up", protocol).await;
     assert_eq!(received_names(&first), names("before", 1), "{protocol:?}");
 
     // A full batch goes out and is held; the receiver shuts down under it.
@@ -340,10 +340,7 @@ async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
 
     let second = receiver_on(addr, protocol).await;
     end_spans(&exporter, "after", 5);
-    exporter
-        .force_flush()
-        .await
-        .unwrap_or_else(|e| panic!("{protocol:?}: the receiver is back: {e}"));
+    flush_delivers(&exporter, "the receiver is back", protocol).await;
     let (shut, took) = timed(exporter.shutdown()).await;
     assert_within_deadline(took, "shutdown", protocol);
     assert_undelivered(shut, (31, 25, 0, 25), protocol);
