@@ -62,6 +62,9 @@ pub(crate) struct DeliveryProcessor {
     spans_back: Receiver<SpanData>,
     /// Set by the export thread at shutdown before it takes the last queued spans.
     closed: Arc<AtomicBool>,
+    /// Set by the export thread when it takes the shutdown request: past the deadline it
+    /// waits on nothing more, it only counts what it could not deliver and answers.
+    shutting_down: Arc<AtomicBool>,
     /// Spans in the channel now; the queue limit is enforced on it.
     queued: Arc<AtomicUsize>,
     max_queue_size: usize,
@@ -98,6 +101,8 @@ impl DeliveryProcessor {
         let worker_queued = Arc::clone(&queued);
         let closed = Arc::new(AtomicBool::new(false));
         let worker_closed = Arc::clone(&closed);
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let worker_shutting_down = Arc::clone(&shutting_down);
         let spans_back = span_rx.clone();
         let attribute_value_length = settings.attribute_value_length;
         let worker = std::thread::Builder::new()
@@ -111,6 +116,7 @@ impl DeliveryProcessor {
                     transport,
                     stats: worker_stats,
                     closed: worker_closed,
+                    shutting_down: worker_shutting_down,
                     in_flight: Vec::new(),
                 }
                 .run();
@@ -119,6 +125,7 @@ impl DeliveryProcessor {
             spans,
             spans_back,
             closed,
+            shutting_down,
             queued,
             max_queue_size,
             control,
@@ -139,15 +146,28 @@ impl DeliveryProcessor {
     ) -> OTelSdkResult {
         let deadline = Instant::now() + timeout;
         let (reply, done) = crossbeam_channel::bounded(1);
-        if self.control.send(make(deadline, reply)).is_err() {
+        let control = make(deadline, reply);
+        let shutdown = matches!(control, Control::Shutdown(..));
+        if self.control.send(control).is_err() {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        match done.recv_deadline(deadline) {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                self.stats.deadline_missed.store(true, Ordering::Release);
-                Err(OTelSdkError::Timeout(timeout))
+        let answered = match done.recv_deadline(deadline) {
+            Ok(()) => true,
+            // The export thread has taken the shutdown and stopped waiting on exports at the
+            // same deadline: all it has left is counting what it could not deliver, which does
+            // not block. Wait for that, so that the counters are final when shutdown returns.
+            Err(RecvTimeoutError::Timeout)
+                if shutdown && self.shutting_down.load(Ordering::SeqCst) =>
+            {
+                done.recv().is_ok()
             }
+            Err(_) => false,
+        };
+        if answered {
+            Ok(())
+        } else {
+            self.stats.deadline_missed.store(true, Ordering::Release);
+            Err(OTelSdkError::Timeout(timeout))
         }
     }
 }
@@ -191,11 +211,15 @@ impl SpanProcessor for DeliveryProcessor {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
+        let started = Instant::now();
         let result = self.request(timeout, Control::Shutdown);
+        // The thread has answered and only drops its transport now: bounded, but not waited
+        // for once the deadline has passed (exports still hanging hold the transport up to
+        // 200 ms more); it then ends on its own.
         if result.is_ok()
+            && started.elapsed() < timeout
             && let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take())
         {
-            // The thread has answered and only drops its transport now: bounded.
             let _ = worker.join();
         }
         result
@@ -257,6 +281,7 @@ struct Worker {
     stats: Arc<Stats>,
     in_flight: Vec<InFlight>,
     closed: Arc<AtomicBool>,
+    shutting_down: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -304,6 +329,7 @@ impl Worker {
                         }
                     }
                     Ok(Control::Shutdown(deadline, reply)) => {
+                        self.shutting_down.store(true, Ordering::SeqCst);
                         self.drain(&mut batch, deadline);
                         self.wait_all(deadline);
                         // Before the last look at the queue: a span sent after it is taken

@@ -115,6 +115,78 @@ async fn tls_with_a_test_ca_over_grpc_and_http() {
     }
 }
 
+/// Mutual TLS: a receiver that requires a client certificate from the test CA gets the spans
+/// of an exporter configured with one (its certificate and key files), over gRPC and
+/// HTTP/protobuf; without the client identity the handshake is refused, the export fails and
+/// its span is counted as failed.
+#[tokio::test]
+async fn mutual_tls_with_a_client_certificate_over_grpc_and_http() {
+    let pki = TestPki::new();
+    let (client_cert, client_key) = pki.client_identity();
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let receiver = Receiver::builder()
+            .with_access_token(TOKEN)
+            .with_tls(pki.server_cert.clone(), pki.server_key.clone())
+            .with_client_ca(pki.ca_pem.clone())
+            .start()
+            .await
+            .unwrap();
+        let url = endpoint(&receiver, protocol);
+
+        let anonymous = exporter(config_for(&url, protocol).with_ca_file(pki.ca_file()));
+        anonymous.tracer().in_span("anonymous", |_| {});
+        let err = anonymous
+            .shutdown()
+            .await
+            .expect_err("the receiver requires a client certificate");
+        assert!(
+            matches!(
+                err,
+                lightstep_exporter::ExporterError::Undelivered {
+                    ended: 1,
+                    undelivered: 1,
+                    dropped: 0,
+                    failed: 1,
+                    ..
+                }
+            ),
+            "{protocol:?}: {err}"
+        );
+        let stats = anonymous.stats();
+        assert_eq!(
+            (stats.ended, stats.exported, stats.dropped, stats.failed),
+            (1, 0, 0, 1),
+            "{protocol:?}: {stats:?}"
+        );
+        assert!(receiver.spans().is_empty(), "{protocol:?}");
+
+        let identified = exporter(
+            config_for(&url, protocol)
+                .with_ca_file(pki.ca_file())
+                .with_client_identity(&client_cert, &client_key),
+        );
+        identified.tracer().in_span("identified", |_| {});
+        let stats = identified
+            .shutdown()
+            .await
+            .unwrap_or_else(|e| panic!("{protocol:?}: delivered with a client certificate: {e}"));
+        assert_eq!(
+            (stats.ended, stats.exported, stats.dropped, stats.failed),
+            (1, 1, 0, 0),
+            "{protocol:?}"
+        );
+        let spans = receiver
+            .wait_for_spans(1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(spans.len(), 1, "{protocol:?}");
+        assert_eq!(spans[0].name(), "identified");
+        assert!(spans[0].request().tls);
+        assert_eq!(spans[0].request().access_token(), Some(TOKEN));
+        receiver.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn tls_without_the_ca_fails_and_says_so() {
     let pki = TestPki::new();

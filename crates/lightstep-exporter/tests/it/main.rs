@@ -58,8 +58,11 @@ pub(crate) fn exporter(builder: ConfigBuilder) -> LightstepExporter {
 /// A test CA and a server certificate for 127.0.0.1, made now.
 pub(crate) struct TestPki {
     pub(crate) dir: tempfile::TempDir,
+    pub(crate) ca_pem: String,
     pub(crate) server_cert: String,
     pub(crate) server_key: String,
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
 }
 
 impl TestPki {
@@ -80,12 +83,31 @@ impl TestPki {
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
         Self {
             dir,
+            ca_pem: ca.pem(),
             server_cert: cert.pem(),
             server_key: key.serialize_pem(),
+            ca,
+            ca_key,
         }
     }
 
     pub(crate) fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
+    }
+
+    /// A client certificate for mutual TLS, signed by the CA and written next to it:
+    /// (certificate file, key file).
+    pub(crate) fn client_identity(&self) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["exporter.test".into()]).unwrap();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        let (cert_file, key_file) = (
+            self.dir.path().join("client.pem"),
+            self.dir.path().join("client-key.pem"),
+        );
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        (cert_file, key_file)
     }
 }
