@@ -18,6 +18,10 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::stats::Stats;
 
+/// How long shutdown waits past its deadline for the export thread to finish counting what it
+/// could not deliver (microseconds of work; this is only a bound).
+const COUNTING_GRACE: Duration = Duration::from_millis(100);
+
 /// What a backend answered to an export it accepted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Delivered {
@@ -155,11 +159,12 @@ impl DeliveryProcessor {
             Ok(()) => true,
             // The export thread has taken the shutdown and stopped waiting on exports at the
             // same deadline: all it has left is counting what it could not deliver, which does
-            // not block. Wait for that, so that the counters are final when shutdown returns.
+            // not block. Wait for that, so that the counters are final when shutdown returns;
+            // the grace only guards against a thread that is somehow stuck (never a hang).
             Err(RecvTimeoutError::Timeout)
                 if shutdown && self.shutting_down.load(Ordering::SeqCst) =>
             {
-                done.recv().is_ok()
+                done.recv_timeout(COUNTING_GRACE).is_ok()
             }
             Err(_) => false,
         };
@@ -291,31 +296,9 @@ impl Worker {
         let mut next_send = Instant::now() + self.settings.scheduled_delay;
         loop {
             self.reap();
-            crossbeam_channel::select! {
-                recv(self.spans) -> span => match span {
-                    Ok(span) => {
-                        batch.push(span);
-                        // Take what else is queued without going through `select!` per span
-                        // (its cost per call would dominate at millions of spans per second).
-                        let mut taken = 1;
-                        while batch.len() < self.settings.max_export_batch_size {
-                            let Ok(span) = self.spans.try_recv() else { break };
-                            batch.push(span);
-                            taken += 1;
-                        }
-                        self.queued.fetch_sub(taken, Ordering::AcqRel);
-                        if batch.len() >= self.settings.max_export_batch_size {
-                            self.send(&mut batch, None);
-                            next_send = Instant::now() + self.settings.scheduled_delay;
-                        }
-                    }
-                    // Every sender is gone: the processor was dropped without a shutdown.
-                    Err(_) => {
-                        self.send(&mut batch, None);
-                        self.wait_all(Instant::now() + self.settings.export_timeout);
-                        break;
-                    }
-                },
+            // Biased towards the control channel: under a steady stream of spans a flush or a
+            // shutdown is still taken at once, not after more batches picked at random.
+            crossbeam_channel::select_biased! {
                 recv(self.control) -> request => match request {
                     Ok(Control::Flush(deadline, reply)) => {
                         self.drain(&mut batch, deadline);
@@ -340,6 +323,30 @@ impl Worker {
                         break;
                     }
                     Err(_) => break,
+                },
+                recv(self.spans) -> span => match span {
+                    Ok(span) => {
+                        batch.push(span);
+                        // Take what else is queued without going through `select!` per span
+                        // (its cost per call would dominate at millions of spans per second).
+                        let mut taken = 1;
+                        while batch.len() < self.settings.max_export_batch_size {
+                            let Ok(span) = self.spans.try_recv() else { break };
+                            batch.push(span);
+                            taken += 1;
+                        }
+                        self.queued.fetch_sub(taken, Ordering::AcqRel);
+                        if batch.len() >= self.settings.max_export_batch_size {
+                            self.send(&mut batch, None);
+                            next_send = Instant::now() + self.settings.scheduled_delay;
+                        }
+                    }
+                    // Every sender is gone: the processor was dropped without a shutdown.
+                    Err(_) => {
+                        self.send(&mut batch, None);
+                        self.wait_all(Instant::now() + self.settings.export_timeout);
+                        break;
+                    }
                 },
                 default(next_send.saturating_duration_since(Instant::now())) => {
                     if !batch.is_empty() {
