@@ -44,7 +44,8 @@
 //! | no room in the in-flight budget within 2 s | `UNAVAILABLE` | `503`, `Retry-After: 1` |
 //! | a [`Faults`] knob is on | `UNAVAILABLE` | `503` |
 //!
-//! Nothing from a refused request is stored, and the receiver keeps serving. Spans with an
+//! Nothing from a refused request is stored, and the receiver keeps serving. A request refused
+//! for its token is not even recorded in [`SpanStore::requests`], only counted. Spans with an
 //! invalid trace or span id, and spans that do not fit in a full store (under
 //! [`WhenFull::RejectNew`]), are refused one by one and reported as OTLP partial success.
 //!
@@ -325,7 +326,9 @@ impl ReceiverBuilder {
 
     /// Requires every export to carry `token` in the [`ACCESS_TOKEN_HEADER`] header (gRPC
     /// metadata). Requests without it, or with another value, get `UNAUTHENTICATED` / `401`
-    /// and nothing is stored. Tokens are compared in constant time and never logged.
+    /// before any other check (fault knobs included) and nothing of them is stored: they are
+    /// counted in [`ReceiverStats::requests_unauthenticated`] but not recorded, so a token sent
+    /// by mistake is not kept. Tokens are compared in constant time and never logged.
     pub fn with_access_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self

@@ -2,10 +2,12 @@
 //!
 //! gRPC requests (content type `application/grpc*`) are OTLP/gRPC exports; everything else is
 //! OTLP/HTTP. Both are served here, by hand rather than through tonic's generated server, so
-//! that both protocols share one path: the checks every export shares (fault knobs, the access
-//! token) run before a byte of the body is read, so a refused request costs nothing and stores
-//! nothing; the body is read against a deadline and a global budget of in-flight bytes; and it
-//! is decoded straight into the store's form ([`crate::wire`]), on the blocking pool when it is
+//! that both protocols share one path: the access token is checked first, and a request without
+//! the right one is counted but never recorded, so that a token presented by mistake (a real
+//! one, for another project) is not kept; the checks every export shares (fault knobs) run
+//! before a byte of the body is read, so a refused request costs nothing and stores nothing;
+//! the body is read against a deadline and a global budget of in-flight bytes; and it is
+//! decoded straight into the store's form ([`crate::wire`]), on the blocking pool when it is
 //! large, so that no async worker is held for long.
 
 use std::convert::Infallible;
@@ -93,12 +95,6 @@ impl fmt::Debug for App {
     }
 }
 
-/// Why a request was refused before its body was read.
-enum Refusal {
-    Unavailable(&'static str),
-    Unauthenticated,
-}
-
 /// Why an export's body was not stored.
 #[derive(Debug)]
 enum Failure {
@@ -118,6 +114,7 @@ const FAULT_MESSAGE: &str = "simulated failure (lightstep-receiver fault knob)";
 const SHUTTING_DOWN_MESSAGE: &str = "the receiver is shutting down";
 const BUSY_MESSAGE: &str = "the receiver is receiving too many request bytes at once; retry later";
 const TIMED_OUT_MESSAGE: &str = "the request body did not arrive in time";
+const UNAUTHENTICATED_MESSAGE: &str = "missing or wrong lightstep-access-token header";
 
 /// Compares two tokens in time that depends only on the expected token's length, so that the
 /// response time does not tell a guesser how many leading bytes were right.
@@ -173,8 +170,10 @@ impl App {
     }
 
     /// Whether `headers` carry the required token (always, when none is required). Compared
-    /// in constant time.
-    fn token_accepted(&self, headers: &http::HeaderMap) -> bool {
+    /// in constant time. A request refused here is counted, and nothing of it is recorded: the
+    /// token it presented may be a real one meant for another backend, and a record would keep
+    /// it (and show it to whoever reads [`SpanStore::requests`]).
+    fn authenticate(&self, headers: &HeaderMap) -> bool {
         let Some(expected) = &self.token else {
             return true;
         };
@@ -182,13 +181,20 @@ impl App {
             .get(crate::ACCESS_TOKEN_HEADER)
             .map(HeaderValue::as_bytes)
             .unwrap_or_default();
-        tokens_match(expected, presented)
+        if tokens_match(expected, presented) {
+            return true;
+        }
+        let counters = self.store.counters();
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        counters
+            .requests_unauthenticated
+            .fetch_add(1, Ordering::Relaxed);
+        false
     }
 
-    /// The checks shared by both protocols, in the order a real backend would apply them:
-    /// availability, latency, then authentication. (OTLP/HTTP checks the token once more
-    /// before anything else, so that a request without it learns nothing about the rest.)
-    async fn precheck(&self, info: &Arc<RequestInfo>) -> Option<Refusal> {
+    /// The fault knobs, which every authenticated export goes through before its body is read:
+    /// a simulated failure, then a simulated delay. Returns why the request is refused, if it is.
+    async fn apply_faults(&self, info: &Arc<RequestInfo>) -> Option<&'static str> {
         if self.faults.take_failure() {
             self.store
                 .counters()
@@ -196,7 +202,7 @@ impl App {
                 .fetch_add(1, Ordering::Relaxed);
             self.store
                 .record(Arc::clone(info), RequestOutcome::FaultInjected);
-            return Some(Refusal::Unavailable(FAULT_MESSAGE));
+            return Some(FAULT_MESSAGE);
         }
         let delay = self.faults.response_delay();
         if !delay.is_zero() {
@@ -212,18 +218,9 @@ impl App {
                         .fetch_add(1, Ordering::Relaxed);
                     self.store
                         .record(Arc::clone(info), RequestOutcome::FaultInjected);
-                    return Some(Refusal::Unavailable(SHUTTING_DOWN_MESSAGE));
+                    return Some(SHUTTING_DOWN_MESSAGE);
                 }
             }
-        }
-        if !self.token_accepted(&info.headers) {
-            self.store
-                .counters()
-                .requests_unauthenticated
-                .fetch_add(1, Ordering::Relaxed);
-            self.store
-                .record(Arc::clone(info), RequestOutcome::Unauthenticated);
-            return Some(Refusal::Unauthenticated);
         }
         None
     }
@@ -322,19 +319,20 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     {
+        // The token first, as for OTLP/HTTP: a request without it learns nothing else about
+        // the receiver (not even whether a fault knob is on), and no record of it is made.
+        if !self.authenticate(req.headers()) {
+            return Status::unauthenticated("missing or wrong lightstep-access-token metadata")
+                .into_http();
+        }
         let info = Arc::new(RequestInfo::new(
             Protocol::Grpc,
             req.headers().clone(),
             Some(conn.peer),
             conn.tls,
         ));
-        match self.precheck(&info).await {
-            Some(Refusal::Unavailable(why)) => return Status::unavailable(why).into_http(),
-            Some(Refusal::Unauthenticated) => {
-                return Status::unauthenticated("missing or wrong lightstep-access-token metadata")
-                    .into_http();
-            }
-            None => {}
+        if let Some(why) = self.apply_faults(&info).await {
+            return Status::unavailable(why).into_http();
         }
         if req.uri().path() != GRPC_EXPORT_PATH {
             return Status::unimplemented(
@@ -515,23 +513,16 @@ impl App {
             _ => None,
         };
         // The token first: a request without the right token learns nothing else about what
-        // the receiver accepts, and its headers (the presented token among them) are not kept.
-        if !self.token_accepted(req.headers()) {
-            // Counted, not recorded: the presented token is not kept.
-            let counters = self.store.counters();
-            counters.requests.fetch_add(1, Ordering::Relaxed);
-            counters
-                .requests_unauthenticated
-                .fetch_add(1, Ordering::Relaxed);
-            let why = "missing or wrong lightstep-access-token header";
+        // the receiver accepts, and no record of it is made.
+        if !self.authenticate(req.headers()) {
             return match known {
                 Some(protocol) => status_response(
                     protocol,
                     StatusCode::UNAUTHORIZED,
                     Code::Unauthenticated,
-                    why,
+                    UNAUTHENTICATED_MESSAGE,
                 ),
-                None => plain(StatusCode::UNAUTHORIZED, why),
+                None => plain(StatusCode::UNAUTHORIZED, UNAUTHENTICATED_MESSAGE),
             };
         }
         let protocol = match known {
@@ -567,24 +558,13 @@ impl App {
             }
         };
 
-        match self.precheck(&info).await {
-            Some(Refusal::Unavailable(why)) => {
-                return retry_later(status_response(
-                    protocol,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Code::Unavailable,
-                    why,
-                ));
-            }
-            Some(Refusal::Unauthenticated) => {
-                return status_response(
-                    protocol,
-                    StatusCode::UNAUTHORIZED,
-                    Code::Unauthenticated,
-                    "missing or wrong lightstep-access-token header",
-                );
-            }
-            None => {}
+        if let Some(why) = self.apply_faults(&info).await {
+            return retry_later(status_response(
+                protocol,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                why,
+            ));
         }
 
         let deadline = Instant::now() + self.body_timeout;
