@@ -108,6 +108,9 @@ enum Failure {
     Unreadable(String),
     /// No room in the in-flight budget.
     Busy,
+    /// Decoding would take this many bytes of the in-flight budget, more than all of it
+    /// (OTLP/JSON, see [`json_charge`]).
+    TooLargeToDecode(usize),
 }
 
 const FAULT_MESSAGE: &str = "simulated failure (lightstep-receiver fault knob)";
@@ -115,6 +118,14 @@ const SHUTTING_DOWN_MESSAGE: &str = "the receiver is shutting down";
 const BUSY_MESSAGE: &str = "the receiver is receiving too many request bytes at once; retry later";
 const TIMED_OUT_MESSAGE: &str = "the request body did not arrive in time";
 const UNAUTHENTICATED_MESSAGE: &str = "missing or wrong lightstep-access-token header";
+
+/// What a plain (uncompressed) OTLP/JSON body of `len` bytes holds of the in-flight budget
+/// while it is decoded: itself and the transcoder's working memory (about 3.25 times the
+/// body, [`crate::json::working_memory`]). A protobuf body is decoded in place and holds its
+/// length.
+fn json_charge(len: usize) -> usize {
+    len.saturating_add(crate::json::working_memory(len))
+}
 
 /// Compares two tokens in time that depends only on the expected token's length, so that the
 /// response time does not tell a guesser how many leading bytes were right.
@@ -253,7 +264,7 @@ impl App {
     fn record_failure(&self, info: Arc<RequestInfo>, failure: &Failure) {
         let counters = self.store.counters();
         let outcome = match failure {
-            Failure::TooLarge => {
+            Failure::TooLarge | Failure::TooLargeToDecode(_) => {
                 counters.requests_too_large.fetch_add(1, Ordering::Relaxed);
                 RequestOutcome::TooLarge
             }
@@ -277,6 +288,14 @@ impl App {
         format!(
             "request larger than the receiver's limit of {} bytes",
             self.max_request_bytes
+        )
+    }
+
+    fn too_large_to_decode_message(&self, needed: usize) -> String {
+        format!(
+            "decoding this OTLP/JSON body takes up to {needed} bytes, more than the receiver's \
+             in-flight budget of {} bytes: send smaller requests, or protobuf",
+            self.max_in_flight_bytes
         )
     }
 
@@ -383,6 +402,10 @@ impl App {
                     Failure::Unreadable(why) => (Code::Cancelled, why),
                     Failure::TimedOut => (Code::DeadlineExceeded, TIMED_OUT_MESSAGE.into()),
                     Failure::Busy => (Code::Unavailable, BUSY_MESSAGE.into()),
+                    Failure::TooLargeToDecode(needed) => (
+                        Code::ResourceExhausted,
+                        self.too_large_to_decode_message(needed),
+                    ),
                 };
                 Status::new(code, message).into_http()
             }
@@ -568,7 +591,8 @@ impl App {
         }
 
         let deadline = Instant::now() + self.body_timeout;
-        let result = match self.read_http_body(req, deadline).await {
+        let plain_json = protocol == Protocol::HttpJson && !gzip;
+        let result = match self.read_http_body(req, deadline, plain_json).await {
             Ok((body, permit)) => self.store_body(body, gzip, protocol, &info, permit).await,
             Err(failure) => Err(failure),
         };
@@ -601,17 +625,26 @@ impl App {
                         Code::Unavailable,
                         BUSY_MESSAGE,
                     )),
+                    Failure::TooLargeToDecode(needed) => status_response(
+                        protocol,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        Code::ResourceExhausted,
+                        &self.too_large_to_decode_message(needed),
+                    ),
                 }
             }
         }
     }
 
     /// Reads an OTLP/HTTP body within the size limit, after reserving its declared length (or
-    /// the size limit, when no length is declared) in the in-flight budget.
+    /// the size limit, when no length is declared) in the in-flight budget; for a plain
+    /// OTLP/JSON body, what decoding it takes as well ([`json_charge`]), so that it waits for
+    /// room like any other body instead of being refused as busy later.
     async fn read_http_body<B>(
         &self,
         req: Request<B>,
         deadline: Instant,
+        plain_json: bool,
     ) -> Result<(Bytes, OwnedSemaphorePermit), Failure>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -626,8 +659,16 @@ impl App {
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(Failure::TooLarge);
         }
-        let reserved = declared.map_or(limit, |len| usize::try_from(len).unwrap_or(limit));
-        let mut permit = self.reserve(reserved, deadline).await?;
+        let charge = |len: usize| if plain_json { json_charge(len) } else { len };
+        let declared = declared.map(|len| usize::try_from(len).unwrap_or(limit));
+        if let Some(needed) = declared.map(charge)
+            && needed > self.max_in_flight_bytes
+        {
+            return Err(Failure::TooLargeToDecode(needed));
+        }
+        let mut permit = self
+            .reserve(declared.map_or(limit, charge), deadline)
+            .await?;
         let body = Limited::new(req.into_body(), limit);
         let bytes = match tokio::time::timeout_at(deadline, body.collect()).await {
             Ok(Ok(collected)) => collected.to_bytes(),
@@ -641,8 +682,8 @@ impl App {
             }
             Err(_) => return Err(Failure::TimedOut),
         };
-        // A body of unknown length gives back what it did not use.
-        drop(permit.split(permit.num_permits().saturating_sub(bytes.len())));
+        // A body of unknown length gives back what it does not need.
+        drop(permit.split(permit.num_permits().saturating_sub(charge(bytes.len()))));
         Ok((bytes, permit))
     }
 }
@@ -662,26 +703,51 @@ impl IngestJob {
     /// Stores `body`, holding `permit` (its share of the in-flight budget) until it is done.
     fn run(self, body: Bytes, mut permit: OwnedSemaphorePermit) -> Result<IngestOutcome, Failure> {
         if !self.gzip {
-            return decode_and_store(&self.store, &body, self.protocol, &self.info);
+            let held = body.len();
+            return self.decode(&body, held, permit);
         }
         // The reservation grows with the inflated buffer, before each allocation (so a small
         // gzip body cannot make the receiver allocate past the budget and only then be
-        // refused). Without waiting: waiting while holding a reservation could deadlock
-        // against another such request.
+        // refused).
         let inflated = inflate(&body, self.limit, |capacity| {
-            let needed = capacity.min(self.max_in_flight_bytes);
-            let more = needed.saturating_sub(permit.num_permits());
-            if more > 0 {
-                let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
-                let extra = Arc::clone(&self.budget)
-                    .try_acquire_many_owned(more)
-                    .map_err(|_| Failure::Busy)?;
-                permit.merge(extra);
-            }
-            Ok(())
+            self.grow(&mut permit, capacity.min(self.max_in_flight_bytes))
         })?;
         drop(body);
-        decode_and_store(&self.store, &inflated, self.protocol, &self.info)
+        self.decode(&inflated, inflated.capacity(), permit)
+    }
+
+    /// Decodes and stores an uncompressed body; `held` is what `permit` already covers of it.
+    /// OTLP/JSON first has the permit grow by what transcoding it takes.
+    fn decode(
+        &self,
+        plain: &[u8],
+        held: usize,
+        mut permit: OwnedSemaphorePermit,
+    ) -> Result<IngestOutcome, Failure> {
+        if self.protocol == Protocol::HttpJson {
+            let needed = held.saturating_add(crate::json::working_memory(plain.len()));
+            if needed > self.max_in_flight_bytes {
+                return Err(Failure::TooLargeToDecode(needed));
+            }
+            self.grow(&mut permit, needed)?;
+        }
+        let outcome = decode_and_store(&self.store, plain, self.protocol, &self.info);
+        drop(permit);
+        outcome
+    }
+
+    /// Grows `permit` to `bytes`, without waiting: waiting while holding a reservation could
+    /// deadlock against another request doing the same.
+    fn grow(&self, permit: &mut OwnedSemaphorePermit, bytes: usize) -> Result<(), Failure> {
+        let more = bytes.saturating_sub(permit.num_permits());
+        if more > 0 {
+            let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
+            let extra = Arc::clone(&self.budget)
+                .try_acquire_many_owned(more)
+                .map_err(|_| Failure::Busy)?;
+            permit.merge(extra);
+        }
+        Ok(())
     }
 }
 
@@ -694,9 +760,9 @@ fn decode_and_store(
 ) -> Result<IngestOutcome, Failure> {
     match protocol {
         Protocol::HttpJson => {
-            let request = crate::json::decode_request(body).map_err(Failure::Malformed)?;
+            let encoded = crate::json::to_protobuf(body).map_err(Failure::Malformed)?;
             store
-                .ingest(&request, info)
+                .ingest_protobuf(&encoded, info)
                 .map_err(|e| Failure::Malformed(format!("invalid OTLP/JSON body: {e}")))
         }
         _ => store

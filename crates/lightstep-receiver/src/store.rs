@@ -878,6 +878,7 @@ impl SpanStore {
 
     /// Stores the valid spans of a decoded request, through its protobuf encoding (the form
     /// the store keeps). Fails only for nesting deeper than protobuf decoding allows.
+    #[cfg(test)]
     pub(crate) fn ingest(
         &self,
         request: &ExportTraceServiceRequest,
