@@ -3,7 +3,9 @@
 //! An exporter's fault handling (retries, deadlines, dropped-span counts) can only be tested
 //! against a backend that fails. These knobs make this receiver fail for real, on the wire:
 //! a refused request gets a real gRPC `UNAVAILABLE` or HTTP `503`, a delayed one really waits
-//! before it is handled. Nothing is stored from a request a knob refuses.
+//! before it is handled. Nothing is stored from a request a knob refuses. When the receiver
+//! requires an access token, a request without the right one is refused before the knobs see
+//! it, and does not use up a simulated failure.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -44,7 +44,8 @@
 //! | no room in the in-flight budget within 2 s | `UNAVAILABLE` | `503`, `Retry-After: 1` |
 //! | a [`Faults`] knob is on | `UNAVAILABLE` | `503` |
 //!
-//! Nothing from a refused request is stored, and the receiver keeps serving. Spans with an
+//! Nothing from a refused request is stored, and the receiver keeps serving. A request refused
+//! for its token is not even recorded in [`SpanStore::requests`], only counted. Spans with an
 //! invalid trace or span id, and spans that do not fit in a full store (under
 //! [`WhenFull::RejectNew`]), are refused one by one and reported as OTLP partial success.
 //!
@@ -65,14 +66,16 @@
 //! [`ReceiverBuilder::with_max_request_bytes`] ([`DEFAULT_MAX_REQUEST_BYTES`], compressed or
 //! not); all bodies being received or decoded at once share
 //! [`ReceiverBuilder::with_max_in_flight_bytes`] ([`DEFAULT_MAX_IN_FLIGHT_BYTES`]; beyond it,
-//! requests wait up to two seconds, then get a retryable `UNAVAILABLE` / `503`). A body must
+//! requests wait up to two seconds, then get a retryable `UNAVAILABLE` / `503`; an OTLP/JSON
+//! body is charged about 4.25 times its size, what decoding it can take). A body must
 //! arrive within [`ReceiverBuilder::with_body_timeout`], and a connection with no request in
 //! flight is closed after [`ReceiverBuilder::with_idle_timeout`]. Connections and concurrent
 //! calls per connection are capped. Nothing grows with what clients send.
 //!
 //! Spans are kept as the protobuf bytes they arrived in, checked at arrival to decode, and
 //! decoded when read ([`ReceivedSpan::span`]): taking a request in costs one pass over its
-//! bytes and one allocation per span.
+//! bytes and one allocation per span. OTLP/JSON is transcoded into protobuf in one pass first,
+//! without building anything in between.
 //!
 //! # Feature flags
 //!
@@ -134,8 +137,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The default time a client has to send a whole request body: 60 s.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Not API: the ingest path without sockets, reachable from `benches/ingest.rs` only. May
-/// change at any time.
+/// Not API: the ingest path without sockets, reachable from `benches/ingest.rs` and the fuzz
+/// targets only. May change at any time.
 #[doc(hidden)]
 pub mod bench_support {
     use std::sync::Arc;
@@ -160,6 +163,15 @@ pub mod bench_support {
     /// number of spans accepted (`None` for an undecodable body).
     pub fn ingest_protobuf(store: &SpanStore, body: &[u8], info: &Arc<RequestInfo>) -> Option<u64> {
         store.ingest_protobuf(body, info).ok().map(|o| o.accepted)
+    }
+
+    /// The protobuf encoding an OTLP/JSON body is transcoded into (`None` when it is refused),
+    /// and the most it may take, in bytes.
+    pub fn json_to_protobuf(body: &[u8]) -> (Option<Vec<u8>>, usize) {
+        (
+            crate::json::to_protobuf(body).ok(),
+            crate::json::output_capacity(body.len()),
+        )
     }
 }
 
@@ -296,6 +308,12 @@ impl ReceiverBuilder {
     /// for a body of unknown length) and keeps it until it is stored. A request that cannot
     /// reserve its size within two seconds is answered `UNAVAILABLE` / `503` with
     /// `Retry-After: 1`, which OTLP clients retry with backoff.
+    ///
+    /// Decoding is charged too. Protobuf is checked in place and adds nothing; a gzip body
+    /// adds its inflated size as it inflates. OTLP/JSON is transcoded into protobuf, into a
+    /// buffer of 1.25 times the JSON (plus 1 KiB), with serde_json's scratch buffer beside it
+    /// (under twice the JSON): a JSON body is charged its size plus that, about 4.25 times its
+    /// size in all, and one whose charge exceeds the whole budget is refused with `413`.
     pub fn with_max_in_flight_bytes(mut self, max_in_flight_bytes: usize) -> Self {
         self.max_in_flight_bytes = Some(max_in_flight_bytes);
         self
@@ -325,7 +343,9 @@ impl ReceiverBuilder {
 
     /// Requires every export to carry `token` in the [`ACCESS_TOKEN_HEADER`] header (gRPC
     /// metadata). Requests without it, or with another value, get `UNAUTHENTICATED` / `401`
-    /// and nothing is stored. Tokens are compared in constant time and never logged.
+    /// before any other check (fault knobs included) and nothing of them is stored: they are
+    /// counted in [`ReceiverStats::requests_unauthenticated`] but not recorded, so a token sent
+    /// by mistake is not kept. Tokens are compared in constant time and never logged.
     pub fn with_access_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self

@@ -2,10 +2,12 @@
 //!
 //! gRPC requests (content type `application/grpc*`) are OTLP/gRPC exports; everything else is
 //! OTLP/HTTP. Both are served here, by hand rather than through tonic's generated server, so
-//! that both protocols share one path: the checks every export shares (fault knobs, the access
-//! token) run before a byte of the body is read, so a refused request costs nothing and stores
-//! nothing; the body is read against a deadline and a global budget of in-flight bytes; and it
-//! is decoded straight into the store's form ([`crate::wire`]), on the blocking pool when it is
+//! that both protocols share one path: the access token is checked first, and a request without
+//! the right one is counted but never recorded, so that a token presented by mistake (a real
+//! one, for another project) is not kept; the checks every export shares (fault knobs) run
+//! before a byte of the body is read, so a refused request costs nothing and stores nothing;
+//! the body is read against a deadline and a global budget of in-flight bytes; and it is
+//! decoded straight into the store's form ([`crate::wire`]), on the blocking pool when it is
 //! large, so that no async worker is held for long.
 
 use std::convert::Infallible;
@@ -93,12 +95,6 @@ impl fmt::Debug for App {
     }
 }
 
-/// Why a request was refused before its body was read.
-enum Refusal {
-    Unavailable(&'static str),
-    Unauthenticated,
-}
-
 /// Why an export's body was not stored.
 #[derive(Debug)]
 enum Failure {
@@ -112,12 +108,24 @@ enum Failure {
     Unreadable(String),
     /// No room in the in-flight budget.
     Busy,
+    /// Decoding would take this many bytes of the in-flight budget, more than all of it
+    /// (OTLP/JSON, see [`json_charge`]).
+    TooLargeToDecode(usize),
 }
 
 const FAULT_MESSAGE: &str = "simulated failure (lightstep-receiver fault knob)";
 const SHUTTING_DOWN_MESSAGE: &str = "the receiver is shutting down";
 const BUSY_MESSAGE: &str = "the receiver is receiving too many request bytes at once; retry later";
 const TIMED_OUT_MESSAGE: &str = "the request body did not arrive in time";
+const UNAUTHENTICATED_MESSAGE: &str = "missing or wrong lightstep-access-token header";
+
+/// What a plain (uncompressed) OTLP/JSON body of `len` bytes holds of the in-flight budget
+/// while it is decoded: itself and the transcoder's working memory (about 3.25 times the
+/// body, [`crate::json::working_memory`]). A protobuf body is decoded in place and holds its
+/// length.
+fn json_charge(len: usize) -> usize {
+    len.saturating_add(crate::json::working_memory(len))
+}
 
 /// Compares two tokens in time that depends only on the expected token's length, so that the
 /// response time does not tell a guesser how many leading bytes were right.
@@ -173,8 +181,10 @@ impl App {
     }
 
     /// Whether `headers` carry the required token (always, when none is required). Compared
-    /// in constant time.
-    fn token_accepted(&self, headers: &http::HeaderMap) -> bool {
+    /// in constant time. A request refused here is counted, and nothing of it is recorded: the
+    /// token it presented may be a real one meant for another backend, and a record would keep
+    /// it (and show it to whoever reads [`SpanStore::requests`]).
+    fn authenticate(&self, headers: &HeaderMap) -> bool {
         let Some(expected) = &self.token else {
             return true;
         };
@@ -182,13 +192,20 @@ impl App {
             .get(crate::ACCESS_TOKEN_HEADER)
             .map(HeaderValue::as_bytes)
             .unwrap_or_default();
-        tokens_match(expected, presented)
+        if tokens_match(expected, presented) {
+            return true;
+        }
+        let counters = self.store.counters();
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        counters
+            .requests_unauthenticated
+            .fetch_add(1, Ordering::Relaxed);
+        false
     }
 
-    /// The checks shared by both protocols, in the order a real backend would apply them:
-    /// availability, latency, then authentication. (OTLP/HTTP checks the token once more
-    /// before anything else, so that a request without it learns nothing about the rest.)
-    async fn precheck(&self, info: &Arc<RequestInfo>) -> Option<Refusal> {
+    /// The fault knobs, which every authenticated export goes through before its body is read:
+    /// a simulated failure, then a simulated delay. Returns why the request is refused, if it is.
+    async fn apply_faults(&self, info: &Arc<RequestInfo>) -> Option<&'static str> {
         if self.faults.take_failure() {
             self.store
                 .counters()
@@ -196,7 +213,7 @@ impl App {
                 .fetch_add(1, Ordering::Relaxed);
             self.store
                 .record(Arc::clone(info), RequestOutcome::FaultInjected);
-            return Some(Refusal::Unavailable(FAULT_MESSAGE));
+            return Some(FAULT_MESSAGE);
         }
         let delay = self.faults.response_delay();
         if !delay.is_zero() {
@@ -212,18 +229,9 @@ impl App {
                         .fetch_add(1, Ordering::Relaxed);
                     self.store
                         .record(Arc::clone(info), RequestOutcome::FaultInjected);
-                    return Some(Refusal::Unavailable(SHUTTING_DOWN_MESSAGE));
+                    return Some(SHUTTING_DOWN_MESSAGE);
                 }
             }
-        }
-        if !self.token_accepted(&info.headers) {
-            self.store
-                .counters()
-                .requests_unauthenticated
-                .fetch_add(1, Ordering::Relaxed);
-            self.store
-                .record(Arc::clone(info), RequestOutcome::Unauthenticated);
-            return Some(Refusal::Unauthenticated);
         }
         None
     }
@@ -256,7 +264,7 @@ impl App {
     fn record_failure(&self, info: Arc<RequestInfo>, failure: &Failure) {
         let counters = self.store.counters();
         let outcome = match failure {
-            Failure::TooLarge => {
+            Failure::TooLarge | Failure::TooLargeToDecode(_) => {
                 counters.requests_too_large.fetch_add(1, Ordering::Relaxed);
                 RequestOutcome::TooLarge
             }
@@ -280,6 +288,14 @@ impl App {
         format!(
             "request larger than the receiver's limit of {} bytes",
             self.max_request_bytes
+        )
+    }
+
+    fn too_large_to_decode_message(&self, needed: usize) -> String {
+        format!(
+            "decoding this OTLP/JSON body takes up to {needed} bytes, more than the receiver's \
+             in-flight budget of {} bytes: send smaller requests, or protobuf",
+            self.max_in_flight_bytes
         )
     }
 
@@ -322,19 +338,20 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     {
+        // The token first, as for OTLP/HTTP: a request without it learns nothing else about
+        // the receiver (not even whether a fault knob is on), and no record of it is made.
+        if !self.authenticate(req.headers()) {
+            return Status::unauthenticated("missing or wrong lightstep-access-token metadata")
+                .into_http();
+        }
         let info = Arc::new(RequestInfo::new(
             Protocol::Grpc,
             req.headers().clone(),
             Some(conn.peer),
             conn.tls,
         ));
-        match self.precheck(&info).await {
-            Some(Refusal::Unavailable(why)) => return Status::unavailable(why).into_http(),
-            Some(Refusal::Unauthenticated) => {
-                return Status::unauthenticated("missing or wrong lightstep-access-token metadata")
-                    .into_http();
-            }
-            None => {}
+        if let Some(why) = self.apply_faults(&info).await {
+            return Status::unavailable(why).into_http();
         }
         if req.uri().path() != GRPC_EXPORT_PATH {
             return Status::unimplemented(
@@ -385,6 +402,10 @@ impl App {
                     Failure::Unreadable(why) => (Code::Cancelled, why),
                     Failure::TimedOut => (Code::DeadlineExceeded, TIMED_OUT_MESSAGE.into()),
                     Failure::Busy => (Code::Unavailable, BUSY_MESSAGE.into()),
+                    Failure::TooLargeToDecode(needed) => (
+                        Code::ResourceExhausted,
+                        self.too_large_to_decode_message(needed),
+                    ),
                 };
                 Status::new(code, message).into_http()
             }
@@ -515,23 +536,16 @@ impl App {
             _ => None,
         };
         // The token first: a request without the right token learns nothing else about what
-        // the receiver accepts, and its headers (the presented token among them) are not kept.
-        if !self.token_accepted(req.headers()) {
-            // Counted, not recorded: the presented token is not kept.
-            let counters = self.store.counters();
-            counters.requests.fetch_add(1, Ordering::Relaxed);
-            counters
-                .requests_unauthenticated
-                .fetch_add(1, Ordering::Relaxed);
-            let why = "missing or wrong lightstep-access-token header";
+        // the receiver accepts, and no record of it is made.
+        if !self.authenticate(req.headers()) {
             return match known {
                 Some(protocol) => status_response(
                     protocol,
                     StatusCode::UNAUTHORIZED,
                     Code::Unauthenticated,
-                    why,
+                    UNAUTHENTICATED_MESSAGE,
                 ),
-                None => plain(StatusCode::UNAUTHORIZED, why),
+                None => plain(StatusCode::UNAUTHORIZED, UNAUTHENTICATED_MESSAGE),
             };
         }
         let protocol = match known {
@@ -567,28 +581,18 @@ impl App {
             }
         };
 
-        match self.precheck(&info).await {
-            Some(Refusal::Unavailable(why)) => {
-                return retry_later(status_response(
-                    protocol,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Code::Unavailable,
-                    why,
-                ));
-            }
-            Some(Refusal::Unauthenticated) => {
-                return status_response(
-                    protocol,
-                    StatusCode::UNAUTHORIZED,
-                    Code::Unauthenticated,
-                    "missing or wrong lightstep-access-token header",
-                );
-            }
-            None => {}
+        if let Some(why) = self.apply_faults(&info).await {
+            return retry_later(status_response(
+                protocol,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                why,
+            ));
         }
 
         let deadline = Instant::now() + self.body_timeout;
-        let result = match self.read_http_body(req, deadline).await {
+        let plain_json = protocol == Protocol::HttpJson && !gzip;
+        let result = match self.read_http_body(req, deadline, plain_json).await {
             Ok((body, permit)) => self.store_body(body, gzip, protocol, &info, permit).await,
             Err(failure) => Err(failure),
         };
@@ -621,17 +625,26 @@ impl App {
                         Code::Unavailable,
                         BUSY_MESSAGE,
                     )),
+                    Failure::TooLargeToDecode(needed) => status_response(
+                        protocol,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        Code::ResourceExhausted,
+                        &self.too_large_to_decode_message(needed),
+                    ),
                 }
             }
         }
     }
 
     /// Reads an OTLP/HTTP body within the size limit, after reserving its declared length (or
-    /// the size limit, when no length is declared) in the in-flight budget.
+    /// the size limit, when no length is declared) in the in-flight budget; for a plain
+    /// OTLP/JSON body, what decoding it takes as well ([`json_charge`]), so that it waits for
+    /// room like any other body instead of being refused as busy later.
     async fn read_http_body<B>(
         &self,
         req: Request<B>,
         deadline: Instant,
+        plain_json: bool,
     ) -> Result<(Bytes, OwnedSemaphorePermit), Failure>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -646,8 +659,16 @@ impl App {
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(Failure::TooLarge);
         }
-        let reserved = declared.map_or(limit, |len| usize::try_from(len).unwrap_or(limit));
-        let mut permit = self.reserve(reserved, deadline).await?;
+        let charge = |len: usize| if plain_json { json_charge(len) } else { len };
+        let declared = declared.map(|len| usize::try_from(len).unwrap_or(limit));
+        if let Some(needed) = declared.map(charge)
+            && needed > self.max_in_flight_bytes
+        {
+            return Err(Failure::TooLargeToDecode(needed));
+        }
+        let mut permit = self
+            .reserve(declared.map_or(limit, charge), deadline)
+            .await?;
         let body = Limited::new(req.into_body(), limit);
         let bytes = match tokio::time::timeout_at(deadline, body.collect()).await {
             Ok(Ok(collected)) => collected.to_bytes(),
@@ -661,8 +682,8 @@ impl App {
             }
             Err(_) => return Err(Failure::TimedOut),
         };
-        // A body of unknown length gives back what it did not use.
-        drop(permit.split(permit.num_permits().saturating_sub(bytes.len())));
+        // A body of unknown length gives back what it does not need.
+        drop(permit.split(permit.num_permits().saturating_sub(charge(bytes.len()))));
         Ok((bytes, permit))
     }
 }
@@ -682,26 +703,51 @@ impl IngestJob {
     /// Stores `body`, holding `permit` (its share of the in-flight budget) until it is done.
     fn run(self, body: Bytes, mut permit: OwnedSemaphorePermit) -> Result<IngestOutcome, Failure> {
         if !self.gzip {
-            return decode_and_store(&self.store, &body, self.protocol, &self.info);
+            let held = body.len();
+            return self.decode(&body, held, permit);
         }
         // The reservation grows with the inflated buffer, before each allocation (so a small
         // gzip body cannot make the receiver allocate past the budget and only then be
-        // refused). Without waiting: waiting while holding a reservation could deadlock
-        // against another such request.
+        // refused).
         let inflated = inflate(&body, self.limit, |capacity| {
-            let needed = capacity.min(self.max_in_flight_bytes);
-            let more = needed.saturating_sub(permit.num_permits());
-            if more > 0 {
-                let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
-                let extra = Arc::clone(&self.budget)
-                    .try_acquire_many_owned(more)
-                    .map_err(|_| Failure::Busy)?;
-                permit.merge(extra);
-            }
-            Ok(())
+            self.grow(&mut permit, capacity.min(self.max_in_flight_bytes))
         })?;
         drop(body);
-        decode_and_store(&self.store, &inflated, self.protocol, &self.info)
+        self.decode(&inflated, inflated.capacity(), permit)
+    }
+
+    /// Decodes and stores an uncompressed body; `held` is what `permit` already covers of it.
+    /// OTLP/JSON first has the permit grow by what transcoding it takes.
+    fn decode(
+        &self,
+        plain: &[u8],
+        held: usize,
+        mut permit: OwnedSemaphorePermit,
+    ) -> Result<IngestOutcome, Failure> {
+        if self.protocol == Protocol::HttpJson {
+            let needed = held.saturating_add(crate::json::working_memory(plain.len()));
+            if needed > self.max_in_flight_bytes {
+                return Err(Failure::TooLargeToDecode(needed));
+            }
+            self.grow(&mut permit, needed)?;
+        }
+        let outcome = decode_and_store(&self.store, plain, self.protocol, &self.info);
+        drop(permit);
+        outcome
+    }
+
+    /// Grows `permit` to `bytes`, without waiting: waiting while holding a reservation could
+    /// deadlock against another request doing the same.
+    fn grow(&self, permit: &mut OwnedSemaphorePermit, bytes: usize) -> Result<(), Failure> {
+        let more = bytes.saturating_sub(permit.num_permits());
+        if more > 0 {
+            let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
+            let extra = Arc::clone(&self.budget)
+                .try_acquire_many_owned(more)
+                .map_err(|_| Failure::Busy)?;
+            permit.merge(extra);
+        }
+        Ok(())
     }
 }
 
@@ -714,9 +760,9 @@ fn decode_and_store(
 ) -> Result<IngestOutcome, Failure> {
     match protocol {
         Protocol::HttpJson => {
-            let request = crate::json::decode_request(body).map_err(Failure::Malformed)?;
+            let encoded = crate::json::to_protobuf(body).map_err(Failure::Malformed)?;
             store
-                .ingest(&request, info)
+                .ingest_protobuf(&encoded, info)
                 .map_err(|e| Failure::Malformed(format!("invalid OTLP/JSON body: {e}")))
         }
         _ => store

@@ -452,7 +452,8 @@ pub struct ReceiverStats {
     pub spans_rejected_full: u64,
     /// Stored spans dropped to make room under [`WhenFull::EvictOldest`].
     pub spans_evicted: u64,
-    /// Requests refused for a missing or wrong access token.
+    /// Requests refused for a missing or wrong access token. Counted only: no
+    /// [`RequestRecord`] is kept for them.
     pub requests_unauthenticated: u64,
     /// Requests refused because they exceeded the size limit.
     pub requests_too_large: u64,
@@ -510,8 +511,6 @@ pub enum RequestOutcome {
         /// Spans refused, reported to the client as partial success.
         rejected: u64,
     },
-    /// Refused for a missing or wrong access token.
-    Unauthenticated,
     /// Refused for exceeding the size limit.
     TooLarge,
     /// Refused because the body could not be decoded; the message says why.
@@ -523,8 +522,9 @@ pub enum RequestOutcome {
 }
 
 /// One export request the receiver answered: who sent it, what headers it carried, and how it
-/// was answered. Kept for the newest [`MAX_REQUEST_RECORDS`] requests, including refused ones
-/// (their headers show, for example, which token a client sent).
+/// was answered. Kept for the newest [`MAX_REQUEST_RECORDS`] requests, including refused ones,
+/// except those refused for a missing or wrong access token: those are only counted
+/// ([`ReceiverStats::requests_unauthenticated`]), so that a token sent by mistake is not kept.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RequestRecord {
@@ -878,6 +878,7 @@ impl SpanStore {
 
     /// Stores the valid spans of a decoded request, through its protobuf encoding (the form
     /// the store keeps). Fails only for nesting deeper than protobuf decoding allows.
+    #[cfg(test)]
     pub(crate) fn ingest(
         &self,
         request: &ExportTraceServiceRequest,
@@ -1090,6 +1091,7 @@ impl SpanStore {
     }
 
     /// The newest [`MAX_REQUEST_RECORDS`] requests and how each was answered, oldest first.
+    /// Requests refused for their access token are not among them (see [`RequestRecord`]).
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.inner.state).requests.iter().cloned().collect()
     }
@@ -1292,7 +1294,7 @@ mod tests {
     fn request_records_are_bounded() {
         let store = SpanStore::new(10, usize::MAX, WhenFull::RejectNew);
         for _ in 0..MAX_REQUEST_RECORDS + 10 {
-            store.record(info(), RequestOutcome::Unauthenticated);
+            store.record(info(), RequestOutcome::Throttled);
         }
         assert_eq!(store.requests().len(), MAX_REQUEST_RECORDS);
         assert_eq!(store.stats().requests, (MAX_REQUEST_RECORDS + 10) as u64);

@@ -290,6 +290,99 @@ async fn the_in_flight_budget_makes_uploads_wait_then_answers_retryable_unavaila
     rx.shutdown().await;
 }
 
+/// An OTLP/JSON body as serde writes it: `spans` spans carrying `padding` bytes each.
+fn json_body(spans: usize, padding: usize) -> Vec<u8> {
+    let spans = (0..spans)
+        .map(|i| padded(1, u8::try_from(i % 250 + 1).expect("id"), padding))
+        .collect();
+    serde_json::to_vec(&request("s", spans)).expect("JSON")
+}
+
+#[tokio::test]
+async fn an_otlp_json_body_is_charged_what_decoding_it_takes() {
+    const BUDGET: usize = 1 << 20;
+    let rx = Receiver::builder()
+        .with_max_request_bytes(BUDGET)
+        .with_max_in_flight_bytes(BUDGET)
+        .start()
+        .await
+        .expect("start");
+    // A slow JSON upload reserves, before its body arrives, the body and what transcoding it
+    // takes: a little over four times its size. Protobuf reserves its size (tested above).
+    let declared = 100_000;
+    let mut holder = TcpStream::connect(rx.http_addr()).await.expect("connect");
+    holder
+        .write_all(
+            format!(
+                "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                 content-length: {declared}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+    eventually("the JSON upload reserves", || rx.in_flight_bytes() > 0).await;
+    let charged = rx.in_flight_bytes();
+    assert!(
+        (4 * declared..5 * declared).contains(&charged),
+        "{charged} bytes charged for {declared} of JSON"
+    );
+    drop(holder);
+    in_flight_settles(&rx, 0).await;
+
+    // A JSON body whose decoding would take more than the whole budget is refused with 413
+    // and a message that says why, with a length (before its body is read) or without one;
+    // the same request in protobuf is taken.
+    let body = json_body(60, 4096);
+    assert!(
+        (BUDGET / 5..BUDGET / 2).contains(&body.len()),
+        "{}",
+        body.len()
+    );
+    let resp = http_post(
+        rx.http_addr(),
+        &[("content-type", "application/json")],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(resp.status, 413, "{resp:?}");
+    let message = resp.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("in-flight budget of 1048576 bytes"),
+        "{message}"
+    );
+    let status = chunked_post(rx.http_addr(), "application/json", &body, true).await;
+    assert_eq!(status, 413);
+    assert_eq!(rx.stats().requests_too_large, 2);
+    assert!(rx.spans().is_empty());
+    let resp = http_post(
+        rx.http_addr(),
+        &[("content-type", "application/x-protobuf")],
+        request("s", (0..60).map(|i| padded(1, i + 1, 4096)).collect()).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(rx.spans().len(), 60);
+
+    // A smaller JSON body fits, chunked or not, and gives its whole reservation back.
+    let body = json_body(20, 4096);
+    let resp = http_post(
+        rx.http_addr(),
+        &[("content-type", "application/json")],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let status = chunked_post(rx.http_addr(), "application/json", &body, true).await;
+    assert_eq!(status, 200);
+    assert_eq!(rx.spans().len(), 100);
+    in_flight_settles(&rx, 0).await;
+    rx.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_grpc_body_that_stalls_is_answered_deadline_exceeded() {
     let rx = Receiver::builder()

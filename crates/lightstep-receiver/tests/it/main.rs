@@ -9,3 +9,4 @@ mod lifecycle;
 mod python;
 mod report;
 mod tls;
+mod tokens;
