@@ -1,23 +1,68 @@
 //! End-to-end delivery to the embedded receiver over loopback gRPC, side by side:
 //!
 //! - `lightstep-default`: this crate with the default settings (queue 2048, batch 512);
+//! - `lightstep-default-lossless`: the same, with the spans ended in bursts that fit its queue;
 //! - `lightstep-high-throughput`: this crate with the profile documented in docs/benchmarks.md;
 //! - `bare-otlp-defaults`: opentelemetry-otlp + the SDK's batch processor with their defaults,
 //!   what a user would otherwise write;
+//! - `bare-otlp-defaults-lossless`: the same, with the spans ended in bursts that fit the SDK's
+//!   default queue: what the bare defaults deliver without loss (issue #3's baseline);
 //! - `noop-ceiling`: span creation with a processor that discards every span.
 //!
-//! Each iteration ends `SPANS` spans from `THREADS` threads as fast as they can, then flushes
-//! and waits until the receiver holds every span that will arrive. Criterion's time per
-//! iteration gives the rate; the spans that arrived (and so the loss) are printed once per
-//! pipeline, because a pipeline that drops spans is fast at the wrong thing.
+//! Each iteration ends `SPANS` spans from `THREADS` threads, then flushes. The unpaced rows end
+//! them as fast as they can; the `-lossless` rows end them in bursts of `BURST` spans (2,048,
+//! the default queue of both the SDK and this crate), each followed by a flush, so the queue
+//! never overflows.
 //!
-//! Run: `cargo bench -p lightstep-exporter --bench delivery`
+//! # What is timed
+//!
+//! Both `LightstepExporter::force_flush_blocking` (the export thread answers a flush only when
+//! no export is left in flight, `src/processor.rs`) and the SDK's `SdkTracerProvider::force_flush`
+//! (its batch processor exports synchronously and answers after the last export returned)
+//! return after the flushed exports completed, and the receiver stores a request before it
+//! answers it. So the clock stops when the flush returns; the receiver is then polled every
+//! millisecond, and if its count still grows the time is extended to the poll that saw the last
+//! increase (the bench prints how far past the flush that ever went). The quiet wait that
+//! confirms nothing else arrives is not timed.
+//!
+//! Criterion's time per iteration and its "thrpt" (100,000 / time) are only meaningful for rows
+//! that deliver every span. For every row the bench prints the delivered counts and the
+//! delivered rate (delivered spans / timed duration of the iteration) as min / median / max
+//! over the iterations (criterion's warm-up included), then a summary with issue #3's two
+//! ratios.
+//!
+//! # Where the receiver runs
+//!
+//! By default the receiver runs in this process, on the same cores as the application threads
+//! and the exporter:
+//!
+//! `cargo bench -p lightstep-exporter --bench delivery`
+//!
+//! With `DELIVERY_REMOTE_RECEIVER=1` the receiver runs in a child process (this bench binary
+//! re-executed as `taskset -c <2nd allowed CPU> <this binary>` with `DELIVERY_RECEIVER_CHILD=1`)
+//! and this process pins itself (`taskset -a -p -c <1st allowed CPU> <pid>`) to the other CPU
+//! before it starts any thread: the application threads, the exporter and the no-op ceiling
+//! share one core, the receiver has another. On the 2-core development machine: CPU 0 and CPU 1.
+//!
+//! `DELIVERY_REMOTE_RECEIVER=1 cargo bench -p lightstep-exporter --bench delivery`
+//!
+//! Its rows are the criterion group `delivery-remote-receiver` (the default mode's are
+//! `delivery`), so criterion never compares one mode with the other.
+//!
+//! Do not wrap that command in `taskset` yourself: the bench needs two allowed CPUs to pin
+//! itself and its child. If `taskset` (util-linux) is missing or fewer than two CPUs are
+//! allowed, it says so and falls back to the in-process receiver. The child answers a line
+//! protocol on its stdin/stdout (`count` -> spans stored, `clear` -> spans taken) and exits when
+//! its stdin closes, that is when this process ends, however it ends.
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
 use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use lightstep_config::{EnvSnapshot, LightstepConfig};
 use lightstep_exporter::LightstepExporter;
 use lightstep_receiver::{Receiver, RunningReceiver};
@@ -28,43 +73,184 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
 
 const SPANS: usize = 100_000;
 const THREADS: usize = 4;
+/// Spans per burst in the `-lossless` rows: the default queue size of the SDK's batch processor
+/// and of this crate, so an empty queue (which a flush leaves) takes a whole burst.
+const BURST: usize = 2_048;
+/// How often the receiver is polled after the flush returned.
+const POLL: Duration = Duration::from_millis(1);
+/// How long the receiver's count must stay still (short of `SPANS`) to be final. Not timed.
+const QUIET: Duration = Duration::from_millis(25);
 
+/// Opt-in: the receiver in a child process on a CPU of its own.
+const REMOTE_ENV: &str = "DELIVERY_REMOTE_RECEIVER";
+/// Set by the bench on the child it starts: run the receiver, not criterion.
+const CHILD_ENV: &str = "DELIVERY_RECEIVER_CHILD";
+
+/// Ends span `i` of thread `t` with the workload's four attributes.
+fn end_span(tracer: &impl Tracer, t: usize, i: usize) {
+    let mut span = tracer.start("GET /api/orders/{id}");
+    span.set_attribute(KeyValue::new("http.request.method", "GET"));
+    span.set_attribute(KeyValue::new("http.route", "/api/orders/{id}"));
+    span.set_attribute(KeyValue::new("http.response.status_code", 200));
+    span.set_attribute(KeyValue::new("worker", (t * 1_000_000 + i) as i64));
+    span.end();
+}
+
+/// Ends `SPANS` spans from `THREADS` threads as fast as they can.
 fn produce(provider: &SdkTracerProvider) {
     std::thread::scope(|s| {
         for t in 0..THREADS {
             let tracer = provider.tracer("bench");
             s.spawn(move || {
                 for i in 0..SPANS / THREADS {
-                    let mut span = tracer.start("GET /api/orders/{id}");
-                    span.set_attribute(KeyValue::new("http.request.method", "GET"));
-                    span.set_attribute(KeyValue::new("http.route", "/api/orders/{id}"));
-                    span.set_attribute(KeyValue::new("http.response.status_code", 200));
-                    span.set_attribute(KeyValue::new("worker", (t * 1_000_000 + i) as i64));
-                    span.end();
+                    end_span(&tracer, t, i);
                 }
             });
         }
     });
 }
 
-/// Waits until the receiver holds `expected` spans or its count stops growing (the pipeline
-/// has flushed already), then empties it. Returns what arrived.
-fn collect(receiver: &RunningReceiver, expected: usize) -> usize {
-    let mut last = receiver.store().len();
-    let mut still = 0;
-    while last < expected && still < 5 {
-        std::thread::sleep(Duration::from_millis(20));
-        let now = receiver.store().len();
-        still = if now == last { still + 1 } else { 0 };
-        last = now;
-    }
-    receiver.store().take_spans().len()
+/// Ends `SPANS` spans from `THREADS` threads in bursts of `BURST` spans (`BURST / THREADS` per
+/// thread); after each burst one thread calls `flush` while the others wait, so a burst starts
+/// with an empty queue and never overflows it.
+fn produce_paced(provider: &SdkTracerProvider, flush: impl Fn() + Sync) {
+    let per_thread = SPANS / THREADS;
+    let per_burst = BURST / THREADS;
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let tracer = provider.tracer("bench");
+            let (barrier, flush) = (&barrier, &flush);
+            s.spawn(move || {
+                // Every thread goes through the same bursts (the last one shorter), so the
+                // barriers match.
+                for start in (0..per_thread).step_by(per_burst) {
+                    for i in start..(start + per_burst).min(per_thread) {
+                        end_span(&tracer, t, i);
+                    }
+                    if barrier.wait().is_leader() {
+                        flush();
+                    }
+                    // Nobody starts the next burst before the flush returned.
+                    barrier.wait();
+                }
+            });
+        }
+    });
 }
 
-fn ours(receiver: &RunningReceiver, high_throughput: bool) -> LightstepExporter {
+/// The receiver: in this process, or in a child process on a CPU of its own.
+enum Backend {
+    Local(RunningReceiver),
+    Remote(ChildReceiver),
+}
+
+impl Backend {
+    fn endpoint(&self) -> String {
+        match self {
+            Backend::Local(receiver) => receiver.grpc_endpoint(),
+            Backend::Remote(child) => child.endpoint.clone(),
+        }
+    }
+
+    /// Spans stored now.
+    fn count(&self) -> usize {
+        match self {
+            Backend::Local(receiver) => receiver.store().len(),
+            Backend::Remote(child) => child.ask("count"),
+        }
+    }
+
+    /// Empties the store; returns how many spans it held.
+    fn clear(&self) -> usize {
+        match self {
+            Backend::Local(receiver) => receiver.store().take_spans().len(),
+            Backend::Remote(child) => child.ask("clear"),
+        }
+    }
+}
+
+/// Called when the flush returned at `flushed`: polls the receiver every `POLL` until it holds
+/// `expected` spans or its count has not grown for `QUIET`. Returns the count and the instant
+/// the last span arrived: `flushed`, or the first poll that saw the final count if it grew
+/// after the first look (an upper bound, within about a millisecond).
+fn settle(backend: &Backend, expected: usize, flushed: Instant) -> (usize, Instant) {
+    // What the first look sees was there when the flush returned: the flush waited for it.
+    let mut count = backend.count();
+    let mut last_arrival = flushed;
+    let mut last_change = Instant::now();
+    while count < expected && last_change.elapsed() < QUIET {
+        std::thread::sleep(POLL);
+        let now = backend.count();
+        if now > count {
+            count = now;
+            last_arrival = Instant::now();
+            last_change = last_arrival;
+        }
+    }
+    (count, last_arrival)
+}
+
+/// One iteration of a pipeline.
+#[derive(Clone, Copy)]
+struct Sample {
+    /// Spans that reached the receiver (for the no-op ceiling: spans created).
+    delivered: usize,
+    /// From the first span to the last arrival: what criterion is given.
+    timed: Duration,
+    /// How far past the flush's return the last arrival was (zero if none arrived after it).
+    after_flush: Duration,
+}
+
+impl Sample {
+    fn rate(&self) -> f64 {
+        self.delivered as f64 / self.timed.as_secs_f64()
+    }
+}
+
+/// Times one iteration: `run` ends the spans and flushes; see `settle` for where the clock
+/// stops. Empties the receiver afterwards (not timed).
+fn measure(backend: &Backend, run: impl FnOnce()) -> Sample {
+    let started = Instant::now();
+    run();
+    let flushed = Instant::now();
+    let (delivered, last_arrival) = settle(backend, SPANS, flushed);
+    let taken = backend.clear();
+    if taken != delivered {
+        eprintln!("warning: {taken} spans in the receiver after the count settled at {delivered}");
+    }
+    Sample {
+        delivered,
+        timed: last_arrival - started,
+        after_flush: last_arrival - flushed,
+    }
+}
+
+/// Runs `iteration` as a criterion benchmark with `iter_custom`, keeping every sample.
+fn bench_pipeline(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut iteration: impl FnMut() -> Sample,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let sample = iteration();
+                    samples.push(sample);
+                    sample.timed
+                })
+                .sum()
+        });
+    });
+    samples
+}
+
+fn ours(endpoint: &str, high_throughput: bool) -> LightstepExporter {
     let mut builder = LightstepConfig::builder()
         .with_env(EnvSnapshot::empty())
-        .with_otlp_endpoint(receiver.grpc_endpoint())
+        .with_otlp_endpoint(endpoint)
         .with_service_name("bench");
     if high_throughput {
         builder = builder
@@ -76,11 +262,11 @@ fn ours(receiver: &RunningReceiver, high_throughput: bool) -> LightstepExporter 
     LightstepExporter::new(builder.build().unwrap()).unwrap()
 }
 
-fn bare(rt: &tokio::runtime::Runtime, receiver: &RunningReceiver) -> SdkTracerProvider {
+fn bare(rt: &tokio::runtime::Runtime, endpoint: &str) -> SdkTracerProvider {
     let _guard = rt.enter();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
-        .with_endpoint(receiver.grpc_endpoint())
+        .with_endpoint(endpoint)
         .build()
         .unwrap();
     SdkTracerProvider::builder()
@@ -104,87 +290,450 @@ impl SpanProcessor for Discard {
     }
 }
 
-fn delivery(c: &mut Criterion) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let receiver = rt
-        .block_on(
-            Receiver::builder()
-                .with_max_spans(1_000_000)
-                .with_max_request_bytes(64 << 20)
-                .start(),
-        )
-        .unwrap();
+fn receiver_builder() -> lightstep_receiver::ReceiverBuilder {
+    Receiver::builder()
+        .with_max_spans(1_000_000)
+        .with_max_request_bytes(64 << 20)
+}
 
-    let mut group = c.benchmark_group("delivery");
+/// Whether one of this bench's own switches is set (to anything but empty or `0`). They are not
+/// the library's configuration, which `EnvSnapshot` reads (`OTEL_`, `LIGHTSTEP_`, `LS_` only),
+/// hence the one exception to the workspace's rule.
+#[allow(clippy::disallowed_methods)]
+fn bench_switch(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// With `DELIVERY_REMOTE_RECEIVER` set, the receiver child (and this process pinned); `None`
+/// for the in-process receiver, the default and the fallback (with a message) if that fails.
+fn remote_receiver() -> Option<ChildReceiver> {
+    let remote = bench_switch(REMOTE_ENV);
+    if !remote {
+        eprintln!(
+            "delivery: receiver in this process, sharing the cores with the application and \
+             the exporter (set {REMOTE_ENV}=1 to give it a CPU of its own)"
+        );
+        return None;
+    }
+    ChildReceiver::start()
+        .inspect_err(|why| {
+            eprintln!(
+                "delivery: {REMOTE_ENV} is set but {why}; falling back to the in-process \
+                 receiver (the application, the exporter and the receiver share every core)"
+            );
+        })
+        .ok()
+}
+
+fn delivery(c: &mut Criterion) {
+    // First, before this process starts any thread: in remote mode it pins itself here, and
+    // the threads started afterwards (runtimes, exporters, producers) inherit the pinning.
+    let remote = remote_receiver();
+    // The in-process receiver serves from this runtime, as the bare exporter's tonic channel
+    // does in both modes.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let backend = match remote {
+        Some(child) => Backend::Remote(child),
+        None => Backend::Local(rt.block_on(receiver_builder().start()).unwrap()),
+    };
+    let endpoint = backend.endpoint();
+    let mut results: Vec<(&str, Vec<Sample>)> = Vec::new();
+
+    // A group of its own per mode, so that criterion never compares one mode with the other.
+    let mut group = c.benchmark_group(match backend {
+        Backend::Local(_) => "delivery",
+        Backend::Remote(_) => "delivery-remote-receiver",
+    });
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
+    // Only meaningful for the rows that deliver every span; see the printed rates.
     group.throughput(Throughput::Elements(SPANS as u64));
 
-    for (name, high) in [
-        ("lightstep-default", false),
-        ("lightstep-high-throughput", true),
+    for (name, high, paced) in [
+        ("lightstep-default", false, false),
+        ("lightstep-default-lossless", false, true),
+        ("lightstep-high-throughput", true, false),
     ] {
-        let exporter = ours(&receiver, high);
-        let mut delivered = Vec::new();
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let started = Instant::now();
+        let exporter = ours(&endpoint, high);
+        backend.clear();
+        let flush = || {
+            // An `Err` here reports drops, which the delivered counts show.
+            let _ = exporter.force_flush_blocking();
+        };
+        let samples = bench_pipeline(&mut group, name, || {
+            measure(&backend, || {
+                if paced {
+                    // Flushes after every burst, the last one included.
+                    produce_paced(exporter.tracer_provider(), flush);
+                } else {
                     produce(exporter.tracer_provider());
-                    let _ = exporter.force_flush_blocking();
-                    delivered.push(collect(&receiver, SPANS));
-                    total += started.elapsed();
+                    flush();
                 }
-                total
-            });
+            })
         });
-        report(name, &delivered);
+        report(name, &samples, true);
+        results.push((name, samples));
         let _ = exporter.shutdown_blocking();
     }
 
-    let provider = bare(&rt, &receiver);
-    let mut delivered = Vec::new();
-    group.bench_function("bare-otlp-defaults", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let started = Instant::now();
-                produce(&provider);
-                let _ = provider.force_flush();
-                delivered.push(collect(&receiver, SPANS));
-                total += started.elapsed();
-            }
-            total
+    for (name, paced) in [
+        ("bare-otlp-defaults", false),
+        ("bare-otlp-defaults-lossless", true),
+    ] {
+        let provider = bare(&rt, &endpoint);
+        backend.clear();
+        let flush = || {
+            let _ = provider.force_flush();
+        };
+        let samples = bench_pipeline(&mut group, name, || {
+            measure(&backend, || {
+                if paced {
+                    // Flushes after every burst, the last one included.
+                    produce_paced(&provider, flush);
+                } else {
+                    produce(&provider);
+                    flush();
+                }
+            })
         });
-    });
-    report("bare-otlp-defaults", &delivered);
-    let _ = provider.shutdown();
+        report(name, &samples, true);
+        results.push((name, samples));
+        let _ = provider.shutdown();
+    }
 
+    // Timed the same way as the pipelines, with nothing to flush or deliver: the rate is spans
+    // created per second. In remote mode it runs in this pinned process, on the same single
+    // CPU as the pipelines' application threads.
     let noop = SdkTracerProvider::builder()
         .with_span_processor(Discard)
         .build();
-    group.bench_function("noop-ceiling", |b| b.iter(|| produce(&noop)));
+    let samples = bench_pipeline(&mut group, "noop-ceiling", || {
+        let started = Instant::now();
+        produce(&noop);
+        let timed = started.elapsed();
+        Sample {
+            delivered: SPANS,
+            timed,
+            after_flush: Duration::ZERO,
+        }
+    });
+    report("noop-ceiling", &samples, false);
+    results.push(("noop-ceiling", samples));
     group.finish();
 
+    summary(&backend, &results);
     eprintln!(
         "size_of::<SpanData>() = {} bytes (plus its attribute vector); a full queue of N spans holds about N times that",
         std::mem::size_of::<SpanData>()
     );
 }
 
-fn report(name: &str, delivered: &[usize]) {
-    if delivered.is_empty() {
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// Min, median and max.
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (values[0], median(&values), values[values.len() - 1])
+}
+
+fn rate(per_second: f64) -> String {
+    if per_second >= 1e6 {
+        format!("{:.2}M/s", per_second / 1e6)
+    } else {
+        format!("{:.0}k/s", per_second / 1e3)
+    }
+}
+
+/// Prints a pipeline's delivered counts and delivered rates, min / median / max, and how far
+/// past the flush spans still arrived. For the no-op ceiling (`delivered == false`), only the
+/// rate of spans created.
+fn report(name: &str, samples: &[Sample], delivered: bool) {
+    if samples.is_empty() {
         return;
     }
-    let min = delivered.iter().min().copied().unwrap_or(0);
-    let max = delivered.iter().max().copied().unwrap_or(0);
+    let n = samples.len();
+    let (rmin, rmed, rmax) = spread(samples.iter().map(Sample::rate).collect());
+    let rates = format!("{} / {} / {}", rate(rmin), rate(rmed), rate(rmax));
+    if !delivered {
+        eprintln!(
+            "{name}: {n} iterations (warm-up included); spans created per second \
+             min/median/max {rates}"
+        );
+        return;
+    }
+    let (min, med, max) = spread(samples.iter().map(|s| s.delivered as f64).collect());
+    let late = samples
+        .iter()
+        .map(|s| s.after_flush)
+        .max()
+        .unwrap_or_default();
     eprintln!(
-        "{name}: delivered {min}..={max} of {SPANS} spans per iteration over {} iterations (lost up to {})",
-        delivered.len(),
-        SPANS - min
+        "{name}: {n} iterations (warm-up included); delivered per iteration min/median/max \
+         {min:.0} / {med:.0} / {max:.0} of {SPANS} (lost up to {lost:.0}); delivered spans per \
+         second min/median/max {rates}; last arrival after the flush returned: up to {:.1} ms",
+        late.as_secs_f64() * 1e3,
+        lost = SPANS as f64 - min,
     );
 }
 
+/// Issue #3's two ratios from the median rates, with what they rest on.
+fn summary(backend: &Backend, results: &[(&str, Vec<Sample>)]) {
+    let median_rate = |name: &str| {
+        results
+            .iter()
+            .find(|(n, s)| *n == name && !s.is_empty())
+            .map(|(_, s)| spread(s.iter().map(Sample::rate).collect()).1)
+    };
+    let lossless = |name: &str| {
+        results
+            .iter()
+            .find(|(n, _)| *n == name)
+            .is_some_and(|(_, s)| s.iter().all(|s| s.delivered == SPANS))
+    };
+    let ours = "lightstep-high-throughput";
+    let Some(ours_rate) = median_rate(ours) else {
+        return;
+    };
+    let mode = match backend {
+        Backend::Local(_) => "receiver in this process, all cores shared",
+        Backend::Remote(child) => &child.description,
+    };
+    eprintln!("summary ({mode}), median delivered rates:");
+    eprintln!(
+        "  {ours}: {}{}",
+        rate(ours_rate),
+        if lossless(ours) {
+            ", no loss in any iteration"
+        } else {
+            ", LOST SPANS in some iteration: the goals need zero drops"
+        }
+    );
+    if let Some(bare) = median_rate("bare-otlp-defaults-lossless") {
+        eprintln!(
+            "  vs bare-otlp-defaults-lossless {} ({}): {:.2}x (goal: at least 3x)",
+            rate(bare),
+            if lossless("bare-otlp-defaults-lossless") {
+                "no loss"
+            } else {
+                "LOST SPANS"
+            },
+            ours_rate / bare
+        );
+    }
+    if let Some(noop) = median_rate("noop-ceiling") {
+        eprintln!(
+            "  vs noop-ceiling {}: {:.0}% (goal: at least 50%)",
+            rate(noop),
+            100.0 * ours_rate / noop
+        );
+    }
+}
+
+/// The CPUs process `pid` ("self" or a number) may run on, from `/proc/<pid>/status`'s
+/// `Cpus_allowed_list` (such as `0-1` or `0,2-3`).
+fn allowed_cpus(pid: &str) -> Option<Vec<usize>> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let list = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?;
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        match part.split_once('-') {
+            Some((first, last)) => cpus.extend(first.parse::<usize>().ok()?..=last.parse().ok()?),
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
+/// The receiver in a child process pinned to a CPU of its own (see the module's comment).
+struct ChildReceiver {
+    child: Child,
+    io: Mutex<ChildIo>,
+    endpoint: String,
+    description: String,
+}
+
+struct ChildIo {
+    /// `None` once closed (on drop): the child exits when it reads end of file.
+    to_child: Option<ChildStdin>,
+    from_child: BufReader<ChildStdout>,
+}
+
+impl ChildReceiver {
+    /// Starts the child on the second allowed CPU, then pins this process to the first.
+    /// Returns why not if it cannot (the child, if started, exits when dropped).
+    fn start() -> Result<ChildReceiver, String> {
+        let cpus = allowed_cpus("self")
+            .ok_or("/proc/self/status has no readable Cpus_allowed_list (not Linux?)")?;
+        let [app_cpu, receiver_cpu, ..] = cpus[..] else {
+            return Err(format!(
+                "this process may only run on CPU(s) {cpus:?}, and the receiver needs a CPU of \
+                 its own (do not run the bench under taskset yourself)"
+            ));
+        };
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        // No argument: criterion's (`--bench`, filters) are not for the child, which never
+        // reaches criterion.
+        let mut child = Command::new("taskset")
+            .arg("-c")
+            .arg(receiver_cpu.to_string())
+            .arg(&exe)
+            .env(CHILD_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "the `taskset` program (util-linux) is not installed".to_owned()
+                }
+                _ => format!("`taskset -c {receiver_cpu} {}` failed: {e}", exe.display()),
+            })?;
+        let to_child = child.stdin.take();
+        let from_child = BufReader::new(child.stdout.take().expect("piped"));
+        let mut receiver = ChildReceiver {
+            child,
+            io: Mutex::new(ChildIo {
+                to_child,
+                from_child,
+            }),
+            endpoint: String::new(),
+            description: String::new(),
+        };
+
+        // The child's first line is its gRPC endpoint, once its receiver listens.
+        let mut endpoint = String::new();
+        let io = receiver.io.get_mut().unwrap();
+        if io.from_child.read_line(&mut endpoint).unwrap_or(0) == 0 {
+            return Err(format!(
+                "the receiver child (`taskset -c {receiver_cpu} {}`) exited before it \
+                 started (see its error above)",
+                exe.display()
+            ));
+        }
+        receiver.endpoint = endpoint.trim().to_owned();
+        let child_pid = receiver.child.id();
+        let child_cpus = allowed_cpus(&child_pid.to_string());
+        if child_cpus.as_deref() != Some(&[receiver_cpu]) {
+            return Err(format!(
+                "the receiver child may run on CPU(s) {child_cpus:?}, not CPU {receiver_cpu} alone"
+            ));
+        }
+
+        // Pin this process, every thread it has so far (`-a`); later threads inherit it.
+        let pid = std::process::id().to_string();
+        let pinned = Command::new("taskset")
+            .args(["-a", "-p", "-c", &app_cpu.to_string(), &pid])
+            .output()
+            .map_err(|e| format!("`taskset -a -p -c {app_cpu} {pid}` failed: {e}"))?;
+        let own_cpus = allowed_cpus("self");
+        if !pinned.status.success() || own_cpus.as_deref() != Some(&[app_cpu]) {
+            return Err(format!(
+                "`taskset -a -p -c {app_cpu} {pid}` did not pin this process ({}; now on CPU(s) \
+                 {own_cpus:?})",
+                String::from_utf8_lossy(&pinned.stderr).trim()
+            ));
+        }
+
+        receiver.description = format!(
+            "receiver in child process {child_pid} pinned to CPU {receiver_cpu}; application \
+             threads, exporter and no-op ceiling in this process pinned to CPU {app_cpu}"
+        );
+        eprintln!(
+            "delivery: {} (gRPC {})",
+            receiver.description, receiver.endpoint
+        );
+        Ok(receiver)
+    }
+
+    /// Sends one command, returns the number the child answers.
+    fn ask(&self, command: &str) -> usize {
+        let mut io = self.io.lock().unwrap();
+        let io = &mut *io;
+        let to_child = io.to_child.as_mut().expect("open until drop");
+        to_child
+            .write_all(format!("{command}\n").as_bytes())
+            .and_then(|()| to_child.flush())
+            .expect("the receiver child process is gone");
+        let mut answer = String::new();
+        io.from_child
+            .read_line(&mut answer)
+            .expect("the receiver child process is gone");
+        answer.trim().parse().unwrap_or_else(|_| {
+            panic!("the receiver child answered {answer:?} to {command:?} (gone?)")
+        })
+    }
+}
+
+impl Drop for ChildReceiver {
+    fn drop(&mut self) {
+        // Closing its stdin ends the child; give it a moment, then kill it.
+        if let Ok(io) = self.io.get_mut() {
+            io.to_child = None;
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child's side (`DELIVERY_RECEIVER_CHILD` set): starts the receiver, writes its gRPC
+/// endpoint on stdout, then answers one line per command read on stdin: `count` -> spans
+/// stored, `clear` -> spans taken out of the store. Returns at end of stdin (the parent closed
+/// it or ended).
+fn receiver_child() {
+    // Its threads inherit the CPU `taskset` gave this process: a runtime of one worker on the
+    // 2-core machine.
+    let rt = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    let receiver = rt
+        .block_on(receiver_builder().start())
+        .expect("the receiver starts");
+    let mut out = std::io::stdout().lock();
+    let mut answer = |line: &str| writeln!(out, "{line}").and_then(|()| out.flush()).is_ok();
+    if !answer(&receiver.grpc_endpoint()) {
+        return;
+    }
+    for command in std::io::stdin().lock().lines() {
+        let Ok(command) = command else { break };
+        let reply = match command.trim() {
+            "count" => receiver.store().len(),
+            "clear" => receiver.store().take_spans().len(),
+            other => {
+                eprintln!("delivery receiver child: unknown command {other:?}");
+                break;
+            }
+        };
+        if !answer(&reply.to_string()) {
+            break;
+        }
+    }
+    // The parent is done or gone, and nothing here is worth keeping: exit at once rather than
+    // through the runtime's orderly shutdown, which waits for the requests still being decoded.
+    std::process::exit(0);
+}
+
 criterion_group!(benches, delivery);
-criterion_main!(benches);
+
+// criterion_main!'s body, after a look at whether this process is the receiver child.
+fn main() {
+    if bench_switch(CHILD_ENV) {
+        receiver_child();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
