@@ -61,8 +61,50 @@ pub(crate) fn to_protobuf(body: &[u8]) -> Result<Vec<u8>, String> {
     message
         .deserialize(&mut de)
         .and_then(|()| de.end())
-        .map_err(|e| format!("invalid OTLP/JSON body: {e}"))?;
+        .map_err(|e| error_message(&e))?;
     Ok(out.buf)
+}
+
+/// The longest error message kept: serde's messages quote the offending value whole
+/// (`invalid type: string "..."`), which may be most of the body, and the message is both sent
+/// back and kept in the request records, neither of them charged to any budget.
+const MAX_ERROR_MESSAGE: usize = 512;
+
+/// `e` as an error message of at most about [`MAX_ERROR_MESSAGE`] bytes, cut without
+/// formatting the rest, with the position serde_json reports.
+fn error_message(e: &serde_json::Error) -> String {
+    /// A writer that takes `MAX_ERROR_MESSAGE` bytes (on a character boundary), then fails.
+    struct Bounded(String, bool);
+
+    impl fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = MAX_ERROR_MESSAGE.saturating_sub(self.0.len());
+            if s.len() <= room {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.0.push_str(&s[..end]);
+            self.1 = true;
+            Err(fmt::Error)
+        }
+    }
+
+    let mut message = Bounded(String::with_capacity(MAX_ERROR_MESSAGE + 64), false);
+    // Only `Bounded` fails, when it is full.
+    let _ = fmt::Write::write_fmt(&mut message, format_args!("invalid OTLP/JSON body: {e}"));
+    let Bounded(mut message, cut) = message;
+    if cut {
+        message.push_str(&format!(
+            "... (cut) at line {} column {}",
+            e.line(),
+            e.column()
+        ));
+    }
+    message
 }
 
 /// The messages of an OTLP trace request (`AnyValue` aside, see [`AnyValueSeed`]).
@@ -1160,6 +1202,28 @@ mod tests {
         let err = decode_request(body.as_bytes()).expect_err("too deep");
         assert!(err.contains("recursion limit"), "{err}");
         assert!(oracle::decode_request(body.as_bytes()).is_err());
+    }
+
+    /// serde quotes a refused string whole: the message is cut, so that a client cannot make
+    /// the receiver send back and keep (in its request records) most of its body.
+    #[test]
+    fn error_messages_do_not_quote_the_body_whole() {
+        let big = "\u{e9}".repeat(1 << 18);
+        for body in [
+            format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"kind":"{big}"}}]}}]}}]}}"#),
+            format!(r#"{{"resourceSpans":"{big}"}}"#),
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":[{{"value":{{"boolValue":"{big}"}}}}]}}]}}]}}]}}"#
+            ),
+        ] {
+            let err = to_protobuf(body.as_bytes()).expect_err("refused");
+            assert!(err.len() < 1024, "{} bytes of message", err.len());
+            assert!(err.starts_with("invalid OTLP/JSON body: invalid "), "{err}");
+            assert!(err.contains("... (cut) at line 1 column "), "{err}");
+        }
+        let short = to_protobuf(br#"{"resourceSpans":3}"#).expect_err("refused");
+        assert!(!short.contains("(cut)"), "{short}");
+        assert!(short.contains("line 1 column"), "{short}");
     }
 
     #[test]

@@ -709,10 +709,15 @@ impl IngestJob {
         // The reservation grows with the inflated buffer, before each allocation (so a small
         // gzip body cannot make the receiver allocate past the budget and only then be
         // refused).
-        let inflated = inflate(&body, self.limit, |capacity| {
+        let mut inflated = inflate(&body, self.limit, |capacity| {
             self.grow(&mut permit, capacity.min(self.max_in_flight_bytes))
         })?;
         drop(body);
+        if self.protocol == Protocol::HttpJson {
+            // Decoding JSON is charged on top of the inflated buffer: the buffer's length, as
+            // for a plain body, not the capacity its doubling left (up to twice that).
+            inflated.shrink_to_fit();
+        }
         self.decode(&inflated, inflated.capacity(), permit)
     }
 

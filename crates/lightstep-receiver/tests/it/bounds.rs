@@ -383,6 +383,37 @@ async fn an_otlp_json_body_is_charged_what_decoding_it_takes() {
     rx.shutdown().await;
 }
 
+/// A gzip body inflates into a buffer that doubles as it fills; decoding JSON is charged
+/// what the body takes once inflated, as for the same body sent plain, not what the doubling
+/// left (up to twice the body), which refused with `413` (not retried by clients) a gzip body
+/// whose plain form was taken.
+#[tokio::test]
+async fn a_gzip_json_body_is_charged_like_the_same_body_plain() {
+    const BUDGET: usize = 650_000;
+    let rx = Receiver::builder()
+        .with_max_request_bytes(BUDGET)
+        .with_max_in_flight_bytes(BUDGET)
+        .start()
+        .await
+        .expect("start");
+    // Just over 128 KiB: the inflated buffer doubles (from 4 KiB) to 256 KiB.
+    let body = json_body(31, 4096);
+    assert!((131_073..150_000).contains(&body.len()), "{}", body.len());
+    let json = [("content-type", "application/json")];
+    let resp = http_post(rx.http_addr(), &json, body.clone()).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let resp = http_post(
+        rx.http_addr(),
+        &[json[0], ("content-encoding", "gzip")],
+        gzip(&body),
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(rx.spans().len(), 62);
+    in_flight_settles(&rx, 0).await;
+    rx.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_grpc_body_that_stalls_is_answered_deadline_exceeded() {
     let rx = Receiver::builder()
