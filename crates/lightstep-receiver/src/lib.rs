@@ -128,7 +128,8 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_STORED_BYTES: usize = 256 * 1024 * 1024;
 
 /// The default budget of request bodies being received and decoded at once, over all
-/// connections: 64 MiB (raised to the request size limit if that is larger).
+/// connections: 64 MiB (raised, unless a budget is set, to what one OTLP/JSON request of the
+/// size limit is charged if that is larger).
 pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 64 * 1024 * 1024;
 
 /// The default time after which a connection with no request in flight is closed: 60 s.
@@ -302,8 +303,8 @@ impl ReceiverBuilder {
 
     /// The budget, in bytes, of request bodies being received, decompressed and decoded at
     /// once, over all connections of both listeners (default
-    /// [`DEFAULT_MAX_IN_FLIGHT_BYTES`], or the request size limit if that is larger; from the
-    /// request size limit to `u32::MAX`). A request reserves its size before its body is read
+    /// [`DEFAULT_MAX_IN_FLIGHT_BYTES`], or what one OTLP/JSON request of the size limit is
+    /// charged, below, if that is larger; from the request size limit to `u32::MAX`). A request reserves its size before its body is read
     /// (a gRPC message's declared length, an HTTP `Content-Length`, or the request size limit
     /// for a body of unknown length) and keeps it until it is stored. A request that cannot
     /// reserve its size within two seconds is answered `UNAVAILABLE` / `503` with
@@ -337,8 +338,14 @@ impl ReceiverBuilder {
     }
 
     fn in_flight_budget(&self) -> usize {
-        self.max_in_flight_bytes
-            .unwrap_or_else(|| DEFAULT_MAX_IN_FLIGHT_BYTES.max(self.max_request_bytes))
+        self.max_in_flight_bytes.unwrap_or_else(|| {
+            // Room for one OTLP/JSON request of the size limit with its decoding, so that a
+            // raised limit does not leave large JSON bodies refused by a default budget.
+            let json = service::json_charge(self.max_request_bytes).min(u32::MAX as usize);
+            DEFAULT_MAX_IN_FLIGHT_BYTES
+                .max(json)
+                .max(self.max_request_bytes)
+        })
     }
 
     /// Requires every export to carry `token` in the [`ACCESS_TOKEN_HEADER`] header (gRPC
@@ -718,6 +725,23 @@ mod tests {
             "{dbg}"
         );
         receiver.shutdown().await;
+    }
+
+    #[test]
+    fn the_default_in_flight_budget_takes_a_json_request_of_the_size_limit() {
+        let default = Receiver::builder();
+        assert_eq!(default.in_flight_budget(), DEFAULT_MAX_IN_FLIGHT_BYTES);
+        for limit in [16 << 20, 64 << 20, 512 << 20] {
+            let builder = Receiver::builder().with_max_request_bytes(limit);
+            let budget = builder.in_flight_budget();
+            assert!(budget >= service::json_charge(limit).min(u32::MAX as usize));
+            assert!(u32::try_from(budget).is_ok(), "{limit}: {budget}");
+        }
+        // An explicit budget is kept as given.
+        let explicit = Receiver::builder()
+            .with_max_request_bytes(64 << 20)
+            .with_max_in_flight_bytes(100 << 20);
+        assert_eq!(explicit.in_flight_budget(), 100 << 20);
     }
 
     #[test]

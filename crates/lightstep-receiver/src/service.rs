@@ -123,7 +123,7 @@ const UNAUTHENTICATED_MESSAGE: &str = "missing or wrong lightstep-access-token h
 /// while it is decoded: itself and the transcoder's working memory (about 3.25 times the
 /// body, [`crate::json::working_memory`]). A protobuf body is decoded in place and holds its
 /// length.
-fn json_charge(len: usize) -> usize {
+pub(crate) fn json_charge(len: usize) -> usize {
     len.saturating_add(crate::json::working_memory(len))
 }
 
