@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
     // the output capacity that the in-flight budget charges for.
     let (encoded, capacity) = json_to_protobuf(data);
     if let Some(encoded) = encoded {
-        assert!(encoded.len() <= capacity, "the output outgrew its reservation");
+        assert!(
+            encoded.len() <= capacity,
+            "the output outgrew its reservation"
+        );
         assert!(
             ExportTraceServiceRequest::decode(encoded.as_slice()).is_ok(),
             "the transcoder wrote protobuf that prost refuses"
