@@ -18,6 +18,9 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::stats::Stats;
 
+/// The largest queue allocated up front (about 360 bytes a span: 47 MB at this size).
+pub(crate) const PREALLOCATED_QUEUE: usize = 131_072;
+
 /// How long shutdown waits past its deadline for the export thread to finish counting what it
 /// could not deliver (microseconds of work; this is only a bound).
 const COUNTING_GRACE: Duration = Duration::from_millis(100);
@@ -95,9 +98,17 @@ impl DeliveryProcessor {
         stats: Arc<Stats>,
         default_timeout: Duration,
     ) -> std::io::Result<Self> {
-        // Unbounded channel, bounded by `queued`: a bounded crossbeam channel reserves every
-        // slot up front, so a large queue limit would cost its full memory at start.
-        let (spans, span_rx) = crossbeam_channel::unbounded();
+        // The queue's length is limited by `queued` (a full queue is a counted drop, never a
+        // wait). Up to `PREALLOCATED_QUEUE` spans it is a ring allocated once, as the SDK's own
+        // queue is: a growing channel allocates and zeroes a block per 31 spans, which the
+        // kernel faults in again after every burst (a tenth of the application's core in the
+        // delivery bench, docs/benchmarks.md). Larger limits get the growing channel, so that
+        // the limit does not cost its full memory at start.
+        let (spans, span_rx) = if settings.max_queue_size <= PREALLOCATED_QUEUE {
+            crossbeam_channel::bounded(settings.max_queue_size.max(1))
+        } else {
+            crossbeam_channel::unbounded()
+        };
         let queued = Arc::new(AtomicUsize::new(0));
         let max_queue_size = settings.max_queue_size;
         let (control, control_rx) = crossbeam_channel::unbounded();
@@ -193,7 +204,9 @@ impl SpanProcessor for DeliveryProcessor {
             self.stats.record_drop();
             return;
         }
-        if self.spans.send(span).is_err() {
+        // Never full here (`queued` keeps the length within the limit); disconnected only once
+        // the export thread is gone.
+        if self.spans.try_send(span).is_err() {
             self.queued.fetch_sub(1, Ordering::AcqRel);
             self.stats.record_drop();
         }
@@ -542,9 +555,17 @@ mod tests {
         max_concurrent_exports: usize,
         close_delay: Duration,
     ) -> (DeliveryProcessor, Receiver<Sender<ExportResult>>) {
+        processor_with_queue(100, max_concurrent_exports, close_delay)
+    }
+
+    fn processor_with_queue(
+        max_queue_size: usize,
+        max_concurrent_exports: usize,
+        close_delay: Duration,
+    ) -> (DeliveryProcessor, Receiver<Sender<ExportResult>>) {
         let (results, exports) = crossbeam_channel::unbounded();
         let settings = Settings {
-            max_queue_size: 100,
+            max_queue_size,
             max_export_batch_size: 2,
             scheduled_delay: Duration::from_secs(3600),
             export_timeout: Duration::from_secs(30),
@@ -618,6 +639,55 @@ mod tests {
             stats.exported + stats.dropped + stats.failed,
             1,
             "a span went nowhere: {stats:?}"
+        );
+    }
+
+    #[test]
+    fn both_kinds_of_queue_deliver_every_span_and_drop_past_the_limit() {
+        // The preallocated ring, and the growing channel used past `PREALLOCATED_QUEUE`.
+        for queue in [100, PREALLOCATED_QUEUE + 1] {
+            let (processor, exports) = processor_with_queue(queue, 1, Duration::ZERO);
+            // Nothing is answered yet: the first batch waits on its export, so every span
+            // ended now stays queued or in the export thread's hands.
+            for _ in 0..50 {
+                processor.on_end(sampled_span());
+            }
+            let answering = std::thread::spawn(move || {
+                for export in exports.iter() {
+                    let _ = export.send(Ok(Delivered::default()));
+                }
+            });
+            processor
+                .shutdown_with_timeout(Duration::from_secs(5))
+                .expect("shutdown");
+            let stats = processor.stats.snapshot();
+            assert_eq!(
+                (stats.ended, stats.exported, stats.dropped, stats.failed),
+                (50, 50, 0, 0),
+                "queue of {queue}: {stats:?}"
+            );
+            drop(processor);
+            answering.join().expect("answering thread");
+        }
+        // Past the limit, spans are counted as dropped, on the ring as on the channel.
+        let (processor, _exports) = processor_with_queue(4, 1, Duration::ZERO);
+        for _ in 0..1_000 {
+            processor.on_end(sampled_span());
+        }
+        let stats = processor.stats.snapshot();
+        assert_eq!(stats.ended, 1_000);
+        // At most the queue (4) and the export thread's two batches of 2 are not dropped.
+        assert!(stats.dropped >= 1_000 - 8, "{stats:?}");
+        // Nothing was answered: the export thread is still waiting on its first export when
+        // the deadline passes, so what was not dropped is still pending, and every span is
+        // counted once.
+        let _ = processor.shutdown_with_timeout(Duration::from_millis(200));
+        let stats = processor.stats.snapshot();
+        assert_eq!(stats.exported, 0, "{stats:?}");
+        assert_eq!(
+            stats.dropped + stats.failed + stats.pending(),
+            1_000,
+            "{stats:?}"
         );
     }
 }
