@@ -188,26 +188,9 @@ impl fmt::Display for SpanId {
 }
 
 impl SpanId {
-    /// Appends the id as text to `out`, as [`SpanId::to_hex`] writes it.
-    pub fn write_hex(&self, out: &mut String) {
-        match &self.0 {
-            IdRepr::Num(value) => {
-                out.push_str(std::str::from_utf8(&hex16(*value)).unwrap_or_default())
-            }
-            IdRepr::Text(text) => out.push_str(text),
-        }
-    }
-
     /// The id as text: 16 lower-case hex digits for numeric ids.
     pub fn to_hex(&self) -> String {
-        match &self.0 {
-            IdRepr::Num(_) => {
-                let mut out = String::with_capacity(16);
-                self.write_hex(&mut out);
-                out
-            }
-            IdRepr::Text(text) => text.to_string(),
-        }
+        self.to_string()
     }
 
     /// The key used for lookups: numeric ids by value, others by text.
