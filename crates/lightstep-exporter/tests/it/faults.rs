@@ -147,6 +147,33 @@ fn assert_undelivered(
 }
 
 /// A flush that delivers everything ended since the previous one, within the deadline.
+/// A flush within its deadline that reports `report` (`assert_undelivered`), the counters then
+/// exactly `counts` (`assert_counts`).
+async fn flush_undelivered(
+    exporter: &LightstepExporter,
+    report: (u64, u64, u64, u64),
+    counts: (u64, u64, u64, u64),
+    protocol: Protocol,
+) {
+    let (flushed, took) = timed(exporter.force_flush()).await;
+    assert_within_deadline(took, "force_flush", protocol);
+    assert_undelivered(flushed, report, protocol);
+    assert_counts(&exporter.stats(), counts, protocol);
+}
+
+/// The same for shutdown.
+async fn shutdown_undelivered(
+    exporter: &LightstepExporter,
+    report: (u64, u64, u64, u64),
+    counts: (u64, u64, u64, u64),
+    protocol: Protocol,
+) {
+    let (shut, took) = timed(exporter.shutdown()).await;
+    assert_within_deadline(took, "shutdown", protocol);
+    assert_undelivered(shut, report, protocol);
+    assert_counts(&exporter.stats(), counts, protocol);
+}
+
 async fn flush_delivers(exporter: &LightstepExporter, why: &str, protocol: Protocol) {
     let (flushed, took) = timed(exporter.force_flush()).await;
     assert_within_deadline(took, "force_flush", protocol);
@@ -212,18 +239,12 @@ async fn receiver_not_started_yet(protocol: Protocol) {
     let exporter = exporter(fault_config(&url(addr, protocol), protocol));
     // Two full batches go out at once, the flush sends the last 5; every connection is refused.
     end_spans(&exporter, "early", 25);
-    let (flushed, took) = timed(exporter.force_flush()).await;
-    assert_within_deadline(took, "force_flush", protocol);
-    assert_undelivered(flushed, (25, 25, 0, 25), protocol);
-    assert_counts(&exporter.stats(), (25, 0, 0, 25), protocol);
+    flush_undelivered(&exporter, (25, 25, 0, 25), (25, 0, 0, 25), protocol).await;
 
     let receiver = receiver_on(addr, protocol).await;
     end_spans(&exporter, "late", 5);
     flush_delivers(&exporter, "the receiver is up", protocol).await;
-    let (shut, took) = timed(exporter.shutdown()).await;
-    assert_within_deadline(took, "shutdown", protocol);
-    assert_undelivered(shut, (30, 25, 0, 25), protocol);
-    assert_counts(&exporter.stats(), (30, 5, 0, 25), protocol);
+    shutdown_undelivered(&exporter, (30, 25, 0, 25), (30, 5, 0, 25), protocol).await;
     // The spans that failed are not resent: the receiver has the late ones only.
     assert_eq!(received_names(&receiver), names("late", 5), "{protocol:?}");
     receiver.shutdown().await;
@@ -237,10 +258,7 @@ async fn receiver_answers_unavailable(protocol: Protocol) {
     receiver.faults().fail_next_requests(u64::MAX);
     let exporter = exporter(fault_config(&endpoint(&receiver, protocol), protocol));
     end_spans(&exporter, "refused", 25);
-    let (flushed, took) = timed(exporter.force_flush()).await;
-    assert_within_deadline(took, "force_flush", protocol);
-    assert_undelivered(flushed, (25, 25, 0, 25), protocol);
-    assert_counts(&exporter.stats(), (25, 0, 0, 25), protocol);
+    flush_undelivered(&exporter, (25, 25, 0, 25), (25, 0, 0, 25), protocol).await;
     assert!(receiver.spans().is_empty(), "{protocol:?}");
     // Three exports, each tried at least once: the refusals came from the receiver.
     assert!(
@@ -252,10 +270,7 @@ async fn receiver_answers_unavailable(protocol: Protocol) {
     receiver.faults().fail_next_requests(0);
     end_spans(&exporter, "accepted", 5);
     flush_delivers(&exporter, "the receiver accepts again", protocol).await;
-    let (shut, took) = timed(exporter.shutdown()).await;
-    assert_within_deadline(took, "shutdown", protocol);
-    assert_undelivered(shut, (30, 25, 0, 25), protocol);
-    assert_counts(&exporter.stats(), (30, 5, 0, 25), protocol);
+    shutdown_undelivered(&exporter, (30, 25, 0, 25), (30, 5, 0, 25), protocol).await;
     assert_eq!(
         received_names(&receiver),
         names("accepted", 5),
@@ -333,18 +348,12 @@ async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
     until_held(&first, 1).await;
     first.shutdown().await;
     end_spans(&exporter, "while-down", 15);
-    let (flushed, took) = timed(exporter.force_flush()).await;
-    assert_within_deadline(took, "force_flush", protocol);
-    assert_undelivered(flushed, (26, 25, 0, 25), protocol);
-    assert_counts(&exporter.stats(), (26, 1, 0, 25), protocol);
+    flush_undelivered(&exporter, (26, 25, 0, 25), (26, 1, 0, 25), protocol).await;
 
     let second = receiver_on(addr, protocol).await;
     end_spans(&exporter, "after", 5);
     flush_delivers(&exporter, "the receiver is back", protocol).await;
-    let (shut, took) = timed(exporter.shutdown()).await;
-    assert_within_deadline(took, "shutdown", protocol);
-    assert_undelivered(shut, (31, 25, 0, 25), protocol);
-    assert_counts(&exporter.stats(), (31, 6, 0, 25), protocol);
+    shutdown_undelivered(&exporter, (31, 25, 0, 25), (31, 6, 0, 25), protocol).await;
     assert_eq!(received_names(&second), names("after", 5), "{protocol:?}");
     second.shutdown().await;
 }
