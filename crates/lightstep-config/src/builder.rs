@@ -194,6 +194,9 @@ impl ConfigBuilder {
     }
 
     /// Spans held before new ones are dropped. Overrides `OTEL_BSP_MAX_QUEUE_SIZE`.
+    /// lightstep-exporter allocates a queue of up to 131,072 spans when the pipeline starts
+    /// (about 360 bytes a span, as the SDK's batch processor does); a larger queue grows with
+    /// what it holds.
     pub fn with_max_queue_size(mut self, size: usize) -> Self {
         self.max_queue_size = Some(size);
         self
