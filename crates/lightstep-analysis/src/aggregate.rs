@@ -79,16 +79,15 @@ impl Aggregator {
     pub fn add(&mut self, analysis: &CriticalPathAnalysis) {
         self.traces += 1;
         self.total_duration_ns += u128::from(analysis.duration_ns());
-        let mut spans: HashMap<(&str, &str), usize> = HashMap::new();
+        // Path spans per operation, by the operation's position in `analysis.operations`.
+        let mut spans = vec![0usize; analysis.operations.len()];
         for p in &analysis.path {
-            *spans.entry((&p.service, &p.name)).or_insert(0) += 1;
+            if let Some(count) = spans.get_mut(p.operation) {
+                *count += 1;
+            }
         }
-        for share in &analysis.operations {
+        for (share, &count) in analysis.operations.iter().zip(&spans) {
             let operation = share.operation.clone().unwrap_or_else(|| Arc::from(""));
-            let count = spans
-                .get(&(&*share.service, &*operation))
-                .copied()
-                .unwrap_or(0);
             let samples = self
                 .operations
                 .entry((share.service.clone(), operation))

@@ -292,30 +292,25 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     let mut row_keys: Vec<(Reverse<u64>, u64, u32)> = Vec::new();
     offsets.push(0);
     for p in 0..n {
-        let raw_row = row(&raw_offsets, &raw_children, p);
-        row_keys.reserve(raw_row.len());
-        for &c in raw_row {
-            if blocking_parent[c as usize] == p as u32 {
-                let (s, e) = key_of(c as usize);
-                row_keys.push((Reverse(e), s, c));
-            }
-        }
-        emit_row(&mut row_keys, &mut children);
+        let start = children.len();
+        children.extend(
+            row(&raw_offsets, &raw_children, p)
+                .iter()
+                .filter(|&&c| blocking_parent[c as usize] == p as u32),
+        );
+        sort_row(&mut children[start..], &key_of, &mut row_keys);
         offsets.push(children.len() as u32);
     }
     drop(raw_children);
     drop(raw_offsets);
     // The top-level row: robust mode walks every span without a blocking parent, Jaeger mode
     // only its root.
-    for i in 0..n {
-        let top =
-            placed[i] && blocking_parent[i] == NONE && (!jaeger || Some(i as u32) == jaeger_root);
-        if top {
-            let (s, e) = key_of(i);
-            row_keys.push((Reverse(e), s, i as u32));
-        }
-    }
-    emit_row(&mut row_keys, &mut children);
+    let start = children.len();
+    children.extend((0..n as u32).filter(|&i| {
+        let i = i as usize;
+        placed[i] && blocking_parent[i] == NONE && (!jaeger || Some(i as u32) == jaeger_root)
+    }));
+    sort_row(&mut children[start..], &key_of, &mut row_keys);
     offsets.push(children.len() as u32);
     diagnostics.roots = (offsets[n + 1] - offsets[n]) as usize;
 
@@ -331,12 +326,51 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     }
 }
 
-/// Sorts one children row by walk order and appends it.
-fn emit_row(row_keys: &mut Vec<(Reverse<u64>, u64, u32)>, children: &mut Vec<u32>) {
-    if row_keys.len() > 1 {
-        row_keys.sort_unstable();
+/// Sorts one children row into walk order: latest end first, then earliest start, then input
+/// order. Rows already in that order, or in exactly its reverse (siblings recorded one after
+/// another, as a loop of calls produces), are recognized in one pass over their keys and need
+/// neither the sort nor its buffer of keys, which for a root with a million children would be
+/// 24 MB of fresh memory.
+fn sort_row(
+    row: &mut [u32],
+    key_of: &impl Fn(usize) -> (u64, u64),
+    keys: &mut Vec<(Reverse<u64>, u64, u32)>,
+) {
+    let key = |c: u32| {
+        let (s, e) = key_of(c as usize);
+        (Reverse(e), s, c)
+    };
+    // Keys are distinct (they end with the span's index), so each neighbouring pair is either
+    // in order or reversed.
+    let (mut forward, mut backward) = (true, true);
+    if let Some((&first, rest)) = row.split_first() {
+        let mut previous = key(first);
+        for &c in rest {
+            let next = key(c);
+            if previous < next {
+                backward = false;
+            } else {
+                forward = false;
+            }
+            if !forward && !backward {
+                break;
+            }
+            previous = next;
+        }
     }
-    children.extend(row_keys.drain(..).map(|(.., c)| c));
+    if forward {
+        return;
+    }
+    if backward {
+        row.reverse();
+        return;
+    }
+    keys.clear();
+    keys.extend(row.iter().map(|&c| key(c)));
+    keys.sort_unstable();
+    for (slot, &(.., c)) in row.iter_mut().zip(keys.iter()) {
+        *slot = c;
+    }
 }
 
 /// `flags` bits.
@@ -545,6 +579,51 @@ fn find_cycles(parent: &[u32], included: &[bool]) -> Vec<Vec<u32>> {
 mod tests {
     use super::*;
     use crate::{Span, SpanId, TraceId};
+
+    /// Every order of a few children with tied ends and starts sorts the same as a plain sort
+    /// of the keys, whether the row is recognized as in order, reversed, or neither.
+    #[test]
+    fn rows_sort_into_walk_order_however_they_arrive() {
+        let windows: Vec<(u64, u64)> = vec![(0, 50), (10, 50), (0, 40), (5, 60), (10, 50), (0, 0)];
+        let key_of = |c: usize| windows[c];
+        let expected = {
+            let mut keys: Vec<_> = (0..windows.len() as u32)
+                .map(|c| (Reverse(windows[c as usize].1), windows[c as usize].0, c))
+                .collect();
+            keys.sort_unstable();
+            keys.into_iter().map(|(.., c)| c).collect::<Vec<u32>>()
+        };
+        let mut keys = Vec::new();
+        let mut row: Vec<u32> = (0..windows.len() as u32).collect();
+        // Heap's algorithm: all 720 orders.
+        let mut counters = vec![0; row.len()];
+        let mut seen = 0;
+        let mut check = |row: &[u32]| {
+            let mut sorted = row.to_vec();
+            sort_row(&mut sorted, &key_of, &mut keys);
+            assert_eq!(sorted, expected, "from {row:?}");
+            seen += 1;
+        };
+        check(&row);
+        let mut i = 0;
+        while i < row.len() {
+            if counters[i] < i {
+                row.swap(if i % 2 == 0 { 0 } else { counters[i] }, i);
+                check(&row);
+                counters[i] += 1;
+                i = 0;
+            } else {
+                counters[i] = 0;
+                i += 1;
+            }
+        }
+        assert_eq!(seen, 720);
+        let mut reversed = expected.clone();
+        reversed.reverse();
+        let mut row = reversed;
+        sort_row(&mut row, &key_of, &mut Vec::new());
+        assert_eq!(row, expected);
+    }
 
     fn span(id: u64, parent: Option<u64>, s: u64, e: u64) -> Span {
         let span = Span::new(TraceId::from_u128(1), SpanId::from_u64(id), s, e);

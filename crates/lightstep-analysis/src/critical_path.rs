@@ -95,15 +95,15 @@ pub struct Gap {
 /// A span on the critical path with the time it holds there.
 ///
 /// Its id is [`CriticalPathAnalysis::critical_spans`] at the same position (or
-/// `trace.spans[span].span_id()`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// `trace.spans[span].span_id()`); its service and operation name are
+/// [`CriticalPathAnalysis::operations`]`[operation]`, also given by
+/// [`CriticalPathAnalysis::service_of`] and [`CriticalPathAnalysis::name_of`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PathSpan {
     /// Index of the span in [`Trace::spans`].
     pub span: usize,
-    /// Its service.
-    pub service: Arc<str>,
-    /// Its operation name.
-    pub name: Arc<str>,
+    /// Index of its (service, operation) in [`CriticalPathAnalysis::operations`].
+    pub operation: usize,
     /// Time on the critical path not covered by its children, in nanoseconds.
     pub self_ns: u64,
 }
@@ -200,6 +200,22 @@ impl CriticalPathAnalysis {
     /// Sum of the sections' lengths in nanoseconds.
     pub fn critical_ns(&self) -> u64 {
         self.sections.iter().map(Section::duration_ns).sum()
+    }
+
+    /// The service of a span on the path (`""` for a `PathSpan` from another analysis whose
+    /// operation index is out of range here).
+    pub fn service_of(&self, span: &PathSpan) -> &str {
+        self.operations
+            .get(span.operation)
+            .map_or("", |share| &share.service)
+    }
+
+    /// The operation name of a span on the path (`""` as for [`Self::service_of`]).
+    pub fn name_of(&self, span: &PathSpan) -> &str {
+        self.operations
+            .get(span.operation)
+            .and_then(|share| share.operation.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -314,7 +330,7 @@ pub fn analyze_assembled_into(
     let sections = &out.sections;
 
     // The path in order of first appearance, with each span's self time (`position` maps a
-    // span to its entry), and the seed's ids in the same order.
+    // span to its entry) and its (service, operation), and the seed's ids in the same order.
     let spans = &trace.spans;
     let mut position = vec![NONE; n];
     let path = &mut out.path;
@@ -323,6 +339,7 @@ pub fn analyze_assembled_into(
     ids.clear();
     path.reserve(sections.len().min(n));
     ids.reserve(sections.len().min(n));
+    let mut operations = Operations::default();
     for section in sections {
         let Some(slot) = position.get_mut(section.span) else {
             continue;
@@ -335,21 +352,19 @@ pub fn analyze_assembled_into(
             ids.push(span.span_id().clone());
             path.push(PathSpan {
                 span: section.span,
-                service: span.service_arc().clone(),
-                name: span.name_arc().clone(),
+                operation: operations.number(span),
                 self_ns: 0,
             });
         }
         if let Some(entry) = path.get_mut(*slot as usize) {
             entry.self_ns += section.duration_ns();
+            operations.add(entry.operation, section.duration_ns());
         }
     }
     drop(position);
     let window = end_ns.saturating_sub(start_ns);
     let critical: u64 = sections.iter().map(Section::duration_ns).sum();
-
-    out.services = shares(path, window, false);
-    out.operations = shares(path, window, true);
+    operations.rank(path, window, &mut out.operations, &mut out.services);
     out.trace_id.clear();
     {
         use std::fmt::Write as _;
@@ -368,64 +383,111 @@ fn ns_to_ms(ns: u64) -> u64 {
     ns / 1_000_000 + u64::from(ns % 1_000_000 >= 500_000)
 }
 
-fn shares(path: &[PathSpan], window: u64, by_operation: bool) -> Vec<Share> {
-    // Keyed by borrowed names with a fast hash: a million path spans cost a million short
-    // string hashes into a small, cache-resident map, and no allocation.
-    // Consecutive path spans usually share their names (often the very same allocation), so
-    // runs are summed before touching the map.
-    let mut by_name: HashMap<(&str, &str), (usize, u64), foldhash::fast::RandomState> =
-        HashMap::default();
-    let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
-    let mut run: Option<(usize, u64)> = None;
-    let mut add = |first: usize, ns: u64| {
-        if let Some(q) = path.get(first) {
-            let name: &str = if by_operation { &q.name } else { "" };
-            by_name.entry((&q.service, name)).or_insert((first, 0)).1 += ns;
-        }
-    };
-    for (k, p) in path.iter().enumerate() {
-        if let Some((first, ns)) = run.as_mut()
-            && let Some(q) = path.get(*first)
-            && same(&q.service, &p.service)
-            && (!by_operation || same(&q.name, &p.name))
+/// The (service, operation) pairs of a path, numbered in order of first appearance, with their
+/// critical-path time.
+#[derive(Default)]
+struct Operations<'t> {
+    /// Service and operation name of each number.
+    names: Vec<(&'t Arc<str>, &'t Arc<str>)>,
+    /// Critical-path nanoseconds of each number.
+    totals: Vec<u64>,
+    /// The numbers by name. Keyed by borrowed names with a fast hash: a million path spans
+    /// cost at most a million short string hashes into a small, cache-resident map.
+    by_name: HashMap<(&'t str, &'t str), usize, foldhash::fast::RandomState>,
+    /// The number given last: consecutive path spans usually share their names (often the very
+    /// same allocation), which is checked before hashing.
+    last: Option<usize>,
+}
+
+impl<'t> Operations<'t> {
+    fn number(&mut self, span: &'t crate::Span) -> usize {
+        let (service, name) = (span.service_arc(), span.name_arc());
+        let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
+        if let Some(k) = self.last
+            && let Some(&(s, o)) = self.names.get(k)
+            && same(s, service)
+            && same(o, name)
         {
-            *ns += p.self_ns;
-            continue;
+            return k;
         }
-        if let Some((first, ns)) = run.replace((k, p.self_ns)) {
-            add(first, ns);
+        let next = self.names.len();
+        let k = *self.by_name.entry((service, name)).or_insert(next);
+        if k == next {
+            self.names.push((service, name));
+            self.totals.push(0);
+        }
+        self.last = Some(k);
+        k
+    }
+
+    fn add(&mut self, k: usize, ns: u64) {
+        if let Some(total) = self.totals.get_mut(k) {
+            *total += ns;
         }
     }
-    if let Some((first, ns)) = run {
-        add(first, ns);
-    }
-    let totals = by_name.into_values().filter_map(|(k, ns)| {
-        let p = path.get(k)?;
-        Some((
-            (p.service.clone(), by_operation.then(|| p.name.clone())),
-            ns,
-        ))
-    });
-    let mut out: Vec<Share> = totals
-        .into_iter()
-        .map(|((service, operation), critical_ns)| Share {
-            service,
-            operation,
-            critical_ns,
-            share: if window == 0 {
+
+    /// Fills the per-operation and per-service shares, largest first (ties by name), and
+    /// renumbers the path's operations to their rank.
+    fn rank(
+        self,
+        path: &mut [PathSpan],
+        window: u64,
+        operations: &mut Vec<Share>,
+        services: &mut Vec<Share>,
+    ) {
+        let Self { names, totals, .. } = self;
+        let share = |ns: u64| {
+            if window == 0 {
                 0.0
             } else {
-                critical_ns as f64 / window as f64
-            },
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.critical_ns
-            .cmp(&a.critical_ns)
-            .then_with(|| a.service.cmp(&b.service))
-            .then_with(|| a.operation.cmp(&b.operation))
-    });
-    out
+                ns as f64 / window as f64
+            }
+        };
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by(|&a, &b| {
+            totals[b]
+                .cmp(&totals[a])
+                .then_with(|| names[a].0.cmp(names[b].0))
+                .then_with(|| names[a].1.cmp(names[b].1))
+        });
+        let mut rank = vec![0; names.len()];
+        for (r, &k) in order.iter().enumerate() {
+            rank[k] = r;
+        }
+        for p in path.iter_mut() {
+            p.operation = rank.get(p.operation).copied().unwrap_or(p.operation);
+        }
+        operations.clear();
+        operations.extend(order.iter().map(|&k| Share {
+            service: names[k].0.clone(),
+            operation: Some(names[k].1.clone()),
+            critical_ns: totals[k],
+            share: share(totals[k]),
+        }));
+
+        let mut by_service: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
+        services.clear();
+        for op in operations.iter() {
+            let k = *by_service.entry(&op.service).or_insert(services.len());
+            if k == services.len() {
+                services.push(Share {
+                    service: op.service.clone(),
+                    operation: None,
+                    critical_ns: 0,
+                    share: 0.0,
+                });
+            }
+            services[k].critical_ns += op.critical_ns;
+        }
+        for s in services.iter_mut() {
+            s.share = share(s.critical_ns);
+        }
+        services.sort_by(|a, b| {
+            b.critical_ns
+                .cmp(&a.critical_ns)
+                .then_with(|| a.service.cmp(&b.service))
+        });
+    }
 }
 
 struct Frame {

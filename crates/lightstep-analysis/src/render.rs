@@ -125,8 +125,8 @@ fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
                 let p = analysis.path.get(k)?;
                 Some(SectionJson {
                     span_id: analysis.critical_spans.get(k)?,
-                    service: &p.service,
-                    operation: &p.name,
+                    service: analysis.service_of(p),
+                    operation: analysis.name_of(p),
                     start_unix_nano: s.start_ns,
                     end_unix_nano: s.end_ns,
                 })
@@ -146,8 +146,8 @@ fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
             .zip(&analysis.critical_spans)
             .map(|(p, id)| SpanJson {
                 span_id: id,
-                service: &p.service,
-                operation: &p.name,
+                service: analysis.service_of(p),
+                operation: analysis.name_of(p),
                 self_ns: p.self_ns,
                 share: share(p.self_ns),
             })
@@ -292,8 +292,8 @@ pub fn write_text(
         );
         let (service, operation, id) = match span.and_then(|s| info.get(&s)) {
             Some((p, id)) => (
-                truncate(&p.service, 24),
-                truncate(&p.name, 32),
+                truncate(analysis.service_of(p), 24),
+                truncate(analysis.name_of(p), 32),
                 id.to_string(),
             ),
             None => (

@@ -5,6 +5,8 @@ use lightstep_analysis::{
     Analyzer, CriticalPathAnalysis, Mode, Options, ParentRelation, Span, SpanId, SpanKind, Trace,
     TraceId, analyze_assembled, analyze_critical_path, assemble,
 };
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
 
 use crate::jaeger_port::{self, JSpan, JaegerOutcome, RefType};
@@ -161,6 +163,42 @@ proptest! {
         }
         let dropped = analysis.diagnostics.duplicates_dropped;
         prop_assert_eq!(seen.iter().filter(|&&c| c == 1).count() + dropped, trace.spans.len());
+    }
+
+    #[test]
+    fn path_names_and_shares_agree_with_the_spans(trace in messy_trace(), jaeger in any::<bool>()) {
+        let mode = if jaeger { Mode::Jaeger } else { Mode::Robust };
+        let analysis = analyze_critical_path(&trace, &Options::new(mode));
+        // The slow way: self time summed by the span's own names.
+        let mut by_operation: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut by_service: BTreeMap<String, u64> = BTreeMap::new();
+        for p in &analysis.path {
+            let span = &trace.spans[p.span];
+            prop_assert_eq!(analysis.service_of(p), span.service());
+            prop_assert_eq!(analysis.name_of(p), span.name());
+            *by_operation.entry((span.service().into(), span.name().into())).or_default() += p.self_ns;
+            *by_service.entry(span.service().into()).or_default() += p.self_ns;
+        }
+        let operations: BTreeMap<(String, String), u64> = analysis
+            .operations
+            .iter()
+            .map(|s| ((s.service.to_string(), s.operation.as_deref().unwrap_or("?").to_string()), s.critical_ns))
+            .collect();
+        prop_assert_eq!(operations.len(), analysis.operations.len(), "an operation listed twice");
+        prop_assert_eq!(operations, by_operation);
+        let services: BTreeMap<String, u64> = analysis
+            .services
+            .iter()
+            .map(|s| (s.service.to_string(), s.critical_ns))
+            .collect();
+        prop_assert_eq!(services.len(), analysis.services.len(), "a service listed twice");
+        prop_assert_eq!(services, by_service);
+        for list in [&analysis.operations, &analysis.services] {
+            for pair in list.windows(2) {
+                let key = |s: &lightstep_analysis::Share| (std::cmp::Reverse(s.critical_ns), s.service.clone(), s.operation.clone());
+                prop_assert!(key(&pair[0]) < key(&pair[1]), "not ranked: {:?}", pair);
+            }
+        }
     }
 
     #[test]
