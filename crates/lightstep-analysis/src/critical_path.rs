@@ -248,7 +248,7 @@ pub fn analyze_assembled(trace: &Trace, assembled: &AssembledTrace) -> CriticalP
 
 /// Analyzes trace after trace with the same options, reusing the memory of the previous
 /// result: for bulk work (aggregating many traces, the command line), where a million-span
-/// trace would otherwise fault in some 150 MB of fresh pages for its sections, path and ids
+/// trace would otherwise fault in some 90 MB of fresh pages for its sections, path and ids
 /// every time.
 ///
 /// ```
