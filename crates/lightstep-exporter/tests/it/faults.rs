@@ -3,7 +3,7 @@
 //! delivery resumes when the backend is back.
 //!
 //! Every case runs on a current-thread and on a multi-thread runtime (`on_both_runtimes!`),
-//! over gRPC and HTTP/protobuf at the same time (`over_both_protocols`).
+//! over gRPC, HTTP/protobuf and HTTP/JSON at the same time (`over_every_protocol`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,14 +26,14 @@ const QUEUE: usize = 100;
 const BATCH: usize = 10;
 
 /// Runs each named `async fn(Protocol)` as two tests, `current_thread::<case>` and
-/// `multi_thread::<case>`, each over both protocols at once.
+/// `multi_thread::<case>`, each over every protocol at once.
 macro_rules! on_both_runtimes {
     ($($case:ident),* $(,)?) => {
         mod current_thread {
             $(
                 #[tokio::test(flavor = "current_thread")]
                 async fn $case() {
-                    super::over_both_protocols(super::$case).await;
+                    super::over_every_protocol(super::$case).await;
                 }
             )*
         }
@@ -41,7 +41,7 @@ macro_rules! on_both_runtimes {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::over_both_protocols(super::$case).await;
+                    super::over_every_protocol(super::$case).await;
                 }
             )*
         }
@@ -57,9 +57,13 @@ on_both_runtimes!(
     ending_spans_never_waits_for_a_hanging_export,
 );
 
-/// Both protocols concurrently, on the test's runtime.
-async fn over_both_protocols<F: Future<Output = ()>>(case: impl Fn(Protocol) -> F) {
-    tokio::join!(case(Protocol::Grpc), case(Protocol::HttpProtobuf));
+/// Every protocol concurrently, on the test's runtime.
+async fn over_every_protocol<F: Future<Output = ()>>(case: impl Fn(Protocol) -> F) {
+    tokio::join!(
+        case(Protocol::Grpc),
+        case(Protocol::HttpProtobuf),
+        case(Protocol::HttpJson)
+    );
 }
 
 /// An address nothing listens on: bound, then released.
