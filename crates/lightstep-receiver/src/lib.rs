@@ -304,9 +304,10 @@ impl ReceiverBuilder {
     /// The budget, in bytes, of request bodies being received, decompressed and decoded at
     /// once, over all connections of both listeners (default
     /// [`DEFAULT_MAX_IN_FLIGHT_BYTES`], or what one OTLP/JSON request of the size limit is
-    /// charged, below, if that is larger; from the request size limit to `u32::MAX`). A request reserves its size before its body is read
-    /// (a gRPC message's declared length, an HTTP `Content-Length`, or the request size limit
-    /// for a body of unknown length) and keeps it until it is stored. A request that cannot
+    /// charged, below, if that is larger; from the request size limit to `u32::MAX`). A request reserves its size when the first bytes of
+    /// its body arrive (a gRPC message's declared length, an HTTP `Content-Length`, or the
+    /// request size limit for a body of unknown length) and keeps it until it is stored; a
+    /// client that has sent only its headers holds nothing. A request that cannot
     /// reserve its size within two seconds is answered `UNAVAILABLE` / `503` with
     /// `Retry-After: 1`, which OTLP clients retry with backoff.
     ///

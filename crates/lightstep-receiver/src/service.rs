@@ -636,10 +636,11 @@ impl App {
         }
     }
 
-    /// Reads an OTLP/HTTP body within the size limit, after reserving its declared length (or
-    /// the size limit, when no length is declared) in the in-flight budget; for a plain
-    /// OTLP/JSON body, what decoding it takes as well ([`json_charge`]), so that it waits for
-    /// room like any other body instead of being refused as busy later.
+    /// Reads an OTLP/HTTP body within the size limit. Once its first bytes arrive (a client
+    /// that has sent only its headers holds nothing), it reserves its declared length (or the
+    /// size limit, when no length is declared) in the in-flight budget; for a plain OTLP/JSON
+    /// body, what decoding it takes as well ([`json_charge`]), so that it waits for room like
+    /// any other body instead of being refused as busy later.
     async fn read_http_body<B>(
         &self,
         req: Request<B>,
@@ -666,21 +667,53 @@ impl App {
         {
             return Err(Failure::TooLargeToDecode(needed));
         }
-        let mut permit = self
-            .reserve(declared.map_or(limit, charge), deadline)
-            .await?;
-        let body = Limited::new(req.into_body(), limit);
-        let bytes = match tokio::time::timeout_at(deadline, body.collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(Failure::TooLarge);
+        let mut body = std::pin::pin!(Limited::new(req.into_body(), limit));
+        let read_error = |e: Box<dyn std::error::Error + Send + Sync>| {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                Failure::TooLarge
+            } else {
+                Failure::Unreadable(format!("could not read the request body: {e}"))
             }
-            Ok(Err(e)) => {
-                return Err(Failure::Unreadable(format!(
-                    "could not read the request body: {e}"
-                )));
+        };
+        // Nothing is reserved until the first frame arrives (or the body ends).
+        let mut permit = None;
+        // A body in one frame is kept as it came; more frames are joined.
+        let mut single: Option<Bytes> = None;
+        let mut joined = bytes::BytesMut::new();
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(Some(Err(e))) => return Err(read_error(e)),
+                Ok(None) => break,
+                Err(_) => return Err(Failure::TimedOut),
+            };
+            if permit.is_none() {
+                permit = Some(
+                    self.reserve(declared.map_or(limit, charge), deadline)
+                        .await?,
+                );
             }
-            Err(_) => return Err(Failure::TimedOut),
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            match single.take() {
+                None if joined.is_empty() => single = Some(data),
+                previous => {
+                    if joined.is_empty() {
+                        joined.reserve(declared.unwrap_or(0));
+                    }
+                    joined.extend_from_slice(&previous.unwrap_or_default());
+                    joined.extend_from_slice(&data);
+                }
+            }
+        }
+        let bytes = match single {
+            Some(data) => data,
+            None => joined.freeze(),
+        };
+        let mut permit = match permit {
+            Some(permit) => permit,
+            None => self.reserve(0, deadline).await?,
         };
         // A body of unknown length gives back what it does not need.
         drop(permit.split(permit.num_permits().saturating_sub(charge(bytes.len()))));

@@ -60,13 +60,13 @@ fn a_gzip_body_is_refused_before_it_inflates_past_the_in_flight_budget() {
             .start()
             .await
             .expect("start");
-        // A slow upload holds all of the budget but 64 KiB.
+        // A slow upload, whose body has begun, holds all of the budget but 64 KiB.
         let held = LIMIT - 64 * 1024;
         let mut holder = TcpStream::connect(rx.http_addr()).await.expect("connect");
         holder
             .write_all(
                 format!(
-                    "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {held}\r\n\r\n"
+                    "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {held}\r\n\r\n\n"
                 )
                 .as_bytes(),
             )

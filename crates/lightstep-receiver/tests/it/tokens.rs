@@ -182,7 +182,8 @@ async fn a_wrong_token_is_counted_and_never_kept_whatever_else_happens() {
         refused += 1;
     }
 
-    // A full in-flight budget: a slow upload with the right token holds all of it. A request
+    // A full in-flight budget: a slow upload with the right token, whose body has begun,
+    // holds all of it. A request
     // without the token is refused at once instead of waiting for room and being recorded as
     // throttled.
     let mut holder = TcpStream::connect(rx.http_addr()).await.expect("connect");
@@ -190,7 +191,7 @@ async fn a_wrong_token_is_counted_and_never_kept_whatever_else_happens() {
         .write_all(
             format!(
                 "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n\
-                 lightstep-access-token: {TOKEN}\r\ncontent-length: {LIMIT}\r\n\r\n"
+                 lightstep-access-token: {TOKEN}\r\ncontent-length: {LIMIT}\r\n\r\n\n"
             )
             .as_bytes(),
         )
