@@ -94,6 +94,73 @@ pub(crate) enum CliError {
     /// The arguments do not fit together.
     #[error("{0}")]
     Usage(&'static str),
+    /// `--format svg` found no trace to draw.
+    #[error("no traces in the input to draw")]
+    NothingToDraw,
+}
+
+impl CliError {
+    /// Whether the arguments themselves were wrong (exit status 2, as for clap's errors).
+    pub(crate) fn is_usage(&self) -> bool {
+        matches!(self, Self::Usage(_))
+    }
+}
+
+/// Where `--output` goes while the command runs: a regular file is written beside the
+/// destination under a temporary name and renamed over it only when everything is written, so
+/// that a failed run leaves neither half a document nor a truncated earlier file. Anything
+/// else (a terminal, a pipe, `/dev/stdout`) is written in place.
+struct OutputFile {
+    destination: PathBuf,
+    partial: Option<PathBuf>,
+}
+
+impl OutputFile {
+    fn create(destination: &Path) -> io::Result<(Self, File)> {
+        let regular = match std::fs::metadata(destination) {
+            Ok(meta) => meta.is_file(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+            Err(e) => return Err(e),
+        };
+        let name = destination.file_name().filter(|_| regular);
+        let Some(name) = name else {
+            let file = File::create(destination)?;
+            let output = Self {
+                destination: destination.to_path_buf(),
+                partial: None,
+            };
+            return Ok((output, file));
+        };
+        let mut partial_name = std::ffi::OsString::from(".");
+        partial_name.push(name);
+        partial_name.push(format!(".{}.partial", std::process::id()));
+        let partial = destination.with_file_name(partial_name);
+        let file = File::create(&partial)?;
+        let output = Self {
+            destination: destination.to_path_buf(),
+            partial: Some(partial),
+        };
+        Ok((output, file))
+    }
+
+    /// Puts the finished output in place.
+    fn commit(mut self) -> io::Result<()> {
+        match self.partial.take() {
+            Some(partial) => std::fs::rename(&partial, &self.destination).inspect_err(|_| {
+                let _ = std::fs::remove_file(&partial);
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for OutputFile {
+    /// A run that did not commit leaves nothing behind.
+    fn drop(&mut self) {
+        if let Some(partial) = self.partial.take() {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
 }
 
 enum Sink {
@@ -120,9 +187,12 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
         path: output_path.clone(),
         source,
     };
-    let out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(write_error)?)),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+    let (output_file, out): (Option<OutputFile>, Box<dyn Write>) = match &args.output {
+        Some(path) => {
+            let (output, file) = OutputFile::create(path).map_err(write_error)?;
+            (Some(output), Box::new(BufWriter::new(file)))
+        }
+        None => (None, Box::new(BufWriter::new(io::stdout().lock()))),
     };
     let mut sink = match args.format {
         OutputFormat::Text => Sink::Text(out),
@@ -242,7 +312,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             skipped,
         } => {
             if !drawn {
-                return Err(CliError::Usage("no traces in the input to draw"));
+                return Err(CliError::NothingToDraw);
             }
             out.flush().map_err(write_error)?;
             if skipped > 0 {
@@ -251,6 +321,9 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
                 );
             }
         }
+    }
+    if let Some(output) = output_file {
+        output.commit().map_err(write_error)?;
     }
     Ok(())
 }

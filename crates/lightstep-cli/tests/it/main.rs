@@ -344,8 +344,79 @@ fn aggregate_reports_contribution_per_operation() {
         text.starts_with("contribution to the critical path over 20 traces"),
         "{text}"
     );
+    // Arguments that do not fit together are a usage error, as clap's own.
     let svg = lightstep(&["analyze", "--aggregate", "--format", "svg", &file]);
-    assert_eq!(svg.status.code(), Some(1));
+    assert_eq!(svg.status.code(), Some(2));
+    assert!(stderr(&svg).contains("--aggregate has no svg rendering"));
+}
+
+/// `--output` holds the whole document or nothing: a run that fails leaves no half-written file
+/// and keeps an earlier file as it was; one that succeeds leaves nothing else in the directory.
+#[test]
+fn output_files_are_complete_or_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("analysis.json");
+    let good = fixture("deathstarbench/socialnetwork-compose-post.json");
+    let bad = dir.path().join("truncated.json");
+    let text = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(&bad, &text[..text.len() / 2]).unwrap();
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    // A failure before anything existed: no file at all.
+    let args = |input: &str| {
+        vec![
+            "analyze".to_string(),
+            "--format".into(),
+            "json".into(),
+            "--output".into(),
+            out.to_str().unwrap().into(),
+            input.into(),
+        ]
+    };
+    let run = |input: &str| {
+        let args = args(input);
+        lightstep(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let failed = run(bad.to_str().unwrap());
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert_eq!(listing(), ["truncated.json"]);
+
+    // A success: the document, and nothing beside it.
+    let ok = run(&good);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(listing(), ["analysis.json", "truncated.json"]);
+    let written = std::fs::read(&out).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(doc["traces"].as_array().unwrap().len(), 20);
+
+    // A failure after it: the earlier document is still there, whole.
+    let failed = run(bad.to_str().unwrap());
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert_eq!(listing(), ["analysis.json", "truncated.json"]);
+    assert_eq!(std::fs::read(&out).unwrap(), written);
+
+    // An svg of nothing is a failure of the input (status 1), and leaves nothing either.
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "{\"data\": []}").unwrap();
+    let svg_out = dir.path().join("nothing.svg");
+    let nothing = lightstep(&[
+        "analyze",
+        "--format",
+        "svg",
+        "--output",
+        svg_out.to_str().unwrap(),
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(nothing.status.code(), Some(1), "{}", stderr(&nothing));
+    assert!(stderr(&nothing).contains("no traces in the input to draw"));
+    assert!(!svg_out.exists());
 }
 
 #[test]
