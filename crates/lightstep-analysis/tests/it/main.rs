@@ -4,3 +4,4 @@ mod fixtures;
 mod jaeger_port;
 mod oracle;
 mod properties;
+mod streaming;
