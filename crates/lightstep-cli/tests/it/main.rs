@@ -437,3 +437,58 @@ fn skew_correction_is_opt_in() {
         corrected["traces"][0]["sections"]
     );
 }
+
+/// Input that takes over a second to arrive shows a progress line on a terminal (a real
+/// pseudo-terminal, through `script(1)`), cleared at the end; the same input with standard error
+/// on a pipe shows nothing.
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let file = fixture("deathstarbench/socialnetwork-compose-post.json");
+    let dir = tempfile::tempdir().unwrap();
+    let typescript = dir.path().join("typescript");
+    let out = dir.path().join("out.json");
+    let shell = format!(
+        "(head -c 1000 '{file}'; sleep 1; tail -c +1001 '{file}') | '{BIN}' analyze --format json - > '{}'",
+        out.display()
+    );
+    let script = Command::new("script")
+        .args(["-q", "-e", "-c", &shell])
+        .arg(&typescript)
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1), from util-linux, runs the command on a pseudo-terminal");
+    assert!(script.status.success(), "{}", stderr(&script));
+    let seen = std::fs::read_to_string(&typescript).unwrap();
+    assert!(
+        seen.contains("\r\x1b[2K- ") && seen.contains(" MB, "),
+        "no progress line on the terminal: {seen:?}"
+    );
+    let last_line = seen.rfind("\r\x1b[2K").unwrap();
+    assert!(
+        !seen[last_line + 4..].contains(" MB, "),
+        "the progress line was not cleared: {seen:?}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(doc["traces"].as_array().unwrap().len(), 20);
+
+    let text = std::fs::read(&file).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["analyze", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // Written from another thread while the output is read, so that neither pipe fills up.
+    let writer = std::thread::spawn(move || {
+        input.write_all(&text[..1000]).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        input.write_all(&text[1000..]).unwrap();
+    });
+    let piped = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(piped.status.success());
+    assert!(piped.stderr.is_empty(), "{}", stderr(&piped));
+    assert_eq!(json(&piped)["traces"].as_array().unwrap().len(), 20);
+}
