@@ -226,6 +226,42 @@ fn fixtures(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Every trace of every file in the shared folder, in both modes.
+    let mut traces = Vec::new();
+    let mut pending = vec![std::path::PathBuf::from(TRACES)];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("the shared traces") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                read_path(&path, None, |t| {
+                    traces.push(t);
+                    Ok(())
+                })
+                .expect("fixture reads");
+            }
+        }
+    }
+    let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
+    println!(
+        "fixtures/every_shared_trace: {} traces, {spans} spans",
+        traces.len()
+    );
+    let mut group = c.benchmark_group("fixtures");
+    group.throughput(Throughput::Elements(spans as u64));
+    for mode in [Mode::Robust, Mode::Jaeger] {
+        let options = Options::new(mode);
+        group.bench_function(BenchmarkId::new("every_shared_trace", mode.as_str()), |b| {
+            b.iter(|| {
+                for trace in &traces {
+                    black_box(analyze_critical_path(trace, &options));
+                }
+            })
+        });
+    }
+    group.finish();
 }
 
 /// The wide-root case, once each, with the ratio.
