@@ -82,7 +82,7 @@ impl Aggregator {
         // Path spans per operation, by the operation's position in `analysis.operations`.
         let mut spans = vec![0usize; analysis.operations.len()];
         for p in &analysis.path {
-            if let Some(count) = spans.get_mut(p.operation) {
+            if let Some(count) = spans.get_mut(p.operation_index) {
                 *count += 1;
             }
         }

@@ -95,15 +95,16 @@ pub struct Gap {
 /// A span on the critical path with the time it holds there.
 ///
 /// Its id is [`CriticalPathAnalysis::critical_spans`] at the same position (or
-/// `trace.spans[span].span_id()`); its service and operation name are
-/// [`CriticalPathAnalysis::operations`]`[operation]`, also given by
-/// [`CriticalPathAnalysis::service_of`] and [`CriticalPathAnalysis::name_of`].
+/// `trace.spans[span].span_id()`); its service and operation name are those of
+/// [`CriticalPathAnalysis::operations`]`[operation_index]`, also given by
+/// [`CriticalPathAnalysis::operation_of`], [`CriticalPathAnalysis::service_of`] and
+/// [`CriticalPathAnalysis::name_of`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PathSpan {
     /// Index of the span in [`Trace::spans`].
     pub span: usize,
     /// Index of its (service, operation) in [`CriticalPathAnalysis::operations`].
-    pub operation: usize,
+    pub operation_index: usize,
     /// Time on the critical path not covered by its children, in nanoseconds.
     pub self_ns: u64,
 }
@@ -185,7 +186,9 @@ pub struct CriticalPathAnalysis {
     pub path: Vec<PathSpan>,
     /// Critical-path time per service, largest first.
     pub services: Vec<Share>,
-    /// Critical-path time per (service, operation), largest first.
+    /// Critical-path time per (service, operation), largest first. [`PathSpan::operation_index`]
+    /// indexes it: to show a top N, take a slice or a sorted copy rather than reordering or
+    /// truncating it in place, which would give path spans the wrong names.
     pub operations: Vec<Share>,
     /// What was repaired.
     pub diagnostics: Diagnostics,
@@ -202,18 +205,20 @@ impl CriticalPathAnalysis {
         self.sections.iter().map(Section::duration_ns).sum()
     }
 
-    /// The service of a span on the path (`""` for a `PathSpan` from another analysis whose
-    /// operation index is out of range here).
-    pub fn service_of(&self, span: &PathSpan) -> &str {
-        self.operations
-            .get(span.operation)
-            .map_or("", |share| &share.service)
+    /// The (service, operation) of a span on the path, with its critical-path time: `None`
+    /// for a `PathSpan` of another analysis whose index is out of range here.
+    pub fn operation_of(&self, span: &PathSpan) -> Option<&Share> {
+        self.operations.get(span.operation_index)
     }
 
-    /// The operation name of a span on the path (`""` as for [`Self::service_of`]).
+    /// The service of a span on the path (`""` where [`Self::operation_of`] is `None`).
+    pub fn service_of(&self, span: &PathSpan) -> &str {
+        self.operation_of(span).map_or("", |share| &share.service)
+    }
+
+    /// The operation name of a span on the path (`""` where [`Self::operation_of`] is `None`).
     pub fn name_of(&self, span: &PathSpan) -> &str {
-        self.operations
-            .get(span.operation)
+        self.operation_of(span)
             .and_then(|share| share.operation.as_deref())
             .unwrap_or("")
     }
@@ -352,13 +357,13 @@ pub fn analyze_assembled_into(
             ids.push(span.span_id().clone());
             path.push(PathSpan {
                 span: section.span,
-                operation: operations.number(span),
+                operation_index: operations.number(span),
                 self_ns: 0,
             });
         }
         if let Some(entry) = path.get_mut(*slot as usize) {
             entry.self_ns += section.duration_ns();
-            operations.add(entry.operation, section.duration_ns());
+            operations.add(entry.operation_index, section.duration_ns());
         }
     }
     drop(position);
@@ -455,7 +460,10 @@ impl<'t> Operations<'t> {
             rank[k] = r;
         }
         for p in path.iter_mut() {
-            p.operation = rank.get(p.operation).copied().unwrap_or(p.operation);
+            p.operation_index = rank
+                .get(p.operation_index)
+                .copied()
+                .unwrap_or(p.operation_index);
         }
         operations.clear();
         operations.extend(order.iter().map(|&k| Share {
