@@ -677,8 +677,11 @@ impl App {
         };
         // Nothing is reserved until the first frame arrives (or the body ends).
         let mut permit = None;
-        // A body in one frame is kept as it came; more frames are joined.
-        let mut single: Option<Bytes> = None;
+        // The frames as they came; with a declared length, joined as they arrive into a buffer
+        // of exactly that size (the length is enforced by the HTTP layer), so that the body is
+        // never held twice; without one, joined once at the end into a buffer of the exact
+        // total, so that no spare capacity from doubling is held uncharged.
+        let mut frames: Vec<Bytes> = Vec::new();
         let mut joined = bytes::BytesMut::new();
         loop {
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -696,20 +699,31 @@ impl App {
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            match single.take() {
-                None if joined.is_empty() => single = Some(data),
-                previous => {
-                    if joined.is_empty() {
-                        joined.reserve(declared.unwrap_or(0));
-                    }
-                    joined.extend_from_slice(&previous.unwrap_or_default());
-                    joined.extend_from_slice(&data);
+            frames.push(data);
+            if let Some(len) = declared
+                && frames.len() > 1
+            {
+                if joined.capacity() == 0 {
+                    joined.reserve(len);
+                }
+                for frame in frames.drain(..) {
+                    joined.extend_from_slice(&frame);
                 }
             }
         }
-        let bytes = match single {
-            Some(data) => data,
-            None => joined.freeze(),
+        let bytes = if !joined.is_empty() {
+            for frame in frames.drain(..) {
+                joined.extend_from_slice(&frame);
+            }
+            joined.freeze()
+        } else if frames.len() <= 1 {
+            frames.pop().unwrap_or_default()
+        } else {
+            let mut exact = bytes::BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+            for frame in frames.drain(..) {
+                exact.extend_from_slice(&frame);
+            }
+            exact.freeze()
         };
         let mut permit = match permit {
             Some(permit) => permit,
