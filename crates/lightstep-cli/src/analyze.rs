@@ -107,9 +107,10 @@ impl CliError {
 }
 
 /// Where `--output` goes while the command runs: a regular file is written beside the
-/// destination under a temporary name and renamed over it only when everything is written, so
-/// that a failed run leaves neither half a document nor a truncated earlier file. Anything
-/// else (a terminal, a pipe, `/dev/stdout`) is written in place.
+/// destination under a new temporary name and renamed over it only when everything is written,
+/// so that a failed run leaves neither half a document nor a truncated earlier file; the
+/// earlier file's permissions are kept. Anything else (a symbolic link, a terminal, a pipe,
+/// `/dev/stdout`), or a directory where no file can be created, is written in place.
 struct OutputFile {
     destination: PathBuf,
     partial: Option<PathBuf>,
@@ -117,30 +118,60 @@ struct OutputFile {
 
 impl OutputFile {
     fn create(destination: &Path) -> io::Result<(Self, File)> {
-        let regular = match std::fs::metadata(destination) {
-            Ok(meta) => meta.is_file(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => true,
-            Err(e) => return Err(e),
-        };
-        let name = destination.file_name().filter(|_| regular);
-        let Some(name) = name else {
+        let in_place = |destination: &Path| {
             let file = File::create(destination)?;
             let output = Self {
                 destination: destination.to_path_buf(),
                 partial: None,
             };
-            return Ok((output, file));
+            Ok((output, file))
         };
-        let mut partial_name = std::ffi::OsString::from(".");
-        partial_name.push(name);
-        partial_name.push(format!(".{}.partial", std::process::id()));
-        let partial = destination.with_file_name(partial_name);
-        let file = File::create(&partial)?;
-        let output = Self {
-            destination: destination.to_path_buf(),
-            partial: Some(partial),
+        // Not followed: a link is written through, as before, never replaced by a file.
+        let earlier = match std::fs::symlink_metadata(destination) {
+            Ok(meta) if meta.is_file() => Some(meta.permissions()),
+            Ok(_) => return in_place(destination),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
         };
-        Ok((output, file))
+        let Some(name) = destination.file_name() else {
+            return in_place(destination);
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        for attempt in 0..16u32 {
+            let mut partial_name = std::ffi::OsString::from(".");
+            partial_name.push(name);
+            partial_name.push(format!(
+                ".{}-{:08x}.partial",
+                std::process::id(),
+                nanos.wrapping_add(attempt.wrapping_mul(0x9e37_79b9))
+            ));
+            let partial = destination.with_file_name(partial_name);
+            // A new file only: never one (or a link) that is already there.
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&partial)
+            {
+                Ok(file) => {
+                    let output = Self {
+                        destination: destination.to_path_buf(),
+                        partial: Some(partial),
+                    };
+                    if let Some(permissions) = earlier {
+                        file.set_permissions(permissions)?;
+                    }
+                    return Ok((output, file));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    return in_place(destination);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        in_place(destination)
     }
 
     /// Puts the finished output in place.
