@@ -701,7 +701,7 @@ impl App {
             };
             frames.push(data);
             if let Some(len) = declared
-                && frames.len() > 1
+                && (frames.len() > 1 || !joined.is_empty())
             {
                 if joined.capacity() == 0 {
                     joined.reserve(len);
@@ -712,16 +712,13 @@ impl App {
             }
         }
         let bytes = if !joined.is_empty() {
-            for frame in frames.drain(..) {
-                joined.extend_from_slice(&frame);
-            }
             joined.freeze()
         } else if frames.len() <= 1 {
             frames.pop().unwrap_or_default()
         } else {
             let mut exact = bytes::BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
-            for frame in frames.drain(..) {
-                exact.extend_from_slice(&frame);
+            for frame in &frames {
+                exact.extend_from_slice(frame);
             }
             exact.freeze()
         };
