@@ -437,6 +437,23 @@ fn output_files_are_complete_or_untouched() {
         assert_eq!(listing(), ["analysis.json", "truncated.json"]);
     }
 
+    // A destination in a directory that does not exist: one line naming it, status 1.
+    let nowhere = dir.path().join("missing").join("out.json");
+    let args = [
+        "analyze",
+        "--output",
+        nowhere.to_str().unwrap(),
+        good.as_str(),
+    ];
+    let failed = lightstep(&args);
+    assert_eq!(failed.status.code(), Some(1));
+    let message = stderr(&failed);
+    assert!(
+        message.starts_with(&format!("lightstep: cannot write {}", nowhere.display()))
+            && message.trim_end().lines().count() == 1,
+        "{message}"
+    );
+
     // An svg of nothing is a failure of the input (status 1), and leaves nothing either.
     let empty = dir.path().join("empty.json");
     std::fs::write(&empty, "{\"data\": []}").unwrap();
