@@ -72,8 +72,9 @@ pub(crate) struct DeliveryProcessor {
     /// Set by the export thread when it takes the shutdown request: past the deadline it
     /// waits on nothing more, it only counts what it could not deliver and answers.
     shutting_down: Arc<AtomicBool>,
-    /// Spans in the channel now; the queue limit is enforced on it.
-    queued: Arc<AtomicUsize>,
+    /// Spans in the channel now, when the channel is the growing one (the queue limit is
+    /// enforced on this count); `None` for the ring, whose capacity is the limit.
+    queued: Option<Arc<AtomicUsize>>,
     max_queue_size: usize,
     control: Sender<Control>,
     stats: Arc<Stats>,
@@ -104,16 +105,21 @@ impl DeliveryProcessor {
         // kernel faults in again after every burst (a tenth of the application's core in the
         // delivery bench, docs/benchmarks.md). Larger limits get the growing channel, so that
         // the limit does not cost its full memory at start.
-        let (spans, span_rx) = if settings.max_queue_size <= PREALLOCATED_QUEUE {
-            crossbeam_channel::bounded(settings.max_queue_size.max(1))
+        //
+        // The ring needs no count of its own: it refuses a span when full. Ending a span is
+        // then one atomic operation shared by the application's threads (the ring's), not
+        // three.
+        let ring = (1..=PREALLOCATED_QUEUE).contains(&settings.max_queue_size);
+        let (spans, span_rx) = if ring {
+            crossbeam_channel::bounded(settings.max_queue_size)
         } else {
             crossbeam_channel::unbounded()
         };
-        let queued = Arc::new(AtomicUsize::new(0));
+        let queued = (!ring).then(|| Arc::new(AtomicUsize::new(0)));
         let max_queue_size = settings.max_queue_size;
         let (control, control_rx) = crossbeam_channel::unbounded();
         let worker_stats = Arc::clone(&stats);
-        let worker_queued = Arc::clone(&queued);
+        let worker_queued = queued.clone();
         let closed = Arc::new(AtomicBool::new(false));
         let worker_closed = Arc::clone(&closed);
         let shutting_down = Arc::new(AtomicBool::new(false));
@@ -125,7 +131,7 @@ impl DeliveryProcessor {
             .spawn(move || {
                 Worker {
                     settings,
-                    queued: Arc::clone(&worker_queued),
+                    queued: worker_queued,
                     spans: span_rx,
                     control: control_rx,
                     transport,
@@ -195,19 +201,21 @@ impl SpanProcessor for DeliveryProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
-        self.stats.ended.fetch_add(1, Ordering::Relaxed);
+        self.stats.ended.add(1);
         if let Some(limit) = self.attribute_value_length {
             truncate_values(&mut span, limit as usize);
         }
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queue_size {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+        if let Some(queued) = &self.queued
+            && queued.fetch_add(1, Ordering::AcqRel) >= self.max_queue_size
+        {
+            queued.fetch_sub(1, Ordering::AcqRel);
             self.stats.record_drop();
             return;
         }
-        // Never full here (`queued` keeps the length within the limit); disconnected only once
-        // the export thread is gone.
+        // Full only for the ring (the growing channel's length is kept within the limit by
+        // `queued`); disconnected only once the export thread is gone.
         if self.spans.try_send(span).is_err() {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+            taken(&self.queued, 1);
             self.stats.record_drop();
         }
         // Shut down: the export thread may have taken its last spans before this one arrived.
@@ -215,7 +223,7 @@ impl SpanProcessor for DeliveryProcessor {
         // never silently.
         if self.closed.load(Ordering::SeqCst) {
             while self.spans_back.try_recv().is_ok() {
-                self.queued.fetch_sub(1, Ordering::AcqRel);
+                taken(&self.queued, 1);
                 self.stats.record_drop();
             }
         }
@@ -241,6 +249,13 @@ impl SpanProcessor for DeliveryProcessor {
             let _ = worker.join();
         }
         result
+    }
+}
+
+/// Counts `n` spans out of the growing channel (nothing to count for the ring).
+fn taken(queued: &Option<Arc<AtomicUsize>>, n: usize) {
+    if let Some(queued) = queued {
+        queued.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
@@ -292,7 +307,7 @@ struct InFlight {
 
 struct Worker {
     settings: Settings,
-    queued: Arc<AtomicUsize>,
+    queued: Option<Arc<AtomicUsize>>,
     spans: Receiver<SpanData>,
     control: Receiver<Control>,
     transport: Box<dyn Transport>,
@@ -342,13 +357,13 @@ impl Worker {
                         batch.push(span);
                         // Take what else is queued without going through `select!` per span
                         // (its cost per call would dominate at millions of spans per second).
-                        let mut taken = 1;
+                        let mut count = 1;
                         while batch.len() < self.settings.max_export_batch_size {
                             let Ok(span) = self.spans.try_recv() else { break };
                             batch.push(span);
-                            taken += 1;
+                            count += 1;
                         }
-                        self.queued.fetch_sub(taken, Ordering::AcqRel);
+                        taken(&self.queued, count);
                         if batch.len() >= self.settings.max_export_batch_size {
                             self.send(&mut batch, None);
                             next_send = Instant::now() + self.settings.scheduled_delay;
@@ -375,15 +390,23 @@ impl Worker {
     /// Exports everything queued now, in batches, until `deadline`. What a flush cannot reach by
     /// then stays queued and goes out with the next batches; only shutdown gives it up.
     fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) {
+        // The clock is read once a batch, not once a span: taking a batch from the queue takes
+        // microseconds, and a flush of a full queue reads it hundreds of thousands of times.
         while Instant::now() < deadline {
-            let Ok(span) = self.spans.try_recv() else {
-                break;
-            };
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            batch.push(span);
-            if batch.len() >= self.settings.max_export_batch_size {
-                self.send(batch, Some(deadline));
+            let mut count = 0;
+            while batch.len() < self.settings.max_export_batch_size {
+                let Ok(span) = self.spans.try_recv() else {
+                    break;
+                };
+                batch.push(span);
+                count += 1;
             }
+            taken(&self.queued, count);
+            if batch.len() < self.settings.max_export_batch_size {
+                // The queue is empty.
+                break;
+            }
+            self.send(batch, Some(deadline));
         }
         if Instant::now() < deadline {
             self.send(batch, Some(deadline));
@@ -488,7 +511,7 @@ impl Worker {
         let mut left = batch.len() as u64;
         batch.clear();
         while self.spans.try_recv().is_ok() {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+            taken(&self.queued, 1);
             left += 1;
         }
         if left > 0 {
