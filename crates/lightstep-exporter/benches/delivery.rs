@@ -7,7 +7,11 @@
 //!   what a user would otherwise write;
 //! - `bare-otlp-defaults-lossless`: the same, with the spans ended in bursts that fit the SDK's
 //!   default queue: what the bare defaults deliver without loss (issue #3's baseline);
-//! - `noop-ceiling`: span creation with a processor that discards every span.
+//! - `noop-ceiling`: span creation with a processor that discards every span (the strict
+//!   ceiling: no pipeline at all);
+//! - `noop-exporter-ceiling`: the high-throughput pipeline with an exporter that discards every
+//!   batch (the issue's "span creation with a no-op exporter": queue and export thread, nothing
+//!   encoded or sent).
 //!
 //! Each iteration ends `SPANS` spans from `THREADS` threads, then flushes. The unpaced rows end
 //! them as fast as they can; the `-lossless` rows end them in bursts of `BURST` spans (2,048,
@@ -56,7 +60,6 @@
 //! its stdin closes, that is when this process ends, however it ends.
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
-use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Barrier, Mutex};
@@ -69,7 +72,7 @@ use lightstep_receiver::{Receiver, RunningReceiver};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 
 const SPANS: usize = 100_000;
 const THREADS: usize = 4;
@@ -248,18 +251,30 @@ fn bench_pipeline(
 }
 
 fn ours(endpoint: &str, high_throughput: bool) -> LightstepExporter {
-    let mut builder = LightstepConfig::builder()
+    let config = if high_throughput {
+        high_throughput_config(endpoint)
+    } else {
+        config(endpoint).build().unwrap()
+    };
+    LightstepExporter::new(config).unwrap()
+}
+
+fn config(endpoint: &str) -> lightstep_config::ConfigBuilder {
+    LightstepConfig::builder()
         .with_env(EnvSnapshot::empty())
         .with_otlp_endpoint(endpoint)
-        .with_service_name("bench");
-    if high_throughput {
-        builder = builder
-            .with_max_queue_size(131_072)
-            .with_max_export_batch_size(4_096)
-            .with_max_concurrent_exports(4)
-            .with_scheduled_delay(Duration::from_millis(200));
-    }
-    LightstepExporter::new(builder.build().unwrap()).unwrap()
+        .with_service_name("bench")
+}
+
+/// The high-throughput profile of docs/benchmarks.md.
+fn high_throughput_config(endpoint: &str) -> LightstepConfig {
+    config(endpoint)
+        .with_max_queue_size(131_072)
+        .with_max_export_batch_size(4_096)
+        .with_max_concurrent_exports(4)
+        .with_scheduled_delay(Duration::from_millis(200))
+        .build()
+        .unwrap()
 }
 
 fn bare(rt: &tokio::runtime::Runtime, endpoint: &str) -> SdkTracerProvider {
@@ -272,22 +287,6 @@ fn bare(rt: &tokio::runtime::Runtime, endpoint: &str) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .build()
-}
-
-#[derive(Debug)]
-struct Discard;
-
-impl SpanProcessor for Discard {
-    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
-    fn on_end(&self, span: SpanData) {
-        black_box(span);
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
 }
 
 fn receiver_builder() -> lightstep_receiver::ReceiverBuilder {
@@ -405,7 +404,7 @@ fn delivery(c: &mut Criterion) {
     // created per second. In remote mode it runs in this pinned process, on the same single
     // CPU as the pipelines' application threads.
     let noop = SdkTracerProvider::builder()
-        .with_span_processor(Discard)
+        .with_span_processor(lightstep_exporter::bench_support::Discard)
         .build();
     let samples = bench_pipeline(&mut group, "noop-ceiling", || {
         let started = Instant::now();
@@ -419,6 +418,28 @@ fn delivery(c: &mut Criterion) {
     });
     report("noop-ceiling", &samples, false);
     results.push(("noop-ceiling", samples));
+
+    // The high-throughput pipeline with an exporter that discards every batch: span creation,
+    // the queue and the export thread, nothing encoded or sent. Timed like the pipelines (the
+    // spans, then a flush); "delivered" is what the no-op exporter was handed.
+    let noop_exporter =
+        lightstep_exporter::bench_support::with_noop_exporter(high_throughput_config(&endpoint))
+            .unwrap();
+    let samples = bench_pipeline(&mut group, "noop-exporter-ceiling", || {
+        let before = noop_exporter.stats().exported;
+        let started = Instant::now();
+        produce(noop_exporter.tracer_provider());
+        let _ = noop_exporter.force_flush_blocking();
+        let timed = started.elapsed();
+        Sample {
+            delivered: (noop_exporter.stats().exported - before) as usize,
+            timed,
+            after_flush: Duration::ZERO,
+        }
+    });
+    report("noop-exporter-ceiling", &samples, true);
+    results.push(("noop-exporter-ceiling", samples));
+    let _ = noop_exporter.shutdown_blocking();
     group.finish();
 
     summary(&backend, &results);
@@ -531,6 +552,18 @@ fn summary(backend: &Backend, results: &[(&str, Vec<Sample>)]) {
         eprintln!(
             "  vs noop-ceiling {}: {:.0}% (goal: at least 50%)",
             rate(noop),
+            100.0 * ours_rate / noop
+        );
+    }
+    if let Some(noop) = median_rate("noop-exporter-ceiling") {
+        eprintln!(
+            "  vs noop-exporter-ceiling {} ({}): {:.0}% (goal: at least 50%)",
+            rate(noop),
+            if lossless("noop-exporter-ceiling") {
+                "no loss"
+            } else {
+                "LOST SPANS"
+            },
             100.0 * ours_rate / noop
         );
     }

@@ -6,6 +6,12 @@
 //! taking the encoded requests over loopback gRPC (decode and store). Read with
 //! `docs/benchmarks.md`.
 //!
+//! Two more stages give the CPU budget of issue #3's "half the no-op ceiling" goal, each on one
+//! thread so that its time is its CPU cost: `create-spans` is the no-op ceiling's work (the same
+//! 100,000 spans made with the SDK and ended into a processor that discards them), and
+//! `receiver-store` is the receiver's own work on this crate's encoded requests without any
+//! socket (the validating walk, storing each span, then taking them out and dropping them).
+//!
 //! Run: `cargo bench -p lightstep-exporter --bench stages`
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
@@ -16,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lightstep_exporter::bench_support::ProtobufEncoder;
 use lightstep_receiver::Receiver;
+use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
@@ -25,7 +32,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanEvents, SpanLinks};
 use prost::Message as _;
 
 const SPANS: usize = 100_000;
@@ -113,6 +120,46 @@ fn stages(c: &mut Criterion) {
                 total += started.elapsed();
             }
             total
+        });
+    });
+
+    // The same span as `benches/delivery.rs` ends, on one thread.
+    let noop = SdkTracerProvider::builder()
+        .with_span_processor(lightstep_exporter::bench_support::Discard)
+        .build();
+    let tracer = noop.tracer("bench");
+    group.bench_function("create-spans", |b| {
+        b.iter(|| {
+            for i in 0..SPANS {
+                let mut span = tracer.start("GET /api/orders/{id}");
+                span.set_attribute(KeyValue::new("http.request.method", "GET"));
+                span.set_attribute(KeyValue::new("http.route", "/api/orders/{id}"));
+                span.set_attribute(KeyValue::new("http.response.status_code", 200));
+                span.set_attribute(KeyValue::new("worker", i as i64));
+                span.end();
+            }
+        });
+    });
+
+    let encoded: Vec<Vec<u8>> = spans()
+        .chunks(BATCH)
+        .map(|batch| {
+            let mut buffer = Vec::new();
+            ours.encode(batch, &mut buffer);
+            buffer
+        })
+        .collect();
+    let store = lightstep_receiver::bench_support::store(1_000_000);
+    let info = lightstep_receiver::bench_support::request_info(Default::default());
+    group.bench_function("receiver-store", |b| {
+        b.iter(|| {
+            let mut stored = 0;
+            for body in &encoded {
+                stored += lightstep_receiver::bench_support::ingest_protobuf(&store, body, &info)
+                    .expect("a valid request");
+            }
+            assert_eq!(stored, SPANS as u64);
+            drop(black_box(store.take_spans()));
         });
     });
 
