@@ -752,11 +752,25 @@ impl IngestJob {
         }
         // The reservation grows with the inflated buffer, before each allocation (so a small
         // gzip body cannot make the receiver allocate past the budget and only then be
-        // refused).
+        // refused). The compressed body stays charged while it is inflated: both are held.
+        let compressed = body.len();
         let mut inflated = inflate(&body, self.limit, |capacity| {
-            self.grow(&mut permit, capacity.min(self.max_in_flight_bytes))
+            self.grow(
+                &mut permit,
+                compressed
+                    .saturating_add(capacity)
+                    .min(self.max_in_flight_bytes),
+            )
         })?;
         drop(body);
+        // The compressed body is gone: its share goes back to the budget.
+        let release = permit
+            .num_permits()
+            .saturating_sub(inflated.capacity())
+            .min(compressed);
+        if release > 0 {
+            drop(permit.split(release));
+        }
         if self.protocol == Protocol::HttpJson {
             // Decoding JSON is charged on top of the inflated buffer: the buffer's length, as
             // for a plain body, not the capacity its doubling left (up to twice that).

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use lightstep_receiver::proto::common::v1::{AnyValue, KeyValue, any_value};
 use lightstep_receiver::proto::trace::v1::Span;
 use lightstep_receiver::{Receiver, RunningReceiver, WhenFull};
 use prost::Message as _;
@@ -434,6 +435,72 @@ async fn a_gzip_json_body_is_charged_like_the_same_body_plain() {
     .await;
     assert_eq!(resp.status, 200, "{resp:?}");
     assert_eq!(rx.spans().len(), 62);
+    in_flight_settles(&rx, 0).await;
+    rx.shutdown().await;
+}
+
+/// While a gzip body inflates, the receiver holds both the compressed body and the inflated
+/// buffer, and the in-flight budget is charged for both; the compressed body's share goes back
+/// once it is inflated.
+#[tokio::test]
+async fn a_gzip_body_is_charged_with_its_compressed_bytes_while_it_inflates() {
+    const BUDGET: usize = 1 << 20;
+    let rx = Receiver::builder()
+        .with_max_request_bytes(BUDGET)
+        .with_max_in_flight_bytes(BUDGET)
+        .start()
+        .await
+        .expect("start");
+    // A JSON upload that has begun holds part of the budget (about 4.25 times its length).
+    let declared = 100_000;
+    let mut holder = TcpStream::connect(rx.http_addr()).await.expect("connect");
+    holder
+        .write_all(
+            format!(
+                "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                 content-length: {declared}\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+    eventually("the JSON upload reserves", || rx.in_flight_bytes() > 0).await;
+    let room = BUDGET - rx.in_flight_bytes();
+    // A protobuf body of bytes gzip cannot shrink. Inflating it takes a buffer of twice the
+    // compressed size: that fits in the room left, the buffer and the compressed body do not.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: Vec<u8> = (0..room * 2 / 5)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut noisy = span(3, 1, None, "noisy");
+    noisy.attributes.push(KeyValue {
+        key: "noise".into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::BytesValue(noise)),
+        }),
+        ..KeyValue::default()
+    });
+    let compressed = gzip(&request("s", vec![noisy]).encode_to_vec());
+    let c = compressed.len();
+    assert!(2 * c <= room && 3 * c > room, "{c} compressed, {room} free");
+    let headers = [
+        ("content-type", "application/x-protobuf"),
+        ("content-encoding", "gzip"),
+    ];
+    let resp = http_post(rx.http_addr(), &headers, compressed.clone()).await;
+    assert_eq!(resp.status, 503, "{resp:?}");
+    assert!(rx.spans().is_empty());
+    // With the budget free, the same body is taken, and nothing stays charged.
+    drop(holder);
+    in_flight_settles(&rx, 0).await;
+    let resp = http_post(rx.http_addr(), &headers, compressed).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(rx.spans().len(), 1);
     in_flight_settles(&rx, 0).await;
     rx.shutdown().await;
 }
