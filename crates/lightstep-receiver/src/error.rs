@@ -10,6 +10,16 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A socket given with `with_grpc_listener` or `with_http_listener` could not be used
+    /// (closed, or not a TCP socket).
+    #[error("could not use the socket given for the {listener} listener")]
+    Listener {
+        /// Which listener: `"OTLP/gRPC"` or `"OTLP/HTTP"`.
+        listener: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A listener could not bind its address, most often because the port is taken.
     #[error(
         "could not bind the {listener} listener to {addr} (is another process using the port?)"

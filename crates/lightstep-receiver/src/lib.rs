@@ -202,8 +202,8 @@ struct TlsPem {
 #[must_use]
 #[derive(Clone)]
 pub struct ReceiverBuilder {
-    grpc_addr: SocketAddr,
-    http_addr: SocketAddr,
+    grpc: Listen,
+    http: Listen,
     max_spans: usize,
     when_full: WhenFull,
     max_request_bytes: usize,
@@ -216,12 +216,51 @@ pub struct ReceiverBuilder {
     client_ca: Option<Vec<u8>>,
 }
 
+/// Where a listener comes from: an address to bind, or a socket bound (and listening) already.
+#[derive(Clone, Debug)]
+enum Listen {
+    Addr(SocketAddr),
+    /// Shared by clones of the builder: each receiver started from it accepts on a duplicate of
+    /// this socket.
+    Listener(Arc<std::net::TcpListener>),
+}
+
+impl Listen {
+    /// Binds or takes the listener, naming it and its address if that fails.
+    async fn open(&self, name: &'static str) -> Result<(tokio::net::TcpListener, SocketAddr)> {
+        match self {
+            Listen::Addr(addr) => {
+                let listener = server::bind(name, *addr).await?;
+                let local = listener.local_addr().map_err(|source| Error::Bind {
+                    listener: name,
+                    addr: *addr,
+                    source,
+                })?;
+                Ok((listener, local))
+            }
+            Listen::Listener(listener) => {
+                let error = |source| Error::Listener {
+                    listener: name,
+                    source,
+                };
+                let listener = listener.try_clone().map_err(error)?;
+                listener.set_nonblocking(true).map_err(error)?;
+                let local = listener.local_addr().map_err(error)?;
+                Ok((
+                    tokio::net::TcpListener::from_std(listener).map_err(error)?,
+                    local,
+                ))
+            }
+        }
+    }
+}
+
 impl Default for ReceiverBuilder {
     fn default() -> Self {
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         Self {
-            grpc_addr: loopback,
-            http_addr: loopback,
+            grpc: Listen::Addr(loopback),
+            http: Listen::Addr(loopback),
             max_spans: DEFAULT_MAX_SPANS,
             when_full: WhenFull::default(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
@@ -239,8 +278,8 @@ impl Default for ReceiverBuilder {
 impl fmt::Debug for ReceiverBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReceiverBuilder")
-            .field("grpc_addr", &self.grpc_addr)
-            .field("http_addr", &self.http_addr)
+            .field("grpc", &self.grpc)
+            .field("http", &self.http)
             .field("max_spans", &self.max_spans)
             .field("when_full", &self.when_full)
             .field("max_request_bytes", &self.max_request_bytes)
@@ -259,14 +298,31 @@ impl ReceiverBuilder {
     /// The OTLP/gRPC listener's address (default `127.0.0.1:0`, an OS-assigned port; the
     /// conventional fixed one is `127.0.0.1:4317`).
     pub fn with_grpc_addr(mut self, addr: SocketAddr) -> Self {
-        self.grpc_addr = addr;
+        self.grpc = Listen::Addr(addr);
+        self
+    }
+
+    /// Serves OTLP/gRPC on `listener`, a socket already bound and listening, instead of
+    /// binding an address: a socket handed over by a service manager, or a port a test holds
+    /// from the start. The later of this and [`with_grpc_addr`](Self::with_grpc_addr) wins.
+    /// Clones of the builder share the socket.
+    pub fn with_grpc_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.grpc = Listen::Listener(Arc::new(listener));
         self
     }
 
     /// The OTLP/HTTP listener's address (default `127.0.0.1:0`, an OS-assigned port; the
     /// conventional fixed one is `127.0.0.1:4318`).
     pub fn with_http_addr(mut self, addr: SocketAddr) -> Self {
-        self.http_addr = addr;
+        self.http = Listen::Addr(addr);
+        self
+    }
+
+    /// Serves OTLP/HTTP on `listener`, a socket already bound and listening, instead of
+    /// binding an address (see [`with_grpc_listener`](Self::with_grpc_listener)). The later of
+    /// this and [`with_http_addr`](Self::with_http_addr) wins.
+    pub fn with_http_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.http = Listen::Listener(Arc::new(listener));
         self
     }
 
@@ -457,17 +513,8 @@ impl ReceiverBuilder {
                 self.client_ca.as_deref(),
             )?),
         };
-        let grpc_listener = server::bind("OTLP/gRPC", self.grpc_addr).await?;
-        let http_listener = server::bind("OTLP/HTTP", self.http_addr).await?;
-        let local = |l: &tokio::net::TcpListener, name, addr| {
-            l.local_addr().map_err(|source| Error::Bind {
-                listener: name,
-                addr,
-                source,
-            })
-        };
-        let grpc_addr = local(&grpc_listener, "OTLP/gRPC", self.grpc_addr)?;
-        let http_addr = local(&http_listener, "OTLP/HTTP", self.http_addr)?;
+        let (grpc_listener, grpc_addr) = self.grpc.open("OTLP/gRPC").await?;
+        let (http_listener, http_addr) = self.http.open("OTLP/HTTP").await?;
 
         let store = SpanStore::new(self.max_spans, self.max_stored_bytes, self.when_full);
         let faults = Faults::default();

@@ -110,10 +110,18 @@ fn tls_with_a_test_ca() {
 
 #[test]
 fn closed_port() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+    // Bound but not listening, for the whole test: connections are refused, and no other
+    // socket can take the port meanwhile (a port bound and released could be taken).
+    let closed = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    closed
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .unwrap();
+    let addr = closed.local_addr().unwrap().as_socket().unwrap();
     let out = doctor(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}"))]);
     let t = text(&out);
     assert!(!out.status.success(), "{t}");

@@ -83,10 +83,18 @@ async fn tls_with_a_test_ca_and_without_it() {
 
 #[tokio::test]
 async fn closed_port() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+    // Bound but not listening, for the whole test: connections are refused, and no other
+    // socket can take the port meanwhile (a port bound and released could be taken).
+    let closed = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    closed
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .unwrap();
+    let addr = closed.local_addr().unwrap().as_socket().unwrap();
     let config = config_for(&format!("http://{addr}"), Protocol::Grpc)
         .build()
         .unwrap();

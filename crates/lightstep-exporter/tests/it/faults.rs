@@ -66,10 +66,50 @@ async fn over_every_protocol<F: Future<Output = ()>>(case: impl Fn(Protocol) -> 
     );
 }
 
-/// An address nothing listens on: bound, then released.
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+/// A port held for a receiver that is not up: bound but not listening, so a connection to it is
+/// refused, as to a backend that is down, and nothing else can take the port meanwhile.
+struct DownPort(socket2::Socket);
+
+impl DownPort {
+    /// A port the OS picks.
+    fn new() -> Self {
+        Self::at("127.0.0.1:0".parse().unwrap())
+    }
+
+    /// `addr`, just released by a receiver that shut down. Its connections may still be
+    /// closing (`SO_REUSEADDR` lets the port be bound past those); a bind that fails anyway is
+    /// retried for a little while. Between the receiver closing its listener and this bind,
+    /// another socket could still take the port: a window of microseconds, not of the test.
+    fn at(addr: SocketAddr) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let socket = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )
+            .unwrap();
+            socket.set_reuse_address(true).unwrap();
+            match socket.bind(&addr.into()) {
+                Ok(()) => return Self(socket),
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("binding {addr} again: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("could not bind {addr} again: {e}"),
+            }
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.0.local_addr().unwrap().as_socket().unwrap()
+    }
+
+    /// The port comes up: a listener for a receiver.
+    fn listen(self) -> std::net::TcpListener {
+        self.0.listen(1024).unwrap();
+        self.0.into()
+    }
 }
 
 fn url(addr: SocketAddr, protocol: Protocol) -> String {
@@ -203,15 +243,15 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
     names
 }
 
-/// A receiver whose listener for `protocol` is bound to `addr`.
-async fn receiver_on(addr: SocketAddr, protocol: Protocol) -> RunningReceiver {
+/// A receiver whose listener for `protocol` is the held port.
+async fn receiver_on(port: DownPort, protocol: Protocol) -> RunningReceiver {
     let builder = Receiver::builder().with_access_token(TOKEN);
     let builder = if protocol.is_http() {
-        builder.with_http_addr(addr)
+        builder.with_http_listener(port.listen())
     } else {
-        builder.with_grpc_addr(addr)
+        builder.with_grpc_listener(port.listen())
     };
-    builder.start().await.expect("the reserved address is free")
+    builder.start().await.expect("start on the held port")
 }
 
 fn listener_addr(receiver: &RunningReceiver, protocol: Protocol) -> SocketAddr {
@@ -239,13 +279,13 @@ async fn until_held(receiver: &RunningReceiver, n: u64) {
 /// Exporting starts before the backend does: what is ended while nothing listens fails, exactly
 /// those spans; once a receiver listens on that address, spans ended after it is up arrive.
 async fn receiver_not_started_yet(protocol: Protocol) {
-    let addr = free_addr();
-    let exporter = exporter(fault_config(&url(addr, protocol), protocol));
+    let port = DownPort::new();
+    let exporter = exporter(fault_config(&url(port.addr(), protocol), protocol));
     // Two full batches go out at once, the flush sends the last 5; every connection is refused.
     end_spans(&exporter, "early", 25);
     flush_undelivered(&exporter, (25, 25, 0, 25), (25, 0, 0, 25), protocol).await;
 
-    let receiver = receiver_on(addr, protocol).await;
+    let receiver = receiver_on(port, protocol).await;
     end_spans(&exporter, "late", 5);
     flush_delivers(&exporter, "the receiver is up", protocol).await;
     shutdown_undelivered(&exporter, (30, 25, 0, 25), (30, 5, 0, 25), protocol).await;
@@ -351,10 +391,11 @@ async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
     end_spans(&exporter, "cut", BATCH);
     until_held(&first, 1).await;
     first.shutdown().await;
+    let port = DownPort::at(addr);
     end_spans(&exporter, "while-down", 15);
     flush_undelivered(&exporter, (26, 25, 0, 25), (26, 1, 0, 25), protocol).await;
 
-    let second = receiver_on(addr, protocol).await;
+    let second = receiver_on(port, protocol).await;
     end_spans(&exporter, "after", 5);
     flush_delivers(&exporter, "the receiver is back", protocol).await;
     shutdown_undelivered(&exporter, (31, 25, 0, 25), (31, 6, 0, 25), protocol).await;

@@ -72,6 +72,42 @@ async fn a_receiver_can_stop_and_come_back_on_the_same_ports() {
 }
 
 #[tokio::test]
+async fn a_receiver_serves_on_listeners_it_is_given() {
+    let grpc = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
+    let rx = Receiver::builder()
+        // The listener given after an address wins.
+        .with_grpc_addr("127.0.0.1:1".parse().unwrap())
+        .with_grpc_listener(grpc)
+        .with_http_listener(http)
+        .start()
+        .await
+        .expect("start on the given sockets");
+    assert_eq!((rx.grpc_addr(), rx.http_addr()), (grpc_addr, http_addr));
+    grpc_export(
+        &rx.grpc_endpoint(),
+        request("s", three_span_trace(1)),
+        &[],
+        false,
+    )
+    .await
+    .expect("export over gRPC");
+    let resp = http_post(
+        rx.http_addr(),
+        &[("content-type", "application/x-protobuf")],
+        prost::Message::encode_to_vec(&request("s", three_span_trace(2))),
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(rx.spans().len(), 6);
+    rx.shutdown().await;
+    // Shut down, the receiver has closed the sockets it was given: nothing listens.
+    assert!(tokio::net::TcpStream::connect(grpc_addr).await.is_err());
+    assert!(tokio::net::TcpStream::connect(http_addr).await.is_err());
+}
+
+#[tokio::test]
 async fn wait_for_spans_gives_up_with_a_count() {
     let rx = Receiver::builder().start().await.expect("start");
     let err = rx
