@@ -1095,6 +1095,19 @@ impl Resolver<'_> {
                 parse::positive_count,
             ),
         };
+        // The environment and files cannot say 0 (`positive_count`); code can.
+        for (key, value) in [
+            ("batch.max_queue_size", batch.max_queue_size),
+            ("batch.max_export_batch_size", batch.max_export_batch_size),
+            ("batch.max_concurrent_exports", batch.max_concurrent_exports),
+        ] {
+            if value == 0 {
+                self.errors.push(ConfigError::Inconsistent(format!(
+                    "{key} is 0 ({}): it must be at least 1",
+                    self.sources[key]
+                )));
+            }
+        }
         if batch.max_export_batch_size > batch.max_queue_size {
             self.errors.push(ConfigError::Inconsistent(format!(
                 "the export batch size {} ({}) is larger than the queue size {} ({}): a batch is taken from the queue",

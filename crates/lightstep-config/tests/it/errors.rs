@@ -224,6 +224,29 @@ fn batch_larger_than_queue() {
 }
 
 #[test]
+fn zero_counts_set_in_code_are_refused() {
+    let e = build_err(
+        local(&[])
+            .with_max_export_batch_size(0)
+            .with_max_concurrent_exports(0),
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("batch.max_export_batch_size is 0 (")
+            && text.contains("with_max_export_batch_size")
+            && text.contains("it must be at least 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("batch.max_concurrent_exports is 0 (")
+            && text.contains("with_max_concurrent_exports"),
+        "{text}"
+    );
+    let e = build_err(local(&[]).with_max_queue_size(0));
+    assert!(e.to_string().contains("batch.max_queue_size is 0 ("), "{e}");
+}
+
+#[test]
 fn every_problem_is_reported_at_once() {
     let e = build_err(local(&[
         ("OTEL_BSP_MAX_QUEUE_SIZE", "x"),
