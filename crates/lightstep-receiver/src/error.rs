@@ -10,8 +10,8 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A socket given with `with_grpc_listener` or `with_http_listener` could not be used
-    /// (closed, or not a TCP socket).
+    /// A socket given with `with_grpc_listener` or `with_http_listener` could not be used: the
+    /// receiver could not listen on it (not bound, or not a TCP socket) or set it non-blocking.
     #[error("could not use the socket given for the {listener} listener")]
     Listener {
         /// Which listener: `"OTLP/gRPC"` or `"OTLP/HTTP"`.

@@ -244,6 +244,11 @@ impl Listen {
                     source,
                 };
                 let listener = listener.try_clone().map_err(error)?;
+                // A socket that is only bound refuses connections and cannot accept: listen on
+                // it (on one that listens already, this only sets the backlog).
+                socket2::SockRef::from(&listener)
+                    .listen(server::BACKLOG)
+                    .map_err(error)?;
                 listener.set_nonblocking(true).map_err(error)?;
                 let local = listener.local_addr().map_err(error)?;
                 Ok((
@@ -302,10 +307,15 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Serves OTLP/gRPC on `listener`, a socket already bound and listening, instead of
-    /// binding an address: a socket handed over by a service manager, or a port a test holds
-    /// from the start. The later of this and [`with_grpc_addr`](Self::with_grpc_addr) wins.
-    /// Clones of the builder share the socket.
+    /// Serves OTLP/gRPC on `listener`, a socket already bound, instead of binding an address:
+    /// a socket handed over by a service manager, or a port a test holds from the start (bound
+    /// but not listening, it refuses connections until the receiver starts and listens on it).
+    /// The later of this and [`with_grpc_addr`](Self::with_grpc_addr) wins.
+    ///
+    /// The receiver accepts on a duplicate of the socket and closes that duplicate when it shuts
+    /// down. The socket itself stays open as long as this builder or a clone of it lives (the
+    /// port then keeps listening, and connections wait instead of being refused), and it is
+    /// made non-blocking, which every duplicate of it shares.
     pub fn with_grpc_listener(mut self, listener: std::net::TcpListener) -> Self {
         self.grpc = Listen::Listener(Arc::new(listener));
         self
@@ -318,9 +328,9 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Serves OTLP/HTTP on `listener`, a socket already bound and listening, instead of
-    /// binding an address (see [`with_grpc_listener`](Self::with_grpc_listener)). The later of
-    /// this and [`with_http_addr`](Self::with_http_addr) wins.
+    /// Serves OTLP/HTTP on `listener`, a socket already bound, instead of binding an address
+    /// (see [`with_grpc_listener`](Self::with_grpc_listener) for what happens to the socket).
+    /// The later of this and [`with_http_addr`](Self::with_http_addr) wins.
     pub fn with_http_listener(mut self, listener: std::net::TcpListener) -> Self {
         self.http = Listen::Listener(Arc::new(listener));
         self
@@ -498,6 +508,7 @@ impl ReceiverBuilder {
     /// # Errors
     ///
     /// [`Error::Bind`] naming the listener and address when a port is taken,
+    /// [`Error::Listener`] for a socket handed over that cannot listen,
     /// [`Error::Tls`] for an unusable certificate or key, [`Error::InvalidSetting`] for a
     /// setting out of range, [`Error::NoRuntime`] outside Tokio.
     pub async fn start(self) -> Result<RunningReceiver> {

@@ -101,6 +101,9 @@ pub(crate) fn tls_acceptor(
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The listen backlog for a socket handed over (what Tokio's `TcpListener::bind` uses).
+pub(crate) const BACKLOG: i32 = 1024;
+
 /// Binds `addr`, naming the listener and the address if it cannot.
 pub(crate) async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|source| Error::Bind {

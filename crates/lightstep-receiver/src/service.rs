@@ -753,6 +753,9 @@ impl IngestJob {
         // The reservation grows with the inflated buffer, before each allocation (so a small
         // gzip body cannot make the receiver allocate past the budget and only then be
         // refused). The compressed body stays charged while it is inflated: both are held.
+        // The charge is capped at the whole budget, so that a body whose two copies exceed it
+        // is still taken when the receiver is otherwise idle (it could never be otherwise);
+        // then up to one compressed body is held beyond the budget.
         let compressed = body.len();
         let mut inflated = inflate(&body, self.limit, |capacity| {
             self.grow(

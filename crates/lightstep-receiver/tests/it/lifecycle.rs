@@ -74,8 +74,13 @@ async fn a_receiver_can_stop_and_come_back_on_the_same_ports() {
 #[tokio::test]
 async fn a_receiver_serves_on_listeners_it_is_given() {
     let grpc = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // Bound but not listening: connections are refused until the receiver listens on it.
+    let http = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    http.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    let http = std::net::TcpListener::from(http);
     let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
+    assert!(tokio::net::TcpStream::connect(http_addr).await.is_err());
     let rx = Receiver::builder()
         // The listener given after an address wins.
         .with_grpc_addr("127.0.0.1:1".parse().unwrap())
@@ -102,9 +107,37 @@ async fn a_receiver_serves_on_listeners_it_is_given() {
     assert_eq!(resp.status, 200, "{resp:?}");
     assert_eq!(rx.spans().len(), 6);
     rx.shutdown().await;
-    // Shut down, the receiver has closed the sockets it was given: nothing listens.
+    // Shut down, the receiver has closed the sockets it was given (no clone of the builder
+    // keeps them): nothing listens.
     assert!(tokio::net::TcpStream::connect(grpc_addr).await.is_err());
     assert!(tokio::net::TcpStream::connect(http_addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_socket_that_cannot_listen_is_an_error_naming_the_listener() {
+    // A UDP socket converted to a TCP listener type: listening on it fails.
+    let udp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    udp.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let err = Receiver::builder()
+        .with_http_listener(std::net::TcpListener::from(udp))
+        .start()
+        .await
+        .expect_err("not a TCP socket");
+    assert!(
+        matches!(
+            err,
+            Error::Listener {
+                listener: "OTLP/HTTP",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "could not use the socket given for the OTLP/HTTP listener"
+    );
 }
 
 #[tokio::test]
