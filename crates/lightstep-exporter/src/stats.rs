@@ -1,7 +1,7 @@
 //! Counters of what happened to the spans, readable at run time.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::processor::Delivered;
@@ -52,21 +52,29 @@ pub(crate) struct Stats {
     /// Set when a flush or shutdown gave up at its deadline.
     pub(crate) deadline_missed: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<String>>,
-    last_drop_warning: Mutex<Option<Instant>>,
-    last_failure_warning: Mutex<Option<Instant>>,
-    last_rejection_warning: Mutex<Option<Instant>>,
+    last_drop_warning: WarnedAt,
+    last_failure_warning: WarnedAt,
+    last_rejection_warning: WarnedAt,
 }
 
-fn due(last: &Mutex<Option<Instant>>) -> bool {
-    let Ok(mut last) = last.lock() else {
-        return false;
-    };
-    let now = Instant::now();
-    if last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
+/// When a warning was last logged: milliseconds since the process's first look at the clock,
+/// plus one (0: never). An atomic, not a lock: a full queue calls [`due`] for every span it
+/// drops, from every application thread at once.
+#[derive(Debug, Default)]
+struct WarnedAt(AtomicU64);
+
+/// Whether a warning may be logged now (at most once every `WARN_EVERY`); claims it if so.
+fn due(last: &WarnedAt) -> bool {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
+    let previous = last.0.load(Ordering::Relaxed);
+    if previous != 0 && now.saturating_sub(previous) < WARN_EVERY.as_millis() as u64 {
         return false;
     }
-    *last = Some(now);
-    true
+    // One of the threads that saw the same `previous` logs.
+    last.0
+        .compare_exchange(previous, now, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
 }
 
 impl Stats {
@@ -166,5 +174,53 @@ impl ExportStats {
     /// Spans that did not reach the backend (dropped, failed or still pending).
     pub fn undelivered(&self) -> u64 {
         self.ended.saturating_sub(self.exported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts the warnings logged through `tracing`.
+    struct Warnings(Arc<AtomicUsize>);
+
+    impl tracing::Subscriber for Warnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn drops_are_all_counted_and_warned_about_once_in_ten_seconds() {
+        let stats = Arc::new(Stats::default());
+        let warnings = Arc::new(AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let (stats, warnings) = (Arc::clone(&stats), Arc::clone(&warnings));
+                s.spawn(move || {
+                    tracing::subscriber::with_default(Warnings(warnings), || {
+                        for _ in 0..10_000 {
+                            stats.record_drop();
+                        }
+                    });
+                });
+            }
+        });
+        assert_eq!(stats.snapshot().dropped, 40_000);
+        assert_eq!(warnings.load(Ordering::Relaxed), 1);
     }
 }
