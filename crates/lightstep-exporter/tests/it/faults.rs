@@ -76,12 +76,12 @@ impl DownPort {
         Self::at("127.0.0.1:0".parse().unwrap())
     }
 
-    /// `addr`, just released by a receiver that shut down. Its connections may still be
-    /// closing (`SO_REUSEADDR` lets the port be bound past those); a bind that fails anyway is
-    /// retried for a little while. Between the receiver closing its listener and this bind,
-    /// another socket could still take the port: a window of microseconds, not of the test.
+    /// `addr`, as soon as the receiver listening there closes its listener: the bind is
+    /// retried every millisecond while the port is still taken (`SO_REUSEADDR` lets it past
+    /// connections that are still closing). Another socket could take the port only within
+    /// that millisecond.
     fn at(addr: SocketAddr) -> Self {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let socket = socket2::Socket::new(
                 socket2::Domain::IPV4,
@@ -92,9 +92,8 @@ impl DownPort {
             socket.set_reuse_address(true).unwrap();
             match socket.bind(&addr.into()) {
                 Ok(()) => return Self(socket),
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("binding {addr} again: {e}; retrying");
-                    std::thread::sleep(Duration::from_millis(20));
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(e) => panic!("could not bind {addr} again: {e}"),
             }
@@ -105,9 +104,8 @@ impl DownPort {
         self.0.local_addr().unwrap().as_socket().unwrap()
     }
 
-    /// The port comes up: a listener for a receiver.
-    fn listen(self) -> std::net::TcpListener {
-        self.0.listen(1024).unwrap();
+    /// The port, for a receiver to listen on (it does when it starts).
+    fn into_listener(self) -> std::net::TcpListener {
         self.0.into()
     }
 }
@@ -247,9 +245,9 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
 async fn receiver_on(port: DownPort, protocol: Protocol) -> RunningReceiver {
     let builder = Receiver::builder().with_access_token(TOKEN);
     let builder = if protocol.is_http() {
-        builder.with_http_listener(port.listen())
+        builder.with_http_listener(port.into_listener())
     } else {
-        builder.with_grpc_listener(port.listen())
+        builder.with_grpc_listener(port.into_listener())
     };
     builder.start().await.expect("start on the held port")
 }
@@ -390,8 +388,12 @@ async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
     first.faults().set_response_delay(Duration::from_secs(60));
     end_spans(&exporter, "cut", BATCH);
     until_held(&first, 1).await;
-    first.shutdown().await;
-    let port = DownPort::at(addr);
+    // The port is taken back the moment the receiver lets it go, while it shuts down.
+    let shutting_down = tokio::spawn(first.shutdown());
+    let port = tokio::task::spawn_blocking(move || DownPort::at(addr))
+        .await
+        .expect("rebinding thread");
+    shutting_down.await.expect("shutdown");
     end_spans(&exporter, "while-down", 15);
     flush_undelivered(&exporter, (26, 25, 0, 25), (26, 1, 0, 25), protocol).await;
 
