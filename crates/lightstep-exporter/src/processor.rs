@@ -3,8 +3,8 @@
 //!
 //! It replaces the SDK's `BatchSpanProcessor`, whose drops are one log line, whose shutdown
 //! returns `Ok` after a failed export, and which loses spans when shut down from an async worker
-//! (see `docs/exporter.md`). Ending a span never blocks: it is a send into a channel whose
-//! length a counter limits, and a full queue is counted as a drop.
+//! (see `docs/exporter.md`). Ending a span never blocks: it is a send into a bounded queue, and
+//! a full queue is counted as a drop.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -99,8 +99,8 @@ impl DeliveryProcessor {
         stats: Arc<Stats>,
         default_timeout: Duration,
     ) -> std::io::Result<Self> {
-        // The queue's length is limited by `queued` (a full queue is a counted drop, never a
-        // wait). Up to `PREALLOCATED_QUEUE` spans it is a ring allocated once, as the SDK's own
+        // A full queue is a counted drop, never a wait. Up to `PREALLOCATED_QUEUE` spans the
+        // queue is a ring allocated once, its capacity the limit, as the SDK's own
         // queue is: a growing channel allocates and zeroes a block per 31 spans, which the
         // kernel faults in again after every burst (a tenth of the application's core in the
         // delivery bench, docs/benchmarks.md). Larger limits get the growing channel, so that
