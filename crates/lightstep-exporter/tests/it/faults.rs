@@ -66,48 +66,51 @@ async fn over_every_protocol<F: Future<Output = ()>>(case: impl Fn(Protocol) -> 
     );
 }
 
-/// A port held for a receiver that is not up: bound but not listening, so a connection to it is
-/// refused, as to a backend that is down, and nothing else can take the port meanwhile.
-struct DownPort(socket2::Socket);
+/// A port the test holds for its receivers for the whole test: a socket bound to it with
+/// `SO_REUSEPORT` and not listening. While no receiver listens, a connection is refused, as
+/// to a backend that is down, and no other socket can take the port: Linux lets another socket
+/// bind it only if that socket also sets `SO_REUSEPORT`, belongs to the same user and asks for
+/// exactly this port, and it never hands the port out as an ephemeral one while it is bound.
+struct HeldPort(socket2::Socket);
 
-impl DownPort {
+impl HeldPort {
     /// A port the OS picks.
     fn new() -> Self {
-        Self::at("127.0.0.1:0".parse().unwrap())
-    }
-
-    /// `addr`, as soon as the receiver listening there closes its listener: the bind is
-    /// retried every millisecond while the port is still taken (`SO_REUSEADDR` lets it past
-    /// connections that are still closing). Another socket could take the port only within
-    /// that millisecond.
-    fn at(addr: SocketAddr) -> Self {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let socket = socket2::Socket::new(
-                socket2::Domain::IPV4,
-                socket2::Type::STREAM,
-                Some(socket2::Protocol::TCP),
-            )
-            .unwrap();
-            socket.set_reuse_address(true).unwrap();
-            match socket.bind(&addr.into()) {
-                Ok(()) => return Self(socket),
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(e) => panic!("could not bind {addr} again: {e}"),
-            }
-        }
+        Self(reuse_port_socket("127.0.0.1:0".parse().unwrap()))
     }
 
     fn addr(&self) -> SocketAddr {
         self.0.local_addr().unwrap().as_socket().unwrap()
     }
 
-    /// The port, for a receiver to listen on (it does when it starts).
+    /// A second socket on the port, for a receiver that will stop: it takes the connections
+    /// while that receiver listens on it. Once the receiver has shut down (and closed it),
+    /// connections are refused again, and the port is still held for the next receiver.
+    fn listener_beside(&self) -> std::net::TcpListener {
+        reuse_port_socket(self.addr()).into()
+    }
+
+    /// The held socket itself, for the last receiver (which listens on it when it starts).
     fn into_listener(self) -> std::net::TcpListener {
         self.0.into()
     }
+}
+
+/// A TCP socket with `SO_REUSEPORT`, bound to `addr`, not listening.
+fn reuse_port_socket(addr: SocketAddr) -> socket2::Socket {
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    // Unix only: elsewhere the second bind of the port (`listener_beside`) fails, and says so.
+    #[cfg(unix)]
+    socket.set_reuse_port(true).unwrap();
+    socket
+        .bind(&addr.into())
+        .unwrap_or_else(|e| panic!("binding {addr} with SO_REUSEPORT: {e}"));
+    socket
 }
 
 fn url(addr: SocketAddr, protocol: Protocol) -> String {
@@ -241,23 +244,15 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
     names
 }
 
-/// A receiver whose listener for `protocol` is the held port.
-async fn receiver_on(port: DownPort, protocol: Protocol) -> RunningReceiver {
+/// A receiver that serves `protocol` on `listener`.
+async fn receiver_on(listener: std::net::TcpListener, protocol: Protocol) -> RunningReceiver {
     let builder = Receiver::builder().with_access_token(TOKEN);
     let builder = if protocol.is_http() {
-        builder.with_http_listener(port.into_listener())
+        builder.with_http_listener(listener)
     } else {
-        builder.with_grpc_listener(port.into_listener())
+        builder.with_grpc_listener(listener)
     };
     builder.start().await.expect("start on the held port")
-}
-
-fn listener_addr(receiver: &RunningReceiver, protocol: Protocol) -> SocketAddr {
-    if protocol.is_http() {
-        receiver.http_addr()
-    } else {
-        receiver.grpc_addr()
-    }
 }
 
 /// Waits until the receiver holds `n` requests in its simulated delay: the exports are really
@@ -277,13 +272,13 @@ async fn until_held(receiver: &RunningReceiver, n: u64) {
 /// Exporting starts before the backend does: what is ended while nothing listens fails, exactly
 /// those spans; once a receiver listens on that address, spans ended after it is up arrive.
 async fn receiver_not_started_yet(protocol: Protocol) {
-    let port = DownPort::new();
+    let port = HeldPort::new();
     let exporter = exporter(fault_config(&url(port.addr(), protocol), protocol));
     // Two full batches go out at once, the flush sends the last 5; every connection is refused.
     end_spans(&exporter, "early", 25);
     flush_undelivered(&exporter, (25, 25, 0, 25), (25, 0, 0, 25), protocol).await;
 
-    let receiver = receiver_on(port, protocol).await;
+    let receiver = receiver_on(port.into_listener(), protocol).await;
     end_spans(&exporter, "late", 5);
     flush_delivers(&exporter, "the receiver is up", protocol).await;
     shutdown_undelivered(&exporter, (30, 25, 0, 25), (30, 5, 0, 25), protocol).await;
@@ -377,8 +372,8 @@ async fn receiver_black_holes_exports(protocol: Protocol) {
 /// same address: the export it cut and everything sent while it was away fail, exactly, and
 /// spans ended once the new receiver is up arrive there.
 async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
-    let first = receiver().await;
-    let addr = listener_addr(&first, protocol);
+    let port = HeldPort::new();
+    let first = receiver_on(port.listener_beside(), protocol).await;
     let exporter = exporter(fault_config(&endpoint(&first, protocol), protocol));
     end_spans(&exporter, "before", 1);
     flush_delivers(&exporter, "the receiver is up", protocol).await;
@@ -388,16 +383,12 @@ async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
     first.faults().set_response_delay(Duration::from_secs(60));
     end_spans(&exporter, "cut", BATCH);
     until_held(&first, 1).await;
-    // The port is taken back the moment the receiver lets it go, while it shuts down.
-    let shutting_down = tokio::spawn(first.shutdown());
-    let port = tokio::task::spawn_blocking(move || DownPort::at(addr))
-        .await
-        .expect("rebinding thread");
-    shutting_down.await.expect("shutdown");
+    // The port stays held while nothing listens on it: connections are refused.
+    first.shutdown().await;
     end_spans(&exporter, "while-down", 15);
     flush_undelivered(&exporter, (26, 25, 0, 25), (26, 1, 0, 25), protocol).await;
 
-    let second = receiver_on(port, protocol).await;
+    let second = receiver_on(port.into_listener(), protocol).await;
     end_spans(&exporter, "after", 5);
     flush_delivers(&exporter, "the receiver is back", protocol).await;
     shutdown_undelivered(&exporter, (31, 25, 0, 25), (31, 6, 0, 25), protocol).await;
