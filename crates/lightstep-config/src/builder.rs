@@ -193,7 +193,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Spans held before new ones are dropped. Overrides `OTEL_BSP_MAX_QUEUE_SIZE`.
+    /// Spans held before new ones are dropped (at least 1; `build` refuses 0). Overrides
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`.
     /// lightstep-exporter allocates a queue of up to 131,072 spans when the pipeline starts
     /// (about 360 bytes a span, as the SDK's batch processor does); a larger queue grows with
     /// what it holds.
@@ -202,7 +203,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Spans in one export request. Overrides `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+    /// Spans in one export request (at least 1, at most the queue size; `build` refuses
+    /// others). Overrides `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
     pub fn with_max_export_batch_size(mut self, size: usize) -> Self {
         self.max_export_batch_size = Some(size);
         self
@@ -220,7 +222,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Export requests in flight at once. Overrides `OTEL_BSP_MAX_CONCURRENT_EXPORTS`.
+    /// Export requests in flight at once (at least 1; `build` refuses 0). Overrides
+    /// `OTEL_BSP_MAX_CONCURRENT_EXPORTS`.
     pub fn with_max_concurrent_exports(mut self, n: usize) -> Self {
         self.max_concurrent_exports = Some(n);
         self

@@ -299,22 +299,21 @@ fn json_body(spans: usize, padding: usize) -> Vec<u8> {
     serde_json::to_vec(&request("s", spans)).expect("JSON")
 }
 
-#[tokio::test]
-async fn an_otlp_json_body_is_charged_what_decoding_it_takes() {
-    const BUDGET: usize = 1 << 20;
-    let rx = Receiver::builder()
-        .with_max_request_bytes(BUDGET)
-        .with_max_in_flight_bytes(BUDGET)
+/// A receiver whose request size limit and in-flight budget are both `budget` bytes.
+async fn budget_receiver(budget: usize) -> RunningReceiver {
+    Receiver::builder()
+        .with_max_request_bytes(budget)
+        .with_max_in_flight_bytes(budget)
         .start()
         .await
-        .expect("start");
-    // A client that has sent only the headers of a JSON upload holds nothing (so slow clients
-    // cannot take the budget with headers alone); once its first bytes arrive it reserves the
-    // body and what transcoding it takes: a little over four times its size. Protobuf reserves
-    // its size (tested above).
-    let declared = 100_000;
-    let mut holder = TcpStream::connect(rx.http_addr()).await.expect("connect");
-    holder
+        .expect("start")
+}
+
+/// A client that has sent the headers of an OTLP/JSON upload of `declared` bytes, and nothing
+/// of its body yet.
+async fn json_upload_headers(addr: std::net::SocketAddr, declared: usize) -> TcpStream {
+    let mut client = TcpStream::connect(addr).await.expect("connect");
+    client
         .write_all(
             format!(
                 "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
@@ -324,6 +323,19 @@ async fn an_otlp_json_body_is_charged_what_decoding_it_takes() {
         )
         .await
         .expect("write");
+    client
+}
+
+#[tokio::test]
+async fn an_otlp_json_body_is_charged_what_decoding_it_takes() {
+    const BUDGET: usize = 1 << 20;
+    let rx = budget_receiver(BUDGET).await;
+    // A client that has sent only the headers of a JSON upload holds nothing (so slow clients
+    // cannot take the budget with headers alone); once its first bytes arrive it reserves the
+    // body and what transcoding it takes: a little over four times its size. Protobuf reserves
+    // its size (tested above).
+    let declared = 100_000;
+    let mut holder = json_upload_headers(rx.http_addr(), declared).await;
     // `100 Continue` comes when the handler first asks for the body: past its header checks,
     // where the headers-only reservation used to be made.
     let mut interim = Vec::new();
@@ -415,12 +427,7 @@ async fn an_otlp_json_body_is_charged_what_decoding_it_takes() {
 #[tokio::test]
 async fn a_gzip_json_body_is_charged_like_the_same_body_plain() {
     const BUDGET: usize = 650_000;
-    let rx = Receiver::builder()
-        .with_max_request_bytes(BUDGET)
-        .with_max_in_flight_bytes(BUDGET)
-        .start()
-        .await
-        .expect("start");
+    let rx = budget_receiver(BUDGET).await;
     // Just over 128 KiB: the inflated buffer doubles (from 4 KiB) to 256 KiB.
     let body = json_body(31, 4096);
     assert!((131_073..150_000).contains(&body.len()), "{}", body.len());
@@ -445,25 +452,10 @@ async fn a_gzip_json_body_is_charged_like_the_same_body_plain() {
 #[tokio::test]
 async fn a_gzip_body_is_charged_with_its_compressed_bytes_while_it_inflates() {
     const BUDGET: usize = 1 << 20;
-    let rx = Receiver::builder()
-        .with_max_request_bytes(BUDGET)
-        .with_max_in_flight_bytes(BUDGET)
-        .start()
-        .await
-        .expect("start");
+    let rx = budget_receiver(BUDGET).await;
     // A JSON upload that has begun holds part of the budget (about 4.25 times its length).
-    let declared = 100_000;
-    let mut holder = TcpStream::connect(rx.http_addr()).await.expect("connect");
-    holder
-        .write_all(
-            format!(
-                "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-                 content-length: {declared}\r\n\r\n{{"
-            )
-            .as_bytes(),
-        )
-        .await
-        .expect("write");
+    let mut holder = json_upload_headers(rx.http_addr(), 100_000).await;
+    holder.write_all(b"{").await.expect("write");
     eventually("the JSON upload reserves", || rx.in_flight_bytes() > 0).await;
     let room = BUDGET - rx.in_flight_bytes();
     // A protobuf body of bytes gzip cannot shrink. Inflating it takes a buffer of twice the
