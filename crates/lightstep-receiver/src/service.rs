@@ -745,11 +745,22 @@ struct IngestJob {
 
 impl IngestJob {
     /// Stores `body`, holding `permit` (its share of the in-flight budget) until it is done.
-    fn run(self, body: Bytes, mut permit: OwnedSemaphorePermit) -> Result<IngestOutcome, Failure> {
+    fn run(self, body: Bytes, permit: OwnedSemaphorePermit) -> Result<IngestOutcome, Failure> {
         if !self.gzip {
             let held = body.len();
             return self.decode(&body, held, permit);
         }
+        let (inflated, permit) = self.inflate_charged(body, permit)?;
+        self.decode(&inflated, inflated.capacity(), permit)
+    }
+
+    /// Inflates a gzip body. `permit` covers the compressed body on entry; on return it covers
+    /// the inflated buffer only.
+    fn inflate_charged(
+        &self,
+        body: Bytes,
+        mut permit: OwnedSemaphorePermit,
+    ) -> Result<(Vec<u8>, OwnedSemaphorePermit), Failure> {
         // The reservation grows with the inflated buffer, before each allocation (so a small
         // gzip body cannot make the receiver allocate past the budget and only then be
         // refused). The compressed body stays charged while it is inflated: both are held.
@@ -779,7 +790,7 @@ impl IngestJob {
             // for a plain body, not the capacity its doubling left (up to twice that).
             inflated.shrink_to_fit();
         }
-        self.decode(&inflated, inflated.capacity(), permit)
+        Ok((inflated, permit))
     }
 
     /// Decodes and stores an uncompressed body; `held` is what `permit` already covers of it.
@@ -1030,6 +1041,74 @@ mod tests {
             decode_http(&bomb, true, Protocol::HttpProtobuf, 64 * 1024),
             Err(Failure::TooLarge)
         ));
+    }
+
+    /// An ingest job over `budget` bytes of in-flight budget, as the handlers make one.
+    fn gzip_job(budget: &Arc<Semaphore>, max_in_flight_bytes: usize) -> IngestJob {
+        IngestJob {
+            store: SpanStore::new(1000, usize::MAX, WhenFull::RejectNew),
+            budget: Arc::clone(budget),
+            limit: 4 << 20,
+            max_in_flight_bytes,
+            protocol: Protocol::HttpProtobuf,
+            gzip: true,
+            info: Arc::new(RequestInfo::new(
+                Protocol::HttpProtobuf,
+                HeaderMap::new(),
+                None,
+                false,
+            )),
+        }
+    }
+
+    fn gzip(plain: &[u8]) -> Bytes {
+        use std::io::Write as _;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(plain).expect("compress");
+        Bytes::from(enc.finish().expect("finish"))
+    }
+
+    #[test]
+    fn once_inflated_only_the_inflated_buffer_stays_charged() {
+        let total = 1 << 20;
+        let budget = Arc::new(Semaphore::new(total));
+        // Half a mebibyte of text that compresses to a few kibibytes.
+        let plain: Vec<u8> = (0..512 * 1024).map(|i| b"span-"[i % 5]).collect();
+        let body = gzip(&plain);
+        let compressed = body.len();
+        let permit = Arc::clone(&budget)
+            .try_acquire_many_owned(u32::try_from(compressed).expect("small"))
+            .expect("room");
+        let job = gzip_job(&budget, total);
+        let (inflated, permit) = job.inflate_charged(body, permit).expect("inflates");
+        assert_eq!(inflated, plain);
+        // The compressed body went back to the budget; the inflated buffer is still charged,
+        // with its whole capacity.
+        assert_eq!(permit.num_permits(), inflated.capacity());
+        assert_eq!(budget.available_permits(), total - inflated.capacity());
+        drop(permit);
+        assert_eq!(budget.available_permits(), total);
+    }
+
+    #[test]
+    fn a_body_whose_two_copies_exceed_the_budget_is_charged_the_whole_budget_then_its_buffer() {
+        let plain: Vec<u8> = (0..512 * 1024).map(|i| b"span-"[i % 5]).collect();
+        let body = gzip(&plain);
+        let compressed = body.len();
+        // Room for the inflated buffer, not for it and the compressed body together.
+        let capacity = inflate(&body, 4 << 20, |_| Ok(()))
+            .expect("inflates")
+            .capacity();
+        let total = capacity + compressed / 2;
+        let budget = Arc::new(Semaphore::new(total));
+        let permit = Arc::clone(&budget)
+            .try_acquire_many_owned(u32::try_from(compressed).expect("small"))
+            .expect("room");
+        let job = gzip_job(&budget, total);
+        let (inflated, permit) = job.inflate_charged(body, permit).expect("inflates");
+        assert_eq!(inflated.capacity(), capacity);
+        assert_eq!(permit.num_permits(), capacity);
+        assert_eq!(budget.available_permits(), total - capacity);
     }
 
     #[test]
