@@ -139,6 +139,7 @@ impl DeliveryProcessor {
                     closed: worker_closed,
                     shutting_down: worker_shutting_down,
                     in_flight: Vec::new(),
+                    deferred: None,
                 }
                 .run();
             })?;
@@ -315,6 +316,9 @@ struct Worker {
     in_flight: Vec<InFlight>,
     closed: Arc<AtomicBool>,
     shutting_down: Arc<AtomicBool>,
+    /// A flush or shutdown that arrived while a full batch waited for an export slot: it is
+    /// taken before anything else (the batch is then sent under its deadline).
+    deferred: Option<Control>,
 }
 
 impl Worker {
@@ -324,31 +328,20 @@ impl Worker {
         let mut next_send = Instant::now() + self.settings.scheduled_delay;
         loop {
             self.reap();
+            if let Some(request) = self.deferred.take() {
+                if self.control(request, &mut batch) {
+                    break;
+                }
+                continue;
+            }
             // Biased towards the control channel: under a steady stream of spans a flush or a
             // shutdown is still taken at once, not after more batches picked at random.
             crossbeam_channel::select_biased! {
                 recv(self.control) -> request => match request {
-                    Ok(Control::Flush(deadline, reply)) => {
-                        self.drain(&mut batch, deadline);
-                        // Exports still running at the deadline keep running and are counted
-                        // when they end: a flush gives up waiting, not the spans.
-                        self.wait_until(deadline);
-                        // Done only when nothing is left: otherwise the reply is dropped, and
-                        // the flush fails even if its caller wakes up late.
-                        if batch.is_empty() && self.in_flight.is_empty() {
-                            let _ = reply.send(());
+                    Ok(request) => {
+                        if self.control(request, &mut batch) {
+                            break;
                         }
-                    }
-                    Ok(Control::Shutdown(deadline, reply)) => {
-                        self.shutting_down.store(true, Ordering::SeqCst);
-                        self.drain(&mut batch, deadline);
-                        self.wait_all(deadline);
-                        // Before the last look at the queue: a span sent after it is taken
-                        // back by its sender.
-                        self.closed.store(true, Ordering::SeqCst);
-                        self.abandon(&mut batch);
-                        let _ = reply.send(());
-                        break;
                     }
                     Err(_) => break,
                 },
@@ -385,6 +378,35 @@ impl Worker {
             }
         }
         self.transport.close();
+    }
+
+    /// Does a flush or a shutdown; true when the thread is to end.
+    fn control(&mut self, request: Control, batch: &mut Vec<SpanData>) -> bool {
+        match request {
+            Control::Flush(deadline, reply) => {
+                self.drain(batch, deadline);
+                // Exports still running at the deadline keep running and are counted when
+                // they end: a flush gives up waiting, not the spans.
+                self.wait_until(deadline);
+                // Done only when nothing is left: otherwise the reply is dropped, and the
+                // flush fails even if its caller wakes up late.
+                if batch.is_empty() && self.in_flight.is_empty() {
+                    let _ = reply.send(());
+                }
+                false
+            }
+            Control::Shutdown(deadline, reply) => {
+                self.shutting_down.store(true, Ordering::SeqCst);
+                self.drain(batch, deadline);
+                self.wait_all(deadline);
+                // Before the last look at the queue: a span sent after it is taken back by
+                // its sender.
+                self.closed.store(true, Ordering::SeqCst);
+                self.abandon(batch);
+                let _ = reply.send(());
+                true
+            }
+        }
     }
 
     /// Exports everything queued now, in batches, until `deadline`. What a flush cannot reach by
@@ -424,9 +446,35 @@ impl Worker {
         while self.in_flight.len() >= self.settings.max_concurrent_exports {
             let oldest = self.in_flight.remove(0);
             match deadline {
+                // Up to the export timeout, but a flush or a shutdown that arrives meanwhile
+                // is not kept waiting that long: the batch stays, and the request goes first
+                // (it sends the batch under its own deadline).
                 None => {
                     let until = Instant::now() + self.settings.export_timeout;
-                    self.finish(oldest, until);
+                    crossbeam_channel::select_biased! {
+                        recv(self.control) -> request => {
+                            self.in_flight.insert(0, oldest);
+                            match request {
+                                Ok(request) => {
+                                    self.deferred = Some(request);
+                                    return;
+                                }
+                                // The processor is gone (dropped without a shutdown): only
+                                // the export is left to wait for.
+                                Err(_) => {
+                                    let oldest = self.in_flight.remove(0);
+                                    self.finish(oldest, until);
+                                }
+                            }
+                        },
+                        recv(oldest.result) -> result => {
+                            let result = result.map_err(|_| RecvTimeoutError::Disconnected);
+                            self.count(oldest.spans, result);
+                        },
+                        default(until.saturating_duration_since(Instant::now())) => {
+                            self.count(oldest.spans, Err(RecvTimeoutError::Timeout));
+                        },
+                    }
                 }
                 Some(deadline) => match oldest.result.recv_deadline(deadline) {
                     Err(RecvTimeoutError::Timeout) => {
