@@ -105,6 +105,7 @@ use tokio::task::JoinHandle;
 pub use crate::error::{Error, Result};
 pub use crate::faults::Faults;
 pub use crate::report::{write_report, write_tree};
+pub use crate::service::TraceServiceHandler;
 pub use crate::store::{
     MAX_REQUEST_RECORDS, Protocol, ReceivedSpan, ReceiverStats, RequestInfo, RequestOutcome,
     RequestRecord, SpanId, SpanStore, Trace, TraceId, WhenFull,
@@ -112,6 +113,7 @@ pub use crate::store::{
 /// The OTLP protobuf types the store hands out (`Span`, `Resource`, `AnyValue`, ...), re-exported
 /// so that users need not depend on the same `opentelemetry-proto` version themselves.
 pub use opentelemetry_proto::tonic as proto;
+pub use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 
 /// The header (gRPC metadata key) that carries the access token, as Lightstep names it.
 pub const ACCESS_TOKEN_HEADER: &str = "lightstep-access-token";
@@ -699,6 +701,38 @@ impl RunningReceiver {
     /// The span store (cheap to clone, usable from other tasks).
     pub fn store(&self) -> &SpanStore {
         &self.store
+    }
+
+    /// opentelemetry-proto's generated OTLP/gRPC trace server over this receiver, to mount on
+    /// a tonic server of your own (beside your other services, behind your own layers or TLS).
+    ///
+    /// Exports through it go to this receiver's store, with the same access-token check, fault
+    /// knobs, in-flight budget, counters and request records as its own listeners. It accepts
+    /// gzip and messages up to the receiver's request size limit. What differs is reading the
+    /// request: tonic reads and decodes the whole message before this receiver sees it, so the
+    /// body timeout and the in-flight budget only start after that, and a malformed message is
+    /// answered by tonic (`INTERNAL`, not `INVALID_ARGUMENT`) without a record here. The
+    /// receiver's own gRPC listener (ADR 203) does none of that and stays the one to expose to
+    /// untrusted clients. Requests through this server are recorded with `tls: false`, whatever
+    /// your server's transport.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = lightstep_receiver::Receiver::builder().start().await?;
+    /// // With tonic's `transport` and `router` features:
+    /// // tonic::transport::Server::builder()
+    /// //     .add_service(receiver.trace_service())
+    /// //     .serve("127.0.0.1:4317".parse()?)
+    /// //     .await?;
+    /// let _service = receiver.trace_service();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn trace_service(&self) -> TraceServiceServer<TraceServiceHandler> {
+        TraceServiceServer::new(TraceServiceHandler::new(Arc::clone(&self.app)))
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+            .max_decoding_message_size(self.app.max_request_bytes())
     }
 
     /// The fault-injection knobs, for testing how clients cope with a failing backend.

@@ -23,7 +23,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Frame;
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -150,6 +153,11 @@ impl App {
             max_in_flight_bytes: settings.max_in_flight_bytes,
             shutdown: settings.shutdown,
         }
+    }
+
+    /// The largest request body taken, as sent or inflated.
+    pub(crate) fn max_request_bytes(&self) -> usize {
+        self.max_request_bytes
     }
 
     /// Bytes of request bodies held now (reserved in the in-flight budget).
@@ -396,18 +404,66 @@ impl App {
             }
             Err(failure) => {
                 self.record_failure(info, &failure);
-                let (code, message) = match failure {
-                    Failure::TooLarge => (Code::ResourceExhausted, self.too_large_message()),
-                    Failure::Malformed(why) => (Code::InvalidArgument, why),
-                    Failure::Unreadable(why) => (Code::Cancelled, why),
-                    Failure::TimedOut => (Code::DeadlineExceeded, TIMED_OUT_MESSAGE.into()),
-                    Failure::Busy => (Code::Unavailable, BUSY_MESSAGE.into()),
-                    Failure::TooLargeToDecode(needed) => (
-                        Code::ResourceExhausted,
-                        self.too_large_to_decode_message(needed),
-                    ),
-                };
-                Status::new(code, message).into_http()
+                self.grpc_status(failure).into_http()
+            }
+        }
+    }
+
+    /// The gRPC status of a failed export.
+    fn grpc_status(&self, failure: Failure) -> Status {
+        let (code, message) = match failure {
+            Failure::TooLarge => (Code::ResourceExhausted, self.too_large_message()),
+            Failure::Malformed(why) => (Code::InvalidArgument, why),
+            Failure::Unreadable(why) => (Code::Cancelled, why),
+            Failure::TimedOut => (Code::DeadlineExceeded, TIMED_OUT_MESSAGE.into()),
+            Failure::Busy => (Code::Unavailable, BUSY_MESSAGE.into()),
+            Failure::TooLargeToDecode(needed) => (
+                Code::ResourceExhausted,
+                self.too_large_to_decode_message(needed),
+            ),
+        };
+        Status::new(code, message)
+    }
+
+    /// An export that tonic's generated server has already read and decoded
+    /// ([`TraceServiceHandler`]): the same token check, fault knobs, in-flight budget, store
+    /// and records as the receiver's own gRPC handler.
+    async fn export_decoded(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
+        let peer = request.remote_addr();
+        let (metadata, _, message) = request.into_parts();
+        let headers = metadata.into_headers();
+        if !self.authenticate(&headers) {
+            return Err(Status::unauthenticated(
+                "missing or wrong lightstep-access-token metadata",
+            ));
+        }
+        let info = Arc::new(RequestInfo::new(Protocol::Grpc, headers, peer, false));
+        if let Some(why) = self.apply_faults(&info).await {
+            return Err(Status::unavailable(why));
+        }
+        // The store keeps spans as their protobuf bytes: the message is encoded again, and
+        // that encoding is what the in-flight budget is charged with.
+        let body = Bytes::from(message.encode_to_vec());
+        let deadline = Instant::now() + self.body_timeout;
+        let result = match self.reserve(body.len(), deadline).await {
+            Ok(permit) => {
+                self.store_body(body, false, Protocol::Grpc, &info, permit)
+                    .await
+            }
+            Err(failure) => Err(failure),
+        };
+        match result {
+            Ok(outcome) => {
+                let response = outcome.to_response();
+                self.record_exported(info, &outcome);
+                Ok(tonic::Response::new(response))
+            }
+            Err(failure) => {
+                self.record_failure(info, &failure);
+                Err(self.grpc_status(failure))
             }
         }
     }
@@ -729,6 +785,37 @@ impl App {
         // A body of unknown length gives back what it does not need.
         drop(permit.split(permit.num_permits().saturating_sub(charge(bytes.len()))));
         Ok((bytes, permit))
+    }
+}
+
+/// opentelemetry-proto's generated OTLP/gRPC `TraceService`, over a running receiver: see
+/// [`RunningReceiver::trace_service`](crate::RunningReceiver::trace_service).
+#[derive(Clone)]
+pub struct TraceServiceHandler {
+    app: Arc<App>,
+}
+
+impl TraceServiceHandler {
+    pub(crate) fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+}
+
+impl fmt::Debug for TraceServiceHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TraceServiceHandler")
+            .field("app", &self.app)
+            .finish()
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for TraceServiceHandler {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
+        self.app.export_decoded(request).await
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 mod errors;
 mod exports;
 mod faults;
+mod generated;
 mod lifecycle;
 mod python;
 mod report;
