@@ -707,14 +707,18 @@ impl RunningReceiver {
     /// a tonic server of your own (beside your other services, behind your own layers or TLS).
     ///
     /// Exports through it go to this receiver's store, with the same access-token check, fault
-    /// knobs, in-flight budget, counters and request records as its own listeners. It accepts
-    /// gzip and messages up to the receiver's request size limit. What differs is reading the
-    /// request: tonic reads and decodes the whole message before this receiver sees it, so the
-    /// body timeout and the in-flight budget only start after that, and a malformed message is
-    /// answered by tonic (`INTERNAL`, not `INVALID_ARGUMENT`) without a record here. The
-    /// receiver's own gRPC listener (ADR 203) does none of that and stays the one to expose to
-    /// untrusted clients. Requests through this server are recorded with `tls: false`, whatever
-    /// your server's transport.
+    /// knobs, in-flight budget, counters and request records as its own listeners; once the
+    /// receiver has shut down they get `UNAVAILABLE`. It accepts gzip and messages up to the
+    /// receiver's request size limit. What differs is reading the request: tonic reads and
+    /// decodes the whole message before this receiver sees it, so the body timeout and the
+    /// in-flight budget only start after that, and an oversized or malformed message is
+    /// answered by tonic (`OUT_OF_RANGE`, `RESOURCE_EXHAUSTED` once inflated, `INTERNAL`)
+    /// without a record here. The spans are stored as the message encoded again, so fields
+    /// opentelemetry-proto does not know are dropped. The receiver's own gRPC listener
+    /// (ADR 203) does none of that and stays the one to expose to untrusted clients. Requests
+    /// through this server are recorded with `tls: false` whatever your server's transport,
+    /// without the `content-type` and `te` headers tonic keeps out of metadata, and with the
+    /// client's address only on tonic's own transport.
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]

@@ -440,18 +440,37 @@ impl App {
                 "missing or wrong lightstep-access-token metadata",
             ));
         }
+        // Mounted on a server that outlives the receiver: nothing more is taken once the
+        // receiver has shut down, as its own listeners take nothing more.
+        if *self.shutdown.borrow() {
+            return Err(Status::unavailable(SHUTTING_DOWN_MESSAGE));
+        }
         let info = Arc::new(RequestInfo::new(Protocol::Grpc, headers, peer, false));
         if let Some(why) = self.apply_faults(&info).await {
             return Err(Status::unavailable(why));
         }
         // The store keeps spans as their protobuf bytes: the message is encoded again, and
-        // that encoding is what the in-flight budget is charged with.
-        let body = Bytes::from(message.encode_to_vec());
+        // that encoding is what the in-flight budget is charged with. The decoded message is
+        // freed as soon as it is encoded; a large one is encoded off the async workers.
+        let len = message.encoded_len();
         let deadline = Instant::now() + self.body_timeout;
-        let result = match self.reserve(body.len(), deadline).await {
+        let encode = move || Bytes::from(message.encode_to_vec());
+        let result = match self.reserve(len, deadline).await {
             Ok(permit) => {
-                self.store_body(body, false, Protocol::Grpc, &info, permit)
-                    .await
+                let body = if len < INLINE_PROTOBUF_MAX {
+                    Ok(encode())
+                } else {
+                    tokio::task::spawn_blocking(encode)
+                        .await
+                        .map_err(|e| Failure::Malformed(format!("encoding failed: {e}")))
+                };
+                match body {
+                    Ok(body) => {
+                        self.store_body(body, false, Protocol::Grpc, &info, permit)
+                            .await
+                    }
+                    Err(failure) => Err(failure),
+                }
             }
             Err(failure) => Err(failure),
         };

@@ -147,12 +147,45 @@ async fn the_generated_server_stores_spans_with_the_receivers_checks() {
         ],
     );
     assert_eq!(receiver.in_flight_bytes(), 0);
+
+    // A large export (encoded again off the async workers) is stored whole.
+    let many = (0..2_000u32)
+        .map(|i| {
+            let mut s = span(11, 1, None, "many");
+            s.span_id = (u64::from(i) + 1).to_be_bytes().to_vec();
+            s
+        })
+        .collect();
+    grpc_export(
+        &endpoint,
+        request("generated", many),
+        &[(ACCESS_TOKEN_HEADER, TOKEN)],
+        true,
+    )
+    .await
+    .expect("large export");
+    assert_eq!(receiver.spans().len(), 2_004);
+    assert_eq!(receiver.in_flight_bytes(), 0);
+
+    // Once the receiver has shut down, the server still mounting its service takes nothing.
+    let store = receiver.store().clone();
     receiver.shutdown().await;
+    let after = grpc_export(
+        &endpoint,
+        request("generated", three_span_trace(12)),
+        &[(ACCESS_TOKEN_HEADER, TOKEN)],
+        false,
+    )
+    .await
+    .expect_err("shut down");
+    assert_eq!(after.code(), tonic::Code::Unavailable, "{after:?}");
+    assert_eq!(store.len(), 2_004);
 }
 
 /// What tonic answers before the receiver sees the request, as `trace_service`'s
-/// documentation says: over the size limit, `OUT_OF_RANGE`; undecodable, `INTERNAL`. Neither
-/// stores anything, and the server keeps serving.
+/// documentation says: over the size limit as sent, `OUT_OF_RANGE`; only once inflated,
+/// `RESOURCE_EXHAUSTED`; undecodable, `INTERNAL`. None stores anything, and the server keeps
+/// serving.
 #[tokio::test]
 async fn the_generated_server_refuses_oversized_and_malformed_messages() {
     let receiver = Receiver::builder()
@@ -168,6 +201,18 @@ async fn the_generated_server_refuses_oversized_and_malformed_messages() {
         .await
         .expect_err("too large");
     assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    // The same spans gzip-compressed fit the limit as sent, not once inflated.
+    let spans = (1..=100)
+        .map(|i| span(1, i, None, "a-rather-long-span-name"))
+        .collect();
+    let inflated = grpc_export(&endpoint, request("big", spans), &[], true)
+        .await
+        .expect_err("too large once inflated");
+    assert_eq!(
+        inflated.code(),
+        tonic::Code::ResourceExhausted,
+        "{inflated:?}"
+    );
     // Field 1 announced as 200 bytes long, with 3 bytes present.
     let addr = endpoint
         .trim_start_matches("http://")
