@@ -501,14 +501,18 @@ impl Worker {
                         },
                     }
                 }
-                Some(deadline) => match oldest.result.recv_deadline(deadline) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        // Still running: it stays in flight, and so does the batch.
-                        self.in_flight.insert(0, oldest);
-                        return;
+                // Up to the request's deadline, or the export's own timeout if that comes
+                // first: then the export is given up (failed) and its slot is free.
+                Some(deadline) => {
+                    match oldest.result.recv_deadline(deadline.min(oldest.give_up_at)) {
+                        Err(RecvTimeoutError::Timeout) if Instant::now() < oldest.give_up_at => {
+                            // Still running: it stays in flight, and so does the batch.
+                            self.in_flight.insert(0, oldest);
+                            return;
+                        }
+                        result => self.count(oldest.spans, result),
                     }
-                    result => self.count(oldest.spans, result),
-                },
+                }
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -879,6 +883,46 @@ mod tests {
             (5, 5, 0, 0),
             "{stats:?}"
         );
+        answering.join().expect("answering thread");
+    }
+
+    #[test]
+    fn a_flush_gives_up_a_hanging_export_at_its_timeout_and_sends_the_batch_behind_it() {
+        let export_timeout = Duration::from_millis(300);
+        let (processor, exports, sizes) = processor_with(
+            Settings {
+                max_queue_size: 100,
+                max_export_batch_size: 2,
+                scheduled_delay: Duration::from_secs(3600),
+                export_timeout,
+                max_concurrent_exports: 1,
+                attribute_value_length: None,
+            },
+            Duration::ZERO,
+        );
+        let _first = fill_the_slot_and_a_batch(&processor, &exports);
+        // Every later export is answered at once; the first never is.
+        let answering = std::thread::spawn(move || {
+            for export in exports.iter() {
+                let _ = export.send(Ok(Delivered::default()));
+            }
+        });
+        let started = Instant::now();
+        processor
+            .request(Duration::from_secs(10), Control::Flush)
+            .expect("the flush completes once the hanging export is given up");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let stats = processor.stats.snapshot();
+        assert_eq!((stats.exported, stats.failed), (2, 2), "{stats:?}");
+        assert_eq!(*sizes.lock().expect("sizes"), [2, 2]);
+        processor
+            .shutdown_with_timeout(Duration::from_secs(5))
+            .expect("shutdown");
+        drop(processor);
         answering.join().expect("answering thread");
     }
 
