@@ -457,15 +457,17 @@ impl App {
         let encode = move || Bytes::from(message.encode_to_vec());
         let result = match self.reserve(len, deadline).await {
             Ok(permit) => {
-                let body = if len < INLINE_PROTOBUF_MAX {
-                    Ok(encode())
+                // The reservation goes with the encoding: a client that goes away meanwhile
+                // does not free it while the blocking thread still allocates.
+                let encoded = if len < INLINE_PROTOBUF_MAX {
+                    Ok((encode(), permit))
                 } else {
-                    tokio::task::spawn_blocking(encode)
+                    tokio::task::spawn_blocking(move || (encode(), permit))
                         .await
                         .map_err(|e| Failure::Malformed(format!("encoding failed: {e}")))
                 };
-                match body {
-                    Ok(body) => {
+                match encoded {
+                    Ok((body, permit)) => {
                         self.store_body(body, false, Protocol::Grpc, &info, permit)
                             .await
                     }
