@@ -712,6 +712,28 @@ mod tests {
         (processor, exports)
     }
 
+    /// Settings for the tests that need an export timeout of their own: a queue of 100, batches
+    /// of 2, no scheduled sends.
+    fn small_batches(export_timeout: Duration, max_concurrent_exports: usize) -> Settings {
+        Settings {
+            max_queue_size: 100,
+            max_export_batch_size: 2,
+            scheduled_delay: Duration::from_secs(3600),
+            export_timeout,
+            max_concurrent_exports,
+            attribute_value_length: None,
+        }
+    }
+
+    /// Answers every export started from now on with success, until the transport is gone.
+    fn answer_all(exports: Exports) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            for export in exports.iter() {
+                let _ = export.send(Ok(Delivered::default()));
+            }
+        })
+    }
+
     /// The exports a [`Manual`] transport starts: each one's answer channel.
     type Exports = Receiver<Sender<ExportResult>>;
 
@@ -828,11 +850,7 @@ mod tests {
             for _ in 0..50 {
                 processor.on_end(sampled_span());
             }
-            let answering = std::thread::spawn(move || {
-                for export in exports.iter() {
-                    let _ = export.send(Ok(Delivered::default()));
-                }
-            });
+            let answering = answer_all(exports);
             processor
                 .shutdown_with_timeout(Duration::from_secs(5))
                 .expect("shutdown");
@@ -881,28 +899,15 @@ mod tests {
 
     #[test]
     fn a_processor_dropped_without_shutdown_still_exports_and_counts_what_it_holds() {
-        let (processor, exports, _) = processor_with(
-            Settings {
-                max_queue_size: 100,
-                max_export_batch_size: 2,
-                scheduled_delay: Duration::from_secs(3600),
-                export_timeout: Duration::from_secs(5),
-                max_concurrent_exports: 1,
-                attribute_value_length: None,
-            },
-            Duration::ZERO,
-        );
+        let (processor, exports, _) =
+            processor_with(small_batches(Duration::from_secs(5), 1), Duration::ZERO);
         let first = fill_the_slot_and_a_batch(&processor, &exports);
         processor.on_end(sampled_span());
         let stats = Arc::clone(&processor.stats);
         // Dropped while the export thread waits for the slot with a full batch in hand.
         drop(processor);
         first.send(Ok(Delivered::default())).expect("answer");
-        let answering = std::thread::spawn(move || {
-            for export in exports.iter() {
-                let _ = export.send(Ok(Delivered::default()));
-            }
-        });
+        let answering = answer_all(exports);
         let settle = Instant::now() + Duration::from_secs(10);
         while stats.snapshot().pending() > 0 && Instant::now() < settle {
             std::thread::sleep(Duration::from_millis(5));
@@ -919,24 +924,11 @@ mod tests {
     #[test]
     fn a_flush_gives_up_a_hanging_export_at_its_timeout_and_sends_the_batch_behind_it() {
         let export_timeout = Duration::from_millis(300);
-        let (processor, exports, sizes) = processor_with(
-            Settings {
-                max_queue_size: 100,
-                max_export_batch_size: 2,
-                scheduled_delay: Duration::from_secs(3600),
-                export_timeout,
-                max_concurrent_exports: 1,
-                attribute_value_length: None,
-            },
-            Duration::ZERO,
-        );
+        let (processor, exports, sizes) =
+            processor_with(small_batches(export_timeout, 1), Duration::ZERO);
         let _first = fill_the_slot_and_a_batch(&processor, &exports);
         // Every later export is answered at once; the first never is.
-        let answering = std::thread::spawn(move || {
-            for export in exports.iter() {
-                let _ = export.send(Ok(Delivered::default()));
-            }
-        });
+        let answering = answer_all(exports);
         let started = Instant::now();
         processor
             .request(Duration::from_secs(10), Control::Flush)
@@ -959,17 +951,8 @@ mod tests {
     #[test]
     fn a_hanging_export_is_given_up_at_its_timeout_with_a_slot_free_and_by_a_flush() {
         let export_timeout = Duration::from_millis(200);
-        let (processor, exports, _) = processor_with(
-            Settings {
-                max_queue_size: 100,
-                max_export_batch_size: 2,
-                scheduled_delay: Duration::from_secs(3600),
-                export_timeout,
-                max_concurrent_exports: 2,
-                attribute_value_length: None,
-            },
-            Duration::ZERO,
-        );
+        let (processor, exports, _) =
+            processor_with(small_batches(export_timeout, 2), Duration::ZERO);
         // One export that never answers, and a slot still free: nothing needs the slot, and
         // the export is still given up at its timeout.
         processor.on_end(sampled_span());
@@ -1013,17 +996,8 @@ mod tests {
     #[test]
     fn flushes_neither_extend_a_hanging_exports_timeout_nor_grow_the_batch() {
         let export_timeout = Duration::from_millis(300);
-        let (processor, exports, sizes) = processor_with(
-            Settings {
-                max_queue_size: 100,
-                max_export_batch_size: 2,
-                scheduled_delay: Duration::from_secs(3600),
-                export_timeout,
-                max_concurrent_exports: 1,
-                attribute_value_length: None,
-            },
-            Duration::ZERO,
-        );
+        let (processor, exports, sizes) =
+            processor_with(small_batches(export_timeout, 1), Duration::ZERO);
         let started = Instant::now();
         let _first = fill_the_slot_and_a_batch(&processor, &exports);
         // A flush every 50 ms, each giving up after 20 ms (the first export never answers),
