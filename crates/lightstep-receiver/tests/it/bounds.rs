@@ -525,14 +525,7 @@ async fn a_grpc_body_that_stalls_is_answered_deadline_exceeded() {
     assert_eq!(rx.stats().requests_malformed, 2);
     in_flight_settles(&rx, 0).await;
     // The receiver keeps serving.
-    grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(2)),
-        &[],
-        false,
-    )
-    .await
-    .expect("export");
+    export_trace(&rx.grpc_endpoint(), 2).await.expect("export");
     rx.shutdown().await;
 }
 
@@ -600,14 +593,9 @@ async fn idle_connections_are_closed_but_busy_ones_are_not() {
 
     // A request that takes longer than the idle timeout is not cut off.
     rx.faults().set_response_delay(Duration::from_millis(900));
-    grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(3)),
-        &[],
-        false,
-    )
-    .await
-    .expect("a slow request completes");
+    export_trace(&rx.grpc_endpoint(), 3)
+        .await
+        .expect("a slow request completes");
     assert_eq!(rx.store().len(), 9);
     rx.shutdown().await;
 }

@@ -134,6 +134,15 @@ pub(crate) async fn grpc_export(
     grpc_export_on(grpc_channel(endpoint, None).await, req, metadata, gzip).await
 }
 
+/// Exports three-span trace `trace` of service `s` over plaintext gRPC, uncompressed, without
+/// metadata: the plain export most tests need.
+pub(crate) async fn export_trace(
+    endpoint: &str,
+    trace: u8,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
+    grpc_export(endpoint, request("s", three_span_trace(trace)), &[], false).await
+}
+
 #[derive(Debug)]
 pub(crate) struct HttpResponse {
     pub(crate) status: StatusCode,

@@ -166,14 +166,9 @@ async fn grpc_requests_over_the_size_limit_are_resource_exhausted() {
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(rx.spans().is_empty());
     assert_eq!(rx.stats().requests_too_large, 2);
-    grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(1)),
-        &[],
-        false,
-    )
-    .await
-    .expect("a small request still works");
+    export_trace(&rx.grpc_endpoint(), 1)
+        .await
+        .expect("a small request still works");
     assert_eq!(rx.spans().len(), 3);
     rx.shutdown().await;
 }
@@ -275,14 +270,9 @@ async fn malformed_input_is_invalid_argument_and_the_receiver_keeps_serving() {
         RequestOutcome::Malformed(_)
     ));
 
-    grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(1)),
-        &[],
-        false,
-    )
-    .await
-    .expect("good gRPC request after bad ones");
+    export_trace(&rx.grpc_endpoint(), 1)
+        .await
+        .expect("good gRPC request after bad ones");
     let resp = http_post(
         rx.http_addr(),
         &[("content-type", "application/x-protobuf")],
@@ -407,23 +397,9 @@ async fn a_full_store_refuses_new_spans_and_says_so() {
         .start()
         .await
         .expect("start");
-    let resp = grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(1)),
-        &[],
-        false,
-    )
-    .await
-    .expect("export");
+    let resp = export_trace(&rx.grpc_endpoint(), 1).await.expect("export");
     assert_eq!(resp.partial_success, None);
-    let resp = grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(2)),
-        &[],
-        false,
-    )
-    .await
-    .expect("export");
+    let resp = export_trace(&rx.grpc_endpoint(), 2).await.expect("export");
     let ps = resp.partial_success.expect("partial success");
     assert_eq!(ps.rejected_spans, 2);
     assert!(
@@ -437,14 +413,7 @@ async fn a_full_store_refuses_new_spans_and_says_so() {
 
     // Taking spans out makes room again.
     rx.take_traces();
-    let resp = grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(3)),
-        &[],
-        false,
-    )
-    .await
-    .expect("export");
+    let resp = export_trace(&rx.grpc_endpoint(), 3).await.expect("export");
     assert_eq!(resp.partial_success, None);
     rx.shutdown().await;
 }
@@ -458,14 +427,9 @@ async fn evict_oldest_keeps_the_newest_spans_and_counts_the_evicted() {
         .await
         .expect("start");
     for trace in 1..=3 {
-        let resp = grpc_export(
-            &rx.grpc_endpoint(),
-            request("s", three_span_trace(trace)),
-            &[],
-            false,
-        )
-        .await
-        .expect("export");
+        let resp = export_trace(&rx.grpc_endpoint(), trace)
+            .await
+            .expect("export");
         assert_eq!(resp.partial_success, None);
     }
     let spans = rx.spans();

@@ -12,14 +12,9 @@ use crate::common::*;
 async fn fail_next_requests_answers_unavailable_then_recovers() {
     let rx = Receiver::builder().start().await.expect("start");
     rx.faults().fail_next_requests(2);
-    let err = grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(1)),
-        &[],
-        false,
-    )
-    .await
-    .expect_err("first fails");
+    let err = export_trace(&rx.grpc_endpoint(), 1)
+        .await
+        .expect_err("first fails");
     assert_eq!(err.code(), Code::Unavailable);
     let resp = http_post(
         rx.http_addr(),
@@ -33,14 +28,9 @@ async fn fail_next_requests_answers_unavailable_then_recovers() {
     assert_eq!(rx.faults().pending_failures(), 0);
     assert_eq!(rx.stats().requests_failed_by_fault, 2);
 
-    grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(1)),
-        &[],
-        false,
-    )
-    .await
-    .expect("third succeeds");
+    export_trace(&rx.grpc_endpoint(), 1)
+        .await
+        .expect("third succeeds");
     assert_eq!(rx.spans().len(), 3);
     rx.shutdown().await;
 }

@@ -38,14 +38,7 @@ async fn a_taken_port_is_an_error_naming_the_address() {
 async fn a_receiver_can_stop_and_come_back_on_the_same_ports() {
     let rx = Receiver::builder().start().await.expect("start");
     let (grpc, http) = (rx.grpc_addr(), rx.http_addr());
-    grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(1)),
-        &[],
-        false,
-    )
-    .await
-    .expect("export");
+    export_trace(&rx.grpc_endpoint(), 1).await.expect("export");
     let store = rx.store().clone();
     rx.shutdown().await;
     // The store outlives the receiver.
@@ -59,14 +52,9 @@ async fn a_receiver_can_stop_and_come_back_on_the_same_ports() {
         .start()
         .await
         .expect("restart on the same ports");
-    grpc_export(
-        &back.grpc_endpoint(),
-        request("s", three_span_trace(2)),
-        &[],
-        false,
-    )
-    .await
-    .expect("export after restart");
+    export_trace(&back.grpc_endpoint(), 2)
+        .await
+        .expect("export after restart");
     assert_eq!(back.spans().len(), 3);
     back.shutdown().await;
 }
@@ -90,14 +78,9 @@ async fn a_receiver_serves_on_listeners_it_is_given() {
         .await
         .expect("start on the given sockets");
     assert_eq!((rx.grpc_addr(), rx.http_addr()), (grpc_addr, http_addr));
-    grpc_export(
-        &rx.grpc_endpoint(),
-        request("s", three_span_trace(1)),
-        &[],
-        false,
-    )
-    .await
-    .expect("export over gRPC");
+    export_trace(&rx.grpc_endpoint(), 1)
+        .await
+        .expect("export over gRPC");
     let resp = http_post(
         rx.http_addr(),
         &[("content-type", "application/x-protobuf")],
