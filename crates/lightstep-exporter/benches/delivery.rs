@@ -11,7 +11,10 @@
 //!   ceiling: no pipeline at all);
 //! - `noop-exporter-ceiling`: the high-throughput pipeline with an exporter that discards every
 //!   batch (the issue's "span creation with a no-op exporter": queue and export thread, nothing
-//!   encoded or sent).
+//!   encoded or sent);
+//! - `paired-ratios`: rounds of one `noop-ceiling`, one `lightstep-high-throughput` and one
+//!   `noop-exporter-ceiling` iteration back to back, for issue #3's two ratios per round (their
+//!   quartiles are printed; criterion's time for this row means nothing).
 //!
 //! Each iteration ends `SPANS` spans from `THREADS` threads, then flushes. The unpaced rows end
 //! them as fast as they can; the `-lossless` rows end them in bursts of `BURST` spans (2,048,
@@ -439,6 +442,49 @@ fn delivery(c: &mut Criterion) {
     });
     report("noop-exporter-ceiling", &samples, true);
     results.push(("noop-exporter-ceiling", samples));
+
+    // The ratios again, from rounds that each run one iteration of the ceiling, of the
+    // high-throughput pipeline and of the no-op exporter, back to back: the two rates of a
+    // ratio are measured seconds apart, under the same conditions, instead of minutes apart
+    // in rows of their own. Criterion's time for this row means nothing (three runs a round).
+    let exporter = ours(&endpoint, true);
+    backend.clear();
+    let mut rounds: Vec<Round> = Vec::new();
+    group.bench_function("paired-ratios", |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            for _ in 0..iters {
+                let created = Instant::now();
+                produce(&noop);
+                let ceiling = Sample {
+                    delivered: SPANS,
+                    timed: created.elapsed(),
+                    after_flush: Duration::ZERO,
+                };
+                let pipeline = measure(&backend, || {
+                    produce(exporter.tracer_provider());
+                    let _ = exporter.force_flush_blocking();
+                });
+                let before = noop_exporter.stats().exported;
+                let created = Instant::now();
+                produce(noop_exporter.tracer_provider());
+                let _ = noop_exporter.force_flush_blocking();
+                let literal = Sample {
+                    delivered: (noop_exporter.stats().exported - before) as usize,
+                    timed: created.elapsed(),
+                    after_flush: Duration::ZERO,
+                };
+                rounds.push(Round {
+                    ceiling,
+                    pipeline,
+                    literal,
+                });
+            }
+            started.elapsed()
+        });
+    });
+    report_rounds(&rounds);
+    let _ = exporter.shutdown_blocking();
     let _ = noop_exporter.shutdown_blocking();
     group.finish();
 
@@ -501,6 +547,66 @@ fn report(name: &str, samples: &[Sample], delivered: bool) {
          second min/median/max {rates}; last arrival after the flush returned: up to {:.1} ms",
         late.as_secs_f64() * 1e3,
         lost = SPANS as f64 - min,
+    );
+}
+
+/// One round of `paired-ratios`: the three runs, back to back.
+struct Round {
+    ceiling: Sample,
+    pipeline: Sample,
+    literal: Sample,
+}
+
+/// Quartiles and median of each ratio over the rounds, and how many rounds lost spans.
+fn report_rounds(rounds: &[Round]) {
+    if rounds.is_empty() {
+        return;
+    }
+    let quartiles = |mut ratios: Vec<f64>| {
+        ratios.sort_by(f64::total_cmp);
+        let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        format!(
+            "{:.0}% / {:.0}% / {:.0}%",
+            100.0 * at(0.25),
+            100.0 * median(&ratios),
+            100.0 * at(0.75)
+        )
+    };
+    let lossy = rounds
+        .iter()
+        .filter(|r| r.pipeline.delivered != SPANS || r.literal.delivered != SPANS)
+        .count();
+    eprintln!(
+        "paired-ratios: {} rounds (warm-up included), each the ceiling, the high-throughput \
+         pipeline and the no-op exporter back to back; {lossy} rounds lost spans; per round, \
+         first quartile / median / third quartile:",
+        rounds.len()
+    );
+    let median_rate =
+        |run: fn(&Round) -> &Sample| rate(spread(rounds.iter().map(|r| run(r).rate()).collect()).1);
+    eprintln!(
+        "  median rates: noop-ceiling {}, high-throughput {}, noop-exporter-ceiling {}",
+        median_rate(|r| &r.ceiling),
+        median_rate(|r| &r.pipeline),
+        median_rate(|r| &r.literal)
+    );
+    eprintln!(
+        "  high-throughput / noop-ceiling: {} (goal: at least 50%)",
+        quartiles(
+            rounds
+                .iter()
+                .map(|r| r.pipeline.rate() / r.ceiling.rate())
+                .collect()
+        )
+    );
+    eprintln!(
+        "  high-throughput / noop-exporter-ceiling: {} (goal: at least 50%)",
+        quartiles(
+            rounds
+                .iter()
+                .map(|r| r.pipeline.rate() / r.literal.rate())
+                .collect()
+        )
     );
 }
 
