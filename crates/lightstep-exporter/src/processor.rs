@@ -803,20 +803,15 @@ mod tests {
         assert_eq!(after_flush.failed, 0, "{after_flush:?}");
         // The export then succeeds: its spans are exported, and the third span still goes out.
         first.send(Ok(Delivered::default())).expect("answer");
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            for export in exports.iter() {
-                let _ = export.send(Ok(Delivered::default()));
-            }
-            let _ = done_tx.send(());
-        });
+        let answering = answer_all(exports);
         processor
             .shutdown_with_timeout(Duration::from_secs(5))
             .expect("shutdown");
         let stats = processor.stats.snapshot();
         assert_eq!((stats.exported, stats.failed), (3, 0), "{stats:?}");
-        drop(processor);
-        let _ = done_rx.recv_timeout(Duration::from_secs(5));
+        // The shutdown joined the export thread, which dropped the transport: the answering
+        // thread's channel is closed and it ends.
+        answering.join().expect("answering thread");
     }
 
     #[test]
