@@ -1,6 +1,7 @@
 //! [`ConfigBuilder`]: the layers (defaults < file < environment < code) and their resolution.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +18,17 @@ use crate::secret::SecretString;
 use crate::source::Source;
 use crate::vars;
 
+/// An endpoint as given in code: its `Debug` hides user information, which the endpoint is
+/// refused for but may still hold.
+#[derive(Clone)]
+struct EndpointText(String);
+
+impl fmt::Debug for EndpointText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&parse::redact_userinfo(&self.0), f)
+    }
+}
+
 /// Builds a [`LightstepConfig`] from the built-in defaults, a configuration file, the
 /// environment and the values set here, in that order of increasing precedence.
 ///
@@ -28,8 +40,8 @@ pub struct ConfigBuilder {
     env: Option<EnvSnapshot>,
     file: Option<PathBuf>,
     access_token: Option<SecretString>,
-    otlp_endpoint: Option<String>,
-    traces_endpoint: Option<String>,
+    otlp_endpoint: Option<EndpointText>,
+    traces_endpoint: Option<EndpointText>,
     protocol: Option<Protocol>,
     region: Option<Region>,
     service_name: Option<String>,
@@ -87,13 +99,13 @@ impl ConfigBuilder {
     /// The OTLP endpoint (`host:port` or a URL; for HTTP, `/v1/traces` is appended). Overrides
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` and, being code, the environment's traces endpoint too.
     pub fn with_otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.otlp_endpoint = Some(endpoint.into());
+        self.otlp_endpoint = Some(EndpointText(endpoint.into()));
         self
     }
 
     /// The full traces endpoint, used as given. Overrides `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
     pub fn with_traces_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.traces_endpoint = Some(endpoint.into());
+        self.traces_endpoint = Some(EndpointText(endpoint.into()));
         self
     }
 
@@ -400,7 +412,11 @@ impl Resolver<'_> {
                 let shown = if secret {
                     String::new()
                 } else {
-                    format!(" (`{}` over `{}`)", winner.value, other.value)
+                    format!(
+                        " (`{}` over `{}`)",
+                        parse::redact_userinfo(&winner.value),
+                        parse::redact_userinfo(&other.value)
+                    )
                 };
                 self.warnings.push(ConfigWarning::new(format!(
                     "{} and {} both set `{key}` and disagree; using the first{shown}",
@@ -695,10 +711,10 @@ impl Resolver<'_> {
         // `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
         let mut candidates: Vec<(Candidate, bool)> = Vec::new();
         if let Some(e) = &b.traces_endpoint {
-            candidates.push((Candidate::code("with_traces_endpoint", e), true));
+            candidates.push((Candidate::code("with_traces_endpoint", &e.0), true));
         }
         if let Some(e) = &b.otlp_endpoint {
-            candidates.push((Candidate::code("with_otlp_endpoint", e), false));
+            candidates.push((Candidate::code("with_otlp_endpoint", &e.0), false));
         }
         for c in self.env_candidates(&[
             vars::TRACES_ENDPOINT,
@@ -740,7 +756,7 @@ impl Resolver<'_> {
             Err(expected) => {
                 self.errors.push(ConfigError::InvalidValue {
                     origin: winner.source,
-                    value: winner.value,
+                    value: parse::redact_userinfo(&winner.value).into_owned(),
                     expected,
                 });
                 return region.traces_endpoint(protocol);

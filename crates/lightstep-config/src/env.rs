@@ -107,7 +107,7 @@ impl fmt::Debug for EnvSnapshot {
             if Self::is_sensitive(name) {
                 map.entry(name, &"[REDACTED]");
             } else {
-                map.entry(name, value);
+                map.entry(name, &crate::parse::redact_userinfo(value));
             }
         }
         map.finish()

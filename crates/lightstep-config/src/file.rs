@@ -2,6 +2,7 @@
 //! crate, and checked key by key so that a typo is an error rather than a silent no-op.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use config::{FileFormat, Value, ValueKind};
@@ -57,13 +58,25 @@ pub(crate) const KEYS: &[(&str, Shape)] = &[
 
 const SECTIONS: &[&str] = &["tls", "batch", "sampler", "limits"];
 
-/// The settings found in one file, as text, by dotted key.
-#[derive(Debug, Default)]
+/// The settings found in one file, as text, by dotted key. Its `Debug` shows the keys only:
+/// values may be the token, header values or endpoints with credentials.
+#[derive(Default)]
 pub(crate) struct FileLayer {
     pub(crate) path: PathBuf,
     scalars: BTreeMap<&'static str, String>,
     maps: BTreeMap<&'static str, Vec<(String, String)>>,
     lists: BTreeMap<&'static str, Vec<String>>,
+}
+
+impl fmt::Debug for FileLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileLayer")
+            .field("path", &self.path)
+            .field("scalars", &self.scalars.keys().collect::<Vec<_>>())
+            .field("maps", &self.maps.keys().collect::<Vec<_>>())
+            .field("lists", &self.lists.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl FileLayer {

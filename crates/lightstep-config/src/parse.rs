@@ -2,6 +2,7 @@
 //!
 //! Each returns what it expected on failure; the caller adds where the value came from.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
@@ -202,6 +203,20 @@ pub(crate) fn endpoint(s: &str, insecure: bool) -> Result<(Url, bool), Expected>
     Ok((url, explicit))
 }
 
+/// `s` with the user information of its authority (`user:password@`, as in
+/// `https://user:password@host`) replaced by `[REDACTED]`. Endpoints with credentials are
+/// refused, but the refusal, warnings and `Debug` output must not repeat them. Anything that is
+/// not a URL with user information comes back as it is.
+pub(crate) fn redact_userinfo(s: &str) -> Cow<'_, str> {
+    let start = s.find("://").map_or(0, |i| i + 3);
+    let rest = &s[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => Cow::Owned(format!("{}[REDACTED]{}", &s[..start], &rest[at..])),
+        None => Cow::Borrowed(s),
+    }
+}
+
 /// Why a `key=value` list did not parse. Never holds a value: header values may be secrets.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ListError {
@@ -342,6 +357,26 @@ mod tests {
         assert!(endpoint("http://", false).is_err());
         assert!(endpoint("https://user:pw@host", false).is_err());
         assert!(endpoint("host name", false).is_err());
+    }
+
+    #[test]
+    fn user_information_is_redacted_and_nothing_else() {
+        for (given, shown) in [
+            ("https://u:p@host:4317/x", "https://[REDACTED]@host:4317/x"),
+            ("http://p@host", "http://[REDACTED]@host"),
+            ("u:p@host:4317", "[REDACTED]@host:4317"),
+            ("http://a@b@host/", "http://[REDACTED]@host/"),
+            // An `@` after the authority is not user information.
+            (
+                "https://host/v1/traces?to=a@b",
+                "https://host/v1/traces?to=a@b",
+            ),
+            ("https://host#a@b", "https://host#a@b"),
+            ("localhost:4317", "localhost:4317"),
+            ("", ""),
+        ] {
+            assert_eq!(redact_userinfo(given), shown, "{given}");
+        }
     }
 
     #[test]

@@ -124,3 +124,53 @@ fn unknown_variables_are_redacted_in_debug() {
     assert_hidden("EnvSnapshot Debug", &debug);
     assert!(debug.contains("shown"), "{debug}");
 }
+
+#[test]
+fn credentials_in_an_endpoint_are_refused_without_being_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://user:{TOKEN}@127.0.0.1:4318");
+    let file = dir.path().join("c.json");
+    std::fs::write(&file, format!("{{\"otlp_endpoint\": \"{url}\"}}")).unwrap();
+    let from_env = local(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &url)]);
+    let from_code = local(&[]).with_otlp_endpoint(url.as_str());
+    let traces_from_code = local(&[]).with_traces_endpoint(format!("user:{TOKEN}@collector:4317"));
+    let from_file = LightstepConfig::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_file(&file);
+    // Two disagreeing endpoints of one layer: the warning quotes both.
+    let disagreeing = LightstepConfig::builder().with_env(
+        EnvSnapshot::empty()
+            .with("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url)
+            .with("LS_SATELLITE_URL", "http://localhost:4318"),
+    );
+    assert_hidden(
+        "EnvSnapshot Debug",
+        &format!(
+            "{:?}",
+            EnvSnapshot::empty().with("OTEL_EXPORTER_OTLP_ENDPOINT", &url)
+        ),
+    );
+    assert_hidden("ConfigBuilder Debug", &format!("{from_code:?}"));
+    assert_hidden("ConfigBuilder Debug", &format!("{traces_from_code:?}"));
+    for (origin, builder) in [
+        (
+            "environment variable `OTEL_EXPORTER_OTLP_ENDPOINT`",
+            from_env,
+        ),
+        ("with_otlp_endpoint", from_code),
+        ("with_traces_endpoint", traces_from_code),
+        ("otlp_endpoint", from_file),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", disagreeing),
+    ] {
+        let builder_debug = format!("{builder:?}");
+        assert_hidden("ConfigBuilder Debug", &builder_debug);
+        let e = build_err(builder);
+        let message = e.to_string();
+        assert_hidden("an endpoint error", &message);
+        assert_hidden("an endpoint error's Debug", &format!("{e:?}"));
+        // The error still says where and what: the source, the host, and why.
+        assert!(message.contains(origin), "{message}");
+        assert!(message.contains("[REDACTED]@"), "{message}");
+        assert!(message.contains("without credentials"), "{message}");
+    }
+}
