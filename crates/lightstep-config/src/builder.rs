@@ -694,6 +694,33 @@ impl Resolver<'_> {
                 self.warnings.push(ConfigWarning::new(format!(
                     "environment variable `{name}` is not one lightstep-rs reads{hint}"
                 )));
+                continue;
+            }
+            // `OTEL_*` is shared with every OpenTelemetry tool: warn only about names of the
+            // families lightstep-rs reads, or names close to one it reads, that are no
+            // variable of the specification either.
+            if name.starts_with("OTEL_")
+                && !vars::ALL.contains(&name)
+                && !vars::is_other_otel_variable(name)
+            {
+                let closest = vars::ALL
+                    .iter()
+                    .filter(|v| v.starts_with("OTEL_"))
+                    .map(|v| (crate::file::edit_distance(name, v), *v))
+                    .min();
+                let family = ["OTEL_EXPORTER_OTLP_", "OTEL_BSP_", "OTEL_TRACES_"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix));
+                let close = closest.filter(|&(distance, _)| distance <= 3);
+                if family || close.is_some() {
+                    let hint = close
+                        .map(|(_, v)| format!("; did you mean `{v}`?"))
+                        .unwrap_or_default();
+                    self.warnings.push(ConfigWarning::new(format!(
+                        "environment variable `{name}` is not one lightstep-rs reads, nor \
+                         another OpenTelemetry variable{hint}"
+                    )));
+                }
             }
         }
     }

@@ -136,4 +136,75 @@ pub const LAUNCHER_IGNORED: &[(&str, &str)] = &[
         "TLS follows the endpoint's scheme; use OTEL_EXPORTER_OTLP_INSECURE=true for plaintext",
     ),
     ("LS_DEADLINE_MILLIS", "use OTEL_EXPORTER_OTLP_TIMEOUT"),
+    (
+        "OTEL_EXPORTER_OTLP_METRIC_ENDPOINT",
+        "lightstep-rs exports traces only",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_METRIC_INSECURE",
+        "lightstep-rs exports traces only",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_METRIC_PERIOD",
+        "lightstep-rs exports traces only",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_METRIC_TEMPORALITY_PREFERENCE",
+        "lightstep-rs exports traces only",
+    ),
 ];
+
+/// Whether `name` is a variable of the OpenTelemetry specification (or of the Rust SDK) that
+/// lightstep-rs does not read: another signal's (metrics, logs), another exporter's, or a
+/// setting outside tracing. Such a variable is someone else's, not a misspelt one of ours.
+pub(crate) fn is_other_otel_variable(name: &str) -> bool {
+    const OTHERS: &[&str] = &[
+        "OTEL_ENTITIES",
+        "OTEL_LOG_LEVEL",
+        "OTEL_EXPERIMENTAL_CONFIG_FILE",
+        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS",
+        "OTEL_SEMCONV_STABILITY_OPT_IN",
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_LOGS_EXPORTER",
+        "OTEL_METRICS_EXEMPLAR_FILTER",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "OTEL_METRIC_EXPORT_TIMEOUT",
+        "OTEL_BLRP_SCHEDULE_DELAY",
+        "OTEL_BLRP_EXPORT_TIMEOUT",
+        "OTEL_BLRP_MAX_QUEUE_SIZE",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+        "OTEL_EXPORTER_ZIPKIN_TIMEOUT",
+        "OTEL_EXPORTER_PROMETHEUS_HOST",
+        "OTEL_EXPORTER_PROMETHEUS_PORT",
+        "OTEL_EXPORTER_JAEGER_AGENT_HOST",
+        "OTEL_EXPORTER_JAEGER_AGENT_PORT",
+        "OTEL_EXPORTER_JAEGER_ENDPOINT",
+        "OTEL_EXPORTER_JAEGER_USER",
+        "OTEL_EXPORTER_JAEGER_PASSWORD",
+        "OTEL_EXPORTER_JAEGER_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+    ];
+    const OTLP_SETTINGS: &[&str] = &[
+        "ENDPOINT",
+        "INSECURE",
+        "CERTIFICATE",
+        "CLIENT_KEY",
+        "CLIENT_CERTIFICATE",
+        "HEADERS",
+        "COMPRESSION",
+        "TIMEOUT",
+        "PROTOCOL",
+    ];
+    if OTHERS.contains(&name) {
+        return true;
+    }
+    // The OTLP exporter settings of the other signals.
+    ["OTEL_EXPORTER_OTLP_METRICS_", "OTEL_EXPORTER_OTLP_LOGS_"]
+        .iter()
+        .filter_map(|prefix| name.strip_prefix(prefix))
+        .any(|setting| OTLP_SETTINGS.contains(&setting))
+}

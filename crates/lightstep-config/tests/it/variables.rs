@@ -663,3 +663,69 @@ fn launcher_variables_are_honoured_or_explained() {
     );
     assert!(!w.iter().any(|m| m.contains("did you mean")), "{w:?}");
 }
+
+#[test]
+fn misspelt_otel_variables_are_warned_about_and_other_signals_are_not() {
+    let warnings = |vars: &[(&str, &str)]| -> Vec<String> {
+        build_ok(local(vars))
+            .warnings()
+            .iter()
+            .map(|w| w.message().to_owned())
+            .collect()
+    };
+    for (typo, meant) in [
+        ("OTEL_EXPORTER_OTLP_ENDPIONT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ("OTEL_SERVICE_NAM", "OTEL_SERVICE_NAME"),
+        ("OTEL_BSP_MAX_QUEUE_SIZ", "OTEL_BSP_MAX_QUEUE_SIZE"),
+        ("OTEL_TRACES_SAMPLER_ARGS", "OTEL_TRACES_SAMPLER_ARG"),
+        ("OTEL_PROPAGATOR", "OTEL_PROPAGATORS"),
+    ] {
+        let w = warnings(&[(typo, "x")]);
+        assert!(
+            w.iter().any(
+                |m| m.contains(&format!("`{typo}` is not one lightstep-rs reads"))
+                    && m.contains(&format!("did you mean `{meant}`?"))
+            ),
+            "{typo}: {w:?}"
+        );
+    }
+    // A name of a family lightstep-rs reads, far from any of its variables: warned, no guess.
+    let w = warnings(&[("OTEL_EXPORTER_OTLP_TRACES_RETRY_POLICY", "x")]);
+    assert!(
+        w.iter()
+            .any(|m| m.contains("`OTEL_EXPORTER_OTLP_TRACES_RETRY_POLICY`")
+                && !m.contains("did you mean")),
+        "{w:?}"
+    );
+    // The specification's variables of other signals and exporters, and unrelated `OTEL_`
+    // names, are someone else's: no warning.
+    let w = warnings(&[
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://localhost:4318"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "10"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+        ("OTEL_LOG_LEVEL", "debug"),
+        ("OTEL_SEMCONV_STABILITY_OPT_IN", "http"),
+        ("OTEL_COLLECTOR_SOMETHING_ELSE", "x"),
+    ]);
+    assert!(w.is_empty(), "{w:?}");
+}
+
+#[test]
+fn the_launchers_metric_variables_are_ignored_with_a_reason_not_taken_for_typos() {
+    let c = build_ok(local(&[(
+        "OTEL_EXPORTER_OTLP_METRIC_ENDPOINT",
+        "http://localhost:4317",
+    )]));
+    let w: Vec<_> = c
+        .warnings()
+        .iter()
+        .map(|w| w.message().to_owned())
+        .collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("`OTEL_EXPORTER_OTLP_METRIC_ENDPOINT` (a Lightstep launcher variable) is ignored: lightstep-rs exports traces only"),
+        "{w:?}"
+    );
+}
