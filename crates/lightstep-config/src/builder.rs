@@ -300,6 +300,7 @@ impl ConfigBuilder {
         let mut r = Resolver {
             env: &env,
             file: file.as_ref(),
+            file_failed: file_path.is_some() && file.is_none(),
             errors,
             warnings: Vec::new(),
             sources: BTreeMap::new(),
@@ -353,6 +354,9 @@ impl Candidate {
 struct Resolver<'a> {
     env: &'a EnvSnapshot,
     file: Option<&'a FileLayer>,
+    /// A file was named but could not be read or parsed (its error is reported): settings it
+    /// may hold, such as the token, are not reported missing on top of it.
+    file_failed: bool,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
     sources: BTreeMap<String, Source>,
@@ -1331,7 +1335,7 @@ impl Resolver<'_> {
     /// The checks that need the whole picture: Lightstep's ingest needs a token, and a token
     /// must not cross the network in plaintext unless the user said so.
     fn check_transport(&mut self, endpoint: &Endpoint, has_token: bool, insecure: bool) {
-        if endpoint.lightstep_region().is_some() && !has_token {
+        if endpoint.lightstep_region().is_some() && !has_token && !self.file_failed {
             self.errors.push(ConfigError::MissingToken {
                 host: endpoint.host().to_owned(),
                 endpoint_source: self.sources["traces_endpoint"].clone(),

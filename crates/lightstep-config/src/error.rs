@@ -37,12 +37,11 @@ pub enum ConfigError {
         var: String,
     },
     /// The configuration file could not be read.
-    #[error("cannot read configuration file `{}`", path.display())]
+    #[error("cannot read configuration file `{}`: {error}", path.display())]
     FileRead {
         /// The path as given.
         path: PathBuf,
-        /// The I/O error.
-        #[source]
+        /// The I/O error (in the message; not repeated as the error's source).
         error: std::io::Error,
     },
     /// The configuration file's extension names no supported format.

@@ -279,8 +279,13 @@ fn unreadable_and_unrecognised_files() {
     let missing = dir.path().join("missing.toml");
     let e = build_err(local(&[]).with_file(&missing));
     assert!(matches!(e, ConfigError::FileRead { .. }), "{e}");
+    // The message says why, in the operating system's words.
+    let why = std::fs::read_to_string(&missing).unwrap_err().to_string();
     assert!(
-        e.to_string().contains("cannot read configuration file"),
+        e.to_string().contains(&format!(
+            "cannot read configuration file `{}`: {why}",
+            missing.display()
+        )),
         "{e}"
     );
     let ini = write(&dir, "x.ini", "a=b");
@@ -296,4 +301,34 @@ fn unreadable_and_unrecognised_files() {
         e.to_string().contains("expected one table of settings"),
         "{e}"
     );
+}
+
+#[test]
+fn a_file_that_fails_to_load_is_the_only_error_not_the_token_it_may_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write(&dir, "b.toml", "access_token = \"t\"\nservice_name = \"s\n");
+    for path in [broken, dir.path().join("nope.toml")] {
+        // No endpoint anywhere: Lightstep's ingest, which needs a token, the file's.
+        let e = build_err(
+            lightstep_config::LightstepConfig::builder()
+                .with_env(lightstep_config::EnvSnapshot::empty())
+                .with_file(&path),
+        );
+        assert_eq!(e.errors().len(), 1, "{e}");
+        assert!(
+            matches!(
+                e,
+                ConfigError::FileSyntax { .. } | ConfigError::FileRead { .. }
+            ),
+            "{e}"
+        );
+    }
+    // A file that loads without a token still gets the missing-token error.
+    let empty = write(&dir, "e.toml", "service_name = \"s\"\n");
+    let e = build_err(
+        lightstep_config::LightstepConfig::builder()
+            .with_env(lightstep_config::EnvSnapshot::empty())
+            .with_file(&empty),
+    );
+    assert!(matches!(e, ConfigError::MissingToken { .. }), "{e}");
 }
