@@ -365,13 +365,33 @@ async fn empty_http_export(config: &LightstepConfig) -> Result<String, String> {
         match status.as_u16() {
             200..=299 => Ok(format!("an empty OTLP/HTTP export was accepted ({status})")),
             401 | 403 => Err(format!("{} (HTTP {status})", token_hint(&config))),
-            404 => Err(format!(
-                "HTTP {status}: the path `{}` is wrong; OTLP/HTTP wants `/v1/traces`",
-                config.traces_endpoint().url().path()
-            )),
+            404 => Err(not_found(&config, status)),
             _ => Err(format!("the export was refused: HTTP {status}")),
         }
     });
     join.await
         .unwrap_or_else(|_| Err("the HTTP check panicked".into()))
+}
+
+/// The path an OpenTelemetry collector serves OTLP/HTTP traces at.
+const OTLP_HTTP_PATH: &str = "/v1/traces";
+
+/// `host:port` of the endpoint, as configured: where the user looks.
+fn authority(config: &LightstepConfig) -> String {
+    let endpoint = config.traces_endpoint();
+    format!("{}:{}", endpoint.host(), endpoint.port())
+}
+
+fn not_found(config: &LightstepConfig, status: http::StatusCode) -> String {
+    let path = config.traces_endpoint().url().path();
+    if path == OTLP_HTTP_PATH {
+        // The path is right, so what answers is not an OTLP/HTTP receiver.
+        format!(
+            "HTTP {status} for `{path}`: {} answers HTTP but does not serve OTLP/HTTP there \
+             (a wrong port, or a proxy in front of the collector?)",
+            authority(config)
+        )
+    } else {
+        format!("HTTP {status}: the path `{path}` is wrong; OTLP/HTTP wants `{OTLP_HTTP_PATH}`")
+    }
 }
