@@ -288,6 +288,8 @@ async fn tls_handshake(
             "TLS handshake with `{host}` failed: {e}{}",
             if e.to_string().contains("UnknownIssuer") {
                 "; set OTEL_EXPORTER_OTLP_CERTIFICATE to the CA that signed the server's certificate"
+            } else if answered_without_tls(&e) {
+                " (is the server speaking plaintext? then the endpoint wants http://)"
             } else {
                 ""
             }
@@ -297,6 +299,17 @@ async fn tls_handshake(
             timeout.as_millis()
         )),
     }
+}
+
+/// Whether the peer answered the client hello with bytes that are not a TLS record (rustls'
+/// `InvalidContentType`): a plaintext server, typically an HTTP one answering `400`.
+fn answered_without_tls(e: &std::io::Error) -> bool {
+    matches!(
+        e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
 }
 
 fn token_hint(config: &LightstepConfig) -> &'static str {

@@ -137,7 +137,7 @@ struct Stub {
 #[derive(Clone, Copy)]
 enum Answer {
     /// An HTTP/1.1 server: reads the request and answers with this status line and no body.
-    /// To bytes that are not HTTP it answers the same at once.
+    /// To bytes that are not HTTP (a TLS hello, say) it answers the same at once.
     Http1(&'static str),
 }
 
@@ -208,6 +208,29 @@ fn answer_http1(stream: &mut TcpStream, status: &str) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     while let Ok(1..) = stream.read(&mut buf) {}
+}
+
+#[tokio::test]
+async fn tls_to_a_plaintext_server_asks_whether_it_speaks_plaintext() {
+    let stub = Stub::start(Answer::Http1("400 Bad Request"));
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let url = if protocol.is_http() {
+            format!("https://{}/v1/traces", stub.addr)
+        } else {
+            format!("https://{}", stub.addr)
+        };
+        let config = config_for(&url, protocol).build().unwrap();
+        let d = diagnose(Ok(&config)).await;
+        let (o, detail) = outcome(&d, Step::Tls);
+        assert_eq!(o, Outcome::Fail, "{protocol:?}:\n{d}");
+        assert!(
+            detail.contains("is the server speaking plaintext?"),
+            "{protocol:?}: {detail}"
+        );
+        assert!(detail.contains("http://"), "{protocol:?}: {detail}");
+        assert_eq!(outcome(&d, Step::Export).0, Outcome::Skip);
+        assert!(!d.to_string().contains(TOKEN), "{d}");
+    }
 }
 
 #[tokio::test]
