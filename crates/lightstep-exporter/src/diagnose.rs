@@ -322,10 +322,17 @@ fn token_hint(config: &LightstepConfig) -> &'static str {
 
 async fn empty_grpc_export(config: &LightstepConfig) -> Result<String, String> {
     let channel = transport::grpc_endpoint(config).map_err(|e| e.to_string())?;
-    let channel = channel
-        .connect()
-        .await
-        .map_err(|e| format!("gRPC connection failed: {e}"))?;
+    let channel = channel.connect().await.map_err(|e| {
+        if timed_out(&e) {
+            format!(
+                "no answer within {}ms while opening the gRPC connection to {}",
+                config.timeout().as_millis(),
+                authority(config)
+            )
+        } else {
+            format!("gRPC connection failed: {e}")
+        }
+    })?;
     let mut request = tonic::Request::new(ExportTraceServiceRequest::default());
     for (name, value, _) in transport::header_list(config) {
         if let (Ok(k), Ok(mut v)) = (
@@ -342,6 +349,8 @@ async fn empty_grpc_export(config: &LightstepConfig) -> Result<String, String> {
             tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
                 format!("{} (gRPC {:?})", token_hint(config), status.code())
             }
+            // tonic reports its own deadline as `Cancelled`: nothing refused the export.
+            _ if timed_out(&status) => no_answer(config),
             code => format!(
                 "the export was refused: gRPC {code:?}: {}",
                 status.message()
@@ -371,9 +380,13 @@ async fn empty_http_export(config: &LightstepConfig) -> Result<String, String> {
         for (name, value, _) in transport::header_list(&config) {
             request = request.header(name, value);
         }
-        let response = request
-            .send()
-            .map_err(|e| format!("the HTTP request failed: {e}"))?;
+        let response = request.send().map_err(|e| {
+            if e.is_timeout() {
+                no_answer(&config)
+            } else {
+                format!("the HTTP request failed: {e}")
+            }
+        })?;
         let status = response.status();
         match status.as_u16() {
             200..=299 => Ok(format!("an empty OTLP/HTTP export was accepted ({status})")),
@@ -393,6 +406,30 @@ const OTLP_HTTP_PATH: &str = "/v1/traces";
 fn authority(config: &LightstepConfig) -> String {
     let endpoint = config.traces_endpoint();
     format!("{}:{}", endpoint.host(), endpoint.port())
+}
+
+/// Whether the configured timeout expired somewhere in the chain: tonic's request deadline, or an
+/// I/O timeout under it.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<tonic::TimeoutExpired>()
+            || e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+fn no_answer(config: &LightstepConfig) -> String {
+    format!(
+        "no answer within {}ms: {} accepted the connection but did not answer the export",
+        config.timeout().as_millis(),
+        authority(config)
+    )
 }
 
 fn not_found(config: &LightstepConfig, status: http::StatusCode) -> String {

@@ -139,6 +139,8 @@ enum Answer {
     /// An HTTP/1.1 server: reads the request and answers with this status line and no body.
     /// To bytes that are not HTTP (a TLS hello, say) it answers the same at once.
     Http1(&'static str),
+    /// Accepts and holds the connection open, never answering.
+    Silence,
 }
 
 impl Stub {
@@ -148,12 +150,14 @@ impl Stub {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
             for stream in listener.incoming() {
                 if stopped.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(mut stream) = stream else { continue };
                 match answer {
+                    Answer::Silence => held.push(stream),
                     Answer::Http1(status) => answer_http1(&mut stream, status),
                 }
             }
@@ -208,6 +212,36 @@ fn answer_http1(stream: &mut TcpStream, status: &str) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     while let Ok(1..) = stream.read(&mut buf) {}
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_timeout_not_a_refusal() {
+    let stub = Stub::start(Answer::Silence);
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let url = if protocol.is_http() {
+            format!("http://{}/v1/traces", stub.addr)
+        } else {
+            format!("http://{}", stub.addr)
+        };
+        let config = config_for(&url, protocol)
+            .with_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let d = diagnose(Ok(&config)).await;
+        assert_eq!(outcome(&d, Step::Connect).0, Outcome::Pass, "{d}");
+        let (o, detail) = outcome(&d, Step::Export);
+        assert_eq!(o, Outcome::Fail, "{protocol:?}:\n{d}");
+        assert!(
+            detail.contains("no answer within 300ms"),
+            "{protocol:?}: {detail}"
+        );
+        assert!(
+            detail.contains(&stub.addr.to_string()),
+            "{protocol:?}: {detail}"
+        );
+        assert!(!detail.contains("refused"), "{protocol:?}: {detail}");
+        assert!(!d.to_string().contains(TOKEN), "{d}");
+    }
 }
 
 #[tokio::test]
