@@ -215,6 +215,26 @@ fn answer_http1(stream: &mut TcpStream, status: &str) {
 }
 
 #[tokio::test]
+async fn grpc_to_an_http1_only_port_says_it_does_not_speak_grpc() {
+    let stub = Stub::start(Answer::Http1("400 Bad Request"));
+    let config = config_for(&format!("http://{}", stub.addr), Protocol::Grpc)
+        .build()
+        .unwrap();
+    let d = diagnose(Ok(&config)).await;
+    let (o, detail) = outcome(&d, Step::Export);
+    assert_eq!(o, Outcome::Fail, "{d}");
+    assert!(detail.contains("does not speak gRPC"), "{detail}");
+    assert!(detail.contains(&stub.addr.to_string()), "{detail}");
+    assert!(
+        detail.contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"),
+        "{detail}"
+    );
+    assert!(detail.contains("4317"), "{detail}");
+    assert!(!detail.contains("refused"), "{detail}");
+    assert!(!d.to_string().contains(TOKEN), "{d}");
+}
+
+#[tokio::test]
 async fn a_server_that_never_answers_is_a_timeout_not_a_refusal() {
     let stub = Stub::start(Answer::Silence);
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
