@@ -256,7 +256,7 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
     let export = if config.protocol().is_http() {
         empty_http_export(config).await
     } else {
-        empty_grpc_export(config).await
+        empty_grpc_export(config, addr, &host).await
     };
     d.checks.push(match export {
         Ok(detail) => Check::new(Step::Export, Outcome::Pass, detail),
@@ -288,6 +288,8 @@ async fn tls_handshake(
             "TLS handshake with `{host}` failed: {e}{}",
             if e.to_string().contains("UnknownIssuer") {
                 "; set OTEL_EXPORTER_OTLP_CERTIFICATE to the CA that signed the server's certificate"
+            } else if answered_without_tls(&e) {
+                " (is the server speaking plaintext? then the endpoint wants http://)"
             } else {
                 ""
             }
@@ -299,6 +301,17 @@ async fn tls_handshake(
     }
 }
 
+/// Whether the peer answered the client hello with bytes that are not a TLS record (rustls'
+/// `InvalidContentType`): a plaintext server, typically an HTTP one answering `400`.
+fn answered_without_tls(e: &std::io::Error) -> bool {
+    matches!(
+        e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
+}
+
 fn token_hint(config: &LightstepConfig) -> &'static str {
     if config.access_token().is_some() {
         "the backend rejected the access token"
@@ -307,12 +320,24 @@ fn token_hint(config: &LightstepConfig) -> &'static str {
     }
 }
 
-async fn empty_grpc_export(config: &LightstepConfig) -> Result<String, String> {
+async fn empty_grpc_export(
+    config: &LightstepConfig,
+    addr: SocketAddr,
+    host: &str,
+) -> Result<String, String> {
     let channel = transport::grpc_endpoint(config).map_err(|e| e.to_string())?;
-    let channel = channel
-        .connect()
-        .await
-        .map_err(|e| format!("gRPC connection failed: {e}"))?;
+    let channel = match channel.connect().await {
+        Ok(channel) => channel,
+        Err(e) if timed_out(&e) => {
+            return Err(format!(
+                "no answer within {}ms while opening the gRPC connection to {}",
+                config.timeout().as_millis(),
+                authority(config)
+            ));
+        }
+        Err(_) if answers_http1(config, addr, host).await => return Err(not_grpc(config)),
+        Err(e) => return Err(format!("gRPC connection failed: {e}")),
+    };
     let mut request = tonic::Request::new(ExportTraceServiceRequest::default());
     for (name, value, _) in transport::header_list(config) {
         if let (Ok(k), Ok(mut v)) = (
@@ -323,18 +348,105 @@ async fn empty_grpc_export(config: &LightstepConfig) -> Result<String, String> {
             request.metadata_mut().insert(k, v);
         }
     }
-    match TraceServiceClient::new(channel).export(request).await {
-        Ok(_) => Ok("an empty OTLP/gRPC export was accepted".into()),
-        Err(status) => Err(match status.code() {
-            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
-                format!("{} (gRPC {:?})", token_hint(config), status.code())
-            }
-            code => format!(
-                "the export was refused: gRPC {code:?}: {}",
-                status.message()
-            ),
-        }),
+    let status = match TraceServiceClient::new(channel).export(request).await {
+        Ok(_) => return Ok("an empty OTLP/gRPC export was accepted".into()),
+        Err(status) => status,
+    };
+    // A status the server sent has no source; one tonic made from a local error has.
+    let from_server = std::error::Error::source(&status).is_none();
+    Err(match status.code() {
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied if from_server => {
+            format!("{} (gRPC {:?})", token_hint(config), status.code())
+        }
+        // tonic reports its own deadline as `Cancelled`: nothing refused the export.
+        _ if timed_out(&status) => no_answer(config),
+        code if from_server => format!(
+            "the export was refused: gRPC {code:?}: {}",
+            status.message()
+        ),
+        _ if answers_http1(config, addr, host).await => not_grpc(config),
+        code => format!(
+            "the gRPC exchange with {} broke off without an answer: gRPC {code:?}: {}",
+            authority(config),
+            status.message()
+        ),
+    })
+}
+
+/// What a client sends first on an HTTP/2 connection: the preface and an empty SETTINGS frame.
+const H2_OPENING: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
+/// Whether the server at `addr` answers the opening of an HTTP/2 connection in HTTP/1.x, which
+/// means it does not speak HTTP/2, so not gRPC either. On a new connection, after the export
+/// failed: what the server sends back names the problem better than the HTTP/2 error it caused.
+/// `false` when it cannot tell.
+async fn answers_http1(config: &LightstepConfig, addr: SocketAddr, host: &str) -> bool {
+    let probe = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        if !config.traces_endpoint().is_tls() {
+            return http1_answer(&mut tcp).await;
+        }
+        let mut tls = transport::rustls_config(config).ok()?;
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned()).ok()?;
+        let mut stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+            .connect(name, tcp)
+            .await
+            .ok()?;
+        match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Some(false),
+            Some(b"http/1.1") => Some(true),
+            _ => http1_answer(&mut stream).await,
+        }
+    };
+    matches!(
+        tokio::time::timeout(config.timeout(), probe).await,
+        Ok(Some(true))
+    )
+}
+
+/// Sends the HTTP/2 opening and reads whether the answer starts like an HTTP/1.x response.
+async fn http1_answer<S>(stream: &mut S) -> Option<bool>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let mut sent = 0;
+    while sent < H2_OPENING.len() {
+        let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, &H2_OPENING[sent..]))
+            .await
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        sent += n;
     }
+    poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx))
+        .await
+        .ok()?;
+    let mut answer = [0u8; 8];
+    let mut got = 0;
+    while got < answer.len() {
+        let mut buf = tokio::io::ReadBuf::new(&mut answer[got..]);
+        poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, &mut buf))
+            .await
+            .ok()?;
+        let n = buf.filled().len();
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Some(answer[..got].starts_with(b"HTTP/1."))
+}
+
+fn not_grpc(config: &LightstepConfig) -> String {
+    format!(
+        "{} does not speak gRPC (HTTP/2): it answered in HTTP/1.1; is this the OTLP/HTTP port \
+         (4318)? set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, or use the gRPC port (4317)",
+        authority(config)
+    )
 }
 
 async fn empty_http_export(config: &LightstepConfig) -> Result<String, String> {
@@ -358,20 +470,68 @@ async fn empty_http_export(config: &LightstepConfig) -> Result<String, String> {
         for (name, value, _) in transport::header_list(&config) {
             request = request.header(name, value);
         }
-        let response = request
-            .send()
-            .map_err(|e| format!("the HTTP request failed: {e}"))?;
+        let response = request.send().map_err(|e| {
+            if e.is_timeout() {
+                no_answer(&config)
+            } else {
+                format!("the HTTP request failed: {e}")
+            }
+        })?;
         let status = response.status();
         match status.as_u16() {
             200..=299 => Ok(format!("an empty OTLP/HTTP export was accepted ({status})")),
             401 | 403 => Err(format!("{} (HTTP {status})", token_hint(&config))),
-            404 => Err(format!(
-                "HTTP {status}: the path `{}` is wrong; OTLP/HTTP wants `/v1/traces`",
-                config.traces_endpoint().url().path()
-            )),
+            404 => Err(not_found(&config, status)),
             _ => Err(format!("the export was refused: HTTP {status}")),
         }
     });
     join.await
         .unwrap_or_else(|_| Err("the HTTP check panicked".into()))
+}
+
+/// The path an OpenTelemetry collector serves OTLP/HTTP traces at.
+const OTLP_HTTP_PATH: &str = "/v1/traces";
+
+/// `host:port` of the endpoint, as configured: where the user looks.
+fn authority(config: &LightstepConfig) -> String {
+    let endpoint = config.traces_endpoint();
+    format!("{}:{}", endpoint.host(), endpoint.port())
+}
+
+/// Whether the configured timeout expired somewhere in the chain: tonic's request deadline, or an
+/// I/O timeout under it.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<tonic::TimeoutExpired>()
+            || e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+fn no_answer(config: &LightstepConfig) -> String {
+    format!(
+        "no answer within {}ms: {} accepted the connection but did not answer the export",
+        config.timeout().as_millis(),
+        authority(config)
+    )
+}
+
+fn not_found(config: &LightstepConfig, status: http::StatusCode) -> String {
+    let path = config.traces_endpoint().url().path();
+    if path == OTLP_HTTP_PATH {
+        // The path is right, so what answers is not an OTLP/HTTP receiver.
+        format!(
+            "HTTP {status} for `{path}`: {} answers HTTP but does not serve OTLP/HTTP there \
+             (a wrong port, or a proxy in front of the collector?)",
+            authority(config)
+        )
+    } else {
+        format!("HTTP {status}: the path `{path}` is wrong; OTLP/HTTP wants `{OTLP_HTTP_PATH}`")
+    }
 }
