@@ -524,7 +524,8 @@ fn no_answer(config: &LightstepConfig) -> String {
 
 fn not_found(config: &LightstepConfig, status: http::StatusCode) -> String {
     let path = config.traces_endpoint().url().path();
-    if path == OTLP_HTTP_PATH {
+    // Lightstep's own ingest serves its own path, which the configuration chose.
+    if path == OTLP_HTTP_PATH || config.traces_endpoint().lightstep_region().is_some() {
         // The path is right, so what answers is not an OTLP/HTTP receiver.
         format!(
             "HTTP {status} for `{path}`: {} answers HTTP but does not serve OTLP/HTTP there \
@@ -533,5 +534,51 @@ fn not_found(config: &LightstepConfig, status: http::StatusCode) -> String {
         )
     } else {
         format!("HTTP {status}: the path `{path}` is wrong; OTLP/HTTP wants `{OTLP_HTTP_PATH}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lightstep_config::{EnvSnapshot, Protocol};
+
+    fn http_config(endpoint: Option<&str>) -> LightstepConfig {
+        let mut builder = LightstepConfig::builder()
+            .with_env(EnvSnapshot::empty())
+            .with_protocol(Protocol::HttpProtobuf)
+            .with_access_token("t");
+        if let Some(endpoint) = endpoint {
+            builder = builder.with_traces_endpoint(endpoint);
+        }
+        builder.build().expect("config")
+    }
+
+    #[test]
+    fn a_404_blames_the_path_only_when_it_is_not_the_one_the_backend_serves() {
+        let not_found = |config: &LightstepConfig| not_found(config, http::StatusCode::NOT_FOUND);
+        // Lightstep's ingest, at the path the configuration chose for it: not a path problem.
+        let lightstep = http_config(None);
+        assert_eq!(
+            lightstep.traces_endpoint().url().path(),
+            "/traces/otlp/v0.9"
+        );
+        let message = not_found(&lightstep);
+        assert!(
+            message.contains("does not serve OTLP/HTTP there"),
+            "{message}"
+        );
+        assert!(!message.contains("is wrong"), "{message}");
+        // A collector's standard path: neither.
+        let message = not_found(&http_config(Some("https://collector:4318/v1/traces")));
+        assert!(
+            message.contains("does not serve OTLP/HTTP there"),
+            "{message}"
+        );
+        // Any other path on another host: the path.
+        let message = not_found(&http_config(Some("https://collector:4318/v1/trace")));
+        assert!(
+            message.contains("the path `/v1/trace` is wrong; OTLP/HTTP wants `/v1/traces`"),
+            "{message}"
+        );
     }
 }
