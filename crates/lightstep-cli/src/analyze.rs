@@ -4,10 +4,11 @@
 //! largest trace; only `--aggregate` keeps anything across traces (a few numbers per operation
 //! and trace).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use clap::{Args, ValueEnum};
 use lightstep_analysis::aggregate::Aggregator;
@@ -204,7 +205,46 @@ enum Sink {
     },
 }
 
+/// Standard output that remembers when its reader has gone away (`| head`). The broken pipe
+/// can reach [`run`] wrapped in errors whose kind no longer says so (the JSON writer's), so the
+/// write itself takes note.
+struct WatchedStdout {
+    inner: io::StdoutLock<'static>,
+    closed: Rc<Cell<bool>>,
+}
+
+impl WatchedStdout {
+    fn note<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if result.as_ref().is_err_and(crate::is_closed_pipe) {
+            self.closed.set(true);
+        }
+        result
+    }
+}
+
+impl Write for WatchedStdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
+
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
+    let stdout_closed = Rc::new(Cell::new(false));
+    match analyze(args, &stdout_closed) {
+        // The reader has all it wanted: the rest of the output has no one to go to, and that
+        // is no failure (as with `git log | head`).
+        Err(_) if stdout_closed.get() => Ok(()),
+        outcome => outcome,
+    }
+}
+
+fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), CliError> {
     if args.aggregate && args.format == OutputFormat::Svg {
         return Err(CliError::Usage(
             "--aggregate has no svg rendering; use --format text or json",
@@ -223,7 +263,13 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             let (output, file) = OutputFile::create(path).map_err(write_error)?;
             (Some(output), Box::new(BufWriter::new(file)))
         }
-        None => (None, Box::new(BufWriter::new(io::stdout().lock()))),
+        None => {
+            let stdout = WatchedStdout {
+                inner: io::stdout().lock(),
+                closed: Rc::clone(stdout_closed),
+            };
+            (None, Box::new(BufWriter::new(stdout)))
+        }
     };
     let mut sink = match args.format {
         OutputFormat::Text => Sink::Text(out),
@@ -307,14 +353,18 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             read::read_traces(input, path, args.input_format, &mut handle)
         };
         progress.borrow_mut().finish();
-        let stats = result?;
+        // The reader hands back what the output did as `Sink`: it is an output error.
+        let stats = result.map_err(|err| match err {
+            lightstep_analysis::Error::Sink { source, .. } => write_error(source),
+            other => CliError::Input(other),
+        })?;
         if stats.split_traces > 0 {
-            eprintln!(
-                "lightstep: {}: {} traces went on after more than {} spans were held across JSON lines, and were analyzed in parts",
+            crate::diagnostic(format_args!(
+                "{}: {} traces went on after more than {} spans were held across JSON lines, and were analyzed in parts",
                 path.display(),
                 stats.split_traces,
                 read::HELD_SPANS,
-            );
+            ));
         }
     }
 
@@ -347,9 +397,9 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             }
             out.flush().map_err(write_error)?;
             if skipped > 0 {
-                eprintln!(
-                    "lightstep: the svg shows the first trace; {skipped} more were not drawn (choose one with --trace-id)"
-                );
+                crate::diagnostic(format_args!(
+                    "the svg shows the first trace; {skipped} more were not drawn (choose one with --trace-id)"
+                ));
             }
         }
     }

@@ -5,7 +5,8 @@
 //! `--idle`), prints it as an indented tree with durations, its trace id and its critical path.
 //! `--out` appends each completed trace to a file as one OTLP JSON object per line;
 //! `--svg-dir` writes an SVG timeline per trace. SIGINT (Ctrl-C) and SIGTERM stop it after the
-//! traces it still holds have been printed and written.
+//! traces it still holds have been printed and written; so does standard output closing (`| head`),
+//! quietly and with status 0, after the traces still held have gone to `--out` and `--svg-dir`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -52,6 +53,29 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 struct Sinks {
     out: Option<(PathBuf, File)>,
     svg_dir: Option<PathBuf>,
+    /// Standard output's reader has gone away: nothing more is printed, and the run stops.
+    stdout_closed: bool,
+}
+
+impl Sinks {
+    /// Runs `print` on standard output unless it has closed; a closed pipe is remembered
+    /// instead of being an error.
+    fn print(
+        &mut self,
+        print: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.stdout_closed {
+            return Ok(());
+        }
+        let mut stdout = io::stdout().lock();
+        match print(&mut stdout).and_then(|()| stdout.flush()) {
+            Err(e) if crate::is_closed_pipe(&e) => {
+                self.stdout_closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
 }
 
 pub(crate) fn run(args: &DevArgs) -> ExitCode {
@@ -62,14 +86,14 @@ pub(crate) fn run(args: &DevArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lightstep: cannot start a runtime: {e}");
+            crate::diagnostic(format_args!("cannot start a runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lightstep: {}", crate::one_line(e.as_ref()));
+            crate::diagnostic(format_args!("{}", crate::one_line(e.as_ref())));
             ExitCode::FAILURE
         }
     }
@@ -82,6 +106,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             None => None,
         },
         svg_dir: args.svg_dir.clone(),
+        stdout_closed: false,
     };
     if let Some(dir) = &sinks.svg_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -93,8 +118,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         .with_http_addr(args.http)
         .start()
         .await?;
-    {
-        let mut stdout = io::stdout().lock();
+    sinks.print(|stdout| {
         writeln!(
             stdout,
             "lightstep dev: listening for OTLP on grpc={} http={} (any OTLP exporter; Ctrl-C to stop)",
@@ -105,9 +129,8 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             stdout,
             "a trace is printed once no new span of it arrived for {}",
             humantime::format_duration(args.idle)
-        )?;
-        stdout.flush()?;
-    }
+        )
+    })?;
 
     let mut tick = tokio::time::interval(Duration::from_millis(100).min(args.idle));
     let mut terminate = terminate_signal()?;
@@ -115,7 +138,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     // must not be missed.
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
-    loop {
+    while !sinks.stdout_closed {
         tokio::select! {
             _ = tick.tick() => {
                 for trace in receiver.store().take_idle_traces(args.idle) {
@@ -137,9 +160,7 @@ fn flush_all(receiver: &RunningReceiver, sinks: &mut Sinks) -> io::Result<()> {
     for trace in &traces {
         emit(trace, sinks)?;
     }
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "lightstep dev: stopped")?;
-    stdout.flush()
+    sinks.print(|stdout| writeln!(stdout, "lightstep dev: stopped"))
 }
 
 fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
@@ -152,18 +173,19 @@ fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
                 io::Error::new(e.kind(), format!("cannot write `{}`: {e}", path.display()))
             })?;
     }
-    let mut stdout = io::stdout().lock();
     let Some(analysis_trace) = trace.to_analysis() else {
-        writeln!(
-            stdout,
-            "\ntrace {}: could not be analyzed",
-            trace.trace_id()
-        )?;
-        return stdout.flush();
+        return sinks.print(|stdout| {
+            writeln!(
+                stdout,
+                "\ntrace {}: could not be analyzed",
+                trace.trace_id()
+            )
+        });
     };
-    writeln!(stdout)?;
-    write_report(&mut stdout, &analysis_trace)?;
-    stdout.flush()?;
+    sinks.print(|stdout| {
+        writeln!(stdout)?;
+        write_report(stdout, &analysis_trace)
+    })?;
     if let Some(dir) = &sinks.svg_dir {
         let assembled = assemble(&analysis_trace, &Options::default());
         let analysis = analyze_assembled(&analysis_trace, &assembled);

@@ -314,6 +314,65 @@ fn svg_draws_one_trace_to_a_file() {
     assert!(svg.contains("33 of 33 spans shown"));
 }
 
+/// A pipe whose read end is already closed, as `| head` leaves it once it has its lines.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer
+}
+
+/// A reader that goes away (`| head`) ends the run quietly with status 0: no message, no panic,
+/// whether the output is text, JSON or SVG and whether standard error shares the closed pipe.
+#[test]
+fn a_closed_output_pipe_ends_the_run_quietly() {
+    let file = fixture("deathstarbench/socialnetwork-compose-post.json");
+    for format in ["text", "json", "svg"] {
+        // `lightstep analyze … | head`: standard error is still there to read.
+        let output = Command::new(BIN)
+            .args(["analyze", "--format", format, &file])
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run lightstep");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{format}: {}",
+            stderr(&output)
+        );
+        assert!(output.stderr.is_empty(), "{format}: {}", stderr(&output));
+    }
+    for args in [
+        &["analyze", "--format", "svg"][..],
+        &["analyze", "--format", "text"],
+        &["analyze", "--aggregate"],
+    ] {
+        // `lightstep analyze … 2>&1 | head`: nothing can be said, so only the status tells.
+        let pipe = closed_pipe();
+        let status = Command::new(BIN)
+            .args(args)
+            .arg(&file)
+            .stdout(pipe.try_clone().unwrap())
+            .stderr(pipe)
+            .status()
+            .expect("run lightstep");
+        assert_eq!(status.code(), Some(0), "{args:?} (101 is a panic)");
+    }
+    // Only standard error closed: the svg is written, the note that 19 traces were not drawn
+    // has no one to go to.
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("trace.svg");
+    let status = Command::new(BIN)
+        .args(["analyze", "--format", "svg", "--output"])
+        .arg(&svg)
+        .arg(&file)
+        .stderr(closed_pipe())
+        .status()
+        .expect("run lightstep");
+    assert_eq!(status.code(), Some(0), "101 is a panic");
+    assert!(std::fs::read_to_string(svg).unwrap().starts_with("<svg "));
+}
+
 #[test]
 fn aggregate_reports_contribution_per_operation() {
     let file = fixture("deathstarbench/socialnetwork-compose-post.json");
