@@ -24,7 +24,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "lightstep",
     version,
-    about = "Tools for traces: critical-path analysis",
+    about = "Tools for traces: critical paths in trace files (analyze), a local OTLP receiver \
+             (dev), export diagnosis (doctor)",
     propagate_version = true
 )]
 struct Cli {

@@ -253,6 +253,17 @@ fn bad_arguments_exit_with_usage_status_and_one_line() {
 }
 
 #[test]
+fn top_level_help_names_every_subcommand_in_its_first_line() {
+    let help = lightstep(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    let about = text.lines().next().unwrap();
+    for name in ["analyze", "dev", "doctor"] {
+        assert!(about.contains(&format!("({name})")), "{about}");
+    }
+}
+
+#[test]
 fn protobuf_files_are_detected() {
     let mut traces = Vec::new();
     lightstep_analysis::read::read_path(
