@@ -22,11 +22,12 @@ use lightstep::receiver::{Receiver, RunningReceiver, Trace, write_report};
 /// Arguments of `lightstep dev`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DevArgs {
-    /// Address of the OTLP/gRPC listener.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+    /// Address of the OTLP/gRPC listener: IP:PORT, or localhost:PORT for 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317", value_parser = parse_listen_addr)]
     grpc: SocketAddr,
-    /// Address of the OTLP/HTTP listener (`POST /v1/traces`).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    /// Address of the OTLP/HTTP listener (`POST /v1/traces`): IP:PORT, or localhost:PORT for
+    /// 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318", value_parser = parse_listen_addr)]
     http: SocketAddr,
     /// A trace is complete once no new span of it arrived for this long (`3s`, `500ms`).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
@@ -38,6 +39,23 @@ pub(crate) struct DevArgs {
     /// Write an SVG timeline per completed trace into DIR (`<trace id>.svg`).
     #[arg(long, value_name = "DIR")]
     svg_dir: Option<PathBuf>,
+}
+
+/// `IP:PORT`, or `localhost:PORT` (as exporter endpoints are often written) taken as
+/// 127.0.0.1 without a lookup, so that the listener is where the default one is whichever
+/// address the resolver would list first.
+fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let expected = "expected IP:PORT or localhost:PORT, such as 127.0.0.1:4317";
+    match s.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|_| format!("`{port}` is not a port from 0 to 65535 ({expected})")),
+        _ => Err(expected.into()),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -241,5 +259,39 @@ struct Terminate;
 impl Terminate {
     async fn recv(&mut self) -> Option<()> {
         std::future::pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::parse_listen_addr;
+
+    #[test]
+    fn listen_addresses_are_ip_and_port_or_localhost_and_port() {
+        for (text, addr) in [
+            ("127.0.0.1:4317", "127.0.0.1:4317"),
+            ("0.0.0.0:4318", "0.0.0.0:4318"),
+            ("[::1]:4317", "[::1]:4317"),
+            ("localhost:4317", "127.0.0.1:4317"),
+            ("LocalHost:0", "127.0.0.1:0"),
+        ] {
+            let expected: SocketAddr = addr.parse().unwrap();
+            assert_eq!(parse_listen_addr(text), Ok(expected), "{text}");
+        }
+        for text in [
+            "localhost",
+            "localhost:",
+            "localhost:65536",
+            "localhost:http",
+            "example.com:4317",
+            "127.0.0.1",
+            ":4317",
+            "",
+        ] {
+            let err = parse_listen_addr(text).unwrap_err();
+            assert!(err.contains("localhost:PORT"), "{text:?}: {err}");
+        }
     }
 }
