@@ -5,8 +5,8 @@
 //! `--idle`), prints it as an indented tree with durations, its trace id and its critical path.
 //! `--out` appends each completed trace to a file as one OTLP JSON object per line;
 //! `--svg-dir` writes an SVG timeline per trace. SIGINT (Ctrl-C) and SIGTERM stop it after the
-//! traces it still holds have been printed and written; so does standard output closing (`| head`),
-//! quietly and with status 0, after the traces still held have gone to `--out` and `--svg-dir`.
+//! traces it still holds have been printed and written. Standard output closing (`| head`) stops
+//! it quietly with status 0, after the traces still held have gone to `--out` and `--svg-dir`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -23,11 +23,21 @@ use lightstep::receiver::{Receiver, RunningReceiver, Trace, write_report};
 #[derive(Debug, clap::Args)]
 pub(crate) struct DevArgs {
     /// Address of the OTLP/gRPC listener: IP:PORT, or localhost:PORT for 127.0.0.1:PORT.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317", value_parser = parse_listen_addr)]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:4317",
+        value_parser = parse_listen_addr
+    )]
     grpc: SocketAddr,
     /// Address of the OTLP/HTTP listener (`POST /v1/traces`): IP:PORT, or localhost:PORT for
     /// 127.0.0.1:PORT.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318", value_parser = parse_listen_addr)]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:4318",
+        value_parser = parse_listen_addr
+    )]
     http: SocketAddr,
     /// A trace is complete once no new span of it arrived for this long (`3s`, `500ms`).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
