@@ -4,10 +4,11 @@
 //! largest trace; only `--aggregate` keeps anything across traces (a few numbers per operation
 //! and trace).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use clap::{Args, ValueEnum};
 use lightstep_analysis::aggregate::Aggregator;
@@ -40,8 +41,8 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, value_name = "FORMAT", value_parser = parse_input_format)]
     input_format: Option<Format>,
 
-    /// Only the trace with this id (hex).
-    #[arg(long, value_name = "HEX")]
+    /// Only the trace with this id: 1 to 32 hex digits, either case.
+    #[arg(long, value_name = "HEX", value_parser = parse_trace_id)]
     trace_id: Option<String>,
 
     /// Contribution to the critical path per service and operation across all traces (with
@@ -73,6 +74,16 @@ enum OutputFormat {
 
 fn parse_input_format(text: &str) -> Result<Format, String> {
     text.parse()
+}
+
+/// A trace id as the inputs write them: hex, at most 128 bits. Anything else cannot name a trace
+/// of a well-formed input, so it is a mistake in the arguments, not a trace that is missing.
+fn parse_trace_id(text: &str) -> Result<String, String> {
+    if (1..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(text.to_owned())
+    } else {
+        Err("expected 1 to 32 hex digits, such as 4bf92f3577b34da6a3ce929d0e0e4736".into())
+    }
 }
 
 /// Everything that can stop the command.
@@ -204,7 +215,46 @@ enum Sink {
     },
 }
 
+/// Standard output that remembers when its reader has gone away (`| head`). The broken pipe
+/// can reach [`run`] wrapped in errors whose kind no longer says so (the JSON writer's), so the
+/// write itself takes note.
+struct WatchedStdout {
+    inner: io::StdoutLock<'static>,
+    closed: Rc<Cell<bool>>,
+}
+
+impl WatchedStdout {
+    fn note<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if result.as_ref().is_err_and(crate::is_closed_pipe) {
+            self.closed.set(true);
+        }
+        result
+    }
+}
+
+impl Write for WatchedStdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
+
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
+    let stdout_closed = Rc::new(Cell::new(false));
+    match analyze(args, &stdout_closed) {
+        // The reader has all it wanted: the rest of the output has no one to go to, and that
+        // is no failure (as with `git log | head`).
+        Err(_) if stdout_closed.get() => Ok(()),
+        outcome => outcome,
+    }
+}
+
+fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), CliError> {
     if args.aggregate && args.format == OutputFormat::Svg {
         return Err(CliError::Usage(
             "--aggregate has no svg rendering; use --format text or json",
@@ -223,7 +273,13 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             let (output, file) = OutputFile::create(path).map_err(write_error)?;
             (Some(output), Box::new(BufWriter::new(file)))
         }
-        None => (None, Box::new(BufWriter::new(io::stdout().lock()))),
+        None => {
+            let stdout = WatchedStdout {
+                inner: io::stdout().lock(),
+                closed: Rc::clone(stdout_closed),
+            };
+            (None, Box::new(BufWriter::new(stdout)))
+        }
     };
     let mut sink = match args.format {
         OutputFormat::Text => Sink::Text(out),
@@ -307,14 +363,18 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             read::read_traces(input, path, args.input_format, &mut handle)
         };
         progress.borrow_mut().finish();
-        let stats = result?;
+        // The reader hands back what the output did as `Sink`: it is an output error.
+        let stats = result.map_err(|err| match err {
+            lightstep_analysis::Error::Sink { source, .. } => write_error(source),
+            other => CliError::Input(other),
+        })?;
         if stats.split_traces > 0 {
-            eprintln!(
-                "lightstep: {}: {} traces went on after more than {} spans were held across JSON lines, and were analyzed in parts",
+            crate::diagnostic(format_args!(
+                "{}: {} traces went on after more than {} spans were held across JSON lines, and were analyzed in parts",
                 path.display(),
                 stats.split_traces,
                 read::HELD_SPANS,
-            );
+            ));
         }
     }
 
@@ -347,9 +407,9 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             }
             out.flush().map_err(write_error)?;
             if skipped > 0 {
-                eprintln!(
-                    "lightstep: the svg shows the first trace; {skipped} more were not drawn (choose one with --trace-id)"
-                );
+                crate::diagnostic(format_args!(
+                    "the svg shows the first trace; {skipped} more were not drawn (choose one with --trace-id)"
+                ));
             }
         }
     }
@@ -357,4 +417,37 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
         output.commit().map_err(write_error)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_trace_id;
+
+    #[test]
+    fn trace_ids_are_1_to_32_hex_digits_of_either_case() {
+        for id in [
+            "a",
+            "A",
+            "0a",
+            "151e8ea44a5cf41c",
+            "4BF92F3577B34DA6A3CE929D0E0E4736",
+            "00000000000000000000000000000001",
+        ] {
+            assert_eq!(parse_trace_id(id).as_deref(), Ok(id), "{id}");
+        }
+        for id in [
+            "",
+            "zz",
+            "+abc",
+            "-1",
+            "0x1f",
+            "trace-123",
+            " abc",
+            "abc ",
+            "000000000000000000000000000000001",
+            "éa",
+        ] {
+            assert!(parse_trace_id(id).is_err(), "{id:?}");
+        }
+    }
 }

@@ -5,7 +5,8 @@
 //! `--idle`), prints it as an indented tree with durations, its trace id and its critical path.
 //! `--out` appends each completed trace to a file as one OTLP JSON object per line;
 //! `--svg-dir` writes an SVG timeline per trace. SIGINT (Ctrl-C) and SIGTERM stop it after the
-//! traces it still holds have been printed and written.
+//! traces it still holds have been printed and written. Standard output closing (`| head`) stops
+//! it quietly with status 0, after the traces still held have gone to `--out` and `--svg-dir`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -21,11 +22,22 @@ use lightstep::receiver::{Receiver, RunningReceiver, Trace, write_report};
 /// Arguments of `lightstep dev`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DevArgs {
-    /// Address of the OTLP/gRPC listener.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+    /// Address of the OTLP/gRPC listener: IP:PORT, or localhost:PORT for 127.0.0.1:PORT.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:4317",
+        value_parser = parse_listen_addr
+    )]
     grpc: SocketAddr,
-    /// Address of the OTLP/HTTP listener (`POST /v1/traces`).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    /// Address of the OTLP/HTTP listener (`POST /v1/traces`): IP:PORT, or localhost:PORT for
+    /// 127.0.0.1:PORT.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:4318",
+        value_parser = parse_listen_addr
+    )]
     http: SocketAddr,
     /// A trace is complete once no new span of it arrived for this long (`3s`, `500ms`).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
@@ -37,6 +49,23 @@ pub(crate) struct DevArgs {
     /// Write an SVG timeline per completed trace into DIR (`<trace id>.svg`).
     #[arg(long, value_name = "DIR")]
     svg_dir: Option<PathBuf>,
+}
+
+/// `IP:PORT`, or `localhost:PORT` (as exporter endpoints are often written) taken as
+/// 127.0.0.1 without a lookup, so that the listener is where the default one is whichever
+/// address the resolver would list first.
+fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let expected = "expected IP:PORT or localhost:PORT, such as 127.0.0.1:4317";
+    match s.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|_| format!("`{port}` is not a port from 0 to 65535 ({expected})")),
+        _ => Err(expected.into()),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -52,6 +81,29 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 struct Sinks {
     out: Option<(PathBuf, File)>,
     svg_dir: Option<PathBuf>,
+    /// Standard output's reader has gone away: nothing more is printed, and the run stops.
+    stdout_closed: bool,
+}
+
+impl Sinks {
+    /// Runs `print` on standard output unless it has closed; a closed pipe is remembered
+    /// instead of being an error.
+    fn print(
+        &mut self,
+        print: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.stdout_closed {
+            return Ok(());
+        }
+        let mut stdout = io::stdout().lock();
+        match print(&mut stdout).and_then(|()| stdout.flush()) {
+            Err(e) if crate::is_closed_pipe(&e) => {
+                self.stdout_closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
 }
 
 pub(crate) fn run(args: &DevArgs) -> ExitCode {
@@ -62,14 +114,14 @@ pub(crate) fn run(args: &DevArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lightstep: cannot start a runtime: {e}");
+            crate::diagnostic(format_args!("cannot start a runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lightstep: {}", crate::one_line(e.as_ref()));
+            crate::diagnostic(format_args!("{}", crate::one_line(e.as_ref())));
             ExitCode::FAILURE
         }
     }
@@ -82,6 +134,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             None => None,
         },
         svg_dir: args.svg_dir.clone(),
+        stdout_closed: false,
     };
     if let Some(dir) = &sinks.svg_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -93,8 +146,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         .with_http_addr(args.http)
         .start()
         .await?;
-    {
-        let mut stdout = io::stdout().lock();
+    sinks.print(|stdout| {
         writeln!(
             stdout,
             "lightstep dev: listening for OTLP on grpc={} http={} (any OTLP exporter; Ctrl-C to stop)",
@@ -105,9 +157,8 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             stdout,
             "a trace is printed once no new span of it arrived for {}",
             humantime::format_duration(args.idle)
-        )?;
-        stdout.flush()?;
-    }
+        )
+    })?;
 
     let mut tick = tokio::time::interval(Duration::from_millis(100).min(args.idle));
     let mut terminate = terminate_signal()?;
@@ -115,7 +166,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     // must not be missed.
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
-    loop {
+    while !sinks.stdout_closed {
         tokio::select! {
             _ = tick.tick() => {
                 for trace in receiver.store().take_idle_traces(args.idle) {
@@ -137,9 +188,7 @@ fn flush_all(receiver: &RunningReceiver, sinks: &mut Sinks) -> io::Result<()> {
     for trace in &traces {
         emit(trace, sinks)?;
     }
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "lightstep dev: stopped")?;
-    stdout.flush()
+    sinks.print(|stdout| writeln!(stdout, "lightstep dev: stopped"))
 }
 
 fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
@@ -152,18 +201,19 @@ fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
                 io::Error::new(e.kind(), format!("cannot write `{}`: {e}", path.display()))
             })?;
     }
-    let mut stdout = io::stdout().lock();
     let Some(analysis_trace) = trace.to_analysis() else {
-        writeln!(
-            stdout,
-            "\ntrace {}: could not be analyzed",
-            trace.trace_id()
-        )?;
-        return stdout.flush();
+        return sinks.print(|stdout| {
+            writeln!(
+                stdout,
+                "\ntrace {}: could not be analyzed",
+                trace.trace_id()
+            )
+        });
     };
-    writeln!(stdout)?;
-    write_report(&mut stdout, &analysis_trace)?;
-    stdout.flush()?;
+    sinks.print(|stdout| {
+        writeln!(stdout)?;
+        write_report(stdout, &analysis_trace)
+    })?;
     if let Some(dir) = &sinks.svg_dir {
         let assembled = assemble(&analysis_trace, &Options::default());
         let analysis = analyze_assembled(&analysis_trace, &assembled);
@@ -219,5 +269,39 @@ struct Terminate;
 impl Terminate {
     async fn recv(&mut self) -> Option<()> {
         std::future::pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::parse_listen_addr;
+
+    #[test]
+    fn listen_addresses_are_ip_and_port_or_localhost_and_port() {
+        for (text, addr) in [
+            ("127.0.0.1:4317", "127.0.0.1:4317"),
+            ("0.0.0.0:4318", "0.0.0.0:4318"),
+            ("[::1]:4317", "[::1]:4317"),
+            ("localhost:4317", "127.0.0.1:4317"),
+            ("LocalHost:0", "127.0.0.1:0"),
+        ] {
+            let expected: SocketAddr = addr.parse().unwrap();
+            assert_eq!(parse_listen_addr(text), Ok(expected), "{text}");
+        }
+        for text in [
+            "localhost",
+            "localhost:",
+            "localhost:65536",
+            "localhost:http",
+            "example.com:4317",
+            "127.0.0.1",
+            ":4317",
+            "",
+        ] {
+            let err = parse_listen_addr(text).unwrap_err();
+            assert!(err.contains("localhost:PORT"), "{text:?}: {err}");
+        }
     }
 }

@@ -33,7 +33,7 @@ pub(crate) fn run(args: &DoctorArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lightstep: cannot start a runtime: {e}");
+            crate::diagnostic(format_args!("cannot start a runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };

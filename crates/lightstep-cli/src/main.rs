@@ -5,13 +5,16 @@
 //! prints each trace with its critical path. `lightstep doctor` says why traces are not
 //! arriving: the effective configuration with sources, then each step to the backend.
 //! Exit status: 0 on success, 1 when the input or the output fails, 2 for bad arguments; errors
-//! are one line on standard error.
+//! are one line on standard error. A reader that goes away early (`lightstep analyze … | head`)
+//! ends the run quietly with status 0, as in `git` and `rg`: a closed pipe is not a failure.
 
 mod analyze;
 mod dev;
 mod doctor;
 mod progress;
 
+use std::fmt;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -21,7 +24,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "lightstep",
     version,
-    about = "Tools for traces: critical-path analysis",
+    about = "Tools for traces: critical paths in trace files (analyze), a local OTLP receiver \
+             (dev), export diagnosis (doctor)",
     propagate_version = true
 )]
 struct Cli {
@@ -54,7 +58,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("lightstep: {}", one_line(&err));
+            diagnostic(format_args!("{}", one_line(&err)));
             if err.is_usage() {
                 ExitCode::from(2)
             } else {
@@ -78,11 +82,24 @@ fn argument_error(err: &clap::Error) -> ExitCode {
         let _ = err.print();
         return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
     }
-    eprintln!(
-        "lightstep: {} (see --help)",
+    diagnostic(format_args!(
+        "{} (see --help)",
         argument_message(&err.render().to_string())
-    );
+    ));
     ExitCode::from(2)
+}
+
+/// Writes `lightstep: <message>` as one line on standard error. Standard error may be a pipe
+/// whose reader is gone (`2>&1 | head`); there is no one left to tell then, so the failure is
+/// ignored where `eprintln!` would panic.
+pub(crate) fn diagnostic(message: fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "lightstep: {message}");
+}
+
+/// Whether a write failed only because the reader has gone away.
+pub(crate) fn is_closed_pipe(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::BrokenPipe
 }
 
 /// clap's rendered error without its usage block, on one line.

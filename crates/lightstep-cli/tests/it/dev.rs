@@ -233,3 +233,50 @@ fn a_zero_idle_time_is_refused_as_an_argument_error() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("from 10ms to 24h"));
 }
+
+/// Standard output closed before the first line (`lightstep dev | head -0`): it stops quietly
+/// with status 0 instead of listening on with no one to print to.
+#[test]
+fn a_closed_standard_output_stops_it_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN)
+        .args(["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .env_clear()
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// `localhost:PORT` is taken as 127.0.0.1 (here with port 0 and standard output closed, so that
+/// it starts and stops at once); a host name it cannot take is an argument error naming the flag.
+#[test]
+fn localhost_is_accepted_as_a_listen_address() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN)
+        .args(["dev", "--grpc", "localhost:0", "--http", "localhost:0"])
+        .env_clear()
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    let out = Command::new(BIN)
+        .args(["dev", "--grpc", "example.invalid:4317"])
+        .env_clear()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--grpc") && stderr.contains("localhost:PORT"),
+        "{stderr}"
+    );
+}

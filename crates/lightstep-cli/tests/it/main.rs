@@ -172,6 +172,35 @@ fn trace_id_selects_one_trace_and_an_unknown_one_fails() {
     );
 }
 
+/// An id that is not hex cannot name a trace: it is refused as an argument (status 2), before
+/// any input is read; short ids and upper case still select their trace.
+#[test]
+fn trace_id_must_be_hex() {
+    let file = fixture("crisp/3.json");
+    for id in ["zz", "", "0x0a", &"f".repeat(33)] {
+        let output = lightstep(&["analyze", "--trace-id", id, &file]);
+        assert_eq!(output.status.code(), Some(2), "{id:?}: {}", stderr(&output));
+        let message = stderr(&output);
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+        assert!(
+            message.contains("'--trace-id <HEX>'") && message.contains("1 to 32 hex digits"),
+            "{message}"
+        );
+    }
+    // The file's trace id is written `A`: any case, any leading zeros.
+    for id in ["a", "A", "0a", "0000000000000000000000000000000A"] {
+        let doc = json(&lightstep(&[
+            "analyze",
+            "--format",
+            "json",
+            "--trace-id",
+            id,
+            &file,
+        ]));
+        assert_eq!(doc["traces"].as_array().unwrap().len(), 1, "{id}");
+    }
+}
+
 #[test]
 fn standard_input_is_read_with_a_dash() {
     let input = std::fs::read(fixture("zipkin/messaging.json")).unwrap();
@@ -253,6 +282,17 @@ fn bad_arguments_exit_with_usage_status_and_one_line() {
 }
 
 #[test]
+fn top_level_help_names_every_subcommand_in_its_first_line() {
+    let help = lightstep(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    let about = text.lines().next().unwrap();
+    for name in ["analyze", "dev", "doctor"] {
+        assert!(about.contains(&format!("({name})")), "{about}");
+    }
+}
+
+#[test]
 fn protobuf_files_are_detected() {
     let mut traces = Vec::new();
     lightstep_analysis::read::read_path(
@@ -312,6 +352,65 @@ fn svg_draws_one_trace_to_a_file() {
     assert!(svg.starts_with("<svg "));
     assert!(svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("33 of 33 spans shown"));
+}
+
+/// A pipe whose read end is already closed, as `| head` leaves it once it has its lines.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer
+}
+
+/// A reader that goes away (`| head`) ends the run quietly with status 0: no message, no panic,
+/// whether the output is text, JSON or SVG and whether standard error shares the closed pipe.
+#[test]
+fn a_closed_output_pipe_ends_the_run_quietly() {
+    let file = fixture("deathstarbench/socialnetwork-compose-post.json");
+    for format in ["text", "json", "svg"] {
+        // `lightstep analyze … | head`: standard error is still there to read.
+        let output = Command::new(BIN)
+            .args(["analyze", "--format", format, &file])
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run lightstep");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{format}: {}",
+            stderr(&output)
+        );
+        assert!(output.stderr.is_empty(), "{format}: {}", stderr(&output));
+    }
+    for args in [
+        &["analyze", "--format", "svg"][..],
+        &["analyze", "--format", "text"],
+        &["analyze", "--aggregate"],
+    ] {
+        // `lightstep analyze … 2>&1 | head`: nothing can be said, so only the status tells.
+        let pipe = closed_pipe();
+        let status = Command::new(BIN)
+            .args(args)
+            .arg(&file)
+            .stdout(pipe.try_clone().unwrap())
+            .stderr(pipe)
+            .status()
+            .expect("run lightstep");
+        assert_eq!(status.code(), Some(0), "{args:?} (101 is a panic)");
+    }
+    // Only standard error closed: the svg is written, the note that 19 traces were not drawn
+    // has no one to go to.
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("trace.svg");
+    let status = Command::new(BIN)
+        .args(["analyze", "--format", "svg", "--output"])
+        .arg(&svg)
+        .arg(&file)
+        .stderr(closed_pipe())
+        .status()
+        .expect("run lightstep");
+    assert_eq!(status.code(), Some(0), "101 is a panic");
+    assert!(std::fs::read_to_string(svg).unwrap().starts_with("<svg "));
 }
 
 #[test]
