@@ -90,8 +90,13 @@ pub(crate) enum CliError {
         source: io::Error,
     },
     /// `--trace-id` named a trace that no input holds.
-    #[error("trace {0} is not in the input")]
-    TraceNotFound(String),
+    #[error("trace {id} is not in the input; {held}")]
+    TraceNotFound {
+        /// The id as given.
+        id: String,
+        /// What the input holds instead, in a few words.
+        held: String,
+    },
     /// The arguments do not fit together.
     #[error("{0}")]
     Usage(&'static str),
@@ -288,6 +293,7 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
     let wanted = args.trace_id.as_deref().map(TraceId::parse);
     let mut aggregator = args.aggregate.then(Aggregator::new);
     let mut matched = 0usize;
+    let (mut others, mut others_total) = (Vec::new(), 0usize);
     // One result reused trace after trace: its memory stays mapped between traces.
     let mut analysis = CriticalPathAnalysis::default();
 
@@ -303,6 +309,11 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
                 p.add_trace();
             }
             if wanted.as_ref().is_some_and(|w| *w != trace.trace_id) {
+                // For the error if none matches: what the input does hold.
+                if others.len() < SHOWN_OTHERS {
+                    others.push(trace.trace_id.to_string());
+                }
+                others_total += 1;
                 return Ok(());
             }
             matched += 1;
@@ -371,7 +382,10 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
     if let Some(id) = &args.trace_id
         && matched == 0
     {
-        return Err(CliError::TraceNotFound(id.clone()));
+        return Err(CliError::TraceNotFound {
+            id: id.clone(),
+            held: describe_held(&others, others_total),
+        });
     }
     let aggregate = aggregator.map(Aggregator::finish);
     match sink {
@@ -407,4 +421,20 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
         output.commit().map_err(write_error)?;
     }
     Ok(())
+}
+
+/// How many of the input's trace ids a `--trace-id` that matched none of them lists.
+const SHOWN_OTHERS: usize = 5;
+
+/// "it holds 3 traces: a, b, c", for the error of a `--trace-id` that matched nothing.
+fn describe_held(shown: &[String], total: usize) -> String {
+    match total {
+        0 => "it holds no trace".to_owned(),
+        1 => format!("it holds one trace: {}", shown[0]),
+        _ => format!(
+            "it holds {total} traces: {}{}",
+            shown.join(", "),
+            if total > shown.len() { ", ..." } else { "" }
+        ),
+    }
 }

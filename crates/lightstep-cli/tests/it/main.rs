@@ -166,9 +166,30 @@ fn trace_id_selects_one_trace_and_an_unknown_one_fails() {
     assert_eq!(missing.status.code(), Some(1));
     let message = stderr(&missing);
     assert_eq!(message.lines().count(), 1, "{message}");
+    // It says what the input holds instead: the count and the first ids, as the output names
+    // them, so that one can be copied.
+    let first: Vec<&str> = traces[..5]
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
     assert!(
-        message.contains("trace abcdef is not in the input"),
+        message.contains(&format!(
+            "trace abcdef is not in the input; it holds 20 traces: {}, ...",
+            first.join(", ")
+        )),
         "{message}"
+    );
+    // An id that is not hex is looked up as written: some inputs (jaeger-ui's fixtures) use
+    // such ids, and the output names them so.
+    let jaeger = fixture("jaeger/testTrace.json");
+    let found = lightstep(&["analyze", "--trace-id", "trace-123", &jaeger]);
+    assert!(found.status.success(), "{}", stderr(&found));
+    let missing = lightstep(&["analyze", "--trace-id", "zz", &jaeger]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("trace zz is not in the input; it holds one trace: trace-123"),
+        "{}",
+        stderr(&missing)
     );
 }
 
