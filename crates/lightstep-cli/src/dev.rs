@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use lightstep::analysis::render::write_svg;
 use lightstep::analysis::{Options, analyze_assembled, assemble};
-use lightstep::receiver::{Receiver, RunningReceiver, Trace, write_report};
+use lightstep::receiver::{Receiver, ReceiverStats, RunningReceiver, Trace, write_report};
 
 /// Arguments of `lightstep dev`.
 #[derive(Debug, clap::Args)]
@@ -49,6 +49,64 @@ pub(crate) struct DevArgs {
     /// Write an SVG timeline per completed trace into DIR (`<trace id>.svg`).
     #[arg(long, value_name = "DIR")]
     svg_dir: Option<PathBuf>,
+    /// Refuse exports that lack the access token the application is given: the value of
+    /// LIGHTSTEP_ACCESS_TOKEN, or else LS_ACCESS_TOKEN, in this environment (never printed).
+    /// Checks that the application sends it as `lightstep-access-token`.
+    #[arg(long)]
+    require_token: bool,
+}
+
+/// The token `--require-token` expects, from the variables the application reads it from.
+fn expected_token() -> Result<String, String> {
+    use lightstep::config::{EnvSnapshot, vars};
+    let env = EnvSnapshot::from_process();
+    [vars::ACCESS_TOKEN, vars::LS_ACCESS_TOKEN]
+        .into_iter()
+        .find_map(|var| env.get(var).map(str::to_owned))
+        .ok_or_else(|| {
+            format!(
+                "--require-token needs the token in {} or {}",
+                vars::ACCESS_TOKEN,
+                vars::LS_ACCESS_TOKEN
+            )
+        })
+}
+
+/// What the receiver refused since the last look, one line per kind, so that an exporter's
+/// mistake shows where the user is watching (the exporter only logs it, if anything).
+fn refusals(before: &ReceiverStats, now: &ReceiverStats) -> Vec<String> {
+    let grew = |a: u64, b: u64| b.saturating_sub(a);
+    [
+        (
+            grew(
+                before.requests_unauthenticated,
+                now.requests_unauthenticated,
+            ),
+            "export request(s) without the expected access token (`lightstep-access-token` \
+             missing or wrong): UNAUTHENTICATED / 401",
+        ),
+        (
+            grew(before.requests_malformed, now.requests_malformed),
+            "export request(s) that are not OTLP trace protobuf or JSON: INVALID_ARGUMENT / 400",
+        ),
+        (
+            grew(before.requests_too_large, now.requests_too_large),
+            "export request(s) over the size limit: RESOURCE_EXHAUSTED / 413",
+        ),
+        (
+            grew(before.spans_rejected_invalid, now.spans_rejected_invalid),
+            "span(s) with an invalid trace or span id (told to the exporter as partial success)",
+        ),
+        (
+            grew(before.spans_rejected_full, now.spans_rejected_full)
+                + grew(before.requests_throttled, now.requests_throttled),
+            "span(s) or request(s) for want of room (the receiver holds too much)",
+        ),
+    ]
+    .into_iter()
+    .filter(|&(n, _)| n > 0)
+    .map(|(n, what)| format!("lightstep dev: refused {n} {what}"))
+    .collect()
 }
 
 /// `IP:PORT`, or `localhost:PORT` (as exporter endpoints are often written) taken as
@@ -141,11 +199,13 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             io::Error::new(e.kind(), format!("cannot create `{}`: {e}", dir.display()))
         })?;
     }
-    let receiver = Receiver::builder()
+    let mut builder = Receiver::builder()
         .with_grpc_addr(args.grpc)
-        .with_http_addr(args.http)
-        .start()
-        .await?;
+        .with_http_addr(args.http);
+    if args.require_token {
+        builder = builder.with_access_token(expected_token()?);
+    }
+    let receiver = builder.start().await?;
     sinks.print(|stdout| {
         writeln!(
             stdout,
@@ -153,12 +213,19 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             receiver.grpc_endpoint(),
             receiver.http_traces_url()
         )?;
+        if args.require_token {
+            writeln!(
+                stdout,
+                "exports must carry the access token of this environment as `lightstep-access-token`"
+            )?;
+        }
         writeln!(
             stdout,
             "a trace is printed once no new span of it arrived for {}",
             humantime::format_duration(args.idle)
         )
     })?;
+    let mut seen = receiver.stats();
 
     let mut tick = tokio::time::interval(Duration::from_millis(100).min(args.idle));
     let mut terminate = terminate_signal()?;
@@ -169,6 +236,11 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     while !sinks.stdout_closed {
         tokio::select! {
             _ = tick.tick() => {
+                let now = receiver.stats();
+                for line in refusals(&seen, &now) {
+                    sinks.print(|stdout| writeln!(stdout, "{line}"))?;
+                }
+                seen = now;
                 for trace in receiver.store().take_idle_traces(args.idle) {
                     emit(&trace, &mut sinks)?;
                 }

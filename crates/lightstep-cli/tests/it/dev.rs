@@ -280,3 +280,127 @@ fn localhost_is_accepted_as_a_listen_address() {
         "{stderr}"
     );
 }
+
+/// A child process that a failing test does not leave running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One OTLP/JSON export over HTTP/1.1 to `http` (`127.0.0.1:PORT/v1/traces` as printed), with
+/// `token` as `lightstep-access-token` if given. Returns the status line.
+fn post_json(http: &str, token: Option<&str>, body: &str) -> String {
+    use std::io::{Read, Write};
+    let authority = http
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream.set_read_timeout(Some(GUARD)).unwrap();
+    let token = token
+        .map(|t| format!("lightstep-access-token: {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST /v1/traces HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n{token}\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn require_token_refuses_exports_without_it_and_says_so_without_printing_it() {
+    const TOKEN: &str = "dev-token-4f1c-SECRET";
+    let span = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"tokened"}}]},"scopeSpans":[{"scope":{"name":"t"},"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"GET /tokened","kind":2,"startTimeUnixNano":"1000000000","endTimeUnixNano":"2000000000"}]}]}]}"#;
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "dev",
+                "--grpc",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--idle",
+                "200ms",
+                "--require-token",
+            ])
+            .env_clear()
+            .env("LS_ACCESS_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut child.0);
+    let mut seen = Vec::new();
+    let listening = wait_for(&rx, &mut seen, |l| {
+        l.starts_with("lightstep dev: listening")
+    });
+    let http = listening
+        .split("http=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        post_json(&http, None, span).contains(" 401 "),
+        "no token must be refused"
+    );
+    assert!(post_json(&http, Some("wrong"), span).contains(" 401 "));
+    // Reported as the receiver counts them: in one line, or in two if a look fell between them.
+    let mut refused = 0;
+    while refused < 2 {
+        let line = wait_for(&rx, &mut seen, |l| l.contains("refused"));
+        let rest = line
+            .strip_prefix("lightstep dev: refused ")
+            .unwrap_or_else(|| panic!("{line}"));
+        let (n, what) = rest.split_once(' ').unwrap();
+        assert!(
+            what.starts_with("export request(s) without the expected access token"),
+            "{line}"
+        );
+        refused += n.parse::<u32>().unwrap();
+    }
+    assert_eq!(refused, 2);
+    assert!(post_json(&http, Some(TOKEN), span).contains(" 200 "));
+    wait_for(&rx, &mut seen, |l| l.contains("GET /tokened"));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    wait_for(&rx, &mut seen, |l| l == "lightstep dev: stopped");
+    assert!(child.0.wait().unwrap().success());
+    let all = seen.join("\n");
+    assert!(!all.contains("SECRET"), "the token was printed:\n{all}");
+
+    // Without a token in the environment it says which variables it needs.
+    let out = Command::new(BIN)
+        .args([
+            "dev",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--require-token",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "--require-token needs the token in LIGHTSTEP_ACCESS_TOKEN or LS_ACCESS_TOKEN"
+        ),
+        "{stderr}"
+    );
+}
