@@ -53,10 +53,14 @@ async fn main() -> ExitCode {
                 let read: Result<usize, std::io::Error> = tracing
                     .trace_database("sqlite", "SELECT key, value FROM settings", async { Ok(2) })
                     .await;
-                http::StatusCode::from_u16(if read.is_ok() { 200 } else { 500 })
+                if read.is_ok() {
+                    http::StatusCode::OK
+                } else {
+                    http::StatusCode::INTERNAL_SERVER_ERROR
+                }
             })
             .await;
-        println!("GET /api/config -> {response:?}");
+        println!("GET /api/config -> {response}");
         if demo.finish().await != ExitCode::SUCCESS {
             status = ExitCode::FAILURE;
         }

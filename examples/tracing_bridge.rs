@@ -65,7 +65,8 @@ async fn main() -> ExitCode {
                 }
             })
             .await;
-        println!("POST /orders ({customer}, {items} items) -> {status}");
+        let noun = if items == 1 { "item" } else { "items" };
+        println!("POST /orders ({customer}, {items} {noun}) -> {status}");
     }
     demo.finish().await
 }

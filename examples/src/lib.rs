@@ -203,8 +203,9 @@ impl Demo {
             });
             let spans: usize = traces.iter().map(|t| t.spans().len()).sum();
             println!(
-                "the embedded receiver got {spans} spans in {} traces",
-                traces.len()
+                "the embedded receiver got {spans} spans in {} {}",
+                traces.len(),
+                if traces.len() == 1 { "trace" } else { "traces" }
             );
             let mut out = io::stdout().lock();
             for (shown, trace) in traces.iter().enumerate() {

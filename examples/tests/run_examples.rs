@@ -164,7 +164,7 @@ fn quickstart_prints_the_received_trace_and_its_critical_path() {
     assert!(stdout.contains("GET /api/users/1 -> 200 OK"), "{out}");
     assert!(stdout.contains("delivered 4 of 4 spans"), "{out}");
     assert!(
-        stdout.contains("the embedded receiver got 4 spans in 1 traces"),
+        stdout.contains("the embedded receiver got 4 spans in 1 trace"),
         "{out}"
     );
     // The tree: each span under its parent, indented.
@@ -653,8 +653,9 @@ fn sampling_resource_keeps_what_the_sampler_decides_and_shows_the_resource() {
         .unwrap_or_else(|| panic!("no expectation in\n{out}"));
     assert!(
         stdout.contains(&format!(
-            "the embedded receiver got {} spans in {expected} traces",
-            2 * expected
+            "the embedded receiver got {} spans in {expected} {}",
+            2 * expected,
+            if expected == 1 { "trace" } else { "traces" }
         )),
         "{out}"
     );

@@ -312,7 +312,7 @@ pub fn write_text(
     if steps.len() > max_rows {
         writeln!(
             out,
-            "  … {} more steps (use --format json for all of them)",
+            "  … {} more steps (the JSON report lists every step)",
             steps.len() - max_rows
         )?;
     }
