@@ -11,6 +11,16 @@
 //! It exits by itself: after delivering every span (status 0), or, when the endpoint never
 //! answers, once the shutdown deadline (`LIGHTSTEP_SHUTDOWN_TIMEOUT`, 5 s by default) has
 //! passed, saying how many spans it could not deliver (status 1).
+//!
+//! `Demo` (this directory's `src/lib.rs`, not a published crate) adds the embedded receiver
+//! when no endpoint or token is set, and prints what arrived. Without it, a service needs
+//! only this (the rest of the file is unchanged):
+//!
+//! ```ignore
+//! let guard = lightstep::init()?; // the environment, and the file named by LIGHTSTEP_CONFIG_FILE
+//! // ... the service ...
+//! guard.shutdown().await?; // flushes within LIGHTSTEP_SHUTDOWN_TIMEOUT; says what was lost
+//! ```
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
