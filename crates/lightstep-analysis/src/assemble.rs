@@ -131,6 +131,9 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     // misses the cache far less. Jaeger UI filters out spans whose start time is falsy (0)
     // before anything else; robust mode keeps them (0 is a valid integer time).
     let mut included = vec![true; n];
+    // Whether Jaeger mode dropped a span for starting at time 0 (a likelier cause of a missing
+    // parent than a lost span).
+    let mut dropped_at_zero = false;
     let mut windows: Vec<(u64, u64)> = Vec::with_capacity(n);
     let mut flags: Vec<u8> = Vec::with_capacity(n);
     let mut ids = ParentIds::with_capacity(n);
@@ -150,6 +153,7 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
         if jaeger && span.start_ns() == 0 {
             included[i] = false;
             diagnostics.dropped += 1;
+            dropped_at_zero = true;
         } else {
             ids.push(i as u32, span);
         }
@@ -198,8 +202,13 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
             if flags[root as usize] & HAS_PARENT != 0 {
                 // Jaeger UI drops spans whose parent is missing, the root included, and then
                 // shows no critical path at all.
-                diagnostics.jaeger_failure =
-                    Some("the earliest top-level span has a missing parent");
+                diagnostics.jaeger_failure = Some(if dropped_at_zero {
+                    // The usual cause in test data: a root written at time 0.
+                    "a span starts at time 0 (the Unix epoch), which Jaeger UI drops, and the \
+                     earliest top-level span's parent is missing"
+                } else {
+                    "the earliest top-level span has a missing parent"
+                });
             } else {
                 jaeger_root = Some(root);
                 if root_end < root_start {

@@ -399,3 +399,18 @@ fn deathstarbench_export_holds_twenty_traces_of_33_spans() {
         assert_eq!(a.critical_ns(), a.duration_ns());
     }
 }
+
+#[test]
+fn jaeger_mode_names_a_root_at_time_zero_as_the_cause_of_its_failure() {
+    let (traces, _) = read_all(&fixture("crisp/10.json"));
+    let jaeger = analyze(&traces[0], Mode::Jaeger);
+    let reason = jaeger
+        .diagnostics
+        .jaeger_failure
+        .expect("Jaeger UI fails here");
+    assert!(reason.starts_with("a span starts at time 0"), "{reason}");
+    // Shifted off time 0, the same trace has a path in Jaeger mode, and no failure.
+    let jaeger = analyze(&shifted(&traces[0], 1_000_000_000), Mode::Jaeger);
+    assert_eq!(jaeger.diagnostics.jaeger_failure, None);
+    assert!(!jaeger.sections.is_empty());
+}
