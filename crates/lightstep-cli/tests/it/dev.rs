@@ -238,35 +238,37 @@ fn a_zero_idle_time_is_refused_as_an_argument_error() {
 /// with status 0 instead of listening on with no one to print to.
 #[test]
 fn a_closed_standard_output_stops_it_quietly() {
+    let (status, stderr) =
+        with_closed_stdout(&["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// Runs the binary with `args` and its standard output a pipe nobody reads; returns its exit
+/// status and standard error.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let out = Command::new(BIN)
-        .args(["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(args)
         .env_clear()
         .stdout(writer)
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.is_empty(), "{stderr}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `localhost:PORT` is taken as 127.0.0.1 (here with port 0 and standard output closed, so that
 /// it starts and stops at once); a host name it cannot take is an argument error naming the flag.
 #[test]
 fn localhost_is_accepted_as_a_listen_address() {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let out = Command::new(BIN)
-        .args(["dev", "--grpc", "localhost:0", "--http", "localhost:0"])
-        .env_clear()
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (status, stderr) =
+        with_closed_stdout(&["dev", "--grpc", "localhost:0", "--http", "localhost:0"]);
+    assert_eq!(status, Some(0), "{stderr}");
 
     let out = Command::new(BIN)
         .args(["dev", "--grpc", "example.invalid:4317"])

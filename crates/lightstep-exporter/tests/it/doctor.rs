@@ -183,28 +183,8 @@ impl Drop for Stub {
 
 fn answer_http1(stream: &mut TcpStream, status: &str) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut request = Vec::new();
-    let mut buf = [0u8; 65536];
-    while let Ok(n @ 1..) = stream.read(&mut buf) {
-        request.extend_from_slice(&buf[..n]);
-        if !request[0].is_ascii_uppercase() {
-            break;
-        }
-        let text = String::from_utf8_lossy(&request);
-        if let Some(head_end) = text.find("\r\n\r\n") {
-            let length = text[..head_end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            if request.len() >= head_end + 4 + length {
-                break;
-            }
-        }
-    }
+    crate::read_http1_request(stream);
+    let mut buf = [0u8; 4096];
     let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     let _ = stream.write_all(reply.as_bytes());
     // A lingering close, as HTTP servers do: closing with unread bytes would reset the

@@ -16,6 +16,37 @@ use lightstep_receiver::{Receiver, RunningReceiver};
 
 pub(crate) const TOKEN: &str = "test-token-0123";
 
+/// Reads one HTTP/1.1 request from `stream` for a stand-in server: its head, then as much body
+/// as its `Content-Length` says. Stops early at a first byte that cannot begin an HTTP/1.1
+/// request (a TLS hello), at the end of the stream, or after `buf`-sized reads time out (set a
+/// read timeout on the stream first).
+pub(crate) fn read_http1_request(stream: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 65536];
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        request.extend_from_slice(&buf[..n]);
+        if !request[0].is_ascii_uppercase() {
+            break;
+        }
+        let text = String::from_utf8_lossy(&request);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if request.len() >= head_end + 4 + length {
+                break;
+            }
+        }
+    }
+    request
+}
+
 /// A configuration that reads no process environment and sends to `endpoint`.
 pub(crate) fn config_for(endpoint: &str, protocol: Protocol) -> ConfigBuilder {
     let builder = LightstepConfig::builder()

@@ -1,7 +1,7 @@
 //! What the exporter sends and how it reads the answer: OTLP partial success counted as failed,
 //! the backend's message cleaned of secrets, and compression decided by the configuration alone.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use lightstep_config::{Compression, EnvSnapshot, LightstepConfig, Protocol};
@@ -66,30 +66,7 @@ async fn the_backends_message_is_cleaned_of_the_token() {
         for stream in listener.incoming().take(2) {
             let Ok(mut stream) = stream else { break };
             let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-            let mut request = Vec::new();
-            let mut buf = [0u8; 65536];
-            // Read the head and the body (its length from Content-Length).
-            loop {
-                let Ok(n) = stream.read(&mut buf) else { break };
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request);
-                if let Some(head_end) = text.find("\r\n\r\n") {
-                    let length = text[..head_end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if request.len() >= head_end + 4 + length {
-                        break;
-                    }
-                }
-            }
+            crate::read_http1_request(&mut stream);
             let body = format!(
                 r#"{{"partialSuccess":{{"rejectedSpans":"1","errorMessage":"token {TOKEN} is over quota\n{}"}}}}"#,
                 "x".repeat(1000)
