@@ -35,6 +35,16 @@ fn peer_python() -> Option<PathBuf> {
     }
 }
 
+/// The address after `key=` in dev's "listening" line.
+fn address(listening: &str, key: &str) -> String {
+    listening
+        .split(&format!("{key}="))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {key}= in {listening}"))
+        .to_owned()
+}
+
 /// Standard output of the child, line by line, on a channel.
 fn lines(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().unwrap();
@@ -94,22 +104,8 @@ fn receives_from_the_python_sdk_prints_writes_and_stops_on_sigterm() {
     let listening = wait_for(&rx, &mut seen, |l| {
         l.starts_with("lightstep dev: listening")
     });
-    let grpc = listening
-        .split("grpc=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let http = listening
-        .split("http=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let grpc = address(&listening, "grpc");
+    let http = address(&listening, "http");
 
     let mut trace_ids = Vec::new();
     for (protocol, endpoint) in [("grpc", &grpc), ("http/protobuf", &http)] {
@@ -346,14 +342,7 @@ fn require_token_refuses_exports_without_it_and_says_so_without_printing_it() {
     let listening = wait_for(&rx, &mut seen, |l| {
         l.starts_with("lightstep dev: listening")
     });
-    let http = listening
-        .split("http=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let http = address(&listening, "http");
     assert!(
         post_json(&http, None, span).contains(" 401 "),
         "no token must be refused"
