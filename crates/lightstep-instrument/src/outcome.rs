@@ -270,7 +270,26 @@ pub(crate) fn error_report<E: fmt::Display + 'static>(error: &E) -> Report<'_> {
     if let Some(status) = (error as &dyn std::any::Any).downcast_ref::<tonic::Status>() {
         return status.report();
     }
-    Report::failure(std::any::type_name::<E>(), error)
+    Report::failure(error_type::<E>(), error)
+}
+
+/// `error.type` for an error of type `E`: its type name, or the convention's `_OTHER` for the
+/// types that name no kind of error (a `String`, a `&str`, a boxed `dyn Error`), where the type
+/// name would be the same for every error and say nothing.
+fn error_type<E: 'static>() -> &'static str {
+    use std::any::TypeId;
+    use std::error::Error;
+    let unnamed = [
+        TypeId::of::<String>(),
+        TypeId::of::<&'static str>(),
+        TypeId::of::<Box<dyn Error>>(),
+        TypeId::of::<Box<dyn Error + Send + Sync>>(),
+    ];
+    if unnamed.contains(&TypeId::of::<E>()) {
+        "_OTHER"
+    } else {
+        std::any::type_name::<E>()
+    }
 }
 
 /// The report for any `Result`, whatever its `Ok` value: used by the database helpers, whose
@@ -362,5 +381,14 @@ mod tests {
         let failure = err.report().failure.expect("an error is a failure");
         assert_eq!(failure.error_type, "std::io::error::Error");
         assert_eq!(failure.message.to_string(), "boom");
+        // Types that name no kind of error get the convention's fallback; the message stays.
+        let err: Result<(), String> = Err("no such user".to_owned());
+        let failure = err.report().failure.expect("an error is a failure");
+        assert_eq!(failure.error_type, "_OTHER");
+        assert_eq!(failure.message.to_string(), "no such user");
+        let err: Result<(), &'static str> = Err("no such user");
+        assert_eq!(err.report().failure.unwrap().error_type, "_OTHER");
+        let err: Result<(), Box<dyn std::error::Error + Send + Sync>> = Err("boxed".into());
+        assert_eq!(err.report().failure.unwrap().error_type, "_OTHER");
     }
 }
