@@ -6,7 +6,8 @@
 //! `--out` appends each completed trace to a file as one OTLP JSON object per line;
 //! `--svg-dir` writes an SVG timeline per trace. SIGINT (Ctrl-C) and SIGTERM stop it after the
 //! traces it still holds have been printed and written. Standard output closing (`| head`) stops
-//! it quietly with status 0, after the traces still held have gone to `--out` and `--svg-dir`.
+//! it quietly with status 0 when it next prints, after the traces still held have gone to
+//! `--out` and `--svg-dir`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -62,7 +63,13 @@ fn expected_token() -> Result<String, String> {
     let env = EnvSnapshot::from_process();
     [vars::ACCESS_TOKEN, vars::LS_ACCESS_TOKEN]
         .into_iter()
-        .find_map(|var| env.get(var).map(str::to_owned))
+        // As the configuration reads it: trimmed, and an empty value counts as unset.
+        .find_map(|var| {
+            env.get(var)
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        })
         .ok_or_else(|| {
             format!(
                 "--require-token needs the token in {} or {}",
@@ -206,6 +213,8 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.with_access_token(expected_token()?);
     }
     let receiver = builder.start().await?;
+    // Before anyone can know where to send: every refusal after this is reported.
+    let mut seen = receiver.stats();
     sinks.print(|stdout| {
         writeln!(
             stdout,
@@ -225,7 +234,6 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             humantime::format_duration(args.idle)
         )
     })?;
-    let mut seen = receiver.stats();
 
     let mut tick = tokio::time::interval(Duration::from_millis(100).min(args.idle));
     let mut terminate = terminate_signal()?;

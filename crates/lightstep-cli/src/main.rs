@@ -6,7 +6,8 @@
 //! arriving: the effective configuration with sources, then each step to the backend.
 //! Exit status: 0 on success, 1 when the input or the output fails, 2 for bad arguments; errors
 //! are one line on standard error. A reader that goes away early (`lightstep analyze … | head`)
-//! ends the run quietly with status 0, as in `git` and `rg`: a closed pipe is not a failure.
+//! ends `analyze` and `dev` quietly with status 0, as in `git` and `rg`: a closed pipe is not a
+//! failure (`doctor` finishes its checks and exits with their status).
 
 mod analyze;
 mod dev;

@@ -301,6 +301,7 @@ impl ConfigBuilder {
             env: &env,
             file: file.as_ref(),
             file_failed: file_path.is_some() && file.is_none(),
+            endpoint_failed: false,
             errors,
             warnings: Vec::new(),
             sources: BTreeMap::new(),
@@ -357,6 +358,9 @@ struct Resolver<'a> {
     /// A file was named but could not be read or parsed (its error is reported): settings it
     /// may hold, such as the token, are not reported missing on top of it.
     file_failed: bool,
+    /// The endpoint given did not parse (its error is reported): the fallback to Lightstep's
+    /// ingest is not what the user asked for, so its need of a token is not reported on top.
+    endpoint_failed: bool,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
     sources: BTreeMap<String, Source>,
@@ -716,13 +720,20 @@ impl Resolver<'_> {
                     .iter()
                     .any(|prefix| name.starts_with(prefix));
                 let close = closest.filter(|&(distance, _)| distance <= 3);
+                // The launchers' old `SPAN_` names of settings lightstep-rs reads only under
+                // their `TRACES_` names.
+                let renamed = name
+                    .strip_prefix("OTEL_EXPORTER_OTLP_SPAN_")
+                    .map(|setting| format!("OTEL_EXPORTER_OTLP_TRACES_{setting}"))
+                    .filter(|v| vars::ALL.contains(&v.as_str()));
                 if family || close.is_some() {
-                    let hint = close
-                        .map(|(_, v)| format!("; did you mean `{v}`?"))
-                        .unwrap_or_default();
+                    let hint = match (renamed, close) {
+                        (Some(v), _) => format!("; set `{v}` instead"),
+                        (None, Some((_, v))) => format!("; did you mean `{v}`?"),
+                        (None, None) => String::new(),
+                    };
                     self.warnings.push(ConfigWarning::new(format!(
-                        "environment variable `{name}` is not one lightstep-rs reads, nor \
-                         another OpenTelemetry variable{hint}"
+                        "environment variable `{name}` is not one lightstep-rs reads{hint}"
                     )));
                 }
             }
@@ -785,6 +796,7 @@ impl Resolver<'_> {
         let (mut url, explicit_scheme) = match parse::endpoint(&winner.value, insecure) {
             Ok(parsed) => parsed,
             Err(expected) => {
+                self.endpoint_failed = true;
                 self.errors.push(ConfigError::InvalidValue {
                     origin: winner.source,
                     value: parse::redact_userinfo(&winner.value).into_owned(),
@@ -1335,7 +1347,11 @@ impl Resolver<'_> {
     /// The checks that need the whole picture: Lightstep's ingest needs a token, and a token
     /// must not cross the network in plaintext unless the user said so.
     fn check_transport(&mut self, endpoint: &Endpoint, has_token: bool, insecure: bool) {
-        if endpoint.lightstep_region().is_some() && !has_token && !self.file_failed {
+        if endpoint.lightstep_region().is_some()
+            && !has_token
+            && !self.file_failed
+            && !self.endpoint_failed
+        {
             self.errors.push(ConfigError::MissingToken {
                 host: endpoint.host().to_owned(),
                 endpoint_source: self.sources["traces_endpoint"].clone(),

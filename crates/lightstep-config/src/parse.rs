@@ -181,6 +181,11 @@ pub(crate) fn endpoint(s: &str, insecure: bool) -> Result<(Url, bool), Expected>
     if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(expected());
     }
+    let lower = s.to_ascii_lowercase();
+    if (lower.starts_with("http:") || lower.starts_with("https:")) && !s.contains("://") {
+        // `https:/host` or `https:host`: a typo, not a host named `https`.
+        return Err(expected());
+    }
     let (text, explicit) = if s.contains("://") {
         (s.to_owned(), true)
     } else {
@@ -205,14 +210,27 @@ pub(crate) fn endpoint(s: &str, insecure: bool) -> Result<(Url, bool), Expected>
 
 /// `s` with the user information of its authority (`user:password@`, as in
 /// `https://user:password@host`) replaced by `[REDACTED]`. Endpoints with credentials are
-/// refused, but the refusal, warnings and `Debug` output must not repeat them. Anything that is
-/// not a URL with user information comes back as it is.
+/// refused, but the refusal, warnings and `Debug` output must not repeat them.
+///
+/// A password may hold any character, `/`, `?` and `#` included, so the user information is
+/// taken to run to the **last** `@` of the string, not to the end of the authority: an `@`
+/// later in a path or query is redacted with it. Showing less of an odd endpoint is the price
+/// of never showing a password. A string without `@` comes back as it is.
 pub(crate) fn redact_userinfo(s: &str) -> Cow<'_, str> {
-    let start = s.find("://").map_or(0, |i| i + 3);
-    let rest = &s[start..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    match authority.rfind('@') {
-        Some(at) => Cow::Owned(format!("{}[REDACTED]{}", &s[..start], &rest[at..])),
+    // A scheme only if what precedes `://` can be one: `://` inside a query is not one.
+    let start = match s.find("://") {
+        Some(i)
+            if i > 0
+                && s[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            i + 3
+        }
+        _ => 0,
+    };
+    match s[start..].rfind('@') {
+        Some(at) => Cow::Owned(format!("{}[REDACTED]{}", &s[..start], &s[start + at..])),
         None => Cow::Borrowed(s),
     }
 }
@@ -357,6 +375,9 @@ mod tests {
         assert!(endpoint("http://", false).is_err());
         assert!(endpoint("https://user:pw@host", false).is_err());
         assert!(endpoint("host name", false).is_err());
+        // A scheme with one slash or none is a typo, not a host named `https`.
+        assert!(endpoint("https:/user:pw@host:4318", false).is_err());
+        assert!(endpoint("HTTP:host:4318", false).is_err());
     }
 
     #[test]
@@ -366,16 +387,36 @@ mod tests {
             ("http://p@host", "http://[REDACTED]@host"),
             ("u:p@host:4317", "[REDACTED]@host:4317"),
             ("http://a@b@host/", "http://[REDACTED]@host/"),
-            // An `@` after the authority is not user information.
+            // Passwords with the characters that end an authority.
             (
-                "https://host/v1/traces?to=a@b",
-                "https://host/v1/traces?to=a@b",
+                "https://user:pa/S3CRET@collector:4318",
+                "https://[REDACTED]@collector:4318",
             ),
-            ("https://host#a@b", "https://host#a@b"),
+            (
+                "https://user:pa#S3CRET@collector:4318",
+                "https://[REDACTED]@collector:4318",
+            ),
+            (
+                "https://user:pa?S3CRET@collector:4318",
+                "https://[REDACTED]@collector:4318",
+            ),
+            // `://` in a query is no scheme; a scheme typo has none either.
+            (
+                "user:S3CRET@collector:4318/?next=http://x",
+                "[REDACTED]@collector:4318/?next=http://x",
+            ),
+            (
+                "https:/user:S3CRET@collector:4318",
+                "[REDACTED]@collector:4318",
+            ),
+            // An `@` later in the string is redacted too: less shown, never a password.
+            ("https://host/v1/traces?to=a@b", "https://[REDACTED]@b"),
+            ("https://host/v1/traces", "https://host/v1/traces"),
             ("localhost:4317", "localhost:4317"),
             ("", ""),
         ] {
             assert_eq!(redact_userinfo(given), shown, "{given}");
+            assert!(!redact_userinfo(given).contains("S3CRET"), "{given}");
         }
     }
 

@@ -202,9 +202,16 @@ pub(crate) fn is_other_otel_variable(name: &str) -> bool {
     if OTHERS.contains(&name) {
         return true;
     }
-    // The OTLP exporter settings of the other signals.
-    ["OTEL_EXPORTER_OTLP_METRICS_", "OTEL_EXPORTER_OTLP_LOGS_"]
-        .iter()
-        .filter_map(|prefix| name.strip_prefix(prefix))
-        .any(|setting| OTLP_SETTINGS.contains(&setting))
+    // The OTLP exporter settings of the other signals, and the specification's old names for
+    // metrics' (the old names for traces', `OTEL_EXPORTER_OTLP_SPAN_*`, are ours: launchers
+    // still set them).
+    [
+        "OTEL_EXPORTER_OTLP_METRICS_",
+        "OTEL_EXPORTER_OTLP_LOGS_",
+        "OTEL_EXPORTER_OTLP_PROFILES_",
+        "OTEL_EXPORTER_OTLP_METRIC_",
+    ]
+    .iter()
+    .filter_map(|prefix| name.strip_prefix(prefix))
+    .any(|setting| OTLP_SETTINGS.contains(&setting))
 }

@@ -283,12 +283,15 @@ fn error_type<E: 'static>() -> &'static str {
         TypeId::of::<String>(),
         TypeId::of::<&'static str>(),
         TypeId::of::<Box<dyn Error>>(),
+        TypeId::of::<Box<dyn Error + Send>>(),
         TypeId::of::<Box<dyn Error + Send + Sync>>(),
     ];
-    if unnamed.contains(&TypeId::of::<E>()) {
+    let name = std::any::type_name::<E>();
+    // The catch-all error types of anyhow and eyre, named without depending on them.
+    if unnamed.contains(&TypeId::of::<E>()) || matches!(name, "anyhow::Error" | "eyre::Report") {
         "_OTHER"
     } else {
-        std::any::type_name::<E>()
+        name
     }
 }
 

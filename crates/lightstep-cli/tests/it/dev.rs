@@ -332,7 +332,9 @@ fn require_token_refuses_exports_without_it_and_says_so_without_printing_it() {
                 "--require-token",
             ])
             .env_clear()
-            .env("LS_ACCESS_TOKEN", TOKEN)
+            // Padded, as a value pasted into an environment file may be: the configuration
+            // trims it, and so must the check.
+            .env("LS_ACCESS_TOKEN", format!(" {TOKEN}\n"))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),

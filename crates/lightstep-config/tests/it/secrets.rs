@@ -137,11 +137,37 @@ fn credentials_in_an_endpoint_are_refused_without_being_repeated() {
     let from_file = LightstepConfig::builder()
         .with_env(EnvSnapshot::empty())
         .with_file(&file);
-    // Two disagreeing endpoints of one layer: the warning quotes both.
+    // Two disagreeing endpoints of one layer, the one with credentials first: refused.
     let disagreeing = LightstepConfig::builder().with_env(
         EnvSnapshot::empty()
             .with("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url)
             .with("LS_SATELLITE_URL", "http://localhost:4318"),
+    );
+    // The one with credentials second: the configuration builds, and the warning about the
+    // disagreement quotes both values, the losing one redacted.
+    let c = build_ok(
+        LightstepConfig::builder().with_env(
+            EnvSnapshot::empty()
+                .with(
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://localhost:4318",
+                )
+                .with(
+                    "LS_SATELLITE_URL",
+                    format!("https://user:pa/{TOKEN}@collector:4318"),
+                ),
+        ),
+    );
+    let warning = c
+        .warnings()
+        .iter()
+        .map(|w| w.message().to_owned())
+        .find(|m| m.contains("disagree"))
+        .expect("a warning about the disagreeing endpoints");
+    assert_hidden("the disagreement warning", &warning);
+    assert!(
+        warning.contains("over `https://[REDACTED]@collector:4318`"),
+        "{warning}"
     );
     assert_hidden(
         "EnvSnapshot Debug",
@@ -166,6 +192,8 @@ fn credentials_in_an_endpoint_are_refused_without_being_repeated() {
         assert_hidden("ConfigBuilder Debug", &builder_debug);
         let e = build_err(builder);
         let message = e.to_string();
+        // The one error: not also the fallback endpoint's need of a token.
+        assert_eq!(e.errors().len(), 1, "{message}");
         assert_hidden("an endpoint error", &message);
         assert_hidden("an endpoint error's Debug", &format!("{e:?}"));
         // The error still says where and what: the source, the host, and why.

@@ -697,9 +697,20 @@ fn misspelt_otel_variables_are_warned_about_and_other_signals_are_not() {
                 && !m.contains("did you mean")),
         "{w:?}"
     );
+    // The launchers' old `SPAN_` name of a setting read only as `TRACES_`: the new name.
+    let w = warnings(&[("OTEL_EXPORTER_OTLP_SPAN_HEADERS", "a=b")]);
+    assert!(
+        w.iter().any(|m| m.contains("`OTEL_EXPORTER_OTLP_SPAN_HEADERS` is not one lightstep-rs reads; set `OTEL_EXPORTER_OTLP_TRACES_HEADERS` instead")),
+        "{w:?}"
+    );
     // The specification's variables of other signals and exporters, and unrelated `OTEL_`
     // names, are someone else's: no warning.
     let w = warnings(&[
+        (
+            "OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT",
+            "http://localhost:4317",
+        ),
+        ("OTEL_EXPORTER_OTLP_METRIC_HEADERS", "a=b"),
         ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://localhost:4318"),
         ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
         ("OTEL_BLRP_MAX_QUEUE_SIZE", "10"),
