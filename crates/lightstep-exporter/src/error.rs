@@ -6,8 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExporterError {
-    /// The configuration is invalid.
-    #[error("invalid configuration")]
+    /// The configuration is invalid. Displays as the configuration error itself (every problem,
+    /// each naming its variable or file key), so that `{e}` alone says what to fix.
+    #[error(transparent)]
     Config(#[from] lightstep_config::ConfigError),
     /// The exporter could not be built from a valid configuration.
     #[error("cannot build the OTLP exporter: {0}")]

@@ -287,6 +287,9 @@ impl LightstepExporter {
 
     /// Exports every span ended so far, within `shutdown_timeout`, without blocking an async
     /// worker thread (the wait happens on a blocking-pool thread).
+    ///
+    /// Returns [`ExporterError::Undelivered`] when spans were lost since the previous flush
+    /// (dropped from a full queue, or failed to export); the pipeline keeps running.
     pub async fn force_flush(&self) -> Result<(), ExporterError> {
         let this = self.detached();
         match tokio::runtime::Handle::try_current() {
@@ -434,11 +437,17 @@ fn sampler(s: lightstep_config::Sampler) -> Sampler {
 
 /// Flushes and shuts the pipeline down when dropped, within `shutdown_timeout`.
 ///
+/// Keep it in a named binding for as long as spans should be exported: `let _guard = ...`,
+/// never `let _ = ...`, which drops it at once and shuts the pipeline down before any span.
+///
 /// Safe inside or outside a Tokio runtime: on a multi-thread runtime the wait moves off the
 /// worker with `block_in_place`; on a current-thread runtime or a plain thread it waits in
-/// place, which cannot deadlock because exports run on the pipeline's own threads. Prefer
-/// `guard.shutdown().await` in async code to see the outcome; on drop, a failure is logged
-/// through `tracing`.
+/// place, which cannot deadlock because exports run on the pipeline's own threads.
+///
+/// To see the outcome, end it yourself: `guard.shutdown().await` in async code,
+/// `guard.shutdown_blocking()` in a synchronous `main`. Both return what could not be
+/// delivered. On drop, a failure is only logged through `tracing`, so it is silent without a
+/// subscriber.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the pipeline down"]
 pub struct ExporterGuard {

@@ -169,6 +169,11 @@ where
     /// (`"/users/{id}"`, usually a `&'static str`, which is not copied). For the full set of
     /// attributes and the parent from the request's headers, use
     /// [`http_server`](Self::http_server).
+    ///
+    /// The future's output decides the status through [`Outcome`]: an `http::StatusCode` or
+    /// `http::Response`, `()`, or a `Result` of one of these: `Result<StatusCode, E>` is an
+    /// outcome, `Result<u32, E>` is not. Implement [`Outcome`] for a type of your own to let it
+    /// decide.
     pub fn trace_http<F>(
         &self,
         method: &str,
@@ -186,6 +191,9 @@ where
     /// with `rpc.system.name = grpc`. `service` is the fully qualified service name
     /// (`package.Service`). For servers and more attributes, use
     /// [`rpc_client`](Self::rpc_client) and [`rpc_server`](Self::rpc_server).
+    ///
+    /// The future's output decides the status through [`Outcome`]: `()`, a gRPC code, a
+    /// `tonic::Status` or `tonic::Response` (feature `tonic`), or a `Result` of one of these.
     pub fn trace_rpc<F>(&self, service: &str, method: &str, future: F) -> Traced<F>
     where
         F: Future,

@@ -156,6 +156,7 @@ where
     /// implements from one it does not until routing has answered. The span is named after the
     /// method the client asked for, which is also what the sampler sees; an unknown one renames
     /// it. A method already known to be unrecognized is recorded at once.
+    #[cfg(any(feature = "tonic", test))]
     pub(crate) fn start_deferring_method(self) -> ActiveSpan {
         let defer = self.recognized;
         self.start_with(defer)

@@ -34,8 +34,8 @@
 //! |---|---|---|
 //! | `exporter` | yes | [`exporter`] and [`init`] / [`builder`] |
 //! | `instrument` | yes | [`instrument`] |
-//! | `analysis` | no | [`analysis`] |
-//! | `receiver` | no | [`receiver`] |
+//! | `analysis` | no | `analysis` (`lightstep-analysis`) |
+//! | `receiver` | no | `receiver` (`lightstep-receiver`) |
 //! | `tower`, `tonic` | no | the integrations of [`instrument`] |
 //! | `tracing` | no | the `tracing` bridge of [`instrument`], and `init_tracing` |
 //!
@@ -81,6 +81,11 @@ pub use lightstep_exporter::{ExporterError, ExporterGuard, LightstepExporter};
 /// builds the pipeline, installs the global tracer provider and propagator, and returns a guard
 /// that flushes and shuts down on drop within the configured deadline. Errors are returned,
 /// never printed; the process is never exited.
+///
+/// Bind the guard to a name for the life of the program (`let guard = lightstep::init()?;`):
+/// `let _ = ...` drops it at once, and with it the pipeline. End it with
+/// `guard.shutdown().await`, or `guard.shutdown_blocking()` in a synchronous `main`, to learn
+/// what could not be delivered.
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
 pub fn init() -> Result<ExporterGuard, ExporterError> {
