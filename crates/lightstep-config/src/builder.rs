@@ -666,6 +666,12 @@ impl Resolver<'_> {
                     .push(ConfigError::NotUnicode { var: var.clone() });
             }
         }
+        if self.env.get("OTEL_LOG_LEVEL").is_some() {
+            self.warnings.push(ConfigWarning::new(
+                "`OTEL_LOG_LEVEL` is not read: lightstep-rs logs through `tracing`; set your \
+                 subscriber's filter (for example RUST_LOG=lightstep_exporter=debug)",
+            ));
+        }
         if self.env.get(vars::OTEL_CONFIG_FILE).is_some() {
             self.warnings.push(ConfigWarning::new(format!(
                 "`{}` is not supported and was ignored; name a TOML, YAML or JSON file with `{}`",

@@ -716,7 +716,6 @@ fn misspelt_otel_variables_are_warned_about_and_other_signals_are_not() {
         ("OTEL_BLRP_MAX_QUEUE_SIZE", "10"),
         ("OTEL_METRICS_EXPORTER", "none"),
         ("OTEL_LOGS_EXPORTER", "none"),
-        ("OTEL_LOG_LEVEL", "debug"),
         ("OTEL_SEMCONV_STABILITY_OPT_IN", "http"),
         ("OTEL_COLLECTOR_SOMETHING_ELSE", "x"),
     ]);
@@ -737,6 +736,21 @@ fn the_launchers_metric_variables_are_ignored_with_a_reason_not_taken_for_typos(
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("`OTEL_EXPORTER_OTLP_METRIC_ENDPOINT` (a Lightstep launcher variable) is ignored: lightstep-rs exports traces only"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn otel_log_level_is_not_read_and_says_where_to_look_instead() {
+    let c = build_ok(local(&[("OTEL_LOG_LEVEL", "debug")]));
+    let w: Vec<_> = c
+        .warnings()
+        .iter()
+        .map(|w| w.message().to_owned())
+        .collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("`OTEL_LOG_LEVEL` is not read") && w[0].contains("RUST_LOG"),
         "{w:?}"
     );
 }
