@@ -31,6 +31,15 @@ pub(crate) fn build_ok(builder: ConfigBuilder) -> LightstepConfig {
     }
 }
 
+/// The text of each of `config`'s warnings.
+pub(crate) fn warning_messages(config: &LightstepConfig) -> Vec<String> {
+    config
+        .warnings()
+        .iter()
+        .map(|w| w.message().to_owned())
+        .collect()
+}
+
 pub(crate) fn build_err(builder: ConfigBuilder) -> ConfigError {
     match builder.build() {
         Ok(config) => panic!("expected an error, got {config:?}"),

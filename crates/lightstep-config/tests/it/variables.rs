@@ -6,7 +6,7 @@ use lightstep_config::{
     Compression, Propagator, Protocol, Region, Sampler, Source, TracesExporter, vars,
 };
 
-use crate::{build_ok, env, local};
+use crate::{build_ok, env, local, warning_messages};
 
 #[test]
 fn defaults_are_the_seeds() {
@@ -344,11 +344,7 @@ fn every_variable_is_documented() {
 #[test]
 fn unknown_lightstep_variables_are_warned_about() {
     let c = build_ok(local(&[("LIGHTSTEP_ACESS_TOKEN", "x")]));
-    let w: Vec<_> = c
-        .warnings()
-        .iter()
-        .map(|w| w.message().to_owned())
-        .collect();
+    let w = warning_messages(&c);
     assert!(
         w.iter()
             .any(|m| m.contains("LIGHTSTEP_ACESS_TOKEN") && m.contains("LIGHTSTEP_ACCESS_TOKEN")),
@@ -650,11 +646,7 @@ fn launcher_variables_are_honoured_or_explained() {
         ("LS_METRICS_ENABLED", "true"),
         ("LS_DEBUG", "true"),
     ]));
-    let w: Vec<_> = c
-        .warnings()
-        .iter()
-        .map(|w| w.message().to_owned())
-        .collect();
+    let w = warning_messages(&c);
     assert!(w.iter().any(|m| m.contains("`LS_METRICS_ENABLED` (a Lightstep launcher variable) is ignored: lightstep-rs exports traces only")), "{w:?}");
     assert!(
         w.iter()
@@ -666,13 +658,7 @@ fn launcher_variables_are_honoured_or_explained() {
 
 #[test]
 fn misspelt_otel_variables_are_warned_about_and_other_signals_are_not() {
-    let warnings = |vars: &[(&str, &str)]| -> Vec<String> {
-        build_ok(local(vars))
-            .warnings()
-            .iter()
-            .map(|w| w.message().to_owned())
-            .collect()
-    };
+    let warnings = |vars: &[(&str, &str)]| warning_messages(&build_ok(local(vars)));
     for (typo, meant) in [
         ("OTEL_EXPORTER_OTLP_ENDPIONT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
         ("OTEL_SERVICE_NAM", "OTEL_SERVICE_NAME"),
@@ -728,11 +714,7 @@ fn the_launchers_metric_variables_are_ignored_with_a_reason_not_taken_for_typos(
         "OTEL_EXPORTER_OTLP_METRIC_ENDPOINT",
         "http://localhost:4317",
     )]));
-    let w: Vec<_> = c
-        .warnings()
-        .iter()
-        .map(|w| w.message().to_owned())
-        .collect();
+    let w = warning_messages(&c);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("`OTEL_EXPORTER_OTLP_METRIC_ENDPOINT` (a Lightstep launcher variable) is ignored: lightstep-rs exports traces only"),
@@ -743,11 +725,7 @@ fn the_launchers_metric_variables_are_ignored_with_a_reason_not_taken_for_typos(
 #[test]
 fn otel_log_level_is_not_read_and_says_where_to_look_instead() {
     let c = build_ok(local(&[("OTEL_LOG_LEVEL", "debug")]));
-    let w: Vec<_> = c
-        .warnings()
-        .iter()
-        .map(|w| w.message().to_owned())
-        .collect();
+    let w = warning_messages(&c);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("`OTEL_LOG_LEVEL` is not read") && w[0].contains("RUST_LOG"),
