@@ -352,6 +352,17 @@ impl Candidate {
     }
 }
 
+/// The variable lightstep-rs reads, among those `family` accepts, closest to the misspelt
+/// `name`, with its edit distance.
+fn closest_variable(name: &str, family: impl Fn(&str) -> bool) -> Option<(usize, &'static str)> {
+    vars::ALL
+        .iter()
+        .copied()
+        .filter(|v| family(v))
+        .map(|v| (crate::file::edit_distance(name, v), v))
+        .min()
+}
+
 struct Resolver<'a> {
     env: &'a EnvSnapshot,
     file: Option<&'a FileLayer>,
@@ -699,12 +710,11 @@ impl Resolver<'_> {
             }
             let ours = name.starts_with("LIGHTSTEP_") || name.starts_with("LS_");
             if ours && !vars::ALL.contains(&name) {
-                let hint = vars::ALL
-                    .iter()
-                    .filter(|v| v.starts_with("LIGHTSTEP_") || v.starts_with("LS_"))
-                    .min_by_key(|v| crate::file::edit_distance(name, v))
-                    .map(|v| format!("; did you mean `{v}`?"))
-                    .unwrap_or_default();
+                let hint = closest_variable(name, |v| {
+                    v.starts_with("LIGHTSTEP_") || v.starts_with("LS_")
+                })
+                .map(|(_, v)| format!("; did you mean `{v}`?"))
+                .unwrap_or_default();
                 self.warnings.push(ConfigWarning::new(format!(
                     "environment variable `{name}` is not one lightstep-rs reads{hint}"
                 )));
@@ -717,11 +727,7 @@ impl Resolver<'_> {
                 && !vars::ALL.contains(&name)
                 && !vars::is_other_otel_variable(name)
             {
-                let closest = vars::ALL
-                    .iter()
-                    .filter(|v| v.starts_with("OTEL_"))
-                    .map(|v| (crate::file::edit_distance(name, v), *v))
-                    .min();
+                let closest = closest_variable(name, |v| v.starts_with("OTEL_"));
                 let family = ["OTEL_EXPORTER_OTLP_", "OTEL_BSP_", "OTEL_TRACES_"]
                     .iter()
                     .any(|prefix| name.starts_with(prefix));
