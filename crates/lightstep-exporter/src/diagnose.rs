@@ -410,33 +410,16 @@ async fn http1_answer<S>(stream: &mut S) -> Option<bool>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    use std::future::poll_fn;
-    use std::pin::Pin;
-    let mut sent = 0;
-    while sent < H2_OPENING.len() {
-        let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, &H2_OPENING[sent..]))
-            .await
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        sent += n;
-    }
-    poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx))
-        .await
-        .ok()?;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(H2_OPENING).await.ok()?;
+    stream.flush().await.ok()?;
     let mut answer = [0u8; 8];
     let mut got = 0;
     while got < answer.len() {
-        let mut buf = tokio::io::ReadBuf::new(&mut answer[got..]);
-        poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, &mut buf))
-            .await
-            .ok()?;
-        let n = buf.filled().len();
-        if n == 0 {
-            break;
+        match stream.read(&mut answer[got..]).await.ok()? {
+            0 => break,
+            n => got += n,
         }
-        got += n;
     }
     Some(answer[..got].starts_with(b"HTTP/1."))
 }
