@@ -3,11 +3,11 @@
 //! text, and writes the analysis of every trace as JSON and an SVG timeline per trace shown.
 //!
 //! ```sh
-//! cargo run --example analyze_file                                  # a shared fixture
+//! cargo run --example analyze_file                                  # a fixture of the repository
 //! cargo run --example analyze_file -- trace.json --out-dir /tmp/cp  # your own file
 //! ```
 //!
-//! The default input is `../shared/traces/deathstarbench/socialnetwork-compose-post.json`
+//! The default input is `testdata/traces/deathstarbench/socialnetwork-compose-post.json`
 //! (relative to the workspace root): 20 traces of DeathStarBench's social network answering a
 //! compose-post request, 33 spans each, exported from Jaeger UI. The same analysis is the `lightstep analyze`
 //! command (`lightstep-cli`).
@@ -26,11 +26,11 @@ use lightstep_examples::{chain, write_tree};
 /// Traces printed as text and drawn as SVG; the JSON holds them all.
 const SHOWN: usize = 2;
 
-/// `../shared/traces/deathstarbench/socialnetwork-compose-post.json` from the workspace root
+/// `testdata/traces/deathstarbench/socialnetwork-compose-post.json` from the workspace root
 /// (this package's parent).
 fn default_input() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/traces/deathstarbench/socialnetwork-compose-post.json")
+        .join("../testdata/traces/deathstarbench/socialnetwork-compose-post.json")
 }
 
 fn main() -> ExitCode {

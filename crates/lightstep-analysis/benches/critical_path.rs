@@ -22,7 +22,7 @@ use lightstep_analysis::{
     analyze_critical_path,
 };
 
-const TRACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/traces");
+const TRACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/traces");
 
 /// A root with `n - 1` children that run one after the other.
 fn sequential_children(n: u64) -> Trace {
@@ -231,7 +231,7 @@ fn fixtures(c: &mut Criterion) {
     let mut traces = Vec::new();
     let mut pending = vec![std::path::PathBuf::from(TRACES)];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).expect("the shared traces") {
+        for entry in std::fs::read_dir(&dir).expect("the fixtures in testdata/traces") {
             let path = entry.expect("entry").path();
             if path.is_dir() {
                 pending.push(path);

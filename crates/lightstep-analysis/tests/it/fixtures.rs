@@ -1,4 +1,4 @@
-//! Every real trace in `../shared/traces/` is read and analyzed in both modes, and the results
+//! Every real trace in `testdata/traces/` is read and analyzed in both modes, and the results
 //! are checked: the invariants and the oracle (robust), the Jaeger UI port (jaeger), CRISP's
 //! expected numbers where its semantics agree with ours, and what each file is known to hold.
 
@@ -14,7 +14,7 @@ use lightstep_analysis::{
 use crate::jaeger_port::{self, JaegerOutcome};
 use crate::oracle;
 
-const TRACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/traces");
+const TRACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/traces");
 
 /// All JSON files under the shared folder, walked without recursion.
 pub(crate) fn fixture_files() -> Vec<PathBuf> {
