@@ -23,6 +23,7 @@
 //!
 //! Fields are only ever added; none is renamed or removed within a major version.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -196,7 +197,7 @@ impl<W: Write> JsonWriter<W> {
         }
         self.first = false;
         self.out.write_all(b"\n")?;
-        serde_json::to_writer(&mut self.out, &trace_json(analysis)).map_err(io::Error::other)
+        write_json(&mut self.out, &trace_json(analysis))
     }
 
     /// Ends the document, with the aggregate if there is one, and returns the writer.
@@ -204,11 +205,38 @@ impl<W: Write> JsonWriter<W> {
         self.out.write_all(b"\n]")?;
         if let Some(aggregate) = aggregate {
             self.out.write_all(b",\"aggregate\":")?;
-            serde_json::to_writer(&mut self.out, aggregate).map_err(io::Error::other)?;
+            write_json(&mut self.out, aggregate)?;
         }
         self.out.write_all(b"}\n")?;
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// Compact JSON in which the characters [`printable`] escapes are `\uXXXX` escapes, those that
+/// JSON itself does not require (DEL, C1, bidirectional formatting) included: the document means
+/// the same, and a report printed on a terminal cannot drive it.
+fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(out, TerminalSafeJson);
+    value.serialize(&mut serializer).map_err(io::Error::other)
+}
+
+struct TerminalSafeJson;
+
+impl serde_json::ser::Formatter for TerminalSafeJson {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut rest = fragment;
+        // Every such character is in the Basic Multilingual Plane: one `\uXXXX` each.
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            write!(writer, "\\u{:04x}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
     }
 }
 
@@ -224,9 +252,49 @@ pub fn format_duration(ns: u64) -> String {
     }
 }
 
+/// Text from a trace, made safe to print on a terminal: every control character (C0, DEL and
+/// C1, which a terminal would obey: `ESC [2J` clears the screen, OSC 52 writes the clipboard) and
+/// every bidirectional formatting character (which reorders what is shown) is written as a
+/// visible escape, `\n`, `\r`, `\t` or `\u{1b}`. Names, attributes and ids come from whoever
+/// sent the spans; anything a renderer prints as text goes through here.
+///
+/// ```
+/// use lightstep_analysis::render::printable;
+/// assert_eq!(printable("GET /users"), "GET /users");
+/// assert_eq!(printable("x\u{1b}[2Jy\n"), "x\\u{1b}[2Jy\\n");
+/// ```
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// A table cell: the text made [`printable`], then cut to `width` characters.
 fn truncate(text: &str, width: usize) -> String {
+    let text = printable(text);
     if text.chars().count() <= width {
-        text.to_string()
+        text.into_owned()
     } else {
         let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
         out.push('…');
@@ -252,7 +320,7 @@ pub fn write_text(
     writeln!(
         out,
         "trace {} ({} mode): duration {}, critical path {} ({:.1}%), {} spans on the path",
-        analysis.trace_id,
+        printable(&analysis.trace_id.to_string()),
         analysis.mode.as_str(),
         format_duration(window),
         format_duration(analysis.critical_ns()),
@@ -294,7 +362,7 @@ pub fn write_text(
             Some((p, id)) => (
                 truncate(analysis.service_of(p), 24),
                 truncate(analysis.name_of(p), 32),
-                id.to_string(),
+                printable(&id.to_string()).into_owned(),
             ),
             None => (
                 "(nothing running)".to_string(),
@@ -324,9 +392,9 @@ pub fn write_text(
             format!(
                 "{} {:.1}%",
                 if s.service.is_empty() {
-                    "(unknown)"
+                    Cow::Borrowed("(unknown)")
                 } else {
-                    &s.service
+                    printable(&s.service)
                 },
                 100.0 * s.share
             )
@@ -719,6 +787,18 @@ mod tests {
                     .with_service("late"),
             ],
         )
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_obey_and_means_the_same() {
+        let name = "a\u{1b}[2J\u{7f}\u{9b}31m\u{202e}z\"\\é";
+        let mut out = Vec::new();
+        write_json(&mut out, &serde_json::json!({ "name": name })).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.chars().any(needs_escape), "{text:?}");
+        assert_eq!(text, r#"{"name":"a\u001b[2J\u007f\u009b31m\u202ez\"\\é"}"#);
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["name"], name);
     }
 
     #[test]

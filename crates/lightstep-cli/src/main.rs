@@ -19,6 +19,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use lightstep::analysis::render::printable;
 
 /// Command line of lightstep-rs.
 #[derive(Debug, Parser)]
@@ -90,12 +91,14 @@ fn argument_error(err: &clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Writes `lightstep: <message>` as one line on standard error. Standard error may be a pipe
-/// whose reader is gone (`2>&1 | head`); there is no one left to tell then, so the failure is
-/// ignored where `eprintln!` would panic.
+/// Writes `lightstep: <message>` as one line on standard error. Messages quote input (ids, names,
+/// paths, values), so control characters are escaped ([`printable`]) before they reach the
+/// terminal. Standard error may be a pipe whose reader is gone (`2>&1 | head`); there is no one
+/// left to tell then, so the failure is ignored where `eprintln!` would panic.
 pub(crate) fn diagnostic(message: fmt::Arguments<'_>) {
+    let message = message.to_string();
     let mut err = io::stderr().lock();
-    let _ = writeln!(err, "lightstep: {message}");
+    let _ = writeln!(err, "lightstep: {}", printable(&message));
 }
 
 /// Whether a write failed only because the reader has gone away.

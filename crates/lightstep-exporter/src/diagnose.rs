@@ -67,11 +67,23 @@ pub struct Check {
 }
 
 impl Check {
+    /// Details quote what servers, resolvers and TLS libraries said: a control character in
+    /// them would reach the terminal of whoever runs `lightstep doctor`, so each becomes a
+    /// space, as in the transport's errors.
     fn new(step: Step, outcome: Outcome, detail: impl Into<String>) -> Self {
+        let detail: String = detail.into();
+        let detail = if detail.chars().any(char::is_control) {
+            detail
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect()
+        } else {
+            detail
+        };
         Self {
             step,
             outcome,
-            detail: detail.into(),
+            detail,
         }
     }
 }
@@ -354,21 +366,20 @@ async fn empty_grpc_export(
     };
     // A status the server sent has no source; one tonic made from a local error has.
     let from_server = std::error::Error::source(&status).is_none();
+    // The backend's message is its own text: it may echo a header (the token) or hold control
+    // characters, so it goes through the same cleaning as the transport's errors.
+    let message = transport::Redactor::new(config).clean(status.message());
     Err(match status.code() {
         tonic::Code::Unauthenticated | tonic::Code::PermissionDenied if from_server => {
             format!("{} (gRPC {:?})", token_hint(config), status.code())
         }
         // tonic reports its own deadline as `Cancelled`: nothing refused the export.
         _ if timed_out(&status) => no_answer(config),
-        code if from_server => format!(
-            "the export was refused: gRPC {code:?}: {}",
-            status.message()
-        ),
+        code if from_server => format!("the export was refused: gRPC {code:?}: {message}"),
         _ if answers_http1(config, addr, host).await => not_grpc(config),
         code => format!(
-            "the gRPC exchange with {} broke off without an answer: gRPC {code:?}: {}",
+            "the gRPC exchange with {} broke off without an answer: gRPC {code:?}: {message}",
             authority(config),
-            status.message()
         ),
     })
 }

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use lightstep_analysis::read::{Format, read_traces};
-use lightstep_analysis::render::{format_duration, write_text};
+use lightstep_analysis::render::{format_duration, printable, write_text};
 use lightstep_analysis::{
     AssembledTrace, CriticalPathAnalysis, Options, SpanKind, analyze_assembled, assemble,
 };
@@ -64,7 +64,7 @@ pub fn write_tree(
     writeln!(
         out,
         "trace {} ({} spans; * = on the critical path, with the time it holds there)",
-        trace.trace_id,
+        printable(&trace.trace_id.to_string()),
         trace.spans.len()
     )?;
     let by_start = |mut spans: Vec<usize>| {
@@ -100,8 +100,8 @@ pub fn write_tree(
             "  {:>10}  {:indent$}{marker}{} [{}{kind}]{mark}",
             format_duration(span.duration_ns()),
             "",
-            span.name(),
-            span.service(),
+            printable(span.name()),
+            printable(span.service()),
             indent = depth.min(MAX_INDENT) * 2,
         )?;
         stack.extend(

@@ -36,7 +36,7 @@ fn peer_python() -> Option<PathBuf> {
 }
 
 /// The address after `key=` in dev's "listening" line.
-fn address(listening: &str, key: &str) -> String {
+pub(crate) fn address(listening: &str, key: &str) -> String {
     listening
         .split(&format!("{key}="))
         .nth(1)
@@ -46,7 +46,7 @@ fn address(listening: &str, key: &str) -> String {
 }
 
 /// Standard output of the child, line by line, on a channel.
-fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+pub(crate) fn lines(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -59,7 +59,7 @@ fn lines(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
-fn wait_for(
+pub(crate) fn wait_for(
     rx: &mpsc::Receiver<String>,
     seen: &mut Vec<String>,
     what: impl Fn(&str) -> bool,
@@ -280,7 +280,7 @@ fn localhost_is_accepted_as_a_listen_address() {
 }
 
 /// A child process that a failing test does not leave running.
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -291,7 +291,7 @@ impl Drop for KillOnDrop {
 
 /// One OTLP/JSON export over HTTP/1.1 to `http` (`127.0.0.1:PORT/v1/traces` as printed), with
 /// `token` as `lightstep-access-token` if given. Returns the status line.
-fn post_json(http: &str, token: Option<&str>, body: &str) -> String {
+pub(crate) fn post_json(http: &str, token: Option<&str>, body: &str) -> String {
     use std::io::{Read, Write};
     let authority = http
         .trim_start_matches("http://")

@@ -2,6 +2,7 @@
 
 mod dev;
 mod doctor;
+mod terminal;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -298,3 +298,54 @@ async fn http_404_on_the_standard_path_blames_the_port_not_the_path() {
     assert!(detail.contains("`/v1/trace` is wrong"), "{detail}");
     assert!(detail.contains("wants `/v1/traces`"), "{detail}");
 }
+
+/// A gRPC backend that refuses every export with a message of its own choosing.
+struct Refuser(String);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Refuser
+{
+    async fn export(
+        &self,
+        _: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        Err(tonic::Status::invalid_argument(self.0.clone()))
+    }
+}
+
+#[tokio::test]
+async fn a_backend_message_reaches_the_diagnosis_without_escapes_or_the_token() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    // Clears the screen, writes the clipboard (OSC 52), then echoes the token it was sent.
+    let message = format!("bad export\x1b[2J\x1b]52;c;ZXZpbA==\x07 from {TOKEN}\u{9b}31m");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(Refuser(message)))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let config = config_for(&format!("http://{addr}"), Protocol::Grpc)
+        .build()
+        .unwrap();
+    let d = diagnose(Ok(&config)).await;
+    server.abort();
+    let (o, detail) = outcome(&d, Step::Export);
+    assert_eq!(o, Outcome::Fail, "{d}");
+    assert!(detail.contains("bad export"), "{detail}");
+    let text = d.to_string();
+    assert!(
+        !text.contains(['\x1b', '\x07', '\u{9b}']),
+        "a control character reached the diagnosis: {text:?}"
+    );
+    assert!(!text.contains(TOKEN), "the token was echoed: {text}");
+    assert!(text.contains("[REDACTED]"), "{text}");
+}
