@@ -198,8 +198,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Plaintext for schemeless endpoints, and permission to send a token in plaintext to a
-    /// host that is not loopback. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]INSECURE`.
+    /// Plaintext for schemeless endpoints, and permission to send the token and the headers
+    /// (every value a secret) in plaintext to a host that is not loopback. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]INSECURE`.
     pub fn with_insecure(mut self, insecure: bool) -> Self {
         self.insecure = Some(insecure);
         self
@@ -636,7 +636,7 @@ impl Resolver<'_> {
             }
         }
         if !sdk_disabled && traces_exporter == TracesExporter::Otlp {
-            self.check_transport(&endpoint, access_token.is_some(), insecure);
+            self.check_transport(&endpoint, access_token.is_some(), &headers, insecure);
         }
 
         if let Some((_, source)) = &file {
@@ -1356,9 +1356,16 @@ impl Resolver<'_> {
         }
     }
 
-    /// The checks that need the whole picture: Lightstep's ingest needs a token, and a token
-    /// must not cross the network in plaintext unless the user said so.
-    fn check_transport(&mut self, endpoint: &Endpoint, has_token: bool, insecure: bool) {
+    /// The checks that need the whole picture: Lightstep's ingest needs a token, and neither the
+    /// token nor any other header value (they are all secrets) crosses the network in plaintext
+    /// unless the user said so.
+    fn check_transport(
+        &mut self,
+        endpoint: &Endpoint,
+        has_token: bool,
+        headers: &[Header],
+        insecure: bool,
+    ) {
         if endpoint.lightstep_region().is_some()
             && !has_token
             && !self.file_failed
@@ -1369,9 +1376,15 @@ impl Resolver<'_> {
                 endpoint_source: self.sources["traces_endpoint"].clone(),
             });
         }
-        if has_token && !endpoint.is_tls() && !endpoint.is_loopback() && !insecure {
-            self.errors.push(ConfigError::PlaintextToken {
+        if (has_token || !headers.is_empty())
+            && !endpoint.is_tls()
+            && !endpoint.is_loopback()
+            && !insecure
+        {
+            self.errors.push(ConfigError::PlaintextSecrets {
                 host: endpoint.host().to_owned(),
+                token: has_token,
+                headers: headers.iter().map(|h| h.name.clone()).collect(),
                 endpoint_source: self.sources["traces_endpoint"].clone(),
             });
         }

@@ -97,13 +97,19 @@ pub enum ConfigError {
         /// how a tool tells "nothing configured" from "Lightstep's ingest named, token missing".
         endpoint_source: Source,
     },
-    /// The access token would cross the network unencrypted.
+    /// The access token or another header value would cross the network unencrypted. Every
+    /// header value counts as a secret (`authorization`, `x-api-key`, ...).
     #[error(
-        "the access token would travel in plaintext to `{host}` ({endpoint_source}): use an https endpoint, or allow it explicitly with OTEL_EXPORTER_OTLP_INSECURE=true or `with_insecure(true)`"
+        "{} would travel in plaintext to `{host}` ({endpoint_source}): use an https endpoint, or allow it explicitly with OTEL_EXPORTER_OTLP_INSECURE=true or `with_insecure(true)`",
+        secrets_named(*.token, .headers)
     )]
-    PlaintextToken {
-        /// The non-loopback host.
+    PlaintextSecrets {
+        /// The host, which is not loopback.
         host: String,
+        /// Whether the access token is among them.
+        token: bool,
+        /// The names of the other headers that would be sent (never their values).
+        headers: Vec<String>,
         /// Where the endpoint came from.
         endpoint_source: Source,
     },
@@ -166,5 +172,24 @@ impl ConfigWarning {
 impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// "the access token and the headers `a`, `b`": what [`ConfigError::PlaintextSecrets`] names.
+fn secrets_named(token: bool, headers: &[String]) -> String {
+    let names = headers
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let headers = match headers.len() {
+        0 => String::new(),
+        1 => format!("the value of header {names}"),
+        _ => format!("the values of headers {names}"),
+    };
+    match (token, headers.is_empty()) {
+        (true, true) => "the access token".to_owned(),
+        (true, false) => format!("the access token and {headers}"),
+        (false, _) => headers,
     }
 }

@@ -246,13 +246,12 @@ impl Endpoint {
         self.url.scheme() == "https"
     }
 
-    /// Whether the host is this machine (`localhost`, `127.0.0.0/8`, `::1`).
+    /// Whether the host is this machine: a literal loopback address (`127.0.0.0/8`, `::1`) or
+    /// exactly `localhost`. Other names, `*.localhost` included, go through a resolver that
+    /// may send them anywhere, so they do not count.
     pub fn is_loopback(&self) -> bool {
         match self.url.host() {
-            Some(url::Host::Domain(d)) => {
-                let d = d.trim_end_matches('.').to_ascii_lowercase();
-                d == "localhost" || d.ends_with(".localhost")
-            }
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
             Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
             Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
             None => false,
@@ -281,7 +280,8 @@ pub struct TlsConfig {
     pub client_certificate: Option<PathBuf>,
     /// The PEM private key of the client certificate.
     pub client_key: Option<PathBuf>,
-    /// Plaintext for schemeless endpoints, and permission to send the token in plaintext.
+    /// Plaintext for schemeless endpoints, and permission to send the token and the headers in
+    /// plaintext to a host that is not loopback.
     pub insecure: bool,
 }
 

@@ -191,7 +191,8 @@ fn plaintext_token_to_a_remote_host_needs_explicit_permission() {
     assert!(text.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{text}");
     assert!(matches!(
         e,
-        ConfigError::PlaintextToken {
+        ConfigError::PlaintextSecrets {
+            token: true,
             endpoint_source: Source::Env { .. },
             ..
         }
@@ -212,6 +213,112 @@ fn plaintext_token_to_a_remote_host_needs_explicit_permission() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4317"),
         ("LS_ACCESS_TOKEN", "t"),
     ]));
+}
+
+#[test]
+fn every_header_value_is_a_secret_that_plaintext_needs_permission_for() {
+    for (var, value, names) in [
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20s3cr3t-b34r3r",
+            "the value of header `authorization`",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "x-api-key=s3cr3t-k3y,dd-api-key=s3cr3t-dd",
+            "the values of headers `dd-api-key`, `x-api-key`",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-honeycomb-team=s3cr3t-team",
+            "the value of header `x-honeycomb-team`",
+        ),
+    ] {
+        let e = build_err(env(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://collector.internal:4318",
+            ),
+            (var, value),
+        ]));
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!(
+                "{names} would travel in plaintext to `collector.internal`"
+            )),
+            "{var}: {text}"
+        );
+        assert!(!text.contains("s3cr3t"), "a header value was shown: {text}");
+        assert!(!format!("{e:?}").contains("s3cr3t"), "{e:?}");
+        // Explicit permission, TLS or loopback: accepted.
+        for endpoint in [
+            "https://collector.internal:4318",
+            "http://127.0.0.1:4318",
+            "http://[::1]:4318",
+            "http://localhost:4318",
+            "http://LOCALHOST:4318",
+        ] {
+            build_ok(env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+                (var, value),
+            ]));
+        }
+        build_ok(env(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://collector.internal:4318",
+            ),
+            (var, value),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+        ]));
+    }
+    // With the token, both are named.
+    let e = build_err(env(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://collector.internal:4318",
+        ),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=s3cr3t"),
+        ("LS_ACCESS_TOKEN", "s3cr3t-token"),
+    ]));
+    assert!(
+        e.to_string().contains(
+            "the access token and the value of header `authorization` would travel in plaintext"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn only_exactly_localhost_or_a_loopback_address_counts_as_loopback() {
+    // Names that end in localhost are resolved like any other name: they may lead anywhere.
+    for host in [
+        "evil.localhost",
+        "localhost.evil.example",
+        "localhost.",
+        "127.0.0.1.nip.io",
+    ] {
+        let e = build_err(env(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                &format!("http://{host}:4317"),
+            ),
+            ("LS_ACCESS_TOKEN", "s3cr3t-token"),
+        ]));
+        assert!(
+            matches!(e, ConfigError::PlaintextSecrets { token: true, .. }),
+            "{host}: {e}"
+        );
+    }
+    for host in ["localhost", "127.0.0.1", "127.1.2.3", "[::1]"] {
+        build_ok(env(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                &format!("http://{host}:4317"),
+            ),
+            ("LS_ACCESS_TOKEN", "s3cr3t-token"),
+        ]));
+    }
 }
 
 #[test]
