@@ -44,8 +44,8 @@ fn unknown_names() {
         message(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zip")]).contains("expected `gzip` or `none`")
     );
     assert!(
-        message(&[("OTEL_TRACES_EXPORTER", "zipkin")])
-            .contains("`zipkin` and `console` are not supported")
+        message(&[("OTEL_TRACES_EXPORTER", "stdout")])
+            .contains("`OTEL_TRACES_EXPORTER`: expected `otlp` or `none`")
     );
     assert!(message(&[("LIGHTSTEP_REGION", "apac")]).contains("expected `us` or `eu`"));
 }
