@@ -135,7 +135,7 @@ pub(crate) fn sampler_name(s: &str) -> Result<SamplerName, Expected> {
     .ok_or_else(|| SAMPLERS.to_owned())
 }
 
-const PROPAGATORS: &str = "a comma-separated list of `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `ottrace`, or `none`";
+const PROPAGATORS: &str = "a comma-separated list of `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `xray`, `ottrace`, or `none`";
 
 /// A propagator list. `none` alone means no propagation.
 pub(crate) fn propagators<'a>(
@@ -156,8 +156,8 @@ pub(crate) fn propagators<'a>(
             "b3" => Propagator::B3,
             "b3multi" => Propagator::B3Multi,
             "jaeger" => Propagator::Jaeger,
+            "xray" => Propagator::Xray,
             "ottrace" => Propagator::OtTrace,
-            "xray" => return Err(format!("{PROPAGATORS} (`xray` is not supported)")),
             other => return Err(format!("{PROPAGATORS} (`{other}` is not one)")),
         };
         if !out.contains(&p) {
@@ -488,5 +488,6 @@ mod tests {
         assert_eq!(propagators(["none"]).unwrap(), vec![]);
         assert!(propagators(["none", "b3"]).is_err());
         assert!(propagators(["w3c"]).is_err());
+        assert_eq!(propagators(["XRay"]).unwrap(), vec![Propagator::Xray]);
     }
 }

@@ -69,7 +69,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 
 pub use error::ExporterError;
-pub use propagation::{B3, Jaeger, OtTrace, build_propagator};
+pub use propagation::{B3, Jaeger, OtTrace, Xray, build_propagator};
 pub use resource::{DISTRO_NAME, build_resource};
 pub use stats::ExportStats;
 pub use transport::ACCESS_TOKEN_HEADER;

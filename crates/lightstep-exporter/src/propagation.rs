@@ -1,6 +1,6 @@
-//! Propagators from `OTEL_PROPAGATORS`: W3C trace context and baggage from the SDK, and B3,
-//! Jaeger and OpenTracing (`ottrace`, used by Lightstep's older tracers) implemented here, since
-//! no maintained crate offers them for this OpenTelemetry line.
+//! Propagators from `OTEL_PROPAGATORS`: W3C trace context and baggage from the SDK, AWS X-Ray
+//! from opentelemetry-aws, and B3, Jaeger and OpenTracing (`ottrace`, used by Lightstep's older
+//! tracers) implemented here, since no maintained crate offers them for this OpenTelemetry line.
 
 use lightstep_config::Propagator;
 use opentelemetry::baggage::BaggageExt;
@@ -23,6 +23,7 @@ pub fn build_propagator(list: &[Propagator]) -> TextMapCompositePropagator {
                 Propagator::B3 => Box::new(B3::single()),
                 Propagator::B3Multi => Box::new(B3::multi()),
                 Propagator::Jaeger => Box::new(Jaeger::new()),
+                Propagator::Xray => Box::new(Xray::new()),
                 Propagator::OtTrace => Box::new(OtTrace::new()),
                 _ => Box::new(TextMapCompositePropagator::new(Vec::new())),
             }
@@ -217,6 +218,53 @@ impl TextMapPropagator for Jaeger {
     }
 }
 
+/// AWS X-Ray's `x-amzn-trace-id` header, through opentelemetry-aws's propagator.
+///
+/// One change to what that propagator extracts: a header without a sampling decision
+/// (`Sampled=?` or none) marks the context with trace flag `0x02`, which the SDK copies into
+/// every child span. That bit means "random trace id" to W3C Trace Context level 2 and would be
+/// exported in each span's OTLP `flags`, and it makes the X-Ray propagator write `Sampled=?`
+/// even for a span this service sampled. Here only the sampled flag is kept: no decision reads
+/// as not sampled, as in OpenTelemetry Python's X-Ray propagator.
+#[derive(Debug, Default)]
+pub struct Xray {
+    inner: opentelemetry_aws::trace::XrayPropagator,
+}
+
+impl Xray {
+    /// The propagator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl TextMapPropagator for Xray {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        self.inner.inject_context(cx, injector);
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let extracted = self.inner.extract_with_context(cx, extractor);
+        let sc = extracted.span().span_context().clone();
+        // Only what the header gave is changed, never a span of `cx`.
+        let from_header = sc.is_valid() && sc != *cx.span().span_context();
+        if !from_header || sc.trace_flags() == sc.trace_flags() & TraceFlags::SAMPLED {
+            return extracted;
+        }
+        extracted.with_remote_span_context(SpanContext::new(
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags() & TraceFlags::SAMPLED,
+            true,
+            sc.trace_state().clone(),
+        ))
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        self.inner.fields()
+    }
+}
+
 /// OpenTracing's `ot-tracer-*` headers, as Lightstep's older tracers send them. The trace id is
 /// written as its low 64 bits, which those tracers expect; 64-bit ids are read back zero-padded.
 #[derive(Debug)]
@@ -358,6 +406,116 @@ mod tests {
         );
     }
 
+    /// A span of a real SDK pipeline with `sampler`, as an application makes one: the child of
+    /// `parent`, in a context derived from it.
+    fn child_with(parent: &Context, sampler: opentelemetry_sdk::trace::Sampler) -> Context {
+        use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_sampler(sampler)
+            .build();
+        let span = provider.tracer("test").start_with_context("child", parent);
+        parent.with_span(span)
+    }
+
+    /// [`child_with`] the default sampler, `parentbased_always_on`.
+    fn child_of(parent: &Context) -> Context {
+        child_with(
+            parent,
+            opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+                opentelemetry_sdk::trace::Sampler::AlwaysOn,
+            )),
+        )
+    }
+
+    #[test]
+    fn xray_round_trip() {
+        let (carrier, cx) = round_trip(&Xray::new());
+        assert_eq!(
+            carrier["x-amzn-trace-id"],
+            "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1"
+        );
+        let sc = cx.span().span_context().clone();
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(sc.is_sampled() && sc.is_remote());
+        // The example of AWS's documentation, not sampled.
+        let carrier: HashMap<String, String> = [(
+            "x-amzn-trace-id".to_owned(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0".to_owned(),
+        )]
+        .into();
+        let cx = Xray::new().extract_with_context(&Context::new(), &carrier);
+        let sc = cx.span().span_context().clone();
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "5759e988bd862e3fe1be46a994272793"
+        );
+        assert_eq!(sc.span_id().to_string(), "53995c3f42cd8ad8");
+        assert!(!sc.is_sampled());
+    }
+
+    #[test]
+    fn xray_without_a_decision_leaves_no_stray_trace_flag() {
+        for header in [
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+        ] {
+            let carrier: HashMap<String, String> =
+                [("x-amzn-trace-id".to_owned(), header.to_owned())].into();
+            let cx = Xray::new().extract_with_context(&Context::new(), &carrier);
+            let sc = cx.span().span_context().clone();
+            assert!(sc.is_valid(), "{header}");
+            assert_eq!(sc.trace_flags(), TraceFlags::default(), "{header}");
+        }
+        // A span this service samples under such a parent (its sampler decides alone) says so
+        // downstream, and its exported flags carry no bit but `sampled`.
+        let carrier: HashMap<String, String> = [(
+            "x-amzn-trace-id".to_owned(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?".to_owned(),
+        )]
+        .into();
+        let parent = Xray::new().extract_with_context(&Context::new(), &carrier);
+        let child = child_with(&parent, opentelemetry_sdk::trace::Sampler::AlwaysOn);
+        assert_eq!(
+            child.span().span_context().trace_flags(),
+            TraceFlags::SAMPLED
+        );
+        let mut out = HashMap::new();
+        Xray::new().inject_context(&child, &mut out);
+        assert!(out["x-amzn-trace-id"].ends_with("Sampled=1"), "{out:?}");
+    }
+
+    #[test]
+    fn otel_propagators_xray_reaches_the_pipelines_propagator() {
+        let config = lightstep_config::LightstepConfig::builder()
+            .with_env(
+                lightstep_config::EnvSnapshot::empty()
+                    .with("OTEL_PROPAGATORS", "xray")
+                    .with("OTEL_TRACES_EXPORTER", "none"),
+            )
+            .build()
+            .expect("xray is a propagator");
+        let exporter = crate::LightstepExporter::new(config).unwrap();
+        let propagator = exporter.propagator();
+        let incoming: HashMap<String, String> = [(
+            "x-amzn-trace-id".to_owned(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
+        )]
+        .into();
+        let parent = propagator.extract(&incoming);
+        let child = child_of(&parent);
+        let mut outgoing = HashMap::new();
+        propagator.inject_context(&child, &mut outgoing);
+        let child_id = child.span().span_context().span_id();
+        assert_eq!(
+            outgoing["x-amzn-trace-id"],
+            format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={child_id};Sampled=1")
+        );
+    }
+
     #[test]
     fn garbage_is_ignored() {
         for (k, v) in [
@@ -365,6 +523,14 @@ mod tests {
             ("uber-trace-id", "1:2"),
             ("ot-tracer-traceid", "not-hex"),
             ("x-b3-traceid", "00000000000000000000000000000000"),
+            (
+                "x-amzn-trace-id",
+                "Root=1-zz;Parent=53995c3f42cd8ad8;Sampled=1",
+            ),
+            (
+                "x-amzn-trace-id",
+                "Root=1-00000000-000000000000000000000000;Parent=53995c3f42cd8ad8",
+            ),
         ] {
             let carrier: HashMap<String, String> = [(k.to_owned(), v.to_owned())].into();
             for p in [
@@ -372,6 +538,7 @@ mod tests {
                 &B3::multi(),
                 &Jaeger::new(),
                 &OtTrace::new(),
+                &Xray::new(),
             ] {
                 let cx = p.extract_with_context(&Context::new(), &carrier);
                 assert!(!cx.span().span_context().is_valid(), "{k}={v}");
