@@ -280,8 +280,16 @@ impl ConfigBuilder {
 
     /// Reads the file and the environment, applies the values set here, and validates the
     /// result. Every problem found is reported, in one [`ConfigError::Multiple`] when there are
-    /// several.
+    /// several. The warnings are in [`LightstepConfig::warnings`].
     pub fn build(self) -> Result<LightstepConfig, ConfigError> {
+        self.build_with_warnings().0
+    }
+
+    /// [`ConfigBuilder::build`], and the warnings whether or not it succeeded: when the
+    /// configuration fails, a warning is often what explains it (a misspelt
+    /// `LS_ACESS_TOKEN` beside the missing token). On success they are also in
+    /// [`LightstepConfig::warnings`].
+    pub fn build_with_warnings(self) -> (Result<LightstepConfig, ConfigError>, Vec<ConfigWarning>) {
         let env = self.env.clone().unwrap_or_else(EnvSnapshot::from_process);
         let mut errors = Vec::new();
         let file_path = match (&self.file, env.get(vars::CONFIG_FILE)) {
@@ -307,9 +315,10 @@ impl ConfigBuilder {
             sources: BTreeMap::new(),
         };
         let config = r.resolve(self, file_path);
+        let warnings = config.warnings.clone();
         match ConfigError::from_list(r.errors) {
-            Some(error) => Err(error),
-            None => Ok(config),
+            Some(error) => (Err(error), warnings),
+            None => (Ok(config), warnings),
         }
     }
 }

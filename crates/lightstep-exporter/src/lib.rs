@@ -252,6 +252,11 @@ impl LightstepExporter {
         &self.config
     }
 
+    /// The configuration's warnings: things that work but are probably not what was meant.
+    pub fn warnings(&self) -> &[lightstep_config::ConfigWarning] {
+        self.config.warnings()
+    }
+
     /// What has happened to the spans so far.
     pub fn stats(&self) -> ExportStats {
         self.stats.snapshot()
