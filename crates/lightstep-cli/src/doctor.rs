@@ -2,7 +2,8 @@
 //!
 //! Loads the configuration exactly as the library does (`LightstepConfig::builder()`: the file
 //! named by `--config` or `LIGHTSTEP_CONFIG_FILE`, then the environment), prints every setting
-//! with its value and source (secrets redacted), then runs the diagnosis of
+//! with its value and source (secrets redacted) and the configuration's warnings (also when the
+//! configuration fails: a misspelt variable is often why), then runs the diagnosis of
 //! `lightstep_exporter::diagnose` and prints one line per step. Exit status 0 only when every
 //! step passed.
 
@@ -26,7 +27,7 @@ pub(crate) fn run(args: &DoctorArgs) -> ExitCode {
     if let Some(path) = &args.config {
         builder = builder.with_file(path);
     }
-    let config = builder.build();
+    let (config, warnings) = builder.build_with_warnings();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -38,13 +39,24 @@ pub(crate) fn run(args: &DoctorArgs) -> ExitCode {
         }
     };
     let mut out = std::io::stdout().lock();
-    if let Ok(config) = &config {
-        let _ = writeln!(
-            out,
-            "effective configuration (value, then where it came from):\n"
-        );
-        let _ = write!(out, "{}", config.effective());
-        let _ = writeln!(out);
+    match &config {
+        // The effective configuration ends with its warnings.
+        Ok(config) => {
+            let _ = writeln!(
+                out,
+                "effective configuration (value, then where it came from):\n"
+            );
+            let _ = write!(out, "{}", config.effective());
+            let _ = writeln!(out);
+        }
+        Err(_) if !warnings.is_empty() => {
+            let _ = writeln!(out, "configuration warnings:\n");
+            for warning in &warnings {
+                let _ = writeln!(out, "warning: {warning}");
+            }
+            let _ = writeln!(out);
+        }
+        Err(_) => {}
     }
     let _ = writeln!(out, "checks:\n");
     let diagnosis = runtime.block_on(diagnose(config.as_ref()));

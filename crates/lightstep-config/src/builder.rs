@@ -280,8 +280,16 @@ impl ConfigBuilder {
 
     /// Reads the file and the environment, applies the values set here, and validates the
     /// result. Every problem found is reported, in one [`ConfigError::Multiple`] when there are
-    /// several.
+    /// several. The warnings are in [`LightstepConfig::warnings`].
     pub fn build(self) -> Result<LightstepConfig, ConfigError> {
+        self.build_with_warnings().0
+    }
+
+    /// [`ConfigBuilder::build`], and the warnings whether or not it succeeded: when the
+    /// configuration fails, a warning is often what explains it (a misspelt
+    /// `LS_ACESS_TOKEN` beside the missing token). On success they are also in
+    /// [`LightstepConfig::warnings`].
+    pub fn build_with_warnings(self) -> (Result<LightstepConfig, ConfigError>, Vec<ConfigWarning>) {
         let env = self.env.clone().unwrap_or_else(EnvSnapshot::from_process);
         let mut errors = Vec::new();
         let file_path = match (&self.file, env.get(vars::CONFIG_FILE)) {
@@ -307,9 +315,10 @@ impl ConfigBuilder {
             sources: BTreeMap::new(),
         };
         let config = r.resolve(self, file_path);
+        let warnings = config.warnings.clone();
         match ConfigError::from_list(r.errors) {
-            Some(error) => Err(error),
-            None => Ok(config),
+            Some(error) => (Err(error), warnings),
+            None => (Ok(config), warnings),
         }
     }
 }
@@ -494,13 +503,7 @@ impl Resolver<'_> {
             false,
             parse::boolean,
         );
-        let traces_exporter = self.setting(
-            "traces_exporter",
-            b.traces_exporter.map(|v| (v, "with_traces_exporter")),
-            &[vars::TRACES_EXPORTER],
-            TracesExporter::Otlp,
-            parse::traces_exporter,
-        );
+        let traces_exporter = self.traces_exporter(&b);
         let protocol = self.setting(
             "protocol",
             b.protocol.map(|v| (v, "with_protocol")),
@@ -1194,6 +1197,50 @@ impl Resolver<'_> {
         batch
     }
 
+    /// Warns that `names`, values of the setting `key` that the OpenTelemetry specification
+    /// defines, are not implemented, and says what is done instead. `what` names the kind of
+    /// value, singular and plural (`("a sampler", "samplers")`).
+    fn unsupported(&mut self, key: &str, what: (&str, &str), names: &[&str], instead: &str) {
+        let what = if names.len() == 1 { what.0 } else { what.1 };
+        let names = names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.warnings.push(ConfigWarning::new(format!(
+            "{} names {names}, {what} that the OpenTelemetry specification defines and lightstep-rs does not support; {instead}",
+            self.sources[key]
+        )));
+    }
+
+    fn traces_exporter(&mut self, b: &ConfigBuilder) -> TracesExporter {
+        let list = self.setting(
+            "traces_exporter",
+            b.traces_exporter
+                .map(|v| (parse::ExporterList::of(v), "with_traces_exporter")),
+            &[vars::TRACES_EXPORTER],
+            parse::ExporterList::of(TracesExporter::Otlp),
+            parse::traces_exporter,
+        );
+        if !list.skipped.is_empty() {
+            let instead = match list.exporter {
+                Some(exporter) => format!("skipped, and `{}` is used", exporter.as_str()),
+                None => "the setting is ignored, as the specification says, and the default `otlp` is used".into(),
+            };
+            self.unsupported(
+                "traces_exporter",
+                ("an exporter", "exporters"),
+                &list.skipped,
+                &instead,
+            );
+        }
+        list.exporter.unwrap_or_else(|| {
+            self.sources
+                .insert("traces_exporter".into(), Source::Default);
+            TracesExporter::Otlp
+        })
+    }
+
     fn sampler(&mut self, b: &ConfigBuilder) -> Sampler {
         if let Some(sampler) = b.sampler {
             let source = Source::Code {
@@ -1210,13 +1257,44 @@ impl Resolver<'_> {
             self.sources.insert("sampler.arg".into(), source);
             return sampler;
         }
-        let (name, takes_ratio) = self.setting(
+        let default = Sampler::default();
+        let name = self.setting(
             "sampler.name",
             None,
             &[vars::TRACES_SAMPLER],
-            ("parentbased_always_on", false),
+            parse::SamplerName::Supported(default.name(), false),
             parse::sampler_name,
         );
+        let (name, takes_ratio) = match name {
+            parse::SamplerName::Supported(name, takes_ratio) => (name, takes_ratio),
+            parse::SamplerName::Unsupported(name) => {
+                // The argument belongs to the sampler that is not there (for `jaeger_remote`, a
+                // list of its own settings): it is not parsed, only reported as ignored.
+                let arg = self
+                    .env_candidates(&[vars::TRACES_SAMPLER_ARG])
+                    .into_iter()
+                    .chain(self.file_candidate("sampler.arg"))
+                    .next()
+                    .map(|c| c.source);
+                let ignored = arg
+                    .as_ref()
+                    .map(|s| format!(", and {s} is ignored"))
+                    .unwrap_or_default();
+                self.unsupported(
+                    "sampler.name",
+                    ("a sampler", "samplers"),
+                    &[name],
+                    &format!(
+                        "the setting is ignored, as the specification says, and the default `{}` is used{ignored}",
+                        default.name()
+                    ),
+                );
+                // Ignored, as if unset: the effective configuration shows the default's source.
+                self.sources.insert("sampler.name".into(), Source::Default);
+                self.sources.insert("sampler.arg".into(), Source::Default);
+                return default;
+            }
+        };
         let ratio = self.setting(
             "sampler.arg",
             None,

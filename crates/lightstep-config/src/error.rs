@@ -149,8 +149,10 @@ impl ConfigError {
 }
 
 /// Something in the configuration that works but is probably not what was meant, such as two
-/// variables for one setting that disagree. Shown in the effective configuration and logged by
-/// the exporter at start.
+/// variables for one setting that disagree, or a value the OpenTelemetry specification defines
+/// that lightstep-rs does not implement. Shown in the effective configuration (and so by
+/// `lightstep doctor`); `lightstep::init()` logs each one through `tracing` (target
+/// `lightstep`) and keeps them on its guard. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWarning {
     message: String,

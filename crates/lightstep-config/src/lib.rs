@@ -51,11 +51,16 @@
 //! | `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_CERTIFICATE`, `..._CLIENT_KEY` | mutual TLS (PEM) | none |
 //! | `OTEL_EXPORTER_OTLP[_TRACES]_INSECURE` | plaintext for schemeless endpoints | `false` |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE`, `_MAX_EXPORT_BATCH_SIZE`, `_SCHEDULE_DELAY`, `_EXPORT_TIMEOUT`, `_MAX_CONCURRENT_EXPORTS` | batch processor | `2048`, `512`, `5s`, `30s`, `1` |
-//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler and ratio | `parentbased_always_on` |
-//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `ottrace`, `none` | `tracecontext,baggage` |
-//! | `OTEL_TRACES_EXPORTER` | `otlp` or `none` | `otlp` |
+//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler and ratio (`jaeger_remote`, `parentbased_jaeger_remote`, `xray`: a warning and the default) | `parentbased_always_on` |
+//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `xray`, `ottrace`, `none` | `tracecontext,baggage` |
+//! | `OTEL_TRACES_EXPORTER` | `otlp` or `none` (`zipkin`, `console`, `logging`, `jaeger`, `otlp/stdout`: skipped with a warning) | `otlp` |
 //! | `OTEL_SDK_DISABLED` | a no-op pipeline | `false` |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | limits | `128`, unlimited |
+//!
+//! A value the OpenTelemetry specification defines that lightstep-rs does not implement (a
+//! sampler or exporter of another SDK, in an environment shared with services in other
+//! languages) is a [`ConfigWarning`] and the specification's fallback; any other value that does
+//! not parse is a [`ConfigError`] naming its variable or file key.
 //!
 //! # The environment
 //!

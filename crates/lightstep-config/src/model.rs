@@ -123,6 +123,8 @@ pub enum Propagator {
     B3Multi,
     /// Jaeger's `uber-trace-id` (`jaeger`).
     Jaeger,
+    /// AWS X-Ray's `x-amzn-trace-id` (`xray`).
+    Xray,
     /// OpenTracing's `ot-tracer-*` headers, used by Lightstep's older tracers (`ottrace`).
     OtTrace,
 }
@@ -136,6 +138,7 @@ impl Propagator {
             Self::B3 => "b3",
             Self::B3Multi => "b3multi",
             Self::Jaeger => "jaeger",
+            Self::Xray => "xray",
             Self::OtTrace => "ottrace",
         }
     }

@@ -102,9 +102,25 @@ pub(crate) fn region(s: &str) -> Result<Region, Expected> {
 
 pub(crate) const SAMPLERS: &str = "one of `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`";
 
-/// A sampler's name, without its argument. Returns whether it takes a ratio.
-pub(crate) fn sampler_name(s: &str) -> Result<(&'static str, bool), Expected> {
+/// Samplers the OpenTelemetry specification defines and lightstep-rs does not implement. An
+/// environment shared with services in other languages may name them: they get a warning and
+/// the specification's fallback, the default sampler, rather than an error.
+const UNSUPPORTED_SAMPLERS: &[&str] = &["parentbased_jaeger_remote", "jaeger_remote", "xray"];
+
+/// A sampler's name, without its argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SamplerName {
+    /// One lightstep-rs implements, and whether it takes a ratio.
+    Supported(&'static str, bool),
+    /// One the specification defines that lightstep-rs does not implement.
+    Unsupported(&'static str),
+}
+
+pub(crate) fn sampler_name(s: &str) -> Result<SamplerName, Expected> {
     let name = s.trim().to_ascii_lowercase();
+    if let Some(&unsupported) = UNSUPPORTED_SAMPLERS.iter().find(|n| **n == name) {
+        return Ok(SamplerName::Unsupported(unsupported));
+    }
     [
         ("always_on", false),
         ("always_off", false),
@@ -115,10 +131,11 @@ pub(crate) fn sampler_name(s: &str) -> Result<(&'static str, bool), Expected> {
     ]
     .into_iter()
     .find(|(n, _)| *n == name)
+    .map(|(n, takes_ratio)| SamplerName::Supported(n, takes_ratio))
     .ok_or_else(|| SAMPLERS.to_owned())
 }
 
-const PROPAGATORS: &str = "a comma-separated list of `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `ottrace`, or `none`";
+const PROPAGATORS: &str = "a comma-separated list of `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `xray`, `ottrace`, or `none`";
 
 /// A propagator list. `none` alone means no propagation.
 pub(crate) fn propagators<'a>(
@@ -139,8 +156,8 @@ pub(crate) fn propagators<'a>(
             "b3" => Propagator::B3,
             "b3multi" => Propagator::B3Multi,
             "jaeger" => Propagator::Jaeger,
+            "xray" => Propagator::Xray,
             "ottrace" => Propagator::OtTrace,
-            "xray" => return Err(format!("{PROPAGATORS} (`xray` is not supported)")),
             other => return Err(format!("{PROPAGATORS} (`{other}` is not one)")),
         };
         if !out.contains(&p) {
@@ -155,20 +172,58 @@ pub(crate) fn propagators<'a>(
     Ok(out)
 }
 
-pub(crate) fn traces_exporter(s: &str) -> Result<TracesExporter, Expected> {
-    let names: Vec<String> = s
-        .split(',')
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
-        .collect();
-    match names.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["otlp"] => Ok(TracesExporter::Otlp),
-        ["none"] => Ok(TracesExporter::None),
-        _ => Err(
-            "`otlp` or `none` (lightstep-rs exports OTLP only; `zipkin` and `console` are not supported)"
-                .into(),
-        ),
+/// Trace exporters the OpenTelemetry specification defines (`jaeger` until the specification
+/// retired it; `otlp/stdout` in development) that lightstep-rs does not implement: skipped with
+/// a warning, as an environment shared with other languages may name them.
+const UNSUPPORTED_EXPORTERS: &[&str] = &["zipkin", "console", "logging", "jaeger", "otlp/stdout"];
+
+/// `OTEL_TRACES_EXPORTER`, a comma-separated list: the exporter chosen, or `None` when every
+/// name was one of [`UNSUPPORTED_EXPORTERS`] (the setting is then ignored, as the
+/// specification says), and the unsupported names skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExporterList {
+    pub(crate) exporter: Option<TracesExporter>,
+    pub(crate) skipped: Vec<&'static str>,
+}
+
+impl ExporterList {
+    pub(crate) fn of(exporter: TracesExporter) -> Self {
+        Self {
+            exporter: Some(exporter),
+            skipped: Vec::new(),
+        }
     }
+}
+
+pub(crate) fn traces_exporter(s: &str) -> Result<ExporterList, Expected> {
+    const EXPECTED: &str = "`otlp` or `none` (or a name the OpenTelemetry specification defines, which is skipped with a warning)";
+    let mut list = ExporterList {
+        exporter: None,
+        skipped: Vec::new(),
+    };
+    let mut none = false;
+    for name in s.split(',').map(|n| n.trim().to_ascii_lowercase()) {
+        match name.as_str() {
+            "" => {}
+            "otlp" => list.exporter = Some(TracesExporter::Otlp),
+            "none" => none = true,
+            other => match UNSUPPORTED_EXPORTERS.iter().find(|n| **n == other) {
+                Some(n) if !list.skipped.contains(n) => list.skipped.push(n),
+                Some(_) => {}
+                None => return Err(format!("{EXPECTED}; `{other}` is not one")),
+            },
+        }
+    }
+    if none {
+        if list.exporter.is_some() || !list.skipped.is_empty() {
+            return Err(format!("{EXPECTED}; `none` cannot be combined with others"));
+        }
+        list.exporter = Some(TracesExporter::None);
+    }
+    if list.exporter.is_none() && list.skipped.is_empty() {
+        return Err(EXPECTED.into());
+    }
+    Ok(list)
 }
 
 /// An endpoint as given: a URL (`https://host:443`, `http://localhost:4317/`) or `host:port`.
@@ -433,5 +488,6 @@ mod tests {
         assert_eq!(propagators(["none"]).unwrap(), vec![]);
         assert!(propagators(["none", "b3"]).is_err());
         assert!(propagators(["w3c"]).is_err());
+        assert_eq!(propagators(["XRay"]).unwrap(), vec![Propagator::Xray]);
     }
 }

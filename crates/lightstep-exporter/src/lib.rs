@@ -69,7 +69,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 
 pub use error::ExporterError;
-pub use propagation::{B3, Jaeger, OtTrace, build_propagator};
+pub use propagation::{B3, Jaeger, OtTrace, Xray, build_propagator};
 pub use resource::{DISTRO_NAME, build_resource};
 pub use stats::ExportStats;
 pub use transport::ACCESS_TOKEN_HEADER;
@@ -250,6 +250,11 @@ impl LightstepExporter {
     /// The configuration this pipeline was built from.
     pub fn config(&self) -> &LightstepConfig {
         &self.config
+    }
+
+    /// The configuration's warnings: things that work but are probably not what was meant.
+    pub fn warnings(&self) -> &[lightstep_config::ConfigWarning] {
+        self.config.warnings()
     }
 
     /// What has happened to the spans so far.

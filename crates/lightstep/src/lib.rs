@@ -82,6 +82,12 @@ pub use lightstep_exporter::{ExporterError, ExporterGuard, LightstepExporter};
 /// that flushes and shuts down on drop within the configured deadline. Errors are returned,
 /// never printed; the process is never exited.
 ///
+/// The configuration's warnings (a misspelt variable, a launcher variable that is ignored, a
+/// sampler of the OpenTelemetry specification that lightstep-rs lacks, ...) are logged through
+/// `tracing`, one `WARN` event each with target `lightstep`, whether or not the configuration
+/// is valid; install your subscriber first to see them. They stay readable on the guard:
+/// `guard.warnings()`.
+///
 /// Bind the guard to a name for the life of the program (`let guard = lightstep::init()?;`):
 /// `let _ = ...` drops it at once, and with it the pipeline. End it with
 /// `guard.shutdown().await`, or `guard.shutdown_blocking()` in a synchronous `main`, to learn
@@ -126,11 +132,15 @@ impl Init for ConfigBuilder {
     }
 }
 
-/// [`init`] with overrides set in code.
+/// [`init`] with overrides set in code; its warnings are logged the same way.
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
 pub fn init_with(builder: ConfigBuilder) -> Result<ExporterGuard, ExporterError> {
-    let exporter = LightstepExporter::new(builder.build()?)?;
+    let (config, warnings) = builder.build_with_warnings();
+    for warning in &warnings {
+        tracing::warn!(target: "lightstep", "{warning}");
+    }
+    let exporter = LightstepExporter::new(config?)?;
     exporter.install_global();
     Ok(exporter.into_guard())
 }

@@ -157,3 +157,39 @@ fn nothing_exported_is_a_failure_not_a_pass() {
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("nothing is exported"), "{t}");
 }
+
+#[test]
+fn warnings_are_printed_even_when_the_configuration_fails() {
+    let out = doctor(&[("LS_ACESS_TOKEN", "S3CRET-token-value")]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("[FAIL] configuration") && t.contains("no access token"),
+        "{t}"
+    );
+    assert!(
+        t.contains("warning: environment variable `LS_ACESS_TOKEN` is not one lightstep-rs reads; did you mean `LS_ACCESS_TOKEN`?"),
+        "{t}"
+    );
+    assert!(!t.contains("S3CRET"), "the token leaked: {t}");
+}
+
+#[test]
+fn a_shared_environment_passes_with_its_warnings_shown() {
+    let receiver = start(Receiver::builder());
+    let out = doctor(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.grpc_endpoint()),
+        ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ("OTEL_PROPAGATORS", "xray"),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for needle in [
+        "warning: environment variable `OTEL_TRACES_SAMPLER` names `jaeger_remote`",
+        "warning: environment variable `OTEL_TRACES_EXPORTER` names `zipkin`",
+    ] {
+        assert!(t.contains(needle), "{needle}: {t}");
+    }
+    assert!(t.contains("propagators") && t.contains("xray"), "{t}");
+}

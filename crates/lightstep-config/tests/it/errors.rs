@@ -44,8 +44,8 @@ fn unknown_names() {
         message(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zip")]).contains("expected `gzip` or `none`")
     );
     assert!(
-        message(&[("OTEL_TRACES_EXPORTER", "zipkin")])
-            .contains("`zipkin` and `console` are not supported")
+        message(&[("OTEL_TRACES_EXPORTER", "stdout")])
+            .contains("`OTEL_TRACES_EXPORTER`: expected `otlp` or `none`")
     );
     assert!(message(&[("LIGHTSTEP_REGION", "apac")]).contains("expected `us` or `eu`"));
 }
@@ -406,4 +406,25 @@ fn durations_must_be_between_a_millisecond_and_a_day() {
 fn tls_paths_must_be_regular_files() {
     let e = build_err(local(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/dev/zero")]));
     assert!(e.to_string().contains("not a regular file"), "{e}");
+}
+
+#[test]
+fn warnings_survive_an_error() {
+    // The misspelt token variable is why the token is missing: the warning must not be lost
+    // with the configuration.
+    let (config, warnings) = env(&[("LS_ACESS_TOKEN", "secret-value")]).build_with_warnings();
+    let error = config.expect_err("Lightstep's ingest without a token");
+    assert!(error.to_string().contains("no access token"), "{error}");
+    let messages: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        messages.iter().any(
+            |m| m.contains("`LS_ACESS_TOKEN`") && m.contains("did you mean `LS_ACCESS_TOKEN`?")
+        ),
+        "{messages:?}"
+    );
+    assert!(!messages.iter().any(|m| m.contains("secret-value")));
+    // On success they are the configuration's.
+    let (config, warnings) = local(&[("LS_SERVCE_NAME", "x")]).build_with_warnings();
+    assert_eq!(config.unwrap().warnings(), &warnings[..]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
 }

@@ -1,10 +1,12 @@
 //! Integration tests of lightstep-config: every variable, every precedence rule, the three file
-//! formats, every validation error, and the secrecy of the token.
+//! formats, every validation error, the secrecy of the token, and environments shared with other
+//! OpenTelemetry SDKs.
 
 mod errors;
 mod files;
 mod precedence;
 mod secrets;
+mod shared;
 mod variables;
 
 use lightstep_config::{ConfigBuilder, ConfigError, EnvSnapshot, LightstepConfig};

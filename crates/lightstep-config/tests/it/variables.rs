@@ -235,15 +235,28 @@ fn samplers() {
 
 #[test]
 fn propagators() {
-    let c = build_ok(local(&[("OTEL_PROPAGATORS", "b3multi,jaeger,ottrace,b3")]));
+    let c = build_ok(local(&[(
+        "OTEL_PROPAGATORS",
+        "b3multi,jaeger,ottrace,b3,xray",
+    )]));
     assert_eq!(
         c.propagators(),
         [
             Propagator::B3Multi,
             Propagator::Jaeger,
             Propagator::OtTrace,
-            Propagator::B3
+            Propagator::B3,
+            Propagator::Xray
         ]
+    );
+    assert_eq!(
+        c.effective()
+            .settings
+            .iter()
+            .find(|s| s.key == "propagators")
+            .unwrap()
+            .value,
+        "b3multi,jaeger,ottrace,b3,xray"
     );
     let c = build_ok(local(&[("OTEL_PROPAGATORS", "none")]));
     assert!(c.propagators().is_empty());

@@ -1,5 +1,7 @@
 //! The facade's one-call setup against the embedded receiver.
 
+mod warnings;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use lightstep::opentelemetry::global;
 use lightstep::opentelemetry::trace::Tracer;
 
 /// Tests that install global state (the tracer provider, the subscriber) take turns.
-static GLOBAL: Mutex<()> = Mutex::new(());
+pub(crate) static GLOBAL: Mutex<()> = Mutex::new(());
 
 #[test]
 fn init_installs_the_global_provider_and_the_guard_delivers() {
