@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use lightstep::LightstepConfig;
+use lightstep::analysis::render::printable;
 use lightstep::exporter::diagnose::diagnose;
 
 /// Arguments of `lightstep doctor`.
@@ -46,13 +47,13 @@ pub(crate) fn run(args: &DoctorArgs) -> ExitCode {
                 out,
                 "effective configuration (value, then where it came from):\n"
             );
-            let _ = write!(out, "{}", config.effective());
+            let _ = write!(out, "{}", printable_lines(&config.effective().to_string()));
             let _ = writeln!(out);
         }
         Err(_) if !warnings.is_empty() => {
             let _ = writeln!(out, "configuration warnings:\n");
             for warning in &warnings {
-                let _ = writeln!(out, "warning: {warning}");
+                let _ = writeln!(out, "warning: {}", printable(&warning.to_string()));
             }
             let _ = writeln!(out);
         }
@@ -71,4 +72,15 @@ pub(crate) fn run(args: &DoctorArgs) -> ExitCode {
         let _ = writeln!(out, "\na check failed: see the first FAIL line above");
         ExitCode::FAILURE
     }
+}
+
+/// Values in the configuration come from the environment and files, which a shared deployment
+/// may fill from elsewhere: each line is made [`printable`], its line break kept.
+fn printable_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| match line.strip_suffix('\n') {
+            Some(line) => format!("{}\n", printable(line)),
+            None => printable(line).into_owned(),
+        })
+        .collect()
 }

@@ -107,3 +107,23 @@ fn dev_prints_received_names_escaped() {
     assert!(all.contains(r"child\u{1b}]0;title\u{7}"), "{all}");
     assert!(all.contains(SERVICE_SHOWN), "{all}");
 }
+
+#[test]
+fn doctor_prints_configured_values_and_warnings_escaped() {
+    // A shared environment is filled from elsewhere: its values reach the effective
+    // configuration and its variables' names the warnings.
+    let out = Command::new(BIN)
+        .arg("doctor")
+        .env_clear()
+        .env("OTEL_SERVICE_NAME", "svc\x1b[2J\x1b]52;c;ZXZpbA==\x07")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env("LS_SERVICE_NAM\x1b[31m", "typo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_no_controls("doctor", &text);
+    assert!(
+        text.contains(r"svc\u{1b}[2J\u{1b}]52;c;ZXZpbA==\u{7}"),
+        "{text}"
+    );
+}
