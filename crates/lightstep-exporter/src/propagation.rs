@@ -12,24 +12,58 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, Tra
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
-/// The composite propagator for a list from the configuration; empty means none.
+/// The composite propagator for a list from the configuration; empty means none. Each
+/// propagator writes only header values without control characters (see [`HeaderSafe`]).
 pub fn build_propagator(list: &[Propagator]) -> TextMapCompositePropagator {
     let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = list
         .iter()
         .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
             match p {
-                Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
-                Propagator::Baggage => Box::new(BaggagePropagator::new()),
-                Propagator::B3 => Box::new(B3::single()),
-                Propagator::B3Multi => Box::new(B3::multi()),
-                Propagator::Jaeger => Box::new(Jaeger::new()),
-                Propagator::Xray => Box::new(Xray::new()),
-                Propagator::OtTrace => Box::new(OtTrace::new()),
+                Propagator::TraceContext => Box::new(HeaderSafe(TraceContextPropagator::new())),
+                Propagator::Baggage => Box::new(HeaderSafe(BaggagePropagator::new())),
+                Propagator::B3 => Box::new(HeaderSafe(B3::single())),
+                Propagator::B3Multi => Box::new(HeaderSafe(B3::multi())),
+                Propagator::Jaeger => Box::new(HeaderSafe(Jaeger::new())),
+                Propagator::Xray => Box::new(HeaderSafe(Xray::new())),
+                Propagator::OtTrace => Box::new(HeaderSafe(OtTrace::new())),
                 _ => Box::new(TextMapCompositePropagator::new(Vec::new())),
             }
         })
         .collect();
     TextMapCompositePropagator::new(propagators)
+}
+
+/// A propagator that never injects a value holding an ASCII control character (tab aside), the
+/// bytes HTTP forbids in a header value: such a value could split an outgoing header line. What
+/// is injected was extracted from the caller's headers, and some formats decode before they
+/// store: the SDK's W3C baggage propagator percent-decodes an entry's properties and writes them
+/// back raw, so `;p=%0D%0Ax-evil:%201` would come out as a line break. The value is left out
+/// instead, as `http::HeaderValue` would refuse it anyway.
+#[derive(Debug)]
+struct HeaderSafe<P>(P);
+
+impl<P: TextMapPropagator> TextMapPropagator for HeaderSafe<P> {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        self.0.inject_context(cx, &mut NoControls(injector));
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        self.0.extract_with_context(cx, extractor)
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        self.0.fields()
+    }
+}
+
+struct NoControls<'a>(&'a mut dyn Injector);
+
+impl Injector for NoControls<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if !value.contains(|c: char| c.is_ascii_control() && c != '\t') {
+            self.0.set(key, value);
+        }
+    }
 }
 
 fn parse_trace_id(hex: &str) -> Option<TraceId> {
@@ -144,10 +178,14 @@ fn extract_baggage(
         .into_iter()
         .filter_map(|k| {
             let key = k.strip_prefix(prefix)?;
-            Some(KeyValue::new(
-                key.to_owned(),
-                values.decode(extractor.get(k)?),
-            ))
+            let value = extractor.get(k)?;
+            // A raw value goes out again as it came: one holding a control character (a carrier
+            // other than HTTP can hold any) could split the outgoing header line, so it is not
+            // taken. URL-encoded values are encoded again on the way out.
+            if matches!(values, BaggageValues::Raw) && value.contains(char::is_control) {
+                return None;
+            }
+            Some(KeyValue::new(key.to_owned(), values.decode(value)))
         })
         .collect();
     if baggage.is_empty() {
@@ -354,15 +392,30 @@ impl TextMapPropagator for Xray {
         let sc = extracted.span().span_context().clone();
         // Only what the header gave is changed, never a span of `cx`.
         let from_header = sc.is_valid() && sc != *cx.span().span_context();
-        if !from_header || sc.trace_flags() == sc.trace_flags() & TraceFlags::SAMPLED {
+        if !from_header {
+            return extracted;
+        }
+        // opentelemetry-aws keeps the fields it does not know in the trace state, lower-cased,
+        // and writes them back title-cased: `SAmpled=1` would leave as a second, conflicting
+        // `Sampled=1` after the real decision. Another spelling of a field the header already
+        // has is dropped.
+        let mut state = sc.trace_state().clone();
+        for reserved in ["root", "parent", "sampled"] {
+            // Each spelling is an entry of its own: `PareNt` and `ParenT` are two.
+            while state.get(reserved).is_some() {
+                state = state.delete(reserved).unwrap_or_default();
+            }
+        }
+        let flags = sc.trace_flags() & TraceFlags::SAMPLED;
+        if flags == sc.trace_flags() && state == *sc.trace_state() {
             return extracted;
         }
         extracted.with_remote_span_context(SpanContext::new(
             sc.trace_id(),
             sc.span_id(),
-            sc.trace_flags() & TraceFlags::SAMPLED,
+            flags,
             true,
-            sc.trace_state().clone(),
+            state,
         ))
     }
 
@@ -372,7 +425,8 @@ impl TextMapPropagator for Xray {
 }
 
 /// OpenTracing's `ot-tracer-*` headers, as Lightstep's older tracers send them. The trace id is
-/// written as its low 64 bits, which those tracers expect; 64-bit ids are read back zero-padded.
+/// written as its low 64 bits, which those tracers expect (all 128 when the low half is zero);
+/// 64-bit ids are read back zero-padded.
 #[derive(Debug)]
 pub struct OtTrace {
     fields: Vec<String>,
@@ -401,7 +455,14 @@ impl TextMapPropagator for OtTrace {
         let sc = span.span_context();
         if sc.is_valid() {
             let trace = sc.trace_id().to_string();
-            injector.set("ot-tracer-traceid", trace[16..].to_owned());
+            // The low half alone would be the invalid all-zero id: then the whole id is sent.
+            let low = &trace[16..];
+            let written = if low.bytes().all(|b| b == b'0') {
+                trace.as_str()
+            } else {
+                low
+            };
+            injector.set("ot-tracer-traceid", written.to_owned());
             injector.set("ot-tracer-spanid", sc.span_id().to_string());
             injector.set("ot-tracer-sampled", sc.is_sampled().to_string());
         }
@@ -455,6 +516,82 @@ mod tests {
         p.inject_context(&context(), &mut carrier);
         let cx = p.extract_with_context(&Context::new(), &carrier);
         (carrier, cx)
+    }
+
+    #[test]
+    fn xray_fields_spelt_another_way_do_not_come_back_twice() {
+        let carrier: HashMap<String, String> = [(
+            "x-amzn-trace-id".to_owned(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;SAmpled=1;Self=1-a;\
+             PareNt=53993;ParenT=53994"
+                .to_owned(),
+        )]
+        .into_iter()
+        .collect();
+        let cx = Xray::new().extract_with_context(&Context::new(), &carrier);
+        let mut out = HashMap::new();
+        Xray::new().inject_context(&cx, &mut out);
+        let header = &out["x-amzn-trace-id"];
+        assert_eq!(
+            header.to_ascii_lowercase().matches("sampled=").count(),
+            1,
+            "{header}"
+        );
+        assert!(
+            header.contains("Self=1-a"),
+            "other fields are kept: {header}"
+        );
+    }
+
+    #[test]
+    fn decoded_control_characters_are_never_injected() {
+        // The SDK's W3C baggage propagator decodes `%0D%0A` in properties and writes it raw.
+        let carrier: HashMap<String, String> = [(
+            "baggage".to_owned(),
+            "k=v;p=%0D%0Ax-injected:%201".to_owned(),
+        )]
+        .into_iter()
+        .collect();
+        let propagator = build_propagator(&[Propagator::Baggage]);
+        let cx = propagator.extract_with_context(&Context::new(), &carrier);
+        let mut bare = HashMap::new();
+        BaggagePropagator::new().inject_context(&cx, &mut bare);
+        assert!(
+            bare["baggage"].contains("\r\n"),
+            "the SDK no longer writes it raw: {bare:?}"
+        );
+        let mut out = HashMap::new();
+        propagator.inject_context(&cx, &mut out);
+        assert!(!out.contains_key("baggage"), "{out:?}");
+        // Clean values pass.
+        let carrier: HashMap<String, String> = [("baggage".to_owned(), "k=v;p=1".to_owned())]
+            .into_iter()
+            .collect();
+        let cx = propagator.extract_with_context(&Context::new(), &carrier);
+        let mut out = HashMap::new();
+        propagator.inject_context(&cx, &mut out);
+        assert_eq!(out["baggage"], "k=v;p=1");
+    }
+
+    #[test]
+    fn raw_baggage_with_control_characters_is_not_passed_on() {
+        let carrier: HashMap<String, String> = [
+            ("ot-baggage-ok", "fine value"),
+            ("ot-baggage-split", "a\r\nx-injected: 1"),
+            ("ot-baggage-nul", "a\0b"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let cx = OtTrace::new().extract_with_context(&Context::new(), &carrier);
+        let mut out = HashMap::new();
+        OtTrace::new().inject_context(&cx, &mut out);
+        assert_eq!(
+            out.get("ot-baggage-ok").map(String::as_str),
+            Some("fine value")
+        );
+        assert!(!out.contains_key("ot-baggage-split"), "{out:?}");
+        assert!(!out.contains_key("ot-baggage-nul"), "{out:?}");
     }
 
     #[test]
