@@ -129,6 +129,9 @@ impl DeliveryProcessor {
         let worker = std::thread::Builder::new()
             .name("lightstep-export".into())
             .spawn(move || {
+                // Whatever the export does on this thread (encoding, the transport's own
+                // `tracing` spans) is not telemetry of the application: never exported.
+                let _suppressed = Context::enter_telemetry_suppressed_scope();
                 Worker {
                     settings,
                     queued: worker_queued,

@@ -304,6 +304,8 @@ impl GrpcTransport {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(max_concurrent_exports.clamp(1, 4))
             .thread_name("lightstep-export-io")
+            .on_thread_start(enter_suppressed_scope)
+            .on_thread_stop(leave_suppressed_scope)
             .enable_all()
             .build()
             .map_err(ExporterError::Runtime)?;
@@ -326,6 +328,27 @@ impl GrpcTransport {
             redactor: Redactor::new(config),
         })
     }
+}
+
+thread_local! {
+    /// The suppressed context of a thread of the gRPC runtime, from its start to its stop.
+    static SUPPRESSED: std::cell::RefCell<Option<opentelemetry::ContextGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Every thread of the gRPC runtime (workers and blocking pool) runs with telemetry suppressed:
+/// the spans and events tonic, tower, hyper and h2 make while exporting are the pipeline's own
+/// work, and exporting them would feed every export into the next. Tasks carry no context of
+/// their own here, so the thread's is the one they see.
+fn enter_suppressed_scope() {
+    SUPPRESSED.with(|s| {
+        *s.borrow_mut() = Some(opentelemetry::Context::enter_telemetry_suppressed_scope())
+    });
+}
+
+/// Detaches the suppressed context before the thread's locals are torn down.
+fn leave_suppressed_scope() {
+    SUPPRESSED.with(|s| drop(s.borrow_mut().take()));
 }
 
 /// One export over gRPC, with OTLP's retries of transient failures.
@@ -638,6 +661,7 @@ impl Transport for HttpTransport {
         let spawned = std::thread::Builder::new()
             .name("lightstep-export-http".into())
             .spawn(move || {
+                let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
                 let _ = tx.send(shared.export(body));
             });
         if let Err(e) = spawned {
