@@ -30,6 +30,12 @@ pub(crate) const PREALLOCATED_QUEUE: usize = 131_072;
 /// could not deliver (microseconds of work; this is only a bound).
 const COUNTING_GRACE: Duration = Duration::from_millis(100);
 
+/// How long past its export timeout the processor still waits for an export before giving it
+/// up itself. The transports end every export by its timeout, with the backend's answer as the
+/// reason (`UNAVAILABLE`, `503`); giving up at the same instant would race them and replace
+/// that reason with "did not finish". This is only a backstop.
+const BACKSTOP_GRACE: Duration = Duration::from_millis(100);
+
 /// What a backend answered to an export it accepted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Delivered {
@@ -362,8 +368,8 @@ struct InFlight {
     /// they go back to the queue.
     spans: Vec<SpanData>,
     result: Receiver<ExportResult>,
-    /// When the processor stops waiting for it (its start plus the export timeout), however
-    /// often the wait is interrupted by a flush or a shutdown.
+    /// When the processor stops waiting for it (its start plus the export timeout, plus
+    /// `BACKSTOP_GRACE`), however often the wait is interrupted by a flush or a shutdown.
     give_up_at: Instant,
 }
 
@@ -647,7 +653,7 @@ impl Worker {
         self.in_flight.push(InFlight {
             spans,
             result,
-            give_up_at: Instant::now() + self.settings.export_timeout,
+            give_up_at: Instant::now() + self.settings.export_timeout + BACKSTOP_GRACE,
         });
     }
 

@@ -675,6 +675,19 @@ async fn a_long_outage_drops_exactly_what_does_not_fit(protocol: Protocol) {
         "{protocol:?}: nothing overflowed: {stats:?}"
     );
     assert_eq!(stats.failed, 0, "{protocol:?}: {stats:?}");
+    // The reason given is the backend's answer, not a timeout of the processor's own.
+    let reason = if protocol.is_http() {
+        "503"
+    } else {
+        "Unavailable"
+    };
+    assert!(
+        stats
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(reason)),
+        "{protocol:?}: {stats:?}"
+    );
     receiver.faults().fail_next_requests(0);
     until_settled(&exporter, protocol).await;
     // The queue has drained: spans ended now are not dropped.
