@@ -81,6 +81,11 @@ pub(crate) trait Transport: Send + 'static {
     /// Starts exporting the spans of `batch`. The processor keeps the spans until the outcome,
     /// to queue them again if the export fails for a transient reason.
     fn start(&mut self, batch: &[SpanData]) -> Receiver<ExportResult>;
+    /// Why the most recent failed attempt of an export failed, if the last attempt failed: the
+    /// reason given when the processor gives up an export that is still retrying.
+    fn last_attempt_error(&self) -> Option<String> {
+        None
+    }
     /// Ends the transport; called once, on the export thread, after the last export.
     fn close(self: Box<Self>);
 }
@@ -673,9 +678,10 @@ impl Worker {
                 None
             }
             Ok(Err(failure)) => Some(failure),
-            Err(RecvTimeoutError::Timeout) => Some(Failure::transient(
-                "the export did not finish before its deadline (backend slow or not answering)",
-            )),
+            Err(RecvTimeoutError::Timeout) => Some(Failure::transient(self.with_last_attempt(
+                "the export did not finish before its deadline",
+                " (backend slow or not answering)",
+            ))),
             Err(RecvTimeoutError::Disconnected) => {
                 Some(Failure::permanent("the export task ended without a result"))
             }
@@ -769,8 +775,19 @@ impl Worker {
             left += 1;
         }
         if left > 0 {
-            self.stats
-                .fail(left, "shut down before these spans could be exported");
+            let reason =
+                self.with_last_attempt("shut down before these spans could be exported", "");
+            self.stats.fail(left, &reason);
+        }
+    }
+
+    /// `what` happened to spans whose exports were still retrying, followed by the transport's
+    /// most recent failed attempt, which says why (the backend refused, the connection was
+    /// refused) better than a deadline does; by `otherwise` when no attempt has failed.
+    fn with_last_attempt(&self, what: &str, otherwise: &str) -> String {
+        match self.transport.last_attempt_error() {
+            Some(last) => format!("{what}; the last attempt: {last}"),
+            None => format!("{what}{otherwise}"),
         }
     }
 }

@@ -146,6 +146,30 @@ impl Redactor {
     }
 }
 
+/// Why the most recent failed attempt of any export failed, for the processor to name when it
+/// gives an export up itself (at its backstop, or at shutdown's deadline) while the export is
+/// still retrying: "the backend refused the connection" says more than "it did not finish".
+#[derive(Clone, Default)]
+pub(crate) struct LastAttempt(Arc<Mutex<Option<String>>>);
+
+impl LastAttempt {
+    fn failed(&self, reason: &str) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(reason.to_owned());
+        }
+    }
+
+    fn succeeded(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = None;
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|last| last.clone())
+    }
+}
+
 /// What the backend's answer says about the spans sent.
 fn delivered(response: &ExportTraceServiceResponse, redactor: &Redactor) -> Delivered {
     match &response.partial_success {
@@ -256,6 +280,7 @@ pub(crate) struct GrpcTransport {
     request_timeout: Duration,
     export_timeout: Duration,
     redactor: Redactor,
+    last_attempt: LastAttempt,
 }
 
 impl GrpcTransport {
@@ -308,6 +333,7 @@ impl GrpcTransport {
             request_timeout: config.timeout(),
             export_timeout,
             redactor: Redactor::new(config),
+            last_attempt: LastAttempt::default(),
         })
     }
 }
@@ -342,6 +368,7 @@ async fn export_grpc(
     request_timeout: Duration,
     export_timeout: Duration,
     redactor: &Redactor,
+    last_attempt: &LastAttempt,
 ) -> ExportResult {
     let path = PathAndQuery::from_static(EXPORT_PATH);
     let mut attempts = Attempts::new(export_timeout);
@@ -359,7 +386,10 @@ async fn export_grpc(
             }
         };
         let status = match tokio::time::timeout(timeout, attempt).await {
-            Ok(Ok(response)) => return Ok(delivered(response.get_ref(), redactor)),
+            Ok(Ok(response)) => {
+                last_attempt.succeeded();
+                return Ok(delivered(response.get_ref(), redactor));
+            }
             Ok(Err(status)) => status,
             Err(_) => tonic::Status::deadline_exceeded(format!(
                 "no answer within {}ms",
@@ -371,6 +401,7 @@ async fn export_grpc(
             status.code(),
             redactor.clean(status.message())
         );
+        last_attempt.failed(&reason);
         let Retry::After(asked) = retry::grpc(&status) else {
             return Err(Failure::permanent(reason));
         };
@@ -394,6 +425,7 @@ impl Transport for GrpcTransport {
         let metadata = self.metadata.clone();
         let pool = self.pool.clone();
         let redactor = self.redactor.clone();
+        let last_attempt = self.last_attempt.clone();
         let (request_timeout, export_timeout) = (self.request_timeout, self.export_timeout);
         self.runtime.spawn(async move {
             let export = export_grpc(
@@ -403,6 +435,7 @@ impl Transport for GrpcTransport {
                 request_timeout,
                 export_timeout,
                 &redactor,
+                &last_attempt,
             );
             // A backstop: the attempts already end with the budget.
             let result = match tokio::time::timeout(export_timeout, export).await {
@@ -416,6 +449,10 @@ impl Transport for GrpcTransport {
             let _ = tx.send(result);
         });
         rx
+    }
+
+    fn last_attempt_error(&self) -> Option<String> {
+        self.last_attempt.get()
     }
 
     fn close(self: Box<Self>) {
@@ -451,6 +488,7 @@ struct HttpShared {
     request_timeout: Duration,
     export_timeout: Duration,
     redactor: Redactor,
+    last_attempt: LastAttempt,
 }
 
 impl HttpTransport {
@@ -504,6 +542,7 @@ impl HttpTransport {
                 request_timeout: config.timeout(),
                 export_timeout,
                 redactor: Redactor::new(config),
+                last_attempt: LastAttempt::default(),
             }),
             encoding,
             size_hint: 0,
@@ -537,6 +576,7 @@ impl HttpShared {
                 .send();
             let (reason, retry) = match sent {
                 Ok(response) if response.status().is_success() => {
+                    self.last_attempt.succeeded();
                     return Ok(self.read_success(response));
                 }
                 Ok(response) => {
@@ -561,6 +601,7 @@ impl HttpShared {
                     (reason, retry)
                 }
             };
+            self.last_attempt.failed(&reason);
             let Retry::After(asked) = retry else {
                 return Err(Failure::permanent(reason));
             };
@@ -671,6 +712,10 @@ impl Transport for HttpTransport {
         rx
     }
 
+    fn last_attempt_error(&self) -> Option<String> {
+        self.shared.last_attempt.get()
+    }
+
     fn close(self: Box<Self>) {}
 }
 
@@ -778,6 +823,7 @@ mod tests {
             request_timeout: Duration::from_secs(10),
             export_timeout,
             redactor: redactor(),
+            last_attempt: LastAttempt::default(),
         }
     }
 

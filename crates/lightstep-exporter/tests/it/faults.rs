@@ -770,6 +770,20 @@ async fn shutdown_during_an_outage_keeps_its_deadline_and_counts_every_span(prot
         stats.failed > 0 && stats.dropped > 0,
         "{protocol:?}: {stats:?}"
     );
+    // Even for the exports shutdown gave up while they were still retrying, the reason is the
+    // backend's answer.
+    let reason = if protocol.is_http() {
+        "503"
+    } else {
+        "Unavailable"
+    };
+    assert!(
+        stats
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(reason)),
+        "{protocol:?}: {stats:?}"
+    );
     assert_undelivered(
         shut,
         (created, created, stats.dropped, stats.failed),
