@@ -32,6 +32,11 @@
 //!   beat `OTEL_EXPORTER_OTLP_*`).
 //! - A backend's partial success counts the spans it rejected as failed, and its message
 //!   (cleaned of secrets) is logged at most every ten seconds.
+//! - Retries as the OTLP specification asks (its transient gRPC codes and HTTP statuses,
+//!   `RetryInfo` and `Retry-After` honoured, exponential backoff with full jitter) for up to
+//!   `batch.export_timeout`; then the spans go back to the queue while it has room, so an outage
+//!   the queue can hold loses nothing and a longer one drops (and counts) exactly what does not
+//!   fit. See `docs/adr/007-outages-keep-spans-queued.md`.
 //! - A delivery processor of its own: ending a span never blocks; exports run on threads of
 //!   their own, so flush and shutdown work the same on multi-thread and current-thread runtimes
 //!   and outside any runtime; counters of spans exported, dropped and failed
@@ -56,6 +61,7 @@ mod error;
 mod processor;
 mod propagation;
 mod resource;
+mod retry;
 mod stats;
 mod transport;
 
@@ -123,9 +129,8 @@ pub mod bench_support {
     impl crate::processor::Transport for NoopTransport {
         fn start(
             &mut self,
-            batch: &mut Vec<SpanData>,
+            _batch: &[SpanData],
         ) -> crossbeam_channel::Receiver<crate::processor::ExportResult> {
-            batch.clear();
             let (answer, result) = crossbeam_channel::bounded(1);
             let _ = answer.send(Ok(crate::processor::Delivered::default()));
             result

@@ -89,7 +89,8 @@ impl Stats {
         }
     }
 
-    /// Spans whose export failed for good (after the exporter's own retries).
+    /// Spans whose export failed for good: for a reason retrying cannot fix, or left over at
+    /// shutdown.
     pub(crate) fn fail(&self, spans: u64, reason: &str) {
         let total = self.failed.fetch_add(spans, Ordering::Relaxed) + spans;
         if let Ok(mut last) = self.last_error.lock() {
@@ -100,6 +101,26 @@ impl Stats {
                 failed_total = total,
                 error = reason,
                 "lightstep-rs: span export failed"
+            );
+        }
+    }
+
+    /// Spans of an export that failed for a transient reason, back in the queue to be sent
+    /// again; `dropped` of them found it full and are counted as dropped. The reason becomes
+    /// `last_error`; a warning is logged at most once every ten seconds.
+    pub(crate) fn requeue(&self, spans: u64, dropped: u64, reason: &str) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(reason.to_owned());
+        }
+        let dropped_total = self.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
+        if due(&self.last_failure_warning) {
+            tracing::warn!(
+                spans,
+                requeued = spans - dropped,
+                dropped,
+                dropped_total,
+                error = reason,
+                "lightstep-rs: span export failed; its spans are queued to be sent again (those that did not fit are dropped)"
             );
         }
     }
@@ -155,10 +176,12 @@ pub struct ExportStats {
     pub ended: u64,
     /// Spans the backend accepted.
     pub exported: u64,
-    /// Spans refused because the queue was full.
+    /// Spans refused because the queue was full: when they ended, or when their export failed
+    /// for a transient reason and they found no room to go back to the queue.
     pub dropped: u64,
-    /// Spans whose export failed (backend down, refused, too slow) or that were still queued
-    /// when shutdown's deadline passed.
+    /// Spans whose export failed for a reason retrying cannot fix (a request refused as
+    /// invalid, unauthenticated, too large), or that were still queued or in flight when
+    /// shutdown's deadline passed.
     pub failed: u64,
     /// The most recent export failure.
     pub last_error: Option<String>,

@@ -8,7 +8,7 @@
 
 use std::io::Read as _;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{BufMut as _, Bytes};
 use crossbeam_channel::Receiver;
@@ -25,7 +25,8 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use crate::encode::json::JsonEncoder;
 use crate::encode::proto::ProtoEncoder;
 use crate::error::ExporterError;
-use crate::processor::{Delivered, ExportResult, Transport};
+use crate::processor::{Delivered, ExportResult, Failure, Transport};
+use crate::retry::{self, Attempts, Retry};
 
 /// The header Lightstep reads the token from.
 pub const ACCESS_TOKEN_HEADER: &str = "lightstep-access-token";
@@ -99,11 +100,6 @@ const USER_AGENT: &str = concat!("lightstep-rs/", env!("CARGO_PKG_VERSION"));
 /// The OTLP/gRPC method.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-/// Retries after the first attempt, for failures OTLP calls transient.
-const MAX_RETRIES: u32 = 3;
-/// The first wait before a retry; it doubles each time (100, 200, 400 ms).
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-
 /// Largest OTLP/HTTP success body read (an `ExportTraceServiceResponse`).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
@@ -147,6 +143,30 @@ impl Redactor {
             out.push('…');
         }
         out
+    }
+}
+
+/// Why the most recent failed attempt of any export failed, for the processor to name when it
+/// gives an export up itself (at its backstop, or at shutdown's deadline) while the export is
+/// still retrying: "the backend refused the connection" says more than "it did not finish".
+#[derive(Clone, Default)]
+pub(crate) struct LastAttempt(Arc<Mutex<Option<String>>>);
+
+impl LastAttempt {
+    fn failed(&self, reason: &str) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(reason.to_owned());
+        }
+    }
+
+    fn succeeded(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = None;
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|last| last.clone())
     }
 }
 
@@ -248,20 +268,6 @@ impl Decoder for ResponseDecoder {
     }
 }
 
-/// gRPC codes the OTLP specification calls transient.
-fn grpc_retryable(code: tonic::Code) -> bool {
-    use tonic::Code;
-    matches!(
-        code,
-        Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::Aborted
-            | Code::OutOfRange
-            | Code::Unavailable
-            | Code::DataLoss
-    )
-}
-
 /// Exports on a small Tokio runtime of its own, so that neither the application's runtime
 /// flavour nor a blocked application thread can stall an export. Encoding happens before, on
 /// the export thread; the runtime only moves bytes (and compresses them when configured).
@@ -274,6 +280,7 @@ pub(crate) struct GrpcTransport {
     request_timeout: Duration,
     export_timeout: Duration,
     redactor: Redactor,
+    last_attempt: LastAttempt,
 }
 
 impl GrpcTransport {
@@ -304,6 +311,8 @@ impl GrpcTransport {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(max_concurrent_exports.clamp(1, 4))
             .thread_name("lightstep-export-io")
+            .on_thread_start(enter_suppressed_scope)
+            .on_thread_stop(leave_suppressed_scope)
             .enable_all()
             .build()
             .map_err(ExporterError::Runtime)?;
@@ -324,71 +333,126 @@ impl GrpcTransport {
             request_timeout: config.timeout(),
             export_timeout,
             redactor: Redactor::new(config),
+            last_attempt: LastAttempt::default(),
         })
     }
 }
 
-/// One export over gRPC, with OTLP's retries of transient failures.
+thread_local! {
+    /// The suppressed context of a thread of the gRPC runtime, from its start to its stop.
+    static SUPPRESSED: std::cell::RefCell<Option<opentelemetry::ContextGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Every thread of the gRPC runtime (workers and blocking pool) runs with telemetry suppressed:
+/// the spans and events tonic, tower, hyper and h2 make while exporting are the pipeline's own
+/// work, and exporting them would feed every export into the next. Tasks carry no context of
+/// their own here, so the thread's is the one they see.
+fn enter_suppressed_scope() {
+    SUPPRESSED.with(|s| {
+        *s.borrow_mut() = Some(opentelemetry::Context::enter_telemetry_suppressed_scope())
+    });
+}
+
+/// Detaches the suppressed context before the thread's locals are torn down.
+fn leave_suppressed_scope() {
+    SUPPRESSED.with(|s| drop(s.borrow_mut().take()));
+}
+
+/// One export over gRPC: attempts until one is answered, one fails for a reason that is not
+/// transient, or the export's budget is spent (see `crate::retry`).
 async fn export_grpc(
     mut client: Grpc<Channel>,
     metadata: MetadataMap,
     payload: &Bytes,
     request_timeout: Duration,
+    export_timeout: Duration,
     redactor: &Redactor,
+    last_attempt: &LastAttempt,
 ) -> ExportResult {
     let path = PathAndQuery::from_static(EXPORT_PATH);
-    let mut backoff = FIRST_BACKOFF;
-    for attempt in 0..=MAX_RETRIES {
+    let mut attempts = Attempts::new(export_timeout);
+    let mut last = None;
+    while let Some(timeout) = attempts.next_timeout(request_timeout) {
         let mut request = tonic::Request::new(payload.clone());
         *request.metadata_mut() = metadata.clone();
-        request.set_timeout(request_timeout);
-        let outcome = match client.ready().await {
-            Ok(()) => client.unary(request, path.clone(), OtlpCodec).await,
-            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+        request.set_timeout(timeout);
+        // The channel's own timeout is the configuration's: this one ends the attempt with
+        // the budget when less is left.
+        let attempt = async {
+            match client.ready().await {
+                Ok(()) => client.unary(request, path.clone(), OtlpCodec).await,
+                Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+            }
         };
-        match outcome {
-            Ok(response) => return Ok(delivered(response.get_ref(), redactor)),
-            Err(status) if grpc_retryable(status.code()) && attempt < MAX_RETRIES => {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+        let status = match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(response)) => {
+                last_attempt.succeeded();
+                return Ok(delivered(response.get_ref(), redactor));
             }
-            Err(status) => {
-                return Err(format!(
-                    "gRPC export failed: {:?}: {}",
-                    status.code(),
-                    redactor.clean(status.message())
-                ));
-            }
+            Ok(Err(status)) => status,
+            Err(_) => tonic::Status::deadline_exceeded(format!(
+                "no answer within {}ms",
+                timeout.as_millis()
+            )),
+        };
+        let reason = format!(
+            "gRPC export failed: {:?}: {}",
+            status.code(),
+            redactor.clean(status.message())
+        );
+        last_attempt.failed(&reason);
+        let Retry::After(asked) = retry::grpc(&status) else {
+            return Err(Failure::permanent(reason));
+        };
+        if let Some(wait) = attempts.wait(asked) {
+            tokio::time::sleep(wait).await;
         }
+        last = Some(reason);
     }
-    Err("gRPC export failed after its retries".into())
+    Err(Failure::transient(last.unwrap_or_else(|| {
+        "gRPC export failed: no time left before the export deadline".into()
+    })))
 }
 
 impl Transport for GrpcTransport {
-    fn start(&mut self, batch: &mut Vec<SpanData>) -> Receiver<ExportResult> {
+    fn start(&mut self, batch: &[SpanData]) -> Receiver<ExportResult> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let mut buffer = self.pool.take();
         self.encoder.encode(batch, &mut buffer);
-        batch.clear();
         let payload = Bytes::from(buffer);
         let client = self.client.clone();
         let metadata = self.metadata.clone();
         let pool = self.pool.clone();
         let redactor = self.redactor.clone();
+        let last_attempt = self.last_attempt.clone();
         let (request_timeout, export_timeout) = (self.request_timeout, self.export_timeout);
         self.runtime.spawn(async move {
-            let export = export_grpc(client, metadata, &payload, request_timeout, &redactor);
+            let export = export_grpc(
+                client,
+                metadata,
+                &payload,
+                request_timeout,
+                export_timeout,
+                &redactor,
+                &last_attempt,
+            );
+            // A backstop: the attempts already end with the budget.
             let result = match tokio::time::timeout(export_timeout, export).await {
                 Ok(result) => result,
-                Err(_) => Err(format!(
+                Err(_) => Err(Failure::transient(format!(
                     "the export did not finish within {}ms",
                     export_timeout.as_millis()
-                )),
+                ))),
             };
             pool.give(payload);
             let _ = tx.send(result);
         });
         rx
+    }
+
+    fn last_attempt_error(&self) -> Option<String> {
+        self.last_attempt.get()
     }
 
     fn close(self: Box<Self>) {
@@ -424,6 +488,7 @@ struct HttpShared {
     request_timeout: Duration,
     export_timeout: Duration,
     redactor: Redactor,
+    last_attempt: LastAttempt,
 }
 
 impl HttpTransport {
@@ -477,6 +542,7 @@ impl HttpTransport {
                 request_timeout: config.timeout(),
                 export_timeout,
                 redactor: Redactor::new(config),
+                last_attempt: LastAttempt::default(),
             }),
             encoding,
             size_hint: 0,
@@ -485,59 +551,68 @@ impl HttpTransport {
 }
 
 impl HttpShared {
-    /// One export over HTTP, with OTLP's retries of transient failures, within the export
-    /// timeout.
+    /// One export over HTTP: attempts until one is answered, one fails for a reason that is
+    /// not transient, or the export's budget is spent (see `crate::retry`). A failure without
+    /// an answer (refused connection, timeout, reset) is transient.
     fn export(&self, body: Vec<u8>) -> ExportResult {
-        let deadline = Instant::now() + self.export_timeout;
+        let mut attempts = Attempts::new(self.export_timeout);
         let body = if self.gzip {
-            gzip(&body).map_err(|e| format!("cannot compress the request: {e}"))?
+            gzip(&body)
+                .map_err(|e| Failure::permanent(format!("cannot compress the request: {e}")))?
         } else {
             body
         };
         let body = Bytes::from(body);
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 0..=MAX_RETRIES {
-            // Each attempt ends by the export's deadline, even when the configured request
-            // timeout (the client's) is longer.
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err("HTTP export failed: no time left before the export deadline".into());
-            }
+        let mut last = None;
+        // Each attempt ends by the export's deadline, even when the configured request timeout
+        // (the client's) is longer.
+        while let Some(timeout) = attempts.next_timeout(self.request_timeout) {
             let sent = self
                 .client
                 .post(&self.url)
                 .headers(self.headers.clone())
                 .body(body.clone())
-                .timeout(left.min(self.request_timeout))
+                .timeout(timeout)
                 .send();
-            let (error, wait) = match sent {
+            let (reason, retry) = match sent {
                 Ok(response) if response.status().is_success() => {
+                    self.last_attempt.succeeded();
                     return Ok(self.read_success(response));
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let error = format!("HTTP export failed: status {status}");
-                    if !matches!(status.as_u16(), 429 | 502 | 503 | 504) {
-                        return Err(error);
-                    }
-                    let wait = retry_after(&response).map_or(backoff, |d| d.max(backoff));
-                    (error, wait)
+                    let retry = retry::http(
+                        status.as_u16(),
+                        response.headers().get(http::header::RETRY_AFTER),
+                    );
+                    (format!("HTTP export failed: status {status}"), retry)
                 }
                 Err(e) => {
-                    let error = format!(
+                    // A request that cannot even be built fails the same way every time.
+                    let retry = if e.is_builder() {
+                        Retry::Never
+                    } else {
+                        Retry::After(None)
+                    };
+                    let reason = format!(
                         "HTTP export failed: {}",
                         self.redactor.clean(&error_chain(e.without_url()))
                     );
-                    (error, backoff)
+                    (reason, retry)
                 }
             };
-            if attempt == MAX_RETRIES || Instant::now() + wait >= deadline {
-                return Err(error);
+            self.last_attempt.failed(&reason);
+            let Retry::After(asked) = retry else {
+                return Err(Failure::permanent(reason));
+            };
+            if let Some(wait) = attempts.wait(asked) {
+                std::thread::sleep(wait);
             }
-            std::thread::sleep(wait);
-            backoff *= 2;
+            last = Some(reason);
         }
-        Err("HTTP export failed after its retries".into())
+        Err(Failure::transient(last.unwrap_or_else(|| {
+            "HTTP export failed: no time left before the export deadline".into()
+        })))
     }
 
     /// A 2xx answer: the body, if any, may report a partial success.
@@ -590,19 +665,6 @@ fn partial_success_from_json(body: &[u8], redactor: &Redactor) -> Delivered {
     }
 }
 
-/// `Retry-After` in seconds, when the backend sent one.
-fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
-    let seconds = response
-        .headers()
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(Duration::from_secs(seconds.min(60)))
-}
-
 fn error_chain(error: reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);
@@ -625,7 +687,7 @@ fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 impl Transport for HttpTransport {
-    fn start(&mut self, batch: &mut Vec<SpanData>) -> Receiver<ExportResult> {
+    fn start(&mut self, batch: &[SpanData]) -> Receiver<ExportResult> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let mut body = Vec::with_capacity(self.size_hint + self.size_hint / 8);
         match &self.encoding {
@@ -633,19 +695,25 @@ impl Transport for HttpTransport {
             HttpEncoding::Json(encoder) => encoder.encode(batch, &mut body),
         }
         self.size_hint = body.len();
-        batch.clear();
         let shared = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new()
             .name("lightstep-export-http".into())
             .spawn(move || {
+                let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
                 let _ = tx.send(shared.export(body));
             });
         if let Err(e) = spawned {
             let (tx, rx) = crossbeam_channel::bounded(1);
-            let _ = tx.send(Err(format!("cannot start an export thread: {e}")));
+            let _ = tx.send(Err(Failure::permanent(format!(
+                "cannot start an export thread: {e}"
+            ))));
             return rx;
         }
         rx
+    }
+
+    fn last_attempt_error(&self) -> Option<String> {
+        self.shared.last_attempt.get()
     }
 
     fn close(self: Box<Self>) {}
@@ -724,6 +792,8 @@ pub(crate) fn rustls_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
+
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 
     fn redactor() -> Redactor {
@@ -753,6 +823,7 @@ mod tests {
             request_timeout: Duration::from_secs(10),
             export_timeout,
             redactor: redactor(),
+            last_attempt: LastAttempt::default(),
         }
     }
 

@@ -148,19 +148,73 @@ pub fn init_with(builder: ConfigBuilder) -> Result<ExporterGuard, ExporterError>
 /// [`init`], plus a global `tracing` subscriber whose OpenTelemetry layer sends
 /// `#[tracing::instrument]` spans into the same traces as the helpers' spans.
 ///
+/// The layer is filtered by `RUST_LOG` (the `EnvFilter` syntax; unset or empty: every level).
+/// The crates the exporter sends with (`h2`, `hyper`, `hyper_util`, `tonic`, `tower`,
+/// `reqwest`) stay out unless `RUST_LOG` names them, and whatever runs on the pipeline's own
+/// threads is never exported, named or not: the pipeline does not trace its own exports.
+///
 /// To combine the layer with your own subscriber (a `fmt` layer, filters), call [`init`] and
 /// add `lightstep::instrument::tracing_layer` to your registry instead.
 #[cfg(all(feature = "exporter", feature = "tracing"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "exporter", feature = "tracing"))))]
 pub fn init_tracing(builder: ConfigBuilder) -> Result<ExporterGuard, InitError> {
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
+    // Before anything is installed: a bad RUST_LOG leaves no global provider behind.
+    let filter = layer_filter()?;
     let guard = init_with(builder)?;
     tracing_subscriber::registry()
-        .with(lightstep_instrument::tracing_layer(guard.tracer()))
+        .with(lightstep_instrument::tracing_layer(guard.tracer()).with_filter(filter))
         .try_init()
         .map_err(|e| InitError::Subscriber(e.to_string()))?;
     Ok(guard)
+}
+
+/// The crates the exporter's transports are made of: their spans and events come from the
+/// pipeline's own work, so `init_tracing` keeps them out unless `RUST_LOG` names them.
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+const TRANSPORT_CRATES: [&str; 6] = ["h2", "hyper", "hyper_util", "tonic", "tower", "reqwest"];
+
+/// The filter of `init_tracing`'s OpenTelemetry layer: `RUST_LOG` (every level when unset or
+/// empty), the transport crates off unless it names them, and nothing made where telemetry is
+/// suppressed. `RUST_LOG` is read by tracing-subscriber's `EnvFilter`, as every `tracing` user
+/// expects (it is not a lightstep-rs setting, and `EnvSnapshot` does not hold it).
+///
+/// The last part is needed besides the exporter's suppressed threads: tracing-opentelemetry
+/// starts a span with an explicit `parent: None` (h2's `Connection`) from an empty context, not
+/// the thread's, so only a filter that reads the thread's context keeps it out.
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+fn layer_filter()
+-> Result<impl tracing_subscriber::layer::Filter<tracing_subscriber::Registry>, InitError> {
+    use tracing_subscriber::filter::{EnvFilter, FilterExt as _, LevelFilter, filter_fn};
+    let invalid = |e: &dyn std::fmt::Display| InitError::Filter(format!("RUST_LOG: {e}"));
+    let mut filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::TRACE.into())
+        .from_env()
+        .map_err(|e| invalid(&e))?;
+    // The filter displays as its directives, in RUST_LOG's syntax.
+    let asked = filter.to_string();
+    for krate in TRANSPORT_CRATES {
+        if !names_target(&asked, krate) {
+            let off = format!("{krate}=off").parse().map_err(|e| invalid(&e))?;
+            filter = filter.add_directive(off);
+        }
+    }
+    Ok(filter.and(filter_fn(|_| {
+        !opentelemetry::Context::is_current_telemetry_suppressed()
+    })))
+}
+
+/// Whether one of the `directives` is for exactly `target` (`h2=debug`, `h2`,
+/// `h2[span]=trace`); a directive for a module under it (`h2::codec=debug`) is more specific
+/// than the `off` added for the crate, and wins anyway.
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+fn names_target(directives: &str, target: &str) -> bool {
+    directives.split(',').any(|directive| {
+        let end = directive.find(['[', '=']).unwrap_or(directive.len());
+        directive[..end].trim() == target
+    })
 }
 
 /// Why [`init_tracing`] failed.
@@ -173,6 +227,8 @@ pub enum InitError {
     Exporter(ExporterError),
     /// A global `tracing` subscriber was already set.
     Subscriber(String),
+    /// `RUST_LOG` holds a directive that does not parse.
+    Filter(String),
 }
 
 #[cfg(all(feature = "exporter", feature = "tracing"))]
@@ -181,6 +237,7 @@ impl std::fmt::Display for InitError {
         match self {
             Self::Exporter(_) => f.write_str("cannot build the tracing pipeline"),
             Self::Subscriber(e) => write!(f, "cannot install the tracing subscriber: {e}"),
+            Self::Filter(e) => write!(f, "cannot build the tracing filter: {e}"),
         }
     }
 }
@@ -190,7 +247,7 @@ impl std::error::Error for InitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Exporter(e) => Some(e),
-            Self::Subscriber(_) => None,
+            Self::Subscriber(_) | Self::Filter(_) => None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Backend not started yet, refusing, slow, stopped mid-run: the application is never blocked,
 //! flush and shutdown keep their deadline on both runtime flavours, the counts are exact, and
-//! delivery resumes when the backend is back.
+//! when the backend is back it gets every span that fit in the queue meanwhile.
 //!
 //! Every case runs on a current-thread and on a multi-thread runtime (`on_both_runtimes!`),
 //! over gRPC, HTTP/protobuf and HTTP/JSON at the same time (`over_every_protocol`).
@@ -9,7 +9,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use lightstep_config::{ConfigBuilder, Protocol};
+use lightstep_config::{ConfigBuilder, EnvSnapshot, LightstepConfig, Protocol};
 use lightstep_exporter::{ExportStats, ExporterError, LightstepExporter};
 use lightstep_receiver::{Receiver, RunningReceiver};
 use opentelemetry::trace::Tracer;
@@ -55,6 +55,9 @@ on_both_runtimes!(
     receiver_stops_mid_run_and_comes_back,
     a_full_queue_drops_and_every_span_is_counted,
     ending_spans_never_waits_for_a_hanging_export,
+    a_five_second_outage_loses_nothing_with_the_default_settings,
+    a_long_outage_drops_exactly_what_does_not_fit,
+    shutdown_during_an_outage_keeps_its_deadline_and_counts_every_span,
 );
 
 /// Every protocol concurrently, on the test's runtime.
@@ -191,32 +194,38 @@ fn assert_undelivered(
     }
 }
 
-/// A flush that delivers everything ended since the previous one, within the deadline.
-/// A flush within its deadline that reports `report` (`assert_undelivered`), the counters then
-/// exactly `counts` (`assert_counts`).
-async fn flush_undelivered(
-    exporter: &LightstepExporter,
-    report: (u64, u64, u64, u64),
-    counts: (u64, u64, u64, u64),
-    protocol: Protocol,
-) {
+/// A flush that cannot deliver (the backend is down): it gives up at its deadline, and the
+/// spans are neither dropped nor failed but still pending, `ended` of them.
+async fn flush_keeps_pending(exporter: &LightstepExporter, ended: u64, protocol: Protocol) {
     let (flushed, took) = timed(exporter.force_flush()).await;
     assert_within_deadline(took, "force_flush", protocol);
-    assert_undelivered(flushed, report, protocol);
-    assert_counts(&exporter.stats(), counts, protocol);
+    assert!(took >= DEADLINE, "{protocol:?}: the flush gave up early");
+    match flushed {
+        Err(ExporterError::Deadline {
+            operation: "flush",
+            pending,
+            dropped: 0,
+            failed: 0,
+            ..
+        }) if pending == ended => {}
+        other => panic!("{protocol:?}: expected {ended} spans pending, got {other:?}"),
+    }
+    let stats = exporter.stats();
+    assert_eq!(
+        (stats.ended, stats.exported, stats.pending()),
+        (ended, 0, ended),
+        "{protocol:?}: {stats:?}"
+    );
 }
 
-/// The same for shutdown.
-async fn shutdown_undelivered(
-    exporter: &LightstepExporter,
-    report: (u64, u64, u64, u64),
-    counts: (u64, u64, u64, u64),
-    protocol: Protocol,
-) {
+/// A shutdown within its deadline that delivered every span, `ended` of them.
+async fn shutdown_delivers_all(exporter: &LightstepExporter, ended: u64, protocol: Protocol) {
     let (shut, took) = timed(exporter.shutdown()).await;
     assert_within_deadline(took, "shutdown", protocol);
-    assert_undelivered(shut, report, protocol);
-    assert_counts(&exporter.stats(), counts, protocol);
+    if let Err(e) = shut {
+        panic!("{protocol:?}: every span was to be delivered: {e}");
+    }
+    assert_counts(&exporter.stats(), (ended, ended, 0, 0), protocol);
 }
 
 async fn flush_delivers(exporter: &LightstepExporter, why: &str, protocol: Protocol) {
@@ -269,37 +278,41 @@ async fn until_held(receiver: &RunningReceiver, n: u64) {
     }
 }
 
-/// Exporting starts before the backend does: what is ended while nothing listens fails, exactly
-/// those spans; once a receiver listens on that address, spans ended after it is up arrive.
+/// Exporting starts before the backend does: what is ended while nothing listens stays
+/// queued (a flush gives up at its deadline with every span pending); once a receiver listens
+/// on that address, it gets those spans and the later ones, none lost.
 async fn receiver_not_started_yet(protocol: Protocol) {
     let port = HeldPort::new();
     let exporter = exporter(fault_config(&url(port.addr(), protocol), protocol));
-    // Two full batches go out at once, the flush sends the last 5; every connection is refused.
+    // Two full batches go out at once, the flush sends the last 5; every connection is refused,
+    // each export is retried for its second and goes back to the queue, again and again.
     end_spans(&exporter, "early", 25);
-    flush_undelivered(&exporter, (25, 25, 0, 25), (25, 0, 0, 25), protocol).await;
+    flush_keeps_pending(&exporter, 25, protocol).await;
 
     let receiver = receiver_on(port.into_listener(), protocol).await;
     end_spans(&exporter, "late", 5);
     flush_delivers(&exporter, "the receiver is up", protocol).await;
-    shutdown_undelivered(&exporter, (30, 25, 0, 25), (30, 5, 0, 25), protocol).await;
-    // The spans that failed are not resent: the receiver has the late ones only.
-    assert_eq!(received_names(&receiver), names("late", 5), "{protocol:?}");
+    shutdown_delivers_all(&exporter, 30, protocol).await;
+    let mut expected = names("early", 25);
+    expected.extend(names("late", 5));
+    expected.sort();
+    assert_eq!(received_names(&receiver), expected, "{protocol:?}");
     receiver.shutdown().await;
 }
 
-/// Every request is answered gRPC `UNAVAILABLE` / HTTP 503 (retryable: the exporter retries
-/// within its export timeout, then gives up): the spans are failed, exactly; once the receiver
-/// accepts again, new spans arrive.
+/// Every request is answered gRPC `UNAVAILABLE` / HTTP 503 (transient: each export is retried
+/// within its export timeout, then its spans go back to the queue): a flush gives up at its
+/// deadline with the spans pending; once the receiver accepts again, it gets all of them.
 async fn receiver_answers_unavailable(protocol: Protocol) {
     let receiver = receiver().await;
     receiver.faults().fail_next_requests(u64::MAX);
     let exporter = exporter(fault_config(&endpoint(&receiver, protocol), protocol));
     end_spans(&exporter, "refused", 25);
-    flush_undelivered(&exporter, (25, 25, 0, 25), (25, 0, 0, 25), protocol).await;
+    flush_keeps_pending(&exporter, 25, protocol).await;
     assert!(receiver.spans().is_empty(), "{protocol:?}");
-    // Three exports, each tried at least once: the refusals came from the receiver.
+    // Three exports, each tried more than once: the refusals came from the receiver.
     assert!(
-        receiver.stats().requests_failed_by_fault >= 3,
+        receiver.stats().requests_failed_by_fault > 3,
         "{protocol:?}: {:?}",
         receiver.stats()
     );
@@ -307,12 +320,11 @@ async fn receiver_answers_unavailable(protocol: Protocol) {
     receiver.faults().fail_next_requests(0);
     end_spans(&exporter, "accepted", 5);
     flush_delivers(&exporter, "the receiver accepts again", protocol).await;
-    shutdown_undelivered(&exporter, (30, 25, 0, 25), (30, 5, 0, 25), protocol).await;
-    assert_eq!(
-        received_names(&receiver),
-        names("accepted", 5),
-        "{protocol:?}"
-    );
+    shutdown_delivers_all(&exporter, 30, protocol).await;
+    let mut expected = names("refused", 25);
+    expected.extend(names("accepted", 5));
+    expected.sort();
+    assert_eq!(received_names(&receiver), expected, "{protocol:?}");
     receiver.shutdown().await;
 }
 
@@ -369,8 +381,9 @@ async fn receiver_black_holes_exports(protocol: Protocol) {
 }
 
 /// The receiver goes away while it holds an export, stays away, and a new one comes up on the
-/// same address: the export it cut and everything sent while it was away fail, exactly, and
-/// spans ended once the new receiver is up arrive there.
+/// same address (a backend restart): the export it cut and everything ended while it was away
+/// stay pending, and the new receiver gets them with the spans ended once it is up: nothing
+/// lost.
 async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
     let port = HeldPort::new();
     let first = receiver_on(port.listener_beside(), protocol).await;
@@ -386,20 +399,38 @@ async fn receiver_stops_mid_run_and_comes_back(protocol: Protocol) {
     // The port stays held while nothing listens on it: connections are refused.
     first.shutdown().await;
     end_spans(&exporter, "while-down", 15);
-    flush_undelivered(&exporter, (26, 25, 0, 25), (26, 1, 0, 25), protocol).await;
+    let (flushed, took) = timed(exporter.force_flush()).await;
+    assert_within_deadline(took, "force_flush", protocol);
+    assert!(
+        matches!(
+            flushed,
+            Err(ExporterError::Deadline {
+                pending: 25,
+                dropped: 0,
+                failed: 0,
+                ..
+            })
+        ),
+        "{protocol:?}: {flushed:?}"
+    );
 
     let second = receiver_on(port.into_listener(), protocol).await;
     end_spans(&exporter, "after", 5);
     flush_delivers(&exporter, "the receiver is back", protocol).await;
-    shutdown_undelivered(&exporter, (31, 25, 0, 25), (31, 6, 0, 25), protocol).await;
-    assert_eq!(received_names(&second), names("after", 5), "{protocol:?}");
+    shutdown_delivers_all(&exporter, 31, protocol).await;
+    let mut expected = names("cut", BATCH);
+    expected.extend(names("while-down", 15));
+    expected.extend(names("after", 5));
+    expected.sort();
+    assert_eq!(received_names(&second), expected, "{protocol:?}");
     second.shutdown().await;
 }
 
 /// One export at a time, each held by the receiver until it times out: 1,000 spans ended at
-/// once overflow the queue. Every span is accounted for: dropped (queue full) or failed, none
-/// exported, none left pending once shutdown returns, and shutdown's error says how many of
-/// each.
+/// once overflow the queue, and each batch given up goes back to a queue that is full or
+/// nearly. Every span is accounted for: dropped (no room, when it ended or when its batch came
+/// back) or failed (left at shutdown), none exported, none left pending once shutdown returns,
+/// and shutdown's error says how many of each.
 async fn a_full_queue_drops_and_every_span_is_counted(protocol: Protocol) {
     const SMALL_QUEUE: usize = 30;
     const ENDED: u64 = 1_000;
@@ -444,8 +475,9 @@ async fn a_full_queue_drops_and_every_span_is_counted(protocol: Protocol) {
         ENDED,
         "{protocol:?}: {stats:?}"
     );
-    // Drops happen when a span ends, never later: shutdown fails what was queued.
-    assert_eq!(stats.dropped, during.dropped, "{protocol:?}: {stats:?}");
+    // Drops also happen later, when a batch given up finds no room back in the queue; shutdown
+    // fails what is left (the queue, the batch held, the export in flight).
+    assert!(stats.dropped >= during.dropped, "{protocol:?}: {stats:?}");
     assert!(
         stats.failed >= SMALL_QUEUE as u64,
         "{protocol:?}: {stats:?}"
@@ -500,5 +532,262 @@ async fn ending_spans_never_waits_for_a_hanging_export(protocol: Protocol) {
     assert_eq!(stats.dropped, during.dropped, "{protocol:?}: {stats:?}");
     assert_eq!(stats.pending(), 0, "{protocol:?}: {stats:?}");
     assert_undelivered(shut, (ENDED, ENDED, during.dropped, accepted), protocol);
+    assert!(receiver.spans().is_empty(), "{protocol:?}");
+}
+
+/// How long the backend refuses every export in the outage cases.
+const OUTAGE: Duration = Duration::from_secs(5);
+
+/// Ends `per_step` spans every `step` until `until`, each step's names with their own prefix;
+/// returns how many it ended.
+async fn end_spans_until(
+    exporter: &LightstepExporter,
+    prefix: &str,
+    per_step: usize,
+    step: Duration,
+    until: Instant,
+) -> u64 {
+    let mut ended = 0;
+    let mut k = 0;
+    while Instant::now() < until {
+        end_spans(exporter, &format!("{prefix}{k}"), per_step);
+        ended += per_step as u64;
+        k += 1;
+        tokio::time::sleep(step).await;
+    }
+    ended
+}
+
+/// What the receiver holds: every span once (no duplicates), `n` of them.
+#[track_caller]
+fn assert_received_once(receiver: &RunningReceiver, n: u64, protocol: Protocol) {
+    let mut names = received_names(receiver);
+    assert_eq!(names.len() as u64, n, "{protocol:?}");
+    names.dedup();
+    assert_eq!(names.len() as u64, n, "{protocol:?}: spans received twice");
+}
+
+/// The backend refuses every export (gRPC `UNAVAILABLE`, HTTP 503) for five seconds, then
+/// recovers. With the default settings (only the endpoint and the token set), nothing is lost:
+/// every span ended before, during and after the outage arrives, once. (A batch of 512, the
+/// default, leaves at once and meets the outage; spans keep ending during it.)
+async fn a_five_second_outage_loses_nothing_with_the_default_settings(protocol: Protocol) {
+    let receiver = receiver().await;
+    receiver.faults().fail_next_requests(u64::MAX);
+    let builder = LightstepConfig::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_protocol(protocol)
+        .with_service_name("outage")
+        .with_access_token(TOKEN);
+    let url = endpoint(&receiver, protocol);
+    let exporter = exporter(if protocol.is_http() {
+        builder.with_traces_endpoint(url)
+    } else {
+        builder.with_otlp_endpoint(url)
+    });
+    let outage_ends = Instant::now() + OUTAGE;
+    end_spans(&exporter, "before", 600);
+    let during = end_spans_until(
+        &exporter,
+        "during",
+        20,
+        Duration::from_millis(250),
+        outage_ends,
+    )
+    .await;
+    // The outage met the exports, more than once each: they were retried.
+    assert!(
+        receiver.stats().requests_failed_by_fault >= 2,
+        "{protocol:?}: {:?}",
+        receiver.stats()
+    );
+    let stats = exporter.stats();
+    assert_eq!(
+        (stats.dropped, stats.failed),
+        (0, 0),
+        "{protocol:?}: {stats:?}"
+    );
+    receiver.faults().fail_next_requests(0);
+    end_spans(&exporter, "after", 10);
+    let created = 600 + during + 10;
+    // Delivery waits for the next attempt (at most 5 s apart) and the scheduled delay (5 s by
+    // default): wait for it, not a speed.
+    let waited = receiver
+        .wait_for_spans(created as usize, Duration::from_secs(60))
+        .await;
+    assert!(
+        waited.is_ok(),
+        "{protocol:?}: {} of {created} spans arrived: {:?}",
+        receiver.spans().len(),
+        exporter.stats()
+    );
+    shutdown_delivers_all(&exporter, created, protocol).await;
+    assert_received_once(&receiver, created, protocol);
+}
+
+/// Settings that shrink a 60-second outage to five with the same proportions: the outage
+/// lasts five export timeouts (each export is tried for a second, then its spans go back to
+/// the queue), and far more spans end during it than the queue holds.
+fn outage_config(url: &str, protocol: Protocol) -> ConfigBuilder {
+    config_for(url, protocol)
+        .with_max_queue_size(QUEUE)
+        .with_max_export_batch_size(BATCH)
+        .with_max_concurrent_exports(1)
+        .with_scheduled_delay(Duration::from_millis(50))
+        .with_timeout(Duration::from_millis(300))
+        .with_export_timeout(Duration::from_secs(1))
+        .with_shutdown_timeout(DEADLINE)
+}
+
+/// Waits until every span ended so far is delivered, dropped or failed.
+async fn until_settled(exporter: &LightstepExporter, protocol: Protocol) {
+    let started = Instant::now();
+    while exporter.stats().pending() > 0 {
+        assert!(
+            started.elapsed() < HANG_GUARD,
+            "{protocol:?}: {:?}",
+            exporter.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A long outage: 1,000 spans end during it, the queue holds 100. What does not fit is dropped
+/// and counted, exactly: once the backend is back and the queue has drained, delivered +
+/// dropped = created, none failed, the receiver holds exactly the delivered spans (at least the
+/// queue's worth that waited out the outage), and spans ended after that arrive. Shutdown keeps
+/// its deadline.
+async fn a_long_outage_drops_exactly_what_does_not_fit(protocol: Protocol) {
+    let receiver = receiver().await;
+    receiver.faults().fail_next_requests(u64::MAX);
+    let exporter = exporter(outage_config(&endpoint(&receiver, protocol), protocol));
+    let during = end_spans_until(
+        &exporter,
+        "during",
+        10,
+        Duration::from_millis(50),
+        Instant::now() + OUTAGE,
+    )
+    .await;
+    let stats = exporter.stats();
+    assert!(
+        stats.dropped > 0,
+        "{protocol:?}: nothing overflowed: {stats:?}"
+    );
+    assert_eq!(stats.failed, 0, "{protocol:?}: {stats:?}");
+    // The reason given is the backend's answer, not a timeout of the processor's own.
+    let reason = if protocol.is_http() {
+        "503"
+    } else {
+        "Unavailable"
+    };
+    assert!(
+        stats
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(reason)),
+        "{protocol:?}: {stats:?}"
+    );
+    receiver.faults().fail_next_requests(0);
+    until_settled(&exporter, protocol).await;
+    // The queue has drained: spans ended now are not dropped.
+    end_spans(&exporter, "after", 10);
+    let created = during + 10;
+    until_settled(&exporter, protocol).await;
+    let stats = exporter.stats();
+    assert_eq!(stats.ended, created, "{protocol:?}: {stats:?}");
+    assert_eq!(
+        (
+            stats.exported + stats.dropped,
+            stats.failed,
+            stats.pending()
+        ),
+        (created, 0, 0),
+        "{protocol:?}: delivered + dropped must be created: {stats:?}"
+    );
+    assert!(
+        stats.exported >= (QUEUE + BATCH) as u64,
+        "{protocol:?}: {stats:?}"
+    );
+    assert_received_once(&receiver, stats.exported, protocol);
+    let received = received_names(&receiver);
+    for name in names("after", 10) {
+        assert!(received.contains(&name), "{protocol:?}: {name} is missing");
+    }
+    shutdown_undelivered_exactly(&exporter, &stats, protocol).await;
+}
+
+/// Shutdown within its deadline, reporting `Undelivered` with exactly the counters of `stats`
+/// (nothing pending: the counts were final before).
+async fn shutdown_undelivered_exactly(
+    exporter: &LightstepExporter,
+    stats: &ExportStats,
+    protocol: Protocol,
+) {
+    let (shut, took) = timed(exporter.shutdown()).await;
+    assert_within_deadline(took, "shutdown", protocol);
+    assert_undelivered(
+        shut,
+        (
+            stats.ended,
+            stats.ended - stats.exported,
+            stats.dropped,
+            stats.failed,
+        ),
+        protocol,
+    );
+}
+
+/// Shutdown while the backend still refuses: it returns within its deadline, every span is
+/// counted (dropped when it did not fit, failed when it was still waiting), none pending, none
+/// delivered.
+async fn shutdown_during_an_outage_keeps_its_deadline_and_counts_every_span(protocol: Protocol) {
+    let receiver = receiver().await;
+    receiver.faults().fail_next_requests(u64::MAX);
+    let exporter = exporter(outage_config(&endpoint(&receiver, protocol), protocol));
+    let created = end_spans_until(
+        &exporter,
+        "during",
+        10,
+        Duration::from_millis(50),
+        Instant::now() + Duration::from_secs(3),
+    )
+    .await;
+    let (shut, took) = timed(exporter.shutdown()).await;
+    assert_within_deadline(took, "shutdown", protocol);
+    let stats = exporter.stats();
+    assert_eq!(
+        (stats.ended, stats.exported, stats.pending()),
+        (created, 0, 0),
+        "{protocol:?}: {stats:?}"
+    );
+    assert_eq!(
+        stats.dropped + stats.failed,
+        created,
+        "{protocol:?}: {stats:?}"
+    );
+    assert!(
+        stats.failed > 0 && stats.dropped > 0,
+        "{protocol:?}: {stats:?}"
+    );
+    // Even for the exports shutdown gave up while they were still retrying, the reason is the
+    // backend's answer.
+    let reason = if protocol.is_http() {
+        "503"
+    } else {
+        "Unavailable"
+    };
+    assert!(
+        stats
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(reason)),
+        "{protocol:?}: {stats:?}"
+    );
+    assert_undelivered(
+        shut,
+        (created, created, stats.dropped, stats.failed),
+        protocol,
+    );
     assert!(receiver.spans().is_empty(), "{protocol:?}");
 }

@@ -6,6 +6,7 @@ mod doctor;
 mod faults;
 mod lifecycle;
 mod otlp;
+mod retries;
 
 use std::path::PathBuf;
 use std::time::Duration;

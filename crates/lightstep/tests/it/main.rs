@@ -90,3 +90,154 @@ fn init_tracing_bridges_tracing_spans() {
         "{err}"
     );
 }
+
+/// The pipeline never traces itself: with `init_tracing` and everything enabled, the spans and
+/// events that h2, hyper, tonic, tower and reqwest make while exporting are not exported. N
+/// spans ended by the application arrive, exactly N, over gRPC and over HTTP. The global
+/// subscriber can be set once per process and `RUST_LOG` only through a child's environment
+/// (no `unsafe` here), so each case runs this test binary again as a child.
+#[cfg(feature = "tracing")]
+#[test]
+fn init_tracing_never_exports_the_pipelines_own_telemetry() {
+    const CHILD: &str = "LIGHTSTEP_TEST_CHILD_SELF_TELEMETRY";
+    const SPANS: usize = 200;
+    let env = EnvSnapshot::from_process();
+    if let Some(target) = env.get(CHILD) {
+        let (protocol, url) = target.split_once(' ').expect("protocol and url");
+        let builder = lightstep::builder()
+            .with_env(EnvSnapshot::empty())
+            .with_service_name("self-telemetry")
+            .with_max_export_batch_size(20)
+            .with_scheduled_delay(Duration::from_millis(20));
+        let builder = if protocol == "grpc" {
+            builder.with_otlp_endpoint(url)
+        } else {
+            builder
+                .with_protocol(lightstep::config::Protocol::HttpProtobuf)
+                .with_traces_endpoint(url)
+        };
+        let guard = lightstep::init_tracing(builder).expect("init_tracing");
+        // Spread over many exports, each of which made the transport's own spans before the
+        // next one left.
+        for i in 0..SPANS {
+            tracing::info_span!("app", i).in_scope(|| tracing::info!("inside"));
+            if i % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        }
+        guard.shutdown_blocking().expect("delivered");
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(lightstep_receiver::Receiver::builder().start())
+        .unwrap();
+    // `trace` alone, then every transport crate asked for by name: the default filter keeps
+    // them out in the first case; in the second only the export threads' suppressed context
+    // does (and the layer's filter that reads it, for spans started without a parent).
+    let everything =
+        "trace,h2=trace,hyper=trace,hyper_util=trace,tonic=trace,tower=trace,reqwest=trace";
+    for rust_log in ["trace", everything] {
+        for (protocol, url) in [
+            ("grpc", receiver.grpc_endpoint()),
+            ("http", receiver.http_traces_url()),
+        ] {
+            let before = receiver.spans().len();
+            let output = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "init_tracing_never_exports_the_pipelines_own_telemetry",
+                    "--nocapture",
+                ])
+                .env(CHILD, format!("{protocol} {url}"))
+                .env("RUST_LOG", rust_log)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "the child failed ({protocol}, RUST_LOG={rust_log}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let spans = receiver.spans();
+            let extra: Vec<&str> = spans[before..]
+                .iter()
+                .map(|s| s.name())
+                .filter(|name| *name != "app")
+                .collect();
+            assert_eq!(
+                (spans.len() - before, extra.len()),
+                (SPANS, 0),
+                "{protocol}, RUST_LOG={rust_log}: the pipeline exported its own spans: {:?}",
+                &extra[..extra.len().min(20)]
+            );
+        }
+    }
+}
+
+/// `init_tracing`'s filter is `RUST_LOG`: `warn` keeps an `info` span out and a `warn` span in;
+/// a directive that does not parse is an error naming `RUST_LOG`, returned before anything is
+/// installed. (A child process each, as above.)
+#[cfg(feature = "tracing")]
+#[test]
+fn init_tracing_honours_rust_log_and_refuses_a_bad_one() {
+    const CHILD: &str = "LIGHTSTEP_TEST_CHILD_RUST_LOG";
+    let env = EnvSnapshot::from_process();
+    if let Some(endpoint) = env.get(CHILD) {
+        let builder = lightstep::builder()
+            .with_env(EnvSnapshot::empty())
+            .with_otlp_endpoint(endpoint)
+            .with_service_name("rust-log");
+        match lightstep::init_tracing(builder) {
+            Ok(guard) => {
+                tracing::info_span!("info-span").in_scope(|| {});
+                tracing::warn_span!("warn-span").in_scope(|| {});
+                guard.shutdown_blocking().expect("delivered");
+            }
+            Err(e) => {
+                let message = e.to_string();
+                assert!(message.contains("RUST_LOG"), "{message}");
+                // Nothing was installed: the global provider is still the no-op one.
+                use lightstep::opentelemetry::trace::Span as _;
+                let span = global::tracer("after").start("after");
+                assert!(!span.span_context().is_valid());
+                std::process::exit(3);
+            }
+        }
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(lightstep_receiver::Receiver::builder().start())
+        .unwrap();
+    let run = |rust_log: &str| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "init_tracing_honours_rust_log_and_refuses_a_bad_one",
+                "--nocapture",
+            ])
+            .env(CHILD, receiver.grpc_endpoint())
+            .env("RUST_LOG", rust_log)
+            .output()
+            .unwrap()
+    };
+    let output = run("warn");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let names: Vec<String> = receiver
+        .spans()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    assert_eq!(names, ["warn-span"]);
+    let output = run("info,my_crate=loud");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
