@@ -228,7 +228,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// The longest one batch export may take. Overrides `OTEL_BSP_EXPORT_TIMEOUT`.
+    /// The longest one batch export may take, its retries included; a batch still failing then
+    /// goes back to the queue while it has room. Overrides `OTEL_BSP_EXPORT_TIMEOUT`.
     pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = Some(timeout);
         self
