@@ -40,8 +40,8 @@
 //! | token required and missing or wrong | `UNAUTHENTICATED` | `401` |
 //! | larger than the size limit (before or after gzip) | `RESOURCE_EXHAUSTED` | `413` |
 //! | undecodable protobuf, JSON or gzip | `INVALID_ARGUMENT` | `400` |
-//! | body not received within the body timeout | `DEADLINE_EXCEEDED` | `408` |
-//! | no room in the in-flight budget within 2 s | `UNAVAILABLE` | `503`, `Retry-After: 1` |
+//! | body not begun, too slow, or not all in, in time | `DEADLINE_EXCEEDED` | `408` |
+//! | no room in the in-flight budget (headers: at once; body: within 2 s) | `UNAVAILABLE` | `503`, `Retry-After: 1` |
 //! | a [`Faults`] knob is on | `UNAVAILABLE` | `503` |
 //!
 //! Nothing from a refused request is stored, and the receiver keeps serving. A request refused
@@ -64,13 +64,20 @@
 //! measured as their protobuf encoding plus overheads, see [`SpanStore`]), and the newest
 //! [`MAX_REQUEST_RECORDS`] request records. A request body may not exceed
 //! [`ReceiverBuilder::with_max_request_bytes`] ([`DEFAULT_MAX_REQUEST_BYTES`], compressed or
-//! not); all bodies being received or decoded at once share
-//! [`ReceiverBuilder::with_max_in_flight_bytes`] ([`DEFAULT_MAX_IN_FLIGHT_BYTES`]; beyond it,
-//! requests wait up to two seconds, then get a retryable `UNAVAILABLE` / `503`; an OTLP/JSON
-//! body is charged about 4.25 times its size, what decoding it can take). A body must
-//! arrive within [`ReceiverBuilder::with_body_timeout`], and a connection with no request in
-//! flight is closed after [`ReceiverBuilder::with_idle_timeout`]. Connections and concurrent
-//! calls per connection are capped. Nothing grows with what clients send.
+//! not). All requests being received or decoded at once, their headers and bodies, share
+//! [`ReceiverBuilder::with_max_in_flight_bytes`] ([`DEFAULT_MAX_IN_FLIGHT_BYTES`]; a request
+//! with no room for its headers is refused at once, one with no room for its body waits up to
+//! two seconds, then both get a retryable `UNAVAILABLE` / `503`; small requests have a lane of
+//! their own, so they do not wait behind large ones; an OTLP/JSON body is charged about 4.25
+//! times its size, what decoding it can take). A body must begin within
+//! [`ReceiverBuilder::with_body_start_timeout`], keep up
+//! [`ReceiverBuilder::with_min_body_rate`] and arrive within
+//! [`ReceiverBuilder::with_body_timeout`]. At most 128 connections are served at once; one
+//! without an accepted export is closed after [`ReceiverBuilder::with_idle_timeout`], or sooner
+//! when another client needs its slot. What each connection may hold beyond the budget (read
+//! buffers, HTTP/2 frames, windows, streams and header lists) is bounded too, so the process's
+//! memory stays within the budget plus a fixed overhead (about 96 MiB), beside the store.
+//! Nothing grows with what clients send.
 //!
 //! Spans are kept as the protobuf bytes they arrived in, checked at arrival to decode, and
 //! decoded when read ([`ReceivedSpan::span`]): taking a request in costs one pass over its
@@ -85,6 +92,7 @@
 //!
 //! Rust 1.90 or newer.
 
+mod budget;
 mod error;
 mod faults;
 mod json;
@@ -129,16 +137,23 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// [`DEFAULT_MAX_SPANS`] first; large spans reach this.
 pub const DEFAULT_MAX_STORED_BYTES: usize = 256 * 1024 * 1024;
 
-/// The default budget of request bodies being received and decoded at once, over all
-/// connections: 64 MiB (raised, unless a budget is set, to what one OTLP/JSON request of the
-/// size limit is charged if that is larger).
+/// The default budget of requests (headers and bodies) being received and decoded at once,
+/// over all connections: 64 MiB (raised, unless a budget is set, to what one OTLP/JSON request
+/// of the size limit is charged if that is larger).
 pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 64 * 1024 * 1024;
 
-/// The default time after which a connection with no request in flight is closed: 60 s.
+/// The default time after which a connection that has had no export accepted is closed: 60 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The default time a client has to send a whole request body: 60 s.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default time a client has to begin a request body, from the end of its headers: 10 s.
+pub const DEFAULT_BODY_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default slowest rate at which a request body may arrive once the receiver has made room
+/// for it: 64 KiB per second.
+pub const DEFAULT_MIN_BODY_RATE: u32 = 64 * 1024;
 
 /// Not API: the ingest path without sockets, reachable from `benches/ingest.rs` and the fuzz
 /// targets only. May change at any time.
@@ -159,7 +174,7 @@ pub mod bench_support {
 
     /// Request metadata as a gRPC export brings it.
     pub fn request_info(headers: http::HeaderMap) -> Arc<RequestInfo> {
-        Arc::new(RequestInfo::new(Protocol::Grpc, headers, None, false))
+        Arc::new(RequestInfo::new(Protocol::Grpc, &headers, None, false))
     }
 
     /// Stores an encoded `ExportTraceServiceRequest` as a gRPC export does, returning the
@@ -213,6 +228,8 @@ pub struct ReceiverBuilder {
     max_in_flight_bytes: Option<usize>,
     idle_timeout: Duration,
     body_timeout: Duration,
+    body_start_timeout: Duration,
+    min_body_rate: u32,
     token: Option<String>,
     tls: Option<TlsPem>,
     client_ca: Option<Vec<u8>>,
@@ -275,6 +292,8 @@ impl Default for ReceiverBuilder {
             max_in_flight_bytes: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            body_start_timeout: DEFAULT_BODY_START_TIMEOUT,
+            min_body_rate: DEFAULT_MIN_BODY_RATE,
             token: None,
             tls: None,
             client_ca: None,
@@ -294,6 +313,8 @@ impl fmt::Debug for ReceiverBuilder {
             .field("max_in_flight_bytes", &self.in_flight_budget())
             .field("idle_timeout", &self.idle_timeout)
             .field("body_timeout", &self.body_timeout)
+            .field("body_start_timeout", &self.body_start_timeout)
+            .field("min_body_rate", &self.min_body_rate)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("tls", &self.tls.is_some())
             .field("client_ca", &self.client_ca.is_some())
@@ -369,30 +390,43 @@ impl ReceiverBuilder {
         self
     }
 
-    /// The budget, in bytes, of request bodies being received, decompressed and decoded at
-    /// once, over all connections of both listeners (default
-    /// [`DEFAULT_MAX_IN_FLIGHT_BYTES`], or what one OTLP/JSON request of the size limit is
-    /// charged, below, if that is larger; from the request size limit to `u32::MAX`). A request reserves its size when the first bytes of
-    /// its body arrive (a gRPC message's declared length, an HTTP `Content-Length`, or the
-    /// request size limit for a body of unknown length) and keeps it until it is stored; a
-    /// client that has sent only its headers holds nothing. A request that cannot
-    /// reserve its size within two seconds is answered `UNAVAILABLE` / `503` with
-    /// `Retry-After: 1`, which OTLP clients retry with backoff.
+    /// The budget, in bytes, of requests being received, decompressed and decoded at once,
+    /// over all connections of both listeners (default [`DEFAULT_MAX_IN_FLIGHT_BYTES`], or what
+    /// one OTLP/JSON request of the size limit is charged, below, if that is larger; from the
+    /// request size limit to `u32::MAX`).
+    ///
+    /// A request is charged its headers as soon as it arrives (what the receiver's copy of
+    /// them holds, about 200 bytes per header beyond its text), and is answered `UNAVAILABLE`
+    /// / `503` with `Retry-After: 1` at once if there is no room for them. It reserves its
+    /// body's size when the first bytes of its body arrive (a gRPC message's declared length,
+    /// an HTTP `Content-Length`, or the request size limit for a body of unknown length, whose
+    /// unused part is given back once the body is in) and keeps it until it is stored. A
+    /// request that cannot reserve its size within two seconds is answered `UNAVAILABLE` /
+    /// `503` with `Retry-After: 1`, which OTLP clients retry with backoff.
+    ///
+    /// An eighth of the budget, when the rest still holds the largest request, is kept for
+    /// headers and small bodies (at most a sixteenth of that eighth: 512 KiB with the
+    /// default): large bodies wait for room in the rest, in the order they came, and small
+    /// exports do not wait behind them.
     ///
     /// Decoding is charged too. Protobuf is checked in place and adds nothing; a gzip body
     /// adds its inflated size as it inflates. OTLP/JSON is transcoded into protobuf, into a
     /// buffer of 1.25 times the JSON (plus 1 KiB), with serde_json's scratch buffer beside it
     /// (under twice the JSON): a JSON body is charged its size plus that, about 4.25 times its
-    /// size in all, and one whose charge exceeds the whole budget is refused with `413`.
+    /// size in all, and one whose charge exceeds what one request may hold is refused with
+    /// `413`.
     pub fn with_max_in_flight_bytes(mut self, max_in_flight_bytes: usize) -> Self {
         self.max_in_flight_bytes = Some(max_in_flight_bytes);
         self
     }
 
-    /// How long a connection may stay open with no request in flight before the receiver
-    /// closes it (HTTP/2: `GOAWAY`; default [`DEFAULT_IDLE_TIMEOUT`]; at least 1 ms). Clients
-    /// reconnect on their next export. Frees the connection slots of clients that stay
-    /// connected but send nothing.
+    /// How long a connection keeps its slot without an accepted export (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]; at least 1 ms): then the receiver closes it (HTTP/2:
+    /// `GOAWAY`), letting the requests in flight finish. Refused requests (a wrong path or
+    /// method, a missing token, a body that does not arrive) do not count, so a client cannot
+    /// keep a slot with them. Clients reconnect on their next export. While another client
+    /// waits for a slot (all 128 are taken), connections without an accepted export in the
+    /// last second (or this timeout, if shorter) are closed at once.
     pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
         self.idle_timeout = idle_timeout;
         self
@@ -403,6 +437,26 @@ impl ReceiverBuilder {
     /// `DEADLINE_EXCEEDED`, an OTLP/HTTP one `408`; nothing of it is stored.
     pub fn with_body_timeout(mut self, body_timeout: Duration) -> Self {
         self.body_timeout = body_timeout;
+        self
+    }
+
+    /// How long a client may take to begin a request body, from the end of its headers
+    /// (default [`DEFAULT_BODY_START_TIMEOUT`]; at least 1 ms; the body timeout still bounds
+    /// it). Its headers are charged to the in-flight budget meanwhile. A request whose body
+    /// has not begun by then is answered `DEADLINE_EXCEEDED` / `408`.
+    pub fn with_body_start_timeout(mut self, body_start_timeout: Duration) -> Self {
+        self.body_start_timeout = body_start_timeout;
+        self
+    }
+
+    /// The slowest rate, in bytes per second, at which a request body may arrive once the
+    /// receiver has made room for it in the in-flight budget (default
+    /// [`DEFAULT_MIN_BODY_RATE`]; at least 1). After a second of grace, a body that has not
+    /// delivered this rate times the time since (minus that second) is answered
+    /// `DEADLINE_EXCEEDED` / `408`, and its room goes to others: a client cannot hold a large
+    /// reservation by sending its first byte and nothing more.
+    pub fn with_min_body_rate(mut self, bytes_per_second: u32) -> Self {
+        self.min_body_rate = bytes_per_second;
         self
     }
 
@@ -484,9 +538,16 @@ impl ReceiverBuilder {
                 ),
             });
         }
+        if self.min_body_rate == 0 {
+            return Err(Error::InvalidSetting {
+                setting: "min_body_rate",
+                reason: "must be at least 1 byte per second".into(),
+            });
+        }
         for (setting, value) in [
             ("idle_timeout", self.idle_timeout),
             ("body_timeout", self.body_timeout),
+            ("body_start_timeout", self.body_start_timeout),
         ] {
             if value < Duration::from_millis(1) {
                 return Err(Error::InvalidSetting {
@@ -539,25 +600,20 @@ impl ReceiverBuilder {
             max_request_bytes: self.max_request_bytes,
             max_in_flight_bytes: self.in_flight_budget(),
             body_timeout: self.body_timeout,
+            body_start_timeout: self.body_start_timeout,
+            min_body_rate: self.min_body_rate,
             shutdown: shutdown_rx.clone(),
         }));
-        let idle_timeout = self.idle_timeout;
-        let app_handle = Arc::clone(&app);
+        let serving = server::Serving {
+            app: Arc::clone(&app),
+            tls: acceptor.clone(),
+            idle_timeout: self.idle_timeout,
+            slots: server::Slots::new(),
+            shutdown: shutdown_rx,
+        };
         let tasks = vec![
-            tokio::spawn(server::serve(
-                grpc_listener,
-                Arc::clone(&app),
-                acceptor.clone(),
-                idle_timeout,
-                shutdown_rx.clone(),
-            )),
-            tokio::spawn(server::serve(
-                http_listener,
-                app,
-                acceptor.clone(),
-                idle_timeout,
-                shutdown_rx,
-            )),
+            tokio::spawn(server::serve(grpc_listener, serving.clone())),
+            tokio::spawn(server::serve(http_listener, serving)),
         ];
         tracing::debug!(%grpc_addr, %http_addr, tls = acceptor.is_some(), "lightstep-receiver started");
         Ok(RunningReceiver {
@@ -566,7 +622,7 @@ impl ReceiverBuilder {
             tls: acceptor.is_some(),
             store,
             faults,
-            app: app_handle,
+            app,
             shutdown_tx,
             listeners: Listeners::Tasks(tasks),
         })
@@ -759,8 +815,8 @@ impl RunningReceiver {
         self.store.take_traces()
     }
 
-    /// Bytes of request bodies being received or decoded right now, reserved in the in-flight
-    /// budget ([`ReceiverBuilder::with_max_in_flight_bytes`]).
+    /// Bytes of requests (headers and bodies) being received or decoded right now, charged to
+    /// the in-flight budget ([`ReceiverBuilder::with_max_in_flight_bytes`]).
     pub fn in_flight_bytes(&self) -> usize {
         self.app.in_flight_bytes()
     }
