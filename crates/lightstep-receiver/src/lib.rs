@@ -56,6 +56,11 @@
 //! Both listeners accept both protocols (a gRPC request is recognised by its content type), so
 //! a client pointed at the "wrong" port still works.
 //!
+//! Listeners stay on loopback addresses (127.0.0.0/8, `::1`): another address is refused at
+//! start ([`Error::NotLoopback`]) unless [`ReceiverBuilder::with_exposure`] allows
+//! [`Exposure::Remote`], which requires an access token. [`Exposure::check`] is that rule, for
+//! other listeners to apply too.
+//!
 //! # Bounds
 //!
 //! The store holds at most [`ReceiverBuilder::with_max_spans`] spans
@@ -193,6 +198,51 @@ pub mod bench_support {
     }
 }
 
+/// Who may connect to a listener, and so which addresses it may listen on. Every listener the
+/// receiver opens goes through [`check`](Self::check); other listeners (a browser UI) can too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exposure {
+    /// Clients on this machine only: listeners bind loopback addresses (127.0.0.0/8, `::1`).
+    /// The default.
+    #[default]
+    Loopback,
+    /// Clients on other machines too: listeners may bind any address, and every request must
+    /// carry the access token.
+    Remote,
+}
+
+impl Exposure {
+    /// Checks that the listener named `listener` (for messages, such as `"OTLP/gRPC"`) may
+    /// listen on `addr`, given whether it requires an access token of every request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoopback`] for an address other than loopback under
+    /// [`Exposure::Loopback`]; [`Error::RemoteWithoutToken`] under [`Exposure::Remote`]
+    /// without a token, whatever the address.
+    pub fn check(
+        self,
+        listener: &'static str,
+        addr: SocketAddr,
+        token_required: bool,
+    ) -> Result<()> {
+        match self {
+            Exposure::Remote if !token_required => Err(Error::RemoteWithoutToken),
+            Exposure::Remote => Ok(()),
+            Exposure::Loopback if is_loopback(addr.ip()) => Ok(()),
+            Exposure::Loopback => Err(Error::NotLoopback { listener, addr }),
+        }
+    }
+}
+
+/// Whether `ip` is a loopback address: in 127.0.0.0/8, or `::1` (either also written as an
+/// IPv4-mapped IPv6 address, `::ffff:127.0.0.1`). An unspecified address (`0.0.0.0`, `::`)
+/// listens on every interface and is not loopback.
+pub fn is_loopback(ip: std::net::IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 /// Entry point: `Receiver::builder()` configures and starts a receiver.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -233,6 +283,7 @@ pub struct ReceiverBuilder {
     token: Option<String>,
     tls: Option<TlsPem>,
     client_ca: Option<Vec<u8>>,
+    exposure: Exposure,
 }
 
 /// Where a listener comes from: an address to bind, or a socket bound (and listening) already.
@@ -245,10 +296,17 @@ enum Listen {
 }
 
 impl Listen {
-    /// Binds or takes the listener, naming it and its address if that fails.
-    async fn open(&self, name: &'static str) -> Result<(tokio::net::TcpListener, SocketAddr)> {
+    /// Binds or takes the listener, naming it and its address if that fails, once `exposure`
+    /// allows its address.
+    async fn open(
+        &self,
+        name: &'static str,
+        exposure: Exposure,
+        token_required: bool,
+    ) -> Result<(tokio::net::TcpListener, SocketAddr)> {
         match self {
             Listen::Addr(addr) => {
+                exposure.check(name, *addr, token_required)?;
                 let listener = server::bind(name, *addr).await?;
                 let local = listener.local_addr().map_err(|source| Error::Bind {
                     listener: name,
@@ -263,13 +321,15 @@ impl Listen {
                     source,
                 };
                 let listener = listener.try_clone().map_err(error)?;
+                // Checked before listening: a socket only bound accepts no one meanwhile.
+                let local = listener.local_addr().map_err(error)?;
+                exposure.check(name, local, token_required)?;
                 // A socket that is only bound refuses connections and cannot accept: listen on
                 // it (on one that listens already, this only sets the backlog).
                 socket2::SockRef::from(&listener)
                     .listen(server::BACKLOG)
                     .map_err(error)?;
                 listener.set_nonblocking(true).map_err(error)?;
-                let local = listener.local_addr().map_err(error)?;
                 Ok((
                     tokio::net::TcpListener::from_std(listener).map_err(error)?,
                     local,
@@ -297,6 +357,7 @@ impl Default for ReceiverBuilder {
             token: None,
             tls: None,
             client_ca: None,
+            exposure: Exposure::Loopback,
         }
     }
 }
@@ -318,13 +379,15 @@ impl fmt::Debug for ReceiverBuilder {
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("tls", &self.tls.is_some())
             .field("client_ca", &self.client_ca.is_some())
+            .field("exposure", &self.exposure)
             .finish()
     }
 }
 
 impl ReceiverBuilder {
     /// The OTLP/gRPC listener's address (default `127.0.0.1:0`, an OS-assigned port; the
-    /// conventional fixed one is `127.0.0.1:4317`).
+    /// conventional fixed one is `127.0.0.1:4317`). A loopback address unless
+    /// [`with_exposure`](Self::with_exposure) allows others.
     pub fn with_grpc_addr(mut self, addr: SocketAddr) -> Self {
         self.grpc = Listen::Addr(addr);
         self
@@ -345,7 +408,8 @@ impl ReceiverBuilder {
     }
 
     /// The OTLP/HTTP listener's address (default `127.0.0.1:0`, an OS-assigned port; the
-    /// conventional fixed one is `127.0.0.1:4318`).
+    /// conventional fixed one is `127.0.0.1:4318`). A loopback address unless
+    /// [`with_exposure`](Self::with_exposure) allows others.
     pub fn with_http_addr(mut self, addr: SocketAddr) -> Self {
         self.http = Listen::Addr(addr);
         self
@@ -504,6 +568,17 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Who may connect (default [`Exposure::Loopback`]: listeners on loopback addresses only,
+    /// `127.0.0.0/8` and `::1`, for clients on this machine). [`Exposure::Remote`] allows any
+    /// address, and needs [`with_access_token`](Self::with_access_token); offer
+    /// [`with_tls`](Self::with_tls) too, or the token crosses the network in clear. Listening
+    /// on another address, a socket handed over included, without it is refused at start with
+    /// [`Error::NotLoopback`].
+    pub fn with_exposure(mut self, exposure: Exposure) -> Self {
+        self.exposure = exposure;
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         if self.max_spans == 0 {
             return Err(Error::InvalidSetting {
@@ -556,6 +631,9 @@ impl ReceiverBuilder {
                 });
             }
         }
+        if self.exposure == Exposure::Remote && self.token.is_none() {
+            return Err(Error::RemoteWithoutToken);
+        }
         if self.client_ca.is_some() && self.tls.is_none() {
             return Err(Error::InvalidSetting {
                 setting: "client_ca",
@@ -572,6 +650,8 @@ impl ReceiverBuilder {
     ///
     /// [`Error::Bind`] naming the listener and address when a port is taken,
     /// [`Error::Listener`] for a socket handed over that cannot listen,
+    /// [`Error::NotLoopback`] for a listener address other than loopback without
+    /// [`Exposure::Remote`], [`Error::RemoteWithoutToken`] for that without a token,
     /// [`Error::Tls`] for an unusable certificate or key, [`Error::InvalidSetting`] for a
     /// setting out of range, [`Error::NoRuntime`] outside Tokio.
     pub async fn start(self) -> Result<RunningReceiver> {
@@ -587,8 +667,15 @@ impl ReceiverBuilder {
                 self.client_ca.as_deref(),
             )?),
         };
-        let (grpc_listener, grpc_addr) = self.grpc.open("OTLP/gRPC").await?;
-        let (http_listener, http_addr) = self.http.open("OTLP/HTTP").await?;
+        let token_required = self.token.is_some();
+        let (grpc_listener, grpc_addr) = self
+            .grpc
+            .open("OTLP/gRPC", self.exposure, token_required)
+            .await?;
+        let (http_listener, http_addr) = self
+            .http
+            .open("OTLP/HTTP", self.exposure, token_required)
+            .await?;
 
         let store = SpanStore::new(self.max_spans, self.max_stored_bytes, self.when_full);
         let faults = Faults::default();
