@@ -1,7 +1,9 @@
 //! `lightstep dev`: a local stand-in for Lightstep's Developer Mode, without Docker.
 //!
 //! Starts the embedded OTLP receiver (gRPC on 127.0.0.1:4317 and HTTP on 127.0.0.1:4318 by
-//! default, both accepting either protocol) and, as each trace completes (no new span for
+//! default, both accepting either protocol; other addresses than loopback only with
+//! `--allow-remote`, which needs `--require-token`; TLS with `--tls-cert` and `--tls-key`)
+//! and, as each trace completes (no new span for
 //! `--idle`), prints it as an indented tree with durations, its trace id and its critical path.
 //! `--out` appends each completed trace to a file as one OTLP JSON object per line;
 //! `--svg-dir` writes an SVG timeline per trace. SIGINT (Ctrl-C) and SIGTERM stop it after the
@@ -18,12 +20,15 @@ use std::time::Duration;
 
 use lightstep::analysis::render::write_svg;
 use lightstep::analysis::{Options, analyze_assembled, assemble};
-use lightstep::receiver::{Receiver, ReceiverStats, RunningReceiver, Trace, write_report};
+use lightstep::receiver::{
+    Exposure, Receiver, ReceiverStats, RunningReceiver, Trace, is_loopback, write_report,
+};
 
 /// Arguments of `lightstep dev`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DevArgs {
-    /// Address of the OTLP/gRPC listener: IP:PORT, or localhost:PORT for 127.0.0.1:PORT.
+    /// Address of the OTLP/gRPC listener: IP:PORT, or localhost:PORT for 127.0.0.1:PORT. A
+    /// loopback address unless --allow-remote.
     #[arg(
         long,
         value_name = "ADDR",
@@ -32,7 +37,7 @@ pub(crate) struct DevArgs {
     )]
     grpc: SocketAddr,
     /// Address of the OTLP/HTTP listener (`POST /v1/traces`): IP:PORT, or localhost:PORT for
-    /// 127.0.0.1:PORT.
+    /// 127.0.0.1:PORT. A loopback address unless --allow-remote.
     #[arg(
         long,
         value_name = "ADDR",
@@ -55,6 +60,60 @@ pub(crate) struct DevArgs {
     /// Checks that the application sends it as `lightstep-access-token`.
     #[arg(long)]
     require_token: bool,
+    /// Accept exports from other machines: --grpc and --http may then be any address (such as
+    /// 0.0.0.0:4317). Needs --require-token; give --tls-cert and --tls-key too, or exports and
+    /// their token cross the network unencrypted.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Serve TLS on both listeners with this certificate chain (PEM, leaf first); needs
+    /// --tls-key. The endpoints printed then start with https://.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+/// Refuses listeners that other machines could reach unless `--allow-remote` says so, and
+/// `--allow-remote` without `--require-token`: the receiver's own rule
+/// ([`Exposure::check`]), with this command's flags in the message.
+fn check_exposure(args: &DevArgs) -> Result<(), String> {
+    if args.allow_remote {
+        if !args.require_token {
+            return Err(
+                "--allow-remote needs --require-token: exports from other machines \
+                        must carry the access token"
+                    .into(),
+            );
+        }
+        return Ok(());
+    }
+    for (flag, addr) in [("--grpc", args.grpc), ("--http", args.http)] {
+        if !is_loopback(addr.ip()) {
+            return Err(format!(
+                "{flag} {addr} is not a loopback address (127.0.0.0/8, ::1 or localhost): other \
+                 machines could send to it; add --allow-remote (with --require-token) to accept \
+                 their exports"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The certificate chain and key of `--tls-cert` and `--tls-key`, if given.
+fn tls_files(args: &DevArgs) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let read = |flag: &str, path: &Path| {
+        std::fs::read(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot read {flag} `{}`: {e}", path.display()),
+            )
+        })
+    };
+    Ok(Some((read("--tls-cert", cert)?, read("--tls-key", key)?)))
 }
 
 /// The token `--require-token` expects, from the variables the application reads it from.
@@ -172,6 +231,10 @@ impl Sinks {
 }
 
 pub(crate) fn run(args: &DevArgs) -> ExitCode {
+    if let Err(message) = check_exposure(args) {
+        crate::diagnostic(format_args!("{message} (see --help)"));
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -212,7 +275,30 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.require_token {
         builder = builder.with_access_token(expected_token()?);
     }
-    let receiver = builder.start().await?;
+    if args.allow_remote {
+        builder = builder.with_exposure(Exposure::Remote);
+    }
+    let tls = tls_files(args)?;
+    let with_tls = tls.is_some();
+    if let Some((cert, key)) = tls {
+        builder = builder.with_tls(cert, key);
+    }
+    let receiver = builder.start().await.map_err(|e| match e {
+        // Name the files the certificate or key came from.
+        lightstep::receiver::Error::Tls { .. } => Box::<dyn std::error::Error>::from(format!(
+            "--tls-cert `{}` and --tls-key `{}`: {}",
+            args.tls_cert.as_deref().unwrap_or(Path::new("")).display(),
+            args.tls_key.as_deref().unwrap_or(Path::new("")).display(),
+            crate::one_line(&e)
+        )),
+        other => Box::new(other),
+    })?;
+    if args.allow_remote && !with_tls {
+        crate::diagnostic(format_args!(
+            "warning: --allow-remote without --tls-cert and --tls-key: exports and their access \
+             token cross the network unencrypted"
+        ));
+    }
     // Before anyone can know where to send: every refusal after this is reported.
     let mut seen = receiver.stats();
     sinks.print(|stdout| {

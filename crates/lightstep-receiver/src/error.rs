@@ -34,6 +34,28 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A listener's address is not a loopback address, and clients on other machines were not
+    /// allowed ([`Exposure::Remote`](crate::Exposure::Remote)).
+    #[error(
+        "refusing to listen for {listener} on {addr}: not a loopback address (127.0.0.0/8 or \
+         ::1), so clients on other machines could connect; allow them explicitly \
+         (Exposure::Remote), with an access token"
+    )]
+    NotLoopback {
+        /// Which listener: `"OTLP/gRPC"` or `"OTLP/HTTP"`.
+        listener: &'static str,
+        /// The address it was to listen on.
+        addr: SocketAddr,
+    },
+
+    /// Clients on other machines were allowed ([`Exposure::Remote`](crate::Exposure::Remote))
+    /// without requiring an access token.
+    #[error(
+        "listeners open to other machines need an access token: require one with \
+         with_access_token"
+    )]
+    RemoteWithoutToken,
+
     /// The certificate or private key given to
     /// [`ReceiverBuilder::with_tls`](crate::ReceiverBuilder::with_tls) could not be used.
     #[error("invalid TLS configuration: {reason}")]

@@ -40,8 +40,8 @@
 //! | token required and missing or wrong | `UNAUTHENTICATED` | `401` |
 //! | larger than the size limit (before or after gzip) | `RESOURCE_EXHAUSTED` | `413` |
 //! | undecodable protobuf, JSON or gzip | `INVALID_ARGUMENT` | `400` |
-//! | body not received within the body timeout | `DEADLINE_EXCEEDED` | `408` |
-//! | no room in the in-flight budget within 2 s | `UNAVAILABLE` | `503`, `Retry-After: 1` |
+//! | body not begun, too slow, or not all in, in time | `DEADLINE_EXCEEDED` | `408` |
+//! | no room in the in-flight budget (headers: at once; body: within 2 s) | `UNAVAILABLE` | `503`, `Retry-After: 1` |
 //! | a [`Faults`] knob is on | `UNAVAILABLE` | `503` |
 //!
 //! Nothing from a refused request is stored, and the receiver keeps serving. A request refused
@@ -56,6 +56,11 @@
 //! Both listeners accept both protocols (a gRPC request is recognised by its content type), so
 //! a client pointed at the "wrong" port still works.
 //!
+//! Listeners stay on loopback addresses (127.0.0.0/8, `::1`): another address is refused at
+//! start ([`Error::NotLoopback`]) unless [`ReceiverBuilder::with_exposure`] allows
+//! [`Exposure::Remote`], which requires an access token. [`Exposure::check`] is that rule, for
+//! other listeners to apply too.
+//!
 //! # Bounds
 //!
 //! The store holds at most [`ReceiverBuilder::with_max_spans`] spans
@@ -64,13 +69,20 @@
 //! measured as their protobuf encoding plus overheads, see [`SpanStore`]), and the newest
 //! [`MAX_REQUEST_RECORDS`] request records. A request body may not exceed
 //! [`ReceiverBuilder::with_max_request_bytes`] ([`DEFAULT_MAX_REQUEST_BYTES`], compressed or
-//! not); all bodies being received or decoded at once share
-//! [`ReceiverBuilder::with_max_in_flight_bytes`] ([`DEFAULT_MAX_IN_FLIGHT_BYTES`]; beyond it,
-//! requests wait up to two seconds, then get a retryable `UNAVAILABLE` / `503`; an OTLP/JSON
-//! body is charged about 4.25 times its size, what decoding it can take). A body must
-//! arrive within [`ReceiverBuilder::with_body_timeout`], and a connection with no request in
-//! flight is closed after [`ReceiverBuilder::with_idle_timeout`]. Connections and concurrent
-//! calls per connection are capped. Nothing grows with what clients send.
+//! not). All requests being received or decoded at once, their headers and bodies, share
+//! [`ReceiverBuilder::with_max_in_flight_bytes`] ([`DEFAULT_MAX_IN_FLIGHT_BYTES`]; a request
+//! with no room for its headers is refused at once, one with no room for its body waits up to
+//! two seconds, then both get a retryable `UNAVAILABLE` / `503`; small requests have a lane of
+//! their own, so they do not wait behind large ones; an OTLP/JSON body is charged about 4.25
+//! times its size, what decoding it can take). A body must begin within
+//! [`ReceiverBuilder::with_body_start_timeout`], keep up
+//! [`ReceiverBuilder::with_min_body_rate`] and arrive within
+//! [`ReceiverBuilder::with_body_timeout`]. At most 128 connections are served at once; one
+//! without an accepted export is closed after [`ReceiverBuilder::with_idle_timeout`], or sooner
+//! when another client needs its slot. What each connection may hold beyond the budget (read
+//! buffers, HTTP/2 frames, windows, streams and header lists) is bounded too, so the process's
+//! memory stays within the budget plus a fixed overhead (about 96 MiB), beside the store.
+//! Nothing grows with what clients send.
 //!
 //! Spans are kept as the protobuf bytes they arrived in, checked at arrival to decode, and
 //! decoded when read ([`ReceivedSpan::span`]): taking a request in costs one pass over its
@@ -85,6 +97,7 @@
 //!
 //! Rust 1.90 or newer.
 
+mod budget;
 mod error;
 mod faults;
 mod json;
@@ -129,16 +142,23 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// [`DEFAULT_MAX_SPANS`] first; large spans reach this.
 pub const DEFAULT_MAX_STORED_BYTES: usize = 256 * 1024 * 1024;
 
-/// The default budget of request bodies being received and decoded at once, over all
-/// connections: 64 MiB (raised, unless a budget is set, to what one OTLP/JSON request of the
-/// size limit is charged if that is larger).
+/// The default budget of requests (headers and bodies) being received and decoded at once,
+/// over all connections: 64 MiB (raised, unless a budget is set, to what one OTLP/JSON request
+/// of the size limit is charged if that is larger).
 pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 64 * 1024 * 1024;
 
-/// The default time after which a connection with no request in flight is closed: 60 s.
+/// The default time after which a connection that has had no export accepted is closed: 60 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The default time a client has to send a whole request body: 60 s.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default time a client has to begin a request body, from the end of its headers: 10 s.
+pub const DEFAULT_BODY_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default slowest rate at which a request body may arrive once the receiver has made room
+/// for it: 64 KiB per second.
+pub const DEFAULT_MIN_BODY_RATE: u32 = 64 * 1024;
 
 /// Not API: the ingest path without sockets, reachable from `benches/ingest.rs` and the fuzz
 /// targets only. May change at any time.
@@ -159,7 +179,7 @@ pub mod bench_support {
 
     /// Request metadata as a gRPC export brings it.
     pub fn request_info(headers: http::HeaderMap) -> Arc<RequestInfo> {
-        Arc::new(RequestInfo::new(Protocol::Grpc, headers, None, false))
+        Arc::new(RequestInfo::new(Protocol::Grpc, &headers, None, false))
     }
 
     /// Stores an encoded `ExportTraceServiceRequest` as a gRPC export does, returning the
@@ -176,6 +196,51 @@ pub mod bench_support {
             crate::json::output_capacity(body.len()),
         )
     }
+}
+
+/// Who may connect to a listener, and so which addresses it may listen on. Every listener the
+/// receiver opens goes through [`check`](Self::check); other listeners (a browser UI) can too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exposure {
+    /// Clients on this machine only: listeners bind loopback addresses (127.0.0.0/8, `::1`).
+    /// The default.
+    #[default]
+    Loopback,
+    /// Clients on other machines too: listeners may bind any address, and every request must
+    /// carry the access token.
+    Remote,
+}
+
+impl Exposure {
+    /// Checks that the listener named `listener` (for messages, such as `"OTLP/gRPC"`) may
+    /// listen on `addr`, given whether it requires an access token of every request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoopback`] for an address other than loopback under
+    /// [`Exposure::Loopback`]; [`Error::RemoteWithoutToken`] under [`Exposure::Remote`]
+    /// without a token, whatever the address.
+    pub fn check(
+        self,
+        listener: &'static str,
+        addr: SocketAddr,
+        token_required: bool,
+    ) -> Result<()> {
+        match self {
+            Exposure::Remote if !token_required => Err(Error::RemoteWithoutToken),
+            Exposure::Remote => Ok(()),
+            Exposure::Loopback if is_loopback(addr.ip()) => Ok(()),
+            Exposure::Loopback => Err(Error::NotLoopback { listener, addr }),
+        }
+    }
+}
+
+/// Whether `ip` is a loopback address: in 127.0.0.0/8, or `::1` (either also written as an
+/// IPv4-mapped IPv6 address, `::ffff:127.0.0.1`). An unspecified address (`0.0.0.0`, `::`)
+/// listens on every interface and is not loopback.
+pub fn is_loopback(ip: std::net::IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// Entry point: `Receiver::builder()` configures and starts a receiver.
@@ -213,9 +278,12 @@ pub struct ReceiverBuilder {
     max_in_flight_bytes: Option<usize>,
     idle_timeout: Duration,
     body_timeout: Duration,
+    body_start_timeout: Duration,
+    min_body_rate: u32,
     token: Option<String>,
     tls: Option<TlsPem>,
     client_ca: Option<Vec<u8>>,
+    exposure: Exposure,
 }
 
 /// Where a listener comes from: an address to bind, or a socket bound (and listening) already.
@@ -228,10 +296,17 @@ enum Listen {
 }
 
 impl Listen {
-    /// Binds or takes the listener, naming it and its address if that fails.
-    async fn open(&self, name: &'static str) -> Result<(tokio::net::TcpListener, SocketAddr)> {
+    /// Binds or takes the listener, naming it and its address if that fails, once `exposure`
+    /// allows its address.
+    async fn open(
+        &self,
+        name: &'static str,
+        exposure: Exposure,
+        token_required: bool,
+    ) -> Result<(tokio::net::TcpListener, SocketAddr)> {
         match self {
             Listen::Addr(addr) => {
+                exposure.check(name, *addr, token_required)?;
                 let listener = server::bind(name, *addr).await?;
                 let local = listener.local_addr().map_err(|source| Error::Bind {
                     listener: name,
@@ -246,13 +321,15 @@ impl Listen {
                     source,
                 };
                 let listener = listener.try_clone().map_err(error)?;
+                // Checked before listening: a socket only bound accepts no one meanwhile.
+                let local = listener.local_addr().map_err(error)?;
+                exposure.check(name, local, token_required)?;
                 // A socket that is only bound refuses connections and cannot accept: listen on
                 // it (on one that listens already, this only sets the backlog).
                 socket2::SockRef::from(&listener)
                     .listen(server::BACKLOG)
                     .map_err(error)?;
                 listener.set_nonblocking(true).map_err(error)?;
-                let local = listener.local_addr().map_err(error)?;
                 Ok((
                     tokio::net::TcpListener::from_std(listener).map_err(error)?,
                     local,
@@ -275,9 +352,12 @@ impl Default for ReceiverBuilder {
             max_in_flight_bytes: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            body_start_timeout: DEFAULT_BODY_START_TIMEOUT,
+            min_body_rate: DEFAULT_MIN_BODY_RATE,
             token: None,
             tls: None,
             client_ca: None,
+            exposure: Exposure::Loopback,
         }
     }
 }
@@ -294,16 +374,20 @@ impl fmt::Debug for ReceiverBuilder {
             .field("max_in_flight_bytes", &self.in_flight_budget())
             .field("idle_timeout", &self.idle_timeout)
             .field("body_timeout", &self.body_timeout)
+            .field("body_start_timeout", &self.body_start_timeout)
+            .field("min_body_rate", &self.min_body_rate)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("tls", &self.tls.is_some())
             .field("client_ca", &self.client_ca.is_some())
+            .field("exposure", &self.exposure)
             .finish()
     }
 }
 
 impl ReceiverBuilder {
     /// The OTLP/gRPC listener's address (default `127.0.0.1:0`, an OS-assigned port; the
-    /// conventional fixed one is `127.0.0.1:4317`).
+    /// conventional fixed one is `127.0.0.1:4317`). A loopback address unless
+    /// [`with_exposure`](Self::with_exposure) allows others.
     pub fn with_grpc_addr(mut self, addr: SocketAddr) -> Self {
         self.grpc = Listen::Addr(addr);
         self
@@ -324,7 +408,8 @@ impl ReceiverBuilder {
     }
 
     /// The OTLP/HTTP listener's address (default `127.0.0.1:0`, an OS-assigned port; the
-    /// conventional fixed one is `127.0.0.1:4318`).
+    /// conventional fixed one is `127.0.0.1:4318`). A loopback address unless
+    /// [`with_exposure`](Self::with_exposure) allows others.
     pub fn with_http_addr(mut self, addr: SocketAddr) -> Self {
         self.http = Listen::Addr(addr);
         self
@@ -369,30 +454,43 @@ impl ReceiverBuilder {
         self
     }
 
-    /// The budget, in bytes, of request bodies being received, decompressed and decoded at
-    /// once, over all connections of both listeners (default
-    /// [`DEFAULT_MAX_IN_FLIGHT_BYTES`], or what one OTLP/JSON request of the size limit is
-    /// charged, below, if that is larger; from the request size limit to `u32::MAX`). A request reserves its size when the first bytes of
-    /// its body arrive (a gRPC message's declared length, an HTTP `Content-Length`, or the
-    /// request size limit for a body of unknown length) and keeps it until it is stored; a
-    /// client that has sent only its headers holds nothing. A request that cannot
-    /// reserve its size within two seconds is answered `UNAVAILABLE` / `503` with
-    /// `Retry-After: 1`, which OTLP clients retry with backoff.
+    /// The budget, in bytes, of requests being received, decompressed and decoded at once,
+    /// over all connections of both listeners (default [`DEFAULT_MAX_IN_FLIGHT_BYTES`], or what
+    /// one OTLP/JSON request of the size limit is charged, below, if that is larger; from the
+    /// request size limit to `u32::MAX`).
+    ///
+    /// A request is charged its headers as soon as it arrives (what the receiver's copy of
+    /// them holds, about 200 bytes per header beyond its text), and is answered `UNAVAILABLE`
+    /// / `503` with `Retry-After: 1` at once if there is no room for them. It reserves its
+    /// body's size when the first bytes of its body arrive (a gRPC message's declared length,
+    /// an HTTP `Content-Length`, or the request size limit for a body of unknown length, whose
+    /// unused part is given back once the body is in) and keeps it until it is stored. A
+    /// request that cannot reserve its size within two seconds is answered `UNAVAILABLE` /
+    /// `503` with `Retry-After: 1`, which OTLP clients retry with backoff.
+    ///
+    /// An eighth of the budget, when the rest still holds the largest request, is kept for
+    /// headers and small bodies (at most a sixteenth of that eighth: 512 KiB with the
+    /// default): large bodies wait for room in the rest, in the order they came, and small
+    /// exports do not wait behind them.
     ///
     /// Decoding is charged too. Protobuf is checked in place and adds nothing; a gzip body
     /// adds its inflated size as it inflates. OTLP/JSON is transcoded into protobuf, into a
     /// buffer of 1.25 times the JSON (plus 1 KiB), with serde_json's scratch buffer beside it
     /// (under twice the JSON): a JSON body is charged its size plus that, about 4.25 times its
-    /// size in all, and one whose charge exceeds the whole budget is refused with `413`.
+    /// size in all, and one whose charge exceeds what one request may hold is refused with
+    /// `413`.
     pub fn with_max_in_flight_bytes(mut self, max_in_flight_bytes: usize) -> Self {
         self.max_in_flight_bytes = Some(max_in_flight_bytes);
         self
     }
 
-    /// How long a connection may stay open with no request in flight before the receiver
-    /// closes it (HTTP/2: `GOAWAY`; default [`DEFAULT_IDLE_TIMEOUT`]; at least 1 ms). Clients
-    /// reconnect on their next export. Frees the connection slots of clients that stay
-    /// connected but send nothing.
+    /// How long a connection keeps its slot without an accepted export (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]; at least 1 ms): then the receiver closes it (HTTP/2:
+    /// `GOAWAY`), letting the requests in flight finish. Refused requests (a wrong path or
+    /// method, a missing token, a body that does not arrive) do not count, so a client cannot
+    /// keep a slot with them. Clients reconnect on their next export. While another client
+    /// waits for a slot (all 128 are taken), connections without an accepted export in the
+    /// last second (or this timeout, if shorter) are closed at once.
     pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
         self.idle_timeout = idle_timeout;
         self
@@ -403,6 +501,26 @@ impl ReceiverBuilder {
     /// `DEADLINE_EXCEEDED`, an OTLP/HTTP one `408`; nothing of it is stored.
     pub fn with_body_timeout(mut self, body_timeout: Duration) -> Self {
         self.body_timeout = body_timeout;
+        self
+    }
+
+    /// How long a client may take to begin a request body, from the end of its headers
+    /// (default [`DEFAULT_BODY_START_TIMEOUT`]; at least 1 ms; the body timeout still bounds
+    /// it). Its headers are charged to the in-flight budget meanwhile. A request whose body
+    /// has not begun by then is answered `DEADLINE_EXCEEDED` / `408`.
+    pub fn with_body_start_timeout(mut self, body_start_timeout: Duration) -> Self {
+        self.body_start_timeout = body_start_timeout;
+        self
+    }
+
+    /// The slowest rate, in bytes per second, at which a request body may arrive once the
+    /// receiver has made room for it in the in-flight budget (default
+    /// [`DEFAULT_MIN_BODY_RATE`]; at least 1). After a second of grace, a body that has not
+    /// delivered this rate times the time since (minus that second) is answered
+    /// `DEADLINE_EXCEEDED` / `408`, and its room goes to others: a client cannot hold a large
+    /// reservation by sending its first byte and nothing more.
+    pub fn with_min_body_rate(mut self, bytes_per_second: u32) -> Self {
+        self.min_body_rate = bytes_per_second;
         self
     }
 
@@ -450,6 +568,17 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Who may connect (default [`Exposure::Loopback`]: listeners on loopback addresses only,
+    /// `127.0.0.0/8` and `::1`, for clients on this machine). [`Exposure::Remote`] allows any
+    /// address, and needs [`with_access_token`](Self::with_access_token); offer
+    /// [`with_tls`](Self::with_tls) too, or the token crosses the network in clear. Listening
+    /// on another address, a socket handed over included, without it is refused at start with
+    /// [`Error::NotLoopback`].
+    pub fn with_exposure(mut self, exposure: Exposure) -> Self {
+        self.exposure = exposure;
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         if self.max_spans == 0 {
             return Err(Error::InvalidSetting {
@@ -484,9 +613,16 @@ impl ReceiverBuilder {
                 ),
             });
         }
+        if self.min_body_rate == 0 {
+            return Err(Error::InvalidSetting {
+                setting: "min_body_rate",
+                reason: "must be at least 1 byte per second".into(),
+            });
+        }
         for (setting, value) in [
             ("idle_timeout", self.idle_timeout),
             ("body_timeout", self.body_timeout),
+            ("body_start_timeout", self.body_start_timeout),
         ] {
             if value < Duration::from_millis(1) {
                 return Err(Error::InvalidSetting {
@@ -494,6 +630,9 @@ impl ReceiverBuilder {
                     reason: format!("must be at least 1ms (got {value:?})"),
                 });
             }
+        }
+        if self.exposure == Exposure::Remote && self.token.is_none() {
+            return Err(Error::RemoteWithoutToken);
         }
         if self.client_ca.is_some() && self.tls.is_none() {
             return Err(Error::InvalidSetting {
@@ -511,6 +650,8 @@ impl ReceiverBuilder {
     ///
     /// [`Error::Bind`] naming the listener and address when a port is taken,
     /// [`Error::Listener`] for a socket handed over that cannot listen,
+    /// [`Error::NotLoopback`] for a listener address other than loopback without
+    /// [`Exposure::Remote`], [`Error::RemoteWithoutToken`] for that without a token,
     /// [`Error::Tls`] for an unusable certificate or key, [`Error::InvalidSetting`] for a
     /// setting out of range, [`Error::NoRuntime`] outside Tokio.
     pub async fn start(self) -> Result<RunningReceiver> {
@@ -526,8 +667,15 @@ impl ReceiverBuilder {
                 self.client_ca.as_deref(),
             )?),
         };
-        let (grpc_listener, grpc_addr) = self.grpc.open("OTLP/gRPC").await?;
-        let (http_listener, http_addr) = self.http.open("OTLP/HTTP").await?;
+        let token_required = self.token.is_some();
+        let (grpc_listener, grpc_addr) = self
+            .grpc
+            .open("OTLP/gRPC", self.exposure, token_required)
+            .await?;
+        let (http_listener, http_addr) = self
+            .http
+            .open("OTLP/HTTP", self.exposure, token_required)
+            .await?;
 
         let store = SpanStore::new(self.max_spans, self.max_stored_bytes, self.when_full);
         let faults = Faults::default();
@@ -539,25 +687,20 @@ impl ReceiverBuilder {
             max_request_bytes: self.max_request_bytes,
             max_in_flight_bytes: self.in_flight_budget(),
             body_timeout: self.body_timeout,
+            body_start_timeout: self.body_start_timeout,
+            min_body_rate: self.min_body_rate,
             shutdown: shutdown_rx.clone(),
         }));
-        let idle_timeout = self.idle_timeout;
-        let app_handle = Arc::clone(&app);
+        let serving = server::Serving {
+            app: Arc::clone(&app),
+            tls: acceptor.clone(),
+            idle_timeout: self.idle_timeout,
+            slots: server::Slots::new(),
+            shutdown: shutdown_rx,
+        };
         let tasks = vec![
-            tokio::spawn(server::serve(
-                grpc_listener,
-                Arc::clone(&app),
-                acceptor.clone(),
-                idle_timeout,
-                shutdown_rx.clone(),
-            )),
-            tokio::spawn(server::serve(
-                http_listener,
-                app,
-                acceptor.clone(),
-                idle_timeout,
-                shutdown_rx,
-            )),
+            tokio::spawn(server::serve(grpc_listener, serving.clone())),
+            tokio::spawn(server::serve(http_listener, serving)),
         ];
         tracing::debug!(%grpc_addr, %http_addr, tls = acceptor.is_some(), "lightstep-receiver started");
         Ok(RunningReceiver {
@@ -566,7 +709,7 @@ impl ReceiverBuilder {
             tls: acceptor.is_some(),
             store,
             faults,
-            app: app_handle,
+            app,
             shutdown_tx,
             listeners: Listeners::Tasks(tasks),
         })
@@ -759,8 +902,8 @@ impl RunningReceiver {
         self.store.take_traces()
     }
 
-    /// Bytes of request bodies being received or decoded right now, reserved in the in-flight
-    /// budget ([`ReceiverBuilder::with_max_in_flight_bytes`]).
+    /// Bytes of requests (headers and bodies) being received or decoded right now, charged to
+    /// the in-flight budget ([`ReceiverBuilder::with_max_in_flight_bytes`]).
     pub fn in_flight_bytes(&self) -> usize {
         self.app.in_flight_bytes()
     }

@@ -4,11 +4,13 @@
 //! OTLP/HTTP. Both are served here, by hand rather than through tonic's generated server, so
 //! that both protocols share one path: the access token is checked first, and a request without
 //! the right one is counted but never recorded, so that a token presented by mistake (a real
-//! one, for another project) is not kept; the checks every export shares (fault knobs) run
-//! before a byte of the body is read, so a refused request costs nothing and stores nothing;
-//! the body is read against a deadline and a global budget of in-flight bytes; and it is
-//! decoded straight into the store's form ([`crate::wire`]), on the blocking pool when it is
-//! large, so that no async worker is held for long.
+//! one, for another project) is not kept; the request's headers, in memory already, are then
+//! charged to the in-flight budget ([`crate::budget`]), or the request is refused at once; the
+//! checks every export shares (fault knobs) run before a byte of the body is read, so a refused
+//! request costs nothing and stores nothing; the body is read into one buffer against deadlines
+//! (its start, a minimum rate, the whole) and the in-flight budget; and it is decoded
+//! straight into the store's form ([`crate::wire`]), on the blocking pool when it is large, so
+//! that no async worker is held for long.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -28,13 +30,18 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tonic::body::Body;
 use tonic::{Code, Status};
 
+use crate::budget::{Budget, Charge};
 use crate::faults::Faults;
-use crate::store::{IngestOutcome, Protocol, RequestInfo, RequestOutcome, SpanStore};
+use crate::store::{
+    IngestOutcome, Protocol, RequestInfo, RequestOutcome, SpanStore, header_charge,
+};
+
+/// A body's error, as hyper and http-body-util give it.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The OTLP/HTTP path for traces.
 pub(crate) const TRACES_PATH: &str = "/v1/traces";
@@ -55,6 +62,10 @@ const INLINE_JSON_MAX: usize = 16 * 1024;
 /// `UNAVAILABLE` / `503`.
 const IN_FLIGHT_WAIT: Duration = Duration::from_secs(2);
 
+/// The minimum body rate is measured from this long after a body's room is made: connections
+/// take a moment to get up to speed.
+const RATE_GRACE: Duration = Duration::from_secs(1);
+
 /// The per-connection facts the handlers need.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnInfo {
@@ -70,6 +81,8 @@ pub(crate) struct Settings {
     pub(crate) max_request_bytes: usize,
     pub(crate) max_in_flight_bytes: usize,
     pub(crate) body_timeout: Duration,
+    pub(crate) body_start_timeout: Duration,
+    pub(crate) min_body_rate: u32,
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -80,9 +93,11 @@ pub(crate) struct App {
     token: Option<Vec<u8>>,
     max_request_bytes: usize,
     body_timeout: Duration,
-    /// Bytes of request bodies that may be held (received, decompressed, decoding) at once.
-    in_flight: Arc<Semaphore>,
-    max_in_flight_bytes: usize,
+    body_start_timeout: Duration,
+    min_body_rate: u32,
+    /// Bytes of requests that may be held (headers, bodies received, decompressed, decoding)
+    /// at once.
+    budget: Arc<Budget>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -91,9 +106,11 @@ impl fmt::Debug for App {
         f.debug_struct("App")
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("max_request_bytes", &self.max_request_bytes)
-            .field("max_in_flight_bytes", &self.max_in_flight_bytes)
+            .field("max_in_flight_bytes", &self.budget.total())
             .field("in_flight_bytes", &self.in_flight_bytes())
             .field("body_timeout", &self.body_timeout)
+            .field("body_start_timeout", &self.body_start_timeout)
+            .field("min_body_rate", &self.min_body_rate)
             .finish_non_exhaustive()
     }
 }
@@ -105,21 +122,170 @@ enum Failure {
     TooLarge,
     /// Undecodable; the message says why.
     Malformed(String),
-    /// The body did not arrive before the deadline.
-    TimedOut,
+    /// The body did not arrive in time.
+    TimedOut(Late),
     /// Reading the body failed (the client went away or broke the protocol).
     Unreadable(String),
     /// No room in the in-flight budget.
     Busy,
-    /// Decoding would take this many bytes of the in-flight budget, more than all of it
-    /// (OTLP/JSON, see [`json_charge`]).
+    /// Decoding would take this many bytes of the in-flight budget, more than one request may
+    /// hold (OTLP/JSON, see [`json_charge`]).
     TooLargeToDecode(usize),
+}
+
+/// Which deadline a body missed ([`BodyClock`]).
+#[derive(Clone, Copy, Debug)]
+enum Late {
+    /// No byte of it within the body start timeout.
+    Start(Duration),
+    /// Slower than the minimum rate, in bytes per second.
+    Rate(u32),
+    /// Not all of it within the body timeout.
+    Whole(Duration),
+}
+
+impl Late {
+    fn message(self) -> String {
+        match self {
+            Late::Start(after) => {
+                format!("the request body did not begin within {after:?} of its headers")
+            }
+            Late::Rate(rate) => {
+                format!("the request body arrived slower than {rate} bytes per second")
+            }
+            Late::Whole(after) => format!("the request body did not arrive within {after:?}"),
+        }
+    }
+}
+
+/// When the next bytes of a request body must arrive: its first bytes within the body start
+/// timeout of its headers; once its room in the budget is made, at least the minimum rate
+/// (after [`RATE_GRACE`]); all of it within the body timeout.
+#[derive(Debug)]
+struct BodyClock {
+    start_timeout: Duration,
+    body_timeout: Duration,
+    start_by: Instant,
+    whole_by: Instant,
+    min_rate: u32,
+    begun: bool,
+    /// Since when the rate is measured, and the bytes received since.
+    rate: Option<(Instant, u64)>,
+}
+
+impl BodyClock {
+    fn new(app: &App) -> Self {
+        let now = Instant::now();
+        Self {
+            start_timeout: app.body_start_timeout,
+            body_timeout: app.body_timeout,
+            start_by: now + app.body_start_timeout,
+            whole_by: now + app.body_timeout,
+            min_rate: app.min_body_rate,
+            begun: false,
+            rate: None,
+        }
+    }
+
+    /// The next deadline, and what missing it means.
+    fn deadline(&self) -> (Instant, Late) {
+        let whole = (self.whole_by, Late::Whole(self.body_timeout));
+        let other = if !self.begun {
+            (self.start_by, Late::Start(self.start_timeout))
+        } else if let Some((from, received)) = self.rate {
+            // When the next byte is due at the minimum rate.
+            let nanos = u128::from(received + 1) * 1_000_000_000 / u128::from(self.min_rate);
+            let due = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+            (from + RATE_GRACE + due, Late::Rate(self.min_rate))
+        } else {
+            return whole;
+        };
+        if other.0 < whole.0 { other } else { whole }
+    }
+
+    /// Bytes of the body arrived.
+    fn received(&mut self, bytes: usize) {
+        if bytes > 0 {
+            self.begun = true;
+        }
+        if let Some((_, received)) = &mut self.rate {
+            *received += bytes as u64;
+        }
+    }
+
+    /// The body's room in the budget is made: from now on it must keep up the minimum rate.
+    fn measure_rate(&mut self) {
+        self.rate = Some((Instant::now(), 0));
+    }
+}
+
+/// Reads a body's frames against its [`BodyClock`], with one timer for the whole body: it is
+/// moved only when it fires early (the rate deadline moves with every frame), so a body sent in
+/// many tiny frames does not register a timer per frame.
+struct BodyReader<B> {
+    body: Pin<Box<B>>,
+    clock: BodyClock,
+    timer: Pin<Box<Sleep>>,
+    read_error: fn(BoxError) -> Failure,
+}
+
+impl<B> BodyReader<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    fn new(body: B, clock: BodyClock, read_error: fn(BoxError) -> Failure) -> Self {
+        let timer = Box::pin(tokio::time::sleep_until(clock.deadline().0));
+        Self {
+            body: Box::pin(body),
+            clock,
+            timer,
+            read_error,
+        }
+    }
+
+    /// The next frame's data (`None` at the end of the body; trailers are skipped: an export
+    /// needs nothing from them).
+    async fn next(&mut self) -> Result<Option<Bytes>, Failure> {
+        loop {
+            tokio::select! {
+                biased;
+                frame = self.body.frame() => match frame {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err((self.read_error)(e.into())),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            self.clock.received(data.len());
+                            return Ok(Some(data));
+                        }
+                    }
+                },
+                () = self.timer.as_mut() => {
+                    let (deadline, late) = self.clock.deadline();
+                    if Instant::now() >= deadline {
+                        return Err(Failure::TimedOut(late));
+                    }
+                    self.timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+
+    /// Until when a reservation for this body may wait: its next deadline, and never past
+    /// the whole body's.
+    fn deadline(&self) -> Instant {
+        self.clock.deadline().0
+    }
+
+    /// See [`BodyClock::measure_rate`].
+    fn measure_rate(&mut self) {
+        self.clock.measure_rate();
+    }
 }
 
 const FAULT_MESSAGE: &str = "simulated failure (lightstep-receiver fault knob)";
 const SHUTTING_DOWN_MESSAGE: &str = "the receiver is shutting down";
 const BUSY_MESSAGE: &str = "the receiver is receiving too many request bytes at once; retry later";
-const TIMED_OUT_MESSAGE: &str = "the request body did not arrive in time";
 const UNAUTHENTICATED_MESSAGE: &str = "missing or wrong lightstep-access-token header";
 
 /// What a plain (uncompressed) OTLP/JSON body of `len` bytes holds of the in-flight budget
@@ -143,16 +309,31 @@ fn tokens_match(expected: &[u8], presented: &[u8]) -> bool {
 
 impl App {
     pub(crate) fn new(settings: Settings) -> Self {
+        // The main lane holds the largest request: a protobuf one at the size limit (with its
+        // gRPC frame header), and a JSON one at the limit if the budget can hold it at all.
+        let total = settings.max_in_flight_bytes;
+        let json = json_charge(settings.max_request_bytes);
+        let largest = if json <= total {
+            json
+        } else {
+            (settings.max_request_bytes + 5).min(total)
+        };
         Self {
             store: settings.store,
             faults: settings.faults,
             token: settings.token,
             max_request_bytes: settings.max_request_bytes,
             body_timeout: settings.body_timeout,
-            in_flight: Arc::new(Semaphore::new(settings.max_in_flight_bytes)),
-            max_in_flight_bytes: settings.max_in_flight_bytes,
+            body_start_timeout: settings.body_start_timeout,
+            min_body_rate: settings.min_body_rate,
+            budget: Arc::new(Budget::new(total, largest)),
             shutdown: settings.shutdown,
         }
+    }
+
+    /// The whole in-flight budget, in bytes.
+    pub(crate) fn budget_total(&self) -> usize {
+        self.budget.total()
     }
 
     /// The largest request body taken, as sent or inflated.
@@ -160,10 +341,9 @@ impl App {
         self.max_request_bytes
     }
 
-    /// Bytes of request bodies held now (reserved in the in-flight budget).
+    /// Bytes of requests held now (charged to the in-flight budget).
     pub(crate) fn in_flight_bytes(&self) -> usize {
-        self.max_in_flight_bytes
-            .saturating_sub(self.in_flight.available_permits())
+        self.budget.in_use()
     }
 
     /// Handles one request from either listener.
@@ -186,6 +366,21 @@ impl App {
         } else {
             Ok(self.handle_http(req, conn).await)
         }
+    }
+
+    /// Charges a request its headers, which are in memory already: the first thing done for a
+    /// request after the checks that answer at once (path, method, token), and refused at once
+    /// when there is no room (waiting would hold them uncharged). The charge is held until the
+    /// request is answered. A request refused here is counted as throttled, not recorded (a
+    /// record would hold a copy of its headers).
+    fn charge_headers(&self, headers: &HeaderMap) -> Option<Charge> {
+        let charge = self.budget.try_charge(header_charge(headers));
+        if charge.is_none() {
+            let counters = self.store.counters();
+            counters.requests.fetch_add(1, Ordering::Relaxed);
+            counters.requests_throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        charge
     }
 
     /// Whether `headers` carry the required token (always, when none is required). Compared
@@ -244,28 +439,19 @@ impl App {
         None
     }
 
-    /// Reserves `bytes` of the in-flight budget, waiting at most [`IN_FLIGHT_WAIT`] (and not
-    /// past `deadline`).
+    /// Reserves `bytes` of the in-flight budget for a body, waiting at most [`IN_FLIGHT_WAIT`]
+    /// (and not past `deadline`). `headers` is what the request holds already for its headers:
+    /// together they are never charged more than one request may hold, which would wait
+    /// forever.
     async fn reserve(
         &self,
         bytes: usize,
+        headers: usize,
         deadline: Instant,
-    ) -> Result<OwnedSemaphorePermit, Failure> {
-        // Never more than the whole budget, which would wait forever; a request is at most the
-        // size limit (plus a gRPC frame header), and the budget at least that.
-        let bytes = bytes.min(self.max_in_flight_bytes);
-        let permits = u32::try_from(bytes).map_err(|_| Failure::TooLarge)?;
+    ) -> Result<Charge, Failure> {
+        let bytes = bytes.min(self.budget.largest().saturating_sub(headers));
         let until = deadline.min(Instant::now() + IN_FLIGHT_WAIT);
-        match tokio::time::timeout_at(
-            until,
-            Arc::clone(&self.in_flight).acquire_many_owned(permits),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => Ok(permit),
-            // The semaphore is never closed; either way there is no room.
-            Ok(Err(_)) | Err(_) => Err(Failure::Busy),
-        }
+        self.budget.charge(bytes, until).await.ok_or(Failure::Busy)
     }
 
     /// Counts and records a failed export, and says what to answer.
@@ -284,9 +470,9 @@ impl App {
                 counters.requests_malformed.fetch_add(1, Ordering::Relaxed);
                 RequestOutcome::Malformed(why.clone())
             }
-            Failure::TimedOut => {
+            Failure::TimedOut(late) => {
                 counters.requests_malformed.fetch_add(1, Ordering::Relaxed);
-                RequestOutcome::Malformed(TIMED_OUT_MESSAGE.into())
+                RequestOutcome::Malformed(late.message())
             }
         };
         self.store.record(info, outcome);
@@ -301,9 +487,11 @@ impl App {
 
     fn too_large_to_decode_message(&self, needed: usize) -> String {
         format!(
-            "decoding this OTLP/JSON body takes up to {needed} bytes, more than the receiver's \
-             in-flight budget of {} bytes: send smaller requests, or protobuf",
-            self.max_in_flight_bytes
+            "decoding this OTLP/JSON body takes up to {needed} bytes, more than the {} bytes \
+             one request may hold of the receiver's in-flight budget of {} bytes: send smaller \
+             requests, or protobuf",
+            self.budget.largest(),
+            self.budget.total()
         )
     }
 
@@ -316,7 +504,7 @@ impl App {
         gzip: bool,
         protocol: Protocol,
         info: &Arc<RequestInfo>,
-        permit: OwnedSemaphorePermit,
+        charge: Charge,
     ) -> Result<IngestOutcome, Failure> {
         let inline_max = if protocol == Protocol::HttpJson {
             INLINE_JSON_MAX
@@ -325,17 +513,16 @@ impl App {
         };
         let job = IngestJob {
             store: self.store.clone(),
-            budget: Arc::clone(&self.in_flight),
+            budget: Arc::clone(&self.budget),
             limit: self.max_request_bytes,
-            max_in_flight_bytes: self.max_in_flight_bytes,
             protocol,
             gzip,
             info: Arc::clone(info),
         };
         if !gzip && body.len() < inline_max {
-            return job.run(body, permit);
+            return job.run(body, charge);
         }
-        match tokio::task::spawn_blocking(move || job.run(body, permit)).await {
+        match tokio::task::spawn_blocking(move || job.run(body, charge)).await {
             Ok(result) => result,
             Err(e) => Err(Failure::Malformed(format!("decoding failed: {e}"))),
         }
@@ -352,26 +539,31 @@ impl App {
             return Status::unauthenticated("missing or wrong lightstep-access-token metadata")
                 .into_http();
         }
+        let Some(held) = self.charge_headers(req.headers()) else {
+            return Status::unavailable(BUSY_MESSAGE).into_http();
+        };
+        let headers = held.bytes();
+        let (parts, body) = req.into_parts();
+        // The request keeps a compact copy of its headers; hyper's are freed here.
         let info = Arc::new(RequestInfo::new(
             Protocol::Grpc,
-            req.headers().clone(),
+            &parts.headers,
             Some(conn.peer),
             conn.tls,
         ));
+        let grpc_encoding = parts.headers.get("grpc-encoding").cloned();
+        let path_served = parts.uri.path() == GRPC_EXPORT_PATH;
+        drop(parts);
         if let Some(why) = self.apply_faults(&info).await {
             return Status::unavailable(why).into_http();
         }
-        if req.uri().path() != GRPC_EXPORT_PATH {
+        if !path_served {
             return Status::unimplemented(
                 "this receiver serves opentelemetry.proto.collector.trace.v1.TraceService/Export only",
             )
             .into_http();
         }
-        let gzip = match req
-            .headers()
-            .get("grpc-encoding")
-            .map(HeaderValue::as_bytes)
-        {
+        let gzip = match grpc_encoding.as_ref().map(HeaderValue::as_bytes) {
             None | Some(b"identity") => false,
             Some(b"gzip") => true,
             Some(_) => {
@@ -385,13 +577,9 @@ impl App {
                 return resp;
             }
         };
-        let deadline = Instant::now() + self.body_timeout;
-        let result = match self
-            .read_grpc_message(req.into_body(), gzip, deadline)
-            .await
-        {
-            Ok((message, compressed, permit)) => {
-                self.store_body(message, compressed, Protocol::Grpc, &info, permit)
+        let result = match self.read_grpc_message(body, gzip, headers).await {
+            Ok((message, compressed, charge)) => {
+                self.store_body(message, compressed, Protocol::Grpc, &info, charge)
                     .await
             }
             Err(failure) => Err(failure),
@@ -415,7 +603,7 @@ impl App {
             Failure::TooLarge => (Code::ResourceExhausted, self.too_large_message()),
             Failure::Malformed(why) => (Code::InvalidArgument, why),
             Failure::Unreadable(why) => (Code::Cancelled, why),
-            Failure::TimedOut => (Code::DeadlineExceeded, TIMED_OUT_MESSAGE.into()),
+            Failure::TimedOut(late) => (Code::DeadlineExceeded, late.message()),
             Failure::Busy => (Code::Unavailable, BUSY_MESSAGE.into()),
             Failure::TooLargeToDecode(needed) => (
                 Code::ResourceExhausted,
@@ -445,7 +633,8 @@ impl App {
         if *self.shutdown.borrow() {
             return Err(Status::unavailable(SHUTTING_DOWN_MESSAGE));
         }
-        let info = Arc::new(RequestInfo::new(Protocol::Grpc, headers, peer, false));
+        let info = Arc::new(RequestInfo::new(Protocol::Grpc, &headers, peer, false));
+        drop(headers);
         if let Some(why) = self.apply_faults(&info).await {
             return Err(Status::unavailable(why));
         }
@@ -455,20 +644,20 @@ impl App {
         let len = message.encoded_len();
         let deadline = Instant::now() + self.body_timeout;
         let encode = move || Bytes::from(message.encode_to_vec());
-        let result = match self.reserve(len, deadline).await {
-            Ok(permit) => {
+        let result = match self.reserve(len, 0, deadline).await {
+            Ok(charge) => {
                 // The reservation goes with the encoding: a client that goes away meanwhile
                 // does not free it while the blocking thread still allocates.
                 let encoded = if len < INLINE_PROTOBUF_MAX {
-                    Ok((encode(), permit))
+                    Ok((encode(), charge))
                 } else {
-                    tokio::task::spawn_blocking(move || (encode(), permit))
+                    tokio::task::spawn_blocking(move || (encode(), charge))
                         .await
                         .map_err(|e| Failure::Malformed(format!("encoding failed: {e}")))
                 };
                 match encoded {
-                    Ok((body, permit)) => {
-                        self.store_body(body, false, Protocol::Grpc, &info, permit)
+                    Ok((body, charge)) => {
+                        self.store_body(body, false, Protocol::Grpc, &info, charge)
                             .await
                     }
                     Err(failure) => Err(failure),
@@ -490,65 +679,50 @@ impl App {
     }
 
     /// Reads the one message of a unary gRPC request: the 5-byte header (compressed flag,
-    /// length), then, once its length is reserved in the in-flight budget, the message. Returns
-    /// the message, whether it is compressed, and the reservation.
+    /// length), then, once its length is reserved in the in-flight budget, the message, into
+    /// one buffer of exactly that size. Returns the message, whether it is compressed, and the
+    /// reservation. `headers` is what the request holds for its headers.
     async fn read_grpc_message<B>(
         &self,
         body: B,
         gzip_allowed: bool,
-        deadline: Instant,
-    ) -> Result<(Bytes, bool, OwnedSemaphorePermit), Failure>
+        headers: usize,
+    ) -> Result<(Bytes, bool, Charge), Failure>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+        B::Error: Into<BoxError> + Send,
     {
-        let mut body = std::pin::pin!(body);
+        let mut body = BodyReader::new(body, BodyClock::new(self), |e| {
+            Failure::Unreadable(format!("could not read the request body: {e}"))
+        });
         let mut buf: Vec<u8> = Vec::new();
-        let mut expected: Option<(usize, OwnedSemaphorePermit)> = None;
-        loop {
-            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-                Err(_) => return Err(Failure::TimedOut),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => {
-                    return Err(Failure::Unreadable(format!(
-                        "could not read the request body: {}",
-                        e.into()
-                    )));
-                }
-                Ok(Some(Ok(frame))) => frame,
-            };
-            // Request trailers carry nothing an export needs.
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
+        let mut expected: Option<(usize, Charge)> = None;
+        while let Some(data) = body.next().await? {
             buf.extend_from_slice(&data);
-            match &expected {
-                None if buf.len() >= 5 => {
-                    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
-                    let len = usize::try_from(len).map_err(|_| Failure::TooLarge)?;
-                    if len > self.max_request_bytes {
-                        return Err(Failure::TooLarge);
-                    }
-                    match buf[0] {
-                        0 => {}
-                        1 if gzip_allowed => {}
-                        1 => {
-                            return Err(Failure::Malformed(
-                                "a compressed message without grpc-encoding".into(),
-                            ));
-                        }
-                        _ => {
-                            return Err(Failure::Malformed(
-                                "invalid gRPC message compression flag".into(),
-                            ));
-                        }
-                    }
-                    let permit = self.reserve(5 + len, deadline).await?;
-                    buf.reserve_exact((5 + len).saturating_sub(buf.len()));
-                    expected = Some((5 + len, permit));
+            if expected.is_none() && buf.len() >= 5 {
+                let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
+                let len = usize::try_from(len).map_err(|_| Failure::TooLarge)?;
+                if len > self.max_request_bytes {
+                    return Err(Failure::TooLarge);
                 }
-                None => {}
-                Some(_) => {}
+                match buf[0] {
+                    0 => {}
+                    1 if gzip_allowed => {}
+                    1 => {
+                        return Err(Failure::Malformed(
+                            "a compressed message without grpc-encoding".into(),
+                        ));
+                    }
+                    _ => {
+                        return Err(Failure::Malformed(
+                            "invalid gRPC message compression flag".into(),
+                        ));
+                    }
+                }
+                let charge = self.reserve(5 + len, headers, body.deadline()).await?;
+                body.measure_rate();
+                buf.reserve_exact((5 + len).saturating_sub(buf.len()));
+                expected = Some((5 + len, charge));
             }
             if let Some((total, _)) = &expected
                 && buf.len() > *total
@@ -560,10 +734,10 @@ impl App {
         }
         match expected {
             None if buf.is_empty() => Err(Failure::Malformed("missing request message".into())),
-            Some((total, permit)) if buf.len() == total => {
+            Some((total, charge)) if buf.len() == total => {
                 let compressed = buf[0] == 1;
                 let message = Bytes::from(buf).slice(5..);
-                Ok((message, compressed, permit))
+                Ok((message, compressed, charge))
             }
             _ => Err(Failure::Malformed("the gRPC message is truncated".into())),
         }
@@ -596,22 +770,7 @@ impl App {
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return resp;
         }
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        let known = match essence.as_str() {
-            "application/x-protobuf" | "application/protobuf" => Some(Protocol::HttpProtobuf),
-            "application/json" => Some(Protocol::HttpJson),
-            _ => None,
-        };
+        let known = http_protocol(req.headers());
         // The token first: a request without the right token learns nothing else about what
         // the receiver accepts, and no record of it is made.
         if !self.authenticate(req.headers()) {
@@ -637,14 +796,30 @@ impl App {
                 );
             }
         };
+        let Some(held) = self.charge_headers(req.headers()) else {
+            return retry_later(status_response(
+                protocol,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                BUSY_MESSAGE,
+            ));
+        };
+        let headers = held.bytes();
+        let (parts, body) = req.into_parts();
+        // The request keeps a compact copy of its headers; hyper's are freed below.
         let info = Arc::new(RequestInfo::new(
             protocol,
-            req.headers().clone(),
+            &parts.headers,
             Some(conn.peer),
             conn.tls,
         ));
-        let gzip = match req
-            .headers()
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let gzip = match parts
+            .headers
             .get(header::CONTENT_ENCODING)
             .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
             .as_deref()
@@ -658,6 +833,8 @@ impl App {
             }
         };
 
+        drop(parts);
+
         if let Some(why) = self.apply_faults(&info).await {
             return retry_later(status_response(
                 protocol,
@@ -667,10 +844,12 @@ impl App {
             ));
         }
 
-        let deadline = Instant::now() + self.body_timeout;
         let plain_json = protocol == Protocol::HttpJson && !gzip;
-        let result = match self.read_http_body(req, deadline, plain_json).await {
-            Ok((body, permit)) => self.store_body(body, gzip, protocol, &info, permit).await,
+        let result = match self
+            .read_http_body(body, declared, plain_json, headers)
+            .await
+        {
+            Ok((body, charge)) => self.store_body(body, gzip, protocol, &info, charge).await,
             Err(failure) => Err(failure),
         };
         match result {
@@ -695,7 +874,12 @@ impl App {
                         &why,
                     ),
                     Failure::Unreadable(why) => plain(StatusCode::BAD_REQUEST, &why),
-                    Failure::TimedOut => plain(StatusCode::REQUEST_TIMEOUT, TIMED_OUT_MESSAGE),
+                    Failure::TimedOut(late) => status_response(
+                        protocol,
+                        StatusCode::REQUEST_TIMEOUT,
+                        Code::DeadlineExceeded,
+                        &late.message(),
+                    ),
                     Failure::Busy => retry_later(status_response(
                         protocol,
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -714,98 +898,115 @@ impl App {
     }
 
     /// Reads an OTLP/HTTP body within the size limit. Once its first bytes arrive (a client
-    /// that has sent only its headers holds nothing), it reserves its declared length (or the
-    /// size limit, when no length is declared) in the in-flight budget; for a plain OTLP/JSON
-    /// body, what decoding it takes as well ([`json_charge`]), so that it waits for room like
-    /// any other body instead of being refused as busy later.
+    /// that has sent only its headers holds nothing more than them), it reserves its declared
+    /// length (or the size limit, when no length is declared) in the in-flight budget; for a
+    /// plain OTLP/JSON body, what decoding it takes as well ([`json_charge`]), so that it waits
+    /// for room like any other body instead of being refused as busy later. A body in one
+    /// frame is kept as it came; more frames are copied into one buffer: of exactly the
+    /// declared length, or, without one, growing by doubling up to the size limit, which is
+    /// what was reserved. `headers` is what the request holds for its headers.
     async fn read_http_body<B>(
         &self,
-        req: Request<B>,
-        deadline: Instant,
+        body: B,
+        declared: Option<u64>,
         plain_json: bool,
-    ) -> Result<(Bytes, OwnedSemaphorePermit), Failure>
+        headers: usize,
+    ) -> Result<(Bytes, Charge), Failure>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+        B::Error: Into<BoxError> + Send,
     {
         let limit = self.max_request_bytes;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(Failure::TooLarge);
         }
-        let charge = |len: usize| if plain_json { json_charge(len) } else { len };
+        let charge_for = |len: usize| if plain_json { json_charge(len) } else { len };
         let declared = declared.map(|len| usize::try_from(len).unwrap_or(limit));
-        if let Some(needed) = declared.map(charge)
-            && needed > self.max_in_flight_bytes
+        if let Some(needed) = declared.map(charge_for)
+            && needed > self.budget.largest()
         {
             return Err(Failure::TooLargeToDecode(needed));
         }
-        let mut body = std::pin::pin!(Limited::new(req.into_body(), limit));
-        let read_error = |e: Box<dyn std::error::Error + Send + Sync>| {
+        let mut body = BodyReader::new(Limited::new(body, limit), BodyClock::new(self), |e| {
             if e.downcast_ref::<LengthLimitError>().is_some() {
                 Failure::TooLarge
             } else {
                 Failure::Unreadable(format!("could not read the request body: {e}"))
             }
-        };
-        // Nothing is reserved until the first frame arrives (or the body ends).
-        let mut permit = None;
-        // The frames as they came; with a declared length, joined as they arrive into a buffer
-        // of exactly that size (the length is enforced by the HTTP layer), so that the body is
-        // never held twice; without one, joined once at the end into a buffer of the exact
-        // total, so that no spare capacity from doubling is held uncharged.
-        let mut frames: Vec<Bytes> = Vec::new();
-        let mut joined = bytes::BytesMut::new();
-        loop {
-            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-                Ok(Some(Ok(frame))) => frame,
-                Ok(Some(Err(e))) => return Err(read_error(e)),
-                Ok(None) => break,
-                Err(_) => return Err(Failure::TimedOut),
-            };
-            if permit.is_none() {
-                permit = Some(
-                    self.reserve(declared.map_or(limit, charge), deadline)
-                        .await?,
-                );
-            }
-            let Ok(data) = frame.into_data() else {
+        });
+        // Nothing is reserved until the first bytes arrive (or the body ends).
+        let mut charge = None;
+        let mut first: Option<Bytes> = None;
+        let mut joined: Vec<u8> = Vec::new();
+        while let Some(data) = body.next().await? {
+            if data.is_empty() {
                 continue;
-            };
-            frames.push(data);
-            if let Some(len) = declared
-                && (frames.len() > 1 || !joined.is_empty())
-            {
-                if joined.capacity() == 0 {
-                    joined.reserve(len);
-                }
-                for frame in frames.drain(..) {
-                    joined.extend_from_slice(&frame);
-                }
             }
+            if charge.is_none() {
+                let reserve = declared.map_or(charge_for(limit), charge_for);
+                charge = Some(self.reserve(reserve, headers, body.deadline()).await?);
+                body.measure_rate();
+            }
+            if joined.capacity() == 0 && first.is_none() {
+                first = Some(data);
+                continue;
+            }
+            if let Some(first) = first.take() {
+                // A second frame: from here on, one buffer holds the body.
+                let capacity = declared.unwrap_or_else(|| {
+                    (2 * (first.len() + data.len()))
+                        .max(INITIAL_BODY_BUFFER)
+                        .min(limit)
+                });
+                joined.reserve_exact(capacity);
+                joined.extend_from_slice(&first);
+            }
+            let needed = joined.len() + data.len();
+            if needed > joined.capacity() {
+                // Only without a declared length (with one, hyper ends the body at that
+                // length, which the buffer holds); never beyond the limit, which `Limited`
+                // enforces and which is what was reserved.
+                let grown = (2 * joined.capacity()).clamp(needed, limit.max(needed));
+                joined.reserve_exact(grown - joined.len());
+            }
+            joined.extend_from_slice(&data);
         }
-        let bytes = if !joined.is_empty() {
-            joined.freeze()
-        } else if frames.len() <= 1 {
-            frames.pop().unwrap_or_default()
-        } else {
-            let mut exact = bytes::BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
-            for frame in &frames {
-                exact.extend_from_slice(frame);
-            }
-            exact.freeze()
+        let spare = joined.capacity() - joined.len();
+        let bytes = match first {
+            Some(first) => first,
+            None => Bytes::from(joined),
         };
-        let mut permit = match permit {
-            Some(permit) => permit,
-            None => self.reserve(0, deadline).await?,
+        let mut charge = match charge {
+            Some(charge) => charge,
+            None => self.reserve(0, headers, body.deadline()).await?,
         };
-        // A body of unknown length gives back what it does not need.
-        drop(permit.split(permit.num_permits().saturating_sub(charge(bytes.len()))));
-        Ok((bytes, permit))
+        // A body of unknown length gives back what it does not hold: the charge for its length,
+        // and the buffer's spare capacity, which stays allocated with it.
+        charge.shrink_to(charge_for(bytes.len()) + spare);
+        Ok((bytes, charge))
+    }
+}
+
+/// Where a body of unknown length spread over several frames starts (or at twice what its
+/// first two frames hold).
+const INITIAL_BODY_BUFFER: usize = 16 << 10;
+
+/// The OTLP/HTTP encoding a request's content type names, if it is one this receiver takes.
+fn http_protocol(headers: &HeaderMap) -> Option<Protocol> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Some(Protocol::HttpProtobuf),
+        "application/json" => Some(Protocol::HttpJson),
+        _ => None,
     }
 }
 
@@ -843,96 +1044,88 @@ impl TraceService for TraceServiceHandler {
 /// The work of storing one body, movable to the blocking pool.
 struct IngestJob {
     store: SpanStore,
-    budget: Arc<Semaphore>,
+    budget: Arc<Budget>,
     limit: usize,
-    max_in_flight_bytes: usize,
     protocol: Protocol,
     gzip: bool,
     info: Arc<RequestInfo>,
 }
 
 impl IngestJob {
-    /// Stores `body`, holding `permit` (its share of the in-flight budget) until it is done.
-    fn run(self, body: Bytes, permit: OwnedSemaphorePermit) -> Result<IngestOutcome, Failure> {
+    /// Stores `body`, holding `charge` (its share of the in-flight budget) until it is done.
+    fn run(self, body: Bytes, charge: Charge) -> Result<IngestOutcome, Failure> {
         if !self.gzip {
             let held = body.len();
-            return self.decode(&body, held, permit);
+            return self.decode(&body, held, charge);
         }
-        let (inflated, permit) = self.inflate_charged(body, permit)?;
-        self.decode(&inflated, inflated.capacity(), permit)
+        let (inflated, charge) = self.inflate_charged(body, charge)?;
+        self.decode(&inflated, inflated.capacity(), charge)
     }
 
-    /// Inflates a gzip body. `permit` covers the compressed body on entry; on return it covers
+    /// Inflates a gzip body. `charge` covers the compressed body on entry; on return it covers
     /// the inflated buffer only.
     fn inflate_charged(
         &self,
         body: Bytes,
-        mut permit: OwnedSemaphorePermit,
-    ) -> Result<(Vec<u8>, OwnedSemaphorePermit), Failure> {
+        mut charge: Charge,
+    ) -> Result<(Vec<u8>, Charge), Failure> {
         // The reservation grows with the inflated buffer, before each allocation (so a small
         // gzip body cannot make the receiver allocate past the budget and only then be
         // refused). The compressed body stays charged while it is inflated: both are held.
-        // The charge is capped at the whole budget, so that a body whose two copies exceed it
-        // is still taken when the receiver is otherwise idle (it could never be otherwise);
-        // then up to one compressed body is held beyond the budget.
+        // The charge is capped at what one request may hold, so that a body whose two copies
+        // exceed it is still taken when the receiver is otherwise idle (it could never be
+        // otherwise); then up to one compressed body is held beyond the budget.
         let compressed = body.len();
+        let largest = self.budget.largest();
         let mut inflated = inflate(&body, self.limit, |capacity| {
             self.grow(
-                &mut permit,
-                compressed
-                    .saturating_add(capacity)
-                    .min(self.max_in_flight_bytes),
+                &mut charge,
+                compressed.saturating_add(capacity).min(largest),
             )
         })?;
         drop(body);
         // The compressed body is gone: its share goes back to the budget.
-        let release = permit
-            .num_permits()
+        let release = charge
+            .bytes()
             .saturating_sub(inflated.capacity())
             .min(compressed);
-        if release > 0 {
-            drop(permit.split(release));
-        }
+        charge.shrink_to(charge.bytes() - release);
         if self.protocol == Protocol::HttpJson {
             // Decoding JSON is charged on top of the inflated buffer: the buffer's length, as
             // for a plain body, not the capacity its doubling left (up to twice that).
             inflated.shrink_to_fit();
         }
-        Ok((inflated, permit))
+        Ok((inflated, charge))
     }
 
-    /// Decodes and stores an uncompressed body; `held` is what `permit` already covers of it.
-    /// OTLP/JSON first has the permit grow by what transcoding it takes.
+    /// Decodes and stores an uncompressed body; `held` is what `charge` already covers of it.
+    /// OTLP/JSON first has the charge grow by what transcoding it takes.
     fn decode(
         &self,
         plain: &[u8],
         held: usize,
-        mut permit: OwnedSemaphorePermit,
+        mut charge: Charge,
     ) -> Result<IngestOutcome, Failure> {
         if self.protocol == Protocol::HttpJson {
             let needed = held.saturating_add(crate::json::working_memory(plain.len()));
-            if needed > self.max_in_flight_bytes {
+            if needed > self.budget.largest() {
                 return Err(Failure::TooLargeToDecode(needed));
             }
-            self.grow(&mut permit, needed)?;
+            self.grow(&mut charge, needed)?;
         }
         let outcome = decode_and_store(&self.store, plain, self.protocol, &self.info);
-        drop(permit);
+        drop(charge);
         outcome
     }
 
-    /// Grows `permit` to `bytes`, without waiting: waiting while holding a reservation could
+    /// Grows `charge` to `bytes`, without waiting: waiting while holding a reservation could
     /// deadlock against another request doing the same.
-    fn grow(&self, permit: &mut OwnedSemaphorePermit, bytes: usize) -> Result<(), Failure> {
-        let more = bytes.saturating_sub(permit.num_permits());
-        if more > 0 {
-            let more = u32::try_from(more).map_err(|_| Failure::TooLarge)?;
-            let extra = Arc::clone(&self.budget)
-                .try_acquire_many_owned(more)
-                .map_err(|_| Failure::Busy)?;
-            permit.merge(extra);
+    fn grow(&self, charge: &mut Charge, bytes: usize) -> Result<(), Failure> {
+        if self.budget.grow(charge, bytes) {
+            Ok(())
+        } else {
+            Err(Failure::Busy)
         }
-        Ok(())
     }
 }
 
@@ -1120,13 +1313,58 @@ mod tests {
         limit: usize,
     ) -> Result<IngestOutcome, Failure> {
         let store = SpanStore::new(1000, usize::MAX, WhenFull::RejectNew);
-        let info = Arc::new(RequestInfo::new(protocol, HeaderMap::new(), None, false));
+        let info = Arc::new(RequestInfo::new(protocol, &HeaderMap::new(), None, false));
         let body = if gzip {
             inflate(bytes, limit, |_| Ok(()))?
         } else {
             bytes.to_vec()
         };
         decode_and_store(&store, &body, protocol, &info)
+    }
+
+    fn clock(start: Duration, whole: Duration, rate: u32) -> BodyClock {
+        let now = Instant::now();
+        BodyClock {
+            start_timeout: start,
+            body_timeout: whole,
+            start_by: now + start,
+            whole_by: now + whole,
+            min_rate: rate,
+            begun: false,
+            rate: None,
+        }
+    }
+
+    #[test]
+    fn a_body_must_begin_then_keep_up_the_minimum_rate_within_the_whole_timeout() {
+        let mut body = clock(Duration::from_secs(10), Duration::from_secs(60), 1000);
+        let (deadline, late) = body.deadline();
+        assert!(matches!(late, Late::Start(_)));
+        assert_eq!(deadline, body.start_by);
+        // Begun, before its room is made: only the whole timeout applies.
+        body.received(10);
+        assert!(matches!(body.deadline().1, Late::Whole(_)));
+        // Room made: the next byte is due after the grace and one byte's worth of the rate,
+        // and each byte received moves that by as much.
+        body.measure_rate();
+        let (first, late) = body.deadline();
+        assert!(matches!(late, Late::Rate(1000)));
+        body.received(1000);
+        let (later, _) = body.deadline();
+        assert_eq!(later - first, Duration::from_secs(1));
+        // Never past the whole timeout.
+        body.received(1_000_000);
+        assert!(matches!(body.deadline(), (at, Late::Whole(_)) if at == body.whole_by));
+        assert!(
+            Late::Rate(1000)
+                .message()
+                .contains("slower than 1000 bytes per second")
+        );
+        assert!(
+            Late::Start(Duration::from_secs(10))
+                .message()
+                .contains("did not begin within 10s")
+        );
     }
 
     #[test]
@@ -1151,18 +1389,17 @@ mod tests {
         ));
     }
 
-    /// An ingest job over `budget` bytes of in-flight budget, as the handlers make one.
-    fn gzip_job(budget: &Arc<Semaphore>, max_in_flight_bytes: usize) -> IngestJob {
+    /// An ingest job over `budget`, as the handlers make one.
+    fn gzip_job(budget: &Arc<Budget>) -> IngestJob {
         IngestJob {
             store: SpanStore::new(1000, usize::MAX, WhenFull::RejectNew),
             budget: Arc::clone(budget),
             limit: 4 << 20,
-            max_in_flight_bytes,
             protocol: Protocol::HttpProtobuf,
             gzip: true,
             info: Arc::new(RequestInfo::new(
                 Protocol::HttpProtobuf,
-                HeaderMap::new(),
+                &HeaderMap::new(),
                 None,
                 false,
             )),
@@ -1179,23 +1416,22 @@ mod tests {
     #[test]
     fn once_inflated_only_the_inflated_buffer_stays_charged() {
         let total = 1 << 20;
-        let budget = Arc::new(Semaphore::new(total));
+        // One lane: the whole budget holds the largest request.
+        let budget = Arc::new(Budget::new(total, total));
         // Half a mebibyte of text that compresses to a few kibibytes.
         let plain: Vec<u8> = (0..512 * 1024).map(|i| b"span-"[i % 5]).collect();
         let body = gzip(&plain);
         let compressed = body.len();
-        let permit = Arc::clone(&budget)
-            .try_acquire_many_owned(u32::try_from(compressed).expect("small"))
-            .expect("room");
-        let job = gzip_job(&budget, total);
-        let (inflated, permit) = job.inflate_charged(body, permit).expect("inflates");
+        let charge = budget.try_charge(compressed).expect("room");
+        let job = gzip_job(&budget);
+        let (inflated, charge) = job.inflate_charged(body, charge).expect("inflates");
         assert_eq!(inflated, plain);
         // The compressed body went back to the budget; the inflated buffer is still charged,
         // with its whole capacity.
-        assert_eq!(permit.num_permits(), inflated.capacity());
-        assert_eq!(budget.available_permits(), total - inflated.capacity());
-        drop(permit);
-        assert_eq!(budget.available_permits(), total);
+        assert_eq!(charge.bytes(), inflated.capacity());
+        assert_eq!(budget.in_use(), inflated.capacity());
+        drop(charge);
+        assert_eq!(budget.in_use(), 0);
     }
 
     #[test]
@@ -1208,15 +1444,13 @@ mod tests {
             .expect("inflates")
             .capacity();
         let total = capacity + compressed / 2;
-        let budget = Arc::new(Semaphore::new(total));
-        let permit = Arc::clone(&budget)
-            .try_acquire_many_owned(u32::try_from(compressed).expect("small"))
-            .expect("room");
-        let job = gzip_job(&budget, total);
-        let (inflated, permit) = job.inflate_charged(body, permit).expect("inflates");
+        let budget = Arc::new(Budget::new(total, total));
+        let charge = budget.try_charge(compressed).expect("room");
+        let job = gzip_job(&budget);
+        let (inflated, charge) = job.inflate_charged(body, charge).expect("inflates");
         assert_eq!(inflated.capacity(), capacity);
-        assert_eq!(permit.num_permits(), capacity);
-        assert_eq!(budget.available_permits(), total - capacity);
+        assert_eq!(charge.bytes(), capacity);
+        assert_eq!(budget.in_use(), capacity);
     }
 
     #[test]

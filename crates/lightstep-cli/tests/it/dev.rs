@@ -234,20 +234,24 @@ fn a_zero_idle_time_is_refused_as_an_argument_error() {
 /// with status 0 instead of listening on with no one to print to.
 #[test]
 fn a_closed_standard_output_stops_it_quietly() {
-    let (status, stderr) =
-        with_closed_stdout(&["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+    let (status, stderr) = with_closed_stdout(
+        &["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+        &[],
+    );
     assert_eq!(status, Some(0), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
 
-/// Runs the binary with `args` and its standard output a pipe nobody reads; returns its exit
-/// status and standard error.
-fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+/// Runs the binary with `args` (and nothing in the environment but `env`) and its standard
+/// output a pipe nobody reads: if it starts, it stops when it prints that it listens. Returns
+/// its exit status and standard error.
+fn with_closed_stdout(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let out = Command::new(BIN)
         .args(args)
         .env_clear()
+        .envs(env.iter().copied())
         .stdout(writer)
         .stderr(Stdio::piped())
         .output()
@@ -262,8 +266,10 @@ fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
 /// it starts and stops at once); a host name it cannot take is an argument error naming the flag.
 #[test]
 fn localhost_is_accepted_as_a_listen_address() {
-    let (status, stderr) =
-        with_closed_stdout(&["dev", "--grpc", "localhost:0", "--http", "localhost:0"]);
+    let (status, stderr) = with_closed_stdout(
+        &["dev", "--grpc", "localhost:0", "--http", "localhost:0"],
+        &[],
+    );
     assert_eq!(status, Some(0), "{stderr}");
 
     let out = Command::new(BIN)
@@ -394,6 +400,199 @@ fn require_token_refuses_exports_without_it_and_says_so_without_printing_it() {
         stderr.contains(
             "--require-token needs the token in LIGHTSTEP_ACCESS_TOKEN or LS_ACCESS_TOKEN"
         ),
+        "{stderr}"
+    );
+}
+
+/// `lightstep dev` with `args`, as [`with_closed_stdout`] runs it.
+fn dev_with_closed_stdout(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let args: Vec<&str> = std::iter::once("dev").chain(args.iter().copied()).collect();
+    with_closed_stdout(&args, env)
+}
+
+/// A listener other machines could reach is refused, naming the flag and the address, unless
+/// `--allow-remote` says so; that needs `--require-token`. Nothing is bound meanwhile.
+#[test]
+fn listeners_stay_on_loopback_unless_remote_exports_are_allowed_with_a_token() {
+    for (args, flag, addr) in [
+        (
+            ["--grpc", "0.0.0.0:0", "--http", "127.0.0.1:0"],
+            "--grpc",
+            "0.0.0.0:0",
+        ),
+        (
+            ["--grpc", "127.0.0.1:0", "--http", "[::]:0"],
+            "--http",
+            "[::]:0",
+        ),
+        (
+            ["--grpc", "127.0.0.1:0", "--http", "192.0.2.1:0"],
+            "--http",
+            "192.0.2.1:0",
+        ),
+    ] {
+        let (status, stderr) = dev_with_closed_stdout(&args, &[]);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} {addr} is not a loopback address"))
+                && stderr.contains("--allow-remote"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    // --require-token alone does not open it to other machines.
+    let (status, stderr) = dev_with_closed_stdout(
+        &["--grpc", "0.0.0.0:0", "--require-token"],
+        &[("LS_ACCESS_TOKEN", "t0ken")],
+    );
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("--grpc 0.0.0.0:0"), "{stderr}");
+    // --allow-remote without a token is refused, whatever the addresses.
+    let (status, stderr) = dev_with_closed_stdout(
+        &[
+            "--allow-remote",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--allow-remote needs --require-token"),
+        "{stderr}"
+    );
+    // With both it starts (here on loopback), and warns that without TLS the token travels in
+    // clear.
+    let (status, stderr) = dev_with_closed_stdout(
+        &[
+            "--allow-remote",
+            "--require-token",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        &[("LS_ACCESS_TOKEN", "t0ken")],
+    );
+    assert_eq!(
+        status,
+        Some(0),
+        "started, then stopped with its output: {stderr}"
+    );
+    assert!(
+        stderr.contains("warning: --allow-remote without --tls-cert and --tls-key"),
+        "{stderr}"
+    );
+    // A certificate without its key is an argument error.
+    let (status, stderr) = dev_with_closed_stdout(&["--tls-cert", "cert.pem"], &[]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+}
+
+/// A CA and a certificate for 127.0.0.1 made now, written to `dir`: (CA, certificate, key).
+fn test_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca_cert, &ca_key)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// `--tls-cert` and `--tls-key` serve TLS on both listeners: the project's exporter, trusting
+/// the CA the certificate was made with, exports over gRPC and HTTP, and both traces are
+/// printed. A key that is not one is refused naming the files.
+#[test]
+fn tls_exports_reach_dev_with_a_certificate_made_now() {
+    use lightstep::config::{EnvSnapshot, LightstepConfig, Protocol};
+    use lightstep::opentelemetry::trace::Tracer as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_certificate(dir.path());
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--idle", "200ms", "--tls-cert"])
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .env_clear()
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut child.0);
+    let mut seen = Vec::new();
+    let listening = wait_for(&rx, &mut seen, |l| {
+        l.starts_with("lightstep dev: listening")
+    });
+    let grpc = address(&listening, "grpc");
+    let http = address(&listening, "http");
+    assert!(grpc.starts_with("https://127.0.0.1:"), "{listening}");
+    assert!(http.starts_with("https://127.0.0.1:"), "{listening}");
+
+    // The gRPC exporter is built on a Tokio runtime; it is shut down from this thread.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for (protocol, endpoint) in [(Protocol::Grpc, &grpc), (Protocol::HttpProtobuf, &http)] {
+        let builder = LightstepConfig::builder()
+            .with_env(EnvSnapshot::empty())
+            .with_protocol(protocol)
+            .with_service_name("dev-tls")
+            .with_ca_file(&ca)
+            .with_scheduled_delay(Duration::from_millis(50));
+        let builder = if protocol.is_http() {
+            builder.with_traces_endpoint(endpoint.as_str())
+        } else {
+            builder.with_otlp_endpoint(endpoint.as_str())
+        };
+        let exporter = {
+            let _entered = runtime.enter();
+            lightstep::LightstepExporter::new(builder.build().unwrap()).unwrap()
+        };
+        let name = format!("over TLS {protocol:?}");
+        exporter.tracer().in_span(name.clone(), |_| {});
+        exporter.shutdown_blocking().expect("delivered over TLS");
+        wait_for(&rx, &mut seen, |l| l.contains(&name));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    wait_for(&rx, &mut seen, |l| l == "lightstep dev: stopped");
+    assert!(child.0.wait().unwrap().success());
+
+    // The certificate given as the key: refused, naming both files.
+    let (status, stderr) = dev_with_closed_stdout(
+        &[
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            cert.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--tls-key")
+            && stderr.contains("cert.pem")
+            && stderr.contains("private key"),
         "{stderr}"
     );
 }

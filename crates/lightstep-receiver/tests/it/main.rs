@@ -4,6 +4,7 @@ mod bounds;
 mod common;
 mod errors;
 mod exports;
+mod exposure;
 mod faults;
 mod generated;
 mod lifecycle;
