@@ -27,8 +27,16 @@ use crate::wire::{self, SpanView, WireError};
 /// How many request records [`SpanStore::requests`] keeps (the newest ones).
 pub const MAX_REQUEST_RECORDS: usize = 256;
 
-/// Header names whose values are secrets: [`RequestInfo`]'s `Debug` prints them redacted.
-const SENSITIVE_HEADERS: &[&str] = &["lightstep-access-token", "authorization", "x-api-key"];
+/// Whether [`RequestInfo`]'s `Debug` may print a header's value: only framing and content
+/// headers that never carry a credential. Every other value (`authorization`, `cookie`,
+/// `proxy-authorization`, `dd-api-key`, a vendor's token header under any name) is a secret, and
+/// prints as `[REDACTED]`; its name still shows.
+fn value_is_printable(name: &str) -> bool {
+    matches!(
+        name,
+        "content-type" | "content-encoding" | "content-length" | "user-agent" | "te"
+    ) || name.starts_with("grpc-")
+}
 
 /// What the store does with new spans once it holds `max_spans`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -198,10 +206,10 @@ impl fmt::Debug for RequestInfo {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let mut map = f.debug_map();
                 for (name, value) in self.0 {
-                    if SENSITIVE_HEADERS.contains(&name.as_str()) || value.is_sensitive() {
-                        map.entry(&name.as_str(), &"[REDACTED]");
-                    } else {
+                    if value_is_printable(name.as_str()) && !value.is_sensitive() {
                         map.entry(&name.as_str(), value);
+                    } else {
+                        map.entry(&name.as_str(), &"[REDACTED]");
                     }
                 }
                 map.finish()
@@ -1383,17 +1391,40 @@ mod tests {
     }
 
     #[test]
-    fn debug_redacts_the_token() {
+    fn debug_shows_every_header_name_and_only_framing_values() {
         let mut headers = http::HeaderMap::new();
-        headers.insert("lightstep-access-token", "s3cret".parse().expect("value"));
-        headers.insert("user-agent", "ua".parse().expect("value"));
+        for (name, value) in [
+            ("lightstep-access-token", "s3cret-token"),
+            ("authorization", "Bearer s3cret-bearer"),
+            ("cookie", "session=s3cret-cookie"),
+            ("proxy-authorization", "Basic s3cret-proxy"),
+            ("dd-api-key", "s3cret-dd"),
+            ("x-honeycomb-team", "s3cret-team"),
+            ("x-vendor-anything", "s3cret-vendor"),
+            ("user-agent", "ua"),
+            ("content-type", "application/x-protobuf"),
+            ("content-encoding", "gzip"),
+            ("te", "trailers"),
+            ("grpc-timeout", "10S"),
+        ] {
+            headers.insert(name, value.parse().expect("value"));
+        }
         let info = RequestInfo::new(Protocol::HttpJson, &headers, None, false);
         let dbg = format!("{info:?}");
         assert!(!dbg.contains("s3cret"), "{dbg}");
-        assert!(
-            dbg.contains("[REDACTED]") && dbg.contains("\"ua\""),
-            "{dbg}"
-        );
-        assert_eq!(info.access_token(), Some("s3cret"));
+        for name in headers.keys() {
+            assert!(dbg.contains(name.as_str()), "{name} missing: {dbg}");
+        }
+        for value in [
+            "\"ua\"",
+            "application/x-protobuf",
+            "gzip",
+            "trailers",
+            "10S",
+        ] {
+            assert!(dbg.contains(value), "{value} missing: {dbg}");
+        }
+        assert_eq!(dbg.matches("[REDACTED]").count(), 7, "{dbg}");
+        assert_eq!(info.access_token(), Some("s3cret-token"));
     }
 }
