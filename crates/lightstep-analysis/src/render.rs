@@ -16,7 +16,10 @@
 //!    "spans":[{"span_id":"<hex>","service":"..","operation":"..","self_ns":<int>,"share":<0..1>},...],
 //!    "services":[{"service":"..","critical_ns":<int>,"share":<0..1>},...],
 //!    "operations":[{"service":"..","operation":"..","critical_ns":<int>,"share":<0..1>},...],
-//!    "diagnostics":{"roots":<int>,"orphans":<int>,...}}
+//!    "diagnostics":{"roots":<int>,"orphans":<int>,...},
+//!    "off_path":[{"span_id":"<hex>","parent_span_id":"<hex>"|null,"service":"..",
+//!                 "operation":"..","start_unix_nano":<int>,"end_unix_nano":<int>,
+//!                 "reason":"outside_parent"|"non_blocking"},...]}
 //! ],
 //!  "aggregate":{...}}   // only with aggregation: see [`crate::aggregate::Aggregate`]
 //! ```
@@ -30,7 +33,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
-use crate::{AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, SpanId, Trace};
+use crate::{
+    AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, OffPathReason, SpanId, Trace,
+};
 
 // ---- JSON -----------------------------------------------------------------------------------
 
@@ -51,6 +56,18 @@ struct TraceJson<'a> {
     services: Vec<ServiceJson<'a>>,
     operations: Vec<OperationJson<'a>>,
     diagnostics: &'a Diagnostics,
+    off_path: Vec<OffPathJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct OffPathJson<'a> {
+    span_id: &'a SpanId,
+    parent_span_id: Option<&'a SpanId>,
+    service: &'a str,
+    operation: &'a str,
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+    reason: OffPathReason,
 }
 
 #[derive(Serialize)]
@@ -172,6 +189,19 @@ fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
             })
             .collect(),
         diagnostics: &analysis.diagnostics,
+        off_path: analysis
+            .off_path
+            .iter()
+            .map(|o| OffPathJson {
+                span_id: &o.span_id,
+                parent_span_id: o.parent_id.as_ref(),
+                service: &o.service,
+                operation: &o.name,
+                start_unix_nano: o.start_ns,
+                end_unix_nano: o.end_ns,
+                reason: o.reason,
+            })
+            .collect(),
     }
 }
 
@@ -337,6 +367,38 @@ pub fn write_text(
     if !repairs.is_empty() {
         writeln!(out, "  repaired: {}", repairs.join(", "))?;
     }
+    if !analysis.off_path.is_empty() {
+        const SHOWN: usize = 3;
+        let listed: Vec<String> = analysis
+            .off_path
+            .iter()
+            .take(SHOWN)
+            .map(|o| {
+                let why = match o.reason {
+                    OffPathReason::OutsideParent => "outside its parent",
+                    OffPathReason::NonBlocking => "non-blocking",
+                };
+                format!(
+                    "{} {} {} ({}, {why})",
+                    o.span_id,
+                    truncate(&o.service, 24),
+                    truncate(&o.name, 32),
+                    format_duration(o.end_ns.saturating_sub(o.start_ns)),
+                )
+            })
+            .collect();
+        let more = analysis.off_path.len().saturating_sub(SHOWN);
+        writeln!(
+            out,
+            "  not on the path, did not block its parent: {}{}",
+            listed.join(", "),
+            if more > 0 {
+                format!(" and {more} more (the JSON report lists them)")
+            } else {
+                String::new()
+            }
+        )?;
+    }
     if let Some(reason) = analysis.diagnostics.jaeger_failure {
         writeln!(
             out,
@@ -453,6 +515,7 @@ pub fn write_svg(
     };
     // Tree order, children by start, iteratively.
     let mut order: Vec<(usize, usize)> = Vec::with_capacity(n);
+    // Top-level spans include the ones off the path, so their subtrees are drawn too.
     let mut tops: Vec<usize> = assembled.top_level().collect();
     let start_of = |i: &usize| assembled.window(*i).map_or(0, |w| w.0);
     tops.sort_by_key(|i| (std::cmp::Reverse(start_of(i)), std::cmp::Reverse(*i)));
