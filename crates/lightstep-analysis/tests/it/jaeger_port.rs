@@ -129,11 +129,13 @@ impl JaegerRun {
 }
 
 /// A JavaScript `Map` with string keys: iteration in insertion order, where setting an existing
-/// key keeps its place.
+/// key keeps its place; every operation is constant time, as in JavaScript.
 #[derive(Clone, Debug)]
 struct JsMap<V> {
-    order: Vec<String>,
-    entries: HashMap<String, V>,
+    /// Keys in insertion order; `None` where a key was deleted.
+    order: Vec<Option<String>>,
+    /// Each key's place in `order`, and its value.
+    entries: HashMap<String, (usize, V)>,
 }
 
 impl<V> JsMap<V> {
@@ -145,32 +147,33 @@ impl<V> JsMap<V> {
     }
 
     fn set(&mut self, key: &str, value: V) {
-        if self.entries.insert(key.to_string(), value).is_none() {
-            self.order.push(key.to_string());
+        match self.entries.get_mut(key) {
+            Some(entry) => entry.1 = value,
+            None => {
+                self.entries
+                    .insert(key.to_string(), (self.order.len(), value));
+                self.order.push(Some(key.to_string()));
+            }
         }
     }
 
     fn get(&self, key: &str) -> Option<&V> {
-        self.entries.get(key)
+        self.entries.get(key).map(|(_, v)| v)
     }
 
     fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        self.entries.get_mut(key)
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.entries.contains_key(key)
+        self.entries.get_mut(key).map(|(_, v)| v)
     }
 
     fn delete(&mut self, key: &str) {
-        if self.entries.remove(key).is_some() {
-            self.order.retain(|k| k != key);
+        if let Some((place, _)) = self.entries.remove(key) {
+            self.order[place] = None;
         }
     }
 
     /// `[...map.keys()]`.
     fn keys(&self) -> Vec<String> {
-        self.order.clone()
+        self.order.iter().flatten().cloned().collect()
     }
 }
 
@@ -429,20 +432,22 @@ fn sanitize_overflowing_children(mut span_map: JsMap<CpSpan>) -> JsMap<CpSpan> {
         let Some(parent_id) = span.parent_span_id.clone().filter(|p| !p.is_empty()) else {
             continue;
         };
-        let Some(parent) = span_map.get(&parent_id).cloned() else {
+        // Only the parent's times are read (its child list is large for a wide root).
+        let Some((parent_start_time, parent_end_time)) =
+            span_map.get(&parent_id).map(|p| (p.start_time, p.end_time))
+        else {
             // The parent was dropped before (or is not in this root's tree): drop the child.
             span_map.delete(&span.span_id);
             continue;
         };
         let child_end_time = span.end_time;
-        let parent_end_time = parent.end_time;
         let drop_child = |span_map: &mut JsMap<CpSpan>| {
             span_map.delete(&span.span_id);
             if let Some(parent) = span_map.get_mut(&parent_id) {
                 parent.child_span_ids.retain(|id| *id != span.span_id);
             }
         };
-        if span.start_time >= parent.start_time {
+        if span.start_time >= parent_start_time {
             if span.start_time >= parent_end_time {
                 drop_child(&mut span_map);
                 continue;
@@ -459,14 +464,14 @@ fn sanitize_overflowing_children(mut span_map: JsMap<CpSpan>) -> JsMap<CpSpan> {
             }
             continue;
         }
-        if child_end_time <= parent.start_time {
+        if child_end_time <= parent_start_time {
             drop_child(&mut span_map);
         } else if child_end_time <= parent_end_time {
             span_map.set(
                 &span.span_id,
                 CpSpan {
-                    start_time: parent.start_time,
-                    duration: child_end_time - parent.start_time,
+                    start_time: parent_start_time,
+                    duration: child_end_time - parent_start_time,
                     ..span.clone()
                 },
             );
@@ -474,8 +479,8 @@ fn sanitize_overflowing_children(mut span_map: JsMap<CpSpan>) -> JsMap<CpSpan> {
             span_map.set(
                 &span.span_id,
                 CpSpan {
-                    start_time: parent.start_time,
-                    duration: parent_end_time - parent.start_time,
+                    start_time: parent_start_time,
+                    duration: parent_end_time - parent_start_time,
                     end_time: parent_end_time,
                     ..span.clone()
                 },
