@@ -18,12 +18,13 @@ use crate::model::{SpanId, Trace};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Sound on messy data: orphans become roots, touching siblings both count, cycles are cut,
-    /// non-blocking work is walked on its own. See `docs/critical-path.md`.
+    /// Sound on messy data, and the path explains the request: orphans are walked beside the
+    /// roots, touching siblings both count, cycles are cut, and work its parent did not wait
+    /// for is reported off the path. See `docs/critical-path.md`.
     #[default]
     Robust,
-    /// Jaeger UI's sections exactly, with its preprocessing, for comparison with what users see
-    /// there.
+    /// The sections of Jaeger UI's current code exactly, with its preprocessing, for
+    /// comparison with what users see there.
     Jaeger,
 }
 
