@@ -254,9 +254,24 @@ pub fn format_duration(ns: u64) -> String {
     }
 }
 
+/// Text from a trace (names, ids) as it may reach a terminal: control characters, and the
+/// invisible ones that reorder text, become U+FFFD, so that a name cannot move the cursor,
+/// retitle the terminal or disguise what follows it.
+fn printable(text: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    text.chars()
+        .map(|c| if hidden(c) { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// [`printable`], cut to `width` characters.
 fn truncate(text: &str, width: usize) -> String {
+    let text = printable(text);
     if text.chars().count() <= width {
-        text.to_string()
+        text
     } else {
         let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
         out.push('…');
@@ -282,7 +297,7 @@ pub fn write_text(
     writeln!(
         out,
         "trace {} ({} mode): duration {}, critical path {} ({:.1}%), {} spans on the path",
-        analysis.trace_id,
+        printable(&analysis.trace_id),
         analysis.mode.as_str(),
         format_duration(window),
         format_duration(analysis.critical_ns()),
@@ -324,7 +339,7 @@ pub fn write_text(
             Some((p, id)) => (
                 truncate(analysis.service_of(p), 24),
                 truncate(analysis.name_of(p), 32),
-                id.to_string(),
+                printable(&id.to_string()),
             ),
             None => (
                 "(nothing running)".to_string(),
@@ -354,9 +369,9 @@ pub fn write_text(
             format!(
                 "{} {:.1}%",
                 if s.service.is_empty() {
-                    "(unknown)"
+                    "(unknown)".to_string()
                 } else {
-                    &s.service
+                    printable(&s.service)
                 },
                 100.0 * s.share
             )
@@ -380,7 +395,7 @@ pub fn write_text(
                 };
                 format!(
                     "{} {} {} ({}, {why})",
-                    o.span_id,
+                    printable(&o.span_id.to_string()),
                     truncate(&o.service, 24),
                     truncate(&o.name, 32),
                     format_duration(o.end_ns.saturating_sub(o.start_ns)),
@@ -818,6 +833,40 @@ mod tests {
         let mut short = Vec::new();
         write_text(&mut short, &analysis, 2).unwrap();
         assert!(String::from_utf8(short).unwrap().contains("3 more steps"));
+    }
+
+    #[test]
+    fn text_shows_no_control_characters_from_the_trace() {
+        let t = TraceId::parse("trace\u{1b}]0;title\u{7}");
+        let trace = Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t.clone(), SpanId::parse("root\u{1b}[2J"), 1_000, 9_000)
+                    .with_service("web\u{1b}[31m")
+                    .with_name("GET \u{202e}/txt.exe"),
+                Span::new(t, SpanId::parse("late\r"), 10_000, 12_000)
+                    .with_parent(SpanId::parse("root\u{1b}[2J"))
+                    .with_service("\u{9b}31m")
+                    .with_name("job\n"),
+            ],
+        );
+        let analysis = crate::analyze_critical_path(&trace, &Options::default());
+        assert_eq!(analysis.off_path.len(), 1);
+        let mut out = Vec::new();
+        write_text(&mut out, &analysis, 40).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for c in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\r'] {
+            assert!(!text.contains(c), "{c:?} in {text:?}");
+        }
+        assert!(text.contains("web\u{fffd}[31m"), "{text}");
+        assert!(text.contains("GET \u{fffd}/txt.exe"), "{text}");
+        assert!(
+            text.contains("not on the path, did not block its parent: late\u{fffd}"),
+            "{text}"
+        );
+        // One line per row: a newline in a name does not start a line of its own.
+        assert!(lines.iter().any(|l| l.contains("job\u{fffd}")), "{text}");
     }
 
     #[test]
