@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
-use jaeger_port::{JSpan, JaegerOutcome, RefType};
+use jaeger_port::{JSpan, JaegerRun, to_jaeger};
 use lightstep_analysis::read::read_path;
 use lightstep_analysis::{
     Analyzer, CriticalPathAnalysis, Mode, Options, Span, SpanId, Trace, TraceId,
@@ -98,29 +98,8 @@ fn random_tree(n: u64, seed: u64) -> Trace {
     Trace::new(t, spans)
 }
 
-fn to_jaeger(trace: &Trace) -> Vec<JSpan> {
-    trace
-        .spans
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let refs = s
-                .parent_id()
-                .map(|p| vec![(RefType::ChildOf, p.to_string())])
-                .unwrap_or_default();
-            JSpan::new(
-                i,
-                s.span_id().to_string(),
-                i128::from(s.start_ns()),
-                i128::from(s.end_ns()) - i128::from(s.start_ns()),
-                refs,
-            )
-        })
-        .collect()
-}
-
 /// Runs the recursive port on a thread with a stack big enough for its depth.
-fn run_port(input: Vec<JSpan>) -> JaegerOutcome {
+fn run_port(input: Vec<JSpan>) -> JaegerRun {
     let limit = 4 * input.len() + 8;
     std::thread::Builder::new()
         .stack_size(4 << 30)
@@ -274,10 +253,7 @@ fn one_shot() {
     let started = Instant::now();
     let port = run_port(input);
     let port_time = started.elapsed();
-    let same = match &port {
-        JaegerOutcome::Sections(s) => s.len() == ours.sections.len(),
-        JaegerOutcome::Fails => false,
-    };
+    let same = !port.failed() && port.sections().len() == ours.sections.len();
     println!("vs_jaeger_ui_100k/sequential_children (one run each):");
     println!("  lightstep jaeger mode  {ours_time:>12.3?}");
     println!("  jaeger ui port         {port_time:>12.3?}");

@@ -7,6 +7,8 @@
 use std::cmp::Reverse;
 use std::collections::VecDeque;
 
+use serde::Serialize;
+
 use crate::model::{ParentRelation, SpanKind, Trace};
 use crate::resolve::ParentIds;
 use crate::{Diagnostics, Mode, Options};
@@ -28,13 +30,24 @@ pub struct AssembledTrace {
     placed: Vec<bool>,
     /// Parent in the assembled forest (after cycle cuts), `NONE` for top-level spans.
     parent: Vec<u32>,
-    /// `children[offsets[i]..offsets[i + 1]]` are span `i`'s blocking children; the last range
-    /// (index `len`) holds the top-level spans.
+    /// `children[offsets[i]..offsets[i + 1]]` are span `i`'s blocking children; range `len`
+    /// holds the top-level spans the walk starts from, range `len + 1` the spans off the path.
     offsets: Vec<u32>,
     children: Vec<u32>,
+    /// Why each span of range `len + 1` is off the path, in the same order.
+    off_reasons: Vec<OffPathReason>,
     pub(crate) diagnostics: Diagnostics,
-    /// Jaeger mode: the single root Jaeger UI starts from, if it survives preprocessing.
-    pub(crate) jaeger_root: Option<u32>,
+}
+
+/// Why a span is not on the critical path although it ran (robust mode). Serialized in
+/// snake case (`outside_parent`, `non_blocking`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffPathReason {
+    /// It lies entirely outside its parent's window, so its parent cannot have waited for it.
+    OutsideParent,
+    /// A follows-from or consumer span: its parent did not wait for it.
+    NonBlocking,
 }
 
 impl AssembledTrace {
@@ -62,7 +75,7 @@ impl AssembledTrace {
     }
 
     /// Parent of span `index` in the assembled forest: `None` for top-level spans, for spans
-    /// detached from their parent (non-blocking or outside its window) and for excluded spans.
+    /// off the path (non-blocking or outside their parent's window) and for excluded spans.
     pub fn parent(&self, index: usize) -> Option<usize> {
         match self.parent.get(index) {
             Some(&p) if p != NONE => Some(p as usize),
@@ -70,17 +83,35 @@ impl AssembledTrace {
         }
     }
 
-    /// Blocking children of span `index`, latest-finishing first.
+    /// Blocking children of span `index`, in the order the walk considers them: latest end
+    /// first, then earliest start, then input order. In Jaeger mode the end is the sanitized
+    /// one and the start the recorded one (after Jaeger UI's repair of a start at 0), as
+    /// Jaeger UI breaks ties between equal ends by its display order.
     pub fn children(&self, index: usize) -> impl ExactSizeIterator<Item = usize> + '_ {
         self.child_slice(index).iter().map(|&c| c as usize)
     }
 
-    /// Spans with no blocking parent (roots, orphans, detached spans), latest-finishing first.
-    /// In Jaeger mode only Jaeger UI's single root is listed.
+    /// Spans with no blocking parent: first the ones the walk starts from (robust: roots,
+    /// orphans and spans where a cycle was cut, latest-finishing first; Jaeger: the roots
+    /// Jaeger UI walks, in its order), then the spans off the path ([`Self::off_path`]).
     pub fn top_level(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
-        self.child_slice(self.windows.len())
+        let n = self.windows.len();
+        let (from, to) = (self.offset(n) as usize, self.offset(n + 2) as usize);
+        self.children
+            .get(from..to)
+            .unwrap_or(&[])
             .iter()
             .map(|&c| c as usize)
+    }
+
+    /// Spans that ran but did not block their parent, with the reason, in input order (robust
+    /// mode; Jaeger mode leaves such spans out). Each is the top of a subtree that is off the
+    /// critical path; it does not widen the analyzed window.
+    pub fn off_path(&self) -> impl ExactSizeIterator<Item = (usize, OffPathReason)> + '_ {
+        self.child_slice(self.windows.len() + 1)
+            .iter()
+            .zip(&self.off_reasons)
+            .map(|(&c, &reason)| (c as usize, reason))
     }
 
     /// What assembly had to repair.
@@ -128,12 +159,8 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
 
     // What the passes below need from each span, copied out in one sequential pass: the spans
     // are large and everything after this visits them in tree order, where a compact row
-    // misses the cache far less. Jaeger UI filters out spans whose start time is falsy (0)
-    // before anything else; robust mode keeps them (0 is a valid integer time).
+    // misses the cache far less.
     let mut included = vec![true; n];
-    // Whether Jaeger mode dropped a span for starting at time 0 (a likelier cause of a missing
-    // parent than a lost span).
-    let mut dropped_at_zero = false;
     let mut windows: Vec<(u64, u64)> = Vec::with_capacity(n);
     let mut flags: Vec<u8> = Vec::with_capacity(n);
     let mut ids = ParentIds::with_capacity(n);
@@ -143,20 +170,16 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
         if span.relation() == ParentRelation::FollowsFrom {
             f |= FOLLOWS_FROM;
         }
-        if span.kind() == SpanKind::Consumer {
-            f |= CONSUMER;
+        match span.kind() {
+            SpanKind::Consumer => f |= CONSUMER,
+            SpanKind::Producer => f |= PRODUCER,
+            _ => {}
         }
         if span.parent_id().is_some() {
             f |= HAS_PARENT;
         }
         flags.push(f);
-        if jaeger && span.start_ns() == 0 {
-            included[i] = false;
-            diagnostics.dropped += 1;
-            dropped_at_zero = true;
-        } else {
-            ids.push(i as u32, span);
-        }
+        ids.push(i as u32, span);
     }
 
     // Parent links. The first occurrence of an id owns it (Jaeger renames later duplicates);
@@ -178,80 +201,26 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     // sanitized window after; `placed` says which.
     let mut placed = vec![false; n];
     let mut blocking_parent = vec![NONE; n];
-    let mut jaeger_root = None;
-    // Jaeger UI sorts children by their recorded times, before clamping.
-    let recorded = if jaeger { windows.clone() } else { Vec::new() };
+    // The top-level spans the walk starts from.
+    let mut tops: Vec<u32> = Vec::new();
+    // Robust mode: why a span is off the path (0 where it is not).
+    let mut off = vec![0u8; if jaeger { 0 } else { n }];
+    // Jaeger mode: each span's start after Jaeger UI's repair, which orders siblings.
+    let mut repaired = vec![0u64; if jaeger { n } else { 0 }];
 
     if jaeger {
-        // Jaeger UI starts from the first span in its display order: the earliest-starting
-        // top-level span, ties in input order.
-        let root = (0..n as u32)
-            .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
-            .min_by_key(|&i| (windows[i as usize].0, i));
-        // Jaeger UI looks up the parent of every follows-from span before anything else and
-        // throws when it is missing, showing no path at all.
-        let follows_from_orphan = (0..n).any(|i| {
-            included[i]
-                && parent[i] == NONE
-                && flags[i] & (HAS_PARENT | FOLLOWS_FROM) == HAS_PARENT | FOLLOWS_FROM
-        });
-        if follows_from_orphan {
-            diagnostics.jaeger_failure = Some("a follows-from span's parent is missing");
-        } else if let Some(root) = root {
-            let (root_start, root_end) = windows[root as usize];
-            if flags[root as usize] & HAS_PARENT != 0 {
-                // Jaeger UI drops spans whose parent is missing, the root included, and then
-                // shows no critical path at all.
-                diagnostics.jaeger_failure = Some(if dropped_at_zero {
-                    // The usual cause in test data: a root written at time 0.
-                    "a span starts at time 0 (the Unix epoch), which Jaeger UI drops, and the \
-                     earliest top-level span's parent is missing"
-                } else {
-                    "the earliest top-level span has a missing parent"
-                });
-            } else {
-                jaeger_root = Some(root);
-                if root_end < root_start {
-                    diagnostics.negative_durations += 1;
-                    diagnostics.jaeger_failure = Some("a span ends before it starts");
-                }
-                placed[root as usize] = true;
-                // Breadth first; the queue holds the frontier only (one span for a chain).
-                let mut queue = VecDeque::from([root]);
-                while let Some(p) = queue.pop_front() {
-                    let (ps, pe) = windows[p as usize];
-                    for &c in row(&raw_offsets, &raw_children, p as usize) {
-                        let cu = c as usize;
-                        if flags[cu] & FOLLOWS_FROM != 0 {
-                            diagnostics.non_blocking += 1;
-                            continue;
-                        }
-                        let (s, e) = windows[cu];
-                        match jaeger_clamp(s, e, ps, pe) {
-                            Some((s, e, changed)) => {
-                                if changed {
-                                    diagnostics.clamped += 1;
-                                }
-                                if e < s {
-                                    diagnostics.negative_durations += 1;
-                                    diagnostics
-                                        .jaeger_failure
-                                        .get_or_insert("a span ends before it starts");
-                                }
-                                windows[cu] = (s, e);
-                                placed[cu] = true;
-                                blocking_parent[cu] = p;
-                                queue.push_back(c);
-                            }
-                            None => diagnostics.clamped += 1,
-                        }
-                    }
-                }
-            }
-        }
-        let reached = placed.iter().filter(|&&p| p).count();
-        let candidates = included.iter().filter(|&&inc| inc).count();
-        diagnostics.dropped += candidates - reached;
+        tops = jaeger_tree(
+            &raw_offsets,
+            &raw_children,
+            &parent,
+            &included,
+            &flags,
+            &mut windows,
+            &mut repaired,
+            &mut placed,
+            &mut blocking_parent,
+            &mut diagnostics,
+        );
     } else {
         let roots: Vec<u32> = (0..n as u32)
             .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
@@ -265,6 +234,7 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
             windows: &mut windows,
             placed: &mut placed,
             blocking_parent: &mut blocking_parent,
+            off: &mut off,
             diagnostics: &mut diagnostics,
         };
         pass.run(&parent, roots, false);
@@ -291,12 +261,20 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     drop(parent);
 
     // Final children lists, sorted in walk order: latest end first, then earliest start, then
-    // input order. Jaeger UI sorts by the recorded end before clamping; robust mode by the
-    // sanitized end it walks on. A span's blocking children are among its raw children, so
-    // each row is filtered from the raw row and sorted on its own: rows are short, and one
-    // sort of every span by (parent, key) would cost a log factor of a million.
-    let key_of = |c: usize| if jaeger { recorded[c] } else { windows[c] };
-    let mut offsets: Vec<u32> = Vec::with_capacity(n + 2);
+    // input order. Robust mode sorts by the sanitized window it walks on. Jaeger UI takes the
+    // latest sanitized end and, among equal ends, the child it displays first: its children
+    // are in order of their recorded (repaired) start, then input order. A span's blocking
+    // children are among its raw children, so each row is filtered from the raw row and
+    // sorted on its own: rows are short, and one sort of every span by (parent, key) would
+    // cost a log factor of a million.
+    let key_of = |c: usize| {
+        if jaeger {
+            (repaired[c], windows[c].1)
+        } else {
+            windows[c]
+        }
+    };
+    let mut offsets: Vec<u32> = Vec::with_capacity(n + 3);
     let mut children: Vec<u32> = Vec::with_capacity(n);
     let mut row_keys: Vec<(Reverse<u64>, u64, u32)> = Vec::new();
     offsets.push(0);
@@ -312,14 +290,31 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     }
     drop(raw_children);
     drop(raw_offsets);
-    // The top-level row: robust mode walks every span without a blocking parent, Jaeger mode
-    // only its root.
-    let start = children.len();
-    children.extend((0..n as u32).filter(|&i| {
-        let i = i as usize;
-        placed[i] && blocking_parent[i] == NONE && (!jaeger || Some(i as u32) == jaeger_root)
-    }));
-    sort_row(&mut children[start..], &key_of, &mut row_keys);
+    // The top-level row. Robust mode walks every span without a blocking parent that is not
+    // off the path, latest-finishing first under its virtual root; Jaeger mode walks its roots
+    // one after the other, in the order it found them.
+    let mut off_reasons = Vec::new();
+    if jaeger {
+        children.extend_from_slice(&tops);
+        offsets.push(children.len() as u32);
+    } else {
+        let start = children.len();
+        children.extend((0..n as u32).filter(|&i| {
+            let i = i as usize;
+            placed[i] && blocking_parent[i] == NONE && off[i] == 0
+        }));
+        sort_row(&mut children[start..], &key_of, &mut row_keys);
+        offsets.push(children.len() as u32);
+        for (i, &reason) in off.iter().enumerate() {
+            let reason = match reason {
+                OUTSIDE_PARENT => OffPathReason::OutsideParent,
+                NON_BLOCKING => OffPathReason::NonBlocking,
+                _ => continue,
+            };
+            children.push(i as u32);
+            off_reasons.push(reason);
+        }
+    }
     offsets.push(children.len() as u32);
     diagnostics.roots = (offsets[n + 1] - offsets[n]) as usize;
 
@@ -330,9 +325,105 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
         parent: blocking_parent,
         offsets,
         children,
+        off_reasons,
         diagnostics,
-        jaeger_root,
     }
+}
+
+/// Jaeger UI's tree, from its current `transformTraceData` and critical-path code: places the
+/// spans every root's walk sees, with Jaeger UI's sanitized windows, and returns the roots it
+/// walks, in its order.
+///
+/// Roots are the spans whose parent is not in the trace, by start time (ties in input order);
+/// each is walked with its own subtree. A root that names a parent (an orphan) is dropped by
+/// Jaeger UI's sanitizing, with everything below it. A start of 0 is repaired top-down with the
+/// parent's repaired start, keeping the duration. A consumer child of a producer does not
+/// block it and is left out with its subtree; follows-from children are ordinary children.
+/// Children are clamped into their parent's sanitized window, and dropped with their subtree
+/// when entirely outside it.
+#[allow(clippy::too_many_arguments)]
+fn jaeger_tree(
+    raw_offsets: &[u32],
+    raw_children: &[u32],
+    parent: &[u32],
+    included: &[bool],
+    flags: &[u8],
+    windows: &mut [(u64, u64)],
+    repaired: &mut [u64],
+    placed: &mut [bool],
+    blocking_parent: &mut [u32],
+    diagnostics: &mut Diagnostics,
+) -> Vec<u32> {
+    let n = windows.len();
+    let mut roots: Vec<u32> = (0..n as u32)
+        .filter(|&i| included[i as usize] && parent[i as usize] == NONE)
+        .collect();
+    // A root's start is not repaired (it has no parent to take one from), so its recorded
+    // start is its sort key.
+    roots.sort_by_key(|&i| (windows[i as usize].0, i));
+    let had_roots = !roots.is_empty();
+    roots.retain(|&r| flags[r as usize] & HAS_PARENT == 0);
+    let mut queue: VecDeque<u32> = VecDeque::new();
+    for &root in &roots {
+        let (start, end) = windows[root as usize];
+        if end < start {
+            diagnostics.negative_durations += 1;
+        }
+        repaired[root as usize] = start;
+        placed[root as usize] = true;
+        queue.push_back(root);
+    }
+    // Breadth first, so each parent is final before its children are fitted into it; the
+    // queue holds the frontier only (one span for a chain).
+    while let Some(p) = queue.pop_front() {
+        let pu = p as usize;
+        let (ps, pe) = windows[pu];
+        let parent_start = repaired[pu];
+        for &c in row(raw_offsets, raw_children, pu) {
+            let cu = c as usize;
+            if flags[cu] & CONSUMER != 0 && flags[pu] & PRODUCER != 0 {
+                diagnostics.non_blocking += 1;
+                continue;
+            }
+            let (mut s, mut e) = windows[cu];
+            if s == 0 {
+                // Jaeger UI takes a start of 0 for a missing one and repairs it with the
+                // parent's; the duration stays.
+                s = parent_start;
+                e = parent_start.saturating_add(e);
+            }
+            repaired[cu] = s;
+            match jaeger_clamp(s, e, ps, pe) {
+                Some((s, e, changed)) => {
+                    if changed {
+                        diagnostics.clamped += 1;
+                    }
+                    // Jaeger UI keeps a negative duration; the walk reports the failure if it
+                    // reaches the span.
+                    if e < s {
+                        diagnostics.negative_durations += 1;
+                    }
+                    windows[cu] = (s, e);
+                    placed[cu] = true;
+                    blocking_parent[cu] = p;
+                    queue.push_back(c);
+                }
+                None => diagnostics.clamped += 1,
+            }
+        }
+    }
+    if roots.is_empty() && included.iter().any(|&inc| inc) {
+        diagnostics.jaeger_failure = Some(if had_roots {
+            "every top-level span has a missing parent, and Jaeger UI drops such spans with \
+             everything below them"
+        } else {
+            "no span is a root: the parent ids form cycles"
+        });
+    }
+    let reached = placed.iter().filter(|&&p| p).count();
+    let candidates = included.iter().filter(|&&inc| inc).count();
+    diagnostics.dropped += candidates - reached;
+    roots
 }
 
 /// Sorts one children row into walk order: latest end first, then earliest start, then input
@@ -386,6 +477,11 @@ fn sort_row(
 const FOLLOWS_FROM: u8 = 1;
 const CONSUMER: u8 = 2;
 const HAS_PARENT: u8 = 4;
+const PRODUCER: u8 = 8;
+
+/// Why a span is off the path, in robust mode's `off` array (0: it is not).
+const OUTSIDE_PARENT: u8 = 1;
+const NON_BLOCKING: u8 = 2;
 
 /// Robust sanitizing, top-down: see `docs/critical-path.md` for why each rule.
 struct Traversal<'a> {
@@ -397,6 +493,7 @@ struct Traversal<'a> {
     windows: &'a mut [(u64, u64)],
     placed: &'a mut [bool],
     blocking_parent: &'a mut [u32],
+    off: &'a mut [u8],
     diagnostics: &'a mut Diagnostics,
 }
 
@@ -416,6 +513,7 @@ impl Traversal<'_> {
         let windows = &mut *self.windows;
         let placed = &mut *self.placed;
         let blocking_parent = &mut *self.blocking_parent;
+        let off = &mut *self.off;
         let diagnostics = &mut *self.diagnostics;
         let n = spans.len();
         // Clock-skew shift per span, inherited by descendants (they ran on the shifted host).
@@ -462,14 +560,16 @@ impl Traversal<'_> {
             }
             let mut window = (s, e);
             if p != NONE {
+                // Work its parent did not wait for is not part of the request the parent
+                // serves: it is off the path with its subtree, and reported.
                 if non_blocking {
-                    // The parent did not wait for this work, so it cannot be on the parent's path;
-                    // it still took time in the trace and is walked as its own top-level span.
                     diagnostics.non_blocking += 1;
+                    off[iu] = NON_BLOCKING;
                 } else if e > s && (e <= ps || s >= pe) {
                     // Entirely outside its parent: it cannot have blocked it (fire-and-forget
                     // without the right relation, or skew too large to trust).
                     diagnostics.detached += 1;
+                    off[iu] = OUTSIDE_PARENT;
                 } else {
                     let cs = s.clamp(ps, pe);
                     let ce = e.clamp(cs, pe);

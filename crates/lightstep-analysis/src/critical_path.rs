@@ -11,19 +11,20 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::assemble::{AssembledTrace, NONE, assemble};
+use crate::assemble::{AssembledTrace, NONE, OffPathReason, assemble};
 use crate::model::{SpanId, Trace};
 
 /// Which semantics to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Sound on messy data: orphans become roots, touching siblings both count, cycles are cut,
-    /// non-blocking work is walked on its own. See `docs/critical-path.md`.
+    /// Sound on messy data, and the path explains the request: orphans are walked beside the
+    /// roots, touching siblings both count, cycles are cut, and work its parent did not wait
+    /// for is reported off the path. See `docs/critical-path.md`.
     #[default]
     Robust,
-    /// Jaeger UI's sections exactly, with its preprocessing, for comparison with what users see
-    /// there.
+    /// The sections of Jaeger UI's current code exactly, with its preprocessing, for
+    /// comparison with what users see there.
     Jaeger,
 }
 
@@ -109,6 +110,29 @@ pub struct PathSpan {
     pub self_ns: u64,
 }
 
+/// A span that ran but is not on the critical path because its parent did not wait for it
+/// (robust mode): the top of a subtree that is off the path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OffPath {
+    /// Index of the span in [`Trace::spans`].
+    pub span: usize,
+    /// Its id.
+    pub span_id: SpanId,
+    /// Its parent's id, as the span names it.
+    pub parent_id: Option<SpanId>,
+    /// Service name.
+    pub service: Arc<str>,
+    /// Operation name.
+    pub name: Arc<str>,
+    /// Start, nanoseconds since the Unix epoch (as analyzed: a negative duration is an
+    /// instant, skew correction may have moved it).
+    pub start_ns: u64,
+    /// End.
+    pub end_ns: u64,
+    /// Why it is off the path.
+    pub reason: OffPathReason,
+}
+
 /// Critical-path time of one service or operation within one trace.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Share {
@@ -127,7 +151,8 @@ pub struct Share {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Diagnostics {
-    /// Top-level spans walked (robust: roots, orphans and detached spans; Jaeger: 0 or 1).
+    /// Top-level spans walked (robust: roots, orphans and spans where a cycle was cut;
+    /// Jaeger: the roots Jaeger UI walks, those without a parent id).
     pub roots: usize,
     /// Spans whose parent id names no span in the trace.
     pub orphans: usize,
@@ -143,9 +168,11 @@ pub struct Diagnostics {
     pub negative_durations: usize,
     /// Spans moved or shortened to fit in their parent.
     pub clamped: usize,
-    /// Spans entirely outside their parent, walked on their own (robust mode).
+    /// Spans entirely outside their parent (robust mode: off the path, listed in
+    /// [`CriticalPathAnalysis::off_path`]; Jaeger mode drops them and counts them as clamped).
     pub detached: usize,
-    /// Follows-from and consumer spans, which do not block their parent.
+    /// Spans that do not block their parent (robust: follows-from and consumer spans, off the
+    /// path; Jaeger: consumer children of a producer, dropped).
     pub non_blocking: usize,
     /// Server spans moved into their client by skew correction.
     pub skew_applied: usize,
@@ -178,9 +205,12 @@ pub struct CriticalPathAnalysis {
     pub start_ns: u64,
     /// End of the analyzed window.
     pub end_ns: u64,
-    /// Sections in chronological order; with `gaps` they tile the window exactly.
+    /// Sections in chronological order; with `gaps` they tile the window exactly. In Jaeger
+    /// mode each root Jaeger UI walks has its own path: where roots overlap in time, their
+    /// sections overlap too.
     pub sections: Vec<Section>,
-    /// Robust mode: stretches of the window with no span running.
+    /// Stretches of the window with no top-level span running (robust: roots and orphans;
+    /// Jaeger: the roots it walks).
     pub gaps: Vec<Gap>,
     /// Each span on the path once, in order of first appearance.
     pub path: Vec<PathSpan>,
@@ -192,6 +222,10 @@ pub struct CriticalPathAnalysis {
     pub operations: Vec<Share>,
     /// What was repaired.
     pub diagnostics: Diagnostics,
+    /// Robust mode: spans that ran but did not block their parent (entirely outside it, or
+    /// follows-from and consumer spans), in input order. They and their subtrees are not on
+    /// the path and do not widen the window.
+    pub off_path: Vec<OffPath>,
 }
 
 impl CriticalPathAnalysis {
@@ -319,6 +353,7 @@ impl CriticalPathAnalysis {
             services: Vec::new(),
             operations: Vec::new(),
             diagnostics: Diagnostics::default(),
+            off_path: Vec::new(),
         }
     }
 }
@@ -331,7 +366,11 @@ pub fn analyze_assembled_into(
     out: &mut CriticalPathAnalysis,
 ) {
     let n = assembled.len();
-    let (start_ns, end_ns) = walk(assembled, &mut out.sections, &mut out.gaps);
+    let Walked {
+        start: start_ns,
+        end: end_ns,
+        jaeger_failure,
+    } = walk(assembled, &mut out.sections, &mut out.gaps);
     let sections = &out.sections;
 
     // The path in order of first appearance, with each span's self time (`position` maps a
@@ -382,6 +421,25 @@ pub fn analyze_assembled_into(
     out.start_ns = start_ns;
     out.end_ns = end_ns;
     out.diagnostics = assembled.diagnostics.clone();
+    if let Some(reason) = jaeger_failure {
+        out.diagnostics.jaeger_failure.get_or_insert(reason);
+    }
+    out.off_path.clear();
+    out.off_path
+        .extend(assembled.off_path().filter_map(|(index, reason)| {
+            let span = trace.spans.get(index)?;
+            let (start_ns, end_ns) = assembled.window(index)?;
+            Some(OffPath {
+                span: index,
+                span_id: span.span_id().clone(),
+                parent_id: span.parent_id().cloned(),
+                service: span.service_arc().clone(),
+                name: span.name_arc().clone(),
+                start_ns,
+                end_ns,
+                reason,
+            })
+        }));
 }
 
 fn ns_to_ms(ns: u64) -> u64 {
@@ -507,12 +565,21 @@ struct Frame {
     entering: bool,
 }
 
-/// Fills `sections` (chronological) and `gaps`, and returns the analyzed window.
-fn walk(
-    assembled: &AssembledTrace,
-    sections: &mut Vec<Section>,
-    gaps: &mut Vec<Gap>,
-) -> (u64, u64) {
+/// The analyzed window, and in Jaeger mode why Jaeger UI's own walk goes wrong, if it does.
+struct Walked {
+    start: u64,
+    end: u64,
+    jaeger_failure: Option<&'static str>,
+}
+
+/// Fills `sections` and `gaps` and returns the analyzed window.
+///
+/// Robust mode walks one virtual root whose children are the top-level spans, so its sections
+/// and gaps are chronological and tile the window. Jaeger mode walks each of Jaeger UI's roots
+/// in turn; their sections are then put in order of start (roots that overlap in time give
+/// overlapping sections, as Jaeger UI draws them), and the stretches where no root runs are
+/// the gaps.
+fn walk(assembled: &AssembledTrace, sections: &mut Vec<Section>, gaps: &mut Vec<Gap>) -> Walked {
     let n = assembled.len();
     let jaeger = assembled.mode() == Mode::Jaeger;
     // Every visit of a span emits at most two sections (before its chosen child, and its own
@@ -522,120 +589,193 @@ fn walk(
     gaps.clear();
     sections.reserve(2 * n + 1);
 
-    // The window: Jaeger UI's single root, or in robust mode a virtual root spanning every
-    // top-level span so that orphans and detached work are walked too.
-    let (start, end) = if jaeger {
-        match assembled.jaeger_root {
-            Some(root) => assembled.win(root),
-            None => return (0, 0),
+    let tops = assembled.child_slice(n);
+    let mut bounds: Option<(u64, u64)> = None;
+    for &top in tops {
+        let (s, e) = assembled.win(top);
+        bounds = Some(match bounds {
+            Some((bs, be)) => (bs.min(s), be.max(e)),
+            None => (s, e),
+        });
+    }
+    let Some((start, end)) = bounds else {
+        return Walked {
+            start: 0,
+            end: 0,
+            jaeger_failure: None,
+        };
+    };
+    let mut walker = Walker {
+        assembled,
+        jaeger,
+        virtual_root: n as u32,
+        window: (start, end),
+        // Cursor per span into its children row, plus one for the virtual root.
+        cursor: assembled.offsets_through(n).to_vec(),
+        // As deep as the trace (a chain of a million spans is a million frames): reserved once.
+        stack: Vec::with_capacity(n + 1),
+        sections,
+        gaps,
+        jaeger_failure: None,
+    };
+    if jaeger {
+        for &root in tops {
+            let from = walker.sections.len();
+            walker.run(root);
+            if let Some(own) = walker.sections.get_mut(from..) {
+                own.reverse();
+            }
         }
     } else {
-        let mut bounds: Option<(u64, u64)> = None;
-        for top in assembled.child_slice(n) {
-            let (s, e) = assembled.win(*top);
-            bounds = Some(match bounds {
-                Some((bs, be)) => (bs.min(s), be.max(e)),
-                None => (s, e),
-            });
+        walker.run(walker.virtual_root);
+        walker.sections.reverse();
+        walker.gaps.reverse();
+    }
+    let jaeger_failure = walker.jaeger_failure;
+    if jaeger {
+        if !sections.is_sorted_by_key(|s| s.start_ns) {
+            // Stable: within one root the sections are chronological already.
+            sections.sort_by_key(|s| s.start_ns);
         }
-        match bounds {
-            Some(b) => b,
-            None => return (0, 0),
+        // The roots are in order of start.
+        let mut covered: Option<u64> = None;
+        for &root in tops {
+            let (s, e) = assembled.win(root);
+            if let Some(c) = covered
+                && s > c
+            {
+                gaps.push(Gap {
+                    start_ns: c,
+                    end_ns: s,
+                });
+            }
+            covered = Some(covered.map_or(e.max(s), |c| c.max(e)));
         }
-    };
+    }
+    Walked {
+        start,
+        end,
+        jaeger_failure,
+    }
+}
 
-    let virtual_root = n as u32;
-    // Cursor per span into its children row, plus one for the virtual root.
-    let mut cursor: Vec<u32> = assembled.offsets_through(n).to_vec();
-    let stop = |i: usize| assembled.offset(i + 1);
-    let window_of = |node: u32| {
-        if node == virtual_root {
-            (start, end)
+/// The last-finishing-child walk, on an explicit stack.
+struct Walker<'a> {
+    assembled: &'a AssembledTrace,
+    jaeger: bool,
+    virtual_root: u32,
+    /// The window of the virtual root.
+    window: (u64, u64),
+    cursor: Vec<u32>,
+    stack: Vec<Frame>,
+    /// Pushed latest first.
+    sections: &'a mut Vec<Section>,
+    gaps: &'a mut Vec<Gap>,
+    jaeger_failure: Option<&'static str>,
+}
+
+impl Walker<'_> {
+    fn window_of(&self, node: u32) -> (u64, u64) {
+        if node == self.virtual_root {
+            self.window
         } else {
-            assembled.win(node)
+            self.assembled.win(node)
         }
-    };
-    let root = if jaeger {
-        assembled.jaeger_root.unwrap_or(NONE)
-    } else {
-        virtual_root
-    };
-    // As deep as the trace (a chain of a million spans is a million frames): reserved once.
-    let mut stack = Vec::with_capacity(n + 1);
-    stack.push(Frame {
-        node: root,
-        time: window_of(root).1,
-        entering: true,
-    });
-    let mut emit = |node: u32, from: u64, to: u64| {
-        // Empty sections carry nothing; reversed ones only arise from negative durations in
-        // Jaeger mode, where Jaeger UI itself fails (reported in the diagnostics).
+    }
+
+    fn emit(&mut self, node: u32, from: u64, to: u64) {
+        // Empty sections carry nothing. Reversed ones only arise from negative durations in
+        // Jaeger mode: Jaeger UI draws them, and walks back into the span that ends before it
+        // starts without end; the analysis leaves them out and reports the failure.
         if from >= to {
+            if from > to && self.jaeger {
+                self.jaeger_failure
+                    .get_or_insert("a span ends before it starts");
+            }
             return;
         }
-        if node == virtual_root {
-            gaps.push(Gap {
+        if node == self.virtual_root {
+            self.gaps.push(Gap {
                 start_ns: from,
                 end_ns: to,
             });
         } else {
-            sections.push(Section {
+            self.sections.push(Section {
                 span: node as usize,
                 start_ns: from,
                 end_ns: to,
             });
         }
-    };
+    }
 
-    while let Some(frame) = stack.last_mut() {
-        let node = frame.node as usize;
-        let time = frame.time;
-        let entering = std::mem::replace(&mut frame.entering, false);
-        let mut next = None;
-        let Some(slot) = cursor.get_mut(node) else {
-            break;
-        };
-        while *slot < stop(node) {
-            let child = assembled.child_at(*slot);
-            *slot += 1;
-            let (child_start, child_end) = assembled.win(child);
-            // Robust: a child that finished exactly when the walk reached it counts (touching
-            // siblings both count); under the virtual root any top-level span still running
-            // counts too, so that a gap really means nothing was running. Jaeger UI: strictly
-            // before, except on entering a span.
-            let eligible = if jaeger {
-                entering || child_end < time
-            } else {
-                child_end <= time || (frame.node == virtual_root && child_start < time)
-            };
-            if eligible {
-                next = Some(child);
+    /// Walks `top` (a span, or the virtual root) from its end to its start.
+    fn run(&mut self, top: u32) {
+        let assembled = self.assembled;
+        let jaeger = self.jaeger;
+        let virtual_root = self.virtual_root;
+        self.stack.clear();
+        self.stack.push(Frame {
+            node: top,
+            time: self.window_of(top).1,
+            entering: true,
+        });
+        while let Some(frame) = self.stack.last_mut() {
+            let node = frame.node;
+            let time = frame.time;
+            let entering = std::mem::replace(&mut frame.entering, false);
+            let mut next = None;
+            let Some(slot) = self.cursor.get_mut(node as usize) else {
                 break;
+            };
+            let stop = assembled.offset(node as usize + 1);
+            while *slot < stop {
+                let child = assembled.child_at(*slot);
+                *slot += 1;
+                let (child_start, child_end) = assembled.win(child);
+                // Robust: a child that finished exactly when the walk reached it counts
+                // (touching siblings both count); under the virtual root any top-level span
+                // still running counts too, so that a gap really means no top-level span was
+                // running.
+                // Jaeger UI: strictly before, except on entering a span.
+                let eligible = if jaeger {
+                    entering || child_end < time
+                } else {
+                    child_end <= time || (node == virtual_root && child_start < time)
+                };
+                if eligible {
+                    next = Some(child);
+                    break;
+                }
             }
-        }
-        match next {
-            Some(child) => {
-                let child_end = assembled.win(child).1.min(time);
-                emit(frame.node, child_end, time);
-                stack.push(Frame {
-                    node: child,
-                    time: child_end,
-                    entering: true,
-                });
-            }
-            None => {
-                let own_start = window_of(frame.node).0;
-                emit(frame.node, own_start, time);
-                stack.pop();
-                if let Some(parent) = stack.last_mut() {
-                    parent.time = own_start;
+            match next {
+                Some(child) => {
+                    let child_end = assembled.win(child).1.min(time);
+                    self.emit(node, child_end, time);
+                    self.stack.push(Frame {
+                        node: child,
+                        time: child_end,
+                        entering: true,
+                    });
+                }
+                None => {
+                    let own_start = self.window_of(node).0;
+                    self.emit(node, own_start, time);
+                    self.stack.pop();
+                    if let Some(parent) = self.stack.last_mut() {
+                        parent.time = own_start;
+                        if jaeger && own_start == 0 {
+                            // Jaeger UI takes a returning time of 0 for none given, enters the
+                            // parent again and walks the same way forever.
+                            self.jaeger_failure.get_or_insert(
+                                "a span below a root starts at time 0 (the Unix epoch), \
+                                 where Jaeger UI walks forever",
+                            );
+                        }
+                    }
                 }
             }
         }
     }
-    sections.reverse();
-    gaps.reverse();
-    (start, end)
 }
 
 #[cfg(test)]
@@ -708,8 +848,12 @@ mod tests {
                 .with_kind(SpanKind::Consumer),
         ];
         let a = analyze_critical_path(&Trace::new(t, spans), &Options::default());
-        assert_eq!(owners(&a), vec![(0, 100, 150), (1, 150, 400)]);
+        // The producer's request took 100; the consumer's work is reported, not added to it.
+        assert_eq!(owners(&a), vec![(0, 100, 200)]);
+        assert_eq!((a.start_ns, a.end_ns), (100, 200));
         assert_eq!(a.diagnostics.non_blocking, 1);
+        let off: Vec<_> = a.off_path.iter().map(|o| (o.span, o.reason)).collect();
+        assert_eq!(off, vec![(1, OffPathReason::NonBlocking)]);
     }
 
     #[test]
@@ -726,13 +870,15 @@ mod tests {
     #[test]
     fn zero_start_and_negative_durations_terminate() {
         let t = trace(&[(1, None, 0, 100), (2, Some(1), 50, 10), (3, Some(1), 0, 0)]);
-        for mode in [Mode::Robust, Mode::Jaeger] {
-            let a = analyze_critical_path(&t, &Options::new(mode));
-            assert!(a.critical_ns() <= 100);
-        }
         let robust = analyze_critical_path(&t, &Options::default());
         assert_eq!(robust.diagnostics.negative_durations, 1);
         assert_eq!(robust.critical_ns(), 100);
+        // Jaeger UI draws reversed sections here; the analysis ends and says so.
+        let jaeger = analyze_critical_path(&t, &Options::new(Mode::Jaeger));
+        assert_eq!(
+            jaeger.diagnostics.jaeger_failure,
+            Some("a span ends before it starts")
+        );
     }
 
     #[test]

@@ -38,10 +38,10 @@ pub mod read;
 pub mod render;
 mod resolve;
 
-pub use assemble::{AssembledTrace, assemble};
+pub use assemble::{AssembledTrace, OffPathReason, assemble};
 pub use critical_path::{
-    Analyzer, CriticalPathAnalysis, Diagnostics, Gap, Mode, Options, PathSpan, Section, Share,
-    analyze_assembled, analyze_assembled_into, analyze_critical_path,
+    Analyzer, CriticalPathAnalysis, Diagnostics, Gap, Mode, OffPath, Options, PathSpan, Section,
+    Share, analyze_assembled, analyze_assembled_into, analyze_critical_path,
 };
 pub use error::Error;
 pub use model::{Link, ParentRelation, Span, SpanId, SpanKind, Status, Trace, TraceId};

@@ -16,7 +16,10 @@
 //!    "spans":[{"span_id":"<hex>","service":"..","operation":"..","self_ns":<int>,"share":<0..1>},...],
 //!    "services":[{"service":"..","critical_ns":<int>,"share":<0..1>},...],
 //!    "operations":[{"service":"..","operation":"..","critical_ns":<int>,"share":<0..1>},...],
-//!    "diagnostics":{"roots":<int>,"orphans":<int>,...}}
+//!    "diagnostics":{"roots":<int>,"orphans":<int>,...},
+//!    "off_path":[{"span_id":"<hex>","parent_span_id":"<hex>"|null,"service":"..",
+//!                 "operation":"..","start_unix_nano":<int>,"end_unix_nano":<int>,
+//!                 "reason":"outside_parent"|"non_blocking"},...]}
 //! ],
 //!  "aggregate":{...}}   // only with aggregation: see [`crate::aggregate::Aggregate`]
 //! ```
@@ -31,7 +34,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
-use crate::{AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, SpanId, Trace};
+use crate::{
+    AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, OffPathReason, SpanId, Trace,
+};
 
 // ---- JSON -----------------------------------------------------------------------------------
 
@@ -52,6 +57,18 @@ struct TraceJson<'a> {
     services: Vec<ServiceJson<'a>>,
     operations: Vec<OperationJson<'a>>,
     diagnostics: &'a Diagnostics,
+    off_path: Vec<OffPathJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct OffPathJson<'a> {
+    span_id: &'a SpanId,
+    parent_span_id: Option<&'a SpanId>,
+    service: &'a str,
+    operation: &'a str,
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+    reason: OffPathReason,
 }
 
 #[derive(Serialize)]
@@ -173,6 +190,19 @@ fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
             })
             .collect(),
         diagnostics: &analysis.diagnostics,
+        off_path: analysis
+            .off_path
+            .iter()
+            .map(|o| OffPathJson {
+                span_id: &o.span_id,
+                parent_span_id: o.parent_id.as_ref(),
+                service: &o.service,
+                operation: &o.name,
+                start_unix_nano: o.start_ns,
+                end_unix_nano: o.end_ns,
+                reason: o.reason,
+            })
+            .collect(),
     }
 }
 
@@ -405,6 +435,38 @@ pub fn write_text(
     if !repairs.is_empty() {
         writeln!(out, "  repaired: {}", repairs.join(", "))?;
     }
+    if !analysis.off_path.is_empty() {
+        const SHOWN: usize = 3;
+        let listed: Vec<String> = analysis
+            .off_path
+            .iter()
+            .take(SHOWN)
+            .map(|o| {
+                let why = match o.reason {
+                    OffPathReason::OutsideParent => "outside its parent",
+                    OffPathReason::NonBlocking => "non-blocking",
+                };
+                format!(
+                    "{} {} {} ({}, {why})",
+                    printable(&o.span_id.to_string()),
+                    truncate(&o.service, 24),
+                    truncate(&o.name, 32),
+                    format_duration(o.end_ns.saturating_sub(o.start_ns)),
+                )
+            })
+            .collect();
+        let more = analysis.off_path.len().saturating_sub(SHOWN);
+        writeln!(
+            out,
+            "  not on the path, did not block its parent: {}{}",
+            listed.join(", "),
+            if more > 0 {
+                format!(" and {more} more (the JSON report lists them)")
+            } else {
+                String::new()
+            }
+        )?;
+    }
     if let Some(reason) = analysis.diagnostics.jaeger_failure {
         writeln!(
             out,
@@ -521,6 +583,7 @@ pub fn write_svg(
     };
     // Tree order, children by start, iteratively.
     let mut order: Vec<(usize, usize)> = Vec::with_capacity(n);
+    // Top-level spans include the ones off the path, so their subtrees are drawn too.
     let mut tops: Vec<usize> = assembled.top_level().collect();
     let start_of = |i: &usize| assembled.window(*i).map_or(0, |w| w.0);
     tops.sort_by_key(|i| (std::cmp::Reverse(start_of(i)), std::cmp::Reverse(*i)));
@@ -835,6 +898,40 @@ mod tests {
         let mut short = Vec::new();
         write_text(&mut short, &analysis, 2).unwrap();
         assert!(String::from_utf8(short).unwrap().contains("3 more steps"));
+    }
+
+    #[test]
+    fn text_shows_no_control_characters_from_the_trace() {
+        let t = TraceId::parse("trace\u{1b}]0;title\u{7}");
+        let trace = Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t.clone(), SpanId::parse("root\u{1b}[2J"), 1_000, 9_000)
+                    .with_service("web\u{1b}[31m")
+                    .with_name("GET \u{202e}/txt.exe"),
+                Span::new(t, SpanId::parse("late\r"), 10_000, 12_000)
+                    .with_parent(SpanId::parse("root\u{1b}[2J"))
+                    .with_service("\u{9b}31m")
+                    .with_name("job\n"),
+            ],
+        );
+        let analysis = crate::analyze_critical_path(&trace, &Options::default());
+        assert_eq!(analysis.off_path.len(), 1);
+        let mut out = Vec::new();
+        write_text(&mut out, &analysis, 40).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for c in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\r'] {
+            assert!(!text.contains(c), "{c:?} in {text:?}");
+        }
+        assert!(text.contains(r"web\u{1b}[31m"), "{text}");
+        assert!(text.contains(r"GET \u{202e}/txt.exe"), "{text}");
+        assert!(
+            text.contains(r"not on the path, did not block its parent: late\r"),
+            "{text}"
+        );
+        // One line per row: a newline in a name does not start a line of its own.
+        assert!(lines.iter().any(|l| l.contains(r"job\n")), "{text}");
     }
 
     #[test]

@@ -4,4 +4,5 @@ mod fixtures;
 mod jaeger_port;
 mod oracle;
 mod properties;
+mod semantics;
 mod streaming;

@@ -8,18 +8,26 @@ use lightstep_analysis::{AssembledTrace, CriticalPathAnalysis};
 /// Owner (`None` for a gap), start, end; chronological.
 pub(crate) type Piece = (Option<usize>, u64, u64);
 
-fn blocking_parent(a: &AssembledTrace, i: usize) -> Option<Option<usize>> {
-    // Some(None): top-level; Some(Some(p)): child of p; None: excluded.
+fn blocking_parent(a: &AssembledTrace, off: &[bool], i: usize) -> Option<Option<usize>> {
+    // Some(None): top-level; Some(Some(p)): child of p; None: excluded, or off the path.
     a.window(i)?;
+    if off[i] {
+        return None;
+    }
     Some(a.parent(i))
 }
 
-/// The robust critical path, straight from its definition.
+/// The robust critical path, straight from its definition: the virtual root's window spans
+/// the top-level spans that are not off the path.
 pub(crate) fn robust(a: &AssembledTrace) -> Vec<Piece> {
     let n = a.len();
     let windows: Vec<Option<(u64, u64)>> = (0..n).map(|i| a.window(i)).collect();
+    let mut off = vec![false; n];
+    for (i, _) in a.off_path() {
+        off[i] = true;
+    }
     let tops: Vec<usize> = (0..n)
-        .filter(|&i| blocking_parent(a, i) == Some(None))
+        .filter(|&i| blocking_parent(a, &off, i) == Some(None))
         .collect();
     if tops.is_empty() {
         return Vec::new();
@@ -33,7 +41,7 @@ pub(crate) fn robust(a: &AssembledTrace) -> Vec<Piece> {
     let mut stack: Vec<(Option<usize>, u64)> = vec![(None, end)];
     while let Some(&(owner, time)) = stack.last() {
         let candidates = (0..n).filter(|&c| {
-            !used[c] && blocking_parent(a, c) == Some(owner) && {
+            !used[c] && blocking_parent(a, &off, c) == Some(owner) && {
                 let (s, e) = windows[c].unwrap();
                 e <= time || (owner.is_none() && s < time)
             }

@@ -2,14 +2,14 @@
 //! outside their parents, zero and negative durations, time 0, follows-from and consumers.
 
 use lightstep_analysis::{
-    Analyzer, CriticalPathAnalysis, Mode, Options, ParentRelation, Span, SpanId, SpanKind, Trace,
-    TraceId, analyze_assembled, analyze_critical_path, assemble,
+    Analyzer, AssembledTrace, CriticalPathAnalysis, Mode, OffPathReason, Options, ParentRelation,
+    Span, SpanId, SpanKind, Trace, TraceId, analyze_assembled, analyze_critical_path, assemble,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
 
-use crate::jaeger_port::{self, JSpan, JaegerOutcome, RefType};
+use crate::jaeger_port::{self, to_jaeger};
 use crate::oracle;
 
 #[derive(Clone, Debug)]
@@ -19,37 +19,98 @@ struct RawSpan {
     start: u64,
     duration: i64,
     follows_from: bool,
-    consumer: bool,
+    kind: SpanKind,
     copy_previous: bool,
+}
+
+fn kind() -> impl Strategy<Value = SpanKind> {
+    prop_oneof![
+        10 => Just(SpanKind::Unspecified),
+        1 => Just(SpanKind::Consumer),
+        1 => Just(SpanKind::Producer),
+    ]
+}
+
+fn start() -> impl Strategy<Value = u64> {
+    prop_oneof![1 => Just(0u64), 12 => 0..400u64]
+}
+
+fn duration() -> impl Strategy<Value = i64> {
+    prop_oneof![1 => -30..0i64, 1 => Just(0i64), 10 => 0..300i64]
 }
 
 fn raw_span(max_id: u64) -> impl Strategy<Value = RawSpan> {
     (
         1..=max_id,
         prop::option::weighted(0.85, 1..=max_id + 2),
-        prop_oneof![1 => Just(0u64), 12 => 0..400u64],
-        prop_oneof![1 => -30..0i64, 1 => Just(0i64), 10 => 0..300i64],
+        start(),
+        duration(),
         prop::bool::weighted(0.08),
-        prop::bool::weighted(0.08),
+        kind(),
         prop::bool::weighted(0.05),
     )
         .prop_map(
-            |(id, parent, start, duration, follows_from, consumer, copy_previous)| RawSpan {
+            |(id, parent, start, duration, follows_from, kind, copy_previous)| RawSpan {
                 id,
                 parent,
                 start,
                 duration,
                 follows_from,
-                consumer,
+                kind,
                 copy_previous,
             },
         )
 }
 
+/// Anything goes: duplicate ids, orphans, self-parents, cycles, several roots.
 fn messy_trace() -> impl Strategy<Value = Trace> {
     (1..40u64)
         .prop_flat_map(|n| prop::collection::vec(raw_span(n + 3), 1..=n as usize))
         .prop_map(build)
+}
+
+/// One root (the first span) and every parent present, but otherwise messy: children
+/// outside, overlapping and overflowing their parents, zero and negative durations, time 0,
+/// follows-from, producers and consumers, retransmitted copies.
+fn single_root_trace() -> impl Strategy<Value = Trace> {
+    prop::collection::vec(
+        (
+            any::<prop::sample::Index>(),
+            start(),
+            duration(),
+            prop::bool::weighted(0.08),
+            kind(),
+            prop::bool::weighted(0.05),
+        ),
+        1..40,
+    )
+    .prop_map(|rows| {
+        let raws = rows
+            .iter()
+            .enumerate()
+            .map(
+                |(i, (parent, start, duration, follows_from, kind, _))| RawSpan {
+                    id: i as u64 + 1,
+                    parent: (i > 0).then(|| parent.index(i) as u64 + 1),
+                    start: *start,
+                    duration: *duration,
+                    follows_from: i > 0 && *follows_from,
+                    kind: *kind,
+                    copy_previous: false,
+                },
+            )
+            .collect();
+        let mut trace = build(raws);
+        // Retransmissions: an exact copy right after the span, which keeps every id present.
+        let mut spans = Vec::with_capacity(trace.spans.len());
+        for (span, (.., copied)) in trace.spans.drain(..).zip(&rows) {
+            if *copied {
+                spans.push(span.clone());
+            }
+            spans.push(span);
+        }
+        Trace::new(trace.trace_id, spans)
+    })
 }
 
 /// Well-formed trees: unique ids, every parent present and earlier, no zero or negative
@@ -66,7 +127,7 @@ fn tidy_trace() -> impl Strategy<Value = Trace> {
                     start: *start,
                     duration: *duration,
                     follows_from: false,
-                    consumer: false,
+                    kind: SpanKind::Unspecified,
                     copy_previous: false,
                 })
                 .collect();
@@ -88,45 +149,101 @@ fn build(raws: Vec<RawSpan>) -> Trace {
         let end = raw.start.saturating_add_signed(raw.duration);
         let mut span = Span::new(trace_id.clone(), SpanId::from_u64(raw.id), raw.start, end)
             .with_service(if raw.id % 2 == 0 { "even" } else { "odd" })
-            .with_name(format!("op{}", raw.id % 3));
+            .with_name(format!("op{}", raw.id % 3))
+            .with_kind(raw.kind);
         if let Some(parent) = raw.parent {
             span = span.with_parent(SpanId::from_u64(parent));
         }
         if raw.follows_from {
             span = span.with_relation(ParentRelation::FollowsFrom);
         }
-        if raw.consumer {
-            span = span.with_kind(SpanKind::Consumer);
-        }
         spans.push(span);
     }
     Trace::new(trace_id, spans)
 }
 
-pub(crate) fn to_jaeger(trace: &Trace) -> Vec<JSpan> {
+/// How Jaeger mode compared with the literal port of Jaeger UI on one trace.
+#[derive(Debug, Default)]
+pub(crate) struct JaegerComparison {
+    /// Roots whose sections were compared (and equal).
+    pub(crate) roots_compared: usize,
+    /// Roots where Jaeger UI fails (throws, or draws reversed sections).
+    pub(crate) roots_failed: usize,
+}
+
+/// The top-level span above `span` in the assembled forest.
+fn top_of(assembled: &AssembledTrace, mut span: usize) -> usize {
+    while let Some(parent) = assembled.parent(span) {
+        span = parent;
+    }
+    span
+}
+
+/// Compares Jaeger mode with the port, root by root: on every root where Jaeger UI succeeds,
+/// the sections of that root's tree are exactly Jaeger UI's, in order; where it fails on any
+/// root, the analysis says so, and only then.
+pub(crate) fn check_jaeger_against_port(trace: &Trace) -> Result<JaegerComparison, String> {
+    let assembled = assemble(trace, &Options::new(Mode::Jaeger));
+    let analysis = analyze_assembled(trace, &assembled);
+    let run = jaeger_port::critical_path(to_jaeger(trace), 4 * trace.spans.len() + 8);
+    let ours: Vec<(usize, i128, i128)> = analysis
+        .sections
+        .iter()
+        .map(|s| (s.span, i128::from(s.start_ns), i128::from(s.end_ns)))
+        .collect();
+    let mut comparison = JaegerComparison::default();
+    for root in &run.roots {
+        if root.failed || root.sections.iter().any(|(_, s, e)| s > e) {
+            comparison.roots_failed += 1;
+            continue;
+        }
+        let mut expected = root.sections.clone();
+        expected.reverse();
+        let of_root: Vec<_> = ours
+            .iter()
+            .copied()
+            .filter(|&(span, ..)| top_of(&assembled, span) == root.root)
+            .collect();
+        if of_root != expected {
+            return Err(format!(
+                "root {}: ours {of_root:?}, Jaeger UI {expected:?}",
+                root.root
+            ));
+        }
+        comparison.roots_compared += 1;
+    }
+    let failure = analysis.diagnostics.jaeger_failure;
+    if comparison.roots_failed > 0 {
+        if failure.is_none() {
+            return Err("Jaeger UI fails, the analysis does not say so".into());
+        }
+    } else {
+        // Nothing failed: every section is one of Jaeger UI's, chronological by start.
+        let all = run.sections().len();
+        if ours.len() != all {
+            return Err(format!("{} sections, Jaeger UI has {all}", ours.len()));
+        }
+        if !ours.is_sorted_by_key(|&(_, s, _)| s) {
+            return Err(format!("sections out of order: {ours:?}"));
+        }
+        // The only failure reported where Jaeger UI does not fail is why it shows no path.
+        if failure.is_some() && analysis.diagnostics.roots > 0 {
+            return Err(format!("failure {failure:?} where Jaeger UI succeeds"));
+        }
+    }
+    Ok(comparison)
+}
+
+/// Parent index by raw parent id, for traces with unique ids (retransmitted copies aside).
+fn raw_parents(trace: &Trace) -> Vec<Option<usize>> {
+    let mut by_id: HashMap<&SpanId, usize> = HashMap::new();
+    for (i, span) in trace.spans.iter().enumerate() {
+        by_id.entry(span.span_id()).or_insert(i);
+    }
     trace
         .spans
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let refs = s
-                .parent_id()
-                .map(|p| {
-                    let kind = match s.relation() {
-                        ParentRelation::FollowsFrom => RefType::FollowsFrom,
-                        _ => RefType::ChildOf,
-                    };
-                    vec![(kind, p.to_string())]
-                })
-                .unwrap_or_default();
-            JSpan::new(
-                i,
-                s.span_id().to_string(),
-                i128::from(s.start_ns()),
-                i128::from(s.end_ns()) - i128::from(s.start_ns()),
-                refs,
-            )
-        })
+        .map(|s| s.parent_id().and_then(|p| by_id.get(p).copied()))
         .collect()
 }
 
@@ -163,6 +280,52 @@ proptest! {
         }
         let dropped = analysis.diagnostics.duplicates_dropped;
         prop_assert_eq!(seen.iter().filter(|&&c| c == 1).count() + dropped, trace.spans.len());
+        // Spans off the path are reported, each once, and nothing below them is on the path.
+        let off: Vec<_> = analysis.off_path.iter().map(|o| (o.span, o.reason)).collect();
+        prop_assert_eq!(&off, &assembled.off_path().collect::<Vec<_>>());
+        let count = |reason| off.iter().filter(|(_, r)| *r == reason).count();
+        prop_assert_eq!(count(OffPathReason::OutsideParent), analysis.diagnostics.detached);
+        prop_assert_eq!(count(OffPathReason::NonBlocking), analysis.diagnostics.non_blocking);
+        for section in &analysis.sections {
+            let mut at = Some(section.span);
+            while let Some(span) = at {
+                prop_assert!(
+                    !off.iter().any(|(o, _)| *o == span),
+                    "span {} is on the path below span {}, which is off it", section.span, span
+                );
+                at = assembled.parent(span);
+            }
+        }
+    }
+
+    /// One root and no orphans: whatever else is wrong with the trace, the critical path
+    /// explains the root's request exactly, and nothing else.
+    #[test]
+    fn robust_sections_tile_a_single_root(trace in single_root_trace(), skew in any::<bool>()) {
+        let options = Options::new(Mode::Robust).with_skew_correction(skew);
+        let analysis = analyze_critical_path(&trace, &options);
+        let root = &trace.spans[0];
+        // A root that ends before it starts is an instant.
+        let (start, end) = (root.start_ns(), root.end_ns().max(root.start_ns()));
+        prop_assert_eq!((analysis.start_ns, analysis.end_ns), (start, end));
+        prop_assert!(analysis.gaps.is_empty());
+        let mut at = start;
+        for section in &analysis.sections {
+            prop_assert!(section.start_ns >= at, "overlap or disorder at {:?}", section);
+            prop_assert!(section.start_ns < section.end_ns && section.end_ns <= end);
+            at = section.end_ns;
+        }
+        prop_assert_eq!(analysis.critical_ns(), end - start);
+        // Whatever is off the path has a parent; it is reported as non-blocking exactly when
+        // its relation or kind says so, and otherwise lies outside its parent.
+        let parents = raw_parents(&trace);
+        for off in &analysis.off_path {
+            let span = &trace.spans[off.span];
+            prop_assert!(parents[off.span].is_some());
+            let blocking = span.relation() != ParentRelation::FollowsFrom
+                && span.kind() != SpanKind::Consumer;
+            prop_assert_eq!(off.reason == OffPathReason::NonBlocking, !blocking);
+        }
     }
 
     #[test]
@@ -201,18 +364,20 @@ proptest! {
         }
     }
 
+    /// Random messy traces in Jaeger mode against the literal port of Jaeger UI's current code,
+    /// root by root.
     #[test]
-    fn jaeger_mode_equals_the_port_wherever_jaeger_succeeds(trace in messy_trace()) {
-        let analysis = analyze_critical_path(&trace, &Options::new(Mode::Jaeger));
-        let limit = 4 * trace.spans.len() + 8;
-        if let JaegerOutcome::Sections(mut expected) = jaeger_port::critical_path(to_jaeger(&trace), limit) {
-            expected.reverse();
-            let ours: Vec<_> = analysis
-                .sections
-                .iter()
-                .map(|s| (s.span, i128::from(s.start_ns), i128::from(s.end_ns)))
-                .collect();
-            prop_assert_eq!(ours, expected);
+    fn jaeger_mode_equals_jaeger_ui_root_by_root(trace in messy_trace()) {
+        if let Err(problem) = check_jaeger_against_port(&trace) {
+            return Err(TestCaseError::fail(problem));
+        }
+    }
+
+    /// The same with one root and every parent present.
+    #[test]
+    fn jaeger_mode_equals_jaeger_ui_on_single_roots(trace in single_root_trace()) {
+        if let Err(problem) = check_jaeger_against_port(&trace) {
+            return Err(TestCaseError::fail(problem));
         }
     }
 
@@ -220,17 +385,8 @@ proptest! {
     fn jaeger_mode_on_tidy_traces_is_never_a_failure(trace in tidy_trace()) {
         let analysis = analyze_critical_path(&trace, &Options::new(Mode::Jaeger));
         prop_assert_eq!(analysis.diagnostics.jaeger_failure, None);
-        let outcome = jaeger_port::critical_path(to_jaeger(&trace), 4 * trace.spans.len() + 8);
-        let JaegerOutcome::Sections(mut expected) = outcome else {
-            return Err(TestCaseError::fail("the port failed on a tidy trace"));
-        };
-        expected.reverse();
-        let ours: Vec<_> = analysis
-            .sections
-            .iter()
-            .map(|s| (s.span, i128::from(s.start_ns), i128::from(s.end_ns)))
-            .collect();
-        prop_assert_eq!(ours, expected);
+        let comparison = check_jaeger_against_port(&trace).map_err(TestCaseError::fail)?;
+        prop_assert_eq!((comparison.roots_compared, comparison.roots_failed), (1, 0));
         // On tidy traces Jaeger's sections also tile its root's window.
         let total: u64 = analysis.sections.iter().map(|s| s.duration_ns()).sum();
         prop_assert_eq!(total, analysis.duration_ns());

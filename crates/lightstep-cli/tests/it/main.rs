@@ -86,7 +86,10 @@ fn every_fixture_in_both_modes_gives_well_formed_json() {
             assert_eq!(trace["mode"], mode);
             let start = trace["start_unix_nano"].as_u64().unwrap();
             let end = trace["end_unix_nano"].as_u64().unwrap();
-            // Sections and gaps, in time order, tile the window without overlap.
+            // Sections and gaps, in time order, tile the window without overlap; in Jaeger
+            // mode where Jaeger UI walks one root (the paths of roots that overlap in time
+            // overlap too, and are in order of start).
+            let tiles = mode == "robust" || trace["diagnostics"]["roots"] == 1;
             let mut pieces: Vec<(u64, u64)> = trace["sections"]
                 .as_array()
                 .unwrap()
@@ -106,19 +109,25 @@ fn every_fixture_in_both_modes_gives_well_formed_json() {
                 .map(|s| s["start_unix_nano"].as_u64().unwrap())
                 .collect();
             assert!(
-                sections.windows(2).all(|w| w[0] < w[1]),
+                sections
+                    .windows(2)
+                    .all(|w| w[0] < w[1] || (!tiles && w[0] == w[1])),
                 "sections out of order in {}",
                 trace["trace_id"]
             );
             pieces.sort_unstable();
-            let mut at = start;
-            for (s, e) in &pieces {
-                assert_eq!(*s, at, "{}", trace["trace_id"]);
-                assert!(e > s);
-                at = *e;
-            }
-            if !pieces.is_empty() {
-                assert_eq!(at, end, "{}", trace["trace_id"]);
+            if tiles {
+                let mut at = start;
+                for (s, e) in &pieces {
+                    assert_eq!(*s, at, "{}", trace["trace_id"]);
+                    assert!(e > s);
+                    at = *e;
+                }
+                if !pieces.is_empty() {
+                    assert_eq!(at, end, "{}", trace["trace_id"]);
+                }
+            } else {
+                assert!(pieces.iter().all(|&(s, e)| start <= s && s < e && e <= end));
             }
             let path_ns: u64 = trace["spans"]
                 .as_array()
