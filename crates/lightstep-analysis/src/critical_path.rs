@@ -156,6 +156,12 @@ pub struct Diagnostics {
     pub roots: usize,
     /// Spans whose parent id names no span in the trace.
     pub orphans: usize,
+    /// Of the orphans, those whose parent ran in a caller's process ([`Span::has_remote_parent`]:
+    /// server and consumer spans, and spans OTLP marks so): usual when the caller sent no spans
+    /// of its own (an uninstrumented client passing `traceparent`), so not a repair.
+    ///
+    /// [`Span::has_remote_parent`]: crate::Span::has_remote_parent
+    pub remote_parents: usize,
     /// Spans that named themselves as parent.
     pub self_parents: usize,
     /// Cycles of parent links (robust mode cuts each at its earliest span).
