@@ -651,7 +651,7 @@ mod tests {
         assert!(std::mem::size_of::<TraceId>() <= 24);
         assert!(std::mem::size_of::<SpanId>() <= 24);
         assert!(
-            std::mem::size_of::<Span>() <= 160,
+            std::mem::size_of::<Span>() <= 176,
             "{}",
             std::mem::size_of::<Span>()
         );

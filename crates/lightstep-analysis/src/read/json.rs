@@ -520,7 +520,10 @@ fn convert_jaeger(trace: JaegerTrace, names: &mut Interner) -> Trace {
         if let Some(kind) = tag_str(&tags, "span.kind") {
             span = span.with_kind(SpanKind::from_name(&kind));
         }
-        if let Some(peer) = super::peer_from(&super::PEER_KEYS.map(|key| tag_str(&tags, key))) {
+        if let Some(peer) = super::peer_from(
+            span.kind(),
+            &super::PEER_KEYS.map(|key| tag_str(&tags, key)),
+        ) {
             span = span.with_peer(names.get(&peer));
         }
         let error = tag_str(&tags, "error").is_some_and(|v| v == "true")
@@ -904,7 +907,7 @@ impl OtlpSpan {
                 span_id: SpanId::parse(&link.span_id),
             });
         }
-        if let Some(peer) = super::peer_from(&self.attributes.0) {
+        if let Some(peer) = super::peer_from(span.kind(), &self.attributes.0) {
             span = span.with_peer(names.get(&peer));
         }
         // OTLP's span flags: bit 8 says whether bit 9 (the parent is remote) is known.

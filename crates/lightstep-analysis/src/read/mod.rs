@@ -24,7 +24,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::Error;
-use crate::model::{Span, Trace, TraceId};
+use crate::model::{Span, SpanKind, Trace, TraceId};
 
 #[doc(hidden)]
 pub use proto::encode_traces_data;
@@ -270,8 +270,12 @@ pub(crate) const PEER_KEYS: [&str; 5] = [
     "net.peer.port",
 ];
 
-/// The peer from the values of [`PEER_KEYS`], in that order, as the span had them.
-pub(crate) fn peer_from(values: &[Option<String>; 5]) -> Option<String> {
+/// The peer from the values of [`PEER_KEYS`], in that order, as the span had them; only client
+/// and producer spans have one (on a server span, `server.address` is the server itself).
+pub(crate) fn peer_from(kind: SpanKind, values: &[Option<String>; 5]) -> Option<String> {
+    if !matches!(kind, SpanKind::Client | SpanKind::Producer) {
+        return None;
+    }
     let [service, address, port, old_name, old_port] = values;
     let with_port = |host: &String, port: &Option<String>| match port {
         Some(port) if !port.is_empty() => format!("{host}:{port}"),

@@ -298,19 +298,22 @@ fn add_resource(
                     span_id: SpanId::from_bytes(&link.span_id),
                 });
             }
-            let peer = super::peer_from(&super::PEER_KEYS.map(|key| {
-                let value = raw
-                    .attributes
-                    .iter()
-                    .find(|kv| kv.key == key)?
-                    .value
-                    .as_ref()?;
-                match (&value.string_value, value.int_value) {
-                    (Some(text), _) => Some(text.clone()),
-                    (None, Some(number)) => Some(number.to_string()),
-                    (None, None) => None,
-                }
-            }));
+            let peer = super::peer_from(
+                span.kind(),
+                &super::PEER_KEYS.map(|key| {
+                    let value = raw
+                        .attributes
+                        .iter()
+                        .find(|kv| kv.key == key)?
+                        .value
+                        .as_ref()?;
+                    match (&value.string_value, value.int_value) {
+                        (Some(text), _) => Some(text.clone()),
+                        (None, Some(number)) => Some(number.to_string()),
+                        (None, None) => None,
+                    }
+                }),
+            );
             if let Some(peer) = peer {
                 span = span.with_peer(names.get(&peer));
             }

@@ -277,7 +277,9 @@ fn convert_trace(
         span.set_parent(parent.filter(|p| !p.is_zero()));
         span.set_service(names.get(&m.service));
         span.set_host(m.host.map(|h| -> Arc<str> { names.get(&h) }));
-        if let Some(peer) = &m.peer {
+        if matches!(span.kind(), SpanKind::Client | SpanKind::Producer)
+            && let Some(peer) = &m.peer
+        {
             span = span.with_peer(names.get(peer));
         }
         if m.error {
