@@ -219,3 +219,42 @@ async fn shutdown_frees_the_port() {
         .expect("port free again");
     again.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_pages_never_turn_data_into_markup_and_run_nothing_inline() {
+    let explorer = explorer_over(&[]).await;
+    let script = get(&explorer, "/assets/app.js").await.text();
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "setTimeout(\"",
+        "createContextualFragment",
+    ] {
+        assert!(!script.contains(sink), "app.js uses {sink}");
+    }
+    let page = get(&explorer, "/").await.text();
+    // The only script is the module file; no inline script, handler or style attribute.
+    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    assert!(page.contains(r#"<script type="module" src="/assets/app.js"></script>"#));
+    assert!(!page.contains("javascript:"));
+    // Attribute names of every tag: no event handler, no style attribute.
+    for tag in page.split('<').skip(1) {
+        let inside = tag.split('>').next().unwrap_or_default();
+        for attribute in inside.split_whitespace().skip(1) {
+            let name = attribute
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            assert!(
+                !name.starts_with("on") && name != "style",
+                "index.html: <{inside}>"
+            );
+        }
+    }
+    explorer.shutdown().await;
+}
