@@ -1,11 +1,15 @@
 //! The explorer over real sockets: its listener rules and headers, the Jaeger-shaped API over
 //! real trace files, the critical path and contribution against the analysis crate's own
-//! output, the waterfall windows, and traces that come through the real embedded receiver.
+//! output, the waterfall windows, traces that come through the real embedded receiver, and the
+//! pages in a real browser.
 
 mod analysis;
+mod browser;
 mod jaeger;
+mod python;
 mod received;
 mod server;
+mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
