@@ -119,7 +119,7 @@ pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 #[derive(Debug)]
 pub(crate) struct Api {
     pub(crate) store: TraceStore,
-    layouts: LayoutCache,
+    layouts: Arc<LayoutCache>,
     heavy: Semaphore,
 }
 
@@ -127,7 +127,7 @@ impl Api {
     pub(crate) fn new(store: TraceStore) -> Self {
         Self {
             store,
-            layouts: LayoutCache::new(LAYOUT_CACHE_SPANS),
+            layouts: Arc::new(LayoutCache::new(LAYOUT_CACHE_SPANS)),
             heavy: Semaphore::new(HEAVY_JOBS),
         }
     }
@@ -180,11 +180,18 @@ impl Api {
         if let Some(layout) = self.layouts.get(&trace, mode) {
             return Ok(layout);
         }
-        let layout = self
-            .heavy(move || Arc::new(Layout::build(trace, mode)))
-            .await?;
-        self.layouts.put(Arc::clone(&layout));
-        Ok(layout)
+        let layouts = Arc::clone(&self.layouts);
+        self.heavy(move || {
+            // Windows of a large trace are asked for together: the request that waited for
+            // a turn finds the layout another one built meanwhile.
+            if let Some(layout) = layouts.get(&trace, mode) {
+                return layout;
+            }
+            let layout = Arc::new(Layout::build(trace, mode));
+            layouts.put(Arc::clone(&layout));
+            layout
+        })
+        .await
     }
 
     fn services(&self) -> Response<Body> {
