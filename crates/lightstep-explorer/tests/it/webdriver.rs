@@ -83,13 +83,16 @@ impl Browser {
             return None;
         };
         let turn = ONE_AT_A_TIME.lock().await;
-        let mut child = Command::new(driver)
+        let mut command = Command::new(driver);
+        command
             .arg("--port=0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run chromedriver");
+            .kill_on_drop(true);
+        // A group of its own, which the Chromium it starts joins: see `Drop`.
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().expect("run chromedriver");
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         let port = tokio::time::timeout(GUARD, async {
             while let Some(line) = out.next_line().await.expect("read chromedriver") {
@@ -279,8 +282,22 @@ impl Browser {
             .unwrap()
     }
 
-    pub(crate) async fn quit(mut self) {
+    /// Closes the browser; chromedriver goes when `self` is dropped.
+    pub(crate) async fn quit(self) {
         self.command("DELETE", &self.at(""), None).await;
-        let _ = self.driver.kill().await;
+    }
+}
+
+impl Drop for Browser {
+    /// A test that fails leaves no browser running: chromedriver and the Chromium processes it
+    /// started share a process group, killed as a whole.
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
