@@ -158,7 +158,7 @@ async fn scan_waterfall(
                 &format!("row {at} drawn"),
                 "const v = document.getElementById('waterfall');
                  // Drawn since the scroll: the rows' layer follows the scroll position.
-                 if (v.querySelector('.rows').style.top !== `${v.scrollTop}px`) return null;
+                 if (parseFloat(v.querySelector('.rows').style.top) !== v.scrollTop) return null;
                  if (!v.querySelector(`[data-row=\"${arguments[0]}\"]`)) return null;
                  return [...v.querySelectorAll('[data-span-id]')].map(r =>
                    [Number(r.dataset.row), r.dataset.spanId, r.dataset.parentSpanId || null,
