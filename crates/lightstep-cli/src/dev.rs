@@ -178,7 +178,7 @@ fn refusals(before: &ReceiverStats, now: &ReceiverStats) -> Vec<String> {
 /// `IP:PORT`, or `localhost:PORT` (as exporter endpoints are often written) taken as
 /// 127.0.0.1 without a lookup, so that the listener is where the default one is whichever
 /// address the resolver would list first.
-fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse() {
         return Ok(addr);
     }

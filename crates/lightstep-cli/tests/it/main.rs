@@ -3,6 +3,7 @@
 mod dev;
 mod doctor;
 mod terminal;
+mod ui;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
