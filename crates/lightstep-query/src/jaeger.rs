@@ -7,7 +7,7 @@
 //! | a search | `GET /api/traces?service=&operation=&tags=&minDuration=&maxDuration=&limit=&start=&end=` → `{"data": [...]}`, streamed trace by trace | `GET /api/v3/trace-summaries?query.…` → trace ids, each then fetched |
 //!
 //! v1 is served by Jaeger 1.x and by Jaeger 2.x for trace ids; Jaeger removed its v1 search in
-//! 2026 (after 2.19), where the v3 search (`/api/v3/trace-summaries`, Jaeger 2.19 or later)
+//! August 2026 (after 2.20.0), where the v3 search (`/api/v3/trace-summaries`, Jaeger 2.19 or later)
 //! takes over. `/api/v3/traces?…` is not used for searches: it answers with every trace in one
 //! OTLP document, which would have to be held whole.
 
@@ -28,7 +28,7 @@ use crate::{Error, Search, SourceBuilder, TraceSource, Traces};
 #[non_exhaustive]
 pub enum JaegerApi {
     /// The JSON API Jaeger UI was built on: traces by id on every Jaeger, searches on Jaeger
-    /// 1.x and on 2.x until its removal in 2026.
+    /// 1.x and on 2.x up to 2.20.
     #[default]
     V1,
     /// `api_v3` (OTLP JSON): traces by id, and searches through `trace-summaries` (Jaeger 2.19
@@ -271,7 +271,7 @@ impl TraceSource for Jaeger {
 
 use futures_util::StreamExt as _;
 
-/// A 404 from the v1 search: Jaeger removed it in 2026.
+/// A 404 from the v1 search: Jaeger removed it in August 2026, after 2.20.0.
 fn removed_v1_search(error: Error) -> Error {
     match error {
         Error::Status {
@@ -286,7 +286,7 @@ fn removed_v1_search(error: Error) -> Error {
             status: 404,
             message,
             hint: Some(
-                "Jaeger no longer serves the v1 search after 2.19: use the v3 API (JaegerApi::V3, --jaeger-api v3)",
+                "Jaeger removed the v1 search after 2.20: use the v3 API (JaegerApi::V3, --jaeger-api v3)",
             ),
         },
         other => other,
