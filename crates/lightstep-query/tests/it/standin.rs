@@ -44,6 +44,10 @@ pub(crate) enum Body {
     Cut { sent: Vec<u8>, declared: usize },
     /// `sent`, then nothing more, ever.
     Stalled(Vec<u8>),
+    /// Pieces made one at a time as the client reads, so that the stand-in never holds the
+    /// whole body (tests/search_memory.rs).
+    #[allow(dead_code)]
+    Generated(Box<dyn Iterator<Item = Vec<u8>> + Send + Sync>),
 }
 
 pub(crate) struct Reply {
@@ -222,6 +226,11 @@ fn response(reply: Reply) -> hyper::Response<ReplyBody> {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     Err(std::io::Error::other("the stand-in breaks the connection"))
                 }));
+            BodyExt::boxed(StreamBody::new(frames))
+        }
+        Body::Generated(pieces) => {
+            let frames =
+                futures_util::stream::iter(pieces.map(|piece| Ok(Frame::data(Bytes::from(piece)))));
             BodyExt::boxed(StreamBody::new(frames))
         }
         Body::Stalled(sent) => {
