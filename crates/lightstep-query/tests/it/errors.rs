@@ -444,3 +444,51 @@ async fn a_trace_larger_than_the_limit_is_refused_by_id_and_in_a_search() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_route_or_a_redirect_says_what_is_likely_wrong() {
+    let standin = StandIn::start(|request: &Recorded| {
+        if request.path.starts_with("/api/traces/") {
+            Reply::text(301, "").with_header("location", "https://jaeger.example.com/")
+        } else {
+            Reply::text(404, "404 page not found\n")
+        }
+    })
+    .await;
+    // Jaeger's v1 search is gone from the newest Jaeger.
+    let v1 = jaeger(&standin).search(&Search::new().with_service("web"));
+    let err = futures_collect(v1)
+        .await
+        .pop()
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("status 404: 404 page not found"), "{err}");
+    assert!(
+        err.contains("use the v3 API (JaegerApi::V3, --jaeger-api v3)"),
+        "{err}"
+    );
+    // The v3 search does not exist before Jaeger 2.19.
+    let v3 = Jaeger::builder(standin.url())
+        .with_api(lightstep_query::JaegerApi::V3)
+        .build()
+        .unwrap()
+        .search(&Search::new());
+    let err = futures_collect(v3)
+        .await
+        .pop()
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("trace-summaries needs Jaeger 2.19 or later"),
+        "{err}"
+    );
+    // A redirect is not followed: it would take the headers elsewhere.
+    let err = jaeger(&standin).fetch(ID).await.unwrap_err().to_string();
+    assert!(
+        err.contains("status 301 (redirects are not followed"),
+        "{err}"
+    );
+    assert_eq!(standin.requests().len(), 3);
+}
