@@ -39,7 +39,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Find the critical path of traces in files: where each request's latency went.
+    /// Find the critical path of traces in files or a trace store (Jaeger, Tempo, Zipkin): where
+    /// each request's latency went.
     Analyze(analyze::AnalyzeArgs),
     /// Receive OTLP locally and print each trace with its critical path (no account, no
     /// Docker).

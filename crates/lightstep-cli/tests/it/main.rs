@@ -2,6 +2,7 @@
 
 mod dev;
 mod doctor;
+mod stores;
 mod terminal;
 mod ui;
 
