@@ -191,8 +191,9 @@ pub struct Diagnostics {
 
 /// The result of analyzing one trace.
 ///
-/// The first four fields are the seed's; everything after them was added with the real
-/// algorithm.
+/// The first four fields are the original design's, kept so that code written against it finds
+/// them; the others give the path in nanoseconds, the shares per service and operation, and
+/// what had to be repaired.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct CriticalPathAnalysis {
@@ -380,7 +381,8 @@ pub fn analyze_assembled_into(
     let sections = &out.sections;
 
     // The path in order of first appearance, with each span's self time (`position` maps a
-    // span to its entry) and its (service, operation), and the seed's ids in the same order.
+    // span to its entry) and its (service, operation), and the original design's ids in the
+    // same order.
     let spans = &trace.spans;
     let mut position = vec![NONE; n];
     let path = &mut out.path;
