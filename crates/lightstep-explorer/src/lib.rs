@@ -66,6 +66,7 @@ mod store;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use lightstep_receiver::is_loopback;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -152,7 +153,7 @@ impl ExplorerBuilder {
                     .map_err(|source| Error::Listener { source })?
             }
             None => {
-                if !self.remote && !self.addr.ip().is_loopback() {
+                if !self.remote && !is_loopback(self.addr.ip()) {
                     return Err(Error::NotLoopback { addr: self.addr });
                 }
                 tokio::net::TcpListener::bind(self.addr)
@@ -166,7 +167,7 @@ impl ExplorerBuilder {
         let addr = listener
             .local_addr()
             .map_err(|source| Error::Listener { source })?;
-        if !self.remote && !addr.ip().is_loopback() {
+        if !self.remote && !is_loopback(addr.ip()) {
             return Err(Error::NotLoopback { addr });
         }
         let store = self.store.unwrap_or_default();

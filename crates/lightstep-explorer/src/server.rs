@@ -74,7 +74,7 @@ impl HostRule {
         let Ok(ip) = host.parse::<IpAddr>() else {
             return false;
         };
-        ip == self.addr.ip() || ip.is_loopback() || self.any_ip
+        ip == self.addr.ip() || lightstep_receiver::is_loopback(ip) || self.any_ip
     }
 }
 

@@ -217,11 +217,14 @@ impl Browser {
         .await
     }
 
-    /// Polls `script` until it returns something other than `null` or `false`.
+    /// Polls `script` until it returns something other than `null` or `false`. A script that
+    /// throws (an element the page is still redrawing is `null` for a moment) counts as "not
+    /// yet".
     pub(crate) async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
         let deadline = Instant::now() + GUARD;
+        let script = format!("try {{ {script} }} catch (e) {{ return null; }}");
         loop {
-            let value = self.js(script, args.clone()).await;
+            let value = self.js(&script, args.clone()).await;
             if !value.is_null() && value != Value::Bool(false) {
                 return value;
             }
