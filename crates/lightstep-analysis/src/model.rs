@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// kept as a 64-bit number, so that `4b52eb0cabcb50a` and `04B52EB0CABCB50A` name the same span.
 /// Anything else (Jaeger test data uses ids such as `span-1`) is kept verbatim as text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SpanId(IdRepr<u64>);
+pub struct SpanId(IdRepr);
 
 /// A trace identifier: a 128-bit number for hex ids of up to 32 digits, text otherwise.
 ///
@@ -67,10 +67,21 @@ impl std::hash::Hash for TraceId {
     }
 }
 
+/// A numeric id, or text behind one more pointer: with the text's length out of line, an id
+/// takes 16 bytes and an `Option<SpanId>` as many, twice in every span.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum IdRepr<N> {
-    Num(N),
-    Text(Box<str>),
+enum IdRepr {
+    Num(u64),
+    Text(Box<TextId>),
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct TextId(Box<str>);
+
+impl IdRepr {
+    fn text(text: &str) -> Self {
+        Self::Text(Box::new(TextId(text.into())))
+    }
 }
 
 fn parse_hex<N: TryFrom<u128>>(text: &str, max_digits: usize) -> Option<N> {
@@ -95,7 +106,7 @@ impl SpanId {
     pub fn parse(text: &str) -> Self {
         match parse_hex::<u64>(text, 16) {
             Some(value) => Self(IdRepr::Num(value)),
-            None => Self(IdRepr::Text(text.into())),
+            None => Self(IdRepr::text(text)),
         }
     }
 
@@ -104,7 +115,7 @@ impl SpanId {
         if let Ok(array) = <[u8; 8]>::try_from(bytes) {
             Self(IdRepr::Num(u64::from_be_bytes(array)))
         } else {
-            Self(IdRepr::Text(hex(bytes).into()))
+            Self(IdRepr::text(&hex(bytes)))
         }
     }
 
@@ -167,7 +178,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Sixteen lower-case hex digits without going through the formatting machinery, which is
 /// several times slower and shows up when a million ids are printed.
-fn hex16(value: u64) -> [u8; 16] {
+pub(crate) fn hex16(value: u64) -> [u8; 16] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 16];
     for (i, slot) in out.iter_mut().enumerate() {
@@ -182,7 +193,7 @@ impl fmt::Display for SpanId {
             IdRepr::Num(value) => {
                 f.write_str(std::str::from_utf8(&hex16(*value)).unwrap_or_default())
             }
-            IdRepr::Text(text) => f.write_str(text),
+            IdRepr::Text(text) => f.write_str(&text.0),
         }
     }
 }
@@ -197,7 +208,7 @@ impl SpanId {
     pub(crate) fn key(&self) -> Result<u64, &str> {
         match &self.0 {
             IdRepr::Num(value) => Ok(*value),
-            IdRepr::Text(text) => Err(text),
+            IdRepr::Text(text) => Err(&text.0),
         }
     }
 }
@@ -207,7 +218,7 @@ impl PartialEq<str> for SpanId {
     fn eq(&self, other: &str) -> bool {
         match (&self.0, parse_hex::<u64>(other, 16)) {
             (IdRepr::Num(value), Some(parsed)) => *value == parsed,
-            (IdRepr::Text(text), None) => **text == *other,
+            (IdRepr::Text(text), None) => *text.0 == *other,
             _ => false,
         }
     }
@@ -346,11 +357,51 @@ pub struct Link {
     pub span_id: SpanId,
 }
 
-/// The empty name, shared: spans without a service or name allocate nothing for it.
-fn empty_name() -> Arc<str> {
-    static EMPTY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
-    EMPTY.clone()
+/// What the spans of one process in one trace have in common: the trace, the service and the
+/// host. Readers make one per resource (OTLP), process (Jaeger) or local endpoint (Zipkin) and
+/// trace, and every span of it points there, instead of carrying 56 bytes of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) trace_id: TraceId,
+    pub(crate) service: Arc<str>,
+    pub(crate) host: Option<Arc<str>>,
 }
+
+impl Origin {
+    pub(crate) fn new(trace_id: TraceId, service: Arc<str>, host: Option<Arc<str>>) -> Arc<Self> {
+        Arc::new(Self {
+            trace_id,
+            service,
+            host,
+        })
+    }
+}
+
+/// What spans of the same operation have in common: the name, and the peer a client span
+/// talked to. Readers share one between all spans with the same pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Label {
+    pub(crate) name: Arc<str>,
+    pub(crate) peer: Option<Arc<str>>,
+}
+
+impl Label {
+    pub(crate) fn new(name: Arc<str>, peer: Option<Arc<str>>) -> Arc<Self> {
+        Arc::new(Self { name, peer })
+    }
+
+    /// The label with an empty name and no peer, shared: spans built without a name allocate
+    /// nothing for it.
+    pub(crate) fn empty() -> Arc<Self> {
+        static EMPTY: std::sync::LazyLock<Arc<Label>> =
+            std::sync::LazyLock::new(|| Label::new(Arc::from(""), None));
+        EMPTY.clone()
+    }
+}
+
+/// A span's links, out of line: most spans have none, and then they cost one empty pointer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Links(Vec<Link>);
 
 /// One span, with times in integer nanoseconds since the Unix epoch.
 ///
@@ -366,22 +417,43 @@ fn empty_name() -> Arc<str> {
 ///     .with_kind(SpanKind::Server);
 /// assert_eq!(span.duration_ns(), 4_000);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// A span takes 80 bytes: what it shares with the other spans of its process (trace, service,
+/// host) and with the other spans of its operation (name, peer) is held once, behind a pointer.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Span {
-    trace_id: TraceId,
-    span_id: SpanId,
-    parent_id: Option<SpanId>,
-    relation: ParentRelation,
-    links: Vec<Link>,
-    kind: SpanKind,
-    status: Status,
-    service: Arc<str>,
-    name: Arc<str>,
-    host: Option<Arc<str>>,
-    peer: Option<Arc<str>>,
-    remote_parent: bool,
     start_ns: u64,
     end_ns: u64,
+    span_id: SpanId,
+    parent_id: Option<SpanId>,
+    origin: Arc<Origin>,
+    label: Arc<Label>,
+    links: Option<Box<Links>>,
+    kind: SpanKind,
+    status: Status,
+    relation: ParentRelation,
+    remote_parent: bool,
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Span")
+            .field("trace_id", self.trace_id())
+            .field("span_id", &self.span_id)
+            .field("parent_id", &self.parent_id)
+            .field("relation", &self.relation)
+            .field("links", &self.links())
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("service", &self.service())
+            .field("name", &self.name())
+            .field("host", &self.host())
+            .field("peer", &self.peer())
+            .field("remote_parent", &self.remote_parent)
+            .field("start_ns", &self.start_ns)
+            .field("end_ns", &self.end_ns)
+            .finish()
+    }
 }
 
 impl Span {
@@ -390,28 +462,37 @@ impl Span {
     /// `end_ns` may be before `start_ns`: the analysis treats such a span as taking no time and
     /// reports it.
     pub fn new(trace_id: TraceId, span_id: SpanId, start_ns: u64, end_ns: u64) -> Self {
+        let origin = Origin::new(trace_id, Label::empty().name.clone(), None);
+        Self::from_parts(origin, Label::empty(), span_id, start_ns, end_ns)
+    }
+
+    /// A span of a known origin and label, as the readers make them.
+    pub(crate) fn from_parts(
+        origin: Arc<Origin>,
+        label: Arc<Label>,
+        span_id: SpanId,
+        start_ns: u64,
+        end_ns: u64,
+    ) -> Self {
         Self {
-            trace_id,
-            span_id,
-            parent_id: None,
-            relation: ParentRelation::ChildOf,
-            links: Vec::new(),
-            kind: SpanKind::Unspecified,
-            status: Status::Unset,
-            service: empty_name(),
-            name: empty_name(),
-            host: None,
-            peer: None,
-            remote_parent: false,
             start_ns,
             end_ns,
+            span_id,
+            parent_id: None,
+            origin,
+            label,
+            links: None,
+            kind: SpanKind::Unspecified,
+            status: Status::Unset,
+            relation: ParentRelation::ChildOf,
+            remote_parent: false,
         }
     }
 
     /// Sets the parent; the all-zero id means "no parent", as in OTLP.
     #[must_use]
     pub fn with_parent(mut self, parent: SpanId) -> Self {
-        self.parent_id = if parent.is_zero() { None } else { Some(parent) };
+        self.set_parent(Some(parent));
         self
     }
 
@@ -425,7 +506,7 @@ impl Span {
     /// Adds a link.
     #[must_use]
     pub fn with_link(mut self, link: Link) -> Self {
-        self.links.push(link);
+        self.push_link(link);
         self
     }
 
@@ -448,14 +529,14 @@ impl Span {
     /// Pass a shared `Arc<str>` when many spans have the same service to avoid a copy each.
     #[must_use]
     pub fn with_service(mut self, service: impl Into<Arc<str>>) -> Self {
-        self.service = service.into();
+        Arc::make_mut(&mut self.origin).service = service.into();
         self
     }
 
     /// Sets the operation name.
     #[must_use]
     pub fn with_name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = name.into();
+        Arc::make_mut(&mut self.label).name = name.into();
         self
     }
 
@@ -463,7 +544,7 @@ impl Span {
     /// skew correction only moves spans between different hosts.
     #[must_use]
     pub fn with_host(mut self, host: impl Into<Arc<str>>) -> Self {
-        self.host = Some(host.into());
+        Arc::make_mut(&mut self.origin).host = Some(host.into());
         self
     }
 
@@ -472,7 +553,7 @@ impl Span {
     /// named only `GET`.
     #[must_use]
     pub fn with_peer(mut self, peer: impl Into<Arc<str>>) -> Self {
-        self.peer = Some(peer.into());
+        Arc::make_mut(&mut self.label).peer = Some(peer.into());
         self
     }
 
@@ -484,21 +565,22 @@ impl Span {
         self
     }
 
-    pub(crate) fn set_service(&mut self, service: Arc<str>) {
-        self.service = service;
+    pub(crate) fn set_origin(&mut self, origin: Arc<Origin>) {
+        self.origin = origin;
     }
 
-    pub(crate) fn set_host(&mut self, host: Option<Arc<str>>) {
-        self.host = host;
-    }
-
+    /// Sets the parent; the all-zero id means "no parent", as in OTLP.
     pub(crate) fn set_parent(&mut self, parent: Option<SpanId>) {
-        self.parent_id = parent;
+        self.parent_id = parent.filter(|p| !p.is_zero());
+    }
+
+    pub(crate) fn push_link(&mut self, link: Link) {
+        self.links.get_or_insert_with(Box::default).0.push(link);
     }
 
     /// The trace this span belongs to.
     pub fn trace_id(&self) -> &TraceId {
-        &self.trace_id
+        &self.origin.trace_id
     }
 
     /// The span's own id.
@@ -518,7 +600,7 @@ impl Span {
 
     /// Links to other spans.
     pub fn links(&self) -> &[Link] {
-        &self.links
+        self.links.as_deref().map_or(&[], |links| &links.0)
     }
 
     /// The kind.
@@ -533,32 +615,32 @@ impl Span {
 
     /// The service name, empty when unknown.
     pub fn service(&self) -> &str {
-        &self.service
+        &self.origin.service
     }
 
     /// The shared service name.
     pub fn service_arc(&self) -> &Arc<str> {
-        &self.service
+        &self.origin.service
     }
 
     /// The operation name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.label.name
     }
 
     /// The shared operation name.
     pub fn name_arc(&self) -> &Arc<str> {
-        &self.name
+        &self.label.name
     }
 
     /// The host identity, when known.
     pub fn host(&self) -> Option<&str> {
-        self.host.as_deref()
+        self.origin.host.as_deref()
     }
 
     /// The remote peer of a client or producer span, when its source named one.
     pub fn peer(&self) -> Option<&str> {
-        self.peer.as_deref()
+        self.label.peer.as_deref()
     }
 
     /// Whether the parent ran in a caller's process: marked so by OTLP, or a server or consumer
@@ -647,11 +729,12 @@ mod tests {
 
     #[test]
     fn ids_stay_small_inside_spans() {
-        // Every span carries three ids; a `u128` inside would make the trace id 48 bytes.
+        // A `u128` inside would make the trace id 48 bytes; every span carries two span ids.
         assert!(std::mem::size_of::<TraceId>() <= 24);
-        assert!(std::mem::size_of::<SpanId>() <= 24);
+        assert!(std::mem::size_of::<SpanId>() <= 16);
+        assert!(std::mem::size_of::<Option<SpanId>>() <= 16);
         assert!(
-            std::mem::size_of::<Span>() <= 176,
+            std::mem::size_of::<Span>() <= 80,
             "{}",
             std::mem::size_of::<Span>()
         );

@@ -514,8 +514,11 @@ fn convert_jaeger(trace: JaegerTrace, names: &mut Interner) -> Trace {
                 None => (names.get(""), None),
             },
         };
-        span.set_service(service);
-        span.set_host(host);
+        span.set_origin(crate::model::Origin::new(
+            span.trace_id().clone(),
+            service,
+            host,
+        ));
         let tags = raw.tags.unwrap_or_default();
         if let Some(kind) = tag_str(&tags, "span.kind") {
             span = span.with_kind(SpanKind::from_name(&kind));
@@ -671,8 +674,11 @@ impl<'de> Visitor<'de> for ResourceSpans<'_, '_> {
             .or_else(|| attribute("service.instance.id"))
             .map(|h| self.names.get(&h));
         for mut span in spans {
-            span.set_service(service.clone());
-            span.set_host(host.clone());
+            span.set_origin(crate::model::Origin::new(
+                span.trace_id().clone(),
+                service.clone(),
+                host.clone(),
+            ));
             self.grouper.push(span);
         }
         Ok(())

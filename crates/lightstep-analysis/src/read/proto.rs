@@ -321,8 +321,11 @@ fn add_resource(
             if raw.flags & 0x300 == 0x300 {
                 span = span.with_remote_parent(true);
             }
-            span.set_service(service.clone());
-            span.set_host(host.clone());
+            span.set_origin(crate::model::Origin::new(
+                span.trace_id().clone(),
+                service.clone(),
+                host.clone(),
+            ));
             grouper.push(span);
         }
     }

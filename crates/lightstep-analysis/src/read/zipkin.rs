@@ -275,8 +275,11 @@ fn convert_trace(
                     .unwrap_or_default(),
             );
         span.set_parent(parent.filter(|p| !p.is_zero()));
-        span.set_service(names.get(&m.service));
-        span.set_host(m.host.map(|h| -> Arc<str> { names.get(&h) }));
+        span.set_origin(crate::model::Origin::new(
+            span.trace_id().clone(),
+            names.get(&m.service),
+            m.host.map(|h| -> Arc<str> { names.get(&h) }),
+        ));
         if matches!(span.kind(), SpanKind::Client | SpanKind::Producer)
             && let Some(peer) = &m.peer
         {
