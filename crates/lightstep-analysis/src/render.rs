@@ -34,31 +34,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
-use crate::{
-    AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, OffPathReason, SpanId, Trace,
-};
+use crate::{AssembledTrace, CriticalPathAnalysis, Diagnostics, OffPathReason, SpanId, Trace};
 
 // ---- JSON -----------------------------------------------------------------------------------
-
-#[derive(Serialize)]
-struct TraceJson<'a> {
-    trace_id: &'a str,
-    mode: Mode,
-    start_unix_nano: u64,
-    end_unix_nano: u64,
-    duration_ns: u64,
-    critical_path_ns: u64,
-    total_duration_ms: u64,
-    critical_path_duration_ms: u64,
-    critical_spans: &'a [SpanId],
-    sections: Vec<SectionJson<'a>>,
-    gaps: Vec<GapJson>,
-    spans: Vec<SpanJson<'a>>,
-    services: Vec<ServiceJson<'a>>,
-    operations: Vec<OperationJson<'a>>,
-    diagnostics: &'a Diagnostics,
-    off_path: Vec<OffPathJson<'a>>,
-}
 
 #[derive(Serialize)]
 struct OffPathJson<'a> {
@@ -69,30 +47,6 @@ struct OffPathJson<'a> {
     start_unix_nano: u64,
     end_unix_nano: u64,
     reason: OffPathReason,
-}
-
-#[derive(Serialize)]
-struct SectionJson<'a> {
-    span_id: &'a SpanId,
-    service: &'a str,
-    operation: &'a str,
-    start_unix_nano: u64,
-    end_unix_nano: u64,
-}
-
-#[derive(Serialize)]
-struct GapJson {
-    start_unix_nano: u64,
-    end_unix_nano: u64,
-}
-
-#[derive(Serialize)]
-struct SpanJson<'a> {
-    span_id: &'a SpanId,
-    service: &'a str,
-    operation: &'a str,
-    self_ns: u64,
-    share: f64,
 }
 
 #[derive(Serialize)]
@@ -110,13 +64,15 @@ struct OperationJson<'a> {
     share: f64,
 }
 
-fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
-    let by_index: HashMap<usize, usize> = analysis
-        .path
-        .iter()
-        .enumerate()
-        .map(|(k, p)| (p.span, k))
-        .collect();
+/// Output is gathered here and handed to the writer in pieces of about this size: a trace's
+/// sections are millions of small fields, each too small for a call through the writer.
+const CHUNK: usize = 1 << 16;
+
+/// Writes one trace's JSON object. The arrays with an entry per span (ids, sections, path) are
+/// written as they are walked, with each operation's names escaped once: a million-span path
+/// needs no copy of itself, and its sections none of their names.
+fn write_trace_json(out: &mut impl Write, analysis: &CriticalPathAnalysis) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 1024);
     let window = analysis.duration_ns();
     let share = |ns: u64| {
         if window == 0 {
@@ -125,75 +81,164 @@ fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
             ns as f64 / window as f64
         }
     };
-    TraceJson {
-        trace_id: &analysis.trace_id,
-        mode: analysis.mode,
-        start_unix_nano: analysis.start_ns,
-        end_unix_nano: analysis.end_ns,
-        duration_ns: window,
-        critical_path_ns: analysis.critical_ns(),
-        total_duration_ms: analysis.total_duration_ms,
-        critical_path_duration_ms: analysis.critical_path_duration_ms,
-        critical_spans: &analysis.critical_spans,
-        sections: analysis
-            .sections
-            .iter()
-            .filter_map(|s| {
-                let k = *by_index.get(&s.span)?;
-                let p = analysis.path.get(k)?;
-                Some(SectionJson {
-                    span_id: analysis.critical_spans.get(k)?,
-                    service: analysis.service_of(p),
-                    operation: analysis.name_of(p),
-                    start_unix_nano: s.start_ns,
-                    end_unix_nano: s.end_ns,
-                })
-            })
-            .collect(),
-        gaps: analysis
-            .gaps
-            .iter()
-            .map(|g: &Gap| GapJson {
-                start_unix_nano: g.start_ns,
-                end_unix_nano: g.end_ns,
-            })
-            .collect(),
-        spans: analysis
+    // `"service":"..","operation":".."` of each operation, as the path spans index them.
+    let names: Vec<Vec<u8>> = analysis
+        .operations
+        .iter()
+        .map(|op| {
+            let mut fragment = b"\"service\":".to_vec();
+            json_value(&mut fragment, &*op.service)?;
+            fragment.extend_from_slice(b",\"operation\":");
+            json_value(&mut fragment, op.operation.as_deref().unwrap_or(""))?;
+            Ok(fragment)
+        })
+        .collect::<io::Result<_>>()?;
+    let names_of = |k: usize| -> &[u8] {
+        analysis
             .path
-            .iter()
-            .zip(&analysis.critical_spans)
-            .map(|(p, id)| SpanJson {
-                span_id: id,
-                service: analysis.service_of(p),
-                operation: analysis.name_of(p),
-                self_ns: p.self_ns,
-                share: share(p.self_ns),
-            })
-            .collect(),
-        services: analysis
-            .services
-            .iter()
-            .map(|s| ServiceJson {
+            .get(k)
+            .and_then(|p| names.get(p.operation_index))
+            .map_or(b"\"service\":\"\",\"operation\":\"\"", Vec::as_slice)
+    };
+    // Each span's entry in the path, for its sections.
+    let spans = analysis.path.iter().map(|p| p.span + 1).max().unwrap_or(0);
+    let mut entry = vec![u32::MAX; spans];
+    for (k, p) in analysis.path.iter().enumerate() {
+        entry[p.span] = k as u32;
+    }
+
+    buf.extend_from_slice(b"{\"trace_id\":");
+    json_value(&mut buf, analysis.trace_id.as_str())?;
+    buf.extend_from_slice(b",\"mode\":");
+    json_value(&mut buf, &analysis.mode)?;
+    for (key, value) in [
+        ("start_unix_nano", analysis.start_ns),
+        ("end_unix_nano", analysis.end_ns),
+        ("duration_ns", window),
+        ("critical_path_ns", analysis.critical_ns()),
+        ("total_duration_ms", analysis.total_duration_ms),
+        (
+            "critical_path_duration_ms",
+            analysis.critical_path_duration_ms,
+        ),
+    ] {
+        buf.extend_from_slice(b",\"");
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(b"\":");
+        json_u64(&mut buf, value);
+    }
+
+    buf.extend_from_slice(b",\"critical_spans\":[");
+    for (k, id) in analysis.critical_spans.iter().enumerate() {
+        if k > 0 {
+            buf.push(b',');
+        }
+        json_span_id(&mut buf, id)?;
+        drain_full(out, &mut buf)?;
+    }
+
+    buf.extend_from_slice(b"],\"sections\":[");
+    let mut first = true;
+    for s in &analysis.sections {
+        let Some(&k) = entry.get(s.span).filter(|&&k| k != u32::MAX) else {
+            continue;
+        };
+        let Some(id) = analysis.critical_spans.get(k as usize) else {
+            continue;
+        };
+        if !first {
+            buf.push(b',');
+        }
+        first = false;
+        buf.extend_from_slice(b"{\"span_id\":");
+        json_span_id(&mut buf, id)?;
+        buf.push(b',');
+        buf.extend_from_slice(names_of(k as usize));
+        buf.extend_from_slice(b",\"start_unix_nano\":");
+        json_u64(&mut buf, s.start_ns);
+        buf.extend_from_slice(b",\"end_unix_nano\":");
+        json_u64(&mut buf, s.end_ns);
+        buf.push(b'}');
+        drain_full(out, &mut buf)?;
+    }
+    drop(entry);
+
+    buf.extend_from_slice(b"],\"gaps\":[");
+    for (k, g) in analysis.gaps.iter().enumerate() {
+        if k > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"start_unix_nano\":");
+        json_u64(&mut buf, g.start_ns);
+        buf.extend_from_slice(b",\"end_unix_nano\":");
+        json_u64(&mut buf, g.end_ns);
+        buf.push(b'}');
+        drain_full(out, &mut buf)?;
+    }
+
+    buf.extend_from_slice(b"],\"spans\":[");
+    for (k, (p, id)) in analysis
+        .path
+        .iter()
+        .zip(&analysis.critical_spans)
+        .enumerate()
+    {
+        if k > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"span_id\":");
+        json_span_id(&mut buf, id)?;
+        buf.push(b',');
+        buf.extend_from_slice(names_of(k));
+        buf.extend_from_slice(b",\"self_ns\":");
+        json_u64(&mut buf, p.self_ns);
+        buf.extend_from_slice(b",\"share\":");
+        json_value(&mut buf, &share(p.self_ns))?;
+        buf.push(b'}');
+        drain_full(out, &mut buf)?;
+    }
+
+    buf.extend_from_slice(b"],\"services\":[");
+    for (k, s) in analysis.services.iter().enumerate() {
+        if k > 0 {
+            buf.push(b',');
+        }
+        json_value(
+            &mut buf,
+            &ServiceJson {
                 service: &s.service,
                 critical_ns: s.critical_ns,
                 share: s.share,
-            })
-            .collect(),
-        operations: analysis
-            .operations
-            .iter()
-            .map(|s| OperationJson {
+            },
+        )?;
+        drain_full(out, &mut buf)?;
+    }
+    buf.extend_from_slice(b"],\"operations\":[");
+    for (k, s) in analysis.operations.iter().enumerate() {
+        if k > 0 {
+            buf.push(b',');
+        }
+        json_value(
+            &mut buf,
+            &OperationJson {
                 service: &s.service,
                 operation: s.operation.as_deref().unwrap_or(""),
                 critical_ns: s.critical_ns,
                 share: s.share,
-            })
-            .collect(),
-        diagnostics: &analysis.diagnostics,
-        off_path: analysis
-            .off_path
-            .iter()
-            .map(|o| OffPathJson {
+            },
+        )?;
+        drain_full(out, &mut buf)?;
+    }
+    buf.extend_from_slice(b"],\"diagnostics\":");
+    json_value(&mut buf, &analysis.diagnostics)?;
+    buf.extend_from_slice(b",\"off_path\":[");
+    for (k, o) in analysis.off_path.iter().enumerate() {
+        if k > 0 {
+            buf.push(b',');
+        }
+        json_value(
+            &mut buf,
+            &OffPathJson {
                 span_id: &o.span_id,
                 parent_span_id: o.parent_id.as_ref(),
                 service: &o.service,
@@ -201,9 +246,42 @@ fn trace_json<'a>(analysis: &'a CriticalPathAnalysis) -> TraceJson<'a> {
                 start_unix_nano: o.start_ns,
                 end_unix_nano: o.end_ns,
                 reason: o.reason,
-            })
-            .collect(),
+            },
+        )?;
+        drain_full(out, &mut buf)?;
     }
+    buf.extend_from_slice(b"]}");
+    out.write_all(&buf)
+}
+
+/// Hands the gathered output over once there is a chunk of it.
+fn drain_full(out: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<()> {
+    if buf.len() >= CHUNK {
+        out.write_all(buf)?;
+        buf.clear();
+    }
+    Ok(())
+}
+
+fn json_u64(buf: &mut Vec<u8>, value: u64) {
+    buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// A span id as a JSON string: a numeric id's sixteen digits directly, text escaped.
+fn json_span_id(buf: &mut Vec<u8>, id: &SpanId) -> io::Result<()> {
+    match id.as_u64() {
+        Some(value) => {
+            buf.push(b'"');
+            buf.extend_from_slice(&crate::model::hex16(value));
+            buf.push(b'"');
+            Ok(())
+        }
+        None => json_value(buf, id),
+    }
+}
+
+fn json_value(buf: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
+    write_json(buf, value)
 }
 
 /// Writes the JSON document one trace at a time.
@@ -227,7 +305,7 @@ impl<W: Write> JsonWriter<W> {
         }
         self.first = false;
         self.out.write_all(b"\n")?;
-        write_json(&mut self.out, &trace_json(analysis))
+        write_trace_json(&mut self.out, analysis)
     }
 
     /// Ends the document, with the aggregate if there is one, and returns the writer.
@@ -246,7 +324,7 @@ impl<W: Write> JsonWriter<W> {
 /// Compact JSON in which the characters [`printable`] escapes are `\uXXXX` escapes, those that
 /// JSON itself does not require (DEL, C1, bidirectional formatting) included: the document means
 /// the same, and a report printed on a terminal cannot drive it.
-fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+fn write_json(out: &mut impl Write, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
     let mut serializer = serde_json::Serializer::with_formatter(out, TerminalSafeJson);
     value.serialize(&mut serializer).map_err(io::Error::other)
 }
