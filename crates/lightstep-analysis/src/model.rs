@@ -85,15 +85,85 @@ impl IdRepr {
 }
 
 fn parse_hex<N: TryFrom<u128>>(text: &str, max_digits: usize) -> Option<N> {
-    if text.is_empty() || text.len() > max_digits {
+    N::try_from(hex_value(text.as_bytes(), max_digits)?).ok()
+}
+
+/// Each byte's value as a hex digit, or 0xff.
+const HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The value of eight hex digits (either case), the first the most significant, checked and
+/// combined eight at a time: ids are most of what a reader decodes.
+fn hex8(chunk: &[u8]) -> Option<u64> {
+    const fn each(b: u8) -> u64 {
+        0x0101_0101_0101_0101 * b as u64
+    }
+    const HIGH: u64 = each(0x80);
+    let v = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+    if v & HIGH != 0 {
         return None;
     }
-    let value = u128::from_str_radix(text, 16).ok()?;
-    // `from_str_radix` accepts a leading `+`; an id never has one.
-    if text.starts_with('+') {
+    // For bytes below 0x80, `x + 0x80 - lo` has its high bit set when x >= lo, and
+    // `x + 0x7f - hi` has it clear when x <= hi; no byte carries into the next.
+    let digit = (v + each(0x80 - b'0')) & !(v + each(0x7f - b'9')) & HIGH;
+    let lower = v | each(0x20);
+    let letter = (lower + each(0x80 - b'a')) & !(lower + each(0x7f - b'f')) & HIGH;
+    if digit | letter != HIGH {
         return None;
     }
-    N::try_from(value).ok()
+    // Each byte's value: its low four bits, plus 9 for a letter.
+    let nibbles = (v & each(0x0f)) + (letter >> 7) * 9;
+    // Pairs, fours, then the eight (the first digit is the lowest byte).
+    let pairs = ((nibbles << 4) + (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let fours = ((pairs << 8) + (pairs >> 16)) & 0x0000_ffff_0000_ffff;
+    Some(((fours << 16) + (fours >> 32)) & 0xffff_ffff)
+}
+
+/// The value of 1 to 16 hex digits (either case), if `bytes` are that.
+fn hex_u64(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() == 16 {
+        return Some(hex8(bytes.get(..8)?)? << 32 | hex8(bytes.get(8..)?)?);
+    }
+    if bytes.is_empty() || bytes.len() > 16 {
+        return None;
+    }
+    let mut value = 0u64;
+    let mut bad = 0u8;
+    for &b in bytes {
+        let digit = HEX[usize::from(b)];
+        bad |= digit;
+        value = value << 4 | u64::from(digit & 0xf);
+    }
+    // Only 0xff has the bits above the low four set.
+    (bad & 0xf0 == 0).then_some(value)
+}
+
+/// The value of 1 to `max` (at most 32) hex digits (either case), if `bytes` are that.
+fn hex_value(bytes: &[u8], max: usize) -> Option<u128> {
+    if bytes.len() > max {
+        return None;
+    }
+    let split = bytes.len().saturating_sub(16);
+    let low = hex_u64(bytes.get(split..)?)?;
+    let high = if split == 0 {
+        0
+    } else {
+        hex_u64(bytes.get(..split)?)?
+    };
+    Some(u128::from(high) << 64 | u128::from(low))
 }
 
 impl SpanId {
@@ -107,6 +177,16 @@ impl SpanId {
         match parse_hex::<u64>(text, 16) {
             Some(value) => Self(IdRepr::Num(value)),
             None => Self(IdRepr::text(text)),
+        }
+    }
+
+    /// [`SpanId::parse`] of text as read from JSON; `None` if it is neither hex nor UTF-8.
+    pub(crate) fn parse_bytes(text: &[u8]) -> Option<Self> {
+        match hex_u64(text) {
+            Some(value) => Some(Self(IdRepr::Num(value))),
+            None => std::str::from_utf8(text)
+                .ok()
+                .map(|t| Self(IdRepr::text(t))),
         }
     }
 
@@ -150,6 +230,16 @@ impl TraceId {
         }
     }
 
+    /// [`TraceId::parse`] of text as read from JSON; `None` if it is neither hex nor UTF-8.
+    pub(crate) fn parse_bytes(text: &[u8]) -> Option<Self> {
+        match hex_value(text, 32) {
+            Some(value) => Some(Self(TraceRepr::num(value, text.len() <= 16))),
+            None => std::str::from_utf8(text)
+                .ok()
+                .map(|t| Self(TraceRepr::Text(t.into()))),
+        }
+    }
+
     /// Builds an id from raw bytes as OTLP protobuf carries them (normally sixteen bytes).
     pub fn from_bytes(bytes: &[u8]) -> Self {
         if let Ok(array) = <[u8; 16]>::try_from(bytes) {
@@ -177,13 +267,23 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Sixteen lower-case hex digits without going through the formatting machinery, which is
-/// several times slower and shows up when a million ids are printed.
+/// several times slower and shows up when a million ids are printed: each half's nibbles are
+/// spread one to a byte and turned into digits eight at a time.
 pub(crate) fn hex16(value: u64) -> [u8; 16] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 16];
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
+    const fn each(b: u8) -> u64 {
+        0x0101_0101_0101_0101 * b as u64
     }
+    let digits = |half: u64| -> [u8; 8] {
+        let x = (half | half << 16) & 0x0000_ffff_0000_ffff;
+        let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+        let x = (x | x << 4) & each(0x0f);
+        // 1 in each byte holding 10 to 15, which becomes a letter.
+        let letters = ((x + each(6)) >> 4) & each(1);
+        (x + each(b'0') + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
+    };
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&digits(value >> 32));
+    out[8..].copy_from_slice(&digits(value & 0xffff_ffff));
     out
 }
 
@@ -565,8 +665,16 @@ impl Span {
         self
     }
 
+    pub(crate) fn origin(&self) -> &Arc<Origin> {
+        &self.origin
+    }
+
     pub(crate) fn set_origin(&mut self, origin: Arc<Origin>) {
         self.origin = origin;
+    }
+
+    pub(crate) fn set_label(&mut self, label: Arc<Label>) {
+        self.label = label;
     }
 
     /// Sets the parent; the all-zero id means "no parent", as in OTLP.
@@ -574,8 +682,40 @@ impl Span {
         self.parent_id = parent.filter(|p| !p.is_zero());
     }
 
+    pub(crate) fn set_times(&mut self, start_ns: u64, end_ns: u64) {
+        self.start_ns = start_ns;
+        self.end_ns = end_ns;
+    }
+
+    pub(crate) fn set_kind(&mut self, kind: SpanKind) {
+        self.kind = kind;
+    }
+
+    pub(crate) fn set_status(&mut self, status: Status) {
+        self.status = status;
+    }
+
+    pub(crate) fn set_relation(&mut self, relation: ParentRelation) {
+        self.relation = relation;
+    }
+
+    pub(crate) fn set_remote_parent(&mut self, remote: bool) {
+        self.remote_parent = remote;
+    }
+
+    pub(crate) fn set_span_id(&mut self, span_id: SpanId) {
+        self.span_id = span_id;
+    }
+
     pub(crate) fn push_link(&mut self, link: Link) {
         self.links.get_or_insert_with(Box::default).0.push(link);
+    }
+
+    pub(crate) fn links_mut(&mut self) -> &mut [Link] {
+        match &mut self.links {
+            Some(links) => &mut links.0,
+            None => &mut [],
+        }
     }
 
     /// The trace this span belongs to.
@@ -771,6 +911,58 @@ mod tests {
         // A text id never equals a hex string, even one naming its digits.
         assert_ne!(SpanId::parse("00112233445566778899"), "0011223344556677");
         assert_eq!(vec![id.clone()], ["04b52eb0cabcb50a"]);
+    }
+
+    #[test]
+    fn hex_ids_are_decoded_eight_digits_at_a_time_exactly() {
+        for text in [
+            "0123456789abcdef",
+            "FEDCBA9876543210",
+            "eee19b7ec3c1b173",
+            "0000000000000000",
+            "ffffffffffffffff",
+            "AbCdEf0123456789",
+        ] {
+            assert_eq!(
+                hex_u64(text.as_bytes()),
+                u64::from_str_radix(text, 16).ok(),
+                "{text}"
+            );
+        }
+        for bad in [
+            "0123456789abcdeg",
+            "0123456789abcde:",
+            "0123456789abcde/",
+            "0123456789abcde@",
+            "0123456789abcde`",
+            "G123456789abcdef",
+            "0123456789abcd\u{e9}",
+            " 123456789abcdef",
+        ] {
+            assert_eq!(hex_u64(bad.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(
+            TraceId::parse_bytes(b"5B8EFFF798038103d269b633813fc60c"),
+            Some(TraceId::from_u128(0x5b8efff798038103d269b633813fc60c))
+        );
+    }
+
+    #[test]
+    fn ids_print_as_sixteen_lower_case_digits() {
+        for value in [
+            0,
+            1,
+            0xa,
+            0xf0,
+            0x0123_4567_89ab_cdef,
+            0xfedc_ba98_7654_3210,
+            u64::MAX,
+        ] {
+            assert_eq!(
+                std::str::from_utf8(&hex16(value)).unwrap(),
+                format!("{value:016x}")
+            );
+        }
     }
 
     #[test]

@@ -1,35 +1,1189 @@
-//! JSON formats, read with serde visitors that hand traces over as soon as they are complete.
+//! The JSON formats, read with [`Lexer`] straight into spans, each trace handed over as soon as
+//! it is complete.
 //!
-//! One visitor looks at each document: an object is OTLP (`resourceSpans`) or Jaeger (`data`,
-//! or `traceID`/`spans`/`processes`) whatever the order of its keys; an array is Zipkin. Keys
-//! that no format uses (CRISP's `testing`, Jaeger's `total`) are skipped without being stored.
+//! One document at a time: an object is OTLP (`resourceSpans`) or Jaeger (`data`, or
+//! `traceID`/`spans`/`processes`) whatever the order of its keys; an array is Zipkin. Keys that
+//! no format uses (CRISP's `testing`, Jaeger's `total`) are skipped, their syntax checked. Where
+//! a format puts what a span shares after the span (an OTLP resource after its spans, Jaeger's
+//! processes after the spans), the spans are built first and pointed at it when it comes.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::io::{self, Read};
-use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use super::input::Input;
+use super::lexer::{Failure, Lexer, Number, Res, Text};
+use super::zipkin::{self, Fragments};
+use super::{
+    Format, Grouper, Interner, Origins, PEER_KEYS, ReadStats, Values, end_from_micros,
+    micros_to_nanos, peer_from,
+};
+use crate::model::{
+    Label, Link, Origin, ParentRelation, Span, SpanId, SpanKind, Status, Trace, TraceId,
+};
 
-use super::zipkin::{self, ZipkinSpan};
-use super::{Format, Grouper, Interner, ReadStats, end_from_micros, micros_to_nanos};
-use crate::Error;
-use crate::model::{Link, ParentRelation, Span, SpanId, SpanKind, Status, Trace, TraceId};
-
-/// State shared by the visitors of one input.
-struct Ctx<'a> {
+/// What the readers of one input share.
+pub(super) struct Reader<'a, R> {
+    pub(super) lx: Lexer<R>,
     sink: &'a mut dyn FnMut(Trace) -> io::Result<()>,
-    stats: &'a mut ReadStats,
+    pub(super) stats: &'a mut ReadStats,
     expected: Option<Format>,
-    /// Set when the sink failed; the serde error that unwinds the parser is then replaced by it.
-    sink_error: Option<io::Error>,
-    /// Set when a document turned out to be of another format than the one asked for.
-    wrong_format: Option<&'static str>,
-    names: Interner,
+    pub(super) names: Interner,
     /// OTLP traces held across documents (JSON Lines).
     held: Held,
+    /// The peer attributes of the span being read.
+    pub(super) peer_values: Values<5>,
+    /// Text kept while the lexer moves on: a span's name, its peer.
+    pub(super) name: String,
+    pub(super) peer: String,
+    pub(super) value: String,
+    /// The origin of the last Zipkin span, which the next one usually shares.
+    pub(super) last_origin: Option<Arc<Origin>>,
+}
+
+pub(super) fn read<R: Read>(
+    input: Input<R>,
+    expected: Option<Format>,
+    sink: &mut dyn FnMut(Trace) -> io::Result<()>,
+    stats: &mut ReadStats,
+) -> Res<()> {
+    let mut reader = Reader {
+        lx: Lexer::new(input),
+        sink,
+        stats,
+        expected,
+        names: Interner::default(),
+        held: Held::new(super::HELD_SPANS),
+        peer_values: Values::default(),
+        name: String::new(),
+        peer: String::new(),
+        value: String::new(),
+        last_origin: None,
+    };
+    // Several documents may follow each other (JSON Lines).
+    let mut outcome = loop {
+        if let Err(err) = reader.document() {
+            break Err(err);
+        }
+        match reader.lx.peek() {
+            Ok(None) => break Ok(()),
+            Ok(Some(_)) => {}
+            Err(err) => break Err(err),
+        }
+    };
+    // What is still held is handed over even when a later line is broken: nothing read is lost.
+    if !matches!(&outcome, Err(fail) if matches!(*fail.0, Failure::Sink(_))) {
+        for trace in reader.held.drain() {
+            if let Err(err) = reader.emit(trace) {
+                outcome = Err(err);
+                break;
+            }
+        }
+    }
+    outcome
+}
+
+const DOCUMENT: &str = "a JSON object (OTLP or Jaeger) or array (Zipkin) of trace data";
+
+#[derive(Clone, Copy)]
+enum DocumentKey {
+    ResourceSpans,
+    Data,
+    TraceId,
+    Spans,
+    Processes,
+    Other,
+}
+
+impl<R: Read> Reader<'_, R> {
+    fn claim(&mut self, found: Format) -> Res<()> {
+        if let Some(expected) = self.expected
+            && expected != found
+        {
+            return Err(Failure::WrongFormat(found.as_str()).into());
+        }
+        self.stats.format = Some(found);
+        Ok(())
+    }
+
+    pub(super) fn emit(&mut self, trace: Trace) -> Res<()> {
+        self.stats.traces += 1;
+        self.stats.spans += trace.spans.len();
+        (self.sink)(trace).map_err(|e| Failure::Sink(e).into())
+    }
+
+    fn document(&mut self) -> Res<()> {
+        match self.lx.peek_value(DOCUMENT)? {
+            b'{' => self.object_document(),
+            b'[' => self.zipkin_document(),
+            _ => Err(self.lx.invalid_type(DOCUMENT)),
+        }
+    }
+
+    fn object_document(&mut self) -> Res<()> {
+        self.lx.begin_object(DOCUMENT)?;
+        let mut otlp: Option<Grouper> = None;
+        let mut jaeger_data = false;
+        let mut legacy: Option<JaegerTrace> = None;
+        let mut first = true;
+        while let Some(key) = self.lx.next_key(&mut first, |key| match key {
+            b"resourceSpans" => DocumentKey::ResourceSpans,
+            b"data" => DocumentKey::Data,
+            b"traceID" => DocumentKey::TraceId,
+            b"spans" => DocumentKey::Spans,
+            b"processes" => DocumentKey::Processes,
+            _ => DocumentKey::Other,
+        })? {
+            match key {
+                DocumentKey::ResourceSpans => {
+                    self.claim(Format::OtlpJson)?;
+                    let grouper = otlp.get_or_insert_with(Grouper::default);
+                    self.resource_spans_list(grouper)?;
+                }
+                DocumentKey::Data => {
+                    self.claim(Format::JaegerJson)?;
+                    jaeger_data = true;
+                    self.jaeger_data()?;
+                }
+                DocumentKey::TraceId | DocumentKey::Spans | DocumentKey::Processes => {
+                    self.claim(Format::JaegerJson)?;
+                    let trace = legacy.get_or_insert_with(JaegerTrace::default);
+                    self.jaeger_trace_field(trace, key)?;
+                }
+                DocumentKey::Other => self.lx.skip_value()?,
+            }
+        }
+        if let Some(grouper) = otlp {
+            let mut split = 0;
+            let released = self.held.absorb(grouper.into_traces(), &mut split);
+            self.stats.split_traces += split;
+            for trace in released {
+                self.emit(trace)?;
+            }
+        } else if let Some(trace) = legacy {
+            let trace = trace.finish(&mut self.names);
+            self.emit(trace)?;
+        } else if !jaeger_data {
+            return Err(self.lx.error(
+                "no trace data: expected \"resourceSpans\" (OTLP), \"data\" or \"traceID\"/\"spans\" (Jaeger), or an array of spans (Zipkin)",
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- OTLP -----------------------------------------------------------------------------
+
+    /// `resourceSpans`: each entry's spans go into the document's grouper.
+    fn resource_spans_list(&mut self, grouper: &mut Grouper) -> Res<()> {
+        if !self.lx.begin_array("an array of OTLP ResourceSpans")? {
+            return Ok(());
+        }
+        let mut first = true;
+        while self.lx.next_element(&mut first)? {
+            self.resource_spans(grouper)?;
+        }
+        Ok(())
+    }
+
+    fn resource_spans(&mut self, grouper: &mut Grouper) -> Res<()> {
+        const WHAT: &str = "an OTLP ResourceSpans object";
+        if self.lx.peek_value(WHAT)? != b'{' {
+            return Err(self.lx.invalid_type(WHAT));
+        }
+        self.lx.begin_object(WHAT)?;
+        // The resource may come after the spans (or twice): spans read before the last one
+        // are pointed at it at the end.
+        let mut origins = Origins::default();
+        let mut resource_known = false;
+        let mut replaced: Vec<Arc<Origin>> = Vec::new();
+        let mut spans_read = false;
+        let mut stale = false;
+        let mut first = true;
+        while let Some(key) = self.lx.next_key(&mut first, |key| match key {
+            b"resource" => 1,
+            b"scopeSpans" | b"instrumentationLibrarySpans" => 2,
+            _ => 0,
+        })? {
+            match key {
+                1 => {
+                    let (service, host) = self.resource()?;
+                    if spans_read {
+                        stale = true;
+                        replaced.extend(origins.by_trace.values().cloned());
+                    }
+                    origins = Origins::new(service, host);
+                    resource_known = true;
+                }
+                2 => {
+                    if self.scope_spans_list(grouper, &mut origins)? {
+                        spans_read = true;
+                        stale |= !resource_known;
+                    }
+                }
+                _ => self.lx.skip_value()?,
+            }
+        }
+        if stale {
+            replaced.extend(origins.by_trace.values().cloned());
+            let mut last = Origins::new(
+                origins
+                    .service
+                    .clone()
+                    .unwrap_or_else(|| Label::empty().name.clone()),
+                origins.host.clone(),
+            );
+            grouper.repoint(&replaced, &mut last);
+        }
+        Ok(())
+    }
+
+    /// A resource's service and host (`service.name`; `host.name`, else `host.id`, else
+    /// `service.instance.id`), from the first attribute of each name.
+    fn resource(&mut self) -> Res<(Arc<str>, Option<Arc<str>>)> {
+        const KEYS: [&str; 4] = [
+            "service.name",
+            "host.name",
+            "host.id",
+            "service.instance.id",
+        ];
+        let mut values: Values<4> = Values::default();
+        if self.lx.begin_object("an OTLP Resource")? {
+            let mut first = true;
+            while let Some(key) = self.lx.next_key(&mut first, |key| key == b"attributes")? {
+                if key {
+                    values.clear();
+                    self.attributes(&KEYS, &mut values, false, true)?;
+                } else {
+                    self.lx.skip_value()?;
+                }
+            }
+        }
+        let service = self.names.get(values.get(0).unwrap_or(""));
+        let host = (1..4)
+            .find_map(|i| values.get(i))
+            .map(|h| h.to_owned())
+            .map(|h| self.names.get(&h));
+        Ok((service, host))
+    }
+
+    /// OTLP attributes `[{"key", "value": {"stringValue"|"intValue"}}]`: the values of `keys`
+    /// go to `values` as text (`intValue` too with `ints`); with `first_wins` the first
+    /// attribute of a key counts, otherwise the last.
+    fn attributes<const N: usize>(
+        &mut self,
+        keys: &[&str; N],
+        values: &mut Values<N>,
+        ints: bool,
+        first_wins: bool,
+    ) -> Res<()> {
+        if !self.lx.begin_array("a list of OTLP attributes")? {
+            return Ok(());
+        }
+        let mut found = [false; N];
+        let mut first = true;
+        while self.lx.next_element(&mut first)? {
+            if !self.lx.begin_object("an OTLP attribute")? {
+                continue;
+            }
+            // Which of `keys` this attribute is (N: another), once its key is read; a value
+            // read before its key is kept in `self.value` until the key says whether it counts.
+            let mut slot: Option<usize> = None;
+            let mut early: Option<bool> = None;
+            let mut inner = true;
+            while let Some(field) = self.lx.next_key(&mut inner, |key| match key {
+                b"key" => 1,
+                b"value" => 2,
+                _ => 0,
+            })? {
+                match field {
+                    1 => {
+                        let Some(text) = self.lx.string_or_null("a string")? else {
+                            slot = Some(N);
+                            continue;
+                        };
+                        let key = self.lx.bytes(text);
+                        slot = Some(keys.iter().position(|k| k.as_bytes() == key).unwrap_or(N));
+                    }
+                    2 => match slot {
+                        Some(i) if i == N || (first_wins && found[i]) => {
+                            self.lx.skip_value()?;
+                        }
+                        _ => {
+                            let mut text = std::mem::take(&mut self.value);
+                            let found = self.any_value(ints, &mut text);
+                            self.value = text;
+                            early = Some(found?);
+                        }
+                    },
+                    _ => self.lx.skip_value()?,
+                }
+            }
+            // A missing key is the empty key, which is none of `keys`.
+            let i = slot.unwrap_or(N);
+            if i == N || (first_wins && found[i]) {
+                continue;
+            }
+            found[i] = true;
+            // An attribute without a usable value still counts: it is the first (or replaces
+            // an earlier one) with no value.
+            match early {
+                Some(true) => {
+                    if let Some(out) = values.slot(i) {
+                        out.push_str(&self.value);
+                    }
+                }
+                _ => values.unset(i),
+            }
+        }
+        Ok(())
+    }
+
+    /// An OTLP `AnyValue`'s `stringValue` (or with `ints` its `intValue`, a number or a string
+    /// of digits) as text into `out`; whether it had one.
+    fn any_value(&mut self, ints: bool, out: &mut String) -> Res<bool> {
+        out.clear();
+        if !self.lx.begin_object("an OTLP AnyValue")? {
+            return Ok(false);
+        }
+        let mut string: Option<bool> = None;
+        let mut int = false;
+        let mut first = true;
+        while let Some(field) = self.lx.next_key(&mut first, |key| match key {
+            b"stringValue" => 1,
+            b"intValue" => 2,
+            _ => 0,
+        })? {
+            match field {
+                1 => match self.lx.string_or_null("a string")? {
+                    Some(text) => {
+                        out.clear();
+                        out.push_str(self.lx.str(text)?);
+                        string = Some(true);
+                    }
+                    None => string = Some(false),
+                },
+                2 if ints && string != Some(true) => {
+                    // Any JSON value is taken; a string or a number counts (a string value,
+                    // before or after, wins).
+                    int = match self.lx.peek_value("a value")? {
+                        b'"' | b'-' | b'0'..=b'9' => self.lx.scalar_text(out)?,
+                        _ => {
+                            self.lx.skip_value()?;
+                            false
+                        }
+                    };
+                }
+                _ => self.lx.skip_value()?,
+            }
+        }
+        Ok(string == Some(true) || int)
+    }
+
+    /// `scopeSpans` (or the legacy `instrumentationLibrarySpans`); whether it held a span.
+    fn scope_spans_list(&mut self, grouper: &mut Grouper, origins: &mut Origins) -> Res<bool> {
+        if !self.lx.begin_array("an array of OTLP ScopeSpans")? {
+            return Ok(false);
+        }
+        let mut any = false;
+        let mut first = true;
+        while self.lx.next_element(&mut first)? {
+            const WHAT: &str = "an OTLP ScopeSpans object";
+            if self.lx.peek_value(WHAT)? != b'{' {
+                return Err(self.lx.invalid_type(WHAT));
+            }
+            self.lx.begin_object(WHAT)?;
+            let mut inner = true;
+            while let Some(spans) = self.lx.next_key(&mut inner, |key| key == b"spans")? {
+                if !spans {
+                    self.lx.skip_value()?;
+                    continue;
+                }
+                if !self.lx.begin_array("an array of OTLP spans")? {
+                    continue;
+                }
+                let mut element = true;
+                while self.lx.next_element(&mut element)? {
+                    let span = self.otlp_span(origins)?;
+                    grouper.push(span);
+                    any = true;
+                }
+            }
+        }
+        Ok(any)
+    }
+
+    fn otlp_span(&mut self, origins: &mut Origins) -> Res<Span> {
+        const WHAT: &str = "an OTLP span";
+        if self.lx.peek_value(WHAT)? != b'{' {
+            return Err(self.lx.invalid_type(WHAT));
+        }
+        self.lx.begin_object(WHAT)?;
+        let mut trace_id = None;
+        let mut span_id = None;
+        let mut parent = None;
+        let mut kind = SpanKind::Unspecified;
+        let mut start = 0;
+        let mut end = 0;
+        let mut status = Status::Unset;
+        let mut links = Vec::new();
+        let mut flags = 0;
+        let mut seen = 0u32;
+        self.name.clear();
+        self.peer_values.clear();
+        let mut first = true;
+        while let Some(key) = self.lx.next_key(&mut first, |key| match key {
+            b"traceId" => 1,
+            b"spanId" => 2,
+            b"parentSpanId" => 3,
+            b"name" => 4,
+            b"kind" => 5,
+            b"startTimeUnixNano" => 6,
+            b"endTimeUnixNano" => 7,
+            b"status" => 8,
+            b"links" => 9,
+            b"attributes" => 10,
+            b"flags" => 11,
+            _ => 0u32,
+        })? {
+            if key != 0 {
+                if seen & (1 << key) != 0 {
+                    return Err(self.lx.error(format!(
+                        "duplicate field `{}`",
+                        OTLP_SPAN_FIELDS[key as usize - 1]
+                    )));
+                }
+                seen |= 1 << key;
+            }
+            match key {
+                1 => trace_id = Some(self.required_id(TraceId::parse_bytes)?),
+                2 => span_id = Some(self.required_id(SpanId::parse_bytes)?),
+                3 => {
+                    if let Some(text) = self.lx.string_or_null("a string")?
+                        && !self.lx.bytes(text).is_empty()
+                    {
+                        parent = Some(self.id(text, SpanId::parse_bytes)?);
+                    }
+                }
+                4 => {
+                    if let Some(text) = self.lx.string_or_null("a string")? {
+                        let text = self.lx.str(text)?;
+                        self.name.push_str(text);
+                    }
+                }
+                5 => kind = self.otlp_kind()?,
+                6 => start = self.unsigned()?,
+                7 => end = self.unsigned()?,
+                8 => status = self.otlp_status()?,
+                9 => self.otlp_links(&mut links)?,
+                10 => {
+                    let mut values = std::mem::take(&mut self.peer_values);
+                    let read = self.attributes(&PEER_KEYS, &mut values, true, false);
+                    self.peer_values = values;
+                    read?;
+                }
+                11 => flags = self.unsigned()?,
+                _ => self.lx.skip_value()?,
+            }
+        }
+        // A span without its ids cannot be placed in a trace: the error names the field.
+        let Some(trace_id) = trace_id else {
+            return Err(self.lx.error("missing field `traceId`"));
+        };
+        let Some(span_id) = span_id else {
+            return Err(self.lx.error("missing field `spanId`"));
+        };
+        let peer = peer_from(kind, &self.peer_values, &mut self.peer);
+        let label = self.names.label(&self.name, peer);
+        let mut span = Span::from_parts(origins.of(&trace_id), label, span_id, start, end);
+        span.set_parent(parent);
+        span.set_kind(kind);
+        span.set_status(status);
+        for link in links {
+            span.push_link(link);
+        }
+        // OTLP's span flags: bit 8 says whether bit 9 (the parent is remote) is known.
+        span.set_remote_parent(flags & 0x300 == 0x300);
+        Ok(span)
+    }
+
+    /// A string id that must be there and not be empty.
+    fn required_id<T>(&mut self, parse: impl FnOnce(&[u8]) -> Option<T>) -> Res<T> {
+        let Some(text) = self.lx.string_or_null("a string")? else {
+            return Err(self.lx.error("invalid type: null, expected a string"));
+        };
+        if self.lx.bytes(text).is_empty() {
+            return Err(self
+                .lx
+                .error("invalid value: string \"\", expected a non-empty id"));
+        }
+        self.id(text, parse)
+    }
+
+    /// An id from its text: hex when it is hex, otherwise the text, which must be UTF-8.
+    pub(super) fn id<T>(&self, text: Text, parse: impl FnOnce(&[u8]) -> Option<T>) -> Res<T> {
+        parse(self.lx.bytes(text)).ok_or_else(|| self.lx.error("a string is not valid UTF-8"))
+    }
+
+    pub(super) fn unsigned(&mut self) -> Res<u64> {
+        let v = self.lx.integer(false)?;
+        u64::try_from(v).map_err(|_| self.lx.error("integer out of range"))
+    }
+
+    fn signed(&mut self) -> Res<i64> {
+        let v = self.lx.integer(true)?;
+        i64::try_from(v).map_err(|_| self.lx.error("integer out of range"))
+    }
+
+    /// A number or a name (`SPAN_KIND_SERVER`, `server`), as text in `self.value`.
+    fn enum_text(&mut self, what: &str) -> Res<()> {
+        self.value.clear();
+        match self.lx.peek_value(what)? {
+            b'"' => {
+                let text = self.lx.string()?;
+                let text = self.lx.str(text)?;
+                self.value.push_str(text);
+            }
+            b'-' | b'0'..=b'9' => {
+                let number = self.lx.number()?;
+                match number {
+                    Number::Float(_) => {
+                        return Err(self
+                            .lx
+                            .error(format!("invalid type: floating point, expected {what}")));
+                    }
+                    _ => self.value.push_str(&number.to_text()),
+                }
+            }
+            b'n' => {
+                self.lx.skip_value()?;
+            }
+            _ => return Err(self.lx.invalid_type(what)),
+        }
+        Ok(())
+    }
+
+    fn otlp_kind(&mut self) -> Res<SpanKind> {
+        const WHAT: &str = "a span kind as a number or a name";
+        if let b'-' | b'0'..=b'9' = self.lx.peek_value(WHAT)? {
+            return match self.lx.number()? {
+                // Beyond i64, no kind.
+                Number::Unsigned(n) => {
+                    Ok(i64::try_from(n).map_or(SpanKind::Unspecified, SpanKind::from_otlp))
+                }
+                Number::Negative(n) => Ok(SpanKind::from_otlp(n)),
+                Number::Float(_) => Err(self
+                    .lx
+                    .error(format!("invalid type: floating point, expected {WHAT}"))),
+            };
+        }
+        self.enum_text(WHAT)?;
+        Ok(match self.value.parse::<i64>() {
+            Ok(n) => SpanKind::from_otlp(n),
+            Err(_) => SpanKind::from_name(&self.value),
+        })
+    }
+
+    fn otlp_status(&mut self) -> Res<Status> {
+        let mut status = Status::Unset;
+        if !self.lx.begin_object("an OTLP Status")? {
+            return Ok(status);
+        }
+        let mut first = true;
+        while let Some(code) = self.lx.next_key(&mut first, |key| key == b"code")? {
+            if !code {
+                self.lx.skip_value()?;
+                continue;
+            }
+            self.enum_text("a status code as a number or a name")?;
+            status = match self.value.as_str() {
+                "1" | "STATUS_CODE_OK" | "OK" => Status::Ok,
+                "2" | "STATUS_CODE_ERROR" | "ERROR" => Status::Error,
+                _ => Status::Unset,
+            };
+        }
+        Ok(status)
+    }
+
+    fn otlp_links(&mut self, links: &mut Vec<Link>) -> Res<()> {
+        if !self.lx.begin_array("a list of OTLP links")? {
+            return Ok(());
+        }
+        let mut first = true;
+        while self.lx.next_element(&mut first)? {
+            let mut trace_id = TraceId::parse("");
+            let mut span_id = SpanId::parse("");
+            if self.lx.begin_object("an OTLP link")? {
+                let mut inner = true;
+                while let Some(field) = self.lx.next_key(&mut inner, |key| match key {
+                    b"traceId" => 1,
+                    b"spanId" => 2,
+                    _ => 0,
+                })? {
+                    match field {
+                        1 | 2 => {
+                            let text = match self.lx.string_or_null("a string")? {
+                                Some(text) => self.lx.str(text)?,
+                                None => "",
+                            };
+                            if field == 1 {
+                                trace_id = TraceId::parse(text);
+                            } else {
+                                span_id = SpanId::parse(text);
+                            }
+                        }
+                        _ => self.lx.skip_value()?,
+                    }
+                }
+            }
+            links.push(Link { trace_id, span_id });
+        }
+        Ok(())
+    }
+
+    // ---- Jaeger ---------------------------------------------------------------------------
+
+    /// Jaeger's `data`: an array of traces (or null), each handed over when complete.
+    fn jaeger_data(&mut self) -> Res<()> {
+        if !self.lx.begin_array("an array of Jaeger traces")? {
+            return Ok(());
+        }
+        let mut first = true;
+        while self.lx.next_element(&mut first)? {
+            let mut trace = JaegerTrace::default();
+            if self.lx.begin_object("a Jaeger trace")? {
+                let mut inner = true;
+                while let Some(key) = self.lx.next_key(&mut inner, |key| match key {
+                    b"traceID" => DocumentKey::TraceId,
+                    b"spans" => DocumentKey::Spans,
+                    b"processes" => DocumentKey::Processes,
+                    _ => DocumentKey::Other,
+                })? {
+                    self.jaeger_trace_field(&mut trace, key)?;
+                }
+            }
+            let trace = trace.finish(&mut self.names);
+            self.emit(trace)?;
+        }
+        Ok(())
+    }
+
+    fn jaeger_trace_field(&mut self, trace: &mut JaegerTrace, key: DocumentKey) -> Res<()> {
+        match key {
+            DocumentKey::TraceId => {
+                trace.trace_id = match self.lx.string_or_null("a string")? {
+                    Some(text) => Some(self.id(text, TraceId::parse_bytes)?),
+                    None => None,
+                };
+            }
+            DocumentKey::Spans => {
+                trace.clear_spans();
+                if self.lx.begin_array("a list of Jaeger spans")? {
+                    let mut first = true;
+                    while self.lx.next_element(&mut first)? {
+                        self.jaeger_span(trace)?;
+                    }
+                }
+            }
+            DocumentKey::Processes => {
+                trace.processes.clear();
+                if self.lx.begin_object("a map of Jaeger processes")? {
+                    let mut first = true;
+                    while let Some(id) = self.lx.next_key(&mut first, |key| {
+                        std::str::from_utf8(key).map(str::to_owned)
+                    })? {
+                        let id = id.map_err(|_| self.lx.error("a key is not valid UTF-8"))?;
+                        let process = self.jaeger_process()?;
+                        trace.processes.insert(id, process);
+                    }
+                }
+            }
+            _ => self.lx.skip_value()?,
+        }
+        Ok(())
+    }
+
+    /// A Jaeger process: its service, and its host (`hostname`, else `ip`).
+    fn jaeger_process(&mut self) -> Res<Option<Process>> {
+        if !self.lx.begin_object("a Jaeger process")? {
+            return Ok(None);
+        }
+        let mut service = String::new();
+        let mut tags: Values<2> = Values::default();
+        let mut first = true;
+        while let Some(key) = self.lx.next_key(&mut first, |key| match key {
+            b"serviceName" => 1,
+            b"tags" => 2,
+            _ => 0,
+        })? {
+            match key {
+                1 => {
+                    service.clear();
+                    if let Some(text) = self.lx.string_or_null("a string")? {
+                        service.push_str(self.lx.str(text)?);
+                    }
+                }
+                2 => {
+                    tags.clear();
+                    self.jaeger_tags(&["hostname", "ip"], &mut tags)?;
+                }
+                _ => self.lx.skip_value()?,
+            }
+        }
+        let service = self.names.get(&service);
+        let host = tags
+            .get(0)
+            .or_else(|| tags.get(1))
+            .map(str::to_owned)
+            .map(|h| self.names.get(&h));
+        Ok(Some((service, host)))
+    }
+
+    /// Jaeger tags `[{"key", "value"}]`: the first tag of each of `keys`, its value as text
+    /// (a string, a number or a boolean; a tag whose value is something else counts as
+    /// found without a value).
+    fn jaeger_tags<const N: usize>(&mut self, keys: &[&str; N], values: &mut Values<N>) -> Res<()> {
+        let mut found = [false; N];
+        if !self.lx.begin_array("a list of Jaeger tags")? {
+            return Ok(());
+        }
+        let mut first = true;
+        while self.lx.next_element(&mut first)? {
+            if !self.lx.begin_object("a Jaeger tag")? {
+                continue;
+            }
+            let mut slot: Option<usize> = None;
+            let mut early: Option<bool> = None;
+            let mut inner = true;
+            while let Some(field) = self.lx.next_key(&mut inner, |key| match key {
+                b"key" => 1,
+                b"value" => 2,
+                _ => 0,
+            })? {
+                match field {
+                    1 => {
+                        slot = Some(match self.lx.string_or_null("a string")? {
+                            Some(text) => {
+                                let key = self.lx.bytes(text);
+                                keys.iter().position(|k| k.as_bytes() == key).unwrap_or(N)
+                            }
+                            None => N,
+                        });
+                    }
+                    2 => match slot {
+                        Some(i) if i == N || found[i] => self.lx.skip_value()?,
+                        _ => {
+                            let mut text = std::mem::take(&mut self.value);
+                            let read = self.lx.scalar_text(&mut text);
+                            self.value = text;
+                            early = Some(read?);
+                        }
+                    },
+                    _ => self.lx.skip_value()?,
+                }
+            }
+            let i = slot.unwrap_or(N);
+            if i == N || found[i] {
+                continue;
+            }
+            found[i] = true;
+            if early == Some(true)
+                && let Some(out) = values.slot(i)
+            {
+                out.push_str(&self.value);
+            }
+        }
+        Ok(())
+    }
+
+    fn jaeger_span(&mut self, trace: &mut JaegerTrace) -> Res<()> {
+        const WHAT: &str = "a Jaeger span";
+        if self.lx.peek_value(WHAT)? != b'{' {
+            return Err(self.lx.invalid_type(WHAT));
+        }
+        self.lx.begin_object(WHAT)?;
+        const TAGS: [&str; 8] = [
+            "peer.service",
+            "server.address",
+            "server.port",
+            "net.peer.name",
+            "net.peer.port",
+            "span.kind",
+            "error",
+            "otel.status_code",
+        ];
+        let mut own_trace: Option<TraceId> = None;
+        let mut span_id = None;
+        let mut parent_span_id: Option<SpanId> = None;
+        let mut references: Vec<(RefType, SpanId, Option<TraceId>)> = Vec::new();
+        let mut start_us = 0;
+        let mut duration_us = 0;
+        let mut process = u32::MAX;
+        let mut inline = None;
+        let mut tags: Values<8> = Values::default();
+        let mut seen = 0u32;
+        self.name.clear();
+        let mut first = true;
+        while let Some(key) = self.lx.next_key(&mut first, |key| match key {
+            b"traceID" => 1,
+            b"spanID" => 2,
+            b"parentSpanID" => 3,
+            b"operationName" => 4,
+            b"references" => 5,
+            b"startTime" => 6,
+            b"duration" => 7,
+            b"processID" => 8,
+            b"process" => 9,
+            b"tags" => 10,
+            _ => 0u32,
+        })? {
+            if key != 0 {
+                if seen & (1 << key) != 0 {
+                    return Err(self.lx.error(format!(
+                        "duplicate field `{}`",
+                        JAEGER_SPAN_FIELDS[key as usize - 1]
+                    )));
+                }
+                seen |= 1 << key;
+            }
+            match key {
+                1 => {
+                    own_trace = match self.lx.string_or_null("a string")? {
+                        Some(text) => Some(self.id(text, TraceId::parse_bytes)?),
+                        None => None,
+                    }
+                }
+                2 => span_id = Some(self.required_id(SpanId::parse_bytes)?),
+                3 => {
+                    parent_span_id = match self.lx.string_or_null("a string")? {
+                        Some(text) if !self.lx.bytes(text).is_empty() => {
+                            Some(self.id(text, SpanId::parse_bytes)?)
+                        }
+                        _ => None,
+                    }
+                }
+                4 => {
+                    if let Some(text) = self.lx.string_or_null("a string")? {
+                        let text = self.lx.str(text)?;
+                        self.name.push_str(text);
+                    }
+                }
+                5 => self.jaeger_references(&mut references)?,
+                6 => start_us = self.unsigned()?,
+                7 => duration_us = self.signed()?,
+                8 => {
+                    if let Some(text) = self.lx.string_or_null("a string")? {
+                        let id = self.lx.str(text)?;
+                        process = trace.process_slot(id);
+                    }
+                }
+                9 => inline = self.jaeger_process()?,
+                10 => self.jaeger_tags(&TAGS, &mut tags)?,
+                _ => self.lx.skip_value()?,
+            }
+        }
+        let Some(span_id) = span_id else {
+            return Err(self.lx.error("missing field `spanID`"));
+        };
+        let start = micros_to_nanos(start_us);
+        let end = end_from_micros(start, duration_us);
+        let kind = tags
+            .get(5)
+            .map_or(SpanKind::Unspecified, SpanKind::from_name);
+        let mut peer_values: Values<5> = Values::default();
+        for i in 0..5 {
+            if let (Some(value), Some(out)) = (tags.get(i), peer_values.slot(i)) {
+                out.push_str(value);
+            } else {
+                peer_values.unset(i);
+            }
+        }
+        let peer = peer_from(kind, &peer_values, &mut self.peer);
+        let label = self.names.label(&self.name, peer);
+        let origin = trace.provisional_origin(own_trace);
+        let mut span = Span::from_parts(origin, label, span_id, start, end);
+        span.set_kind(kind);
+        let error = tags.get(6) == Some("true")
+            || tags.get(7).is_some_and(|v| v.eq_ignore_ascii_case("error"));
+        if error {
+            span.set_status(Status::Error);
+        }
+        let index = trace.spans.len();
+        let mut refs = references.into_iter();
+        match refs.next() {
+            Some((RefType::ChildOf, id, _)) => span.set_parent(Some(id)),
+            Some((RefType::FollowsFrom, id, _)) => {
+                span.set_parent(Some(id));
+                span.set_relation(ParentRelation::FollowsFrom);
+            }
+            Some((RefType::Other, id, trace_id)) => trace.link(&mut span, index, id, trace_id),
+            None => span.set_parent(parent_span_id),
+        }
+        for (_, id, trace_id) in refs {
+            trace.link(&mut span, index, id, trace_id);
+        }
+        trace.push(span, process, inline);
+        Ok(())
+    }
+
+    fn jaeger_references(
+        &mut self,
+        references: &mut Vec<(RefType, SpanId, Option<TraceId>)>,
+    ) -> Res<()> {
+        if !self.lx.begin_array("a list of Jaeger references")? {
+            return Ok(());
+        }
+        let mut first = true;
+        while self.lx.next_element(&mut first)? {
+            let mut ref_type = RefType::Other;
+            let mut span_id = SpanId::parse("");
+            let mut trace_id = None;
+            if self.lx.begin_object("a Jaeger reference")? {
+                let mut inner = true;
+                while let Some(field) = self.lx.next_key(&mut inner, |key| match key {
+                    b"refType" => 1,
+                    b"spanID" => 2,
+                    b"traceID" => 3,
+                    _ => 0,
+                })? {
+                    match field {
+                        1 => {
+                            let text = self.lx.string_or_null("a string")?;
+                            let text = text.map_or(&b""[..], |t| self.lx.bytes(t));
+                            ref_type = if text.eq_ignore_ascii_case(b"CHILD_OF") {
+                                RefType::ChildOf
+                            } else if text.eq_ignore_ascii_case(b"FOLLOWS_FROM") {
+                                RefType::FollowsFrom
+                            } else {
+                                RefType::Other
+                            };
+                        }
+                        2 => {
+                            span_id = match self.lx.string_or_null("a string")? {
+                                Some(text) => self.id(text, SpanId::parse_bytes)?,
+                                None => SpanId::parse(""),
+                            };
+                        }
+                        3 => {
+                            trace_id = match self.lx.string_or_null("a string")? {
+                                Some(text) => Some(self.id(text, TraceId::parse_bytes)?),
+                                None => None,
+                            };
+                        }
+                        _ => self.lx.skip_value()?,
+                    }
+                }
+            }
+            references.push((ref_type, span_id, trace_id));
+        }
+        Ok(())
+    }
+
+    // ---- Zipkin ---------------------------------------------------------------------------
+
+    /// An array of Zipkin spans, or of traces (arrays of spans): each trace is handed over at
+    /// its closing bracket, loose spans at the end of the document.
+    fn zipkin_document(&mut self) -> Res<()> {
+        self.claim(Format::ZipkinJson)?;
+        self.lx.begin_array(DOCUMENT)?;
+        let mut loose = Fragments::default();
+        let mut first = true;
+        while self.lx.next_element(&mut first)? {
+            const WHAT: &str = "a Zipkin span object or an array of spans";
+            match self.lx.peek_value(WHAT)? {
+                b'{' => self.zipkin_span(&mut loose)?,
+                b'[' => {
+                    self.lx.begin_array(WHAT)?;
+                    let mut trace = Fragments::default();
+                    let mut inner = true;
+                    while self.lx.next_element(&mut inner)? {
+                        self.zipkin_span(&mut trace)?;
+                    }
+                    for trace in zipkin::convert(trace, &mut self.names, self.stats) {
+                        self.emit(trace)?;
+                    }
+                }
+                _ => return Err(self.lx.invalid_type(WHAT)),
+            }
+        }
+        for trace in zipkin::convert(loose, &mut self.names, self.stats) {
+            self.emit(trace)?;
+        }
+        Ok(())
+    }
+}
+
+/// The fields of an OTLP span, by their key number (for duplicate fields).
+const OTLP_SPAN_FIELDS: [&str; 11] = [
+    "traceId",
+    "spanId",
+    "parentSpanId",
+    "name",
+    "kind",
+    "startTimeUnixNano",
+    "endTimeUnixNano",
+    "status",
+    "links",
+    "attributes",
+    "flags",
+];
+
+const JAEGER_SPAN_FIELDS: [&str; 10] = [
+    "traceID",
+    "spanID",
+    "parentSpanID",
+    "operationName",
+    "references",
+    "startTime",
+    "duration",
+    "processID",
+    "process",
+    "tags",
+];
+
+/// A Jaeger process as spans use it: its service and its host.
+type Process = (Arc<str>, Option<Arc<str>>);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RefType {
+    ChildOf,
+    FollowsFrom,
+    Other,
+}
+
+/// A Jaeger trace being read. Its spans may come before its `traceID` and its `processes`:
+/// they are built with a provisional origin and given their own when the trace is complete.
+#[derive(Default)]
+struct JaegerTrace {
+    trace_id: Option<TraceId>,
+    spans: Vec<Span>,
+    /// Per span: which process id it names (an index into `process_ids`), or `u32::MAX`.
+    process_of: Vec<u32>,
+    /// Spans with a process of their own (`process`), and that process.
+    inline: Vec<(usize, Option<Process>)>,
+    process_ids: Vec<String>,
+    process_index: HashMap<String, u32>,
+    processes: HashMap<String, Option<Process>>,
+    /// Provisional origins: one for spans without a trace id of their own (the trace's, which
+    /// may not be known yet), and one per trace id that spans name themselves.
+    placeholder: Option<Arc<Origin>>,
+    own: HashMap<TraceId, Arc<Origin>>,
+    /// Links whose reference names no trace: they take the trace's id, (span, link).
+    trace_links: Vec<(usize, usize)>,
+}
+
+impl JaegerTrace {
+    fn clear_spans(&mut self) {
+        self.spans.clear();
+        self.process_of.clear();
+        self.inline.clear();
+        self.trace_links.clear();
+    }
+
+    fn process_slot(&mut self, id: &str) -> u32 {
+        if let Some(&slot) = self.process_index.get(id) {
+            return slot;
+        }
+        let slot = self.process_ids.len() as u32;
+        self.process_ids.push(id.to_owned());
+        self.process_index.insert(id.to_owned(), slot);
+        slot
+    }
+
+    fn provisional_origin(&mut self, own_trace: Option<TraceId>) -> Arc<Origin> {
+        let empty = || Label::empty().name.clone();
+        match own_trace {
+            None => self
+                .placeholder
+                .get_or_insert_with(|| Origin::new(TraceId::default(), empty(), None))
+                .clone(),
+            Some(id) => self
+                .own
+                .entry(id.clone())
+                .or_insert_with(|| Origin::new(id, empty(), None))
+                .clone(),
+        }
+    }
+
+    fn link(&mut self, span: &mut Span, index: usize, span_id: SpanId, trace_id: Option<TraceId>) {
+        if trace_id.is_none() {
+            self.trace_links.push((index, span.links().len()));
+        }
+        span.push_link(Link {
+            trace_id: trace_id.unwrap_or_default(),
+            span_id,
+        });
+    }
+
+    fn push(&mut self, span: Span, process: u32, inline: Option<Process>) {
+        if inline.is_some() {
+            self.inline.push((self.spans.len(), inline));
+        }
+        self.spans.push(span);
+        self.process_of.push(process);
+    }
+
+    /// The trace, each span pointed at its origin: its process (by id, else its own), and its
+    /// own trace id or the trace's.
+    fn finish(mut self, names: &mut Interner) -> Trace {
+        let trace_id = self.trace_id.take().unwrap_or_else(|| TraceId::parse(""));
+        let placeholder = self.placeholder.take();
+        let empty: Process = (names.get(""), None);
+        let mut inline = self.inline.iter().peekable();
+        let mut origins: HashMap<(TraceId, usize), Arc<Origin>> = HashMap::new();
+        let mut last: Option<(*const Origin, u32, Arc<Origin>)> = None;
+        for (index, (span, &process)) in self.spans.iter_mut().zip(&self.process_of).enumerate() {
+            let own_inline = match inline.peek() {
+                Some((at, process)) if *at == index => {
+                    inline.next();
+                    Some(process)
+                }
+                _ => None,
+            };
+            // The common case: the same provisional origin and process as the span before.
+            if own_inline.is_none()
+                && let Some((provisional, slot, origin)) = &last
+                && *provisional == Arc::as_ptr(span.origin())
+                && *slot == process
+            {
+                span.set_origin(origin.clone());
+                continue;
+            }
+            let named = self
+                .process_ids
+                .get(process as usize)
+                .and_then(|id| self.processes.get(id))
+                .map(Option::as_ref);
+            // Processes are numbered after the ids; a span's own process gets a key of its own.
+            let (key, (service, host)) = match (named, own_inline) {
+                (Some(Some(found)), _) => (process as usize, found),
+                (_, Some(Some(found))) => (usize::MAX - index, found),
+                _ => (usize::MAX, &empty),
+            };
+            let id = match &placeholder {
+                Some(p) if Arc::ptr_eq(p, span.origin()) => trace_id.clone(),
+                _ => span.trace_id().clone(),
+            };
+            let provisional = Arc::as_ptr(span.origin());
+            let origin = origins
+                .entry((id.clone(), key))
+                .or_insert_with(|| Origin::new(id, service.clone(), host.clone()))
+                .clone();
+            span.set_origin(origin.clone());
+            last = own_inline
+                .is_none()
+                .then_some((provisional, process, origin));
+        }
+        for &(index, link) in &self.trace_links {
+            if let Some(link) = self
+                .spans
+                .get_mut(index)
+                .and_then(|s| s.links_mut().get_mut(link))
+            {
+                link.trace_id = trace_id.clone();
+            }
+        }
+        Trace::new(trace_id, self.spans)
+    }
 }
 
 /// OTLP traces held across documents: one trace's spans are spread over several lines of a
@@ -40,13 +1194,17 @@ struct Held {
     limit: usize,
     /// Documents read so far: the clock for "received spans least recently".
     document: u64,
+    /// Traces seen so far: the order of first appearance.
+    seen: u64,
     /// Traces handed over before the end because of the limit (forgotten past a million).
     released: HashSet<TraceId, foldhash::fast::RandomState>,
 }
 
 struct HeldTrace {
     trace: Trace,
+    /// Its place in the order of first appearance.
     first_seen: u64,
+    /// The document that extended it last.
     last_seen: u64,
 }
 
@@ -57,6 +1215,7 @@ impl Held {
             spans: 0,
             limit,
             document: 0,
+            seen: 0,
             released: HashSet::default(),
         }
     }
@@ -77,11 +1236,12 @@ impl Held {
                     held.last_seen = now;
                 }
                 None => {
+                    self.seen += 1;
                     self.traces.insert(
                         trace.trace_id.clone(),
                         HeldTrace {
                             trace,
-                            first_seen: now,
+                            first_seen: self.seen,
                             last_seen: now,
                         },
                     );
@@ -126,945 +1286,13 @@ impl Held {
     }
 }
 
-impl Ctx<'_> {
-    fn claim<E: de::Error>(&mut self, found: Format) -> Result<(), E> {
-        if let Some(expected) = self.expected
-            && expected != found
-        {
-            self.wrong_format = Some(found.as_str());
-            return Err(E::custom(format_args!(
-                "expected {expected}, found {found}"
-            )));
-        }
-        self.stats.format = Some(found);
-        Ok(())
-    }
-
-    fn emit<E: de::Error>(&mut self, trace: Trace) -> Result<(), E> {
-        self.stats.traces += 1;
-        self.stats.spans += trace.spans.len();
-        (self.sink)(trace).map_err(|err| {
-            self.sink_error = Some(err);
-            E::custom("stopped by the consumer")
-        })
-    }
-}
-
-pub(super) fn read<R: Read>(
-    input: R,
-    file: &Path,
-    expected: Option<Format>,
-    sink: &mut dyn FnMut(Trace) -> io::Result<()>,
-    stats: &mut ReadStats,
-) -> Result<(), Error> {
-    let mut ctx = Ctx {
-        sink,
-        stats,
-        expected,
-        sink_error: None,
-        wrong_format: None,
-        names: Interner::default(),
-        held: Held::new(super::HELD_SPANS),
-    };
-    let mut de = serde_json::Deserializer::from_reader(input);
-    // Several documents may follow each other (JSON Lines); `end` succeeds only at the end.
-    let mut outcome = loop {
-        if let Err(err) = Document(&mut ctx).deserialize(&mut de) {
-            break Err(err);
-        }
-        if de.end().is_ok() {
-            break Ok(());
-        }
-    };
-    // What is still held is handed over even when a later line is broken: nothing read is lost.
-    if ctx.sink_error.is_none() {
-        for trace in ctx.held.drain() {
-            if let Err(err) = ctx.emit::<serde_json::Error>(trace) {
-                outcome = Err(err);
-                break;
-            }
-        }
-    }
-    match outcome {
-        Ok(()) => Ok(()),
-        Err(err) => {
-            if let Some(source) = ctx.sink_error.take() {
-                return Err(Error::Sink {
-                    file: file.into(),
-                    source,
-                });
-            }
-            if let (Some(expected), Some(found)) = (expected, ctx.wrong_format) {
-                return Err(Error::WrongFormat {
-                    file: file.into(),
-                    expected,
-                    found,
-                });
-            }
-            Err(json_error(file, &err))
-        }
-    }
-}
-
-fn json_error(file: &Path, err: &serde_json::Error) -> Error {
-    // serde_json appends " at line L column C" to its message; the location goes in fields.
-    let text = err.to_string();
-    let message = match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
-    };
-    // Messages quote input, which may hold line breaks; errors stay on one line.
-    let message = message.replace('\n', "\\n").replace('\r', "\\r");
-    let message = if err.is_eof() {
-        format!("{message} (the input ends too early)")
-    } else {
-        message
-    };
-    Error::Json {
-        file: file.into(),
-        line: err.line(),
-        column: err.column(),
-        message,
-    }
-}
-
-/// One JSON document.
-struct Document<'c, 'a>(&'c mut Ctx<'a>);
-
-impl<'de> DeserializeSeed<'de> for Document<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JaegerProcess {
-    #[serde(default)]
-    service_name: String,
-    #[serde(default)]
-    tags: Option<Vec<JaegerTag>>,
-}
-
-#[derive(Deserialize)]
-struct JaegerTag {
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    value: serde_json::Value,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JaegerRef {
-    #[serde(default)]
-    ref_type: String,
-    #[serde(rename = "spanID", default)]
-    span_id: String,
-    #[serde(rename = "traceID", default)]
-    trace_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JaegerSpan {
-    #[serde(rename = "traceID", default)]
-    trace_id: Option<String>,
-    #[serde(rename = "spanID", deserialize_with = "required_id")]
-    span_id: String,
-    #[serde(rename = "parentSpanID", default)]
-    parent_span_id: Option<String>,
-    #[serde(default)]
-    operation_name: String,
-    #[serde(default)]
-    references: Option<Vec<JaegerRef>>,
-    #[serde(default, deserialize_with = "unsigned")]
-    start_time: u64,
-    #[serde(default, deserialize_with = "signed")]
-    duration: i64,
-    #[serde(rename = "processID", default)]
-    process_id: Option<String>,
-    #[serde(default)]
-    process: Option<JaegerProcess>,
-    #[serde(default)]
-    tags: Option<Vec<JaegerTag>>,
-}
-
-#[derive(Default, Deserialize)]
-struct JaegerTrace {
-    #[serde(rename = "traceID", default)]
-    trace_id: Option<String>,
-    #[serde(default)]
-    spans: Option<Vec<JaegerSpan>>,
-    #[serde(default)]
-    processes: Option<HashMap<String, JaegerProcess>>,
-}
-
-impl<'de> Visitor<'de> for Document<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object (OTLP or Jaeger) or array (Zipkin) of trace data")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let ctx = self.0;
-        let mut otlp: Option<Grouper> = None;
-        let mut jaeger_data = false;
-        let mut legacy: Option<JaegerTrace> = None;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "resourceSpans" => {
-                    ctx.claim(Format::OtlpJson)?;
-                    let grouper = otlp.get_or_insert_with(Grouper::default);
-                    map.next_value_seed(ResourceSpansList(ctx, grouper))?;
-                }
-                "data" => {
-                    ctx.claim(Format::JaegerJson)?;
-                    jaeger_data = true;
-                    map.next_value_seed(JaegerData(ctx))?;
-                }
-                "traceID" => {
-                    ctx.claim(Format::JaegerJson)?;
-                    legacy.get_or_insert_with(JaegerTrace::default).trace_id = map.next_value()?;
-                }
-                "spans" => {
-                    ctx.claim(Format::JaegerJson)?;
-                    legacy.get_or_insert_with(JaegerTrace::default).spans = map.next_value()?;
-                }
-                "processes" => {
-                    ctx.claim(Format::JaegerJson)?;
-                    legacy.get_or_insert_with(JaegerTrace::default).processes = map.next_value()?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        if let Some(grouper) = otlp {
-            let mut split = 0;
-            let released = ctx.held.absorb(grouper.into_traces(), &mut split);
-            ctx.stats.split_traces += split;
-            for trace in released {
-                ctx.emit(trace)?;
-            }
-        } else if let Some(trace) = legacy {
-            let trace = convert_jaeger(trace, &mut ctx.names);
-            ctx.emit(trace)?;
-        } else if !jaeger_data {
-            return Err(de::Error::custom(
-                "no trace data: expected \"resourceSpans\" (OTLP), \"data\" or \"traceID\"/\"spans\" (Jaeger), or an array of spans (Zipkin)",
-            ));
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let ctx = self.0;
-        ctx.claim(Format::ZipkinJson)?;
-        let mut loose: Vec<ZipkinSpan> = Vec::new();
-        while let Some(element) = seq.next_element::<ZipkinElement>()? {
-            match element {
-                ZipkinElement::Span(span) => loose.push(*span),
-                ZipkinElement::Trace(spans) => {
-                    for trace in zipkin::convert(spans, &mut ctx.names, ctx.stats) {
-                        ctx.emit(trace)?;
-                    }
-                }
-            }
-        }
-        for trace in zipkin::convert(loose, &mut ctx.names, ctx.stats) {
-            ctx.emit(trace)?;
-        }
-        Ok(())
-    }
-}
-
-enum ZipkinElement {
-    Span(Box<ZipkinSpan>),
-    Trace(Vec<ZipkinSpan>),
-}
-
-impl<'de> Deserialize<'de> for ZipkinElement {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ZipkinElementVisitor)
-    }
-}
-
-struct ZipkinElementVisitor;
-
-impl<'de> Visitor<'de> for ZipkinElementVisitor {
-    type Value = ZipkinElement;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a Zipkin span object or an array of spans")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ZipkinElement, A::Error> {
-        let span = ZipkinSpan::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(ZipkinElement::Span(Box::new(span)))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ZipkinElement, A::Error> {
-        let mut spans = Vec::new();
-        while let Some(span) = seq.next_element::<ZipkinSpan>()? {
-            spans.push(span);
-        }
-        Ok(ZipkinElement::Trace(spans))
-    }
-}
-
-/// Jaeger's `data`: an array of traces (or null), each handed over when complete.
-struct JaegerData<'c, 'a>(&'c mut Ctx<'a>);
-
-impl<'de> DeserializeSeed<'de> for JaegerData<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for JaegerData<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of Jaeger traces")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(trace) = seq.next_element::<JaegerTrace>()? {
-            let trace = convert_jaeger(trace, &mut self.0.names);
-            self.0.emit(trace)?;
-        }
-        Ok(())
-    }
-}
-
-fn tag_str(tags: &[JaegerTag], key: &str) -> Option<String> {
-    let tag = tags.iter().find(|t| t.key == key)?;
-    match &tag.value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn convert_jaeger(trace: JaegerTrace, names: &mut Interner) -> Trace {
-    let trace_id = TraceId::parse(trace.trace_id.as_deref().unwrap_or(""));
-    let processes = trace.processes.unwrap_or_default();
-    let process_info: HashMap<&str, (Arc<str>, Option<Arc<str>>)> = processes
-        .iter()
-        .map(|(key, p)| {
-            (
-                key.as_str(),
-                (names.get(&p.service_name), process_host(p, names)),
-            )
-        })
-        .collect();
-    let mut spans = Vec::new();
-    for raw in trace.spans.unwrap_or_default() {
-        let span_trace = raw
-            .trace_id
-            .as_deref()
-            .map(TraceId::parse)
-            .unwrap_or_else(|| trace_id.clone());
-        let start = micros_to_nanos(raw.start_time);
-        let end = end_from_micros(start, raw.duration);
-        let mut span = Span::new(span_trace, SpanId::parse(&raw.span_id), start, end)
-            .with_name(names.get(&raw.operation_name));
-        let references = raw.references.unwrap_or_default();
-        let mut refs = references.into_iter();
-        match refs.next() {
-            Some(first) if is_parent_ref(&first.ref_type) => {
-                let relation = if first.ref_type.eq_ignore_ascii_case("FOLLOWS_FROM") {
-                    ParentRelation::FollowsFrom
-                } else {
-                    ParentRelation::ChildOf
-                };
-                span = span
-                    .with_parent(SpanId::parse(&first.span_id))
-                    .with_relation(relation);
-            }
-            Some(first) => span = span.with_link(jaeger_link(&first, &trace_id)),
-            None => {
-                if let Some(parent) = raw.parent_span_id.as_deref().filter(|p| !p.is_empty()) {
-                    span = span.with_parent(SpanId::parse(parent));
-                }
-            }
-        }
-        for other in refs {
-            span = span.with_link(jaeger_link(&other, &trace_id));
-        }
-        let (service, host) = match raw
-            .process_id
-            .as_deref()
-            .and_then(|id| process_info.get(id))
-        {
-            Some((service, host)) => (service.clone(), host.clone()),
-            None => match &raw.process {
-                Some(p) => (names.get(&p.service_name), process_host(p, names)),
-                None => (names.get(""), None),
-            },
-        };
-        span.set_origin(crate::model::Origin::new(
-            span.trace_id().clone(),
-            service,
-            host,
-        ));
-        let tags = raw.tags.unwrap_or_default();
-        if let Some(kind) = tag_str(&tags, "span.kind") {
-            span = span.with_kind(SpanKind::from_name(&kind));
-        }
-        if let Some(peer) = super::peer_from(
-            span.kind(),
-            &super::PEER_KEYS.map(|key| tag_str(&tags, key)),
-        ) {
-            span = span.with_peer(names.get(&peer));
-        }
-        let error = tag_str(&tags, "error").is_some_and(|v| v == "true")
-            || tag_str(&tags, "otel.status_code").is_some_and(|v| v.eq_ignore_ascii_case("error"));
-        if error {
-            span = span.with_status(Status::Error);
-        }
-        spans.push(span);
-    }
-    Trace::new(trace_id, spans)
-}
-
-fn is_parent_ref(ref_type: &str) -> bool {
-    ref_type.eq_ignore_ascii_case("CHILD_OF") || ref_type.eq_ignore_ascii_case("FOLLOWS_FROM")
-}
-
-fn jaeger_link(reference: &JaegerRef, trace_id: &TraceId) -> Link {
-    Link {
-        trace_id: reference
-            .trace_id
-            .as_deref()
-            .map(TraceId::parse)
-            .unwrap_or_else(|| trace_id.clone()),
-        span_id: SpanId::parse(&reference.span_id),
-    }
-}
-
-fn process_host(process: &JaegerProcess, names: &mut Interner) -> Option<Arc<str>> {
-    let tags = process.tags.as_deref().unwrap_or_default();
-    tag_str(tags, "hostname")
-        .or_else(|| tag_str(tags, "ip"))
-        .map(|h| names.get(&h))
-}
-
-// ---- OTLP JSON ----------------------------------------------------------------------------
-
-/// `resourceSpans`: each entry's spans go into the document's grouper.
-struct ResourceSpansList<'c, 'a, 'g>(&'c mut Ctx<'a>, &'g mut Grouper);
-
-impl<'de> DeserializeSeed<'de> for ResourceSpansList<'_, '_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ResourceSpansList<'_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of OTLP ResourceSpans")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let Self(ctx, grouper) = self;
-        while seq
-            .next_element_seed(ResourceSpans {
-                names: &mut ctx.names,
-                grouper,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-}
-
-struct ResourceSpans<'n, 'g> {
-    names: &'n mut Interner,
-    grouper: &'g mut Grouper,
-}
-
-#[derive(Default, Deserialize)]
-struct Resource {
-    #[serde(default)]
-    attributes: Option<Vec<KeyValue>>,
-}
-
-#[derive(Deserialize)]
-struct KeyValue {
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    value: Option<AnyValue>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AnyValue {
-    #[serde(default)]
-    string_value: Option<String>,
-}
-
-impl<'de> DeserializeSeed<'de> for ResourceSpans<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ResourceSpans<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an OTLP ResourceSpans object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // The resource may come after the spans; spans wait here until it is known.
-        let mut spans: Vec<Span> = Vec::new();
-        let mut resource = Resource::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "resource" => resource = map.next_value::<Option<Resource>>()?.unwrap_or_default(),
-                "scopeSpans" | "instrumentationLibrarySpans" => {
-                    map.next_value_seed(ScopeSpansList {
-                        names: self.names,
-                        spans: &mut spans,
-                    })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        let attribute = |key: &str| {
-            resource
-                .attributes
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .find(|kv| kv.key == key)
-                .and_then(|kv| kv.value.as_ref()?.string_value.clone())
-        };
-        let service = self
-            .names
-            .get(attribute("service.name").as_deref().unwrap_or(""));
-        let host = attribute("host.name")
-            .or_else(|| attribute("host.id"))
-            .or_else(|| attribute("service.instance.id"))
-            .map(|h| self.names.get(&h));
-        for mut span in spans {
-            span.set_origin(crate::model::Origin::new(
-                span.trace_id().clone(),
-                service.clone(),
-                host.clone(),
-            ));
-            self.grouper.push(span);
-        }
-        Ok(())
-    }
-}
-
-struct ScopeSpansList<'n, 's> {
-    names: &'n mut Interner,
-    spans: &'s mut Vec<Span>,
-}
-
-impl<'de> DeserializeSeed<'de> for ScopeSpansList<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ScopeSpansList<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of OTLP ScopeSpans")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(ScopeSpans {
-                names: self.names,
-                spans: self.spans,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-}
-
-struct ScopeSpans<'n, 's> {
-    names: &'n mut Interner,
-    spans: &'s mut Vec<Span>,
-}
-
-impl<'de> DeserializeSeed<'de> for ScopeSpans<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ScopeSpans<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an OTLP ScopeSpans object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "spans" {
-                map.next_value_seed(OtlpSpans {
-                    names: &mut *self.names,
-                    spans: &mut *self.spans,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-struct OtlpSpans<'n, 's> {
-    names: &'n mut Interner,
-    spans: &'s mut Vec<Span>,
-}
-
-impl<'de> DeserializeSeed<'de> for OtlpSpans<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for OtlpSpans<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of OTLP spans")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        // Converted one by one, so the raw form of only one span exists at a time.
-        while let Some(raw) = seq.next_element::<OtlpSpan>()? {
-            self.spans.push(raw.into_span(self.names));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OtlpSpan {
-    // A span without its ids cannot be placed in a trace: the error names the field and where.
-    #[serde(deserialize_with = "required_id")]
-    trace_id: String,
-    #[serde(deserialize_with = "required_id")]
-    span_id: String,
-    #[serde(default)]
-    parent_span_id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default, deserialize_with = "otlp_kind")]
-    kind: SpanKind,
-    #[serde(default, deserialize_with = "unsigned")]
-    start_time_unix_nano: u64,
-    #[serde(default, deserialize_with = "unsigned")]
-    end_time_unix_nano: u64,
-    #[serde(default)]
-    status: Option<OtlpStatus>,
-    #[serde(default)]
-    links: Option<Vec<OtlpLink>>,
-    #[serde(default)]
-    attributes: PeerAttributes,
-    #[serde(default, deserialize_with = "unsigned")]
-    flags: u64,
-}
-
-/// Of a span's attributes, only the values of [`super::PEER_KEYS`]; the rest are skipped.
-#[derive(Default)]
-struct PeerAttributes([Option<String>; 5]);
-
-#[derive(Deserialize)]
-struct PeerAttribute {
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    value: Option<PeerValue>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PeerValue {
-    #[serde(default)]
-    string_value: Option<String>,
-    /// A number, or (as OTLP JSON writes 64-bit integers) a string of digits.
-    #[serde(default)]
-    int_value: Option<serde_json::Value>,
-}
-
-impl<'de> Deserialize<'de> for PeerAttributes {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct List;
-        impl<'de> Visitor<'de> for List {
-            type Value = PeerAttributes;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of OTLP attributes")
-            }
-
-            fn visit_unit<E: de::Error>(self) -> Result<PeerAttributes, E> {
-                Ok(PeerAttributes::default())
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PeerAttributes, A::Error> {
-                let mut values = PeerAttributes::default();
-                while let Some(attribute) = seq.next_element::<PeerAttribute>()? {
-                    let Some(i) = super::PEER_KEYS.iter().position(|k| *k == attribute.key) else {
-                        continue;
-                    };
-                    values.0[i] =
-                        attribute
-                            .value
-                            .and_then(|v| match (v.string_value, v.int_value) {
-                                (Some(text), _) => Some(text),
-                                (None, Some(serde_json::Value::String(digits))) => Some(digits),
-                                (None, Some(serde_json::Value::Number(n))) => Some(n.to_string()),
-                                _ => None,
-                            });
-                }
-                Ok(values)
-            }
-        }
-        deserializer.deserialize_any(List)
-    }
-}
-
-#[derive(Deserialize)]
-struct OtlpStatus {
-    #[serde(default, deserialize_with = "otlp_status")]
-    code: Status,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OtlpLink {
-    #[serde(default)]
-    trace_id: String,
-    #[serde(default)]
-    span_id: String,
-}
-
-impl OtlpSpan {
-    fn into_span(self, names: &mut Interner) -> Span {
-        let mut span = Span::new(
-            TraceId::parse(&self.trace_id),
-            SpanId::parse(&self.span_id),
-            self.start_time_unix_nano,
-            self.end_time_unix_nano,
-        )
-        .with_name(names.get(&self.name))
-        .with_kind(self.kind);
-        if !self.parent_span_id.is_empty() {
-            span = span.with_parent(SpanId::parse(&self.parent_span_id));
-        }
-        if let Some(status) = self.status {
-            span = span.with_status(status.code);
-        }
-        for link in self.links.unwrap_or_default() {
-            span = span.with_link(Link {
-                trace_id: TraceId::parse(&link.trace_id),
-                span_id: SpanId::parse(&link.span_id),
-            });
-        }
-        if let Some(peer) = super::peer_from(span.kind(), &self.attributes.0) {
-            span = span.with_peer(names.get(&peer));
-        }
-        // OTLP's span flags: bit 8 says whether bit 9 (the parent is remote) is known.
-        if self.flags & 0x300 == 0x300 {
-            span = span.with_remote_parent(true);
-        }
-        span
-    }
-}
-
-// ---- scalar helpers -------------------------------------------------------------------------
-
-/// An integer that may be written as a number or a string of digits. Numbers are taken as
-/// serde_json parsed them: integers exactly as `u64`/`i64`; a float only when it is integral and
-/// small enough (2^53) to be exact, so nothing is ever rounded.
-struct IntVisitor {
-    signed: bool,
-}
-
-const EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
-
-impl Visitor<'_> for IntVisitor {
-    type Value = i128;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.signed {
-            f.write_str("an integer (a number or a string of digits)")
-        } else {
-            f.write_str("a non-negative integer (a number or a string of digits)")
-        }
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i128, E> {
-        Ok(i128::from(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i128, E> {
-        if v < 0 && !self.signed {
-            return Err(E::invalid_value(de::Unexpected::Signed(v), &self));
-        }
-        Ok(i128::from(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i128, E> {
-        if v.fract() == 0.0 && v.abs() <= EXACT_FLOAT && (self.signed || v >= 0.0) {
-            // Exact: integral and within the range where f64 holds every integer.
-            Ok(v as i128)
-        } else {
-            Err(E::invalid_value(de::Unexpected::Float(v), &self))
-        }
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<i128, E> {
-        let parsed = if self.signed {
-            v.parse::<i64>().map(i128::from).ok()
-        } else {
-            v.parse::<u64>().map(i128::from).ok()
-        };
-        parsed.ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<i128, E> {
-        Ok(0)
-    }
-}
-
-/// An id that must be present and not empty (a missing one is serde's "missing field").
-pub(super) fn required_id<'de, D: de::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let id = String::deserialize(d)?;
-    if id.is_empty() {
-        return Err(de::Error::invalid_value(
-            de::Unexpected::Str(""),
-            &"a non-empty id",
-        ));
-    }
-    Ok(id)
-}
-
-fn unsigned<'de, D: de::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let v = d.deserialize_any(IntVisitor { signed: false })?;
-    u64::try_from(v).map_err(|_| de::Error::custom("integer out of range"))
-}
-
-fn signed<'de, D: de::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let v = d.deserialize_any(IntVisitor { signed: true })?;
-    i64::try_from(v).map_err(|_| de::Error::custom("integer out of range"))
-}
-
-/// Optional microseconds (Zipkin), as an exact integer.
-pub(super) fn optional_micros<'de, D: de::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<u64>, D::Error> {
-    let v = d.deserialize_any(IntVisitor { signed: false })?;
-    u64::try_from(v)
-        .map(Some)
-        .map_err(|_| de::Error::custom("integer out of range"))
-}
-
-struct EnumVisitor {
-    what: &'static str,
-}
-
-impl Visitor<'_> for EnumVisitor {
-    type Value = String;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} as a number or a name", self.what)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        Ok(String::new())
-    }
-}
-
-fn otlp_kind<'de, D: de::Deserializer<'de>>(d: D) -> Result<SpanKind, D::Error> {
-    let text = d.deserialize_any(EnumVisitor {
-        what: "a span kind",
-    })?;
-    Ok(match text.parse::<i64>() {
-        Ok(n) => SpanKind::from_otlp(n),
-        Err(_) => SpanKind::from_name(&text),
-    })
-}
-
-fn otlp_status<'de, D: de::Deserializer<'de>>(d: D) -> Result<Status, D::Error> {
-    let text = d.deserialize_any(EnumVisitor {
-        what: "a status code",
-    })?;
-    Ok(match text.as_str() {
-        "1" | "STATUS_CODE_OK" | "OK" => Status::Ok,
-        "2" | "STATUS_CODE_ERROR" | "ERROR" => Status::Error,
-        _ => Status::Unset,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::super::read_traces;
     use super::*;
+    use crate::Error;
 
     fn read_all(input: &str, format: Option<Format>) -> Result<Vec<Trace>, Error> {
         let mut traces = Vec::new();

@@ -11,20 +11,29 @@
 //! are handed over as another part of the trace, and [`ReadStats::split_traces`] counts it.
 //!
 //! JSON timestamps are read as integers, never through `f64`: a number beyond 2^53 is exact.
+//!
+//! The input is read 64 KiB at a time into one buffer ([`input`]) that the parsers scan in
+//! place: a pull parser of its own for JSON ([`lexer`]), a hand-written decoder for protobuf.
+//! Spans are built as they are read, and what spans share (the trace, service and host of a
+//! process; the name and peer of an operation) is built once and shared.
 
+mod input;
 mod json;
+mod lexer;
 mod proto;
 mod zipkin;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::Error;
-use crate::model::{Span, SpanKind, Trace, TraceId};
+use crate::model::{Label, Origin, Span, SpanKind, Trace, TraceId};
+use input::Input;
+use lexer::Failure;
 
 #[doc(hidden)]
 pub use proto::encode_traces_data;
@@ -100,7 +109,7 @@ pub struct ReadStats {
 }
 
 /// OTLP JSON Lines: how many spans are held across lines before the least recently extended
-/// trace is handed over (about 300 MB of spans in memory).
+/// trace is handed over (about 100 MB of spans in memory).
 pub const HELD_SPANS: usize = 1_000_000;
 
 /// Reads every trace in `input`, calling `sink` once per trace.
@@ -129,7 +138,7 @@ pub fn read_traces<R: Read>(
     format: Option<Format>,
     mut sink: impl FnMut(Trace) -> io::Result<()>,
 ) -> Result<ReadStats, Error> {
-    let mut input = BufReader::with_capacity(1 << 16, input);
+    let mut input = Input::new(input);
     let peeked = sniff(&mut input).map_err(|source| Error::Io {
         file: file.into(),
         source,
@@ -142,8 +151,8 @@ pub fn read_traces<R: Read>(
         });
     };
     let is_json = first == b'{' || first == b'[';
-    match format {
-        Some(Format::OtlpProto) => proto::read(input, file, &mut sink, &mut stats)?,
+    let outcome = match format {
+        Some(Format::OtlpProto) => proto::read(input, &mut sink, &mut stats),
         Some(expected) if !is_json => {
             return Err(Error::WrongFormat {
                 file: file.into(),
@@ -151,8 +160,8 @@ pub fn read_traces<R: Read>(
                 found: "not json",
             });
         }
-        _ if is_json => json::read(input, file, format, &mut sink, &mut stats)?,
-        _ if proto::looks_like(raw_first) => proto::read(input, file, &mut sink, &mut stats)?,
+        _ if is_json => json::read(input, format, &mut sink, &mut stats),
+        _ if proto::looks_like(raw_first) => proto::read(input, &mut sink, &mut stats),
         _ => {
             let found = if first.is_ascii_graphic() {
                 format!("starts with {:?}", first as char)
@@ -164,7 +173,38 @@ pub fn read_traces<R: Read>(
                 found,
             });
         }
-    }
+    };
+    outcome.map_err(|fail| match *fail.0 {
+        Failure::Json {
+            line,
+            column,
+            message,
+        } => Error::Json {
+            file: file.into(),
+            line,
+            column,
+            message,
+        },
+        Failure::Protobuf { offset, message } => Error::Protobuf {
+            file: file.into(),
+            offset,
+            message,
+        },
+        Failure::Io(source) => Error::Io {
+            file: file.into(),
+            source,
+        },
+        Failure::Sink(source) => Error::Sink {
+            file: file.into(),
+            source,
+        },
+        Failure::WrongFormat(found) => Error::WrongFormat {
+            file: file.into(),
+            // Only raised when a format was asked for.
+            expected: format.unwrap_or(Format::OtlpJson),
+            found,
+        },
+    })?;
     Ok(stats)
 }
 
@@ -188,31 +228,36 @@ pub fn read_path(
 /// Peeks at the input: its first byte, and its first byte that is not JSON whitespace. Only a
 /// UTF-8 byte-order mark is consumed, and whitespace only when a whole buffer of it precedes
 /// anything else (protobuf never starts that way: its first byte is followed by a length).
-fn sniff<R: BufRead>(input: &mut R) -> io::Result<Option<(u8, u8)>> {
+fn sniff<R: Read>(input: &mut Input<R>) -> io::Result<Option<(u8, u8)>> {
     let mut raw_first = None;
     loop {
-        let buf = input.fill_buf()?;
+        while input.available().len() < 3 && input.more()?.is_some() {}
+        let buf = input.available();
         if buf.is_empty() {
             return Ok(None);
         }
         if raw_first.is_none() && buf.starts_with(&[0xef, 0xbb, 0xbf]) {
-            input.consume(3);
+            input.pos += 3;
             continue;
         }
         let first = *raw_first.get_or_insert(buf[0]);
         if let Some(&byte) = buf.iter().find(|b| !b.is_ascii_whitespace()) {
             return Ok(Some((first, byte)));
         }
-        let len = buf.len();
-        input.consume(len);
+        input.pos = input.end;
     }
 }
 
-/// Shares repeated service and operation names between spans; bounded so that a file of unique
-/// names does not grow a second copy of them.
+/// Shares repeated names between spans, and the labels (name and peer) spans point to; bounded
+/// so that a file of unique names does not grow a second copy of them.
 #[derive(Default)]
 pub(crate) struct Interner {
-    names: HashMap<Box<str>, Arc<str>>,
+    names: HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>,
+    /// Labels without a peer, by name.
+    labels: HashMap<Box<str>, Arc<Label>, foldhash::fast::RandomState>,
+    /// Labels with a peer, by the name's length, `:`, the name and the peer.
+    peer_labels: HashMap<Box<str>, Arc<Label>, foldhash::fast::RandomState>,
+    key: String,
 }
 
 impl Interner {
@@ -228,24 +273,104 @@ impl Interner {
         }
         shared
     }
+
+    /// The shared label of an operation name and a peer.
+    pub(crate) fn label(&mut self, name: &str, peer: Option<&str>) -> Arc<Label> {
+        let Some(peer) = peer else {
+            if let Some(label) = self.labels.get(name) {
+                return label.clone();
+            }
+            let label = Label::new(self.get(name), None);
+            if self.labels.len() < Self::LIMIT {
+                self.labels.insert(name.into(), label.clone());
+            }
+            return label;
+        };
+        self.key.clear();
+        self.key.push_str(itoa::Buffer::new().format(name.len()));
+        self.key.push(':');
+        self.key.push_str(name);
+        self.key.push_str(peer);
+        if let Some(label) = self.peer_labels.get(self.key.as_str()) {
+            return label.clone();
+        }
+        let label = Label::new(self.get(name), Some(self.get(peer)));
+        if self.peer_labels.len() < Self::LIMIT {
+            self.peer_labels
+                .insert(self.key.as_str().into(), label.clone());
+        }
+        label
+    }
+}
+
+/// The origins of one resource, process or endpoint, by trace: spans of the same trace share
+/// one. Kept per resource (not per file), so that it holds no more than what is being read.
+#[derive(Default)]
+pub(crate) struct Origins {
+    service: Option<Arc<str>>,
+    host: Option<Arc<str>>,
+    last: Option<Arc<Origin>>,
+    by_trace: HashMap<TraceId, Arc<Origin>, foldhash::fast::RandomState>,
+}
+
+impl Origins {
+    pub(crate) fn new(service: Arc<str>, host: Option<Arc<str>>) -> Self {
+        Self {
+            service: Some(service),
+            host,
+            ..Self::default()
+        }
+    }
+
+    /// The origin of a span of `trace_id`.
+    pub(crate) fn of(&mut self, trace_id: &TraceId) -> Arc<Origin> {
+        if let Some(last) = &self.last
+            && last.trace_id == *trace_id
+        {
+            return last.clone();
+        }
+        let origin = match self.by_trace.get(trace_id) {
+            Some(origin) => origin.clone(),
+            None => {
+                let service = self
+                    .service
+                    .clone()
+                    .unwrap_or_else(|| Label::empty().name.clone());
+                let origin = Origin::new(trace_id.clone(), service, self.host.clone());
+                self.by_trace.insert(trace_id.clone(), origin.clone());
+                origin
+            }
+        };
+        self.last = Some(origin.clone());
+        origin
+    }
 }
 
 /// Groups spans by trace id, keeping traces in order of first appearance.
 #[derive(Default)]
 pub(crate) struct Grouper {
     traces: Vec<Trace>,
-    index: HashMap<TraceId, usize>,
+    index: HashMap<TraceId, usize, foldhash::fast::RandomState>,
+    /// The origin of the last span and its trace: spans arrive in runs of the same origin.
+    last: Option<(Arc<Origin>, usize)>,
 }
 
 impl Grouper {
     pub(crate) fn push(&mut self, span: Span) {
-        let id = span.trace_id();
-        let slot = match self.index.get(id) {
-            Some(&slot) => slot,
-            None => {
-                self.index.insert(id.clone(), self.traces.len());
-                self.traces.push(Trace::new(id.clone(), Vec::new()));
-                self.traces.len() - 1
+        let slot = match &self.last {
+            Some((origin, slot)) if Arc::ptr_eq(origin, span.origin()) => *slot,
+            _ => {
+                let id = span.trace_id();
+                let slot = match self.index.get(id) {
+                    Some(&slot) => slot,
+                    None => {
+                        self.index.insert(id.clone(), self.traces.len());
+                        self.traces.push(Trace::new(id.clone(), Vec::new()));
+                        self.traces.len() - 1
+                    }
+                };
+                self.last = Some((span.origin().clone(), slot));
+                slot
             }
         };
         if let Some(trace) = self.traces.get_mut(slot) {
@@ -253,12 +378,82 @@ impl Grouper {
         }
     }
 
+    /// Points the spans whose origin is one of `replaced` at the origin `last` gives: the
+    /// spans of the resource just read, when its resource came after them. They are the last
+    /// spans of their traces.
+    pub(crate) fn repoint(&mut self, replaced: &[Arc<Origin>], last: &mut Origins) {
+        let stale: std::collections::HashSet<*const Origin> =
+            replaced.iter().map(Arc::as_ptr).collect();
+        let traces: std::collections::HashSet<&TraceId> =
+            replaced.iter().map(|o| &o.trace_id).collect();
+        for trace_id in traces {
+            let Some(trace) = self
+                .index
+                .get(trace_id)
+                .and_then(|&s| self.traces.get_mut(s))
+            else {
+                continue;
+            };
+            for span in trace.spans.iter_mut().rev() {
+                if !stale.contains(&Arc::as_ptr(span.origin())) {
+                    break;
+                }
+                span.set_origin(last.of(trace_id));
+            }
+        }
+        // The last span's origin may be one of those replaced.
+        self.last = None;
+    }
+
     pub(crate) fn into_traces(self) -> Vec<Trace> {
         self.traces
     }
 }
 
-/// Converts microseconds to nanoseconds without overflow.
+/// The text values of a few attributes (tags) of one span, kept between spans so that reading
+/// them allocates nothing once the buffers have grown.
+pub(crate) struct Values<const N: usize> {
+    text: [String; N],
+    set: [bool; N],
+}
+
+impl<const N: usize> Default for Values<N> {
+    fn default() -> Self {
+        Self {
+            text: std::array::from_fn(|_| String::new()),
+            set: [false; N],
+        }
+    }
+}
+
+impl<const N: usize> Values<N> {
+    pub(crate) fn clear(&mut self) {
+        self.set = [false; N];
+    }
+
+    pub(crate) fn is_set(&self, i: usize) -> bool {
+        self.set.get(i).copied().unwrap_or(false)
+    }
+
+    /// The slot of value `i`, marked set, for the caller to fill.
+    pub(crate) fn slot(&mut self, i: usize) -> Option<&mut String> {
+        let text = self.text.get_mut(i)?;
+        text.clear();
+        self.set[i] = true;
+        Some(text)
+    }
+
+    pub(crate) fn unset(&mut self, i: usize) {
+        if let Some(set) = self.set.get_mut(i) {
+            *set = false;
+        }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<&str> {
+        self.is_set(i).then(|| self.text[i].as_str())
+    }
+}
+
 /// The attributes (tags) that name a span's remote peer, and how they combine: the first of
 /// `peer.service`, `server.address` (with `server.port`) and the older `net.peer.name` (with
 /// `net.peer.port`) that the span has. Every reader looks its attributes up through here.
@@ -270,29 +465,36 @@ pub(crate) const PEER_KEYS: [&str; 5] = [
     "net.peer.port",
 ];
 
-/// The peer from the values of [`PEER_KEYS`], in that order, as the span had them; only client
-/// and producer spans have one (on a server span, `server.address` is the server itself).
-pub(crate) fn peer_from(kind: SpanKind, values: &[Option<String>; 5]) -> Option<String> {
+/// The peer from the values of [`PEER_KEYS`], in that order, as the span had them, written to
+/// `out`; only client and producer spans have one (on a server span, `server.address` is the
+/// server itself).
+pub(crate) fn peer_from<'o>(
+    kind: SpanKind,
+    values: &Values<5>,
+    out: &'o mut String,
+) -> Option<&'o str> {
     if !matches!(kind, SpanKind::Client | SpanKind::Producer) {
         return None;
     }
-    let [service, address, port, old_name, old_port] = values;
-    let with_port = |host: &String, port: &Option<String>| match port {
-        Some(port) if !port.is_empty() => format!("{host}:{port}"),
-        _ => host.clone(),
-    };
-    if let Some(service) = service.as_ref().filter(|s| !s.is_empty()) {
-        return Some(service.clone());
+    let non_empty = |i: usize| values.get(i).filter(|s| !s.is_empty());
+    out.clear();
+    if let Some(service) = non_empty(0) {
+        out.push_str(service);
+    } else {
+        let (host, port) = match non_empty(1) {
+            Some(address) => (address, values.get(2)),
+            None => (non_empty(3)?, values.get(4)),
+        };
+        out.push_str(host);
+        if let Some(port) = port.filter(|p| !p.is_empty()) {
+            out.push(':');
+            out.push_str(port);
+        }
     }
-    if let Some(address) = address.as_ref().filter(|s| !s.is_empty()) {
-        return Some(with_port(address, port));
-    }
-    old_name
-        .as_ref()
-        .filter(|s| !s.is_empty())
-        .map(|name| with_port(name, old_port))
+    Some(out)
 }
 
+/// Converts microseconds to nanoseconds without overflow.
 pub(crate) fn micros_to_nanos(us: u64) -> u64 {
     us.saturating_mul(1000)
 }

@@ -1,17 +1,610 @@
-//! OTLP protobuf, decoded one `ResourceSpans` at a time.
+//! OTLP protobuf, decoded by hand as it is read.
 //!
 //! `TracesData` and `ExportTraceServiceRequest` both hold `repeated ResourceSpans
-//! resource_spans = 1`, so they are the same on the wire. The top level is walked by hand so
-//! that only one `ResourceSpans` is held in raw form at once, and so that an error can name the
-//! byte offset of the field that failed. The messages below declare only the fields the
-//! analysis uses; prost skips the rest.
+//! resource_spans = 1`, so they are the same on the wire. The decoder walks into each
+//! `ResourceSpans` and `ScopeSpans` as the bytes arrive, and decodes each span from the input
+//! buffer into the span model directly: no message is held in raw form but the one span being
+//! decoded, and nothing is allocated per span but the span. Only the fields the analysis uses
+//! are decoded; the others are skipped, their wire format checked. An error names the byte
+//! offset of the top-level `ResourceSpans` that failed and, inside it, what failed.
 
-use std::io::{self, BufRead, Read};
-use std::path::Path;
+use std::io::{self, Read};
+use std::sync::Arc;
 
-use super::{Grouper, Interner, ReadStats};
-use crate::Error;
-use crate::model::{Link, Span, SpanId, SpanKind, Status, Trace, TraceId};
+use super::input::Input;
+use super::lexer::{Fail, Failure, Res};
+use super::{Grouper, Interner, Origins, PEER_KEYS, ReadStats, Values, peer_from};
+use crate::model::{Label, Link, Origin, Span, SpanId, SpanKind, Status, Trace, TraceId};
+
+/// Whether a first byte can start an OTLP protobuf message: field 1, length-delimited.
+pub(super) fn looks_like(first: u8) -> bool {
+    first == 0x0a
+}
+
+/// Largest `ResourceSpans` accepted, so that a corrupt length cannot ask for all memory.
+const MAX_MESSAGE: u64 = 1 << 31;
+
+/// Wire types.
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LEN: u64 = 2;
+const FIXED32: u64 = 5;
+
+/// The input, as a stream of protobuf fields.
+struct Stream<R> {
+    input: Input<R>,
+}
+
+impl<R: Read> Stream<R> {
+    fn offset(&self) -> u64 {
+        self.input.offset(self.input.pos)
+    }
+
+    /// At least `n` bytes buffered; `false` if the input ends before.
+    fn ensure(&mut self, n: usize) -> io::Result<bool> {
+        while self.input.end - self.input.pos < n {
+            if self.input.more()?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// A varint; `Ok(None)` at a clean end of input before its first byte.
+    fn varint(&mut self) -> Result<Option<u64>, String> {
+        let io = |e: io::Error| e.to_string();
+        if !self.ensure(1).map_err(io)? {
+            return Ok(None);
+        }
+        // Ten bytes at most; fewer where the input ends first.
+        let _ = self.ensure(10).map_err(io)?;
+        let mut slice = Slice::new(self.input.available());
+        let value = slice.varint()?;
+        self.input.pos += slice.pos;
+        Ok(Some(value))
+    }
+
+    /// Skips `n` bytes, reading past them without keeping them.
+    fn skip(&mut self, mut n: u64) -> Result<(), String> {
+        loop {
+            let here = (self.input.end - self.input.pos) as u64;
+            if here >= n {
+                self.input.pos += n as usize;
+                return Ok(());
+            }
+            n -= here;
+            self.input.pos = self.input.end;
+            if self.input.more().map_err(|e| e.to_string())?.is_none() {
+                return Err(format!(
+                    "the input ends {n} bytes before the end of a field"
+                ));
+            }
+        }
+    }
+
+    /// Skips a field of wire type `wire` whose key was read; `limit` is what is left of the
+    /// enclosing message.
+    fn skip_field(&mut self, field: u64, wire: u64, limit: &mut u64) -> Result<(), String> {
+        let n = match wire {
+            VARINT => {
+                let before = self.offset();
+                self.varint()?.ok_or("the input ends inside a varint")?;
+                return take(limit, self.offset() - before);
+            }
+            FIXED64 => 8,
+            FIXED32 => 4,
+            LEN => {
+                let before = self.offset();
+                let len = self.varint()?.ok_or("the input ends before a length")?;
+                take(limit, self.offset() - before)?;
+                len
+            }
+            other => return Err(bad_wire(field, other)),
+        };
+        take(limit, n)?;
+        self.skip(n)
+    }
+
+    /// A key within a message of which `limit` bytes are left: `None` at its end.
+    fn key(&mut self, limit: &mut u64) -> Result<Option<(u64, u64)>, String> {
+        if *limit == 0 {
+            return Ok(None);
+        }
+        let before = self.offset();
+        let key = self.varint()?.ok_or("the input ends inside a message")?;
+        take(limit, self.offset() - before)?;
+        split_key(key).map(Some)
+    }
+
+    /// The length of a length-delimited field within `limit`, which it is taken from.
+    fn length(&mut self, limit: &mut u64) -> Result<u64, String> {
+        let before = self.offset();
+        let len = self.varint()?.ok_or("the input ends before a length")?;
+        take(limit, self.offset() - before)?;
+        take(limit, len)?;
+        Ok(len)
+    }
+
+    /// The next `n` bytes, whole in the buffer (a span, a resource: small messages).
+    fn message(&mut self, n: u64) -> Result<&[u8], String> {
+        let n = usize::try_from(n).map_err(|_| "a message is too large".to_string())?;
+        if !self.ensure(n).map_err(|e| e.to_string())? {
+            let have = self.input.end - self.input.pos;
+            return Err(format!(
+                "expected {n} bytes of message, the input ends after {have}"
+            ));
+        }
+        let start = self.input.pos;
+        self.input.pos += n;
+        Ok(&self.input.buf[start..start + n])
+    }
+}
+
+/// Takes `n` bytes from what is left of a message.
+fn take(limit: &mut u64, n: u64) -> Result<(), String> {
+    *limit = limit
+        .checked_sub(n)
+        .ok_or("a field runs past the end of its message")?;
+    Ok(())
+}
+
+fn split_key(key: u64) -> Result<(u64, u64), String> {
+    let (field, wire) = (key >> 3, key & 7);
+    if field == 0 || field > (1 << 29) - 1 {
+        return Err(format!("field number {field} is not valid"));
+    }
+    Ok((field, wire))
+}
+
+fn bad_wire(field: u64, wire: u64) -> String {
+    format!("wire type {wire} of field {field} is not valid here")
+}
+
+/// A message held whole, decoded field by field. Errors are static: a span's failure is put in
+/// context once, where it is caught.
+struct Slice<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+type Bad = &'static str;
+
+impl<'a> Slice<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    /// A varint: most are one byte.
+    #[inline]
+    fn varint(&mut self) -> Result<u64, Bad> {
+        match self.bytes.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, Bad> {
+        let mut value: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let Some(&b) = self.bytes.get(self.pos) else {
+                return Err("the input ends inside a varint");
+            };
+            self.pos += 1;
+            if shift == 63 && b > 1 {
+                return Err("varint longer than 64 bits");
+            }
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("varint longer than 10 bytes")
+    }
+
+    /// The next key: field number and wire type; `None` at the end.
+    #[inline]
+    fn key(&mut self) -> Result<Option<(u64, u64)>, Bad> {
+        if self.pos >= self.bytes.len() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let (field, wire) = (key >> 3, key & 7);
+        if field == 0 || field > (1 << 29) - 1 {
+            return Err("a field number is 0 or above 2^29");
+        }
+        Ok(Some((field, wire)))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Bad> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or("a field runs past the end of its message")?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    /// A length-delimited field's bytes.
+    #[inline]
+    fn bytes(&mut self) -> Result<&'a [u8], Bad> {
+        let n = self.varint()?;
+        self.take(usize::try_from(n).map_err(|_| "a field is too long")?)
+    }
+
+    fn text(&mut self, not_utf8: Bad) -> Result<&'a str, Bad> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| not_utf8)
+    }
+
+    fn fixed64(&mut self) -> Result<u64, Bad> {
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes(
+            <[u8; 8]>::try_from(b).unwrap_or_default(),
+        ))
+    }
+
+    fn fixed32(&mut self) -> Result<u32, Bad> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes(
+            <[u8; 4]>::try_from(b).unwrap_or_default(),
+        ))
+    }
+
+    /// Skips a field the decoder does not use.
+    fn skip(&mut self, wire: u64) -> Result<(), Bad> {
+        match wire {
+            VARINT => self.varint().map(drop),
+            FIXED64 => self.take(8).map(drop),
+            FIXED32 => self.take(4).map(drop),
+            LEN => self.bytes().map(drop),
+            _ => Err("a field has a wire type that is not valid here"),
+        }
+    }
+}
+
+pub(super) fn read<R: Read>(
+    input: Input<R>,
+    sink: &mut dyn FnMut(Trace) -> io::Result<()>,
+    stats: &mut ReadStats,
+) -> Res<()> {
+    let mut stream = Stream { input };
+    let mut decoder = Decoder {
+        grouper: Grouper::default(),
+        names: Interner::default(),
+        peer_values: Values::default(),
+        peer: String::new(),
+    };
+    let fail =
+        |offset: u64, message: String| -> Fail { Failure::Protobuf { offset, message }.into() };
+    loop {
+        let field_start = stream.offset();
+        let Some(key) = stream.varint().map_err(|m| fail(field_start, m))? else {
+            break;
+        };
+        // Field 0 is not valid, but at the top level it was always skipped like any other.
+        let (field, wire) = (key >> 3, key & 7);
+        match wire {
+            LEN => {
+                let len = stream
+                    .varint()
+                    .map_err(|m| fail(field_start, m))?
+                    .ok_or_else(|| fail(field_start, "the input ends before a length".into()))?;
+                if len > MAX_MESSAGE {
+                    return Err(fail(
+                        field_start,
+                        format!("field length {len} is larger than 2 GiB"),
+                    ));
+                }
+                if field != 1 {
+                    stream.skip(len).map_err(|m| fail(field_start, m))?;
+                    continue;
+                }
+                decoder
+                    .resource_spans(&mut stream, len)
+                    .map_err(|m| fail(field_start, m))?;
+            }
+            VARINT => {
+                stream.varint().map_err(|m| fail(field_start, m))?;
+            }
+            FIXED64 => stream.skip(8).map_err(|m| fail(field_start, m))?,
+            FIXED32 => stream.skip(4).map_err(|m| fail(field_start, m))?,
+            other => {
+                return Err(fail(
+                    field_start,
+                    format!(
+                        "wire type {other} of field {field} is not valid here; expected an OTLP TracesData or ExportTraceServiceRequest"
+                    ),
+                ));
+            }
+        }
+    }
+    stats.format = Some(super::Format::OtlpProto);
+    for trace in decoder.grouper.into_traces() {
+        stats.traces += 1;
+        stats.spans += trace.spans.len();
+        sink(trace).map_err(|e| Fail::from(Failure::Sink(e)))?;
+    }
+    Ok(())
+}
+
+struct Decoder {
+    grouper: Grouper,
+    names: Interner,
+    peer_values: Values<5>,
+    peer: String,
+}
+
+impl Decoder {
+    /// One `ResourceSpans` of `len` bytes.
+    fn resource_spans<R: Read>(&mut self, stream: &mut Stream<R>, len: u64) -> Result<(), String> {
+        let mut limit = len;
+        // The resource may come after the spans: spans read before it are pointed at it at
+        // the end, as in OTLP JSON.
+        let mut origins = Origins::default();
+        let mut resource: Values<4> = Values::default();
+        let mut resource_found = [false; 4];
+        let mut resource_known = false;
+        let mut replaced: Vec<Arc<Origin>> = Vec::new();
+        let mut stale = false;
+        let mut spans_read = false;
+        let mut scope = 0;
+        while let Some((field, wire)) = stream.key(&mut limit)? {
+            match (field, wire) {
+                (1, LEN) => {
+                    let n = stream.length(&mut limit)?;
+                    let bytes = stream.message(n)?;
+                    resource_attributes(bytes, &mut resource, &mut resource_found)
+                        .map_err(|m| format!("in its resource: {m}"))?;
+                    let service = self.names.get(resource.get(0).unwrap_or(""));
+                    let host = (1..4).find_map(|i| resource.get(i)).map(|h| h.to_owned());
+                    let host = host.map(|h| self.names.get(&h));
+                    if spans_read {
+                        stale = true;
+                        replaced.extend(origins.by_trace.values().cloned());
+                    }
+                    origins = Origins::new(service, host);
+                    resource_known = true;
+                }
+                (2 | 1000, LEN) => {
+                    let n = stream.length(&mut limit)?;
+                    if self.scope_spans(stream, n, scope, &mut origins)? {
+                        spans_read = true;
+                        stale |= !resource_known;
+                    }
+                    scope += 1;
+                }
+                (1 | 2 | 1000, other) => return Err(bad_wire(field, other)),
+                _ => stream.skip_field(field, wire, &mut limit)?,
+            }
+        }
+        if stale {
+            replaced.extend(origins.by_trace.values().cloned());
+            let mut last = Origins::new(
+                origins
+                    .service
+                    .clone()
+                    .unwrap_or_else(|| Label::empty().name.clone()),
+                origins.host.clone(),
+            );
+            self.grouper.repoint(&replaced, &mut last);
+        }
+        Ok(())
+    }
+
+    /// One `ScopeSpans` of `len` bytes, the `scope`th of its resource; whether it held a span.
+    fn scope_spans<R: Read>(
+        &mut self,
+        stream: &mut Stream<R>,
+        len: u64,
+        scope: usize,
+        origins: &mut Origins,
+    ) -> Result<bool, String> {
+        let mut limit = len;
+        let mut index = 0;
+        while let Some((field, wire)) = stream.key(&mut limit)? {
+            match (field, wire) {
+                (2, LEN) => {
+                    let n = stream.length(&mut limit)?;
+                    let bytes = stream.message(n)?;
+                    let span = decode_span(
+                        bytes,
+                        &mut self.names,
+                        &mut self.peer_values,
+                        &mut self.peer,
+                        origins,
+                    )
+                    .map_err(|m| {
+                        // "has no span_id" reads on; anything else follows a colon.
+                        let sep = if m.starts_with("has ") { " " } else { ": " };
+                        format!("span {index} of scope {scope} in this ResourceSpans{sep}{m}")
+                    })?;
+                    self.grouper.push(span);
+                    index += 1;
+                }
+                (2, other) => return Err(bad_wire(field, other)),
+                _ => stream.skip_field(field, wire, &mut limit)?,
+            }
+        }
+        Ok(index > 0)
+    }
+}
+
+/// The values of a resource's `service.name`, `host.name`, `host.id` and
+/// `service.instance.id`: of each, the first attribute's string value.
+fn resource_attributes(
+    bytes: &[u8],
+    values: &mut Values<4>,
+    found: &mut [bool; 4],
+) -> Result<(), Bad> {
+    const KEYS: [&str; 4] = [
+        "service.name",
+        "host.name",
+        "host.id",
+        "service.instance.id",
+    ];
+    let mut resource = Slice::new(bytes);
+    while let Some((field, wire)) = resource.key()? {
+        match (field, wire) {
+            (1, LEN) => {
+                let (key, string, _) = key_value(resource.bytes()?)?;
+                if let Some(i) = KEYS.iter().position(|k| *k == key)
+                    && !found[i]
+                {
+                    found[i] = true;
+                    match (string, values.slot(i)) {
+                        (Some(text), Some(out)) => out.push_str(text),
+                        _ => values.unset(i),
+                    }
+                }
+            }
+            (1, _) => return Err("Resource.attributes has the wrong wire type"),
+            _ => resource.skip(wire)?,
+        }
+    }
+    Ok(())
+}
+
+/// A `KeyValue`: its key, and its value's `string_value` and `int_value` if it has them.
+fn key_value(bytes: &[u8]) -> Result<(&str, Option<&str>, Option<i64>), Bad> {
+    let mut kv = Slice::new(bytes);
+    let (mut key, mut string, mut int) = ("", None, None);
+    while let Some((field, wire)) = kv.key()? {
+        match (field, wire) {
+            (1, LEN) => key = kv.text("KeyValue.key is not valid UTF-8")?,
+            (2, LEN) => {
+                let mut any = Slice::new(kv.bytes()?);
+                while let Some((field, wire)) = any.key()? {
+                    match (field, wire) {
+                        (1, LEN) => {
+                            string = Some(any.text("AnyValue.string_value is not valid UTF-8")?);
+                        }
+                        (3, VARINT) => int = Some(any.varint()? as i64),
+                        (1 | 3, _) => return Err("an AnyValue field has the wrong wire type"),
+                        _ => any.skip(wire)?,
+                    }
+                }
+            }
+            (1 | 2, _) => return Err("a KeyValue field has the wrong wire type"),
+            _ => kv.skip(wire)?,
+        }
+    }
+    Ok((key, string, int))
+}
+
+/// One span, decoded from its message.
+fn decode_span(
+    bytes: &[u8],
+    names: &mut Interner,
+    peer_values: &mut Values<5>,
+    peer: &mut String,
+    origins: &mut Origins,
+) -> Result<Span, Bad> {
+    let mut message = Slice::new(bytes);
+    let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
+    let mut name = "";
+    let (mut kind, mut start, mut end, mut flags) = (0u64, 0, 0, 0);
+    let mut status = Status::Unset;
+    let mut links = Vec::new();
+    // Of each peer attribute, the first.
+    peer_values.clear();
+    let mut found = [false; 5];
+    while let Some((field, wire)) = message.key()? {
+        match (field, wire) {
+            (1, LEN) => trace_id = message.bytes()?,
+            (2, LEN) => span_id = message.bytes()?,
+            (4, LEN) => parent = message.bytes()?,
+            (5, LEN) => name = message.text("has a name that is not valid UTF-8")?,
+            (6, VARINT) => kind = message.varint()?,
+            (7, FIXED64) => start = message.fixed64()?,
+            (8, FIXED64) => end = message.fixed64()?,
+            (9, LEN) => {
+                let (key, string, int) = key_value(message.bytes()?)?;
+                if let Some(i) = PEER_KEYS.iter().position(|k| *k == key)
+                    && !found[i]
+                {
+                    found[i] = true;
+                    match (string, int, peer_values.slot(i)) {
+                        (Some(text), _, Some(out)) => out.push_str(text),
+                        (None, Some(number), Some(out)) => {
+                            out.push_str(itoa::Buffer::new().format(number));
+                        }
+                        _ => peer_values.unset(i),
+                    }
+                }
+            }
+            (13, LEN) => {
+                let mut link = Slice::new(message.bytes()?);
+                let (mut t, mut s): (&[u8], &[u8]) = (&[], &[]);
+                while let Some((field, wire)) = link.key()? {
+                    match (field, wire) {
+                        (1, LEN) => t = link.bytes()?,
+                        (2, LEN) => s = link.bytes()?,
+                        (1 | 2, _) => return Err("has a link field of the wrong wire type"),
+                        _ => link.skip(wire)?,
+                    }
+                }
+                links.push(Link {
+                    trace_id: TraceId::from_bytes(t),
+                    span_id: SpanId::from_bytes(s),
+                });
+            }
+            (15, LEN) => {
+                let mut s = Slice::new(message.bytes()?);
+                while let Some((field, wire)) = s.key()? {
+                    match (field, wire) {
+                        (3, VARINT) => {
+                            status = match s.varint()? as i32 {
+                                1 => Status::Ok,
+                                2 => Status::Error,
+                                _ => Status::Unset,
+                            };
+                        }
+                        (3, _) => return Err("has a status code of the wrong wire type"),
+                        _ => s.skip(wire)?,
+                    }
+                }
+            }
+            (16, FIXED32) => flags = message.fixed32()?,
+            (1 | 2 | 4 | 5 | 6 | 7 | 8 | 9 | 13 | 15 | 16, _) => {
+                return Err("has a field of the wrong wire type");
+            }
+            _ => message.skip(wire)?,
+        }
+    }
+    if trace_id.is_empty() {
+        return Err("has no trace_id");
+    }
+    if span_id.is_empty() {
+        return Err("has no span_id");
+    }
+    let kind = SpanKind::from_otlp(i64::from(kind as i32));
+    let label = names.label(name, peer_from(kind, peer_values, peer));
+    let trace_id = TraceId::from_bytes(trace_id);
+    let mut span = Span::from_parts(
+        origins.of(&trace_id),
+        label,
+        SpanId::from_bytes(span_id),
+        start,
+        end,
+    );
+    if !parent.is_empty() {
+        span.set_parent(Some(SpanId::from_bytes(parent)));
+    }
+    span.set_kind(kind);
+    span.set_status(status);
+    for link in links {
+        span.push_link(link);
+    }
+    // OTLP's span flags: bit 8 says whether bit 9 (the parent is remote) is known.
+    span.set_remote_parent(flags & 0x300 == 0x300);
+    Ok(span)
+}
+
+// ---- the encoder for tests and fuzz seeds ---------------------------------------------------
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct ResourceSpans {
@@ -93,245 +686,6 @@ struct ProtoStatus {
     code: i32,
 }
 
-/// Whether a first byte can start an OTLP protobuf message: field 1, length-delimited.
-pub(super) fn looks_like(first: u8) -> bool {
-    first == 0x0a
-}
-
-/// Largest `ResourceSpans` accepted, so that a corrupt length cannot ask for all memory.
-const MAX_MESSAGE: u64 = 1 << 31;
-
-struct Cursor<R> {
-    input: R,
-    offset: u64,
-}
-
-impl<R: BufRead> Cursor<R> {
-    fn byte(&mut self) -> io::Result<Option<u8>> {
-        let buf = self.input.fill_buf()?;
-        let Some(&b) = buf.first() else {
-            return Ok(None);
-        };
-        self.input.consume(1);
-        self.offset += 1;
-        Ok(Some(b))
-    }
-
-    /// A varint; `Ok(None)` at a clean end of input before its first byte.
-    fn varint(&mut self) -> Result<Option<u64>, String> {
-        let mut value: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let Some(b) = self.byte().map_err(|e| e.to_string())? else {
-                return if shift == 0 {
-                    Ok(None)
-                } else {
-                    Err("the input ends inside a varint".into())
-                };
-            };
-            if shift == 63 && b > 1 {
-                return Err("varint longer than 64 bits".into());
-            }
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(Some(value));
-            }
-        }
-        Err("varint longer than 10 bytes".into())
-    }
-
-    fn bytes(&mut self, len: u64) -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        let read = (&mut self.input)
-            .take(len)
-            .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?;
-        self.offset += read as u64;
-        if (read as u64) < len {
-            return Err(format!(
-                "expected {len} bytes of message, the input ends after {read}"
-            ));
-        }
-        Ok(out)
-    }
-
-    fn skip(&mut self, len: u64) -> Result<(), String> {
-        let skipped = io::copy(&mut (&mut self.input).take(len), &mut io::sink())
-            .map_err(|e| e.to_string())?;
-        self.offset += skipped;
-        if skipped < len {
-            return Err(format!(
-                "expected {len} bytes of field, the input ends after {skipped}"
-            ));
-        }
-        Ok(())
-    }
-}
-
-pub(super) fn read<R: BufRead>(
-    input: R,
-    file: &Path,
-    sink: &mut dyn FnMut(Trace) -> io::Result<()>,
-    stats: &mut ReadStats,
-) -> Result<(), Error> {
-    let mut cursor = Cursor { input, offset: 0 };
-    let mut grouper = Grouper::default();
-    let mut names = Interner::default();
-    let fail = |offset: u64, message: String| Error::Protobuf {
-        file: file.into(),
-        offset,
-        message,
-    };
-    loop {
-        let field_start = cursor.offset;
-        let Some(key) = cursor.varint().map_err(|m| fail(field_start, m))? else {
-            break;
-        };
-        let (field, wire) = (key >> 3, key & 7);
-        match wire {
-            2 => {
-                let len = cursor
-                    .varint()
-                    .map_err(|m| fail(field_start, m))?
-                    .ok_or_else(|| fail(field_start, "the input ends before a length".into()))?;
-                if len > MAX_MESSAGE {
-                    return Err(fail(
-                        field_start,
-                        format!("field length {len} is larger than 2 GiB"),
-                    ));
-                }
-                if field != 1 {
-                    cursor.skip(len).map_err(|m| fail(field_start, m))?;
-                    continue;
-                }
-                let body = cursor.bytes(len).map_err(|m| fail(field_start, m))?;
-                let message =
-                    <ResourceSpans as prost::Message>::decode(body.as_slice()).map_err(|e| {
-                        fail(
-                            field_start,
-                            format!("expected an OTLP ResourceSpans message: {e}"),
-                        )
-                    })?;
-                add_resource(message, &mut grouper, &mut names)
-                    .map_err(|m| fail(field_start, m))?;
-            }
-            0 => {
-                cursor.varint().map_err(|m| fail(field_start, m))?;
-            }
-            1 => cursor.skip(8).map_err(|m| fail(field_start, m))?,
-            5 => cursor.skip(4).map_err(|m| fail(field_start, m))?,
-            other => {
-                return Err(fail(
-                    field_start,
-                    format!(
-                        "wire type {other} of field {field} is not valid here; expected an OTLP TracesData or ExportTraceServiceRequest"
-                    ),
-                ));
-            }
-        }
-    }
-    stats.format = Some(super::Format::OtlpProto);
-    for trace in grouper.into_traces() {
-        stats.traces += 1;
-        stats.spans += trace.spans.len();
-        sink(trace).map_err(|source| Error::Sink {
-            file: file.into(),
-            source,
-        })?;
-    }
-    Ok(())
-}
-
-/// Adds one `ResourceSpans`; a span without its ids cannot be placed in a trace and fails
-/// the whole message, named by its position in it.
-fn add_resource(
-    message: ResourceSpans,
-    grouper: &mut Grouper,
-    names: &mut Interner,
-) -> Result<(), String> {
-    let attribute = |key: &str| {
-        message
-            .resource
-            .as_ref()?
-            .attributes
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.as_ref()?.string_value.clone())
-    };
-    let service = names.get(attribute("service.name").as_deref().unwrap_or(""));
-    let host = attribute("host.name")
-        .or_else(|| attribute("host.id"))
-        .or_else(|| attribute("service.instance.id"))
-        .map(|h| names.get(&h));
-    for (k, scope) in message
-        .scope_spans
-        .into_iter()
-        .chain(message.instrumentation_library_spans)
-        .enumerate()
-    {
-        for (j, raw) in scope.spans.into_iter().enumerate() {
-            for (field, id) in [("trace_id", &raw.trace_id), ("span_id", &raw.span_id)] {
-                if id.is_empty() {
-                    return Err(format!(
-                        "span {j} of scope {k} in this ResourceSpans has no {field}"
-                    ));
-                }
-            }
-            let mut span = Span::new(
-                TraceId::from_bytes(&raw.trace_id),
-                SpanId::from_bytes(&raw.span_id),
-                raw.start_time_unix_nano,
-                raw.end_time_unix_nano,
-            )
-            .with_name(names.get(&raw.name))
-            .with_kind(SpanKind::from_otlp(i64::from(raw.kind)));
-            if !raw.parent_span_id.is_empty() {
-                span = span.with_parent(SpanId::from_bytes(&raw.parent_span_id));
-            }
-            match raw.status.map(|s| s.code) {
-                Some(1) => span = span.with_status(Status::Ok),
-                Some(2) => span = span.with_status(Status::Error),
-                _ => {}
-            }
-            for link in raw.links {
-                span = span.with_link(Link {
-                    trace_id: TraceId::from_bytes(&link.trace_id),
-                    span_id: SpanId::from_bytes(&link.span_id),
-                });
-            }
-            let peer = super::peer_from(
-                span.kind(),
-                &super::PEER_KEYS.map(|key| {
-                    let value = raw
-                        .attributes
-                        .iter()
-                        .find(|kv| kv.key == key)?
-                        .value
-                        .as_ref()?;
-                    match (&value.string_value, value.int_value) {
-                        (Some(text), _) => Some(text.clone()),
-                        (None, Some(number)) => Some(number.to_string()),
-                        (None, None) => None,
-                    }
-                }),
-            );
-            if let Some(peer) = peer {
-                span = span.with_peer(names.get(&peer));
-            }
-            // OTLP's span flags: bit 8 says whether bit 9 (the parent is remote) is known.
-            if raw.flags & 0x300 == 0x300 {
-                span = span.with_remote_parent(true);
-            }
-            span.set_origin(crate::model::Origin::new(
-                span.trace_id().clone(),
-                service.clone(),
-                host.clone(),
-            ));
-            grouper.push(span);
-        }
-    }
-    Ok(())
-}
-
 /// Encodes traces as an OTLP `TracesData`, for tests and fuzz seeds: one `ResourceSpans` per
 /// span, carrying the span's service.
 #[doc(hidden)]
@@ -385,8 +739,11 @@ pub fn encode_traces_data(spans: &[Span]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::super::{Format, read_traces};
     use super::*;
+    use crate::Error;
 
     fn sample() -> Vec<Span> {
         let t = TraceId::parse("5b8efff798038103d269b633813fc60c");

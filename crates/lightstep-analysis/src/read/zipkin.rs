@@ -6,71 +6,24 @@
 //! id gets an id of its own (`<id>-server`) and becomes the client's child, and the children
 //! that name the shared id hang under the side whose service they ran in (the server's when
 //! unsure). Spans with no timestamp after merging carry no timing and are counted, not kept.
+//!
+//! Each fragment is read straight into a [`Span`] plus a few bytes of what merging needs; the
+//! fragments of one id are found by sorting a hash of the ids, so that a million spans need no
+//! map of a million strings. Ids are compared as Zipkin writes them, case aside: `01` and `1`
+//! are different ids.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::io::Read;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
+use super::json::Reader;
+use super::lexer::Res;
 use super::{Interner, ReadStats, micros_to_nanos};
-use crate::model::{Span, SpanId, SpanKind, Status, Trace, TraceId};
+use crate::model::{Origin, Span, SpanId, SpanKind, Status, Trace, TraceId};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ZipkinSpan {
-    // Required by Zipkin's v2 model: the error names the field and where.
-    #[serde(deserialize_with = "super::json::required_id")]
-    trace_id: String,
-    #[serde(deserialize_with = "super::json::required_id")]
-    id: String,
-    #[serde(default)]
-    parent_id: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "super::json::optional_micros")]
-    timestamp: Option<u64>,
-    #[serde(default, deserialize_with = "super::json::optional_micros")]
-    duration: Option<u64>,
-    #[serde(default)]
-    local_endpoint: Option<Endpoint>,
-    #[serde(default)]
-    remote_endpoint: Option<Endpoint>,
-    #[serde(default)]
-    shared: Option<bool>,
-    #[serde(default)]
-    tags: Option<HashMap<String, serde_json::Value>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Endpoint {
-    #[serde(default)]
-    service_name: Option<String>,
-    #[serde(default)]
-    ipv4: Option<String>,
-    #[serde(default)]
-    ipv6: Option<String>,
-    #[serde(default)]
-    port: Option<u16>,
-}
-
-impl Endpoint {
-    /// The peer this endpoint names: its service, else its address (and port).
-    fn peer(self) -> Option<String> {
-        if let Some(service) = self.service_name.filter(|s| !s.is_empty()) {
-            return Some(service);
-        }
-        let address = self.ipv4.or(self.ipv6).filter(|a| !a.is_empty())?;
-        Some(match self.port {
-            Some(port) => format!("{address}:{port}"),
-            None => address,
-        })
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Which half of an RPC a fragment reports: what decides which fragments are one span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Side {
     Server,
     Client,
@@ -78,248 +31,645 @@ enum Side {
     Unknown,
 }
 
-struct Merged {
-    id: String,
-    service: String,
+/// What merging needs of a fragment beyond its span.
+#[derive(Clone, Copy, Debug)]
+struct Fragment {
     side: Side,
-    parent: Option<String>,
-    kind: Option<String>,
-    name: Option<String>,
-    start_us: Option<u64>,
-    end_us: Option<u64>,
-    host: Option<String>,
-    peer: Option<String>,
-    error: bool,
+    /// Digits of a hex id as written (so that `01` and `1` stay apart); 0 for text ids.
+    id_len: u8,
+    parent_len: u8,
+    has_time: bool,
+    kind_given: bool,
+    /// The name was given and not empty.
+    named: bool,
+    /// Merged into another fragment, or carrying no time: not a span of its own.
+    gone: bool,
 }
 
-impl Merged {
-    fn absorb(&mut self, span: ZipkinSpan) {
-        if self.parent.is_none() {
-            self.parent = span.parent_id.filter(|p| !p.is_empty());
+/// The fragments of one document or one trace, in input order.
+#[derive(Default)]
+pub(super) struct Fragments {
+    spans: Vec<Span>,
+    fragments: Vec<Fragment>,
+}
+
+const ZIPKIN_SPAN_FIELDS: [&str; 11] = [
+    "traceId",
+    "id",
+    "parentId",
+    "kind",
+    "name",
+    "timestamp",
+    "duration",
+    "localEndpoint",
+    "remoteEndpoint",
+    "shared",
+    "tags",
+];
+
+/// A Zipkin endpoint: its service, address and port.
+#[derive(Default)]
+struct Endpoint {
+    service: Option<Arc<str>>,
+    address: Option<Arc<str>>,
+    port: Option<u16>,
+}
+
+impl<R: Read> Reader<'_, R> {
+    /// One Zipkin span object, appended to `out`.
+    pub(super) fn zipkin_span(&mut self, out: &mut Fragments) -> Res<()> {
+        const WHAT: &str = "a Zipkin span";
+        self.lx.begin_object(WHAT)?;
+        let mut trace_id: Option<TraceId> = None;
+        let mut id: Option<(SpanId, u8)> = None;
+        let mut parent: Option<(SpanId, u8)> = None;
+        let mut kind: Option<String> = None;
+        let mut named = false;
+        let mut timestamp: Option<u64> = None;
+        let mut duration: Option<u64> = None;
+        let mut local = Endpoint::default();
+        let mut remote: Option<Endpoint> = None;
+        let mut shared = None;
+        let mut error = false;
+        let mut seen = 0u32;
+        self.name.clear();
+        let mut first = true;
+        while let Some(key) = self.lx.next_key(&mut first, |key| match key {
+            b"traceId" => 1,
+            b"id" => 2,
+            b"parentId" => 3,
+            b"kind" => 4,
+            b"name" => 5,
+            b"timestamp" => 6,
+            b"duration" => 7,
+            b"localEndpoint" => 8,
+            b"remoteEndpoint" => 9,
+            b"shared" => 10,
+            b"tags" => 11,
+            _ => 0u32,
+        })? {
+            if key != 0 {
+                if seen & (1 << key) != 0 {
+                    return Err(self.lx.error(format!(
+                        "duplicate field `{}`",
+                        ZIPKIN_SPAN_FIELDS[key as usize - 1]
+                    )));
+                }
+                seen |= 1 << key;
+            }
+            match key {
+                1 => trace_id = Some(self.zipkin_id(TraceId::parse_bytes)?.0),
+                2 => id = Some(self.zipkin_id(SpanId::parse_bytes)?),
+                3 => {
+                    parent = match self.lx.string_or_null("a string")? {
+                        Some(text) if !self.lx.bytes(text).is_empty() => {
+                            Some(self.lowercase_id(text, SpanId::parse_bytes)?)
+                        }
+                        _ => None,
+                    };
+                }
+                4 => {
+                    kind = match self.lx.string_or_null("a string")? {
+                        Some(text) => Some(self.lx.str(text)?.to_owned()),
+                        None => None,
+                    };
+                }
+                5 => {
+                    if let Some(text) = self.lx.string_or_null("a string")? {
+                        let text = self.lx.str(text)?;
+                        self.name.push_str(text);
+                        named = !text.is_empty();
+                    }
+                }
+                6 => timestamp = Some(self.unsigned()?),
+                7 => duration = Some(self.unsigned()?),
+                8 => local = self.endpoint()?.unwrap_or_default(),
+                9 => remote = self.endpoint()?,
+                10 => shared = self.lx.boolean("a boolean")?,
+                11 => error = self.zipkin_tags_have_error()?,
+                _ => self.lx.skip_value()?,
+            }
         }
-        if self.kind.is_none() {
-            self.kind = span.kind;
+        let Some(trace_id) = trace_id else {
+            return Err(self.lx.error("missing field `traceId`"));
+        };
+        let Some((span_id, id_len)) = id else {
+            return Err(self.lx.error("missing field `id`"));
+        };
+        let side = match kind.as_deref() {
+            Some("SERVER") => Side::Server,
+            _ if shared == Some(true) => Side::Server,
+            Some("CLIENT") => Side::Client,
+            Some(_) => Side::Other,
+            None => Side::Unknown,
+        };
+        let span_kind = kind.as_deref().map(SpanKind::from_name).unwrap_or_default();
+        let service = local.service.unwrap_or_else(|| self.names.get(""));
+        let host = local.address;
+        // Kept whatever the kind, until merging has settled the kind.
+        let peer = remote.and_then(|e| e.peer(&mut self.peer));
+        let origin = match &self.last_origin {
+            Some(last)
+                if last.trace_id == trace_id && last.service == service && last.host == host =>
+            {
+                last.clone()
+            }
+            _ => {
+                let origin = Origin::new(trace_id, service, host);
+                self.last_origin = Some(origin.clone());
+                origin
+            }
+        };
+        let start = timestamp.map_or(0, micros_to_nanos);
+        let end = timestamp.map_or(0, |ts| {
+            micros_to_nanos(ts.saturating_add(duration.unwrap_or(0)))
+        });
+        let label = self.names.label(&self.name, peer);
+        let mut span = Span::from_parts(origin, label, span_id, start, end);
+        span.set_kind(span_kind);
+        if let Some((parent, _)) = &parent {
+            span.set_parent(Some(parent.clone()));
         }
-        if self.name.as_deref().is_none_or(str::is_empty) {
-            self.name = span.name;
+        if error {
+            span.set_status(Status::Error);
         }
-        if let Some(ts) = span.timestamp {
-            self.start_us = Some(self.start_us.map_or(ts, |s| s.min(ts)));
-            let end = ts.saturating_add(span.duration.unwrap_or(0));
-            self.end_us = Some(self.end_us.map_or(end, |e| e.max(end)));
+        out.spans.push(span);
+        out.fragments.push(Fragment {
+            side,
+            id_len,
+            parent_len: parent.map_or(0, |(_, len)| len),
+            has_time: timestamp.is_some(),
+            kind_given: kind.is_some(),
+            named,
+            gone: false,
+        });
+        Ok(())
+    }
+
+    /// A required Zipkin id, lower-cased (Zipkin ids are case-insensitive), with its length.
+    fn zipkin_id<T>(&mut self, parse: fn(&[u8]) -> Option<T>) -> Res<(T, u8)> {
+        let Some(text) = self.lx.string_or_null("a string")? else {
+            return Err(self.lx.error("invalid type: null, expected a string"));
+        };
+        if self.lx.bytes(text).is_empty() {
+            return Err(self
+                .lx
+                .error("invalid value: string \"\", expected a non-empty id"));
         }
-        if self.host.is_none() {
-            self.host = span.local_endpoint.and_then(|e| e.ipv4.or(e.ipv6));
+        self.lowercase_id(text, parse)
+    }
+
+    fn lowercase_id<T>(
+        &self,
+        text: super::lexer::Text,
+        parse: fn(&[u8]) -> Option<T>,
+    ) -> Res<(T, u8)> {
+        let bytes = self.lx.bytes(text);
+        let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
+        let id = if bytes.iter().any(u8::is_ascii_uppercase) {
+            parse(&bytes.to_ascii_lowercase())
+        } else {
+            parse(bytes)
+        };
+        let id = id.ok_or_else(|| self.lx.error("a string is not valid UTF-8"))?;
+        Ok((id, len))
+    }
+
+    fn endpoint(&mut self) -> Res<Option<Endpoint>> {
+        if !self.lx.begin_object("a Zipkin endpoint")? {
+            return Ok(None);
         }
-        if self.peer.is_none() {
-            self.peer = span.remote_endpoint.and_then(Endpoint::peer);
+        let mut endpoint = Endpoint::default();
+        let mut ipv4 = None;
+        let mut ipv6 = None;
+        let mut first = true;
+        while let Some(key) = self.lx.next_key(&mut first, |key| match key {
+            b"serviceName" => 1,
+            b"ipv4" => 2,
+            b"ipv6" => 3,
+            b"port" => 4,
+            _ => 0,
+        })? {
+            match key {
+                1..=3 => {
+                    let value = match self.lx.string_or_null("a string")? {
+                        Some(text) => {
+                            let text = self.lx.str(text)?;
+                            Some(self.names.get(text))
+                        }
+                        None => None,
+                    };
+                    match key {
+                        1 => endpoint.service = value,
+                        2 => ipv4 = value,
+                        _ => ipv6 = value,
+                    }
+                }
+                4 => endpoint.port = self.port()?,
+                _ => self.lx.skip_value()?,
+            }
         }
-        self.error |= span.tags.as_ref().is_some_and(|t| t.contains_key("error"));
+        endpoint.address = ipv4.or(ipv6);
+        Ok(Some(endpoint))
+    }
+
+    fn port(&mut self) -> Res<Option<u16>> {
+        const WHAT: &str = "u16";
+        match self.lx.peek_value(WHAT)? {
+            b'n' => {
+                self.lx.skip_value()?;
+                Ok(None)
+            }
+            b'-' | b'0'..=b'9' => match self.lx.number()? {
+                super::lexer::Number::Unsigned(n) => u16::try_from(n).map(Some).map_err(|_| {
+                    self.lx
+                        .error(format!("invalid value: integer `{n}`, expected {WHAT}"))
+                }),
+                other => Err(self.lx.error(format!(
+                    "invalid value: {}, expected {WHAT}",
+                    other.to_text()
+                ))),
+            },
+            _ => Err(self.lx.invalid_type(WHAT)),
+        }
+    }
+
+    /// Zipkin tags, an object of any values: whether it has the key `error`.
+    fn zipkin_tags_have_error(&mut self) -> Res<bool> {
+        if !self.lx.begin_object("a map of Zipkin tags")? {
+            return Ok(false);
+        }
+        let mut error = false;
+        let mut first = true;
+        while let Some(is_error) = self.lx.next_key(&mut first, |key| key == b"error")? {
+            error |= is_error;
+            self.lx.skip_value()?;
+        }
+        Ok(error)
     }
 }
 
-fn side(span: &ZipkinSpan) -> Side {
-    match span.kind.as_deref() {
-        Some("SERVER") => Side::Server,
-        _ if span.shared == Some(true) => Side::Server,
-        Some("CLIENT") => Side::Client,
-        Some(_) => Side::Other,
-        None => Side::Unknown,
+impl Endpoint {
+    /// The peer this endpoint names, written to `out`: its service, else its address (and
+    /// port).
+    fn peer(self, out: &mut String) -> Option<&str> {
+        out.clear();
+        if let Some(service) = self.service.filter(|s| !s.is_empty()) {
+            out.push_str(&service);
+            return Some(out);
+        }
+        let address = self.address.filter(|a| !a.is_empty())?;
+        out.push_str(&address);
+        if let Some(port) = self.port {
+            out.push(':');
+            out.push_str(itoa::Buffer::new().format(port));
+        }
+        Some(out)
     }
 }
 
-fn service_of(span: &ZipkinSpan) -> String {
-    span.local_endpoint
-        .as_ref()
-        .and_then(|e| e.service_name.clone())
-        .unwrap_or_default()
-}
-
-/// Converts the spans of one or more traces.
+/// Converts the fragments of one or more traces, traces in order of first appearance.
 pub(super) fn convert(
-    spans: Vec<ZipkinSpan>,
+    fragments: Fragments,
     names: &mut Interner,
     stats: &mut ReadStats,
 ) -> Vec<Trace> {
-    let mut order: Vec<String> = Vec::new();
-    let mut by_trace: HashMap<String, Vec<ZipkinSpan>> = HashMap::new();
-    for span in spans {
-        let key = span.trace_id.to_ascii_lowercase();
-        by_trace
-            .entry(key.clone())
-            .or_insert_with(|| {
-                order.push(key);
-                Vec::new()
-            })
-            .push(span);
+    let Fragments { spans, fragments } = fragments;
+    let Some(first) = spans.first() else {
+        return Vec::new();
+    };
+    // Usually one trace: no regrouping.
+    let first_id = first.trace_id().clone();
+    if spans.iter().all(|s| *s.trace_id() == first_id) {
+        return vec![convert_trace(first_id, spans, fragments, names, stats)];
+    }
+    let mut order: Vec<TraceId> = Vec::new();
+    let mut groups: HashMap<TraceId, Fragments> = HashMap::new();
+    for (span, fragment) in spans.into_iter().zip(fragments) {
+        let group = groups.entry(span.trace_id().clone()).or_insert_with(|| {
+            order.push(span.trace_id().clone());
+            Fragments::default()
+        });
+        group.spans.push(span);
+        group.fragments.push(fragment);
     }
     order
         .into_iter()
-        .filter_map(|key| {
-            let spans = by_trace.remove(&key)?;
-            Some(convert_trace(&key, spans, names, stats))
+        .filter_map(|id| {
+            let group = groups.remove(&id)?;
+            Some(convert_trace(
+                id,
+                group.spans,
+                group.fragments,
+                names,
+                stats,
+            ))
         })
         .collect()
 }
 
+/// Shared ids renamed: the id (and its length) to the server half's new id, the server's service
+/// and the client's.
+type Renamed = HashMap<(SpanId, u8), (SpanId, Arc<str>, Arc<str>)>;
+
+/// The fragments of one id with what decides which of them are one span.
+fn same_key(a: &Span, fa: &Fragment, b: &Span, fb: &Fragment) -> bool {
+    fa.side == fb.side && a.service() == b.service()
+}
+
+fn same_id(a: &Span, fa: &Fragment, b: &Span, fb: &Fragment) -> bool {
+    fa.id_len == fb.id_len && a.span_id() == b.span_id()
+}
+
 fn convert_trace(
-    trace_key: &str,
-    spans: Vec<ZipkinSpan>,
+    trace_id: TraceId,
+    mut spans: Vec<Span>,
+    mut fragments: Vec<Fragment>,
     names: &mut Interner,
     stats: &mut ReadStats,
 ) -> Trace {
-    // Merge fragments of the same (id, service, side); fragments of unknown side join the one
-    // known fragment of their id and service, if there is exactly one.
-    let mut merged: Vec<Merged> = Vec::new();
-    let mut index: HashMap<(String, String, Side), usize> = HashMap::new();
-    let mut unknown: Vec<ZipkinSpan> = Vec::new();
-    for span in spans {
-        let side = side(&span);
-        if side == Side::Unknown {
-            unknown.push(span);
+    // The fragments of each id next to each other: a hash of the id, then input order.
+    let hasher = foldhash::fast::RandomState::default();
+    let mut by_id: Vec<(u64, u32)> = spans
+        .iter()
+        .zip(&fragments)
+        .enumerate()
+        .map(|(i, (span, fragment))| {
+            let hash = match span.span_id().key() {
+                Ok(value) => hasher.hash_one((value, fragment.id_len)),
+                Err(text) => hasher.hash_one(text),
+            };
+            (hash, i as u32)
+        })
+        .collect();
+    by_id.sort_unstable();
+
+    // Shared ids renamed: id (and its length) -> the server's new id, the server's service and
+    // the client's.
+    let mut renamed: Renamed = HashMap::new();
+    let mut server_of: HashMap<u32, SpanId> = HashMap::new();
+    // Merged entries created by fragments of unknown side, which come after all the others.
+    let mut unknown_created: Vec<bool> = vec![false; spans.len()];
+    let mut run: Vec<u32> = Vec::new();
+    let mut start = 0;
+    while start < by_id.len() {
+        let hash = by_id[start].0;
+        let mut stop = start + 1;
+        while stop < by_id.len() && by_id[stop].0 == hash {
+            stop += 1;
+        }
+        if stop - start > 1 {
+            // One hash may hold several ids: each is handled on its own.
+            let mut rest: Vec<u32> = by_id[start..stop].iter().map(|&(_, i)| i).collect();
+            while let Some(&lead) = rest.first() {
+                let l = lead as usize;
+                run.clear();
+                run.extend(rest.iter().copied().filter(|&i| {
+                    same_id(
+                        &spans[l],
+                        &fragments[l],
+                        &spans[i as usize],
+                        &fragments[i as usize],
+                    )
+                }));
+                rest.retain(|i| !run.contains(i));
+                merge_run(
+                    &run,
+                    &mut spans,
+                    &mut fragments,
+                    &mut unknown_created,
+                    names,
+                );
+                share_run(
+                    &run,
+                    &spans,
+                    &fragments,
+                    &unknown_created,
+                    &mut renamed,
+                    &mut server_of,
+                );
+            }
+        } else {
+            let i = by_id[start].1 as usize;
+            unknown_created[i] = fragments[i].side == Side::Unknown;
+        }
+        start = stop;
+    }
+    drop(by_id);
+
+    let mut out = Vec::with_capacity(spans.len());
+    let mut kept_unknown = Vec::new();
+    for (i, (mut span, fragment)) in spans.into_iter().zip(fragments).enumerate() {
+        if fragment.gone {
             continue;
         }
-        let key = (span.id.to_ascii_lowercase(), service_of(&span), side);
-        let slot = *index.entry(key.clone()).or_insert_with(|| {
-            merged.push(empty(key.0.clone(), key.1.clone(), side));
-            merged.len() - 1
-        });
-        if let Some(m) = merged.get_mut(slot) {
-            m.absorb(span);
+        if !fragment.has_time {
+            stats.skipped_spans += 1;
+            continue;
         }
-    }
-    for span in unknown {
-        let id = span.id.to_ascii_lowercase();
-        let service = service_of(&span);
-        let matches: Vec<usize> = merged
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.id == id && m.service == service && m.side != Side::Unknown)
-            .map(|(i, _)| i)
-            .collect();
-        let slot = match (matches.first(), matches.len()) {
-            (Some(&only), 1) => only,
-            _ => {
-                let key = (id.clone(), service.clone(), Side::Unknown);
-                *index.entry(key).or_insert_with(|| {
-                    merged.push(empty(id, service, Side::Unknown));
-                    merged.len() - 1
-                })
-            }
-        };
-        if let Some(m) = merged.get_mut(slot) {
-            m.absorb(span);
-        }
-    }
-    let before = merged.len();
-    merged.retain(|m| m.start_us.is_some());
-    stats.skipped_spans += before - merged.len();
-
-    // Shared ids: the server half gets its own id and hangs under the client half.
-    let mut sides_by_id: HashMap<&str, (Option<usize>, Option<usize>)> = HashMap::new();
-    for (i, m) in merged.iter().enumerate() {
-        let entry = sides_by_id.entry(m.id.as_str()).or_default();
-        if m.side == Side::Server {
-            entry.0.get_or_insert(i);
-        } else {
-            entry.1.get_or_insert(i);
-        }
-    }
-    // id -> (server's new id, server's service, client's service)
-    let mut renamed: HashMap<String, (String, String, String)> = HashMap::new();
-    let mut server_of: HashMap<usize, String> = HashMap::new();
-    for (id, (server, client)) in &sides_by_id {
-        if let (Some(server), Some(client)) = (server, client) {
-            let new_id = format!("{id}-server");
-            let server_service = merged[*server].service.clone();
-            let client_service = merged[*client].service.clone();
-            renamed.insert(
-                (*id).to_string(),
-                (new_id.clone(), server_service, client_service),
-            );
-            server_of.insert(*server, new_id);
-        }
-    }
-    drop(sides_by_id);
-
-    let trace_id = TraceId::parse(trace_key);
-    let mut out = Vec::with_capacity(merged.len());
-    for (i, m) in merged.into_iter().enumerate() {
-        let start = micros_to_nanos(m.start_us.unwrap_or(0));
-        let end = micros_to_nanos(m.end_us.unwrap_or(0));
-        let (span_id, parent) = match server_of.get(&i) {
-            Some(new_id) => (SpanId::parse(new_id), Some(SpanId::parse(&m.id))),
-            None => {
-                let parent = m.parent.as_deref().map(|p| {
-                    let p = p.to_ascii_lowercase();
-                    match renamed.get(&p) {
-                        // A child of a shared id: the client's only if it ran in the client's
-                        // service and not the server's.
-                        Some((server_id, server_service, client_service))
-                            if !(m.service == *client_service && m.service != *server_service) =>
-                        {
-                            SpanId::parse(server_id)
-                        }
-                        _ => SpanId::parse(&p),
-                    }
-                });
-                (SpanId::parse(&m.id), parent)
-            }
-        };
-        let mut span = Span::new(trace_id.clone(), span_id, start, end)
-            .with_name(names.get(m.name.as_deref().unwrap_or("")))
-            .with_kind(
-                m.kind
-                    .as_deref()
-                    .map(SpanKind::from_name)
-                    .unwrap_or_default(),
-            );
-        span.set_parent(parent.filter(|p| !p.is_zero()));
-        span.set_origin(crate::model::Origin::new(
-            span.trace_id().clone(),
-            names.get(&m.service),
-            m.host.map(|h| -> Arc<str> { names.get(&h) }),
-        ));
-        if matches!(span.kind(), SpanKind::Client | SpanKind::Producer)
-            && let Some(peer) = &m.peer
+        let index = i as u32;
+        if let Some(new_id) = server_of.get(&index) {
+            let parent = span.span_id().clone();
+            span.set_span_id(new_id.clone());
+            span.set_parent(Some(parent));
+        } else if !renamed.is_empty()
+            && let Some(parent) = span.parent_id().cloned()
+            && let Some((server_id, server_service, client_service)) =
+                renamed.get(&(parent, fragment.parent_len))
         {
-            span = span.with_peer(names.get(peer));
+            // A child of a shared id: the client's only if it ran in the client's service and
+            // not the server's.
+            if !(span.service_arc() == client_service && span.service_arc() != server_service) {
+                span.set_parent(Some(server_id.clone()));
+            }
         }
-        if m.error {
-            span = span.with_status(Status::Error);
+        // Only client and producer spans name a peer.
+        if span.peer().is_some() && !matches!(span.kind(), SpanKind::Client | SpanKind::Producer) {
+            let name = span.name_arc().clone();
+            span.set_label(names.label(&name, None));
         }
-        out.push(span);
+        if unknown_created[i] {
+            kept_unknown.push(span);
+        } else {
+            out.push(span);
+        }
     }
+    out.extend(kept_unknown);
     Trace::new(trace_id, out)
 }
 
-fn empty(id: String, service: String, side: Side) -> Merged {
-    Merged {
-        id,
-        service,
-        side,
-        parent: None,
-        kind: None,
-        name: None,
-        start_us: None,
-        end_us: None,
-        host: None,
-        peer: None,
-        error: false,
+/// Merges the fragments of one id: those of a known side with the same service and side into
+/// the first of them; then each of unknown side into the one known fragment of its service, if
+/// there is exactly one, else with the other unknown ones of its service.
+fn merge_run(
+    run: &[u32],
+    spans: &mut [Span],
+    fragments: &mut [Fragment],
+    unknown_created: &mut [bool],
+    names: &mut Interner,
+) {
+    let mut entries: Vec<u32> = Vec::new();
+    let known_sides: Vec<u32> = run
+        .iter()
+        .copied()
+        .filter(|&i| fragments[i as usize].side != Side::Unknown)
+        .collect();
+    for &i in &known_sides {
+        let into = entries.iter().copied().find(|&e| {
+            same_key(
+                &spans[e as usize],
+                &fragments[e as usize],
+                &spans[i as usize],
+                &fragments[i as usize],
+            )
+        });
+        match into {
+            Some(e) => absorb(spans, fragments, names, e, i),
+            None => entries.push(i),
+        }
     }
+    let known = entries.len();
+    for &i in run.iter().filter(|&&i| !known_sides.contains(&i)) {
+        let service = spans[i as usize].service_arc().clone();
+        let mut matches = entries[..known]
+            .iter()
+            .copied()
+            .filter(|&e| *spans[e as usize].service_arc() == service);
+        let into = match (matches.next(), matches.next()) {
+            (Some(only), None) => Some(only),
+            _ => entries[known..]
+                .iter()
+                .copied()
+                .find(|&e| *spans[e as usize].service_arc() == service),
+        };
+        match into {
+            Some(e) => absorb(spans, fragments, names, e, i),
+            None => {
+                entries.push(i);
+                unknown_created[i as usize] = true;
+            }
+        }
+    }
+}
+
+/// Fragment `from` merged into the entry `into`: what `into` lacks is taken from it.
+fn absorb(
+    spans: &mut [Span],
+    fragments: &mut [Fragment],
+    names: &mut Interner,
+    into: u32,
+    from: u32,
+) {
+    let (i, f) = (into as usize, from as usize);
+    fragments[f].gone = true;
+    let other = spans[f].clone();
+    let fragment = fragments[f];
+    let span = &mut spans[i];
+    let entry = &mut fragments[i];
+    if span.parent_id().is_none() && other.parent_id().is_some() {
+        span.set_parent(other.parent_id().cloned());
+        entry.parent_len = fragment.parent_len;
+    }
+    if !entry.kind_given && fragment.kind_given {
+        span.set_kind(other.kind());
+        entry.kind_given = true;
+    }
+    let named = if entry.named { &*span } else { &other };
+    let with_peer = if span.peer().is_some() {
+        &*span
+    } else {
+        &other
+    };
+    if !entry.named || span.peer().is_none() {
+        let label = names.label(named.name(), with_peer.peer());
+        entry.named |= fragment.named;
+        span.set_label(label);
+    }
+    if fragment.has_time {
+        let (start, end) = if entry.has_time {
+            (
+                span.start_ns().min(other.start_ns()),
+                span.end_ns().max(other.end_ns()),
+            )
+        } else {
+            (other.start_ns(), other.end_ns())
+        };
+        span.set_times(start, end);
+        entry.has_time = true;
+    }
+    if span.host().is_none() && other.host().is_some() {
+        span.set_origin(other.origin().clone());
+    }
+    if other.status() == Status::Error {
+        span.set_status(Status::Error);
+    }
+}
+
+/// A shared id among the merged entries of one id: the first server-side one (with a time)
+/// becomes `<id>-server`, the child of the first other one.
+fn share_run(
+    run: &[u32],
+    spans: &[Span],
+    fragments: &[Fragment],
+    unknown_created: &[bool],
+    renamed: &mut Renamed,
+    server_of: &mut HashMap<u32, SpanId>,
+) {
+    let live = |&&i: &&u32| {
+        let f = &fragments[i as usize];
+        !f.gone && f.has_time
+    };
+    let server = run
+        .iter()
+        .filter(live)
+        .copied()
+        .find(|&i| fragments[i as usize].side == Side::Server);
+    // Entries in the order they were made: known sides first, then unknown.
+    let client = run
+        .iter()
+        .filter(live)
+        .copied()
+        .filter(|&i| fragments[i as usize].side != Side::Server)
+        .min_by_key(|&i| (unknown_created[i as usize], i));
+    let (Some(server), Some(client)) = (server, client) else {
+        return;
+    };
+    let (s, c) = (&spans[server as usize], &spans[client as usize]);
+    let len = fragments[server as usize].id_len;
+    let text = match s.span_id().as_u64() {
+        Some(value) => format!("{value:0width$x}", width = usize::from(len)),
+        None => s.span_id().to_string(),
+    };
+    let new_id = SpanId::parse(&format!("{text}-server"));
+    renamed.insert(
+        (s.span_id().clone(), len),
+        (
+            new_id.clone(),
+            s.service_arc().clone(),
+            c.service_arc().clone(),
+        ),
+    );
+    server_of.insert(server, new_id);
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::read_traces;
     use super::*;
 
-    fn spans(json: &str) -> Vec<ZipkinSpan> {
-        serde_json::from_str(json).unwrap()
+    fn convert_json(json: &str) -> (Vec<Trace>, ReadStats) {
+        let mut traces = Vec::new();
+        let stats = read_traces(json.as_bytes(), "z.json".as_ref(), None, |t| {
+            traces.push(t);
+            Ok(())
+        })
+        .unwrap();
+        (traces, stats)
     }
 
     #[test]
     fn shared_ids_are_split_and_children_follow_their_service() {
-        let input = spans(
+        let (traces, stats) = convert_json(
             r#"[{"traceId":"a","id":"1","kind":"SERVER","timestamp":0,"duration":100,"localEndpoint":{"serviceName":"front"}},
                 {"traceId":"a","id":"2","parentId":"1","kind":"CLIENT","timestamp":10,"duration":80,"localEndpoint":{"serviceName":"front"}},
                 {"traceId":"a","id":"2","parentId":"1","kind":"SERVER","shared":true,"timestamp":15,"duration":70,"localEndpoint":{"serviceName":"back"}},
@@ -327,8 +677,6 @@ mod tests {
                 {"traceId":"a","id":"3","parentId":"2","name":"late name","localEndpoint":{"serviceName":"back"}},
                 {"traceId":"a","id":"4","parentId":"2","name":"untimed","localEndpoint":{"serviceName":"other"}}]"#,
         );
-        let mut stats = ReadStats::default();
-        let traces = convert(input, &mut Interner::default(), &mut stats);
         assert_eq!(traces.len(), 1);
         let spans = &traces[0].spans;
         assert_eq!(spans.len(), 4);
