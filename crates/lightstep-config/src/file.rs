@@ -8,88 +8,44 @@ use std::path::{Path, PathBuf};
 use config::{FileFormat, Value, ValueKind};
 
 use crate::error::ConfigError;
+use crate::settings::{Setting, Shape};
 
-/// How a file key's value is shaped.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shape {
-    Scalar,
-    /// A table of string values (`headers`, `resource_attributes`).
-    Map,
-    /// A list, or one comma-separated string (`propagators`).
-    List,
-}
-
-/// Every key a file may hold, dotted.
-pub(crate) const KEYS: &[(&str, Shape)] = &[
-    ("access_token", Shape::Scalar),
-    ("otlp_endpoint", Shape::Scalar),
-    ("traces_endpoint", Shape::Scalar),
-    ("protocol", Shape::Scalar),
-    ("region", Shape::Scalar),
-    ("service_name", Shape::Scalar),
-    ("service_version", Shape::Scalar),
-    ("deployment_environment", Shape::Scalar),
-    ("headers", Shape::Map),
-    ("resource_attributes", Shape::Map),
-    ("timeout", Shape::Scalar),
-    ("compression", Shape::Scalar),
-    ("traces_exporter", Shape::Scalar),
-    ("sdk_disabled", Shape::Scalar),
-    ("propagators", Shape::List),
-    ("shutdown_timeout", Shape::Scalar),
-    ("tls.ca_file", Shape::Scalar),
-    ("tls.client_certificate", Shape::Scalar),
-    ("tls.client_key", Shape::Scalar),
-    ("tls.insecure", Shape::Scalar),
-    ("batch.max_queue_size", Shape::Scalar),
-    ("batch.max_export_batch_size", Shape::Scalar),
-    ("batch.scheduled_delay", Shape::Scalar),
-    ("batch.export_timeout", Shape::Scalar),
-    ("batch.max_concurrent_exports", Shape::Scalar),
-    ("sampler.name", Shape::Scalar),
-    ("sampler.arg", Shape::Scalar),
-    ("limits.attribute_count", Shape::Scalar),
-    ("limits.attribute_value_length", Shape::Scalar),
-    ("limits.event_count", Shape::Scalar),
-    ("limits.link_count", Shape::Scalar),
-    ("limits.event_attribute_count", Shape::Scalar),
-    ("limits.link_attribute_count", Shape::Scalar),
-];
-
-const SECTIONS: &[&str] = &["tls", "batch", "sampler", "limits"];
-
-/// The settings found in one file, as text, by dotted key. Its `Debug` shows the keys only:
-/// values may be the token, header values or endpoints with credentials.
+/// The settings found in one file, as text. Its `Debug` shows the keys only: values may be the
+/// token, header values or endpoints with credentials.
 #[derive(Default)]
 pub(crate) struct FileLayer {
     pub(crate) path: PathBuf,
-    scalars: BTreeMap<&'static str, String>,
-    maps: BTreeMap<&'static str, Vec<(String, String)>>,
-    lists: BTreeMap<&'static str, Vec<String>>,
+    scalars: BTreeMap<Setting, String>,
+    maps: BTreeMap<Setting, Vec<(String, String)>>,
+    lists: BTreeMap<Setting, Vec<String>>,
 }
 
 impl fmt::Debug for FileLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = |settings: Vec<&Setting>| settings.iter().map(|s| s.key()).collect::<Vec<_>>();
         f.debug_struct("FileLayer")
             .field("path", &self.path)
-            .field("scalars", &self.scalars.keys().collect::<Vec<_>>())
-            .field("maps", &self.maps.keys().collect::<Vec<_>>())
-            .field("lists", &self.lists.keys().collect::<Vec<_>>())
+            .field("scalars", &keys(self.scalars.keys().collect()))
+            .field("maps", &keys(self.maps.keys().collect()))
+            .field("lists", &keys(self.lists.keys().collect()))
             .finish()
     }
 }
 
 impl FileLayer {
-    pub(crate) fn scalar(&self, key: &str) -> Option<&str> {
-        self.scalars.get(key).map(String::as_str)
+    pub(crate) fn scalar(&self, setting: Setting) -> Option<&str> {
+        self.scalars.get(&setting).map(String::as_str)
     }
 
-    pub(crate) fn map(&self, key: &str) -> &[(String, String)] {
-        self.maps.get(key).map(Vec::as_slice).unwrap_or_default()
+    pub(crate) fn map(&self, setting: Setting) -> &[(String, String)] {
+        self.maps
+            .get(&setting)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
-    pub(crate) fn list(&self, key: &str) -> Option<&[String]> {
-        self.lists.get(key).map(Vec::as_slice)
+    pub(crate) fn list(&self, setting: Setting) -> Option<&[String]> {
+        self.lists.get(&setting).map(Vec::as_slice)
     }
 
     /// Reads and checks a file. Every problem found is pushed to `errors`; what could be read is
@@ -166,7 +122,7 @@ impl FileLayer {
         pending.sort_by(|a, b| a.0.cmp(&b.0));
         pending.reverse();
         while let Some((key, value)) = pending.pop() {
-            if SECTIONS.contains(&key.as_str()) {
+            if is_section(&key) {
                 match value.kind {
                     ValueKind::Table(table) => {
                         let mut inner: Vec<_> = table
@@ -181,7 +137,10 @@ impl FileLayer {
                 }
                 continue;
             }
-            let Some(&(known, shape)) = KEYS.iter().find(|(k, _)| *k == key) else {
+            let known = Setting::ALL
+                .iter()
+                .find_map(|&s| (s.key() == key).then_some((s, s.def().file?)));
+            let Some((known, shape)) = known else {
                 errors.push(ConfigError::UnknownKey {
                     path: self.path.clone(),
                     suggestion: suggest(&key),
@@ -197,7 +156,7 @@ impl FileLayer {
                         match scalar_text(&v.kind) {
                             Some(text) => entries.push((k, text)),
                             None => errors.push(self.shape_error(
-                                &format!("{known}.{k}"),
+                                &format!("{}.{k}", known.key()),
                                 &v.kind,
                                 "a string",
                             )),
@@ -211,9 +170,11 @@ impl FileLayer {
                     for v in items {
                         match scalar_text(&v.kind) {
                             Some(text) => list.push(text),
-                            None => {
-                                errors.push(self.shape_error(known, &v.kind, "a list of names"))
-                            }
+                            None => errors.push(self.shape_error(
+                                known.key(),
+                                &v.kind,
+                                "a list of names",
+                            )),
                         }
                     }
                     self.lists.insert(known, list);
@@ -223,14 +184,14 @@ impl FileLayer {
                         self.lists
                             .insert(known, text.split(',').map(str::to_owned).collect());
                     }
-                    None => errors.push(self.shape_error(known, &kind, "a list of names")),
+                    None => errors.push(self.shape_error(known.key(), &kind, "a list of names")),
                 },
-                (Shape::Map, kind) => errors.push(self.shape_error(known, &kind, "a table")),
+                (Shape::Map, kind) => errors.push(self.shape_error(known.key(), &kind, "a table")),
                 (Shape::Scalar, kind) => match scalar_text(&kind) {
                     Some(text) => {
                         self.scalars.insert(known, text);
                     }
-                    None => errors.push(self.shape_error(known, &kind, "a single value")),
+                    None => errors.push(self.shape_error(known.key(), &kind, "a single value")),
                 },
             }
         }
@@ -248,6 +209,16 @@ impl FileLayer {
             expected: expected.to_owned(),
         }
     }
+}
+
+/// Whether `key` names a section of the file (`tls`, `batch`, `sampler`, `limits`).
+fn is_section(key: &str) -> bool {
+    Setting::ALL.iter().any(|s| {
+        s.def().file.is_some()
+            && s.key()
+                .split_once('.')
+                .is_some_and(|(section, _)| section == key)
+    })
 }
 
 fn scalar_text(kind: &ValueKind) -> Option<String> {
@@ -323,12 +294,15 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// The known key closest to a misspelt one, if it is close enough to be the likely intent.
 fn suggest(key: &str) -> Option<String> {
     let leaf = key.rsplit('.').next().unwrap_or(key);
-    KEYS.iter()
-        .map(|(k, _)| {
+    Setting::ALL
+        .iter()
+        .filter(|s| s.def().file.is_some())
+        .map(|s| {
+            let k = s.key();
             let known_leaf = k.rsplit('.').next().unwrap_or(k);
             (
                 edit_distance(key, k).min(edit_distance(leaf, known_leaf)),
-                *k,
+                k,
             )
         })
         .filter(|&(d, _)| d <= 3)
