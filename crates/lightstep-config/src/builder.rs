@@ -750,13 +750,8 @@ impl Resolver<'_> {
             self.file_candidate(Setting::OtlpEndpoint)
                 .map(|c| (c, false)),
         );
-        let specific: BTreeMap<usize, bool> = candidates
-            .iter()
-            .enumerate()
-            .map(|(i, (_, s))| (i, *s))
-            .collect();
         // Only disagreeing names for the same kind of endpoint are worth a warning.
-        let first_specific = specific.get(&0).copied();
+        let first_specific = candidates.first().map(|(_, specific)| *specific);
         let same_kind: Vec<Candidate> = candidates
             .into_iter()
             .filter(|(_, s)| Some(*s) == first_specific)
