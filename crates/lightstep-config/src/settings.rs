@@ -1,10 +1,10 @@
 //! The settings table: every setting of lightstep-rs, declared once.
 //!
 //! Each row gives a setting's key (its file key, and its name in the effective configuration and
-//! in messages), its environment variables in precedence order, the resource attribute that may
-//! carry it, its `ConfigBuilder` method, how it is shown, and what it means. Resolution
-//! (`builder.rs`), the file-key check (`file.rs`), the effective configuration (`config.rs`), the
-//! variable checks (`env.rs`) and the tables of `docs/configuration.md` and of this crate's
+//! in messages), its environment variables in precedence order, the resource attributes that may
+//! carry it, its `ConfigBuilder` method, how it is shown, and what it means. Resolution and the
+//! variable checks (`builder.rs`, `env.rs`), the file-key check (`file.rs`), the effective
+//! configuration (`config.rs`) and the tables of `docs/configuration.md` and of this crate's
 //! documentation all read this table, so that a key or a variable is written here and nowhere
 //! else. Each value's typed parser stays where the value is resolved, beside the typed value set
 //! in code: a table of one type cannot hold parsers of many.
