@@ -136,10 +136,10 @@ fn tls_files(args: &DevArgs) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
 
 /// The token `--require-token` expects, from the variables the application reads it from.
 fn expected_token() -> Result<String, String> {
-    use lightstep::config::{EnvSnapshot, vars};
+    use lightstep::config::{EnvSnapshot, Setting};
     let env = EnvSnapshot::from_process();
-    [vars::ACCESS_TOKEN, vars::LS_ACCESS_TOKEN]
-        .into_iter()
+    let vars: Vec<&str> = Setting::AccessToken.env_vars().collect();
+    vars.iter()
         // As the configuration reads it: trimmed, and an empty value counts as unset.
         .find_map(|var| {
             env.get(var)
@@ -147,13 +147,7 @@ fn expected_token() -> Result<String, String> {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned)
         })
-        .ok_or_else(|| {
-            format!(
-                "--require-token needs the token in {} or {}",
-                vars::ACCESS_TOKEN,
-                vars::LS_ACCESS_TOKEN
-            )
-        })
+        .ok_or_else(|| format!("--require-token needs the token in {}", vars.join(" or ")))
 }
 
 /// What the receiver refused since the last look, one line per kind, so that an exporter's
