@@ -101,7 +101,7 @@ impl LightstepConfig {
         &self.endpoint
     }
 
-    /// The seed's name for the endpoint: the same as [`LightstepConfig::traces_endpoint`].
+    /// The original design's name for the endpoint: the same as [`LightstepConfig::traces_endpoint`].
     pub fn otlp_endpoint(&self) -> &Endpoint {
         &self.endpoint
     }

@@ -9,7 +9,7 @@ use lightstep_config::{
 use crate::{build_ok, env, local, warning_messages};
 
 #[test]
-fn defaults_are_the_seeds() {
+fn defaults_are_the_original_designs() {
     let c = build_ok(env(&[("LIGHTSTEP_ACCESS_TOKEN", "t")]));
     assert_eq!(
         c.traces_endpoint().as_str(),
@@ -43,7 +43,7 @@ fn tokens() {
             var: "LS_ACCESS_TOKEN".into()
         })
     );
-    // A token as a header, as the seed's docker-compose file sends it.
+    // A token as a header, as the original design's docker-compose file sends it.
     let c = build_ok(env(&[(
         "OTEL_EXPORTER_OTLP_HEADERS",
         "lightstep-access-token=hdr-token",
