@@ -51,10 +51,10 @@ pub(crate) struct UiArgs {
 
 pub(crate) fn run(args: &UiArgs) -> ExitCode {
     let store = TraceStore::new(Limits::default().with_max_spans(args.max_spans));
-    if args.store.is_set() {
-        if let Err(code) = read_store(args, &store) {
-            return code;
-        }
+    if args.store.is_set()
+        && let Err(code) = read_store(args, &store)
+    {
+        return code;
     }
     for path in &args.files {
         let stats = match store.read_path(path, args.input_format) {
