@@ -414,6 +414,10 @@ fn flush_all(receiver: &RunningReceiver, sinks: &mut Sinks) -> io::Result<()> {
 }
 
 fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
+    // In the explorer first: once its tree is printed, a trace is there to open.
+    if let Some(store) = &sinks.explorer {
+        store.add_received(trace);
+    }
     if let Some((path, file)) = &mut sinks.out {
         let mut line = trace.to_otlp_json();
         line.push('\n');
@@ -436,9 +440,6 @@ fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
         writeln!(stdout)?;
         write_report(stdout, &analysis_trace)
     })?;
-    if let Some(store) = &sinks.explorer {
-        store.add_received(trace);
-    }
     if let Some(dir) = &sinks.svg_dir {
         let assembled = assemble(&analysis_trace, &Options::default());
         let analysis = analyze_assembled(&analysis_trace, &assembled);
