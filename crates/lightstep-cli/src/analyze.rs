@@ -762,15 +762,26 @@ fn read_file(
 }
 
 /// Why reading from a store stopped.
-enum StoreFailure {
+pub(crate) enum StoreFailure {
     Store(CliError),
     Output(io::Error),
 }
 
 /// Fetches the `--trace-id`s from the store, or runs the search, and puts each trace through
-/// `run` as it arrives. The requests run on a small runtime of their own; this thread, which
-/// analyzes and writes, is none of its workers.
+/// `run` as it arrives.
 fn read_store(store: &TraceStore, args: &AnalyzeArgs, run: &mut Run) -> Result<(), StoreFailure> {
+    read_store_traces(store, &args.trace_id, &args.store, |trace| run.trace(trace))
+}
+
+/// Fetches `trace_ids` from the store, or (with none) runs the search `args` describe, and
+/// hands each trace to `each` as it arrives. The requests run on a small runtime of their own;
+/// this thread, which analyzes and writes, is none of its workers.
+pub(crate) fn read_store_traces(
+    store: &TraceStore,
+    trace_ids: &[String],
+    args: &StoreArgs,
+    mut each: impl FnMut(lightstep::analysis::Trace) -> io::Result<()>,
+) -> Result<(), StoreFailure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -780,17 +791,17 @@ fn read_store(store: &TraceStore, args: &AnalyzeArgs, run: &mut Run) -> Result<(
     let outcome = {
         // Entered, so that the sources may start their work; dropped before the runtime.
         let _entered = runtime.enter();
-        let mut traces: Traces = if args.trace_id.is_empty() {
-            store.search(&args.store.search())
+        let mut traces: Traces = if trace_ids.is_empty() {
+            store.search(&args.search())
         } else {
-            store.fetch_each(args.trace_id.clone())
+            store.fetch_each(trace_ids.to_vec())
         };
         loop {
             match runtime.block_on(traces.next()) {
                 None => break Ok(()),
                 Some(Ok(trace)) => {
                     progress.add_trace();
-                    if let Err(e) = run.trace(trace) {
+                    if let Err(e) = each(trace) {
                         break Err(StoreFailure::Output(e));
                     }
                 }

@@ -136,10 +136,10 @@ fn tls_files(args: &DevArgs) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
 
 /// The token `--require-token` expects, from the variables the application reads it from.
 fn expected_token() -> Result<String, String> {
-    use lightstep::config::{EnvSnapshot, vars};
+    use lightstep::config::{EnvSnapshot, Setting};
     let env = EnvSnapshot::from_process();
-    [vars::ACCESS_TOKEN, vars::LS_ACCESS_TOKEN]
-        .into_iter()
+    let vars: Vec<&str> = Setting::AccessToken.env_vars().collect();
+    vars.iter()
         // As the configuration reads it: trimmed, and an empty value counts as unset.
         .find_map(|var| {
             env.get(var)
@@ -147,13 +147,7 @@ fn expected_token() -> Result<String, String> {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned)
         })
-        .ok_or_else(|| {
-            format!(
-                "--require-token needs the token in {} or {}",
-                vars::ACCESS_TOKEN,
-                vars::LS_ACCESS_TOKEN
-            )
-        })
+        .ok_or_else(|| format!("--require-token needs the token in {}", vars.join(" or ")))
 }
 
 /// What the receiver refused since the last look, one line per kind, so that an exporter's
@@ -420,6 +414,10 @@ fn flush_all(receiver: &RunningReceiver, sinks: &mut Sinks) -> io::Result<()> {
 }
 
 fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
+    // In the explorer first: once its tree is printed, a trace is there to open.
+    if let Some(store) = &sinks.explorer {
+        store.add_received(trace);
+    }
     if let Some((path, file)) = &mut sinks.out {
         let mut line = trace.to_otlp_json();
         line.push('\n');
@@ -442,9 +440,6 @@ fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
         writeln!(stdout)?;
         write_report(stdout, &analysis_trace)
     })?;
-    if let Some(store) = &sinks.explorer {
-        store.add_received(trace);
-    }
     if let Some(dir) = &sinks.svg_dir {
         let assembled = assemble(&analysis_trace, &Options::default());
         let analysis = analyze_assembled(&analysis_trace, &assembled);

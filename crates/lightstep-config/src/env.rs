@@ -86,7 +86,7 @@ impl EnvSnapshot {
     pub fn is_sensitive(name: &str) -> bool {
         name.ends_with("ACCESS_TOKEN")
             || name.ends_with("HEADERS")
-            || !crate::vars::ALL.contains(&name)
+            || !crate::settings::is_known_variable(name)
     }
 }
 

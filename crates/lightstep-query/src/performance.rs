@@ -1,9 +1,9 @@
 //! [`LightstepPerformance`]: the critical path of a trace that lives in a store, by its id.
 //!
-//! The name is the one the project's seed sketched (`LightstepPerformance::analyze_critical_path`),
-//! kept so that code written against that sketch finds it; what it does is real: it fetches
-//! the trace from any [`TraceSource`] and runs `lightstep-analysis` on it, off the async
-//! workers.
+//! The name is the one lightstep-rs's original design gave it
+//! (`LightstepPerformance::analyze_critical_path`), kept so that code written against that design
+//! finds it; it fetches the trace from any [`TraceSource`] and runs `lightstep-analysis` on it,
+//! off the async workers.
 
 use lightstep_analysis::{CriticalPathAnalysis, Options, analyze_critical_path};
 

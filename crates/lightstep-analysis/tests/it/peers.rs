@@ -36,14 +36,18 @@ fn otlp_json_names_the_peer_from_server_address_and_port_or_peer_service() {
          "attributes":[{"key":"server.address","value":{"stringValue":"10.0.0.7"}},{"key":"peer.service","value":{"stringValue":"billing"}}]},
         {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"0000000000000003","name":"PUT","kind":3,"startTimeUnixNano":"1","endTimeUnixNano":"9",
          "attributes":[{"key":"net.peer.name","value":{"stringValue":"legacy"}},{"key":"net.peer.port","value":{"intValue":443}}]},
-        {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"0000000000000004","name":"work","startTimeUnixNano":"1","endTimeUnixNano":"9",
-         "attributes":[{"key":"server.address","value":{"arrayValue":{"values":[]}}}]}
+        {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"0000000000000004","name":"work","kind":3,"startTimeUnixNano":"1","endTimeUnixNano":"9",
+         "attributes":[{"key":"server.address","value":{"arrayValue":{"values":[]}}}]},
+        {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"0000000000000005","name":"GET /users","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"9",
+         "attributes":[{"key":"server.address","value":{"stringValue":"this-server"}}]}
       ]}]}]}"#;
     let traces = read(doc, Format::OtlpJson);
     assert_eq!(
         peers(&traces[0]),
         [
             ("GET".into(), Some("users.internal:8080".into())),
+            // On a server span, `server.address` is the server itself: no peer.
+            ("GET /users".into(), None),
             ("POST".into(), Some("billing".into())),
             ("PUT".into(), Some("legacy:443".into())),
             ("work".into(), None),

@@ -28,8 +28,8 @@ impl Request {
 }
 
 /// A stand-in store on 127.0.0.1: one thread per connection, one answer per connection.
-struct StandIn {
-    url: String,
+pub(crate) struct StandIn {
+    pub(crate) url: String,
     requests: Arc<Mutex<Vec<Request>>>,
 }
 
@@ -96,7 +96,7 @@ const COMPOSE_POST: &str = "deathstarbench/socialnetwork-compose-post.json";
 
 /// Jaeger's v1 API over DeathStarBench's traces: by id, and a search by service that answers
 /// the first `limit` traces.
-fn jaeger_standin() -> StandIn {
+pub(crate) fn jaeger_standin() -> StandIn {
     let traces = load(COMPOSE_POST)["data"].as_array().unwrap().clone();
     StandIn::start(move |request| {
         let (path, query) = request
@@ -136,7 +136,7 @@ fn jaeger_standin() -> StandIn {
     })
 }
 
-fn trace_ids(file: &str) -> Vec<String> {
+pub(crate) fn trace_ids(file: &str) -> Vec<String> {
     let doc = json(&lightstep(&["analyze", "--format", "json", &fixture(file)]));
     doc["traces"]
         .as_array()

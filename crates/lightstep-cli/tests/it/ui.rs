@@ -255,3 +255,59 @@ fn memory_stays_within_the_span_bound_however_large_the_file() {
         "bounded {bounded_kib} KiB, unbounded {unbounded_kib} KiB"
     );
 }
+
+#[test]
+fn serves_the_traces_of_a_store_by_search_and_by_id() {
+    let standin = crate::stores::jaeger_standin();
+    let ids = crate::stores::trace_ids(SOCIAL);
+    let ui = start(
+        &[
+            "--jaeger",
+            &standin.url,
+            "--service",
+            "nginx-web-server",
+            "--limit",
+            "5",
+        ],
+        None,
+    );
+    let listed = ui.json("/api/traces?limit=100");
+    let mut found: Vec<String> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap().to_owned())
+        .collect();
+    found.sort();
+    let mut expected = ids[..5].to_vec();
+    expected.sort();
+    assert_eq!(found, expected);
+    ui.stop();
+
+    let ui = start(
+        &[
+            "--jaeger",
+            &standin.url,
+            "--trace-id",
+            &ids[7],
+            "--trace-id",
+            &ids[3],
+        ],
+        None,
+    );
+    let trace = ui.json(&format!("/api/traces/{}", ids[7]));
+    assert_eq!(trace["data"][0]["spans"].as_array().unwrap().len(), 33);
+    assert_eq!(ui.get(&format!("/api/traces/{}", ids[0])).0, 404);
+    ui.stop();
+
+    // A store that fails is a one-line error before anything is served.
+    let out = lightstep(&[
+        "ui",
+        "--jaeger",
+        &standin.url,
+        "--trace-id",
+        "0123456789abcdef",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+}

@@ -125,11 +125,14 @@ async fn a_429_is_retried_after_retry_after_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_asking_past_the_timeout_is_reported_with_its_retry_after() {
-    for (value, expected) in [
-        ("120".to_owned(), Duration::from_secs(120)),
+    // An HTTP-date has whole seconds, and on a loaded machine seconds pass between writing it
+    // and reading it back: its range is wider.
+    for (value, lowest, highest) in [
+        ("120".to_owned(), 120, 122),
         (
             httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90)),
-            Duration::from_secs(89),
+            80,
+            91,
         ),
     ] {
         let standin = StandIn::start(move |_: &Recorded| {
@@ -143,7 +146,10 @@ async fn a_429_asking_past_the_timeout_is_reported_with_its_retry_after() {
             panic!("{err:?}")
         };
         let retry_after = retry_after.unwrap();
-        assert!(retry_after >= expected && retry_after <= expected + Duration::from_secs(2));
+        assert!(
+            (Duration::from_secs(lowest)..=Duration::from_secs(highest)).contains(&retry_after),
+            "{retry_after:?}"
+        );
         let text = err.to_string();
         assert!(
             text.contains(": 429 too many requests (the server asked to retry after"),
