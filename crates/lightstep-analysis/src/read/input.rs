@@ -48,6 +48,36 @@ impl<R: Read> Input<R> {
         }
     }
 
+    /// A batch's text as an input of its own, which starts where the text was in the whole
+    /// input (`at`), so that its errors are located in the whole input.
+    pub(super) fn batch(bytes: Vec<u8>, at: &super::batch::Position) -> Self
+    where
+        R: Default,
+    {
+        let end = bytes.len();
+        Self {
+            reader: R::default(),
+            buf: bytes,
+            pos: 0,
+            end,
+            eof: true,
+            base: at.offset,
+            line: at.line,
+            line_start: at.line_start,
+        }
+    }
+
+    /// Where `buf[at]` is in the input, for a batch that starts there.
+    pub(super) fn position(&self, at: usize, depth: usize) -> super::batch::Position {
+        let (line, line_start) = self.line_of(at);
+        super::batch::Position {
+            offset: self.offset(at),
+            line,
+            line_start,
+            depth,
+        }
+    }
+
     /// The bytes read and not yet consumed.
     pub(super) fn available(&self) -> &[u8] {
         self.buf.get(self.pos..self.end).unwrap_or(&[])
@@ -101,17 +131,23 @@ impl<R: Read> Input<R> {
         }
     }
 
-    /// Line (from 1) and column (from 1, in bytes) of `buf[at]`.
-    pub(super) fn location(&self, at: usize) -> (usize, usize) {
+    /// The line of `buf[at]` (from 1) and the input offset where that line starts.
+    fn line_of(&self, at: usize) -> (u64, u64) {
         let before = self.buf.get(..at.min(self.end)).unwrap_or(&[]);
         let newlines = memchr::memchr_iter(b'\n', before).count() as u64;
         let line_start = match memchr::memrchr(b'\n', before) {
             Some(last) => self.base + last as u64 + 1,
             None => self.line_start,
         };
+        (self.line + newlines, line_start)
+    }
+
+    /// Line (from 1) and column (from 1, in bytes) of `buf[at]`.
+    pub(super) fn location(&self, at: usize) -> (usize, usize) {
+        let (line, line_start) = self.line_of(at);
         let column = self.offset(at).saturating_sub(line_start) + 1;
         (
-            usize::try_from(self.line + newlines).unwrap_or(usize::MAX),
+            usize::try_from(line).unwrap_or(usize::MAX),
             usize::try_from(column).unwrap_or(usize::MAX),
         )
     }

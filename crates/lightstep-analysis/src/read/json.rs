@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use super::batch::{Batch, SEQUENTIAL, serve, two_threads, worth_a_thread};
 use super::input::Input;
 use super::lexer::{Failure, Lexer, Number, Res, Text};
 use super::zipkin::{self, Fragments};
@@ -22,15 +23,22 @@ use crate::model::{
     Label, Link, Origin, ParentRelation, Span, SpanId, SpanKind, Status, Trace, TraceId,
 };
 
-/// What the readers of one input share.
+/// The reader of one input: what is read as a whole (documents, their traces, what is held
+/// across them), around the [`Parser`] that reads spans.
 pub(super) struct Reader<'a, R> {
-    pub(super) lx: Lexer<R>,
+    pub(super) p: Parser<R>,
     sink: &'a mut dyn FnMut(Trace) -> io::Result<()>,
     pub(super) stats: &'a mut ReadStats,
     expected: Option<Format>,
-    pub(super) names: Interner,
     /// OTLP traces held across documents (JSON Lines).
     held: Held,
+}
+
+/// Reads spans and what they share, with what it keeps between spans. A reader of batches
+/// (see `batch`) has one of its own on each thread.
+pub(super) struct Parser<R> {
+    pub(super) lx: Lexer<R>,
+    pub(super) names: Interner,
     /// The peer attributes of the span being read.
     pub(super) peer_values: Values<5>,
     /// Text kept while the lexer moves on: a span's name, its peer.
@@ -41,6 +49,20 @@ pub(super) struct Reader<'a, R> {
     pub(super) last_origin: Option<Arc<Origin>>,
 }
 
+impl<R: Read> Parser<R> {
+    pub(super) fn new(lx: Lexer<R>) -> Self {
+        Self {
+            lx,
+            names: Interner::default(),
+            peer_values: Values::default(),
+            name: String::new(),
+            peer: String::new(),
+            value: String::new(),
+            last_origin: None,
+        }
+    }
+}
+
 pub(super) fn read<R: Read>(
     input: Input<R>,
     expected: Option<Format>,
@@ -48,24 +70,18 @@ pub(super) fn read<R: Read>(
     stats: &mut ReadStats,
 ) -> Res<()> {
     let mut reader = Reader {
-        lx: Lexer::new(input),
+        p: Parser::new(Lexer::new(input)),
         sink,
         stats,
         expected,
-        names: Interner::default(),
         held: Held::new(super::HELD_SPANS),
-        peer_values: Values::default(),
-        name: String::new(),
-        peer: String::new(),
-        value: String::new(),
-        last_origin: None,
     };
     // Several documents may follow each other (JSON Lines).
     let mut outcome = loop {
         if let Err(err) = reader.document() {
             break Err(err);
         }
-        match reader.lx.peek() {
+        match reader.p.lx.peek() {
             Ok(None) => break Ok(()),
             Ok(Some(_)) => {}
             Err(err) => break Err(err),
@@ -113,20 +129,20 @@ impl<R: Read> Reader<'_, R> {
     }
 
     fn document(&mut self) -> Res<()> {
-        match self.lx.peek_value(DOCUMENT)? {
+        match self.p.lx.peek_value(DOCUMENT)? {
             b'{' => self.object_document(),
             b'[' => self.zipkin_document(),
-            _ => Err(self.lx.invalid_type(DOCUMENT)),
+            _ => Err(self.p.lx.invalid_type(DOCUMENT)),
         }
     }
 
     fn object_document(&mut self) -> Res<()> {
-        self.lx.begin_object(DOCUMENT)?;
+        self.p.lx.begin_object(DOCUMENT)?;
         let mut otlp: Option<Grouper> = None;
         let mut jaeger_data = false;
         let mut legacy: Option<JaegerTrace> = None;
         let mut first = true;
-        while let Some(key) = self.lx.next_key(&mut first, |key| match key {
+        while let Some(key) = self.p.lx.next_key(&mut first, |key| match key {
             b"resourceSpans" => DocumentKey::ResourceSpans,
             b"data" => DocumentKey::Data,
             b"traceID" => DocumentKey::TraceId,
@@ -138,7 +154,7 @@ impl<R: Read> Reader<'_, R> {
                 DocumentKey::ResourceSpans => {
                     self.claim(Format::OtlpJson)?;
                     let grouper = otlp.get_or_insert_with(Grouper::default);
-                    self.resource_spans_list(grouper)?;
+                    self.p.resource_spans_list(grouper)?;
                 }
                 DocumentKey::Data => {
                     self.claim(Format::JaegerJson)?;
@@ -148,9 +164,9 @@ impl<R: Read> Reader<'_, R> {
                 DocumentKey::TraceId | DocumentKey::Spans | DocumentKey::Processes => {
                     self.claim(Format::JaegerJson)?;
                     let trace = legacy.get_or_insert_with(JaegerTrace::default);
-                    self.jaeger_trace_field(trace, key)?;
+                    self.p.jaeger_trace_field(trace, key)?;
                 }
-                DocumentKey::Other => self.lx.skip_value()?,
+                DocumentKey::Other => self.p.lx.skip_value()?,
             }
         }
         if let Some(grouper) = otlp {
@@ -161,10 +177,10 @@ impl<R: Read> Reader<'_, R> {
                 self.emit(trace)?;
             }
         } else if let Some(trace) = legacy {
-            let trace = trace.finish(&mut self.names);
+            let trace = trace.finish(&mut self.p.names);
             self.emit(trace)?;
         } else if !jaeger_data {
-            return Err(self.lx.error(
+            return Err(self.p.lx.error(
                 "no trace data: expected \"resourceSpans\" (OTLP), \"data\" or \"traceID\"/\"spans\" (Jaeger), or an array of spans (Zipkin)",
             ));
         }
@@ -173,6 +189,82 @@ impl<R: Read> Reader<'_, R> {
 
     // ---- OTLP -----------------------------------------------------------------------------
 
+    /// Jaeger's `data`: an array of traces (or null), each handed over when complete.
+    fn jaeger_data(&mut self) -> Res<()> {
+        if !self.p.lx.begin_array("an array of Jaeger traces")? {
+            return Ok(());
+        }
+        let mut first = true;
+        while self.p.lx.next_element(&mut first)? {
+            let mut trace = JaegerTrace::default();
+            if self.p.lx.begin_object("a Jaeger trace")? {
+                let mut inner = true;
+                while let Some(key) = self.p.lx.next_key(&mut inner, |key| match key {
+                    b"traceID" => DocumentKey::TraceId,
+                    b"spans" => DocumentKey::Spans,
+                    b"processes" => DocumentKey::Processes,
+                    _ => DocumentKey::Other,
+                })? {
+                    self.p.jaeger_trace_field(&mut trace, key)?;
+                }
+            }
+            let trace = trace.finish(&mut self.p.names);
+            self.emit(trace)?;
+        }
+        Ok(())
+    }
+
+    /// An array of Zipkin spans, or of traces (arrays of spans): each trace is handed over at
+    /// its closing bracket, loose spans at the end of the document.
+    fn zipkin_document(&mut self) -> Res<()> {
+        self.claim(Format::ZipkinJson)?;
+        self.p.lx.begin_array(DOCUMENT)?;
+        let mut loose = Fragments::default();
+        let mut first = true;
+        let mut read = 0;
+        while self.p.lx.next_element(&mut first)? {
+            const WHAT: &str = "a Zipkin span object or an array of spans";
+            match self.p.lx.peek_value(WHAT)? {
+                b'{' => {
+                    read += 1;
+                    if read == SEQUENTIAL
+                        && worth_a_thread()
+                        && self.p.zipkin_batches(&mut loose)?
+                    {
+                        continue;
+                    }
+                    self.p.zipkin_span(&mut loose)?;
+                }
+                b'[' => {
+                    self.p.lx.begin_array(WHAT)?;
+                    let mut trace = Fragments::default();
+                    let mut inner = true;
+                    let mut read = 0;
+                    while self.p.lx.next_element(&mut inner)? {
+                        read += 1;
+                        if read == SEQUENTIAL
+                            && worth_a_thread()
+                            && self.p.zipkin_batches(&mut trace)?
+                        {
+                            continue;
+                        }
+                        self.p.zipkin_span(&mut trace)?;
+                    }
+                    for trace in zipkin::convert(trace, &mut self.p.names, self.stats) {
+                        self.emit(trace)?;
+                    }
+                }
+                _ => return Err(self.p.lx.invalid_type(WHAT)),
+            }
+        }
+        for trace in zipkin::convert(loose, &mut self.p.names, self.stats) {
+            self.emit(trace)?;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Parser<R> {
     /// `resourceSpans`: each entry's spans go into the document's grouper.
     fn resource_spans_list(&mut self, grouper: &mut Grouper) -> Res<()> {
         if !self.lx.begin_array("an array of OTLP ResourceSpans")? {
@@ -402,13 +494,73 @@ impl<R: Read> Reader<'_, R> {
                     continue;
                 }
                 let mut element = true;
+                let mut read = 0;
                 while self.lx.next_element(&mut element)? {
+                    any = true;
+                    read += 1;
+                    if read == SEQUENTIAL
+                        && worth_a_thread()
+                        && self.otlp_batches(grouper, origins)?
+                    {
+                        continue;
+                    }
                     let span = self.otlp_span(origins)?;
                     grouper.push(span);
-                    any = true;
                 }
             }
         }
+        Ok(any)
+    }
+
+    /// The rest of a long `spans` array, from an element's start (see `batch`); whether there
+    /// was any (the element may not be an object, which the caller then reports).
+    fn otlp_batches(&mut self, grouper: &mut Grouper, origins: &mut Origins) -> Res<bool> {
+        self.in_batches(origins.clone(), Parser::otlp_batch, |spans: Vec<Span>| {
+            for mut span in spans {
+                origins.adopt(&mut span);
+                grouper.push(span);
+            }
+            Ok(())
+        })
+    }
+
+    /// The rest of a long list of Zipkin spans, from an element's start (see `batch`).
+    fn zipkin_batches(&mut self, out: &mut Fragments) -> Res<bool> {
+        self.in_batches((), Parser::zipkin_batch, |part| {
+            out.append(part);
+            Ok(())
+        })
+    }
+
+    /// The rest of a long list of objects, from an element's start, in batches on two threads
+    /// (see `batch`): `parse` reads a batch with the batch parser of the thread and its copy of
+    /// `state`, `deliver` takes the results in input order. Whether there was any batch.
+    fn in_batches<S: Clone + Send, T: Send>(
+        &mut self,
+        state: S,
+        parse: fn(&mut Parser<io::Empty>, &mut S, Batch) -> Res<T>,
+        mut deliver: impl FnMut(T) -> Res<()>,
+    ) -> Res<bool> {
+        let mut here = (Parser::batches(), state.clone());
+        let mut any = false;
+        let mut leading_comma = false;
+        let lx = &mut self.lx;
+        two_threads(
+            || {
+                let batch = lx.scan_batch(leading_comma)?;
+                leading_comma = true;
+                Ok(batch)
+            },
+            |batch| parse(&mut here.0, &mut here.1, batch),
+            move |jobs, done| {
+                let (mut parser, mut state) = (Parser::batches(), state);
+                serve(jobs, done, |batch| parse(&mut parser, &mut state, batch));
+            },
+            |result| {
+                any = true;
+                deliver(result)
+            },
+        )?;
         Ok(any)
     }
 
@@ -642,31 +794,6 @@ impl<R: Read> Reader<'_, R> {
 
     // ---- Jaeger ---------------------------------------------------------------------------
 
-    /// Jaeger's `data`: an array of traces (or null), each handed over when complete.
-    fn jaeger_data(&mut self) -> Res<()> {
-        if !self.lx.begin_array("an array of Jaeger traces")? {
-            return Ok(());
-        }
-        let mut first = true;
-        while self.lx.next_element(&mut first)? {
-            let mut trace = JaegerTrace::default();
-            if self.lx.begin_object("a Jaeger trace")? {
-                let mut inner = true;
-                while let Some(key) = self.lx.next_key(&mut inner, |key| match key {
-                    b"traceID" => DocumentKey::TraceId,
-                    b"spans" => DocumentKey::Spans,
-                    b"processes" => DocumentKey::Processes,
-                    _ => DocumentKey::Other,
-                })? {
-                    self.jaeger_trace_field(&mut trace, key)?;
-                }
-            }
-            let trace = trace.finish(&mut self.names);
-            self.emit(trace)?;
-        }
-        Ok(())
-    }
-
     fn jaeger_trace_field(&mut self, trace: &mut JaegerTrace, key: DocumentKey) -> Res<()> {
         match key {
             DocumentKey::TraceId => {
@@ -679,7 +806,18 @@ impl<R: Read> Reader<'_, R> {
                 trace.clear_spans();
                 if self.lx.begin_array("a list of Jaeger spans")? {
                     let mut first = true;
+                    let mut read = 0;
                     while self.lx.next_element(&mut first)? {
+                        read += 1;
+                        if read == SEQUENTIAL
+                            && worth_a_thread()
+                            && self.in_batches((), Parser::jaeger_batch, |part| {
+                                trace.append(part);
+                                Ok(())
+                            })?
+                        {
+                            continue;
+                        }
                         self.jaeger_span(trace)?;
                     }
                 }
@@ -979,36 +1117,48 @@ impl<R: Read> Reader<'_, R> {
     }
 
     // ---- Zipkin ---------------------------------------------------------------------------
+}
 
-    /// An array of Zipkin spans, or of traces (arrays of spans): each trace is handed over at
-    /// its closing bracket, loose spans at the end of the document.
-    fn zipkin_document(&mut self) -> Res<()> {
-        self.claim(Format::ZipkinJson)?;
-        self.lx.begin_array(DOCUMENT)?;
-        let mut loose = Fragments::default();
-        let mut first = true;
-        while self.lx.next_element(&mut first)? {
-            const WHAT: &str = "a Zipkin span object or an array of spans";
-            match self.lx.peek_value(WHAT)? {
-                b'{' => self.zipkin_span(&mut loose)?,
-                b'[' => {
-                    self.lx.begin_array(WHAT)?;
-                    let mut trace = Fragments::default();
-                    let mut inner = true;
-                    while self.lx.next_element(&mut inner)? {
-                        self.zipkin_span(&mut trace)?;
-                    }
-                    for trace in zipkin::convert(trace, &mut self.names, self.stats) {
-                        self.emit(trace)?;
-                    }
-                }
-                _ => return Err(self.lx.invalid_type(WHAT)),
+impl Parser<io::Empty> {
+    /// A parser of batches (see `batch`), given a lexer for each.
+    fn batches() -> Self {
+        Self::new(Lexer::new(Input::new(io::empty())))
+    }
+
+    /// Reads the elements of a batch with `element`.
+    fn each(&mut self, mut batch: Batch, mut element: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
+        self.lx = Lexer::for_batch(&mut batch);
+        for k in 0..batch.elements {
+            if k > 0 || batch.leading_comma {
+                self.lx.comma()?;
             }
-        }
-        for trace in zipkin::convert(loose, &mut self.names, self.stats) {
-            self.emit(trace)?;
+            element(self)?;
         }
         Ok(())
+    }
+
+    /// The spans of a batch of OTLP spans.
+    fn otlp_batch(&mut self, origins: &mut Origins, batch: Batch) -> Res<Vec<Span>> {
+        let mut spans = Vec::with_capacity(batch.elements);
+        self.each(batch, |p| {
+            spans.push(p.otlp_span(origins)?);
+            Ok(())
+        })?;
+        Ok(spans)
+    }
+
+    /// A batch of Zipkin spans.
+    fn zipkin_batch(&mut self, _: &mut (), batch: Batch) -> Res<Fragments> {
+        let mut fragments = Fragments::default();
+        self.each(batch, |p| p.zipkin_span(&mut fragments))?;
+        Ok(fragments)
+    }
+
+    /// A batch of the spans of a Jaeger trace, as a trace of its own to append to it.
+    fn jaeger_batch(&mut self, _: &mut (), batch: Batch) -> Res<JaegerTrace> {
+        let mut trace = JaegerTrace::default();
+        self.each(batch, |p| p.jaeger_span(&mut trace))?;
+        Ok(trace)
     }
 }
 
@@ -1120,6 +1270,47 @@ impl JaegerTrace {
         }
         self.spans.push(span);
         self.process_of.push(process);
+    }
+
+    /// Appends the spans of `part`, read on their own (see `batch`).
+    fn append(&mut self, part: JaegerTrace) {
+        let offset = self.spans.len();
+        let slots: Vec<u32> = part
+            .process_ids
+            .iter()
+            .map(|id| self.process_slot(id))
+            .collect();
+        // The part's provisional origins become this trace's: spans of one origin are usually
+        // many in a row.
+        let mut last: Option<(*const Origin, Arc<Origin>)> = None;
+        for (mut span, slot) in part.spans.into_iter().zip(part.process_of) {
+            let origin = match &last {
+                Some((from, to)) if *from == Arc::as_ptr(span.origin()) => to.clone(),
+                _ => {
+                    let own = match &part.placeholder {
+                        Some(p) if Arc::ptr_eq(p, span.origin()) => None,
+                        _ => Some(span.trace_id().clone()),
+                    };
+                    let to = self.provisional_origin(own);
+                    last = Some((Arc::as_ptr(span.origin()), to.clone()));
+                    to
+                }
+            };
+            span.set_origin(origin);
+            self.spans.push(span);
+            self.process_of
+                .push(slots.get(slot as usize).copied().unwrap_or(u32::MAX));
+        }
+        self.inline.extend(
+            part.inline
+                .into_iter()
+                .map(|(index, process)| (index + offset, process)),
+        );
+        self.trace_links.extend(
+            part.trace_links
+                .into_iter()
+                .map(|(index, link)| (index + offset, link)),
+        );
     }
 
     /// The trace, each span pointed at its origin: its process (by id, else its own), and its

@@ -9,6 +9,7 @@
 
 use std::io::{self, Read};
 
+use super::batch::{BATCH, BATCH_BYTES, Batch};
 use super::input::Input;
 
 /// How deep objects and arrays may nest.
@@ -110,6 +111,40 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
 }
 
+/// Bytes before the first quote or backslash (or all of them).
+#[inline]
+fn quote_or_backslash(bytes: &[u8]) -> usize {
+    memchr::memchr2(b'"', b'\\', bytes).unwrap_or(bytes.len())
+}
+
+/// Bytes before the first quote or bracket (or all of them), eight at a time.
+#[inline]
+fn structural(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let v = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        // `{` and `}` are 0x7b and 0x7d, `[` and `]` 0x5b and 0x5d: with bits 1 and 2 cleared,
+        // each pair is one value (as are `y`, DEL, `Y` and `_`, which the caller passes over).
+        let folded = v & !(ONES * 6);
+        let stops = (zero(v ^ (ONES * u64::from(b'"')))
+            | zero(folded ^ (ONES * 0x79))
+            | zero(folded ^ (ONES * 0x59)))
+            & HIGH;
+        if stops != 0 {
+            return i + (stops.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    let rest = bytes.get(i..).unwrap_or(&[]);
+    i + rest
+        .iter()
+        .position(|&b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']'))
+        .unwrap_or(rest.len())
+}
+
 /// How many bytes at the start of `bytes` are plain string content: not a quote, a backslash, a
 /// control character or a byte past ASCII. Eight bytes at a time: this is where most of the
 /// input's bytes are looked at.
@@ -147,6 +182,18 @@ impl<R: Read> Lexer<R> {
             input,
             scratch: Vec::new(),
             depth: 0,
+        }
+    }
+
+    /// A lexer for a batch's text (see `batch`), at the nesting depth where the text was.
+    pub(super) fn for_batch(batch: &mut Batch) -> Self
+    where
+        R: Default,
+    {
+        Self {
+            input: Input::batch(std::mem::take(&mut batch.bytes), &batch.at),
+            scratch: Vec::new(),
+            depth: batch.at.depth,
         }
     }
 
@@ -736,6 +783,130 @@ impl<R: Read> Lexer<R> {
             b'f' => self.literal(b"false").map(|()| Some(false)),
             b'n' => self.literal(b"null").map(|()| None),
             _ => Err(self.invalid_type(what)),
+        }
+    }
+
+    /// A comma between elements of a list (the caller knows one more follows).
+    pub(super) fn comma(&mut self) -> Res<()> {
+        if self.peek_value("`,`")? != b',' {
+            return Err(self.error("expected `,` or `]` after an array's element"));
+        }
+        self.input.pos += 1;
+        Ok(())
+    }
+
+    // ---- batches ----
+
+    /// Copies the next objects of a list into a batch (see `batch`): from an element's start
+    /// (with `leading_comma`, from before the comma that precedes it), up to `BATCH` elements or
+    /// `BATCH_BYTES` bytes, each ending where its brackets close. It stops before anything that
+    /// is not a comma followed by an object: the end of the list, or an error that this lexer
+    /// then reports. Only brackets, strings and escapes are looked at: the batch's own lexer
+    /// checks everything else.
+    pub(super) fn scan_batch(&mut self, leading_comma: bool) -> Res<Option<Batch>> {
+        let mut batch = Batch {
+            at: self.input.position(self.input.pos, self.depth),
+            leading_comma,
+            ..Batch::default()
+        };
+        loop {
+            if batch.elements > 0 || leading_comma {
+                if !self.comma_then_object(&mut batch.bytes)? {
+                    break;
+                }
+            } else if self.peek()? != Some(b'{') {
+                break;
+            }
+            self.copy_object(&mut batch.bytes)?;
+            batch.elements += 1;
+            if batch.elements >= BATCH || batch.bytes.len() >= BATCH_BYTES {
+                break;
+            }
+        }
+        Ok((batch.elements > 0).then_some(batch))
+    }
+
+    /// Whether whitespace, a comma, whitespace and `{` follow; if so they are copied to `out`
+    /// up to the brace, else nothing is consumed.
+    fn comma_then_object(&mut self, out: &mut Vec<u8>) -> Res<bool> {
+        let mut at = self.input.pos;
+        let mut comma = false;
+        loop {
+            let Some(&b) = self.input.buf.get(at).filter(|_| at < self.input.end) else {
+                match self.input.more()? {
+                    Some(dropped) => at -= dropped,
+                    None => return Ok(false),
+                }
+                continue;
+            };
+            match b {
+                b' ' | b'\n' | b'\r' | b'\t' => at += 1,
+                b',' if !comma => {
+                    comma = true;
+                    at += 1;
+                }
+                b'{' if comma => {
+                    out.extend_from_slice(&self.input.buf[self.input.pos..at]);
+                    self.input.pos = at;
+                    return Ok(true);
+                }
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// Copies an object, from its opening brace to the one that closes it, to `out`; at the
+    /// end of the input, what there is of it.
+    fn copy_object(&mut self, out: &mut Vec<u8>) -> Res<()> {
+        let mut depth = 0usize;
+        let mut in_string = false;
+        // An escape's backslash ended the last piece: the next byte is escaped.
+        let mut escaped = false;
+        loop {
+            let input = &mut self.input;
+            let here = &input.buf[input.pos..input.end];
+            if here.is_empty() {
+                if input.more()?.is_none() {
+                    return Ok(());
+                }
+                continue;
+            }
+            let mut i = usize::from(escaped);
+            while i < here.len() {
+                if in_string {
+                    i += quote_or_backslash(&here[i..]);
+                    match here.get(i) {
+                        // Past the escaped byte, which may be in the next piece.
+                        Some(b'\\') => i += 2,
+                        Some(_) => {
+                            in_string = false;
+                            i += 1;
+                        }
+                        None => break,
+                    }
+                    continue;
+                }
+                i += structural(&here[i..]);
+                match here.get(i) {
+                    Some(b'"') => in_string = true,
+                    Some(b'{' | b'[') => depth += 1,
+                    Some(b'}' | b']') => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            out.extend_from_slice(&here[..=i]);
+                            input.pos += i + 1;
+                            return Ok(());
+                        }
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+                i += 1;
+            }
+            // The whole piece is copied; an escape may reach into the next one.
+            escaped = i > here.len();
+            out.extend_from_slice(here);
+            input.pos = input.end;
         }
     }
 

@@ -17,6 +17,7 @@
 //! Spans are built as they are read, and what spans share (the trace, service and host of a
 //! process; the name and peer of an operation) is built once and shared.
 
+mod batch;
 mod input;
 mod json;
 mod lexer;
@@ -305,7 +306,7 @@ impl Interner {
 
 /// The origins of one resource, process or endpoint, by trace: spans of the same trace share
 /// one. Kept per resource (not per file), so that it holds no more than what is being read.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Origins {
     service: Option<Arc<str>>,
     host: Option<Arc<str>>,
@@ -343,6 +344,30 @@ impl Origins {
         };
         self.last = Some(origin.clone());
         origin
+    }
+}
+
+impl Origins {
+    /// Makes a span read on another thread (from a copy of these origins) point at the origin
+    /// of its trace here, or makes its origin the one here.
+    pub(crate) fn adopt(&mut self, span: &mut Span) {
+        if let Some(last) = &self.last
+            && Arc::ptr_eq(last, span.origin())
+        {
+            return;
+        }
+        match self.by_trace.get(span.trace_id()) {
+            Some(origin) => {
+                if !Arc::ptr_eq(origin, span.origin()) {
+                    span.set_origin(origin.clone());
+                }
+            }
+            None => {
+                self.by_trace
+                    .insert(span.trace_id().clone(), span.origin().clone());
+            }
+        }
+        self.last = Some(span.origin().clone());
     }
 }
 

@@ -11,6 +11,7 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, serve, two_threads, worth_a_thread};
 use super::input::Input;
 use super::lexer::{Fail, Failure, Res};
 use super::{Grouper, Interner, Origins, PEER_KEYS, ReadStats, Values, peer_from};
@@ -274,12 +275,8 @@ pub(super) fn read<R: Read>(
     let mut stream = Stream { input };
     let mut decoder = Decoder {
         grouper: Grouper::default(),
-        names: Interner::default(),
-        peer_values: Values::default(),
-        peer: String::new(),
+        spans: Spans::default(),
     };
-    let fail =
-        |offset: u64, message: String| -> Fail { Failure::Protobuf { offset, message }.into() };
     loop {
         let field_start = stream.offset();
         let Some(key) = stream.varint().map_err(|m| fail(field_start, m))? else {
@@ -303,9 +300,7 @@ pub(super) fn read<R: Read>(
                     stream.skip(len).map_err(|m| fail(field_start, m))?;
                     continue;
                 }
-                decoder
-                    .resource_spans(&mut stream, len)
-                    .map_err(|m| fail(field_start, m))?;
+                decoder.resource_spans(&mut stream, len, field_start)?;
             }
             VARINT => {
                 stream.varint().map_err(|m| fail(field_start, m))?;
@@ -331,16 +326,18 @@ pub(super) fn read<R: Read>(
     Ok(())
 }
 
+fn fail(offset: u64, message: String) -> Fail {
+    Failure::Protobuf { offset, message }.into()
+}
+
 struct Decoder {
     grouper: Grouper,
-    names: Interner,
-    peer_values: Values<5>,
-    peer: String,
+    spans: Spans,
 }
 
 impl Decoder {
-    /// One `ResourceSpans` of `len` bytes.
-    fn resource_spans<R: Read>(&mut self, stream: &mut Stream<R>, len: u64) -> Result<(), String> {
+    /// One `ResourceSpans` of `len` bytes, the field at offset `at` (which its errors name).
+    fn resource_spans<R: Read>(&mut self, stream: &mut Stream<R>, len: u64, at: u64) -> Res<()> {
         let mut limit = len;
         // The resource may come after the spans: spans read before it are pointed at it at
         // the end, as in OTLP JSON.
@@ -352,16 +349,18 @@ impl Decoder {
         let mut stale = false;
         let mut spans_read = false;
         let mut scope = 0;
-        while let Some((field, wire)) = stream.key(&mut limit)? {
+        let here = |m: String| fail(at, m);
+        while let Some((field, wire)) = stream.key(&mut limit).map_err(here)? {
             match (field, wire) {
                 (1, LEN) => {
-                    let n = stream.length(&mut limit)?;
-                    let bytes = stream.message(n)?;
+                    let n = stream.length(&mut limit).map_err(here)?;
+                    let bytes = stream.message(n).map_err(here)?;
                     resource_attributes(bytes, &mut resource, &mut resource_found)
-                        .map_err(|m| format!("in its resource: {m}"))?;
-                    let service = self.names.get(resource.get(0).unwrap_or(""));
+                        .map_err(|m| here(format!("in its resource: {m}")))?;
+                    let names = &mut self.spans.names;
+                    let service = names.get(resource.get(0).unwrap_or(""));
                     let host = (1..4).find_map(|i| resource.get(i)).map(|h| h.to_owned());
-                    let host = host.map(|h| self.names.get(&h));
+                    let host = host.map(|h| names.get(&h));
                     if spans_read {
                         stale = true;
                         replaced.extend(origins.by_trace.values().cloned());
@@ -370,15 +369,15 @@ impl Decoder {
                     resource_known = true;
                 }
                 (2 | 1000, LEN) => {
-                    let n = stream.length(&mut limit)?;
-                    if self.scope_spans(stream, n, scope, &mut origins)? {
+                    let n = stream.length(&mut limit).map_err(here)?;
+                    if self.scope_spans(stream, n, scope, &mut origins, at)? {
                         spans_read = true;
                         stale |= !resource_known;
                     }
                     scope += 1;
                 }
-                (1 | 2 | 1000, other) => return Err(bad_wire(field, other)),
-                _ => stream.skip_field(field, wire, &mut limit)?,
+                (1 | 2 | 1000, other) => return Err(here(bad_wire(field, other))),
+                _ => stream.skip_field(field, wire, &mut limit).map_err(here)?,
             }
         }
         if stale {
@@ -396,40 +395,156 @@ impl Decoder {
     }
 
     /// One `ScopeSpans` of `len` bytes, the `scope`th of its resource; whether it held a span.
+    /// Past the first spans of a long one, the rest are decoded in batches on two threads.
     fn scope_spans<R: Read>(
         &mut self,
         stream: &mut Stream<R>,
         len: u64,
         scope: usize,
         origins: &mut Origins,
-    ) -> Result<bool, String> {
+        at: u64,
+    ) -> Res<bool> {
         let mut limit = len;
         let mut index = 0;
-        while let Some((field, wire)) = stream.key(&mut limit)? {
+        let here = |m: String| fail(at, m);
+        loop {
+            if index == SEQUENTIAL && worth_a_thread() {
+                index += self.span_batches(stream, &mut limit, scope, index, origins, at)?;
+            }
+            let Some((field, wire)) = stream.key(&mut limit).map_err(here)? else {
+                break;
+            };
             match (field, wire) {
                 (2, LEN) => {
-                    let n = stream.length(&mut limit)?;
-                    let bytes = stream.message(n)?;
-                    let span = decode_span(
-                        bytes,
-                        &mut self.names,
-                        &mut self.peer_values,
-                        &mut self.peer,
-                        origins,
-                    )
-                    .map_err(|m| {
-                        // "has no span_id" reads on; anything else follows a colon.
-                        let sep = if m.starts_with("has ") { " " } else { ": " };
-                        format!("span {index} of scope {scope} in this ResourceSpans{sep}{m}")
-                    })?;
+                    let n = stream.length(&mut limit).map_err(here)?;
+                    let bytes = stream.message(n).map_err(here)?;
+                    let span = self.spans.decode(bytes, origins, index, scope, at)?;
                     self.grouper.push(span);
                     index += 1;
                 }
-                (2, other) => return Err(bad_wire(field, other)),
-                _ => stream.skip_field(field, wire, &mut limit)?,
+                (2, other) => return Err(here(bad_wire(field, other))),
+                _ => stream.skip_field(field, wire, &mut limit).map_err(here)?,
             }
         }
         Ok(index > 0)
+    }
+
+    /// The rest of a `ScopeSpans` from span `first` on, in batches on two threads (see
+    /// `batch`); how many spans there were.
+    fn span_batches<R: Read>(
+        &mut self,
+        stream: &mut Stream<R>,
+        limit: &mut u64,
+        scope: usize,
+        first: usize,
+        origins: &mut Origins,
+        at: u64,
+    ) -> Res<usize> {
+        let shared = origins.clone();
+        let mut here = (Spans::default(), shared.clone());
+        let mut next = first;
+        let grouper = &mut self.grouper;
+        two_threads(
+            || {
+                let mut batch = SpanBatch {
+                    first: next,
+                    scope,
+                    at,
+                    ..SpanBatch::default()
+                };
+                while batch.lengths.len() < BATCH && batch.bytes.len() < BATCH_BYTES {
+                    let Some((field, wire)) = stream.key(limit).map_err(|m| fail(at, m))? else {
+                        break;
+                    };
+                    match (field, wire) {
+                        (2, LEN) => {
+                            let n = stream.length(limit).map_err(|m| fail(at, m))?;
+                            let bytes = stream.message(n).map_err(|m| fail(at, m))?;
+                            batch.bytes.extend_from_slice(bytes);
+                            batch.lengths.push(bytes.len());
+                        }
+                        (2, other) => return Err(fail(at, bad_wire(field, other))),
+                        _ => stream
+                            .skip_field(field, wire, limit)
+                            .map_err(|m| fail(at, m))?,
+                    }
+                }
+                next += batch.lengths.len();
+                Ok((!batch.lengths.is_empty()).then_some(batch))
+            },
+            |batch| here.0.batch(&batch, &mut here.1),
+            move |jobs, done| {
+                let (mut spans, mut origins) = (Spans::default(), shared);
+                serve(jobs, done, |batch| spans.batch(&batch, &mut origins));
+            },
+            |spans: Vec<Span>| {
+                for mut span in spans {
+                    origins.adopt(&mut span);
+                    grouper.push(span);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(next - first)
+    }
+}
+
+/// What decoding spans keeps between them; a decoder of batches has one of its own.
+#[derive(Default)]
+struct Spans {
+    names: Interner,
+    peer_values: Values<5>,
+    peer: String,
+}
+
+/// Some spans of a `ScopeSpans`, each message whole.
+#[derive(Default)]
+struct SpanBatch {
+    bytes: Vec<u8>,
+    lengths: Vec<usize>,
+    /// The index of the first in its `ScopeSpans`, and that scope's in its resource.
+    first: usize,
+    scope: usize,
+    /// The offset of the top-level field, which errors name.
+    at: u64,
+}
+
+impl Spans {
+    /// Span `index` of scope `scope`, from its message.
+    fn decode(
+        &mut self,
+        bytes: &[u8],
+        origins: &mut Origins,
+        index: usize,
+        scope: usize,
+        at: u64,
+    ) -> Res<Span> {
+        decode_span(
+            bytes,
+            &mut self.names,
+            &mut self.peer_values,
+            &mut self.peer,
+            origins,
+        )
+        .map_err(|m| {
+            // "has no span_id" reads on; anything else follows a colon.
+            let sep = if m.starts_with("has ") { " " } else { ": " };
+            fail(
+                at,
+                format!("span {index} of scope {scope} in this ResourceSpans{sep}{m}"),
+            )
+        })
+    }
+
+    fn batch(&mut self, batch: &SpanBatch, origins: &mut Origins) -> Res<Vec<Span>> {
+        let mut spans = Vec::with_capacity(batch.lengths.len());
+        let mut from = 0;
+        for (k, &len) in batch.lengths.iter().enumerate() {
+            let bytes = batch.bytes.get(from..from + len).unwrap_or_default();
+            from += len;
+            spans.push(self.decode(bytes, origins, batch.first + k, batch.scope, batch.at)?);
+        }
+        Ok(spans)
     }
 }
 
@@ -825,6 +940,103 @@ mod tests {
                 );
             }
             other => panic!("unexpected {other}"),
+        }
+    }
+
+    /// One `TracesData` of one `ResourceSpans` whose one `ScopeSpans` holds `n` spans, a chain
+    /// of service "late" (named after the spans); `broken` has no span id.
+    fn one_long_scope(n: usize, broken: Option<usize>) -> Vec<u8> {
+        let spans = (0..n)
+            .map(|i| ProtoSpan {
+                trace_id: vec![1; 16],
+                span_id: if broken == Some(i) {
+                    Vec::new()
+                } else {
+                    (i as u64 + 1).to_be_bytes().to_vec()
+                },
+                parent_span_id: if i > 0 {
+                    (i as u64).to_be_bytes().to_vec()
+                } else {
+                    Vec::new()
+                },
+                name: format!("op{i}"),
+                kind: 0,
+                start_time_unix_nano: 10 * i as u64 + 1,
+                end_time_unix_nano: 10 * i as u64 + 25,
+                attributes: Vec::new(),
+                links: Vec::new(),
+                status: None,
+                flags: 0,
+            })
+            .collect();
+        let service = KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue {
+                string_value: Some("late".into()),
+                int_value: None,
+            }),
+        };
+        // The resource after the spans, as the encoding allows.
+        let mut body = prost::Message::encode_to_vec(&ResourceSpans {
+            resource: None,
+            scope_spans: vec![ScopeSpans { spans }],
+            instrumentation_library_spans: Vec::new(),
+        });
+        let resource = Resource {
+            attributes: vec![service],
+        };
+        prost::encoding::message::encode(1, &resource, &mut body);
+        let mut bytes = Vec::new();
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut bytes);
+        prost::encoding::encode_varint(body.len() as u64, &mut bytes);
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+
+    #[test]
+    fn long_scopes_come_out_as_one_thread_reads_them() {
+        // Under test, spans past the third of a scope are decoded in batches of two on two
+        // threads.
+        let n = 21;
+        let mut traces = Vec::new();
+        read_traces(&one_long_scope(n, None)[..], Path::new("t.pb"), None, |t| {
+            traces.push(t);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(traces.len(), 1);
+        let spans = &traces[0].spans;
+        assert_eq!(spans.len(), n);
+        for (i, span) in spans.iter().enumerate() {
+            assert_eq!(span.span_id().as_u64(), Some(i as u64 + 1), "span {i}");
+            let parent = span.parent_id().and_then(|p| p.as_u64());
+            assert_eq!(parent, (i > 0).then_some(i as u64), "span {i}");
+            assert_eq!(span.name(), format!("op{i}"));
+            assert_eq!(span.service(), "late", "span {i}");
+            assert_eq!(
+                (span.start_ns(), span.end_ns()),
+                (10 * i as u64 + 1, 10 * i as u64 + 25)
+            );
+        }
+    }
+
+    #[test]
+    fn errors_in_later_batches_name_their_span() {
+        for broken in [0, 4, 9, 20] {
+            let bytes = one_long_scope(21, Some(broken));
+            let err = read_traces(&bytes[..], Path::new("t.pb"), None, |_| Ok(())).unwrap_err();
+            match err {
+                Error::Protobuf {
+                    offset, message, ..
+                } => {
+                    assert_eq!(offset, 0, "where the ResourceSpans starts");
+                    assert_eq!(
+                        message,
+                        format!("span {broken} of scope 0 in this ResourceSpans has no span_id")
+                    );
+                }
+                other => panic!("unexpected {other}"),
+            }
         }
     }
 

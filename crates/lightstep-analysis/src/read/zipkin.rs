@@ -17,7 +17,7 @@ use std::hash::BuildHasher;
 use std::io::Read;
 use std::sync::Arc;
 
-use super::json::Reader;
+use super::json::Parser;
 use super::lexer::Res;
 use super::{Interner, ReadStats, micros_to_nanos};
 use crate::model::{Origin, Span, SpanId, SpanKind, Status, Trace, TraceId};
@@ -53,6 +53,14 @@ pub(super) struct Fragments {
     fragments: Vec<Fragment>,
 }
 
+impl Fragments {
+    /// Appends the fragments of `part`, read on their own (see `batch`).
+    pub(super) fn append(&mut self, part: Fragments) {
+        self.spans.extend(part.spans);
+        self.fragments.extend(part.fragments);
+    }
+}
+
 const ZIPKIN_SPAN_FIELDS: [&str; 11] = [
     "traceId",
     "id",
@@ -75,7 +83,7 @@ struct Endpoint {
     port: Option<u16>,
 }
 
-impl<R: Read> Reader<'_, R> {
+impl<R: Read> Parser<R> {
     /// One Zipkin span object, appended to `out`.
     pub(super) fn zipkin_span(&mut self, out: &mut Fragments) -> Res<()> {
         const WHAT: &str = "a Zipkin span";
