@@ -12,10 +12,11 @@
 //!
 //! JSON timestamps are read as integers, never through `f64`: a number beyond 2^53 is exact.
 //!
-//! The input is read 64 KiB at a time into one buffer ([`input`]) that the parsers scan in
-//! place: a pull parser of its own for JSON ([`lexer`]), a hand-written decoder for protobuf.
-//! Spans are built as they are read, and what spans share (the trace, service and host of a
-//! process; the name and peer of an operation) is built once and shared.
+//! The input is read 64 KiB at a time into one buffer (`input`) that the parsers scan in
+//! place: a pull parser of its own for JSON (`lexer`), a hand-written decoder for protobuf.
+//! Long lists of spans are parsed on two threads (`batch`). Spans are built as they are read,
+//! and what spans share (the trace, service and host of a process; the name and peer of an
+//! operation) is built once and shared.
 
 mod batch;
 mod input;
