@@ -168,10 +168,12 @@ pub enum RequestOutcome {
     Throttled,
 }
 
-/// One export request the receiver answered: who sent it, what headers it carried, and how it
-/// was answered. Kept for the newest [`MAX_REQUEST_RECORDS`](super::MAX_REQUEST_RECORDS) requests, including refused ones,
-/// except those refused for a missing or wrong access token: those are only counted
-/// ([`ReceiverStats::requests_unauthenticated`](super::ReceiverStats::requests_unauthenticated)), so that a token sent by mistake is not kept.
+/// One export request the receiver answered: who sent it, what headers it carried, and how it was
+/// answered. Kept for the newest [`MAX_REQUEST_RECORDS`](super::MAX_REQUEST_RECORDS) requests,
+/// including refused ones, except those refused for a missing or wrong access token: those are only
+/// counted
+/// ([`ReceiverStats::requests_unauthenticated`](super::ReceiverStats::requests_unauthenticated)),
+/// so that a token sent by mistake is not kept.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RequestRecord {

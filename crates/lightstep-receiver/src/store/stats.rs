@@ -13,10 +13,11 @@ pub struct ReceiverStats {
     pub spans_accepted: u64,
     /// Spans refused because their trace or span id was invalid (reported as partial success).
     pub spans_rejected_invalid: u64,
-    /// Spans refused because the store was full under [`WhenFull::RejectNew`](crate::WhenFull::RejectNew) (reported as
-    /// partial success).
+    /// Spans refused because the store was full under
+    /// [`WhenFull::RejectNew`](crate::WhenFull::RejectNew) (reported as partial success).
     pub spans_rejected_full: u64,
-    /// Stored spans dropped to make room under [`WhenFull::EvictOldest`](crate::WhenFull::EvictOldest).
+    /// Stored spans dropped to make room under
+    /// [`WhenFull::EvictOldest`](crate::WhenFull::EvictOldest).
     pub spans_evicted: u64,
     /// Requests refused for a missing or wrong access token. Counted only: no
     /// [`RequestRecord`](crate::RequestRecord) is kept for them.
