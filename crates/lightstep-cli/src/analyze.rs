@@ -129,6 +129,12 @@ pub(crate) struct StoreArgs {
     #[arg(long, value_name = "N", requires = "store")]
     concurrency: Option<usize>,
 
+    /// Reach the store through this HTTP proxy, `http://[user:password@]host:port` (default:
+    /// HTTPS_PROXY for an https:// store, HTTP_PROXY for an http:// one; hosts in NO_PROXY, and
+    /// loopback, are reached directly).
+    #[arg(long, value_name = "URL", value_parser = secret_arg, requires = "store")]
+    proxy: Option<SecretString>,
+
     /// Search: traces with a span of this service.
     #[arg(
         long,
@@ -238,10 +244,37 @@ impl StoreArgs {
         self.jaeger.is_some() || self.tempo.is_some() || self.zipkin.is_some()
     }
 
+    /// The proxy for the store at `url`, and the hosts that bypass it: `--proxy`, or the
+    /// variable of the URL's scheme as curl reads them (`HTTPS_PROXY` or `https_proxy` for
+    /// `https://`, `HTTP_PROXY` or `http_proxy` for `http://`), with `NO_PROXY` (or
+    /// `no_proxy`).
+    fn proxy(&self, url: &str) -> Option<(String, Option<String>)> {
+        let env = lightstep::config::EnvSnapshot::from_process();
+        let first = |names: [&str; 2]| {
+            names
+                .into_iter()
+                .find_map(|name| env.get(name).filter(|v| !v.trim().is_empty()))
+                .map(|v| v.trim().to_owned())
+        };
+        let proxy = match &self.proxy {
+            Some(proxy) => proxy.expose_secret().trim().to_owned(),
+            None if url
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("https://") =>
+            {
+                first(["HTTPS_PROXY", "https_proxy"])?
+            }
+            None => first(["HTTP_PROXY", "http_proxy"])?,
+        };
+        Some((proxy, first(["NO_PROXY", "no_proxy"])))
+    }
+
     /// The store named, built from the settings.
     pub(crate) fn source(&self) -> Result<TraceStore, CliError> {
         fn common<S>(
             args: &StoreArgs,
+            url: &str,
             mut builder: SourceBuilder<S>,
         ) -> Result<SourceBuilder<S>, CliError> {
             for (i, header) in args.headers.iter().enumerate() {
@@ -265,6 +298,12 @@ impl StoreArgs {
             if let Some(concurrency) = args.concurrency {
                 builder = builder.with_concurrency(concurrency);
             }
+            if let Some((proxy, no_proxy)) = args.proxy(url) {
+                builder = builder.with_proxy(proxy);
+                if let Some(no_proxy) = no_proxy {
+                    builder = builder.with_no_proxy(no_proxy);
+                }
+            }
             Ok(builder.with_insecure(args.insecure))
         }
         let store: TraceStore = if let Some(url) = &self.jaeger {
@@ -272,7 +311,7 @@ impl StoreArgs {
                 Some(JaegerApiArg::V3) => JaegerApi::V3,
                 _ => JaegerApi::V1,
             };
-            common(self, Jaeger::builder(url))?
+            common(self, url, Jaeger::builder(url))?
                 .with_api(api)
                 .build()?
                 .into()
@@ -281,13 +320,13 @@ impl StoreArgs {
                 Some(TempoApiArg::V2) => TempoApi::V2,
                 _ => TempoApi::V1,
             };
-            let mut builder = common(self, Tempo::builder(url))?.with_api(api);
+            let mut builder = common(self, url, Tempo::builder(url))?.with_api(api);
             if let Some(tenant) = &self.tenant {
                 builder = builder.with_tenant(tenant);
             }
             builder.build()?.into()
         } else if let Some(url) = &self.zipkin {
-            common(self, Zipkin::builder(url))?.build()?.into()
+            common(self, url, Zipkin::builder(url))?.build()?.into()
         } else {
             return Err(CliError::Usage(
                 "no store named: --jaeger, --tempo or --zipkin".into(),
