@@ -130,12 +130,5 @@ fn argument_message(rendered: &str) -> String {
 
 /// The error and its sources on one line, `outer: inner: innermost`.
 pub(crate) fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        line.push_str(": ");
-        line.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    line.replace('\n', " ")
+    lightstep::config::ErrorChain(err).to_string()
 }

@@ -103,7 +103,7 @@ mod vars;
 pub use builder::ConfigBuilder;
 pub use config::{EffectiveConfig, EffectiveSetting, LightstepConfig};
 pub use env::EnvSnapshot;
-pub use error::{ConfigError, ConfigWarning};
+pub use error::{ConfigError, ConfigWarning, ErrorChain};
 pub use model::{
     BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
     TlsConfig, TracesExporter,

@@ -677,18 +677,7 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 
 /// An error and its sources on one line, without the URL (which reqwest would repeat).
 fn chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(inner) = source {
-        let next = inner.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = inner.source();
-    }
-    text
+    lightstep_config::ErrorChain(&error.without_url()).to_string()
 }
 
 /// The proxy of `url` (`http://[user:password@]host:port`, or `host:port` as curl takes it) for

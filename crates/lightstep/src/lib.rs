@@ -229,8 +229,10 @@ fn names_target(directives: &str, target: &str) -> bool {
 
 /// Why [`init_tracing`] failed.
 #[cfg(all(feature = "exporter", feature = "tracing"))]
+///
+/// `Debug` prints the message and its causes, as `Display` and
+/// [`ErrorChain`](crate::config::ErrorChain) do.
 #[cfg_attr(docsrs, doc(cfg(all(feature = "exporter", feature = "tracing"))))]
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum InitError {
     /// The configuration or the pipeline: displays as the [`ExporterError`] itself, which says
@@ -250,6 +252,13 @@ impl std::fmt::Display for InitError {
             Self::Subscriber(e) => write!(f, "cannot install the tracing subscriber: {e}"),
             Self::Filter(e) => write!(f, "cannot build the tracing filter: {e}"),
         }
+    }
+}
+
+#[cfg(all(feature = "exporter", feature = "tracing"))]
+impl std::fmt::Debug for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", crate::config::ErrorChain(self))
     }
 }
 
