@@ -12,6 +12,12 @@
 // Automation hooks (stable, documented in docs/explorer.md): each trace row of the search list
 // carries `data-trace-id`; each span row of the waterfall carries `data-span-id` (lowercase hex)
 // and `data-critical="true"` when the span is on the critical path in the selected mode.
+//
+// Measurement hooks (`performance.mark`, read by the browser benchmark, benches/browser.rs):
+// `explorer:rows-drawn` and `explorer:rows-painted` when a trace view first shows rows,
+// `explorer:draw` on every redraw of the waterfall, `explorer:list-drawn` and
+// `explorer:list-painted` when the search list is drawn. Only the latest mark of each name is
+// kept, so that a long session does not fill the performance buffer.
 
 const ROW_HEIGHT = 24;
 const PAGE_ROWS = 200;
@@ -95,6 +101,17 @@ function showError(where, error) {
 function serviceClass(services, service) {
   const index = Math.max(0, services.indexOf(service));
   return `svc svc-${index % SERVICE_COLOURS}`;
+}
+
+/** Records `name` now (with `detail`), replacing the previous mark of that name. */
+function mark(name, detail) {
+  performance.clearMarks(name);
+  performance.mark(name, { detail });
+}
+
+/** Marks `name` once the frame that shows what was just drawn has been rendered. */
+function markPainted(name, detail) {
+  requestAnimationFrame(() => setTimeout(() => mark(name, detail)));
 }
 
 function setTitle(...parts) {
@@ -267,6 +284,9 @@ function searchView(params) {
         `${found.traces.length} of ${found.matched} matching traces (${found.stored} held${refused}) `,
         link(`/contribution?${query}`, "contribution of these traces", { id: "to-contribution" }));
       results.replaceChildren(resultsTable(found.traces));
+      const drawn = { rows: results.querySelectorAll("tr[data-trace-id]").length };
+      mark("explorer:list-drawn", drawn);
+      markPainted("explorer:list-painted", drawn);
     } catch (error) {
       showError(results, error);
     }
@@ -340,7 +360,10 @@ function traceView(traceId, params) {
     selectedSpan: params.get("span") || null,
     scale: 1,
     closed: false,
+    shown: false,
   };
+  performance.clearMarks("explorer:rows-drawn");
+  performance.clearMarks("explorer:rows-painted");
 
   const header = el("div", { class: "trace-header" });
   const diagnostics = el("div", { class: "diagnostics", id: "diagnostics" });
@@ -441,21 +464,35 @@ function traceView(traceId, params) {
 
   function draw() {
     if (!state.meta) return;
-    const top = viewport.scrollTop * state.scale;
+    const scrollTop = viewport.scrollTop;
+    const top = scrollTop * state.scale;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(state.visible, Math.ceil((top + viewport.clientHeight) / ROW_HEIGHT) + OVERSCAN);
     for (let page = Math.floor(first / PAGE_ROWS); page <= Math.floor(Math.max(first, last - 1) / PAGE_ROWS); page++) {
       loadPage(page);
     }
-    layer.style.top = `${viewport.scrollTop}px`;
+    layer.style.top = `${scrollTop}px`;
     const fragment = document.createDocumentFragment();
     const duration = Math.max(1, Number(state.meta.duration_ns));
+    let missing = 0;
+    let critical = 0;
     for (let index = first; index < last; index++) {
       const row = rowAt(index);
-      if (!row) continue;
+      if (!row) {
+        missing += 1;
+        continue;
+      }
+      if (row.sections.length > 0) critical += 1;
       fragment.append(rowElement(row, index * ROW_HEIGHT - top, duration));
     }
     layer.replaceChildren(fragment);
+    const drawn = { first, last, top: scrollTop, missing, critical };
+    mark("explorer:draw", drawn);
+    if (!state.shown && missing === 0 && last > first) {
+      state.shown = true;
+      mark("explorer:rows-drawn", drawn);
+      markPainted("explorer:rows-painted", drawn);
+    }
   }
 
   function rowElement(row, y, duration) {

@@ -381,6 +381,22 @@ async fn a_large_waterfall_holds_only_the_rows_on_screen() {
         .goto(&format!("{}trace/{}", explorer.url(), trace.trace_id))
         .await;
     check_waterfall(&browser, &explorer, &trace, "robust").await;
+    // The measurement hooks the browser benchmark reads: the first rows drawn, the critical
+    // path among them, once the frame showing them was rendered.
+    let marks = browser
+        .wait_for(
+            "the first rows marked as painted",
+            "const m = (n) => performance.getEntriesByName(n);
+             const drawn = m('explorer:rows-drawn'), painted = m('explorer:rows-painted');
+             return painted.length === 1 ? [drawn.length, drawn[0].detail, painted[0].detail] : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(marks[0], 1, "{marks}");
+    assert_eq!(marks[1], marks[2], "{marks}");
+    assert_eq!(marks[1]["first"], 0, "{marks}");
+    assert_eq!(marks[1]["missing"], 0, "{marks}");
+    assert!(marks[1]["critical"].as_u64() > Some(0), "{marks}");
     browser.quit().await;
     explorer.shutdown().await;
 }
