@@ -21,6 +21,8 @@
 
 const ROW_HEIGHT = 24;
 const PAGE_ROWS = 200;
+// Trace rows of the search list drawn at a time.
+const LIST_PAGE_ROWS = 100;
 const OVERSCAN = 20;
 // Browsers cap the height of an element; past this the scrollbar is scaled.
 const MAX_SCROLL_PX = 8_000_000;
@@ -275,16 +277,22 @@ function searchView(params) {
   });
 
   let shown = [];
+  const listObservers = new Set();
+  const stopObservers = () => {
+    for (const observer of listObservers) observer.disconnect();
+    listObservers.clear();
+  };
   const load = async () => {
     try {
       const found = await api(`/api/search?${query}`);
+      stopObservers();
       shown = found.traces;
       const refused = found.refused_traces ? `; ${found.refused_traces} too large to hold` : "";
       summary.replaceChildren(
         `${found.traces.length} of ${found.matched} matching traces (${found.stored} held${refused}) `,
         link(`/contribution?${query}`, "contribution of these traces", { id: "to-contribution" }));
       results.replaceChildren(resultsTable(found.traces));
-      const drawn = { rows: results.querySelectorAll("tr[data-trace-id]").length };
+      const drawn = { rows: results.querySelectorAll("tr[data-trace-id]").length, listed: found.traces.length };
       mark("explorer:list-drawn", drawn);
       markPainted("explorer:list-painted", drawn);
     } catch (error) {
@@ -310,10 +318,9 @@ function searchView(params) {
       navigate(`/compare/${encodeURIComponent(sorted[0].trace_id)}/${encodeURIComponent(sorted[sorted.length - 1].trace_id)}`);
     });
     const body = el("tbody");
-    const fragment = document.createDocumentFragment();
     const longest = Math.max(...traces.map((t) => Number(t.duration_ns)), 1);
-    for (const t of traces) {
-      const box = el("input", { type: "checkbox", "aria-label": "select for comparison" });
+    const row = (t) => {
+      const box = el("input", { type: "checkbox", "aria-label": "select for comparison", checked: selected.has(t.trace_id) });
       box.addEventListener("change", () => {
         if (box.checked) selected.add(t.trace_id);
         else selected.delete(t.trace_id);
@@ -321,7 +328,7 @@ function searchView(params) {
       });
       const bar = el("span", { class: "duration-bar" });
       bar.style.width = `${(100 * Number(t.duration_ns)) / longest}%`;
-      fragment.append(el("tr", { "data-trace-id": t.trace_id, class: "trace-row" },
+      return el("tr", { "data-trace-id": t.trace_id, class: "trace-row" },
         el("td", {}, box),
         el("td", {}, link(tracePath(t.trace_id), `${t.root_service}: ${t.root_operation}`, { class: "trace-link" }),
           el("div", { class: "muted mono" }, t.trace_id)),
@@ -329,18 +336,45 @@ function searchView(params) {
         el("td", { class: "num" }, formatDuration(t.duration_ns), el("div", { class: "bar-track" }, bar)),
         el("td", { class: "num" }, String(t.spans)),
         el("td", { class: t.errors ? "num errors" : "num" }, String(t.errors)),
-        el("td", {}, t.services.map((s) => el("span", { class: "chip" }, `${s.service} ${s.spans}`)))));
+        el("td", {}, t.services.map((s) => el("span", { class: "chip" }, `${s.service} ${s.spans}`))));
+    };
+    // Rows are drawn a page at a time, the next page when the end of the list comes near the
+    // screen: a table of thousands of rows takes seconds to lay out, and few are ever seen.
+    const more = el("p", { class: "muted", id: "list-more" });
+    const drawMore = () => {
+      const from = body.rows.length;
+      const to = Math.min(traces.length, from + LIST_PAGE_ROWS);
+      const fragment = document.createDocumentFragment();
+      for (let i = from; i < to; i++) fragment.append(row(traces[i]));
+      body.append(fragment);
+      more.textContent = to < traces.length ? `${to} of ${traces.length} drawn; scroll for more` : "";
+      return to < traces.length;
+    };
+    drawMore();
+    if (body.rows.length < traces.length) {
+      const observer = new IntersectionObserver((entries) => {
+        if (!entries.some((e) => e.isIntersecting)) return;
+        if (!drawMore()) return observer.disconnect();
+        // Observed again, so that it reports at once if the end is still near the screen.
+        observer.unobserve(more);
+        observer.observe(more);
+      }, { rootMargin: "0px 0px 800px 0px" });
+      observer.observe(more);
+      listObservers.add(observer);
     }
-    body.append(fragment);
     return el("div", {},
       el("div", { class: "actions" }, compare, extremes),
       el("table", { class: "traces", id: "trace-list" },
         el("thead", {}, el("tr", {}, el("th", {}), el("th", {}, "Root"), el("th", {}, "Start"),
           el("th", {}, "Duration"), el("th", {}, "Spans"), el("th", {}, "Errors"), el("th", {}, "Services"))),
-        body));
+        body),
+      more);
   }
 
-  return () => generationListeners.delete(onNewTraces);
+  return () => {
+    generationListeners.delete(onNewTraces);
+    stopObservers();
+  };
 }
 
 // ---- trace: the waterfall -----------------------------------------------------------------
