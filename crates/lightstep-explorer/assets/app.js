@@ -15,12 +15,15 @@
 //
 // Measurement hooks (`performance.mark`, read by the browser benchmark, benches/browser.rs):
 // `explorer:rows-drawn` and `explorer:rows-painted` when a trace view first shows rows,
-// `explorer:draw` on every redraw of the waterfall, `explorer:list-drawn` and
-// `explorer:list-painted` when the search list is drawn. Only the latest mark of each name is
-// kept, so that a long session does not fill the performance buffer.
+// `explorer:draw` on every redraw of the waterfall (with the rows drawn and missing and the pages
+// of rows held), `explorer:list-drawn` and `explorer:list-painted` when the search list is
+// drawn. Only the latest mark of each name is kept, so that a long session does not fill the
+// performance buffer.
 
 const ROW_HEIGHT = 24;
 const PAGE_ROWS = 200;
+// Pages of waterfall rows kept on either side of the pages on screen.
+const KEEP_PAGES = 2;
 // Trace rows of the search list drawn at a time.
 const LIST_PAGE_ROWS = 100;
 const OVERSCAN = 20;
@@ -496,18 +499,28 @@ function traceView(traceId, params) {
       })));
   }
 
+  // The elements of the rows on screen, by the row they show: a redraw builds only the rows
+  // that came into view and moves the others, so that scrolling restyles a few rows a frame.
+  let drawnRows = new Map();
+
   function draw() {
     if (!state.meta) return;
     const scrollTop = viewport.scrollTop;
     const top = scrollTop * state.scale;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(state.visible, Math.ceil((top + viewport.clientHeight) / ROW_HEIGHT) + OVERSCAN);
-    for (let page = Math.floor(first / PAGE_ROWS); page <= Math.floor(Math.max(first, last - 1) / PAGE_ROWS); page++) {
-      loadPage(page);
+    const firstPage = Math.floor(first / PAGE_ROWS);
+    const lastPage = Math.floor(Math.max(first, last - 1) / PAGE_ROWS);
+    for (let page = firstPage; page <= lastPage; page++) loadPage(page);
+    // Pages far from the screen are dropped: a long scroll through a large trace must not end
+    // with every row of it held in the tab.
+    for (const page of state.pages.keys()) {
+      if (page < firstPage - KEEP_PAGES || page > lastPage + KEEP_PAGES) state.pages.delete(page);
     }
     layer.style.top = `${scrollTop}px`;
-    const fragment = document.createDocumentFragment();
     const duration = Math.max(1, Number(state.meta.duration_ns));
+    const nodes = [];
+    const kept = new Map();
     let missing = 0;
     let critical = 0;
     for (let index = first; index < last; index++) {
@@ -517,10 +530,30 @@ function traceView(traceId, params) {
         continue;
       }
       if (row.sections.length > 0) critical += 1;
-      fragment.append(rowElement(row, index * ROW_HEIGHT - top, duration));
+      let node = drawnRows.get(row);
+      if (node) {
+        const selected = row.row === state.selectedRow;
+        node.classList.toggle("selected", selected);
+        node.setAttribute("aria-selected", String(selected));
+      } else {
+        node = rowElement(row, duration);
+      }
+      node.style.top = `${index * ROW_HEIGHT - top}px`;
+      kept.set(row, node);
+      nodes.push(node);
     }
-    layer.replaceChildren(fragment);
-    const drawn = { first, last, top: scrollTop, missing, critical };
+    // Rows that left the screen go; the rest stay in place and new ones go in among them in
+    // row order (the order the tree is read in).
+    const staying = new Set(nodes);
+    for (const node of [...layer.children]) {
+      if (!staying.has(node)) node.remove();
+    }
+    const children = layer.children;
+    nodes.forEach((node, i) => {
+      if (children[i] !== node) layer.insertBefore(node, children[i] || null);
+    });
+    drawnRows = kept;
+    const drawn = { first, last, top: scrollTop, missing, critical, pages: state.pages.size };
     mark("explorer:draw", drawn);
     if (!state.shown && missing === 0 && last > first) {
       state.shown = true;
@@ -529,7 +562,7 @@ function traceView(traceId, params) {
     }
   }
 
-  function rowElement(row, y, duration) {
+  function rowElement(row, duration) {
     const services = state.meta.services;
     const hasChildren = row.children > 0;
     const toggle = hasChildren
@@ -572,7 +605,6 @@ function traceView(traceId, params) {
       "data-depth": String(row.depth),
       "data-critical": row.critical ? "true" : undefined,
     }, label, track);
-    node.style.top = `${y}px`;
     node.addEventListener("click", () => select(row.row, true));
     return node;
   }

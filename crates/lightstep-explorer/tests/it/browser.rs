@@ -397,6 +397,41 @@ async fn a_large_waterfall_holds_only_the_rows_on_screen() {
     assert_eq!(marks[1]["first"], 0, "{marks}");
     assert_eq!(marks[1]["missing"], 0, "{marks}");
     assert!(marks[1]["critical"].as_u64() > Some(0), "{marks}");
+    // Scrolled through its 16 pages of rows, the page holds those near the screen only: at
+    // most two on screen and two on either side.
+    let draw = browser
+        .js(
+            "return performance.getEntriesByName('explorer:draw')[0].detail",
+            json!([]),
+        )
+        .await;
+    let pages = draw["pages"].as_u64().expect("the pages held");
+    assert!(pages <= 6, "{draw}");
+    // A small scroll moves the rows still on screen rather than building them again.
+    browser
+        .wait_for(
+            "row 20 drawn near the top",
+            "const v = document.getElementById('waterfall');
+             v.scrollTop = 240;
+             return v.querySelector('[data-row=\"20\"]') !== null;",
+            json!([]),
+        )
+        .await;
+    let kept = browser
+        .js_async(
+            "const done = arguments[arguments.length - 1];
+             const v = document.getElementById('waterfall');
+             const before = v.querySelector('[data-row=\"20\"]');
+             v.scrollTop = 264;
+             requestAnimationFrame(() => requestAnimationFrame(() => {
+               const after = v.querySelector('[data-row=\"20\"]');
+               done([before !== null, after !== null, before === after,
+                     parseFloat(v.querySelector('.rows').style.top) === v.scrollTop]);
+             }));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kept, json!([true, true, true, true]));
     browser.quit().await;
     explorer.shutdown().await;
 }
