@@ -423,7 +423,10 @@ function traceView(traceId, params) {
     }));
 
   function rowsQuery(offset) {
-    const q = new URLSearchParams({ mode: state.mode, offset: String(offset), limit: String(PAGE_ROWS) });
+    // The width the bars are drawn at (at most the viewport's), so that the server merges
+    // critical sections no pixel could show apart.
+    const px = Math.max(1, Math.ceil(viewport.clientWidth || window.innerWidth));
+    const q = new URLSearchParams({ mode: state.mode, offset: String(offset), limit: String(PAGE_ROWS), px: String(px) });
     if (state.collapsed.size) q.set("collapsed", [...state.collapsed].join(","));
     return `/api/trace-rows/${encodeURIComponent(traceId)}?${q}`;
   }
