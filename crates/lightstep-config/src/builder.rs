@@ -11,7 +11,7 @@ use crate::error::{ConfigError, ConfigWarning};
 use crate::file::FileLayer;
 use crate::model::{
     BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
-    TlsConfig, TracesExporter,
+    TlsConfig, TlsPem, TracesExporter,
 };
 use crate::parse::{self, Expected};
 use crate::secret::SecretString;
@@ -1067,18 +1067,22 @@ impl Resolver<'_> {
         key: &'static str,
         code: Option<(PathBuf, &'static str)>,
         vars: &[&str],
-    ) -> Option<PathBuf> {
+    ) -> Option<(PathBuf, Vec<u8>)> {
         let path = self.setting(key, code.map(|(p, s)| (Some(p), s)), vars, None, |s| {
             Ok(Some(PathBuf::from(s.trim())))
         })?;
         let source = self.sources[key].clone();
-        let reason = match read_pem_file(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_owned()),
-            Err(e) => Some(format!("cannot be read ({e})")),
-            Ok(bytes) if !bytes.windows(11).any(|w| w == b"-----BEGIN ") => {
-                Some("is not a PEM file (no `-----BEGIN` line)".to_owned())
+        // Read once, here, bounded: the exporter builds its TLS from these bytes.
+        let (bytes, reason) = match read_pem_file(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (Vec::new(), Some("does not exist".to_owned()))
             }
-            Ok(_) => None,
+            Err(e) => (Vec::new(), Some(format!("cannot be read ({e})"))),
+            Ok(bytes) if !bytes.windows(11).any(|w| w == b"-----BEGIN ") => (
+                Vec::new(),
+                Some("is not a PEM file (no `-----BEGIN` line)".to_owned()),
+            ),
+            Ok(bytes) => (bytes, None),
         };
         if let Some(reason) = reason {
             self.errors.push(ConfigError::TlsFile {
@@ -1087,7 +1091,7 @@ impl Resolver<'_> {
                 reason,
             });
         }
-        Some(path)
+        Some((path, bytes))
     }
 
     fn tls(&mut self, b: &ConfigBuilder, insecure: bool) -> TlsConfig {
@@ -1124,11 +1128,23 @@ impl Resolver<'_> {
                 },
             )));
         }
+        let (ca_file, ca) = ca_file.map(|(p, b)| (p, b.into())).unzip();
+        let (client_certificate, certificate) =
+            client_certificate.map(|(p, b)| (p, b.into())).unzip();
+        // A key is text; a byte that is not UTF-8 lies outside its PEM sections.
+        let (client_key, key) = client_key
+            .map(|(p, b)| (p, SecretString::new(String::from_utf8_lossy(&b))))
+            .unzip();
         TlsConfig {
             ca_file,
             client_certificate,
             client_key,
             insecure,
+            pem: TlsPem {
+                ca,
+                client_certificate: certificate,
+                client_key: key,
+            },
         }
     }
 
