@@ -126,8 +126,14 @@ impl Redactor {
 /// An error and its causes, `: `-separated, each cause left out when the text so far already
 /// says it (tonic and hyper repeat their sources in their own messages).
 pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
+    with_causes(error.to_string(), error.source())
+}
+
+/// `text`, then the causes from `source` on, as [`error_chain`] writes them.
+pub(crate) fn with_causes(
+    mut text: String,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) -> String {
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
