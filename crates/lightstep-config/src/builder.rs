@@ -10,8 +10,8 @@ use crate::env::EnvSnapshot;
 use crate::error::{ConfigError, ConfigWarning};
 use crate::file::FileLayer;
 use crate::model::{
-    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
-    TlsConfig, TlsPem, TracesExporter,
+    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, ProxyConfig, Region, Sampler,
+    SpanLimits, TlsConfig, TlsPem, TracesExporter,
 };
 use crate::parse::{self, Expected};
 use crate::secret::SecretString;
@@ -67,6 +67,7 @@ pub struct ConfigBuilder {
     sdk_disabled: Option<bool>,
     traces_exporter: Option<TracesExporter>,
     shutdown_timeout: Option<Duration>,
+    proxy: Option<EndpointText>,
 }
 
 impl ConfigBuilder {
@@ -276,6 +277,16 @@ impl ConfigBuilder {
     /// `LIGHTSTEP_SHUTDOWN_TIMEOUT`.
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// The HTTP proxy to reach the endpoint through, `http://[user:password@]host:port`: each
+    /// connection is an HTTP CONNECT tunnel, inside which TLS to the endpoint is kept.
+    /// Overrides `HTTPS_PROXY` / `https_proxy` (for an `https://` endpoint), `HTTP_PROXY` /
+    /// `http_proxy` (for an `http://` endpoint) and the file's `proxy`. `NO_PROXY` still
+    /// applies, and a loopback endpoint never goes through a proxy.
+    pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(EndpointText(url.into()));
         self
     }
 
@@ -612,6 +623,7 @@ impl Resolver<'_> {
             parse::compression,
         );
         let tls = self.tls(&b, insecure);
+        let proxy = self.proxy(&b, &endpoint);
         let batch = self.batch(&b);
         let sampler = self.sampler(&b);
         let propagators = self.propagators(&b);
@@ -666,6 +678,7 @@ impl Resolver<'_> {
             sdk_disabled,
             traces_exporter,
             shutdown_timeout,
+            proxy,
             config_file: file.map(|(path, _)| path),
             sources: std::mem::take(&mut self.sources),
             warnings: std::mem::take(&mut self.warnings),
@@ -1092,6 +1105,43 @@ impl Resolver<'_> {
             });
         }
         Some((path, bytes))
+    }
+
+    /// The proxy: code, then the variable for the endpoint's scheme, then the file. `NO_PROXY`
+    /// comes from the environment alone.
+    fn proxy(&mut self, b: &ConfigBuilder, endpoint: &Endpoint) -> Option<ProxyConfig> {
+        let scheme_vars = if endpoint.is_tls() {
+            [vars::HTTPS_PROXY, vars::HTTPS_PROXY_LOWER]
+        } else {
+            [vars::HTTP_PROXY, vars::HTTP_PROXY_LOWER]
+        };
+        let mut candidates: Vec<Candidate> = b
+            .proxy
+            .iter()
+            .map(|p| Candidate::code("with_proxy", &p.0))
+            .collect();
+        candidates.extend(self.env_candidates(&scheme_vars));
+        candidates.extend(self.file_candidate("proxy"));
+        let no_proxy = self.env_candidates(&[vars::NO_PROXY, vars::NO_PROXY_LOWER]);
+        let no_proxy = self.pick("no_proxy", no_proxy, false).map(|c| c.value);
+        let Some(winner) = self.pick("proxy", candidates, false) else {
+            self.sources.insert("proxy".into(), Source::Default);
+            return None;
+        };
+        match parse::proxy(&winner.value) {
+            Ok(url) => Some(ProxyConfig {
+                url: SecretString::new(url),
+                no_proxy,
+            }),
+            Err(expected) => {
+                self.errors.push(ConfigError::InvalidValue {
+                    origin: winner.source,
+                    value: parse::redact_userinfo(&winner.value).into_owned(),
+                    expected,
+                });
+                None
+            }
+        }
     }
 
     fn tls(&mut self, b: &ConfigBuilder, insecure: bool) -> TlsConfig {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::builder::ConfigBuilder;
 use crate::error::{ConfigError, ConfigWarning};
 use crate::model::{
-    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
-    TlsConfig, TracesExporter,
+    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, ProxyConfig, Region, Sampler,
+    SpanLimits, TlsConfig, TracesExporter,
 };
 use crate::secret::{AccessToken, SecretString};
 use crate::source::Source;
@@ -40,6 +40,7 @@ pub struct LightstepConfig {
     pub(crate) sdk_disabled: bool,
     pub(crate) traces_exporter: TracesExporter,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) proxy: Option<ProxyConfig>,
     pub(crate) config_file: Option<PathBuf>,
     pub(crate) sources: BTreeMap<String, Source>,
     pub(crate) warnings: Vec<ConfigWarning>,
@@ -67,6 +68,7 @@ impl Default for LightstepConfig {
             sdk_disabled: false,
             traces_exporter: TracesExporter::Otlp,
             shutdown_timeout: Duration::from_secs(5),
+            proxy: None,
             config_file: None,
             sources: BTreeMap::new(),
             warnings: Vec::new(),
@@ -151,6 +153,12 @@ impl LightstepConfig {
     /// TLS settings.
     pub fn tls(&self) -> &TlsConfig {
         &self.tls
+    }
+
+    /// The HTTP proxy exports go through, if one is set (`with_proxy`, `HTTPS_PROXY` or
+    /// `HTTP_PROXY` by the endpoint's scheme, the file's `proxy`), with `NO_PROXY`.
+    pub fn proxy(&self) -> Option<&ProxyConfig> {
+        self.proxy.as_ref()
     }
 
     /// Batch span processor settings.
@@ -256,6 +264,14 @@ impl LightstepConfig {
         add("tls.ca_file", path(&self.tls.ca_file));
         add("tls.client_certificate", path(&self.tls.client_certificate));
         add("tls.client_key", path(&self.tls.client_key));
+        add(
+            "proxy",
+            opt(self.proxy.as_ref().map(ProxyConfig::redacted_url)),
+        );
+        add(
+            "no_proxy",
+            opt(self.proxy.as_ref().and_then(|p| p.no_proxy.clone())),
+        );
         let b = &self.batch;
         add("batch.max_queue_size", b.max_queue_size.to_string());
         add(

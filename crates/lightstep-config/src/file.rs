@@ -37,6 +37,7 @@ pub(crate) const KEYS: &[(&str, Shape)] = &[
     ("sdk_disabled", Shape::Scalar),
     ("propagators", Shape::List),
     ("shutdown_timeout", Shape::Scalar),
+    ("proxy", Shape::Scalar),
     ("tls.ca_file", Shape::Scalar),
     ("tls.client_certificate", Shape::Scalar),
     ("tls.client_key", Shape::Scalar),

@@ -50,6 +50,8 @@
 //! | `OTEL_EXPORTER_OTLP[_TRACES]_CERTIFICATE` | extra CA certificates (PEM) | none |
 //! | `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_CERTIFICATE`, `..._CLIENT_KEY` | mutual TLS (PEM) | none |
 //! | `OTEL_EXPORTER_OTLP[_TRACES]_INSECURE` | plaintext for schemeless endpoints | `false` |
+//! | `HTTPS_PROXY` / `https_proxy`, `HTTP_PROXY` / `http_proxy` | HTTP proxy (CONNECT) for `https://` / `http://` endpoints; never for a loopback endpoint | none |
+//! | `NO_PROXY` / `no_proxy` | hosts, domains (with their subdomains), IPs, networks or `*` reached without the proxy | none |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE`, `_MAX_EXPORT_BATCH_SIZE`, `_SCHEDULE_DELAY`, `_EXPORT_TIMEOUT`, `_MAX_CONCURRENT_EXPORTS` | batch processor | `2048`, `512`, `5s`, `30s`, `1` |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler and ratio (`jaeger_remote`, `parentbased_jaeger_remote`, `xray`: a warning and the default) | `parentbased_always_on` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `xray`, `ottrace`, `none` | `tracecontext,baggage` |
@@ -87,8 +89,8 @@ pub use config::{EffectiveConfig, EffectiveSetting, LightstepConfig};
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigWarning};
 pub use model::{
-    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
-    TlsConfig, TracesExporter,
+    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, ProxyConfig, Region, Sampler,
+    SpanLimits, TlsConfig, TracesExporter,
 };
 pub use secret::{AccessToken, SecretString};
 pub use source::Source;

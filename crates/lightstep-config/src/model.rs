@@ -339,6 +339,44 @@ impl fmt::Debug for TlsPem {
     }
 }
 
+/// The HTTP proxy that exports go through: an HTTP CONNECT tunnel to the endpoint, inside which
+/// TLS to the endpoint is kept. From `with_proxy`, `HTTPS_PROXY` (`https://` endpoints) or
+/// `HTTP_PROXY` (`http://` endpoints), or the file's `proxy`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProxyConfig {
+    pub(crate) url: SecretString,
+    pub(crate) no_proxy: Option<String>,
+}
+
+impl ProxyConfig {
+    /// The proxy's URL, `http://[user:password@]host[:port]`: its user information, if any, is
+    /// the proxy's credentials, hence a secret.
+    pub fn url(&self) -> &SecretString {
+        &self.url
+    }
+
+    /// The hosts reached without the proxy (`NO_PROXY`): comma-separated names (each with its
+    /// subdomains), IP addresses, networks (`10.0.0.0/8`) or `*`.
+    pub fn no_proxy(&self) -> Option<&str> {
+        self.no_proxy.as_deref()
+    }
+
+    /// The URL with its user information replaced by `[REDACTED]`, fit to show.
+    pub fn redacted_url(&self) -> String {
+        crate::parse::redact_userinfo(self.url.expose_secret()).into_owned()
+    }
+}
+
+impl fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyConfig")
+            .field("url", &self.redacted_url())
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
 /// Batch span processor settings (`OTEL_BSP_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

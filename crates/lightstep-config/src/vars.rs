@@ -107,7 +107,29 @@ vars! {
     LINK_ATTRIBUTE_COUNT_LIMIT = "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT";
     /// The declarative configuration file (not supported; warned about).
     OTEL_CONFIG_FILE = "OTEL_CONFIG_FILE";
+    /// The proxy for `https://` endpoints.
+    HTTPS_PROXY = "HTTPS_PROXY";
+    /// The proxy for `https://` endpoints (curl's spelling).
+    HTTPS_PROXY_LOWER = "https_proxy";
+    /// The proxy for `http://` endpoints.
+    HTTP_PROXY = "HTTP_PROXY";
+    /// The proxy for `http://` endpoints (curl's spelling).
+    HTTP_PROXY_LOWER = "http_proxy";
+    /// Hosts reached without the proxy.
+    NO_PROXY = "NO_PROXY";
+    /// Hosts reached without the proxy (curl's spelling).
+    NO_PROXY_LOWER = "no_proxy";
 }
+
+/// The proxy variables: the snapshot keeps them besides the variables of our prefixes.
+pub(crate) const PROXY: [&str; 6] = [
+    HTTPS_PROXY,
+    HTTPS_PROXY_LOWER,
+    HTTP_PROXY,
+    HTTP_PROXY_LOWER,
+    NO_PROXY,
+    NO_PROXY_LOWER,
+];
 
 /// Variables of Lightstep's launchers that lightstep-rs knows but does not use, with the reason:
 /// they are reported as warnings rather than silently ignored or taken for typos.

@@ -244,3 +244,32 @@ fn tls_file_contents_are_kept_and_the_key_is_never_shown() {
         assert!(text.contains(&format!("{} bytes", ca.len())), "{text}");
     }
 }
+
+/// A proxy URL's credentials are the proxy's password: shown by nothing.
+#[test]
+fn proxy_credentials_never_appear() {
+    let vars = [("HTTP_PROXY", "http://user:PROXY-S3CRET@proxy.example:3128")];
+    let snapshot: EnvSnapshot = vars.iter().copied().collect();
+    let c = build_ok(local(&vars));
+    let code = local(&[]).with_proxy("http://user:PROXY-S3CRET@proxy.example:3128");
+    assert_eq!(
+        c.proxy().map(|p| p.url().expose_secret()),
+        Some("http://user:PROXY-S3CRET@proxy.example:3128")
+    );
+    for text in [
+        format!("{snapshot:?}"),
+        format!("{c:?}"),
+        format!("{:?}", c.proxy()),
+        c.effective().to_string(),
+        format!("{code:?}"),
+    ] {
+        assert!(!text.contains("PROXY-S3CRET"), "{text}");
+    }
+    assert!(
+        c.effective()
+            .to_string()
+            .contains("http://[REDACTED]@proxy.example:3128"),
+        "{}",
+        c.effective()
+    );
+}
