@@ -177,41 +177,59 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
         .trim_end_matches(']')
         .to_owned();
     let port = endpoint.port();
+    let authority: Arc<str> = format!("{}:{port}", endpoint.host()).into();
+    // Through a proxy, the host resolved and connected to is the proxy's.
+    let proxy = match transport::proxy_route(config) {
+        Ok(proxy) => proxy,
+        Err(e) => {
+            d.checks
+                .push(Check::new(Step::Resolve, Outcome::Fail, e.to_string()));
+            return d.skip_rest(&[Step::Connect, Step::Tls, Step::Export], "no usable proxy");
+        }
+    };
+    let (first_hop, first_port) = proxy
+        .as_ref()
+        .map_or_else(|| (host.clone(), port), transport::Proxy::host_port);
+    let which = if proxy.is_some() { " (the proxy)" } else { "" };
 
-    let addrs: Vec<SocketAddr> =
-        match tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port))).await {
-            Ok(Ok(addrs)) => addrs.collect(),
-            Ok(Err(e)) => {
-                d.checks.push(Check::new(
-                    Step::Resolve,
-                    Outcome::Fail,
-                    format!("`{host}` does not resolve: {e}"),
-                ));
-                return d.skip_rest(
-                    &[Step::Connect, Step::Tls, Step::Export],
-                    "no address to connect to",
-                );
-            }
-            Err(_) => {
-                d.checks.push(Check::new(
-                    Step::Resolve,
-                    Outcome::Fail,
-                    format!(
-                        "resolving `{host}` took longer than {}ms",
-                        timeout.as_millis()
-                    ),
-                ));
-                return d.skip_rest(
-                    &[Step::Connect, Step::Tls, Step::Export],
-                    "no address to connect to",
-                );
-            }
-        };
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(
+        timeout,
+        tokio::net::lookup_host((first_hop.as_str(), first_port)),
+    )
+    .await
+    {
+        Ok(Ok(addrs)) => addrs.collect(),
+        Ok(Err(e)) => {
+            d.checks.push(Check::new(
+                Step::Resolve,
+                Outcome::Fail,
+                format!("`{first_hop}`{which} does not resolve: {e}"),
+            ));
+            return d.skip_rest(
+                &[Step::Connect, Step::Tls, Step::Export],
+                "no address to connect to",
+            );
+        }
+        Err(_) => {
+            d.checks.push(Check::new(
+                Step::Resolve,
+                Outcome::Fail,
+                format!(
+                    "resolving `{first_hop}`{which} took longer than {}ms",
+                    timeout.as_millis()
+                ),
+            ));
+            return d.skip_rest(
+                &[Step::Connect, Step::Tls, Step::Export],
+                "no address to connect to",
+            );
+        }
+    };
     d.checks.push(Check::new(
         Step::Resolve,
         Outcome::Pass,
         format!(
-            "`{host}` resolves to {}",
+            "`{first_hop}`{which} resolves to {}",
             addrs
                 .iter()
                 .map(|a| a.ip().to_string())
@@ -233,17 +251,38 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
         }
     }
     let Some((stream, addr)) = stream else {
+        let hint = match &proxy {
+            Some(proxy) => format!("is the proxy {} right?", proxy.shown()),
+            None => "is the collector or receiver running, and the port right?".to_owned(),
+        };
         d.checks.push(Check::new(
             Step::Connect,
             Outcome::Fail,
-            format!("cannot connect to port {port} ({last_error}); is the collector or receiver running, and the port right?"),
+            format!("cannot connect to port {first_port}{which} ({last_error}); {hint}"),
         ));
         return d.skip_rest(&[Step::Tls, Step::Export], "no connection");
+    };
+    let stream = match &proxy {
+        None => stream,
+        Some(proxy) => match open_tunnel(stream, &authority, proxy, timeout).await {
+            Ok(stream) => stream,
+            Err(detail) => {
+                d.checks
+                    .push(Check::new(Step::Connect, Outcome::Fail, detail));
+                return d.skip_rest(&[Step::Tls, Step::Export], "no tunnel");
+            }
+        },
     };
     d.checks.push(Check::new(
         Step::Connect,
         Outcome::Pass,
-        format!("TCP connects to {addr}"),
+        match &proxy {
+            Some(proxy) => format!(
+                "TCP connects to {addr}, the proxy {}, which opens a tunnel to {authority}",
+                proxy.shown()
+            ),
+            None => format!("TCP connects to {addr}"),
+        },
     ));
 
     // One TLS configuration for every check, as the pipeline has one.
@@ -280,7 +319,13 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
     let export = if config.protocol().is_http() {
         empty_http_export(config, tls).await
     } else {
-        empty_grpc_export(config, tls, addr, &host).await
+        let probe = Probe {
+            addr,
+            proxy: proxy.as_ref(),
+            authority: &authority,
+            host: &host,
+        };
+        empty_grpc_export(config, tls, &probe).await
     };
     d.checks.push(match export {
         Ok(detail) => Check::new(Step::Export, Outcome::Pass, detail),
@@ -344,11 +389,37 @@ fn token_hint(config: &LightstepConfig) -> &'static str {
     }
 }
 
+/// A TCP connection to the endpoint through the proxy's tunnel, within `timeout`.
+async fn open_tunnel(
+    stream: tokio::net::TcpStream,
+    authority: &Arc<str>,
+    proxy: &transport::Proxy,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, String> {
+    match tokio::time::timeout(timeout, transport::tunnel(stream, authority, proxy)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(transport::error_chain(&e)),
+        Err(_) => Err(format!(
+            "the proxy {} did not answer the tunnel request within {}ms",
+            proxy.shown(),
+            timeout.as_millis()
+        )),
+    }
+}
+
+/// Where the probe for an HTTP/1-only server connects: the address the connect step reached,
+/// through the proxy's tunnel when there is one.
+struct Probe<'a> {
+    addr: SocketAddr,
+    proxy: Option<&'a transport::Proxy>,
+    authority: &'a Arc<str>,
+    host: &'a str,
+}
+
 async fn empty_grpc_export(
     config: &LightstepConfig,
     tls: Option<rustls::ClientConfig>,
-    addr: SocketAddr,
-    host: &str,
+    probe: &Probe<'_>,
 ) -> Result<String, String> {
     let redactor = transport::Redactor::new(config);
     let prepared = transport::GrpcPrepared::new(config, tls.clone(), redactor.clone())
@@ -363,7 +434,7 @@ async fn empty_grpc_export(
                 authority(config)
             ));
         }
-        Err(_) if answers_http1(config, tls, addr, host).await => return Err(not_grpc(config)),
+        Err(_) if answers_http1(config, tls, probe).await => return Err(not_grpc(config)),
         Err(e) => {
             return Err(format!(
                 "gRPC connection failed: {}",
@@ -389,7 +460,7 @@ async fn empty_grpc_export(
         // tonic reports its own deadline as `Cancelled`: nothing refused the export.
         _ if timed_out(&status) => no_answer(config),
         code if from_server => format!("the export was refused: gRPC {code:?}: {message}"),
-        _ if answers_http1(config, tls, addr, host).await => not_grpc(config),
+        _ if answers_http1(config, tls, probe).await => not_grpc(config),
         code => format!(
             "the gRPC exchange with {} broke off without an answer: gRPC {code:?}: {message}",
             authority(config),
@@ -407,11 +478,21 @@ const H2_OPENING: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0
 async fn answers_http1(
     config: &LightstepConfig,
     tls: Option<rustls::ClientConfig>,
-    addr: SocketAddr,
-    host: &str,
+    probe: &Probe<'_>,
 ) -> bool {
+    let Probe {
+        addr,
+        proxy,
+        authority,
+        host,
+    } = *probe;
     let probe = async {
         let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        if let Some(proxy) = proxy {
+            tcp = open_tunnel(tcp, authority, proxy, config.timeout())
+                .await
+                .ok()?;
+        }
         let Some(tls) = tls else {
             return http1_answer(&mut tcp).await;
         };

@@ -1,5 +1,7 @@
-//! Connections to the one endpoint of a pipeline, for both transports: TCP, then TLS with the
-//! pipeline's one client configuration when the endpoint wants it.
+//! Connections to the one endpoint of a pipeline, for both transports: TCP (to the endpoint,
+//! or to an HTTP proxy and through an HTTP CONNECT tunnel), then TLS with the pipeline's one
+//! client configuration when the endpoint wants it. Through a proxy, TLS runs inside the
+//! tunnel: the proxy sees the endpoint's name and port, and the token only encrypted.
 //!
 //! hyper-util's client (HTTP) and tonic's channel (gRPC) both take this connector, so that
 //! the two transports connect, verify certificates and present a client identity the same
@@ -14,11 +16,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
+use http::{HeaderValue, Uri};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Opens a connection to the endpoint it was built for, whatever URI it is called with: a
@@ -28,9 +30,47 @@ pub(crate) struct Connector {
     tcp: HttpConnector,
     /// `http://host:port` of the endpoint, for the TCP connector (which resolves the host).
     target: Uri,
-    /// `host:port`, for messages.
+    /// `host:port`, for messages and the CONNECT request.
     authority: Arc<str>,
     tls: Option<Tls>,
+    proxy: Option<Proxy>,
+}
+
+/// An HTTP proxy to tunnel through.
+#[derive(Clone)]
+pub(crate) struct Proxy {
+    /// `http://host:port/` of the proxy, for the TCP connector.
+    uri: Uri,
+    /// `http://host:port` of the proxy, without credentials: what messages name.
+    shown: Arc<str>,
+    /// `Proxy-Authorization`, marked sensitive, from the URL's credentials.
+    authorization: Option<HeaderValue>,
+}
+
+impl Proxy {
+    pub(crate) fn new(uri: Uri, authorization: Option<HeaderValue>) -> Self {
+        let shown = format!(
+            "http://{}",
+            uri.authority().map(|a| a.as_str()).unwrap_or_default()
+        );
+        Self {
+            uri,
+            shown: shown.into(),
+            authorization,
+        }
+    }
+
+    /// The proxy as messages name it: `http://host:port`, never its credentials.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// The proxy's host (an IPv6 address without brackets) and port.
+    pub(crate) fn host_port(&self) -> (String, u16) {
+        let host = self.uri.host().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (host.to_owned(), self.uri.port_u16().unwrap_or(80))
+    }
 }
 
 #[derive(Clone)]
@@ -44,17 +84,19 @@ impl fmt::Debug for Connector {
         f.debug_struct("Connector")
             .field("target", &self.authority)
             .field("tls", &self.tls.is_some())
+            .field("proxy", &self.proxy.as_ref().map(|p| &p.shown))
             .finish_non_exhaustive()
     }
 }
 
 impl Connector {
-    /// A connector to `host:port`, with TLS when `tls` is given (its ALPN already set).
-    /// `connect_timeout` bounds the TCP connection.
+    /// A connector to `host:port`, with TLS when `tls` is given (its ALPN already set), through
+    /// `proxy` when given. `connect_timeout` bounds the TCP connection.
     pub(crate) fn new(
         host: &str,
         port: u16,
         tls: Option<Arc<rustls::ClientConfig>>,
+        proxy: Option<Proxy>,
         connect_timeout: Duration,
     ) -> Result<Self, String> {
         // An IPv6 literal comes bracketed from the URL; the TLS name wants it bare.
@@ -84,6 +126,7 @@ impl Connector {
             target,
             authority: authority.into(),
             tls,
+            proxy,
         })
     }
 
@@ -95,10 +138,19 @@ impl Connector {
     /// Opens one connection.
     pub(crate) async fn connect(&self) -> Result<TokioIo<Stream>, ConnectError> {
         let mut tcp = self.tcp.clone();
-        let stream = tower::Service::call(&mut tcp, self.target.clone())
-            .await
-            .map_err(|e| ConnectError::Tcp(self.authority.clone(), Box::new(e)))?
-            .into_inner();
+        let stream = match &self.proxy {
+            None => tower::Service::call(&mut tcp, self.target.clone())
+                .await
+                .map_err(|e| ConnectError::Tcp(self.authority.clone(), Box::new(e)))?
+                .into_inner(),
+            Some(proxy) => {
+                let stream = tower::Service::call(&mut tcp, proxy.uri.clone())
+                    .await
+                    .map_err(|e| ConnectError::Proxy(proxy.shown.clone(), Box::new(e)))?
+                    .into_inner();
+                tunnel(stream, &self.authority, proxy).await?
+            }
+        };
         let Some(tls) = &self.tls else {
             return Ok(TokioIo::new(Stream::Plain(stream)));
         };
@@ -126,12 +178,110 @@ impl tower::Service<Uri> for Connector {
     }
 }
 
-/// Why a connection could not be opened. Its text names the endpoint, never a header.
+/// The longest answer head a proxy may send to `CONNECT`.
+const MAX_TUNNEL_ANSWER: usize = 8 * 1024;
+
+/// Asks `proxy`, on `stream`, for a tunnel to `authority` (`host:port`), and returns the stream
+/// once the proxy answered 2xx. The answer is read byte by byte up to its blank line, so that
+/// nothing the endpoint sends first (an HTTP/2 server's SETTINGS) is taken with it.
+pub(crate) async fn tunnel(
+    mut stream: TcpStream,
+    authority: &Arc<str>,
+    proxy: &Proxy,
+) -> Result<TcpStream, ConnectError> {
+    let broken = |e: io::Error| ConnectError::TunnelBroken {
+        proxy: proxy.shown.clone(),
+        target: authority.clone(),
+        error: e,
+    };
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
+    if let Some(authorization) = &proxy.authorization {
+        request.extend_from_slice(b"Proxy-Authorization: ");
+        request.extend_from_slice(authorization.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    stream.write_all(&request).await.map_err(broken)?;
+    let mut head = Vec::with_capacity(128);
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_TUNNEL_ANSWER {
+            return Err(broken(io::Error::other(format!(
+                "the answer's head is longer than {MAX_TUNNEL_ANSWER} bytes"
+            ))));
+        }
+        match stream.read_u8().await {
+            Ok(byte) => head.push(byte),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(broken(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the proxy closed the connection without answering",
+                )));
+            }
+            Err(e) => return Err(broken(e)),
+        }
+    }
+    // `HTTP/1.1 200 Connection established`: the status, and the reason as shown text (it
+    // comes from the network: printable ASCII only, and short).
+    let status_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, |b| *b == b' ');
+    let version = parts.next().unwrap_or_default();
+    let status = parts
+        .next()
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse::<u16>().ok());
+    let (Some(status), true) = (status, version.starts_with(b"HTTP/1.")) else {
+        return Err(broken(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the proxy's answer is not HTTP/1.x",
+        )));
+    };
+    if (200..300).contains(&status) {
+        return Ok(stream);
+    }
+    let reason: String = parts
+        .next()
+        .unwrap_or_default()
+        .iter()
+        .take(64)
+        .map(|b| match b {
+            b' '..=b'~' => *b as char,
+            _ => ' ',
+        })
+        .collect();
+    Err(ConnectError::TunnelRefused {
+        proxy: proxy.shown.clone(),
+        target: authority.clone(),
+        status,
+        reason: reason.trim().to_owned(),
+    })
+}
+
+/// Why a connection could not be opened. Its text names the endpoint and the proxy (never the
+/// proxy's credentials), never a header.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnectError {
     /// No TCP connection to the endpoint.
     #[error("cannot connect to {0}")]
     Tcp(Arc<str>, #[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No TCP connection to the proxy.
+    #[error("cannot connect to the proxy {0}")]
+    Proxy(Arc<str>, #[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The proxy answered `CONNECT` with something else than 2xx.
+    #[error("the proxy {proxy} refused the tunnel to {target}: {status} {reason}")]
+    TunnelRefused {
+        proxy: Arc<str>,
+        target: Arc<str>,
+        status: u16,
+        reason: String,
+    },
+    /// The exchange with the proxy broke off before a tunnel was open.
+    #[error("no tunnel through the proxy {proxy} to {target}")]
+    TunnelBroken {
+        proxy: Arc<str>,
+        target: Arc<str>,
+        #[source]
+        error: io::Error,
+    },
     /// The TLS handshake failed (an untrusted certificate, a refused client identity).
     #[error("TLS handshake with {0} failed")]
     Tls(Arc<str>, #[source] io::Error),

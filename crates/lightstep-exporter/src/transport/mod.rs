@@ -29,7 +29,7 @@ use crate::error::ExporterError;
 use crate::processor::{Delivered, ExportResult, Failure, Transport};
 use crate::retry::{self, LastAttempt};
 
-pub(crate) use connect::Connector;
+pub(crate) use connect::{Connector, Proxy, tunnel};
 pub(crate) use grpc::{GrpcWire, Prepared as GrpcPrepared};
 pub(crate) use http::HttpWire;
 
@@ -62,8 +62,54 @@ pub(crate) fn header_list(config: &LightstepConfig) -> Vec<(String, String, bool
     headers
 }
 
-/// The connector to the configured endpoint, with the pipeline's TLS configuration offering
-/// `alpn` when the endpoint wants TLS. `tls` is built when `None` is given.
+/// The proxy the configured endpoint is reached through: the configuration's, unless the
+/// endpoint is loopback (a proxy elsewhere could not reach this host's loopback; Go's and
+/// Java's HTTP clients skip it too) or `NO_PROXY` names it (curl's rules: names with their
+/// subdomains, IP addresses, networks, `*`).
+pub(crate) fn proxy_route(config: &LightstepConfig) -> Result<Option<Proxy>, ExporterError> {
+    use hyper_util::client::proxy::matcher::Matcher;
+    let Some(proxy) = config.proxy() else {
+        return Ok(None);
+    };
+    let endpoint = config.traces_endpoint();
+    if endpoint.is_loopback() {
+        return Ok(None);
+    }
+    let target: ::http::Uri = format!(
+        "{}://{}:{}/",
+        endpoint.url().scheme(),
+        endpoint.host(),
+        endpoint.port()
+    )
+    .parse()
+    .map_err(|e| ExporterError::Build(format!("invalid endpoint: {e}")))?;
+    let url = proxy.url().expose_secret();
+    let Some(intercept) = Matcher::builder()
+        .all(url.to_owned())
+        .build()
+        .intercept(&target)
+    else {
+        return Err(ExporterError::Build(format!(
+            "the proxy `{}` is not a usable HTTP proxy URL",
+            proxy.redacted_url()
+        )));
+    };
+    let matcher = Matcher::builder()
+        .all(url.to_owned())
+        .no(proxy.no_proxy().unwrap_or_default().to_owned())
+        .build();
+    if matcher.intercept(&target).is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Proxy::new(
+        intercept.uri().clone(),
+        intercept.basic_auth().cloned(),
+    )))
+}
+
+/// The connector to the configured endpoint (through its proxy, if any), with the pipeline's
+/// TLS configuration offering `alpn` when the endpoint wants TLS. `tls` is built when `None` is
+/// given.
 pub(crate) fn connector(
     config: &LightstepConfig,
     tls: Option<rustls::ClientConfig>,
@@ -79,8 +125,14 @@ pub(crate) fn connector(
     } else {
         None
     };
-    Connector::new(endpoint.host(), endpoint.port(), tls, config.timeout())
-        .map_err(ExporterError::Build)
+    Connector::new(
+        endpoint.host(),
+        endpoint.port(),
+        tls,
+        proxy_route(config)?,
+        config.timeout(),
+    )
+    .map_err(ExporterError::Build)
 }
 
 /// Cleans text that came from the backend or the network before it reaches a log or an error:
