@@ -45,8 +45,8 @@ struct User {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // The seed's `LightstepExporter::new(config)` + `LightstepTracing::new(exporter)`: here the
-    // configuration comes from the environment, and the pipeline is installed globally.
+    // The original design's `LightstepExporter::new(config)` + `LightstepTracing::new(exporter)`:
+    // here the configuration comes from the environment, and the pipeline is installed globally.
     let demo = match Demo::start(config_builder("quickstart")).await {
         Ok(demo) => demo,
         Err(error) => {

@@ -550,8 +550,12 @@ fn two_processes_print_the_trace_of_both_with_the_embedded_receiver() {
             .contains("GET /price/{item} [two-processes-backend, server]"),
         "{out}"
     );
+    // The client span, named by its method alone, names the backend it called.
     assert!(
-        out.stdout.contains("GET [two-processes-frontend, client]"),
+        out.stdout
+            .lines()
+            .any(|l| l.contains("GET → 127.0.0.1:")
+                && l.contains("[two-processes-frontend, client]")),
         "{out}"
     );
 }
@@ -741,4 +745,65 @@ fn analyze_file_reads_an_otlp_file_given_as_argument() {
         "{out}"
     );
     assert!(out.stdout.contains("duration 9.000ms"), "{out}");
+}
+
+// ---- query_jaeger ---------------------------------------------------------------------------
+
+#[test]
+fn query_jaeger_analyzes_a_trace_and_a_search_from_a_stand_in_jaeger() {
+    let out = run(example("query_jaeger"));
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains("a stand-in Jaeger query API serves the fixture at http://127.0.0.1:"),
+        "{out}"
+    );
+    // The first trace of the fixture, fetched by id and analyzed as `lightstep analyze` reads
+    // it from the file.
+    assert!(
+        out.stdout.contains(
+            "trace 151e8ea44a5cf41c (robust mode): duration 5.303ms, critical path 5.303ms (100.0%)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("compose_post_server               77254e9f088634fc"),
+        "{out}"
+    );
+    let listed = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" 33 spans, "))
+        .count();
+    assert_eq!(listed, 5, "{out}");
+    assert!(
+        out.stdout
+            .contains("5 traces analyzed from jaeger http://127.0.0.1:"),
+        "{out}"
+    );
+}
+
+#[test]
+fn query_jaeger_says_when_jaeger_cannot_be_reached() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port();
+    let mut command = example("query_jaeger");
+    command.args([
+        "--jaeger",
+        &format!("http://127.0.0.1:{port}"),
+        "--service",
+        "frontend",
+    ]);
+    let out = run(command);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: jaeger: cannot reach http://127.0.0.1:{port}/api/traces?service=frontend"
+        )),
+        "{out}"
+    );
 }

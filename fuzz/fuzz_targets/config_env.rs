@@ -4,18 +4,19 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lightstep_config::{EnvSnapshot, LightstepConfig, vars};
+use lightstep_config::{EnvSnapshot, LightstepConfig, Setting};
 
 const MARK: &str = "TOKENMARK7f3a";
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let mut env = EnvSnapshot::empty();
-    for (var, value) in vars::ALL.iter().zip(text.split('\0')) {
-        if *var == vars::CONFIG_FILE {
-            continue; // files have their own target
-        }
-        env.set(*var, value);
+    let vars = Setting::ALL
+        .iter()
+        .filter(|s| **s != Setting::ConfigFile) // files have their own target
+        .flat_map(|s| s.env_vars());
+    for (var, value) in vars.zip(text.split('\0')) {
+        env.set(var, value);
     }
     // The token, in the places a token can come from, next to whatever else was fuzzed.
     let token_var = ["LIGHTSTEP_ACCESS_TOKEN", "LS_ACCESS_TOKEN"][data.len() % 2];

@@ -156,6 +156,12 @@ pub struct Diagnostics {
     pub roots: usize,
     /// Spans whose parent id names no span in the trace.
     pub orphans: usize,
+    /// Of the orphans, those whose parent ran in a caller's process ([`Span::has_remote_parent`]:
+    /// server and consumer spans, and spans OTLP marks so): usual when the caller sent no spans
+    /// of its own (an uninstrumented client passing `traceparent`), so not a repair.
+    ///
+    /// [`Span::has_remote_parent`]: crate::Span::has_remote_parent
+    pub remote_parents: usize,
     /// Spans that named themselves as parent.
     pub self_parents: usize,
     /// Cycles of parent links (robust mode cuts each at its earliest span).
@@ -185,8 +191,9 @@ pub struct Diagnostics {
 
 /// The result of analyzing one trace.
 ///
-/// The first four fields are the seed's; everything after them was added with the real
-/// algorithm.
+/// The first four fields are the original design's, kept so that code written against it finds
+/// them; the others give the path in nanoseconds, the shares per service and operation, and
+/// what had to be repaired.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct CriticalPathAnalysis {
@@ -374,7 +381,8 @@ pub fn analyze_assembled_into(
     let sections = &out.sections;
 
     // The path in order of first appearance, with each span's self time (`position` maps a
-    // span to its entry) and its (service, operation), and the seed's ids in the same order.
+    // span to its entry) and its (service, operation), and the original design's ids in the
+    // same order.
     let spans = &trace.spans;
     let mut position = vec![NONE; n];
     let path = &mut out.path;

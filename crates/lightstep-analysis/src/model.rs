@@ -378,6 +378,8 @@ pub struct Span {
     service: Arc<str>,
     name: Arc<str>,
     host: Option<Arc<str>>,
+    peer: Option<Arc<str>>,
+    remote_parent: bool,
     start_ns: u64,
     end_ns: u64,
 }
@@ -399,6 +401,8 @@ impl Span {
             service: empty_name(),
             name: empty_name(),
             host: None,
+            peer: None,
+            remote_parent: false,
             start_ns,
             end_ns,
         }
@@ -460,6 +464,23 @@ impl Span {
     #[must_use]
     pub fn with_host(mut self, host: impl Into<Arc<str>>) -> Self {
         self.host = Some(host.into());
+        self
+    }
+
+    /// Sets the remote peer a client or producer span talked to (`server.address` and
+    /// `server.port`, `peer.service`, a Zipkin remote endpoint): what tells apart client spans
+    /// named only `GET`.
+    #[must_use]
+    pub fn with_peer(mut self, peer: impl Into<Arc<str>>) -> Self {
+        self.peer = Some(peer.into());
+        self
+    }
+
+    /// Marks the parent as running in another process: OTLP's span flags say so for a parent
+    /// that came in a propagated context. See [`has_remote_parent`](Self::has_remote_parent).
+    #[must_use]
+    pub fn with_remote_parent(mut self, remote: bool) -> Self {
+        self.remote_parent = remote;
         self
     }
 
@@ -533,6 +554,19 @@ impl Span {
     /// The host identity, when known.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()
+    }
+
+    /// The remote peer of a client or producer span, when its source named one.
+    pub fn peer(&self) -> Option<&str> {
+        self.peer.as_deref()
+    }
+
+    /// Whether the parent ran in a caller's process: marked so by OTLP, or a server or consumer
+    /// span (whose parent is by nature the caller's client or producer span). Such a parent is
+    /// missing from a trace whenever the caller sent no spans, which is normal.
+    pub fn has_remote_parent(&self) -> bool {
+        self.parent_id.is_some()
+            && (self.remote_parent || matches!(self.kind, SpanKind::Server | SpanKind::Consumer))
     }
 
     /// Start in nanoseconds since the Unix epoch.
@@ -617,7 +651,7 @@ mod tests {
         assert!(std::mem::size_of::<TraceId>() <= 24);
         assert!(std::mem::size_of::<SpanId>() <= 24);
         assert!(
-            std::mem::size_of::<Span>() <= 160,
+            std::mem::size_of::<Span>() <= 176,
             "{}",
             std::mem::size_of::<Span>()
         );

@@ -349,13 +349,13 @@ pub fn write_text(
     };
     writeln!(
         out,
-        "trace {} ({} mode): duration {}, critical path {} ({:.1}%), {} spans on the path",
+        "trace {} ({} mode): duration {}, critical path {} ({:.1}%), {} on the path",
         printable(&analysis.trace_id.to_string()),
         analysis.mode.as_str(),
         format_duration(window),
         format_duration(analysis.critical_ns()),
         pct(analysis.critical_ns()),
-        analysis.path.len(),
+        counted(analysis.path.len(), "span", "spans"),
     )?;
     let info: HashMap<usize, (&crate::PathSpan, &SpanId)> = analysis
         .path
@@ -435,6 +435,15 @@ pub fn write_text(
     if !repairs.is_empty() {
         writeln!(out, "  repaired: {}", repairs.join(", "))?;
     }
+    let remote = analysis.diagnostics.remote_parents;
+    if remote > 0 {
+        writeln!(
+            out,
+            "  {} a parent in a caller that sent no spans (remote parent: usual for a request \
+             from an uninstrumented client)",
+            counted(remote, "span has", "spans have"),
+        )?;
+    }
     if !analysis.off_path.is_empty() {
         const SHOWN: usize = 3;
         let listed: Vec<String> = analysis
@@ -478,22 +487,40 @@ pub fn write_text(
 
 fn repairs(d: &Diagnostics) -> Vec<String> {
     [
-        (d.orphans, "orphans"),
-        (d.self_parents, "self-parents"),
-        (d.cycles_cut, "cycles cut"),
-        (d.duplicate_ids, "duplicate ids"),
-        (d.duplicates_dropped, "exact duplicates dropped"),
-        (d.negative_durations, "negative durations"),
-        (d.clamped, "clamped into their parent"),
-        (d.detached, "outside their parent"),
-        (d.non_blocking, "non-blocking"),
-        (d.skew_applied, "skew-corrected"),
-        (d.dropped, "dropped"),
+        (d.orphans - d.remote_parents, "orphan", "orphans"),
+        (d.self_parents, "self-parent", "self-parents"),
+        (d.cycles_cut, "cycle cut", "cycles cut"),
+        (d.duplicate_ids, "duplicate id", "duplicate ids"),
+        (
+            d.duplicates_dropped,
+            "exact duplicate dropped",
+            "exact duplicates dropped",
+        ),
+        (
+            d.negative_durations,
+            "negative duration",
+            "negative durations",
+        ),
+        (
+            d.clamped,
+            "clamped into its parent",
+            "clamped into their parent",
+        ),
+        (d.detached, "outside its parent", "outside their parent"),
+        (d.non_blocking, "non-blocking", "non-blocking"),
+        (d.skew_applied, "skew-corrected", "skew-corrected"),
+        (d.dropped, "dropped", "dropped"),
     ]
     .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
+    .filter(|(n, _, _)| *n > 0)
+    .map(|&(n, one, many)| counted(n, one, many))
     .collect()
+}
+
+/// `1 span`, `2 spans`: a count with its noun, singular or plural, as the text outputs write
+/// counts.
+pub fn counted(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
 /// Writes the aggregate table.
@@ -894,7 +921,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("(nothing running)"), "{text}");
         assert!(text.contains("SELECT"));
-        assert!(text.contains("repaired: 1 orphans"), "{text}");
+        assert!(text.contains("repaired: 1 orphan"), "{text}");
         let mut short = Vec::new();
         write_text(&mut short, &analysis, 2).unwrap();
         assert!(String::from_utf8(short).unwrap().contains("3 more steps"));

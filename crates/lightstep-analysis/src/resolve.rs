@@ -139,7 +139,12 @@ fn resolve_parents(
                 }
             }
             Some(p) => parent[i as usize] = p,
-            None => diagnostics.orphans += 1,
+            None => {
+                diagnostics.orphans += 1;
+                if spans[i as usize].has_remote_parent() {
+                    diagnostics.remote_parents += 1;
+                }
+            }
         }
     };
     for (id_part, ref_part) in id_offsets.windows(2).zip(ref_offsets.windows(2)) {

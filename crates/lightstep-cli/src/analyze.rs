@@ -1,16 +1,25 @@
-//! `lightstep analyze`: read trace files, find each trace's critical path, print it.
+//! `lightstep analyze`: read traces from files or from a trace store (Jaeger, Tempo, Zipkin),
+//! find each trace's critical path, print it.
 //!
-//! Traces are analyzed one at a time as the readers hand them over, so memory follows the
-//! largest trace; only `--aggregate` keeps anything across traces (a few numbers per operation
-//! and trace).
+//! Traces are analyzed one at a time as the readers (or the store) hand them over, so memory
+//! follows the largest trace; only `--aggregate` keeps anything across traces (a few numbers
+//! per operation and trace). With a store, the requests run on a small tokio runtime while
+//! the analysis and the output stay on this thread.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
+use lightstep::config::SecretString;
+use lightstep::query::{
+    Jaeger, JaegerApi, Search, SourceBuilder, Tempo, TempoApi, TraceSource as _, TraceStore,
+    Traces, Zipkin,
+};
 use lightstep_analysis::aggregate::Aggregator;
 use lightstep_analysis::read::{self, Format};
 use lightstep_analysis::render::{self, JsonWriter};
@@ -25,8 +34,12 @@ const TEXT_ROWS: usize = 40;
 
 #[derive(Debug, Args)]
 pub(crate) struct AnalyzeArgs {
-    /// Trace files to read; `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
+    /// Trace files to read; `-` reads standard input. Or a store: --jaeger, --tempo, --zipkin.
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
     files: Vec<PathBuf>,
 
     /// Semantics: `robust` handles messy data soundly; `jaeger` reproduces Jaeger UI.
@@ -38,12 +51,13 @@ pub(crate) struct AnalyzeArgs {
     format: OutputFormat,
 
     /// Input format; detected from the content when not given.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_input_format)]
+    #[arg(long, value_name = "FORMAT", value_parser = parse_input_format, conflicts_with = "store")]
     input_format: Option<Format>,
 
-    /// Only the trace with this id (hex).
+    /// Only the trace with this id (hex; repeat for several). With a store: the traces to
+    /// fetch, instead of a search.
     #[arg(long, value_name = "HEX")]
-    trace_id: Option<String>,
+    trace_id: Vec<String>,
 
     /// Contribution to the critical path per service and operation across all traces (with
     /// `--format text` only this table is printed).
@@ -57,6 +71,248 @@ pub(crate) struct AnalyzeArgs {
     /// Write to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+
+    // Boxed: the store's flags would make every command's arguments as large.
+    #[command(flatten)]
+    store: Box<StoreArgs>,
+}
+
+/// Where traces are read from instead of files: a store, how to reach it, and what to ask it
+/// for (trace ids, or a search). Shared by every command that reads from a store.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Trace store")]
+pub(crate) struct StoreArgs {
+    /// Read from Jaeger's query API at this URL (`http://localhost:16686`).
+    #[arg(long, value_name = "URL", group = "store")]
+    jaeger: Option<String>,
+
+    /// Read from Grafana Tempo at this URL (`http://localhost:3200`).
+    #[arg(long, value_name = "URL", group = "store")]
+    tempo: Option<String>,
+
+    /// Read from Zipkin at this URL (`http://localhost:9411`).
+    #[arg(long, value_name = "URL", group = "store")]
+    zipkin: Option<String>,
+
+    /// Jaeger's API: `v1` (Jaeger UI's JSON API) or `v3` (api_v3, OTLP; searches need Jaeger
+    /// 2.19 or later).
+    #[arg(long, value_enum, value_name = "API", requires = "jaeger")]
+    jaeger_api: Option<JaegerApiArg>,
+
+    /// Tempo's trace endpoint: `v1` (/api/traces) or `v2` (/api/v2/traces, Tempo 2.5 or later).
+    #[arg(long, value_enum, value_name = "API", requires = "tempo")]
+    tempo_api: Option<TempoApiArg>,
+
+    /// Tempo's tenant (the X-Scope-OrgID header).
+    #[arg(long, value_name = "ID", requires = "tempo")]
+    tenant: Option<String>,
+
+    /// A header sent with every request, `'Name: value'` (repeat for several). Values are
+    /// secrets: never printed, and refused over plaintext to a host that is not loopback
+    /// unless --insecure.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = secret_arg, requires = "store")]
+    headers: Vec<SecretString>,
+
+    /// Trust the CA certificates of this PEM file, besides the system's.
+    #[arg(long, value_name = "FILE", requires = "store")]
+    ca_file: Option<PathBuf>,
+
+    /// The longest wait to connect, for an answer, or between two pieces of one.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "store")]
+    timeout: Option<Duration>,
+
+    /// Allow header values to travel in plaintext (http://) to a host that is not loopback.
+    #[arg(long, requires = "store")]
+    insecure: bool,
+
+    /// Requests in flight at once (fetches of several ids, and of a Tempo search's traces).
+    #[arg(long, value_name = "N", requires = "store")]
+    concurrency: Option<usize>,
+
+    /// Search: traces with a span of this service.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "store",
+        conflicts_with = "trace_id"
+    )]
+    service: Option<String>,
+
+    /// Search: traces with a span of this operation.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "store",
+        conflicts_with = "trace_id"
+    )]
+    operation: Option<String>,
+
+    /// Search: traces with a span carrying this tag, `key=value` (repeat for several).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag, requires = "store", conflicts_with = "trace_id")]
+    tags: Vec<(String, String)>,
+
+    /// Search (Tempo): a TraceQL query, instead of --service, --operation and --tag.
+    #[arg(
+        long,
+        value_name = "QUERY",
+        requires = "tempo",
+        conflicts_with = "trace_id"
+    )]
+    traceql: Option<String>,
+
+    /// Search: traces at least this long (`250ms`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "store", conflicts_with = "trace_id")]
+    min_duration: Option<Duration>,
+
+    /// Search: traces at most this long.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "store", conflicts_with = "trace_id")]
+    max_duration: Option<Duration>,
+
+    /// Search: traces that started at or after this time (RFC 3339, `2026-11-03T14:00:00Z`,
+    /// or a duration ago, `2h`).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "store", conflicts_with_all = ["trace_id", "lookback"])]
+    since: Option<SystemTime>,
+
+    /// Search: traces that started before this time (RFC 3339 or a duration ago; default now).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "store", conflicts_with = "trace_id")]
+    until: Option<SystemTime>,
+
+    /// Search: traces that started at most this long before --until (default 1h).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "store", conflicts_with = "trace_id")]
+    lookback: Option<Duration>,
+
+    /// Search: how many traces to ask for (default 20).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "store",
+        conflicts_with = "trace_id"
+    )]
+    limit: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum JaegerApiArg {
+    V1,
+    V3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TempoApiArg {
+    V1,
+    V2,
+}
+
+/// A `--header` as given: kept secret from the start, so that neither clap's errors nor
+/// `Debug` can show it; it is split into name and value when the source is built.
+fn secret_arg(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::new(text))
+}
+
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err("expected key=value".into()),
+    }
+}
+
+/// A time as RFC 3339 (`2026-11-03T14:00:00Z`, or without the zone for UTC), or a duration
+/// that long ago (`2h`).
+fn parse_time(text: &str) -> Result<SystemTime, String> {
+    if let Ok(time) = humantime::parse_rfc3339_weak(text) {
+        return Ok(time);
+    }
+    let ago = humantime::parse_duration(text).map_err(|_| {
+        "expected an RFC 3339 time (2026-11-03T14:00:00Z) or a duration ago (2h)".to_owned()
+    })?;
+    SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| "the duration reaches before 1970".to_owned())
+}
+
+impl StoreArgs {
+    /// Whether a store is named.
+    pub(crate) fn is_set(&self) -> bool {
+        self.jaeger.is_some() || self.tempo.is_some() || self.zipkin.is_some()
+    }
+
+    /// The store named, built from the settings.
+    pub(crate) fn source(&self) -> Result<TraceStore, CliError> {
+        fn common<S>(
+            args: &StoreArgs,
+            mut builder: SourceBuilder<S>,
+        ) -> Result<SourceBuilder<S>, CliError> {
+            for (i, header) in args.headers.iter().enumerate() {
+                let Some((name, value)) = header.expose_secret().split_once(':') else {
+                    return Err(CliError::Usage(
+                        format!(
+                            "--header number {} is not `Name: value` (its text is not shown: it may be a secret)",
+                            i + 1
+                        )
+                        .into(),
+                    ));
+                };
+                builder = builder.with_header(name.trim(), value.trim());
+            }
+            if let Some(ca_file) = &args.ca_file {
+                builder = builder.with_ca_file(ca_file);
+            }
+            if let Some(timeout) = args.timeout {
+                builder = builder.with_timeout(timeout);
+            }
+            if let Some(concurrency) = args.concurrency {
+                builder = builder.with_concurrency(concurrency);
+            }
+            Ok(builder.with_insecure(args.insecure))
+        }
+        let store: TraceStore = if let Some(url) = &self.jaeger {
+            let api = match self.jaeger_api {
+                Some(JaegerApiArg::V3) => JaegerApi::V3,
+                _ => JaegerApi::V1,
+            };
+            common(self, Jaeger::builder(url))?
+                .with_api(api)
+                .build()?
+                .into()
+        } else if let Some(url) = &self.tempo {
+            let api = match self.tempo_api {
+                Some(TempoApiArg::V2) => TempoApi::V2,
+                _ => TempoApi::V1,
+            };
+            let mut builder = common(self, Tempo::builder(url))?.with_api(api);
+            if let Some(tenant) = &self.tenant {
+                builder = builder.with_tenant(tenant);
+            }
+            builder.build()?.into()
+        } else if let Some(url) = &self.zipkin {
+            common(self, Zipkin::builder(url))?.build()?.into()
+        } else {
+            return Err(CliError::Usage(
+                "no store named: --jaeger, --tempo or --zipkin".into(),
+            ));
+        };
+        Ok(store)
+    }
+
+    /// The search the flags describe.
+    pub(crate) fn search(&self) -> Search {
+        let mut search = Search::new();
+        search.service = self.service.clone();
+        search.operation = self.operation.clone();
+        search.tags = self.tags.clone();
+        search.traceql = self.traceql.clone();
+        search.min_duration = self.min_duration;
+        search.max_duration = self.max_duration;
+        search.since = self.since;
+        search.until = self.until;
+        search.lookback = self.lookback;
+        if let Some(limit) = self.limit {
+            search.limit = limit;
+        }
+        search
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -99,16 +355,36 @@ pub(crate) enum CliError {
     },
     /// The arguments do not fit together.
     #[error("{0}")]
-    Usage(&'static str),
+    Usage(Cow<'static, str>),
     /// `--format svg` found no trace to draw.
     #[error("no traces in the input to draw")]
     NothingToDraw,
+    /// The store could not be used, or failed.
+    #[error(transparent)]
+    Store(#[from] lightstep::query::Error),
+    /// The runtime for the store's requests could not start.
+    #[error("cannot start the runtime for the store's requests")]
+    Runtime(#[source] io::Error),
 }
 
 impl CliError {
-    /// Whether the arguments themselves were wrong (exit status 2, as for clap's errors).
+    /// Whether the arguments themselves were wrong (exit status 2, as for clap's errors): the
+    /// store's URL, headers, CA file, settings, trace ids or search.
     pub(crate) fn is_usage(&self) -> bool {
-        matches!(self, Self::Usage(_))
+        use lightstep::query::Error as Q;
+        matches!(
+            self,
+            Self::Usage(_)
+                | Self::Store(
+                    Q::InvalidUrl { .. }
+                        | Q::InvalidHeader { .. }
+                        | Q::PlaintextSecrets { .. }
+                        | Q::CaFile { .. }
+                        | Q::Setting { .. }
+                        | Q::InvalidTraceId { .. }
+                        | Q::InvalidSearch { .. }
+                )
+        )
     }
 }
 
@@ -252,9 +528,15 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
 fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), CliError> {
     if args.aggregate && args.format == OutputFormat::Svg {
         return Err(CliError::Usage(
-            "--aggregate has no svg rendering; use --format text or json",
+            "--aggregate has no svg rendering; use --format text or json".into(),
         ));
     }
+    // Before the output is created: a store that cannot be used leaves no file behind.
+    let store = if args.store.is_set() {
+        Some(args.store.source()?)
+    } else {
+        None
+    };
     let output_path = args
         .output
         .clone()
@@ -276,7 +558,7 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
             (None, Box::new(BufWriter::new(stdout)))
         }
     };
-    let mut sink = match args.format {
+    let sink = match args.format {
         OutputFormat::Text => Sink::Text(out),
         OutputFormat::Json => Sink::Json(JsonWriter::new(out).map_err(write_error)?),
         OutputFormat::Svg => Sink::Svg {
@@ -289,111 +571,53 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
         ModeArg::Robust => Mode::Robust,
         ModeArg::Jaeger => Mode::Jaeger,
     };
-    let options = Options::new(mode).with_skew_correction(args.correct_skew);
-    let wanted = args.trace_id.as_deref().map(TraceId::parse);
-    let mut aggregator = args.aggregate.then(Aggregator::new);
-    let mut matched = 0usize;
-    let (mut others, mut others_total) = (Vec::new(), 0usize);
-    // One result reused trace after trace: its memory stays mapped between traces.
-    let mut analysis = CriticalPathAnalysis::default();
+    let mut run = Run {
+        sink,
+        options: Options::new(mode).with_skew_correction(args.correct_skew),
+        // With a store, the ids are what is fetched, not a filter.
+        wanted: if store.is_some() {
+            Vec::new()
+        } else {
+            args.trace_id
+                .iter()
+                .map(|id| (TraceId::parse(id), false))
+                .collect()
+        },
+        aggregator: args.aggregate.then(Aggregator::new),
+        matched: 0,
+        others: Vec::new(),
+        others_total: 0,
+        analysis: CriticalPathAnalysis::default(),
+    };
 
-    for path in &args.files {
-        let total = if path.as_os_str() == "-" {
-            None
-        } else {
-            std::fs::metadata(path).ok().map(|m| m.len())
-        };
-        let progress = RefCell::new(Progress::new(path.display().to_string(), total));
-        let mut handle = |trace: Trace| -> io::Result<()> {
-            if let Ok(mut p) = progress.try_borrow_mut() {
-                p.add_trace();
+    match store {
+        Some(store) => read_store(&store, args, &mut run).map_err(|err| match err {
+            StoreFailure::Store(err) => err,
+            StoreFailure::Output(source) => write_error(source),
+        })?,
+        None => {
+            for path in &args.files {
+                read_file(path, args.input_format, &mut run).map_err(|err| match err {
+                    lightstep_analysis::Error::Sink { source, .. } => write_error(source),
+                    other => CliError::Input(other),
+                })?;
             }
-            if wanted.as_ref().is_some_and(|w| *w != trace.trace_id) {
-                // For the error if none matches: what the input does hold.
-                if others.len() < SHOWN_OTHERS {
-                    others.push(trace.trace_id.to_string());
-                }
-                others_total += 1;
-                return Ok(());
-            }
-            matched += 1;
-            let assembled = assemble(&trace, &options);
-            analyze_assembled_into(&trace, &assembled, &mut analysis);
-            if let Some(aggregator) = aggregator.as_mut() {
-                aggregator.add(&analysis);
-            }
-            match &mut sink {
-                Sink::Text(out) if aggregator.is_none() => {
-                    if matched > 1 {
-                        writeln!(out)?;
-                    }
-                    render::write_text(out, &analysis, TEXT_ROWS)
-                }
-                Sink::Text(_) => Ok(()),
-                Sink::Json(writer) => writer.trace(&analysis),
-                Sink::Svg {
-                    out, drawn: false, ..
-                } => {
-                    render::write_svg(out, &trace, &assembled, &analysis)?;
-                    if let Sink::Svg { drawn, .. } = &mut sink {
-                        *drawn = true;
-                    }
-                    Ok(())
-                }
-                Sink::Svg { skipped, .. } => {
-                    *skipped += 1;
-                    Ok(())
-                }
-            }
-        };
-        let result = if path.as_os_str() == "-" {
-            let input = Counting {
-                inner: io::stdin().lock(),
-                progress: &progress,
-            };
-            read::read_traces(input, Path::new("<stdin>"), args.input_format, &mut handle)
-        } else {
-            let file = File::open(path).map_err(|source| lightstep_analysis::Error::Io {
-                file: path.clone(),
-                source,
-            })?;
-            let input = Counting {
-                inner: file,
-                progress: &progress,
-            };
-            read::read_traces(input, path, args.input_format, &mut handle)
-        };
-        progress.borrow_mut().finish();
-        // The reader hands back what the output did as `Sink`: it is an output error.
-        let stats = result.map_err(|err| match err {
-            lightstep_analysis::Error::Sink { source, .. } => write_error(source),
-            other => CliError::Input(other),
-        })?;
-        if stats.split_traces > 0 {
-            crate::diagnostic(format_args!(
-                "{}: {} traces went on after more than {} spans were held across JSON lines, and were analyzed in parts",
-                path.display(),
-                stats.split_traces,
-                read::HELD_SPANS,
-            ));
         }
     }
 
-    if let Some(id) = &args.trace_id
-        && matched == 0
-    {
+    if let Some(position) = run.wanted.iter().position(|(_, found)| !found) {
         return Err(CliError::TraceNotFound {
-            id: id.clone(),
-            held: describe_held(&others, others_total),
+            id: args.trace_id[position].clone(),
+            held: describe_held(&run.others, run.others_total),
         });
     }
-    let aggregate = aggregator.map(Aggregator::finish);
-    match sink {
+    let aggregate = run.aggregator.map(Aggregator::finish);
+    match run.sink {
         Sink::Text(mut out) => {
             if let Some(aggregate) = &aggregate {
                 render::write_aggregate_text(&mut out, aggregate, TEXT_ROWS)
                     .map_err(write_error)?;
-            } else if matched == 0 {
+            } else if run.matched == 0 {
                 writeln!(out, "no traces in the input").map_err(write_error)?;
             }
             out.flush().map_err(write_error)?;
@@ -421,6 +645,174 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
         output.commit().map_err(write_error)?;
     }
     Ok(())
+}
+
+/// What one run keeps while traces go through it: the output, and what the end needs.
+struct Run {
+    sink: Sink,
+    options: Options,
+    /// `--trace-id` on files: the ids, and whether each was seen.
+    wanted: Vec<(TraceId, bool)>,
+    aggregator: Option<Aggregator>,
+    matched: usize,
+    /// For the error if an id matches nothing: what the input does hold.
+    others: Vec<String>,
+    others_total: usize,
+    /// One result reused trace after trace: its memory stays mapped between traces.
+    analysis: CriticalPathAnalysis,
+}
+
+impl Run {
+    /// Analyzes one trace and writes what the output format asks for.
+    fn trace(&mut self, trace: Trace) -> io::Result<()> {
+        if !self.wanted.is_empty() {
+            let mut any = false;
+            for (id, found) in &mut self.wanted {
+                if *id == trace.trace_id {
+                    *found = true;
+                    any = true;
+                }
+            }
+            if !any {
+                if self.others.len() < SHOWN_OTHERS {
+                    self.others.push(trace.trace_id.to_string());
+                }
+                self.others_total += 1;
+                return Ok(());
+            }
+        }
+        self.matched += 1;
+        let assembled = assemble(&trace, &self.options);
+        analyze_assembled_into(&trace, &assembled, &mut self.analysis);
+        if let Some(aggregator) = self.aggregator.as_mut() {
+            aggregator.add(&self.analysis);
+        }
+        match &mut self.sink {
+            Sink::Text(out) if self.aggregator.is_none() => {
+                if self.matched > 1 {
+                    writeln!(out)?;
+                }
+                render::write_text(out, &self.analysis, TEXT_ROWS)
+            }
+            Sink::Text(_) => Ok(()),
+            Sink::Json(writer) => writer.trace(&self.analysis),
+            Sink::Svg {
+                out,
+                drawn: drawn @ false,
+                ..
+            } => {
+                render::write_svg(out, &trace, &assembled, &self.analysis)?;
+                *drawn = true;
+                Ok(())
+            }
+            Sink::Svg { skipped, .. } => {
+                *skipped += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Reads one file (or standard input) through `run`, with a progress line on a terminal.
+fn read_file(
+    path: &Path,
+    format: Option<Format>,
+    run: &mut Run,
+) -> Result<(), lightstep_analysis::Error> {
+    let total = if path.as_os_str() == "-" {
+        None
+    } else {
+        std::fs::metadata(path).ok().map(|m| m.len())
+    };
+    let progress = RefCell::new(Progress::new(path.display().to_string(), total));
+    let handle = |trace: Trace| -> io::Result<()> {
+        if let Ok(mut p) = progress.try_borrow_mut() {
+            p.add_trace();
+        }
+        run.trace(trace)
+    };
+    let result = if path.as_os_str() == "-" {
+        let input = Counting {
+            inner: io::stdin().lock(),
+            progress: &progress,
+        };
+        read::read_traces(input, Path::new("<stdin>"), format, handle)
+    } else {
+        let file = File::open(path).map_err(|source| lightstep_analysis::Error::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let input = Counting {
+            inner: file,
+            progress: &progress,
+        };
+        read::read_traces(input, path, format, handle)
+    };
+    progress.borrow_mut().finish();
+    let stats = result?;
+    if stats.split_traces > 0 {
+        crate::diagnostic(format_args!(
+            "{}: {} traces went on after more than {} spans were held across JSON lines, and were analyzed in parts",
+            path.display(),
+            stats.split_traces,
+            read::HELD_SPANS,
+        ));
+    }
+    Ok(())
+}
+
+/// Why reading from a store stopped.
+pub(crate) enum StoreFailure {
+    Store(CliError),
+    Output(io::Error),
+}
+
+/// Fetches the `--trace-id`s from the store, or runs the search, and puts each trace through
+/// `run` as it arrives.
+fn read_store(store: &TraceStore, args: &AnalyzeArgs, run: &mut Run) -> Result<(), StoreFailure> {
+    read_store_traces(store, &args.trace_id, &args.store, |trace| run.trace(trace))
+}
+
+/// Fetches `trace_ids` from the store, or (with none) runs the search `args` describe, and
+/// hands each trace to `each` as it arrives. The requests run on a small runtime of their own;
+/// this thread, which analyzes and writes, is none of its workers.
+pub(crate) fn read_store_traces(
+    store: &TraceStore,
+    trace_ids: &[String],
+    args: &StoreArgs,
+    mut each: impl FnMut(lightstep::analysis::Trace) -> io::Result<()>,
+) -> Result<(), StoreFailure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| StoreFailure::Store(CliError::Runtime(e)))?;
+    let mut progress = Progress::new(store.name(), None);
+    let outcome = {
+        // Entered, so that the sources may start their work; dropped before the runtime.
+        let _entered = runtime.enter();
+        let mut traces: Traces = if trace_ids.is_empty() {
+            store.search(&args.search())
+        } else {
+            store.fetch_each(trace_ids.to_vec())
+        };
+        loop {
+            match runtime.block_on(traces.next()) {
+                None => break Ok(()),
+                Some(Ok(trace)) => {
+                    progress.add_trace();
+                    if let Err(e) = each(trace) {
+                        break Err(StoreFailure::Output(e));
+                    }
+                }
+                Some(Err(e)) => break Err(StoreFailure::Store(e.into())),
+            }
+        }
+    };
+    progress.finish();
+    // Whatever is still in flight is cancelled; nothing waits for it.
+    runtime.shutdown_background();
+    outcome
 }
 
 /// How many of the input's trace ids a `--trace-id` that matched none of them lists.

@@ -6,7 +6,9 @@
 //! and, as each trace completes (no new span for
 //! `--idle`), prints it as an indented tree with durations, its trace id and its critical path.
 //! `--out` appends each completed trace to a file as one OTLP JSON object per line;
-//! `--svg-dir` writes an SVG timeline per trace. SIGINT (Ctrl-C) and SIGTERM stop it after the
+//! `--svg-dir` writes an SVG timeline per trace. The trace explorer is served on
+//! 127.0.0.1:16686 (`--ui ADDR`, loopback only; `--no-ui`), each trace added as it completes.
+//! SIGINT (Ctrl-C) and SIGTERM stop it after the
 //! traces it still holds have been printed and written. Standard output closing (`| head`) stops
 //! it quietly with status 0 when it next prints, after the traces still held have gone to
 //! `--out` and `--svg-dir`.
@@ -23,6 +25,7 @@ use lightstep::analysis::{Options, analyze_assembled, assemble};
 use lightstep::receiver::{
     Exposure, Receiver, ReceiverStats, RunningReceiver, Trace, is_loopback, write_report,
 };
+use lightstep_explorer::{Explorer, RunningExplorer, TraceStore};
 
 /// Arguments of `lightstep dev`.
 #[derive(Debug, clap::Args)]
@@ -72,6 +75,13 @@ pub(crate) struct DevArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve the trace explorer (in the browser) on this address: IP:PORT or localhost:PORT,
+    /// loopback only [default: 127.0.0.1:16686, or none if that port is taken].
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, conflicts_with = "no_ui")]
+    ui: Option<SocketAddr>,
+    /// Do not serve the trace explorer.
+    #[arg(long)]
+    no_ui: bool,
 }
 
 /// Refuses listeners that other machines could reach unless `--allow-remote` says so, and
@@ -87,6 +97,14 @@ fn check_exposure(args: &DevArgs) -> Result<(), String> {
             );
         }
         return Ok(());
+    }
+    if let Some(addr) = args.ui.filter(|addr| !is_loopback(addr.ip())) {
+        // With or without --allow-remote: the explorer shows every trace to whoever reaches
+        // it, with no token to ask for.
+        return Err(format!(
+            "--ui {addr} is not a loopback address (127.0.0.0/8, ::1 or localhost): the explorer \
+             has no authentication and shows every trace"
+        ));
     }
     for (flag, addr) in [("--grpc", args.grpc), ("--http", args.http)] {
         if !is_loopback(addr.ip()) {
@@ -118,10 +136,10 @@ fn tls_files(args: &DevArgs) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
 
 /// The token `--require-token` expects, from the variables the application reads it from.
 fn expected_token() -> Result<String, String> {
-    use lightstep::config::{EnvSnapshot, vars};
+    use lightstep::config::{EnvSnapshot, Setting};
     let env = EnvSnapshot::from_process();
-    [vars::ACCESS_TOKEN, vars::LS_ACCESS_TOKEN]
-        .into_iter()
+    let vars: Vec<&str> = Setting::AccessToken.env_vars().collect();
+    vars.iter()
         // As the configuration reads it: trimmed, and an empty value counts as unset.
         .find_map(|var| {
             env.get(var)
@@ -129,13 +147,7 @@ fn expected_token() -> Result<String, String> {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned)
         })
-        .ok_or_else(|| {
-            format!(
-                "--require-token needs the token in {} or {}",
-                vars::ACCESS_TOKEN,
-                vars::LS_ACCESS_TOKEN
-            )
-        })
+        .ok_or_else(|| format!("--require-token needs the token in {}", vars.join(" or ")))
 }
 
 /// What the receiver refused since the last look, one line per kind, so that an exporter's
@@ -178,7 +190,7 @@ fn refusals(before: &ReceiverStats, now: &ReceiverStats) -> Vec<String> {
 /// `IP:PORT`, or `localhost:PORT` (as exporter endpoints are often written) taken as
 /// 127.0.0.1 without a lookup, so that the listener is where the default one is whichever
 /// address the resolver would list first.
-fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse() {
         return Ok(addr);
     }
@@ -205,6 +217,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 struct Sinks {
     out: Option<(PathBuf, File)>,
     svg_dir: Option<PathBuf>,
+    /// The explorer's traces, when it runs.
+    explorer: Option<TraceStore>,
     /// Standard output's reader has gone away: nothing more is printed, and the run stops.
     stdout_closed: bool,
 }
@@ -262,6 +276,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             None => None,
         },
         svg_dir: args.svg_dir.clone(),
+        explorer: None,
         stdout_closed: false,
     };
     if let Some(dir) = &sinks.svg_dir {
@@ -299,6 +314,8 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
              token cross the network unencrypted"
         ));
     }
+    let explorer = start_explorer(args).await?;
+    sinks.explorer = explorer.as_ref().map(|e| e.store().clone());
     // Before anyone can know where to send: every refusal after this is reported.
     let mut seen = receiver.stats();
     sinks.print(|stdout| {
@@ -308,6 +325,13 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             receiver.grpc_endpoint(),
             receiver.http_traces_url()
         )?;
+        if let Some(explorer) = &explorer {
+            writeln!(
+                stdout,
+                "lightstep dev: the trace explorer is at {}",
+                explorer.url()
+            )?;
+        }
         if args.require_token {
             writeln!(
                 stdout,
@@ -335,17 +359,49 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
                     sinks.print(|stdout| writeln!(stdout, "{line}"))?;
                 }
                 seen = now;
-                for trace in receiver.store().take_idle_traces(args.idle) {
-                    emit(&trace, &mut sinks)?;
+                // Printing, analyzing and converting take time in proportion to the traces:
+                // off the async worker's scheduling.
+                let traces = receiver.store().take_idle_traces(args.idle);
+                if !traces.is_empty() {
+                    tokio::task::block_in_place(|| {
+                        traces.iter().try_for_each(|trace| emit(trace, &mut sinks))
+                    })?;
                 }
             }
             _ = &mut interrupt => break,
             _ = terminate.recv() => break,
         }
     }
-    flush_all(&receiver, &mut sinks)?;
+    tokio::task::block_in_place(|| flush_all(&receiver, &mut sinks))?;
     receiver.shutdown().await;
+    if let Some(explorer) = explorer {
+        explorer.shutdown().await;
+    }
     Ok(())
+}
+
+/// The explorer on `--ui` (or its default address), unless `--no-ui`. When the default port
+/// is taken (a Jaeger of the user's own, say), `dev` goes on without it and says so; a port
+/// named with `--ui` that cannot be bound is an error.
+async fn start_explorer(
+    args: &DevArgs,
+) -> Result<Option<RunningExplorer>, Box<dyn std::error::Error>> {
+    if args.no_ui {
+        return Ok(None);
+    }
+    let addr = args.ui.unwrap_or(lightstep_explorer::DEFAULT_ADDR);
+    match Explorer::builder().with_addr(addr).start().await {
+        Ok(explorer) => Ok(Some(explorer)),
+        Err(e) if args.ui.is_none() => {
+            crate::diagnostic(format_args!(
+                "warning: the trace explorer is not served: {} (give it a free port with --ui \
+                 127.0.0.1:PORT, or --no-ui)",
+                crate::one_line(&e)
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(format!("--ui {addr}: {}", crate::one_line(&e)).into()),
+    }
 }
 
 /// At the end: every trace still held is complete as far as this run goes.
@@ -358,6 +414,10 @@ fn flush_all(receiver: &RunningReceiver, sinks: &mut Sinks) -> io::Result<()> {
 }
 
 fn emit(trace: &Trace, sinks: &mut Sinks) -> io::Result<()> {
+    // In the explorer first: once its tree is printed, a trace is there to open.
+    if let Some(store) = &sinks.explorer {
+        store.add_received(trace);
+    }
     if let Some((path, file)) = &mut sinks.out {
         let mut line = trace.to_otlp_json();
         line.push('\n');

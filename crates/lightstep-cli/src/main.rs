@@ -4,6 +4,7 @@
 //! and reports where each request's latency went. `lightstep dev` receives OTLP locally and
 //! prints each trace with its critical path. `lightstep doctor` says why traces are not
 //! arriving: the effective configuration with sources, then each step to the backend.
+//! `lightstep ui` serves the trace explorer in the browser over trace files.
 //! Exit status: 0 on success, 1 when the input or the output fails, 2 for bad arguments; errors
 //! are one line on standard error. A reader that goes away early (`lightstep analyze … | head`)
 //! ends `analyze` and `dev` quietly with status 0, as in `git` and `rg`: a closed pipe is not a
@@ -13,6 +14,7 @@ mod analyze;
 mod dev;
 mod doctor;
 mod progress;
+mod ui;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -27,7 +29,7 @@ use lightstep::analysis::render::printable;
     name = "lightstep",
     version,
     about = "Tools for traces: critical paths in trace files (analyze), a local OTLP receiver \
-             (dev), export diagnosis (doctor)",
+             (dev), export diagnosis (doctor), the trace explorer in the browser (ui)",
     propagate_version = true
 )]
 struct Cli {
@@ -37,7 +39,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Find the critical path of traces in files: where each request's latency went.
+    /// Find the critical path of traces in files or a trace store (Jaeger, Tempo, Zipkin): where
+    /// each request's latency went.
     Analyze(analyze::AnalyzeArgs),
     /// Receive OTLP locally and print each trace with its critical path (no account, no
     /// Docker).
@@ -45,6 +48,9 @@ enum Command {
     /// Why are my traces not arriving? Prints the effective configuration and checks each step
     /// to the backend.
     Doctor(doctor::DoctorArgs),
+    /// Explore trace files in the browser: search, waterfalls with the critical path,
+    /// contribution per service and operation (also a Jaeger-compatible query API).
+    Ui(ui::UiArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&args),
         Command::Dev(args) => return dev::run(&args),
         Command::Doctor(args) => return doctor::run(&args),
+        Command::Ui(args) => return ui::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::parse::{self, Expected};
 use crate::secret::SecretString;
+use crate::settings::{self, Setting};
 use crate::source::Source;
 use crate::vars;
 
@@ -68,6 +69,7 @@ pub struct ConfigBuilder {
     traces_exporter: Option<TracesExporter>,
     shutdown_timeout: Option<Duration>,
     proxy: Option<EndpointText>,
+    no_proxy: Option<String>,
 }
 
 impl ConfigBuilder {
@@ -290,6 +292,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// The hosts reached without the proxy, as `NO_PROXY` writes them: comma-separated names
+    /// (each with its subdomains), IP addresses, networks (`10.0.0.0/8`) or `*`. Overrides
+    /// `NO_PROXY` / `no_proxy` and the file's `no_proxy`.
+    pub fn with_no_proxy(mut self, hosts: impl Into<String>) -> Self {
+        self.no_proxy = Some(hosts.into());
+        self
+    }
+
     /// Reads the file and the environment, applies the values set here, and validates the
     /// result. Every problem found is reported, in one [`ConfigError::Multiple`] when there are
     /// several. The warnings are in [`LightstepConfig::warnings`].
@@ -304,15 +314,11 @@ impl ConfigBuilder {
     pub fn build_with_warnings(self) -> (Result<LightstepConfig, ConfigError>, Vec<ConfigWarning>) {
         let env = self.env.clone().unwrap_or_else(EnvSnapshot::from_process);
         let mut errors = Vec::new();
-        let file_path = match (&self.file, env.get(vars::CONFIG_FILE)) {
-            (Some(path), _) => Some((
-                path.clone(),
-                Source::Code {
-                    setter: "with_file",
-                },
-            )),
-            (None, Some(path)) => Some((PathBuf::from(path), Source::env(vars::CONFIG_FILE))),
-            (None, None) => None,
+        let file_path = match &self.file {
+            Some(path) => Some((path.clone(), code(Setting::ConfigFile))),
+            None => Setting::ConfigFile
+                .env_vars()
+                .find_map(|var| Some((PathBuf::from(env.get(var)?), Source::env(var)))),
         };
         let file = file_path
             .as_ref()
@@ -325,6 +331,7 @@ impl ConfigBuilder {
             errors,
             warnings: Vec::new(),
             sources: BTreeMap::new(),
+            entry_sources: BTreeMap::new(),
         };
         let config = r.resolve(self, file_path);
         let warnings = config.warnings.clone();
@@ -349,11 +356,18 @@ struct Candidate {
     value: String,
 }
 
+/// The source of a value set in code with the setting's own method.
+fn code(setting: Setting) -> Source {
+    Source::Code {
+        setter: setting.setter(),
+    }
+}
+
 impl Candidate {
-    fn code(setter: &'static str, value: impl Into<String>) -> Self {
+    fn code(setting: Setting, value: impl Into<String>) -> Self {
         Self {
             layer: Layer::Code,
-            source: Source::Code { setter },
+            source: code(setting),
             value: value.into(),
         }
     }
@@ -364,21 +378,13 @@ impl Candidate {
             value: value.into(),
         }
     }
-    fn file(path: &Path, key: &str, value: impl Into<String>) -> Self {
-        Self {
-            layer: Layer::File,
-            source: Source::file(path, key),
-            value: value.into(),
-        }
-    }
 }
 
 /// The variable lightstep-rs reads, among those `family` accepts, closest to the misspelt
 /// `name`, with its edit distance.
 fn closest_variable(name: &str, family: impl Fn(&str) -> bool) -> Option<(usize, &'static str)> {
-    vars::ALL
-        .iter()
-        .copied()
+    settings::known_variables()
+        .map(|v| v.name)
         .filter(|v| family(v))
         .map(|v| (crate::file::edit_distance(name, v), v))
         .min()
@@ -395,7 +401,8 @@ struct Resolver<'a> {
     endpoint_failed: bool,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
-    sources: BTreeMap<String, Source>,
+    sources: BTreeMap<Setting, Source>,
+    entry_sources: BTreeMap<(Setting, String), Source>,
 }
 
 /// The largest certificate or key file read: a bundle of every public CA is about 250 KiB.
@@ -423,28 +430,32 @@ fn read_pem_file(path: &Path) -> std::io::Result<Vec<u8>> {
 /// A header as found in one layer: name, value, where it came from.
 type RawHeader = (String, String, Source);
 
-/// Resource attribute keys that are settings of their own.
-const SERVICE_NAME: &str = "service.name";
-const SERVICE_VERSION: &str = "service.version";
-const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment.name";
-const DEPLOYMENT_ENVIRONMENT_OLD: &str = "deployment.environment";
 const TOKEN_HEADER: &str = "lightstep-access-token";
 
 impl Resolver<'_> {
-    fn env_candidates(&self, vars: &[&str]) -> Vec<Candidate> {
-        vars.iter()
+    fn env_candidates(&self, setting: Setting) -> Vec<Candidate> {
+        setting
+            .env_vars()
             .filter_map(|v| self.env.get(v).map(|value| Candidate::env(v, value)))
             .collect()
     }
 
-    fn file_candidate(&self, key: &str) -> Option<Candidate> {
+    fn file_candidate(&self, setting: Setting) -> Option<Candidate> {
         let file = self.file?;
-        file.scalar(key)
-            .map(|value| Candidate::file(&file.path, key, value))
+        file.scalar(setting).map(|value| Candidate {
+            layer: Layer::File,
+            source: Source::file(&file.path, setting.key()),
+            value: value.into(),
+        })
     }
 
     /// The winning candidate (the first), warning when others of its layer disagree.
-    fn pick(&mut self, key: &str, candidates: Vec<Candidate>, secret: bool) -> Option<Candidate> {
+    fn pick(
+        &mut self,
+        setting: Setting,
+        candidates: Vec<Candidate>,
+        secret: bool,
+    ) -> Option<Candidate> {
         let mut iter = candidates.into_iter();
         let winner = iter.next()?;
         for other in iter.filter(|c| c.layer == winner.layer) {
@@ -459,36 +470,37 @@ impl Resolver<'_> {
                     )
                 };
                 self.warnings.push(ConfigWarning::new(format!(
-                    "{} and {} both set `{key}` and disagree; using the first{shown}",
-                    winner.source, other.source
+                    "{} and {} both set `{}` and disagree; using the first{shown}",
+                    winner.source,
+                    other.source,
+                    setting.key()
                 )));
             }
         }
-        self.sources.insert(key.to_owned(), winner.source.clone());
+        self.sources.insert(setting, winner.source.clone());
         Some(winner)
     }
 
     /// A setting with one value: code, then the environment variables in order, then the file
-    /// key (which is also the setting's name), then the default.
+    /// key, then the default.
     fn setting<T>(
         &mut self,
-        key: &'static str,
-        code: Option<(T, &'static str)>,
-        vars: &[&str],
+        setting: Setting,
+        code_value: Option<T>,
         default: T,
         parse: impl Fn(&str) -> Result<T, Expected>,
     ) -> T {
-        if let Some((value, setter)) = code {
-            self.sources.insert(key.to_owned(), Source::Code { setter });
+        if let Some(value) = code_value {
+            self.sources.insert(setting, code(setting));
             return value;
         }
-        // `vars` go from specific to generic (`..._TRACES_TIMEOUT`, `..._TIMEOUT`): the first set
-        // one wins and the others are no conflict, only less specific.
+        // The variables go from specific to generic (`..._TRACES_TIMEOUT`, `..._TIMEOUT`): the
+        // first set one wins and the others are no conflict, only less specific.
         let mut candidates: Vec<Candidate> =
-            self.env_candidates(vars).into_iter().take(1).collect();
-        candidates.extend(self.file_candidate(key));
-        let Some(winner) = self.pick(key, candidates, false) else {
-            self.sources.insert(key.to_owned(), Source::Default);
+            self.env_candidates(setting).into_iter().take(1).collect();
+        candidates.extend(self.file_candidate(setting));
+        let Some(winner) = self.pick(setting, candidates, false) else {
+            self.sources.insert(setting, Source::Default);
             return default;
         };
         match parse(&winner.value) {
@@ -508,36 +520,18 @@ impl Resolver<'_> {
         self.check_environment();
         let defaults = LightstepConfig::default();
 
-        let sdk_disabled = self.setting(
-            "sdk_disabled",
-            b.sdk_disabled.map(|v| (v, "with_sdk_disabled")),
-            &[vars::SDK_DISABLED],
-            false,
-            parse::boolean,
-        );
+        let sdk_disabled =
+            self.setting(Setting::SdkDisabled, b.sdk_disabled, false, parse::boolean);
         let traces_exporter = self.traces_exporter(&b);
         let protocol = self.setting(
-            "protocol",
-            b.protocol.map(|v| (v, "with_protocol")),
-            &[vars::TRACES_PROTOCOL, vars::PROTOCOL],
+            Setting::Protocol,
+            b.protocol,
             Protocol::Grpc,
             parse::protocol,
         );
-        let insecure = self.setting(
-            "tls.insecure",
-            b.insecure.map(|v| (v, "with_insecure")),
-            &[vars::TRACES_INSECURE, vars::SPAN_INSECURE, vars::INSECURE],
-            false,
-            parse::boolean,
-        );
-        let region = self.setting(
-            "region",
-            b.region.map(|v| (v, "with_region")),
-            &[vars::REGION],
-            Region::Us,
-            parse::region,
-        );
-        let region_explicit = self.sources.get("region") != Some(&Source::Default);
+        let insecure = self.setting(Setting::TlsInsecure, b.insecure, false, parse::boolean);
+        let region = self.setting(Setting::Region, b.region, Region::Us, parse::region);
+        let region_explicit = self.sources.get(&Setting::Region) != Some(&Source::Default);
         let endpoint = self.endpoint(&b, protocol, insecure, region, region_explicit);
 
         let (headers, header_tokens) = self.headers(&b);
@@ -545,18 +539,11 @@ impl Resolver<'_> {
         let resource = self.resource_attributes(&b);
 
         let service_name = self
-            .named_setting(
-                "service_name",
-                &b.service_name,
-                "with_service_name",
-                &[vars::SERVICE_NAME, vars::LS_SERVICE_NAME],
-                &resource,
-                &[SERVICE_NAME],
-            )
+            .named_setting(Setting::ServiceName, &b.service_name, &resource)
             .or_else(|| {
                 let name = b.default_service_name.clone()?;
                 self.sources.insert(
-                    "service_name".into(),
+                    Setting::ServiceName,
                     Source::Code {
                         setter: "with_default_service_name",
                     },
@@ -565,7 +552,7 @@ impl Resolver<'_> {
             })
             .unwrap_or(defaults.service_name);
         if service_name.trim().is_empty() {
-            let source = self.sources["service_name"].clone();
+            let source = self.sources[&Setting::ServiceName].clone();
             self.errors.push(ConfigError::InvalidValue {
                 origin: source,
                 value: service_name.clone(),
@@ -573,52 +560,36 @@ impl Resolver<'_> {
             });
         }
         let service_version = self
-            .named_setting(
-                "service_version",
-                &b.service_version,
-                "with_service_version",
-                &[vars::LS_SERVICE_VERSION],
-                &resource,
-                &[SERVICE_VERSION],
-            )
+            .named_setting(Setting::ServiceVersion, &b.service_version, &resource)
             .unwrap_or(defaults.service_version);
         let deployment_environment = self.named_setting(
-            "deployment_environment",
+            Setting::DeploymentEnvironment,
             &b.deployment_environment,
-            "with_deployment_environment",
-            &[],
             &resource,
-            &[DEPLOYMENT_ENVIRONMENT, DEPLOYMENT_ENVIRONMENT_OLD],
         );
         let resource_attributes = resource
             .into_iter()
             .filter(|(k, _)| {
-                ![
-                    SERVICE_NAME,
-                    SERVICE_VERSION,
-                    DEPLOYMENT_ENVIRONMENT,
-                    DEPLOYMENT_ENVIRONMENT_OLD,
-                ]
-                .contains(&k.as_str())
+                !Setting::ALL
+                    .iter()
+                    .any(|s| s.def().attributes.contains(&k.as_str()))
             })
             .map(|(k, (v, source))| {
-                self.sources
-                    .insert(format!("resource_attributes.{k}"), source);
+                self.entry_sources
+                    .insert((Setting::ResourceAttributes, k.clone()), source);
                 (k, v)
             })
             .collect();
 
         let timeout = self.setting(
-            "timeout",
-            b.timeout.map(|v| (v, "with_timeout")),
-            &[vars::TRACES_TIMEOUT, vars::TIMEOUT],
+            Setting::Timeout,
+            b.timeout,
             defaults.timeout,
             parse::bounded_duration,
         );
         let compression = self.setting(
-            "compression",
-            b.compression.map(|v| (v, "with_compression")),
-            &[vars::TRACES_COMPRESSION, vars::COMPRESSION],
+            Setting::Compression,
+            b.compression,
             Compression::None,
             parse::compression,
         );
@@ -629,23 +600,22 @@ impl Resolver<'_> {
         let propagators = self.propagators(&b);
         let limits = self.limits(&b);
         let shutdown_timeout = self.setting(
-            "shutdown_timeout",
-            b.shutdown_timeout.map(|v| (v, "with_shutdown_timeout")),
-            &[vars::SHUTDOWN_TIMEOUT],
+            Setting::ShutdownTimeout,
+            b.shutdown_timeout,
             defaults.shutdown_timeout,
             parse::bounded_duration,
         );
 
         // Values set in code skip the parsers: check their range here too.
-        for (key, value) in [
-            ("timeout", timeout),
-            ("shutdown_timeout", shutdown_timeout),
-            ("batch.scheduled_delay", batch.scheduled_delay),
-            ("batch.export_timeout", batch.export_timeout),
+        for (setting, value) in [
+            (Setting::Timeout, timeout),
+            (Setting::ShutdownTimeout, shutdown_timeout),
+            (Setting::ScheduledDelay, batch.scheduled_delay),
+            (Setting::ExportTimeout, batch.export_timeout),
         ] {
             if value < Duration::from_millis(1) || value > parse::MAX_DURATION {
                 self.errors.push(ConfigError::InvalidValue {
-                    origin: self.sources[key].clone(),
+                    origin: self.sources[&setting].clone(),
                     value: format!("{value:?}"),
                     expected: "a duration from 1ms to 24h".into(),
                 });
@@ -656,7 +626,7 @@ impl Resolver<'_> {
         }
 
         if let Some((_, source)) = &file {
-            self.sources.insert("config_file".into(), source.clone());
+            self.sources.insert(Setting::ConfigFile, source.clone());
         }
         LightstepConfig {
             access_token,
@@ -681,6 +651,7 @@ impl Resolver<'_> {
             proxy,
             config_file: file.map(|(path, _)| path),
             sources: std::mem::take(&mut self.sources),
+            entry_sources: std::mem::take(&mut self.entry_sources),
             warnings: std::mem::take(&mut self.warnings),
         }
     }
@@ -689,7 +660,7 @@ impl Resolver<'_> {
     /// UTF-8: a typo in a variable name must not silently do nothing.
     fn check_environment(&mut self) {
         for var in self.env.not_unicode() {
-            if vars::ALL.contains(&var.as_str()) {
+            if settings::is_known_variable(var) {
                 self.errors
                     .push(ConfigError::NotUnicode { var: var.clone() });
             }
@@ -704,14 +675,14 @@ impl Resolver<'_> {
             self.warnings.push(ConfigWarning::new(format!(
                 "`{}` is not supported and was ignored; name a TOML, YAML or JSON file with `{}`",
                 vars::OTEL_CONFIG_FILE,
-                vars::CONFIG_FILE
+                Setting::ConfigFile
+                    .env_vars()
+                    .collect::<Vec<_>>()
+                    .join("` or `"),
             )));
         }
-        for legacy in [
-            vars::SPAN_ENDPOINT,
-            vars::SPAN_INSECURE,
-            vars::LS_SATELLITE_URL,
-        ] {
+        let deprecated = settings::known_variables().filter(|v| v.deprecated_by.is_some());
+        for legacy in deprecated.map(|v| v.name) {
             if self.env.get(legacy).is_some() {
                 self.warnings.push(ConfigWarning::new(format!(
                     "`{legacy}` is a deprecated launcher variable; it works, but prefer its `OTEL_EXPORTER_OTLP_TRACES_*` form"
@@ -726,7 +697,7 @@ impl Resolver<'_> {
                 continue;
             }
             let ours = name.starts_with("LIGHTSTEP_") || name.starts_with("LS_");
-            if ours && !vars::ALL.contains(&name) {
+            if ours && !settings::is_known_variable(name) {
                 let hint = closest_variable(name, |v| {
                     v.starts_with("LIGHTSTEP_") || v.starts_with("LS_")
                 })
@@ -741,7 +712,7 @@ impl Resolver<'_> {
             // families lightstep-rs reads, or names close to one it reads, that are no
             // variable of the specification either.
             if name.starts_with("OTEL_")
-                && !vars::ALL.contains(&name)
+                && !settings::is_known_variable(name)
                 && !vars::is_other_otel_variable(name)
             {
                 let closest = closest_variable(name, |v| v.starts_with("OTEL_"));
@@ -754,7 +725,7 @@ impl Resolver<'_> {
                 let renamed = name
                     .strip_prefix("OTEL_EXPORTER_OTLP_SPAN_")
                     .map(|setting| format!("OTEL_EXPORTER_OTLP_TRACES_{setting}"))
-                    .filter(|v| vars::ALL.contains(&v.as_str()));
+                    .filter(|v| settings::is_known_variable(v));
                 if family || close.is_some() {
                     let hint = match (renamed, close) {
                         (Some(v), _) => format!("; set `{v}` instead"),
@@ -782,40 +753,37 @@ impl Resolver<'_> {
         // `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
         let mut candidates: Vec<(Candidate, bool)> = Vec::new();
         if let Some(e) = &b.traces_endpoint {
-            candidates.push((Candidate::code("with_traces_endpoint", &e.0), true));
+            candidates.push((Candidate::code(Setting::TracesEndpoint, &e.0), true));
         }
         if let Some(e) = &b.otlp_endpoint {
-            candidates.push((Candidate::code("with_otlp_endpoint", &e.0), false));
+            candidates.push((Candidate::code(Setting::OtlpEndpoint, &e.0), false));
         }
-        for c in self.env_candidates(&[
-            vars::TRACES_ENDPOINT,
-            vars::SPAN_ENDPOINT,
-            vars::LS_SATELLITE_URL,
-        ]) {
+        for c in self.env_candidates(Setting::TracesEndpoint) {
             candidates.push((c, true));
         }
-        for c in self.env_candidates(&[vars::ENDPOINT]) {
+        for c in self.env_candidates(Setting::OtlpEndpoint) {
             candidates.push((c, false));
         }
-        candidates.extend(self.file_candidate("traces_endpoint").map(|c| (c, true)));
-        candidates.extend(self.file_candidate("otlp_endpoint").map(|c| (c, false)));
-        let specific: BTreeMap<usize, bool> = candidates
-            .iter()
-            .enumerate()
-            .map(|(i, (_, s))| (i, *s))
-            .collect();
+        candidates.extend(
+            self.file_candidate(Setting::TracesEndpoint)
+                .map(|c| (c, true)),
+        );
+        candidates.extend(
+            self.file_candidate(Setting::OtlpEndpoint)
+                .map(|c| (c, false)),
+        );
         // Only disagreeing names for the same kind of endpoint are worth a warning.
-        let first_specific = specific.get(&0).copied();
+        let first_specific = candidates.first().map(|(_, specific)| *specific);
         let same_kind: Vec<Candidate> = candidates
             .into_iter()
             .filter(|(_, s)| Some(*s) == first_specific)
             .map(|(c, _)| c)
             .collect();
-        let Some(winner) = self.pick("traces_endpoint", same_kind, false) else {
+        let Some(winner) = self.pick(Setting::TracesEndpoint, same_kind, false) else {
             self.sources.insert(
-                "traces_endpoint".into(),
+                Setting::TracesEndpoint,
                 self.sources
-                    .get("region")
+                    .get(&Setting::Region)
                     .cloned()
                     .unwrap_or(Source::Default),
             );
@@ -863,19 +831,18 @@ impl Resolver<'_> {
         let mut layers: Vec<(Layer, Vec<RawHeader>)> = Vec::new();
         if let Some(file) = self.file {
             let entries = file
-                .map("headers")
+                .map(Setting::Headers)
                 .iter()
                 .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.clone(),
-                        Source::file(&file.path, format!("headers.{k}")),
-                    )
+                    let key = format!("{}.{k}", Setting::Headers.key());
+                    (k.clone(), v.clone(), Source::file(&file.path, key))
                 })
                 .collect();
             layers.push((Layer::File, entries));
         }
-        for var in [vars::HEADERS, vars::TRACES_HEADERS] {
+        // Lowest first, as each layer overrides the one before.
+        let vars: Vec<&str> = Setting::Headers.env_vars().collect();
+        for var in vars.into_iter().rev() {
             let Some(text) = self.env.get(var) else {
                 continue;
             };
@@ -900,9 +867,7 @@ impl Resolver<'_> {
                 (
                     k.clone(),
                     v.expose_secret().to_owned(),
-                    Source::Code {
-                        setter: "with_header",
-                    },
+                    code(Setting::Headers),
                 )
             })
             .collect();
@@ -945,7 +910,8 @@ impl Resolver<'_> {
         let headers = merged
             .into_iter()
             .map(|(name, (value, source))| {
-                self.sources.insert(format!("headers.{name}"), source);
+                self.entry_sources
+                    .insert((Setting::Headers, name.clone()), source);
                 Header { name, value }
             })
             .collect();
@@ -959,19 +925,19 @@ impl Resolver<'_> {
     ) -> Option<SecretString> {
         let mut candidates = Vec::new();
         if let Some(token) = b.access_token.as_ref().filter(|t| !t.is_empty()) {
-            candidates.push(Candidate::code("with_access_token", token.expose_secret()));
+            candidates.push(Candidate::code(Setting::AccessToken, token.expose_secret()));
         }
         let (code_headers, rest): (Vec<_>, Vec<_>) = header_tokens
             .into_iter()
             .partition(|c| c.layer == Layer::Code);
         candidates.extend(code_headers);
-        candidates.extend(self.env_candidates(&[vars::ACCESS_TOKEN, vars::LS_ACCESS_TOKEN]));
+        candidates.extend(self.env_candidates(Setting::AccessToken));
         let (env_headers, file_headers): (Vec<_>, Vec<_>) =
             rest.into_iter().partition(|c| c.layer == Layer::Env);
         candidates.extend(env_headers);
-        candidates.extend(self.file_candidate("access_token"));
+        candidates.extend(self.file_candidate(Setting::AccessToken));
         candidates.extend(file_headers);
-        let winner = self.pick("access_token", candidates, true)?;
+        let winner = self.pick(Setting::AccessToken, candidates, true)?;
         if let Err(reason) = parse::header_value(&winner.value) {
             self.errors.push(ConfigError::InvalidSecret {
                 origin: winner.source,
@@ -984,47 +950,43 @@ impl Resolver<'_> {
 
     /// Resource attributes of every layer, highest layer winning per key.
     fn resource_attributes(&mut self, b: &ConfigBuilder) -> BTreeMap<String, (String, Source)> {
+        const SETTING: Setting = Setting::ResourceAttributes;
         let mut merged = BTreeMap::new();
         if let Some(file) = self.file {
-            for (k, v) in file.map("resource_attributes") {
-                merged.insert(
-                    k.clone(),
-                    (
-                        v.clone(),
-                        Source::file(&file.path, format!("resource_attributes.{k}")),
-                    ),
-                );
+            for (k, v) in file.map(SETTING) {
+                let key = format!("{}.{k}", SETTING.key());
+                merged.insert(k.clone(), (v.clone(), Source::file(&file.path, key)));
             }
         }
-        if let Some(text) = self.env.get(vars::RESOURCE_ATTRIBUTES) {
+        for var in SETTING.env_vars() {
+            let Some(text) = self.env.get(var) else {
+                continue;
+            };
             match parse::key_values(text) {
                 Ok(pairs) => {
                     for (k, v) in pairs {
-                        merged.insert(k, (v, Source::env(vars::RESOURCE_ATTRIBUTES)));
+                        merged.insert(k, (v, Source::env(var)));
                     }
                 }
                 Err(e) => self.errors.push(ConfigError::InvalidValue {
-                    origin: Source::env(vars::RESOURCE_ATTRIBUTES),
+                    origin: Source::env(var),
                     value: text.to_owned(),
                     expected: e.describe(),
                 }),
             }
         }
         for (k, v) in &b.resource_attributes {
-            merged.insert(
-                k.clone(),
-                (
-                    v.clone(),
-                    Source::Code {
-                        setter: "with_resource_attribute",
-                    },
-                ),
-            );
+            merged.insert(k.clone(), (v.clone(), code(SETTING)));
         }
-        if merged.contains_key(DEPLOYMENT_ENVIRONMENT_OLD) {
-            self.warnings.push(ConfigWarning::new(format!(
-                "the resource attribute `{DEPLOYMENT_ENVIRONMENT_OLD}` is deprecated; it is sent as `{DEPLOYMENT_ENVIRONMENT}`"
-            )));
+        // An attribute's deprecated names, which a setting still reads (`deployment.environment`).
+        for s in Setting::ALL {
+            if let [current, deprecated @ ..] = s.def().attributes {
+                for old in deprecated.iter().filter(|old| merged.contains_key(**old)) {
+                    self.warnings.push(ConfigWarning::new(format!(
+                        "the resource attribute `{old}` is deprecated; it is sent as `{current}`"
+                    )));
+                }
+            }
         }
         merged
     }
@@ -1035,19 +997,16 @@ impl Resolver<'_> {
     /// `OTEL_RESOURCE_ATTRIBUTES`, as the specification says.
     fn named_setting(
         &mut self,
-        key: &'static str,
-        code: &Option<String>,
-        setter: &'static str,
-        vars: &[&str],
+        setting: Setting,
+        code_value: &Option<String>,
         resource: &BTreeMap<String, (String, Source)>,
-        attributes: &[&str],
     ) -> Option<String> {
         let mut candidates = Vec::new();
-        if let Some(v) = code {
-            candidates.push(Candidate::code(setter, v));
+        if let Some(v) = code_value {
+            candidates.push(Candidate::code(setting, v));
         }
         let from_resource = |layer: Layer| {
-            attributes.iter().filter_map(move |a| {
+            setting.def().attributes.iter().filter_map(move |a| {
                 let (value, source) = resource.get(*a)?;
                 let this = match source {
                     Source::Code { .. } => Layer::Code,
@@ -1062,14 +1021,14 @@ impl Resolver<'_> {
             })
         };
         candidates.extend(from_resource(Layer::Code));
-        candidates.extend(self.env_candidates(vars));
+        candidates.extend(self.env_candidates(setting));
         candidates.extend(from_resource(Layer::Env));
-        candidates.extend(self.file_candidate(key));
+        candidates.extend(self.file_candidate(setting));
         candidates.extend(from_resource(Layer::File));
-        match self.pick(key, candidates, false) {
+        match self.pick(setting, candidates, false) {
             Some(winner) => Some(winner.value),
             None => {
-                self.sources.insert(key.to_owned(), Source::Default);
+                self.sources.insert(setting, Source::Default);
                 None
             }
         }
@@ -1077,14 +1036,13 @@ impl Resolver<'_> {
 
     fn path_setting(
         &mut self,
-        key: &'static str,
-        code: Option<(PathBuf, &'static str)>,
-        vars: &[&str],
+        setting: Setting,
+        code_value: Option<PathBuf>,
     ) -> Option<(PathBuf, Vec<u8>)> {
-        let path = self.setting(key, code.map(|(p, s)| (Some(p), s)), vars, None, |s| {
+        let path = self.setting(setting, code_value.map(Some), None, |s| {
             Ok(Some(PathBuf::from(s.trim())))
         })?;
-        let source = self.sources[key].clone();
+        let source = self.sources[&setting].clone();
         // Read once, here, bounded: the exporter builds its TLS from these bytes.
         let (bytes, reason) = match read_pem_file(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -1107,25 +1065,28 @@ impl Resolver<'_> {
         Some((path, bytes))
     }
 
-    /// The proxy: code, then the variable for the endpoint's scheme, then the file. `NO_PROXY`
-    /// comes from the environment alone.
+    /// The proxy: code, then the variable for the endpoint's scheme (`HTTPS_PROXY` for an
+    /// `https://` endpoint, `HTTP_PROXY` for `http://`), then the file. `NO_PROXY` comes with it.
     fn proxy(&mut self, b: &ConfigBuilder, endpoint: &Endpoint) -> Option<ProxyConfig> {
-        let scheme_vars = if endpoint.is_tls() {
-            [vars::HTTPS_PROXY, vars::HTTPS_PROXY_LOWER]
-        } else {
-            [vars::HTTP_PROXY, vars::HTTP_PROXY_LOWER]
-        };
+        let no_proxy = self.setting(Setting::NoProxy, b.no_proxy.clone().map(Some), None, |s| {
+            Ok(Some(s.trim().to_owned()))
+        });
         let mut candidates: Vec<Candidate> = b
             .proxy
             .iter()
-            .map(|p| Candidate::code("with_proxy", &p.0))
+            .map(|p| Candidate::code(Setting::Proxy, &p.0))
             .collect();
-        candidates.extend(self.env_candidates(&scheme_vars));
-        candidates.extend(self.file_candidate("proxy"));
-        let no_proxy = self.env_candidates(&[vars::NO_PROXY, vars::NO_PROXY_LOWER]);
-        let no_proxy = self.pick("no_proxy", no_proxy, false).map(|c| c.value);
-        let Some(winner) = self.pick("proxy", candidates, false) else {
-            self.sources.insert("proxy".into(), Source::Default);
+        let https = endpoint.is_tls();
+        candidates.extend(self.env_candidates(Setting::Proxy).into_iter().filter(|c| {
+            let var = match &c.source {
+                Source::Env { var } => var.as_str(),
+                _ => "",
+            };
+            var.eq_ignore_ascii_case("HTTPS_PROXY") == https
+        }));
+        candidates.extend(self.file_candidate(Setting::Proxy));
+        let Some(winner) = self.pick(Setting::Proxy, candidates, false) else {
+            self.sources.insert(Setting::Proxy, Source::Default);
             return None;
         };
         match parse::proxy(&winner.value) {
@@ -1145,32 +1106,19 @@ impl Resolver<'_> {
     }
 
     fn tls(&mut self, b: &ConfigBuilder, insecure: bool) -> TlsConfig {
-        let ca_file = self.path_setting(
-            "tls.ca_file",
-            b.ca_file.clone().map(|p| (p, "with_ca_file")),
-            &[vars::TRACES_CERTIFICATE, vars::CERTIFICATE],
-        );
-        let client_certificate = self.path_setting(
-            "tls.client_certificate",
-            b.client_certificate
-                .clone()
-                .map(|p| (p, "with_client_identity")),
-            &[vars::TRACES_CLIENT_CERTIFICATE, vars::CLIENT_CERTIFICATE],
-        );
-        let client_key = self.path_setting(
-            "tls.client_key",
-            b.client_key.clone().map(|p| (p, "with_client_identity")),
-            &[vars::TRACES_CLIENT_KEY, vars::CLIENT_KEY],
-        );
+        let ca_file = self.path_setting(Setting::TlsCaFile, b.ca_file.clone());
+        let client_certificate =
+            self.path_setting(Setting::TlsClientCertificate, b.client_certificate.clone());
+        let client_key = self.path_setting(Setting::TlsClientKey, b.client_key.clone());
         if client_certificate.is_some() != client_key.is_some() {
             let (given, missing) = if client_certificate.is_some() {
-                ("tls.client_certificate", "client key")
+                (Setting::TlsClientCertificate, "client key")
             } else {
-                ("tls.client_key", "client certificate")
+                (Setting::TlsClientKey, "client certificate")
             };
             self.errors.push(ConfigError::Inconsistent(format!(
                 "{} sets a client {} for mutual TLS but no {missing} is set",
-                self.sources[given],
+                self.sources[&given],
                 if client_certificate.is_some() {
                     "certificate"
                 } else {
@@ -1202,53 +1150,47 @@ impl Resolver<'_> {
         let d = BatchConfig::default();
         let batch = BatchConfig {
             max_queue_size: self.setting(
-                "batch.max_queue_size",
-                b.max_queue_size.map(|v| (v, "with_max_queue_size")),
-                &[vars::BSP_MAX_QUEUE_SIZE],
+                Setting::MaxQueueSize,
+                b.max_queue_size,
                 d.max_queue_size,
                 parse::positive_count,
             ),
             max_export_batch_size: self.setting(
-                "batch.max_export_batch_size",
-                b.max_export_batch_size
-                    .map(|v| (v, "with_max_export_batch_size")),
-                &[vars::BSP_MAX_EXPORT_BATCH_SIZE],
+                Setting::MaxExportBatchSize,
+                b.max_export_batch_size,
                 d.max_export_batch_size,
                 parse::positive_count,
             ),
             scheduled_delay: self.setting(
-                "batch.scheduled_delay",
-                b.scheduled_delay.map(|v| (v, "with_scheduled_delay")),
-                &[vars::BSP_SCHEDULE_DELAY],
+                Setting::ScheduledDelay,
+                b.scheduled_delay,
                 d.scheduled_delay,
                 parse::bounded_duration,
             ),
             export_timeout: self.setting(
-                "batch.export_timeout",
-                b.export_timeout.map(|v| (v, "with_export_timeout")),
-                &[vars::BSP_EXPORT_TIMEOUT],
+                Setting::ExportTimeout,
+                b.export_timeout,
                 d.export_timeout,
                 parse::bounded_duration,
             ),
             max_concurrent_exports: self.setting(
-                "batch.max_concurrent_exports",
-                b.max_concurrent_exports
-                    .map(|v| (v, "with_max_concurrent_exports")),
-                &[vars::BSP_MAX_CONCURRENT_EXPORTS],
+                Setting::MaxConcurrentExports,
+                b.max_concurrent_exports,
                 d.max_concurrent_exports,
                 parse::positive_count,
             ),
         };
         // The environment and files cannot say 0 (`positive_count`); code can.
-        for (key, value) in [
-            ("batch.max_queue_size", batch.max_queue_size),
-            ("batch.max_export_batch_size", batch.max_export_batch_size),
-            ("batch.max_concurrent_exports", batch.max_concurrent_exports),
+        for (setting, value) in [
+            (Setting::MaxQueueSize, batch.max_queue_size),
+            (Setting::MaxExportBatchSize, batch.max_export_batch_size),
+            (Setting::MaxConcurrentExports, batch.max_concurrent_exports),
         ] {
             if value == 0 {
                 self.errors.push(ConfigError::Inconsistent(format!(
-                    "{key} is 0 ({}): it must be at least 1",
-                    self.sources[key]
+                    "{} is 0 ({}): it must be at least 1",
+                    setting.key(),
+                    self.sources[&setting]
                 )));
             }
         }
@@ -1256,9 +1198,9 @@ impl Resolver<'_> {
             self.errors.push(ConfigError::Inconsistent(format!(
                 "the export batch size {} ({}) is larger than the queue size {} ({}): a batch is taken from the queue",
                 batch.max_export_batch_size,
-                self.sources["batch.max_export_batch_size"],
+                self.sources[&Setting::MaxExportBatchSize],
                 batch.max_queue_size,
-                self.sources["batch.max_queue_size"],
+                self.sources[&Setting::MaxQueueSize],
             )));
         }
         batch
@@ -1267,7 +1209,7 @@ impl Resolver<'_> {
     /// Warns that `names`, values of the setting `key` that the OpenTelemetry specification
     /// defines, are not implemented, and says what is done instead. `what` names the kind of
     /// value, singular and plural (`("a sampler", "samplers")`).
-    fn unsupported(&mut self, key: &str, what: (&str, &str), names: &[&str], instead: &str) {
+    fn unsupported(&mut self, setting: Setting, what: (&str, &str), names: &[&str], instead: &str) {
         let what = if names.len() == 1 { what.0 } else { what.1 };
         let names = names
             .iter()
@@ -1276,16 +1218,14 @@ impl Resolver<'_> {
             .join(", ");
         self.warnings.push(ConfigWarning::new(format!(
             "{} names {names}, {what} that the OpenTelemetry specification defines and lightstep-rs does not support; {instead}",
-            self.sources[key]
+            self.sources[&setting]
         )));
     }
 
     fn traces_exporter(&mut self, b: &ConfigBuilder) -> TracesExporter {
         let list = self.setting(
-            "traces_exporter",
-            b.traces_exporter
-                .map(|v| (parse::ExporterList::of(v), "with_traces_exporter")),
-            &[vars::TRACES_EXPORTER],
+            Setting::TracesExporter,
+            b.traces_exporter.map(parse::ExporterList::of),
             parse::ExporterList::of(TracesExporter::Otlp),
             parse::traces_exporter,
         );
@@ -1295,7 +1235,7 @@ impl Resolver<'_> {
                 None => "the setting is ignored, as the specification says, and the default `otlp` is used".into(),
             };
             self.unsupported(
-                "traces_exporter",
+                Setting::TracesExporter,
                 ("an exporter", "exporters"),
                 &list.skipped,
                 &instead,
@@ -1303,16 +1243,14 @@ impl Resolver<'_> {
         }
         list.exporter.unwrap_or_else(|| {
             self.sources
-                .insert("traces_exporter".into(), Source::Default);
+                .insert(Setting::TracesExporter, Source::Default);
             TracesExporter::Otlp
         })
     }
 
     fn sampler(&mut self, b: &ConfigBuilder) -> Sampler {
         if let Some(sampler) = b.sampler {
-            let source = Source::Code {
-                setter: "with_sampler",
-            };
+            let source = code(Setting::SamplerName);
             if let Some(r) = sampler.ratio().filter(|r| !(0.0..=1.0).contains(r)) {
                 self.errors.push(ConfigError::InvalidValue {
                     origin: source.clone(),
@@ -1320,15 +1258,14 @@ impl Resolver<'_> {
                     expected: "a ratio from 0 to 1".into(),
                 });
             }
-            self.sources.insert("sampler.name".into(), source.clone());
-            self.sources.insert("sampler.arg".into(), source);
+            self.sources.insert(Setting::SamplerName, source.clone());
+            self.sources.insert(Setting::SamplerArg, source);
             return sampler;
         }
         let default = Sampler::default();
         let name = self.setting(
-            "sampler.name",
+            Setting::SamplerName,
             None,
-            &[vars::TRACES_SAMPLER],
             parse::SamplerName::Supported(default.name(), false),
             parse::sampler_name,
         );
@@ -1338,9 +1275,9 @@ impl Resolver<'_> {
                 // The argument belongs to the sampler that is not there (for `jaeger_remote`, a
                 // list of its own settings): it is not parsed, only reported as ignored.
                 let arg = self
-                    .env_candidates(&[vars::TRACES_SAMPLER_ARG])
+                    .env_candidates(Setting::SamplerArg)
                     .into_iter()
-                    .chain(self.file_candidate("sampler.arg"))
+                    .chain(self.file_candidate(Setting::SamplerArg))
                     .next()
                     .map(|c| c.source);
                 let ignored = arg
@@ -1348,7 +1285,7 @@ impl Resolver<'_> {
                     .map(|s| format!(", and {s} is ignored"))
                     .unwrap_or_default();
                 self.unsupported(
-                    "sampler.name",
+                    Setting::SamplerName,
                     ("a sampler", "samplers"),
                     &[name],
                     &format!(
@@ -1357,23 +1294,17 @@ impl Resolver<'_> {
                     ),
                 );
                 // Ignored, as if unset: the effective configuration shows the default's source.
-                self.sources.insert("sampler.name".into(), Source::Default);
-                self.sources.insert("sampler.arg".into(), Source::Default);
+                self.sources.insert(Setting::SamplerName, Source::Default);
+                self.sources.insert(Setting::SamplerArg, Source::Default);
                 return default;
             }
         };
-        let ratio = self.setting(
-            "sampler.arg",
-            None,
-            &[vars::TRACES_SAMPLER_ARG],
-            1.0,
-            parse::ratio,
-        );
-        let arg_given = self.sources["sampler.arg"] != Source::Default;
+        let ratio = self.setting(Setting::SamplerArg, None, 1.0, parse::ratio);
+        let arg_given = self.sources[&Setting::SamplerArg] != Source::Default;
         if arg_given && !takes_ratio {
             self.warnings.push(ConfigWarning::new(format!(
                 "{} is ignored: the sampler `{name}` takes no argument",
-                self.sources["sampler.arg"]
+                self.sources[&Setting::SamplerArg]
             )));
         }
         match name {
@@ -1387,114 +1318,69 @@ impl Resolver<'_> {
     }
 
     fn propagators(&mut self, b: &ConfigBuilder) -> Vec<Propagator> {
+        const SETTING: Setting = Setting::Propagators;
         let default = vec![Propagator::TraceContext, Propagator::Baggage];
         if let Some(list) = &b.propagators {
-            self.sources.insert(
-                "propagators".into(),
-                Source::Code {
-                    setter: "with_propagators",
-                },
-            );
+            self.sources.insert(SETTING, code(SETTING));
             return list.clone();
         }
-        if let Some(text) = self.env.get(vars::PROPAGATORS) {
-            self.sources
-                .insert("propagators".into(), Source::env(vars::PROPAGATORS));
-            return parse::propagators(text.split(',')).unwrap_or_else(|expected| {
-                self.errors.push(ConfigError::InvalidValue {
-                    origin: Source::env(vars::PROPAGATORS),
-                    value: text.to_owned(),
-                    expected,
-                });
-                default.clone()
+        let from_env = SETTING
+            .env_vars()
+            .find_map(|var| Some((Source::env(var), self.env.get(var)?.split(',').collect())));
+        let from_file = self.file.and_then(|file| {
+            let list = file.list(SETTING)?.iter().map(String::as_str).collect();
+            Some((Source::file(&file.path, SETTING.key()), list))
+        });
+        let Some((source, list)): Option<(Source, Vec<&str>)> = from_env.or(from_file) else {
+            self.sources.insert(SETTING, Source::Default);
+            return default;
+        };
+        self.sources.insert(SETTING, source.clone());
+        parse::propagators(list.iter().copied()).unwrap_or_else(|expected| {
+            self.errors.push(ConfigError::InvalidValue {
+                origin: source,
+                value: list.join(","),
+                expected,
             });
-        }
-        if let Some(file) = self.file
-            && let Some(list) = file.list("propagators")
-        {
-            let source = Source::file(&file.path, "propagators");
-            self.sources.insert("propagators".into(), source.clone());
-            return parse::propagators(list.iter().map(String::as_str)).unwrap_or_else(
-                |expected| {
-                    self.errors.push(ConfigError::InvalidValue {
-                        origin: source,
-                        value: list.join(","),
-                        expected,
-                    });
-                    default.clone()
-                },
-            );
-        }
-        self.sources.insert("propagators".into(), Source::Default);
-        default
+            default
+        })
     }
 
     fn limits(&mut self, b: &ConfigBuilder) -> SpanLimits {
         if let Some(limits) = &b.span_limits {
-            for key in [
-                "limits.attribute_count",
-                "limits.attribute_value_length",
-                "limits.event_count",
-                "limits.link_count",
-                "limits.event_attribute_count",
-                "limits.link_attribute_count",
-            ] {
-                self.sources.insert(
-                    key.into(),
-                    Source::Code {
-                        setter: "with_span_limits",
-                    },
-                );
+            // Every setting that `with_span_limits` sets.
+            for &setting in Setting::ALL {
+                if setting.setter() == Setting::AttributeCountLimit.setter() {
+                    self.sources.insert(setting, code(setting));
+                }
             }
             return limits.clone();
         }
         let d = SpanLimits::default();
         SpanLimits {
             attribute_count: self.setting(
-                "limits.attribute_count",
+                Setting::AttributeCountLimit,
                 None,
-                &[
-                    vars::SPAN_ATTRIBUTE_COUNT_LIMIT,
-                    vars::ATTRIBUTE_COUNT_LIMIT,
-                ],
                 d.attribute_count,
                 parse::limit,
             ),
             attribute_value_length: self.setting(
-                "limits.attribute_value_length",
+                Setting::AttributeValueLengthLimit,
                 None,
-                &[
-                    vars::SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
-                    vars::ATTRIBUTE_VALUE_LENGTH_LIMIT,
-                ],
                 d.attribute_value_length,
                 |s| parse::limit(s).map(Some),
             ),
-            event_count: self.setting(
-                "limits.event_count",
-                None,
-                &[vars::SPAN_EVENT_COUNT_LIMIT],
-                d.event_count,
-                parse::limit,
-            ),
-            link_count: self.setting(
-                "limits.link_count",
-                None,
-                &[vars::SPAN_LINK_COUNT_LIMIT],
-                d.link_count,
-                parse::limit,
-            ),
+            event_count: self.setting(Setting::EventCountLimit, None, d.event_count, parse::limit),
+            link_count: self.setting(Setting::LinkCountLimit, None, d.link_count, parse::limit),
             event_attribute_count: self.setting(
-                "limits.event_attribute_count",
+                Setting::EventAttributeCountLimit,
                 None,
-                &[vars::EVENT_ATTRIBUTE_COUNT_LIMIT],
                 d.event_attribute_count,
                 parse::limit,
             ),
             link_attribute_count: self.setting(
-                "limits.link_attribute_count",
+                Setting::LinkAttributeCountLimit,
                 None,
-                &[vars::LINK_ATTRIBUTE_COUNT_LIMIT],
                 d.link_attribute_count,
                 parse::limit,
             ),
@@ -1518,7 +1404,7 @@ impl Resolver<'_> {
         {
             self.errors.push(ConfigError::MissingToken {
                 host: endpoint.host().to_owned(),
-                endpoint_source: self.sources["traces_endpoint"].clone(),
+                endpoint_source: self.sources[&Setting::TracesEndpoint].clone(),
             });
         }
         if (has_token || !headers.is_empty())
@@ -1530,7 +1416,7 @@ impl Resolver<'_> {
                 host: endpoint.host().to_owned(),
                 token: has_token,
                 headers: headers.iter().map(|h| h.name.clone()).collect(),
-                endpoint_source: self.sources["traces_endpoint"].clone(),
+                endpoint_source: self.sources[&Setting::TracesEndpoint].clone(),
             });
         }
     }

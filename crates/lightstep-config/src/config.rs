@@ -11,7 +11,8 @@ use crate::model::{
     BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, ProxyConfig, Region, Sampler,
     SpanLimits, TlsConfig, TracesExporter,
 };
-use crate::secret::{AccessToken, SecretString};
+use crate::secret::AccessToken;
+use crate::settings::{Setting, Show};
 use crate::source::Source;
 
 /// The configuration of a lightstep-rs pipeline: resolved from every source and validated.
@@ -42,7 +43,9 @@ pub struct LightstepConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) proxy: Option<ProxyConfig>,
     pub(crate) config_file: Option<PathBuf>,
-    pub(crate) sources: BTreeMap<String, Source>,
+    pub(crate) sources: BTreeMap<Setting, Source>,
+    /// The sources of the entries of `headers` and `resource_attributes`, by entry name.
+    pub(crate) entry_sources: BTreeMap<(Setting, String), Source>,
     pub(crate) warnings: Vec<ConfigWarning>,
 }
 
@@ -71,6 +74,7 @@ impl Default for LightstepConfig {
             proxy: None,
             config_file: None,
             sources: BTreeMap::new(),
+            entry_sources: BTreeMap::new(),
             warnings: Vec::new(),
         }
     }
@@ -99,7 +103,7 @@ impl LightstepConfig {
         &self.endpoint
     }
 
-    /// The seed's name for the endpoint: the same as [`LightstepConfig::traces_endpoint`].
+    /// The original design's name for the endpoint: the same as [`LightstepConfig::traces_endpoint`].
     pub fn otlp_endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
@@ -206,10 +210,17 @@ impl LightstepConfig {
         self.config_file.as_deref()
     }
 
-    /// Where a setting's value came from, by its file key (`timeout`, `batch.max_queue_size`,
-    /// `headers.x-tenant`, `resource_attributes.team`).
-    pub fn source_of(&self, key: &str) -> Option<&Source> {
-        self.sources.get(key)
+    /// Where a setting's value came from. `None` only where the configuration was not built
+    /// (`Default`), or for the access token when there is none.
+    pub fn source_of(&self, setting: Setting) -> Option<&Source> {
+        self.sources.get(&setting)
+    }
+
+    /// Where one entry of a table setting came from: a header by its lowercase name
+    /// (`Setting::Headers`, `x-tenant`) or a resource attribute by its key
+    /// (`Setting::ResourceAttributes`, `team`).
+    pub fn source_of_entry(&self, setting: Setting, entry: &str) -> Option<&Source> {
+        self.entry_sources.get(&(setting, entry.to_owned()))
     }
 
     /// Things that work but are probably not what was meant.
@@ -219,124 +230,33 @@ impl LightstepConfig {
 
     /// Every setting, its value (secrets redacted) and its source.
     pub fn effective(&self) -> EffectiveConfig {
-        let mut entries = Vec::new();
-        let mut add = |key: &str, value: String| {
-            let source = self.sources.get(key).cloned().unwrap_or(Source::Default);
-            entries.push(EffectiveSetting {
-                key: key.to_owned(),
-                value,
-                source,
-            });
-        };
-        let opt = |v: Option<String>| v.unwrap_or_else(|| "(none)".into());
-        let path = |p: &Option<PathBuf>| opt(p.as_ref().map(|p| p.display().to_string()));
-        add(
-            "config_file",
-            opt(self.config_file.as_ref().map(|p| p.display().to_string())),
-        );
-        add("sdk_disabled", self.sdk_disabled.to_string());
-        add("traces_exporter", self.traces_exporter.as_str().into());
-        add(
-            "access_token",
-            opt(self.access_token.as_ref().map(redacted)),
-        );
-        add("protocol", self.protocol.as_str().into());
-        add("region", self.region.as_str().into());
-        add("traces_endpoint", self.endpoint.to_string());
-        add("service_name", self.service_name.clone());
-        add("service_version", self.service_version.clone());
-        add(
-            "deployment_environment",
-            opt(self.deployment_environment.clone()),
-        );
-        for (k, v) in &self.resource_attributes {
-            add(&format!("resource_attributes.{k}"), v.clone());
+        let mut settings = Vec::new();
+        for &setting in Setting::ALL {
+            let key = setting.key();
+            match setting.def().show {
+                Show::Value(show) => settings.push(EffectiveSetting {
+                    key: key.to_owned(),
+                    value: show(self).unwrap_or_else(|| "(none)".into()),
+                    source: self.source_of(setting).cloned().unwrap_or(Source::Default),
+                }),
+                Show::Entries(entries) => {
+                    settings.extend(entries(self).into_iter().map(|(entry, value)| {
+                        EffectiveSetting {
+                            key: format!("{key}.{entry}"),
+                            source: (self.source_of_entry(setting, &entry).cloned())
+                                .unwrap_or(Source::Default),
+                            value,
+                        }
+                    }));
+                }
+                Show::Elsewhere => {}
+            }
         }
-        for h in &self.headers {
-            add(&format!("headers.{}", h.name), redacted(&h.value));
-        }
-        add(
-            "timeout",
-            humantime::format_duration(self.timeout).to_string(),
-        );
-        add("compression", self.compression.as_str().into());
-        add("tls.insecure", self.tls.insecure.to_string());
-        add("tls.ca_file", path(&self.tls.ca_file));
-        add("tls.client_certificate", path(&self.tls.client_certificate));
-        add("tls.client_key", path(&self.tls.client_key));
-        add(
-            "proxy",
-            opt(self.proxy.as_ref().map(ProxyConfig::redacted_url)),
-        );
-        add(
-            "no_proxy",
-            opt(self.proxy.as_ref().and_then(|p| p.no_proxy.clone())),
-        );
-        let b = &self.batch;
-        add("batch.max_queue_size", b.max_queue_size.to_string());
-        add(
-            "batch.max_export_batch_size",
-            b.max_export_batch_size.to_string(),
-        );
-        add(
-            "batch.scheduled_delay",
-            humantime::format_duration(b.scheduled_delay).to_string(),
-        );
-        add(
-            "batch.export_timeout",
-            humantime::format_duration(b.export_timeout).to_string(),
-        );
-        add(
-            "batch.max_concurrent_exports",
-            b.max_concurrent_exports.to_string(),
-        );
-        add("sampler.name", self.sampler.name().into());
-        add(
-            "sampler.arg",
-            opt(self.sampler.ratio().map(|r| r.to_string())),
-        );
-        add(
-            "propagators",
-            if self.propagators.is_empty() {
-                "none".into()
-            } else {
-                self.propagators
-                    .iter()
-                    .map(|p| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
-        );
-        let l = &self.limits;
-        add("limits.attribute_count", l.attribute_count.to_string());
-        add(
-            "limits.attribute_value_length",
-            l.attribute_value_length
-                .map_or_else(|| "unlimited".into(), |n| n.to_string()),
-        );
-        add("limits.event_count", l.event_count.to_string());
-        add("limits.link_count", l.link_count.to_string());
-        add(
-            "limits.event_attribute_count",
-            l.event_attribute_count.to_string(),
-        );
-        add(
-            "limits.link_attribute_count",
-            l.link_attribute_count.to_string(),
-        );
-        add(
-            "shutdown_timeout",
-            humantime::format_duration(self.shutdown_timeout).to_string(),
-        );
         EffectiveConfig {
-            settings: entries,
+            settings,
             warnings: self.warnings.clone(),
         }
     }
-}
-
-fn redacted(_: &SecretString) -> String {
-    "[REDACTED]".into()
 }
 
 /// One line of the effective configuration.

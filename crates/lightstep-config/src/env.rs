@@ -38,8 +38,8 @@ impl EnvSnapshot {
         let mut snapshot = Self::default();
         for (name, value) in vars {
             let Some(name) = name.to_str() else { continue };
-            if !PREFIXES.iter().any(|p| name.starts_with(p)) && !crate::vars::PROXY.contains(&name)
-            {
+            let ours = PREFIXES.iter().any(|p| name.starts_with(p));
+            if !ours && !crate::settings::is_known_variable(name) {
                 continue;
             }
             match value.into_string() {
@@ -89,7 +89,7 @@ impl EnvSnapshot {
     pub fn is_sensitive(name: &str) -> bool {
         name.ends_with("ACCESS_TOKEN")
             || name.ends_with("HEADERS")
-            || !crate::vars::ALL.contains(&name)
+            || !crate::settings::is_known_variable(name)
     }
 }
 

@@ -1,96 +1,140 @@
-//! The configuration file: TOML, YAML or JSON, chosen by extension, read with the `config`
-//! crate, and checked key by key so that a typo is an error rather than a silent no-op.
+//! The configuration file: TOML, YAML or JSON, chosen by extension, parsed once by the format's
+//! own parser, and checked key by key against the settings table so that a typo is an error
+//! rather than a silent no-op.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use config::{FileFormat, Value, ValueKind};
-
 use crate::error::ConfigError;
+use crate::settings::{Setting, Shape};
+use crate::source::Source;
 
-/// How a file key's value is shaped.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shape {
-    Scalar,
-    /// A table of string values (`headers`, `resource_attributes`).
-    Map,
-    /// A list, or one comma-separated string (`propagators`).
-    List,
-}
-
-/// Every key a file may hold, dotted.
-pub(crate) const KEYS: &[(&str, Shape)] = &[
-    ("access_token", Shape::Scalar),
-    ("otlp_endpoint", Shape::Scalar),
-    ("traces_endpoint", Shape::Scalar),
-    ("protocol", Shape::Scalar),
-    ("region", Shape::Scalar),
-    ("service_name", Shape::Scalar),
-    ("service_version", Shape::Scalar),
-    ("deployment_environment", Shape::Scalar),
-    ("headers", Shape::Map),
-    ("resource_attributes", Shape::Map),
-    ("timeout", Shape::Scalar),
-    ("compression", Shape::Scalar),
-    ("traces_exporter", Shape::Scalar),
-    ("sdk_disabled", Shape::Scalar),
-    ("propagators", Shape::List),
-    ("shutdown_timeout", Shape::Scalar),
-    ("proxy", Shape::Scalar),
-    ("tls.ca_file", Shape::Scalar),
-    ("tls.client_certificate", Shape::Scalar),
-    ("tls.client_key", Shape::Scalar),
-    ("tls.insecure", Shape::Scalar),
-    ("batch.max_queue_size", Shape::Scalar),
-    ("batch.max_export_batch_size", Shape::Scalar),
-    ("batch.scheduled_delay", Shape::Scalar),
-    ("batch.export_timeout", Shape::Scalar),
-    ("batch.max_concurrent_exports", Shape::Scalar),
-    ("sampler.name", Shape::Scalar),
-    ("sampler.arg", Shape::Scalar),
-    ("limits.attribute_count", Shape::Scalar),
-    ("limits.attribute_value_length", Shape::Scalar),
-    ("limits.event_count", Shape::Scalar),
-    ("limits.link_count", Shape::Scalar),
-    ("limits.event_attribute_count", Shape::Scalar),
-    ("limits.link_attribute_count", Shape::Scalar),
-];
-
-const SECTIONS: &[&str] = &["tls", "batch", "sampler", "limits"];
-
-/// The settings found in one file, as text, by dotted key. Its `Debug` shows the keys only:
-/// values may be the token, header values or endpoints with credentials.
+/// The settings found in one file, as text. Its `Debug` shows the keys only: values may be the
+/// token, header values or endpoints with credentials.
 #[derive(Default)]
 pub(crate) struct FileLayer {
     pub(crate) path: PathBuf,
-    scalars: BTreeMap<&'static str, String>,
-    maps: BTreeMap<&'static str, Vec<(String, String)>>,
-    lists: BTreeMap<&'static str, Vec<String>>,
+    scalars: BTreeMap<Setting, String>,
+    maps: BTreeMap<Setting, Vec<(String, String)>>,
+    lists: BTreeMap<Setting, Vec<String>>,
 }
 
 impl fmt::Debug for FileLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys =
+            |settings: Vec<&Setting>| settings.into_iter().map(|s| s.key()).collect::<Vec<_>>();
         f.debug_struct("FileLayer")
             .field("path", &self.path)
-            .field("scalars", &self.scalars.keys().collect::<Vec<_>>())
-            .field("maps", &self.maps.keys().collect::<Vec<_>>())
-            .field("lists", &self.lists.keys().collect::<Vec<_>>())
+            .field("scalars", &keys(self.scalars.keys().collect()))
+            .field("maps", &keys(self.maps.keys().collect()))
+            .field("lists", &keys(self.lists.keys().collect()))
             .finish()
     }
 }
 
+#[derive(Clone, Copy)]
+enum Format {
+    Toml,
+    Yaml,
+    Json,
+}
+
+/// One value of a parsed file, seen alike whatever the format. Values are converted one level
+/// at a time, as the walk needs them, so nothing here recurses on the file's depth.
+enum Node<'a, V> {
+    Nil,
+    Scalar(String),
+    List(Vec<&'a V>),
+    /// Entries by key; `None` where a key is no scalar (YAML allows a list as a key).
+    Table(Vec<(Option<String>, &'a V)>),
+}
+
+trait Tree: Sized {
+    fn node(&self) -> Node<'_, Self>;
+}
+
+impl Tree for toml::Value {
+    fn node(&self) -> Node<'_, Self> {
+        match self {
+            Self::String(s) => Node::Scalar(s.clone()),
+            Self::Integer(n) => Node::Scalar(n.to_string()),
+            Self::Float(n) => Node::Scalar(n.to_string()),
+            Self::Boolean(b) => Node::Scalar(b.to_string()),
+            Self::Datetime(d) => Node::Scalar(d.to_string()),
+            Self::Array(items) => Node::List(items.iter().collect()),
+            Self::Table(t) => Node::Table(t.iter().map(|(k, v)| (Some(k.clone()), v)).collect()),
+        }
+    }
+}
+
+impl Tree for serde_json::Value {
+    fn node(&self) -> Node<'_, Self> {
+        match self {
+            Self::Null => Node::Nil,
+            Self::String(s) => Node::Scalar(s.clone()),
+            Self::Bool(b) => Node::Scalar(b.to_string()),
+            // As a number reads, not as serde_json prints it (`100`, not `100.0`, for `1e2`).
+            Self::Number(n) => Node::Scalar(match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => i.to_string(),
+                (_, Some(u), _) => u.to_string(),
+                (_, _, f) => f.unwrap_or_default().to_string(),
+            }),
+            Self::Array(items) => Node::List(items.iter().collect()),
+            Self::Object(t) => Node::Table(t.iter().map(|(k, v)| (Some(k.clone()), v)).collect()),
+        }
+    }
+}
+
+impl Tree for yaml_rust2::Yaml {
+    fn node(&self) -> Node<'_, Self> {
+        match self {
+            // A number YAML calls real but Rust does not read (`.inf`) stays text, for the
+            // setting's parser to refuse with the key named.
+            Self::Real(s) => Node::Scalar(
+                s.parse::<f64>()
+                    .map_or_else(|_| s.clone(), |f| f.to_string()),
+            ),
+            Self::Integer(n) => Node::Scalar(n.to_string()),
+            Self::String(s) => Node::Scalar(s.clone()),
+            Self::Boolean(b) => Node::Scalar(b.to_string()),
+            Self::Array(items) => Node::List(items.iter().collect()),
+            Self::Hash(t) => Node::Table(
+                t.iter()
+                    .map(|(k, v)| match k.node() {
+                        Node::Scalar(k) => (Some(k), v),
+                        _ => (None, v),
+                    })
+                    .collect(),
+            ),
+            Self::Null | Self::Alias(_) | Self::BadValue => Node::Nil,
+        }
+    }
+}
+
+fn found<V>(node: &Node<'_, V>) -> String {
+    match node {
+        Node::Table(_) => "<a table>",
+        Node::List(_) => "<a list>",
+        Node::Nil | Node::Scalar(_) => "<a single value>",
+    }
+    .into()
+}
+
 impl FileLayer {
-    pub(crate) fn scalar(&self, key: &str) -> Option<&str> {
-        self.scalars.get(key).map(String::as_str)
+    pub(crate) fn scalar(&self, setting: Setting) -> Option<&str> {
+        self.scalars.get(&setting).map(String::as_str)
     }
 
-    pub(crate) fn map(&self, key: &str) -> &[(String, String)] {
-        self.maps.get(key).map(Vec::as_slice).unwrap_or_default()
+    pub(crate) fn map(&self, setting: Setting) -> &[(String, String)] {
+        self.maps
+            .get(&setting)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
-    pub(crate) fn list(&self, key: &str) -> Option<&[String]> {
-        self.lists.get(key).map(Vec::as_slice)
+    pub(crate) fn list(&self, setting: Setting) -> Option<&[String]> {
+        self.lists.get(&setting).map(Vec::as_slice)
     }
 
     /// Reads and checks a file. Every problem found is pushed to `errors`; what could be read is
@@ -102,9 +146,9 @@ impl FileLayer {
             .map(str::to_ascii_lowercase)
             .as_deref()
         {
-            Some("toml") => FileFormat::Toml,
-            Some("yaml" | "yml") => FileFormat::Yaml,
-            Some("json") => FileFormat::Json,
+            Some("toml") => Format::Toml,
+            Some("yaml" | "yml") => Format::Yaml,
+            Some("json") => Format::Json,
             _ => {
                 errors.push(ConfigError::FileFormat { path: path.into() });
                 return None;
@@ -120,191 +164,206 @@ impl FileLayer {
                 return None;
             }
         };
-        Self::parse(path, &text, format, errors)
-    }
-
-    pub(crate) fn parse(
-        path: &Path,
-        text: &str,
-        format: FileFormat,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<Self> {
-        if let Err(e) = syntax_check(path, text, format) {
-            errors.push(e);
-            return None;
-        }
-        let root = config::Config::builder()
-            .add_source(config::File::from_str(text, format))
-            .build()
-            .and_then(|c| c.try_deserialize::<config::Map<String, Value>>());
-        let root = match root {
-            Ok(root) => root,
-            Err(_) => {
-                // The parser accepted the syntax but the document is not a table of settings
-                // (a list or a scalar at the top, several YAML documents). The `config` crate's
-                // message may quote content, which may hold the token: say it in our words.
-                errors.push(ConfigError::FileSyntax {
-                    path: path.into(),
-                    line: 1,
-                    column: 1,
-                    message: "expected one table of settings at the top level".into(),
-                });
-                return None;
-            }
-        };
         let mut layer = FileLayer {
             path: path.into(),
             ..Self::default()
         };
-        layer.collect(root, errors);
-        Some(layer)
-    }
-
-    fn collect(&mut self, root: config::Map<String, Value>, errors: &mut Vec<ConfigError>) {
-        // Walk with an explicit stack: a section holds only known leaves, so depth is bounded
-        // by the key table, and nothing recurses on input.
-        let mut pending: Vec<(String, Value)> = root.into_iter().collect();
-        pending.sort_by(|a, b| a.0.cmp(&b.0));
-        pending.reverse();
-        while let Some((key, value)) = pending.pop() {
-            if SECTIONS.contains(&key.as_str()) {
-                match value.kind {
-                    ValueKind::Table(table) => {
-                        let mut inner: Vec<_> = table
-                            .into_iter()
-                            .map(|(k, v)| (format!("{key}.{k}"), v))
-                            .collect();
-                        inner.sort_by(|a, b| b.0.cmp(&a.0));
-                        pending.extend(inner);
-                    }
-                    ValueKind::Nil => {}
-                    other => errors.push(self.shape_error(&key, &other, "a table")),
+        // The format's own parser locates a syntax error by line and column, in a message that
+        // never quotes the file (it may hold the token).
+        let located = |line: usize, column: usize, message: String| ConfigError::FileSyntax {
+            path: path.into(),
+            line,
+            column,
+            message,
+        };
+        let read = match format {
+            Format::Toml => match toml::from_str::<toml::Table>(&text) {
+                Ok(table) => layer.collect(&toml::Value::Table(table), errors),
+                Err(e) => {
+                    let offset = e.span().map_or(0, |s| s.start);
+                    let (line, column) = line_column(&text, offset);
+                    Err(located(line, column, e.message().trim().to_owned()))
                 }
-                continue;
-            }
-            let Some(&(known, shape)) = KEYS.iter().find(|(k, _)| *k == key) else {
-                errors.push(ConfigError::UnknownKey {
-                    path: self.path.clone(),
-                    suggestion: suggest(&key),
-                    key,
-                });
-                continue;
-            };
-            match (shape, value.kind) {
-                (_, ValueKind::Nil) => {}
-                (Shape::Map, ValueKind::Table(table)) => {
-                    let mut entries = Vec::with_capacity(table.len());
-                    for (k, v) in table {
-                        match scalar_text(&v.kind) {
-                            Some(text) => entries.push((k, text)),
-                            None => errors.push(self.shape_error(
-                                &format!("{known}.{k}"),
-                                &v.kind,
-                                "a string",
-                            )),
-                        }
-                    }
-                    entries.sort();
-                    self.maps.insert(known, entries);
-                }
-                (Shape::List, ValueKind::Array(items)) => {
-                    let mut list = Vec::with_capacity(items.len());
-                    for v in items {
-                        match scalar_text(&v.kind) {
-                            Some(text) => list.push(text),
-                            None => {
-                                errors.push(self.shape_error(known, &v.kind, "a list of names"))
-                            }
-                        }
-                    }
-                    self.lists.insert(known, list);
-                }
-                (Shape::List, kind) => match scalar_text(&kind) {
-                    Some(text) => {
-                        self.lists
-                            .insert(known, text.split(',').map(str::to_owned).collect());
-                    }
-                    None => errors.push(self.shape_error(known, &kind, "a list of names")),
+            },
+            Format::Yaml => match yaml_rust2::YamlLoader::load_from_str(&text) {
+                Ok(docs) => match docs.as_slice() {
+                    [] => Ok(()),
+                    [root] => layer.collect(root, errors),
+                    _ => Err(located(1, 1, NOT_A_TABLE.into())),
                 },
-                (Shape::Map, kind) => errors.push(self.shape_error(known, &kind, "a table")),
-                (Shape::Scalar, kind) => match scalar_text(&kind) {
-                    Some(text) => {
-                        self.scalars.insert(known, text);
-                    }
-                    None => errors.push(self.shape_error(known, &kind, "a single value")),
-                },
+                Err(e) => {
+                    let marker = e.marker();
+                    Err(located(
+                        marker.line(),
+                        marker.col() + 1,
+                        e.info().to_owned(),
+                    ))
+                }
+            },
+            Format::Json => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(root) => layer.collect(&root, errors),
+                Err(e) => {
+                    let message = e.to_string();
+                    let message = message
+                        .rfind(" at line ")
+                        .map_or(message.as_str(), |i| &message[..i]);
+                    Err(located(e.line(), e.column(), message.to_owned()))
+                }
+            },
+        };
+        match read {
+            Ok(()) => Some(layer),
+            Err(e) => {
+                errors.push(e);
+                None
             }
         }
     }
 
-    fn shape_error(&self, key: &str, found: &ValueKind, expected: &str) -> ConfigError {
-        let found = match found {
-            ValueKind::Table(_) => "a table",
-            ValueKind::Array(_) => "a list",
-            _ => "a single value",
+    /// Walks the root table: sections one level down, each key checked against the table of
+    /// settings. Fails only when the root is no table; other problems go to `errors`.
+    fn collect<V: Tree>(
+        &mut self,
+        root: &V,
+        errors: &mut Vec<ConfigError>,
+    ) -> Result<(), ConfigError> {
+        let Node::Table(mut entries) = root.node() else {
+            return Err(ConfigError::FileSyntax {
+                path: self.path.clone(),
+                line: 1,
+                column: 1,
+                message: NOT_A_TABLE.into(),
+            });
         };
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in entries {
+            let Some(key) = key else {
+                errors.push(self.not_a_name(""));
+                continue;
+            };
+            let node = value.node();
+            if !is_section(&key) {
+                self.leaf(key, node, errors);
+                continue;
+            }
+            match node {
+                Node::Table(mut inner) => {
+                    inner.sort_by(|a, b| a.0.cmp(&b.0));
+                    for (k, v) in inner {
+                        match k {
+                            Some(k) => self.leaf(format!("{key}.{k}"), v.node(), errors),
+                            None => errors.push(self.not_a_name(&format!("{key}."))),
+                        }
+                    }
+                }
+                Node::Nil => {}
+                other => errors.push(self.shape_error(&key, &other, "a table")),
+            }
+        }
+        Ok(())
+    }
+
+    /// A key that is a list or a table (YAML allows them), inside `parent`.
+    fn not_a_name(&self, parent: &str) -> ConfigError {
+        ConfigError::UnknownKey {
+            path: self.path.clone(),
+            key: format!("{parent}<a list or table as a key>"),
+            suggestion: None,
+        }
+    }
+
+    /// Records the value of one dotted key, or the error that it is no key or not of its shape.
+    fn leaf<V: Tree>(&mut self, key: String, node: Node<'_, V>, errors: &mut Vec<ConfigError>) {
+        let known = Setting::ALL
+            .iter()
+            .find_map(|&s| (s.key() == key).then_some((s, s.def().file?)));
+        let Some((setting, shape)) = known else {
+            // `"headers.x-tenant" = "a"` at the top level: an entry of a table.
+            let entry = key.split_once('.').and_then(|(map, entry)| {
+                let s = *Setting::ALL.iter().find(|s| s.key() == map)?;
+                (s.def().file == Some(Shape::Map)).then_some((s, entry))
+            });
+            match (entry, node) {
+                (Some((s, entry)), Node::Scalar(text)) => {
+                    self.maps
+                        .entry(s)
+                        .or_default()
+                        .push((entry.to_owned(), text));
+                }
+                (Some(_), other) => errors.push(self.shape_error(&key, &other, "a string")),
+                (None, _) => errors.push(ConfigError::UnknownKey {
+                    path: self.path.clone(),
+                    suggestion: suggest(&key),
+                    key,
+                }),
+            }
+            return;
+        };
+        match (shape, node) {
+            (_, Node::Nil) => {}
+            (Shape::Map, Node::Table(mut table)) => {
+                table.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut entries = Vec::with_capacity(table.len());
+                for (k, v) in table {
+                    match (k, v.node()) {
+                        (Some(k), Node::Scalar(text)) => entries.push((k, text)),
+                        (Some(k), other) => {
+                            errors.push(self.shape_error(&format!("{key}.{k}"), &other, "a string"))
+                        }
+                        (None, _) => errors.push(self.not_a_name(&format!("{key}."))),
+                    }
+                }
+                self.maps.entry(setting).or_default().extend(entries);
+            }
+            (Shape::List, Node::List(items)) => {
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    match item.node() {
+                        Node::Scalar(text) => list.push(text),
+                        other => errors.push(self.shape_error(&key, &other, "a list of names")),
+                    }
+                }
+                self.lists.insert(setting, list);
+            }
+            (Shape::List, Node::Scalar(text)) => {
+                self.lists
+                    .insert(setting, text.split(',').map(str::to_owned).collect());
+            }
+            (Shape::Scalar, Node::Scalar(text)) => {
+                self.scalars.insert(setting, text);
+            }
+            (shape, other) => {
+                let expected = match shape {
+                    Shape::Map => "a table",
+                    Shape::List => "a list of names",
+                    Shape::Scalar => "a single value",
+                };
+                errors.push(self.shape_error(&key, &other, expected));
+            }
+        }
+    }
+
+    fn shape_error<V>(&self, key: &str, found_here: &Node<'_, V>, expected: &str) -> ConfigError {
         ConfigError::InvalidValue {
-            origin: crate::Source::file(&self.path, key),
-            value: format!("<{found}>"),
+            origin: Source::file(&self.path, key),
+            value: found(found_here),
             expected: expected.to_owned(),
         }
     }
 }
 
-fn scalar_text(kind: &ValueKind) -> Option<String> {
-    Some(match kind {
-        ValueKind::String(s) => s.clone(),
-        ValueKind::Boolean(b) => b.to_string(),
-        ValueKind::I64(n) => n.to_string(),
-        ValueKind::I128(n) => n.to_string(),
-        ValueKind::U64(n) => n.to_string(),
-        ValueKind::U128(n) => n.to_string(),
-        ValueKind::Float(f) => f.to_string(),
-        ValueKind::Nil | ValueKind::Table(_) | ValueKind::Array(_) => return None,
-    })
-}
+/// Said of a file whose top level is no table of settings (a list, a scalar, several YAML
+/// documents), in our words: a parser's message may quote content, which may hold the token.
+const NOT_A_TABLE: &str = "expected one table of settings at the top level";
 
-/// Runs the format's own parser first, so a syntax error carries its line and column, in a
-/// message that never quotes the file (it may hold the token).
-fn syntax_check(path: &Path, text: &str, format: FileFormat) -> Result<(), ConfigError> {
-    let located = |line: usize, column: usize, message: String| ConfigError::FileSyntax {
-        path: path.into(),
-        line,
-        column,
-        message,
-    };
-    match format {
-        FileFormat::Toml => match toml::from_str::<toml::Table>(text) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let offset = e.span().map_or(0, |s| s.start);
-                let (line, column) = line_column(text, offset);
-                Err(located(line, column, e.message().trim().to_owned()))
-            }
-        },
-        FileFormat::Yaml => match yaml_rust2::YamlLoader::load_from_str(text) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let marker = e.marker();
-                Err(located(
-                    marker.line(),
-                    marker.col() + 1,
-                    e.info().to_owned(),
-                ))
-            }
-        },
-        FileFormat::Json => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let message = e.to_string();
-                let message = message
-                    .rfind(" at line ")
-                    .map_or(message.as_str(), |i| &message[..i]);
-                Err(located(e.line(), e.column(), message.to_owned()))
-            }
-        },
-        _ => Ok(()),
-    }
+/// Whether `key` names a section of the file (`tls`, `batch`, `sampler`, `limits`).
+fn is_section(key: &str) -> bool {
+    Setting::ALL.iter().any(|s| {
+        s.def().file.is_some()
+            && s.key()
+                .split_once('.')
+                .is_some_and(|(section, _)| section == key)
+    })
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -324,12 +383,15 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// The known key closest to a misspelt one, if it is close enough to be the likely intent.
 fn suggest(key: &str) -> Option<String> {
     let leaf = key.rsplit('.').next().unwrap_or(key);
-    KEYS.iter()
-        .map(|(k, _)| {
+    Setting::ALL
+        .iter()
+        .filter(|s| s.def().file.is_some())
+        .map(|s| {
+            let k = s.key();
             let known_leaf = k.rsplit('.').next().unwrap_or(k);
             (
                 edit_distance(key, k).min(edit_distance(leaf, known_leaf)),
-                *k,
+                k,
             )
         })
         .filter(|&(d, _)| d <= 3)

@@ -8,7 +8,7 @@
 //! # Quick start
 //!
 //! ```
-//! use lightstep_config::{EnvSnapshot, LightstepConfig, Source};
+//! use lightstep_config::{EnvSnapshot, LightstepConfig, Setting, Source};
 //!
 //! // In a service: `LightstepConfig::from_env()?`. Here, a hand-filled environment.
 //! let env = EnvSnapshot::empty()
@@ -21,7 +21,10 @@
 //!
 //! assert_eq!(config.service_name(), "checkout");
 //! assert_eq!(config.traces_endpoint().host(), "ingest.lightstep.com");
-//! assert_eq!(config.source_of("service_version"), Some(&Source::Code { setter: "with_service_version" }));
+//! assert_eq!(
+//!     config.source_of(Setting::ServiceVersion),
+//!     Some(&Source::Code { setter: "with_service_version" })
+//! );
 //! assert_eq!(format!("{:?}", config.access_token()), "Some([REDACTED])");
 //! # Ok::<(), lightstep_config::ConfigError>(())
 //! ```
@@ -32,32 +35,46 @@
 //! [`docs/configuration.md`](https://github.com/lightstep-rs/lightstep-rs/blob/main/docs/configuration.md).
 //! Where two variables are listed, the first wins.
 //!
+//! <!-- variables table: generated from crates/lightstep-config/src/settings.rs: LIGHTSTEP_BLESS=1 cargo test -p lightstep-config --lib -- docs to regenerate -->
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `LIGHTSTEP_ACCESS_TOKEN`, `LS_ACCESS_TOKEN` | the access token | none |
-//! | `LIGHTSTEP_CONFIG_FILE` | a TOML, YAML or JSON file to read | none |
-//! | `LIGHTSTEP_REGION` | `us` or `eu` ingest, when no endpoint is set | `us` |
-//! | `LIGHTSTEP_SHUTDOWN_TIMEOUT` | deadline for flush and shutdown | `5s` |
-//! | `OTEL_SERVICE_NAME`, `LS_SERVICE_NAME` | `service.name` | `rust-service` |
-//! | `LS_SERVICE_VERSION` | `service.version` | `1.0.0` |
-//! | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,...` resource attributes, percent-decoded | none |
-//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_SPAN_ENDPOINT` | full traces endpoint | |
-//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | OTLP endpoint (HTTP appends `/v1/traces`) | `https://ingest.lightstep.com:443` |
-//! | `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` | `grpc`, `http/protobuf`, `http/json` | `grpc` |
-//! | `OTEL_EXPORTER_OTLP[_TRACES]_HEADERS` | `k=v,...` extra headers | none |
-//! | `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` | export timeout | `10s` |
-//! | `OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION` | `gzip` or `none` | `none` |
-//! | `OTEL_EXPORTER_OTLP[_TRACES]_CERTIFICATE` | extra CA certificates (PEM) | none |
-//! | `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_CERTIFICATE`, `..._CLIENT_KEY` | mutual TLS (PEM) | none |
-//! | `OTEL_EXPORTER_OTLP[_TRACES]_INSECURE` | plaintext for schemeless endpoints | `false` |
-//! | `HTTPS_PROXY` / `https_proxy`, `HTTP_PROXY` / `http_proxy` | HTTP proxy (CONNECT) for `https://` / `http://` endpoints; never for a loopback endpoint | none |
-//! | `NO_PROXY` / `no_proxy` | hosts, domains (with their subdomains), IPs, networks or `*` reached without the proxy | none |
-//! | `OTEL_BSP_MAX_QUEUE_SIZE`, `_MAX_EXPORT_BATCH_SIZE`, `_SCHEDULE_DELAY`, `_EXPORT_TIMEOUT`, `_MAX_CONCURRENT_EXPORTS` | batch processor | `2048`, `512`, `5s`, `30s`, `1` |
-//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler and ratio (`jaeger_remote`, `parentbased_jaeger_remote`, `xray`: a warning and the default) | `parentbased_always_on` |
-//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `xray`, `ottrace`, `none` | `tracecontext,baggage` |
-//! | `OTEL_TRACES_EXPORTER` | `otlp` or `none` (`zipkin`, `console`, `logging`, `jaeger`, `otlp/stdout`: skipped with a warning) | `otlp` |
-//! | `OTEL_SDK_DISABLED` | a no-op pipeline | `false` |
-//! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | limits | `128`, unlimited |
+//! | `LIGHTSTEP_CONFIG_FILE` | the configuration file to read | none |
+//! | `OTEL_SDK_DISABLED` | a working no-op pipeline when `true` | `false` |
+//! | `OTEL_TRACES_EXPORTER` | `otlp` or `none`; the specification's `zipkin`, `console`, `logging`, `jaeger` and `otlp/stdout` are skipped with a warning | `otlp` |
+//! | `LIGHTSTEP_ACCESS_TOKEN`, `LS_ACCESS_TOKEN`, `lightstep-access-token` in the headers variables | the Lightstep access token; secret | none |
+//! | `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `grpc`, `http/protobuf` or `http/json` | `grpc` |
+//! | `LIGHTSTEP_REGION` | Lightstep ingest region preset: `us` or `eu` | `us` |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | the OTLP endpoint (HTTP appends `/v1/traces`) | region's ingest |
+//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_SPAN_ENDPOINT` (launchers, deprecated), `LS_SATELLITE_URL` (oldest launchers, deprecated) | the full traces endpoint, used as given | from `otlp_endpoint` |
+//! | `OTEL_SERVICE_NAME`, `LS_SERVICE_NAME`, `service.name` in `OTEL_RESOURCE_ATTRIBUTES` | `service.name`; must not be empty | `rust-service` |
+//! | `LS_SERVICE_VERSION`, `service.version` in `OTEL_RESOURCE_ATTRIBUTES` | `service.version` | `1.0.0` |
+//! | `deployment.environment.name` in `OTEL_RESOURCE_ATTRIBUTES` | `deployment.environment.name` | none |
+//! | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes | none |
+//! | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` (merged, per name) | extra request headers; values are secret; no control characters | none |
+//! | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` | the longest one export request may take | `10s` |
+//! | `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` | `gzip` or `none` | `none` |
+//! | `OTEL_EXPORTER_OTLP_TRACES_INSECURE`, `OTEL_EXPORTER_OTLP_SPAN_INSECURE` (launchers, deprecated), `OTEL_EXPORTER_OTLP_INSECURE` | plaintext for schemeless endpoints; allows the token and headers in plaintext to a host that is not loopback | `false` |
+//! | `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CERTIFICATE` | PEM CA certificates trusted besides the system's roots | none |
+//! | `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` | PEM client certificate (mutual TLS); needs the key | none |
+//! | `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`, `OTEL_EXPORTER_OTLP_CLIENT_KEY` | PEM private key of the client certificate | none |
+//! | `HTTPS_PROXY`, `https_proxy`, `HTTP_PROXY`, `http_proxy` (the `HTTPS_` pair for an `https://` endpoint, the `HTTP_` pair for `http://`) | the HTTP proxy exports go through, `http://[user:password@]host[:port]`: an HTTP CONNECT tunnel to the endpoint, with TLS to the endpoint inside it; never used for a loopback endpoint; its user information is secret | none |
+//! | `NO_PROXY`, `no_proxy` | hosts reached without the proxy: comma-separated names (each with its subdomains), IP addresses, networks (`10.0.0.0/8`) or `*` | none |
+//! | `OTEL_BSP_MAX_QUEUE_SIZE` | spans held before new ones are dropped; at least 1 | `2048` |
+//! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per request; at least 1, at most the queue size | `512` |
+//! | `OTEL_BSP_SCHEDULE_DELAY` | the longest a span waits for its batch | `5s` |
+//! | `OTEL_BSP_EXPORT_TIMEOUT` | the longest one batch export may take, its retries included; a batch still failing then goes back to the queue (see the exporter docs) | `30s` |
+//! | `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | export requests in flight at once; at least 1 | `1` |
+//! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`; the specification's `jaeger_remote`, `parentbased_jaeger_remote` and `xray` give a warning and the default | `parentbased_always_on` |
+//! | `OTEL_TRACES_SAMPLER_ARG` | the ratio, from 0 to 1 (ratio samplers only; warned about otherwise) | `1.0` for the ratio samplers; none for the others |
+//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `b3`, `b3multi`, `jaeger`, `xray`, `ottrace`, or `none` alone | `tracecontext,baggage` |
+//! | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_ATTRIBUTE_COUNT_LIMIT` | attributes per span | `128` |
+//! | `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` | longest attribute value | unlimited |
+//! | `OTEL_SPAN_EVENT_COUNT_LIMIT` | events per span | `128` |
+//! | `OTEL_SPAN_LINK_COUNT_LIMIT` | links per span | `128` |
+//! | `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT` | attributes per event | `128` |
+//! | `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | attributes per link | `128` |
+//! | `LIGHTSTEP_SHUTDOWN_TIMEOUT` | deadline for flushing and shutting down | `5s` |
+//! <!-- end of variables table -->
 //!
 //! A value the OpenTelemetry specification defines that lightstep-rs does not implement (a
 //! sampler or exporter of another SDK, in an environment shared with services in other
@@ -81,8 +98,9 @@ mod file;
 mod model;
 mod parse;
 mod secret;
+mod settings;
 mod source;
-pub mod vars;
+mod vars;
 
 pub use builder::ConfigBuilder;
 pub use config::{EffectiveConfig, EffectiveSetting, LightstepConfig};
@@ -93,4 +111,5 @@ pub use model::{
     SpanLimits, TlsConfig, TracesExporter,
 };
 pub use secret::{AccessToken, SecretString};
+pub use settings::Setting;
 pub use source::Source;

@@ -274,6 +274,27 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// Parses an endpoint as a user writes it: a URL with the scheme `http` or `https`
+/// (`http://localhost:16686`, `https://tempo.example.com/base`), or `host:port`, which means
+/// `https`. User information (`https://user:password@host`) is refused: credentials travel as
+/// headers. The error says what was expected and never repeats the text, which may hold them.
+///
+/// ```
+/// use lightstep_config::Endpoint;
+///
+/// let endpoint: Endpoint = "http://localhost:16686".parse()?;
+/// assert!(endpoint.is_loopback() && !endpoint.is_tls());
+/// assert!("https://user:secret@example.com".parse::<Endpoint>().is_err());
+/// # Ok::<(), String>(())
+/// ```
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::parse::endpoint(s, false).map(|(url, _)| Self::from_url(url))
+    }
+}
+
 /// TLS settings for the export connection.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -1,139 +1,14 @@
-//! The names of every environment variable lightstep-rs reads.
+//! Variables lightstep-rs knows but does not read: the launchers' settings it leaves out, and
+//! the OpenTelemetry specification's variables of other signals and exporters. Knowing them
+//! keeps them from being taken for typos of the variables it reads (`settings.rs`).
 
-macro_rules! vars {
-    ($($(#[$doc:meta])* $name:ident = $value:literal;)*) => {
-        $($(#[$doc])* pub const $name: &str = $value;)*
-        /// Every variable above, for checks and documentation.
-        pub const ALL: &[&str] = &[$($value),*];
-    };
-}
-
-vars! {
-    /// The configuration file to read.
-    CONFIG_FILE = "LIGHTSTEP_CONFIG_FILE";
-    /// The access token (the seed's name).
-    ACCESS_TOKEN = "LIGHTSTEP_ACCESS_TOKEN";
-    /// The access token (Lightstep launchers' name).
-    LS_ACCESS_TOKEN = "LS_ACCESS_TOKEN";
-    /// The service name (launchers).
-    LS_SERVICE_NAME = "LS_SERVICE_NAME";
-    /// The service version (launchers).
-    LS_SERVICE_VERSION = "LS_SERVICE_VERSION";
-    /// Lightstep ingest region.
-    REGION = "LIGHTSTEP_REGION";
-    /// Deadline for flush and shutdown.
-    SHUTDOWN_TIMEOUT = "LIGHTSTEP_SHUTDOWN_TIMEOUT";
-    /// The service name.
-    SERVICE_NAME = "OTEL_SERVICE_NAME";
-    /// Resource attributes.
-    RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES";
-    /// Generic OTLP endpoint.
-    ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT";
-    /// Traces OTLP endpoint.
-    TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-    /// Legacy traces endpoint (launchers).
-    SPAN_ENDPOINT = "OTEL_EXPORTER_OTLP_SPAN_ENDPOINT";
-    /// Legacy traces endpoint (the oldest Python launcher).
-    LS_SATELLITE_URL = "LS_SATELLITE_URL";
-    /// Generic headers.
-    HEADERS = "OTEL_EXPORTER_OTLP_HEADERS";
-    /// Traces headers.
-    TRACES_HEADERS = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
-    /// Generic protocol.
-    PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL";
-    /// Traces protocol.
-    TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
-    /// Generic timeout.
-    TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT";
-    /// Traces timeout.
-    TRACES_TIMEOUT = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
-    /// Generic compression.
-    COMPRESSION = "OTEL_EXPORTER_OTLP_COMPRESSION";
-    /// Traces compression.
-    TRACES_COMPRESSION = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION";
-    /// Generic CA file.
-    CERTIFICATE = "OTEL_EXPORTER_OTLP_CERTIFICATE";
-    /// Traces CA file.
-    TRACES_CERTIFICATE = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
-    /// Generic client key.
-    CLIENT_KEY = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
-    /// Traces client key.
-    TRACES_CLIENT_KEY = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY";
-    /// Generic client certificate.
-    CLIENT_CERTIFICATE = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
-    /// Traces client certificate.
-    TRACES_CLIENT_CERTIFICATE = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE";
-    /// Generic insecure flag.
-    INSECURE = "OTEL_EXPORTER_OTLP_INSECURE";
-    /// Traces insecure flag.
-    TRACES_INSECURE = "OTEL_EXPORTER_OTLP_TRACES_INSECURE";
-    /// Legacy traces insecure flag (launchers).
-    SPAN_INSECURE = "OTEL_EXPORTER_OTLP_SPAN_INSECURE";
-    /// Batch delay.
-    BSP_SCHEDULE_DELAY = "OTEL_BSP_SCHEDULE_DELAY";
-    /// Batch export timeout.
-    BSP_EXPORT_TIMEOUT = "OTEL_BSP_EXPORT_TIMEOUT";
-    /// Queue size.
-    BSP_MAX_QUEUE_SIZE = "OTEL_BSP_MAX_QUEUE_SIZE";
-    /// Batch size.
-    BSP_MAX_EXPORT_BATCH_SIZE = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
-    /// Concurrent exports.
-    BSP_MAX_CONCURRENT_EXPORTS = "OTEL_BSP_MAX_CONCURRENT_EXPORTS";
-    /// Sampler.
-    TRACES_SAMPLER = "OTEL_TRACES_SAMPLER";
-    /// Sampler argument.
-    TRACES_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG";
-    /// Propagators.
-    PROPAGATORS = "OTEL_PROPAGATORS";
-    /// Traces exporter.
-    TRACES_EXPORTER = "OTEL_TRACES_EXPORTER";
-    /// SDK off switch.
-    SDK_DISABLED = "OTEL_SDK_DISABLED";
-    /// Attribute count, all kinds.
-    ATTRIBUTE_COUNT_LIMIT = "OTEL_ATTRIBUTE_COUNT_LIMIT";
-    /// Attribute value length, all kinds.
-    ATTRIBUTE_VALUE_LENGTH_LIMIT = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT";
-    /// Span attribute count.
-    SPAN_ATTRIBUTE_COUNT_LIMIT = "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT";
-    /// Span attribute value length.
-    SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT";
-    /// Span event count.
-    SPAN_EVENT_COUNT_LIMIT = "OTEL_SPAN_EVENT_COUNT_LIMIT";
-    /// Span link count.
-    SPAN_LINK_COUNT_LIMIT = "OTEL_SPAN_LINK_COUNT_LIMIT";
-    /// Event attribute count.
-    EVENT_ATTRIBUTE_COUNT_LIMIT = "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT";
-    /// Link attribute count.
-    LINK_ATTRIBUTE_COUNT_LIMIT = "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT";
-    /// The declarative configuration file (not supported; warned about).
-    OTEL_CONFIG_FILE = "OTEL_CONFIG_FILE";
-    /// The proxy for `https://` endpoints.
-    HTTPS_PROXY = "HTTPS_PROXY";
-    /// The proxy for `https://` endpoints (curl's spelling).
-    HTTPS_PROXY_LOWER = "https_proxy";
-    /// The proxy for `http://` endpoints.
-    HTTP_PROXY = "HTTP_PROXY";
-    /// The proxy for `http://` endpoints (curl's spelling).
-    HTTP_PROXY_LOWER = "http_proxy";
-    /// Hosts reached without the proxy.
-    NO_PROXY = "NO_PROXY";
-    /// Hosts reached without the proxy (curl's spelling).
-    NO_PROXY_LOWER = "no_proxy";
-}
-
-/// The proxy variables: the snapshot keeps them besides the variables of our prefixes.
-pub(crate) const PROXY: [&str; 6] = [
-    HTTPS_PROXY,
-    HTTPS_PROXY_LOWER,
-    HTTP_PROXY,
-    HTTP_PROXY_LOWER,
-    NO_PROXY,
-    NO_PROXY_LOWER,
-];
+/// The OpenTelemetry declarative configuration file: not supported, which a warning says, and
+/// known, so that it is not taken for a typo of ours.
+pub(crate) const OTEL_CONFIG_FILE: &str = "OTEL_CONFIG_FILE";
 
 /// Variables of Lightstep's launchers that lightstep-rs knows but does not use, with the reason:
 /// they are reported as warnings rather than silently ignored or taken for typos.
-pub const LAUNCHER_IGNORED: &[(&str, &str)] = &[
+pub(crate) const LAUNCHER_IGNORED: &[(&str, &str)] = &[
     ("LS_METRICS_ENABLED", "lightstep-rs exports traces only"),
     (
         "LS_METRICS_BUILTINS_ENABLED",

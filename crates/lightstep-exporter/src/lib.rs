@@ -28,7 +28,7 @@
 //!   bytes prost writes for opentelemetry-proto's conversion, without building it), sent with
 //!   tonic or hyper-util's HTTP client on the pipeline's own runtime, through one connector
 //!   and one TLS configuration: see `docs/adr/003-own-otlp-encoding.md` and
-//!   `docs/adr/008-one-async-transport-core.md`.
+//!   `docs/adr/011-one-async-transport-core.md`.
 //! - What is sent is exactly the configuration: headers, compression and endpoint are never
 //!   read from the process environment behind its back (the configuration itself lets code
 //!   beat `OTEL_EXPORTER_OTLP_*`).

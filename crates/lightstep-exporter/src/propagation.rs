@@ -13,7 +13,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 /// The composite propagator for a list from the configuration; empty means none. Each
-/// propagator writes only header values without control characters (see [`HeaderSafe`]).
+/// propagator writes only header values without ASCII control characters, whatever it read.
 pub fn build_propagator(list: &[Propagator]) -> TextMapCompositePropagator {
     let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = list
         .iter()

@@ -6,9 +6,9 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use lightstep_analysis::read::{Format, read_traces};
-use lightstep_analysis::render::{format_duration, printable, write_text};
+use lightstep_analysis::render::{counted, format_duration, printable, write_text};
 use lightstep_analysis::{
-    AssembledTrace, CriticalPathAnalysis, Options, SpanKind, analyze_assembled, assemble,
+    AssembledTrace, CriticalPathAnalysis, Options, SpanKind, Status, analyze_assembled, assemble,
 };
 
 use crate::store::Trace;
@@ -63,9 +63,9 @@ pub fn write_tree(
     let on_path: HashMap<usize, u64> = analysis.path.iter().map(|p| (p.span, p.self_ns)).collect();
     writeln!(
         out,
-        "trace {} ({} spans; * = on the critical path, with the time it holds there)",
+        "trace {} ({}; * = on the critical path, with the time it holds there)",
         printable(&trace.trace_id.to_string()),
-        trace.spans.len()
+        counted(trace.spans.len(), "span", "spans")
     )?;
     let by_start = |mut spans: Vec<usize>| {
         // Reversed: the stack pops the earliest first.
@@ -87,6 +87,17 @@ pub fn write_tree(
             SpanKind::Unspecified | SpanKind::Internal => String::new(),
             kind => format!(", {}", kind.as_str()),
         };
+        // A failed span says so; a client span names its peer, since the conventions name
+        // HTTP client spans by their method alone (`GET`).
+        let error = if span.status() == Status::Error {
+            ", error"
+        } else {
+            ""
+        };
+        let peer = match span.peer() {
+            Some(peer) => format!(" → {}", printable(peer)),
+            None => String::new(),
+        };
         // Indentation stops growing at MAX_INDENT levels, so that a deep chain of spans sent
         // by a client cannot make the output grow with the square of its depth.
         let deeper = depth.saturating_sub(MAX_INDENT);
@@ -97,7 +108,7 @@ pub fn write_tree(
         };
         writeln!(
             out,
-            "  {:>10}  {:indent$}{marker}{} [{}{kind}]{mark}",
+            "  {:>10}  {:indent$}{marker}{}{peer} [{}{kind}{error}]{mark}",
             format_duration(span.duration_ns()),
             "",
             printable(span.name()),
@@ -111,4 +122,65 @@ pub fn write_tree(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use lightstep_analysis::{Span, SpanId, Status, Trace, TraceId};
+
+    use super::*;
+
+    #[test]
+    fn the_tree_marks_failures_names_peers_and_counts_in_words() {
+        let t = TraceId::from_u128(1);
+        let span = |id: u64, parent: Option<u64>, start: u64, end: u64| {
+            let span = Span::new(t.clone(), SpanId::from_u64(id), start, end);
+            match parent {
+                Some(p) => span.with_parent(SpanId::from_u64(p)),
+                None => span,
+            }
+        };
+        let trace = Trace::new(
+            t.clone(),
+            vec![
+                span(1, Some(99), 1_000, 9_000)
+                    .with_kind(SpanKind::Server)
+                    .with_service("web")
+                    .with_name("GET /checkout"),
+                span(2, Some(1), 2_000, 4_000)
+                    .with_kind(SpanKind::Client)
+                    .with_service("web")
+                    .with_name("GET")
+                    .with_peer("users:8080"),
+                span(3, Some(1), 5_000, 8_000)
+                    .with_kind(SpanKind::Client)
+                    .with_service("web")
+                    .with_name("GET")
+                    .with_peer("billing")
+                    .with_status(Status::Error),
+            ],
+        );
+        let mut out = Vec::new();
+        write_report(&mut out, &trace).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("(3 spans;"), "{text}");
+        assert!(text.contains("GET → users:8080 [web, client]"), "{text}");
+        assert!(
+            text.contains("GET → billing [web, client, error]"),
+            "{text}"
+        );
+        // The server span's parent is in the caller: no repair is reported.
+        assert!(!text.contains("repaired"), "{text}");
+        assert!(text.contains("remote parent"), "{text}");
+
+        let one = Trace::new(
+            t.clone(),
+            vec![span(1, None, 1_000, 2_000).with_name("job")],
+        );
+        let mut out = Vec::new();
+        write_report(&mut out, &one).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("(1 span;"), "{text}");
+        assert!(text.contains("1 span on the path"), "{text}");
+    }
 }

@@ -36,6 +36,7 @@
 //! | `instrument` | yes | [`instrument`] |
 //! | `analysis` | no | `analysis` (`lightstep-analysis`) |
 //! | `receiver` | no | `receiver` (`lightstep-receiver`) |
+//! | `query` | no | `query` (`lightstep-query`: Jaeger, Tempo and Zipkin as trace sources) and `LightstepPerformance` |
 //! | `tower`, `tonic` | no | the integrations of [`instrument`] |
 //! | `tracing` | no | the `tracing` bridge of [`instrument`], and `init_tracing` |
 //!
@@ -72,7 +73,16 @@ pub use lightstep_analysis as analysis;
 #[doc(inline)]
 pub use lightstep_receiver as receiver;
 
+#[cfg(feature = "query")]
+#[cfg_attr(docsrs, doc(cfg(feature = "query")))]
+#[doc(inline)]
+pub use lightstep_query as query;
+
 pub use lightstep_config::{ConfigBuilder, LightstepConfig};
+
+#[cfg(feature = "query")]
+#[cfg_attr(docsrs, doc(cfg(feature = "query")))]
+pub use lightstep_query::LightstepPerformance;
 
 #[cfg(feature = "exporter")]
 pub use lightstep_exporter::{ExporterError, ExporterGuard, LightstepExporter};

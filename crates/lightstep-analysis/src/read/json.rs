@@ -520,6 +520,12 @@ fn convert_jaeger(trace: JaegerTrace, names: &mut Interner) -> Trace {
         if let Some(kind) = tag_str(&tags, "span.kind") {
             span = span.with_kind(SpanKind::from_name(&kind));
         }
+        if let Some(peer) = super::peer_from(
+            span.kind(),
+            &super::PEER_KEYS.map(|key| tag_str(&tags, key)),
+        ) {
+            span = span.with_peer(names.get(&peer));
+        }
         let error = tag_str(&tags, "error").is_some_and(|v| v == "true")
             || tag_str(&tags, "otel.status_code").is_some_and(|v| v.eq_ignore_ascii_case("error"));
         if error {
@@ -799,6 +805,69 @@ struct OtlpSpan {
     status: Option<OtlpStatus>,
     #[serde(default)]
     links: Option<Vec<OtlpLink>>,
+    #[serde(default)]
+    attributes: PeerAttributes,
+    #[serde(default, deserialize_with = "unsigned")]
+    flags: u64,
+}
+
+/// Of a span's attributes, only the values of [`super::PEER_KEYS`]; the rest are skipped.
+#[derive(Default)]
+struct PeerAttributes([Option<String>; 5]);
+
+#[derive(Deserialize)]
+struct PeerAttribute {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: Option<PeerValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PeerValue {
+    #[serde(default)]
+    string_value: Option<String>,
+    /// A number, or (as OTLP JSON writes 64-bit integers) a string of digits.
+    #[serde(default)]
+    int_value: Option<serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for PeerAttributes {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = PeerAttributes;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of OTLP attributes")
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<PeerAttributes, E> {
+                Ok(PeerAttributes::default())
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PeerAttributes, A::Error> {
+                let mut values = PeerAttributes::default();
+                while let Some(attribute) = seq.next_element::<PeerAttribute>()? {
+                    let Some(i) = super::PEER_KEYS.iter().position(|k| *k == attribute.key) else {
+                        continue;
+                    };
+                    values.0[i] =
+                        attribute
+                            .value
+                            .and_then(|v| match (v.string_value, v.int_value) {
+                                (Some(text), _) => Some(text),
+                                (None, Some(serde_json::Value::String(digits))) => Some(digits),
+                                (None, Some(serde_json::Value::Number(n))) => Some(n.to_string()),
+                                _ => None,
+                            });
+                }
+                Ok(values)
+            }
+        }
+        deserializer.deserialize_any(List)
+    }
 }
 
 #[derive(Deserialize)]
@@ -837,6 +906,13 @@ impl OtlpSpan {
                 trace_id: TraceId::parse(&link.trace_id),
                 span_id: SpanId::parse(&link.span_id),
             });
+        }
+        if let Some(peer) = super::peer_from(span.kind(), &self.attributes.0) {
+            span = span.with_peer(names.get(&peer));
+        }
+        // OTLP's span flags: bit 8 says whether bit 9 (the parent is remote) is known.
+        if self.flags & 0x300 == 0x300 {
+            span = span.with_remote_parent(true);
         }
         span
     }

@@ -24,7 +24,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::Error;
-use crate::model::{Span, Trace, TraceId};
+use crate::model::{Span, SpanKind, Trace, TraceId};
 
 #[doc(hidden)]
 pub use proto::encode_traces_data;
@@ -259,6 +259,40 @@ impl Grouper {
 }
 
 /// Converts microseconds to nanoseconds without overflow.
+/// The attributes (tags) that name a span's remote peer, and how they combine: the first of
+/// `peer.service`, `server.address` (with `server.port`) and the older `net.peer.name` (with
+/// `net.peer.port`) that the span has. Every reader looks its attributes up through here.
+pub(crate) const PEER_KEYS: [&str; 5] = [
+    "peer.service",
+    "server.address",
+    "server.port",
+    "net.peer.name",
+    "net.peer.port",
+];
+
+/// The peer from the values of [`PEER_KEYS`], in that order, as the span had them; only client
+/// and producer spans have one (on a server span, `server.address` is the server itself).
+pub(crate) fn peer_from(kind: SpanKind, values: &[Option<String>; 5]) -> Option<String> {
+    if !matches!(kind, SpanKind::Client | SpanKind::Producer) {
+        return None;
+    }
+    let [service, address, port, old_name, old_port] = values;
+    let with_port = |host: &String, port: &Option<String>| match port {
+        Some(port) if !port.is_empty() => format!("{host}:{port}"),
+        _ => host.clone(),
+    };
+    if let Some(service) = service.as_ref().filter(|s| !s.is_empty()) {
+        return Some(service.clone());
+    }
+    if let Some(address) = address.as_ref().filter(|s| !s.is_empty()) {
+        return Some(with_port(address, port));
+    }
+    old_name
+        .as_ref()
+        .filter(|s| !s.is_empty())
+        .map(|name| with_port(name, old_port))
+}
+
 pub(crate) fn micros_to_nanos(us: u64) -> u64 {
     us.saturating_mul(1000)
 }

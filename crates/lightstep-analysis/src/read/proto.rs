@@ -42,6 +42,8 @@ struct KeyValue {
 struct AnyValue {
     #[prost(string, optional, tag = "1")]
     string_value: Option<String>,
+    #[prost(int64, optional, tag = "3")]
+    int_value: Option<i64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -66,10 +68,15 @@ struct ProtoSpan {
     start_time_unix_nano: u64,
     #[prost(fixed64, tag = "8")]
     end_time_unix_nano: u64,
+    /// Read for the peer's name only (see `PEER_KEYS`).
+    #[prost(message, repeated, tag = "9")]
+    attributes: Vec<KeyValue>,
     #[prost(message, repeated, tag = "13")]
     links: Vec<ProtoLink>,
     #[prost(message, optional, tag = "15")]
     status: Option<ProtoStatus>,
+    #[prost(fixed32, tag = "16")]
+    flags: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -291,6 +298,29 @@ fn add_resource(
                     span_id: SpanId::from_bytes(&link.span_id),
                 });
             }
+            let peer = super::peer_from(
+                span.kind(),
+                &super::PEER_KEYS.map(|key| {
+                    let value = raw
+                        .attributes
+                        .iter()
+                        .find(|kv| kv.key == key)?
+                        .value
+                        .as_ref()?;
+                    match (&value.string_value, value.int_value) {
+                        (Some(text), _) => Some(text.clone()),
+                        (None, Some(number)) => Some(number.to_string()),
+                        (None, None) => None,
+                    }
+                }),
+            );
+            if let Some(peer) = peer {
+                span = span.with_peer(names.get(&peer));
+            }
+            // OTLP's span flags: bit 8 says whether bit 9 (the parent is remote) is known.
+            if raw.flags & 0x300 == 0x300 {
+                span = span.with_remote_parent(true);
+            }
             span.set_service(service.clone());
             span.set_host(host.clone());
             grouper.push(span);
@@ -322,6 +352,7 @@ pub fn encode_traces_data(spans: &[Span]) -> Vec<u8> {
                     key: "service.name".into(),
                     value: Some(AnyValue {
                         string_value: Some(s.service().into()),
+                        int_value: None,
                     }),
                 }],
             }),
@@ -337,8 +368,10 @@ pub fn encode_traces_data(spans: &[Span]) -> Vec<u8> {
                     kind: 0,
                     start_time_unix_nano: s.start_ns(),
                     end_time_unix_nano: s.end_ns(),
+                    attributes: Vec::new(),
                     links: Vec::new(),
                     status: None,
+                    flags: 0,
                 }],
             }],
             instrumentation_library_spans: Vec::new(),
@@ -401,8 +434,10 @@ mod tests {
             kind: 0,
             start_time_unix_nano: 1,
             end_time_unix_nano: 2,
+            attributes: Vec::new(),
             links: Vec::new(),
             status: None,
+            flags: 0,
         };
         let message = ResourceSpans {
             resource: None,

@@ -36,6 +36,8 @@ pub(super) struct ZipkinSpan {
     #[serde(default)]
     local_endpoint: Option<Endpoint>,
     #[serde(default)]
+    remote_endpoint: Option<Endpoint>,
+    #[serde(default)]
     shared: Option<bool>,
     #[serde(default)]
     tags: Option<HashMap<String, serde_json::Value>>,
@@ -50,6 +52,22 @@ struct Endpoint {
     ipv4: Option<String>,
     #[serde(default)]
     ipv6: Option<String>,
+    #[serde(default)]
+    port: Option<u16>,
+}
+
+impl Endpoint {
+    /// The peer this endpoint names: its service, else its address (and port).
+    fn peer(self) -> Option<String> {
+        if let Some(service) = self.service_name.filter(|s| !s.is_empty()) {
+            return Some(service);
+        }
+        let address = self.ipv4.or(self.ipv6).filter(|a| !a.is_empty())?;
+        Some(match self.port {
+            Some(port) => format!("{address}:{port}"),
+            None => address,
+        })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +88,7 @@ struct Merged {
     start_us: Option<u64>,
     end_us: Option<u64>,
     host: Option<String>,
+    peer: Option<String>,
     error: bool,
 }
 
@@ -91,6 +110,9 @@ impl Merged {
         }
         if self.host.is_none() {
             self.host = span.local_endpoint.and_then(|e| e.ipv4.or(e.ipv6));
+        }
+        if self.peer.is_none() {
+            self.peer = span.remote_endpoint.and_then(Endpoint::peer);
         }
         self.error |= span.tags.as_ref().is_some_and(|t| t.contains_key("error"));
     }
@@ -255,6 +277,11 @@ fn convert_trace(
         span.set_parent(parent.filter(|p| !p.is_zero()));
         span.set_service(names.get(&m.service));
         span.set_host(m.host.map(|h| -> Arc<str> { names.get(&h) }));
+        if matches!(span.kind(), SpanKind::Client | SpanKind::Producer)
+            && let Some(peer) = &m.peer
+        {
+            span = span.with_peer(names.get(peer));
+        }
         if m.error {
             span = span.with_status(Status::Error);
         }
@@ -274,6 +301,7 @@ fn empty(id: String, service: String, side: Side) -> Merged {
         start_us: None,
         end_us: None,
         host: None,
+        peer: None,
         error: false,
     }
 }

@@ -3,6 +3,7 @@
 mod fixtures;
 mod jaeger_port;
 mod oracle;
+mod peers;
 mod properties;
 mod semantics;
 mod streaming;

@@ -596,3 +596,116 @@ fn tls_exports_reach_dev_with_a_certificate_made_now() {
         "{stderr}"
     );
 }
+
+/// `GET path` on `base` (`http://127.0.0.1:PORT/`) over HTTP/1.1; the status line and the body.
+fn http_get(base: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let authority = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&authority).unwrap();
+    stream.set_read_timeout(Some(GUARD)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn dev_serves_the_explorer_with_each_trace_it_prints() {
+    let span = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"explored"}}]},"scopeSpans":[{"scope":{"name":"t"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /explored","kind":2,"startTimeUnixNano":"1000000000","endTimeUnixNano":"2000000000","attributes":[{"key":"http.route","value":{"stringValue":"/explored"}}]}]}]}]}"#;
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "dev",
+                "--grpc",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--idle",
+                "200ms",
+                "--ui",
+                "127.0.0.1:0",
+            ])
+            .env_clear()
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut child.0);
+    let mut seen = Vec::new();
+    let listening = wait_for(&rx, &mut seen, |l| {
+        l.starts_with("lightstep dev: listening")
+    });
+    let http = address(&listening, "http");
+    let line = wait_for(&rx, &mut seen, |l| {
+        l.starts_with("lightstep dev: the trace explorer is at ")
+    });
+    let url = line
+        .trim_start_matches("lightstep dev: the trace explorer is at ")
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let (status, _) = http_get(&url, "/api/traces/5b8efff798038103d269b633813fc60c");
+    assert!(
+        status.contains(" 404 "),
+        "not there before it arrives: {status}"
+    );
+
+    assert!(post_json(&http, None, span).contains(" 200 "));
+    wait_for(&rx, &mut seen, |l| l.contains("GET /explored"));
+    let (status, body) = http_get(&url, "/api/traces/5b8efff798038103d269b633813fc60c");
+    assert!(status.contains(" 200 "), "{status}: {body}");
+    assert!(
+        body.contains("GET /explored") && body.contains("http.route"),
+        "{body}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    wait_for(&rx, &mut seen, |l| l == "lightstep dev: stopped");
+    assert!(child.0.wait().unwrap().success());
+
+    // Only loopback, even when exports may come from other machines.
+    let out = Command::new(BIN)
+        .args(["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--ui", "0.0.0.0:0"])
+        .env_clear()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--ui 0.0.0.0:0 is not a loopback address"),
+        "{stderr}"
+    );
+
+    // --no-ui: no explorer, and no line about it.
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "dev",
+                "--grpc",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--no-ui",
+            ])
+            .env_clear()
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut child.0);
+    let mut seen = Vec::new();
+    wait_for(&rx, &mut seen, |l| l.starts_with("a trace is printed once"));
+    assert!(!seen.join("\n").contains("explorer"), "{seen:?}");
+}

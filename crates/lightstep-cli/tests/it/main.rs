@@ -2,7 +2,9 @@
 
 mod dev;
 mod doctor;
+mod stores;
 mod terminal;
+mod ui;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -332,3 +332,52 @@ fn a_file_that_fails_to_load_is_the_only_error_not_the_token_it_may_hold() {
     );
     assert!(matches!(e, ConfigError::MissingToken { .. }), "{e}");
 }
+
+#[test]
+fn a_section_key_written_whole_at_the_top_level_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        (
+            "d.yaml",
+            "tls.insecure: true\nbatch.max_queue_size: 4096\nheaders.x-tenant: acme\n",
+        ),
+        (
+            "d.toml",
+            "\"tls.insecure\" = true\n\"batch.max_queue_size\" = 4096\n\"headers.x-tenant\" = \"acme\"\n",
+        ),
+    ] {
+        let c = build_ok(local(&[]).with_file(write(&dir, name, text)));
+        assert!(c.tls().insecure, "{name}");
+        assert_eq!(c.batch().max_queue_size, 4096, "{name}");
+        assert_eq!(c.headers()[0].name, "x-tenant", "{name}");
+        assert_eq!(c.headers()[0].value.expose_secret(), "acme", "{name}");
+    }
+}
+
+#[test]
+fn a_value_the_format_allows_but_no_setting_takes_is_an_error_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // YAML's infinity, a list as a key, and an empty header: each named by its key, and the
+    // rest of the file still read.
+    let path = write(
+        &dir,
+        "odd.yaml",
+        "service_name: read\nsampler:\n  name: traceidratio\n  arg: .inf\nheaders:\n  ? [a, b]\n  : c\n  x-empty: ~\n",
+    );
+    let e = build_err(local(&[]).with_file(&path));
+    let text = e.to_string();
+    assert!(
+        text.contains("invalid value `.inf` in key `sampler.arg` in file")
+            && text.contains("expected a number from 0 to 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unknown key `headers.<a list or table as a key>`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("in key `headers.x-empty` in file") && text.contains("expected a string"),
+        "{text}"
+    );
+    assert_eq!(e.errors().len(), 3, "{text}");
+}

@@ -1,11 +1,12 @@
 //! Integration tests of lightstep-config: every variable, every precedence rule, the three file
-//! formats, every validation error, the secrecy of the token, and environments shared with other
-//! OpenTelemetry SDKs.
+//! formats, every validation error, the secrecy of the token, environments shared with other
+//! OpenTelemetry SDKs, and the settings table's promises.
 
 mod errors;
 mod files;
 mod precedence;
 mod secrets;
+mod settings;
 mod shared;
 mod variables;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lightstep_config::{EnvSnapshot, LightstepConfig, Source};
+use lightstep_config::{EnvSnapshot, LightstepConfig, Setting, Source};
 
 use crate::{build_ok, local};
 
@@ -29,27 +29,27 @@ fn file_beats_default_env_beats_file_code_beats_env() {
     );
     assert_eq!(c.timeout(), Duration::from_secs(3));
     assert_eq!(
-        c.source_of("timeout"),
+        c.source_of(Setting::Timeout),
         Some(&Source::Code {
             setter: "with_timeout"
         })
     );
     assert_eq!(c.service_name(), "from-env");
     assert_eq!(
-        c.source_of("service_name"),
+        c.source_of(Setting::ServiceName),
         Some(&Source::Env {
             var: "OTEL_SERVICE_NAME".into()
         })
     );
     assert_eq!(c.service_version(), "f");
     assert_eq!(
-        c.source_of("service_version"),
+        c.source_of(Setting::ServiceVersion),
         Some(&Source::File {
             path: path.clone(),
             key: "service_version".into()
         })
     );
-    assert_eq!(c.source_of("batch.max_queue_size"), Some(&Source::Default));
+    assert_eq!(c.source_of(Setting::MaxQueueSize), Some(&Source::Default));
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn otel_service_name_beats_resource_attribute() {
     )]));
     assert_eq!(c.service_name(), "from-attrs");
     assert_eq!(
-        c.source_of("service_name"),
+        c.source_of(Setting::ServiceName),
         Some(&Source::Env {
             var: "OTEL_RESOURCE_ATTRIBUTES".into()
         })
@@ -177,7 +177,7 @@ fn token_set_in_code_beats_the_environment_header() {
     );
     assert_eq!(c.access_token().unwrap().expose_secret(), "code-token");
     assert_eq!(
-        c.source_of("access_token"),
+        c.source_of(Setting::AccessToken),
         Some(&Source::Code {
             setter: "with_access_token"
         })
@@ -229,7 +229,7 @@ fn headers_and_attributes_merge_per_key() {
         ]
     );
     assert_eq!(
-        c.source_of("headers.x-c"),
+        c.source_of_entry(Setting::Headers, "x-c"),
         Some(&Source::Code {
             setter: "with_header"
         })
@@ -254,7 +254,7 @@ fn a_default_service_name_in_code_yields_to_the_environment_and_the_file() {
     let c = build_ok(local(&[]).with_default_service_name("my-app"));
     assert_eq!(c.service_name(), "my-app");
     assert_eq!(
-        c.source_of("service_name"),
+        c.source_of(Setting::ServiceName),
         Some(&Source::Code {
             setter: "with_default_service_name"
         })

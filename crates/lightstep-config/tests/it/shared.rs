@@ -3,7 +3,7 @@
 //! specification's fallback; a value that is no valid value at all stays an error naming where
 //! it came from.
 
-use lightstep_config::{Sampler, Source, TracesExporter};
+use lightstep_config::{Sampler, Setting, Source, TracesExporter};
 
 use crate::{build_err, build_ok, local, warning_messages};
 
@@ -26,7 +26,10 @@ fn a_sampler_of_the_specification_falls_back_to_the_default_with_a_warning() {
             ),
         ]));
         assert_eq!(config.sampler(), Sampler::ParentBasedAlwaysOn, "{name}");
-        assert_eq!(config.source_of("sampler.name"), Some(&Source::Default));
+        assert_eq!(
+            config.source_of(Setting::SamplerName),
+            Some(&Source::Default)
+        );
         let messages = warning_messages(&config);
         let warning = warning_about(&messages, "`OTEL_TRACES_SAMPLER`");
         assert!(
@@ -68,7 +71,10 @@ fn an_exporter_of_the_specification_is_skipped_with_a_warning() {
         let config = build_ok(local(&[("OTEL_TRACES_EXPORTER", name)]));
         assert_eq!(config.traces_exporter(), TracesExporter::Otlp, "{name}");
         assert!(config.exports());
-        assert_eq!(config.source_of("traces_exporter"), Some(&Source::Default));
+        assert_eq!(
+            config.source_of(Setting::TracesExporter),
+            Some(&Source::Default)
+        );
         let messages = warning_messages(&config);
         let warning = warning_about(&messages, "`OTEL_TRACES_EXPORTER`");
         assert!(
@@ -82,7 +88,7 @@ fn an_exporter_of_the_specification_is_skipped_with_a_warning() {
     let config = build_ok(local(&[("OTEL_TRACES_EXPORTER", "console, otlp,zipkin")]));
     assert_eq!(config.traces_exporter(), TracesExporter::Otlp);
     assert_eq!(
-        config.source_of("traces_exporter"),
+        config.source_of(Setting::TracesExporter),
         Some(&Source::Env {
             var: "OTEL_TRACES_EXPORTER".into()
         })

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use lightstep_config::{
-    Compression, Propagator, Protocol, Region, Sampler, Source, TracesExporter, vars,
+    Compression, Propagator, Protocol, Region, Sampler, Setting, Source, TracesExporter,
 };
 
 use crate::{build_err, build_ok, env, local, warning_messages};
 
 #[test]
-fn defaults_are_the_seeds() {
+fn defaults_are_the_original_designs() {
     let c = build_ok(env(&[("LIGHTSTEP_ACCESS_TOKEN", "t")]));
     assert_eq!(
         c.traces_endpoint().as_str(),
@@ -28,7 +28,7 @@ fn defaults_are_the_seeds() {
     assert_eq!(c.timeout(), Duration::from_secs(10));
     assert_eq!(c.batch().max_queue_size, 2048);
     assert_eq!(c.batch().max_export_batch_size, 512);
-    assert_eq!(c.source_of("service_name"), Some(&Source::Default));
+    assert_eq!(c.source_of(Setting::ServiceName), Some(&Source::Default));
 }
 
 #[test]
@@ -38,12 +38,12 @@ fn tokens() {
     let c = build_ok(env(&[("LS_ACCESS_TOKEN", "launcher-token")]));
     assert_eq!(c.access_token().unwrap().expose_secret(), "launcher-token");
     assert_eq!(
-        c.source_of("access_token"),
+        c.source_of(Setting::AccessToken),
         Some(&Source::Env {
             var: "LS_ACCESS_TOKEN".into()
         })
     );
-    // A token as a header, as the seed's docker-compose file sends it.
+    // A token as a header, as the original design's docker-compose file sends it.
     let c = build_ok(env(&[(
         "OTEL_EXPORTER_OTLP_HEADERS",
         "lightstep-access-token=hdr-token",
@@ -330,7 +330,7 @@ fn tls_files_and_shutdown() {
     assert_eq!(c.shutdown_timeout(), Duration::from_millis(750));
     let c = build_ok(local(&[("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", p)]));
     assert_eq!(
-        c.source_of("tls.ca_file"),
+        c.source_of(Setting::TlsCaFile),
         Some(&Source::Env {
             var: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE".into()
         })
@@ -344,8 +344,10 @@ fn every_variable_is_documented() {
         "/../../docs/configuration.md"
     ))
     .unwrap();
-    let missing: Vec<_> = vars::ALL
+    let missing: Vec<_> = Setting::ALL
         .iter()
+        .flat_map(|s| s.env_vars())
+        .chain(["OTEL_CONFIG_FILE"])
         .filter(|v| !doc.contains(&format!("`{v}`")))
         .collect();
     assert!(
@@ -371,8 +373,8 @@ fn unknown_lightstep_variables_are_warned_about() {
     );
 }
 
-/// Every variable in `vars::ALL` reaches the setting it names: a table checked against the list,
-/// so that a variable added without a test fails here.
+/// Every variable of every setting reaches the setting it names: a table checked against the
+/// settings, so that a variable added without a test fails here.
 #[test]
 fn every_variable_reaches_its_setting() {
     let dir = tempfile::tempdir().unwrap();
@@ -382,236 +384,256 @@ fn every_variable_reaches_its_setting() {
     let file = dir.path().join("c.toml");
     std::fs::write(&file, "").unwrap();
     let file = file.to_str().unwrap().to_owned();
-    // (variable, value, setting key, companion variables needed for a valid configuration)
-    type Row<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>);
+    // (variable, value, setting, companion variables needed for a valid configuration)
+    type Row<'a> = (&'a str, &'a str, Setting, Vec<(&'a str, &'a str)>);
     let table: Vec<Row<'_>> = vec![
-        ("LIGHTSTEP_CONFIG_FILE", &file, "config_file", vec![]),
-        ("LIGHTSTEP_ACCESS_TOKEN", "t", "access_token", vec![]),
-        ("LS_ACCESS_TOKEN", "t", "access_token", vec![]),
-        ("LS_SERVICE_NAME", "s", "service_name", vec![]),
-        ("LS_SERVICE_VERSION", "1", "service_version", vec![]),
+        ("LIGHTSTEP_CONFIG_FILE", &file, Setting::ConfigFile, vec![]),
+        ("LIGHTSTEP_ACCESS_TOKEN", "t", Setting::AccessToken, vec![]),
+        ("LS_ACCESS_TOKEN", "t", Setting::AccessToken, vec![]),
+        ("LS_SERVICE_NAME", "s", Setting::ServiceName, vec![]),
+        ("LS_SERVICE_VERSION", "1", Setting::ServiceVersion, vec![]),
         (
             "LIGHTSTEP_REGION",
             "eu",
-            "region",
+            Setting::Region,
             vec![("LS_ACCESS_TOKEN", "t")],
         ),
         (
             "LIGHTSTEP_SHUTDOWN_TIMEOUT",
             "1s",
-            "shutdown_timeout",
+            Setting::ShutdownTimeout,
             vec![],
         ),
-        ("OTEL_SERVICE_NAME", "s", "service_name", vec![]),
+        ("OTEL_SERVICE_NAME", "s", Setting::ServiceName, vec![]),
         (
             "OTEL_RESOURCE_ATTRIBUTES",
             "a=b",
-            "resource_attributes.a",
+            Setting::ResourceAttributes,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "http://localhost:1",
-            "traces_endpoint",
+            Setting::TracesEndpoint,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             "http://localhost:1",
-            "traces_endpoint",
+            Setting::TracesEndpoint,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_SPAN_ENDPOINT",
             "http://localhost:1",
-            "traces_endpoint",
+            Setting::TracesEndpoint,
             vec![],
         ),
         (
             "LS_SATELLITE_URL",
             "http://localhost:1",
-            "traces_endpoint",
+            Setting::TracesEndpoint,
             vec![],
         ),
-        ("OTEL_EXPORTER_OTLP_HEADERS", "h=v", "headers.h", vec![]),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "h=v",
+            Setting::Headers,
+            vec![],
+        ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
             "h=v",
-            "headers.h",
+            Setting::Headers,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             "http/json",
-            "protocol",
+            Setting::Protocol,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
             "http/json",
-            "protocol",
+            Setting::Protocol,
             vec![],
         ),
-        ("OTEL_EXPORTER_OTLP_TIMEOUT", "5", "timeout", vec![]),
-        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "5", "timeout", vec![]),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "5", Setting::Timeout, vec![]),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "5",
+            Setting::Timeout,
+            vec![],
+        ),
         (
             "OTEL_EXPORTER_OTLP_COMPRESSION",
             "gzip",
-            "compression",
+            Setting::Compression,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             "gzip",
-            "compression",
+            Setting::Compression,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_CERTIFICATE",
             &pem,
-            "tls.ca_file",
+            Setting::TlsCaFile,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
             &pem,
-            "tls.ca_file",
+            Setting::TlsCaFile,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_CLIENT_KEY",
             &pem,
-            "tls.client_key",
+            Setting::TlsClientKey,
             vec![("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &pem)],
         ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
             &pem,
-            "tls.client_key",
+            Setting::TlsClientKey,
             vec![("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &pem)],
         ),
         (
             "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
             &pem,
-            "tls.client_certificate",
+            Setting::TlsClientCertificate,
             vec![("OTEL_EXPORTER_OTLP_CLIENT_KEY", &pem)],
         ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
             &pem,
-            "tls.client_certificate",
+            Setting::TlsClientCertificate,
             vec![("OTEL_EXPORTER_OTLP_CLIENT_KEY", &pem)],
         ),
         (
             "OTEL_EXPORTER_OTLP_INSECURE",
             "true",
-            "tls.insecure",
+            Setting::TlsInsecure,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
             "true",
-            "tls.insecure",
+            Setting::TlsInsecure,
             vec![],
         ),
         (
             "OTEL_EXPORTER_OTLP_SPAN_INSECURE",
             "true",
-            "tls.insecure",
+            Setting::TlsInsecure,
             vec![],
         ),
         (
             "OTEL_BSP_SCHEDULE_DELAY",
             "10",
-            "batch.scheduled_delay",
+            Setting::ScheduledDelay,
             vec![],
         ),
         (
             "OTEL_BSP_EXPORT_TIMEOUT",
             "10",
-            "batch.export_timeout",
+            Setting::ExportTimeout,
             vec![],
         ),
         (
             "OTEL_BSP_MAX_QUEUE_SIZE",
             "4096",
-            "batch.max_queue_size",
+            Setting::MaxQueueSize,
             vec![],
         ),
         (
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
             "10",
-            "batch.max_export_batch_size",
+            Setting::MaxExportBatchSize,
             vec![],
         ),
         (
             "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
             "2",
-            "batch.max_concurrent_exports",
+            Setting::MaxConcurrentExports,
             vec![],
         ),
-        ("OTEL_TRACES_SAMPLER", "always_on", "sampler.name", vec![]),
+        (
+            "OTEL_TRACES_SAMPLER",
+            "always_on",
+            Setting::SamplerName,
+            vec![],
+        ),
         (
             "OTEL_TRACES_SAMPLER_ARG",
             "0.5",
-            "sampler.arg",
+            Setting::SamplerArg,
             vec![("OTEL_TRACES_SAMPLER", "traceidratio")],
         ),
-        ("OTEL_PROPAGATORS", "b3", "propagators", vec![]),
-        ("OTEL_TRACES_EXPORTER", "none", "traces_exporter", vec![]),
-        ("OTEL_SDK_DISABLED", "true", "sdk_disabled", vec![]),
+        ("OTEL_PROPAGATORS", "b3", Setting::Propagators, vec![]),
+        (
+            "OTEL_TRACES_EXPORTER",
+            "none",
+            Setting::TracesExporter,
+            vec![],
+        ),
+        ("OTEL_SDK_DISABLED", "true", Setting::SdkDisabled, vec![]),
         (
             "OTEL_ATTRIBUTE_COUNT_LIMIT",
             "1",
-            "limits.attribute_count",
+            Setting::AttributeCountLimit,
             vec![],
         ),
         (
             "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
             "1",
-            "limits.attribute_value_length",
+            Setting::AttributeValueLengthLimit,
             vec![],
         ),
         (
             "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
             "1",
-            "limits.attribute_count",
+            Setting::AttributeCountLimit,
             vec![],
         ),
         (
             "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
             "1",
-            "limits.attribute_value_length",
+            Setting::AttributeValueLengthLimit,
             vec![],
         ),
         (
             "OTEL_SPAN_EVENT_COUNT_LIMIT",
             "1",
-            "limits.event_count",
+            Setting::EventCountLimit,
             vec![],
         ),
         (
             "OTEL_SPAN_LINK_COUNT_LIMIT",
             "1",
-            "limits.link_count",
+            Setting::LinkCountLimit,
             vec![],
         ),
         (
             "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
             "1",
-            "limits.event_attribute_count",
+            Setting::EventAttributeCountLimit,
             vec![],
         ),
         (
             "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
             "1",
-            "limits.link_attribute_count",
+            Setting::LinkAttributeCountLimit,
             vec![],
         ),
         (
             "HTTPS_PROXY",
             "http://proxy.example:3128",
-            "proxy",
+            Setting::Proxy,
             vec![(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
                 "https://collector.example:4317",
@@ -620,34 +642,42 @@ fn every_variable_reaches_its_setting() {
         (
             "https_proxy",
             "http://proxy.example:3128",
-            "proxy",
+            Setting::Proxy,
             vec![(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
                 "https://collector.example:4317",
             )],
         ),
-        ("HTTP_PROXY", "proxy.example:3128", "proxy", vec![]),
-        ("http_proxy", "proxy.example:3128", "proxy", vec![]),
-        ("NO_PROXY", "collector.example", "no_proxy", vec![]),
-        ("no_proxy", "collector.example", "no_proxy", vec![]),
+        ("HTTP_PROXY", "proxy.example:3128", Setting::Proxy, vec![]),
+        ("http_proxy", "proxy.example:3128", Setting::Proxy, vec![]),
+        ("NO_PROXY", "collector.example", Setting::NoProxy, vec![]),
+        ("no_proxy", "collector.example", Setting::NoProxy, vec![]),
     ];
     let covered: Vec<&str> = table.iter().map(|row| row.0).collect();
-    let untested: Vec<_> = vars::ALL
+    let untested: Vec<_> = Setting::ALL
         .iter()
-        .filter(|v| !covered.contains(v) && **v != vars::OTEL_CONFIG_FILE)
+        .flat_map(|s| s.env_vars())
+        .filter(|v| !covered.contains(v))
         .collect();
     assert!(
         untested.is_empty(),
         "variables without a row here: {untested:?}"
     );
-    for (var, value, key, companions) in table {
+    for (var, value, setting, companions) in table {
         let mut vars = vec![(var, value)];
         vars.extend(companions);
         let c = build_ok(local(&vars));
+        // For the tables, the entry the value sets (`h=v`: the header `h`).
+        let source = match setting {
+            Setting::Headers | Setting::ResourceAttributes => {
+                c.source_of_entry(setting, value.split('=').next().unwrap())
+            }
+            _ => c.source_of(setting),
+        };
         assert_eq!(
-            c.source_of(key),
+            source,
             Some(&Source::Env { var: var.into() }),
-            "{var} -> {key}"
+            "{var} -> {setting:?}"
         );
     }
 }
@@ -770,7 +800,7 @@ fn otel_log_level_is_not_read_and_says_where_to_look_instead() {
 
 /// The proxy: `with_proxy` in code, then the variable of the endpoint's scheme (`HTTPS_PROXY`
 /// for `https://`, `HTTP_PROXY` for `http://`, uppercase before lowercase), then the file's
-/// `proxy`; `NO_PROXY` from the environment. A bad URL is an error naming its variable,
+/// `proxy`; `NO_PROXY` in the same order. A bad URL is an error naming its variable,
 /// without the credentials it holds.
 #[test]
 fn proxy_settings() {
@@ -788,7 +818,7 @@ fn proxy_settings() {
     assert_eq!(proxy.url().expose_secret(), "http://env-proxy:3128");
     assert_eq!(proxy.no_proxy(), Some("internal.example, 10.0.0.0/8"));
     assert_eq!(
-        c.source_of("proxy"),
+        c.source_of(Setting::Proxy),
         Some(&Source::Env {
             var: "HTTPS_PROXY".into()
         })
@@ -819,6 +849,24 @@ fn proxy_settings() {
         Some("http://env-proxy:3128")
     );
     assert!(build_ok(local(&[])).proxy().is_none());
+    // The exceptions: code beats the environment, which beats the file.
+    let c = build_ok(local(&https).with_no_proxy("code.example"));
+    assert_eq!(c.proxy().and_then(|p| p.no_proxy()), Some("code.example"));
+    assert_eq!(
+        c.source_of(Setting::NoProxy),
+        Some(&Source::Code {
+            setter: "with_no_proxy"
+        })
+    );
+    std::fs::write(
+        &file,
+        "proxy = \"http://file-proxy:3128\"\nno_proxy = \"file.example\"\n",
+    )
+    .unwrap();
+    let c = build_ok(local(&[]).with_file(&file));
+    assert_eq!(c.proxy().and_then(|p| p.no_proxy()), Some("file.example"));
+    let c = build_ok(local(&[("no_proxy", "env.example")]).with_file(&file));
+    assert_eq!(c.proxy().and_then(|p| p.no_proxy()), Some("env.example"));
     // Nothing but an http:// proxy with a host; the error names the variable, not the password.
     for bad in [
         "https://user:S3CRET@proxy:3128",

@@ -16,7 +16,7 @@ use crate::error::ExporterError;
 /// rustls 0.23.48 deprecated `crypto::ring::default_provider` (it has no post-quantum key
 /// exchange) without a replacement for *ring*: the alternative is the aws-lc-rs provider, which
 /// needs a C toolchain and CMake to build. The provider is the same whatever the version, so
-/// the deprecation is allowed here, once. See docs/adr/008-one-async-transport-core.md.
+/// the deprecation is allowed here, once. See docs/adr/011-one-async-transport-core.md.
 #[allow(deprecated)]
 pub(crate) fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

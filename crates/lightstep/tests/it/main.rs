@@ -1,5 +1,7 @@
 //! The facade's one-call setup against the embedded receiver.
 
+#[cfg(all(feature = "query", feature = "analysis"))]
+mod query;
 mod warnings;
 
 use std::sync::Mutex;

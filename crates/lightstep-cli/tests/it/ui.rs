@@ -1,0 +1,313 @@
+//! `lightstep ui` as a user runs it: the real binary over real files and standard input, the
+//! explorer read over a socket, SIGTERM to stop, its refusals, and its memory bound measured on
+//! the process.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use crate::dev::{KillOnDrop, lines, wait_for};
+use crate::{BIN, fixture, json, lightstep, stderr};
+
+const SOCIAL: &str = "deathstarbench/socialnetwork-compose-post.json";
+
+/// A running `lightstep ui` and the address it printed.
+struct Ui {
+    child: KillOnDrop,
+    addr: String,
+    seen: Vec<String>,
+    rx: std::sync::mpsc::Receiver<String>,
+}
+
+fn start(args: &[&str], stdin: Option<Vec<u8>>) -> Ui {
+    let mut command = Command::new(BIN);
+    command
+        .arg("ui")
+        .args(["--ui", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if stdin.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command.spawn().expect("run lightstep ui");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let rx = lines(&mut child);
+    let mut seen = Vec::new();
+    let line = wait_for(&rx, &mut seen, |l| l.contains("the explorer is at"));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no URL in {line}"))
+        .to_owned();
+    Ui {
+        child: KillOnDrop(child),
+        addr,
+        seen,
+        rx,
+    }
+}
+
+impl Ui {
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut tcp = std::net::TcpStream::connect(&self.addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            tcp,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, body.to_owned())
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(
+            self.child.0.wait().unwrap().success(),
+            "SIGTERM is a clean stop; output:\n{}",
+            self.seen.join("\n")
+        );
+        drop(self.rx);
+    }
+}
+
+#[test]
+fn serves_the_files_and_prints_where() {
+    let ui = start(
+        &[&fixture(SOCIAL), &fixture("jaeger/genaiTestTrace.json")],
+        None,
+    );
+    assert!(ui.addr.starts_with("127.0.0.1:"), "{}", ui.addr);
+    let line = ui.seen.last().unwrap();
+    assert!(line.contains("21 traces, 717 spans"), "{line}");
+    let found = ui.json("/api/search?limit=1000");
+    assert_eq!(found["matched"], 21);
+    let (status, page) = ui.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("/assets/app.js"), "{page}");
+    ui.stop();
+}
+
+#[test]
+fn standard_input_is_read_with_a_dash() {
+    let input = std::fs::read(fixture(SOCIAL)).unwrap();
+    let ui = start(&["-"], Some(input));
+    assert_eq!(ui.json("/api/search?limit=1000")["matched"], 20);
+    ui.stop();
+}
+
+#[test]
+fn the_contribution_is_what_analyze_aggregate_prints() {
+    let files = [
+        fixture(SOCIAL),
+        fixture("zipkin/skew.json"),
+        fixture("crisp/15.json"),
+    ];
+    let ui = start(&files.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    for mode in ["robust", "jaeger"] {
+        let mut args = vec!["analyze", "--aggregate", "--format", "json", "--mode", mode];
+        args.extend(files.iter().map(String::as_str));
+        let analyzed = json(&lightstep(&args));
+        let served = ui.json(&format!("/api/contribution?mode={mode}&limit=100000"));
+        assert_eq!(served["aggregate"], analyzed["aggregate"], "{mode}");
+        // And each trace's critical path is the trace analyze prints.
+        for trace in analyzed["traces"].as_array().unwrap() {
+            let id = trace["trace_id"].as_str().unwrap();
+            let path = ui.json(&format!("/api/critical-path/{id}?mode={mode}"));
+            assert_eq!(&path, trace, "{id} {mode}");
+        }
+    }
+    ui.stop();
+}
+
+#[test]
+fn refusals_are_clear() {
+    let file = fixture(SOCIAL);
+    let out = lightstep(&["ui", "--ui", "0.0.0.0:0", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("0.0.0.0:0") && stderr(&out).contains("not a loopback address"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lightstep(&["ui", "--ui", "127.0.0.1:0", "/no/such/file.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/no/such/file.json"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lightstep(&["ui", "--ui", "example.com:80", &file]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("localhost:PORT"), "{}", stderr(&out));
+    let out = lightstep(&["ui", "--ui", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "a file is required");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = lightstep(&["ui", "--ui", &addr, &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&addr) && stderr(&out).contains("another process"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The process's resident memory at its peak, from the kernel.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn memory_stays_within_the_span_bound_however_large_the_file() {
+    // 400 traces of 100 spans with 512-byte names, about 40 MB of spans once read, in Jaeger
+    // JSON: a format the readers hand over one trace at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.json");
+    let mut doc = String::from("{\"data\":[");
+    for t in 0..400u64 {
+        if t > 0 {
+            doc.push(',');
+        }
+        let trace = format!("{:032x}", t + 1);
+        doc.push_str(&format!("{{\"traceID\":\"{trace}\",\"spans\":["));
+        for s in 0..100u64 {
+            if s > 0 {
+                doc.push(',');
+            }
+            let references = if s == 0 {
+                String::new()
+            } else {
+                format!(
+                    "{{\"refType\":\"CHILD_OF\",\"traceID\":\"{trace}\",\"spanID\":\"{:016x}\"}}",
+                    1
+                )
+            };
+            doc.push_str(&format!(
+                "{{\"traceID\":\"{trace}\",\"spanID\":\"{:016x}\",\"operationName\":\"{t:08}-{s:04}-{}\",\
+                 \"references\":[{references}],\"startTime\":{},\"duration\":1000,\"processID\":\"p1\"}}",
+                s + 1,
+                "x".repeat(500),
+                1_700_000_000_000_000u64 + s
+            ));
+        }
+        doc.push_str("],\"processes\":{\"p1\":{\"serviceName\":\"svc\"}}}");
+    }
+    doc.push_str("]}");
+    std::fs::write(&path, doc).unwrap();
+    let file = path.to_string_lossy().into_owned();
+
+    let bounded = start(&["--max-spans", "2000", &file], None);
+    let held = bounded.json("/api/status");
+    assert_eq!(held["spans"], 2000);
+    assert_eq!(held["evicted_traces"], 380);
+    let bounded_kib = peak_rss_kib(bounded.pid());
+    bounded.stop();
+
+    let unbounded = start(&[&file], None);
+    assert_eq!(unbounded.json("/api/status")["spans"], 40_000);
+    let unbounded_kib = peak_rss_kib(unbounded.pid());
+    unbounded.stop();
+
+    eprintln!(
+        "peak resident memory: {bounded_kib} KiB holding 2,000 spans, {unbounded_kib} KiB holding 40,000"
+    );
+    // Holding 2,000 spans costs about a megabyte: the bounded process stays near what it
+    // takes to run at all, while the measurement does see the 40,000 spans of the other.
+    assert!(
+        bounded_kib < 48 * 1024,
+        "bounded: {bounded_kib} KiB at its peak"
+    );
+    assert!(
+        unbounded_kib > bounded_kib + 16 * 1024,
+        "bounded {bounded_kib} KiB, unbounded {unbounded_kib} KiB"
+    );
+}
+
+#[test]
+fn serves_the_traces_of_a_store_by_search_and_by_id() {
+    let standin = crate::stores::jaeger_standin();
+    let ids = crate::stores::trace_ids(SOCIAL);
+    let ui = start(
+        &[
+            "--jaeger",
+            &standin.url,
+            "--service",
+            "nginx-web-server",
+            "--limit",
+            "5",
+        ],
+        None,
+    );
+    let listed = ui.json("/api/traces?limit=100");
+    let mut found: Vec<String> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap().to_owned())
+        .collect();
+    found.sort();
+    let mut expected = ids[..5].to_vec();
+    expected.sort();
+    assert_eq!(found, expected);
+    ui.stop();
+
+    let ui = start(
+        &[
+            "--jaeger",
+            &standin.url,
+            "--trace-id",
+            &ids[7],
+            "--trace-id",
+            &ids[3],
+        ],
+        None,
+    );
+    let trace = ui.json(&format!("/api/traces/{}", ids[7]));
+    assert_eq!(trace["data"][0]["spans"].as_array().unwrap().len(), 33);
+    assert_eq!(ui.get(&format!("/api/traces/{}", ids[0])).0, 404);
+    ui.stop();
+
+    // A store that fails is a one-line error before anything is served.
+    let out = lightstep(&[
+        "ui",
+        "--jaeger",
+        &standin.url,
+        "--trace-id",
+        "0123456789abcdef",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+}

@@ -1,0 +1,637 @@
+//! The JSON API the pages read, and that Grafana and Jaeger UI can read: routing, the handlers
+//! and their answers.
+//!
+//! Jaeger's read endpoints answer in Jaeger's shapes ([`crate::jaeger`]); the critical path
+//! and the contribution answer in the shapes of `lightstep analyze --format json`; the rest
+//! (search summaries, windows of waterfall rows, span details, status) are the explorer's own,
+//! documented in `docs/explorer.md`. Every error is a JSON body in Jaeger's envelope with the
+//! status it names: 400 for a parameter that cannot be read (naming it), 404 for a trace or
+//! span that is not held.
+//!
+//! Work in proportion to a trace (its layout, its critical path, its JSON) runs on Tokio's
+//! blocking pool, at most [`HEAVY_JOBS`] at once, never on an async worker.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::Full;
+use lightstep_analysis::aggregate::{Aggregate, Aggregator};
+use lightstep_analysis::render::JsonWriter;
+use lightstep_analysis::{Analyzer, CriticalPathAnalysis, Mode, Options, SpanId, Status, TraceId};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::jaeger::{Envelope, ErrorEntry, JaegerTrace, JaegerTraces};
+use crate::layout::{Layout, LayoutCache};
+use crate::query::{Params, Search};
+use crate::store::{KeyValue, StoredTrace, TraceStore};
+
+/// Jobs in proportion to a trace run at once at most (the machine may have few cores, and
+/// each job holds memory in proportion to its trace).
+pub(crate) const HEAVY_JOBS: usize = 2;
+/// Rows of a waterfall window at most.
+const MAX_ROWS: usize = 5_000;
+/// Collapsed spans a window request may name at most.
+const MAX_COLLAPSED: usize = 10_000;
+/// Spans covered by cached layouts at most (the newest layout stays whatever its size).
+const LAYOUT_CACHE_SPANS: usize = 2_000_000;
+
+pub(crate) type Body = Full<Bytes>;
+
+/// An answer that is not a success: its status and a message for the client.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn bad_param(name: &str, what: String) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("bad parameter `{name}`: {what}"),
+        }
+    }
+
+    pub(crate) fn not_found(message: String) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message,
+        }
+    }
+
+    fn internal(message: &str) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.to_owned(),
+        }
+    }
+
+    pub(crate) fn into_response(self) -> Response<Body> {
+        let body = Envelope {
+            data: None::<()>,
+            total: 0,
+            limit: 0,
+            offset: 0,
+            errors: Some(vec![ErrorEntry {
+                code: self.status.as_u16(),
+                msg: self.message,
+            }]),
+        };
+        json_response(self.status, &body)
+    }
+}
+
+/// A JSON answer.
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => json_bytes(status, bytes),
+        Err(_) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "could not write the answer",
+        ),
+    }
+}
+
+fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A plain-text answer.
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) store: TraceStore,
+    layouts: Arc<LayoutCache>,
+    heavy: Semaphore,
+}
+
+impl Api {
+    pub(crate) fn new(store: TraceStore) -> Self {
+        Self {
+            store,
+            layouts: Arc::new(LayoutCache::new(LAYOUT_CACHE_SPANS)),
+            heavy: Semaphore::new(HEAVY_JOBS),
+        }
+    }
+
+    /// Answers `GET /api/...`; `segments` are the decoded path segments after `api`.
+    pub(crate) async fn handle(&self, segments: &[String], query: Option<&str>) -> Response<Body> {
+        let params = Params::parse(query);
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let result = match segments.as_slice() {
+            ["services"] => Ok(self.services()),
+            ["services", service, "operations"] => Ok(self.operations(service)),
+            ["traces"] => self.jaeger_search(&params).await,
+            ["traces", id] => self.jaeger_trace(id).await,
+            ["critical-path", id] => self.critical_path(id, &params).await,
+            ["contribution"] => self.contribution(&params).await,
+            ["search"] => self.search(&params),
+            ["trace-rows", id] => self.rows(id, &params).await,
+            ["spans", trace, span] => self.span(trace, span),
+            ["status"] => Ok(self.status()),
+            _ => Err(ApiError::not_found(format!(
+                "no such endpoint: /api/{}",
+                segments.join("/")
+            ))),
+        };
+        result.unwrap_or_else(ApiError::into_response)
+    }
+
+    fn trace(&self, id: &str) -> Result<Arc<StoredTrace>, ApiError> {
+        self.store.get(&TraceId::parse(id)).ok_or_else(|| {
+            ApiError::not_found(format!("trace `{id}` is not held by this explorer"))
+        })
+    }
+
+    /// Runs `job` on the blocking pool, at most [`HEAVY_JOBS`] at once.
+    async fn heavy<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self
+            .heavy
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("the explorer is shutting down"))?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|_| ApiError::internal("the request failed while it was computed"))
+    }
+
+    async fn layout(&self, trace: Arc<StoredTrace>, mode: Mode) -> Result<Arc<Layout>, ApiError> {
+        if let Some(layout) = self.layouts.get(&trace, mode) {
+            return Ok(layout);
+        }
+        let layouts = Arc::clone(&self.layouts);
+        self.heavy(move || {
+            // Windows of a large trace are asked for together: the request that waited for
+            // a turn finds the layout another one built meanwhile.
+            if let Some(layout) = layouts.get(&trace, mode) {
+                return layout;
+            }
+            let layout = Arc::new(Layout::build(trace, mode));
+            layouts.put(Arc::clone(&layout));
+            layout
+        })
+        .await
+    }
+
+    fn services(&self) -> Response<Body> {
+        let mut services: Vec<Arc<str>> = self
+            .store
+            .all()
+            .iter()
+            .flat_map(|t| t.summary.services.iter().map(|(s, _)| Arc::clone(s)))
+            .collect();
+        services.sort_unstable();
+        services.dedup();
+        json_response(StatusCode::OK, &Envelope::new(&services, services.len()))
+    }
+
+    fn operations(&self, service: &str) -> Response<Body> {
+        let mut operations: Vec<Arc<str>> = self
+            .store
+            .all()
+            .iter()
+            .flat_map(|t| {
+                t.summary
+                    .operations
+                    .iter()
+                    .filter(|(s, _)| **s == *service)
+                    .map(|(_, o)| Arc::clone(o))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        operations.sort_unstable();
+        operations.dedup();
+        json_response(
+            StatusCode::OK,
+            &Envelope::new(&operations, operations.len()),
+        )
+    }
+
+    async fn jaeger_search(&self, params: &Params) -> Result<Response<Body>, ApiError> {
+        let found = Search::parse(params)?.run(&self.store);
+        self.heavy(move || {
+            let total = found.traces.len();
+            json_response(
+                StatusCode::OK,
+                &Envelope::new(JaegerTraces(&found.traces), total),
+            )
+        })
+        .await
+    }
+
+    async fn jaeger_trace(&self, id: &str) -> Result<Response<Body>, ApiError> {
+        let trace = self.trace(id)?;
+        self.heavy(move || json_response(StatusCode::OK, &Envelope::new([JaegerTrace(&trace)], 1)))
+            .await
+    }
+
+    async fn critical_path(&self, id: &str, params: &Params) -> Result<Response<Body>, ApiError> {
+        let mode = params.mode()?;
+        let layout = self.layout(self.trace(id)?, mode).await?;
+        self.heavy(move || critical_path_json(&layout.analysis))
+            .await?
+            .map(|bytes| json_bytes(StatusCode::OK, bytes))
+    }
+
+    async fn contribution(&self, params: &Params) -> Result<Response<Body>, ApiError> {
+        let mode = params.mode()?;
+        let found = Search::parse(params)?.run(&self.store);
+        let matched = found.matched;
+        self.heavy(move || {
+            let contribution = contribute(&found.traces, mode);
+            json_response(
+                StatusCode::OK,
+                &ContributionJson {
+                    mode,
+                    traces: found.traces.len(),
+                    matched,
+                    aggregate: &contribution.operations,
+                    services: &contribution.services,
+                },
+            )
+        })
+        .await
+    }
+
+    fn search(&self, params: &Params) -> Result<Response<Body>, ApiError> {
+        let found = Search::parse(params)?.run(&self.store);
+        let stats = self.store.stats();
+        let traces: Vec<SummaryJson<'_>> = found.traces.iter().map(|t| summary_json(t)).collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &SearchJson {
+                traces,
+                matched: found.matched,
+                stored: stats.traces,
+                evicted_traces: stats.evicted_traces,
+                refused_traces: stats.refused_traces,
+                generation: stats.generation,
+            },
+        ))
+    }
+
+    async fn rows(&self, id: &str, params: &Params) -> Result<Response<Body>, ApiError> {
+        let mode = params.mode()?;
+        let offset = params.number("offset", 0, u32::MAX as usize)?;
+        let limit = params.number("limit", 200, MAX_ROWS)?;
+        let collapsed: Vec<SpanId> = params
+            .get("collapsed")
+            .map(|list| {
+                list.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(SpanId::parse)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if collapsed.len() > MAX_COLLAPSED {
+            return Err(ApiError::bad_param(
+                "collapsed",
+                format!("names {} spans; at most {MAX_COLLAPSED}", collapsed.len()),
+            ));
+        }
+        let layout = self.layout(self.trace(id)?, mode).await?;
+        self.heavy(move || {
+            let collapsed = layout.spans_named(&collapsed);
+            let window = layout.rows(offset, limit, &collapsed);
+            json_response(StatusCode::OK, &rows_json(&layout, offset, &window))
+        })
+        .await
+    }
+
+    fn span(&self, trace_id: &str, span_id: &str) -> Result<Response<Body>, ApiError> {
+        let trace = self.trace(trace_id)?;
+        let wanted = SpanId::parse(span_id);
+        let index = trace
+            .trace
+            .spans
+            .iter()
+            .position(|s| *s.span_id() == wanted)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("span `{span_id}` is not in trace `{trace_id}`"))
+            })?;
+        Ok(json_response(StatusCode::OK, &span_json(&trace, index)))
+    }
+
+    fn status(&self) -> Response<Body> {
+        let stats = self.store.stats();
+        let limits = self.store.limits();
+        json_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "traces": stats.traces,
+                "spans": stats.spans,
+                "bytes": stats.bytes,
+                "evicted_traces": stats.evicted_traces,
+                "refused_traces": stats.refused_traces,
+                "generation": stats.generation,
+                "max_traces": limits.max_traces,
+                "max_spans": limits.max_spans,
+                "max_bytes": limits.max_bytes,
+            }),
+        )
+    }
+}
+
+/// One trace of `lightstep analyze --format json`, written by the same writer.
+fn critical_path_json(analysis: &CriticalPathAnalysis) -> Result<Vec<u8>, ApiError> {
+    let failed = || ApiError::internal("could not write the critical path");
+    let mut writer = JsonWriter::new(Vec::new()).map_err(|_| failed())?;
+    writer.trace(analysis).map_err(|_| failed())?;
+    let document = writer.finish(None).map_err(|_| failed())?;
+    let mut document: serde_json::Value =
+        serde_json::from_slice(&document).map_err(|_| failed())?;
+    let trace = document
+        .get_mut("traces")
+        .and_then(|t| t.get_mut(0))
+        .map(serde_json::Value::take)
+        .ok_or_else(failed)?;
+    serde_json::to_vec(&trace).map_err(|_| failed())
+}
+
+/// Contribution per (service, operation) and per service.
+#[derive(Debug)]
+pub(crate) struct Contribution {
+    pub(crate) operations: Aggregate,
+    pub(crate) services: Aggregate,
+}
+
+/// The contribution of `traces` to their critical paths in `mode`, as `lightstep analyze
+/// --aggregate` computes it; per service, the same computation with each service as one
+/// operation.
+pub(crate) fn contribute(traces: &[Arc<StoredTrace>], mode: Mode) -> Contribution {
+    let mut analyzer = Analyzer::new(Options::new(mode));
+    let mut analysis = CriticalPathAnalysis::default();
+    let mut operations = Aggregator::new();
+    let mut services = Aggregator::new();
+    let mut by_service = CriticalPathAnalysis::default();
+    for trace in traces {
+        analyzer.analyze_into(&trace.trace, &mut analysis);
+        operations.add(&analysis);
+        // The same analysis with the services as its operations, for the same percentiles.
+        by_service.start_ns = analysis.start_ns;
+        by_service.end_ns = analysis.end_ns;
+        by_service.operations.clone_from(&analysis.services);
+        by_service.path.clone_from(&analysis.path);
+        for p in &mut by_service.path {
+            let service = analysis
+                .operations
+                .get(p.operation_index)
+                .map(|o| &o.service);
+            p.operation_index = service
+                .and_then(|s| analysis.services.iter().position(|x| x.service == *s))
+                .unwrap_or(usize::MAX);
+        }
+        services.add(&by_service);
+    }
+    Contribution {
+        operations: operations.finish(),
+        services: services.finish(),
+    }
+}
+
+#[derive(Serialize)]
+struct ContributionJson<'a> {
+    mode: Mode,
+    traces: usize,
+    matched: usize,
+    aggregate: &'a Aggregate,
+    services: &'a Aggregate,
+}
+
+#[derive(Serialize)]
+struct SearchJson<'a> {
+    traces: Vec<SummaryJson<'a>>,
+    matched: usize,
+    stored: usize,
+    evicted_traces: u64,
+    refused_traces: u64,
+    generation: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    trace_id: &'a str,
+    root_service: &'a str,
+    root_operation: &'a str,
+    start_unix_nano: u64,
+    duration_ns: u64,
+    spans: usize,
+    errors: usize,
+    services: Vec<ServiceCount<'a>>,
+}
+
+#[derive(Serialize)]
+struct ServiceCount<'a> {
+    service: &'a str,
+    spans: usize,
+}
+
+fn summary_json(trace: &StoredTrace) -> SummaryJson<'_> {
+    let s = &trace.summary;
+    SummaryJson {
+        trace_id: &s.trace_id,
+        root_service: &s.root_service,
+        root_operation: &s.root_operation,
+        start_unix_nano: s.start_ns,
+        duration_ns: s.duration_ns(),
+        spans: s.spans,
+        errors: s.errors,
+        services: s
+            .services
+            .iter()
+            .map(|(service, spans)| ServiceCount {
+                service,
+                spans: *spans,
+            })
+            .collect(),
+    }
+}
+
+#[derive(Serialize)]
+struct RowsJson<'a> {
+    trace_id: &'a str,
+    mode: Mode,
+    start_unix_nano: u64,
+    duration_ns: u64,
+    spans: usize,
+    visible_rows: usize,
+    offset: usize,
+    root_service: &'a str,
+    root_operation: &'a str,
+    critical_path_ns: u64,
+    critical_spans: usize,
+    diagnostics: &'a lightstep_analysis::Diagnostics,
+    services: Vec<&'a str>,
+    rows: Vec<RowJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RowJson<'a> {
+    row: usize,
+    span_id: String,
+    parent_span_id: Option<String>,
+    parent_row: Option<usize>,
+    depth: u32,
+    service: &'a str,
+    operation: &'a str,
+    kind: &'static str,
+    error: bool,
+    start_ns: u64,
+    duration_ns: u64,
+    children: u32,
+    collapsed: bool,
+    critical: bool,
+    critical_ns: u64,
+    sections: Vec<[u64; 2]>,
+}
+
+fn rows_json<'a>(
+    layout: &'a Layout,
+    offset: usize,
+    window: &crate::layout::Window<'a>,
+) -> RowsJson<'a> {
+    let trace = &layout.trace;
+    let spans = &trace.trace.spans;
+    let t0 = layout.start_ns;
+    RowsJson {
+        trace_id: &trace.summary.trace_id,
+        mode: layout.mode(),
+        start_unix_nano: t0,
+        duration_ns: layout.end_ns.saturating_sub(t0),
+        spans: spans.len(),
+        visible_rows: window.visible,
+        offset,
+        root_service: &trace.summary.root_service,
+        root_operation: &trace.summary.root_operation,
+        critical_path_ns: layout.analysis.critical_ns(),
+        critical_spans: layout.analysis.path.len(),
+        diagnostics: &layout.analysis.diagnostics,
+        services: trace.summary.services.iter().map(|(s, _)| &**s).collect(),
+        rows: window
+            .rows
+            .iter()
+            .map(|r| {
+                let span = &spans[r.span];
+                RowJson {
+                    row: r.row,
+                    span_id: span.span_id().to_string(),
+                    parent_span_id: span.parent_id().map(SpanId::to_string),
+                    parent_row: r.parent_row,
+                    depth: r.depth,
+                    service: span.service(),
+                    operation: span.name(),
+                    kind: span.kind().as_str(),
+                    error: span.status() == Status::Error,
+                    start_ns: span.start_ns().saturating_sub(t0),
+                    duration_ns: span.duration_ns(),
+                    children: r.children,
+                    collapsed: r.collapsed,
+                    critical: r.critical,
+                    critical_ns: r.critical_ns,
+                    sections: r
+                        .sections
+                        .iter()
+                        .map(|&(s, e)| [s.saturating_sub(t0), e.saturating_sub(t0)])
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}
+
+#[derive(Serialize)]
+struct AttributeJson<'a> {
+    key: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: serde_json::Value,
+}
+
+fn attributes_json(attributes: &[KeyValue]) -> Vec<AttributeJson<'_>> {
+    attributes
+        .iter()
+        .map(|kv| AttributeJson {
+            key: &kv.key,
+            kind: kv.value.type_name(),
+            value: kv.value.to_json(),
+        })
+        .collect()
+}
+
+fn span_json(trace: &StoredTrace, index: usize) -> serde_json::Value {
+    let span = &trace.trace.spans[index];
+    let details = trace.details(index);
+    let status = match span.status() {
+        Status::Error => "error",
+        Status::Ok => "ok",
+        _ => "unset",
+    };
+    let links: Vec<serde_json::Value> = span
+        .links()
+        .iter()
+        .enumerate()
+        .map(|(k, link)| {
+            let attributes = details
+                .and_then(|d| d.links.get(k))
+                .filter(|l| l.span_id == link.span_id)
+                .map(|l| attributes_json(&l.attributes))
+                .unwrap_or_default();
+            serde_json::json!({
+                "trace_id": link.trace_id.to_string(),
+                "span_id": link.span_id.to_string(),
+                "attributes": attributes,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "trace_id": trace.summary.trace_id,
+        "span_id": span.span_id().to_string(),
+        "parent_span_id": span.parent_id().map(SpanId::to_string),
+        "service": span.service(),
+        "operation": span.name(),
+        "kind": span.kind().as_str(),
+        "status": {
+            "code": status,
+            "message": details.map_or("", |d| &*d.status_message),
+        },
+        "start_unix_nano": span.start_ns(),
+        "end_unix_nano": span.end_ns(),
+        "duration_ns": span.duration_ns(),
+        "host": span.host(),
+        "has_details": details.is_some(),
+        "attributes": details.map(|d| attributes_json(&d.attributes)).unwrap_or_default(),
+        "events": details.map(|d| d.events.iter().map(|e| serde_json::json!({
+            "time_unix_nano": e.time_ns,
+            "name": &*e.name,
+            "attributes": attributes_json(&e.attributes),
+        })).collect::<Vec<_>>()).unwrap_or_default(),
+        "links": links,
+        "resource": details.map(|d| attributes_json(&d.resource)).unwrap_or_default(),
+        "scope": details.map(|d| serde_json::json!({
+            "name": &*d.scope.name,
+            "version": &*d.scope.version,
+            "attributes": attributes_json(&d.scope.attributes),
+        })),
+    })
+}

@@ -1,0 +1,304 @@
+//! Jaeger's read endpoints over real trace files, checked against the files themselves (Jaeger
+//! JSON written by Jaeger UI's own fixtures) and read back by the analysis crate's Jaeger
+//! reader.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lightstep_analysis::{Status, Trace};
+use serde_json::Value;
+
+use crate::*;
+
+const GENAI: &str = "jaeger/genaiTestTrace.json";
+const SOCIAL: &str = "deathstarbench/socialnetwork-compose-post.json";
+
+fn duration_ns(trace: &Trace) -> u64 {
+    let start = trace.spans.iter().map(|s| s.start_ns()).min().unwrap();
+    let end = trace
+        .spans
+        .iter()
+        .map(|s| s.end_ns().max(s.start_ns()))
+        .max()
+        .unwrap();
+    end - start
+}
+
+#[tokio::test]
+async fn services_and_operations_are_those_of_the_files() {
+    let explorer = explorer_over(&[SOCIAL, GENAI]).await;
+    let traces: Vec<Trace> = [SOCIAL, GENAI]
+        .iter()
+        .flat_map(|f| read_fixture(f))
+        .collect();
+    let services: BTreeSet<String> = traces
+        .iter()
+        .flat_map(|t| t.spans.iter().map(|s| s.service().to_owned()))
+        .collect();
+    let answer = get_json(&explorer, "/api/services").await;
+    let listed: Vec<String> = serde_json::from_value(answer["data"].clone()).unwrap();
+    assert_eq!(listed, services.iter().cloned().collect::<Vec<_>>());
+    assert_eq!(answer["total"], services.len());
+    assert!(answer["errors"].is_null());
+
+    for service in &services {
+        let expected: BTreeSet<String> = traces
+            .iter()
+            .flat_map(|t| t.spans.iter())
+            .filter(|s| s.service() == service)
+            .map(|s| s.name().to_owned())
+            .collect();
+        let path = format!(
+            "/api/services/{}/operations",
+            percent_encoding::utf8_percent_encode(service, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let answer = get_json(&explorer, &path).await;
+        let listed: Vec<String> = serde_json::from_value(answer["data"].clone()).unwrap();
+        assert_eq!(
+            listed,
+            expected.into_iter().collect::<Vec<_>>(),
+            "{service}"
+        );
+    }
+    let none = get_json(&explorer, "/api/services/no-such-service/operations").await;
+    assert_eq!(none["data"], serde_json::json!([]));
+    explorer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_trace_comes_back_in_jaeger_shape() {
+    let explorer = explorer_over(&[GENAI]).await;
+    let original: Value = serde_json::from_slice(&std::fs::read(fixture(GENAI)).unwrap()).unwrap();
+    let id = original["traceID"].as_str().unwrap();
+    let answer = get_json(&explorer, &format!("/api/traces/{id}")).await;
+    assert_eq!(answer["total"], 1);
+    assert_eq!(
+        (answer["limit"].as_u64(), answer["offset"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(answer["errors"].is_null());
+    let trace = &answer["data"][0];
+    assert_eq!(trace["traceID"], id);
+    let processes = trace["processes"]
+        .as_object()
+        .expect("processes is an object");
+
+    // Every span of the file, with its ids, times, parent and service.
+    let spans = trace["spans"].as_array().unwrap();
+    let originals = original["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), originals.len());
+    let service_of = |doc: &Value, span: &Value| -> String {
+        let pid = span["processID"].as_str().unwrap();
+        doc["processes"][pid]["serviceName"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let served: BTreeMap<&str, &Value> = spans
+        .iter()
+        .map(|s| (s["spanID"].as_str().unwrap(), s))
+        .collect();
+    for o in originals {
+        let span_id = o["spanID"].as_str().unwrap();
+        let s = served
+            .get(span_id)
+            .unwrap_or_else(|| panic!("span {span_id} missing"));
+        assert_eq!(s["traceID"], id);
+        for field in ["operationName", "startTime", "duration"] {
+            assert_eq!(s[field], o[field], "{span_id} {field}");
+        }
+        assert_eq!(s["references"], o["references"], "{span_id}");
+        assert_eq!(service_of(trace, s), service_of(&original, o), "{span_id}");
+        assert!(s["tags"].is_array() && s["logs"].is_array());
+        // Jaeger derives these tags from OTLP fields; the file's own say the same.
+        let tag = |span: &Value, key: &str| -> Option<Value> {
+            span["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["key"] == key)
+                .map(|t| t["value"].clone())
+        };
+        assert_eq!(tag(s, "span.kind"), tag(o, "span.kind"), "{span_id}");
+        if tag(o, "error") == Some(Value::Bool(true)) {
+            assert_eq!(tag(s, "error"), Some(Value::Bool(true)), "{span_id}");
+        }
+    }
+    // Every process is used and named.
+    for (key, process) in processes {
+        assert!(key.starts_with('p'), "{key}");
+        assert!(process["serviceName"].is_string());
+        assert!(spans.iter().any(|s| s["processID"] == key.as_str()));
+    }
+
+    // And the analysis crate's Jaeger reader reads it back as the file.
+    let served: Vec<Trace> = {
+        let mut out = Vec::new();
+        let body = serde_json::to_vec(&serde_json::json!({ "data": answer["data"] })).unwrap();
+        lightstep_analysis::read::read_traces(
+            &body[..],
+            "served.json".as_ref(),
+            Some(lightstep_analysis::read::Format::JaegerJson),
+            |t| {
+                out.push(t);
+                Ok(())
+            },
+        )
+        .unwrap();
+        out
+    };
+    let from_file = read_fixture(GENAI);
+    assert_eq!(served, from_file);
+    explorer.shutdown().await;
+}
+
+#[tokio::test]
+async fn search_filters_like_jaeger_does() {
+    let explorer = explorer_over(&[SOCIAL, "crisp/err_pattern1/err1.json"]).await;
+    let traces: Vec<Trace> = [SOCIAL, "crisp/err_pattern1/err1.json"]
+        .iter()
+        .flat_map(|f| read_fixture(f))
+        .collect();
+    let ids = |answer: &Value| -> BTreeSet<String> {
+        answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["traceID"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let expect = |keep: &dyn Fn(&Trace) -> bool| -> BTreeSet<String> {
+        traces
+            .iter()
+            .filter(|t| keep(t))
+            .map(|t| t.trace_id.to_string())
+            .collect()
+    };
+
+    let all = get_json(&explorer, "/api/traces").await;
+    assert_eq!(ids(&all), expect(&|_| true));
+
+    // By service and operation: any span of the trace.
+    let service = traces[0].spans[3].service().to_owned();
+    let operation = traces[0].spans[3].name().to_owned();
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let by_service = get_json(&explorer, &format!("/api/traces?service={}", enc(&service))).await;
+    assert_eq!(
+        ids(&by_service),
+        expect(&|t| t.spans.iter().any(|s| s.service() == service))
+    );
+    let by_operation = get_json(
+        &explorer,
+        &format!(
+            "/api/traces?service={}&operation={}",
+            enc(&service),
+            enc(&operation)
+        ),
+    )
+    .await;
+    assert_eq!(
+        ids(&by_operation),
+        expect(&|t| t
+            .spans
+            .iter()
+            .any(|s| s.service() == service && s.name() == operation))
+    );
+
+    // By duration, between the shortest and the longest trace.
+    let mut durations: Vec<u64> = traces.iter().map(duration_ns).collect();
+    durations.sort_unstable();
+    let (low, high) = (durations[3], durations[durations.len() - 4]);
+    let window = get_json(
+        &explorer,
+        &format!(
+            "/api/traces?minDuration={low}ns&maxDuration={}us",
+            high / 1000
+        ),
+    )
+    .await;
+    assert_eq!(
+        ids(&window),
+        expect(&|t| duration_ns(t) >= low && duration_ns(t) <= high / 1000 * 1000)
+    );
+
+    // Failed spans, as Jaeger UI and Grafana ask for them.
+    let errors = get_json(&explorer, "/api/traces?tags=%7B%22error%22%3A%22true%22%7D").await;
+    let failed = expect(&|t| t.spans.iter().any(|s| s.status() == Status::Error));
+    assert!(!failed.is_empty(), "the fixtures hold failed spans");
+    assert_eq!(ids(&errors), failed);
+    let errors = get_json(&explorer, "/api/traces?tag=error:true").await;
+    assert_eq!(ids(&errors), failed);
+
+    // By id, and a limit (newest first).
+    let one = &traces[5].trace_id.to_string();
+    let by_id = get_json(&explorer, &format!("/api/traces?traceID={one}")).await;
+    assert_eq!(ids(&by_id), BTreeSet::from([one.clone()]));
+    let limited = get_json(&explorer, "/api/traces?limit=3").await;
+    assert_eq!(limited["data"].as_array().unwrap().len(), 3);
+    let mut starts: Vec<u64> = traces
+        .iter()
+        .map(|t| t.spans.iter().map(|s| s.start_ns()).min().unwrap())
+        .collect();
+    starts.sort_unstable_by(|a, b| b.cmp(a));
+    let first_start = limited["data"][0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["startTime"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    assert_eq!(first_start, starts[0] / 1000);
+
+    // A time range in microseconds, as Grafana sends it.
+    let from = starts[4] / 1000;
+    let range = get_json(
+        &explorer,
+        &format!("/api/traces?start={from}&end={}", u64::MAX / 1000),
+    )
+    .await;
+    assert_eq!(ids(&range).len(), 5);
+    explorer.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_are_json_with_the_status_and_the_parameter() {
+    let explorer = explorer_over(&[GENAI]).await;
+    for (path, status, needle) in [
+        ("/api/traces?minDuration=soon", 400, "`minDuration`"),
+        ("/api/traces?limit=many", 400, "`limit`"),
+        ("/api/traces?start=monday", 400, "`start`"),
+        ("/api/traces?tags=%5B1%5D", 400, "`tags`"),
+        (
+            "/api/critical-path/4a1b2c3d4e5f60718293a4b5c6d7e8f9?mode=fast",
+            400,
+            "`mode`",
+        ),
+        (
+            "/api/trace-rows/4a1b2c3d4e5f60718293a4b5c6d7e8f9?limit=9999999",
+            400,
+            "`limit`",
+        ),
+        ("/api/traces/0123456789abcdef", 404, "`0123456789abcdef`"),
+        (
+            "/api/critical-path/0123456789abcdef",
+            404,
+            "`0123456789abcdef`",
+        ),
+        (
+            "/api/spans/4a1b2c3d4e5f60718293a4b5c6d7e8f9/00000000000000ff",
+            404,
+            "`00000000000000ff`",
+        ),
+        ("/api/unknown", 404, "/api/unknown"),
+    ] {
+        let answer = get(&explorer, path).await;
+        assert_eq!(answer.status, status, "{path}");
+        let body = answer.json();
+        assert!(body["data"].is_null(), "{path}");
+        assert_eq!(body["errors"][0]["code"], status, "{path}");
+        let msg = body["errors"][0]["msg"].as_str().unwrap();
+        assert!(msg.contains(needle), "{path}: {msg}");
+    }
+    explorer.shutdown().await;
+}

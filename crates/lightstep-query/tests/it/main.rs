@@ -1,0 +1,9 @@
+//! Integration tests of lightstep-query: every store against stand-in servers on 127.0.0.1
+//! that serve the repository's fixtures in each API's documented shapes, and fail in each way
+//! a store can fail.
+
+mod errors;
+mod fixtures;
+mod standin;
+mod stores;
+mod tls;
