@@ -84,8 +84,8 @@ pub use transport::ACCESS_TOKEN_HEADER;
 
 use crate::processor::{DeliveryProcessor, Settings, Transport};
 
-/// Not API: what `benches/stages.rs` and `benches/delivery.rs` measure (the encoder, the no-op
-/// exporter and the no-op processor of the ceilings). May change at any time.
+/// Not API: what `benches/stages.rs`, `benches/delivery.rs` and `benches/cpu.rs` measure (the
+/// encoder, the no-op exporter and the no-op processor of the ceilings). May change at any time.
 #[doc(hidden)]
 pub mod bench_support {
     use opentelemetry_sdk::Resource;
@@ -96,7 +96,7 @@ pub mod bench_support {
     pub struct ProtobufEncoder(crate::encode::proto::ProtoEncoder);
 
     /// The pipeline `config` describes, with an exporter that discards every batch and
-    /// reports it delivered: the no-op exporter of issue #3's ceiling (span creation, the
+    /// reports it delivered: the no-op exporter of the throughput ceiling (span creation, the
     /// queue and the export thread, nothing encoded or sent). With a configuration that does
     /// not export (`OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER=none`) there is no processor, and
     /// the no-op exporter is not used either.
