@@ -1,7 +1,5 @@
 //! Errors of the exporter.
 
-use std::path::PathBuf;
-
 /// What can go wrong building or stopping the pipeline.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -13,17 +11,6 @@ pub enum ExporterError {
     /// The exporter could not be built from a valid configuration.
     #[error("cannot build the OTLP exporter: {0}")]
     Build(String),
-    /// A TLS file named by the configuration could not be read.
-    #[error("cannot read the {what} `{}`", path.display())]
-    TlsFile {
-        /// Which file.
-        what: &'static str,
-        /// Its path.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        error: std::io::Error,
-    },
     /// The exporter's own runtime or thread could not be started.
     #[error("cannot start the export thread")]
     Runtime(#[source] std::io::Error),

@@ -776,6 +776,9 @@ fn tls_config(store: &str, ca_file: Option<&Path>) -> Result<rustls::ClientConfi
             return Err(ca_error("it holds no PEM certificate".into()));
         }
     }
+    // Deprecated by rustls 0.23.48 (no post-quantum key exchange), with no replacement for
+    // *ring*: see docs/adr/011-one-async-transport-core.md.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
