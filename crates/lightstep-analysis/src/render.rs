@@ -1,4 +1,5 @@
-//! Renderers: a terminal table, a stable JSON shape, and an SVG timeline.
+//! Renderers: a terminal table, a stable JSON shape, an SVG timeline, and for calling
+//! contexts folded stacks, flame graphs and the comparison of two sets of traces.
 //!
 //! # JSON shape
 //!
@@ -34,9 +35,12 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
+use crate::context::ContextTree;
 use crate::{
     AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, OffPathReason, SpanId, Trace,
 };
+
+mod flame;
 
 // ---- JSON -----------------------------------------------------------------------------------
 
@@ -574,7 +578,7 @@ const PALETTE: [&str; 12] = [
     "#9c755f", "#bab0ac", "#86bcb6", "#d37295",
 ];
 
-fn xml(text: &str) -> String {
+pub(crate) fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -855,6 +859,142 @@ pub fn write_svg(
     out.write_all(svg.as_bytes())
 }
 
+// ---- calling contexts -----------------------------------------------------------------------
+
+/// Each context's frames as a folded line (without the count), from cached frame labels.
+fn folded_lines(tree: &ContextTree) -> Vec<Option<String>> {
+    let labels: Vec<String> = tree.nodes.iter().map(|n| n.frame.label()).collect();
+    (0..tree.nodes.len())
+        .map(|i| {
+            if tree.nodes[i].self_ns == 0 {
+                return None;
+            }
+            let path = tree.path(i);
+            let mut line = String::new();
+            for (k, &p) in path.iter().enumerate() {
+                if k > 0 {
+                    line.push(';');
+                }
+                line.push_str(&labels[p]);
+            }
+            Some(line)
+        })
+        .collect()
+}
+
+/// Writes folded stacks, the input format of flamegraph.pl and inferno: one line per calling
+/// context with critical-path time, `frame;frame;frame <nanoseconds>`, frames from the top of
+/// the trace down ([`crate::context::Frame::label`]), the count the context's own critical-path
+/// time summed over all traces in integer nanoseconds; lines in byte order.
+pub fn write_folded(out: &mut impl Write, tree: &ContextTree) -> io::Result<()> {
+    let mut lines: Vec<(String, u128)> = folded_lines(tree)
+        .into_iter()
+        .zip(&tree.nodes)
+        .filter_map(|(line, node)| Some((line?, node.self_ns)))
+        .collect();
+    lines.sort_unstable();
+    for (line, ns) in lines {
+        writeln!(out, "{line} {ns}")?;
+    }
+    out.flush()
+}
+
+/// The colour of each service, by its place among all services in name order.
+fn service_colours<'a>(services: impl Iterator<Item = &'a str>) -> HashMap<&'a str, &'static str> {
+    let mut names: Vec<&str> = services.collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(k, name)| (name, PALETTE[k % PALETTE.len()]))
+        .collect()
+}
+
+fn per_trace(ns: f64, traces: usize) -> String {
+    format_duration(if traces == 0 {
+        0
+    } else {
+        (ns / traces as f64).round() as u64
+    })
+}
+
+fn folding_note(max_depth: usize) -> String {
+    format!(
+        "svc:op (xN): N consecutive calls of one operation (direct recursion) folded into one frame; \
+         …(N more): frames beyond the {max_depth}th folded, with all their time"
+    )
+}
+
+/// Writes a flame graph of the calling contexts as SVG: each frame as wide as the critical-path
+/// time spent in it and below it over all traces, coloured by service. With
+/// [`ContextTree::by_root`], one graph per entry point, each as wide as the page.
+pub fn write_flamegraph(out: &mut impl Write, tree: &ContextTree) -> io::Result<()> {
+    let colours = service_colours(tree.nodes.iter().filter_map(|n| n.frame.service()));
+    let traces = tree.traces;
+    let frames = tree
+        .nodes
+        .iter()
+        .map(|node| flame::FlameFrame {
+            parent: node.parent,
+            label: node.frame.label(),
+            own: node.self_ns as f64,
+            fill: node
+                .frame
+                .service()
+                .and_then(|s| colours.get(s))
+                .copied()
+                .unwrap_or("#bbbbbb")
+                .to_owned(),
+        })
+        .collect();
+    let total = tree.critical_ns as f64;
+    let self_ns: Vec<(u128, usize)> = tree.nodes.iter().map(|n| (n.self_ns, n.traces)).collect();
+    let pct = move |ns: f64| if total > 0.0 { 100.0 * ns / total } else { 0.0 };
+    let detail = move |frame: Option<usize>, inclusive: f64| match frame {
+        None => format!(
+            "{} of critical path in {traces} traces, {} a trace",
+            format_duration(inclusive as u64),
+            per_trace(inclusive, traces)
+        ),
+        Some(i) => {
+            let (own, in_traces) = self_ns.get(i).copied().unwrap_or((0, 0));
+            format!(
+                "{} ({:.1}%), {} a trace; {} in the frame itself; on the path of {in_traces} of {traces} traces",
+                format_duration(inclusive as u64),
+                pct(inclusive),
+                per_trace(inclusive, traces),
+                format_duration(u64::try_from(own).unwrap_or(u64::MAX)),
+            )
+        }
+    };
+    let heading = move |label: &str, inclusive: f64| {
+        format!(
+            "{label}: {} of critical path ({:.1}% of all traces' critical path)",
+            format_duration(inclusive as u64),
+            pct(inclusive),
+        )
+    };
+    let flame = flame::Flame {
+        title: format!(
+            "Critical path by calling context: {} traces, {}",
+            tree.traces,
+            format_duration(u64::try_from(tree.critical_ns).unwrap_or(u64::MAX))
+        ),
+        notes: vec![
+            "width: critical-path time in the frame and below it, summed over all traces \
+             (hover for figures); colour: service"
+                .to_owned(),
+            folding_note(tree.max_depth),
+        ],
+        frames,
+        group_heading: tree.by_root.then(|| Box::new(heading) as flame::Heading),
+        detail: Box::new(detail),
+    };
+    flame::write(out, &flame)?;
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1019,5 +1159,171 @@ mod tests {
             "{}",
             &svg[..400]
         );
+    }
+
+    // ---- calling contexts ----
+
+    use crate::context::{ContextAggregator, ContextOptions};
+
+    /// web:GET [0,100] calls `name` [10,60] (service db), which calls cache:get [20,30].
+    fn context_trace(k: u128, name: &str, db_end: u64) -> Trace {
+        let t = TraceId::from_u128(k);
+        Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t.clone(), SpanId::from_u64(1), 0, 100)
+                    .with_service("web")
+                    .with_name("GET"),
+                Span::new(t.clone(), SpanId::from_u64(2), 10, db_end)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service("db")
+                    .with_name(name),
+                Span::new(t, SpanId::from_u64(3), 20, 30)
+                    .with_parent(SpanId::from_u64(2))
+                    .with_service("cache")
+                    .with_name("get"),
+            ],
+        )
+    }
+
+    fn tree_of(traces: &[Trace], options: ContextOptions) -> ContextTree {
+        let mut contexts = ContextAggregator::new(options);
+        for trace in traces {
+            let assembled = assemble(trace, &Options::default());
+            let analysis = analyze_assembled(trace, &assembled);
+            contexts.add(trace, &assembled, &analysis);
+        }
+        contexts.finish()
+    }
+
+    #[test]
+    fn folded_lines_are_frames_then_an_integer_count() {
+        let tree = tree_of(
+            &[context_trace(1, "query", 60), context_trace(2, "query", 80)],
+            ContextOptions::default(),
+        );
+        let mut out = Vec::new();
+        write_folded(&mut out, &tree).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // web: 10 + 40, then 10 + 20; db: 40, then 60; cache: 10 twice.
+        assert_eq!(
+            text,
+            "web:GET 80\nweb:GET;db:query 100\nweb:GET;db:query;cache:get 20\n"
+        );
+        // What flamegraph.pl and inferno read: everything before the last space is the
+        // stack, split at `;`; after it an integer.
+        let sum: u64 = text
+            .lines()
+            .map(|line| line.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(u128::from(sum), tree.critical_ns);
+    }
+
+    #[test]
+    fn a_name_cannot_add_a_line_a_frame_or_markup() {
+        let evil = "q;x\n<script>alert(1)</script> & \"\u{1b}[2J 99";
+        let tree = tree_of(&[context_trace(1, evil, 60)], ContextOptions::default());
+        let mut out = Vec::new();
+        write_folded(&mut out, &tree).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        for line in text.lines() {
+            let (stack, count) = line.rsplit_once(' ').unwrap();
+            count.parse::<u64>().unwrap();
+            assert!(stack.split(';').count() <= 3, "{line}");
+            assert!(!line.contains('\u{1b}'));
+        }
+        assert!(text.contains(r"db:q\u{3b}x\n<script>"), "{text}");
+
+        let mut svg = Vec::new();
+        write_flamegraph(&mut svg, &tree).unwrap();
+        let svg = String::from_utf8(svg).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        assert!(doc.descendants().all(|n| n.tag_name().name() != "script"));
+        let title = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("title"))
+            .filter_map(|n| n.text())
+            .find(|t| t.starts_with("db:"))
+            .unwrap();
+        // The name as text, escapes and all, not as markup.
+        assert!(title.starts_with(r#"db:q\u{3b}x\n<script>alert(1)</script> & "\u{1b}[2J 99"#));
+    }
+
+    /// Each `<g>` of a flame graph: (its title, its rectangle's fill and width).
+    fn frames_of(svg: &str) -> Vec<(String, String, f64)> {
+        let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
+        doc.descendants()
+            .filter(|n| n.has_tag_name("g") && n.attribute("transform").is_none())
+            .map(|g| {
+                let title = g
+                    .children()
+                    .find(|c| c.has_tag_name("title"))
+                    .and_then(|c| c.text())
+                    .unwrap_or_default()
+                    .to_owned();
+                let rect = g.children().find(|c| c.has_tag_name("rect")).unwrap();
+                (
+                    title,
+                    rect.attribute("fill").unwrap().to_owned(),
+                    rect.attribute("width").unwrap().parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flame_graph_widths_follow_time_and_by_root_draws_one_graph_per_entry_point() {
+        let t = TraceId::from_u128(9);
+        let other_entry = Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t, SpanId::from_u64(1), 0, 300)
+                    .with_service("batch")
+                    .with_name("run"),
+            ],
+        );
+        let traces = [context_trace(1, "query", 60), other_entry];
+        let mut svg = Vec::new();
+        write_flamegraph(&mut svg, &tree_of(&traces, ContextOptions::default())).unwrap();
+        let frames = frames_of(&String::from_utf8(svg).unwrap());
+        let width = |prefix: &str| {
+            frames
+                .iter()
+                .find(|(title, _, _)| title.starts_with(prefix))
+                .unwrap()
+                .2
+        };
+        // One graph over `all`: 400 ns in all, web:GET 100 of it, batch:run 300.
+        assert!((width("all") - 1180.0).abs() < 0.01);
+        assert!((width("web:GET") - 295.0).abs() < 0.01);
+        assert!((width("batch:run") - 885.0).abs() < 0.01);
+        assert!((width("db:query") - 295.0 * 0.5).abs() < 0.01);
+
+        let mut svg = Vec::new();
+        let tree = tree_of(&traces, ContextOptions::default().with_by_root(true));
+        write_flamegraph(&mut svg, &tree).unwrap();
+        let svg = String::from_utf8(svg).unwrap();
+        let frames = frames_of(&svg);
+        // Each entry point as wide as the page, with a heading, and no `all`.
+        assert!(frames.iter().all(|(title, _, _)| !title.starts_with("all")));
+        assert!((width_of(&frames, "web:GET") - 1180.0).abs() < 0.01);
+        assert!((width_of(&frames, "batch:run") - 1180.0).abs() < 0.01);
+        assert!(
+            svg.contains(
+                ">batch:run: 300ns of critical path (75.0% of all traces&apos; critical path)<"
+            ) || svg.contains(
+                ">batch:run: 300ns of critical path (75.0% of all traces' critical path)<"
+            ),
+            "{svg}"
+        );
+    }
+
+    fn width_of(frames: &[(String, String, f64)], prefix: &str) -> f64 {
+        frames
+            .iter()
+            .find(|(title, _, _)| title.starts_with(prefix))
+            .unwrap()
+            .2
     }
 }
