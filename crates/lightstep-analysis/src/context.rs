@@ -136,6 +136,34 @@ impl Frame {
             Self::Deeper { .. } => None,
         }
     }
+
+    /// What identifies the frame within its parent, whatever the counts in its label.
+    pub(crate) fn key(&self) -> FrameKey {
+        match self {
+            Self::Operation {
+                service, operation, ..
+            } => FrameKey::Operation(service.clone(), operation.clone()),
+            Self::Deeper { .. } => FrameKey::Deeper,
+        }
+    }
+
+    /// The same frame with the larger of both counts in its label.
+    pub(crate) fn merge_counts(&mut self, other: &Frame) {
+        match (self, other) {
+            (Self::Operation { repeat, .. }, Self::Operation { repeat: r, .. }) => {
+                *repeat = (*repeat).max(*r);
+            }
+            (Self::Deeper { frames }, Self::Deeper { frames: f }) => *frames = (*frames).max(*f),
+            _ => {}
+        }
+    }
+}
+
+/// A frame without its counts: how two trees' frames are matched.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum FrameKey {
+    Operation(Arc<str>, Arc<str>),
+    Deeper,
 }
 
 fn push_escaped(out: &mut String, name: &str) {

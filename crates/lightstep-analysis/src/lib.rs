@@ -31,6 +31,7 @@
 
 pub mod aggregate;
 mod assemble;
+pub mod compare;
 pub mod context;
 mod critical_path;
 mod error;

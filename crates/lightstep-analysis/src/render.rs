@@ -25,7 +25,9 @@
 //!  "aggregate":{...}}   // only with aggregation: see [`crate::aggregate::Aggregate`]
 //! ```
 //!
-//! Fields are only ever added; none is renamed or removed within a major version.
+//! Fields are only ever added; none is renamed or removed within a major version. The
+//! comparison's JSON ([`write_comparison_json`]) is [`crate::compare::Comparison`] as serde
+//! writes it, under the same rule.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -35,6 +37,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
+use crate::compare::{Change, Comparison};
 use crate::context::ContextTree;
 use crate::{
     AssembledTrace, CriticalPathAnalysis, Diagnostics, Gap, Mode, OffPathReason, SpanId, Trace,
@@ -995,6 +998,291 @@ pub fn write_flamegraph(out: &mut impl Write, tree: &ContextTree) -> io::Result<
     out.flush()
 }
 
+/// Writes a differential flame graph of a comparison as SVG: the frames of the after set, each
+/// as wide as its critical-path time per trace after; red where the context's own time got
+/// significantly slower, blue where faster (the deeper, the larger the change), grey where the
+/// difference is within noise.
+pub fn write_diff_flamegraph(out: &mut impl Write, comparison: &Comparison) -> io::Result<()> {
+    let largest = comparison
+        .contexts
+        .iter()
+        .filter(|c| c.test.significant())
+        .map(|c| c.change_mean_ns.abs())
+        .fold(0.0, f64::max);
+    let fill = |change: Change, delta: f64| {
+        let r = if largest > 0.0 {
+            (delta.abs() / largest).min(1.0)
+        } else {
+            0.0
+        };
+        let c = (215.0 - 175.0 * r).round() as u8;
+        match change {
+            Change::Slower => format!("#ff{c:02x}{c:02x}"),
+            Change::Faster => format!("#{c:02x}{c:02x}ff"),
+            Change::Noise => "#dddddd".to_owned(),
+        }
+    };
+    let frames = comparison
+        .contexts
+        .iter()
+        .map(|c| flame::FlameFrame {
+            parent: c.parent,
+            label: c.frame.label(),
+            own: c.after.mean_ns,
+            fill: fill(c.test.change, c.change_mean_ns),
+        })
+        .collect();
+    let rows: Vec<(f64, f64, f64, Change, f64)> = comparison
+        .contexts
+        .iter()
+        .map(|c| {
+            (
+                c.before.mean_ns,
+                c.after.mean_ns,
+                c.change_mean_ns,
+                c.test.change,
+                c.test.p_value,
+            )
+        })
+        .collect();
+    let detail = move |frame: Option<usize>, inclusive: f64| match frame.and_then(|i| rows.get(i)) {
+        None => format!(
+            "{} a trace after, in the frames and below",
+            format_duration(inclusive as u64)
+        ),
+        Some(&(before, after, delta, change, p)) => format!(
+            "{} a trace after with what is below; its own time {} before, {} after ({}), {}, p = {}",
+            format_duration(inclusive as u64),
+            format_duration(before.round() as u64),
+            format_duration(after.round() as u64),
+            signed_duration(delta),
+            verdict(change),
+            p_value(p),
+        ),
+    };
+    let gone = comparison
+        .contexts
+        .iter()
+        .filter(|c| c.after.traces == 0 && c.before.traces > 0)
+        .count();
+    let mut notes = vec![
+        format!(
+            "width: critical-path time per trace after ({} traces; before: {}); red: significantly slower, \
+             blue: significantly faster (Mann-Whitney U, two-sided, α = {}), grey: within noise",
+            comparison.after.traces, comparison.before.traces, comparison.alpha
+        ),
+        folding_note(comparison.max_depth),
+    ];
+    if gone > 0 {
+        notes.push(format!(
+            "{gone} contexts had critical-path time only before, so no width here (the text and JSON reports list them)"
+        ));
+    }
+    let heading = |label: &str, inclusive: f64| {
+        format!(
+            "{label}: {} a trace after",
+            format_duration(inclusive as u64)
+        )
+    };
+    let flame = flame::Flame {
+        title: format!(
+            "Critical path, after against before: {} a trace after, {} before",
+            per_trace(comparison.after.critical_ns as f64, comparison.after.traces),
+            per_trace(
+                comparison.before.critical_ns as f64,
+                comparison.before.traces
+            ),
+        ),
+        notes,
+        frames,
+        group_heading: comparison
+            .by_root
+            .then(|| Box::new(heading) as flame::Heading),
+        detail: Box::new(detail),
+    };
+    flame::write(out, &flame)?;
+    out.flush()
+}
+
+fn signed_duration(ns: f64) -> String {
+    let magnitude = format_duration(ns.abs().round() as u64);
+    if ns < 0.0 {
+        format!("-{magnitude}")
+    } else {
+        format!("+{magnitude}")
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn verdict(change: Change) -> &'static str {
+    match change {
+        Change::Slower => "slower",
+        Change::Faster => "faster",
+        Change::Noise => "noise",
+    }
+}
+
+/// Writes the comparison as JSON: [`Comparison`] as serde writes it, with the same escaping of
+/// terminal controls as the analysis JSON.
+pub fn write_comparison_json(out: &mut impl Write, comparison: &Comparison) -> io::Result<()> {
+    write_json(out, comparison)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Writes the comparison as text: the two sets, the test, then the operations and the calling
+/// contexts whose critical-path time changed, significant changes first, at most `max_rows`
+/// of each.
+pub fn write_comparison_text(
+    out: &mut impl Write,
+    comparison: &Comparison,
+    max_rows: usize,
+) -> io::Result<()> {
+    let (b, a) = (&comparison.before, &comparison.after);
+    let mean_b = b.critical_ns as f64 / b.traces.max(1) as f64;
+    let mean_a = a.critical_ns as f64 / a.traces.max(1) as f64;
+    writeln!(
+        out,
+        "before: {}, critical path {} a trace; after: {}, {} a trace ({})",
+        counted(b.traces, "trace", "traces"),
+        format_duration(mean_b.round() as u64),
+        counted(a.traces, "trace", "traces"),
+        format_duration(mean_a.round() as u64),
+        signed_duration(mean_a - mean_b),
+    )?;
+    writeln!(
+        out,
+        "Mann-Whitney U test of each row's critical-path time per trace (0 where absent), two-sided, \
+         alpha {}: {} rows tested, so about {:.1} flagged by chance if nothing changed",
+        comparison.alpha,
+        comparison.rows_tested,
+        comparison.rows_tested as f64 * comparison.alpha,
+    )?;
+    let row = |out: &mut dyn Write,
+               name: &str,
+               before: &crate::compare::SideStats,
+               after: &crate::compare::SideStats,
+               delta: f64,
+               test: &crate::compare::RankTest|
+     -> io::Result<()> {
+        writeln!(
+            out,
+            "  {:<6}  {name}  {} a trace (p = {})",
+            verdict(test.change),
+            signed_duration(delta),
+            p_value(test.p_value),
+        )?;
+        // Percentiles are over the traces that have the row: none, none to show.
+        let at = |side: &crate::compare::SideStats, ns: u64| {
+            if side.traces == 0 {
+                "-".to_owned()
+            } else {
+                format_duration(ns)
+            }
+        };
+        writeln!(
+            out,
+            "          traces {} → {}, p50 {} → {}, p90 {} → {}, p99 {} → {}, share {:.1}% → {:.1}%",
+            before.traces,
+            after.traces,
+            at(before, before.p50_ns),
+            at(after, after.p50_ns),
+            at(before, before.p90_ns),
+            at(after, after.p90_ns),
+            at(before, before.p99_ns),
+            at(after, after.p99_ns),
+            100.0 * before.share,
+            100.0 * after.share,
+        )
+    };
+    let tail = |out: &mut dyn Write, shown: usize, total: usize, significant: usize, what: &str| {
+        if total > shown {
+            writeln!(
+                out,
+                "  … {} more {what} ({significant} of them significant; the JSON report lists all)",
+                total - shown
+            )
+        } else {
+            Ok(())
+        }
+    };
+
+    writeln!(out, "\nper operation (service: operation):")?;
+    for o in comparison.operations.iter().take(max_rows) {
+        let name = format!(
+            "{}: {}",
+            truncate(&o.service, 32),
+            truncate(&o.operation, 48)
+        );
+        row(out, &name, &o.before, &o.after, o.change_mean_ns, &o.test)?;
+    }
+    let shown = comparison.operations.len().min(max_rows);
+    let hidden_significant = comparison
+        .operations
+        .iter()
+        .skip(shown)
+        .filter(|o| o.test.significant())
+        .count();
+    tail(
+        out,
+        shown,
+        comparison.operations.len(),
+        hidden_significant,
+        "operations",
+    )?;
+
+    let mut contexts: Vec<&crate::compare::ContextChange> = comparison
+        .contexts
+        .iter()
+        .filter(|c| c.before.traces + c.after.traces > 0)
+        .collect();
+    contexts.sort_by(|x, y| {
+        y.test
+            .significant()
+            .cmp(&x.test.significant())
+            .then_with(|| y.change_mean_ns.abs().total_cmp(&x.change_mean_ns.abs()))
+            .then_with(|| x.folded.cmp(&y.folded))
+    });
+    writeln!(out, "\nper calling context (its own time):")?;
+    for c in contexts.iter().take(max_rows) {
+        row(
+            out,
+            &left_truncate(&c.folded, 100),
+            &c.before,
+            &c.after,
+            c.change_mean_ns,
+            &c.test,
+        )?;
+    }
+    let shown = contexts.len().min(max_rows);
+    let hidden_significant = contexts
+        .iter()
+        .skip(shown)
+        .filter(|c| c.test.significant())
+        .count();
+    tail(out, shown, contexts.len(), hidden_significant, "contexts")?;
+    out.flush()
+}
+
+/// The end of a folded context (already safe to print), cut to `width` characters with `…`
+/// in front: the deepest frames say most.
+fn left_truncate(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        return text.to_owned();
+    }
+    let mut out = String::from("…");
+    out.extend(text.chars().skip(count - width.saturating_sub(1)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1163,6 +1451,7 @@ mod tests {
 
     // ---- calling contexts ----
 
+    use crate::compare::{Profile, compare};
     use crate::context::{ContextAggregator, ContextOptions};
 
     /// web:GET [0,100] calls `name` [10,60] (service db), which calls cache:get [20,30].
@@ -1325,5 +1614,62 @@ mod tests {
             .find(|(title, _, _)| title.starts_with(prefix))
             .unwrap()
             .2
+    }
+
+    #[test]
+    fn differential_flame_graph_is_red_where_slower_and_blue_where_faster() {
+        // After: db:query 30 longer in every trace (and web 30 shorter); cache unchanged.
+        let profile = |db_end: u64, first: u128| {
+            let mut profile = Profile::new(ContextOptions::default());
+            for k in 0..30u64 {
+                // A little noise so that the sets are not all ties.
+                let trace = context_trace(first + u128::from(k), "query", db_end + k % 3);
+                let assembled = assemble(&trace, &Options::default());
+                let analysis = analyze_assembled(&trace, &assembled);
+                profile.add(&trace, &assembled, &analysis);
+            }
+            profile
+        };
+        let comparison = compare(profile(50, 0), profile(80, 100), 0.01);
+        let mut svg = Vec::new();
+        write_diff_flamegraph(&mut svg, &comparison).unwrap();
+        let frames = frames_of(&String::from_utf8(svg).unwrap());
+        let fill = |prefix: &str| {
+            frames
+                .iter()
+                .find(|(title, _, _)| title.starts_with(prefix))
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(
+            fill("db:query"),
+            "#ff2828",
+            "the largest change is the deepest red"
+        );
+        assert!(fill("web:GET").starts_with("#2828ff") || fill("web:GET").ends_with("ff"));
+        assert!(fill("web:GET").ends_with("ff") && !fill("web:GET").starts_with("#ff"));
+        assert_eq!(fill("cache:get"), "#dddddd", "unchanged: grey");
+
+        let mut text = Vec::new();
+        write_comparison_text(&mut text, &comparison, 20).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("slower  db: query  +30ns a trace"), "{text}");
+        assert!(text.contains("faster  web: GET  -30ns a trace"), "{text}");
+        assert!(
+            text.contains("noise   cache: get  +0ns a trace (p = 1.000)"),
+            "{text}"
+        );
+
+        let mut json = Vec::new();
+        write_comparison_json(&mut json, &comparison).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(doc["test"], "mann-whitney-u");
+        assert_eq!(doc["operations"][0]["test"]["change"], "slower");
+        assert_eq!(doc["operations"][0]["operation"], "query");
+        let contexts = doc["contexts"].as_array().unwrap();
+        assert_eq!(contexts.len(), 3);
+        assert_eq!(contexts[2]["folded"], "web:GET;db:query;cache:get");
+        assert_eq!(contexts[2]["parent"], 1);
     }
 }

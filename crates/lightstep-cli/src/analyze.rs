@@ -5,7 +5,8 @@
 //! follows the largest trace; only `--aggregate` keeps anything across traces (a few numbers
 //! per operation and trace), and `--format folded` and `flamegraph` one node per calling
 //! context. With a store, the requests run on a small tokio runtime while the analysis and the
-//! output stay on this thread.
+//! output stay on this thread. `lightstep compare` reads each of its two sets through the same
+//! loop ([`Run`]).
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -22,6 +23,7 @@ use lightstep::query::{
     Traces, Zipkin,
 };
 use lightstep_analysis::aggregate::Aggregator;
+use lightstep_analysis::compare::Profile;
 use lightstep_analysis::context::{ContextAggregator, ContextOptions, DEFAULT_MAX_DEPTH};
 use lightstep_analysis::read::{self, Format};
 use lightstep_analysis::render::{self, JsonWriter};
@@ -310,6 +312,30 @@ impl StoreArgs {
         Ok(store)
     }
 
+    /// Whether a time window is given (--since, --until, --lookback).
+    pub(crate) fn has_window(&self) -> bool {
+        self.since.is_some() || self.until.is_some() || self.lookback.is_some()
+    }
+
+    /// The search the flags describe over the window `since..until`, asking for
+    /// `default_limit` traces unless --limit says how many: for a command that reads two
+    /// windows.
+    pub(crate) fn search_between(
+        &self,
+        since: SystemTime,
+        until: SystemTime,
+        default_limit: usize,
+    ) -> Search {
+        let mut search = self.search();
+        search.since = Some(since);
+        search.until = Some(until);
+        search.lookback = None;
+        if self.limit.is_none() {
+            search.limit = default_limit;
+        }
+        search
+    }
+
     /// The search the flags describe.
     pub(crate) fn search(&self) -> Search {
         let mut search = Search::new();
@@ -393,6 +419,9 @@ pub(crate) enum CliError {
     /// `--format svg` or `flamegraph` found no trace to draw.
     #[error("no traces in the input to draw")]
     NothingToDraw,
+    /// A set of `lightstep compare` holds no trace.
+    #[error("no traces {0}")]
+    NoTraces(String),
     /// The store could not be used, or failed.
     #[error(transparent)]
     Store(#[from] lightstep::query::Error),
@@ -524,6 +553,8 @@ enum Sink {
         contexts: Box<ContextAggregator>,
         flamegraph: bool,
     },
+    /// One set of `lightstep compare`.
+    Profile(Box<Profile>),
 }
 
 /// Standard output that remembers when its reader has gone away (`| head`). The broken pipe
@@ -727,6 +758,7 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
                 render::write_folded(&mut out, &tree).map_err(&write_error)?;
             }
         }
+        Sink::Profile(_) => {}
     }
     if let Some(output) = output_file {
         output.commit().map_err(&write_error)?;
@@ -750,6 +782,28 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    /// A run that adds every trace to a set of `lightstep compare`.
+    pub(crate) fn profile(options: Options, contexts: ContextOptions) -> Self {
+        Self {
+            sink: Sink::Profile(Box::new(Profile::new(contexts))),
+            options,
+            wanted: Vec::new(),
+            aggregator: None,
+            matched: 0,
+            others: Vec::new(),
+            others_total: 0,
+            analysis: CriticalPathAnalysis::default(),
+        }
+    }
+
+    /// The set a [`Run::profile`] made.
+    pub(crate) fn into_profile(self) -> Option<Profile> {
+        match self.sink {
+            Sink::Profile(profile) => Some(*profile),
+            _ => None,
+        }
+    }
+
     /// Analyzes one trace and writes what the output format asks for.
     pub(crate) fn trace(&mut self, trace: Trace) -> io::Result<()> {
         if !self.wanted.is_empty() {
@@ -798,6 +852,10 @@ impl Run {
             }
             Sink::Contexts { contexts, .. } => {
                 contexts.add(&trace, &assembled, &self.analysis);
+                Ok(())
+            }
+            Sink::Profile(profile) => {
+                profile.add(&trace, &assembled, &self.analysis);
                 Ok(())
             }
         }
@@ -871,6 +929,16 @@ pub(crate) fn read_store_traces(
     store: &TraceStore,
     trace_ids: &[String],
     args: &StoreArgs,
+    each: impl FnMut(lightstep::analysis::Trace) -> io::Result<()>,
+) -> Result<(), StoreFailure> {
+    read_store_search(store, trace_ids, &args.search(), each)
+}
+
+/// [`read_store_traces`] with the search given.
+pub(crate) fn read_store_search(
+    store: &TraceStore,
+    trace_ids: &[String],
+    search: &Search,
     mut each: impl FnMut(lightstep::analysis::Trace) -> io::Result<()>,
 ) -> Result<(), StoreFailure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -883,7 +951,7 @@ pub(crate) fn read_store_traces(
         // Entered, so that the sources may start their work; dropped before the runtime.
         let _entered = runtime.enter();
         let mut traces: Traces = if trace_ids.is_empty() {
-            store.search(&args.search())
+            store.search(search)
         } else {
             store.fetch_each(trace_ids.to_vec())
         };

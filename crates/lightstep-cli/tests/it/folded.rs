@@ -1,10 +1,13 @@
-//! Calling contexts end to end: `lightstep analyze --format folded|flamegraph` on real
-//! fixtures, on trace files written here with known times, and from a stand-in Jaeger.
+//! Calling contexts and comparisons end to end: `lightstep analyze --format folded|flamegraph`
+//! and `lightstep compare`, on real fixtures, on trace files written here with known times, and
+//! from a stand-in Jaeger that answers searches by their time window.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::stores::StandIn;
 use crate::{fixture, json, lightstep, stderr};
 
 const COMPOSE_POST: &str = "deathstarbench/socialnetwork-compose-post.json";
@@ -300,6 +303,55 @@ fn wrong_combinations_are_usage_errors() {
         vec!["analyze", "--format", "json", "--max-depth", "8", &file],
         vec!["analyze", "--format", "folded", "--max-depth", "0", &file],
         vec!["analyze", "--format", "folded", "--aggregate", &file],
+        vec!["compare", &file],
+        vec!["compare", &file, &file, &file],
+        vec!["compare", "-", "-"],
+        vec!["compare", "--alpha", "1.5", &file, &file],
+        vec![
+            "compare",
+            "--jaeger",
+            "http://127.0.0.1:9",
+            "--service",
+            "x",
+        ],
+        vec![
+            "compare",
+            "--jaeger",
+            "http://127.0.0.1:9",
+            "--service",
+            "x",
+            "--before",
+            "2h/1h",
+            "--after",
+            "1h/1h",
+            "--lookback",
+            "1h",
+        ],
+        vec![
+            "compare",
+            "--jaeger",
+            "http://127.0.0.1:9",
+            "--service",
+            "x",
+            "--before",
+            "2h/1h",
+            "--after",
+            "yesterday",
+        ],
+        vec![
+            "compare",
+            "--jaeger",
+            "http://127.0.0.1:9",
+            "--service",
+            "x",
+            "--before",
+            "1h..2h",
+            "--after",
+            "1h/1h",
+        ],
+        vec![
+            "compare", "--before", "2h/1h", "--after", "1h/1h", &file, &file,
+        ],
     ] {
         let output = lightstep(&args);
         assert_eq!(
@@ -311,4 +363,269 @@ fn wrong_combinations_are_usage_errors() {
         let message = stderr(&output);
         assert_eq!(message.lines().count(), 1, "{args:?}: {message}");
     }
+}
+
+/// The DeathStarBench traces split in two files: the first ten, then the other ten.
+fn halves(dir: &Path) -> (String, String) {
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(fixture(COMPOSE_POST)).unwrap()).unwrap();
+    let traces = doc["data"].as_array().unwrap();
+    let before = write(dir, "before.json", &json!({ "data": traces[..10] }));
+    let after = write(dir, "after.json", &json!({ "data": traces[10..] }));
+    (before, after)
+}
+
+#[test]
+fn comparing_two_halves_of_real_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = halves(dir.path());
+    let doc = json(&lightstep(&[
+        "compare", "--format", "json", &before, &after,
+    ]));
+    assert_eq!(doc["test"], "mann-whitney-u");
+    assert_eq!(doc["before"]["traces"], 10);
+    assert_eq!(doc["after"]["traces"], 10);
+    let operations = doc["operations"].as_array().unwrap();
+    assert_eq!(
+        operations.len(),
+        32,
+        "one row per (service, operation) of either half"
+    );
+    // Per set, the operations' critical-path time adds up to the set's.
+    for side in ["before", "after"] {
+        let sum: u64 = operations
+            .iter()
+            .map(|o| o[side]["total_ns"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, doc[side]["critical_ns"].as_u64().unwrap(), "{side}");
+    }
+    let contexts = doc["contexts"].as_array().unwrap();
+    for c in contexts {
+        let p = c["test"]["p_value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p));
+        assert_eq!(c["test"]["change"] != "noise", p < 0.01, "{c}");
+    }
+    // The same sets with --against, and the text and the differential flame graph.
+    let again = json(&lightstep(&[
+        "compare",
+        "--format",
+        "json",
+        &before,
+        "--against",
+        &after,
+    ]));
+    assert_eq!(again, doc);
+    let text = stdout(&lightstep(&["compare", &before, &after]));
+    assert!(
+        text.starts_with("before: 10 traces, critical path "),
+        "{text}"
+    );
+    assert!(text.contains("rows tested"), "{text}");
+    assert!(
+        text.contains("\nper operation (service: operation):\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nper calling context (its own time):\n"),
+        "{text}"
+    );
+    let svg = stdout(&lightstep(&[
+        "compare",
+        "--format",
+        "flamegraph",
+        &before,
+        &after,
+    ]));
+    roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    // A set compared with itself: nothing changed.
+    let same = json(&lightstep(&[
+        "compare", "--format", "json", &before, &before,
+    ]));
+    for row in same["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(same["contexts"].as_array().unwrap())
+    {
+        assert_eq!(row["test"]["change"], "noise", "{row}");
+        assert_eq!(row["change_mean_ns"], 0.0);
+    }
+}
+
+/// 60 traces a set: db:query takes 40, 47 or 54 µs before and 40 more after; cache:get 10 µs
+/// throughout, and on one trace in three web:GET also calls auth:check, in both sets.
+fn shifted(after: bool) -> Vec<Vec<SpanRow>> {
+    (0..60u64)
+        .map(|k| {
+            let db = if after { 80 } else { 40 } + (k * 7) % 21;
+            let mut spans: Vec<SpanRow> = vec![
+                (1, None, "web", "GET".into(), 0, 200),
+                (2, Some(1), "db", "query".into(), 10, db),
+                (3, Some(2), "cache", "get".into(), 12, 10),
+            ];
+            if k % 3 == 0 {
+                spans.push((4, Some(1), "auth", "check".into(), 150 + k % 5, 20));
+            }
+            spans
+        })
+        .collect()
+}
+
+#[test]
+fn a_known_shift_is_found_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = write(dir.path(), "before.json", &jaeger_doc(&shifted(false)));
+    let after = write(dir.path(), "after.json", &jaeger_doc(&shifted(true)));
+    let doc = json(&lightstep(&[
+        "compare", "--format", "json", &before, &after,
+    ]));
+    let verdicts: BTreeMap<String, (String, f64)> = doc["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                format!(
+                    "{}:{}",
+                    o["service"].as_str().unwrap(),
+                    o["operation"].as_str().unwrap()
+                ),
+                (
+                    o["test"]["change"].as_str().unwrap().to_owned(),
+                    o["change_mean_ns"].as_f64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    // db:query 40 µs slower, web:GET as much faster (its own time is what db left it).
+    let (change, mean) = &verdicts["db:query"];
+    assert_eq!((change.as_str(), mean.round()), ("slower", 40_000.0));
+    let (change, mean) = &verdicts["web:GET"];
+    assert_eq!((change.as_str(), mean.round()), ("faster", -40_000.0));
+    assert_eq!(verdicts["cache:get"].0, "noise");
+    assert_eq!(verdicts["auth:check"].0, "noise");
+    let context = doc["contexts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["folded"] == "web:GET;db:query")
+        .unwrap();
+    assert_eq!(context["test"]["change"], "slower");
+    // Its own time: db:query's 40, 47 or 54 µs less cache:get's 10, then 40 µs more.
+    assert_eq!(context["before"]["p50_ns"], 37_000);
+    assert_eq!(context["after"]["p50_ns"], 77_000);
+    assert!(context["test"]["probability_slower"].as_f64().unwrap() > 0.99);
+
+    let svg = stdout(&lightstep(&[
+        "compare",
+        "--format",
+        "flamegraph",
+        &before,
+        &after,
+    ]));
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let fill = |label: &str| {
+        doc.descendants()
+            .filter(|g| g.has_tag_name("g"))
+            .find(|g| {
+                g.children().any(|t| {
+                    t.has_tag_name("title") && t.text().is_some_and(|t| t.starts_with(label))
+                })
+            })
+            .and_then(|g| g.children().find(|r| r.has_tag_name("rect")))
+            .and_then(|r| r.attribute("fill"))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        fill("db:query —").starts_with("#ff"),
+        "red: {}",
+        fill("db:query —")
+    );
+    assert!(fill("web:GET —").ends_with("ff") && !fill("web:GET —").starts_with("#ff"));
+    assert_eq!(fill("cache:get —"), "#dddddd");
+}
+
+/// A stand-in Jaeger holding the DeathStarBench traces whose searches answer the traces that
+/// started in the `start`..`end` window asked for.
+fn windowed_jaeger() -> StandIn {
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(fixture(COMPOSE_POST)).unwrap()).unwrap();
+    let traces = doc["data"].as_array().unwrap().clone();
+    StandIn::start(move |request| {
+        let (path, query) = request
+            .target
+            .split_once('?')
+            .unwrap_or((&request.target, ""));
+        if path != "/api/traces" {
+            return (404, "text/plain", b"404 page not found".to_vec());
+        }
+        let params: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let micros = |key: &str| params[key].parse::<u64>().unwrap();
+        let (start, end) = (micros("start"), micros("end"));
+        let found: Vec<&Value> = traces
+            .iter()
+            .filter(|t| {
+                let first = t["spans"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["startTime"].as_u64().unwrap())
+                    .min()
+                    .unwrap();
+                (start..end).contains(&first)
+            })
+            .collect();
+        (
+            200,
+            "application/json",
+            json!({ "data": found }).to_string().into_bytes(),
+        )
+    })
+}
+
+#[test]
+fn comparing_two_windows_of_a_store_is_comparing_their_files() {
+    let standin = windowed_jaeger();
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = halves(dir.path());
+    let from_files = stdout(&lightstep(&[
+        "compare", "--format", "json", &before, &after,
+    ]));
+    // The first ten traces start from 23:30:58.153 to .804, the others from .829 on.
+    let from_store = stdout(&lightstep(&[
+        "compare",
+        "--format",
+        "json",
+        "--jaeger",
+        &standin.url,
+        "--service",
+        "nginx-web-server",
+        "--before",
+        "2023-09-28T23:30:58Z/815ms",
+        "--after",
+        "2023-09-28T23:30:58.815Z..2023-09-28T23:31:01Z",
+    ]));
+    assert_eq!(from_store, from_files);
+    let requests = standin.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    // Without --limit, each window asks for more than analyze's 20.
+    assert!(
+        requests.iter().all(|r| r.target.contains("limit=200")),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn an_empty_set_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write(dir.path(), "empty.json", &json!({ "data": [] }));
+    let output = lightstep(&["compare", &fixture(COMPOSE_POST), &empty]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        format!("lightstep: no traces in {empty}")
+    );
 }
