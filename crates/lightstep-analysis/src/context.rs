@@ -4,8 +4,9 @@
 //!
 //! A trace adds to a trie of contexts and is then forgotten: memory follows the number of
 //! distinct contexts (and, when a comparison asks for them, one value per trace and context on
-//! its path), never the traces. Every walk runs on an explicit stack over the assembled forest,
-//! so a million-deep chain costs no call stack.
+//! its path), never the traces. Only the spans on the critical path and their ancestors are
+//! placed in a context, each once, by loops over the assembled forest's parent links, so a
+//! million-deep chain costs no call stack.
 //!
 //! Two foldings keep a context bounded and say so in the frame rather than dropping anything:
 //! a span with the same (service, operation) as its parent (direct recursion) joins its
@@ -279,7 +280,8 @@ pub struct ContextAggregator {
     /// calls of a recursion, or frames below the depth limit).
     node_of: Vec<u32>,
     count_of: Vec<u32>,
-    stack: Vec<u32>,
+    /// A path span and its ancestors without a context yet, while they are placed.
+    chain: Vec<u32>,
     touched: Vec<u32>,
 }
 
@@ -343,7 +345,7 @@ impl ContextAggregator {
             critical_ns: 0,
             node_of: Vec::new(),
             count_of: Vec::new(),
-            stack: Vec::new(),
+            chain: Vec::new(),
             touched: Vec::new(),
         }
     }
@@ -373,7 +375,6 @@ impl ContextAggregator {
         self.node_of.resize(n, NONE);
         self.count_of.clear();
         self.count_of.resize(n, 0);
-        self.stack.clear();
 
         // The walked top-level spans come first; the spans off the path follow them.
         let walked = assembled
@@ -389,7 +390,6 @@ impl ContextAggregator {
             let frame = self.frames.id(&spans[e]);
             let node = self.child(NONE, frame);
             self.set(e, node, 1);
-            self.stack.push(e as u32);
             node
         });
         for top in assembled.top_level().take(walked) {
@@ -404,35 +404,15 @@ impl ContextAggregator {
                 }
             };
             self.set(top, node, count);
-            self.stack.push(top as u32);
         }
-        while let Some(parent) = self.stack.pop() {
-            let parent = parent as usize;
-            let (node, count) = (self.node_of[parent], self.count_of[parent]);
-            for child in assembled.children(parent) {
-                // A span already placed would mean a cycle; assembly cuts those, and this
-                // keeps the walk finite whatever it is given.
-                if child >= n || self.node_of[child] != NONE {
-                    continue;
-                }
-                let (child_node, child_count) = self.step(node, count, &spans[child]);
-                self.set(child, child_node, child_count);
-                self.stack.push(child as u32);
-            }
-        }
-
+        // Only the spans on the path and their ancestors get a context: a trace has far more
+        // spans than path spans, and the rest would cost a lookup each for nothing.
         self.touched.clear();
         for p in &analysis.path {
             if p.self_ns == 0 || p.span >= n {
                 continue;
             }
-            let mut node = self.node_of[p.span];
-            if node == NONE {
-                // Not reachable from a walked top-level span (it cannot be, as the walk
-                // starts there): its own frame at the top keeps its time visible.
-                let frame = self.frames.id(&spans[p.span]);
-                node = self.child(NONE, frame);
-            }
+            let node = self.place(assembled, spans, p.span);
             let slot = &mut self.nodes[node as usize];
             if slot.trace_ns == 0 {
                 self.touched.push(node);
@@ -459,6 +439,46 @@ impl ContextAggregator {
                 at = slot.parent;
             }
         }
+    }
+
+    /// The context of span `span`, placing it and every ancestor without one first: up the
+    /// parents to a placed span (a walked top-level one, or one placed for an earlier path
+    /// span), then down again, so that each step sees its parent's frame and count.
+    fn place(&mut self, assembled: &AssembledTrace, spans: &[Span], span: usize) -> u32 {
+        let n = self.node_of.len();
+        self.chain.clear();
+        let mut at = span;
+        let mut above = NONE;
+        while self.node_of[at] == NONE {
+            self.chain.push(at as u32);
+            match assembled.parent(at) {
+                // The bound keeps the climb finite whatever the parents are (assembly cuts
+                // cycles; this does not rely on it).
+                Some(parent) if parent < n && self.chain.len() <= n => {
+                    if self.node_of[parent] != NONE {
+                        above = parent as u32;
+                        break;
+                    }
+                    at = parent;
+                }
+                _ => break,
+            }
+        }
+        while let Some(next) = self.chain.pop() {
+            let next = next as usize;
+            let (node, count) = if above == NONE {
+                // Not below a walked top-level span (it cannot be, as those hold the path):
+                // its own frame at the top keeps its time visible.
+                let frame = self.frames.id(&spans[next]);
+                (self.child(NONE, frame), 1)
+            } else {
+                let above = above as usize;
+                self.step(self.node_of[above], self.count_of[above], &spans[next])
+            };
+            self.set(next, node, count);
+            above = next as u32;
+        }
+        self.node_of[span]
     }
 
     fn set(&mut self, span: usize, node: u32, count: u32) {
@@ -514,8 +534,8 @@ impl ContextAggregator {
     }
 
     /// The tree of every context with critical-path time in it or below it, a parent before
-    /// its children. (Spans off the path make contexts too, while a trace is added, as whether
-    /// one holds the path is known only at the end; those without time are left out here.)
+    /// its children. (Top-level spans get a context before their trace's path is looked at;
+    /// those that end up without time are left out here.)
     pub fn finish(self) -> ContextTree {
         let names = self.frames.names;
         let mut keep: Vec<bool> = self.nodes.iter().map(|n| n.self_ns > 0).collect();
