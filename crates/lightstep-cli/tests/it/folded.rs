@@ -629,3 +629,88 @@ fn an_empty_set_is_an_error_naming_it() {
         format!("lightstep: no traces in {empty}")
     );
 }
+
+/// The peak resident memory of a running process, from the kernel.
+#[cfg(target_os = "linux")]
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn memory_follows_the_contexts_not_the_traces() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    // Each trace: web:GET calls db:query for all its time (the critical path), and 98 short
+    // calls beside it with names of their own (500 bytes each, off the path): 40 MB of names
+    // over 800 traces, which a run holding traces, or giving every span a context, would keep.
+    let trace = |t: u64| {
+        let mut spans: Vec<SpanRow> = vec![
+            (1, None, "web", "GET".into(), 0, 1_000),
+            (2, Some(1), "db", "query".into(), 0, 1_000),
+        ];
+        for s in 3..=100u64 {
+            let name = format!("{t:08}-{s:04}-{}", "x".repeat(486));
+            spans.push((s, Some(1), "side", name, 10, 10));
+        }
+        let doc = jaeger_doc(&[spans]);
+        let mut one = doc["data"][0].clone();
+        let id = json!(format!("{:032x}", t + 1));
+        one["traceID"] = id.clone();
+        for span in one["spans"].as_array_mut().unwrap() {
+            span["traceID"] = id.clone();
+            if let Some(reference) = span["references"].get_mut(0) {
+                reference["traceID"] = id.clone();
+            }
+        }
+        one.to_string()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lightstep"))
+        .args([
+            "analyze",
+            "--format",
+            "folded",
+            "--input-format",
+            "jaeger-json",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"data\":[").unwrap();
+    let mut after_first = 0;
+    for t in 0..800u64 {
+        if t > 0 {
+            stdin.write_all(b",").unwrap();
+        }
+        stdin.write_all(trace(t).as_bytes()).unwrap();
+        if t == 79 {
+            // All but the pipe's buffer of the first 80 traces has been read and analyzed.
+            after_first = peak_rss_kib(pid);
+        }
+    }
+    // Everything is read but the end of the document: the aggregation is at its largest.
+    let after_all = peak_rss_kib(pid);
+    stdin.write_all(b"]}").unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let text = stdout(&output);
+    // db:query holds the path all the time: 1 ms in each of 800 traces.
+    assert_eq!(text, "web:GET;db:query 800000000\n");
+    let grown_mib = after_all.saturating_sub(after_first) / 1024;
+    eprintln!("peak resident memory: {after_first} KiB after 80 traces, {after_all} KiB after 800");
+    assert!(
+        grown_mib < 12,
+        "peak memory grew by {grown_mib} MiB from 80 to 800 traces ({after_first} -> {after_all} KiB)"
+    );
+}
