@@ -197,7 +197,7 @@ pub(crate) struct StoreArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "store", conflicts_with = "trace_id")]
     lookback: Option<Duration>,
 
-    /// Search: how many traces to ask for (default 20).
+    /// Search: how many traces to ask for (default 20; with compare, 200 for each window).
     #[arg(
         long,
         value_name = "N",

@@ -221,6 +221,31 @@ fn names_cannot_break_folded_lines_or_the_flame_graph() {
         n.text()
             .is_some_and(|t| t.contains("<script>alert(1)</script>&"))
     }));
+
+    // The comparison's outputs too: the text escapes the names, the JSON keeps them exactly
+    // (with the escape character as `\u001b`), the differential flame graph as text.
+    let text = stdout(&lightstep(&["compare", &file, &file]));
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.contains(r"web: GET /a;b\n<script>"), "{text}");
+    let output = lightstep(&["compare", "--format", "json", &file, &file]);
+    assert!(!output.stdout.contains(&0x1b));
+    let doc = json(&output);
+    assert!(
+        doc["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["operation"] == evil)
+    );
+    let svg = stdout(&lightstep(&[
+        "compare",
+        "--format",
+        "flamegraph",
+        &file,
+        &file,
+    ]));
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    assert!(doc.descendants().all(|n| !n.has_tag_name("script")));
 }
 
 #[test]
