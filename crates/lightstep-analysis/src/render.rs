@@ -888,7 +888,7 @@ fn folded_lines(tree: &ContextTree) -> Vec<Option<String>> {
 /// Writes folded stacks, the input format of flamegraph.pl and inferno: one line per calling
 /// context with critical-path time, `frame;frame;frame <nanoseconds>`, frames from the top of
 /// the trace down ([`crate::context::Frame::label`]), the count the context's own critical-path
-/// time summed over all traces in integer nanoseconds; lines in byte order.
+/// time summed over all traces in integer nanoseconds; lines in byte order, each stack once.
 pub fn write_folded(out: &mut impl Write, tree: &ContextTree) -> io::Result<()> {
     let mut lines: Vec<(String, u128)> = folded_lines(tree)
         .into_iter()
@@ -896,6 +896,15 @@ pub fn write_folded(out: &mut impl Write, tree: &ContextTree) -> io::Result<()> 
         .filter_map(|(line, node)| Some((line?, node.self_ns)))
         .collect();
     lines.sort_unstable();
+    // Two contexts can read the same (service `a:b` with operation `c`, and service `a` with
+    // operation `b:c`): one line with their sum, as the format's readers would add them anyway.
+    lines.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
     for (line, ns) in lines {
         writeln!(out, "{line} {ns}")?;
     }
@@ -1506,6 +1515,33 @@ mod tests {
             .map(|line| line.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
             .sum();
         assert_eq!(u128::from(sum), tree.critical_ns);
+    }
+
+    #[test]
+    fn contexts_that_read_the_same_are_one_line() {
+        let t = TraceId::from_u128(3);
+        let trace = Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t.clone(), SpanId::from_u64(1), 0, 100)
+                    .with_service("web")
+                    .with_name("GET"),
+                Span::new(t.clone(), SpanId::from_u64(2), 10, 30)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service("a:b")
+                    .with_name("c"),
+                Span::new(t, SpanId::from_u64(3), 40, 90)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service("a")
+                    .with_name("b:c"),
+            ],
+        );
+        let mut out = Vec::new();
+        write_folded(&mut out, &tree_of(&[trace], ContextOptions::default())).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "web:GET 30\nweb:GET;a:b:c 70\n"
+        );
     }
 
     #[test]
