@@ -634,9 +634,12 @@ pub(crate) fn write_error(output: Option<&Path>) -> impl Fn(io::Error) -> CliErr
 
 fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), CliError> {
     if args.aggregate && args.format != OutputFormat::Text && args.format != OutputFormat::Json {
+        let format = args
+            .format
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned());
         return Err(CliError::Usage(
-            "--aggregate has no svg, folded or flamegraph rendering; use --format text or json"
-                .into(),
+            format!("--aggregate has no {format} rendering; use --format text or json").into(),
         ));
     }
     let contexts = matches!(args.format, OutputFormat::Folded | OutputFormat::Flamegraph);

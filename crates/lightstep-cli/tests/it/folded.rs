@@ -388,6 +388,12 @@ fn wrong_combinations_are_usage_errors() {
         let message = stderr(&output);
         assert_eq!(message.lines().count(), 1, "{args:?}: {message}");
     }
+    let output = lightstep(&["analyze", "--format", "flamegraph", "--aggregate", &file]);
+    assert!(
+        stderr(&output).contains("--aggregate has no flamegraph rendering"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// The DeathStarBench traces split in two files: the first ten, then the other ten.
