@@ -233,7 +233,8 @@ fn names_target(directives: &str, target: &str) -> bool {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum InitError {
-    /// The configuration or the pipeline.
+    /// The configuration or the pipeline: displays as the [`ExporterError`] itself, which says
+    /// what is wrong and where.
     Exporter(ExporterError),
     /// A global `tracing` subscriber was already set.
     Subscriber(String),
@@ -245,7 +246,7 @@ pub enum InitError {
 impl std::fmt::Display for InitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Exporter(_) => f.write_str("cannot build the tracing pipeline"),
+            Self::Exporter(e) => e.fmt(f),
             Self::Subscriber(e) => write!(f, "cannot install the tracing subscriber: {e}"),
             Self::Filter(e) => write!(f, "cannot build the tracing filter: {e}"),
         }
@@ -256,7 +257,8 @@ impl std::fmt::Display for InitError {
 impl std::error::Error for InitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Exporter(e) => Some(e),
+            // Transparent: the exporter's error is displayed, its cause is the cause.
+            Self::Exporter(e) => e.source(),
             Self::Subscriber(_) | Self::Filter(_) => None,
         }
     }
