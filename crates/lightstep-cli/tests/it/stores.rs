@@ -13,8 +13,8 @@ use crate::{fixture, json, lightstep, stderr};
 
 /// A request as a stand-in saw it.
 #[derive(Clone, Debug)]
-struct Request {
-    target: String,
+pub(crate) struct Request {
+    pub(crate) target: String,
     headers: Vec<(String, String)>,
 }
 
@@ -34,7 +34,7 @@ pub(crate) struct StandIn {
 }
 
 impl StandIn {
-    fn start(
+    pub(crate) fn start(
         answer: impl Fn(&Request) -> (u16, &'static str, Vec<u8>) + Send + Sync + 'static,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -83,7 +83,7 @@ impl StandIn {
         Self { url, requests }
     }
 
-    fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
 }
