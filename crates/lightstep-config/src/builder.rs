@@ -430,8 +430,6 @@ fn read_pem_file(path: &Path) -> std::io::Result<Vec<u8>> {
 /// A header as found in one layer: name, value, where it came from.
 type RawHeader = (String, String, Source);
 
-const TOKEN_HEADER: &str = "lightstep-access-token";
-
 impl Resolver<'_> {
     fn env_candidates(&self, setting: Setting) -> Vec<Candidate> {
         setting
@@ -894,7 +892,7 @@ impl Resolver<'_> {
                     });
                     continue;
                 }
-                if name == TOKEN_HEADER {
+                if name == crate::ACCESS_TOKEN_HEADER {
                     tokens.push(Candidate {
                         layer,
                         source,

@@ -103,6 +103,9 @@ mod source;
 mod vars;
 
 pub use builder::ConfigBuilder;
+
+/// The header Lightstep reads the access token from, sent by the exporter with every export.
+pub const ACCESS_TOKEN_HEADER: &str = "lightstep-access-token";
 pub use config::{EffectiveConfig, EffectiveSetting, LightstepConfig};
 pub use env::EnvSnapshot;
 pub use error::{ConfigError, ConfigWarning, ErrorChain};

@@ -33,8 +33,7 @@ pub(crate) use connect::{Connector, Proxy, tunnel};
 pub(crate) use grpc::{GrpcWire, Prepared as GrpcPrepared};
 pub(crate) use http::HttpWire;
 
-/// The header Lightstep reads the token from.
-pub const ACCESS_TOKEN_HEADER: &str = "lightstep-access-token";
+pub use lightstep_config::ACCESS_TOKEN_HEADER;
 
 /// Sent as `user-agent` on both transports.
 const USER_AGENT: &str = concat!("lightstep-rs/", env!("CARGO_PKG_VERSION"));
@@ -178,10 +177,12 @@ impl Redactor {
 /// An error and its causes, `: `-separated, each cause left out when the text so far already
 /// says it (tonic and hyper repeat their sources in their own messages).
 pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    with_causes(error.to_string(), error.source())
+    lightstep_config::ErrorChain(error).to_string()
 }
 
-/// `text`, then the causes from `source` on, as [`error_chain`] writes them.
+/// `text`, then the causes from `source` on, each left out when the text so far already says
+/// it: for an error whose own message is not the headline (a gRPC status's `Display` is a
+/// debug dump; its message is what it says).
 pub(crate) fn with_causes(
     mut text: String,
     mut source: Option<&(dyn std::error::Error + 'static)>,
