@@ -17,7 +17,7 @@ use crate::CriticalPathAnalysis;
 pub struct Aggregator {
     traces: usize,
     total_duration_ns: u128,
-    operations: HashMap<(Arc<str>, Arc<str>), Samples>,
+    operations: HashMap<OperationKey, Samples>,
 }
 
 #[derive(Debug, Default)]
@@ -25,6 +25,16 @@ struct Samples {
     critical_ns: Vec<u64>,
     shares: Vec<f64>,
     spans: usize,
+}
+
+/// A (service, operation).
+pub(crate) type OperationKey = (Arc<str>, Arc<str>);
+
+/// The traces added to an [`Aggregator`], and each operation's critical-path time per trace.
+pub(crate) struct SetSamples {
+    pub(crate) traces: usize,
+    pub(crate) total_duration_ns: u128,
+    pub(crate) operations: Vec<(OperationKey, Vec<u64>)>,
 }
 
 /// One row of the aggregate table.
@@ -98,6 +108,20 @@ impl Aggregator {
         }
     }
 
+    /// What a comparison needs: per (service, operation), its critical-path time in each trace
+    /// whose path went through it.
+    pub(crate) fn into_samples(self) -> SetSamples {
+        SetSamples {
+            traces: self.traces,
+            total_duration_ns: self.total_duration_ns,
+            operations: self
+                .operations
+                .into_iter()
+                .map(|(key, samples)| (key, samples.critical_ns))
+                .collect(),
+        }
+    }
+
     /// The table, largest total contribution first (ties by name).
     pub fn finish(self) -> Aggregate {
         let total = self.total_duration_ns;
@@ -145,7 +169,7 @@ impl Aggregator {
 
 /// Nearest-rank percentile of sorted values: the smallest value with at least `p`% of the
 /// values at or below it.
-fn percentile<T>(sorted: &[T], p: usize) -> Option<&T> {
+pub(crate) fn percentile<T>(sorted: &[T], p: usize) -> Option<&T> {
     if sorted.is_empty() {
         return None;
     }

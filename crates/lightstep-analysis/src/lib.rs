@@ -3,7 +3,9 @@
 //! The crate owns a span model of its own ([`Span`], [`Trace`]), trace assembly that repairs
 //! messy input ([`assemble`]), the critical-path walk ([`analyze_critical_path`]) in two modes
 //! ([`Mode::Robust`], the default, and [`Mode::Jaeger`], which reproduces Jaeger UI), and
-//! aggregation across traces.
+//! aggregation across traces: per (service, operation) ([`aggregate`]), per calling context
+//! ([`context`], for folded stacks and flame graphs), and the comparison of two sets of traces
+//! ([`compare`]).
 //!
 //! # Quick start
 //!
@@ -31,6 +33,8 @@
 
 pub mod aggregate;
 mod assemble;
+pub mod compare;
+pub mod context;
 mod critical_path;
 mod error;
 mod model;

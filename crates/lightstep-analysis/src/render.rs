@@ -1,4 +1,5 @@
-//! Renderers: a terminal table, a stable JSON shape, and an SVG timeline.
+//! Renderers: a terminal table, a stable JSON shape, an SVG timeline, and for calling
+//! contexts folded stacks, flame graphs and the comparison of two sets of traces.
 //!
 //! # JSON shape
 //!
@@ -24,7 +25,9 @@
 //!  "aggregate":{...}}   // only with aggregation: see [`crate::aggregate::Aggregate`]
 //! ```
 //!
-//! Fields are only ever added; none is renamed or removed within a major version.
+//! Fields are only ever added; none is renamed or removed within a major version. The
+//! comparison's JSON ([`write_comparison_json`]) is [`crate::compare::Comparison`] as serde
+//! writes it, under the same rule.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -34,7 +37,11 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
+use crate::compare::{Change, Comparison};
+use crate::context::ContextTree;
 use crate::{AssembledTrace, CriticalPathAnalysis, Diagnostics, OffPathReason, SpanId, Trace};
+
+mod flame;
 
 // ---- JSON -----------------------------------------------------------------------------------
 
@@ -652,7 +659,7 @@ const PALETTE: [&str; 12] = [
     "#9c755f", "#bab0ac", "#86bcb6", "#d37295",
 ];
 
-fn xml(text: &str) -> String {
+pub(crate) fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -933,6 +940,436 @@ pub fn write_svg(
     out.write_all(svg.as_bytes())
 }
 
+// ---- calling contexts -----------------------------------------------------------------------
+
+/// Each context's frames as a folded line (without the count), from cached frame labels.
+fn folded_lines(tree: &ContextTree) -> Vec<Option<String>> {
+    let labels: Vec<String> = tree.nodes.iter().map(|n| n.frame.label()).collect();
+    (0..tree.nodes.len())
+        .map(|i| {
+            if tree.nodes[i].self_ns == 0 {
+                return None;
+            }
+            let path = tree.path(i);
+            let mut line = String::new();
+            for (k, &p) in path.iter().enumerate() {
+                if k > 0 {
+                    line.push(';');
+                }
+                line.push_str(&labels[p]);
+            }
+            Some(line)
+        })
+        .collect()
+}
+
+/// Writes folded stacks, the input format of flamegraph.pl and inferno: one line per calling
+/// context with critical-path time, `frame;frame;frame <nanoseconds>`, frames from the top of
+/// the trace down ([`crate::context::Frame::label`]), the count the context's own critical-path
+/// time summed over all traces in integer nanoseconds; lines in byte order, each stack once.
+pub fn write_folded(out: &mut impl Write, tree: &ContextTree) -> io::Result<()> {
+    let mut lines: Vec<(String, u128)> = folded_lines(tree)
+        .into_iter()
+        .zip(&tree.nodes)
+        .filter_map(|(line, node)| Some((line?, node.self_ns)))
+        .collect();
+    lines.sort_unstable();
+    // Two contexts can read the same (service `a:b` with operation `c`, and service `a` with
+    // operation `b:c`): one line with their sum, as the format's readers would add them anyway.
+    lines.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
+    for (line, ns) in lines {
+        writeln!(out, "{line} {ns}")?;
+    }
+    out.flush()
+}
+
+/// The colour of each service, by its place among all services in name order.
+fn service_colours<'a>(services: impl Iterator<Item = &'a str>) -> HashMap<&'a str, &'static str> {
+    let mut names: Vec<&str> = services.collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(k, name)| (name, PALETTE[k % PALETTE.len()]))
+        .collect()
+}
+
+fn per_trace(ns: f64, traces: usize) -> String {
+    format_duration(if traces == 0 {
+        0
+    } else {
+        (ns / traces as f64).round() as u64
+    })
+}
+
+fn folding_note(max_depth: usize) -> String {
+    format!(
+        "svc:op (xN): N consecutive calls of one operation (direct recursion) folded into one frame; \
+         …(N more): frames beyond the {max_depth}th folded, with all their time"
+    )
+}
+
+/// Writes a flame graph of the calling contexts as SVG: each frame as wide as the critical-path
+/// time spent in it and below it over all traces, coloured by service. With
+/// [`ContextTree::by_root`], one graph per entry point, each as wide as the page.
+pub fn write_flamegraph(out: &mut impl Write, tree: &ContextTree) -> io::Result<()> {
+    let colours = service_colours(tree.nodes.iter().filter_map(|n| n.frame.service()));
+    let traces = tree.traces;
+    let frames = tree
+        .nodes
+        .iter()
+        .map(|node| flame::FlameFrame {
+            parent: node.parent,
+            label: node.frame.label(),
+            own: node.self_ns as f64,
+            fill: node
+                .frame
+                .service()
+                .and_then(|s| colours.get(s))
+                .copied()
+                .unwrap_or("#bbbbbb")
+                .to_owned(),
+        })
+        .collect();
+    let total = tree.critical_ns as f64;
+    let self_ns: Vec<(u128, usize)> = tree.nodes.iter().map(|n| (n.self_ns, n.traces)).collect();
+    let pct = move |ns: f64| if total > 0.0 { 100.0 * ns / total } else { 0.0 };
+    let detail = move |frame: Option<usize>, inclusive: f64| match frame {
+        None => format!(
+            "{} of critical path in {traces} traces, {} a trace",
+            format_duration(inclusive as u64),
+            per_trace(inclusive, traces)
+        ),
+        Some(i) => {
+            let (own, in_traces) = self_ns.get(i).copied().unwrap_or((0, 0));
+            format!(
+                "{} ({:.1}%), {} a trace; {} in the frame itself; on the path of {in_traces} of {traces} traces",
+                format_duration(inclusive as u64),
+                pct(inclusive),
+                per_trace(inclusive, traces),
+                format_duration(u64::try_from(own).unwrap_or(u64::MAX)),
+            )
+        }
+    };
+    let heading = move |label: &str, inclusive: f64| {
+        format!(
+            "{label}: {} of critical path ({:.1}% of all traces' critical path)",
+            format_duration(inclusive as u64),
+            pct(inclusive),
+        )
+    };
+    let flame = flame::Flame {
+        title: format!(
+            "Critical path by calling context: {} traces, {}",
+            tree.traces,
+            format_duration(u64::try_from(tree.critical_ns).unwrap_or(u64::MAX))
+        ),
+        notes: vec![
+            "width: critical-path time in the frame and below it, summed over all traces \
+             (hover for figures); colour: service"
+                .to_owned(),
+            folding_note(tree.max_depth),
+        ],
+        frames,
+        group_heading: tree.by_root.then(|| Box::new(heading) as flame::Heading),
+        detail: Box::new(detail),
+    };
+    flame::write(out, &flame)?;
+    out.flush()
+}
+
+/// Writes a differential flame graph of a comparison as SVG: the frames of the after set, each
+/// as wide as its critical-path time per trace after; red where the context's own time got
+/// significantly slower, blue where faster (the deeper, the larger the change), grey where the
+/// difference is within noise.
+pub fn write_diff_flamegraph(out: &mut impl Write, comparison: &Comparison) -> io::Result<()> {
+    let largest = comparison
+        .contexts
+        .iter()
+        .filter(|c| c.test.significant())
+        .map(|c| c.change_mean_ns.abs())
+        .fold(0.0, f64::max);
+    let fill = |change: Change, delta: f64| {
+        let r = if largest > 0.0 {
+            (delta.abs() / largest).min(1.0)
+        } else {
+            0.0
+        };
+        let c = (215.0 - 175.0 * r).round() as u8;
+        match change {
+            Change::Slower => format!("#ff{c:02x}{c:02x}"),
+            Change::Faster => format!("#{c:02x}{c:02x}ff"),
+            Change::Noise => "#dddddd".to_owned(),
+        }
+    };
+    let frames = comparison
+        .contexts
+        .iter()
+        .map(|c| flame::FlameFrame {
+            parent: c.parent,
+            label: c.frame.label(),
+            own: c.after.mean_ns,
+            fill: fill(c.test.change, c.change_mean_ns),
+        })
+        .collect();
+    let rows: Vec<(f64, f64, f64, Change, f64)> = comparison
+        .contexts
+        .iter()
+        .map(|c| {
+            (
+                c.before.mean_ns,
+                c.after.mean_ns,
+                c.change_mean_ns,
+                c.test.change,
+                c.test.p_value,
+            )
+        })
+        .collect();
+    let detail = move |frame: Option<usize>, inclusive: f64| match frame.and_then(|i| rows.get(i)) {
+        None => format!(
+            "{} a trace after, in the frames and below",
+            format_duration(inclusive as u64)
+        ),
+        Some(&(before, after, delta, change, p)) => format!(
+            "{} a trace after with what is below; its own time {} before, {} after ({}), {}, p = {}",
+            format_duration(inclusive as u64),
+            format_duration(before.round() as u64),
+            format_duration(after.round() as u64),
+            signed_duration(delta),
+            verdict(change),
+            p_value(p),
+        ),
+    };
+    let gone = comparison
+        .contexts
+        .iter()
+        .filter(|c| c.after.traces == 0 && c.before.traces > 0)
+        .count();
+    let mut notes = vec![
+        format!(
+            "width: critical-path time per trace after ({} traces; before: {}); red: significantly slower, \
+             blue: significantly faster (Mann-Whitney U, two-sided, α = {}), grey: within noise",
+            comparison.after.traces, comparison.before.traces, comparison.alpha
+        ),
+        folding_note(comparison.max_depth),
+    ];
+    if gone > 0 {
+        notes.push(format!(
+            "{gone} contexts had critical-path time only before, so no width here (the text and JSON reports list them)"
+        ));
+    }
+    let heading = |label: &str, inclusive: f64| {
+        format!(
+            "{label}: {} a trace after",
+            format_duration(inclusive as u64)
+        )
+    };
+    let flame = flame::Flame {
+        title: format!(
+            "Critical path, after against before: {} a trace after, {} before",
+            per_trace(comparison.after.critical_ns as f64, comparison.after.traces),
+            per_trace(
+                comparison.before.critical_ns as f64,
+                comparison.before.traces
+            ),
+        ),
+        notes,
+        frames,
+        group_heading: comparison
+            .by_root
+            .then(|| Box::new(heading) as flame::Heading),
+        detail: Box::new(detail),
+    };
+    flame::write(out, &flame)?;
+    out.flush()
+}
+
+fn signed_duration(ns: f64) -> String {
+    let magnitude = format_duration(ns.abs().round() as u64);
+    if ns < 0.0 {
+        format!("-{magnitude}")
+    } else {
+        format!("+{magnitude}")
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn verdict(change: Change) -> &'static str {
+    match change {
+        Change::Slower => "slower",
+        Change::Faster => "faster",
+        Change::Noise => "noise",
+    }
+}
+
+/// Writes the comparison as JSON: [`Comparison`] as serde writes it, with the same escaping of
+/// terminal controls as the analysis JSON.
+pub fn write_comparison_json(out: &mut impl Write, comparison: &Comparison) -> io::Result<()> {
+    write_json(out, comparison)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Writes the comparison as text: the two sets, the test, then the operations and the calling
+/// contexts whose critical-path time changed, significant changes first, at most `max_rows`
+/// of each.
+pub fn write_comparison_text(
+    out: &mut impl Write,
+    comparison: &Comparison,
+    max_rows: usize,
+) -> io::Result<()> {
+    let (b, a) = (&comparison.before, &comparison.after);
+    let mean_b = b.critical_ns as f64 / b.traces.max(1) as f64;
+    let mean_a = a.critical_ns as f64 / a.traces.max(1) as f64;
+    writeln!(
+        out,
+        "before: {}, critical path {} a trace; after: {}, {} a trace ({})",
+        counted(b.traces, "trace", "traces"),
+        format_duration(mean_b.round() as u64),
+        counted(a.traces, "trace", "traces"),
+        format_duration(mean_a.round() as u64),
+        signed_duration(mean_a - mean_b),
+    )?;
+    writeln!(
+        out,
+        "Mann-Whitney U test of each row's critical-path time per trace (0 where absent), two-sided, \
+         alpha {}: {} rows tested, so about {:.1} flagged by chance if nothing changed",
+        comparison.alpha,
+        comparison.rows_tested,
+        comparison.rows_tested as f64 * comparison.alpha,
+    )?;
+    let row = |out: &mut dyn Write,
+               name: &str,
+               before: &crate::compare::SideStats,
+               after: &crate::compare::SideStats,
+               delta: f64,
+               test: &crate::compare::RankTest|
+     -> io::Result<()> {
+        writeln!(
+            out,
+            "  {:<6}  {name}  {} a trace (p = {})",
+            verdict(test.change),
+            signed_duration(delta),
+            p_value(test.p_value),
+        )?;
+        // Percentiles are over the traces that have the row: none, none to show.
+        let at = |side: &crate::compare::SideStats, ns: u64| {
+            if side.traces == 0 {
+                "-".to_owned()
+            } else {
+                format_duration(ns)
+            }
+        };
+        writeln!(
+            out,
+            "          traces {} → {}, p50 {} → {}, p90 {} → {}, p99 {} → {}, share {:.1}% → {:.1}%",
+            before.traces,
+            after.traces,
+            at(before, before.p50_ns),
+            at(after, after.p50_ns),
+            at(before, before.p90_ns),
+            at(after, after.p90_ns),
+            at(before, before.p99_ns),
+            at(after, after.p99_ns),
+            100.0 * before.share,
+            100.0 * after.share,
+        )
+    };
+    let tail = |out: &mut dyn Write, shown: usize, total: usize, significant: usize, what: &str| {
+        if total > shown {
+            writeln!(
+                out,
+                "  … {} more {what} ({significant} of them significant; the JSON report lists all)",
+                total - shown
+            )
+        } else {
+            Ok(())
+        }
+    };
+
+    writeln!(out, "\nper operation (service: operation):")?;
+    for o in comparison.operations.iter().take(max_rows) {
+        let name = format!(
+            "{}: {}",
+            truncate(&o.service, 32),
+            truncate(&o.operation, 48)
+        );
+        row(out, &name, &o.before, &o.after, o.change_mean_ns, &o.test)?;
+    }
+    let shown = comparison.operations.len().min(max_rows);
+    let hidden_significant = comparison
+        .operations
+        .iter()
+        .skip(shown)
+        .filter(|o| o.test.significant())
+        .count();
+    tail(
+        out,
+        shown,
+        comparison.operations.len(),
+        hidden_significant,
+        "operations",
+    )?;
+
+    let mut contexts: Vec<&crate::compare::ContextChange> = comparison
+        .contexts
+        .iter()
+        .filter(|c| c.before.traces + c.after.traces > 0)
+        .collect();
+    contexts.sort_by(|x, y| {
+        y.test
+            .significant()
+            .cmp(&x.test.significant())
+            .then_with(|| y.change_mean_ns.abs().total_cmp(&x.change_mean_ns.abs()))
+            .then_with(|| x.folded.cmp(&y.folded))
+    });
+    writeln!(out, "\nper calling context (its own time):")?;
+    for c in contexts.iter().take(max_rows) {
+        row(
+            out,
+            &left_truncate(&c.folded, 100),
+            &c.before,
+            &c.after,
+            c.change_mean_ns,
+            &c.test,
+        )?;
+    }
+    let shown = contexts.len().min(max_rows);
+    let hidden_significant = contexts
+        .iter()
+        .skip(shown)
+        .filter(|c| c.test.significant())
+        .count();
+    tail(out, shown, contexts.len(), hidden_significant, "contexts")?;
+    out.flush()
+}
+
+/// The end of a folded context (already safe to print), cut to `width` characters with `…`
+/// in front: the deepest frames say most.
+fn left_truncate(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        return text.to_owned();
+    }
+    let mut out = String::from("…");
+    out.extend(text.chars().skip(count - width.saturating_sub(1)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1097,5 +1534,256 @@ mod tests {
             "{}",
             &svg[..400]
         );
+    }
+
+    // ---- calling contexts ----
+
+    use crate::compare::{Profile, compare};
+    use crate::context::{ContextAggregator, ContextOptions};
+
+    /// web:GET [0,100] calls `name` [10,60] (service db), which calls cache:get [20,30].
+    fn context_trace(k: u128, name: &str, db_end: u64) -> Trace {
+        let t = TraceId::from_u128(k);
+        Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t.clone(), SpanId::from_u64(1), 0, 100)
+                    .with_service("web")
+                    .with_name("GET"),
+                Span::new(t.clone(), SpanId::from_u64(2), 10, db_end)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service("db")
+                    .with_name(name),
+                Span::new(t, SpanId::from_u64(3), 20, 30)
+                    .with_parent(SpanId::from_u64(2))
+                    .with_service("cache")
+                    .with_name("get"),
+            ],
+        )
+    }
+
+    fn tree_of(traces: &[Trace], options: ContextOptions) -> ContextTree {
+        let mut contexts = ContextAggregator::new(options);
+        for trace in traces {
+            let assembled = assemble(trace, &Options::default());
+            let analysis = analyze_assembled(trace, &assembled);
+            contexts.add(trace, &assembled, &analysis);
+        }
+        contexts.finish()
+    }
+
+    #[test]
+    fn folded_lines_are_frames_then_an_integer_count() {
+        let tree = tree_of(
+            &[context_trace(1, "query", 60), context_trace(2, "query", 80)],
+            ContextOptions::default(),
+        );
+        let mut out = Vec::new();
+        write_folded(&mut out, &tree).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // web: 10 + 40, then 10 + 20; db: 40, then 60; cache: 10 twice.
+        assert_eq!(
+            text,
+            "web:GET 80\nweb:GET;db:query 100\nweb:GET;db:query;cache:get 20\n"
+        );
+        // What flamegraph.pl and inferno read: everything before the last space is the
+        // stack, split at `;`; after it an integer.
+        let sum: u64 = text
+            .lines()
+            .map(|line| line.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(u128::from(sum), tree.critical_ns);
+    }
+
+    #[test]
+    fn contexts_that_read_the_same_are_one_line() {
+        let t = TraceId::from_u128(3);
+        let trace = Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t.clone(), SpanId::from_u64(1), 0, 100)
+                    .with_service("web")
+                    .with_name("GET"),
+                Span::new(t.clone(), SpanId::from_u64(2), 10, 30)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service("a:b")
+                    .with_name("c"),
+                Span::new(t, SpanId::from_u64(3), 40, 90)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service("a")
+                    .with_name("b:c"),
+            ],
+        );
+        let mut out = Vec::new();
+        write_folded(&mut out, &tree_of(&[trace], ContextOptions::default())).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "web:GET 30\nweb:GET;a:b:c 70\n"
+        );
+    }
+
+    #[test]
+    fn a_name_cannot_add_a_line_a_frame_or_markup() {
+        let evil = "q;x\n<script>alert(1)</script> & \"\u{1b}[2J 99";
+        let tree = tree_of(&[context_trace(1, evil, 60)], ContextOptions::default());
+        let mut out = Vec::new();
+        write_folded(&mut out, &tree).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        for line in text.lines() {
+            let (stack, count) = line.rsplit_once(' ').unwrap();
+            count.parse::<u64>().unwrap();
+            assert!(stack.split(';').count() <= 3, "{line}");
+            assert!(!line.contains('\u{1b}'));
+        }
+        assert!(text.contains(r"db:q\u{3b}x\n<script>"), "{text}");
+
+        let mut svg = Vec::new();
+        write_flamegraph(&mut svg, &tree).unwrap();
+        let svg = String::from_utf8(svg).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        assert!(doc.descendants().all(|n| n.tag_name().name() != "script"));
+        let title = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("title"))
+            .filter_map(|n| n.text())
+            .find(|t| t.starts_with("db:"))
+            .unwrap();
+        // The name as text, escapes and all, not as markup.
+        assert!(title.starts_with(r#"db:q\u{3b}x\n<script>alert(1)</script> & "\u{1b}[2J 99"#));
+    }
+
+    /// Each `<g>` of a flame graph: (its title, its rectangle's fill and width).
+    fn frames_of(svg: &str) -> Vec<(String, String, f64)> {
+        let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
+        doc.descendants()
+            .filter(|n| n.has_tag_name("g") && n.attribute("transform").is_none())
+            .map(|g| {
+                let title = g
+                    .children()
+                    .find(|c| c.has_tag_name("title"))
+                    .and_then(|c| c.text())
+                    .unwrap_or_default()
+                    .to_owned();
+                let rect = g.children().find(|c| c.has_tag_name("rect")).unwrap();
+                (
+                    title,
+                    rect.attribute("fill").unwrap().to_owned(),
+                    rect.attribute("width").unwrap().parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flame_graph_widths_follow_time_and_by_root_draws_one_graph_per_entry_point() {
+        let t = TraceId::from_u128(9);
+        let other_entry = Trace::new(
+            t.clone(),
+            vec![
+                Span::new(t, SpanId::from_u64(1), 0, 300)
+                    .with_service("batch")
+                    .with_name("run"),
+            ],
+        );
+        let traces = [context_trace(1, "query", 60), other_entry];
+        let mut svg = Vec::new();
+        write_flamegraph(&mut svg, &tree_of(&traces, ContextOptions::default())).unwrap();
+        let frames = frames_of(&String::from_utf8(svg).unwrap());
+        let width = |prefix: &str| {
+            frames
+                .iter()
+                .find(|(title, _, _)| title.starts_with(prefix))
+                .unwrap()
+                .2
+        };
+        // One graph over `all`: 400 ns in all, web:GET 100 of it, batch:run 300.
+        assert!((width("all") - 1180.0).abs() < 0.01);
+        assert!((width("web:GET") - 295.0).abs() < 0.01);
+        assert!((width("batch:run") - 885.0).abs() < 0.01);
+        assert!((width("db:query") - 295.0 * 0.5).abs() < 0.01);
+
+        let mut svg = Vec::new();
+        let tree = tree_of(&traces, ContextOptions::default().with_by_root(true));
+        write_flamegraph(&mut svg, &tree).unwrap();
+        let svg = String::from_utf8(svg).unwrap();
+        let frames = frames_of(&svg);
+        // Each entry point as wide as the page, with a heading, and no `all`.
+        assert!(frames.iter().all(|(title, _, _)| !title.starts_with("all")));
+        assert!((width_of(&frames, "web:GET") - 1180.0).abs() < 0.01);
+        assert!((width_of(&frames, "batch:run") - 1180.0).abs() < 0.01);
+        assert!(
+            svg.contains(
+                ">batch:run: 300ns of critical path (75.0% of all traces&apos; critical path)<"
+            ) || svg.contains(
+                ">batch:run: 300ns of critical path (75.0% of all traces' critical path)<"
+            ),
+            "{svg}"
+        );
+    }
+
+    fn width_of(frames: &[(String, String, f64)], prefix: &str) -> f64 {
+        frames
+            .iter()
+            .find(|(title, _, _)| title.starts_with(prefix))
+            .unwrap()
+            .2
+    }
+
+    #[test]
+    fn differential_flame_graph_is_red_where_slower_and_blue_where_faster() {
+        // After: db:query 30 longer in every trace (and web 30 shorter); cache unchanged.
+        let profile = |db_end: u64, first: u128| {
+            let mut profile = Profile::new(ContextOptions::default());
+            for k in 0..30u64 {
+                // A little noise so that the sets are not all ties.
+                let trace = context_trace(first + u128::from(k), "query", db_end + k % 3);
+                let assembled = assemble(&trace, &Options::default());
+                let analysis = analyze_assembled(&trace, &assembled);
+                profile.add(&trace, &assembled, &analysis);
+            }
+            profile
+        };
+        let comparison = compare(profile(50, 0), profile(80, 100), 0.01);
+        let mut svg = Vec::new();
+        write_diff_flamegraph(&mut svg, &comparison).unwrap();
+        let frames = frames_of(&String::from_utf8(svg).unwrap());
+        let fill = |prefix: &str| {
+            frames
+                .iter()
+                .find(|(title, _, _)| title.starts_with(prefix))
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(
+            fill("db:query"),
+            "#ff2828",
+            "the largest change is the deepest red"
+        );
+        assert!(fill("web:GET").starts_with("#2828ff") || fill("web:GET").ends_with("ff"));
+        assert!(fill("web:GET").ends_with("ff") && !fill("web:GET").starts_with("#ff"));
+        assert_eq!(fill("cache:get"), "#dddddd", "unchanged: grey");
+
+        let mut text = Vec::new();
+        write_comparison_text(&mut text, &comparison, 20).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("slower  db: query  +30ns a trace"), "{text}");
+        assert!(text.contains("faster  web: GET  -30ns a trace"), "{text}");
+        assert!(
+            text.contains("noise   cache: get  +0ns a trace (p = 1.000)"),
+            "{text}"
+        );
+
+        let mut json = Vec::new();
+        write_comparison_json(&mut json, &comparison).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(doc["test"], "mann-whitney-u");
+        assert_eq!(doc["operations"][0]["test"]["change"], "slower");
+        assert_eq!(doc["operations"][0]["operation"], "query");
+        let contexts = doc["contexts"].as_array().unwrap();
+        assert_eq!(contexts.len(), 3);
+        assert_eq!(contexts[2]["folded"], "web:GET;db:query;cache:get");
+        assert_eq!(contexts[2]["parent"], 1);
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Traces are analyzed one at a time as the readers (or the store) hand them over, so memory
 //! follows the largest trace; only `--aggregate` keeps anything across traces (a few numbers
-//! per operation and trace). With a store, the requests run on a small tokio runtime while
-//! the analysis and the output stay on this thread.
+//! per operation and trace), and `--format folded` and `flamegraph` one node per calling
+//! context. With a store, the requests run on a small tokio runtime while the analysis and the
+//! output stay on this thread. `lightstep compare` reads each of its two sets through the same
+//! loop ([`Run`]).
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -21,6 +23,8 @@ use lightstep::query::{
     Traces, Zipkin,
 };
 use lightstep_analysis::aggregate::Aggregator;
+use lightstep_analysis::compare::Profile;
+use lightstep_analysis::context::{ContextAggregator, ContextOptions, DEFAULT_MAX_DEPTH};
 use lightstep_analysis::read::{self, Format};
 use lightstep_analysis::render::{self, JsonWriter};
 use lightstep_analysis::{
@@ -46,9 +50,21 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, value_enum, default_value_t = ModeArg::Robust)]
     mode: ModeArg,
 
-    /// Output: a table, the documented JSON shape, or an SVG timeline of one trace.
+    /// Output: a table, the documented JSON shape, an SVG timeline of one trace, or over all
+    /// traces the critical-path time per calling context as folded stacks (flamegraph.pl's and
+    /// inferno's input) or as an SVG flame graph.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
+
+    /// With --format folded or flamegraph: start every context at its trace's entry point (the
+    /// root's service and operation), one flame graph per entry point.
+    #[arg(long)]
+    by_root: bool,
+
+    /// With --format folded or flamegraph: frames kept from the top of a context; deeper ones
+    /// are folded into one `…(N more)` frame that keeps their time.
+    #[arg(long, value_name = "N", value_parser = parse_max_depth)]
+    max_depth: Option<usize>,
 
     /// Input format; detected from the content when not given.
     #[arg(long, value_name = "FORMAT", value_parser = parse_input_format, conflicts_with = "store")]
@@ -129,6 +145,12 @@ pub(crate) struct StoreArgs {
     #[arg(long, value_name = "N", requires = "store")]
     concurrency: Option<usize>,
 
+    /// Reach the store through this HTTP proxy, `http://[user:password@]host:port` (default:
+    /// HTTPS_PROXY for an https:// store, HTTP_PROXY for an http:// one; hosts in NO_PROXY, and
+    /// loopback, are reached directly).
+    #[arg(long, value_name = "URL", value_parser = secret_arg, requires = "store")]
+    proxy: Option<SecretString>,
+
     /// Search: traces with a span of this service.
     #[arg(
         long,
@@ -181,7 +203,7 @@ pub(crate) struct StoreArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "store", conflicts_with = "trace_id")]
     lookback: Option<Duration>,
 
-    /// Search: how many traces to ask for (default 20).
+    /// Search: how many traces to ask for (default 20; with compare, 200 for each window).
     #[arg(
         long,
         value_name = "N",
@@ -220,7 +242,7 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 
 /// A time as RFC 3339 (`2026-11-03T14:00:00Z`, or without the zone for UTC), or a duration
 /// that long ago (`2h`).
-fn parse_time(text: &str) -> Result<SystemTime, String> {
+pub(crate) fn parse_time(text: &str) -> Result<SystemTime, String> {
     if let Ok(time) = humantime::parse_rfc3339_weak(text) {
         return Ok(time);
     }
@@ -238,10 +260,37 @@ impl StoreArgs {
         self.jaeger.is_some() || self.tempo.is_some() || self.zipkin.is_some()
     }
 
+    /// The proxy for the store at `url`, and the hosts that bypass it: `--proxy`, or the
+    /// variable of the URL's scheme as curl reads them (`HTTPS_PROXY` or `https_proxy` for
+    /// `https://`, `HTTP_PROXY` or `http_proxy` for `http://`), with `NO_PROXY` (or
+    /// `no_proxy`).
+    fn proxy(&self, url: &str) -> Option<(String, Option<String>)> {
+        let env = lightstep::config::EnvSnapshot::from_process();
+        let first = |names: [&str; 2]| {
+            names
+                .into_iter()
+                .find_map(|name| env.get(name).filter(|v| !v.trim().is_empty()))
+                .map(|v| v.trim().to_owned())
+        };
+        let proxy = match &self.proxy {
+            Some(proxy) => proxy.expose_secret().trim().to_owned(),
+            None if url
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("https://") =>
+            {
+                first(["HTTPS_PROXY", "https_proxy"])?
+            }
+            None => first(["HTTP_PROXY", "http_proxy"])?,
+        };
+        Some((proxy, first(["NO_PROXY", "no_proxy"])))
+    }
+
     /// The store named, built from the settings.
     pub(crate) fn source(&self) -> Result<TraceStore, CliError> {
         fn common<S>(
             args: &StoreArgs,
+            url: &str,
             mut builder: SourceBuilder<S>,
         ) -> Result<SourceBuilder<S>, CliError> {
             for (i, header) in args.headers.iter().enumerate() {
@@ -265,6 +314,12 @@ impl StoreArgs {
             if let Some(concurrency) = args.concurrency {
                 builder = builder.with_concurrency(concurrency);
             }
+            if let Some((proxy, no_proxy)) = args.proxy(url) {
+                builder = builder.with_proxy(proxy);
+                if let Some(no_proxy) = no_proxy {
+                    builder = builder.with_no_proxy(no_proxy);
+                }
+            }
             Ok(builder.with_insecure(args.insecure))
         }
         let store: TraceStore = if let Some(url) = &self.jaeger {
@@ -272,7 +327,7 @@ impl StoreArgs {
                 Some(JaegerApiArg::V3) => JaegerApi::V3,
                 _ => JaegerApi::V1,
             };
-            common(self, Jaeger::builder(url))?
+            common(self, url, Jaeger::builder(url))?
                 .with_api(api)
                 .build()?
                 .into()
@@ -281,19 +336,43 @@ impl StoreArgs {
                 Some(TempoApiArg::V2) => TempoApi::V2,
                 _ => TempoApi::V1,
             };
-            let mut builder = common(self, Tempo::builder(url))?.with_api(api);
+            let mut builder = common(self, url, Tempo::builder(url))?.with_api(api);
             if let Some(tenant) = &self.tenant {
                 builder = builder.with_tenant(tenant);
             }
             builder.build()?.into()
         } else if let Some(url) = &self.zipkin {
-            common(self, Zipkin::builder(url))?.build()?.into()
+            common(self, url, Zipkin::builder(url))?.build()?.into()
         } else {
             return Err(CliError::Usage(
                 "no store named: --jaeger, --tempo or --zipkin".into(),
             ));
         };
         Ok(store)
+    }
+
+    /// Whether a time window is given (--since, --until, --lookback).
+    pub(crate) fn has_window(&self) -> bool {
+        self.since.is_some() || self.until.is_some() || self.lookback.is_some()
+    }
+
+    /// The search the flags describe over the window `since..until`, asking for
+    /// `default_limit` traces unless --limit says how many: for a command that reads two
+    /// windows.
+    pub(crate) fn search_between(
+        &self,
+        since: SystemTime,
+        until: SystemTime,
+        default_limit: usize,
+    ) -> Search {
+        let mut search = self.search();
+        search.since = Some(since);
+        search.until = Some(until);
+        search.lookback = None;
+        if self.limit.is_none() {
+            search.limit = default_limit;
+        }
+        search
     }
 
     /// The search the flags describe.
@@ -316,9 +395,19 @@ impl StoreArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ModeArg {
+pub(crate) enum ModeArg {
     Robust,
     Jaeger,
+}
+
+impl ModeArg {
+    pub(crate) fn options(self, correct_skew: bool) -> Options {
+        let mode = match self {
+            Self::Robust => Mode::Robust,
+            Self::Jaeger => Mode::Jaeger,
+        };
+        Options::new(mode).with_skew_correction(correct_skew)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -326,10 +415,20 @@ enum OutputFormat {
     Text,
     Json,
     Svg,
+    Folded,
+    Flamegraph,
 }
 
-fn parse_input_format(text: &str) -> Result<Format, String> {
+pub(crate) fn parse_input_format(text: &str) -> Result<Format, String> {
     text.parse()
+}
+
+/// A depth limit for calling contexts: at least 1.
+pub(crate) fn parse_max_depth(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of frames, at least 1".into()),
+    }
 }
 
 /// Everything that can stop the command.
@@ -356,9 +455,12 @@ pub(crate) enum CliError {
     /// The arguments do not fit together.
     #[error("{0}")]
     Usage(Cow<'static, str>),
-    /// `--format svg` found no trace to draw.
+    /// `--format svg` or `flamegraph` found no trace to draw.
     #[error("no traces in the input to draw")]
     NothingToDraw,
+    /// A set of `lightstep compare` holds no trace.
+    #[error("no traces {0}")]
+    NoTraces(String),
     /// The store could not be used, or failed.
     #[error(transparent)]
     Store(#[from] lightstep::query::Error),
@@ -393,7 +495,7 @@ impl CliError {
 /// so that a failed run leaves neither half a document nor a truncated earlier file; the
 /// earlier file's permissions are kept. Anything else (a symbolic link, a terminal, a pipe,
 /// `/dev/stdout`), or a directory where no file can be created, is written in place.
-struct OutputFile {
+pub(crate) struct OutputFile {
     destination: PathBuf,
     partial: Option<PathBuf>,
 }
@@ -457,7 +559,7 @@ impl OutputFile {
     }
 
     /// Puts the finished output in place.
-    fn commit(mut self) -> io::Result<()> {
+    pub(crate) fn commit(mut self) -> io::Result<()> {
         match self.partial.take() {
             Some(partial) => std::fs::rename(&partial, &self.destination).inspect_err(|_| {
                 let _ = std::fs::remove_file(&partial);
@@ -484,6 +586,14 @@ enum Sink {
         drawn: bool,
         skipped: usize,
     },
+    /// `--format folded` or `flamegraph`: written at the end.
+    Contexts {
+        out: Box<dyn Write>,
+        contexts: Box<ContextAggregator>,
+        flamegraph: bool,
+    },
+    /// One set of `lightstep compare`.
+    Profile(Box<Profile>),
 }
 
 /// Standard output that remembers when its reader has gone away (`| head`). The broken pipe
@@ -517,18 +627,64 @@ impl Write for WatchedStdout {
 
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
     let stdout_closed = Rc::new(Cell::new(false));
-    match analyze(args, &stdout_closed) {
-        // The reader has all it wanted: the rest of the output has no one to go to, and that
-        // is no failure (as with `git log | head`).
+    quiet_when_closed(analyze(args, &stdout_closed), &stdout_closed)
+}
+
+/// A failure that only came from standard output's reader going away is none: the reader has
+/// all it wanted, and the rest of the output has no one to go to (as with `git log | head`).
+pub(crate) fn quiet_when_closed(
+    outcome: Result<(), CliError>,
+    stdout_closed: &Rc<Cell<bool>>,
+) -> Result<(), CliError> {
+    match outcome {
         Err(_) if stdout_closed.get() => Ok(()),
         outcome => outcome,
     }
 }
 
+/// Where the output goes: `--output`'s file (put in place by [`OutputFile::commit`]) or
+/// standard output, buffered; the error that names it when writing fails.
+pub(crate) fn open_output(
+    output: Option<&Path>,
+    stdout_closed: &Rc<Cell<bool>>,
+) -> Result<(Option<OutputFile>, Box<dyn Write>), CliError> {
+    match output {
+        Some(path) => {
+            let (output, file) = OutputFile::create(path).map_err(write_error(Some(path)))?;
+            Ok((Some(output), Box::new(BufWriter::new(file))))
+        }
+        None => {
+            let stdout = WatchedStdout {
+                inner: io::stdout().lock(),
+                closed: Rc::clone(stdout_closed),
+            };
+            Ok((None, Box::new(BufWriter::new(stdout))))
+        }
+    }
+}
+
+/// The error for a failed write to `--output`'s file, or to standard output.
+pub(crate) fn write_error(output: Option<&Path>) -> impl Fn(io::Error) -> CliError + '_ {
+    move |source| CliError::Output {
+        path: output.map_or_else(|| PathBuf::from("<stdout>"), Path::to_path_buf),
+        source,
+    }
+}
+
 fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), CliError> {
-    if args.aggregate && args.format == OutputFormat::Svg {
+    if args.aggregate && args.format != OutputFormat::Text && args.format != OutputFormat::Json {
+        let format = args
+            .format
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned());
         return Err(CliError::Usage(
-            "--aggregate has no svg rendering; use --format text or json".into(),
+            format!("--aggregate has no {format} rendering; use --format text or json").into(),
+        ));
+    }
+    let contexts = matches!(args.format, OutputFormat::Folded | OutputFormat::Flamegraph);
+    if !contexts && (args.by_root || args.max_depth.is_some()) {
+        return Err(CliError::Usage(
+            "--by-root and --max-depth go with --format folded or flamegraph".into(),
         ));
     }
     // Before the output is created: a store that cannot be used leaves no file behind.
@@ -537,43 +693,29 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
     } else {
         None
     };
-    let output_path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("<stdout>"));
-    let write_error = |source: io::Error| CliError::Output {
-        path: output_path.clone(),
-        source,
-    };
-    let (output_file, out): (Option<OutputFile>, Box<dyn Write>) = match &args.output {
-        Some(path) => {
-            let (output, file) = OutputFile::create(path).map_err(write_error)?;
-            (Some(output), Box::new(BufWriter::new(file)))
-        }
-        None => {
-            let stdout = WatchedStdout {
-                inner: io::stdout().lock(),
-                closed: Rc::clone(stdout_closed),
-            };
-            (None, Box::new(BufWriter::new(stdout)))
-        }
-    };
+    let write_error = write_error(args.output.as_deref());
+    let (output_file, out) = open_output(args.output.as_deref(), stdout_closed)?;
     let sink = match args.format {
         OutputFormat::Text => Sink::Text(out),
-        OutputFormat::Json => Sink::Json(JsonWriter::new(out).map_err(write_error)?),
+        OutputFormat::Json => Sink::Json(JsonWriter::new(out).map_err(&write_error)?),
         OutputFormat::Svg => Sink::Svg {
             out,
             drawn: false,
             skipped: 0,
         },
-    };
-    let mode = match args.mode {
-        ModeArg::Robust => Mode::Robust,
-        ModeArg::Jaeger => Mode::Jaeger,
+        OutputFormat::Folded | OutputFormat::Flamegraph => Sink::Contexts {
+            out,
+            contexts: Box::new(ContextAggregator::new(
+                ContextOptions::default()
+                    .with_by_root(args.by_root)
+                    .with_max_depth(args.max_depth.unwrap_or(DEFAULT_MAX_DEPTH)),
+            )),
+            flamegraph: args.format == OutputFormat::Flamegraph,
+        },
     };
     let mut run = Run {
         sink,
-        options: Options::new(mode).with_skew_correction(args.correct_skew),
+        options: args.mode.options(args.correct_skew),
         // With a store, the ids are what is fetched, not a filter.
         wanted: if store.is_some() {
             Vec::new()
@@ -616,14 +758,14 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
         Sink::Text(mut out) => {
             if let Some(aggregate) = &aggregate {
                 render::write_aggregate_text(&mut out, aggregate, TEXT_ROWS)
-                    .map_err(write_error)?;
+                    .map_err(&write_error)?;
             } else if run.matched == 0 {
-                writeln!(out, "no traces in the input").map_err(write_error)?;
+                writeln!(out, "no traces in the input").map_err(&write_error)?;
             }
-            out.flush().map_err(write_error)?;
+            out.flush().map_err(&write_error)?;
         }
         Sink::Json(writer) => {
-            writer.finish(aggregate.as_ref()).map_err(write_error)?;
+            writer.finish(aggregate.as_ref()).map_err(&write_error)?;
         }
         Sink::Svg {
             mut out,
@@ -633,22 +775,41 @@ fn analyze(args: &AnalyzeArgs, stdout_closed: &Rc<Cell<bool>>) -> Result<(), Cli
             if !drawn {
                 return Err(CliError::NothingToDraw);
             }
-            out.flush().map_err(write_error)?;
+            out.flush().map_err(&write_error)?;
             if skipped > 0 {
                 crate::diagnostic(format_args!(
                     "the svg shows the first trace; {skipped} more were not drawn (choose one with --trace-id)"
                 ));
             }
         }
+        Sink::Contexts {
+            mut out,
+            contexts,
+            flamegraph,
+        } => {
+            let tree = contexts.finish();
+            if flamegraph {
+                if tree.traces == 0 {
+                    return Err(CliError::NothingToDraw);
+                }
+                render::write_flamegraph(&mut out, &tree).map_err(&write_error)?;
+            } else {
+                if tree.traces == 0 {
+                    crate::diagnostic(format_args!("no traces in the input"));
+                }
+                render::write_folded(&mut out, &tree).map_err(&write_error)?;
+            }
+        }
+        Sink::Profile(_) => {}
     }
     if let Some(output) = output_file {
-        output.commit().map_err(write_error)?;
+        output.commit().map_err(&write_error)?;
     }
     Ok(())
 }
 
 /// What one run keeps while traces go through it: the output, and what the end needs.
-struct Run {
+pub(crate) struct Run {
     sink: Sink,
     options: Options,
     /// `--trace-id` on files: the ids, and whether each was seen.
@@ -663,8 +824,30 @@ struct Run {
 }
 
 impl Run {
+    /// A run that adds every trace to a set of `lightstep compare`.
+    pub(crate) fn profile(options: Options, contexts: ContextOptions) -> Self {
+        Self {
+            sink: Sink::Profile(Box::new(Profile::new(contexts))),
+            options,
+            wanted: Vec::new(),
+            aggregator: None,
+            matched: 0,
+            others: Vec::new(),
+            others_total: 0,
+            analysis: CriticalPathAnalysis::default(),
+        }
+    }
+
+    /// The set a [`Run::profile`] made.
+    pub(crate) fn into_profile(self) -> Option<Profile> {
+        match self.sink {
+            Sink::Profile(profile) => Some(*profile),
+            _ => None,
+        }
+    }
+
     /// Analyzes one trace and writes what the output format asks for.
-    fn trace(&mut self, trace: Trace) -> io::Result<()> {
+    pub(crate) fn trace(&mut self, trace: Trace) -> io::Result<()> {
         if !self.wanted.is_empty() {
             let mut any = false;
             for (id, found) in &mut self.wanted {
@@ -709,12 +892,20 @@ impl Run {
                 *skipped += 1;
                 Ok(())
             }
+            Sink::Contexts { contexts, .. } => {
+                contexts.add(&trace, &assembled, &self.analysis);
+                Ok(())
+            }
+            Sink::Profile(profile) => {
+                profile.add(&trace, &assembled, &self.analysis);
+                Ok(())
+            }
         }
     }
 }
 
 /// Reads one file (or standard input) through `run`, with a progress line on a terminal.
-fn read_file(
+pub(crate) fn read_file(
     path: &Path,
     format: Option<Format>,
     run: &mut Run,
@@ -780,6 +971,16 @@ pub(crate) fn read_store_traces(
     store: &TraceStore,
     trace_ids: &[String],
     args: &StoreArgs,
+    each: impl FnMut(lightstep::analysis::Trace) -> io::Result<()>,
+) -> Result<(), StoreFailure> {
+    read_store_search(store, trace_ids, &args.search(), each)
+}
+
+/// [`read_store_traces`] with the search given.
+pub(crate) fn read_store_search(
+    store: &TraceStore,
+    trace_ids: &[String],
+    search: &Search,
     mut each: impl FnMut(lightstep::analysis::Trace) -> io::Result<()>,
 ) -> Result<(), StoreFailure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -792,7 +993,7 @@ pub(crate) fn read_store_traces(
         // Entered, so that the sources may start their work; dropped before the runtime.
         let _entered = runtime.enter();
         let mut traces: Traces = if trace_ids.is_empty() {
-            store.search(&args.search())
+            store.search(search)
         } else {
             store.fetch_each(trace_ids.to_vec())
         };

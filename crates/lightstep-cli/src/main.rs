@@ -2,7 +2,9 @@
 //!
 //! `lightstep analyze` reads trace files (OTLP JSON or protobuf, Jaeger JSON, Zipkin v2 JSON)
 //! and reports where each request's latency went. `lightstep dev` receives OTLP locally and
-//! prints each trace with its critical path. `lightstep doctor` says why traces are not
+//! prints each trace with its critical path. `lightstep compare` reports how the critical path
+//! changed between two sets of traces (files, or two time windows of a trace store).
+//! `lightstep doctor` says why traces are not
 //! arriving: the effective configuration with sources, then each step to the backend.
 //! `lightstep ui` serves the trace explorer in the browser over trace files.
 //! Exit status: 0 on success, 1 when the input or the output fails, 2 for bad arguments; errors
@@ -11,6 +13,7 @@
 //! failure (`doctor` finishes its checks and exits with their status).
 
 mod analyze;
+mod compare;
 mod dev;
 mod doctor;
 mod progress;
@@ -28,8 +31,9 @@ use lightstep::analysis::render::printable;
 #[command(
     name = "lightstep",
     version,
-    about = "Tools for traces: critical paths in trace files (analyze), a local OTLP receiver \
-             (dev), export diagnosis (doctor), the trace explorer in the browser (ui)",
+    about = "Tools for traces: critical paths in trace files (analyze), what changed between two \
+             sets of traces (compare), a local OTLP receiver (dev), export diagnosis (doctor), \
+             the trace explorer in the browser (ui)",
     propagate_version = true
 )]
 struct Cli {
@@ -42,6 +46,9 @@ enum Command {
     /// Find the critical path of traces in files or a trace store (Jaeger, Tempo, Zipkin): where
     /// each request's latency went.
     Analyze(analyze::AnalyzeArgs),
+    /// How each operation's and calling context's critical-path time changed between two sets
+    /// of traces (files, or two time windows of a store), and whether it is more than noise.
+    Compare(compare::CompareArgs),
     /// Receive OTLP locally and print each trace with its critical path (no account, no
     /// Docker).
     Dev(dev::DevArgs),
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Compare(args) => compare::run(&args),
         Command::Dev(args) => return dev::run(&args),
         Command::Doctor(args) => return doctor::run(&args),
         Command::Ui(args) => return ui::run(&args),
@@ -130,12 +138,5 @@ fn argument_message(rendered: &str) -> String {
 
 /// The error and its sources on one line, `outer: inner: innermost`.
 pub(crate) fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        line.push_str(": ");
-        line.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    line.replace('\n', " ")
+    lightstep::config::ErrorChain(err).to_string()
 }

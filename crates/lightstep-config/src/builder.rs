@@ -10,8 +10,8 @@ use crate::env::EnvSnapshot;
 use crate::error::{ConfigError, ConfigWarning};
 use crate::file::FileLayer;
 use crate::model::{
-    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
-    TlsConfig, TracesExporter,
+    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, ProxyConfig, Region, Sampler,
+    SpanLimits, TlsConfig, TlsPem, TracesExporter,
 };
 use crate::parse::{self, Expected};
 use crate::secret::SecretString;
@@ -68,6 +68,8 @@ pub struct ConfigBuilder {
     sdk_disabled: Option<bool>,
     traces_exporter: Option<TracesExporter>,
     shutdown_timeout: Option<Duration>,
+    proxy: Option<EndpointText>,
+    no_proxy: Option<String>,
 }
 
 impl ConfigBuilder {
@@ -280,6 +282,24 @@ impl ConfigBuilder {
         self
     }
 
+    /// The HTTP proxy to reach the endpoint through, `http://[user:password@]host:port`: each
+    /// connection is an HTTP CONNECT tunnel, inside which TLS to the endpoint is kept.
+    /// Overrides `HTTPS_PROXY` / `https_proxy` (for an `https://` endpoint), `HTTP_PROXY` /
+    /// `http_proxy` (for an `http://` endpoint) and the file's `proxy`. `NO_PROXY` still
+    /// applies, and a loopback endpoint never goes through a proxy.
+    pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(EndpointText(url.into()));
+        self
+    }
+
+    /// The hosts reached without the proxy, as `NO_PROXY` writes them: comma-separated names
+    /// (each with its subdomains), IP addresses, networks (`10.0.0.0/8`) or `*`. Overrides
+    /// `NO_PROXY` / `no_proxy` and the file's `no_proxy`.
+    pub fn with_no_proxy(mut self, hosts: impl Into<String>) -> Self {
+        self.no_proxy = Some(hosts.into());
+        self
+    }
+
     /// Reads the file and the environment, applies the values set here, and validates the
     /// result. Every problem found is reported, in one [`ConfigError::Multiple`] when there are
     /// several. The warnings are in [`LightstepConfig::warnings`].
@@ -409,8 +429,6 @@ fn read_pem_file(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// A header as found in one layer: name, value, where it came from.
 type RawHeader = (String, String, Source);
-
-const TOKEN_HEADER: &str = "lightstep-access-token";
 
 impl Resolver<'_> {
     fn env_candidates(&self, setting: Setting) -> Vec<Candidate> {
@@ -574,6 +592,7 @@ impl Resolver<'_> {
             parse::compression,
         );
         let tls = self.tls(&b, insecure);
+        let proxy = self.proxy(&b, &endpoint);
         let batch = self.batch(&b);
         let sampler = self.sampler(&b);
         let propagators = self.propagators(&b);
@@ -627,6 +646,7 @@ impl Resolver<'_> {
             sdk_disabled,
             traces_exporter,
             shutdown_timeout,
+            proxy,
             config_file: file.map(|(path, _)| path),
             sources: std::mem::take(&mut self.sources),
             entry_sources: std::mem::take(&mut self.entry_sources),
@@ -872,7 +892,7 @@ impl Resolver<'_> {
                     });
                     continue;
                 }
-                if name == TOKEN_HEADER {
+                if name == crate::ACCESS_TOKEN_HEADER {
                     tokens.push(Candidate {
                         layer,
                         source,
@@ -1012,18 +1032,26 @@ impl Resolver<'_> {
         }
     }
 
-    fn path_setting(&mut self, setting: Setting, code_value: Option<PathBuf>) -> Option<PathBuf> {
+    fn path_setting(
+        &mut self,
+        setting: Setting,
+        code_value: Option<PathBuf>,
+    ) -> Option<(PathBuf, Vec<u8>)> {
         let path = self.setting(setting, code_value.map(Some), None, |s| {
             Ok(Some(PathBuf::from(s.trim())))
         })?;
         let source = self.sources[&setting].clone();
-        let reason = match read_pem_file(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_owned()),
-            Err(e) => Some(format!("cannot be read ({e})")),
-            Ok(bytes) if !bytes.windows(11).any(|w| w == b"-----BEGIN ") => {
-                Some("is not a PEM file (no `-----BEGIN` line)".to_owned())
+        // Read once, here, bounded: the exporter builds its TLS from these bytes.
+        let (bytes, reason) = match read_pem_file(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (Vec::new(), Some("does not exist".to_owned()))
             }
-            Ok(_) => None,
+            Err(e) => (Vec::new(), Some(format!("cannot be read ({e})"))),
+            Ok(bytes) if !bytes.windows(11).any(|w| w == b"-----BEGIN ") => (
+                Vec::new(),
+                Some("is not a PEM file (no `-----BEGIN` line)".to_owned()),
+            ),
+            Ok(bytes) => (bytes, None),
         };
         if let Some(reason) = reason {
             self.errors.push(ConfigError::TlsFile {
@@ -1032,7 +1060,47 @@ impl Resolver<'_> {
                 reason,
             });
         }
-        Some(path)
+        Some((path, bytes))
+    }
+
+    /// The proxy: code, then the variable for the endpoint's scheme (`HTTPS_PROXY` for an
+    /// `https://` endpoint, `HTTP_PROXY` for `http://`), then the file. `NO_PROXY` comes with it.
+    fn proxy(&mut self, b: &ConfigBuilder, endpoint: &Endpoint) -> Option<ProxyConfig> {
+        let no_proxy = self.setting(Setting::NoProxy, b.no_proxy.clone().map(Some), None, |s| {
+            Ok(Some(s.trim().to_owned()))
+        });
+        let mut candidates: Vec<Candidate> = b
+            .proxy
+            .iter()
+            .map(|p| Candidate::code(Setting::Proxy, &p.0))
+            .collect();
+        let https = endpoint.is_tls();
+        candidates.extend(self.env_candidates(Setting::Proxy).into_iter().filter(|c| {
+            let var = match &c.source {
+                Source::Env { var } => var.as_str(),
+                _ => "",
+            };
+            var.eq_ignore_ascii_case("HTTPS_PROXY") == https
+        }));
+        candidates.extend(self.file_candidate(Setting::Proxy));
+        let Some(winner) = self.pick(Setting::Proxy, candidates, false) else {
+            self.sources.insert(Setting::Proxy, Source::Default);
+            return None;
+        };
+        match parse::proxy(&winner.value) {
+            Ok(url) => Some(ProxyConfig {
+                url: SecretString::new(url),
+                no_proxy,
+            }),
+            Err(expected) => {
+                self.errors.push(ConfigError::InvalidValue {
+                    origin: winner.source,
+                    value: parse::redact_userinfo(&winner.value).into_owned(),
+                    expected,
+                });
+                None
+            }
+        }
     }
 
     fn tls(&mut self, b: &ConfigBuilder, insecure: bool) -> TlsConfig {
@@ -1056,11 +1124,23 @@ impl Resolver<'_> {
                 },
             )));
         }
+        let (ca_file, ca) = ca_file.map(|(p, b)| (p, b.into())).unzip();
+        let (client_certificate, certificate) =
+            client_certificate.map(|(p, b)| (p, b.into())).unzip();
+        // A key is text; a byte that is not UTF-8 lies outside its PEM sections.
+        let (client_key, key) = client_key
+            .map(|(p, b)| (p, SecretString::new(String::from_utf8_lossy(&b))))
+            .unzip();
         TlsConfig {
             ca_file,
             client_certificate,
             client_key,
             insecure,
+            pem: TlsPem {
+                ca,
+                client_certificate: certificate,
+                client_key: key,
+            },
         }
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::builder::ConfigBuilder;
 use crate::error::{ConfigError, ConfigWarning};
 use crate::model::{
-    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
-    TlsConfig, TracesExporter,
+    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, ProxyConfig, Region, Sampler,
+    SpanLimits, TlsConfig, TracesExporter,
 };
 use crate::secret::AccessToken;
 use crate::settings::{Setting, Show};
@@ -41,6 +41,7 @@ pub struct LightstepConfig {
     pub(crate) sdk_disabled: bool,
     pub(crate) traces_exporter: TracesExporter,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) proxy: Option<ProxyConfig>,
     pub(crate) config_file: Option<PathBuf>,
     pub(crate) sources: BTreeMap<Setting, Source>,
     /// The sources of the entries of `headers` and `resource_attributes`, by entry name.
@@ -70,6 +71,7 @@ impl Default for LightstepConfig {
             sdk_disabled: false,
             traces_exporter: TracesExporter::Otlp,
             shutdown_timeout: Duration::from_secs(5),
+            proxy: None,
             config_file: None,
             sources: BTreeMap::new(),
             entry_sources: BTreeMap::new(),
@@ -155,6 +157,12 @@ impl LightstepConfig {
     /// TLS settings.
     pub fn tls(&self) -> &TlsConfig {
         &self.tls
+    }
+
+    /// The HTTP proxy exports go through, if one is set (`with_proxy`, `HTTPS_PROXY` or
+    /// `HTTP_PROXY` by the endpoint's scheme, the file's `proxy`), with `NO_PROXY`.
+    pub fn proxy(&self) -> Option<&ProxyConfig> {
+        self.proxy.as_ref()
     }
 
     /// Batch span processor settings.

@@ -9,8 +9,10 @@ use std::fmt;
 
 /// A snapshot of the environment variables lightstep-rs reads.
 ///
-/// Only variables starting with `OTEL_`, `LIGHTSTEP_` or `LS_` are kept. `Debug` redacts the
-/// values of variables that may hold secrets (tokens and headers).
+/// Only variables starting with `OTEL_`, `LIGHTSTEP_` or `LS_` are kept, and the proxy variables
+/// (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, and their lowercase forms). `Debug` redacts the
+/// values of variables that may hold secrets (tokens and headers), and user information in
+/// URLs.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct EnvSnapshot {
     vars: BTreeMap<String, String>,
@@ -36,7 +38,8 @@ impl EnvSnapshot {
         let mut snapshot = Self::default();
         for (name, value) in vars {
             let Some(name) = name.to_str() else { continue };
-            if !PREFIXES.iter().any(|p| name.starts_with(p)) {
+            let ours = PREFIXES.iter().any(|p| name.starts_with(p));
+            if !ours && !crate::settings::is_known_variable(name) {
                 continue;
             }
             match value.into_string() {

@@ -9,7 +9,10 @@ use crate::source::Source;
 ///
 /// Each message names where the bad value came from (the variable, or the file and key), the
 /// value unless it may be a secret, and what was expected.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message and its causes ([`ErrorChain`]), so that
+/// `fn main() -> Result<(), Box<dyn Error>>` shows what is wrong rather than a structure.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A value that does not parse or is out of range.
@@ -193,5 +196,115 @@ fn secrets_named(token: bool, headers: &[String]) -> String {
         (true, true) => "the access token".to_owned(),
         (true, false) => format!("the access token and {headers}"),
         (false, _) => headers,
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", ErrorChain(self))
+    }
+}
+
+/// An error with its causes, as it reads best where people meet it: with `{}` on one line,
+/// `outer: inner: innermost`; with `{:#}`, the error then `Caused by:` and one cause per line
+/// (what `fn main() -> Result<(), Box<dyn Error>>` prints through `Debug`). A cause whose text
+/// is already in what comes before it is not repeated, and line breaks inside a message become
+/// spaces in the one-line form.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl ErrorChain<'_> {
+    /// The causes worth showing: each one whose text is not already in what comes before it.
+    fn causes(&self) -> impl Iterator<Item = String> + '_ {
+        let mut told = self.0.to_string();
+        std::iter::successors(self.0.source(), |e| e.source()).filter_map(move |cause| {
+            let text = cause.to_string();
+            if text.is_empty() || told.contains(&text) {
+                return None;
+            }
+            told.push_str(&text);
+            Some(text)
+        })
+    }
+}
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            write!(f, "{}", self.0)?;
+            let mut causes = self.causes().peekable();
+            if causes.peek().is_some() {
+                f.write_str("\n\nCaused by:")?;
+                for cause in causes {
+                    write!(f, "\n    {}", cause.replace('\n', "\n    "))?;
+                }
+            }
+            Ok(())
+        } else {
+            let mut line = self.0.to_string();
+            for cause in self.causes() {
+                line.push_str(": ");
+                line.push_str(&cause);
+            }
+            f.write_str(&line.replace('\n', " "))
+        }
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:#}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Outer(String, #[source] std::io::Error);
+
+    #[test]
+    fn a_chain_reads_on_one_line_or_with_its_causes_below() {
+        let error = Outer(
+            "cannot read `otel.toml`".into(),
+            std::io::Error::other("permission\ndenied"),
+        );
+        assert_eq!(
+            ErrorChain(&error).to_string(),
+            "cannot read `otel.toml`: permission denied"
+        );
+        assert_eq!(
+            format!("{:#}", ErrorChain(&error)),
+            "cannot read `otel.toml`\n\nCaused by:\n    permission\n    denied"
+        );
+        // A cause the message already tells is not told again.
+        let repeated = Outer(
+            "cannot connect: refused".into(),
+            std::io::Error::other("refused"),
+        );
+        assert_eq!(ErrorChain(&repeated).to_string(), "cannot connect: refused");
+        assert_eq!(
+            format!("{:#}", ErrorChain(&repeated)),
+            "cannot connect: refused"
+        );
+    }
+
+    #[test]
+    fn debug_is_the_message_not_the_structure() {
+        let error = ConfigError::InvalidValue {
+            origin: Source::Env {
+                var: "OTEL_EXPORTER_OTLP_PROTOCOL".into(),
+            },
+            value: "grpcc".into(),
+            expected: "grpc, http/protobuf or http/json".into(),
+        };
+        assert_eq!(format!("{error:?}"), error.to_string());
+        // What `fn main() -> Result<(), Box<dyn Error>>` prints after `Error: `.
+        let boxed: Box<dyn std::error::Error> = Box::new(error);
+        let shown = format!("{boxed:?}");
+        assert!(shown.starts_with("invalid value `grpcc` in "), "{shown}");
+        assert!(shown.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{shown}");
+        assert!(!shown.contains("InvalidValue"), "{shown}");
     }
 }

@@ -57,6 +57,8 @@
 //! | `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CERTIFICATE` | PEM CA certificates trusted besides the system's roots | none |
 //! | `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` | PEM client certificate (mutual TLS); needs the key | none |
 //! | `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`, `OTEL_EXPORTER_OTLP_CLIENT_KEY` | PEM private key of the client certificate | none |
+//! | `HTTPS_PROXY`, `https_proxy`, `HTTP_PROXY`, `http_proxy` (the `HTTPS_` pair for an `https://` endpoint, the `HTTP_` pair for `http://`) | the HTTP proxy exports go through, `http://[user:password@]host[:port]`: an HTTP CONNECT tunnel to the endpoint, with TLS to the endpoint inside it; never used for a loopback endpoint; its user information is secret | none |
+//! | `NO_PROXY`, `no_proxy` | hosts reached without the proxy: comma-separated names (each with its subdomains), IP addresses, networks (`10.0.0.0/8`) or `*` | none |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` | spans held before new ones are dropped; at least 1 | `2048` |
 //! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per request; at least 1, at most the queue size | `512` |
 //! | `OTEL_BSP_SCHEDULE_DELAY` | the longest a span waits for its batch | `5s` |
@@ -101,12 +103,15 @@ mod source;
 mod vars;
 
 pub use builder::ConfigBuilder;
+
+/// The header Lightstep reads the access token from, sent by the exporter with every export.
+pub const ACCESS_TOKEN_HEADER: &str = "lightstep-access-token";
 pub use config::{EffectiveConfig, EffectiveSetting, LightstepConfig};
 pub use env::EnvSnapshot;
-pub use error::{ConfigError, ConfigWarning};
+pub use error::{ConfigError, ConfigWarning, ErrorChain};
 pub use model::{
-    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, Region, Sampler, SpanLimits,
-    TlsConfig, TracesExporter,
+    BatchConfig, Compression, Endpoint, Header, Propagator, Protocol, ProxyConfig, Region, Sampler,
+    SpanLimits, TlsConfig, TracesExporter,
 };
 pub use secret::{AccessToken, SecretString};
 pub use settings::Setting;

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -307,6 +308,94 @@ pub struct TlsConfig {
     /// Plaintext for schemeless endpoints, and permission to send the token and the headers in
     /// plaintext to a host that is not loopback.
     pub insecure: bool,
+    /// The files' contents, read once (at most 1 MiB each) when the configuration was built.
+    pub(crate) pem: TlsPem,
+}
+
+impl TlsConfig {
+    /// The contents of [`TlsConfig::ca_file`], as read when the configuration was built.
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        self.pem.ca.as_deref()
+    }
+
+    /// The contents of [`TlsConfig::client_certificate`], as read when the configuration was
+    /// built.
+    pub fn client_certificate_pem(&self) -> Option<&[u8]> {
+        self.pem.client_certificate.as_deref()
+    }
+
+    /// The contents of [`TlsConfig::client_key`], as read when the configuration was built: a
+    /// secret, shown by nothing.
+    pub fn client_key_pem(&self) -> Option<&SecretString> {
+        self.pem.client_key.as_ref()
+    }
+}
+
+/// What the TLS files held. `Debug` shows sizes only: the key is a secret, and a bundle of CA
+/// certificates would bury everything else in a `Debug` print.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsPem {
+    pub(crate) ca: Option<Arc<[u8]>>,
+    pub(crate) client_certificate: Option<Arc<[u8]>>,
+    pub(crate) client_key: Option<SecretString>,
+}
+
+impl fmt::Debug for TlsPem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let size = |bytes: Option<usize>| bytes.map_or("none".to_owned(), |n| format!("{n} bytes"));
+        f.debug_struct("TlsPem")
+            .field(
+                "ca",
+                &format_args!("{}", size(self.ca.as_ref().map(|c| c.len()))),
+            )
+            .field(
+                "client_certificate",
+                &format_args!(
+                    "{}",
+                    size(self.client_certificate.as_ref().map(|c| c.len()))
+                ),
+            )
+            .field("client_key", &self.client_key)
+            .finish()
+    }
+}
+
+/// The HTTP proxy that exports go through: an HTTP CONNECT tunnel to the endpoint, inside which
+/// TLS to the endpoint is kept. From `with_proxy`, `HTTPS_PROXY` (`https://` endpoints) or
+/// `HTTP_PROXY` (`http://` endpoints), or the file's `proxy`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProxyConfig {
+    pub(crate) url: SecretString,
+    pub(crate) no_proxy: Option<String>,
+}
+
+impl ProxyConfig {
+    /// The proxy's URL, `http://[user:password@]host[:port]`: its user information, if any, is
+    /// the proxy's credentials, hence a secret.
+    pub fn url(&self) -> &SecretString {
+        &self.url
+    }
+
+    /// The hosts reached without the proxy (`NO_PROXY`): comma-separated names (each with its
+    /// subdomains), IP addresses, networks (`10.0.0.0/8`) or `*`.
+    pub fn no_proxy(&self) -> Option<&str> {
+        self.no_proxy.as_deref()
+    }
+
+    /// The URL with its user information replaced by `[REDACTED]`, fit to show.
+    pub fn redacted_url(&self) -> String {
+        crate::parse::redact_userinfo(self.url.expose_secret()).into_owned()
+    }
+}
+
+impl fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyConfig")
+            .field("url", &self.redacted_url())
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
 }
 
 /// Batch span processor settings (`OTEL_BSP_*`).

@@ -263,6 +263,35 @@ pub(crate) fn endpoint(s: &str, insecure: bool) -> Result<(Url, bool), Expected>
     Ok((url, explicit))
 }
 
+/// A proxy URL: `http://[user:password@]host[:port]`, or `host:port` for `http://host:port`.
+/// The URL is returned as given (trimmed, with its scheme): its user information is the
+/// proxy's credentials.
+pub(crate) fn proxy(s: &str) -> Result<String, Expected> {
+    let s = s.trim();
+    let expected = || "an HTTP proxy URL such as `http://proxy.example:3128`".to_owned();
+    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(expected());
+    }
+    let text = if s.contains("://") {
+        s.to_owned()
+    } else {
+        format!("http://{s}")
+    };
+    let url = Url::parse(&text).map_err(|_| expected())?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "{} (`http://`: exports reach the endpoint through an HTTP CONNECT tunnel, inside \
+             which TLS to the endpoint is kept; a TLS connection to the proxy itself is not \
+             supported)",
+            expected()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(expected());
+    }
+    Ok(text)
+}
+
 /// `s` with the user information of its authority (`user:password@`, as in
 /// `https://user:password@host`) replaced by `[REDACTED]`. Endpoints with credentials are
 /// refused, but the refusal, warnings and `Debug` output must not repeat them.

@@ -267,6 +267,22 @@ settings! {
         setter: "with_client_identity",
         show: Show::Value(|c| path(&c.tls.client_key)),
     }
+    /// the HTTP proxy exports go through, `http://[user:password@]host[:port]`: an HTTP CONNECT
+    /// tunnel to the endpoint, with TLS to the endpoint inside it; never used for a loopback
+    /// endpoint; its user information is secret
+    Proxy = "proxy" {
+        vars: &[var("HTTPS_PROXY"), var("https_proxy"), var("HTTP_PROXY"), var("http_proxy")],
+        vars_note: " (the `HTTPS_` pair for an `https://` endpoint, the `HTTP_` pair for `http://`)",
+        setter: "with_proxy",
+        show: Show::Value(|c| c.proxy.as_ref().map(|p| p.redacted_url())),
+    }
+    /// hosts reached without the proxy: comma-separated names (each with its subdomains), IP
+    /// addresses, networks (`10.0.0.0/8`) or `*`
+    NoProxy = "no_proxy" {
+        vars: &[var("NO_PROXY"), var("no_proxy")],
+        setter: "with_no_proxy",
+        show: Show::Value(|c| c.proxy.as_ref().and_then(|p| p.no_proxy().map(str::to_owned))),
+    }
     /// spans held before new ones are dropped; at least 1
     MaxQueueSize = "batch.max_queue_size" {
         vars: &[var("OTEL_BSP_MAX_QUEUE_SIZE")],

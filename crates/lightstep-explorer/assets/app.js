@@ -12,9 +12,20 @@
 // Automation hooks (stable, documented in docs/explorer.md): each trace row of the search list
 // carries `data-trace-id`; each span row of the waterfall carries `data-span-id` (lowercase hex)
 // and `data-critical="true"` when the span is on the critical path in the selected mode.
+//
+// Measurement hooks (`performance.mark`, read by the browser benchmark, benches/browser.rs):
+// `explorer:rows-drawn` and `explorer:rows-painted` when a trace view first shows rows,
+// `explorer:draw` on every redraw of the waterfall (with the rows drawn and missing and the pages
+// of rows held), `explorer:list-drawn` and `explorer:list-painted` when the search list is
+// drawn. Only the latest mark of each name is kept, so that a long session does not fill the
+// performance buffer.
 
 const ROW_HEIGHT = 24;
 const PAGE_ROWS = 200;
+// Pages of waterfall rows kept on either side of the pages on screen.
+const KEEP_PAGES = 2;
+// Trace rows of the search list drawn at a time.
+const LIST_PAGE_ROWS = 100;
 const OVERSCAN = 20;
 // Browsers cap the height of an element; past this the scrollbar is scaled.
 const MAX_SCROLL_PX = 8_000_000;
@@ -95,6 +106,17 @@ function showError(where, error) {
 function serviceClass(services, service) {
   const index = Math.max(0, services.indexOf(service));
   return `svc svc-${index % SERVICE_COLOURS}`;
+}
+
+/** Records `name` now (with `detail`), replacing the previous mark of that name. */
+function mark(name, detail) {
+  performance.clearMarks(name);
+  performance.mark(name, { detail });
+}
+
+/** Marks `name` once the frame that shows what was just drawn has been rendered. */
+function markPainted(name, detail) {
+  requestAnimationFrame(() => setTimeout(() => mark(name, detail)));
 }
 
 function setTitle(...parts) {
@@ -258,15 +280,24 @@ function searchView(params) {
   });
 
   let shown = [];
+  const listObservers = new Set();
+  const stopObservers = () => {
+    for (const observer of listObservers) observer.disconnect();
+    listObservers.clear();
+  };
   const load = async () => {
     try {
       const found = await api(`/api/search?${query}`);
+      stopObservers();
       shown = found.traces;
       const refused = found.refused_traces ? `; ${found.refused_traces} too large to hold` : "";
       summary.replaceChildren(
         `${found.traces.length} of ${found.matched} matching traces (${found.stored} held${refused}) `,
         link(`/contribution?${query}`, "contribution of these traces", { id: "to-contribution" }));
       results.replaceChildren(resultsTable(found.traces));
+      const drawn = { rows: results.querySelectorAll("tr[data-trace-id]").length, listed: found.traces.length };
+      mark("explorer:list-drawn", drawn);
+      markPainted("explorer:list-painted", drawn);
     } catch (error) {
       showError(results, error);
     }
@@ -290,10 +321,9 @@ function searchView(params) {
       navigate(`/compare/${encodeURIComponent(sorted[0].trace_id)}/${encodeURIComponent(sorted[sorted.length - 1].trace_id)}`);
     });
     const body = el("tbody");
-    const fragment = document.createDocumentFragment();
     const longest = Math.max(...traces.map((t) => Number(t.duration_ns)), 1);
-    for (const t of traces) {
-      const box = el("input", { type: "checkbox", "aria-label": "select for comparison" });
+    const row = (t) => {
+      const box = el("input", { type: "checkbox", "aria-label": "select for comparison", checked: selected.has(t.trace_id) });
       box.addEventListener("change", () => {
         if (box.checked) selected.add(t.trace_id);
         else selected.delete(t.trace_id);
@@ -301,7 +331,7 @@ function searchView(params) {
       });
       const bar = el("span", { class: "duration-bar" });
       bar.style.width = `${(100 * Number(t.duration_ns)) / longest}%`;
-      fragment.append(el("tr", { "data-trace-id": t.trace_id, class: "trace-row" },
+      return el("tr", { "data-trace-id": t.trace_id, class: "trace-row" },
         el("td", {}, box),
         el("td", {}, link(tracePath(t.trace_id), `${t.root_service}: ${t.root_operation}`, { class: "trace-link" }),
           el("div", { class: "muted mono" }, t.trace_id)),
@@ -309,18 +339,45 @@ function searchView(params) {
         el("td", { class: "num" }, formatDuration(t.duration_ns), el("div", { class: "bar-track" }, bar)),
         el("td", { class: "num" }, String(t.spans)),
         el("td", { class: t.errors ? "num errors" : "num" }, String(t.errors)),
-        el("td", {}, t.services.map((s) => el("span", { class: "chip" }, `${s.service} ${s.spans}`)))));
+        el("td", {}, t.services.map((s) => el("span", { class: "chip" }, `${s.service} ${s.spans}`))));
+    };
+    // Rows are drawn a page at a time, the next page when the end of the list comes near the
+    // screen: a table of thousands of rows takes seconds to lay out, and few are ever seen.
+    const more = el("p", { class: "muted", id: "list-more" });
+    const drawMore = () => {
+      const from = body.rows.length;
+      const to = Math.min(traces.length, from + LIST_PAGE_ROWS);
+      const fragment = document.createDocumentFragment();
+      for (let i = from; i < to; i++) fragment.append(row(traces[i]));
+      body.append(fragment);
+      more.textContent = to < traces.length ? `${to} of ${traces.length} drawn; scroll for more` : "";
+      return to < traces.length;
+    };
+    drawMore();
+    if (body.rows.length < traces.length) {
+      const observer = new IntersectionObserver((entries) => {
+        if (!entries.some((e) => e.isIntersecting)) return;
+        if (!drawMore()) return observer.disconnect();
+        // Observed again, so that it reports at once if the end is still near the screen.
+        observer.unobserve(more);
+        observer.observe(more);
+      }, { rootMargin: "0px 0px 800px 0px" });
+      observer.observe(more);
+      listObservers.add(observer);
     }
-    body.append(fragment);
     return el("div", {},
       el("div", { class: "actions" }, compare, extremes),
       el("table", { class: "traces", id: "trace-list" },
         el("thead", {}, el("tr", {}, el("th", {}), el("th", {}, "Root"), el("th", {}, "Start"),
           el("th", {}, "Duration"), el("th", {}, "Spans"), el("th", {}, "Errors"), el("th", {}, "Services"))),
-        body));
+        body),
+      more);
   }
 
-  return () => generationListeners.delete(onNewTraces);
+  return () => {
+    generationListeners.delete(onNewTraces);
+    stopObservers();
+  };
 }
 
 // ---- trace: the waterfall -----------------------------------------------------------------
@@ -340,7 +397,10 @@ function traceView(traceId, params) {
     selectedSpan: params.get("span") || null,
     scale: 1,
     closed: false,
+    shown: false,
   };
+  performance.clearMarks("explorer:rows-drawn");
+  performance.clearMarks("explorer:rows-painted");
 
   const header = el("div", { class: "trace-header" });
   const diagnostics = el("div", { class: "diagnostics", id: "diagnostics" });
@@ -363,7 +423,10 @@ function traceView(traceId, params) {
     }));
 
   function rowsQuery(offset) {
-    const q = new URLSearchParams({ mode: state.mode, offset: String(offset), limit: String(PAGE_ROWS) });
+    // The width the bars are drawn at (at most the viewport's), so that the server merges
+    // critical sections no pixel could show apart.
+    const px = Math.max(1, Math.ceil(viewport.clientWidth || window.innerWidth));
+    const q = new URLSearchParams({ mode: state.mode, offset: String(offset), limit: String(PAGE_ROWS), px: String(px) });
     if (state.collapsed.size) q.set("collapsed", [...state.collapsed].join(","));
     return `/api/trace-rows/${encodeURIComponent(traceId)}?${q}`;
   }
@@ -439,26 +502,70 @@ function traceView(traceId, params) {
       })));
   }
 
+  // The elements of the rows on screen, by the row they show: a redraw builds only the rows
+  // that came into view and moves the others, so that scrolling restyles a few rows a frame.
+  let drawnRows = new Map();
+
   function draw() {
     if (!state.meta) return;
-    const top = viewport.scrollTop * state.scale;
+    const scrollTop = viewport.scrollTop;
+    const top = scrollTop * state.scale;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(state.visible, Math.ceil((top + viewport.clientHeight) / ROW_HEIGHT) + OVERSCAN);
-    for (let page = Math.floor(first / PAGE_ROWS); page <= Math.floor(Math.max(first, last - 1) / PAGE_ROWS); page++) {
-      loadPage(page);
+    const firstPage = Math.floor(first / PAGE_ROWS);
+    const lastPage = Math.floor(Math.max(first, last - 1) / PAGE_ROWS);
+    for (let page = firstPage; page <= lastPage; page++) loadPage(page);
+    // Pages far from the screen are dropped: a long scroll through a large trace must not end
+    // with every row of it held in the tab.
+    for (const page of state.pages.keys()) {
+      if (page < firstPage - KEEP_PAGES || page > lastPage + KEEP_PAGES) state.pages.delete(page);
     }
-    layer.style.top = `${viewport.scrollTop}px`;
-    const fragment = document.createDocumentFragment();
+    layer.style.top = `${scrollTop}px`;
     const duration = Math.max(1, Number(state.meta.duration_ns));
+    const nodes = [];
+    const kept = new Map();
+    let missing = 0;
+    let critical = 0;
     for (let index = first; index < last; index++) {
       const row = rowAt(index);
-      if (!row) continue;
-      fragment.append(rowElement(row, index * ROW_HEIGHT - top, duration));
+      if (!row) {
+        missing += 1;
+        continue;
+      }
+      if (row.sections.length > 0) critical += 1;
+      let node = drawnRows.get(row);
+      if (node) {
+        const selected = row.row === state.selectedRow;
+        node.classList.toggle("selected", selected);
+        node.setAttribute("aria-selected", String(selected));
+      } else {
+        node = rowElement(row, duration);
+      }
+      node.style.top = `${index * ROW_HEIGHT - top}px`;
+      kept.set(row, node);
+      nodes.push(node);
     }
-    layer.replaceChildren(fragment);
+    // Rows that left the screen go; the rest stay in place and new ones go in among them in
+    // row order (the order the tree is read in).
+    const staying = new Set(nodes);
+    for (const node of [...layer.children]) {
+      if (!staying.has(node)) node.remove();
+    }
+    const children = layer.children;
+    nodes.forEach((node, i) => {
+      if (children[i] !== node) layer.insertBefore(node, children[i] || null);
+    });
+    drawnRows = kept;
+    const drawn = { first, last, top: scrollTop, missing, critical, pages: state.pages.size };
+    mark("explorer:draw", drawn);
+    if (!state.shown && missing === 0 && last > first) {
+      state.shown = true;
+      mark("explorer:rows-drawn", drawn);
+      markPainted("explorer:rows-painted", drawn);
+    }
   }
 
-  function rowElement(row, y, duration) {
+  function rowElement(row, duration) {
     const services = state.meta.services;
     const hasChildren = row.children > 0;
     const toggle = hasChildren
@@ -501,7 +608,6 @@ function traceView(traceId, params) {
       "data-depth": String(row.depth),
       "data-critical": row.critical ? "true" : undefined,
     }, label, track);
-    node.style.top = `${y}px`;
     node.addEventListener("click", () => select(row.row, true));
     return node;
   }

@@ -34,6 +34,8 @@ pub(crate) const HEAVY_JOBS: usize = 2;
 const MAX_ROWS: usize = 5_000;
 /// Collapsed spans a window request may name at most.
 const MAX_COLLAPSED: usize = 10_000;
+/// The widest drawing of a waterfall a page may ask sections merged for (`px`).
+const MAX_PX: usize = 100_000;
 /// Spans covered by cached layouts at most (the newest layout stays whatever its size).
 const LAYOUT_CACHE_SPANS: usize = 2_000_000;
 
@@ -295,6 +297,7 @@ impl Api {
         let mode = params.mode()?;
         let offset = params.number("offset", 0, u32::MAX as usize)?;
         let limit = params.number("limit", 200, MAX_ROWS)?;
+        let width = params.number("px", 0, MAX_PX)? as u64;
         let collapsed: Vec<SpanId> = params
             .get("collapsed")
             .map(|list| {
@@ -314,7 +317,7 @@ impl Api {
         self.heavy(move || {
             let collapsed = layout.spans_named(&collapsed);
             let window = layout.rows(offset, limit, &collapsed);
-            json_response(StatusCode::OK, &rows_json(&layout, offset, &window))
+            json_response(StatusCode::OK, &rows_json(&layout, offset, &window, width))
         })
         .await
     }
@@ -510,10 +513,16 @@ fn rows_json<'a>(
     layout: &'a Layout,
     offset: usize,
     window: &crate::layout::Window<'a>,
+    width_px: u64,
 ) -> RowsJson<'a> {
     let trace = &layout.trace;
     let spans = &trace.trace.spans;
     let t0 = layout.start_ns;
+    let resolution_ns = layout
+        .end_ns
+        .saturating_sub(t0)
+        .checked_div(width_px)
+        .unwrap_or(0);
     RowsJson {
         trace_id: &trace.summary.trace_id,
         mode: layout.mode(),
@@ -549,15 +558,29 @@ fn rows_json<'a>(
                     collapsed: r.collapsed,
                     critical: r.critical,
                     critical_ns: r.critical_ns,
-                    sections: r
-                        .sections
-                        .iter()
-                        .map(|&(s, e)| [s.saturating_sub(t0), e.saturating_sub(t0)])
-                        .collect(),
+                    sections: merged_sections(r.sections, t0, resolution_ns),
                 }
             })
             .collect(),
     }
+}
+
+/// A row's critical sections relative to `t0`, those separated by gaps of at most
+/// `resolution_ns` (the time one pixel covers, when the page says how wide it draws the trace)
+/// merged into one. A parent on the path between each of a million short children has a million
+/// sections, which no screen can show apart and no page should receive. `0` keeps every section.
+fn merged_sections(sections: &[(u64, u64)], t0: u64, resolution_ns: u64) -> Vec<[u64; 2]> {
+    let mut merged: Vec<[u64; 2]> = Vec::new();
+    for &(start, end) in sections {
+        let (start, end) = (start.saturating_sub(t0), end.saturating_sub(t0));
+        match merged.last_mut() {
+            Some(last) if resolution_ns > 0 && start.saturating_sub(last[1]) <= resolution_ns => {
+                last[1] = last[1].max(end);
+            }
+            _ => merged.push([start, end]),
+        }
+    }
+    merged
 }
 
 #[derive(Serialize)]

@@ -6,14 +6,15 @@
 //! - `bare-otlp-defaults`: opentelemetry-otlp + the SDK's batch processor with their defaults,
 //!   what a user would otherwise write;
 //! - `bare-otlp-defaults-lossless`: the same, with the spans ended in bursts that fit the SDK's
-//!   default queue: what the bare defaults deliver without loss (issue #3's baseline);
+//!   default queue: what the bare defaults deliver without loss (the throughput goal's baseline);
 //! - `noop-ceiling`: span creation with a processor that discards every span (the strict
 //!   ceiling: no pipeline at all);
 //! - `noop-exporter-ceiling`: the high-throughput pipeline with an exporter that discards every
-//!   batch (the issue's "span creation with a no-op exporter": queue and export thread, nothing
+//!   batch ("span creation with a no-op exporter": queue and export thread, nothing
 //!   encoded or sent);
 //! - `paired-ratios`: rounds of one `noop-ceiling`, one `lightstep-high-throughput` and one
-//!   `noop-exporter-ceiling` iteration back to back, for issue #3's two ratios per round (their
+//!   `noop-exporter-ceiling` iteration back to back, for the throughput goal's two ratios per
+//!   round (delivered rate over each ceiling's rate, docs/adr/004; their
 //!   quartiles are printed; criterion's time for this row means nothing).
 //!
 //! Each iteration ends `SPANS` spans from `THREADS` threads, then flushes. The unpaced rows end
@@ -35,8 +36,8 @@
 //! Criterion's time per iteration and its "thrpt" (100,000 / time) are only meaningful for rows
 //! that deliver every span. For every row the bench prints the delivered counts and the
 //! delivered rate (delivered spans / timed duration of the iteration) as min / median / max
-//! over the iterations (criterion's warm-up included), then a summary with issue #3's two
-//! ratios.
+//! over the iterations (criterion's warm-up included), then a summary with the throughput goal's
+//! two ratios (docs/adr/004).
 //!
 //! # Where the receiver runs
 //!
@@ -53,6 +54,8 @@
 //!
 //! `DELIVERY_REMOTE_RECEIVER=1 cargo bench -p lightstep-exporter --bench delivery`
 //!
+//! (The child and the pinning are `support/receiver_child.rs`, shared with `benches/cpu.rs`.)
+//!
 //! Its rows are the criterion group `delivery-remote-receiver` (the default mode's are
 //! `delivery`), so criterion never compares one mode with the other.
 //!
@@ -63,22 +66,16 @@
 //! its stdin closes, that is when this process ends, however it ends.
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
 use lightstep_config::{EnvSnapshot, LightstepConfig};
 use lightstep_exporter::LightstepExporter;
-use lightstep_receiver::{Receiver, RunningReceiver};
-use opentelemetry::KeyValue;
-use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
+use lightstep_receiver::RunningReceiver;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 
 const SPANS: usize = 100_000;
-const THREADS: usize = 4;
 /// Spans per burst in the `-lossless` rows: the default queue size of the SDK's batch processor
 /// and of this crate, so an empty queue (which a flush leaves) takes a whole burst.
 const BURST: usize = 2_048;
@@ -89,61 +86,13 @@ const QUIET: Duration = Duration::from_millis(25);
 
 /// Opt-in: the receiver in a child process on a CPU of its own.
 const REMOTE_ENV: &str = "DELIVERY_REMOTE_RECEIVER";
-/// Set by the bench on the child it starts: run the receiver, not criterion.
-const CHILD_ENV: &str = "DELIVERY_RECEIVER_CHILD";
 
-/// Ends span `i` of thread `t` with the workload's four attributes.
-fn end_span(tracer: &impl Tracer, t: usize, i: usize) {
-    let mut span = tracer.start("GET /api/orders/{id}");
-    span.set_attribute(KeyValue::new("http.request.method", "GET"));
-    span.set_attribute(KeyValue::new("http.route", "/api/orders/{id}"));
-    span.set_attribute(KeyValue::new("http.response.status_code", 200));
-    span.set_attribute(KeyValue::new("worker", (t * 1_000_000 + i) as i64));
-    span.end();
-}
-
-/// Ends `SPANS` spans from `THREADS` threads as fast as they can.
-fn produce(provider: &SdkTracerProvider) {
-    std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let tracer = provider.tracer("bench");
-            s.spawn(move || {
-                for i in 0..SPANS / THREADS {
-                    end_span(&tracer, t, i);
-                }
-            });
-        }
-    });
-}
-
-/// Ends `SPANS` spans from `THREADS` threads in bursts of `BURST` spans (`BURST / THREADS` per
-/// thread); after each burst one thread calls `flush` while the others wait, so a burst starts
-/// with an empty queue and never overflows it.
-fn produce_paced(provider: &SdkTracerProvider, flush: impl Fn() + Sync) {
-    let per_thread = SPANS / THREADS;
-    let per_burst = BURST / THREADS;
-    let barrier = Barrier::new(THREADS);
-    std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let tracer = provider.tracer("bench");
-            let (barrier, flush) = (&barrier, &flush);
-            s.spawn(move || {
-                // Every thread goes through the same bursts (the last one shorter), so the
-                // barriers match.
-                for start in (0..per_thread).step_by(per_burst) {
-                    for i in start..(start + per_burst).min(per_thread) {
-                        end_span(&tracer, t, i);
-                    }
-                    if barrier.wait().is_leader() {
-                        flush();
-                    }
-                    // Nobody starts the next burst before the flush returned.
-                    barrier.wait();
-                }
-            });
-        }
-    });
-}
+#[path = "support/receiver_child.rs"]
+mod receiver_child;
+#[path = "support/workload.rs"]
+mod workload;
+use receiver_child::{ChildReceiver, bench_switch, receiver_builder};
+use workload::{produce, produce_paced};
 
 /// The receiver: in this process, or in a child process on a CPU of its own.
 enum Backend {
@@ -292,20 +241,6 @@ fn bare(rt: &tokio::runtime::Runtime, endpoint: &str) -> SdkTracerProvider {
         .build()
 }
 
-fn receiver_builder() -> lightstep_receiver::ReceiverBuilder {
-    Receiver::builder()
-        .with_max_spans(1_000_000)
-        .with_max_request_bytes(64 << 20)
-}
-
-/// Whether one of this bench's own switches is set (to anything but empty or `0`). They are not
-/// the library's configuration, which `EnvSnapshot` reads (`OTEL_`, `LIGHTSTEP_`, `LS_` only),
-/// hence the one exception to the workspace's rule.
-#[allow(clippy::disallowed_methods)]
-fn bench_switch(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
-}
-
 /// With `DELIVERY_REMOTE_RECEIVER` set, the receiver child (and this process pinned); `None`
 /// for the in-process receiver, the default and the fallback (with a message) if that fails.
 fn remote_receiver() -> Option<ChildReceiver> {
@@ -317,7 +252,7 @@ fn remote_receiver() -> Option<ChildReceiver> {
         );
         return None;
     }
-    ChildReceiver::start()
+    ChildReceiver::start("delivery")
         .inspect_err(|why| {
             eprintln!(
                 "delivery: {REMOTE_ENV} is set but {why}; falling back to the in-process \
@@ -366,9 +301,9 @@ fn delivery(c: &mut Criterion) {
             measure(&backend, || {
                 if paced {
                     // Flushes after every burst, the last one included.
-                    produce_paced(exporter.tracer_provider(), flush);
+                    produce_paced(exporter.tracer_provider(), SPANS, BURST, flush);
                 } else {
-                    produce(exporter.tracer_provider());
+                    produce(exporter.tracer_provider(), SPANS);
                     flush();
                 }
             })
@@ -391,9 +326,9 @@ fn delivery(c: &mut Criterion) {
             measure(&backend, || {
                 if paced {
                     // Flushes after every burst, the last one included.
-                    produce_paced(&provider, flush);
+                    produce_paced(&provider, SPANS, BURST, flush);
                 } else {
-                    produce(&provider);
+                    produce(&provider, SPANS);
                     flush();
                 }
             })
@@ -411,7 +346,7 @@ fn delivery(c: &mut Criterion) {
         .build();
     let samples = bench_pipeline(&mut group, "noop-ceiling", || {
         let started = Instant::now();
-        produce(&noop);
+        produce(&noop, SPANS);
         let timed = started.elapsed();
         Sample {
             delivered: SPANS,
@@ -431,7 +366,7 @@ fn delivery(c: &mut Criterion) {
     let samples = bench_pipeline(&mut group, "noop-exporter-ceiling", || {
         let before = noop_exporter.stats().exported;
         let started = Instant::now();
-        produce(noop_exporter.tracer_provider());
+        produce(noop_exporter.tracer_provider(), SPANS);
         let _ = noop_exporter.force_flush_blocking();
         let timed = started.elapsed();
         Sample {
@@ -455,19 +390,19 @@ fn delivery(c: &mut Criterion) {
             let started = Instant::now();
             for _ in 0..iters {
                 let created = Instant::now();
-                produce(&noop);
+                produce(&noop, SPANS);
                 let ceiling = Sample {
                     delivered: SPANS,
                     timed: created.elapsed(),
                     after_flush: Duration::ZERO,
                 };
                 let pipeline = measure(&backend, || {
-                    produce(exporter.tracer_provider());
+                    produce(exporter.tracer_provider(), SPANS);
                     let _ = exporter.force_flush_blocking();
                 });
                 let before = noop_exporter.stats().exported;
                 let created = Instant::now();
-                produce(noop_exporter.tracer_provider());
+                produce(noop_exporter.tracer_provider(), SPANS);
                 let _ = noop_exporter.force_flush_blocking();
                 let literal = Sample {
                     delivered: (noop_exporter.stats().exported - before) as usize,
@@ -610,7 +545,8 @@ fn report_rounds(rounds: &[Round]) {
     );
 }
 
-/// Issue #3's two ratios from the median rates, with what they rest on.
+/// The throughput goal's two ratios (delivered rate over each ceiling's, docs/adr/004) from the
+/// median rates, with what they rest on.
 fn summary(backend: &Backend, results: &[(&str, Vec<Sample>)]) {
     let median_rate = |name: &str| {
         results
@@ -675,202 +611,12 @@ fn summary(backend: &Backend, results: &[(&str, Vec<Sample>)]) {
     }
 }
 
-/// The CPUs process `pid` ("self" or a number) may run on, from `/proc/<pid>/status`'s
-/// `Cpus_allowed_list` (such as `0-1` or `0,2-3`).
-fn allowed_cpus(pid: &str) -> Option<Vec<usize>> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let list = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?;
-    let mut cpus = Vec::new();
-    for part in list.trim().split(',') {
-        match part.split_once('-') {
-            Some((first, last)) => cpus.extend(first.parse::<usize>().ok()?..=last.parse().ok()?),
-            None => cpus.push(part.parse().ok()?),
-        }
-    }
-    Some(cpus)
-}
-
-/// The receiver in a child process pinned to a CPU of its own (see the module's comment).
-struct ChildReceiver {
-    child: Child,
-    io: Mutex<ChildIo>,
-    endpoint: String,
-    description: String,
-}
-
-struct ChildIo {
-    /// `None` once closed (on drop): the child exits when it reads end of file.
-    to_child: Option<ChildStdin>,
-    from_child: BufReader<ChildStdout>,
-}
-
-impl ChildReceiver {
-    /// Starts the child on the second allowed CPU, then pins this process to the first.
-    /// Returns why not if it cannot (the child, if started, exits when dropped).
-    fn start() -> Result<ChildReceiver, String> {
-        let cpus = allowed_cpus("self")
-            .ok_or("/proc/self/status has no readable Cpus_allowed_list (not Linux?)")?;
-        let [app_cpu, receiver_cpu, ..] = cpus[..] else {
-            return Err(format!(
-                "this process may only run on CPU(s) {cpus:?}, and the receiver needs a CPU of \
-                 its own (do not run the bench under taskset yourself)"
-            ));
-        };
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-        // No argument: criterion's (`--bench`, filters) are not for the child, which never
-        // reaches criterion.
-        let mut child = Command::new("taskset")
-            .arg("-c")
-            .arg(receiver_cpu.to_string())
-            .arg(&exe)
-            .env(CHILD_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    "the `taskset` program (util-linux) is not installed".to_owned()
-                }
-                _ => format!("`taskset -c {receiver_cpu} {}` failed: {e}", exe.display()),
-            })?;
-        let to_child = child.stdin.take();
-        let from_child = BufReader::new(child.stdout.take().expect("piped"));
-        let mut receiver = ChildReceiver {
-            child,
-            io: Mutex::new(ChildIo {
-                to_child,
-                from_child,
-            }),
-            endpoint: String::new(),
-            description: String::new(),
-        };
-
-        // The child's first line is its gRPC endpoint, once its receiver listens.
-        let mut endpoint = String::new();
-        let io = receiver.io.get_mut().unwrap();
-        if io.from_child.read_line(&mut endpoint).unwrap_or(0) == 0 {
-            return Err(format!(
-                "the receiver child (`taskset -c {receiver_cpu} {}`) exited before it \
-                 started (see its error above)",
-                exe.display()
-            ));
-        }
-        receiver.endpoint = endpoint.trim().to_owned();
-        let child_pid = receiver.child.id();
-        let child_cpus = allowed_cpus(&child_pid.to_string());
-        if child_cpus.as_deref() != Some(&[receiver_cpu]) {
-            return Err(format!(
-                "the receiver child may run on CPU(s) {child_cpus:?}, not CPU {receiver_cpu} alone"
-            ));
-        }
-
-        // Pin this process, every thread it has so far (`-a`); later threads inherit it.
-        let pid = std::process::id().to_string();
-        let pinned = Command::new("taskset")
-            .args(["-a", "-p", "-c", &app_cpu.to_string(), &pid])
-            .output()
-            .map_err(|e| format!("`taskset -a -p -c {app_cpu} {pid}` failed: {e}"))?;
-        let own_cpus = allowed_cpus("self");
-        if !pinned.status.success() || own_cpus.as_deref() != Some(&[app_cpu]) {
-            return Err(format!(
-                "`taskset -a -p -c {app_cpu} {pid}` did not pin this process ({}; now on CPU(s) \
-                 {own_cpus:?})",
-                String::from_utf8_lossy(&pinned.stderr).trim()
-            ));
-        }
-
-        receiver.description = format!(
-            "receiver in child process {child_pid} pinned to CPU {receiver_cpu}; application \
-             threads, exporter and no-op ceiling in this process pinned to CPU {app_cpu}"
-        );
-        eprintln!(
-            "delivery: {} (gRPC {})",
-            receiver.description, receiver.endpoint
-        );
-        Ok(receiver)
-    }
-
-    /// Sends one command, returns the number the child answers.
-    fn ask(&self, command: &str) -> usize {
-        let mut io = self.io.lock().unwrap();
-        let io = &mut *io;
-        let to_child = io.to_child.as_mut().expect("open until drop");
-        to_child
-            .write_all(format!("{command}\n").as_bytes())
-            .and_then(|()| to_child.flush())
-            .expect("the receiver child process is gone");
-        let mut answer = String::new();
-        io.from_child
-            .read_line(&mut answer)
-            .expect("the receiver child process is gone");
-        answer.trim().parse().unwrap_or_else(|_| {
-            panic!("the receiver child answered {answer:?} to {command:?} (gone?)")
-        })
-    }
-}
-
-impl Drop for ChildReceiver {
-    fn drop(&mut self) {
-        // Closing its stdin ends the child; give it a moment, then kill it.
-        if let Ok(io) = self.io.get_mut() {
-            io.to_child = None;
-        }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The child's side (`DELIVERY_RECEIVER_CHILD` set): starts the receiver, writes its gRPC
-/// endpoint on stdout, then answers one line per command read on stdin: `count` -> spans
-/// stored, `clear` -> spans taken out of the store. Returns at end of stdin (the parent closed
-/// it or ended).
-fn receiver_child() {
-    // Its threads inherit the CPU `taskset` gave this process: a runtime of one worker on the
-    // 2-core machine.
-    let rt = tokio::runtime::Runtime::new().expect("a Tokio runtime");
-    let receiver = rt
-        .block_on(receiver_builder().start())
-        .expect("the receiver starts");
-    let mut out = std::io::stdout().lock();
-    let mut answer = |line: &str| writeln!(out, "{line}").and_then(|()| out.flush()).is_ok();
-    if !answer(&receiver.grpc_endpoint()) {
-        return;
-    }
-    for command in std::io::stdin().lock().lines() {
-        let Ok(command) = command else { break };
-        let reply = match command.trim() {
-            "count" => receiver.store().len(),
-            "clear" => receiver.store().take_spans().len(),
-            other => {
-                eprintln!("delivery receiver child: unknown command {other:?}");
-                break;
-            }
-        };
-        if !answer(&reply.to_string()) {
-            break;
-        }
-    }
-    // The parent is done or gone, and nothing here is worth keeping: exit at once rather than
-    // through the runtime's orderly shutdown, which waits for the requests still being decoded.
-    std::process::exit(0);
-}
-
 criterion_group!(benches, delivery);
 
 // criterion_main!'s body, after a look at whether this process is the receiver child.
 fn main() {
-    if bench_switch(CHILD_ENV) {
-        receiver_child();
+    if bench_switch(receiver_child::CHILD_ENV) {
+        receiver_child::receiver_child();
         return;
     }
     benches();

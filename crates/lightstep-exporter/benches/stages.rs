@@ -6,7 +6,7 @@
 //! taking the encoded requests over loopback gRPC (decode and store). Read with
 //! `docs/benchmarks.md`.
 //!
-//! Two more stages give the CPU budget of issue #3's "half the no-op ceiling" goal, each on one
+//! Two more stages give the CPU budget of the "half the no-op ceiling" throughput goal, each on one
 //! thread so that its time is its CPU cost: `create-spans` is the no-op ceiling's work (the same
 //! 100,000 spans made with the SDK and ended into a processor that discards them), and
 //! `receiver-store` is the receiver's own work on this crate's encoded requests without any

@@ -10,7 +10,6 @@ use lightstep_config::{ConfigError, LightstepConfig};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message as _;
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 
 use crate::transport;
 
@@ -178,41 +177,59 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
         .trim_end_matches(']')
         .to_owned();
     let port = endpoint.port();
+    let authority: Arc<str> = format!("{}:{port}", endpoint.host()).into();
+    // Through a proxy, the host resolved and connected to is the proxy's.
+    let proxy = match transport::proxy_route(config) {
+        Ok(proxy) => proxy,
+        Err(e) => {
+            d.checks
+                .push(Check::new(Step::Resolve, Outcome::Fail, e.to_string()));
+            return d.skip_rest(&[Step::Connect, Step::Tls, Step::Export], "no usable proxy");
+        }
+    };
+    let (first_hop, first_port) = proxy
+        .as_ref()
+        .map_or_else(|| (host.clone(), port), transport::Proxy::host_port);
+    let which = if proxy.is_some() { " (the proxy)" } else { "" };
 
-    let addrs: Vec<SocketAddr> =
-        match tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port))).await {
-            Ok(Ok(addrs)) => addrs.collect(),
-            Ok(Err(e)) => {
-                d.checks.push(Check::new(
-                    Step::Resolve,
-                    Outcome::Fail,
-                    format!("`{host}` does not resolve: {e}"),
-                ));
-                return d.skip_rest(
-                    &[Step::Connect, Step::Tls, Step::Export],
-                    "no address to connect to",
-                );
-            }
-            Err(_) => {
-                d.checks.push(Check::new(
-                    Step::Resolve,
-                    Outcome::Fail,
-                    format!(
-                        "resolving `{host}` took longer than {}ms",
-                        timeout.as_millis()
-                    ),
-                ));
-                return d.skip_rest(
-                    &[Step::Connect, Step::Tls, Step::Export],
-                    "no address to connect to",
-                );
-            }
-        };
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(
+        timeout,
+        tokio::net::lookup_host((first_hop.as_str(), first_port)),
+    )
+    .await
+    {
+        Ok(Ok(addrs)) => addrs.collect(),
+        Ok(Err(e)) => {
+            d.checks.push(Check::new(
+                Step::Resolve,
+                Outcome::Fail,
+                format!("`{first_hop}`{which} does not resolve: {e}"),
+            ));
+            return d.skip_rest(
+                &[Step::Connect, Step::Tls, Step::Export],
+                "no address to connect to",
+            );
+        }
+        Err(_) => {
+            d.checks.push(Check::new(
+                Step::Resolve,
+                Outcome::Fail,
+                format!(
+                    "resolving `{first_hop}`{which} took longer than {}ms",
+                    timeout.as_millis()
+                ),
+            ));
+            return d.skip_rest(
+                &[Step::Connect, Step::Tls, Step::Export],
+                "no address to connect to",
+            );
+        }
+    };
     d.checks.push(Check::new(
         Step::Resolve,
         Outcome::Pass,
         format!(
-            "`{host}` resolves to {}",
+            "`{first_hop}`{which} resolves to {}",
             addrs
                 .iter()
                 .map(|a| a.ip().to_string())
@@ -234,21 +251,55 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
         }
     }
     let Some((stream, addr)) = stream else {
+        let hint = match &proxy {
+            Some(proxy) => format!("is the proxy {} right?", proxy.shown()),
+            None => "is the collector or receiver running, and the port right?".to_owned(),
+        };
         d.checks.push(Check::new(
             Step::Connect,
             Outcome::Fail,
-            format!("cannot connect to port {port} ({last_error}); is the collector or receiver running, and the port right?"),
+            format!("cannot connect to port {first_port}{which} ({last_error}); {hint}"),
         ));
         return d.skip_rest(&[Step::Tls, Step::Export], "no connection");
+    };
+    let stream = match &proxy {
+        None => stream,
+        Some(proxy) => match open_tunnel(stream, &authority, proxy, timeout).await {
+            Ok(stream) => stream,
+            Err(detail) => {
+                d.checks
+                    .push(Check::new(Step::Connect, Outcome::Fail, detail));
+                return d.skip_rest(&[Step::Tls, Step::Export], "no tunnel");
+            }
+        },
     };
     d.checks.push(Check::new(
         Step::Connect,
         Outcome::Pass,
-        format!("TCP connects to {addr}"),
+        match &proxy {
+            Some(proxy) => format!(
+                "TCP connects to {addr}, the proxy {}, which opens a tunnel to {authority}",
+                proxy.shown()
+            ),
+            None => format!("TCP connects to {addr}"),
+        },
     ));
 
-    if endpoint.is_tls() {
-        match tls_handshake(config, stream, &host, timeout).await {
+    // One TLS configuration for every check, as the pipeline has one.
+    let tls = if endpoint.is_tls() {
+        match transport::tls::client_config(config) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                d.checks
+                    .push(Check::new(Step::Tls, Outcome::Fail, e.to_string()));
+                return d.skip_rest(&[Step::Export], "no TLS configuration");
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(tls) = &tls {
+        match tls_handshake(config, tls.clone(), stream, &host, timeout).await {
             Ok(detail) => d.checks.push(Check::new(Step::Tls, Outcome::Pass, detail)),
             Err(detail) => {
                 d.checks.push(Check::new(Step::Tls, Outcome::Fail, detail));
@@ -266,9 +317,15 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
     }
 
     let export = if config.protocol().is_http() {
-        empty_http_export(config).await
+        empty_http_export(config, tls).await
     } else {
-        empty_grpc_export(config, addr, &host).await
+        let probe = Probe {
+            addr,
+            proxy: proxy.as_ref(),
+            authority: &authority,
+            host: &host,
+        };
+        empty_grpc_export(config, tls, &probe).await
     };
     d.checks.push(match export {
         Ok(detail) => Check::new(Step::Export, Outcome::Pass, detail),
@@ -279,11 +336,11 @@ pub async fn diagnose(config: Result<&LightstepConfig, &ConfigError>) -> Diagnos
 
 async fn tls_handshake(
     config: &LightstepConfig,
+    tls: rustls::ClientConfig,
     stream: tokio::net::TcpStream,
     host: &str,
     timeout: Duration,
 ) -> Result<String, String> {
-    let tls = transport::rustls_config(config).map_err(|e| e.to_string())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|_| format!("`{host}` is not a valid TLS server name"))?;
@@ -332,13 +389,43 @@ fn token_hint(config: &LightstepConfig) -> &'static str {
     }
 }
 
+/// A TCP connection to the endpoint through the proxy's tunnel, within `timeout`.
+async fn open_tunnel(
+    stream: tokio::net::TcpStream,
+    authority: &Arc<str>,
+    proxy: &transport::Proxy,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, String> {
+    match tokio::time::timeout(timeout, transport::tunnel(stream, authority, proxy)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(transport::error_chain(&e)),
+        Err(_) => Err(format!(
+            "the proxy {} did not answer the tunnel request within {}ms",
+            proxy.shown(),
+            timeout.as_millis()
+        )),
+    }
+}
+
+/// Where the probe for an HTTP/1-only server connects: the address the connect step reached,
+/// through the proxy's tunnel when there is one.
+struct Probe<'a> {
+    addr: SocketAddr,
+    proxy: Option<&'a transport::Proxy>,
+    authority: &'a Arc<str>,
+    host: &'a str,
+}
+
 async fn empty_grpc_export(
     config: &LightstepConfig,
-    addr: SocketAddr,
-    host: &str,
+    tls: Option<rustls::ClientConfig>,
+    probe: &Probe<'_>,
 ) -> Result<String, String> {
-    let channel = transport::grpc_endpoint(config).map_err(|e| e.to_string())?;
-    let channel = match channel.connect().await {
+    let redactor = transport::Redactor::new(config);
+    let prepared = transport::GrpcPrepared::new(config, tls.clone(), redactor.clone())
+        .map_err(|e| e.to_string())?;
+    let metadata = prepared.metadata().clone();
+    let channel = match prepared.connect().await {
         Ok(channel) => channel,
         Err(e) if timed_out(&e) => {
             return Err(format!(
@@ -347,19 +434,16 @@ async fn empty_grpc_export(
                 authority(config)
             ));
         }
-        Err(_) if answers_http1(config, addr, host).await => return Err(not_grpc(config)),
-        Err(e) => return Err(format!("gRPC connection failed: {e}")),
+        Err(_) if answers_http1(config, tls, probe).await => return Err(not_grpc(config)),
+        Err(e) => {
+            return Err(format!(
+                "gRPC connection failed: {}",
+                redactor.clean(&transport::error_chain(&e))
+            ));
+        }
     };
     let mut request = tonic::Request::new(ExportTraceServiceRequest::default());
-    for (name, value, _) in transport::header_list(config) {
-        if let (Ok(k), Ok(mut v)) = (
-            AsciiMetadataKey::from_bytes(name.as_bytes()),
-            AsciiMetadataValue::try_from(value.as_str()),
-        ) {
-            v.set_sensitive(true);
-            request.metadata_mut().insert(k, v);
-        }
-    }
+    *request.metadata_mut() = metadata;
     let status = match TraceServiceClient::new(channel).export(request).await {
         Ok(_) => return Ok("an empty OTLP/gRPC export was accepted".into()),
         Err(status) => status,
@@ -368,7 +452,7 @@ async fn empty_grpc_export(
     let from_server = std::error::Error::source(&status).is_none();
     // The backend's message is its own text: it may echo a header (the token) or hold control
     // characters, so it goes through the same cleaning as the transport's errors.
-    let message = transport::Redactor::new(config).clean(status.message());
+    let message = redactor.clean(status.message());
     Err(match status.code() {
         tonic::Code::Unauthenticated | tonic::Code::PermissionDenied if from_server => {
             format!("{} (gRPC {:?})", token_hint(config), status.code())
@@ -376,7 +460,7 @@ async fn empty_grpc_export(
         // tonic reports its own deadline as `Cancelled`: nothing refused the export.
         _ if timed_out(&status) => no_answer(config),
         code if from_server => format!("the export was refused: gRPC {code:?}: {message}"),
-        _ if answers_http1(config, addr, host).await => not_grpc(config),
+        _ if answers_http1(config, tls, probe).await => not_grpc(config),
         code => format!(
             "the gRPC exchange with {} broke off without an answer: gRPC {code:?}: {message}",
             authority(config),
@@ -391,16 +475,30 @@ const H2_OPENING: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0
 /// means it does not speak HTTP/2, so not gRPC either. On a new connection, after the export
 /// failed: what the server sends back names the problem better than the HTTP/2 error it caused.
 /// `false` when it cannot tell.
-async fn answers_http1(config: &LightstepConfig, addr: SocketAddr, host: &str) -> bool {
+async fn answers_http1(
+    config: &LightstepConfig,
+    tls: Option<rustls::ClientConfig>,
+    probe: &Probe<'_>,
+) -> bool {
+    let Probe {
+        addr,
+        proxy,
+        authority,
+        host,
+    } = *probe;
     let probe = async {
         let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
-        if !config.traces_endpoint().is_tls() {
-            return http1_answer(&mut tcp).await;
+        if let Some(proxy) = proxy {
+            tcp = open_tunnel(tcp, authority, proxy, config.timeout())
+                .await
+                .ok()?;
         }
-        let mut tls = transport::rustls_config(config).ok()?;
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let Some(tls) = tls else {
+            return http1_answer(&mut tcp).await;
+        };
+        let tls = transport::tls::with_alpn(tls, &[b"h2", b"http/1.1"]);
         let name = rustls::pki_types::ServerName::try_from(host.to_owned()).ok()?;
-        let mut stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        let mut stream = tokio_rustls::TlsConnector::from(tls)
             .connect(name, tcp)
             .await
             .ok()?;
@@ -443,44 +541,34 @@ fn not_grpc(config: &LightstepConfig) -> String {
     )
 }
 
-async fn empty_http_export(config: &LightstepConfig) -> Result<String, String> {
-    let config = config.clone();
-    let join = tokio::task::spawn_blocking(move || {
-        let client = transport::build_blocking_client(&config).map_err(|e| e.to_string())?;
-        let content_type = if config.protocol() == lightstep_config::Protocol::HttpJson {
-            "application/json"
-        } else {
-            "application/x-protobuf"
-        };
-        let body = if content_type == "application/json" {
-            b"{}".to_vec()
-        } else {
-            ExportTraceServiceRequest::default().encode_to_vec()
-        };
-        let mut request = client
-            .post(config.traces_endpoint().as_str())
-            .header("content-type", content_type)
-            .body(body);
-        for (name, value, _) in transport::header_list(&config) {
-            request = request.header(name, value);
+async fn empty_http_export(
+    config: &LightstepConfig,
+    tls: Option<rustls::ClientConfig>,
+) -> Result<String, String> {
+    let redactor = transport::Redactor::new(config);
+    let wire =
+        transport::HttpWire::new(config, tls, redactor.clone(), 1).map_err(|e| e.to_string())?;
+    let body = if config.protocol() == lightstep_config::Protocol::HttpJson {
+        bytes::Bytes::from_static(b"{}")
+    } else {
+        ExportTraceServiceRequest::default().encode_to_vec().into()
+    };
+    let status = match tokio::time::timeout(config.timeout(), wire.send(body)).await {
+        Ok(Ok(response)) => response.status(),
+        Ok(Err(e)) => {
+            return Err(format!(
+                "the HTTP request failed: {}",
+                redactor.clean(&transport::error_chain(&e))
+            ));
         }
-        let response = request.send().map_err(|e| {
-            if e.is_timeout() {
-                no_answer(&config)
-            } else {
-                format!("the HTTP request failed: {e}")
-            }
-        })?;
-        let status = response.status();
-        match status.as_u16() {
-            200..=299 => Ok(format!("an empty OTLP/HTTP export was accepted ({status})")),
-            401 | 403 => Err(format!("{} (HTTP {status})", token_hint(&config))),
-            404 => Err(not_found(&config, status)),
-            _ => Err(format!("the export was refused: HTTP {status}")),
-        }
-    });
-    join.await
-        .unwrap_or_else(|_| Err("the HTTP check panicked".into()))
+        Err(_) => return Err(no_answer(config)),
+    };
+    match status.as_u16() {
+        200..=299 => Ok(format!("an empty OTLP/HTTP export was accepted ({status})")),
+        401 | 403 => Err(format!("{} (HTTP {status})", token_hint(config))),
+        404 => Err(not_found(config, status)),
+        _ => Err(format!("the export was refused: HTTP {status}")),
+    }
 }
 
 /// The path an OpenTelemetry collector serves OTLP/HTTP traces at.

@@ -1,9 +1,11 @@
 //! Errors of the exporter.
 
-use std::path::PathBuf;
-
 /// What can go wrong building or stopping the pipeline.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the message and its causes ([`ErrorChain`](lightstep_config::ErrorChain)),
+/// so that `fn main() -> Result<(), Box<dyn Error>>` shows what is wrong rather than a
+/// structure.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ExporterError {
     /// The configuration is invalid. Displays as the configuration error itself (every problem,
@@ -13,17 +15,6 @@ pub enum ExporterError {
     /// The exporter could not be built from a valid configuration.
     #[error("cannot build the OTLP exporter: {0}")]
     Build(String),
-    /// A TLS file named by the configuration could not be read.
-    #[error("cannot read the {what} `{}`", path.display())]
-    TlsFile {
-        /// Which file.
-        what: &'static str,
-        /// Its path.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        error: std::io::Error,
-    },
     /// The exporter's own runtime or thread could not be started.
     #[error("cannot start the export thread")]
     Runtime(#[source] std::io::Error),
@@ -71,4 +62,30 @@ pub enum ExporterError {
     /// The pipeline was already shut down.
     #[error("the pipeline is already shut down")]
     AlreadyShutDown,
+}
+
+impl std::fmt::Debug for ExporterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", lightstep_config::ErrorChain(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_the_message_and_its_causes() {
+        let error = ExporterError::Runtime(std::io::Error::other("too many threads"));
+        assert_eq!(
+            format!("{error:?}"),
+            "cannot start the export thread\n\nCaused by:\n    too many threads"
+        );
+        let boxed: Box<dyn std::error::Error> =
+            Box::new(ExporterError::Build("no endpoint".into()));
+        assert_eq!(
+            format!("{boxed:?}"),
+            "cannot build the OTLP exporter: no endpoint"
+        );
+    }
 }

@@ -26,7 +26,9 @@
 //!   certificate); HTTP/protobuf and HTTP/JSON besides gRPC.
 //! - Its own OTLP encoding, written straight from the spans into a reused buffer (the same
 //!   bytes prost writes for opentelemetry-proto's conversion, without building it), sent with
-//!   tonic or reqwest: see `docs/adr/003-own-otlp-encoding.md`.
+//!   tonic or hyper-util's HTTP client on the pipeline's own runtime, through one connector
+//!   and one TLS configuration: see `docs/adr/003-own-otlp-encoding.md` and
+//!   `docs/adr/011-one-async-transport-core.md`.
 //! - What is sent is exactly the configuration: headers, compression and endpoint are never
 //!   read from the process environment behind its back (the configuration itself lets code
 //!   beat `OTEL_EXPORTER_OTLP_*`).
@@ -82,8 +84,8 @@ pub use transport::ACCESS_TOKEN_HEADER;
 
 use crate::processor::{DeliveryProcessor, Settings, Transport};
 
-/// Not API: what `benches/stages.rs` and `benches/delivery.rs` measure (the encoder, the no-op
-/// exporter and the no-op processor of the ceilings). May change at any time.
+/// Not API: what `benches/stages.rs`, `benches/delivery.rs` and `benches/cpu.rs` measure (the
+/// encoder, the no-op exporter and the no-op processor of the ceilings). May change at any time.
 #[doc(hidden)]
 pub mod bench_support {
     use opentelemetry_sdk::Resource;
@@ -94,7 +96,7 @@ pub mod bench_support {
     pub struct ProtobufEncoder(crate::encode::proto::ProtoEncoder);
 
     /// The pipeline `config` describes, with an exporter that discards every batch and
-    /// reports it delivered: the no-op exporter of issue #3's ceiling (span creation, the
+    /// reports it delivered: the no-op exporter of the throughput ceiling (span creation, the
     /// queue and the export thread, nothing encoded or sent). With a configuration that does
     /// not export (`OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER=none`) there is no processor, and
     /// the no-op exporter is not used either.
@@ -192,21 +194,14 @@ impl LightstepExporter {
         }
         if config.exports() {
             let batch = config.batch();
-            let transport: Box<dyn Transport> = if let Some(transport) = transport {
-                transport
-            } else if config.protocol().is_http() {
-                Box::new(transport::HttpTransport::new(
-                    &config,
-                    &resource,
-                    batch.export_timeout,
-                )?)
-            } else {
-                Box::new(transport::GrpcTransport::new(
+            let transport: Box<dyn Transport> = match transport {
+                Some(transport) => transport,
+                None => Box::new(transport::OtlpTransport::new(
                     &config,
                     &resource,
                     batch.export_timeout,
                     batch.max_concurrent_exports,
-                )?)
+                )?),
             };
             let settings = Settings {
                 max_queue_size: batch.max_queue_size,

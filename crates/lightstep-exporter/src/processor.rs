@@ -148,7 +148,7 @@ impl DeliveryProcessor {
         // queue is a ring allocated once, its capacity the limit, as the SDK's own
         // queue is: a growing channel allocates and zeroes a block per 31 spans, which the
         // kernel faults in again after every burst (a tenth of the application's core in the
-        // delivery bench, docs/benchmarks.md). Larger limits get the growing channel, so that
+        // delivery bench, measured in docs/adr/002). Larger limits get the growing channel, so that
         // the limit does not cost its full memory at start.
         //
         // The ring needs no count of its own: it refuses a span when full. Ending a span is

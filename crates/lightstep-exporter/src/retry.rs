@@ -6,10 +6,17 @@
 //! back do not all return at once), at least as long as the backend asked for (gRPC
 //! `RetryInfo`, HTTP `Retry-After`), and never past the export's deadline. What happens to a
 //! batch once its budget is spent is the processor's business (it goes back to the queue).
+//!
+//! [`run`] is the one loop that both transports' exports go through: a transport only says
+//! how one attempt went.
 
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tonic_types::StatusExt as _;
+
+use crate::processor::{Delivered, ExportResult, Failure};
 
 /// The cap of the first wait; it doubles after each attempt, up to [`MAX_INTERVAL`].
 pub(crate) const FIRST_INTERVAL: Duration = Duration::from_millis(100);
@@ -111,6 +118,84 @@ impl Attempts {
         let wait = asked.map_or(jitter, |asked| asked.max(jitter));
         let left = self.deadline.saturating_duration_since(Instant::now());
         (!left.is_zero()).then(|| wait.min(left))
+    }
+}
+
+/// An attempt that did not deliver: why (cleaned of secrets, fit to log) and whether to try
+/// again.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) reason: String,
+    pub(crate) retry: Retry,
+}
+
+/// One export: `attempt` is called with the time the attempt may take until one is answered,
+/// one fails for a reason that is not transient, or the export's `budget` is spent. An attempt
+/// that does not finish in its time fails as transient ("no answer"). `protocol` names the
+/// transport in the reasons.
+pub(crate) async fn run<F, Fut>(
+    protocol: &str,
+    budget: Duration,
+    request_timeout: Duration,
+    last_attempt: &LastAttempt,
+    mut attempt: F,
+) -> ExportResult
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Result<Delivered, Failed>>,
+{
+    let mut attempts = Attempts::new(budget);
+    let mut last = None;
+    while let Some(timeout) = attempts.next_timeout(request_timeout) {
+        let failed = match tokio::time::timeout(timeout, attempt(timeout)).await {
+            Ok(Ok(delivered)) => {
+                last_attempt.succeeded();
+                return Ok(delivered);
+            }
+            Ok(Err(failed)) => failed,
+            Err(_) => Failed {
+                reason: format!(
+                    "{protocol} export failed: no answer within {}ms",
+                    timeout.as_millis()
+                ),
+                retry: Retry::After(None),
+            },
+        };
+        last_attempt.failed(&failed.reason);
+        let Retry::After(asked) = failed.retry else {
+            return Err(Failure::permanent(failed.reason));
+        };
+        if let Some(wait) = attempts.wait(asked) {
+            tokio::time::sleep(wait).await;
+        }
+        last = Some(failed.reason);
+    }
+    Err(Failure::transient(last.unwrap_or_else(|| {
+        format!("{protocol} export failed: no time left before the export deadline")
+    })))
+}
+
+/// Why the most recent failed attempt of any export failed, for the processor to name when it
+/// gives an export up itself (at its backstop, or at shutdown's deadline) while the export is
+/// still retrying: "the backend refused the connection" says more than "it did not finish".
+#[derive(Clone, Default)]
+pub(crate) struct LastAttempt(Arc<Mutex<Option<String>>>);
+
+impl LastAttempt {
+    fn failed(&self, reason: &str) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(reason.to_owned());
+        }
+    }
+
+    fn succeeded(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = None;
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|last| last.clone())
     }
 }
 

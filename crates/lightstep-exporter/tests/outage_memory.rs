@@ -93,11 +93,13 @@ fn a_long_outage_holds_no_more_memory_than_the_queue() {
     );
     assert!(after.dropped > before.dropped, "{after:?}");
     assert_eq!(after.failed, 0, "{after:?}");
+    // The receiver refuses every export; on a loaded machine an attempt may run out of its
+    // time before the refusal arrives. Either way the outage is what the last error says.
     assert!(
         after
             .last_error
             .as_deref()
-            .is_some_and(|e| e.contains("Unavailable")),
+            .is_some_and(|e| { e.contains("Unavailable") || e.contains("did not finish within") }),
         "{after:?}"
     );
     assert!(after.pending() <= queue + 2 * 512, "{after:?}");

@@ -50,6 +50,8 @@ impl<S> SourceBuilder<S> {
                 concurrency: DEFAULT_CONCURRENCY,
                 insecure: false,
                 max_trace_bytes: DEFAULT_MAX_TRACE_BYTES,
+                proxy: None,
+                no_proxy: None,
             },
             jaeger_api: crate::JaegerApi::default(),
             tempo_api: crate::TempoApi::default(),
@@ -109,6 +111,25 @@ impl<S> SourceBuilder<S> {
         self.settings.max_trace_bytes = bytes;
         self
     }
+
+    /// Sends every request through this HTTP proxy (`http://host:port`, with
+    /// `user:password@` for a proxy that asks for them; the password is a secret). An
+    /// `https://` store is reached through a `CONNECT` tunnel with TLS to the store inside it,
+    /// so the proxy sees the store's host and port and nothing else; a plaintext store's
+    /// requests, headers included, are forwarded in clear, which the plaintext rule above
+    /// allows only with [`with_insecure`](Self::with_insecure). A loopback store never goes
+    /// through the proxy.
+    pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
+        self.settings.proxy = Some(url.into());
+        self
+    }
+
+    /// The hosts that bypass the proxy, in `NO_PROXY`'s syntax: comma-separated host names
+    /// (a name matches itself and its subdomains), IP addresses, CIDR blocks, or `*` for all.
+    pub fn with_no_proxy(mut self, hosts: impl Into<String>) -> Self {
+        self.settings.no_proxy = Some(hosts.into());
+        self
+    }
 }
 
 impl<S> fmt::Debug for SourceBuilder<S> {
@@ -121,6 +142,8 @@ impl<S> fmt::Debug for SourceBuilder<S> {
             .field("concurrency", &self.settings.concurrency)
             .field("insecure", &self.settings.insecure)
             .field("max_trace_bytes", &self.settings.max_trace_bytes)
+            .field("proxy", &self.settings.proxy.as_deref().map(shown_url))
+            .field("no_proxy", &self.settings.no_proxy)
             .finish_non_exhaustive()
     }
 }
@@ -145,10 +168,11 @@ mod tests {
     #[test]
     fn debug_shows_no_secret() {
         let builder = SourceBuilder::<crate::Jaeger>::new("https://user:pw@jaeger.example?key=k3y")
+            .with_proxy("http://proxyuser:pr0xypass@proxy.example:3128")
             .with_header("x-api-key", "v4lue")
             .with_bearer_token("t0ken");
         let shown = format!("{builder:?}");
-        for secret in ["pw", "k3y", "v4lue", "t0ken"] {
+        for secret in ["pw", "k3y", "v4lue", "t0ken", "pr0xypass"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("x-api-key"), "{shown}");

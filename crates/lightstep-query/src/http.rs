@@ -1,5 +1,6 @@
 //! The HTTP side that every store shares: the client (reqwest on the caller's tokio runtime,
-//! rustls with the system's roots plus a CA file, no proxy, no redirects), the headers (every
+//! rustls with the system's roots plus a CA file, an HTTP proxy when one is set, no redirects),
+//! the headers (every
 //! value a secret), the timeout, the bound on requests in flight, and the way answers become
 //! traces or errors.
 //!
@@ -49,6 +50,9 @@ pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     pub(crate) insecure: bool,
     pub(crate) max_trace_bytes: u64,
+    /// An `http://` proxy, and the hosts that bypass it (`NO_PROXY`'s syntax).
+    pub(crate) proxy: Option<String>,
+    pub(crate) no_proxy: Option<String>,
 }
 
 /// One store's HTTP connection settings and client. Shared by the clones of a source.
@@ -58,8 +62,11 @@ pub(crate) struct Connection {
     /// Query parameters of the base URL: sent with every request, shown as `[REDACTED]`.
     base_params: usize,
     client: reqwest::Client,
-    /// Header values, to replace them in whatever a server echoes back.
+    /// Header values (and the proxy's password), to replace them in whatever a server echoes
+    /// back.
     secrets: Vec<String>,
+    /// The proxy requests go through, as it may be shown (no credentials).
+    proxy: Option<String>,
     pub(crate) timeout: Duration,
     pub(crate) concurrency: usize,
     pub(crate) max_trace_bytes: u64,
@@ -73,6 +80,7 @@ impl std::fmt::Debug for Connection {
             .field("store", &self.store)
             .field("base", &self.show(&self.base))
             .field("headers", &self.secrets.len())
+            .field("proxy", &self.proxy)
             .field("timeout", &self.timeout)
             .field("concurrency", &self.concurrency)
             .field("max_trace_bytes", &self.max_trace_bytes)
@@ -133,16 +141,27 @@ impl Connection {
             });
         }
         let tls = tls_config(store, settings.ca_file.as_deref())?;
-        let client = reqwest::Client::builder()
+        // reqwest reads no proxy variable itself: the caller's setting is the only one.
+        let mut client = reqwest::Client::builder().no_proxy();
+        let mut proxy_shown = None;
+        if let Some(proxy) = &settings.proxy
+            && !endpoint.is_loopback()
+        {
+            let (proxy, shown, password) =
+                proxy_for(store, proxy, settings.no_proxy.as_deref(), &base)?;
+            if let Some(proxy) = proxy {
+                client = client.proxy(proxy);
+                proxy_shown = Some(shown);
+                secrets.extend(password);
+            }
+        }
+        let client = client
             .use_preconfigured_tls(tls)
             .connect_timeout(settings.timeout)
             .default_headers(headers)
             .user_agent(concat!("lightstep-query/", env!("CARGO_PKG_VERSION")))
             // A redirect would carry the headers (secrets) to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
-            // A proxy from `HTTP_PROXY` would see headers that were only allowed to reach
-            // loopback in plaintext; proxies are not supported (docs/trace-stores.md).
-            .no_proxy()
             .build()
             .map_err(|e| setting(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -151,6 +170,7 @@ impl Connection {
             base_params,
             client,
             secrets,
+            proxy: proxy_shown,
             timeout: settings.timeout,
             concurrency: settings.concurrency,
             max_trace_bytes: settings.max_trace_bytes,
@@ -281,10 +301,14 @@ impl Connection {
         if error.is_timeout() {
             return self.timeout_error(url);
         }
+        let reason = match &self.proxy {
+            Some(proxy) => format!("through the proxy {proxy}: {}", chain(error)),
+            None => chain(error),
+        };
         Error::Unreachable {
             store: self.store.to_owned(),
             url: self.show(url),
-            reason: self.clean(&chain(error)),
+            reason: self.clean(&reason),
         }
     }
 
@@ -653,18 +677,78 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 
 /// An error and its sources on one line, without the URL (which reqwest would repeat).
 fn chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(inner) = source {
-        let next = inner.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = inner.source();
+    lightstep_config::ErrorChain(&error.without_url()).to_string()
+}
+
+/// The proxy of `url` (`http://[user:password@]host:port`, or `host:port` as curl takes it) for
+/// the store at `base`, unless its host is in `no_proxy` (`NO_PROXY`'s syntax, matched as curl
+/// does): the proxy, how it may be shown, and its password (a secret). HTTPS goes through a
+/// `CONNECT` tunnel, with TLS to the store inside it; plaintext HTTP is forwarded, headers and
+/// all, which the plaintext rule allows to loopback only (and loopback stores never use the
+/// proxy).
+fn proxy_for(
+    store: &'static str,
+    url: &str,
+    no_proxy: Option<&str>,
+    base: &Url,
+) -> Result<(Option<reqwest::Proxy>, String, Option<String>), Error> {
+    let url = if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    };
+    let invalid = |reason: &str| Error::Setting {
+        store: store.to_owned(),
+        reason: format!("the proxy {}: {reason}", printable(&shown_proxy(&url))),
+    };
+    let parsed = Url::parse(&url).map_err(|e| invalid(&format!("not a URL ({e})")))?;
+    if parsed.scheme() != "http" {
+        return Err(invalid(
+            "only an http:// proxy is supported (the tunnel to the store is TLS when the store is https://)",
+        ));
     }
-    text
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
+        return Err(invalid("a proxy URL is a scheme, a host and a port only"));
+    }
+    let matcher = hyper_util::client::proxy::matcher::Matcher::builder()
+        .all(parsed.to_string())
+        .no(no_proxy.unwrap_or_default().to_owned())
+        .build();
+    let uri: http::Uri = base
+        .as_str()
+        .parse()
+        .map_err(|_| invalid("the store's URL cannot be matched against NO_PROXY"))?;
+    if matcher.intercept(&uri).is_none() {
+        return Ok((None, String::new(), None));
+    }
+    let password = parsed
+        .password()
+        .map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .filter(|p| p.len() >= 4);
+    let proxy = reqwest::Proxy::all(parsed.as_str()).map_err(|e| invalid(&chain(e)))?;
+    Ok((Some(proxy), shown_proxy(&url), password))
+}
+
+/// A proxy URL as it may be shown: without user information.
+fn shown_proxy(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string().trim_end_matches('/').to_owned()
+        }
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("[REDACTED]@{host}"),
+            None => url.to_owned(),
+        },
+    }
 }
 
 /// rustls with ring: the system's roots plus the certificates of `ca_file`.
@@ -692,6 +776,9 @@ fn tls_config(store: &str, ca_file: Option<&Path>) -> Result<rustls::ClientConfi
             return Err(ca_error("it holds no PEM certificate".into()));
         }
     }
+    // Deprecated by rustls 0.23.48 (no post-quantum key exchange), with no replacement for
+    // *ring*: see docs/adr/011-one-async-transport-core.md.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

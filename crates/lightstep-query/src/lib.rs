@@ -41,8 +41,9 @@
 //!   is kept out of `Debug`, errors and logs, replaced in what a server echoes back, and
 //!   refused in plaintext to a host that is not loopback unless allowed
 //!   ([`SourceBuilder::with_insecure`]), as `lightstep-config` decides for the exporter.
-//! - **TLS** with the system's roots plus a CA file ([`SourceBuilder::with_ca_file`]). No
-//!   proxy is used, and redirects are not followed (they would carry the headers elsewhere).
+//! - **TLS** with the system's roots plus a CA file ([`SourceBuilder::with_ca_file`]); an
+//!   HTTP proxy when one is set ([`SourceBuilder::with_proxy`]), through a `CONNECT` tunnel for
+//!   `https://` stores. Redirects are not followed (they would carry the headers elsewhere).
 //! - **Bounded.** A timeout on every wait, a bound on requests in flight
 //!   ([`SourceBuilder::with_concurrency`]), a bound on the size of one trace
 //!   ([`SourceBuilder::with_max_trace_bytes`]); a search's traces are parsed as they arrive

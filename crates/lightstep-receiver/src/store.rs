@@ -4,39 +4,39 @@
 //! stay bounded: it holds at most `max_spans` spans and a fixed number of request records. What
 //! happens when it is full is a policy ([`WhenFull`]), and every span refused or evicted is
 //! counted in [`ReceiverStats`], so a test can tell "never sent" from "sent but not kept".
+//!
+//! The types it hands out live beside it: spans and traces in [`span`], what is kept of a
+//! request in [`request`], the counters in [`stats`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
 use tokio::sync::watch;
 
+mod request;
+mod span;
+mod stats;
+
+pub(crate) use self::request::header_charge;
+pub use self::request::{Protocol, RequestInfo, RequestOutcome, RequestRecord};
+use self::span::{ORIGIN_OVERHEAD, Origin, decoded_attributes_size};
+pub use self::span::{ReceivedSpan, SpanId, Trace, TraceId};
+pub(crate) use self::stats::Counters;
+pub use self::stats::ReceiverStats;
 use crate::error::{Error, Result};
 use crate::wire::{self, SpanView, WireError};
 
 /// How many request records [`SpanStore::requests`] keeps (the newest ones).
 pub const MAX_REQUEST_RECORDS: usize = 256;
-
-/// Whether [`RequestInfo`]'s `Debug` may print a header's value: only framing and content
-/// headers that never carry a credential. Every other value (`authorization`, `cookie`,
-/// `proxy-authorization`, `dd-api-key`, a vendor's token header under any name) is a secret, and
-/// prints as `[REDACTED]`; its name still shows.
-fn value_is_printable(name: &str) -> bool {
-    matches!(
-        name,
-        "content-type" | "content-encoding" | "content-length" | "user-agent" | "te"
-    ) || name.starts_with("grpc-")
-}
 
 /// What the store does with new spans once it holds `max_spans`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,527 +52,6 @@ pub enum WhenFull {
     /// accepted); [`ReceiverStats::spans_evicted`] counts the dropped ones. Suits a long-running
     /// development receiver that only cares about recent traces.
     EvictOldest,
-}
-
-/// The wire protocol a request arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// OTLP/gRPC (`TraceService/Export`).
-    Grpc,
-    /// OTLP/HTTP with a binary protobuf body (`application/x-protobuf`).
-    HttpProtobuf,
-    /// OTLP/HTTP with an OTLP/JSON body (`application/json`).
-    HttpJson,
-}
-
-/// A 16-byte trace id.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct TraceId(pub [u8; 16]);
-
-/// An 8-byte span id.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct SpanId(pub [u8; 8]);
-
-fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    for b in bytes {
-        write!(f, "{b:02x}")?;
-    }
-    Ok(())
-}
-
-impl fmt::Display for TraceId {
-    /// Lowercase hex, as W3C Trace Context and OTLP/JSON write it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
-    }
-}
-
-impl fmt::Debug for TraceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TraceId({self})")
-    }
-}
-
-impl fmt::Display for SpanId {
-    /// Lowercase hex, as W3C Trace Context and OTLP/JSON write it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
-    }
-}
-
-impl fmt::Debug for SpanId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SpanId({self})")
-    }
-}
-
-/// Where a request came from and what it carried besides spans.
-///
-/// Every span from one request shares one `RequestInfo`. Its `Debug` output redacts the values
-/// of `lightstep-access-token`, `authorization` and `x-api-key`; read them with
-/// [`header`](Self::header) when a test needs to check them.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct RequestInfo {
-    /// The protocol and encoding of the request.
-    pub protocol: Protocol,
-    /// The request's headers (HTTP) or metadata (gRPC). Header names are lowercase.
-    pub headers: http::HeaderMap,
-    /// The client's address, when known.
-    pub peer_addr: Option<SocketAddr>,
-    /// Whether the connection was TLS.
-    pub tls: bool,
-    /// When the request arrived (wall clock).
-    pub received_at: SystemTime,
-    /// When the request arrived (monotonic, for idle detection).
-    pub(crate) received_instant: Instant,
-    /// What keeping this costs, in bytes ([`header_charge`]): its share of the store's byte
-    /// budget, and what the request is charged in the in-flight budget for its headers.
-    pub(crate) charge: usize,
-}
-
-/// What a header map copied by [`RequestInfo::new`] holds per entry beyond the name and value
-/// text: the map's entry (or extra value, for a repeated name), its index, and the allocation
-/// of the copied value or name. Measured with a counting allocator (http 1.5): 160 to 200
-/// bytes per entry with the allocator's rounding, for maps of typical OTLP headers, of one
-/// name repeated and of many short distinct names.
-const HEADER_ENTRY_OVERHEAD: usize = 200;
-
-/// The bytes a copy of `headers` made by [`RequestInfo::new`] holds, with the `RequestInfo`
-/// itself: what a request is charged for its headers, before its body, and what a stored
-/// request costs the store.
-pub(crate) fn header_charge(headers: &http::HeaderMap) -> usize {
-    std::mem::size_of::<RequestInfo>()
-        + headers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + HEADER_ENTRY_OVERHEAD)
-            .sum::<usize>()
-}
-
-/// A copy of `headers` that shares no memory with them. Decoded headers are slices of the
-/// buffer they were read into (hyper's read buffer for HTTP/1.1, a header block for HTTP/2):
-/// keeping them would keep the whole buffer alive for as long as the request is stored or
-/// recorded, beyond what [`header_charge`] counts.
-fn compact(headers: &http::HeaderMap) -> http::HeaderMap {
-    let mut copy = http::HeaderMap::new();
-    for (name, value) in headers {
-        // Standard names are static; only other names are copied.
-        let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or(name.clone());
-        let mut copied = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
-        copied.set_sensitive(value.is_sensitive());
-        copy.append(name, copied);
-    }
-    copy
-}
-
-impl RequestInfo {
-    /// Keeps a copy of `headers` (see [`compact`]), which may then be dropped.
-    pub(crate) fn new(
-        protocol: Protocol,
-        headers: &http::HeaderMap,
-        peer_addr: Option<SocketAddr>,
-        tls: bool,
-    ) -> Self {
-        let charge = header_charge(headers);
-        let headers = compact(headers);
-        Self {
-            protocol,
-            headers,
-            peer_addr,
-            tls,
-            received_at: SystemTime::now(),
-            received_instant: Instant::now(),
-            charge,
-        }
-    }
-
-    /// The value of header `name` (case-insensitive), if present and valid UTF-8. With several
-    /// values, the first.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The `lightstep-access-token` header, if present.
-    pub fn access_token(&self) -> Option<&str> {
-        self.header(crate::ACCESS_TOKEN_HEADER)
-    }
-}
-
-impl fmt::Debug for RequestInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct Headers<'a>(&'a http::HeaderMap);
-        impl fmt::Debug for Headers<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut map = f.debug_map();
-                for (name, value) in self.0 {
-                    if value_is_printable(name.as_str()) && !value.is_sensitive() {
-                        map.entry(&name.as_str(), value);
-                    } else {
-                        map.entry(&name.as_str(), &"[REDACTED]");
-                    }
-                }
-                map.finish()
-            }
-        }
-        f.debug_struct("RequestInfo")
-            .field("protocol", &self.protocol)
-            .field("headers", &Headers(&self.headers))
-            .field("peer_addr", &self.peer_addr)
-            .field("tls", &self.tls)
-            .field("received_at", &self.received_at)
-            .finish()
-    }
-}
-
-/// The resource, instrumentation scope and request a span was sent under: shared by the spans
-/// of one `ScopeSpans`.
-struct Origin {
-    /// Shared by every scope of one `ResourceSpans`: a large resource with many scopes must not
-    /// be copied once per scope (a small request could otherwise hold many times its size).
-    resource: Arc<Resource>,
-    resource_schema_url: String,
-    scope: InstrumentationScope,
-    scope_schema_url: String,
-    request: Arc<RequestInfo>,
-    /// What the store charges against its byte budget for keeping this origin, while it holds
-    /// at least one of its spans: the encoded resource and scope, the request's headers and
-    /// fixed overheads.
-    charge: usize,
-    /// How many of its spans the store holds; changed under the store's lock only.
-    stored: AtomicUsize,
-}
-
-impl fmt::Debug for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Origin")
-            .field("resource", &self.resource)
-            .field("resource_schema_url", &self.resource_schema_url)
-            .field("scope", &self.scope)
-            .field("scope_schema_url", &self.scope_schema_url)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One stored span with the resource, scope and request it arrived with.
-///
-/// The store keeps the span as the protobuf bytes it arrived in (checked at arrival to decode)
-/// and decodes it on the first call to [`span`](Self::span) or anything that reads its fields;
-/// ids are kept decoded. Cloning is cheap: the bytes, resource, scope and request are shared
-/// (a decoded span is copied).
-#[derive(Clone)]
-pub struct ReceivedSpan {
-    trace_id: TraceId,
-    span_id: SpanId,
-    parent_span_id: Option<SpanId>,
-    /// Shared by clones; an `Arc<[u8]>` is half the size of `Bytes` and clones without
-    /// allocating.
-    encoded: Arc<[u8]>,
-    decoded: OnceLock<Box<Span>>,
-    origin: Arc<Origin>,
-}
-
-/// What the store charges per span beyond its encoded bytes: the `ReceivedSpan` itself, its
-/// slot in the queue, the reference counts beside its bytes and the allocator's overhead.
-const SPAN_OVERHEAD: usize = std::mem::size_of::<ReceivedSpan>() + 32;
-
-/// What the store charges per origin beyond its encoded resource and scope.
-const ORIGIN_OVERHEAD: usize = std::mem::size_of::<Origin>() + std::mem::size_of::<Resource>() + 64;
-
-impl fmt::Debug for ReceivedSpan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Decoded for printing only: a span printed from inside the store stays encoded.
-        let decoded;
-        let span = match self.decoded.get() {
-            Some(span) => &**span,
-            None => {
-                decoded = Span::decode(&self.encoded[..]).unwrap_or_default();
-                &decoded
-            }
-        };
-        f.debug_struct("ReceivedSpan")
-            .field("span", span)
-            .field("origin", &self.origin)
-            .field("request", &self.origin.request)
-            .finish()
-    }
-}
-
-impl ReceivedSpan {
-    /// The span exactly as it was sent, decoded on first use.
-    pub fn span(&self) -> &Span {
-        self.decoded.get_or_init(|| {
-            // The bytes were checked to decode when they arrived; should that ever be wrong,
-            // the ids still tell which span this was.
-            Box::new(Span::decode(&self.encoded[..]).unwrap_or_else(|_| {
-                Span {
-                    trace_id: self.trace_id.0.to_vec(),
-                    span_id: self.span_id.0.to_vec(),
-                    parent_span_id: self
-                        .parent_span_id
-                        .map(|id| id.0.to_vec())
-                        .unwrap_or_default(),
-                    ..Span::default()
-                }
-            }))
-        })
-    }
-
-    /// The span's protobuf encoding, as it arrived (a `Span` message).
-    pub fn encoded_span(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// The span's name.
-    pub fn name(&self) -> &str {
-        &self.span().name
-    }
-
-    /// The span's trace id. The store only keeps spans whose ids are valid.
-    pub fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-
-    /// The span's id.
-    pub fn span_id(&self) -> SpanId {
-        self.span_id
-    }
-
-    /// The parent span's id, or `None` for a root span.
-    pub fn parent_span_id(&self) -> Option<SpanId> {
-        self.parent_span_id
-    }
-
-    /// The span attribute `key`, if present.
-    pub fn attribute(&self, key: &str) -> Option<&any_value::Value> {
-        find_attribute(&self.span().attributes, key)
-    }
-
-    /// The span attribute `key` as a string, if it is one.
-    pub fn str_attribute(&self, key: &str) -> Option<&str> {
-        match self.attribute(key) {
-            Some(any_value::Value::StringValue(s)) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The resource the span was sent under (empty if the client sent none).
-    pub fn resource(&self) -> &Resource {
-        &self.origin.resource
-    }
-
-    /// The resource attribute `key`, if present.
-    pub fn resource_attribute(&self, key: &str) -> Option<&any_value::Value> {
-        find_attribute(&self.origin.resource.attributes, key)
-    }
-
-    /// The resource's `service.name`, if it is a string.
-    pub fn service_name(&self) -> Option<&str> {
-        match self.resource_attribute("service.name") {
-            Some(any_value::Value::StringValue(s)) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The instrumentation scope the span was sent under (empty if the client sent none).
-    pub fn scope(&self) -> &InstrumentationScope {
-        &self.origin.scope
-    }
-
-    /// The request the span arrived in: protocol, headers, peer address.
-    pub fn request(&self) -> &RequestInfo {
-        &self.origin.request
-    }
-}
-
-fn find_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v: &AnyValue| v.value.as_ref())
-}
-
-/// The spans of one trace, in the order they arrived.
-#[derive(Clone, Debug)]
-pub struct Trace {
-    trace_id: TraceId,
-    spans: Vec<ReceivedSpan>,
-}
-
-impl Trace {
-    /// The trace's id.
-    pub fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-
-    /// The trace's spans, in arrival order.
-    pub fn spans(&self) -> &[ReceivedSpan] {
-        &self.spans
-    }
-
-    /// Consumes the trace, returning its spans in arrival order.
-    pub fn into_spans(self) -> Vec<ReceivedSpan> {
-        self.spans
-    }
-
-    /// The spans without a parent span id (a complete trace has exactly one).
-    pub fn roots(&self) -> impl Iterator<Item = &ReceivedSpan> {
-        self.spans.iter().filter(|s| s.parent_span_id().is_none())
-    }
-
-    /// The trace as one OTLP request: spans regrouped under their resource and scope, ready to
-    /// re-send or to write as OTLP/JSON (`serde_json::to_string(&trace.to_otlp())` gives the
-    /// `{"resourceSpans":[...]}` form).
-    pub fn to_otlp(&self) -> ExportTraceServiceRequest {
-        let mut out: Vec<ResourceSpans> = Vec::new();
-        for s in &self.spans {
-            let o = &s.origin;
-            let rs_index = match out.iter().position(|rs| {
-                rs.resource.as_ref() == Some(&*o.resource) && rs.schema_url == o.resource_schema_url
-            }) {
-                Some(i) => i,
-                None => {
-                    out.push(ResourceSpans {
-                        resource: Some((*o.resource).clone()),
-                        scope_spans: Vec::new(),
-                        schema_url: o.resource_schema_url.clone(),
-                    });
-                    out.len() - 1
-                }
-            };
-            let rs = &mut out[rs_index];
-            let ss_index = match rs.scope_spans.iter().position(|ss| {
-                ss.scope.as_ref() == Some(&o.scope) && ss.schema_url == o.scope_schema_url
-            }) {
-                Some(i) => i,
-                None => {
-                    rs.scope_spans.push(ScopeSpans {
-                        scope: Some(o.scope.clone()),
-                        spans: Vec::new(),
-                        schema_url: o.scope_schema_url.clone(),
-                    });
-                    rs.scope_spans.len() - 1
-                }
-            };
-            rs.scope_spans[ss_index].spans.push(s.span().clone());
-        }
-        ExportTraceServiceRequest {
-            resource_spans: out,
-        }
-    }
-
-    /// The trace as one OTLP/JSON object, `{"resourceSpans":[...]}`, on one line: the form
-    /// OTLP JSON-lines files (and `lightstep dev --out`) use.
-    pub fn to_otlp_json(&self) -> String {
-        // Serializing prost structs to a string has no failure mode: no maps with non-string
-        // keys, no I/O.
-        serde_json::to_string(&self.to_otlp()).unwrap_or_default()
-    }
-
-    /// The trace as OTLP protobuf bytes. `ExportTraceServiceRequest` and `TracesData` share
-    /// their encoding, so these bytes are also an OTLP protobuf trace file.
-    pub fn to_otlp_protobuf(&self) -> Vec<u8> {
-        prost::Message::encode_to_vec(&self.to_otlp())
-    }
-}
-
-/// Counters of everything the receiver did, since it started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReceiverStats {
-    /// Export requests that reached a handler (every outcome).
-    pub requests: u64,
-    /// Spans accepted into the store.
-    pub spans_accepted: u64,
-    /// Spans refused because their trace or span id was invalid (reported as partial success).
-    pub spans_rejected_invalid: u64,
-    /// Spans refused because the store was full under [`WhenFull::RejectNew`] (reported as
-    /// partial success).
-    pub spans_rejected_full: u64,
-    /// Stored spans dropped to make room under [`WhenFull::EvictOldest`].
-    pub spans_evicted: u64,
-    /// Requests refused for a missing or wrong access token. Counted only: no
-    /// [`RequestRecord`] is kept for them.
-    pub requests_unauthenticated: u64,
-    /// Requests refused because they exceeded the size limit.
-    pub requests_too_large: u64,
-    /// Requests refused because the body could not be decoded (or had an unsupported
-    /// content type or encoding).
-    pub requests_malformed: u64,
-    /// Requests answered with a simulated failure ([`Faults`](crate::Faults)).
-    pub requests_failed_by_fault: u64,
-    /// Requests answered `UNAVAILABLE` / `503` because the in-flight byte budget
-    /// ([`ReceiverBuilder::with_max_in_flight_bytes`](crate::ReceiverBuilder::with_max_in_flight_bytes))
-    /// had no room for them in time: for their headers at once (such a request is counted, not
-    /// recorded), or for their body within two seconds.
-    pub requests_throttled: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) requests: AtomicU64,
-    pub(crate) spans_accepted: AtomicU64,
-    pub(crate) spans_rejected_invalid: AtomicU64,
-    pub(crate) spans_rejected_full: AtomicU64,
-    pub(crate) spans_evicted: AtomicU64,
-    pub(crate) requests_unauthenticated: AtomicU64,
-    pub(crate) requests_too_large: AtomicU64,
-    pub(crate) requests_malformed: AtomicU64,
-    pub(crate) requests_failed_by_fault: AtomicU64,
-    pub(crate) requests_throttled: AtomicU64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> ReceiverStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        ReceiverStats {
-            requests: get(&self.requests),
-            spans_accepted: get(&self.spans_accepted),
-            spans_rejected_invalid: get(&self.spans_rejected_invalid),
-            spans_rejected_full: get(&self.spans_rejected_full),
-            spans_evicted: get(&self.spans_evicted),
-            requests_unauthenticated: get(&self.requests_unauthenticated),
-            requests_too_large: get(&self.requests_too_large),
-            requests_malformed: get(&self.requests_malformed),
-            requests_failed_by_fault: get(&self.requests_failed_by_fault),
-            requests_throttled: get(&self.requests_throttled),
-        }
-    }
-}
-
-/// How one export request was answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RequestOutcome {
-    /// Decoded; `accepted` spans stored and `rejected` refused (partial success).
-    Exported {
-        /// Spans stored.
-        accepted: u64,
-        /// Spans refused, reported to the client as partial success.
-        rejected: u64,
-    },
-    /// Refused for exceeding the size limit.
-    TooLarge,
-    /// Refused because the body could not be decoded; the message says why.
-    Malformed(String),
-    /// Refused with a simulated failure ([`Faults`](crate::Faults)).
-    FaultInjected,
-    /// Refused for lack of room in the in-flight byte budget (the client may retry).
-    Throttled,
-}
-
-/// One export request the receiver answered: who sent it, what headers it carried, and how it
-/// was answered. Kept for the newest [`MAX_REQUEST_RECORDS`] requests, including refused ones,
-/// except those refused for a missing or wrong access token: those are only counted
-/// ([`ReceiverStats::requests_unauthenticated`]), so that a token sent by mistake is not kept.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct RequestRecord {
-    /// The request's protocol, headers and peer.
-    pub request: Arc<RequestInfo>,
-    /// How it was answered.
-    pub outcome: RequestOutcome,
 }
 
 #[derive(Debug, Default)]
@@ -840,37 +319,6 @@ impl<'a> wire::Visitor<'a> for Batch<'_, 'a> {
     }
 }
 
-/// The memory decoded attributes hold beyond their encoding: two bytes on the wire can be a
-/// whole `KeyValue` (or `AnyValue`) once decoded, so a resource or scope charged its encoding
-/// alone could hold tens of times the store's byte budget.
-fn decoded_attributes_size(attributes: &Vec<KeyValue>) -> usize {
-    attributes.capacity() * std::mem::size_of::<KeyValue>()
-        + attributes
-            .iter()
-            .map(|kv| kv.key.capacity() + kv.value.as_ref().map_or(0, decoded_value_size))
-            .sum::<usize>()
-}
-
-fn decoded_value_size(value: &AnyValue) -> usize {
-    match &value.value {
-        Some(any_value::Value::StringValue(s)) => s.capacity(),
-        Some(any_value::Value::BytesValue(b)) => b.capacity(),
-        Some(any_value::Value::ArrayValue(array)) => {
-            array.values.capacity() * std::mem::size_of::<AnyValue>()
-                + array.values.iter().map(decoded_value_size).sum::<usize>()
-        }
-        Some(any_value::Value::KvlistValue(list)) => decoded_attributes_size(&list.values),
-        _ => 0,
-    }
-}
-
-impl ReceivedSpan {
-    /// This span's share of the store's byte budget.
-    fn charge(&self) -> usize {
-        SPAN_OVERHEAD + self.encoded.len()
-    }
-}
-
 impl SpanStore {
     pub(crate) fn new(max_spans: usize, max_bytes: usize, when_full: WhenFull) -> Self {
         Self {
@@ -922,7 +370,7 @@ impl SpanStore {
     #[cfg(test)]
     pub(crate) fn ingest(
         &self,
-        request: &ExportTraceServiceRequest,
+        request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
         info: &Arc<RequestInfo>,
     ) -> Result<IngestOutcome, WireError> {
         self.ingest_protobuf(&request.encode_to_vec(), info)
@@ -1162,6 +610,10 @@ fn group_traces(spans: Vec<ReceivedSpan>) -> Vec<Trace> {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
     use super::*;
 
     fn span(trace: u8, id: u8, parent: Option<u8>) -> Span {

@@ -229,11 +229,14 @@ fn names_target(directives: &str, target: &str) -> bool {
 
 /// Why [`init_tracing`] failed.
 #[cfg(all(feature = "exporter", feature = "tracing"))]
+///
+/// `Debug` prints the message and its causes, as `Display` and
+/// [`ErrorChain`](crate::config::ErrorChain) do.
 #[cfg_attr(docsrs, doc(cfg(all(feature = "exporter", feature = "tracing"))))]
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum InitError {
-    /// The configuration or the pipeline.
+    /// The configuration or the pipeline: displays as the [`ExporterError`] itself, which says
+    /// what is wrong and where.
     Exporter(ExporterError),
     /// A global `tracing` subscriber was already set.
     Subscriber(String),
@@ -245,7 +248,7 @@ pub enum InitError {
 impl std::fmt::Display for InitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Exporter(_) => f.write_str("cannot build the tracing pipeline"),
+            Self::Exporter(e) => e.fmt(f),
             Self::Subscriber(e) => write!(f, "cannot install the tracing subscriber: {e}"),
             Self::Filter(e) => write!(f, "cannot build the tracing filter: {e}"),
         }
@@ -253,10 +256,18 @@ impl std::fmt::Display for InitError {
 }
 
 #[cfg(all(feature = "exporter", feature = "tracing"))]
+impl std::fmt::Debug for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", crate::config::ErrorChain(self))
+    }
+}
+
+#[cfg(all(feature = "exporter", feature = "tracing"))]
 impl std::error::Error for InitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Exporter(e) => Some(e),
+            // Transparent: the exporter's error is displayed, its cause is the cause.
+            Self::Exporter(e) => e.source(),
             Self::Subscriber(_) | Self::Filter(_) => None,
         }
     }

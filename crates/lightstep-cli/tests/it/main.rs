@@ -2,6 +2,7 @@
 
 mod dev;
 mod doctor;
+mod folded;
 mod stores;
 mod terminal;
 mod ui;

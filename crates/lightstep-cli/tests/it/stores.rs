@@ -13,8 +13,8 @@ use crate::{fixture, json, lightstep, stderr};
 
 /// A request as a stand-in saw it.
 #[derive(Clone, Debug)]
-struct Request {
-    target: String,
+pub(crate) struct Request {
+    pub(crate) target: String,
     headers: Vec<(String, String)>,
 }
 
@@ -34,7 +34,7 @@ pub(crate) struct StandIn {
 }
 
 impl StandIn {
-    fn start(
+    pub(crate) fn start(
         answer: impl Fn(&Request) -> (u16, &'static str, Vec<u8>) + Send + Sync + 'static,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -83,7 +83,7 @@ impl StandIn {
         Self { url, requests }
     }
 
-    fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -487,4 +487,81 @@ fn store_flags_are_checked_against_each_other() {
     ] {
         assert!(text.contains(flag), "{flag}");
     }
+}
+
+/// The proxy comes from `--proxy`, or from the variable of the store's scheme, with `NO_PROXY`
+/// and loopback reached directly. No proxy listens at the addresses given: an error through
+/// a proxy names it (without its credentials), one made directly does not.
+#[test]
+fn stores_are_reached_through_the_proxy_the_flags_or_the_environment_name() {
+    const VARS: [&str; 6] = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ];
+    let run = |store: &str, vars: &[(&str, &str)], flags: &[&str]| {
+        let mut command = std::process::Command::new(crate::BIN);
+        command
+            .args([
+                "analyze",
+                "--jaeger",
+                store,
+                "--trace-id",
+                "abc",
+                "--timeout",
+                "5s",
+            ])
+            .args(flags);
+        for var in VARS {
+            command.env_remove(var);
+        }
+        let output = command.envs(vars.iter().copied()).output().unwrap();
+        let message = stderr(&output);
+        assert!(!message.contains("pr0xy-pw"), "{message}");
+        (output.status.code(), message)
+    };
+    let through = |message: &str, proxy: &str| {
+        message.contains(&format!("through the proxy http://{proxy}:"))
+            || message.contains(&format!("through the proxy http://{proxy}/"))
+    };
+    let proxy = "http://user:pr0xy-pw@127.0.0.1:9";
+
+    let (code, message) = run("http://store.test:9", &[("HTTP_PROXY", proxy)], &[]);
+    assert_eq!(code, Some(1), "{message}");
+    assert!(through(&message, "127.0.0.1"), "{message}");
+    let (_, message) = run("https://store.test:9", &[("https_proxy", proxy)], &[]);
+    assert!(through(&message, "127.0.0.1"), "{message}");
+    // The variable of the other scheme is not used.
+    let (_, message) = run("http://store.test:9", &[("HTTPS_PROXY", proxy)], &[]);
+    assert!(!message.contains("through the proxy"), "{message}");
+    // NO_PROXY, and a loopback store, are reached directly.
+    let (_, message) = run(
+        "http://store.test:9",
+        &[
+            ("HTTP_PROXY", proxy),
+            ("NO_PROXY", "example.com,store.test"),
+        ],
+        &[],
+    );
+    assert!(!message.contains("through the proxy"), "{message}");
+    let (_, message) = run("http://127.0.0.1:9", &[("HTTP_PROXY", proxy)], &[]);
+    assert!(!message.contains("through the proxy"), "{message}");
+    // --proxy wins over the environment.
+    let (_, message) = run(
+        "http://store.test:9",
+        &[("HTTP_PROXY", proxy)],
+        &["--proxy", "127.0.0.2:9"],
+    );
+    assert!(through(&message, "127.0.0.2"), "{message}");
+    // A proxy that is not http:// is refused before any request.
+    let (code, message) = run(
+        "https://store.test:9",
+        &[],
+        &["--proxy", "socks5://user:pr0xy-pw@127.0.0.1:9"],
+    );
+    assert_eq!(code, Some(2), "{message}");
+    assert!(message.contains("only an http:// proxy"), "{message}");
 }

@@ -202,3 +202,74 @@ fn credentials_in_an_endpoint_are_refused_without_being_repeated() {
         assert!(message.contains("without credentials"), "{message}");
     }
 }
+
+/// The TLS files are read once, by the configuration: their bytes are what the exporter builds
+/// its TLS from. The client key among them is a secret: no `Debug` shows it, nor any part of a
+/// certificate (sizes only).
+#[test]
+fn tls_file_contents_are_kept_and_the_key_is_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    };
+    let ca = "-----BEGIN CERTIFICATE-----\nQ0EtQk9EWQ==\n-----END CERTIFICATE-----\n";
+    let cert = "-----BEGIN CERTIFICATE-----\nQ0VSVC1CT0RZ\n-----END CERTIFICATE-----\n";
+    let key = "-----BEGIN PRIVATE KEY-----\nS0VZLVNFQ1JFVA==\n-----END PRIVATE KEY-----\n";
+    let c = build_ok(
+        local(&[])
+            .with_ca_file(write("ca.pem", ca))
+            .with_client_identity(write("cert.pem", cert), write("key.pem", key)),
+    );
+    assert_eq!(c.tls().ca_pem(), Some(ca.as_bytes()));
+    assert_eq!(c.tls().client_certificate_pem(), Some(cert.as_bytes()));
+    assert_eq!(
+        c.tls().client_key_pem().map(|k| k.expose_secret()),
+        Some(key)
+    );
+    for text in [
+        format!("{c:?}"),
+        format!("{c:#?}"),
+        format!("{:?}", c.tls()),
+    ] {
+        for secret in [
+            "S0VZLVNFQ1JFVA",
+            "PRIVATE KEY",
+            "Q0VSVC1CT0RZ",
+            "Q0EtQk9EWQ",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains(&format!("{} bytes", ca.len())), "{text}");
+    }
+}
+
+/// A proxy URL's credentials are the proxy's password: shown by nothing.
+#[test]
+fn proxy_credentials_never_appear() {
+    let vars = [("HTTP_PROXY", "http://user:PROXY-S3CRET@proxy.example:3128")];
+    let snapshot: EnvSnapshot = vars.iter().copied().collect();
+    let c = build_ok(local(&vars));
+    let code = local(&[]).with_proxy("http://user:PROXY-S3CRET@proxy.example:3128");
+    assert_eq!(
+        c.proxy().map(|p| p.url().expose_secret()),
+        Some("http://user:PROXY-S3CRET@proxy.example:3128")
+    );
+    for text in [
+        format!("{snapshot:?}"),
+        format!("{c:?}"),
+        format!("{:?}", c.proxy()),
+        c.effective().to_string(),
+        format!("{code:?}"),
+    ] {
+        assert!(!text.contains("PROXY-S3CRET"), "{text}");
+    }
+    assert!(
+        c.effective()
+            .to_string()
+            .contains("http://[REDACTED]@proxy.example:3128"),
+        "{}",
+        c.effective()
+    );
+}

@@ -49,6 +49,12 @@ fn sample(setting: Setting, pem: &str) -> Option<(String, &'static str)> {
             format!("[tls]\nclient_key = {pem:?}\nclient_certificate = {pem:?}"),
             "tls.client_key",
         ),
+        Setting::Proxy => ("proxy = \"http://proxy.example:3128\"".into(), "proxy"),
+        // The list is kept with the proxy it exempts from.
+        Setting::NoProxy => (
+            "proxy = \"http://proxy.example:3128\"\nno_proxy = \"internal.example\"".into(),
+            "no_proxy",
+        ),
         Setting::MaxQueueSize => (
             "[batch]\nmax_queue_size = 4096".into(),
             "batch.max_queue_size",

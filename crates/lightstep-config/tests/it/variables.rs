@@ -6,7 +6,7 @@ use lightstep_config::{
     Compression, Propagator, Protocol, Region, Sampler, Setting, Source, TracesExporter,
 };
 
-use crate::{build_ok, env, local, warning_messages};
+use crate::{build_err, build_ok, env, local, warning_messages};
 
 #[test]
 fn defaults_are_the_original_designs() {
@@ -630,6 +630,28 @@ fn every_variable_reaches_its_setting() {
             Setting::LinkAttributeCountLimit,
             vec![],
         ),
+        (
+            "HTTPS_PROXY",
+            "http://proxy.example:3128",
+            Setting::Proxy,
+            vec![(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://collector.example:4317",
+            )],
+        ),
+        (
+            "https_proxy",
+            "http://proxy.example:3128",
+            Setting::Proxy,
+            vec![(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://collector.example:4317",
+            )],
+        ),
+        ("HTTP_PROXY", "proxy.example:3128", Setting::Proxy, vec![]),
+        ("http_proxy", "proxy.example:3128", Setting::Proxy, vec![]),
+        ("NO_PROXY", "collector.example", Setting::NoProxy, vec![]),
+        ("no_proxy", "collector.example", Setting::NoProxy, vec![]),
     ];
     let covered: Vec<&str> = table.iter().map(|row| row.0).collect();
     let untested: Vec<_> = Setting::ALL
@@ -774,4 +796,87 @@ fn otel_log_level_is_not_read_and_says_where_to_look_instead() {
         w[0].contains("`OTEL_LOG_LEVEL` is not read") && w[0].contains("RUST_LOG"),
         "{w:?}"
     );
+}
+
+/// The proxy: `with_proxy` in code, then the variable of the endpoint's scheme (`HTTPS_PROXY`
+/// for `https://`, `HTTP_PROXY` for `http://`, uppercase before lowercase), then the file's
+/// `proxy`; `NO_PROXY` in the same order. A bad URL is an error naming its variable,
+/// without the credentials it holds.
+#[test]
+fn proxy_settings() {
+    let https = [
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector.example:4317",
+        ),
+        ("HTTPS_PROXY", "http://env-proxy:3128"),
+        ("HTTP_PROXY", "http://plain-proxy:3128"),
+        ("NO_PROXY", "internal.example, 10.0.0.0/8"),
+    ];
+    let c = build_ok(local(&https));
+    let proxy = c.proxy().expect("a proxy");
+    assert_eq!(proxy.url().expose_secret(), "http://env-proxy:3128");
+    assert_eq!(proxy.no_proxy(), Some("internal.example, 10.0.0.0/8"));
+    assert_eq!(
+        c.source_of(Setting::Proxy),
+        Some(&Source::Env {
+            var: "HTTPS_PROXY".into()
+        })
+    );
+    // `http://` endpoints take HTTP_PROXY; a schemeless proxy is http://.
+    let c = build_ok(local(&[("http_proxy", "plain-proxy:3128")]));
+    assert_eq!(
+        c.proxy().map(|p| p.url().expose_secret()),
+        Some("http://plain-proxy:3128")
+    );
+    // Code beats the environment, the environment beats the file.
+    let c = build_ok(local(&https).with_proxy("http://code-proxy:8080"));
+    assert_eq!(
+        c.proxy().map(|p| p.url().expose_secret()),
+        Some("http://code-proxy:8080")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "proxy = \"http://file-proxy:3128\"\n").unwrap();
+    let c = build_ok(local(&[]).with_file(&file));
+    assert_eq!(
+        c.proxy().map(|p| p.url().expose_secret()),
+        Some("http://file-proxy:3128")
+    );
+    let c = build_ok(local(&[("HTTP_PROXY", "http://env-proxy:3128")]).with_file(&file));
+    assert_eq!(
+        c.proxy().map(|p| p.url().expose_secret()),
+        Some("http://env-proxy:3128")
+    );
+    assert!(build_ok(local(&[])).proxy().is_none());
+    // The exceptions: code beats the environment, which beats the file.
+    let c = build_ok(local(&https).with_no_proxy("code.example"));
+    assert_eq!(c.proxy().and_then(|p| p.no_proxy()), Some("code.example"));
+    assert_eq!(
+        c.source_of(Setting::NoProxy),
+        Some(&Source::Code {
+            setter: "with_no_proxy"
+        })
+    );
+    std::fs::write(
+        &file,
+        "proxy = \"http://file-proxy:3128\"\nno_proxy = \"file.example\"\n",
+    )
+    .unwrap();
+    let c = build_ok(local(&[]).with_file(&file));
+    assert_eq!(c.proxy().and_then(|p| p.no_proxy()), Some("file.example"));
+    let c = build_ok(local(&[("no_proxy", "env.example")]).with_file(&file));
+    assert_eq!(c.proxy().and_then(|p| p.no_proxy()), Some("env.example"));
+    // Nothing but an http:// proxy with a host; the error names the variable, not the password.
+    for bad in [
+        "https://user:S3CRET@proxy:3128",
+        "socks5://proxy:1080",
+        "http://",
+        "http://pro xy:3128",
+    ] {
+        let err = build_err(local(&[("HTTP_PROXY", bad)])).to_string();
+        assert!(err.contains("HTTP_PROXY"), "{err}");
+        assert!(err.contains("HTTP proxy URL"), "{err}");
+        assert!(!err.contains("S3CRET"), "{err}");
+    }
 }

@@ -224,3 +224,51 @@ async fn rows_come_in_windows_with_every_span_once_and_the_path_marked() {
     assert_eq!(collapsed["rows"][2]["parent_row"], 2);
     explorer.shutdown().await;
 }
+
+/// A root of 1,001 µs on the critical path between each of its 1,000 children of 900 ns: 1,001
+/// sections, one pixel apart or less when drawn 1,000 pixels wide.
+#[tokio::test]
+async fn sections_closer_than_a_pixel_are_merged_when_the_page_gives_its_width() {
+    let t = TraceId::from_u128(0x5ec7);
+    let mut spans = vec![Span::new(t.clone(), SpanId::from_u64(1), 0, 1_001_000)];
+    for i in 1..=1_000u64 {
+        spans.push(
+            Span::new(
+                t.clone(),
+                SpanId::from_u64(i + 1),
+                1_000 * i,
+                1_000 * i + 900,
+            )
+            .with_parent(SpanId::from_u64(1)),
+        );
+    }
+    let store = TraceStore::default();
+    store.add(Trace::new(t.clone(), spans));
+    let explorer = Explorer::builder()
+        .with_addr("127.0.0.1:0".parse().unwrap())
+        .with_store(store)
+        .start()
+        .await
+        .unwrap();
+    let root_sections = |query: &'static str| {
+        let explorer = &explorer;
+        let t = t.clone();
+        async move {
+            let rows = get_json(explorer, &format!("/api/trace-rows/{t}?limit=1{query}")).await;
+            rows["rows"][0]["sections"].as_array().unwrap().clone()
+        }
+    };
+    let exact = root_sections("").await;
+    assert_eq!(exact.len(), 1_001);
+    // At 2,000 pixels a pixel is 500 ns: the gaps of 900 ns stay.
+    assert_eq!(root_sections("&px=2000").await, exact);
+    // At 1,000 pixels (1,001 ns each) they merge: one section from the root's start to its end.
+    let merged = root_sections("&px=1000").await;
+    assert_eq!(merged.len(), 1);
+    assert_eq!(merged[0], serde_json::json!([0, 1_001_000]));
+    let bad = get(&explorer, &format!("/api/trace-rows/{t}?px=-1")).await;
+    let body = String::from_utf8_lossy(&bad.body);
+    assert_eq!(bad.status, 400, "{body}");
+    assert!(body.contains("`px`"), "{body}");
+    explorer.shutdown().await;
+}

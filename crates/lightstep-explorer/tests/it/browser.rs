@@ -381,6 +381,115 @@ async fn a_large_waterfall_holds_only_the_rows_on_screen() {
         .goto(&format!("{}trace/{}", explorer.url(), trace.trace_id))
         .await;
     check_waterfall(&browser, &explorer, &trace, "robust").await;
+    // The measurement hooks the browser benchmark reads: the first rows drawn, the critical
+    // path among them, once the frame showing them was rendered.
+    let marks = browser
+        .wait_for(
+            "the first rows marked as painted",
+            "const m = (n) => performance.getEntriesByName(n);
+             const drawn = m('explorer:rows-drawn'), painted = m('explorer:rows-painted');
+             return painted.length === 1 ? [drawn.length, drawn[0].detail, painted[0].detail] : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(marks[0], 1, "{marks}");
+    assert_eq!(marks[1], marks[2], "{marks}");
+    assert_eq!(marks[1]["first"], 0, "{marks}");
+    assert_eq!(marks[1]["missing"], 0, "{marks}");
+    assert!(marks[1]["critical"].as_u64() > Some(0), "{marks}");
+    // Scrolled through its 16 pages of rows, the page holds those near the screen only: at
+    // most two on screen and two on either side.
+    let draw = browser
+        .js(
+            "return performance.getEntriesByName('explorer:draw')[0].detail",
+            json!([]),
+        )
+        .await;
+    let pages = draw["pages"].as_u64().expect("the pages held");
+    assert!(pages <= 6, "{draw}");
+    // A small scroll moves the rows still on screen rather than building them again.
+    browser
+        .wait_for(
+            "row 20 drawn near the top",
+            "const v = document.getElementById('waterfall');
+             v.scrollTop = 240;
+             return v.querySelector('[data-row=\"20\"]') !== null;",
+            json!([]),
+        )
+        .await;
+    let kept = browser
+        .js_async(
+            "const done = arguments[arguments.length - 1];
+             const v = document.getElementById('waterfall');
+             const before = v.querySelector('[data-row=\"20\"]');
+             v.scrollTop = 264;
+             requestAnimationFrame(() => requestAnimationFrame(() => {
+               const after = v.querySelector('[data-row=\"20\"]');
+               done([before !== null, after !== null, before === after,
+                     parseFloat(v.querySelector('.rows').style.top) === v.scrollTop]);
+             }));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kept, json!([true, true, true, true]));
+    browser.quit().await;
+    explorer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_list_draws_its_rows_a_page_at_a_time() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let traces: Vec<Trace> = (0..1_000u64)
+        .map(|k| {
+            let t = TraceId::from_u128(0x1157_0000 + u128::from(k));
+            let start = 1_000_000 * k;
+            let spans = vec![
+                Span::new(t.clone(), SpanId::from_u64(1), start, start + 5_000)
+                    .with_service("front")
+                    .with_name("GET /"),
+                Span::new(t.clone(), SpanId::from_u64(2), start + 10, start + 4_000)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service("back")
+                    .with_name("query"),
+            ];
+            Trace::new(t, spans)
+        })
+        .collect();
+    let expected: BTreeSet<String> = traces.iter().map(|t| t.trace_id.to_string()).collect();
+    let explorer = explorer_with(traces).await;
+    browser
+        .goto(&format!("{}search?limit=1000", explorer.url()))
+        .await;
+    let rows = "return [...document.querySelectorAll('#trace-list [data-trace-id]')]
+                .map(r => r.dataset.traceId);";
+    let first = browser
+        .wait_for(
+            "the first page of the list",
+            "const n = document.querySelectorAll('#trace-list [data-trace-id]').length;
+             return n > 0 && document.getElementById('search-summary').textContent.includes('1000 of 1000') ? n : null;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        first.as_u64() <= Some(200),
+        "a page of rows drawn at first, not the whole list: {first}"
+    );
+    // Scrolling to the end draws the rest, each trace once.
+    let all = browser
+        .wait_for(
+            "every trace drawn after scrolling",
+            "window.scrollTo(0, document.body.scrollHeight);
+             const n = document.querySelectorAll('#trace-list [data-trace-id]').length;
+             return n === 1000 && document.getElementById('list-more').textContent === '';",
+            json!([]),
+        )
+        .await;
+    assert_eq!(all, Value::Bool(true));
+    let listed: Vec<String> = serde_json::from_value(browser.js(rows, json!([])).await).unwrap();
+    assert_eq!(listed.len(), 1000);
+    assert_eq!(listed.into_iter().collect::<BTreeSet<_>>(), expected);
     browser.quit().await;
     explorer.shutdown().await;
 }

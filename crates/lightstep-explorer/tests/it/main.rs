@@ -9,6 +9,9 @@ mod jaeger;
 mod python;
 mod received;
 mod server;
+// Shared with the browser benchmark, which uses parts the tests do not.
+#[allow(dead_code)]
+#[path = "../support/webdriver.rs"]
 mod webdriver;
 
 use std::net::SocketAddr;

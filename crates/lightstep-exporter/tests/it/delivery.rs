@@ -187,6 +187,51 @@ async fn mutual_tls_with_a_client_certificate_over_grpc_and_http() {
     }
 }
 
+/// The CA, client certificate and key are read once, by the configuration (bounded, a regular
+/// file): the pipeline's TLS is built from those bytes, so files removed (or rotated) after
+/// the configuration was built change nothing, over gRPC and HTTP.
+#[tokio::test]
+async fn tls_is_built_from_the_files_the_configuration_read() {
+    let pki = TestPki::new();
+    let (client_cert, client_key) = pki.client_identity();
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let receiver = Receiver::builder()
+            .with_access_token(TOKEN)
+            .with_tls(pki.server_cert.clone(), pki.server_key.clone())
+            .with_client_ca(pki.ca_pem.clone())
+            .start()
+            .await
+            .unwrap();
+        let url = endpoint(&receiver, protocol);
+        let config = config_for(&url, protocol)
+            .with_ca_file(pki.ca_file())
+            .with_client_identity(&client_cert, &client_key)
+            .build()
+            .expect("the files are read here");
+        let moved = pki.dir.path().join("moved");
+        std::fs::create_dir_all(&moved).unwrap();
+        for file in [pki.ca_file(), client_cert.clone(), client_key.clone()] {
+            std::fs::rename(&file, moved.join(file.file_name().unwrap())).unwrap();
+        }
+        let exporter = LightstepExporter::new(config).expect("built without the files");
+        exporter.tracer().in_span("from-the-bytes", |_| {});
+        let stats = exporter
+            .shutdown()
+            .await
+            .unwrap_or_else(|e| panic!("{protocol:?}: {e}"));
+        assert_eq!((stats.exported, stats.failed), (1, 0), "{protocol:?}");
+        let spans = receiver
+            .wait_for_spans(1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(spans[0].request().tls, "{protocol:?}");
+        for file in [pki.ca_file(), client_cert.clone(), client_key.clone()] {
+            std::fs::rename(moved.join(file.file_name().unwrap()), &file).unwrap();
+        }
+        receiver.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn tls_without_the_ca_fails_and_says_so() {
     let pki = TestPki::new();

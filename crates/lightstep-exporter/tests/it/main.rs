@@ -6,6 +6,7 @@ mod doctor;
 mod faults;
 mod lifecycle;
 mod otlp;
+mod proxy;
 mod retries;
 
 use std::path::PathBuf;
@@ -87,7 +88,8 @@ pub(crate) fn exporter(builder: ConfigBuilder) -> LightstepExporter {
     LightstepExporter::new(builder.build().expect("valid configuration")).expect("exporter builds")
 }
 
-/// A test CA and a server certificate for 127.0.0.1, made now.
+/// A test CA and a server certificate for 127.0.0.1, `localhost` and `collector.test` (a name
+/// only the test proxy resolves), made now.
 pub(crate) struct TestPki {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) ca_pem: String,
@@ -107,7 +109,12 @@ impl TestPki {
             .push(rcgen::DnType::CommonName, "lightstep-exporter test CA");
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        let names = vec![
+            "localhost".into(),
+            "127.0.0.1".into(),
+            "collector.test".into(),
+        ];
+        let cert = rcgen::CertificateParams::new(names)
             .unwrap()
             .signed_by(&key, &ca, &ca_key)
             .unwrap();

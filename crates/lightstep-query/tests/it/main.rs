@@ -4,6 +4,7 @@
 
 mod errors;
 mod fixtures;
+mod proxy;
 mod standin;
 mod stores;
 mod tls;

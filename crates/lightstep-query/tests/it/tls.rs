@@ -10,15 +10,20 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::fixtures::{self, TempoOptions};
 use crate::standin::StandIn;
 
-/// A CA and a server certificate for `localhost` and `127.0.0.1`, as PEM.
-struct TestPki {
-    ca_pem: String,
+/// A CA and a server certificate, as PEM.
+pub(crate) struct TestPki {
+    pub(crate) ca_pem: String,
     server_cert_pem: String,
     server_key_pem: String,
 }
 
 impl TestPki {
+    /// For `localhost` and `127.0.0.1`.
     fn new() -> Self {
+        Self::for_names(&["localhost", "127.0.0.1"])
+    }
+
+    pub(crate) fn for_names(names: &[&str]) -> Self {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -27,9 +32,10 @@ impl TestPki {
             .push(rcgen::DnType::CommonName, "lightstep-query test CA");
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let server_key = rcgen::KeyPair::generate().unwrap();
-        let server_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .unwrap();
+        let server_params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap();
         let server_cert = server_params
             .signed_by(&server_key, &ca_cert, &ca_key)
             .unwrap();
@@ -40,19 +46,21 @@ impl TestPki {
         }
     }
 
-    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+    pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         let certs = CertificateDer::pem_slice_iter(self.server_cert_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
         let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+        // Deprecated by rustls 0.23.48, with no replacement for *ring*: see
+        // docs/adr/011-one-async-transport-core.md.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
 }

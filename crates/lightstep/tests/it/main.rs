@@ -50,6 +50,18 @@ fn init_returns_configuration_errors() {
     assert!(err.to_string().contains("no access token"), "{err}");
 }
 
+/// `init_tracing`'s error says what is wrong with the configuration, as `init_with`'s does, and
+/// installs nothing.
+#[cfg(feature = "tracing")]
+#[test]
+fn init_tracing_says_what_is_wrong_with_the_configuration() {
+    let _turn = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let err = lightstep::init_tracing(lightstep::builder().with_env(EnvSnapshot::empty()))
+        .expect_err("Lightstep's ingest without a token");
+    assert!(matches!(err, lightstep::InitError::Exporter(_)), "{err:?}");
+    assert!(err.to_string().contains("no access token"), "{err}");
+}
+
 /// `#[tracing::instrument]` spans join the pipeline through the subscriber `init_tracing`
 /// installs. The only test here that sets the global subscriber, which can be set once.
 #[cfg(feature = "tracing")]

@@ -1,12 +1,13 @@
-//! A small WebDriver client for the browser tests: Debian's `chromedriver` on an OS-assigned
-//! port driving headless Chromium with a fresh profile.
+//! A small WebDriver client for the browser tests (`tests/it/browser.rs`) and the browser
+//! benchmark (`benches/browser.rs`): Debian's `chromedriver` on an OS-assigned port driving
+//! headless Chromium with a fresh profile.
 //!
 //! A client of our own rather than the `fantoccini` crate: fantoccini depends on the `webdriver`
 //! crate, whose MPL-2.0 licence `deny.toml` does not allow, and the tests need a dozen
 //! commands of the W3C protocol (JSON over HTTP), written here over hyper.
 //!
-//! Without `chromium` and `chromedriver` on the `PATH` the browser tests are skipped loudly, or
-//! fail when `CI` is set (`.ci/run` installs both).
+//! Without `chromium` and `chromedriver` on the `PATH` the browser tests (and the benchmark) are
+//! skipped loudly, or fail when `CI` is set (`.ci/run` installs both).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -65,6 +66,12 @@ impl Browser {
     /// A headless Chromium, or `None` (after saying so loudly) when it is not installed and
     /// `CI` is not set.
     pub(crate) async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`start`](Self::start) with more Chromium flags (the benchmark asks for exact heap
+    /// figures and a `gc()` it can call).
+    pub(crate) async fn start_with(extra_args: &[&str]) -> Option<Self> {
         let chromium = on_path(&["chromium", "chromium-browser", "google-chrome"]);
         let driver = on_path(&["chromedriver"]);
         let (Some(chromium), Some(driver)) = (chromium, driver) else {
@@ -76,7 +83,7 @@ impl Browser {
             eprintln!(
                 "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
                  !!! SKIPPED: chromium or chromedriver is not installed, so the browser test\n\
-                 !!! did not run (it fails instead when CI is set; on Debian:\n\
+                 !!! or benchmark did not run (it fails instead when CI is set; on Debian:\n\
                  !!! apt-get install chromium chromium-driver)\n\
                  !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
             );
@@ -116,7 +123,7 @@ impl Browser {
             _profile: profile,
             _turn: turn,
         };
-        let args = [
+        let mut args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -128,12 +135,16 @@ impl Browser {
             "--window-size=1400,900".to_owned(),
             format!("--user-data-dir={}", browser._profile.path().display()),
         ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         let session = browser
             .command(
                 "POST",
                 "/session",
                 Some(json!({"capabilities": {"alwaysMatch": {
                     "browserName": "chrome",
+                    // Asynchronous scripts may wait for a first visit of a million spans;
+                    // within the hang guard of `command`.
+                    "timeouts": {"script": 100_000},
                     "goog:chromeOptions": {"binary": chromium, "args": args},
                 }}})),
             )
@@ -215,6 +226,22 @@ impl Browser {
             Some(json!({"script": script, "args": args})),
         )
         .await
+    }
+
+    /// Runs `script` until it calls its last argument (a callback); the value it passes.
+    pub(crate) async fn js_async(&self, script: &str, args: Value) -> Value {
+        self.command(
+            "POST",
+            &self.at("/execute/async"),
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// The process group of chromedriver and the Chromium it started (its id is
+    /// chromedriver's process id).
+    pub(crate) fn process_group(&self) -> Option<u32> {
+        self.driver.id()
     }
 
     /// Polls `script` until it returns something other than `null` or `false`. A script that

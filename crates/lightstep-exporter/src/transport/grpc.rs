@@ -1,0 +1,198 @@
+//! OTLP/gRPC: tonic's client on the pipeline's connector, with a pass-through codec (the
+//! request is already encoded) and the configuration's headers as metadata.
+
+use std::time::Duration;
+
+use bytes::{BufMut as _, Bytes};
+use http::uri::PathAndQuery;
+use lightstep_config::{Compression, LightstepConfig};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message as _;
+use tonic::client::Grpc;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+
+use super::{Connector, Redactor, USER_AGENT, delivered, error_chain, header_list, with_causes};
+use crate::error::ExporterError;
+use crate::processor::Delivered;
+use crate::retry::{self, Failed};
+
+/// The OTLP/gRPC method.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Everything a gRPC wire needs before the runtime exists.
+pub(crate) struct Prepared {
+    endpoint: Endpoint,
+    connector: Connector,
+    metadata: MetadataMap,
+    gzip: bool,
+    redactor: Redactor,
+}
+
+impl Prepared {
+    /// The endpoint and connector for `config`, with `tls` as the TLS configuration (built from
+    /// the configuration when `None`).
+    pub(crate) fn new(
+        config: &LightstepConfig,
+        tls: Option<rustls::ClientConfig>,
+        redactor: Redactor,
+    ) -> Result<Self, ExporterError> {
+        let connector = super::connector(config, tls, &[b"h2"])?;
+        let endpoint = config.traces_endpoint();
+        let authority = connector.authority();
+        // The connector makes the connection, TLS included; tonic is given the `http://` form
+        // so that its own TLS layer stays out, and the real origin for `:scheme` and
+        // `:authority`.
+        let origin = format!("{}://{authority}", endpoint.url().scheme());
+        let origin = origin
+            .parse()
+            .map_err(|e| ExporterError::Build(format!("invalid gRPC endpoint `{origin}`: {e}")))?;
+        let endpoint = Endpoint::from_shared(format!("http://{authority}"))
+            .map_err(|e| ExporterError::Build(format!("invalid gRPC endpoint: {e}")))?
+            .origin(origin)
+            .timeout(config.timeout())
+            .connect_timeout(config.timeout())
+            .user_agent(USER_AGENT)
+            .map_err(|e| ExporterError::Build(format!("invalid user agent: {e}")))?;
+        let mut metadata = MetadataMap::new();
+        for (name, value, sensitive) in header_list(config) {
+            let key = AsciiMetadataKey::from_bytes(name.as_bytes()).map_err(|_| {
+                ExporterError::Build(format!("header name `{name}` is not valid gRPC metadata"))
+            })?;
+            let mut value = AsciiMetadataValue::try_from(value.as_str()).map_err(|_| {
+                ExporterError::Build(format!(
+                    "the value of header `{name}` is not valid gRPC metadata"
+                ))
+            })?;
+            value.set_sensitive(sensitive);
+            metadata.insert(key, value);
+        }
+        Ok(Self {
+            endpoint,
+            connector,
+            metadata,
+            gzip: config.compression() == Compression::Gzip,
+            redactor,
+        })
+    }
+
+    /// The wire, connecting at its first export. Must run inside the pipeline's runtime.
+    pub(crate) fn connect_lazy(self) -> GrpcWire {
+        let channel = self.endpoint.connect_with_connector_lazy(self.connector);
+        let mut client = Grpc::new(channel);
+        if self.gzip {
+            client = client.send_compressed(CompressionEncoding::Gzip);
+        }
+        GrpcWire {
+            client,
+            metadata: self.metadata,
+            redactor: self.redactor,
+        }
+    }
+
+    /// A channel connected now, for the doctor, which reports why a connection fails.
+    pub(crate) async fn connect(self) -> Result<Channel, tonic::transport::Error> {
+        self.endpoint.connect_with_connector(self.connector).await
+    }
+
+    /// The metadata every export carries.
+    pub(crate) fn metadata(&self) -> &MetadataMap {
+        &self.metadata
+    }
+}
+
+/// Sends OTLP/gRPC exports over one channel (HTTP/2 multiplexes the exports in flight).
+#[derive(Clone)]
+pub(crate) struct GrpcWire {
+    client: Grpc<Channel>,
+    metadata: MetadataMap,
+    redactor: Redactor,
+}
+
+impl GrpcWire {
+    /// One attempt; `timeout` is also sent to the backend as the request's deadline.
+    pub(crate) async fn attempt(
+        &self,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Delivered, Failed> {
+        let mut client = self.client.clone();
+        let mut request = tonic::Request::new(payload);
+        *request.metadata_mut() = self.metadata.clone();
+        request.set_timeout(timeout);
+        let answer = match client.ready().await {
+            Ok(()) => {
+                client
+                    .unary(request, PathAndQuery::from_static(EXPORT_PATH), OtlpCodec)
+                    .await
+            }
+            Err(e) => Err(tonic::Status::unavailable(error_chain(&e))),
+        };
+        match answer {
+            Ok(response) => Ok(delivered(response.get_ref(), &self.redactor)),
+            Err(status) => Err(Failed {
+                reason: format!(
+                    "gRPC export failed: {:?}: {}",
+                    status.code(),
+                    // The status's own `Display` is a debug dump; its message and causes
+                    // say it.
+                    self.redactor.clean(&with_causes(
+                        status.message().to_owned(),
+                        std::error::Error::source(&status)
+                    ))
+                ),
+                retry: retry::grpc(&status),
+            }),
+        }
+    }
+}
+
+/// tonic codec that sends bytes already encoded and decodes the OTLP response.
+#[derive(Debug, Clone, Copy, Default)]
+struct OtlpCodec;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PassThrough;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ResponseDecoder;
+
+impl Codec for OtlpCodec {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = PassThrough;
+    type Decoder = ResponseDecoder;
+
+    fn encoder(&mut self) -> PassThrough {
+        PassThrough
+    }
+
+    fn decoder(&mut self) -> ResponseDecoder {
+        ResponseDecoder
+    }
+}
+
+impl Encoder for PassThrough {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for ResponseDecoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("undecodable export response: {e}")))
+    }
+}
