@@ -60,6 +60,7 @@
 pub mod diagnose;
 mod encode;
 mod error;
+mod pipeline;
 mod processor;
 mod propagation;
 mod resource;
@@ -77,6 +78,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 
 pub use error::ExporterError;
+pub use pipeline::LightstepExporterBuilder;
 pub use propagation::{B3, Jaeger, OtTrace, Xray, build_propagator};
 pub use resource::{DISTRO_NAME, build_resource};
 pub use stats::ExportStats;
@@ -103,7 +105,11 @@ pub mod bench_support {
     pub fn with_noop_exporter(
         config: lightstep_config::LightstepConfig,
     ) -> Result<crate::LightstepExporter, crate::ExporterError> {
-        crate::LightstepExporter::build(config, Some(Box::new(NoopTransport)))
+        crate::LightstepExporter::build(
+            config,
+            Some(Box::new(NoopTransport)),
+            crate::pipeline::Extensions::default(),
+        )
     }
 
     /// The no-op ceiling's processor: span creation alone, every span discarded.
@@ -167,17 +173,27 @@ pub struct LightstepExporter {
 impl LightstepExporter {
     /// Builds the pipeline. It does not install itself globally: call
     /// [`LightstepExporter::install_global`] for that.
+    ///
+    /// To add a sampler, span processors, exporters, resource attributes or detectors, or an
+    /// id generator of your own, use [`LightstepExporter::builder`].
     pub fn new(config: LightstepConfig) -> Result<Self, ExporterError> {
-        Self::build(config, None)
+        Self::builder(config).build()
+    }
+
+    /// A builder of the pipeline `config` describes, which takes extensions of your own: see
+    /// [`LightstepExporterBuilder`].
+    pub fn builder(config: LightstepConfig) -> LightstepExporterBuilder {
+        LightstepExporterBuilder::new(config)
     }
 
     /// Builds the pipeline; `transport` replaces the one the configuration asks for.
     fn build(
         config: LightstepConfig,
         transport: Option<Box<dyn Transport>>,
+        extensions: pipeline::Extensions,
     ) -> Result<Self, ExporterError> {
         let stats = Arc::new(Stats::default());
-        let resource = build_resource(&config);
+        let resource = pipeline::resource(&config, &extensions);
         let limits = config.span_limits();
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
@@ -189,6 +205,8 @@ impl LightstepExporter {
         if config.sdk_disabled() {
             // Spans are still created (context still propagates) but none is recorded.
             builder = builder.with_sampler(Sampler::AlwaysOff);
+        } else if let Some(custom) = extensions.sampler {
+            builder = builder.with_sampler(custom);
         } else {
             builder = builder.with_sampler(sampler(config.sampler()));
         }
@@ -219,6 +237,11 @@ impl LightstepExporter {
             )
             .map_err(ExporterError::Runtime)?;
             builder = builder.with_span_processor(processor);
+        }
+        // After the delivery processor: each processor gets its own copy of every span, so
+        // nothing an added one does reaches what is delivered.
+        for add in extensions.provider {
+            builder = add(builder);
         }
         Ok(Self {
             provider: builder.build(),

@@ -11,15 +11,25 @@ use opentelemetry_semantic_conventions::resource as semconv;
 pub const DISTRO_NAME: &str = "lightstep-rs";
 
 /// Builds the Resource, from lowest to highest precedence: detected attributes
-/// (`telemetry.sdk.*`, `host.*`, `os.type`, `process.pid`), the configured resource attributes
-/// (file, `OTEL_RESOURCE_ATTRIBUTES`, code), then the service name, version and deployment
-/// environment, then `telemetry.distro.*`.
+/// (`telemetry.sdk.*`, `host.*`, `os.type`, `process.pid`), then, for a pipeline built with
+/// [`crate::LightstepExporter::builder`], what its resource detectors find and its resource's
+/// attributes, then the configured resource attributes (file, `OTEL_RESOURCE_ATTRIBUTES`,
+/// code), then the service name, version and deployment environment, then `telemetry.distro.*`.
 ///
 /// The SDK's environment detectors are not used: they let `service.name` in
 /// `OTEL_RESOURCE_ATTRIBUTES` beat `OTEL_SERVICE_NAME` and skip percent-decoding, against the
 /// specification; the configuration has already parsed both correctly. The process detector is
 /// not used either: its `process.command_args` may carry secrets passed on the command line.
 pub fn build_resource(config: &LightstepConfig) -> Resource {
+    build(config, &[], &[])
+}
+
+/// [`build_resource`] with the detectors and resource added in code.
+pub(crate) fn build(
+    config: &LightstepConfig,
+    added_detectors: &[Box<dyn ResourceDetector>],
+    added: &[Resource],
+) -> Resource {
     let detectors: [Box<dyn ResourceDetector>; 3] = [
         Box::new(TelemetryResourceDetector),
         Box::new(HostResourceDetector::default()),
@@ -38,6 +48,13 @@ pub fn build_resource(config: &LightstepConfig) -> Resource {
     Resource::builder_empty()
         .with_detectors(&detectors)
         .with_attribute(KeyValue::new("process.pid", i64::from(std::process::id())))
+        .with_detectors(added_detectors)
+        .with_attributes(
+            added
+                .iter()
+                .flat_map(|r| r.iter())
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
         .with_attributes(
             config
                 .resource_attributes()

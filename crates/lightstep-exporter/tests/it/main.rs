@@ -3,6 +3,7 @@
 
 mod delivery;
 mod doctor;
+mod extensions;
 mod faults;
 mod lifecycle;
 mod otlp;

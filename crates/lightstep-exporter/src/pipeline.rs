@@ -1,0 +1,146 @@
+//! The extension points of the pipeline: a sampler, span processors and exporters, resource
+//! attributes and detectors, and an id generator chosen in code. They live here, apart from
+//! the configuration, because they are code (trait objects), not settings: nothing in the
+//! environment or a file can name them. See `docs/adr/012-extensible-pipeline.md`.
+
+use std::fmt;
+
+use lightstep_config::LightstepConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::resource::ResourceDetector;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, IdGenerator, ShouldSample, SpanExporter, SpanProcessor,
+    TracerProviderBuilder,
+};
+
+use crate::{ExporterError, LightstepExporter};
+
+/// A change to the SDK's provider builder that the pipeline applies after its own settings.
+type ProviderStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>;
+
+/// What code adds to the pipeline the configuration describes.
+#[derive(Default)]
+pub(crate) struct Extensions {
+    pub(crate) sampler: Option<Box<dyn ShouldSample>>,
+    /// Span processors and exporters, in the order they were added, and the id generator.
+    pub(crate) provider: Vec<ProviderStep>,
+    /// In the order they were added: a later one's attributes win.
+    pub(crate) resources: Vec<Resource>,
+    pub(crate) detectors: Vec<Box<dyn ResourceDetector>>,
+}
+
+/// Builds a [`LightstepExporter`] from a configuration plus extensions of your own.
+///
+/// ```no_run
+/// use lightstep_exporter::{LightstepConfig, LightstepExporter};
+/// use opentelemetry_sdk::Resource;
+/// use opentelemetry_sdk::trace::Sampler;
+///
+/// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let exporter = LightstepExporter::builder(LightstepConfig::from_env()?)
+///     .with_sampler(Sampler::TraceIdRatioBased(0.25))
+///     .with_resource(
+///         Resource::builder_empty()
+///             .with_attribute(opentelemetry::KeyValue::new("team", "payments"))
+///             .build(),
+///     )
+///     .build()?;
+/// exporter.install_global();
+/// let _guard = exporter.into_guard();
+/// # Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct LightstepExporterBuilder {
+    config: LightstepConfig,
+    extensions: Extensions,
+}
+
+impl LightstepExporterBuilder {
+    pub(crate) fn new(config: LightstepConfig) -> Self {
+        Self {
+            config,
+            extensions: Extensions::default(),
+        }
+    }
+
+    /// Samples with `sampler` instead of the configured sampler: `OTEL_TRACES_SAMPLER` and
+    /// `OTEL_TRACES_SAMPLER_ARG` (and the file's sampler) are then ignored. Wrap it in
+    /// `Sampler::ParentBased` to follow the parent's decision. `OTEL_SDK_DISABLED=true` still
+    /// wins: a disabled pipeline records nothing whatever the sampler says.
+    pub fn with_sampler(mut self, sampler: impl ShouldSample + 'static) -> Self {
+        self.extensions.sampler = Some(Box::new(sampler));
+        self
+    }
+
+    /// Adds a span processor beside the OTLP one. It receives every span the sampler records
+    /// (its own copy, after the OTLP processor has taken its own), and is flushed and shut down
+    /// with the pipeline. Processors run in the order they were added.
+    pub fn with_span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
+        self.extensions.provider.push(Box::new(move |builder| {
+            builder.with_span_processor(processor)
+        }));
+        self
+    }
+
+    /// Adds an exporter beside the OTLP one (opentelemetry-stdout's, opentelemetry-otlp's, your
+    /// own), behind the SDK's `BatchSpanProcessor` with its defaults: it receives every span
+    /// the sampler records, on the batch processor's own thread. For other batch settings, or a
+    /// `SimpleSpanProcessor`, build the processor yourself and use
+    /// [`LightstepExporterBuilder::with_span_processor`].
+    pub fn with_span_exporter(self, exporter: impl SpanExporter + 'static) -> Self {
+        self.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+    }
+
+    /// Adds the attributes of `resource` to the Resource of every span. They win over detected
+    /// attributes (the pipeline's and [`LightstepExporterBuilder::with_resource_detector`]'s);
+    /// the configuration wins over them: `OTEL_RESOURCE_ATTRIBUTES`, the file's and the
+    /// configuration builder's resource attributes, the service name, version and deployment
+    /// environment, and `telemetry.distro.*`. Called again, the later resource wins. Its schema
+    /// URL is not kept.
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.extensions.resources.push(resource);
+        self
+    }
+
+    /// Adds a resource detector, run once when the pipeline is built, after the pipeline's own
+    /// detectors: what it finds wins over them, and loses to
+    /// [`LightstepExporterBuilder::with_resource`] and the configuration.
+    pub fn with_resource_detector(mut self, detector: impl ResourceDetector + 'static) -> Self {
+        self.extensions.detectors.push(Box::new(detector));
+        self
+    }
+
+    /// Makes trace and span ids with `generator` instead of the SDK's random one.
+    pub fn with_id_generator(mut self, generator: impl IdGenerator + 'static) -> Self {
+        self.extensions.provider.push(Box::new(move |builder| {
+            builder.with_id_generator(generator)
+        }));
+        self
+    }
+
+    /// Builds the pipeline. It does not install itself globally: call
+    /// [`LightstepExporter::install_global`] for that.
+    pub fn build(self) -> Result<LightstepExporter, ExporterError> {
+        LightstepExporter::build(self.config, None, self.extensions)
+    }
+}
+
+impl fmt::Debug for LightstepExporterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The resource is left out: its attributes are the application's and may be private.
+        f.debug_struct("LightstepExporterBuilder")
+            .field("config", &self.config)
+            .field("sampler", &self.extensions.sampler)
+            .field(
+                "processors_and_id_generator",
+                &self.extensions.provider.len(),
+            )
+            .field("resource_detectors", &self.extensions.detectors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Resource of the pipeline: see [`crate::build_resource`] for the order.
+pub(crate) fn resource(config: &LightstepConfig, extensions: &Extensions) -> Resource {
+    crate::resource::build(config, &extensions.detectors, &extensions.resources)
+}

@@ -1,0 +1,267 @@
+//! What code adds to the pipeline through `LightstepExporter::builder`: a sampler, span
+//! processors and exporters, resource attributes and detectors, an id generator; each checked
+//! on what the real receiver gets.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lightstep_config::{Protocol, Sampler as ConfiguredSampler};
+use lightstep_exporter::LightstepExporter;
+use lightstep_receiver::RunningReceiver;
+use lightstep_receiver::proto::common::v1::any_value::Value;
+use opentelemetry::trace::{Link, SpanId, SpanKind, TraceId, TraceState, Tracer};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::resource::ResourceDetector;
+use opentelemetry_sdk::trace::{
+    IdGenerator, SamplingDecision, SamplingResult, ShouldSample, SpanData, SpanExporter,
+    SpanProcessor,
+};
+
+use crate::{config_for, endpoint, receiver};
+
+fn str_value(v: Option<&Value>) -> Option<&str> {
+    match v {
+        Some(Value::StringValue(s)) => Some(s),
+        _ => None,
+    }
+}
+
+async fn config(receiver: &RunningReceiver) -> lightstep_config::LightstepConfig {
+    config_for(&endpoint(receiver, Protocol::Grpc), Protocol::Grpc)
+        .build()
+        .expect("valid configuration")
+}
+
+/// Records every span except those named `noise`.
+#[derive(Debug, Clone)]
+struct DropByName;
+
+impl ShouldSample for DropByName {
+    fn should_sample(
+        &self,
+        _parent: Option<&Context>,
+        _trace_id: TraceId,
+        name: &str,
+        _kind: &SpanKind,
+        _attributes: &[KeyValue],
+        _links: &[Link],
+    ) -> SamplingResult {
+        let decision = if name == "noise" {
+            SamplingDecision::Drop
+        } else {
+            SamplingDecision::RecordAndSample
+        };
+        SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            trace_state: TraceState::default(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_custom_sampler_replaces_the_configured_one() {
+    let receiver = receiver().await;
+    // The configured sampler would record nothing: the custom one replaces it.
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_sampler(ConfiguredSampler::AlwaysOff)
+        .build()
+        .unwrap();
+    let exporter = LightstepExporter::builder(config)
+        .with_sampler(DropByName)
+        .build()
+        .expect("pipeline builds");
+    let tracer = exporter.tracer();
+    for name in ["keep", "noise", "also-kept", "noise"] {
+        tracer.in_span(name, |_| {});
+    }
+    let stats = exporter.shutdown().await.expect("everything delivered");
+    assert_eq!((stats.ended, stats.exported), (2, 2));
+    let mut names: Vec<String> = receiver
+        .wait_for_spans(2, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["also-kept", "keep"]);
+}
+
+/// Counts the spans it is given and its flushes and shutdowns.
+#[derive(Debug, Default)]
+struct Counting {
+    ended: AtomicUsize,
+    shutdowns: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct CountingProcessor(Arc<Counting>);
+
+impl SpanProcessor for CountingProcessor {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+    fn on_end(&self, _span: SpanData) {
+        self.0.ended.fetch_add(1, Ordering::SeqCst);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        self.0.shutdowns.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_added_span_processor_sees_every_span_and_delivery_goes_on() {
+    let receiver = receiver().await;
+    let counting = Arc::new(Counting::default());
+    let exporter = LightstepExporter::builder(config(&receiver).await)
+        .with_span_processor(CountingProcessor(Arc::clone(&counting)))
+        .build()
+        .unwrap();
+    let tracer = exporter.tracer();
+    for i in 0..25 {
+        tracer.in_span(format!("span-{i}"), |_| {});
+    }
+    let stats = exporter.shutdown().await.expect("everything delivered");
+    assert_eq!(stats.exported, 25);
+    assert_eq!(counting.ended.load(Ordering::SeqCst), 25);
+    assert_eq!(counting.shutdowns.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        receiver
+            .wait_for_spans(25, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .len(),
+        25
+    );
+}
+
+/// An exporter that keeps the names of what it is given.
+#[derive(Debug, Clone, Default)]
+struct NamesExporter(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl SpanExporter for NamesExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut names = self.0.lock().unwrap();
+        names.extend(batch.into_iter().map(|s| s.name.into_owned()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_added_exporter_gets_every_span_by_shutdown() {
+    let receiver = receiver().await;
+    let names = NamesExporter::default();
+    let exporter = LightstepExporter::builder(config(&receiver).await)
+        .with_span_exporter(names.clone())
+        .build()
+        .unwrap();
+    let tracer = exporter.tracer();
+    tracer.in_span("first", |_| {});
+    tracer.in_span("second", |_| {});
+    let stats = exporter.shutdown().await.expect("everything delivered");
+    assert_eq!(stats.exported, 2);
+    let mut got = names.0.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, ["first", "second"]);
+    assert_eq!(
+        receiver
+            .wait_for_spans(2, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[derive(Debug)]
+struct TeamDetector;
+
+impl ResourceDetector for TeamDetector {
+    fn detect(&self) -> Resource {
+        Resource::builder_empty()
+            .with_attributes([
+                KeyValue::new("team", "from-detector"),
+                KeyValue::new("region", "eu-west-3"),
+                // The pipeline's own detection loses to an added detector.
+                KeyValue::new("os.type", "detected-os"),
+            ])
+            .build()
+    }
+}
+
+#[tokio::test]
+async fn added_resource_and_detector_arrive_with_the_configuration_winning() {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_resource_attribute("cost.center", "from-config")
+        .build()
+        .unwrap();
+    let exporter = LightstepExporter::builder(config)
+        .with_resource_detector(TeamDetector)
+        .with_resource(
+            Resource::builder_empty()
+                .with_attributes([
+                    KeyValue::new("team", "from-code"),
+                    KeyValue::new("cost.center", "from-code"),
+                    KeyValue::new("service.name", "from-code"),
+                ])
+                .build(),
+        )
+        .build()
+        .unwrap();
+    exporter.tracer().in_span("work", |_| {});
+    exporter.shutdown().await.expect("everything delivered");
+    let spans = receiver
+        .wait_for_spans(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let attr = |key| str_value(spans[0].resource_attribute(key));
+    assert_eq!(attr("region"), Some("eu-west-3"));
+    assert_eq!(attr("os.type"), Some("detected-os"));
+    assert_eq!(attr("team"), Some("from-code"));
+    assert_eq!(attr("cost.center"), Some("from-config"));
+    assert_eq!(attr("service.name"), Some("exporter-test"));
+}
+
+/// Trace ids counting up from 0x1234...01, span ids from 0xabc1.
+#[derive(Debug, Default)]
+struct Sequential {
+    traces: AtomicU64,
+    spans: AtomicU64,
+}
+
+impl IdGenerator for Sequential {
+    fn new_trace_id(&self) -> TraceId {
+        let n = self.traces.fetch_add(1, Ordering::SeqCst) + 1;
+        TraceId::from(0x1234_0000_0000_0000_0000_0000_0000_0000 + u128::from(n))
+    }
+    fn new_span_id(&self) -> SpanId {
+        SpanId::from(0xabc0 + self.spans.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+}
+
+#[tokio::test]
+async fn a_custom_id_generator_makes_the_ids_that_arrive() {
+    let receiver = receiver().await;
+    let exporter = LightstepExporter::builder(config(&receiver).await)
+        .with_id_generator(Sequential::default())
+        .build()
+        .unwrap();
+    exporter.tracer().in_span("root", |_| {});
+    exporter.shutdown().await.expect("everything delivered");
+    let spans = receiver
+        .wait_for_spans(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        spans[0].span().trace_id,
+        0x1234_0000_0000_0000_0000_0000_0000_0001u128.to_be_bytes()
+    );
+    assert_eq!(spans[0].span().span_id, 0xabc1u64.to_be_bytes());
+}
