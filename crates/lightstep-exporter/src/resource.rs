@@ -2,7 +2,10 @@
 
 use lightstep_config::LightstepConfig;
 use opentelemetry::KeyValue;
-use opentelemetry_resource_detectors::{HostResourceDetector, OsResourceDetector};
+use opentelemetry_resource_detectors::{
+    ContainerResourceDetector, HostResourceDetector, OsResourceDetector,
+    ServiceInstanceIdResourceDetector,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::{ResourceDetector, TelemetryResourceDetector};
 use opentelemetry_semantic_conventions::resource as semconv;
@@ -11,7 +14,8 @@ use opentelemetry_semantic_conventions::resource as semconv;
 pub const DISTRO_NAME: &str = "lightstep-rs";
 
 /// Builds the Resource, from lowest to highest precedence: detected attributes
-/// (`telemetry.sdk.*`, `host.*`, `os.type`, `process.pid`), then, for a pipeline built with
+/// (`telemetry.sdk.*`, `host.*`, `os.type`, `process.pid`, `service.instance.id`, and
+/// `container.id` in a container), then, for a pipeline built with
 /// [`crate::LightstepExporter::builder`], what its resource detectors find and its resource's
 /// attributes, then the configured resource attributes (file, `OTEL_RESOURCE_ATTRIBUTES`,
 /// code), then the service name, version and deployment environment, then `telemetry.distro.*`.
@@ -20,6 +24,12 @@ pub const DISTRO_NAME: &str = "lightstep-rs";
 /// `OTEL_RESOURCE_ATTRIBUTES` beat `OTEL_SERVICE_NAME` and skip percent-decoding, against the
 /// specification; the configuration has already parsed both correctly. The process detector is
 /// not used either: its `process.command_args` may carry secrets passed on the command line.
+///
+/// `service.instance.id` is a random UUID (version 7) made once per process, so every pipeline
+/// of a process reports the same one; `OTEL_RESOURCE_ATTRIBUTES=service.instance.id=...` (or
+/// the configuration's resource attributes) replaces it. `container.id` comes from
+/// `/proc/self/cgroup` (cgroup v1 and v2 paths), else from the `/etc/hostname` line of
+/// `/proc/self/mountinfo`; outside a container, or off Linux, it is simply absent.
 pub fn build_resource(config: &LightstepConfig) -> Resource {
     build(config, &[], &[])
 }
@@ -30,10 +40,12 @@ pub(crate) fn build(
     added_detectors: &[Box<dyn ResourceDetector>],
     added: &[Resource],
 ) -> Resource {
-    let detectors: [Box<dyn ResourceDetector>; 3] = [
+    let detectors: [Box<dyn ResourceDetector>; 5] = [
         Box::new(TelemetryResourceDetector),
         Box::new(HostResourceDetector::default()),
         Box::new(OsResourceDetector),
+        Box::new(ServiceInstanceIdResourceDetector),
+        Box::new(ContainerResourceDetector),
     ];
     let mut service = vec![
         KeyValue::new(semconv::SERVICE_NAME, config.service_name().to_owned()),

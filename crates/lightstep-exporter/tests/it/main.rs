@@ -8,6 +8,7 @@ mod faults;
 mod lifecycle;
 mod otlp;
 mod proxy;
+mod resource;
 mod retries;
 
 use std::path::PathBuf;
