@@ -74,6 +74,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use lightstep_config::{self as config, LightstepConfig};
 use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::TracerProvider as _;
+/// The SDK this pipeline is built on: the types [`LightstepExporterBuilder`] takes come from
+/// here, in the version that fits.
+pub use opentelemetry_sdk;
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 

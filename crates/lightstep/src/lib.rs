@@ -85,7 +85,16 @@ pub use lightstep_config::{ConfigBuilder, LightstepConfig};
 pub use lightstep_query::LightstepPerformance;
 
 #[cfg(feature = "exporter")]
-pub use lightstep_exporter::{ExporterError, ExporterGuard, LightstepExporter};
+pub use lightstep_exporter::{
+    ExporterError, ExporterGuard, LightstepExporter, LightstepExporterBuilder,
+};
+
+/// The OpenTelemetry SDK the pipeline is built on, for the types its extensions implement or
+/// take (`Sampler`, `SpanProcessor`, `Resource`, ...): the same version as the pipeline's, so
+/// they always fit.
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+pub use lightstep_exporter::opentelemetry_sdk;
 
 /// Reads the configuration (the environment, plus the file named by `LIGHTSTEP_CONFIG_FILE`),
 /// builds the pipeline, installs the global tracer provider and propagator, and returns a guard
@@ -146,11 +155,35 @@ impl Init for ConfigBuilder {
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
 pub fn init_with(builder: ConfigBuilder) -> Result<ExporterGuard, ExporterError> {
+    init_with_pipeline(builder, |pipeline| pipeline)
+}
+
+/// [`init_with`], with extensions of your own added to the pipeline by `extend`: a sampler,
+/// span processors or exporters, resource attributes or detectors, an id generator (see
+/// [`LightstepExporterBuilder`]).
+///
+/// ```no_run
+/// # #[cfg(feature = "exporter")]
+/// # fn run() -> Result<(), lightstep::ExporterError> {
+/// use lightstep::opentelemetry_sdk::trace::Sampler;
+///
+/// let guard = lightstep::init_with_pipeline(lightstep::builder(), |pipeline| {
+///     pipeline.with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))))
+/// })?;
+/// # drop(guard);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+pub fn init_with_pipeline(
+    builder: ConfigBuilder,
+    extend: impl FnOnce(LightstepExporterBuilder) -> LightstepExporterBuilder,
+) -> Result<ExporterGuard, ExporterError> {
     let (config, warnings) = builder.build_with_warnings();
     for warning in &warnings {
         tracing::warn!(target: "lightstep", "{warning}");
     }
-    let exporter = LightstepExporter::new(config?)?;
+    let exporter = extend(LightstepExporter::builder(config?)).build()?;
     exporter.install_global();
     Ok(exporter.into_guard())
 }

@@ -39,6 +39,43 @@ fn init_installs_the_global_provider_and_the_guard_delivers() {
 }
 
 #[test]
+fn init_with_pipeline_adds_to_the_installed_pipeline() {
+    use lightstep::opentelemetry::KeyValue;
+    use lightstep::opentelemetry_sdk::Resource;
+    use lightstep_receiver::proto::common::v1::any_value::Value;
+
+    let _turn = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(lightstep_receiver::Receiver::builder().start())
+        .unwrap();
+    let guard = lightstep::init_with_pipeline(
+        lightstep::builder()
+            .with_env(EnvSnapshot::empty())
+            .with_otlp_endpoint(receiver.grpc_endpoint())
+            .with_service_name("facade-test"),
+        |pipeline| {
+            pipeline.with_resource(
+                Resource::builder_empty()
+                    .with_attribute(KeyValue::new("team", "payments"))
+                    .build(),
+            )
+        },
+    )
+    .expect("init");
+    global::tracer("facade").in_span("extended", |_| {});
+    let stats = guard.shutdown_blocking().expect("delivered");
+    assert_eq!(stats.exported, 1);
+    let spans = runtime
+        .block_on(receiver.wait_for_spans(1, Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(spans[0].name(), "extended");
+    assert!(
+        matches!(spans[0].resource_attribute("team"), Some(Value::StringValue(t)) if t == "payments")
+    );
+}
+
+#[test]
 fn init_returns_configuration_errors() {
     let err = lightstep::init_with(lightstep::builder().with_env(EnvSnapshot::empty()))
         .expect_err("Lightstep's ingest without a token");
