@@ -168,6 +168,8 @@ use crate::stats::Stats;
 pub struct LightstepExporter {
     provider: SdkTracerProvider,
     config: LightstepConfig,
+    /// The sampler given in code in place of the configured one, as its `Debug` shows it.
+    custom_sampler: Option<String>,
     stats: Arc<Stats>,
     /// Losses already reported by a flush, so each flush reports only its own.
     reported_losses: Arc<AtomicU64>,
@@ -198,6 +200,7 @@ impl LightstepExporter {
         let stats = Arc::new(Stats::default());
         let resource = pipeline::resource(&config, &extensions);
         let limits = config.span_limits();
+        let custom_sampler = extensions.sampler.as_ref().map(|s| format!("{s:?}"));
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_max_attributes_per_span(limits.attribute_count)
@@ -249,6 +252,7 @@ impl LightstepExporter {
         Ok(Self {
             provider: builder.build(),
             config,
+            custom_sampler,
             stats,
             reported_losses: Arc::new(AtomicU64::new(0)),
         })
@@ -276,6 +280,27 @@ impl LightstepExporter {
     /// The configuration this pipeline was built from.
     pub fn config(&self) -> &LightstepConfig {
         &self.config
+    }
+
+    /// What this pipeline runs with: [`LightstepConfig::effective`], except that a sampler
+    /// given to [`LightstepExporterBuilder::with_sampler`] shows as `sampler.name = custom:
+    /// <its Debug>` (source: code) and `sampler.arg` as unused, since it replaced them.
+    pub fn effective_config(&self) -> lightstep_config::EffectiveConfig {
+        let mut effective = self.config.effective();
+        if let Some(custom) = &self.custom_sampler {
+            for setting in &mut effective.settings {
+                let value = match setting.key.as_str() {
+                    "sampler.name" => format!("custom: {custom}"),
+                    "sampler.arg" => "(not used: custom sampler)".to_owned(),
+                    _ => continue,
+                };
+                setting.value = value;
+                setting.source = lightstep_config::Source::Code {
+                    setter: "LightstepExporterBuilder::with_sampler",
+                };
+            }
+        }
+        effective
     }
 
     /// The configuration's warnings: things that work but are probably not what was meant.
@@ -394,6 +419,7 @@ impl LightstepExporter {
             provider: self.provider.clone(),
             stats: Arc::clone(&self.stats),
             config: self.config.clone(),
+            custom_sampler: self.custom_sampler.clone(),
             reported_losses: Arc::clone(&self.reported_losses),
         }
     }
@@ -404,6 +430,7 @@ struct Detached {
     provider: SdkTracerProvider,
     stats: Arc<Stats>,
     config: LightstepConfig,
+    custom_sampler: Option<String>,
     reported_losses: Arc<AtomicU64>,
 }
 
@@ -412,6 +439,7 @@ impl Detached {
         LightstepExporter {
             provider: self.provider,
             config: self.config,
+            custom_sampler: self.custom_sampler,
             stats: self.stats,
             reported_losses: self.reported_losses,
         }

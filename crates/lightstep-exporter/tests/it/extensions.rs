@@ -74,6 +74,22 @@ async fn a_custom_sampler_replaces_the_configured_one() {
         .with_sampler(DropByName)
         .build()
         .expect("pipeline builds");
+    // What the pipeline reports running with says so.
+    let effective = exporter.effective_config();
+    let line = |key: &str| {
+        let s = effective.settings.iter().find(|s| s.key == key).unwrap();
+        (s.value.clone(), s.source.clone())
+    };
+    let code = lightstep_config::Source::Code {
+        setter: "LightstepExporterBuilder::with_sampler",
+    };
+    assert_eq!(line("sampler.name"), ("custom: DropByName".into(), code));
+    let shown = effective.to_string();
+    let shown_line = shown.lines().find(|l| l.starts_with("sampler.name "));
+    assert!(
+        shown_line.is_some_and(|l| l.contains("custom: DropByName")),
+        "{shown}"
+    );
     let tracer = exporter.tracer();
     for name in ["keep", "noise", "also-kept", "noise"] {
         tracer.in_span(name, |_| {});
