@@ -49,6 +49,8 @@
 //!   does, and returns an error naming what was not delivered, never a silent `Ok`.
 //! - [`ExporterGuard`] flushes and shuts down on drop, inside or outside a runtime.
 //! - `OTEL_SDK_DISABLED=true` gives a working no-op pipeline.
+//! - Extensions in code ([`LightstepExporter::builder`]): a sampler, span processors and
+//!   exporters beside the OTLP one, resource attributes and detectors, an id generator.
 //!
 //! See `docs/exporter.md` for protocols, TLS, shutdown semantics and what happens to spans when
 //! the backend is down.
