@@ -329,12 +329,13 @@ impl LightstepExporter {
     /// Exports every span ended so far, within `shutdown_timeout`. Blocks the calling thread;
     /// in async code use [`LightstepExporter::force_flush`].
     pub fn force_flush_blocking(&self) -> Result<(), ExporterError> {
-        if !self.config.exports() {
-            return Ok(());
-        }
         let result = self.provider.force_flush();
         let stats = self.stats();
         self.outcome("flush", result, &stats)?;
+        if !self.config.exports() {
+            // Only processors added in code were flushed: there is no delivery to account for.
+            return Ok(());
+        }
         let losses = stats.dropped + stats.failed;
         let before = self.reported_losses.swap(losses, Ordering::AcqRel);
         if losses > before {

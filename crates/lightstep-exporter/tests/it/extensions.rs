@@ -111,6 +111,7 @@ async fn a_custom_sampler_replaces_the_configured_one() {
 #[derive(Debug, Default)]
 struct Counting {
     ended: AtomicUsize,
+    flushes: AtomicUsize,
     shutdowns: AtomicUsize,
 }
 
@@ -123,6 +124,7 @@ impl SpanProcessor for CountingProcessor {
         self.0.ended.fetch_add(1, Ordering::SeqCst);
     }
     fn force_flush(&self) -> OTelSdkResult {
+        self.0.flushes.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
     fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
@@ -155,6 +157,27 @@ async fn an_added_span_processor_sees_every_span_and_delivery_goes_on() {
             .len(),
         25
     );
+}
+
+#[tokio::test]
+async fn added_processors_are_flushed_when_otlp_does_not_export() {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_traces_exporter(lightstep_config::TracesExporter::None)
+        .build()
+        .unwrap();
+    let counting = Arc::new(Counting::default());
+    let exporter = LightstepExporter::builder(config)
+        .with_span_processor(CountingProcessor(Arc::clone(&counting)))
+        .build()
+        .unwrap();
+    exporter.tracer().in_span("local-only", |_| {});
+    exporter.force_flush().await.expect("flushed");
+    assert_eq!(counting.ended.load(Ordering::SeqCst), 1);
+    assert_eq!(counting.flushes.load(Ordering::SeqCst), 1);
+    exporter.shutdown().await.expect("shut down");
+    assert_eq!(counting.shutdowns.load(Ordering::SeqCst), 1);
+    assert!(receiver.spans().is_empty());
 }
 
 /// An exporter that keeps the names of what it is given.
