@@ -167,18 +167,18 @@ impl Layout {
                 fill[s.span] += 1;
             }
         }
-        let start_ns = spans
+        // One pass over the spans for both ends of the axis: a million spans are larger than
+        // any cache.
+        let path_window =
+            (!analysis.path.is_empty()).then_some((analysis.start_ns, analysis.end_ns));
+        let (start_ns, end_ns) = spans
             .iter()
-            .map(|s| s.start_ns())
-            .chain(std::iter::once(analysis.start_ns).filter(|_| !analysis.path.is_empty()))
-            .min()
-            .unwrap_or(0);
-        let end_ns = spans
-            .iter()
-            .map(|s| s.end_ns().max(s.start_ns()))
-            .chain(std::iter::once(analysis.end_ns).filter(|_| !analysis.path.is_empty()))
-            .max()
-            .unwrap_or(0);
+            .map(|s| (s.start_ns(), s.end_ns().max(s.start_ns())))
+            .chain(path_window)
+            .fold(None, |axis: Option<(u64, u64)>, (start, end)| {
+                Some(axis.map_or((start, end), |(s, e)| (s.min(start), e.max(end))))
+            })
+            .unwrap_or((0, 0));
         Self {
             trace,
             analysis,
