@@ -2,9 +2,12 @@
 //! the critical path, and windows of its rows.
 //!
 //! The page never holds every span of a large trace: it asks for the rows it shows
-//! ([`Layout::rows`]), with the subtrees the user collapsed. Building a layout costs a sort and
-//! a critical-path analysis, so layouts are kept in a small cache bounded by the spans they
-//! cover; taking a window from one costs the rows skipped before it plus the rows returned.
+//! ([`Layout::rows`]), with the subtrees the user collapsed. Building a layout costs a
+//! critical-path analysis, the resolution of parent ids and a sort of each span's children, so
+//! layouts are kept in a small cache bounded by the spans they cover; taking a window from one
+//! costs the rows skipped before it plus the rows returned. Parent ids are resolved by the
+//! analysis's partitioned join ([`declared_parents`]), not a hash map of a million ids: that map
+//! was most of the build for a million spans.
 //!
 //! The tree is the trace as its spans declare it (each span under the span its parent id names,
 //! children by start time), whatever the mode: both modes repair messy traces in their own way
