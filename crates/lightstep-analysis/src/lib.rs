@@ -49,3 +49,4 @@ pub use critical_path::{
 };
 pub use error::Error;
 pub use model::{Link, ParentRelation, Span, SpanId, SpanKind, Status, Trace, TraceId};
+pub use resolve::declared_parents;

@@ -73,6 +73,30 @@ impl<'a> ParentIds<'a> {
     }
 }
 
+/// Each span's parent as the spans declare it: the position in `spans` of the first span that
+/// holds the parent id, `None` for a span without a parent id, one whose parent is missing, and
+/// one that names itself.
+///
+/// Unlike the assembly, which repairs a trace for its critical path, this keeps every span and
+/// every link (a later span that reuses an id keeps its own parent; cycles are left to the
+/// caller): it is the tree a viewer shows as the trace was sent. It costs the same partitioned
+/// join as the assembly, not a hash table of a million ids.
+pub fn declared_parents(spans: &[Span]) -> Vec<Option<u32>> {
+    let spans = &spans[..spans.len().min(NONE as usize - 1)];
+    let mut ids = ParentIds::with_capacity(spans.len());
+    for (i, span) in spans.iter().enumerate() {
+        ids.push(i as u32, span);
+    }
+    let mut included = vec![true; spans.len()];
+    // Jaeger mode's rules are the declared links: a duplicate id is only counted (never
+    // dropped) and a self-parent is left without a parent.
+    let parent = resolve_parents(ids, spans, &mut included, true, &mut Diagnostics::default());
+    parent
+        .into_iter()
+        .map(|p| (p != NONE).then_some(p))
+        .collect()
+}
+
 fn resolve_parents(
     gathered: ParentIds<'_>,
     spans: &[Span],
@@ -456,6 +480,22 @@ mod tests {
             proptest::prop_assert_eq!(parent, want_parent);
             proptest::prop_assert_eq!(included, want_included);
             proptest::prop_assert_eq!(diagnostics, want_diagnostics);
+            // The declared tree keeps every span and link: the first span of an id owns it,
+            // a self-parent or a missing parent is none.
+            let mut first: HashMap<&SpanId, u32> = HashMap::new();
+            for (i, span) in spans.iter().enumerate() {
+                first.entry(span.span_id()).or_insert(i as u32);
+            }
+            let want_declared: Vec<Option<u32>> = spans
+                .iter()
+                .enumerate()
+                .map(|(i, span)| {
+                    span.parent_id()
+                        .and_then(|p| first.get(p).copied())
+                        .filter(|&p| p as usize != i)
+                })
+                .collect();
+            proptest::prop_assert_eq!(declared_parents(&spans), want_declared);
         }
     }
 }
