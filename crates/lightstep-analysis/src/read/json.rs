@@ -597,15 +597,7 @@ impl<R: Read> Parser<R> {
             b"flags" => 11,
             _ => 0u32,
         })? {
-            if key != 0 {
-                if seen & (1 << key) != 0 {
-                    return Err(self.lx.error(format!(
-                        "duplicate field `{}`",
-                        OTLP_SPAN_FIELDS[key as usize - 1]
-                    )));
-                }
-                seen |= 1 << key;
-            }
+            self.lx.first_time(&mut seen, key, &OTLP_SPAN_FIELDS)?;
             match key {
                 1 => trace_id = Some(self.required_id(TraceId::parse_bytes)?),
                 2 => span_id = Some(self.required_id(SpanId::parse_bytes)?),
@@ -974,15 +966,7 @@ impl<R: Read> Parser<R> {
             b"tags" => 10,
             _ => 0u32,
         })? {
-            if key != 0 {
-                if seen & (1 << key) != 0 {
-                    return Err(self.lx.error(format!(
-                        "duplicate field `{}`",
-                        JAEGER_SPAN_FIELDS[key as usize - 1]
-                    )));
-                }
-                seen |= 1 << key;
-            }
+            self.lx.first_time(&mut seen, key, &JAEGER_SPAN_FIELDS)?;
             match key {
                 1 => {
                     own_trace = match self.lx.string_or_null("a string")? {

@@ -215,6 +215,19 @@ impl<R: Read> Lexer<R> {
         self.error_at(self.input.pos, message)
     }
 
+    /// Marks field `key` (1-based into `fields`; 0 for a field not read) as seen in `seen`,
+    /// or fails if the object already had it: a duplicate would silently replace a value.
+    pub(super) fn first_time(&self, seen: &mut u32, key: u32, fields: &[&str]) -> Result<(), Fail> {
+        if key == 0 {
+            return Ok(());
+        }
+        if *seen & (1 << key) != 0 {
+            return Err(self.error(format!("duplicate field `{}`", fields[key as usize - 1])));
+        }
+        *seen |= 1 << key;
+        Ok(())
+    }
+
     /// The input ends where `what` was expected: an error at its end.
     fn eof(&self, what: &str) -> Fail {
         self.error_at(

@@ -116,15 +116,7 @@ impl<R: Read> Parser<R> {
             b"tags" => 11,
             _ => 0u32,
         })? {
-            if key != 0 {
-                if seen & (1 << key) != 0 {
-                    return Err(self.lx.error(format!(
-                        "duplicate field `{}`",
-                        ZIPKIN_SPAN_FIELDS[key as usize - 1]
-                    )));
-                }
-                seen |= 1 << key;
-            }
+            self.lx.first_time(&mut seen, key, &ZIPKIN_SPAN_FIELDS)?;
             match key {
                 1 => trace_id = Some(self.zipkin_id(TraceId::parse_bytes)?.0),
                 2 => id = Some(self.zipkin_id(SpanId::parse_bytes)?),

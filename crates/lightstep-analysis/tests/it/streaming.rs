@@ -166,3 +166,38 @@ fn a_flat_zipkin_array_is_grouped_at_its_end() {
     assert_eq!(stats.traces, TRACES);
     assert_eq!(first, Some(doc.len()));
 }
+
+/// A span that names one field twice is refused at the second one, in each JSON format: a
+/// duplicate would silently replace the first value.
+#[test]
+fn a_field_given_twice_is_an_error_at_its_place() {
+    let id = r#""traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708""#;
+    let cases = [
+        (
+            Format::OtlpJson,
+            format!(
+                "{{\"resourceSpans\":[{{\"scopeSpans\":[{{\"spans\":[\n{{{id},\"name\":\"a\",\"name\":\"b\"}}]}}]}}]}}"
+            ),
+        ),
+        (
+            Format::JaegerJson,
+            "{\"data\":[{\"traceID\":\"1\",\"spans\":[\n{\"traceID\":\"1\",\"spanID\":\"2\",\"spanID\":\"3\"}]}]}".to_owned(),
+        ),
+        (
+            Format::ZipkinJson,
+            "[\n{\"traceId\":\"1\",\"id\":\"2\",\"name\":\"a\",\"name\":\"b\"}]".to_owned(),
+        ),
+    ];
+    for (format, input) in cases {
+        let error = read_traces(
+            input.as_bytes(),
+            Path::new("twice.json"),
+            Some(format),
+            |_| Ok(()),
+        )
+        .expect_err("a duplicate field");
+        let text = error.to_string();
+        assert!(text.contains("duplicate field"), "{format:?}: {text}");
+        assert!(text.contains("twice.json:2:"), "{format:?}: {text}");
+    }
+}
