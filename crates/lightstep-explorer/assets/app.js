@@ -279,7 +279,11 @@ function searchView(params) {
     navigate(`/search${next.toString() ? "?" + next : ""}`);
   });
 
-  let shown = [];
+  // Kept across the redraws that arriving traces cause: the traces ticked for comparison and
+  // how far down the list was drawn, so that new traces neither untick a box nor pull the list
+  // back to its first page.
+  const selected = new Set();
+  let drawnRows = 0;
   const listObservers = new Set();
   const stopObservers = () => {
     for (const observer of listObservers) observer.disconnect();
@@ -289,7 +293,8 @@ function searchView(params) {
     try {
       const found = await api(`/api/search?${query}`);
       stopObservers();
-      shown = found.traces;
+      const listed = new Set(found.traces.map((t) => t.trace_id));
+      for (const id of [...selected]) if (!listed.has(id)) selected.delete(id);
       const refused = found.refused_traces ? `; ${found.refused_traces} too large to hold` : "";
       summary.replaceChildren(
         `${found.traces.length} of ${found.matched} matching traces (${found.stored} held${refused}) `,
@@ -308,8 +313,7 @@ function searchView(params) {
 
   function resultsTable(traces) {
     if (traces.length === 0) return el("p", { class: "muted" }, "No traces match.");
-    const selected = new Set();
-    const compare = el("button", { type: "button", id: "compare-selected", disabled: true }, "Compare the two selected");
+    const compare = el("button", { type: "button", id: "compare-selected", disabled: selected.size !== 2 }, "Compare the two selected");
     compare.addEventListener("click", () => {
       const [a, b] = [...selected];
       navigate(`/compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`);
@@ -344,16 +348,17 @@ function searchView(params) {
     // Rows are drawn a page at a time, the next page when the end of the list comes near the
     // screen: a table of thousands of rows takes seconds to lay out, and few are ever seen.
     const more = el("p", { class: "muted", id: "list-more" });
-    const drawMore = () => {
+    const drawMore = (rows = LIST_PAGE_ROWS) => {
       const from = body.rows.length;
-      const to = Math.min(traces.length, from + LIST_PAGE_ROWS);
+      const to = Math.min(traces.length, from + rows);
       const fragment = document.createDocumentFragment();
       for (let i = from; i < to; i++) fragment.append(row(traces[i]));
       body.append(fragment);
+      drawnRows = to;
       more.textContent = to < traces.length ? `${to} of ${traces.length} drawn; scroll for more` : "";
       return to < traces.length;
     };
-    drawMore();
+    drawMore(Math.max(LIST_PAGE_ROWS, drawnRows));
     if (body.rows.length < traces.length) {
       const observer = new IntersectionObserver((entries) => {
         if (!entries.some((e) => e.isIntersecting)) return;

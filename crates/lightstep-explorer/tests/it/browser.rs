@@ -436,27 +436,28 @@ async fn a_large_waterfall_holds_only_the_rows_on_screen() {
     explorer.shutdown().await;
 }
 
+/// Trace `k` of a list: two spans, starting `k` milliseconds in.
+fn small_trace(k: u64) -> Trace {
+    let t = TraceId::from_u128(0x1157_0000 + u128::from(k));
+    let start = 1_000_000 * k;
+    let spans = vec![
+        Span::new(t.clone(), SpanId::from_u64(1), start, start + 5_000)
+            .with_service("front")
+            .with_name("GET /"),
+        Span::new(t.clone(), SpanId::from_u64(2), start + 10, start + 4_000)
+            .with_parent(SpanId::from_u64(1))
+            .with_service("back")
+            .with_name("query"),
+    ];
+    Trace::new(t, spans)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_list_draws_its_rows_a_page_at_a_time() {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let traces: Vec<Trace> = (0..1_000u64)
-        .map(|k| {
-            let t = TraceId::from_u128(0x1157_0000 + u128::from(k));
-            let start = 1_000_000 * k;
-            let spans = vec![
-                Span::new(t.clone(), SpanId::from_u64(1), start, start + 5_000)
-                    .with_service("front")
-                    .with_name("GET /"),
-                Span::new(t.clone(), SpanId::from_u64(2), start + 10, start + 4_000)
-                    .with_parent(SpanId::from_u64(1))
-                    .with_service("back")
-                    .with_name("query"),
-            ];
-            Trace::new(t, spans)
-        })
-        .collect();
+    let traces: Vec<Trace> = (0..1_000u64).map(small_trace).collect();
     let expected: BTreeSet<String> = traces.iter().map(|t| t.trace_id.to_string()).collect();
     let explorer = explorer_with(traces).await;
     browser
@@ -490,6 +491,66 @@ async fn a_long_list_draws_its_rows_a_page_at_a_time() {
     let listed: Vec<String> = serde_json::from_value(browser.js(rows, json!([])).await).unwrap();
     assert_eq!(listed.len(), 1000);
     assert_eq!(listed.into_iter().collect::<BTreeSet<_>>(), expected);
+    browser.quit().await;
+    explorer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arriving_traces_keep_the_lists_ticks_and_drawn_rows() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let explorer = explorer_with((0..300u64).map(small_trace).collect()).await;
+    browser
+        .goto(&format!("{}search?limit=1000", explorer.url()))
+        .await;
+    let drawn = "return document.querySelectorAll('#trace-list [data-trace-id]').length;";
+    // Scrolled down past the first page, two traces ticked for comparison.
+    let before = browser
+        .wait_for(
+            "a second page drawn",
+            "window.scrollTo(0, document.body.scrollHeight);
+             const n = document.querySelectorAll('#trace-list [data-trace-id]').length;
+             return n >= 200 ? n : null;",
+            json!([]),
+        )
+        .await;
+    let ticked = browser
+        .js(
+            "const rows = document.querySelectorAll('#trace-list [data-trace-id]');
+             const picked = [rows[3], rows[150]];
+             for (const row of picked) row.querySelector('input[type=checkbox]').click();
+             return picked.map((r) => r.dataset.traceId);",
+            json!([]),
+        )
+        .await;
+    let enabled = "return !document.getElementById('compare-selected').disabled;";
+    assert_eq!(browser.js(enabled, json!([])).await, Value::Bool(true));
+    // A trace arrives; the page learns of it from its status poll and lists it.
+    let newcomer = small_trace(5_000);
+    let newcomer_id = newcomer.trace_id.to_string();
+    explorer.store().add(newcomer);
+    browser
+        .wait_for(
+            "the arriving trace listed",
+            "return document.querySelector(`#trace-list [data-trace-id=\"${arguments[0]}\"]`) !== null;",
+            json!([newcomer_id]),
+        )
+        .await;
+    let still = browser
+        .js(
+            "return arguments[0].map((id) => document
+               .querySelector(`#trace-list [data-trace-id=\"${id}\"] input[type=checkbox]`).checked);",
+            json!([ticked]),
+        )
+        .await;
+    assert_eq!(still, json!([true, true]), "ticks kept for {ticked}");
+    assert_eq!(browser.js(enabled, json!([])).await, Value::Bool(true));
+    let after = browser.js(drawn, json!([])).await;
+    assert!(
+        after.as_u64() >= before.as_u64(),
+        "rows drawn before the redraw: {before}, after: {after}"
+    );
     browser.quit().await;
     explorer.shutdown().await;
 }
