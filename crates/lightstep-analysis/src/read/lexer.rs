@@ -145,6 +145,59 @@ fn structural(bytes: &[u8]) -> usize {
         .unwrap_or(rest.len())
 }
 
+/// Where the quotes and brackets of 64 bytes are (bit `k` of a mask for byte `k`), and whether
+/// they hold a backslash. Eight bytes at a time, each byte compared exactly (no carry crosses
+/// bytes).
+#[derive(Clone, Copy)]
+struct Marks {
+    quote: u64,
+    /// `{`, `}`, `[` and `]`, and also `Y`, `_`, `y` and DEL, which the caller tells apart.
+    bracket: u64,
+    backslash: bool,
+}
+
+impl Marks {
+    #[inline]
+    fn of(block: &[u8]) -> Self {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+        // The high bit of each byte of `v` that equals `b`.
+        let eq = |v: u64, b: u8| {
+            let x = v ^ (ONES * u64::from(b));
+            !(((x & LOW) + LOW) | x) & !LOW
+        };
+        // The high bits of the eight bytes, as the low eight bits.
+        let gather = |m: u64| ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        let mut marks = Self {
+            quote: 0,
+            bracket: 0,
+            backslash: false,
+        };
+        let mut backslashes = 0;
+        for (w, chunk) in block.chunks_exact(8).take(8).enumerate() {
+            let v = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+            // `{` `}` `[` `]` are 0x7b 0x7d 0x5b 0x5d: with bits 1, 2 and 5 cleared, all 0x59.
+            let folded = v & !(ONES * 0x26);
+            let shift = 8 * w;
+            marks.quote |= gather(eq(v, b'"')) << shift;
+            marks.bracket |= gather(eq(folded, 0x59)) << shift;
+            backslashes |= eq(v, b'\\');
+        }
+        marks.backslash = backslashes != 0;
+        marks
+    }
+}
+
+/// Bit `k` set when an odd number of the bits `0..=k` of `bits` are: with quotes for bits, the
+/// bytes inside strings (opening quotes included, closing ones not).
+#[inline]
+fn prefix_xor(mut bits: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        bits ^= bits << shift;
+    }
+    bits
+}
+
 /// How many bytes at the start of `bytes` are plain string content: not a quote, a backslash, a
 /// control character or a byte past ASCII. Eight bytes at a time: this is where most of the
 /// input's bytes are looked at.
@@ -885,7 +938,40 @@ impl<R: Read> Lexer<R> {
                 continue;
             }
             let mut i = usize::from(escaped);
+            // Up to where bytes are looked at one token at a time, after a block that holds a
+            // backslash (escapes are rare: the blocks take the rest).
+            let mut tokens_until = 0;
             while i < here.len() {
+                if i >= tokens_until
+                    && let Some(block) = here.get(i..i + 64)
+                {
+                    let marks = Marks::of(block);
+                    if marks.backslash {
+                        tokens_until = i + 64;
+                    } else {
+                        let strings = prefix_xor(marks.quote) ^ if in_string { !0 } else { 0 };
+                        let mut brackets = marks.bracket & !strings;
+                        while brackets != 0 {
+                            let k = brackets.trailing_zeros() as usize;
+                            match block[k] {
+                                b'{' | b'[' => depth += 1,
+                                b'}' | b']' => {
+                                    depth = depth.saturating_sub(1);
+                                    if depth == 0 {
+                                        out.extend_from_slice(&here[..=i + k]);
+                                        input.pos += i + k + 1;
+                                        return Ok(());
+                                    }
+                                }
+                                _ => {}
+                            }
+                            brackets &= brackets - 1;
+                        }
+                        in_string = strings >> 63 != 0;
+                        i += 64;
+                        continue;
+                    }
+                }
                 if in_string {
                     i += quote_or_backslash(&here[i..]);
                     match here.get(i) {
@@ -1389,5 +1475,69 @@ mod tests {
             message,
             r#"invalid type: string "a\nb\u{1b}[2J", expected an object"#
         );
+    }
+
+    /// What `Marks` finds, found one byte at a time.
+    fn marks_by_hand(block: &[u8]) -> (u64, u64, bool) {
+        let mut quote = 0;
+        let mut bracket = 0;
+        for (k, &b) in block.iter().enumerate() {
+            quote |= u64::from(b == b'"') << k;
+            bracket |= u64::from(b"{}[]Y_y\x7f".contains(&b)) << k;
+        }
+        (quote, bracket, block.contains(&b'\\'))
+    }
+
+    /// A JSON value with long strings full of what the object scan must not miscount: brackets,
+    /// quotes and backslashes (escaped by serde_json), and bytes past ASCII.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            "[a-z{}\\[\\]\"\\\\ /é]{0,90}".prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z\\]\"{]{1,12}", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn marks_find_every_quote_backslash_and_bracket(
+            block in proptest::collection::vec(proptest::prelude::any::<u8>(), 64),
+            special in proptest::collection::vec((0usize..64, proptest::sample::select(
+                b"\"\\{}[]Y_y\x7f\xfb\xdb\xfd\xdd\xd9\x79;".to_vec())), 0..40),
+        ) {
+            let mut block = block;
+            for (at, byte) in special {
+                block[at] = byte;
+            }
+            let marks = Marks::of(&block);
+            proptest::prop_assert_eq!(
+                (marks.quote, marks.bracket, marks.backslash),
+                marks_by_hand(&block)
+            );
+        }
+
+        #[test]
+        fn an_object_is_copied_to_where_its_brackets_close(
+            fields in proptest::collection::btree_map("[a-z]{1,8}", json_value(), 0..8),
+            chunk in proptest::sample::select(vec![1usize, 7, 63, 64, 65, 200, 8192]),
+        ) {
+            let object = serde_json::Value::Object(fields.into_iter().collect()).to_string();
+            let text = format!("{object} , {{\"next\": \"}}\"}}");
+            let mut lx = lexer(&text, chunk);
+            proptest::prop_assert_eq!(lx.peek().unwrap(), Some(b'{'));
+            let mut out = Vec::new();
+            lx.copy_object(&mut out).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8_lossy(&out), object.as_str());
+            let mut rest = Vec::new();
+            proptest::prop_assert!(lx.comma_then_object(&mut rest).unwrap());
+        }
     }
 }
