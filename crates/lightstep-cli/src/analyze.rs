@@ -905,41 +905,43 @@ impl Run {
 }
 
 /// Reads one file (or standard input) through `run`, with a progress line on a terminal.
+///
+/// The file is read on a thread of its own while this one analyzes and writes: with many
+/// traces, the next ones are read while the last are analyzed. They are handed over in groups
+/// of about [`HANDOVER_SPANS`] spans (one trace when it is larger), through a channel with room
+/// for one group, so that small traces do not cost a thread switch each and at most three
+/// groups are held; the traces come out in the file's order.
 pub(crate) fn read_file(
     path: &Path,
     format: Option<Format>,
     run: &mut Run,
 ) -> Result<(), lightstep_analysis::Error> {
-    let total = if path.as_os_str() == "-" {
-        None
-    } else {
-        std::fs::metadata(path).ok().map(|m| m.len())
-    };
-    let progress = RefCell::new(Progress::new(path.display().to_string(), total));
-    let handle = |trace: Trace| -> io::Result<()> {
-        if let Ok(mut p) = progress.try_borrow_mut() {
-            p.add_trace();
+    let (groups, arrived) = std::sync::mpsc::sync_channel::<Vec<Trace>>(1);
+    let (result, failed) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_file_into(path, format, groups));
+        let mut failed = None;
+        'groups: for group in &arrived {
+            for trace in group {
+                if let Err(source) = run.trace(trace) {
+                    failed = Some(source);
+                    break 'groups;
+                }
+            }
         }
-        run.trace(trace)
-    };
-    let result = if path.as_os_str() == "-" {
-        let input = Counting {
-            inner: io::stdin().lock(),
-            progress: &progress,
-        };
-        read::read_traces(input, Path::new("<stdin>"), format, handle)
-    } else {
-        let file = File::open(path).map_err(|source| lightstep_analysis::Error::Io {
+        // The reader's next send fails, and it stops.
+        drop(arrived);
+        let result = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (result, failed)
+    });
+    // What the analysis or the output refused came first in the input: it stopped the reader.
+    if let Some(source) = failed {
+        return Err(lightstep_analysis::Error::Sink {
             file: path.to_path_buf(),
             source,
-        })?;
-        let input = Counting {
-            inner: file,
-            progress: &progress,
-        };
-        read::read_traces(input, path, format, handle)
-    };
-    progress.borrow_mut().finish();
+        });
+    }
     let stats = result?;
     if stats.split_traces > 0 {
         crate::diagnostic(format_args!(
@@ -950,6 +952,67 @@ pub(crate) fn read_file(
         ));
     }
     Ok(())
+}
+
+/// Spans of small traces handed from the reading thread to the analysis at a time.
+const HANDOVER_SPANS: usize = 16_384;
+
+/// The reading side of [`read_file`]: the traces of the file, in order and in groups, into
+/// `groups`.
+fn read_file_into(
+    path: &Path,
+    format: Option<Format>,
+    groups: std::sync::mpsc::SyncSender<Vec<Trace>>,
+) -> Result<read::ReadStats, lightstep_analysis::Error> {
+    let total = if path.as_os_str() == "-" {
+        None
+    } else {
+        std::fs::metadata(path).ok().map(|m| m.len())
+    };
+    let progress = RefCell::new(Progress::new(path.display().to_string(), total));
+    let mut group = Vec::new();
+    let mut spans = 0;
+    let stopped = |_| io::Error::other("the analysis stopped");
+    let mut handle = |trace: Trace| -> io::Result<()> {
+        if let Ok(mut p) = progress.try_borrow_mut() {
+            p.add_trace();
+        }
+        spans += trace.spans.len();
+        group.push(trace);
+        if spans >= HANDOVER_SPANS {
+            spans = 0;
+            groups.send(std::mem::take(&mut group)).map_err(stopped)?;
+        }
+        Ok(())
+    };
+    let result = if path.as_os_str() == "-" {
+        let input = Counting {
+            inner: io::stdin().lock(),
+            progress: &progress,
+        };
+        read::read_traces(input, Path::new("<stdin>"), format, &mut handle)
+    } else {
+        let file = File::open(path).map_err(|source| lightstep_analysis::Error::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let input = Counting {
+            inner: file,
+            progress: &progress,
+        };
+        read::read_traces(input, path, format, &mut handle)
+    };
+    progress.borrow_mut().finish();
+    if !group.is_empty() {
+        groups
+            .send(group)
+            .map_err(stopped)
+            .map_err(|source| lightstep_analysis::Error::Sink {
+                file: path.to_path_buf(),
+                source,
+            })?;
+    }
+    result
 }
 
 /// Why reading from a store stopped.
