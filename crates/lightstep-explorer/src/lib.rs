@@ -73,7 +73,8 @@ use tokio::task::JoinHandle;
 pub use crate::error::{Error, Result};
 pub use crate::server::CONTENT_SECURITY_POLICY;
 pub use crate::store::{
-    Added, DEFAULT_MAX_BYTES, DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, Limits, StoreStats, TraceStore,
+    Added, DEFAULT_MAX_BYTES, DEFAULT_MAX_SPANS, DEFAULT_MAX_TRACES, DETAILED_FILE_BYTES, Limits,
+    StoreStats, TraceStore,
 };
 
 /// Where the explorer listens by default: Jaeger UI's port, on loopback.

@@ -3,7 +3,8 @@
 //! A [`TraceStore`] keeps each trace in the analysis crate's model (what the critical path and
 //! the waterfall are computed from), the details the model leaves out when its source had them
 //! (attributes, events, links, resource and scope of spans that came through the embedded
-//! receiver), and a summary that the search reads without touching the spans.
+//! receiver or from an OTLP file), and a summary that the search reads without touching the
+//! spans.
 //!
 //! It is bounded three ways: traces, spans and an estimate of bytes. A trace that arrives when
 //! the store is full pushes out the traces that arrived (or were last extended) longest ago;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use lightstep_analysis::read::{Format, ReadStats, read_path};
 use lightstep_analysis::{Span, SpanId, Status, Trace, TraceId};
+use lightstep_receiver::SpanStore;
 use lightstep_receiver::proto::common::v1::{AnyValue, InstrumentationScope, any_value};
 use lightstep_receiver::proto::resource::v1::Resource as OtlpResource;
 
@@ -30,6 +32,10 @@ pub const DEFAULT_MAX_TRACES: usize = 20_000;
 pub const DEFAULT_MAX_SPANS: usize = 1_000_000;
 /// Default bound on the estimated bytes held (spans, their names and their details).
 pub const DEFAULT_MAX_BYTES: usize = 512 << 20;
+/// OTLP files up to this size keep their spans' details when read (see
+/// [`TraceStore::read_path`]): reading them that way holds the whole file and each span's
+/// encoding at once, several times what the analysis's readers hold.
+pub const DETAILED_FILE_BYTES: u64 = 32 << 20;
 
 /// What the store charges per span beyond its text: the span in the analysis model, its
 /// details and the per-span arrays of a cached waterfall layout.
@@ -324,13 +330,90 @@ impl TraceStore {
     /// Reads every trace of a file (`-` for standard input) in any format `lightstep analyze`
     /// reads (detected from the content unless `format` is given), one at a time.
     ///
+    /// OTLP files (JSON, JSON Lines or protobuf) of up to [`DETAILED_FILE_BYTES`] are read as
+    /// `lightstep dev` receives spans, so that their spans keep their attributes, events,
+    /// links, resource and scope; other files keep what the analysis reads.
+    ///
     /// Blocks while it reads: from async code, call it where blocking is allowed.
     pub fn read_path(&self, path: &Path, format: Option<Format>) -> Result<ReadStats> {
+        if let Some(stats) = self.read_otlp_with_details(path, format) {
+            return Ok(stats);
+        }
         let stats = read_path(path, format, |trace| {
             self.add(trace);
             Ok::<(), io::Error>(())
         })?;
         Ok(stats)
+    }
+
+    /// Reads an OTLP file with its spans' details through the receiver's checks; `None` when it
+    /// is not one that can be (standard input, a larger file, another format, or a document
+    /// that does not decode: the analysis's readers then read it, and name what is wrong).
+    fn read_otlp_with_details(&self, path: &Path, format: Option<Format>) -> Option<ReadStats> {
+        use std::io::Read as _;
+        if path.as_os_str() == "-"
+            || matches!(format, Some(Format::JaegerJson | Format::ZipkinJson))
+        {
+            return None;
+        }
+        let file = std::fs::File::open(path).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut text = Vec::new();
+        file.take(DETAILED_FILE_BYTES + 1)
+            .read_to_end(&mut text)
+            .ok()?;
+        if text.len() as u64 > DETAILED_FILE_BYTES {
+            return None;
+        }
+        let body = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&text);
+        let json = matches!(
+            body.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        );
+        if format
+            == Some(if json {
+                Format::OtlpProto
+            } else {
+                Format::OtlpJson
+            })
+        {
+            return None;
+        }
+        let received = SpanStore::standalone(usize::MAX, usize::MAX);
+        let spans = if !json {
+            received.ingest_request(body, false).ok()?
+        } else if let Ok(spans) = received.ingest_request(body, true) {
+            spans
+        } else {
+            // JSON Lines: one request per line.
+            let mut spans = 0;
+            for line in body.split(|&b| b == b'\n') {
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    spans += received.ingest_request(line, true).ok()?;
+                }
+            }
+            spans
+        };
+        // Jaeger's and Zipkin's JSON hold no OTLP field: nothing was taken from them. A span
+        // the receiver refuses (no id, say) is an error the analysis's readers report.
+        if spans == 0 || received.stats().spans_rejected_invalid > 0 {
+            return None;
+        }
+        drop(text);
+        let mut stats = ReadStats::default();
+        stats.format = Some(if json {
+            Format::OtlpJson
+        } else {
+            Format::OtlpProto
+        });
+        for trace in received.take_traces() {
+            stats.traces += 1;
+            stats.spans += trace.spans().len();
+            self.add_received(&trace);
+        }
+        Some(stats)
     }
 
     /// Moves every trace the receiver completes (no new span for `idle`) into this store, from

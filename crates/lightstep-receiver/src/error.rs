@@ -97,6 +97,14 @@ pub enum Error {
         /// How long the wait lasted.
         timeout: Duration,
     },
+
+    /// [`SpanStore::ingest_request`](crate::SpanStore::ingest_request) was given a body that
+    /// is not an OTLP trace request.
+    #[error("not an OTLP trace request: {reason}")]
+    NotARequest {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

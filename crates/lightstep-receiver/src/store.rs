@@ -365,6 +365,37 @@ impl SpanStore {
         Ok(self.insert(batch))
     }
 
+    /// A store of its own, outside any receiver, for OTLP that comes another way than over a
+    /// connection, such as a file (see [`ingest_request`](Self::ingest_request)). Spans beyond
+    /// `max_spans` or `max_bytes` are refused.
+    pub fn standalone(max_spans: usize, max_bytes: usize) -> Self {
+        Self::new(max_spans, max_bytes, WhenFull::RejectNew)
+    }
+
+    /// Stores the spans of one OTLP `ExportTraceServiceRequest` (or `TracesData`, the same
+    /// message on the wire) that came another way than over a connection, checked as an
+    /// export's body is: OTLP/JSON when `json`, else protobuf. Returns how many spans were
+    /// stored; a body that does not decode stores nothing, and the error says why.
+    pub fn ingest_request(&self, body: &[u8], json: bool) -> crate::Result<u64> {
+        let not_a_request = |reason: String| crate::Error::NotARequest { reason };
+        let transcoded;
+        let (protocol, body) = if json {
+            transcoded = crate::json::to_protobuf(body).map_err(not_a_request)?;
+            (Protocol::HttpJson, transcoded.as_slice())
+        } else {
+            (Protocol::HttpProtobuf, body)
+        };
+        let info = Arc::new(RequestInfo::new(
+            protocol,
+            &http::HeaderMap::new(),
+            None,
+            false,
+        ));
+        self.ingest_protobuf(body, &info)
+            .map(|outcome| outcome.accepted)
+            .map_err(|why| not_a_request(why.to_string()))
+    }
+
     /// Stores the valid spans of a decoded request, through its protobuf encoding (the form
     /// the store keeps). Fails only for nesting deeper than protobuf decoding allows.
     #[cfg(test)]

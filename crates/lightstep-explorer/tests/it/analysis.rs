@@ -15,6 +15,10 @@ const SOCIAL: &str = "deathstarbench/socialnetwork-compose-post.json";
 const MESSY: &[&str] = &[
     "jaeger/spanAmongEachOtherGroupedAndSpans.json",
     "jaeger/otlp2jaeger-in.json",
+    // OTLP files are read the way the receiver takes exports, with their details.
+    "otlp/jaeger-fixture-example_trace.json",
+    "otlp/jaeger-fixture-link_attributes_trace.json",
+    "otlp/opentelemetry-proto-example-trace.json",
     "zipkin/skew.json",
     // CRISP's traces all have the id `a`: one of them (traces of one id are one trace here).
     "crisp/15.json",

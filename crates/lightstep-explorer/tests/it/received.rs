@@ -1,5 +1,5 @@
-//! Traces that come through the real embedded receiver (OTLP/HTTP JSON over a socket) keep
-//! what files do not carry: attributes, events, links, resource and scope.
+//! Traces that come through the real embedded receiver (OTLP/HTTP JSON over a socket), and
+//! OTLP files, keep their attributes, events, links, resource and scope.
 
 use std::time::Duration;
 
@@ -72,6 +72,95 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap()
+}
+
+/// What the details of the export's first span must read, from any source that carried them.
+async fn check_details(explorer: &lightstep_explorer::RunningExplorer, source: &str) {
+    let span = get_json(explorer, &format!("/api/spans/{TRACE_ID}/eee19b7ec3c1b173")).await;
+    assert_eq!(span["has_details"], true, "{source}: {span}");
+    assert_eq!(
+        span["status"],
+        json!({"code": "error", "message": "upstream unavailable"}),
+        "{source}"
+    );
+    assert_eq!(
+        span["attributes"],
+        json!([
+            {"key": "http.route", "type": "string", "value": "/cart"},
+            {"key": "http.response.status_code", "type": "int", "value": 503},
+            {"key": "big", "type": "int", "value": 9007199254740993i64},
+            {"key": "retry", "type": "bool", "value": true},
+            {"key": "ratio", "type": "double", "value": 0.25},
+            {"key": "tags", "type": "array", "value": ["a", 2]},
+        ]),
+        "{source}"
+    );
+    assert_eq!(span["events"][0]["name"], "cache miss", "{source}");
+    assert_eq!(span["links"][0]["span_id"], "b7ad6b7169203331", "{source}");
+    assert_eq!(
+        span["resource"][1],
+        json!({"key": "host.name", "type": "string", "value": "node-7"}),
+        "{source}"
+    );
+    assert_eq!(span["scope"]["version"], "1.2.3", "{source}");
+    let child = get_json(explorer, &format!("/api/spans/{TRACE_ID}/eee19b7ec3c1b174")).await;
+    assert_eq!(child["attributes"][0]["value"], "postgresql", "{source}");
+}
+
+#[tokio::test]
+async fn otlp_files_keep_their_details() {
+    let body = export_body();
+    // The same spans as one document, as JSON Lines of one span each, and as protobuf.
+    let mut lines = String::new();
+    for k in 0..2 {
+        let mut one = body.clone();
+        let spans = one["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array_mut()
+            .unwrap();
+        spans.remove(1 - k);
+        lines.push_str(&serde_json::to_string(&one).unwrap());
+        lines.push('\n');
+    }
+    let json = serde_json::to_vec_pretty(&body).unwrap();
+    let (protobuf, _) = lightstep_receiver::bench_support::json_to_protobuf(&json);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("trace.json", json.clone()),
+        ("trace.jsonl", lines.into_bytes()),
+        ("trace.pb", protobuf.expect("the export transcodes")),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let store = TraceStore::default();
+        let stats = store.read_path(&path, None).unwrap();
+        assert_eq!((stats.traces, stats.spans), (1, 2), "{name}");
+        let explorer = Explorer::builder()
+            .with_addr("127.0.0.1:0".parse().unwrap())
+            .with_store(store)
+            .start()
+            .await
+            .unwrap();
+        check_details(&explorer, name).await;
+        let found = get_json(&explorer, "/api/search?tag=http.route:/cart").await;
+        assert_eq!(found["matched"], 1, "{name}");
+        explorer.shutdown().await;
+    }
+
+    // A span the receiver would refuse leaves the file to the analysis's readers, which say
+    // where it is.
+    let mut broken = body.clone();
+    broken["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("spanId");
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&broken).unwrap()).unwrap();
+    let error = TraceStore::default()
+        .read_path(&path, None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("broken.json:"), "{error}");
+    assert!(error.contains("spanId"), "{error}");
 }
 
 #[tokio::test]
