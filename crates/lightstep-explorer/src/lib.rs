@@ -58,6 +58,7 @@ mod api;
 mod assets;
 mod error;
 mod jaeger;
+mod jaeger_file;
 mod layout;
 mod query;
 mod server;

@@ -3,7 +3,7 @@
 //! A [`TraceStore`] keeps each trace in the analysis crate's model (what the critical path and
 //! the waterfall are computed from), the details the model leaves out when its source had them
 //! (attributes, events, links, resource and scope of spans that came through the embedded
-//! receiver or from an OTLP file), and a summary that the search reads without touching the
+//! receiver or from an OTLP or Jaeger file), and a summary that the search reads without touching the
 //! spans.
 //!
 //! It is bounded three ways: traces, spans and an estimate of bytes. A trace that arrives when
@@ -25,6 +25,7 @@ use lightstep_receiver::proto::common::v1::{AnyValue, InstrumentationScope, any_
 use lightstep_receiver::proto::resource::v1::Resource as OtlpResource;
 
 use crate::error::Result;
+use crate::jaeger_file::JaegerDetails;
 
 /// Default bound on the number of traces held.
 pub const DEFAULT_MAX_TRACES: usize = 20_000;
@@ -32,9 +33,9 @@ pub const DEFAULT_MAX_TRACES: usize = 20_000;
 pub const DEFAULT_MAX_SPANS: usize = 1_000_000;
 /// Default bound on the estimated bytes held (spans, their names and their details).
 pub const DEFAULT_MAX_BYTES: usize = 512 << 20;
-/// OTLP files up to this size keep their spans' details when read (see
-/// [`TraceStore::read_path`]): reading them that way holds the whole file and each span's
-/// encoding at once, several times what the analysis's readers hold.
+/// OTLP and Jaeger files up to this size keep their spans' details when read (see
+/// [`TraceStore::read_path`]): reading them that way holds the whole file and its details at
+/// once, several times what the analysis's readers hold.
 pub const DETAILED_FILE_BYTES: u64 = 32 << 20;
 
 /// What the store charges per span beyond its text: the span in the analysis model, its
@@ -330,44 +331,42 @@ impl TraceStore {
     /// Reads every trace of a file (`-` for standard input) in any format `lightstep analyze`
     /// reads (detected from the content unless `format` is given), one at a time.
     ///
-    /// OTLP files (JSON, JSON Lines or protobuf) of up to [`DETAILED_FILE_BYTES`] are read as
-    /// `lightstep dev` receives spans, so that their spans keep their attributes, events,
-    /// links, resource and scope; other files keep what the analysis reads.
+    /// Files of up to [`DETAILED_FILE_BYTES`] keep their spans' details: OTLP files (JSON, JSON
+    /// Lines or protobuf) are read as `lightstep dev` receives spans (attributes, events,
+    /// links, resource and scope), and Jaeger JSON files keep their tags, logs, `FOLLOWS_FROM`
+    /// references and process tags. Larger files, Zipkin files and standard input keep what
+    /// the analysis reads.
     ///
     /// Blocks while it reads: from async code, call it where blocking is allowed.
     pub fn read_path(&self, path: &Path, format: Option<Format>) -> Result<ReadStats> {
-        if let Some(stats) = self.read_otlp_with_details(path, format) {
+        let small = small_file(path);
+        if let Some(stats) = small
+            .as_deref()
+            .and_then(|text| self.read_otlp_with_details(text, format))
+        {
             return Ok(stats);
         }
+        let mut jaeger = small
+            .as_deref()
+            .filter(|_| format.is_none() || format == Some(Format::JaegerJson))
+            .and_then(JaegerDetails::read);
+        drop(small);
         let stats = read_path(path, format, |trace| {
-            self.add(trace);
+            let details = jaeger.as_mut().map(|d| d.take(&trace)).unwrap_or_default();
+            self.add_with_details(trace, details);
             Ok::<(), io::Error>(())
         })?;
         Ok(stats)
     }
 
-    /// Reads an OTLP file with its spans' details through the receiver's checks; `None` when it
-    /// is not one that can be (standard input, a larger file, another format, or a document
-    /// that does not decode: the analysis's readers then read it, and name what is wrong).
-    fn read_otlp_with_details(&self, path: &Path, format: Option<Format>) -> Option<ReadStats> {
-        use std::io::Read as _;
-        if path.as_os_str() == "-"
-            || matches!(format, Some(Format::JaegerJson | Format::ZipkinJson))
-        {
+    /// Reads an OTLP file's text with its spans' details through the receiver's checks; `None`
+    /// when it is not one that can be (another format, or a document that does not decode:
+    /// the analysis's readers then read it, and name what is wrong).
+    fn read_otlp_with_details(&self, text: &[u8], format: Option<Format>) -> Option<ReadStats> {
+        if matches!(format, Some(Format::JaegerJson | Format::ZipkinJson)) {
             return None;
         }
-        let file = std::fs::File::open(path).ok()?;
-        if !file.metadata().ok()?.is_file() {
-            return None;
-        }
-        let mut text = Vec::new();
-        file.take(DETAILED_FILE_BYTES + 1)
-            .read_to_end(&mut text)
-            .ok()?;
-        if text.len() as u64 > DETAILED_FILE_BYTES {
-            return None;
-        }
-        let body = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&text);
+        let body = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
         let json = matches!(
             body.iter().find(|b| !b.is_ascii_whitespace()),
             Some(b'{' | b'[')
@@ -401,7 +400,6 @@ impl TraceStore {
         if spans == 0 || received.stats().spans_rejected_invalid > 0 {
             return None;
         }
-        drop(text);
         let mut stats = ReadStats::default();
         stats.format = Some(if json {
             Format::OtlpJson
@@ -644,6 +642,24 @@ fn weigh_value(value: &Value) -> usize {
         Value::Map(kvs) => weigh_attributes(kvs),
         Value::Bool(_) | Value::Int(_) | Value::Double(_) | Value::Empty => 0,
     }
+}
+
+/// The whole text of a regular file of up to [`DETAILED_FILE_BYTES`]; `None` for standard
+/// input, anything else or a larger file (which the analysis's readers then read as a stream).
+fn small_file(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    file.take(DETAILED_FILE_BYTES + 1)
+        .read_to_end(&mut text)
+        .ok()?;
+    (text.len() as u64 <= DETAILED_FILE_BYTES).then_some(text)
 }
 
 /// A received trace in the analysis model, with the details of each span in the same order.

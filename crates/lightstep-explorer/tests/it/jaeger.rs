@@ -119,6 +119,17 @@ async fn a_trace_comes_back_in_jaeger_shape() {
                 .map(|t| t["value"].clone())
         };
         assert_eq!(tag(s, "span.kind"), tag(o, "span.kind"), "{span_id}");
+        // The file's own tags come back, each once, as the file typed them.
+        for t in o["tags"].as_array().unwrap() {
+            let key = t["key"].as_str().unwrap();
+            let served: Vec<&Value> = s["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|st| st["key"] == key)
+                .collect();
+            assert_eq!(served, [t], "{span_id} {key}");
+        }
         if tag(o, "error") == Some(Value::Bool(true)) {
             assert_eq!(tag(s, "error"), Some(Value::Bool(true)), "{span_id}");
         }
@@ -148,6 +159,125 @@ async fn a_trace_comes_back_in_jaeger_shape() {
     };
     let from_file = read_fixture(GENAI);
     assert_eq!(served, from_file);
+    explorer.shutdown().await;
+}
+
+#[tokio::test]
+async fn jaeger_files_keep_tags_logs_references_and_process_tags() {
+    let trace_id = "00000000000000000000000000c0ffee";
+    let document = serde_json::json!({"data": [{
+        "traceID": trace_id,
+        "spans": [
+            {
+                "traceID": trace_id, "spanID": "00000000000000a1", "operationName": "GET /cart",
+                "startTime": 1_700_000_000_000_000u64, "duration": 900_000, "processID": "p1",
+                "references": [],
+                "tags": [
+                    {"key": "span.kind", "type": "string", "value": "server"},
+                    {"key": "http.route", "type": "string", "value": "/cart"},
+                    {"key": "http.response.status_code", "type": "int64", "value": 503},
+                    {"key": "big", "type": "int64", "value": "9007199254740993"},
+                    {"key": "ratio", "type": "float64", "value": 0.25},
+                    {"key": "retry", "type": "bool", "value": true},
+                    {"key": "otel.status_description", "type": "string", "value": "upstream unavailable"},
+                ],
+                "logs": [{"timestamp": 1_700_000_000_100_000u64, "fields": [
+                    {"key": "event", "type": "string", "value": "cache miss"},
+                    {"key": "key", "type": "string", "value": "cart:42"},
+                ]}],
+            },
+            {
+                "traceID": trace_id, "spanID": "00000000000000a2", "operationName": "SELECT",
+                "startTime": 1_700_000_000_200_000u64, "duration": 500_000, "processID": "p2",
+                "references": [
+                    {"refType": "CHILD_OF", "traceID": trace_id, "spanID": "00000000000000a1"},
+                    {"refType": "FOLLOWS_FROM", "traceID": "0af7651916cd43dd8448eb211c80319c", "spanID": "b7ad6b7169203331"},
+                ],
+                "tags": [{"key": "db.system.name", "type": "string", "value": "postgresql"}],
+            },
+        ],
+        "processes": {
+            "p1": {"serviceName": "checkout", "tags": [{"key": "host.name", "type": "string", "value": "node-7"}]},
+            "p2": {"serviceName": "db", "tags": []},
+        },
+    }]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.json");
+    std::fs::write(&path, serde_json::to_vec(&document).unwrap()).unwrap();
+    let store = lightstep_explorer::TraceStore::default();
+    let stats = store.read_path(&path, None).unwrap();
+    assert_eq!((stats.traces, stats.spans), (1, 2));
+    let explorer = lightstep_explorer::Explorer::builder()
+        .with_addr("127.0.0.1:0".parse().unwrap())
+        .with_store(store)
+        .start()
+        .await
+        .unwrap();
+
+    let root = get_json(
+        &explorer,
+        &format!("/api/spans/{trace_id}/00000000000000a1"),
+    )
+    .await;
+    assert_eq!(root["has_details"], true, "{root}");
+    assert_eq!(
+        root["attributes"],
+        serde_json::json!([
+            {"key": "http.route", "type": "string", "value": "/cart"},
+            {"key": "http.response.status_code", "type": "int", "value": 503},
+            {"key": "big", "type": "int", "value": 9007199254740993i64},
+            {"key": "ratio", "type": "double", "value": 0.25},
+            {"key": "retry", "type": "bool", "value": true},
+        ])
+    );
+    assert_eq!(root["status"]["message"], "upstream unavailable");
+    assert_eq!(root["events"][0]["name"], "cache miss");
+    assert_eq!(
+        root["events"][0]["time_unix_nano"],
+        1_700_000_000_100_000_000u64
+    );
+    assert_eq!(root["events"][0]["attributes"][0]["value"], "cart:42");
+    assert_eq!(
+        root["resource"],
+        serde_json::json!([
+            {"key": "service.name", "type": "string", "value": "checkout"},
+            {"key": "host.name", "type": "string", "value": "node-7"},
+        ])
+    );
+    let child = get_json(
+        &explorer,
+        &format!("/api/spans/{trace_id}/00000000000000a2"),
+    )
+    .await;
+    assert_eq!(child["attributes"][0]["value"], "postgresql");
+    assert_eq!(child["links"][0]["span_id"], "b7ad6b7169203331");
+    let found = get_json(&explorer, "/api/search?tag=http.route:/cart").await;
+    assert_eq!(found["matched"], 1);
+
+    // Served in Jaeger's shape, the tags and logs are the file's.
+    let answer = get_json(&explorer, &format!("/api/traces/{trace_id}")).await;
+    let served = answer["data"][0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["spanID"] == "00000000000000a1")
+        .unwrap()
+        .clone();
+    let original = &document["data"][0]["spans"][0];
+    for t in original["tags"].as_array().unwrap() {
+        let key = t["key"].as_str().unwrap();
+        let same: Vec<&Value> = served["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| st["key"] == key)
+            .collect();
+        assert_eq!(same, [t], "{key}");
+    }
+    assert_eq!(
+        served["logs"][0]["timestamp"],
+        original["logs"][0]["timestamp"]
+    );
     explorer.shutdown().await;
 }
 
