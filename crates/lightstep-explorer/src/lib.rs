@@ -57,8 +57,8 @@
 mod api;
 mod assets;
 mod error;
+mod file_details;
 mod jaeger;
-mod jaeger_file;
 mod layout;
 mod query;
 mod server;

@@ -3,7 +3,7 @@
 //! A [`TraceStore`] keeps each trace in the analysis crate's model (what the critical path and
 //! the waterfall are computed from), the details the model leaves out when its source had them
 //! (attributes, events, links, resource and scope of spans that came through the embedded
-//! receiver or from an OTLP or Jaeger file), and a summary that the search reads without touching the
+//! receiver or from a file), and a summary that the search reads without touching the
 //! spans.
 //!
 //! It is bounded three ways: traces, spans and an estimate of bytes. A trace that arrives when
@@ -25,7 +25,7 @@ use lightstep_receiver::proto::common::v1::{AnyValue, InstrumentationScope, any_
 use lightstep_receiver::proto::resource::v1::Resource as OtlpResource;
 
 use crate::error::Result;
-use crate::jaeger_file::JaegerDetails;
+use crate::file_details::FileDetails;
 
 /// Default bound on the number of traces held.
 pub const DEFAULT_MAX_TRACES: usize = 20_000;
@@ -33,7 +33,7 @@ pub const DEFAULT_MAX_TRACES: usize = 20_000;
 pub const DEFAULT_MAX_SPANS: usize = 1_000_000;
 /// Default bound on the estimated bytes held (spans, their names and their details).
 pub const DEFAULT_MAX_BYTES: usize = 512 << 20;
-/// OTLP and Jaeger files up to this size keep their spans' details when read (see
+/// Files up to this size keep their spans' details when read (see
 /// [`TraceStore::read_path`]): reading them that way holds the whole file and its details at
 /// once, several times what the analysis's readers hold.
 pub const DETAILED_FILE_BYTES: u64 = 32 << 20;
@@ -333,9 +333,9 @@ impl TraceStore {
     ///
     /// Files of up to [`DETAILED_FILE_BYTES`] keep their spans' details: OTLP files (JSON, JSON
     /// Lines or protobuf) are read as `lightstep dev` receives spans (attributes, events,
-    /// links, resource and scope), and Jaeger JSON files keep their tags, logs, `FOLLOWS_FROM`
-    /// references and process tags. Larger files, Zipkin files and standard input keep what
-    /// the analysis reads.
+    /// links, resource and scope), Jaeger JSON files keep their tags, logs, `FOLLOWS_FROM`
+    /// references and process tags, and Zipkin files their tags, annotations and endpoints.
+    /// Larger files and standard input keep what the analysis reads.
     ///
     /// Blocks while it reads: from async code, call it where blocking is allowed.
     pub fn read_path(&self, path: &Path, format: Option<Format>) -> Result<ReadStats> {
@@ -346,13 +346,13 @@ impl TraceStore {
         {
             return Ok(stats);
         }
-        let mut jaeger = small
+        let mut details = small
             .as_deref()
-            .filter(|_| format.is_none() || format == Some(Format::JaegerJson))
-            .and_then(JaegerDetails::read);
+            .filter(|_| !matches!(format, Some(Format::OtlpJson | Format::OtlpProto)))
+            .and_then(FileDetails::read);
         drop(small);
         let stats = read_path(path, format, |trace| {
-            let details = jaeger.as_mut().map(|d| d.take(&trace)).unwrap_or_default();
+            let details = details.as_mut().map(|d| d.take(&trace)).unwrap_or_default();
             self.add_with_details(trace, details);
             Ok::<(), io::Error>(())
         })?;

@@ -282,6 +282,69 @@ async fn jaeger_files_keep_tags_logs_references_and_process_tags() {
 }
 
 #[tokio::test]
+async fn zipkin_files_keep_tags_annotations_and_endpoints() {
+    const FILE: &str = "zipkin/yelp.json";
+    let explorer = explorer_over(&[FILE]).await;
+    let original: Value = serde_json::from_slice(&std::fs::read(fixture(FILE)).unwrap()).unwrap();
+    let spans = original.as_array().unwrap();
+    let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for s in spans {
+        *counts
+            .entry((s["traceId"].as_str().unwrap(), s["id"].as_str().unwrap()))
+            .or_default() += 1;
+    }
+    let mut checked = 0;
+    // Spans whose id is their own (a shared id is one span of the client and one of the server).
+    for s in spans {
+        let (trace, id) = (s["traceId"].as_str().unwrap(), s["id"].as_str().unwrap());
+        if counts[&(trace, id)] > 1 {
+            continue;
+        }
+        let served = get_json(&explorer, &format!("/api/spans/{trace:0>32}/{id:0>16}")).await;
+        let tags = s["tags"].as_object().cloned().unwrap_or_default();
+        let attributes: BTreeMap<String, Value> = served["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["key"].as_str().unwrap().to_owned(), a["value"].clone()))
+            .collect();
+        for (key, value) in &tags {
+            if key != "error" {
+                assert_eq!(attributes.get(key), Some(value), "{id} {key}: {served}");
+            }
+        }
+        let annotations: Vec<&Value> = s["annotations"]
+            .as_array()
+            .map(|a| a.iter().map(|a| &a["value"]).collect())
+            .unwrap_or_default();
+        let events: Vec<&Value> = served["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["name"])
+            .collect();
+        assert_eq!(events, annotations, "{id}");
+        if let Some(name) = s["localEndpoint"]["serviceName"].as_str() {
+            assert!(
+                served["resource"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["key"] == "localEndpoint.serviceName" && r["value"] == name),
+                "{id}: {served}"
+            );
+        }
+        assert_eq!(served["has_details"], true, "{id}");
+        checked += usize::from(!tags.is_empty() || !annotations.is_empty());
+    }
+    assert!(
+        checked >= 5,
+        "{checked} spans with tags or annotations checked"
+    );
+    explorer.shutdown().await;
+}
+
+#[tokio::test]
 async fn search_filters_like_jaeger_does() {
     let explorer = explorer_over(&[SOCIAL, "crisp/err_pattern1/err1.json"]).await;
     let traces: Vec<Trace> = [SOCIAL, "crisp/err_pattern1/err1.json"]

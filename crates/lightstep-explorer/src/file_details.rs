@@ -1,5 +1,6 @@
-//! The details of spans in Jaeger JSON files: their tags, logs, `FOLLOWS_FROM` references and
-//! process tags, which the analysis's reader leaves out.
+//! The details of spans in Jaeger and Zipkin JSON files, which the analysis's readers leave
+//! out: Jaeger's tags, logs, `FOLLOWS_FROM` references and process tags; Zipkin's tags,
+//! annotations and endpoints.
 //!
 //! Read in a second pass over the file (small files only: see
 //! [`DETAILED_FILE_BYTES`](crate::DETAILED_FILE_BYTES)) and matched to the spans the analysis's
@@ -21,15 +22,26 @@ const MODELLED_TAGS: [&str; 3] = ["span.kind", "error", "otel.status_code"];
 
 /// The details of a file's spans, by trace and span id, in the file's order.
 #[derive(Debug, Default)]
-pub(crate) struct JaegerDetails {
+pub(crate) struct FileDetails {
     spans: HashMap<(TraceId, SpanId), VecDeque<SpanDetails>>,
 }
 
-impl JaegerDetails {
-    /// The details of every span of `text` (one or more Jaeger documents), or `None` if it is
-    /// not Jaeger JSON this pass reads.
+impl FileDetails {
+    /// The details of every span of `text` (Jaeger documents, or a Zipkin list of spans or of
+    /// traces), or `None` if it is neither as this pass reads them.
     pub(crate) fn read(text: &[u8]) -> Option<Self> {
+        let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
         let mut details = Self::default();
+        if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            let spans = match serde_json::from_slice(text).ok()? {
+                ZipkinList::Spans(spans) => spans,
+                ZipkinList::Traces(traces) => traces.into_iter().flatten().collect(),
+            };
+            for span in &spans {
+                details.add(&span.trace_id, &span.id, span.details());
+            }
+            return (!details.spans.is_empty()).then_some(details);
+        }
         for document in serde_json::Deserializer::from_slice(text).into_iter::<Document<'_>>() {
             let document = document.ok()?;
             let traces = document
@@ -41,13 +53,18 @@ impl JaegerDetails {
                     processes: document.processes.unwrap_or_default(),
                 }));
             for trace in traces {
-                details.add_trace(trace);
+                details.add_jaeger(trace);
             }
         }
         (!details.spans.is_empty()).then_some(details)
     }
 
-    fn add_trace(&mut self, trace: JaegerTrace<'_>) {
+    fn add(&mut self, trace_id: &str, span_id: &str, span: SpanDetails) {
+        let key = (TraceId::parse(trace_id), SpanId::parse(span_id));
+        self.spans.entry(key).or_default().push_back(span);
+    }
+
+    fn add_jaeger(&mut self, trace: JaegerTrace<'_>) {
         let resources: HashMap<&str, Arc<Vec<KeyValue>>> = trace
             .processes
             .iter()
@@ -59,11 +76,7 @@ impl JaegerDetails {
                 (None, Some(id)) => resources.get(id).cloned().unwrap_or_default(),
                 (None, None) => Arc::default(),
             };
-            let key = (TraceId::parse(&span.trace_id), SpanId::parse(&span.span_id));
-            self.spans
-                .entry(key)
-                .or_default()
-                .push_back(span.details(resource));
+            self.add(&span.trace_id, &span.span_id, span.details(resource));
         }
     }
 
@@ -275,6 +288,122 @@ impl JaegerSpan<'_> {
             status_message: tag_text(&["otel.status_description"]).into(),
             resource,
             scope: Arc::new(scope),
+        }
+    }
+}
+
+/// A Zipkin v2 file: a list of spans, or a list of traces (lists of spans).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ZipkinList<'a> {
+    #[serde(borrow)]
+    Spans(Vec<ZipkinSpan<'a>>),
+    #[serde(borrow)]
+    Traces(Vec<Vec<ZipkinSpan<'a>>>),
+}
+
+#[derive(Deserialize)]
+struct ZipkinSpan<'a> {
+    #[serde(borrow, rename = "traceId")]
+    trace_id: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    tags: HashMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow, default)]
+    annotations: Vec<Annotation<'a>>,
+    #[serde(borrow, default, rename = "localEndpoint")]
+    local: Option<Endpoint<'a>>,
+    #[serde(borrow, default, rename = "remoteEndpoint")]
+    remote: Option<Endpoint<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Annotation<'a> {
+    /// Microseconds since the epoch.
+    #[serde(default)]
+    timestamp: u64,
+    #[serde(borrow, default)]
+    value: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Endpoint<'a> {
+    #[serde(borrow, default, rename = "serviceName")]
+    service_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ipv4: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ipv6: Option<Cow<'a, str>>,
+    #[serde(default)]
+    port: Option<i64>,
+}
+
+impl Endpoint<'_> {
+    /// The endpoint's fields as attributes named as Zipkin names them, under `prefix`
+    /// (`localEndpoint.ipv4`, `remoteEndpoint.serviceName`, ...).
+    fn attributes(&self, prefix: &str) -> Vec<KeyValue> {
+        let text = |name: &str, value: &Option<Cow<'_, str>>| {
+            value.as_ref().map(|v| KeyValue {
+                key: format!("{prefix}.{name}").into(),
+                value: Value::Str((**v).into()),
+            })
+        };
+        [
+            text("serviceName", &self.service_name),
+            text("ipv4", &self.ipv4),
+            text("ipv6", &self.ipv6),
+            self.port.map(|port| KeyValue {
+                key: format!("{prefix}.port").into(),
+                value: Value::Int(port),
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+impl ZipkinSpan<'_> {
+    fn details(&self) -> SpanDetails {
+        let mut tags: Vec<(&str, &str)> = self.tags.iter().map(|(k, v)| (&**k, &**v)).collect();
+        // A JSON object's keys have no order that survives a map: shown sorted.
+        tags.sort_unstable();
+        let mut attributes: Vec<KeyValue> = tags
+            .into_iter()
+            // Zipkin's `error` tag is the span's status and its message.
+            .filter(|(key, _)| *key != "error")
+            .map(|(key, value)| KeyValue {
+                key: key.into(),
+                value: Value::Str(value.into()),
+            })
+            .collect();
+        if let Some(remote) = &self.remote {
+            attributes.extend(remote.attributes("remoteEndpoint"));
+        }
+        let resource = self
+            .local
+            .as_ref()
+            .map(|local| local.attributes("localEndpoint"))
+            .unwrap_or_default();
+        SpanDetails {
+            attributes,
+            events: self
+                .annotations
+                .iter()
+                .map(|a| Event {
+                    time_ns: a.timestamp.saturating_mul(1_000),
+                    name: (*a.value).into(),
+                    attributes: Vec::new(),
+                })
+                .collect(),
+            links: Vec::new(),
+            status_message: self
+                .tags
+                .get("error")
+                .map_or_else(Box::default, |m| (**m).into()),
+            resource: Arc::new(resource),
+            scope: Arc::default(),
         }
     }
 }
