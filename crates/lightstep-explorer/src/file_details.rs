@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use lightstep_analysis::{SpanId, Trace, TraceId};
+use lightstep_analysis::{SpanId, SpanKind, Trace, TraceId};
 use serde::Deserialize;
 
 use crate::store::{Event, KeyValue, LinkDetails, Scope, SpanDetails, Value};
@@ -23,8 +23,12 @@ const MODELLED_TAGS: [&str; 3] = ["span.kind", "error", "otel.status_code"];
 /// The details of a file's spans, by trace and span id, in the file's order.
 #[derive(Debug, Default)]
 pub(crate) struct FileDetails {
-    spans: HashMap<(TraceId, SpanId), VecDeque<SpanDetails>>,
+    spans: HashMap<(TraceId, SpanId), VecDeque<Entry>>,
 }
+
+/// A span's details, with the kind the file gave it where that tells apart two spans of one
+/// id (Zipkin's client and server halves of a shared span).
+type Entry = (Option<SpanKind>, SpanDetails);
 
 impl FileDetails {
     /// The details of every span of `text` (Jaeger documents, or a Zipkin list of spans or of
@@ -38,7 +42,7 @@ impl FileDetails {
                 ZipkinList::Traces(traces) => traces.into_iter().flatten().collect(),
             };
             for span in &spans {
-                details.add(&span.trace_id, &span.id, span.details());
+                details.add(&span.trace_id, &span.id, span.kind(), span.details());
             }
             return (!details.spans.is_empty()).then_some(details);
         }
@@ -59,9 +63,9 @@ impl FileDetails {
         (!details.spans.is_empty()).then_some(details)
     }
 
-    fn add(&mut self, trace_id: &str, span_id: &str, span: SpanDetails) {
+    fn add(&mut self, trace_id: &str, span_id: &str, kind: Option<SpanKind>, span: SpanDetails) {
         let key = (TraceId::parse(trace_id), SpanId::parse(span_id));
-        self.spans.entry(key).or_default().push_back(span);
+        self.spans.entry(key).or_default().push_back((kind, span));
     }
 
     fn add_jaeger(&mut self, trace: JaegerTrace<'_>) {
@@ -76,7 +80,7 @@ impl FileDetails {
                 (None, Some(id)) => resources.get(id).cloned().unwrap_or_default(),
                 (None, None) => Arc::default(),
             };
-            self.add(&span.trace_id, &span.span_id, span.details(resource));
+            self.add(&span.trace_id, &span.span_id, None, span.details(resource));
         }
     }
 
@@ -87,8 +91,20 @@ impl FileDetails {
             .spans
             .iter()
             .map(|span| {
-                let key = (trace.trace_id.clone(), span.span_id().clone());
-                match self.spans.get_mut(&key).and_then(VecDeque::pop_front) {
+                // The analysis's Zipkin reader names the server half of a shared id
+                // `<id>-server`.
+                let id = span.span_id().to_string();
+                let id = id
+                    .strip_suffix("-server")
+                    .map_or_else(|| span.span_id().clone(), SpanId::parse);
+                let same = self.spans.get_mut(&(trace.trace_id.clone(), id));
+                let taken = same.and_then(|same| {
+                    let at = same
+                        .iter()
+                        .position(|(kind, _)| kind.is_none_or(|kind| kind == span.kind()))?;
+                    same.remove(at).map(|(_, details)| details)
+                });
+                match taken {
                     Some(details) => {
                         found = true;
                         details
@@ -309,6 +325,8 @@ struct ZipkinSpan<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
     #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     tags: HashMap<Cow<'a, str>, Cow<'a, str>>,
     #[serde(borrow, default)]
     annotations: Vec<Annotation<'a>>,
@@ -365,6 +383,17 @@ impl Endpoint<'_> {
 }
 
 impl ZipkinSpan<'_> {
+    /// The span's kind as the analysis's reader gives it (none given: unspecified).
+    fn kind(&self) -> Option<SpanKind> {
+        Some(match self.kind.as_deref() {
+            Some("CLIENT") => SpanKind::Client,
+            Some("SERVER") => SpanKind::Server,
+            Some("PRODUCER") => SpanKind::Producer,
+            Some("CONSUMER") => SpanKind::Consumer,
+            _ => return None,
+        })
+    }
+
     fn details(&self) -> SpanDetails {
         let mut tags: Vec<(&str, &str)> = self.tags.iter().map(|(k, v)| (&**k, &**v)).collect();
         // A JSON object's keys have no order that survives a map: shown sorted.

@@ -341,6 +341,43 @@ async fn zipkin_files_keep_tags_annotations_and_endpoints() {
         checked >= 5,
         "{checked} spans with tags or annotations checked"
     );
+
+    // The two halves of a shared id keep their own tags: told apart by their kind.
+    let mut shared = 0;
+    for s in spans {
+        let (trace, id) = (s["traceId"].as_str().unwrap(), s["id"].as_str().unwrap());
+        let Some(kind) = s["kind"].as_str().filter(|_| counts[&(trace, id)] > 1) else {
+            continue;
+        };
+        let answer = get_json(&explorer, &format!("/api/traces/{trace:0>32}")).await;
+        let tag_of = |span: &Value, key: &str| {
+            span["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["key"] == key)
+                .map(|t| t["value"].clone())
+        };
+        let served = answer["data"][0]["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| {
+                x["spanID"]
+                    .as_str()
+                    .is_some_and(|x| x.starts_with(&format!("{id:0>16}")) || x.starts_with(id))
+                    && tag_of(x, "span.kind") == Some(Value::from(kind.to_lowercase()))
+            })
+            .unwrap_or_else(|| panic!("the {kind} half of {id}"))
+            .clone();
+        for (key, value) in s["tags"].as_object().cloned().unwrap_or_default() {
+            if key != "error" {
+                assert_eq!(tag_of(&served, &key), Some(value), "{id} {kind} {key}");
+            }
+        }
+        shared += 1;
+    }
+    assert!(shared >= 2, "{shared} halves of shared spans checked");
     explorer.shutdown().await;
 }
 
