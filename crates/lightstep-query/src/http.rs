@@ -426,18 +426,38 @@ impl Connection {
     ) -> Result<Vec<Trace>, Error> {
         let this = Arc::clone(self);
         let shown_url = url.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let body = prepare(body).map_err(|m| this.malformed(&shown_url, m))?;
-            let mut traces = Vec::new();
-            read_traces(&body[..], Path::new("body"), Some(format), |trace| {
-                traces.push(trace);
-                Ok(())
-            })
-            .map_err(|e| this.reader_error(&shown_url, e))?;
-            Ok(traces)
-        });
+        let task =
+            tokio::task::spawn_blocking(move || this.read_body(&shown_url, body, format, prepare));
         task.await
             .unwrap_or_else(|_| Err(self.reader_panicked(url)))
+    }
+
+    /// What [`parse`](Self::parse) does on its blocking thread: the envelope unwrapped, then
+    /// the traces read.
+    pub(crate) fn read_body(
+        &self,
+        url: &Url,
+        body: Vec<u8>,
+        format: Format,
+        prepare: Prepare,
+    ) -> Result<Vec<Trace>, Error> {
+        let body = prepare(body).map_err(|m| self.malformed(url, m))?;
+        let mut traces = Vec::new();
+        read_traces(&body[..], Path::new("body"), Some(format), |trace| {
+            traces.push(trace);
+            Ok(())
+        })
+        .map_err(|e| self.reader_error(url, e))?;
+        Ok(traces)
+    }
+
+    /// A JSON answer that is not traces (a search's list of trace ids) as `T`.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+        body: &[u8],
+    ) -> Result<T, Error> {
+        serde_json::from_slice(body).map_err(|e| self.malformed(url, Malformed::json(&e)))
     }
 
     /// Streams the traces of a search answer to `out` as the reader finishes each one. Returns
@@ -451,27 +471,21 @@ impl Connection {
         out: &mpsc::Sender<Result<Trace, Error>>,
     ) -> Result<(), Error> {
         let (chunks, chunks_rx) = mpsc::channel::<Result<Bytes, ()>>(CHUNKS_IN_FLIGHT);
-        let limit = self.max_trace_bytes;
         let traces = out.clone();
+        let this = Arc::clone(self);
+        let shown_url = url.clone();
         let reader = tokio::task::spawn_blocking(move || {
-            let since_last = Rc::new(Cell::new(0u64));
-            let too_large = Rc::new(Cell::new(false));
-            let input = ChunkReader {
-                chunks: chunks_rx,
-                current: Bytes::new(),
-                since_last: Rc::clone(&since_last),
-                too_large: Rc::clone(&too_large),
-                limit,
-            };
-            let outcome = read_traces(input, Path::new("body"), Some(format), |trace| {
-                since_last.set(0);
-                traces
-                    .blocking_send(Ok(trace))
-                    .map_err(|_| io::Error::other("the consumer is gone"))
-            });
-            // The JSON reader reports a failed read as a JSON error at a position; the
-            // flag says what it really was.
-            (outcome, too_large.get())
+            this.read_chunks(
+                &shown_url,
+                chunks_rx,
+                format,
+                this.max_trace_bytes,
+                |trace| {
+                    traces
+                        .blocking_send(Ok(trace))
+                        .map_err(|_| io::Error::other("the consumer is gone"))
+                },
+            )
         });
         let mut received = 0u64;
         let mut broken = None;
@@ -498,16 +512,45 @@ impl Connection {
         if let Some(error) = broken {
             return Err(error);
         }
-        match outcome {
-            Err(_) => Err(self.reader_panicked(url)),
-            Ok((_, true)) => Err(Error::TooLarge {
+        outcome.unwrap_or_else(|_| Err(self.reader_panicked(url)))
+    }
+
+    /// What [`stream`](Self::stream) does on its blocking thread: the traces of a streamed
+    /// answer read from its chunks as they come, each handed to `sink` as soon as it is
+    /// complete, no trace spanning more than `limit` bytes. A sink that fails (the consumer
+    /// is gone) ends the reading without an error.
+    pub(crate) fn read_chunks(
+        &self,
+        url: &Url,
+        chunks: mpsc::Receiver<Result<Bytes, ()>>,
+        format: Format,
+        limit: u64,
+        mut sink: impl FnMut(Trace) -> io::Result<()>,
+    ) -> Result<(), Error> {
+        let since_last = Rc::new(Cell::new(0u64));
+        let too_large = Rc::new(Cell::new(false));
+        let input = ChunkReader {
+            chunks,
+            current: Bytes::new(),
+            since_last: Rc::clone(&since_last),
+            too_large: Rc::clone(&too_large),
+            limit,
+        };
+        let outcome = read_traces(input, Path::new("body"), Some(format), |trace| {
+            since_last.set(0);
+            sink(trace)
+        });
+        // The JSON reader reports a failed read as a JSON error at a position; the flag says
+        // what it really was.
+        match (outcome, too_large.get()) {
+            (_, true) => Err(Error::TooLarge {
                 store: self.store.to_owned(),
                 url: self.show(url),
                 what: "one trace of the answer",
-                limit: self.max_trace_bytes,
+                limit,
             }),
-            Ok((Ok(_) | Err(lightstep_analysis::Error::Sink { .. }), false)) => Ok(()),
-            Ok((Err(e), false)) => Err(self.reader_error(url, e)),
+            (Ok(_) | Err(lightstep_analysis::Error::Sink { .. }), false) => Ok(()),
+            (Err(e), false) => Err(self.reader_error(url, e)),
         }
     }
 
@@ -520,7 +563,7 @@ impl Connection {
         }
     }
 
-    fn malformed(&self, url: &Url, m: Malformed) -> Error {
+    pub(crate) fn malformed(&self, url: &Url, m: Malformed) -> Error {
         Error::Malformed {
             store: self.store.to_owned(),
             url: self.show(url),

@@ -17,6 +17,7 @@ use std::time::SystemTime;
 use lightstep_analysis::Trace;
 use lightstep_analysis::read::Format;
 use serde::Deserialize;
+use url::Url;
 
 use crate::http::{Connection, Malformed, Prepare};
 use crate::search::{Window, go_duration};
@@ -58,19 +59,6 @@ impl Jaeger {
     /// if it has one: `http://host:16686/jaeger`).
     pub fn builder(url: impl Into<String>) -> SourceBuilder<Jaeger> {
         SourceBuilder::new(url)
-    }
-
-    fn v3_envelope(body: Vec<u8>) -> Result<Vec<u8>, Malformed> {
-        let mut value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Malformed::json(&e))?;
-        let result = value
-            .get_mut("result")
-            .map(serde_json::Value::take)
-            .ok_or_else(|| Malformed {
-                position: "the top level".into(),
-                message: "no `result`: expected {\"result\": {\"resourceSpans\": [...]}}".into(),
-            })?;
-        serde_json::to_vec(&result).map_err(|e| Malformed::json(&e))
     }
 
     async fn search_v1(&self, search: Search, window: Window) -> Result<Traces, Error> {
@@ -160,30 +148,7 @@ impl Jaeger {
                 .body(&url, response, connection.max_trace_bytes, "the answer")
                 .await?
         };
-        #[derive(Deserialize)]
-        struct Summaries {
-            #[serde(default)]
-            summaries: Vec<Summary>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Summary {
-            trace_id: String,
-        }
-        let summaries: Summaries = serde_json::from_slice(&body).map_err(|e| {
-            let m = Malformed::json(&e);
-            Error::Malformed {
-                store: connection.store.to_owned(),
-                url: connection.show(&url),
-                position: m.position,
-                message: connection.clean(&m.message),
-            }
-        })?;
-        let ids = summaries
-            .summaries
-            .into_iter()
-            .map(|s| s.trace_id)
-            .collect();
+        let ids = summary_ids(connection, &url, &body)?;
         Ok(self.fetch_each(ids))
     }
 }
@@ -212,14 +177,11 @@ impl TraceSource for Jaeger {
     async fn fetch(&self, trace_id: &str) -> Result<Trace, Error> {
         let connection = &self.connection;
         let id = normalize_id(connection.store, trace_id)?;
-        let (path, format, prepare): (_, _, Prepare) = match self.api {
-            JaegerApi::V1 => (format!("/api/traces/{id}"), Format::JaegerJson, Ok),
-            JaegerApi::V3 => (
-                format!("/api/v3/traces/{id}"),
-                Format::OtlpJson,
-                Self::v3_envelope,
-            ),
+        let path = match self.api {
+            JaegerApi::V1 => format!("/api/traces/{id}"),
+            JaegerApi::V3 => format!("/api/v3/traces/{id}"),
         };
+        let (format, prepare) = trace_answer(self.api);
         let url = connection.url(&path, &[]);
         let body = {
             let _permit = connection.permit().await;
@@ -305,4 +267,50 @@ fn tags_json(tags: &[(String, String)]) -> String {
 /// RFC 3339 with nanoseconds, as `api_v3` takes times.
 fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_nanos(time).to_string()
+}
+
+/// How a trace's answer is read: its format, and what unwraps its envelope.
+pub(crate) fn trace_answer(api: JaegerApi) -> (Format, Prepare) {
+    match api {
+        JaegerApi::V1 => (Format::JaegerJson, Ok),
+        JaegerApi::V3 => (Format::OtlpJson, v3_envelope),
+    }
+}
+
+/// v3's answer: `{"result": {"resourceSpans": [...]}}`, the OTLP JSON document inside.
+fn v3_envelope(body: Vec<u8>) -> Result<Vec<u8>, Malformed> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Malformed::json(&e))?;
+    let result = value
+        .get_mut("result")
+        .map(serde_json::Value::take)
+        .ok_or_else(|| Malformed {
+            position: "the top level".into(),
+            message: "no `result`: expected {\"result\": {\"resourceSpans\": [...]}}".into(),
+        })?;
+    serde_json::to_vec(&result).map_err(|e| Malformed::json(&e))
+}
+
+/// The trace ids of a `trace-summaries` answer: `{"summaries": [{"traceId": ...}, ...]}`.
+pub(crate) fn summary_ids(
+    connection: &Connection,
+    url: &Url,
+    body: &[u8],
+) -> Result<Vec<String>, Error> {
+    #[derive(Deserialize)]
+    struct Summaries {
+        #[serde(default)]
+        summaries: Vec<Summary>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Summary {
+        trace_id: String,
+    }
+    let summaries: Summaries = connection.json(url, body)?;
+    Ok(summaries
+        .summaries
+        .into_iter()
+        .map(|s| s.trace_id)
+        .collect())
 }

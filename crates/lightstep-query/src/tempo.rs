@@ -22,6 +22,7 @@ use lightstep_analysis::Trace;
 use lightstep_analysis::read::Format;
 use serde::Deserialize;
 use serde_json::Value;
+use url::Url;
 
 use crate::http::{Connection, Malformed, Prepare, is_json};
 use crate::search::go_duration;
@@ -118,26 +119,7 @@ impl Tempo {
                 .body(&url, response, connection.max_trace_bytes, "the answer")
                 .await?
         };
-        #[derive(Deserialize)]
-        struct Found {
-            #[serde(default)]
-            traces: Vec<Summary>,
-        }
-        #[derive(Deserialize)]
-        struct Summary {
-            #[serde(rename = "traceID")]
-            trace_id: String,
-        }
-        let found: Found = serde_json::from_slice(&body).map_err(|e| {
-            let m = Malformed::json(&e);
-            Error::Malformed {
-                store: connection.store.to_owned(),
-                url: connection.show(&url),
-                position: m.position,
-                message: connection.clean(&m.message),
-            }
-        })?;
-        let ids = found.traces.into_iter().map(|s| s.trace_id).collect();
+        let ids = found_ids(connection, &url, &body)?;
         Ok(self.fetch_each(ids))
     }
 }
@@ -188,12 +170,7 @@ impl TraceSource for Tempo {
                 .await?;
             (json, body)
         };
-        let (format, prepare): (_, Prepare) = match (self.api, json) {
-            (TempoApi::V1, false) => (Format::OtlpProto, Ok),
-            (TempoApi::V2, false) => (Format::OtlpProto, v2_trace_field),
-            (TempoApi::V1, true) => (Format::OtlpJson, json_v1),
-            (TempoApi::V2, true) => (Format::OtlpJson, json_v2),
-        };
+        let (format, prepare) = trace_answer(self.api, json);
         let traces = connection.parse(&url, body, format, prepare).await?;
         one_trace(traces, &id).ok_or_else(|| Error::TraceNotFound {
             store: connection.store.to_owned(),
@@ -247,6 +224,37 @@ fn logfmt(tags: &[(&str, &str)]) -> Result<String, String> {
         }
     }
     Ok(out.join(" "))
+}
+
+/// How a trace's answer is read, given whether it came as JSON: its format, and what unwraps
+/// its envelope.
+pub(crate) fn trace_answer(api: TempoApi, json: bool) -> (Format, Prepare) {
+    match (api, json) {
+        (TempoApi::V1, false) => (Format::OtlpProto, Ok),
+        (TempoApi::V2, false) => (Format::OtlpProto, v2_trace_field),
+        (TempoApi::V1, true) => (Format::OtlpJson, json_v1),
+        (TempoApi::V2, true) => (Format::OtlpJson, json_v2),
+    }
+}
+
+/// The trace ids of a search answer: `{"traces": [{"traceID": ...}, ...], ...}`.
+pub(crate) fn found_ids(
+    connection: &Connection,
+    url: &Url,
+    body: &[u8],
+) -> Result<Vec<String>, Error> {
+    #[derive(Deserialize)]
+    struct Found {
+        #[serde(default)]
+        traces: Vec<Summary>,
+    }
+    #[derive(Deserialize)]
+    struct Summary {
+        #[serde(rename = "traceID")]
+        trace_id: String,
+    }
+    let found: Found = connection.json(url, body)?;
+    Ok(found.traces.into_iter().map(|s| s.trace_id).collect())
 }
 
 /// v2's protobuf answer (`TraceByIDResponse`): its field 1, the `Trace`.
