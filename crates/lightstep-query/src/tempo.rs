@@ -17,16 +17,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use futures_util::StreamExt as _;
 use lightstep_analysis::Trace;
 use lightstep_analysis::read::Format;
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::http::{Connection, Malformed, Prepare, is_json};
+use crate::http::{Connection, Malformed, Prepare};
 use crate::search::go_duration;
-use crate::source::{normalize_id, one_trace};
 use crate::{Error, Search, SourceBuilder, TraceSource, Traces};
 
 /// Which of Tempo's trace-by-id endpoints to use.
@@ -112,13 +110,7 @@ impl Tempo {
         let end_secs = end.as_secs() + u64::from(end.subsec_nanos() > 0);
         params.push(("end", end_secs.to_string()));
         let url = connection.url("/api/search", &params);
-        let body = {
-            let _permit = connection.permit().await;
-            let response = connection.get(&url, "application/json", None).await?;
-            connection
-                .body(&url, response, connection.max_trace_bytes, "the answer")
-                .await?
-        };
+        let body = connection.search_answer(&url, None).await?;
         let ids = found_ids(connection, &url, &body)?;
         Ok(self.fetch_each(ids))
     }
@@ -148,48 +140,26 @@ impl SourceBuilder<Tempo> {
 
 impl TraceSource for Tempo {
     fn name(&self) -> String {
-        format!("tempo {}", self.connection.base_shown())
+        self.connection.name()
     }
 
     async fn fetch(&self, trace_id: &str) -> Result<Trace, Error> {
-        let connection = &self.connection;
-        let id = normalize_id(connection.store, trace_id)?;
-        let path = match self.api {
+        let api = self.api;
+        let path_of = |id: &str| match api {
             TempoApi::V1 => format!("/api/traces/{id}"),
             TempoApi::V2 => format!("/api/v2/traces/{id}"),
         };
-        let url = connection.url(&path, &[]);
-        let (json, body) = {
-            let _permit = connection.permit().await;
-            let response = connection
-                .get(&url, "application/protobuf", Some(&id))
-                .await?;
-            let json = is_json(&response);
-            let body = connection
-                .body(&url, response, connection.max_trace_bytes, "the trace")
-                .await?;
-            (json, body)
-        };
-        let (format, prepare) = trace_answer(self.api, json);
-        let traces = connection.parse(&url, body, format, prepare).await?;
-        one_trace(traces, &id).ok_or_else(|| Error::TraceNotFound {
-            store: connection.store.to_owned(),
-            url: connection.show(&url),
-            trace_id: id,
-            message: "the answer holds no spans".into(),
-        })
+        self.connection
+            .fetch_trace(trace_id, path_of, "application/protobuf", |json| {
+                trace_answer(api, json)
+            })
+            .await
     }
 
     fn search(&self, search: &Search) -> Traces {
         let this = self.clone();
         let search = search.clone();
-        let searched = async move { this.search_ids(search).await };
-        Traces::from_stream(futures_util::stream::once(searched).flat_map(
-            |outcome| match outcome {
-                Ok(traces) => traces,
-                Err(error) => Traces::failed(error),
-            },
-        ))
+        Traces::later(async move { this.search_ids(search).await })
     }
 
     fn concurrency(&self) -> usize {
