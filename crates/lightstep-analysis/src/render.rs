@@ -1041,16 +1041,28 @@ pub fn write_flamegraph(out: &mut impl Write, tree: &ContextTree) -> io::Result<
     let total = tree.critical_ns as f64;
     let self_ns: Vec<(u128, usize)> = tree.nodes.iter().map(|n| (n.self_ns, n.traces)).collect();
     let pct = move |ns: f64| if total > 0.0 { 100.0 * ns / total } else { 0.0 };
-    let detail = move |frame: Option<usize>, inclusive: f64| match frame {
+    let detail = move |frames: Option<&[usize]>, inclusive: f64| match frames {
         None => format!(
             "{} of critical path in {traces} traces, {} a trace",
             format_duration(inclusive as u64),
             per_trace(inclusive, traces)
         ),
-        Some(i) => {
-            let (own, in_traces) = self_ns.get(i).copied().unwrap_or((0, 0));
+        Some(members) => {
+            let figures = members.iter().filter_map(|&i| self_ns.get(i));
+            let own: u128 = figures.clone().map(|&(own, _)| own).sum();
+            let in_traces = figures.map(|&(_, n)| n).max().unwrap_or(0);
+            // Contexts that read the same are drawn as one frame; a trace may have gone
+            // through several of them, so only the largest count is certain.
+            let on_path = if members.len() > 1 {
+                format!(
+                    "on the path of at least {in_traces} of {traces} traces ({} contexts that read the same)",
+                    members.len()
+                )
+            } else {
+                format!("on the path of {in_traces} of {traces} traces")
+            };
             format!(
-                "{} ({:.1}%), {} a trace; {} in the frame itself; on the path of {in_traces} of {traces} traces",
+                "{} ({:.1}%), {} a trace; {} in the frame itself; {on_path}",
                 format_duration(inclusive as u64),
                 pct(inclusive),
                 per_trace(inclusive, traces),
@@ -1132,20 +1144,43 @@ pub fn write_diff_flamegraph(out: &mut impl Write, comparison: &Comparison) -> i
             )
         })
         .collect();
-    let detail = move |frame: Option<usize>, inclusive: f64| match frame.and_then(|i| rows.get(i)) {
-        None => format!(
-            "{} a trace after, in the frames and below",
-            format_duration(inclusive as u64)
-        ),
-        Some(&(before, after, delta, change, p)) => format!(
-            "{} a trace after with what is below; its own time {} before, {} after ({}), {}, p = {}",
+    let detail = move |frames: Option<&[usize]>, inclusive: f64| {
+        let members: Vec<_> = frames
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|&i| rows.get(i))
+            .collect();
+        if members.is_empty() {
+            return format!(
+                "{} a trace after, in the frames and below",
+                format_duration(inclusive as u64)
+            );
+        }
+        // Contexts that read the same are drawn as one frame: their times per trace add up,
+        // their tests stay each its own.
+        let before: f64 = members.iter().map(|r| r.0).sum();
+        let after: f64 = members.iter().map(|r| r.1).sum();
+        let delta: f64 = members.iter().map(|r| r.2).sum();
+        let tests: Vec<String> = members
+            .iter()
+            .map(|&&(_, _, _, change, p)| format!("{}, p = {}", verdict(change), p_value(p)))
+            .collect();
+        let tests = if tests.len() > 1 {
+            format!(
+                "{} contexts that read the same: {}",
+                tests.len(),
+                tests.join("; ")
+            )
+        } else {
+            tests.concat()
+        };
+        format!(
+            "{} a trace after with what is below; its own time {} before, {} after ({}), {tests}",
             format_duration(inclusive as u64),
             format_duration(before.round() as u64),
             format_duration(after.round() as u64),
             signed_duration(delta),
-            verdict(change),
-            p_value(p),
-        ),
+        )
     };
     let gone = comparison
         .contexts
@@ -1720,6 +1755,130 @@ mod tests {
             ),
             "{svg}"
         );
+    }
+
+    /// web:GET [0,200] calls db:query twice ([10,30], [40,60]), then two contexts that read
+    /// the same, `a:b` `c` [70,100] and `a` `b:c` [110,190], each calling cache:get ([75,80],
+    /// [120,130]); `db_shift` lengthens the second `a:b:c` and its parent.
+    fn same_reading_trace(k: u128, db_shift: u64) -> Trace {
+        let t = TraceId::from_u128(k);
+        let span = |id: u64, parent: Option<u64>, start: u64, end: u64, svc: &str, op: &str| {
+            let s = Span::new(t.clone(), SpanId::from_u64(id), start, end)
+                .with_service(svc)
+                .with_name(op);
+            match parent {
+                Some(p) => s.with_parent(SpanId::from_u64(p)),
+                None => s,
+            }
+        };
+        Trace::new(
+            t.clone(),
+            vec![
+                span(1, None, 0, 200 + db_shift, "web", "GET"),
+                span(2, Some(1), 10, 30, "db", "query"),
+                span(3, Some(1), 40, 60, "db", "query"),
+                span(4, Some(1), 70, 100, "a:b", "c"),
+                span(5, Some(4), 75, 80, "cache", "get"),
+                span(6, Some(1), 110, 190 + db_shift, "a", "b:c"),
+                span(7, Some(6), 120, 130, "cache", "get"),
+            ],
+        )
+    }
+
+    /// The frames of a flame graph whose label is `label` (the title up to its figures).
+    fn frames_labelled<'a>(
+        frames: &'a [(String, String, f64)],
+        label: &str,
+    ) -> Vec<&'a (String, String, f64)> {
+        let prefix = format!("{label} — ");
+        frames.iter().filter(|f| f.0.starts_with(&prefix)).collect()
+    }
+
+    #[test]
+    fn flame_graphs_draw_what_reads_the_same_as_one_frame_as_the_folded_output_does() {
+        let tree = tree_of(&[same_reading_trace(1, 0)], ContextOptions::default());
+        let mut folded = Vec::new();
+        write_folded(&mut folded, &tree).unwrap();
+        let folded = String::from_utf8(folded).unwrap();
+        assert_eq!(
+            folded,
+            "web:GET 50\nweb:GET;a:b:c 95\nweb:GET;a:b:c;cache:get 15\nweb:GET;db:query 40\n"
+        );
+
+        let mut svg = Vec::new();
+        write_flamegraph(&mut svg, &tree).unwrap();
+        let frames = frames_of(&String::from_utf8(svg).unwrap());
+        // One frame per folded stack (each label is in one stack here), as wide as the stack's
+        // count with what is below it: 1180 px for the 200 ns of the trace.
+        let scale = 1180.0 / 200.0;
+        let mut own_by_label = std::collections::HashMap::new();
+        for line in folded.lines() {
+            let (stack, count) = line.rsplit_once(' ').unwrap();
+            let label = stack.rsplit(';').next().unwrap();
+            *own_by_label.entry(label).or_insert(0.0) += count.parse::<f64>().unwrap();
+        }
+        let width = |label: &str| {
+            let found = frames_labelled(&frames, label);
+            assert_eq!(found.len(), 1, "{label}: {found:?}");
+            found[0].2
+        };
+        for (label, below) in [
+            ("web:GET", &["db:query", "a:b:c"][..]),
+            ("db:query", &[]),
+            ("a:b:c", &["cache:get"]),
+            ("cache:get", &[]),
+        ] {
+            let own = width(label) - below.iter().map(|b| width(b)).sum::<f64>();
+            assert!(
+                (own - own_by_label[label] * scale).abs() < 0.02,
+                "{label}: {own} px, folded {}",
+                own_by_label[label]
+            );
+        }
+        assert!((width("a:b:c") - 110.0 * scale).abs() < 0.02);
+        let title = &frames_labelled(&frames, "a:b:c")[0].0;
+        assert!(
+            title.contains("95ns in the frame itself")
+                && title.contains("at least 1 of 1 traces (2 contexts that read the same)"),
+            "{title}"
+        );
+
+        // The differential one: the same frames, as wide as their time per trace after.
+        let profile = |shift: u64, first: u128| {
+            let mut profile = Profile::new(ContextOptions::default());
+            for k in 0..10u64 {
+                let trace = same_reading_trace(first + u128::from(k), shift + k % 2);
+                let assembled = assemble(&trace, &Options::default());
+                let analysis = analyze_assembled(&trace, &assembled);
+                profile.add(&trace, &assembled, &analysis);
+            }
+            profile
+        };
+        let comparison = compare(profile(0, 0), profile(40, 100), 0.01);
+        let mut svg = Vec::new();
+        write_diff_flamegraph(&mut svg, &comparison).unwrap();
+        let frames = frames_of(&String::from_utf8(svg).unwrap());
+        for label in ["web:GET", "db:query", "a:b:c", "cache:get"] {
+            assert_eq!(frames_labelled(&frames, label).len(), 1, "{label}");
+        }
+        // After: 240.5 ns a trace, of which a:b:c and below 150.5.
+        let all = frames_of_all(&frames);
+        let abc = frames_labelled(&frames, "a:b:c")[0];
+        assert!(
+            (abc.2 / all - 150.5 / 240.5).abs() < 1e-4,
+            "{} of {all}",
+            abc.2
+        );
+        assert!(
+            abc.0.contains("2 contexts that read the same: "),
+            "{}",
+            abc.0
+        );
+    }
+
+    /// The width of the `all` frame.
+    fn frames_of_all(frames: &[(String, String, f64)]) -> f64 {
+        frames_labelled(frames, "all")[0].2
     }
 
     fn width_of(frames: &[(String, String, f64)], prefix: &str) -> f64 {

@@ -1,8 +1,8 @@
 //! The HTTP side that every store shares: the client (reqwest on the caller's tokio runtime,
 //! rustls with the system's roots plus a CA file, an HTTP proxy when one is set, no redirects),
-//! the headers (every
-//! value a secret), the timeout, the bound on requests in flight, and the way answers become
-//! traces or errors.
+//! the headers (every value a secret), the timeout, the bound on requests in flight, the
+//! requests every store makes in the same way (a trace by id, a search's answer), and the way
+//! answers become traces or errors. A store adds only its paths, parameters and envelopes.
 //!
 //! Bodies are never held whole unless they are one trace: a search that returns whole traces
 //! (Jaeger's `{"data": [...]}`, Zipkin's `[[...], ...]`) is fed chunk by chunk to the readers of
@@ -26,7 +26,8 @@ use lightstep_config::{Endpoint, Header};
 use tokio::sync::{Semaphore, mpsc};
 use url::Url;
 
-use crate::Error;
+use crate::source::{normalize_id, one_trace};
+use crate::{Error, Traces};
 
 /// Longest text kept from what a server said (in characters).
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -181,6 +182,79 @@ impl Connection {
     /// The base URL as it may be shown.
     pub(crate) fn base_shown(&self) -> String {
         self.show(&self.base)
+    }
+
+    /// How a source names itself: the store and its base URL, without secrets.
+    pub(crate) fn name(&self) -> String {
+        format!("{} {}", self.store, self.base_shown())
+    }
+
+    /// One trace by id, as every store is asked for it: the id checked, `path_of(id)` asked
+    /// for with `accept`, the body read up to the limit and parsed as `answer` says (given
+    /// whether the answer says it is JSON). An answer without spans is a trace the store does
+    /// not hold.
+    pub(crate) async fn fetch_trace(
+        self: &Arc<Self>,
+        trace_id: &str,
+        path_of: impl FnOnce(&str) -> String,
+        accept: &'static str,
+        answer: impl FnOnce(bool) -> (Format, Prepare),
+    ) -> Result<Trace, Error> {
+        let id = normalize_id(self.store, trace_id)?;
+        let url = self.url(&path_of(&id), &[]);
+        let (json, body) = {
+            let _permit = self.permit().await;
+            let response = self.get(&url, accept, Some(&id)).await?;
+            let json = is_json(&response);
+            let body = self
+                .body(&url, response, self.max_trace_bytes, "the trace")
+                .await?;
+            (json, body)
+        };
+        let (format, prepare) = answer(json);
+        let traces = self.parse(&url, body, format, prepare).await?;
+        one_trace(traces, &id).ok_or_else(|| Error::TraceNotFound {
+            store: self.store.to_owned(),
+            url: self.show(&url),
+            trace_id: id,
+            message: "the answer holds no spans".into(),
+        })
+    }
+
+    /// The body of a search answer that holds trace ids (Tempo, Jaeger v3), asked for as JSON
+    /// and read up to the limit. A 404 gets `hint` when there is one.
+    pub(crate) async fn search_answer(
+        &self,
+        url: &Url,
+        hint: Option<&'static str>,
+    ) -> Result<Vec<u8>, Error> {
+        let _permit = self.permit().await;
+        let response = self
+            .get(url, "application/json", None)
+            .await
+            .map_err(|e| with_hint(e, hint))?;
+        self.body(url, response, self.max_trace_bytes, "the answer")
+            .await
+    }
+
+    /// The traces a search finds, where the store answers with whole traces (Jaeger v1,
+    /// Zipkin): the JSON answer streamed trace by trace as it arrives. A 404 gets `hint` when
+    /// there is one.
+    pub(crate) fn search_traces(
+        self: &Arc<Self>,
+        url: Url,
+        format: Format,
+        hint: Option<&'static str>,
+    ) -> Traces {
+        let connection = Arc::clone(self);
+        Traces::produced(1, move |out| async move {
+            let _permit = connection.permit().await;
+            let response = connection
+                .get(&url, "application/json", None)
+                .await
+                .map_err(|e| with_hint(e, hint))?;
+            connection.stream(&url, response, format, &out).await
+        })
     }
 
     /// `path` under the base URL's path, with the base URL's query parameters and `params`.
@@ -426,18 +500,38 @@ impl Connection {
     ) -> Result<Vec<Trace>, Error> {
         let this = Arc::clone(self);
         let shown_url = url.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let body = prepare(body).map_err(|m| this.malformed(&shown_url, m))?;
-            let mut traces = Vec::new();
-            read_traces(&body[..], Path::new("body"), Some(format), |trace| {
-                traces.push(trace);
-                Ok(())
-            })
-            .map_err(|e| this.reader_error(&shown_url, e))?;
-            Ok(traces)
-        });
+        let task =
+            tokio::task::spawn_blocking(move || this.read_body(&shown_url, body, format, prepare));
         task.await
             .unwrap_or_else(|_| Err(self.reader_panicked(url)))
+    }
+
+    /// What [`parse`](Self::parse) does on its blocking thread: the envelope unwrapped, then
+    /// the traces read.
+    pub(crate) fn read_body(
+        &self,
+        url: &Url,
+        body: Vec<u8>,
+        format: Format,
+        prepare: Prepare,
+    ) -> Result<Vec<Trace>, Error> {
+        let body = prepare(body).map_err(|m| self.malformed(url, m))?;
+        let mut traces = Vec::new();
+        read_traces(&body[..], Path::new("body"), Some(format), |trace| {
+            traces.push(trace);
+            Ok(())
+        })
+        .map_err(|e| self.reader_error(url, e))?;
+        Ok(traces)
+    }
+
+    /// A JSON answer that is not traces (a search's list of trace ids) as `T`.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+        body: &[u8],
+    ) -> Result<T, Error> {
+        serde_json::from_slice(body).map_err(|e| self.malformed(url, Malformed::json(&e)))
     }
 
     /// Streams the traces of a search answer to `out` as the reader finishes each one. Returns
@@ -451,27 +545,21 @@ impl Connection {
         out: &mpsc::Sender<Result<Trace, Error>>,
     ) -> Result<(), Error> {
         let (chunks, chunks_rx) = mpsc::channel::<Result<Bytes, ()>>(CHUNKS_IN_FLIGHT);
-        let limit = self.max_trace_bytes;
         let traces = out.clone();
+        let this = Arc::clone(self);
+        let shown_url = url.clone();
         let reader = tokio::task::spawn_blocking(move || {
-            let since_last = Rc::new(Cell::new(0u64));
-            let too_large = Rc::new(Cell::new(false));
-            let input = ChunkReader {
-                chunks: chunks_rx,
-                current: Bytes::new(),
-                since_last: Rc::clone(&since_last),
-                too_large: Rc::clone(&too_large),
-                limit,
-            };
-            let outcome = read_traces(input, Path::new("body"), Some(format), |trace| {
-                since_last.set(0);
-                traces
-                    .blocking_send(Ok(trace))
-                    .map_err(|_| io::Error::other("the consumer is gone"))
-            });
-            // The JSON reader reports a failed read as a JSON error at a position; the
-            // flag says what it really was.
-            (outcome, too_large.get())
+            this.read_chunks(
+                &shown_url,
+                chunks_rx,
+                format,
+                this.max_trace_bytes,
+                |trace| {
+                    traces
+                        .blocking_send(Ok(trace))
+                        .map_err(|_| io::Error::other("the consumer is gone"))
+                },
+            )
         });
         let mut received = 0u64;
         let mut broken = None;
@@ -498,16 +586,45 @@ impl Connection {
         if let Some(error) = broken {
             return Err(error);
         }
-        match outcome {
-            Err(_) => Err(self.reader_panicked(url)),
-            Ok((_, true)) => Err(Error::TooLarge {
+        outcome.unwrap_or_else(|_| Err(self.reader_panicked(url)))
+    }
+
+    /// What [`stream`](Self::stream) does on its blocking thread: the traces of a streamed
+    /// answer read from its chunks as they come, each handed to `sink` as soon as it is
+    /// complete, no trace spanning more than `limit` bytes. A sink that fails (the consumer
+    /// is gone) ends the reading without an error.
+    pub(crate) fn read_chunks(
+        &self,
+        url: &Url,
+        chunks: mpsc::Receiver<Result<Bytes, ()>>,
+        format: Format,
+        limit: u64,
+        mut sink: impl FnMut(Trace) -> io::Result<()>,
+    ) -> Result<(), Error> {
+        let since_last = Rc::new(Cell::new(0u64));
+        let too_large = Rc::new(Cell::new(false));
+        let input = ChunkReader {
+            chunks,
+            current: Bytes::new(),
+            since_last: Rc::clone(&since_last),
+            too_large: Rc::clone(&too_large),
+            limit,
+        };
+        let outcome = read_traces(input, Path::new("body"), Some(format), |trace| {
+            since_last.set(0);
+            sink(trace)
+        });
+        // The JSON reader reports a failed read as a JSON error at a position; the flag says
+        // what it really was.
+        match (outcome, too_large.get()) {
+            (_, true) => Err(Error::TooLarge {
                 store: self.store.to_owned(),
                 url: self.show(url),
                 what: "one trace of the answer",
-                limit: self.max_trace_bytes,
+                limit,
             }),
-            Ok((Ok(_) | Err(lightstep_analysis::Error::Sink { .. }), false)) => Ok(()),
-            Ok((Err(e), false)) => Err(self.reader_error(url, e)),
+            (Ok(_) | Err(lightstep_analysis::Error::Sink { .. }), false) => Ok(()),
+            (Err(e), false) => Err(self.reader_error(url, e)),
         }
     }
 
@@ -520,7 +637,7 @@ impl Connection {
         }
     }
 
-    fn malformed(&self, url: &Url, m: Malformed) -> Error {
+    pub(crate) fn malformed(&self, url: &Url, m: Malformed) -> Error {
         Error::Malformed {
             store: self.store.to_owned(),
             url: self.show(url),
@@ -634,8 +751,32 @@ impl Read for ChunkReader {
     }
 }
 
+/// A 404 with `hint` (when there is one) in place of the general one: a route that a version of
+/// the store lacks says which version or API to use.
+fn with_hint(error: Error, hint: Option<&'static str>) -> Error {
+    match (error, hint) {
+        (
+            Error::Status {
+                store,
+                url,
+                status: 404,
+                message,
+                ..
+            },
+            Some(hint),
+        ) => Error::Status {
+            store,
+            url,
+            status: 404,
+            message,
+            hint: Some(hint),
+        },
+        (other, _) => other,
+    }
+}
+
 /// Whether an answer's `Content-Type` says JSON.
-pub(crate) fn is_json(response: &reqwest::Response) -> bool {
+fn is_json(response: &reqwest::Response) -> bool {
     response
         .headers()
         .get(CONTENT_TYPE)

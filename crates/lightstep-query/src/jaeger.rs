@@ -17,10 +17,10 @@ use std::time::SystemTime;
 use lightstep_analysis::Trace;
 use lightstep_analysis::read::Format;
 use serde::Deserialize;
+use url::Url;
 
 use crate::http::{Connection, Malformed, Prepare};
 use crate::search::{Window, go_duration};
-use crate::source::{normalize_id, one_trace};
 use crate::{Error, Search, SourceBuilder, TraceSource, Traces};
 
 /// Which of Jaeger's HTTP APIs to use.
@@ -60,19 +60,6 @@ impl Jaeger {
         SourceBuilder::new(url)
     }
 
-    fn v3_envelope(body: Vec<u8>) -> Result<Vec<u8>, Malformed> {
-        let mut value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Malformed::json(&e))?;
-        let result = value
-            .get_mut("result")
-            .map(serde_json::Value::take)
-            .ok_or_else(|| Malformed {
-                position: "the top level".into(),
-                message: "no `result`: expected {\"result\": {\"resourceSpans\": [...]}}".into(),
-            })?;
-        serde_json::to_vec(&result).map_err(|e| Malformed::json(&e))
-    }
-
     async fn search_v1(&self, search: Search, window: Window) -> Result<Traces, Error> {
         let connection = &self.connection;
         let Some(service) = search.service.clone() else {
@@ -98,17 +85,14 @@ impl Jaeger {
         params.push(("start", window.start_since_epoch().as_micros().to_string()));
         params.push(("end", window.end_since_epoch().as_micros().to_string()));
         let url = connection.url("/api/traces", &params);
-        let connection = Arc::clone(connection);
-        Ok(Traces::produced(1, move |out| async move {
-            let _permit = connection.permit().await;
-            let response = connection
-                .get(&url, "application/json", None)
-                .await
-                .map_err(removed_v1_search)?;
-            connection
-                .stream(&url, response, Format::JaegerJson, &out)
-                .await
-        }))
+        // Jaeger removed the v1 search in August 2026, after 2.20.0: a 404 says what to use.
+        Ok(connection.search_traces(
+            url,
+            Format::JaegerJson,
+            Some(
+                "Jaeger removed the v1 search after 2.20: use the v3 API (JaegerApi::V3, --jaeger-api v3)",
+            ),
+        ))
     }
 
     async fn search_v3(&self, search: Search, window: Window) -> Result<Traces, Error> {
@@ -133,57 +117,15 @@ impl Jaeger {
         params.push(("query.startTimeMin", rfc3339(window.start)));
         params.push(("query.startTimeMax", rfc3339(window.end)));
         let url = connection.url("/api/v3/trace-summaries", &params);
-        let body = {
-            let _permit = connection.permit().await;
-            let response = connection
-                .get(&url, "application/json", None)
-                .await
-                .map_err(|e| match e {
-                    Error::Status {
-                        store,
-                        url,
-                        status: 404,
-                        message,
-                        ..
-                    } => Error::Status {
-                        store,
-                        url,
-                        status: 404,
-                        message,
-                        hint: Some(
-                            "trace-summaries needs Jaeger 2.19 or later; with an older Jaeger use the v1 API",
-                        ),
-                    },
-                    other => other,
-                })?;
-            connection
-                .body(&url, response, connection.max_trace_bytes, "the answer")
-                .await?
-        };
-        #[derive(Deserialize)]
-        struct Summaries {
-            #[serde(default)]
-            summaries: Vec<Summary>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Summary {
-            trace_id: String,
-        }
-        let summaries: Summaries = serde_json::from_slice(&body).map_err(|e| {
-            let m = Malformed::json(&e);
-            Error::Malformed {
-                store: connection.store.to_owned(),
-                url: connection.show(&url),
-                position: m.position,
-                message: connection.clean(&m.message),
-            }
-        })?;
-        let ids = summaries
-            .summaries
-            .into_iter()
-            .map(|s| s.trace_id)
-            .collect();
+        let body = connection
+            .search_answer(
+                &url,
+                Some(
+                    "trace-summaries needs Jaeger 2.19 or later; with an older Jaeger use the v1 API",
+                ),
+            )
+            .await?;
+        let ids = summary_ids(connection, &url, &body)?;
         Ok(self.fetch_each(ids))
     }
 }
@@ -206,90 +148,39 @@ impl SourceBuilder<Jaeger> {
 
 impl TraceSource for Jaeger {
     fn name(&self) -> String {
-        format!("jaeger {}", self.connection.base_shown())
+        self.connection.name()
     }
 
     async fn fetch(&self, trace_id: &str) -> Result<Trace, Error> {
-        let connection = &self.connection;
-        let id = normalize_id(connection.store, trace_id)?;
-        let (path, format, prepare): (_, _, Prepare) = match self.api {
-            JaegerApi::V1 => (format!("/api/traces/{id}"), Format::JaegerJson, Ok),
-            JaegerApi::V3 => (
-                format!("/api/v3/traces/{id}"),
-                Format::OtlpJson,
-                Self::v3_envelope,
-            ),
+        let api = self.api;
+        let path_of = |id: &str| match api {
+            JaegerApi::V1 => format!("/api/traces/{id}"),
+            JaegerApi::V3 => format!("/api/v3/traces/{id}"),
         };
-        let url = connection.url(&path, &[]);
-        let body = {
-            let _permit = connection.permit().await;
-            let response = connection.get(&url, "application/json", Some(&id)).await?;
-            connection
-                .body(&url, response, connection.max_trace_bytes, "the trace")
-                .await?
-        };
-        let traces = connection.parse(&url, body, format, prepare).await?;
-        one_trace(traces, &id).ok_or_else(|| Error::TraceNotFound {
-            store: connection.store.to_owned(),
-            url: connection.show(&url),
-            trace_id: id,
-            message: "the answer holds no spans".into(),
-        })
+        self.connection
+            .fetch_trace(trace_id, path_of, "application/json", |_| trace_answer(api))
+            .await
     }
 
     fn search(&self, search: &Search) -> Traces {
-        let window = match search.window(self.connection.store, SystemTime::now()) {
-            Ok(window) => window,
-            Err(error) => return Traces::failed(error),
-        };
-        if search.traceql.is_some() {
-            return Traces::failed(Error::InvalidSearch {
-                store: self.connection.store.to_owned(),
-                reason: "TraceQL is Tempo's; search Jaeger by service, operation and tags".into(),
-            });
-        }
+        let window =
+            match search.window_without_traceql(self.connection.store, "Jaeger", SystemTime::now())
+            {
+                Ok(window) => window,
+                Err(error) => return Traces::failed(error),
+            };
         let this = self.clone();
         let search = search.clone();
-        let searched = async move {
+        Traces::later(async move {
             match this.api {
                 JaegerApi::V1 => this.search_v1(search, window).await,
                 JaegerApi::V3 => this.search_v3(search, window).await,
             }
-        };
-        Traces::from_stream(futures_util::stream::once(searched).flat_map(
-            |outcome| match outcome {
-                Ok(traces) => traces,
-                Err(error) => Traces::failed(error),
-            },
-        ))
+        })
     }
 
     fn concurrency(&self) -> usize {
         self.connection.concurrency
-    }
-}
-
-use futures_util::StreamExt as _;
-
-/// A 404 from the v1 search: Jaeger removed it in August 2026, after 2.20.0.
-fn removed_v1_search(error: Error) -> Error {
-    match error {
-        Error::Status {
-            store,
-            url,
-            status: 404,
-            message,
-            ..
-        } => Error::Status {
-            store,
-            url,
-            status: 404,
-            message,
-            hint: Some(
-                "Jaeger removed the v1 search after 2.20: use the v3 API (JaegerApi::V3, --jaeger-api v3)",
-            ),
-        },
-        other => other,
     }
 }
 
@@ -305,4 +196,50 @@ fn tags_json(tags: &[(String, String)]) -> String {
 /// RFC 3339 with nanoseconds, as `api_v3` takes times.
 fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_nanos(time).to_string()
+}
+
+/// How a trace's answer is read: its format, and what unwraps its envelope.
+pub(crate) fn trace_answer(api: JaegerApi) -> (Format, Prepare) {
+    match api {
+        JaegerApi::V1 => (Format::JaegerJson, Ok),
+        JaegerApi::V3 => (Format::OtlpJson, v3_envelope),
+    }
+}
+
+/// v3's answer: `{"result": {"resourceSpans": [...]}}`, the OTLP JSON document inside.
+fn v3_envelope(body: Vec<u8>) -> Result<Vec<u8>, Malformed> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Malformed::json(&e))?;
+    let result = value
+        .get_mut("result")
+        .map(serde_json::Value::take)
+        .ok_or_else(|| Malformed {
+            position: "the top level".into(),
+            message: "no `result`: expected {\"result\": {\"resourceSpans\": [...]}}".into(),
+        })?;
+    serde_json::to_vec(&result).map_err(|e| Malformed::json(&e))
+}
+
+/// The trace ids of a `trace-summaries` answer: `{"summaries": [{"traceId": ...}, ...]}`.
+pub(crate) fn summary_ids(
+    connection: &Connection,
+    url: &Url,
+    body: &[u8],
+) -> Result<Vec<String>, Error> {
+    #[derive(Deserialize)]
+    struct Summaries {
+        #[serde(default)]
+        summaries: Vec<Summary>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Summary {
+        trace_id: String,
+    }
+    let summaries: Summaries = connection.json(url, body)?;
+    Ok(summaries
+        .summaries
+        .into_iter()
+        .map(|s| s.trace_id)
+        .collect())
 }

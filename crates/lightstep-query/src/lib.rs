@@ -64,6 +64,10 @@
 //!
 //! Rust 1.90 or later.
 
+/// Not API: what each source makes of a store's answer, without a network, reachable from the
+/// fuzz targets and the tests of their seeds only. May change at any time.
+#[doc(hidden)]
+pub mod bench_support;
 mod builder;
 mod error;
 mod http;

@@ -180,6 +180,26 @@ impl Search {
         }
         Ok(Window { start, end })
     }
+
+    /// [`window`](Self::window), for a store searched by service, operation and tags
+    /// (`shown`, as messages name it), which refuses a TraceQL query.
+    pub(crate) fn window_without_traceql(
+        &self,
+        store: &str,
+        shown: &str,
+        now: SystemTime,
+    ) -> Result<Window, Error> {
+        let window = self.window(store, now)?;
+        if self.traceql.is_some() {
+            return Err(Error::InvalidSearch {
+                store: store.to_owned(),
+                reason: format!(
+                    "TraceQL is Tempo's; search {shown} by service, operation and tags"
+                ),
+            });
+        }
+        Ok(window)
+    }
 }
 
 /// A search's time window, resolved.
@@ -232,6 +252,19 @@ impl Traces {
     /// One error.
     pub(crate) fn failed(error: Error) -> Self {
         Self::from_stream(futures_util::stream::once(async move { Err(error) }))
+    }
+
+    /// The traces of a search that is first prepared by `search` (which may ask the store for
+    /// ids), run when the stream is first polled; its error is the stream's only item.
+    pub(crate) fn later(
+        search: impl Future<Output = Result<Traces, Error>> + Send + 'static,
+    ) -> Self {
+        Self::from_stream(
+            futures_util::stream::once(search).flat_map(|outcome| match outcome {
+                Ok(traces) => traces,
+                Err(error) => Traces::failed(error),
+            }),
+        )
     }
 
     /// The traces that `producer` sends, produced while the consumer reads (no task is

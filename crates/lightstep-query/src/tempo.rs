@@ -17,15 +17,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use futures_util::StreamExt as _;
 use lightstep_analysis::Trace;
 use lightstep_analysis::read::Format;
 use serde::Deserialize;
 use serde_json::Value;
+use url::Url;
 
-use crate::http::{Connection, Malformed, Prepare, is_json};
+use crate::http::{Connection, Malformed, Prepare};
 use crate::search::go_duration;
-use crate::source::{normalize_id, one_trace};
 use crate::{Error, Search, SourceBuilder, TraceSource, Traces};
 
 /// Which of Tempo's trace-by-id endpoints to use.
@@ -111,33 +110,8 @@ impl Tempo {
         let end_secs = end.as_secs() + u64::from(end.subsec_nanos() > 0);
         params.push(("end", end_secs.to_string()));
         let url = connection.url("/api/search", &params);
-        let body = {
-            let _permit = connection.permit().await;
-            let response = connection.get(&url, "application/json", None).await?;
-            connection
-                .body(&url, response, connection.max_trace_bytes, "the answer")
-                .await?
-        };
-        #[derive(Deserialize)]
-        struct Found {
-            #[serde(default)]
-            traces: Vec<Summary>,
-        }
-        #[derive(Deserialize)]
-        struct Summary {
-            #[serde(rename = "traceID")]
-            trace_id: String,
-        }
-        let found: Found = serde_json::from_slice(&body).map_err(|e| {
-            let m = Malformed::json(&e);
-            Error::Malformed {
-                store: connection.store.to_owned(),
-                url: connection.show(&url),
-                position: m.position,
-                message: connection.clean(&m.message),
-            }
-        })?;
-        let ids = found.traces.into_iter().map(|s| s.trace_id).collect();
+        let body = connection.search_answer(&url, None).await?;
+        let ids = found_ids(connection, &url, &body)?;
         Ok(self.fetch_each(ids))
     }
 }
@@ -166,53 +140,26 @@ impl SourceBuilder<Tempo> {
 
 impl TraceSource for Tempo {
     fn name(&self) -> String {
-        format!("tempo {}", self.connection.base_shown())
+        self.connection.name()
     }
 
     async fn fetch(&self, trace_id: &str) -> Result<Trace, Error> {
-        let connection = &self.connection;
-        let id = normalize_id(connection.store, trace_id)?;
-        let path = match self.api {
+        let api = self.api;
+        let path_of = |id: &str| match api {
             TempoApi::V1 => format!("/api/traces/{id}"),
             TempoApi::V2 => format!("/api/v2/traces/{id}"),
         };
-        let url = connection.url(&path, &[]);
-        let (json, body) = {
-            let _permit = connection.permit().await;
-            let response = connection
-                .get(&url, "application/protobuf", Some(&id))
-                .await?;
-            let json = is_json(&response);
-            let body = connection
-                .body(&url, response, connection.max_trace_bytes, "the trace")
-                .await?;
-            (json, body)
-        };
-        let (format, prepare): (_, Prepare) = match (self.api, json) {
-            (TempoApi::V1, false) => (Format::OtlpProto, Ok),
-            (TempoApi::V2, false) => (Format::OtlpProto, v2_trace_field),
-            (TempoApi::V1, true) => (Format::OtlpJson, json_v1),
-            (TempoApi::V2, true) => (Format::OtlpJson, json_v2),
-        };
-        let traces = connection.parse(&url, body, format, prepare).await?;
-        one_trace(traces, &id).ok_or_else(|| Error::TraceNotFound {
-            store: connection.store.to_owned(),
-            url: connection.show(&url),
-            trace_id: id,
-            message: "the answer holds no spans".into(),
-        })
+        self.connection
+            .fetch_trace(trace_id, path_of, "application/protobuf", |json| {
+                trace_answer(api, json)
+            })
+            .await
     }
 
     fn search(&self, search: &Search) -> Traces {
         let this = self.clone();
         let search = search.clone();
-        let searched = async move { this.search_ids(search).await };
-        Traces::from_stream(futures_util::stream::once(searched).flat_map(
-            |outcome| match outcome {
-                Ok(traces) => traces,
-                Err(error) => Traces::failed(error),
-            },
-        ))
+        Traces::later(async move { this.search_ids(search).await })
     }
 
     fn concurrency(&self) -> usize {
@@ -247,6 +194,37 @@ fn logfmt(tags: &[(&str, &str)]) -> Result<String, String> {
         }
     }
     Ok(out.join(" "))
+}
+
+/// How a trace's answer is read, given whether it came as JSON: its format, and what unwraps
+/// its envelope.
+pub(crate) fn trace_answer(api: TempoApi, json: bool) -> (Format, Prepare) {
+    match (api, json) {
+        (TempoApi::V1, false) => (Format::OtlpProto, Ok),
+        (TempoApi::V2, false) => (Format::OtlpProto, v2_trace_field),
+        (TempoApi::V1, true) => (Format::OtlpJson, json_v1),
+        (TempoApi::V2, true) => (Format::OtlpJson, json_v2),
+    }
+}
+
+/// The trace ids of a search answer: `{"traces": [{"traceID": ...}, ...], ...}`.
+pub(crate) fn found_ids(
+    connection: &Connection,
+    url: &Url,
+    body: &[u8],
+) -> Result<Vec<String>, Error> {
+    #[derive(Deserialize)]
+    struct Found {
+        #[serde(default)]
+        traces: Vec<Summary>,
+    }
+    #[derive(Deserialize)]
+    struct Summary {
+        #[serde(rename = "traceID")]
+        trace_id: String,
+    }
+    let found: Found = connection.json(url, body)?;
+    Ok(found.traces.into_iter().map(|s| s.trace_id).collect())
 }
 
 /// v2's protobuf answer (`TraceByIDResponse`): its field 1, the `Trace`.

@@ -12,8 +12,7 @@ use std::time::SystemTime;
 use lightstep_analysis::Trace;
 use lightstep_analysis::read::Format;
 
-use crate::http::{Connection, Prepare};
-use crate::source::{normalize_id, one_trace};
+use crate::http::Connection;
 use crate::{Error, Search, SourceBuilder, TraceSource, Traces};
 
 /// Zipkin's v2 API (`http://zipkin:9411`).
@@ -50,44 +49,27 @@ impl SourceBuilder<Zipkin> {
 
 impl TraceSource for Zipkin {
     fn name(&self) -> String {
-        format!("zipkin {}", self.connection.base_shown())
+        self.connection.name()
     }
 
     async fn fetch(&self, trace_id: &str) -> Result<Trace, Error> {
-        let connection = &self.connection;
-        let id = normalize_id(connection.store, trace_id)?;
-        let url = connection.url(&format!("/api/v2/trace/{id}"), &[]);
-        let body = {
-            let _permit = connection.permit().await;
-            let response = connection.get(&url, "application/json", Some(&id)).await?;
-            connection
-                .body(&url, response, connection.max_trace_bytes, "the trace")
-                .await?
-        };
-        let prepare: Prepare = Ok;
-        let traces = connection
-            .parse(&url, body, Format::ZipkinJson, prepare)
-            .await?;
-        one_trace(traces, &id).ok_or_else(|| Error::TraceNotFound {
-            store: connection.store.to_owned(),
-            url: connection.show(&url),
-            trace_id: id,
-            message: "the answer holds no spans".into(),
-        })
+        self.connection
+            .fetch_trace(
+                trace_id,
+                |id| format!("/api/v2/trace/{id}"),
+                "application/json",
+                |_| (Format::ZipkinJson, Ok),
+            )
+            .await
     }
 
     fn search(&self, search: &Search) -> Traces {
         let connection = &self.connection;
-        let window = match search.window(connection.store, SystemTime::now()) {
-            Ok(window) => window,
-            Err(error) => return Traces::failed(error),
-        };
-        if search.traceql.is_some() {
-            return Traces::failed(Error::InvalidSearch {
-                store: connection.store.to_owned(),
-                reason: "TraceQL is Tempo's; search Zipkin by service, operation and tags".into(),
-            });
-        }
+        let window =
+            match search.window_without_traceql(connection.store, "Zipkin", SystemTime::now()) {
+                Ok(window) => window,
+                Err(error) => return Traces::failed(error),
+            };
         let mut params = Vec::new();
         if let Some(service) = &search.service {
             params.push(("serviceName", service.clone()));
@@ -115,14 +97,7 @@ impl TraceSource for Zipkin {
         params.push(("lookback", lookback.as_millis().max(1).to_string()));
         params.push(("limit", search.limit.to_string()));
         let url = connection.url("/api/v2/traces", &params);
-        let connection = Arc::clone(connection);
-        Traces::produced(1, move |out| async move {
-            let _permit = connection.permit().await;
-            let response = connection.get(&url, "application/json", None).await?;
-            connection
-                .stream(&url, response, Format::ZipkinJson, &out)
-                .await
-        })
+        connection.search_traces(url, Format::ZipkinJson, None)
     }
 
     fn concurrency(&self) -> usize {

@@ -3,6 +3,7 @@
 //! context at the bottom. Written here rather than with inferno, whose licence (CDDL-1.0) the
 //! project does not take (ADR 105); the output is static SVG with tooltips, no script.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -32,6 +33,10 @@ pub(crate) struct FlameFrame {
 /// A graph's heading, given its bottom frame's label and width with its descendants.
 pub(crate) type Heading = Box<dyn Fn(&str, f64) -> String>;
 
+/// The tooltip after a box's label, given the frames it draws (several when siblings read the
+/// same; `None` for the `all` frame) and its width with its descendants.
+pub(crate) type Detail = Box<dyn Fn(Option<&[usize]>, f64) -> String>;
+
 /// What to draw.
 pub(crate) struct Flame {
     pub(crate) title: String,
@@ -42,35 +47,84 @@ pub(crate) struct Flame {
     /// One graph per top-level frame, each as wide as the page, with this heading
     /// (`(label, inclusive width)` → text); otherwise one graph over an `all` frame.
     pub(crate) group_heading: Option<Heading>,
-    /// The tooltip after a frame's label, given the frame (`None` for the `all` frame) and
-    /// its width with its descendants (made safe here).
-    pub(crate) detail: Box<dyn Fn(Option<usize>, f64) -> String>,
+    /// The tooltip after a box's label (made safe here).
+    pub(crate) detail: Detail,
+}
+
+/// Frames as they are drawn: siblings that read the same are one box, as the folded output
+/// makes them one line (two contexts can read the same, ADR 105), and their children merge the
+/// same way below it.
+struct Boxes {
+    parent: Vec<Option<usize>>,
+    own: Vec<f64>,
+    /// The frames each box draws, in their order.
+    members: Vec<Vec<usize>>,
+    /// The frame whose label and fill the box shows: the widest of its own.
+    shown: Vec<usize>,
+}
+
+impl Boxes {
+    fn of(frames: &[FlameFrame]) -> Self {
+        let mut boxes = Self {
+            parent: Vec::new(),
+            own: Vec::new(),
+            members: Vec::new(),
+            shown: Vec::new(),
+        };
+        // Parents precede children, so a frame's parent has its box when the frame is met.
+        let mut box_of: Vec<usize> = Vec::with_capacity(frames.len());
+        let mut by_label: HashMap<(Option<usize>, &str), usize> = HashMap::new();
+        for (i, frame) in frames.iter().enumerate() {
+            let parent = frame.parent.filter(|&p| p < i).map(|p| box_of[p]);
+            let next = boxes.own.len();
+            let b = *by_label
+                .entry((parent, frame.label.as_str()))
+                .or_insert(next);
+            let own = frame.own.max(0.0);
+            if b == next {
+                boxes.parent.push(parent);
+                boxes.own.push(own);
+                boxes.members.push(vec![i]);
+                boxes.shown.push(i);
+            } else {
+                boxes.own[b] += own;
+                boxes.members[b].push(i);
+                if own > frames[boxes.shown[b]].own.max(0.0) {
+                    boxes.shown[b] = i;
+                }
+            }
+            box_of.push(b);
+        }
+        boxes
+    }
 }
 
 /// Writes the flame graph as SVG.
 pub(crate) fn write(out: &mut impl Write, flame: &Flame) -> io::Result<()> {
     let frames = &flame.frames;
-    let n = frames.len();
-    // Each frame's width including its descendants, and its children by label; parents
-    // precede children, so one backwards pass adds every subtree up.
-    let mut inclusive: Vec<f64> = frames.iter().map(|f| f.own.max(0.0)).collect();
+    let boxes = Boxes::of(frames);
+    let n = boxes.own.len();
+    let label = |b: usize| frames[boxes.shown[b]].label.as_str();
+    // Each box's width including its descendants, and its children by label; parents precede
+    // children, so one backwards pass adds every subtree up.
+    let mut inclusive: Vec<f64> = boxes.own.clone();
     let mut subtree: Vec<usize> = vec![1; n];
     for i in (0..n).rev() {
-        if let Some(p) = frames[i].parent.filter(|&p| p < i) {
+        if let Some(p) = boxes.parent[i] {
             inclusive[p] += inclusive[i];
             subtree[p] += subtree[i];
         }
     }
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut tops: Vec<usize> = Vec::new();
-    for (i, frame) in frames.iter().enumerate() {
-        match frame.parent.filter(|&p| p < i) {
+    for i in 0..n {
+        match boxes.parent[i] {
             Some(p) => children[p].push(i),
             None => tops.push(i),
         }
     }
     for list in children.iter_mut().chain(std::iter::once(&mut tops)) {
-        list.sort_by(|&a, &b| frames[a].label.cmp(&frames[b].label).then(a.cmp(&b)));
+        list.sort_by(|&a, &b| label(a).cmp(label(b)).then(a.cmp(&b)));
     }
 
     // Groups: (heading, the frames at its bottom row, whether an `all` frame is drawn).
@@ -82,7 +136,7 @@ pub(crate) fn write(out: &mut impl Write, flame: &Flame) -> io::Result<()> {
             by_size.sort_by(|&a, &b| inclusive[b].total_cmp(&inclusive[a]).then(a.cmp(&b)));
             more_groups = by_size.len().saturating_sub(MAX_GROUPS);
             for top in by_size.into_iter().take(MAX_GROUPS) {
-                let text = heading(&frames[top].label, inclusive[top]);
+                let text = heading(label(top), inclusive[top]);
                 groups.push((Some(text), vec![top]));
             }
         }
@@ -182,8 +236,8 @@ pub(crate) fn write(out: &mut impl Write, flame: &Flame) -> io::Result<()> {
             rect(&mut body, PAD, plot_w, 0, "all", &detail, "#d8d8d8");
         }
         for (i, x, w, depth) in placed {
-            let f = &frames[i];
-            let detail = (flame.detail)(Some(i), inclusive[i]);
+            let f = &frames[boxes.shown[i]];
+            let detail = (flame.detail)(Some(&boxes.members[i]), inclusive[i]);
             rect(&mut body, x, w, depth, &f.label, &detail, &f.fill);
         }
         y_top += heading_h + graph_h + 14.0;

@@ -75,37 +75,90 @@ pub(crate) fn wait_for(
     }
 }
 
+/// A running `lightstep dev` on ports the system picks on loopback, its standard output read
+/// line by line; killed if a test fails before it is stopped.
+pub(crate) struct Dev {
+    child: KillOnDrop,
+    rx: mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub(crate) seen: Vec<String>,
+}
+
+/// The addresses `lightstep dev` printed that it listens on.
+pub(crate) struct Listening {
+    pub(crate) grpc: String,
+    pub(crate) http: String,
+}
+
+impl Dev {
+    /// `lightstep dev --grpc 127.0.0.1:0 --http 127.0.0.1:0` and `args`, with nothing in the
+    /// environment but `env`.
+    pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = KillOnDrop(
+            Command::new(BIN)
+                .args(["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+                .args(args)
+                .env_clear()
+                .envs(env.iter().copied())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let rx = lines(&mut child.0);
+        Self {
+            child,
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for the line that says where it listens, and reads the addresses from it.
+    pub(crate) fn listening(&mut self) -> Listening {
+        let line = self.wait_for(|l| l.starts_with("lightstep dev: listening"));
+        Listening {
+            grpc: address(&line, "grpc"),
+            http: address(&line, "http"),
+        }
+    }
+
+    /// Waits for a line of standard output that `what` accepts.
+    pub(crate) fn wait_for(&mut self, what: impl Fn(&str) -> bool) -> String {
+        wait_for(&self.rx, &mut self.seen, what)
+    }
+
+    /// Stops it as a user does, with SIGTERM: it says so, and exits with success.
+    pub(crate) fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.wait_for(|l| l == "lightstep dev: stopped");
+        assert!(
+            self.child.0.wait().unwrap().success(),
+            "SIGTERM is a clean stop"
+        );
+    }
+}
+
 #[test]
 fn receives_from_the_python_sdk_prints_writes_and_stops_on_sigterm() {
     let Some(python) = peer_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("traces.jsonl");
     let svg_dir = dir.path().join("svg");
-    let mut child = Command::new(BIN)
-        .args([
-            "dev",
-            "--grpc",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
+    let mut dev = Dev::start(
+        &[
             "--idle",
             "300ms",
-        ])
-        .arg("--out")
-        .arg(&out_file)
-        .arg("--svg-dir")
-        .arg(&svg_dir)
-        .env_clear()
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = lines(&mut child);
-    let mut seen = Vec::new();
-    let listening = wait_for(&rx, &mut seen, |l| {
-        l.starts_with("lightstep dev: listening")
-    });
-    let grpc = address(&listening, "grpc");
-    let http = address(&listening, "http");
+            "--out",
+            out_file.to_str().unwrap(),
+            "--svg-dir",
+            svg_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let Listening { grpc, http } = dev.listening();
 
     let mut trace_ids = Vec::new();
     for (protocol, endpoint) in [("grpc", &grpc), ("http/protobuf", &http)] {
@@ -131,27 +184,16 @@ fn receives_from_the_python_sdk_prints_writes_and_stops_on_sigterm() {
         let report: serde_json::Value = serde_json::from_slice(&sent.stdout).unwrap();
         let trace_id = report["trace_id"].as_str().unwrap().to_owned();
         // Printed once idle: the tree's header line, then the critical path.
-        wait_for(&rx, &mut seen, |l| {
-            l.starts_with(&format!("trace {trace_id} (4 spans"))
-        });
-        wait_for(&rx, &mut seen, |l| {
-            l.contains(&trace_id) && l.contains("critical path")
-        });
+        dev.wait_for(|l| l.starts_with(&format!("trace {trace_id} (4 spans")));
+        dev.wait_for(|l| l.contains(&trace_id) && l.contains("critical path"));
         trace_ids.push(trace_id);
     }
-    let text = seen.join("\n");
+    let text = dev.seen.join("\n");
     assert!(
         text.contains("py-root [py-dev") && text.contains("py-child-1"),
         "{text}"
     );
-
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    wait_for(&rx, &mut seen, |l| l == "lightstep dev: stopped");
-    assert!(child.wait().unwrap().success(), "SIGTERM is a clean stop");
+    dev.stop();
 
     let written = std::fs::read_to_string(&out_file).unwrap();
     let objects: Vec<serde_json::Value> = written
@@ -325,32 +367,14 @@ pub(crate) fn post_json(http: &str, token: Option<&str>, body: &str) -> String {
 fn require_token_refuses_exports_without_it_and_says_so_without_printing_it() {
     const TOKEN: &str = "dev-token-4f1c-SECRET";
     let span = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"tokened"}}]},"scopeSpans":[{"scope":{"name":"t"},"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"GET /tokened","kind":2,"startTimeUnixNano":"1000000000","endTimeUnixNano":"2000000000"}]}]}]}"#;
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args([
-                "dev",
-                "--grpc",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--idle",
-                "200ms",
-                "--require-token",
-            ])
-            .env_clear()
-            // Padded, as a value pasted into an environment file may be: the configuration
-            // trims it, and so must the check.
-            .env("LS_ACCESS_TOKEN", format!(" {TOKEN}\n"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    // Padded, as a value pasted into an environment file may be: the configuration trims it,
+    // and so must the check.
+    let padded = format!(" {TOKEN}\n");
+    let mut dev = Dev::start(
+        &["--idle", "200ms", "--require-token"],
+        &[("LS_ACCESS_TOKEN", &padded)],
     );
-    let rx = lines(&mut child.0);
-    let mut seen = Vec::new();
-    let listening = wait_for(&rx, &mut seen, |l| {
-        l.starts_with("lightstep dev: listening")
-    });
-    let http = address(&listening, "http");
+    let Listening { http, .. } = dev.listening();
     assert!(
         post_json(&http, None, span).contains(" 401 "),
         "no token must be refused"
@@ -359,7 +383,7 @@ fn require_token_refuses_exports_without_it_and_says_so_without_printing_it() {
     // Reported as the receiver counts them: in one line, or in two if a look fell between them.
     let mut refused = 0;
     while refused < 2 {
-        let line = wait_for(&rx, &mut seen, |l| l.contains("refused"));
+        let line = dev.wait_for(|l| l.contains("refused"));
         let rest = line
             .strip_prefix("lightstep dev: refused ")
             .unwrap_or_else(|| panic!("{line}"));
@@ -372,13 +396,9 @@ fn require_token_refuses_exports_without_it_and_says_so_without_printing_it() {
     }
     assert_eq!(refused, 2);
     assert!(post_json(&http, Some(TOKEN), span).contains(" 200 "));
-    wait_for(&rx, &mut seen, |l| l.contains("GET /tokened"));
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    wait_for(&rx, &mut seen, |l| l == "lightstep dev: stopped");
-    assert!(child.0.wait().unwrap().success());
-    let all = seen.join("\n");
+    dev.wait_for(|l| l.contains("GET /tokened"));
+    dev.stop();
+    let all = dev.seen.join("\n");
     assert!(!all.contains("SECRET"), "the token was printed:\n{all}");
 
     // Without a token in the environment it says which variables it needs.
@@ -523,27 +543,20 @@ fn tls_exports_reach_dev_with_a_certificate_made_now() {
 
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = test_certificate(dir.path());
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args(["dev", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(["--idle", "200ms", "--tls-cert"])
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&key)
-            .env_clear()
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let mut dev = Dev::start(
+        &[
+            "--idle",
+            "200ms",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
     );
-    let rx = lines(&mut child.0);
-    let mut seen = Vec::new();
-    let listening = wait_for(&rx, &mut seen, |l| {
-        l.starts_with("lightstep dev: listening")
-    });
-    let grpc = address(&listening, "grpc");
-    let http = address(&listening, "http");
-    assert!(grpc.starts_with("https://127.0.0.1:"), "{listening}");
-    assert!(http.starts_with("https://127.0.0.1:"), "{listening}");
+    let Listening { grpc, http } = dev.listening();
+    assert!(grpc.starts_with("https://127.0.0.1:"), "{grpc}");
+    assert!(http.starts_with("https://127.0.0.1:"), "{http}");
 
     // The gRPC exporter is built on a Tokio runtime; it is shut down from this thread.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -566,13 +579,9 @@ fn tls_exports_reach_dev_with_a_certificate_made_now() {
         let name = format!("over TLS {protocol:?}");
         exporter.tracer().in_span(name.clone(), |_| {});
         exporter.shutdown_blocking().expect("delivered over TLS");
-        wait_for(&rx, &mut seen, |l| l.contains(&name));
+        dev.wait_for(|l| l.contains(&name));
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    wait_for(&rx, &mut seen, |l| l == "lightstep dev: stopped");
-    assert!(child.0.wait().unwrap().success());
+    dev.stop();
 
     // The certificate given as the key: refused, naming both files.
     let (status, stderr) = dev_with_closed_stdout(
@@ -623,33 +632,9 @@ fn http_get(base: &str, path: &str) -> (String, String) {
 #[test]
 fn dev_serves_the_explorer_with_each_trace_it_prints() {
     let span = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"explored"}}]},"scopeSpans":[{"scope":{"name":"t"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /explored","kind":2,"startTimeUnixNano":"1000000000","endTimeUnixNano":"2000000000","attributes":[{"key":"http.route","value":{"stringValue":"/explored"}}]}]}]}]}"#;
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args([
-                "dev",
-                "--grpc",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--idle",
-                "200ms",
-                "--ui",
-                "127.0.0.1:0",
-            ])
-            .env_clear()
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let rx = lines(&mut child.0);
-    let mut seen = Vec::new();
-    let listening = wait_for(&rx, &mut seen, |l| {
-        l.starts_with("lightstep dev: listening")
-    });
-    let http = address(&listening, "http");
-    let line = wait_for(&rx, &mut seen, |l| {
-        l.starts_with("lightstep dev: the trace explorer is at ")
-    });
+    let mut dev = Dev::start(&["--idle", "200ms", "--ui", "127.0.0.1:0"], &[]);
+    let Listening { http, .. } = dev.listening();
+    let line = dev.wait_for(|l| l.starts_with("lightstep dev: the trace explorer is at "));
     let url = line
         .trim_start_matches("lightstep dev: the trace explorer is at ")
         .to_owned();
@@ -661,18 +646,14 @@ fn dev_serves_the_explorer_with_each_trace_it_prints() {
     );
 
     assert!(post_json(&http, None, span).contains(" 200 "));
-    wait_for(&rx, &mut seen, |l| l.contains("GET /explored"));
+    dev.wait_for(|l| l.contains("GET /explored"));
     let (status, body) = http_get(&url, "/api/traces/5b8efff798038103d269b633813fc60c");
     assert!(status.contains(" 200 "), "{status}: {body}");
     assert!(
         body.contains("GET /explored") && body.contains("http.route"),
         "{body}"
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    wait_for(&rx, &mut seen, |l| l == "lightstep dev: stopped");
-    assert!(child.0.wait().unwrap().success());
+    dev.stop();
 
     // Only loopback, even when exports may come from other machines.
     let out = Command::new(BIN)
@@ -689,23 +670,7 @@ fn dev_serves_the_explorer_with_each_trace_it_prints() {
     );
 
     // --no-ui: no explorer, and no line about it.
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args([
-                "dev",
-                "--grpc",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--no-ui",
-            ])
-            .env_clear()
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let rx = lines(&mut child.0);
-    let mut seen = Vec::new();
-    wait_for(&rx, &mut seen, |l| l.starts_with("a trace is printed once"));
-    assert!(!seen.join("\n").contains("explorer"), "{seen:?}");
+    let mut dev = Dev::start(&["--no-ui"], &[]);
+    dev.wait_for(|l| l.starts_with("a trace is printed once"));
+    assert!(!dev.seen.join("\n").contains("explorer"), "{:?}", dev.seen);
 }

@@ -3,9 +3,9 @@
 //! clipboard) and 8-bit C1 sequences go through `lightstep dev`, `lightstep analyze --format
 //! text` (the table and the aggregate) and the errors that quote input, and come out escaped.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::dev::{KillOnDrop, address, lines, post_json, wait_for};
+use crate::dev::{Dev, Listening, post_json};
 use crate::{BIN, lightstep, stderr};
 
 /// Clears the screen, writes "evil" to the clipboard, and an 8-bit CSI: each escaped in JSON.
@@ -71,37 +71,14 @@ fn errors_that_quote_ids_from_the_input_escape_them() {
 
 #[test]
 fn dev_prints_received_names_escaped() {
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args([
-                "dev",
-                "--grpc",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--idle",
-                "200ms",
-            ])
-            .env_clear()
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let rx = lines(&mut child.0);
-    let mut seen = Vec::new();
-    let listening = wait_for(&rx, &mut seen, |l| {
-        l.starts_with("lightstep dev: listening")
-    });
-    let http = address(&listening, "http");
+    let mut dev = Dev::start(&["--idle", "200ms"], &[]);
+    let Listening { http, .. } = dev.listening();
     assert!(post_json(&http, None, &otlp_json()).contains(" 200 "));
-    wait_for(&rx, &mut seen, |l| l.contains("child"));
+    dev.wait_for(|l| l.contains("child"));
     // The critical-path table follows the tree.
-    wait_for(&rx, &mut seen, |l| l.contains("by service"));
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    wait_for(&rx, &mut seen, |l| l == "lightstep dev: stopped");
-    let all = seen.join("\n");
+    dev.wait_for(|l| l.contains("by service"));
+    dev.stop();
+    let all = dev.seen.join("\n");
     assert_no_controls("lightstep dev", &all);
     assert!(all.contains(NAME_SHOWN), "{all}");
     assert!(all.contains(r"child\u{1b}]0;title\u{7}"), "{all}");

@@ -5,6 +5,7 @@
 mod errors;
 mod fixtures;
 mod proxy;
+mod seeds;
 mod standin;
 mod stores;
 mod tls;
