@@ -35,8 +35,8 @@ pub const DEFAULT_MAX_SPANS: usize = 1_000_000;
 pub const DEFAULT_MAX_BYTES: usize = 512 << 20;
 /// Files up to this size keep their spans' details when read (see
 /// [`TraceStore::read_path`]): reading them that way holds the whole file and its details at
-/// once, several times what the analysis's readers hold.
-pub const DETAILED_FILE_BYTES: u64 = 32 << 20;
+/// once, five to ten times what the analysis's readers hold.
+pub const DETAILED_FILE_BYTES: u64 = 8 << 20;
 
 /// What the store charges per span beyond its text: the span in the analysis model, its
 /// details and the per-span arrays of a cached waterfall layout.
@@ -331,7 +331,8 @@ impl TraceStore {
     /// Reads every trace of a file (`-` for standard input) in any format `lightstep analyze`
     /// reads (detected from the content unless `format` is given), one at a time.
     ///
-    /// Files of up to [`DETAILED_FILE_BYTES`] keep their spans' details: OTLP files (JSON, JSON
+    /// Files of up to [`DETAILED_FILE_BYTES`] keep their spans' details, when they cannot hold
+    /// more spans than the store keeps (more than one per 32 bytes): OTLP files (JSON, JSON
     /// Lines or protobuf) are read as `lightstep dev` receives spans (attributes, events,
     /// links, resource and scope), Jaeger JSON files keep their tags, logs, `FOLLOWS_FROM`
     /// references and process tags, and Zipkin files their tags, annotations and endpoints.
@@ -339,7 +340,7 @@ impl TraceStore {
     ///
     /// Blocks while it reads: from async code, call it where blocking is allowed.
     pub fn read_path(&self, path: &Path, format: Option<Format>) -> Result<ReadStats> {
-        let small = small_file(path);
+        let small = small_file(path, self.limits().max_spans);
         if let Some(stats) = small
             .as_deref()
             .and_then(|text| self.read_otlp_with_details(text, format))
@@ -646,13 +647,25 @@ fn weigh_value(value: &Value) -> usize {
 
 /// The whole text of a regular file of up to [`DETAILED_FILE_BYTES`]; `None` for standard
 /// input, anything else or a larger file (which the analysis's readers then read as a stream).
-fn small_file(path: &Path) -> Option<Vec<u8>> {
+///
+/// Nor one that may hold more spans than the store keeps (`max_spans`): its details would be
+/// read for spans pushed out at once, and the file held whole, where the readers hold only what
+/// the store keeps.
+fn small_file(path: &Path, max_spans: usize) -> Option<Vec<u8>> {
     use std::io::Read as _;
+    // The fewest bytes a span takes in a file: a bare Zipkin span is about fifty, a protobuf
+    // one a little over thirty.
+    const MIN_SPAN_BYTES: u64 = 32;
     if path.as_os_str() == "-" {
         return None;
     }
     let file = std::fs::File::open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
+    let metadata = file.metadata().ok()?;
+    let most_spans = metadata.len() / MIN_SPAN_BYTES;
+    if !metadata.is_file()
+        || metadata.len() > DETAILED_FILE_BYTES
+        || most_spans > u64::try_from(max_spans).unwrap_or(u64::MAX)
+    {
         return None;
     }
     let mut text = Vec::new();
