@@ -42,7 +42,9 @@
 //! - A delivery processor of its own: ending a span never blocks; exports run on threads of
 //!   their own, so flush and shutdown work the same on multi-thread and current-thread runtimes
 //!   and outside any runtime; counters of spans exported, dropped and failed
-//!   ([`LightstepExporter::stats`]); a rate-limited `tracing` warning when spans are lost. Its
+//!   ([`LightstepExporter::stats`]); a rate-limited `tracing` warning when spans are lost, also
+//!   given to a hook of yours ([`LightstepExporterBuilder::on_export_error`]) or, with no hook
+//!   and no `tracing` subscriber, printed on stderr. Its
 //!   queue (`batch.max_queue_size`) is allocated when the pipeline starts, up to 131,072 spans
 //!   (about 360 bytes a span: 720 KiB for the default 2,048); a larger queue grows with use.
 //! - [`LightstepExporter::shutdown`] finishes within `shutdown_timeout` whatever the backend
@@ -86,7 +88,7 @@ pub use error::ExporterError;
 pub use pipeline::LightstepExporterBuilder;
 pub use propagation::{B3, Jaeger, OtTrace, Xray, build_propagator};
 pub use resource::{DISTRO_NAME, build_resource};
-pub use stats::ExportStats;
+pub use stats::{ExportFailure, ExportStats, FailureKind};
 pub use transport::ACCESS_TOKEN_HEADER;
 
 use crate::processor::{DeliveryProcessor, Settings, Transport};
@@ -199,7 +201,9 @@ impl LightstepExporter {
         transport: Option<Box<dyn Transport>>,
         extensions: pipeline::Extensions,
     ) -> Result<Self, ExporterError> {
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats::new(stats::Report::new(
+            extensions.on_export_error.clone(),
+        )));
         let resource = pipeline::resource(&config, &extensions);
         let limits = config.span_limits();
         let custom_sampler = extensions.sampler.as_ref().map(|s| format!("{s:?}"));
@@ -350,13 +354,13 @@ impl LightstepExporter {
     /// Returns [`ExporterError::Undelivered`] when spans were lost since the previous flush
     /// (dropped from a full queue, or failed to export); the pipeline keeps running.
     pub async fn force_flush(&self) -> Result<(), ExporterError> {
-        let this = self.detached();
+        let this = self.handles();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle
-                .spawn_blocking(move || this.flush_detached())
+                .spawn_blocking(move || this.flush())
                 .await
                 .unwrap_or_else(|_| Err(ExporterError::Sdk("the flush task panicked".into()))),
-            Err(_) => this.flush_detached(),
+            Err(_) => this.flush(),
         }
     }
 
@@ -380,13 +384,13 @@ impl LightstepExporter {
 
     /// [`LightstepExporter::shutdown_blocking`] without blocking an async worker thread.
     pub async fn shutdown(&self) -> Result<ExportStats, ExporterError> {
-        let this = self.detached();
+        let this = self.handles();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle
-                .spawn_blocking(move || this.shutdown_detached())
+                .spawn_blocking(move || this.shutdown())
                 .await
                 .unwrap_or_else(|_| Err(ExporterError::Sdk("the shutdown task panicked".into()))),
-            Err(_) => this.shutdown_detached(),
+            Err(_) => this.shutdown(),
         }
     }
 
@@ -417,8 +421,8 @@ impl LightstepExporter {
         }
     }
 
-    fn detached(&self) -> Detached {
-        Detached {
+    fn handles(&self) -> Handles {
+        Handles {
             provider: self.provider.clone(),
             stats: Arc::clone(&self.stats),
             config: self.config.clone(),
@@ -429,7 +433,7 @@ impl LightstepExporter {
 }
 
 /// What a blocking-pool thread needs to flush or shut down (all handles, no borrow).
-struct Detached {
+struct Handles {
     provider: SdkTracerProvider,
     stats: Arc<Stats>,
     config: LightstepConfig,
@@ -437,7 +441,7 @@ struct Detached {
     reported_losses: Arc<AtomicU64>,
 }
 
-impl Detached {
+impl Handles {
     fn into_exporter(self) -> LightstepExporter {
         LightstepExporter {
             provider: self.provider,
@@ -448,11 +452,11 @@ impl Detached {
         }
     }
 
-    fn flush_detached(self) -> Result<(), ExporterError> {
+    fn flush(self) -> Result<(), ExporterError> {
         self.into_exporter().force_flush_blocking()
     }
 
-    fn shutdown_detached(self) -> Result<ExportStats, ExporterError> {
+    fn shutdown(self) -> Result<ExportStats, ExporterError> {
         self.into_exporter().shutdown_blocking()
     }
 }
@@ -508,8 +512,10 @@ fn sampler(s: lightstep_config::Sampler) -> Sampler {
 ///
 /// To see the outcome, end it yourself: `guard.shutdown().await` in async code,
 /// `guard.shutdown_blocking()` in a synchronous `main`. Both return what could not be
-/// delivered. On drop, a failure is only logged through `tracing`, so it is silent without a
-/// subscriber.
+/// delivered. On drop, a failure is logged through `tracing` and reported as an
+/// [`ExportFailure`] of kind [`FailureKind::ShutDownOnDrop`]: to the hook of
+/// [`LightstepExporterBuilder::on_export_error`], or, without one and without a global
+/// `tracing` subscriber, on stderr.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the pipeline down"]
 pub struct ExporterGuard {
@@ -552,7 +558,10 @@ impl Drop for ExporterGuard {
         };
         match result {
             Ok(_) | Err(ExporterError::AlreadyShutDown) => {}
-            Err(e) => tracing::warn!(error = %e, "lightstep-rs: shutdown on drop"),
+            Err(e) => {
+                tracing::warn!(error = %e, "lightstep-rs: shutdown on drop");
+                exporter.stats.shut_down_on_drop(&e.to_string());
+            }
         }
     }
 }

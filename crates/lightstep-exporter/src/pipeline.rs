@@ -1,7 +1,8 @@
 //! The extension points of the pipeline: a sampler, span processors and exporters, resource
-//! attributes and detectors, and an id generator chosen in code. They live here, apart from
-//! the configuration, because they are code (trait objects), not settings: nothing in the
-//! environment or a file can name them. See `docs/adr/012-extensible-pipeline.md`.
+//! attributes and detectors, an id generator, and the hook for export failures, chosen in
+//! code. They live here, apart from the configuration, because they are code (trait objects
+//! and closures), not settings: nothing in the environment or a file can name them. See
+//! `docs/adr/012-extensible-pipeline.md` and `docs/adr/014-one-way-in.md`.
 
 use std::fmt;
 
@@ -13,7 +14,8 @@ use opentelemetry_sdk::trace::{
     TracerProviderBuilder,
 };
 
-use crate::{ExporterError, LightstepExporter};
+use crate::stats::FailureHook;
+use crate::{ExportFailure, ExporterError, LightstepExporter};
 
 /// A change to the SDK's provider builder that the pipeline applies after its own settings.
 type ProviderStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>;
@@ -27,6 +29,7 @@ pub(crate) struct Extensions {
     /// In the order they were added: a later one's attributes win.
     pub(crate) resources: Vec<Resource>,
     pub(crate) detectors: Vec<Box<dyn ResourceDetector>>,
+    pub(crate) on_export_error: Option<FailureHook>,
 }
 
 /// Builds a [`LightstepExporter`] from a configuration plus extensions of your own.
@@ -118,6 +121,36 @@ impl LightstepExporterBuilder {
         self
     }
 
+    /// Calls `hook` when spans do not reach the backend: an export that failed (for good, or to
+    /// be retried), spans the backend rejected, spans dropped from a full queue. At most one
+    /// call of each kind every ten seconds, as the `tracing` warnings (which are still
+    /// logged); [`ExportFailure::total`] counts what came in between. It never receives the
+    /// access token or a header value.
+    ///
+    /// Without a hook, a failure goes to `tracing` as a warning and, when no global `tracing`
+    /// subscriber is installed, also to stderr as one line starting `lightstep-rs: `: a hook
+    /// replaces that line. The hook runs on the pipeline's export thread, or, for a full
+    /// queue, on the application's thread that ended the span: keep it short, and never block
+    /// in it. A panic in it is caught.
+    ///
+    /// ```no_run
+    /// use lightstep_exporter::{LightstepConfig, LightstepExporter};
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let exporter = LightstepExporter::builder(LightstepConfig::from_env()?)
+    ///     .on_export_error(|failure| eprintln!("telemetry: {failure}"))
+    ///     .build()?;
+    /// # drop(exporter);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_export_error(
+        mut self,
+        hook: impl Fn(&ExportFailure) + Send + Sync + 'static,
+    ) -> Self {
+        self.extensions.on_export_error = Some(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Builds the pipeline. It does not install itself globally: call
     /// [`LightstepExporter::install_global`] for that.
     pub fn build(self) -> Result<LightstepExporter, ExporterError> {
@@ -136,6 +169,10 @@ impl fmt::Debug for LightstepExporterBuilder {
                 &self.extensions.provider.len(),
             )
             .field("resource_detectors", &self.extensions.detectors.len())
+            .field(
+                "on_export_error",
+                &self.extensions.on_export_error.as_ref().map(|_| "hook"),
+            )
             .finish_non_exhaustive()
     }
 }
