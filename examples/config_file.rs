@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
         };
         println!(
             "effective configuration (token redacted):\n{}",
-            demo.exporter().config().effective()
+            demo.pipeline().config().effective()
         );
 
         let tracing = LightstepTracing::global();

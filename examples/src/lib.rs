@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use lightstep::config::{ConfigError, EnvSnapshot, Protocol, Source};
 use lightstep::receiver::{Receiver, RunningReceiver};
 pub use lightstep::receiver::{write_report, write_tree};
-use lightstep::{ConfigBuilder, ExporterGuard, LightstepConfig, LightstepExporter};
+use lightstep::{ConfigBuilder, LightstepConfig, Pipeline, PipelineGuard};
 
 pub use lightstep;
 
@@ -68,7 +68,7 @@ pub fn configured_destination(builder: &ConfigBuilder) -> Result<Option<String>,
 /// or to an embedded receiver.
 #[derive(Debug)]
 pub struct Demo {
-    guard: ExporterGuard,
+    guard: PipelineGuard,
     receiver: Option<RunningReceiver>,
     destination: Destination,
 }
@@ -123,7 +123,7 @@ impl Demo {
     }
 
     /// The pipeline: its tracer, tracer provider, configuration and counters.
-    pub fn exporter(&self) -> &LightstepExporter {
+    pub fn pipeline(&self) -> &Pipeline {
         &self.guard
     }
 
@@ -160,12 +160,12 @@ impl Demo {
         let target = match &destination {
             Destination::Configured(endpoint) | Destination::Embedded(endpoint) => endpoint.clone(),
         };
-        // The exporter's own `shutdown` (not the guard's, which consumes it) so that the final
+        // The pipeline's own `shutdown` (not the guard's, which consumes it) so that the final
         // counters can be read afterwards: a `Deadline` error reports the spans still pending
         // at that moment, not how many never arrived.
-        let exporter = guard.exporter();
-        let result = exporter.shutdown().await;
-        let stats = exporter.stats();
+        let pipeline = guard.pipeline();
+        let result = pipeline.shutdown().await;
+        let stats = pipeline.stats();
         let delivered = match result {
             Ok(stats) => {
                 println!(

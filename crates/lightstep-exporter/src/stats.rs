@@ -1,6 +1,6 @@
 //! Counters of what happened to the spans, readable at run time, and the reports of losses as
 //! they happen: a `tracing` warning, plus the application's hook
-//! ([`LightstepExporterBuilder::on_export_error`](crate::LightstepExporterBuilder::on_export_error))
+//! ([`PipelineBuilder::on_export_error`](crate::PipelineBuilder::on_export_error))
 //! or, with neither a hook nor a `tracing` subscriber to see the warning, one line on stderr, so
 //! that a failing export never goes unseen. See `docs/adr/014-one-way-in.md`.
 
@@ -262,7 +262,7 @@ impl Stats {
 }
 
 /// Spans that did not reach the backend, as the pipeline reports them to the hook given to
-/// [`LightstepExporterBuilder::on_export_error`](crate::LightstepExporterBuilder::on_export_error)
+/// [`PipelineBuilder::on_export_error`](crate::PipelineBuilder::on_export_error)
 /// (or on stderr, with no hook and no global `tracing` subscriber). At most one report of each
 /// kind every ten seconds (drops; failures and retries; rejections), as the `tracing` warnings:
 /// `total` counts those in between too.

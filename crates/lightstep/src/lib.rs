@@ -99,8 +99,8 @@ pub use lightstep_query::LightstepPerformance;
 
 #[cfg(feature = "exporter")]
 pub use lightstep_exporter::{
-    ExportFailure, ExporterError, ExporterGuard, FailureKind, LightstepExporter,
-    LightstepExporterBuilder,
+    ExportFailure, ExporterError, FailureKind, LightstepExporter, Pipeline, PipelineBuilder,
+    PipelineGuard,
 };
 
 /// The OpenTelemetry SDK the pipeline is built on, for the types its extensions implement or
@@ -128,7 +128,7 @@ pub use lightstep_exporter::opentelemetry_sdk;
 /// [`Builder::on_export_error`] says.
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
-pub fn init() -> Result<ExporterGuard, ExporterError> {
+pub fn init() -> Result<PipelineGuard, ExporterError> {
     builder().init()
 }
 
@@ -158,10 +158,10 @@ pub fn builder() -> Builder {
 
 /// A change to the pipeline's builder, applied when [`Builder::init`] has the configuration.
 #[cfg(feature = "exporter")]
-type Extension = Box<dyn FnOnce(LightstepExporterBuilder) -> LightstepExporterBuilder>;
+type Extension = Box<dyn FnOnce(PipelineBuilder) -> PipelineBuilder>;
 
 /// What [`builder`] returns: the settings of [`ConfigBuilder`] (the same methods, which
-/// override the environment and the file), the extensions of [`LightstepExporterBuilder`]
+/// override the environment and the file), the extensions of [`PipelineBuilder`]
 /// (a sampler, span processors and exporters, resource attributes and detectors, an id
 /// generator, the hook for failed exports), and, with the `tracing` feature, the `tracing`
 /// layer. [`Builder::init`] builds and installs it all.
@@ -208,17 +208,14 @@ impl std::fmt::Debug for Builder {
 impl Builder {
     lightstep_config::config_setters!(forward config);
 
-    fn extend(
-        mut self,
-        step: impl FnOnce(LightstepExporterBuilder) -> LightstepExporterBuilder + 'static,
-    ) -> Self {
+    fn extend(mut self, step: impl FnOnce(PipelineBuilder) -> PipelineBuilder + 'static) -> Self {
         self.pipeline.push(Box::new(step));
         self
     }
 
     /// Samples with `sampler` instead of the configured sampler: `OTEL_TRACES_SAMPLER` and
     /// `OTEL_TRACES_SAMPLER_ARG` (and the file's sampler) are then ignored. See
-    /// [`LightstepExporterBuilder::with_sampler`].
+    /// [`PipelineBuilder::with_sampler`].
     pub fn with_sampler(
         self,
         sampler: impl opentelemetry_sdk::trace::ShouldSample + 'static,
@@ -227,7 +224,7 @@ impl Builder {
     }
 
     /// Adds a span processor beside the OTLP one. See
-    /// [`LightstepExporterBuilder::with_span_processor`].
+    /// [`PipelineBuilder::with_span_processor`].
     pub fn with_span_processor(
         self,
         processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static,
@@ -236,7 +233,7 @@ impl Builder {
     }
 
     /// Adds an exporter beside the OTLP one, behind the SDK's batch processor. See
-    /// [`LightstepExporterBuilder::with_span_exporter`].
+    /// [`PipelineBuilder::with_span_exporter`].
     pub fn with_span_exporter(
         self,
         exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
@@ -245,13 +242,13 @@ impl Builder {
     }
 
     /// Adds the attributes of `resource` to the Resource of every span; the configuration
-    /// wins over them. See [`LightstepExporterBuilder::with_resource`].
+    /// wins over them. See [`PipelineBuilder::with_resource`].
     pub fn with_resource(self, resource: opentelemetry_sdk::Resource) -> Self {
         self.extend(move |p| p.with_resource(resource))
     }
 
     /// Adds a resource detector, run once when the pipeline is built. See
-    /// [`LightstepExporterBuilder::with_resource_detector`].
+    /// [`PipelineBuilder::with_resource_detector`].
     pub fn with_resource_detector(
         self,
         detector: impl opentelemetry_sdk::resource::ResourceDetector + 'static,
@@ -260,7 +257,7 @@ impl Builder {
     }
 
     /// Makes trace and span ids with `generator`. See
-    /// [`LightstepExporterBuilder::with_id_generator`].
+    /// [`PipelineBuilder::with_id_generator`].
     pub fn with_id_generator(
         self,
         generator: impl opentelemetry_sdk::trace::IdGenerator + 'static,
@@ -274,7 +271,7 @@ impl Builder {
     ///
     /// Without a hook, failures are `tracing` warnings and, when no global `tracing`
     /// subscriber is installed, one line on stderr each, at most one of each kind every ten
-    /// seconds. See [`LightstepExporterBuilder::on_export_error`] and `docs/exporter.md`.
+    /// seconds. See [`PipelineBuilder::on_export_error`] and `docs/exporter.md`.
     pub fn on_export_error(
         self,
         hook: impl Fn(&lightstep_exporter::ExportFailure) + Send + Sync + 'static,
@@ -306,7 +303,7 @@ impl Builder {
     /// Builds the configuration and the pipeline, installs the global tracer provider and
     /// propagator (and the `tracing` subscriber, if asked for), and returns the guard: see
     /// [`init`]. On an error nothing is installed.
-    pub fn init(self) -> Result<ExporterGuard, ExporterError> {
+    pub fn init(self) -> Result<PipelineGuard, ExporterError> {
         // Before anything is built: a bad RUST_LOG leaves nothing behind.
         #[cfg(feature = "tracing")]
         let filter = if self.tracing_layer {
@@ -318,7 +315,7 @@ impl Builder {
         for warning in &warnings {
             tracing::warn!(target: "lightstep", "{warning}");
         }
-        let mut pipeline = LightstepExporter::builder(config?);
+        let mut pipeline = Pipeline::builder(config?);
         for extend in self.pipeline {
             pipeline = extend(pipeline);
         }

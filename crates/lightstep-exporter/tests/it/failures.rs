@@ -1,5 +1,5 @@
 //! Failed exports reach the application: through the hook of
-//! `LightstepExporterBuilder::on_export_error`, and, with no hook and no `tracing` subscriber,
+//! `PipelineBuilder::on_export_error`, and, with no hook and no `tracing` subscriber,
 //! on stderr. Against the real receiver refusing the token or every request; never a secret
 //! in what is reported.
 
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lightstep_config::{EnvSnapshot, Protocol};
-use lightstep_exporter::{ExportFailure, FailureKind, LightstepExporter};
+use lightstep_exporter::{ExportFailure, FailureKind, Pipeline};
 use opentelemetry::trace::Tracer as _;
 
 use crate::{config_for, endpoint, receiver};
@@ -50,7 +50,7 @@ async fn the_hook_hears_of_a_refused_export_without_its_secrets() {
             .build()
             .unwrap();
         let (seen, hook) = recording();
-        let exporter = LightstepExporter::builder(config)
+        let exporter = Pipeline::builder(config)
             .on_export_error(hook)
             .build()
             .unwrap();
@@ -94,7 +94,7 @@ async fn the_hook_hears_of_an_export_to_be_retried() {
         .build()
         .unwrap();
     let (seen, hook) = recording();
-    let exporter = LightstepExporter::builder(config)
+    let exporter = Pipeline::builder(config)
         .on_export_error(hook)
         .build()
         .unwrap();
@@ -136,7 +136,7 @@ fn without_a_hook_or_a_subscriber_failures_reach_stderr() {
             .with_header("x-team", HEADER_VALUE)
             .build()
             .unwrap();
-        let mut builder = LightstepExporter::builder(config);
+        let mut builder = Pipeline::builder(config);
         if env.get(HOOKED).is_some() {
             builder = builder.on_export_error(|_| {});
         }

@@ -358,3 +358,35 @@ fn the_tracing_layer_honours_rust_log_and_refuses_a_bad_one() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The original design's names still compile and work: `LightstepConfig`,
+/// `LightstepExporter::new(config)`, `tracer()`, and the deprecated `otlp_endpoint()`, which
+/// returns the traces endpoint.
+#[test]
+fn the_original_designs_names_still_work() {
+    use lightstep::{LightstepConfig, LightstepExporter};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(lightstep_receiver::Receiver::builder().start())
+        .unwrap();
+    let config = LightstepConfig::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_otlp_endpoint(receiver.http_endpoint())
+        .with_protocol(lightstep::config::Protocol::HttpProtobuf)
+        .with_service_name("original-design")
+        .build()
+        .unwrap();
+    #[allow(deprecated)]
+    let endpoint = config.otlp_endpoint().as_str().to_owned();
+    assert_eq!(endpoint, config.traces_endpoint().as_str());
+    assert!(endpoint.ends_with("/v1/traces"), "{endpoint}");
+    let exporter: LightstepExporter = LightstepExporter::new(config).unwrap();
+    exporter.tracer().in_span("named-as-designed", |_| {});
+    let stats = exporter.shutdown_blocking().expect("delivered");
+    assert_eq!(stats.exported, 1);
+    let spans = runtime
+        .block_on(receiver.wait_for_spans(1, Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(spans[0].name(), "named-as-designed");
+}
