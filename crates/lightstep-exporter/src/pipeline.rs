@@ -123,7 +123,8 @@ impl PipelineBuilder {
 
     /// Calls `hook` when spans do not reach the backend: an export that failed (for good, or to
     /// be retried), spans the backend rejected, spans dropped from a full queue. At most one
-    /// call of each kind every ten seconds, as the `tracing` warnings (which are still
+    /// call every ten seconds for each of drops, failed exports (for good or to be retried) and
+    /// rejections, as the `tracing` warnings (which are still
     /// logged); [`ExportFailure::total`] counts what came in between. It never receives the
     /// access token or a header value.
     ///

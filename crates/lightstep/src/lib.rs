@@ -39,7 +39,8 @@
 //!
 //! Exports that fail while the pipeline runs are `tracing` warnings; with no hook
 //! ([`Builder::on_export_error`]) and no `tracing` subscriber, they are also printed on stderr,
-//! one line each, at most one of each kind every ten seconds.
+//! one line each, at most one every ten seconds for each of drops, failed exports and
+//! rejections.
 //!
 //! # Features
 //!
@@ -270,8 +271,8 @@ impl Builder {
     /// everything), with a report that never holds the token or a header value.
     ///
     /// Without a hook, failures are `tracing` warnings and, when no global `tracing`
-    /// subscriber is installed, one line on stderr each, at most one of each kind every ten
-    /// seconds. See [`PipelineBuilder::on_export_error`] and `docs/exporter.md`.
+    /// subscriber is installed, one line on stderr each, at most one every ten seconds for each
+    /// of drops, failed exports and rejections. See [`PipelineBuilder::on_export_error`] and `docs/exporter.md`.
     pub fn on_export_error(
         self,
         hook: impl Fn(&lightstep_exporter::ExportFailure) + Send + Sync + 'static,
