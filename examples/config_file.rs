@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
         println!("== {}", file.display());
         // `with_file` names the file in code; `LIGHTSTEP_CONFIG_FILE` does the same from the
         // environment.
-        let demo = match Demo::start(lightstep::builder().with_file(&file)).await {
+        let demo = match Demo::start(lightstep::LightstepConfig::builder().with_file(&file)).await {
             Ok(demo) => demo,
             Err(error) => {
                 eprintln!("error: {}", chain(&*error));
@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
         };
         println!(
             "effective configuration (token redacted):\n{}",
-            demo.exporter().config().effective()
+            demo.pipeline().config().effective()
         );
 
         let tracing = LightstepTracing::global();

@@ -73,7 +73,7 @@ async fn main() -> ExitCode {
 
     // What the backend sees about this process: the Resource of a received span.
     if let Some(receiver) = demo.receiver() {
-        if let Err(error) = demo.exporter().force_flush().await {
+        if let Err(error) = demo.pipeline().force_flush().await {
             eprintln!("error: {}", chain(&error));
         }
         if let Some(span) = receiver.spans().first() {

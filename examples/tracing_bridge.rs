@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
     };
     // The bridge: `tracing` spans go to the same pipeline as the helpers' spans.
     let subscriber = tracing_subscriber::registry().with(lightstep::instrument::tracing_layer(
-        demo.exporter().tracer(),
+        demo.pipeline().tracer(),
     ));
     if let Err(error) = tracing::subscriber::set_global_default(subscriber) {
         eprintln!("error: {error}");

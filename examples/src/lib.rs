@@ -4,7 +4,7 @@
 //! destination (an access token, so Lightstep's public ingest, or an endpoint such as a
 //! Collector, from `LIGHTSTEP_ACCESS_TOKEN`/`LS_ACCESS_TOKEN`,
 //! `OTEL_EXPORTER_OTLP_ENDPOINT`/`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, a file or code), the
-//! spans go there, exactly as `lightstep::init_with` would send them. When it names none, an
+//! spans go there, exactly as `lightstep::builder()....init()` would send them. When it names none, an
 //! embedded OTLP receiver (`lightstep-receiver`) starts in-process on 127.0.0.1 and takes the
 //! backend's place, so the example works with no account and no network. [`Demo::finish`]
 //! shuts the pipeline down, says what was delivered or what was not, and, with the embedded
@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use lightstep::config::{ConfigError, EnvSnapshot, Protocol, Source};
 use lightstep::receiver::{Receiver, RunningReceiver};
 pub use lightstep::receiver::{write_report, write_tree};
-use lightstep::{ConfigBuilder, ExporterGuard, LightstepExporter};
+use lightstep::{ConfigBuilder, LightstepConfig, Pipeline, PipelineGuard};
 
 pub use lightstep;
 
@@ -32,7 +32,7 @@ pub const TRACES_SHOWN: usize = 5;
 /// A configuration builder reading the process environment once (through [`EnvSnapshot`]),
 /// with `service` as the service name unless the environment or a file names one.
 pub fn config_builder(service: &str) -> ConfigBuilder {
-    lightstep::builder()
+    LightstepConfig::builder()
         .with_env(EnvSnapshot::from_process())
         .with_default_service_name(service)
 }
@@ -68,7 +68,7 @@ pub fn configured_destination(builder: &ConfigBuilder) -> Result<Option<String>,
 /// or to an embedded receiver.
 #[derive(Debug)]
 pub struct Demo {
-    guard: ExporterGuard,
+    guard: PipelineGuard,
     receiver: Option<RunningReceiver>,
     destination: Destination,
 }
@@ -76,7 +76,8 @@ pub struct Demo {
 impl Demo {
     /// Chooses the destination (see [`configured_destination`]), starts the embedded receiver
     /// if it is needed, builds the pipeline and installs it as the global tracer provider and
-    /// propagator (what `lightstep::init_with` does). Prints one line saying where spans go.
+    /// propagator (what `lightstep::builder()....init()` does). Prints one line saying where
+    /// spans go.
     ///
     /// Must run inside a Tokio runtime (the receiver runs on it).
     pub async fn start(builder: ConfigBuilder) -> Result<Self, Box<dyn StdError>> {
@@ -101,7 +102,7 @@ impl Demo {
                 (builder, Some(receiver), Destination::Embedded(endpoint))
             }
         };
-        let guard = lightstep::init_with(builder)?;
+        let guard = lightstep::Builder::from(builder).init()?;
         match &destination {
             Destination::Configured(endpoint) => println!(
                 "sending spans of service `{}` to {endpoint} ({})",
@@ -122,7 +123,7 @@ impl Demo {
     }
 
     /// The pipeline: its tracer, tracer provider, configuration and counters.
-    pub fn exporter(&self) -> &LightstepExporter {
+    pub fn pipeline(&self) -> &Pipeline {
         &self.guard
     }
 
@@ -159,12 +160,12 @@ impl Demo {
         let target = match &destination {
             Destination::Configured(endpoint) | Destination::Embedded(endpoint) => endpoint.clone(),
         };
-        // The exporter's own `shutdown` (not the guard's, which consumes it) so that the final
+        // The pipeline's own `shutdown` (not the guard's, which consumes it) so that the final
         // counters can be read afterwards: a `Deadline` error reports the spans still pending
         // at that moment, not how many never arrived.
-        let exporter = guard.exporter();
-        let result = exporter.shutdown().await;
-        let stats = exporter.stats();
+        let pipeline = guard.pipeline();
+        let result = pipeline.shutdown().await;
+        let stats = pipeline.stats();
         let delivered = match result {
             Ok(stats) => {
                 println!(

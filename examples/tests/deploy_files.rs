@@ -38,7 +38,7 @@ fn str_of<'a>(value: &'a Yaml, what: &str) -> &'a str {
 /// error or warning.
 fn config_from(vars: &[(String, String)], origin: &str) -> LightstepConfig {
     let env: EnvSnapshot = vars.iter().cloned().collect();
-    let config = lightstep::builder()
+    let config = LightstepConfig::builder()
         .with_env(env)
         .build()
         .unwrap_or_else(|e| panic!("{origin}: the service would refuse its configuration: {e}"));

@@ -72,231 +72,242 @@ pub struct ConfigBuilder {
     no_proxy: Option<String>,
 }
 
+/// The setters of [`ConfigBuilder`], written once. `ConfigBuilder` defines them from this list
+/// (`config_setters!(define)`); the facade's builder, `lightstep::Builder`, forwards each one to
+/// the `ConfigBuilder` it holds (`config_setters!(forward field)`), with the same signature and
+/// documentation, so that a setting added here reaches both. Not API: may change at any time.
+/// See `docs/adr/014-one-way-in.md`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! config_setters {
+    ($($mode:tt)*) => {
+        $crate::__config_setter_items! { [$($mode)*]
+        /// Uses this snapshot instead of the process environment. Tests fill one by hand;
+        /// `EnvSnapshot::empty()` ignores the environment altogether.
+        fn with_env(self, env: $crate::EnvSnapshot) {
+            self.env = Some(env);
+        }
+
+        /// Reads this configuration file (TOML, YAML or JSON, by extension). Overrides
+        /// `LIGHTSTEP_CONFIG_FILE`.
+        fn with_file(self, path: impl Into<::std::path::PathBuf>) {
+            self.file = Some(path.into());
+        }
+
+        /// The access token. Overrides `LIGHTSTEP_ACCESS_TOKEN`, `LS_ACCESS_TOKEN` and a
+        /// `lightstep-access-token` in `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`.
+        fn with_access_token(self, token: impl Into<$crate::SecretString>) {
+            self.access_token = Some(token.into());
+        }
+
+        /// The OTLP endpoint (`host:port` or a URL; for HTTP, `/v1/traces` is appended). Overrides
+        /// `OTEL_EXPORTER_OTLP_ENDPOINT` and, being code, the environment's traces endpoint too.
+        fn with_otlp_endpoint(self, endpoint: impl Into<String>) {
+            self.otlp_endpoint = Some(EndpointText(endpoint.into()));
+        }
+
+        /// The full traces endpoint, used as given. Overrides `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+        fn with_traces_endpoint(self, endpoint: impl Into<String>) {
+            self.traces_endpoint = Some(EndpointText(endpoint.into()));
+        }
+
+        /// The transport. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`.
+        fn with_protocol(self, protocol: $crate::Protocol) {
+            self.protocol = Some(protocol);
+        }
+
+        /// Lightstep's ingest region, used when no endpoint is set. Overrides `LIGHTSTEP_REGION`.
+        fn with_region(self, region: $crate::Region) {
+            self.region = Some(region);
+        }
+
+        /// `service.name`. Overrides `OTEL_SERVICE_NAME`, `LS_SERVICE_NAME` and `service.name` in
+        /// `OTEL_RESOURCE_ATTRIBUTES`.
+        fn with_service_name(self, name: impl Into<String>) {
+            self.service_name = Some(name.into());
+        }
+
+        /// A fallback `service.name`: used only when neither the environment (`OTEL_SERVICE_NAME`,
+        /// `LS_SERVICE_NAME`, `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) nor the file sets one.
+        /// It replaces the built-in `rust-service`, which is what an application usually wants:
+        /// its own name by default, overridable by whoever deploys it.
+        fn with_default_service_name(self, name: impl Into<String>) {
+            self.default_service_name = Some(name.into());
+        }
+
+        /// `service.version`. Overrides `LS_SERVICE_VERSION` and `service.version` in
+        /// `OTEL_RESOURCE_ATTRIBUTES`.
+        fn with_service_version(self, version: impl Into<String>) {
+            self.service_version = Some(version.into());
+        }
+
+        /// `deployment.environment.name`. Overrides the same key in `OTEL_RESOURCE_ATTRIBUTES`.
+        fn with_deployment_environment(self, environment: impl Into<String>) {
+            self.deployment_environment = Some(environment.into());
+        }
+
+        /// An extra header on every export request. Overrides the same header in
+        /// `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`.
+        fn with_header(self, name: impl Into<String>, value: impl Into<$crate::SecretString>) {
+            self.headers.push((name.into(), value.into()));
+        }
+
+        /// A resource attribute. Overrides the same key in `OTEL_RESOURCE_ATTRIBUTES`.
+        fn with_resource_attribute(self, key: impl Into<String>, value: impl Into<String>) {
+            self.resource_attributes.push((key.into(), value.into()));
+        }
+
+        /// The export timeout. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`.
+        fn with_timeout(self, timeout: ::std::time::Duration) {
+            self.timeout = Some(timeout);
+        }
+
+        /// Request compression. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION`.
+        fn with_compression(self, compression: $crate::Compression) {
+            self.compression = Some(compression);
+        }
+
+        /// A PEM file of extra trusted CA certificates. Overrides
+        /// `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`.
+        fn with_ca_file(self, path: impl Into<::std::path::PathBuf>) {
+            self.ca_file = Some(path.into());
+        }
+
+        /// A client certificate and key (PEM) for mutual TLS. Overrides
+        /// `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` and `..._CLIENT_KEY`.
+        fn with_client_identity(self, certificate: impl Into<::std::path::PathBuf>, key: impl Into<::std::path::PathBuf>) {
+            self.client_certificate = Some(certificate.into());
+            self.client_key = Some(key.into());
+        }
+
+        /// Plaintext for schemeless endpoints, and permission to send the token and the headers
+        /// (every value a secret) in plaintext to a host that is not loopback. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]INSECURE`.
+        fn with_insecure(self, insecure: bool) {
+            self.insecure = Some(insecure);
+        }
+
+        /// Spans held before new ones are dropped (at least 1; `build` refuses 0). Overrides
+        /// `OTEL_BSP_MAX_QUEUE_SIZE`.
+        /// lightstep-exporter allocates a queue of up to 131,072 spans when the pipeline starts
+        /// (about 360 bytes a span, as the SDK's batch processor does); a larger queue grows with
+        /// what it holds.
+        fn with_max_queue_size(self, size: usize) {
+            self.max_queue_size = Some(size);
+        }
+
+        /// Spans in one export request (at least 1, at most the queue size; `build` refuses
+        /// others). Overrides `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+        fn with_max_export_batch_size(self, size: usize) {
+            self.max_export_batch_size = Some(size);
+        }
+
+        /// The longest a span waits before its batch is sent. Overrides `OTEL_BSP_SCHEDULE_DELAY`.
+        fn with_scheduled_delay(self, delay: ::std::time::Duration) {
+            self.scheduled_delay = Some(delay);
+        }
+
+        /// The longest one batch export may take, its retries included; a batch still failing then
+        /// goes back to the queue while it has room. Overrides `OTEL_BSP_EXPORT_TIMEOUT`.
+        fn with_export_timeout(self, timeout: ::std::time::Duration) {
+            self.export_timeout = Some(timeout);
+        }
+
+        /// Export requests in flight at once (at least 1; `build` refuses 0). Overrides
+        /// `OTEL_BSP_MAX_CONCURRENT_EXPORTS`.
+        fn with_max_concurrent_exports(self, n: usize) {
+            self.max_concurrent_exports = Some(n);
+        }
+
+        /// The propagators; empty for none. Overrides `OTEL_PROPAGATORS`.
+        fn with_propagators(self, propagators: impl IntoIterator<Item = $crate::Propagator>) {
+            self.propagators = Some(propagators.into_iter().collect());
+        }
+
+        /// Span and attribute limits. Overrides the `OTEL_*_LIMIT` variables.
+        fn with_span_limits(self, limits: $crate::SpanLimits) {
+            self.span_limits = Some(limits);
+        }
+
+        /// Turns the SDK off: a working no-op pipeline. Overrides `OTEL_SDK_DISABLED`.
+        fn with_sdk_disabled(self, disabled: bool) {
+            self.sdk_disabled = Some(disabled);
+        }
+
+        /// Where spans go. Overrides `OTEL_TRACES_EXPORTER`.
+        fn with_traces_exporter(self, exporter: $crate::TracesExporter) {
+            self.traces_exporter = Some(exporter);
+        }
+
+        /// How long flushing and shutting down may take in all. Overrides
+        /// `LIGHTSTEP_SHUTDOWN_TIMEOUT`.
+        fn with_shutdown_timeout(self, timeout: ::std::time::Duration) {
+            self.shutdown_timeout = Some(timeout);
+        }
+
+        /// The HTTP proxy to reach the endpoint through, `http://[user:password@]host:port`: each
+        /// connection is an HTTP CONNECT tunnel, inside which TLS to the endpoint is kept.
+        /// Overrides `HTTPS_PROXY` / `https_proxy` (for an `https://` endpoint), `HTTP_PROXY` /
+        /// `http_proxy` (for an `http://` endpoint) and the file's `proxy`. `NO_PROXY` still
+        /// applies, and a loopback endpoint never goes through a proxy.
+        fn with_proxy(self, url: impl Into<String>) {
+            self.proxy = Some(EndpointText(url.into()));
+        }
+
+        /// The hosts reached without the proxy, as `NO_PROXY` writes them: comma-separated names
+        /// (each with its subdomains), IP addresses, networks (`10.0.0.0/8`) or `*`. Overrides
+        /// `NO_PROXY` / `no_proxy` and the file's `no_proxy`.
+        fn with_no_proxy(self, hosts: impl Into<String>) {
+            self.no_proxy = Some(hosts.into());
+        }
+        }
+    };
+}
+
+/// The two expansions of [`config_setters!`]: the setters themselves, or methods of another
+/// builder that pass their arguments on to the `ConfigBuilder` in its field `$field`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __config_setter_items {
+    (
+        [define]
+        $( $(#[$attr:meta])* fn $name:ident($self:ident $(, $arg:ident: $ty:ty)*) $body:block )*
+    ) => {
+        $(
+            $(#[$attr])*
+            pub fn $name(mut $self $(, $arg: $ty)*) -> Self {
+                $body
+                $self
+            }
+        )*
+    };
+    (
+        [forward $field:ident]
+        $( $(#[$attr:meta])* fn $name:ident($self:ident $(, $arg:ident: $ty:ty)*) $body:block )*
+    ) => {
+        $(
+            $(#[$attr])*
+            pub fn $name(mut $self $(, $arg: $ty)*) -> Self {
+                $self.$field = $self.$field.$name($($arg),*);
+                $self
+            }
+        )*
+    };
+}
+
 impl ConfigBuilder {
     /// A builder with nothing set in code.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Uses this snapshot instead of the process environment. Tests fill one by hand;
-    /// `EnvSnapshot::empty()` ignores the environment altogether.
-    pub fn with_env(mut self, env: EnvSnapshot) -> Self {
-        self.env = Some(env);
-        self
-    }
-
-    /// Reads this configuration file (TOML, YAML or JSON, by extension). Overrides
-    /// `LIGHTSTEP_CONFIG_FILE`.
-    pub fn with_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.file = Some(path.into());
-        self
-    }
-
-    /// The access token. Overrides `LIGHTSTEP_ACCESS_TOKEN`, `LS_ACCESS_TOKEN` and a
-    /// `lightstep-access-token` in `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`.
-    pub fn with_access_token(mut self, token: impl Into<SecretString>) -> Self {
-        self.access_token = Some(token.into());
-        self
-    }
-
-    /// The OTLP endpoint (`host:port` or a URL; for HTTP, `/v1/traces` is appended). Overrides
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` and, being code, the environment's traces endpoint too.
-    pub fn with_otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.otlp_endpoint = Some(EndpointText(endpoint.into()));
-        self
-    }
-
-    /// The full traces endpoint, used as given. Overrides `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
-    pub fn with_traces_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.traces_endpoint = Some(EndpointText(endpoint.into()));
-        self
-    }
-
-    /// The transport. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`.
-    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
-        self.protocol = Some(protocol);
-        self
-    }
-
-    /// Lightstep's ingest region, used when no endpoint is set. Overrides `LIGHTSTEP_REGION`.
-    pub fn with_region(mut self, region: Region) -> Self {
-        self.region = Some(region);
-        self
-    }
-
-    /// `service.name`. Overrides `OTEL_SERVICE_NAME`, `LS_SERVICE_NAME` and `service.name` in
-    /// `OTEL_RESOURCE_ATTRIBUTES`.
-    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.service_name = Some(name.into());
-        self
-    }
-
-    /// A fallback `service.name`: used only when neither the environment (`OTEL_SERVICE_NAME`,
-    /// `LS_SERVICE_NAME`, `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) nor the file sets one.
-    /// It replaces the built-in `rust-service`, which is what an application usually wants:
-    /// its own name by default, overridable by whoever deploys it.
-    pub fn with_default_service_name(mut self, name: impl Into<String>) -> Self {
-        self.default_service_name = Some(name.into());
-        self
-    }
-
-    /// `service.version`. Overrides `LS_SERVICE_VERSION` and `service.version` in
-    /// `OTEL_RESOURCE_ATTRIBUTES`.
-    pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
-        self.service_version = Some(version.into());
-        self
-    }
-
-    /// `deployment.environment.name`. Overrides the same key in `OTEL_RESOURCE_ATTRIBUTES`.
-    pub fn with_deployment_environment(mut self, environment: impl Into<String>) -> Self {
-        self.deployment_environment = Some(environment.into());
-        self
-    }
-
-    /// An extra header on every export request. Overrides the same header in
-    /// `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<SecretString>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// A resource attribute. Overrides the same key in `OTEL_RESOURCE_ATTRIBUTES`.
-    pub fn with_resource_attribute(
-        mut self,
-        key: impl Into<String>,
-        value: impl Into<String>,
-    ) -> Self {
-        self.resource_attributes.push((key.into(), value.into()));
-        self
-    }
-
-    /// The export timeout. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Request compression. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION`.
-    pub fn with_compression(mut self, compression: Compression) -> Self {
-        self.compression = Some(compression);
-        self
-    }
-
-    /// A PEM file of extra trusted CA certificates. Overrides
-    /// `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`.
-    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_file = Some(path.into());
-        self
-    }
-
-    /// A client certificate and key (PEM) for mutual TLS. Overrides
-    /// `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` and `..._CLIENT_KEY`.
-    pub fn with_client_identity(
-        mut self,
-        certificate: impl Into<PathBuf>,
-        key: impl Into<PathBuf>,
-    ) -> Self {
-        self.client_certificate = Some(certificate.into());
-        self.client_key = Some(key.into());
-        self
-    }
-
-    /// Plaintext for schemeless endpoints, and permission to send the token and the headers
-    /// (every value a secret) in plaintext to a host that is not loopback. Overrides `OTEL_EXPORTER_OTLP_[TRACES_]INSECURE`.
-    pub fn with_insecure(mut self, insecure: bool) -> Self {
-        self.insecure = Some(insecure);
-        self
-    }
-
-    /// Spans held before new ones are dropped (at least 1; `build` refuses 0). Overrides
-    /// `OTEL_BSP_MAX_QUEUE_SIZE`.
-    /// lightstep-exporter allocates a queue of up to 131,072 spans when the pipeline starts
-    /// (about 360 bytes a span, as the SDK's batch processor does); a larger queue grows with
-    /// what it holds.
-    pub fn with_max_queue_size(mut self, size: usize) -> Self {
-        self.max_queue_size = Some(size);
-        self
-    }
-
-    /// Spans in one export request (at least 1, at most the queue size; `build` refuses
-    /// others). Overrides `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
-    pub fn with_max_export_batch_size(mut self, size: usize) -> Self {
-        self.max_export_batch_size = Some(size);
-        self
-    }
-
-    /// The longest a span waits before its batch is sent. Overrides `OTEL_BSP_SCHEDULE_DELAY`.
-    pub fn with_scheduled_delay(mut self, delay: Duration) -> Self {
-        self.scheduled_delay = Some(delay);
-        self
-    }
-
-    /// The longest one batch export may take, its retries included; a batch still failing then
-    /// goes back to the queue while it has room. Overrides `OTEL_BSP_EXPORT_TIMEOUT`.
-    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
-        self.export_timeout = Some(timeout);
-        self
-    }
-
-    /// Export requests in flight at once (at least 1; `build` refuses 0). Overrides
-    /// `OTEL_BSP_MAX_CONCURRENT_EXPORTS`.
-    pub fn with_max_concurrent_exports(mut self, n: usize) -> Self {
-        self.max_concurrent_exports = Some(n);
-        self
-    }
+    config_setters!(define);
 
     /// The sampler. Overrides `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+    ///
+    /// Not in `config_setters!`: the facade's builder has the pipeline's `with_sampler`, which
+    /// takes any sampler of the SDK (see `docs/adr/014-one-way-in.md`).
     pub fn with_sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
-        self
-    }
-
-    /// The propagators; empty for none. Overrides `OTEL_PROPAGATORS`.
-    pub fn with_propagators(mut self, propagators: impl IntoIterator<Item = Propagator>) -> Self {
-        self.propagators = Some(propagators.into_iter().collect());
-        self
-    }
-
-    /// Span and attribute limits. Overrides the `OTEL_*_LIMIT` variables.
-    pub fn with_span_limits(mut self, limits: SpanLimits) -> Self {
-        self.span_limits = Some(limits);
-        self
-    }
-
-    /// Turns the SDK off: a working no-op pipeline. Overrides `OTEL_SDK_DISABLED`.
-    pub fn with_sdk_disabled(mut self, disabled: bool) -> Self {
-        self.sdk_disabled = Some(disabled);
-        self
-    }
-
-    /// Where spans go. Overrides `OTEL_TRACES_EXPORTER`.
-    pub fn with_traces_exporter(mut self, exporter: TracesExporter) -> Self {
-        self.traces_exporter = Some(exporter);
-        self
-    }
-
-    /// How long flushing and shutting down may take in all. Overrides
-    /// `LIGHTSTEP_SHUTDOWN_TIMEOUT`.
-    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = Some(timeout);
-        self
-    }
-
-    /// The HTTP proxy to reach the endpoint through, `http://[user:password@]host:port`: each
-    /// connection is an HTTP CONNECT tunnel, inside which TLS to the endpoint is kept.
-    /// Overrides `HTTPS_PROXY` / `https_proxy` (for an `https://` endpoint), `HTTP_PROXY` /
-    /// `http_proxy` (for an `http://` endpoint) and the file's `proxy`. `NO_PROXY` still
-    /// applies, and a loopback endpoint never goes through a proxy.
-    pub fn with_proxy(mut self, url: impl Into<String>) -> Self {
-        self.proxy = Some(EndpointText(url.into()));
-        self
-    }
-
-    /// The hosts reached without the proxy, as `NO_PROXY` writes them: comma-separated names
-    /// (each with its subdomains), IP addresses, networks (`10.0.0.0/8`) or `*`. Overrides
-    /// `NO_PROXY` / `no_proxy` and the file's `no_proxy`.
-    pub fn with_no_proxy(mut self, hosts: impl Into<String>) -> Self {
-        self.no_proxy = Some(hosts.into());
         self
     }
 

@@ -104,6 +104,8 @@ impl LightstepConfig {
     }
 
     /// The original design's name for the endpoint: the same as [`LightstepConfig::traces_endpoint`].
+    /// It returns the traces endpoint, not the base URL that `with_otlp_endpoint` sets.
+    #[deprecated(note = "returns the traces endpoint: use `traces_endpoint()`")]
     pub fn otlp_endpoint(&self) -> &Endpoint {
         &self.endpoint
     }

@@ -1,6 +1,7 @@
 //! Errors of the exporter.
 
-/// What can go wrong building or stopping the pipeline.
+/// What can go wrong building, installing or stopping the pipeline: the one error type of
+/// lightstep-exporter and of the facade's `lightstep::init()` / `lightstep::builder()....init()`.
 ///
 /// `Debug` prints the message and its causes ([`ErrorChain`](lightstep_config::ErrorChain)),
 /// so that `fn main() -> Result<(), Box<dyn Error>>` shows what is wrong rather than a
@@ -62,6 +63,16 @@ pub enum ExporterError {
     /// The pipeline was already shut down.
     #[error("the pipeline is already shut down")]
     AlreadyShutDown,
+    /// `RUST_LOG` holds a directive that does not parse, so the `tracing` layer the facade was
+    /// asked for (`lightstep::Builder::with_tracing_layer`) cannot be filtered. Nothing was
+    /// installed.
+    #[error("invalid `RUST_LOG` for the tracing layer")]
+    TracingFilter(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The facade could not install its `tracing` subscriber
+    /// (`lightstep::Builder::with_tracing_layer`), usually because a global subscriber was
+    /// already set. Nothing was installed.
+    #[error("cannot install the tracing subscriber")]
+    TracingSubscriber(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl std::fmt::Debug for ExporterError {

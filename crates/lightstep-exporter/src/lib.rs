@@ -5,17 +5,17 @@
 //! # Quick start
 //!
 //! ```no_run
-//! use lightstep_exporter::{LightstepConfig, LightstepExporter};
+//! use lightstep_exporter::{LightstepConfig, Pipeline};
 //! use opentelemetry::trace::{Tracer, TracerProvider as _};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // LIGHTSTEP_ACCESS_TOKEN, OTEL_SERVICE_NAME, ... from the environment.
-//! let exporter = LightstepExporter::new(LightstepConfig::from_env()?)?;
-//! exporter.install_global(); // a choice, not forced
+//! let pipeline = Pipeline::new(LightstepConfig::from_env()?)?;
+//! pipeline.install_global(); // a choice, not forced
 //!
-//! exporter.tracer().in_span("checkout", |_cx| { /* work */ });
+//! pipeline.tracer().in_span("checkout", |_cx| { /* work */ });
 //!
-//! let stats = exporter.shutdown().await?; // Err if any span was not delivered
+//! let stats = pipeline.shutdown().await?; // Err if any span was not delivered
 //! println!("{} spans delivered", stats.exported);
 //! # Ok(()) }
 //! ```
@@ -42,14 +42,16 @@
 //! - A delivery processor of its own: ending a span never blocks; exports run on threads of
 //!   their own, so flush and shutdown work the same on multi-thread and current-thread runtimes
 //!   and outside any runtime; counters of spans exported, dropped and failed
-//!   ([`LightstepExporter::stats`]); a rate-limited `tracing` warning when spans are lost. Its
+//!   ([`Pipeline::stats`]); a rate-limited `tracing` warning when spans are lost, also
+//!   given to a hook of yours ([`PipelineBuilder::on_export_error`]) or, with no hook
+//!   and no `tracing` subscriber, printed on stderr. Its
 //!   queue (`batch.max_queue_size`) is allocated when the pipeline starts, up to 131,072 spans
 //!   (about 360 bytes a span: 720 KiB for the default 2,048); a larger queue grows with use.
-//! - [`LightstepExporter::shutdown`] finishes within `shutdown_timeout` whatever the backend
+//! - [`Pipeline::shutdown`] finishes within `shutdown_timeout` whatever the backend
 //!   does, and returns an error naming what was not delivered, never a silent `Ok`.
-//! - [`ExporterGuard`] flushes and shuts down on drop, inside or outside a runtime.
+//! - [`PipelineGuard`] flushes and shuts down on drop, inside or outside a runtime.
 //! - `OTEL_SDK_DISABLED=true` gives a working no-op pipeline.
-//! - Extensions in code ([`LightstepExporter::builder`]): a sampler, span processors and
+//! - Extensions in code ([`Pipeline::builder`]): a sampler, span processors and
 //!   exporters beside the OTLP one, resource attributes and detectors, an id generator.
 //!
 //! See `docs/exporter.md` for protocols, TLS, shutdown semantics and what happens to spans when
@@ -76,17 +78,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use lightstep_config::{self as config, LightstepConfig};
 use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::TracerProvider as _;
-/// The SDK this pipeline is built on: the types [`LightstepExporterBuilder`] takes come from
+/// The SDK this pipeline is built on: the types [`PipelineBuilder`] takes come from
 /// here, in the version that fits.
 pub use opentelemetry_sdk;
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 
 pub use error::ExporterError;
-pub use pipeline::LightstepExporterBuilder;
+pub use pipeline::PipelineBuilder;
 pub use propagation::{B3, Jaeger, OtTrace, Xray, build_propagator};
 pub use resource::{DISTRO_NAME, build_resource};
-pub use stats::ExportStats;
+pub use stats::{ExportFailure, ExportStats, FailureKind};
 pub use transport::ACCESS_TOKEN_HEADER;
 
 use crate::processor::{DeliveryProcessor, Settings, Transport};
@@ -109,8 +111,8 @@ pub mod bench_support {
     /// the no-op exporter is not used either.
     pub fn with_noop_exporter(
         config: lightstep_config::LightstepConfig,
-    ) -> Result<crate::LightstepExporter, crate::ExporterError> {
-        crate::LightstepExporter::build(
+    ) -> Result<crate::Pipeline, crate::ExporterError> {
+        crate::Pipeline::build(
             config,
             Some(Box::new(NoopTransport)),
             crate::pipeline::Extensions::default(),
@@ -165,9 +167,12 @@ pub mod bench_support {
 }
 use crate::stats::Stats;
 
-/// The installed pipeline: a tracer provider exporting over OTLP as configured.
+/// The trace pipeline the configuration describes: the tracer provider with its sampler and
+/// Resource, the delivery processor, and the OTLP transport (what OpenTelemetry calls the
+/// exporter is only the last of these). `LightstepExporter` is the original design's name for
+/// it.
 #[derive(Debug)]
-pub struct LightstepExporter {
+pub struct Pipeline {
     provider: SdkTracerProvider,
     config: LightstepConfig,
     /// The sampler given in code in place of the configured one, as its `Debug` shows it.
@@ -177,20 +182,24 @@ pub struct LightstepExporter {
     reported_losses: Arc<AtomicU64>,
 }
 
-impl LightstepExporter {
+/// The original design's name for [`Pipeline`], kept so that code written against it
+/// (`LightstepExporter::new(config)`, `.tracer()`) compiles.
+pub type LightstepExporter = Pipeline;
+
+impl Pipeline {
     /// Builds the pipeline. It does not install itself globally: call
-    /// [`LightstepExporter::install_global`] for that.
+    /// [`Pipeline::install_global`] for that.
     ///
     /// To add a sampler, span processors, exporters, resource attributes or detectors, or an
-    /// id generator of your own, use [`LightstepExporter::builder`].
+    /// id generator of your own, use [`Pipeline::builder`].
     pub fn new(config: LightstepConfig) -> Result<Self, ExporterError> {
         Self::builder(config).build()
     }
 
     /// A builder of the pipeline `config` describes, which takes extensions of your own: see
-    /// [`LightstepExporterBuilder`].
-    pub fn builder(config: LightstepConfig) -> LightstepExporterBuilder {
-        LightstepExporterBuilder::new(config)
+    /// [`PipelineBuilder`].
+    pub fn builder(config: LightstepConfig) -> PipelineBuilder {
+        PipelineBuilder::new(config)
     }
 
     /// Builds the pipeline; `transport` replaces the one the configuration asks for.
@@ -199,7 +208,9 @@ impl LightstepExporter {
         transport: Option<Box<dyn Transport>>,
         extensions: pipeline::Extensions,
     ) -> Result<Self, ExporterError> {
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats::new(stats::Report::new(
+            extensions.on_export_error.clone(),
+        )));
         let resource = pipeline::resource(&config, &extensions);
         let limits = config.span_limits();
         let custom_sampler = extensions.sampler.as_ref().map(|s| format!("{s:?}"));
@@ -285,7 +296,7 @@ impl LightstepExporter {
     }
 
     /// What this pipeline runs with: [`LightstepConfig::effective`], except that a sampler
-    /// given to [`LightstepExporterBuilder::with_sampler`] shows as `sampler.name = custom:
+    /// given to [`PipelineBuilder::with_sampler`] shows as `sampler.name = custom:
     /// <its Debug>` (source: code) and `sampler.arg` as unused, since it replaced them.
     pub fn effective_config(&self) -> lightstep_config::EffectiveConfig {
         let mut effective = self.config.effective();
@@ -298,7 +309,7 @@ impl LightstepExporter {
                 };
                 setting.value = value;
                 setting.source = lightstep_config::Source::Code {
-                    setter: "LightstepExporterBuilder::with_sampler",
+                    setter: "PipelineBuilder::with_sampler",
                 };
             }
         }
@@ -327,7 +338,7 @@ impl LightstepExporter {
     }
 
     /// Exports every span ended so far, within `shutdown_timeout`. Blocks the calling thread;
-    /// in async code use [`LightstepExporter::force_flush`].
+    /// in async code use [`Pipeline::force_flush`].
     pub fn force_flush_blocking(&self) -> Result<(), ExporterError> {
         let result = self.provider.force_flush();
         let stats = self.stats();
@@ -350,19 +361,19 @@ impl LightstepExporter {
     /// Returns [`ExporterError::Undelivered`] when spans were lost since the previous flush
     /// (dropped from a full queue, or failed to export); the pipeline keeps running.
     pub async fn force_flush(&self) -> Result<(), ExporterError> {
-        let this = self.detached();
+        let this = self.handles();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle
-                .spawn_blocking(move || this.flush_detached())
+                .spawn_blocking(move || this.flush())
                 .await
                 .unwrap_or_else(|_| Err(ExporterError::Sdk("the flush task panicked".into()))),
-            Err(_) => this.flush_detached(),
+            Err(_) => this.flush(),
         }
     }
 
     /// Flushes and shuts down within `shutdown_timeout`, whatever the backend does. Returns the
     /// final counters, or an error naming what was not delivered: never a silent `Ok`. Blocks
-    /// the calling thread; in async code use [`LightstepExporter::shutdown`].
+    /// the calling thread; in async code use [`Pipeline::shutdown`].
     pub fn shutdown_blocking(&self) -> Result<ExportStats, ExporterError> {
         let result = self
             .provider
@@ -378,22 +389,22 @@ impl LightstepExporter {
         Ok(stats)
     }
 
-    /// [`LightstepExporter::shutdown_blocking`] without blocking an async worker thread.
+    /// [`Pipeline::shutdown_blocking`] without blocking an async worker thread.
     pub async fn shutdown(&self) -> Result<ExportStats, ExporterError> {
-        let this = self.detached();
+        let this = self.handles();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle
-                .spawn_blocking(move || this.shutdown_detached())
+                .spawn_blocking(move || this.shutdown())
                 .await
                 .unwrap_or_else(|_| Err(ExporterError::Sdk("the shutdown task panicked".into()))),
-            Err(_) => this.shutdown_detached(),
+            Err(_) => this.shutdown(),
         }
     }
 
     /// A guard that shuts the pipeline down when dropped.
-    pub fn into_guard(self) -> ExporterGuard {
-        ExporterGuard {
-            exporter: Some(self),
+    pub fn into_guard(self) -> PipelineGuard {
+        PipelineGuard {
+            pipeline: Some(self),
         }
     }
 
@@ -417,8 +428,8 @@ impl LightstepExporter {
         }
     }
 
-    fn detached(&self) -> Detached {
-        Detached {
+    fn handles(&self) -> Handles {
+        Handles {
             provider: self.provider.clone(),
             stats: Arc::clone(&self.stats),
             config: self.config.clone(),
@@ -429,7 +440,7 @@ impl LightstepExporter {
 }
 
 /// What a blocking-pool thread needs to flush or shut down (all handles, no borrow).
-struct Detached {
+struct Handles {
     provider: SdkTracerProvider,
     stats: Arc<Stats>,
     config: LightstepConfig,
@@ -437,9 +448,9 @@ struct Detached {
     reported_losses: Arc<AtomicU64>,
 }
 
-impl Detached {
-    fn into_exporter(self) -> LightstepExporter {
-        LightstepExporter {
+impl Handles {
+    fn into_pipeline(self) -> Pipeline {
+        Pipeline {
             provider: self.provider,
             config: self.config,
             custom_sampler: self.custom_sampler,
@@ -448,12 +459,12 @@ impl Detached {
         }
     }
 
-    fn flush_detached(self) -> Result<(), ExporterError> {
-        self.into_exporter().force_flush_blocking()
+    fn flush(self) -> Result<(), ExporterError> {
+        self.into_pipeline().force_flush_blocking()
     }
 
-    fn shutdown_detached(self) -> Result<ExportStats, ExporterError> {
-        self.into_exporter().shutdown_blocking()
+    fn shutdown(self) -> Result<ExportStats, ExporterError> {
+        self.into_pipeline().shutdown_blocking()
     }
 }
 
@@ -508,51 +519,56 @@ fn sampler(s: lightstep_config::Sampler) -> Sampler {
 ///
 /// To see the outcome, end it yourself: `guard.shutdown().await` in async code,
 /// `guard.shutdown_blocking()` in a synchronous `main`. Both return what could not be
-/// delivered. On drop, a failure is only logged through `tracing`, so it is silent without a
-/// subscriber.
+/// delivered. On drop, a failure is logged through `tracing` and reported as an
+/// [`ExportFailure`] of kind [`FailureKind::ShutDownOnDrop`]: to the hook of
+/// [`PipelineBuilder::on_export_error`], or, without one and without a global
+/// `tracing` subscriber, on stderr.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the pipeline down"]
-pub struct ExporterGuard {
-    exporter: Option<LightstepExporter>,
+pub struct PipelineGuard {
+    pipeline: Option<Pipeline>,
 }
 
-impl ExporterGuard {
+impl PipelineGuard {
     /// The pipeline.
-    pub fn exporter(&self) -> &LightstepExporter {
-        self.exporter
+    pub fn pipeline(&self) -> &Pipeline {
+        self.pipeline
             .as_ref()
             .expect("present until drop or shutdown")
     }
 
     /// Shuts down now and reports the outcome.
     pub async fn shutdown(mut self) -> Result<ExportStats, ExporterError> {
-        match self.exporter.take() {
-            Some(exporter) => exporter.shutdown().await,
+        match self.pipeline.take() {
+            Some(pipeline) => pipeline.shutdown().await,
             None => Err(ExporterError::AlreadyShutDown),
         }
     }
 }
 
-impl std::ops::Deref for ExporterGuard {
-    type Target = LightstepExporter;
-    fn deref(&self) -> &LightstepExporter {
-        self.exporter()
+impl std::ops::Deref for PipelineGuard {
+    type Target = Pipeline;
+    fn deref(&self) -> &Pipeline {
+        self.pipeline()
     }
 }
 
-impl Drop for ExporterGuard {
+impl Drop for PipelineGuard {
     fn drop(&mut self) {
-        let Some(exporter) = self.exporter.take() else {
+        let Some(pipeline) = self.pipeline.take() else {
             return;
         };
-        let shutdown = || exporter.shutdown_blocking();
+        let shutdown = || pipeline.shutdown_blocking();
         let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(shutdown),
             _ => shutdown(),
         };
         match result {
             Ok(_) | Err(ExporterError::AlreadyShutDown) => {}
-            Err(e) => tracing::warn!(error = %e, "lightstep-rs: shutdown on drop"),
+            Err(e) => {
+                tracing::warn!(error = %e, "lightstep-rs: shutdown on drop");
+                pipeline.stats.shut_down_on_drop(&e.to_string());
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The extension points of the pipeline: a sampler, span processors and exporters, resource
-//! attributes and detectors, and an id generator chosen in code. They live here, apart from
-//! the configuration, because they are code (trait objects), not settings: nothing in the
-//! environment or a file can name them. See `docs/adr/012-extensible-pipeline.md`.
+//! attributes and detectors, an id generator, and the hook for export failures, chosen in
+//! code. They live here, apart from the configuration, because they are code (trait objects
+//! and closures), not settings: nothing in the environment or a file can name them. See
+//! `docs/adr/012-extensible-pipeline.md` and `docs/adr/014-one-way-in.md`.
 
 use std::fmt;
 
@@ -13,7 +14,8 @@ use opentelemetry_sdk::trace::{
     TracerProviderBuilder,
 };
 
-use crate::{ExporterError, LightstepExporter};
+use crate::stats::FailureHook;
+use crate::{ExportFailure, ExporterError, Pipeline};
 
 /// A change to the SDK's provider builder that the pipeline applies after its own settings.
 type ProviderStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>;
@@ -27,17 +29,18 @@ pub(crate) struct Extensions {
     /// In the order they were added: a later one's attributes win.
     pub(crate) resources: Vec<Resource>,
     pub(crate) detectors: Vec<Box<dyn ResourceDetector>>,
+    pub(crate) on_export_error: Option<FailureHook>,
 }
 
-/// Builds a [`LightstepExporter`] from a configuration plus extensions of your own.
+/// Builds a [`Pipeline`] from a configuration plus extensions of your own.
 ///
 /// ```no_run
-/// use lightstep_exporter::{LightstepConfig, LightstepExporter};
+/// use lightstep_exporter::{LightstepConfig, Pipeline};
 /// use opentelemetry_sdk::Resource;
 /// use opentelemetry_sdk::trace::Sampler;
 ///
 /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let exporter = LightstepExporter::builder(LightstepConfig::from_env()?)
+/// let pipeline = Pipeline::builder(LightstepConfig::from_env()?)
 ///     .with_sampler(Sampler::TraceIdRatioBased(0.25))
 ///     .with_resource(
 ///         Resource::builder_empty()
@@ -45,17 +48,17 @@ pub(crate) struct Extensions {
 ///             .build(),
 ///     )
 ///     .build()?;
-/// exporter.install_global();
-/// let _guard = exporter.into_guard();
+/// pipeline.install_global();
+/// let _guard = pipeline.into_guard();
 /// # Ok(()) }
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct LightstepExporterBuilder {
+pub struct PipelineBuilder {
     config: LightstepConfig,
     extensions: Extensions,
 }
 
-impl LightstepExporterBuilder {
+impl PipelineBuilder {
     pub(crate) fn new(config: LightstepConfig) -> Self {
         Self {
             config,
@@ -86,13 +89,13 @@ impl LightstepExporterBuilder {
     /// own), behind the SDK's `BatchSpanProcessor` with its defaults: it receives every span
     /// the sampler records, on the batch processor's own thread. For other batch settings, or a
     /// `SimpleSpanProcessor`, build the processor yourself and use
-    /// [`LightstepExporterBuilder::with_span_processor`].
+    /// [`PipelineBuilder::with_span_processor`].
     pub fn with_span_exporter(self, exporter: impl SpanExporter + 'static) -> Self {
         self.with_span_processor(BatchSpanProcessor::builder(exporter).build())
     }
 
     /// Adds the attributes of `resource` to the Resource of every span. They win over detected
-    /// attributes (the pipeline's and [`LightstepExporterBuilder::with_resource_detector`]'s);
+    /// attributes (the pipeline's and [`PipelineBuilder::with_resource_detector`]'s);
     /// the configuration wins over them: `OTEL_RESOURCE_ATTRIBUTES`, the file's and the
     /// configuration builder's resource attributes, the service name, version and deployment
     /// environment, and `telemetry.distro.*`. Called again, the later resource wins. Its schema
@@ -104,7 +107,7 @@ impl LightstepExporterBuilder {
 
     /// Adds a resource detector, run once when the pipeline is built, after the pipeline's own
     /// detectors: what it finds wins over them, and loses to
-    /// [`LightstepExporterBuilder::with_resource`] and the configuration.
+    /// [`PipelineBuilder::with_resource`] and the configuration.
     pub fn with_resource_detector(mut self, detector: impl ResourceDetector + 'static) -> Self {
         self.extensions.detectors.push(Box::new(detector));
         self
@@ -118,17 +121,48 @@ impl LightstepExporterBuilder {
         self
     }
 
+    /// Calls `hook` when spans do not reach the backend: an export that failed (for good, or to
+    /// be retried), spans the backend rejected, spans dropped from a full queue. At most one
+    /// call every ten seconds for each of drops, failed exports (for good or to be retried) and
+    /// rejections, as the `tracing` warnings (which are still
+    /// logged); [`ExportFailure::total`] counts what came in between. It never receives the
+    /// access token or a header value.
+    ///
+    /// Without a hook, a failure goes to `tracing` as a warning and, when no global `tracing`
+    /// subscriber is installed, also to stderr as one line starting `lightstep-rs: `: a hook
+    /// replaces that line. The hook runs on the pipeline's export thread, or, for a full
+    /// queue, on the application's thread that ended the span: keep it short, and never block
+    /// in it. A panic in it is caught.
+    ///
+    /// ```no_run
+    /// use lightstep_exporter::{LightstepConfig, Pipeline};
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pipeline = Pipeline::builder(LightstepConfig::from_env()?)
+    ///     .on_export_error(|failure| eprintln!("telemetry: {failure}"))
+    ///     .build()?;
+    /// # drop(pipeline);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_export_error(
+        mut self,
+        hook: impl Fn(&ExportFailure) + Send + Sync + 'static,
+    ) -> Self {
+        self.extensions.on_export_error = Some(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Builds the pipeline. It does not install itself globally: call
-    /// [`LightstepExporter::install_global`] for that.
-    pub fn build(self) -> Result<LightstepExporter, ExporterError> {
-        LightstepExporter::build(self.config, None, self.extensions)
+    /// [`Pipeline::install_global`] for that.
+    pub fn build(self) -> Result<Pipeline, ExporterError> {
+        Pipeline::build(self.config, None, self.extensions)
     }
 }
 
-impl fmt::Debug for LightstepExporterBuilder {
+impl fmt::Debug for PipelineBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The resource is left out: its attributes are the application's and may be private.
-        f.debug_struct("LightstepExporterBuilder")
+        f.debug_struct("PipelineBuilder")
             .field("config", &self.config)
             .field("sampler", &self.extensions.sampler)
             .field(
@@ -136,6 +170,10 @@ impl fmt::Debug for LightstepExporterBuilder {
                 &self.extensions.provider.len(),
             )
             .field("resource_detectors", &self.extensions.detectors.len())
+            .field(
+                "on_export_error",
+                &self.extensions.on_export_error.as_ref().map(|_| "hook"),
+            )
             .finish_non_exhaustive()
     }
 }

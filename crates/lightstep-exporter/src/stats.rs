@@ -1,7 +1,13 @@
-//! Counters of what happened to the spans, readable at run time.
+//! Counters of what happened to the spans, readable at run time, and the reports of losses as
+//! they happen: a `tracing` warning, plus the application's hook
+//! ([`PipelineBuilder::on_export_error`](crate::PipelineBuilder::on_export_error))
+//! or, with neither a hook nor a `tracing` subscriber to see the warning, one line on stderr, so
+//! that a failing export never goes unseen. See `docs/adr/014-one-way-in.md`.
 
+use std::fmt;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::processor::Delivered;
@@ -43,6 +49,47 @@ impl ShardedCounter {
     }
 }
 
+/// The application's hook for export failures.
+pub(crate) type FailureHook = Arc<dyn Fn(&ExportFailure) + Send + Sync>;
+
+/// Where losses are reported besides `tracing`: the hook, or stderr when there is no hook.
+#[derive(Default)]
+pub(crate) struct Report(Option<FailureHook>);
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "hook" } else { "stderr" })
+    }
+}
+
+impl Report {
+    pub(crate) fn new(hook: Option<FailureHook>) -> Self {
+        Self(hook)
+    }
+
+    fn send(&self, failure: &ExportFailure) {
+        match &self.0 {
+            Some(hook) => {
+                // It runs on an export thread (or, for a full queue, the thread ending the
+                // span): a panic in it must not take the pipeline down with it.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(failure)));
+            }
+            // With no subscriber where the warning was logged (on the pipeline's own threads,
+            // only a global one can be), it went nowhere: say it on stderr instead. A closed
+            // stderr is not an error worth panicking over.
+            None if no_subscriber() => {
+                let _ = writeln!(std::io::stderr().lock(), "lightstep-rs: {failure}");
+            }
+            None => {}
+        }
+    }
+}
+
+/// Whether `tracing` events logged on this thread reach no subscriber at all.
+fn no_subscriber() -> bool {
+    tracing::dispatcher::get_default(|d| d.is::<tracing::subscriber::NoSubscriber>())
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     pub(crate) ended: ShardedCounter,
@@ -55,6 +102,7 @@ pub(crate) struct Stats {
     last_drop_warning: WarnedAt,
     last_failure_warning: WarnedAt,
     last_rejection_warning: WarnedAt,
+    report: Report,
 }
 
 /// When a warning was last logged: milliseconds since the process's first look at the clock,
@@ -78,6 +126,14 @@ fn due(last: &WarnedAt) -> bool {
 }
 
 impl Stats {
+    /// Counters that report losses to `report` besides `tracing`.
+    pub(crate) fn new(report: Report) -> Self {
+        Self {
+            report,
+            ..Self::default()
+        }
+    }
+
     /// A span refused because the queue is full. Logs at most once every ten seconds.
     pub(crate) fn record_drop(&self) {
         let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -86,6 +142,14 @@ impl Stats {
                 dropped_total = total,
                 "lightstep-rs: spans dropped because the export queue is full; raise OTEL_BSP_MAX_QUEUE_SIZE or check the backend"
             );
+            self.report.send(&ExportFailure {
+                kind: FailureKind::Dropped,
+                spans: 1,
+                total,
+                message:
+                    "the export queue is full; raise OTEL_BSP_MAX_QUEUE_SIZE or check the backend"
+                        .to_owned(),
+            });
         }
     }
 
@@ -102,6 +166,12 @@ impl Stats {
                 error = reason,
                 "lightstep-rs: span export failed"
             );
+            self.report.send(&ExportFailure {
+                kind: FailureKind::Failed,
+                spans,
+                total,
+                message: reason.to_owned(),
+            });
         }
     }
 
@@ -122,6 +192,12 @@ impl Stats {
                 error = reason,
                 "lightstep-rs: span export failed; its spans are queued to be sent again (those that did not fit are dropped)"
             );
+            self.report.send(&ExportFailure {
+                kind: FailureKind::Retrying { dropped },
+                spans,
+                total: dropped_total,
+                message: reason.to_owned(),
+            });
         }
     }
 
@@ -147,6 +223,12 @@ impl Stats {
                     backend_message = message,
                     "lightstep-rs: the backend rejected spans (OTLP partial success)"
                 );
+                self.report.send(&ExportFailure {
+                    kind: FailureKind::Rejected,
+                    spans: rejected,
+                    total,
+                    message: message.to_owned(),
+                });
             }
         } else if answer.message.is_some() && due(&self.last_rejection_warning) {
             // A partial success that rejects nothing carries a warning from the backend.
@@ -157,6 +239,17 @@ impl Stats {
         }
     }
 
+    /// The guard's shutdown on drop failed with `error`, which has no caller to go to.
+    pub(crate) fn shut_down_on_drop(&self, error: &str) {
+        let undelivered = self.snapshot().undelivered();
+        self.report.send(&ExportFailure {
+            kind: FailureKind::ShutDownOnDrop,
+            spans: undelivered,
+            total: undelivered,
+            message: error.to_owned(),
+        });
+    }
+
     pub(crate) fn snapshot(&self) -> ExportStats {
         ExportStats {
             ended: self.ended.load(),
@@ -164,6 +257,80 @@ impl Stats {
             dropped: self.dropped.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+}
+
+/// Spans that did not reach the backend, as the pipeline reports them to the hook given to
+/// [`PipelineBuilder::on_export_error`](crate::PipelineBuilder::on_export_error)
+/// (or on stderr, with no hook and no global `tracing` subscriber). At most one report of each
+/// kind every ten seconds (drops; failures and retries; rejections), as the `tracing` warnings:
+/// `total` counts those in between too.
+///
+/// Never holds the access token or a header value: `message` is what the transport or the
+/// backend said, with every configured header value replaced by `[REDACTED]` and control
+/// characters by spaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportFailure {
+    /// What happened to the spans.
+    pub kind: FailureKind,
+    /// Spans this report is about.
+    pub spans: u64,
+    /// Spans lost this way since the pipeline started: dropped for [`FailureKind::Dropped`]
+    /// and [`FailureKind::Retrying`], failed for [`FailureKind::Failed`] and
+    /// [`FailureKind::Rejected`] (the counters of [`ExportStats`]).
+    pub total: u64,
+    /// Why, in one line.
+    pub message: String,
+}
+
+/// What happened to the spans of an [`ExportFailure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// A span ended while the queue was full, and was dropped.
+    Dropped,
+    /// An export failed for a reason retrying cannot fix (refused as invalid, unauthenticated,
+    /// too large), or its spans were still queued or in flight at shutdown's deadline: the
+    /// spans are lost.
+    Failed,
+    /// An export failed for a transient reason after its retries: its spans went back to the
+    /// queue to be sent again, except `dropped` of them that found it full.
+    Retrying {
+        /// Spans that found the queue full, and were dropped.
+        dropped: u64,
+    },
+    /// The backend accepted the export but rejected some of its spans (OTLP partial success).
+    Rejected,
+    /// The pipeline shut down when its guard was dropped, and `spans` were not delivered: the
+    /// error `shutdown` would have returned, which nobody could receive. Reported every time.
+    ShutDownOnDrop,
+}
+
+impl fmt::Display for ExportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            kind,
+            spans,
+            total,
+            message,
+        } = self;
+        match kind {
+            FailureKind::Dropped => write!(f, "spans dropped ({total} in all so far): {message}"),
+            FailureKind::Failed => write!(
+                f,
+                "export of {spans} spans failed ({total} failed in all so far): {message}"
+            ),
+            FailureKind::Retrying { dropped } => write!(
+                f,
+                "export of {spans} spans failed, to be sent again ({dropped} dropped, {total} dropped in all so far): {message}"
+            ),
+            FailureKind::Rejected => write!(
+                f,
+                "the backend rejected {spans} spans ({total} failed in all so far): {message}"
+            ),
+            FailureKind::ShutDownOnDrop => write!(f, "shutdown on drop: {message}"),
         }
     }
 }
@@ -225,6 +392,50 @@ mod tests {
         }
         fn enter(&self, _: &tracing::span::Id) {}
         fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn the_hook_hears_at_the_warnings_cadence_with_running_totals_and_may_panic() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hook = {
+            let seen = Arc::clone(&seen);
+            move |failure: &ExportFailure| {
+                seen.lock().unwrap().push(failure.clone());
+                panic!("a faulty hook");
+            }
+        };
+        let stats = Stats::new(Report::new(Some(Arc::new(hook))));
+        stats.fail(3, "refused");
+        stats.fail(2, "refused again");
+        stats.requeue(4, 1, "unavailable");
+        for _ in 0..5 {
+            stats.record_drop();
+        }
+        let seen = seen.lock().unwrap().clone();
+        let expected = [
+            (FailureKind::Failed, 3, 3, "refused"),
+            (
+                FailureKind::Dropped,
+                1,
+                2,
+                "the export queue is full; raise OTEL_BSP_MAX_QUEUE_SIZE or check the backend",
+            ),
+        ];
+        assert_eq!(seen.len(), expected.len(), "{seen:?}");
+        for (failure, (kind, spans, total, message)) in seen.iter().zip(expected) {
+            assert_eq!(
+                (
+                    failure.kind,
+                    failure.spans,
+                    failure.total,
+                    failure.message.as_str()
+                ),
+                (kind, spans, total, message)
+            );
+        }
+        // What came in between is counted all the same.
+        let snapshot = stats.snapshot();
+        assert_eq!((snapshot.failed, snapshot.dropped), (5, 6));
     }
 
     #[test]

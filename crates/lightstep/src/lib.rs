@@ -28,6 +28,20 @@
 //! With no account, `cargo run --example quickstart` in the repository shows the same pipeline
 //! end to end against an embedded receiver.
 //!
+//! # One way in
+//!
+//! [`init`] is `builder().init()`. Everything set in code goes on [`builder`]'s [`Builder`]
+//! before `init()`: the configuration's settings (which override the environment and the file),
+//! the pipeline's extensions (a sampler, span processors and exporters, resource attributes and
+//! detectors, an id generator), a hook for failed exports, and, with the `tracing` feature, a
+//! `tracing` layer. Every error is an [`ExporterError`], whose `Debug` (what `main` prints)
+//! is the message and its causes.
+//!
+//! Exports that fail while the pipeline runs are `tracing` warnings; with no hook
+//! ([`Builder::on_export_error`]) and no `tracing` subscriber, they are also printed on stderr,
+//! one line each, at most one every ten seconds for each of drops, failed exports and
+//! rejections.
+//!
 //! # Features
 //!
 //! | feature | default | gives |
@@ -38,7 +52,7 @@
 //! | `receiver` | no | `receiver` (`lightstep-receiver`) |
 //! | `query` | no | `query` (`lightstep-query`: Jaeger, Tempo and Zipkin as trace sources) and `LightstepPerformance` |
 //! | `tower`, `tonic` | no | the integrations of [`instrument`] |
-//! | `tracing` | no | the `tracing` bridge of [`instrument`], and `init_tracing` |
+//! | `tracing` | no | the `tracing` bridge of [`instrument`], and [`Builder::with_tracing_layer`] |
 //!
 //! [`config`] and [`opentelemetry`] are always there; the latter is re-exported so that an
 //! application never ends up with two versions of it (which silently breaks the global
@@ -86,7 +100,8 @@ pub use lightstep_query::LightstepPerformance;
 
 #[cfg(feature = "exporter")]
 pub use lightstep_exporter::{
-    ExporterError, ExporterGuard, LightstepExporter, LightstepExporterBuilder,
+    ExportFailure, ExporterError, FailureKind, LightstepExporter, Pipeline, PipelineBuilder,
+    PipelineGuard,
 };
 
 /// The OpenTelemetry SDK the pipeline is built on, for the types its extensions implement or
@@ -98,8 +113,8 @@ pub use lightstep_exporter::opentelemetry_sdk;
 
 /// Reads the configuration (the environment, plus the file named by `LIGHTSTEP_CONFIG_FILE`),
 /// builds the pipeline, installs the global tracer provider and propagator, and returns a guard
-/// that flushes and shuts down on drop within the configured deadline. Errors are returned,
-/// never printed; the process is never exited.
+/// that flushes and shuts down on drop within the configured deadline: `builder().init()`.
+/// Errors are returned, never printed; the process is never exited.
 ///
 /// The configuration's warnings (a misspelt variable, a launcher variable that is ignored, a
 /// sampler of the OpenTelemetry specification that lightstep-rs lacks, ...) are logged through
@@ -110,116 +125,225 @@ pub use lightstep_exporter::opentelemetry_sdk;
 /// Bind the guard to a name for the life of the program (`let guard = lightstep::init()?;`):
 /// `let _ = ...` drops it at once, and with it the pipeline. End it with
 /// `guard.shutdown().await`, or `guard.shutdown_blocking()` in a synchronous `main`, to learn
-/// what could not be delivered.
+/// what could not be delivered. Exports that fail while it runs are reported as
+/// [`Builder::on_export_error`] says.
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
-pub fn init() -> Result<ExporterGuard, ExporterError> {
-    init_with(LightstepConfig::builder())
+pub fn init() -> Result<PipelineGuard, ExporterError> {
+    builder().init()
 }
 
-/// A configuration builder whose values set in code override the environment and the file;
-/// finish it with [`Init::init`] (or pass it to [`init_with`]).
-///
-/// ```no_run
-/// # #[cfg(feature = "exporter")]
-/// # fn run() -> Result<(), lightstep::ExporterError> {
-/// use lightstep::Init as _;
-///
-/// let guard = lightstep::builder()
-///     .with_service_name("checkout")
-///     .with_deployment_environment("staging")
-///     .init()?;
-/// # drop(guard);
-/// # Ok(()) }
-/// ```
-pub fn builder() -> ConfigBuilder {
-    LightstepConfig::builder()
-}
-
-/// `builder().….init()`: [`init_with`] as a method of the configuration builder.
-#[cfg(feature = "exporter")]
-#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
-pub trait Init {
-    /// Builds the configuration and the pipeline, installs them globally and returns the guard.
-    fn init(self) -> Result<ExporterGuard, ExporterError>;
-}
-
-#[cfg(feature = "exporter")]
-impl Init for ConfigBuilder {
-    fn init(self) -> Result<ExporterGuard, ExporterError> {
-        init_with(self)
-    }
-}
-
-/// [`init`] with overrides set in code; its warnings are logged the same way.
-#[cfg(feature = "exporter")]
-#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
-pub fn init_with(builder: ConfigBuilder) -> Result<ExporterGuard, ExporterError> {
-    init_with_pipeline(builder, |pipeline| pipeline)
-}
-
-/// [`init_with`], with extensions of your own added to the pipeline by `extend`: a sampler,
-/// span processors or exporters, resource attributes or detectors, an id generator (see
-/// [`LightstepExporterBuilder`]).
+/// The one way to set lightstep-rs up with anything beyond the environment and the file:
+/// settings in code (which override both), extensions of the pipeline, the hook for failed
+/// exports and the `tracing` layer, then [`Builder::init`].
 ///
 /// ```no_run
 /// # #[cfg(feature = "exporter")]
 /// # fn run() -> Result<(), lightstep::ExporterError> {
 /// use lightstep::opentelemetry_sdk::trace::Sampler;
 ///
-/// let guard = lightstep::init_with_pipeline(lightstep::builder(), |pipeline| {
-///     pipeline.with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))))
-/// })?;
+/// let guard = lightstep::builder()
+///     .with_service_name("checkout")
+///     .with_deployment_environment("staging")
+///     .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.1))))
+///     .on_export_error(|failure| eprintln!("telemetry: {failure}"))
+///     .init()?;
 /// # drop(guard);
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
-pub fn init_with_pipeline(
-    builder: ConfigBuilder,
-    extend: impl FnOnce(LightstepExporterBuilder) -> LightstepExporterBuilder,
-) -> Result<ExporterGuard, ExporterError> {
-    let (config, warnings) = builder.build_with_warnings();
-    for warning in &warnings {
-        tracing::warn!(target: "lightstep", "{warning}");
-    }
-    let exporter = extend(LightstepExporter::builder(config?)).build()?;
-    exporter.install_global();
-    Ok(exporter.into_guard())
+pub fn builder() -> Builder {
+    Builder::from(LightstepConfig::builder())
 }
 
-/// [`init`], plus a global `tracing` subscriber whose OpenTelemetry layer sends
-/// `#[tracing::instrument]` spans into the same traces as the helpers' spans.
+/// A change to the pipeline's builder, applied when [`Builder::init`] has the configuration.
+#[cfg(feature = "exporter")]
+type Extension = Box<dyn FnOnce(PipelineBuilder) -> PipelineBuilder>;
+
+/// What [`builder`] returns: the settings of [`ConfigBuilder`] (the same methods, which
+/// override the environment and the file), the extensions of [`PipelineBuilder`]
+/// (a sampler, span processors and exporters, resource attributes and detectors, an id
+/// generator, the hook for failed exports), and, with the `tracing` feature, the `tracing`
+/// layer. [`Builder::init`] builds and installs it all.
 ///
-/// The layer is filtered by `RUST_LOG` (the `EnvFilter` syntax; unset or empty: every level).
-/// The crates the exporter sends with (`h2`, `hyper`, `hyper_util`, `tonic`, `tower`,
-/// `reqwest`) stay out unless `RUST_LOG` names them, and whatever runs on the pipeline's own
-/// threads is never exported, named or not: the pipeline does not trace its own exports.
-///
-/// To combine the layer with your own subscriber (a `fmt` layer, filters), call [`init`] and
-/// add `lightstep::instrument::tracing_layer` to your registry instead.
-#[cfg(all(feature = "exporter", feature = "tracing"))]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "exporter", feature = "tracing"))))]
-pub fn init_tracing(builder: ConfigBuilder) -> Result<ExporterGuard, InitError> {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    // Before anything is installed: a bad RUST_LOG leaves no global provider behind.
-    let filter = layer_filter()?;
-    let guard = init_with(builder)?;
-    tracing_subscriber::registry()
-        .with(lightstep_instrument::tracing_layer(guard.tracer()).with_filter(filter))
-        .try_init()
-        .map_err(|e| InitError::Subscriber(e.to_string()))?;
-    Ok(guard)
+/// `with_sampler` is the pipeline's: it takes a sampler of the SDK
+/// ([`opentelemetry_sdk::trace::Sampler`] or your own), which covers every sampler
+/// `OTEL_TRACES_SAMPLER` names. A [`ConfigBuilder`] prepared elsewhere (with
+/// `ConfigBuilder::with_sampler` among its settings) becomes a `Builder` with `From`.
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+#[must_use = "a builder does nothing until `init` is called"]
+pub struct Builder {
+    config: ConfigBuilder,
+    pipeline: Vec<Extension>,
+    #[cfg(feature = "tracing")]
+    tracing_layer: bool,
+}
+
+#[cfg(feature = "exporter")]
+impl From<ConfigBuilder> for Builder {
+    fn from(config: ConfigBuilder) -> Self {
+        Self {
+            config,
+            pipeline: Vec::new(),
+            #[cfg(feature = "tracing")]
+            tracing_layer: false,
+        }
+    }
+}
+
+#[cfg(feature = "exporter")]
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Builder");
+        out.field("config", &self.config)
+            .field("pipeline_extensions", &self.pipeline.len());
+        #[cfg(feature = "tracing")]
+        out.field("tracing_layer", &self.tracing_layer);
+        out.finish()
+    }
+}
+
+#[cfg(feature = "exporter")]
+impl Builder {
+    lightstep_config::config_setters!(forward config);
+
+    fn extend(mut self, step: impl FnOnce(PipelineBuilder) -> PipelineBuilder + 'static) -> Self {
+        self.pipeline.push(Box::new(step));
+        self
+    }
+
+    /// Samples with `sampler` instead of the configured sampler: `OTEL_TRACES_SAMPLER` and
+    /// `OTEL_TRACES_SAMPLER_ARG` (and the file's sampler) are then ignored. See
+    /// [`PipelineBuilder::with_sampler`].
+    pub fn with_sampler(
+        self,
+        sampler: impl opentelemetry_sdk::trace::ShouldSample + 'static,
+    ) -> Self {
+        self.extend(move |p| p.with_sampler(sampler))
+    }
+
+    /// Adds a span processor beside the OTLP one. See
+    /// [`PipelineBuilder::with_span_processor`].
+    pub fn with_span_processor(
+        self,
+        processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static,
+    ) -> Self {
+        self.extend(move |p| p.with_span_processor(processor))
+    }
+
+    /// Adds an exporter beside the OTLP one, behind the SDK's batch processor. See
+    /// [`PipelineBuilder::with_span_exporter`].
+    pub fn with_span_exporter(
+        self,
+        exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
+    ) -> Self {
+        self.extend(move |p| p.with_span_exporter(exporter))
+    }
+
+    /// Adds the attributes of `resource` to the Resource of every span; the configuration
+    /// wins over them. See [`PipelineBuilder::with_resource`].
+    pub fn with_resource(self, resource: opentelemetry_sdk::Resource) -> Self {
+        self.extend(move |p| p.with_resource(resource))
+    }
+
+    /// Adds a resource detector, run once when the pipeline is built. See
+    /// [`PipelineBuilder::with_resource_detector`].
+    pub fn with_resource_detector(
+        self,
+        detector: impl opentelemetry_sdk::resource::ResourceDetector + 'static,
+    ) -> Self {
+        self.extend(move |p| p.with_resource_detector(detector))
+    }
+
+    /// Makes trace and span ids with `generator`. See
+    /// [`PipelineBuilder::with_id_generator`].
+    pub fn with_id_generator(
+        self,
+        generator: impl opentelemetry_sdk::trace::IdGenerator + 'static,
+    ) -> Self {
+        self.extend(move |p| p.with_id_generator(generator))
+    }
+
+    /// Calls `hook` when spans do not reach the backend (an export failed, the backend
+    /// rejected spans, the queue was full, the guard's shutdown on drop did not deliver
+    /// everything), with a report that never holds the token or a header value.
+    ///
+    /// Without a hook, failures are `tracing` warnings and, when no global `tracing`
+    /// subscriber is installed, one line on stderr each, at most one every ten seconds for each
+    /// of drops, failed exports and rejections. See [`PipelineBuilder::on_export_error`] and `docs/exporter.md`.
+    pub fn on_export_error(
+        self,
+        hook: impl Fn(&lightstep_exporter::ExportFailure) + Send + Sync + 'static,
+    ) -> Self {
+        self.extend(move |p| p.on_export_error(hook))
+    }
+
+    /// Also installs a global `tracing` subscriber whose OpenTelemetry layer sends
+    /// `#[tracing::instrument]` spans into the same traces as the helpers' spans.
+    ///
+    /// The layer is filtered by `RUST_LOG` (the `EnvFilter` syntax; unset or empty: every
+    /// level). The crates the exporter sends with (`h2`, `hyper`, `hyper_util`, `tonic`,
+    /// `tower`, `reqwest`) stay out unless `RUST_LOG` names them, and whatever runs on the
+    /// pipeline's own threads is never exported, named or not: the pipeline does not trace its
+    /// own exports.
+    ///
+    /// [`Builder::init`] fails, installing nothing, when `RUST_LOG` does not parse
+    /// ([`ExporterError::TracingFilter`]) or a global subscriber is already set
+    /// ([`ExporterError::TracingSubscriber`]). To combine the layer with your own subscriber
+    /// (a `fmt` layer, filters), leave this out and add `lightstep::instrument::tracing_layer`
+    /// to your registry instead.
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn with_tracing_layer(mut self) -> Self {
+        self.tracing_layer = true;
+        self
+    }
+
+    /// Builds the configuration and the pipeline, installs the global tracer provider and
+    /// propagator (and the `tracing` subscriber, if asked for), and returns the guard: see
+    /// [`init`]. On an error nothing is installed.
+    pub fn init(self) -> Result<PipelineGuard, ExporterError> {
+        // Before anything is built: a bad RUST_LOG leaves nothing behind.
+        #[cfg(feature = "tracing")]
+        let filter = if self.tracing_layer {
+            Some(layer_filter()?)
+        } else {
+            None
+        };
+        let (config, warnings) = self.config.build_with_warnings();
+        for warning in &warnings {
+            tracing::warn!(target: "lightstep", "{warning}");
+        }
+        let mut pipeline = Pipeline::builder(config?);
+        for extend in self.pipeline {
+            pipeline = extend(pipeline);
+        }
+        // A guard from here on: an error below shuts the unused pipeline down.
+        let guard = pipeline.build()?.into_guard();
+        #[cfg(feature = "tracing")]
+        if let Some(filter) = filter {
+            use tracing_subscriber::Layer as _;
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            tracing_subscriber::registry()
+                .with(lightstep_instrument::tracing_layer(guard.tracer()).with_filter(filter))
+                .try_init()
+                .map_err(|e| ExporterError::TracingSubscriber(Box::new(e)))?;
+        }
+        guard.install_global();
+        Ok(guard)
+    }
 }
 
 /// The crates the exporter's transports are made of: their spans and events come from the
-/// pipeline's own work, so `init_tracing` keeps them out unless `RUST_LOG` names them.
+/// pipeline's own work, so the layer of [`Builder::with_tracing_layer`] keeps them out unless
+/// `RUST_LOG` names them.
 #[cfg(all(feature = "exporter", feature = "tracing"))]
 const TRANSPORT_CRATES: [&str; 6] = ["h2", "hyper", "hyper_util", "tonic", "tower", "reqwest"];
 
-/// The filter of `init_tracing`'s OpenTelemetry layer: `RUST_LOG` (every level when unset or
+/// The filter of the OpenTelemetry layer of [`Builder::with_tracing_layer`]: `RUST_LOG` (every level when unset or
 /// empty), the transport crates off unless it names them, and nothing made where telemetry is
 /// suppressed. `RUST_LOG` is read by tracing-subscriber's `EnvFilter`, as every `tracing` user
 /// expects (it is not a lightstep-rs setting, and `EnvSnapshot` does not hold it).
@@ -229,18 +353,19 @@ const TRANSPORT_CRATES: [&str; 6] = ["h2", "hyper", "hyper_util", "tonic", "towe
 /// the thread's, so only a filter that reads the thread's context keeps it out.
 #[cfg(all(feature = "exporter", feature = "tracing"))]
 fn layer_filter()
--> Result<impl tracing_subscriber::layer::Filter<tracing_subscriber::Registry>, InitError> {
+-> Result<impl tracing_subscriber::layer::Filter<tracing_subscriber::Registry>, ExporterError> {
     use tracing_subscriber::filter::{EnvFilter, FilterExt as _, LevelFilter, filter_fn};
-    let invalid = |e: &dyn std::fmt::Display| InitError::Filter(format!("RUST_LOG: {e}"));
     let mut filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::TRACE.into())
         .from_env()
-        .map_err(|e| invalid(&e))?;
+        .map_err(|e| ExporterError::TracingFilter(Box::new(e)))?;
     // The filter displays as its directives, in RUST_LOG's syntax.
     let asked = filter.to_string();
     for krate in TRANSPORT_CRATES {
         if !names_target(&asked, krate) {
-            let off = format!("{krate}=off").parse().map_err(|e| invalid(&e))?;
+            let off = format!("{krate}=off")
+                .parse()
+                .map_err(|e| ExporterError::TracingFilter(Box::new(e)))?;
             filter = filter.add_directive(off);
         }
     }
@@ -258,57 +383,4 @@ fn names_target(directives: &str, target: &str) -> bool {
         let end = directive.find(['[', '=']).unwrap_or(directive.len());
         directive[..end].trim() == target
     })
-}
-
-/// Why [`init_tracing`] failed.
-#[cfg(all(feature = "exporter", feature = "tracing"))]
-///
-/// `Debug` prints the message and its causes, as `Display` and
-/// [`ErrorChain`](crate::config::ErrorChain) do.
-#[cfg_attr(docsrs, doc(cfg(all(feature = "exporter", feature = "tracing"))))]
-#[non_exhaustive]
-pub enum InitError {
-    /// The configuration or the pipeline: displays as the [`ExporterError`] itself, which says
-    /// what is wrong and where.
-    Exporter(ExporterError),
-    /// A global `tracing` subscriber was already set.
-    Subscriber(String),
-    /// `RUST_LOG` holds a directive that does not parse.
-    Filter(String),
-}
-
-#[cfg(all(feature = "exporter", feature = "tracing"))]
-impl std::fmt::Display for InitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Exporter(e) => e.fmt(f),
-            Self::Subscriber(e) => write!(f, "cannot install the tracing subscriber: {e}"),
-            Self::Filter(e) => write!(f, "cannot build the tracing filter: {e}"),
-        }
-    }
-}
-
-#[cfg(all(feature = "exporter", feature = "tracing"))]
-impl std::fmt::Debug for InitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", crate::config::ErrorChain(self))
-    }
-}
-
-#[cfg(all(feature = "exporter", feature = "tracing"))]
-impl std::error::Error for InitError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            // Transparent: the exporter's error is displayed, its cause is the cause.
-            Self::Exporter(e) => e.source(),
-            Self::Subscriber(_) | Self::Filter(_) => None,
-        }
-    }
-}
-
-#[cfg(all(feature = "exporter", feature = "tracing"))]
-impl From<ExporterError> for InitError {
-    fn from(e: ExporterError) -> Self {
-        Self::Exporter(e)
-    }
 }

@@ -1,4 +1,4 @@
-//! What code adds to the pipeline through `LightstepExporter::builder`: a sampler, span
+//! What code adds to the pipeline through `Pipeline::builder`: a sampler, span
 //! processors and exporters, resource attributes and detectors, an id generator; each checked
 //! on what the real receiver gets.
 
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lightstep_config::{Protocol, Sampler as ConfiguredSampler};
-use lightstep_exporter::LightstepExporter;
+use lightstep_exporter::Pipeline;
 use lightstep_receiver::RunningReceiver;
 use lightstep_receiver::proto::common::v1::any_value::Value;
 use opentelemetry::trace::{Link, SpanId, SpanKind, TraceId, TraceState, Tracer};
@@ -70,7 +70,7 @@ async fn a_custom_sampler_replaces_the_configured_one() {
         .with_sampler(ConfiguredSampler::AlwaysOff)
         .build()
         .unwrap();
-    let exporter = LightstepExporter::builder(config)
+    let exporter = Pipeline::builder(config)
         .with_sampler(DropByName)
         .build()
         .expect("pipeline builds");
@@ -81,7 +81,7 @@ async fn a_custom_sampler_replaces_the_configured_one() {
         (s.value.clone(), s.source.clone())
     };
     let code = lightstep_config::Source::Code {
-        setter: "LightstepExporterBuilder::with_sampler",
+        setter: "PipelineBuilder::with_sampler",
     };
     assert_eq!(line("sampler.name"), ("custom: DropByName".into(), code));
     let shown = effective.to_string();
@@ -137,7 +137,7 @@ impl SpanProcessor for CountingProcessor {
 async fn an_added_span_processor_sees_every_span_and_delivery_goes_on() {
     let receiver = receiver().await;
     let counting = Arc::new(Counting::default());
-    let exporter = LightstepExporter::builder(config(&receiver).await)
+    let exporter = Pipeline::builder(config(&receiver).await)
         .with_span_processor(CountingProcessor(Arc::clone(&counting)))
         .build()
         .unwrap();
@@ -167,7 +167,7 @@ async fn added_processors_are_flushed_when_otlp_does_not_export() {
         .build()
         .unwrap();
     let counting = Arc::new(Counting::default());
-    let exporter = LightstepExporter::builder(config)
+    let exporter = Pipeline::builder(config)
         .with_span_processor(CountingProcessor(Arc::clone(&counting)))
         .build()
         .unwrap();
@@ -196,7 +196,7 @@ impl SpanExporter for NamesExporter {
 async fn an_added_exporter_gets_every_span_by_shutdown() {
     let receiver = receiver().await;
     let names = NamesExporter::default();
-    let exporter = LightstepExporter::builder(config(&receiver).await)
+    let exporter = Pipeline::builder(config(&receiver).await)
         .with_span_exporter(names.clone())
         .build()
         .unwrap();
@@ -241,7 +241,7 @@ async fn added_resource_and_detector_arrive_with_the_configuration_winning() {
         .with_resource_attribute("cost.center", "from-config")
         .build()
         .unwrap();
-    let exporter = LightstepExporter::builder(config)
+    let exporter = Pipeline::builder(config)
         .with_resource_detector(TeamDetector)
         .with_resource(
             Resource::builder_empty()
@@ -288,7 +288,7 @@ impl IdGenerator for Sequential {
 #[tokio::test]
 async fn a_custom_id_generator_makes_the_ids_that_arrive() {
     let receiver = receiver().await;
-    let exporter = LightstepExporter::builder(config(&receiver).await)
+    let exporter = Pipeline::builder(config(&receiver).await)
         .with_id_generator(Sequential::default())
         .build()
         .unwrap();

@@ -4,6 +4,7 @@
 mod delivery;
 mod doctor;
 mod extensions;
+mod failures;
 mod faults;
 mod lifecycle;
 mod otlp;

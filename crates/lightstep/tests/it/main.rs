@@ -21,13 +21,12 @@ fn init_installs_the_global_provider_and_the_guard_delivers() {
     let receiver = runtime
         .block_on(lightstep_receiver::Receiver::builder().start())
         .unwrap();
-    let guard = lightstep::init_with(
-        lightstep::builder()
-            .with_env(EnvSnapshot::empty())
-            .with_otlp_endpoint(receiver.grpc_endpoint())
-            .with_service_name("facade-test"),
-    )
-    .expect("init");
+    let guard = lightstep::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_otlp_endpoint(receiver.grpc_endpoint())
+        .with_service_name("facade-test")
+        .init()
+        .expect("init");
     global::tracer("facade").in_span("through-the-global-provider", |_| {});
     let stats = guard.shutdown_blocking().expect("delivered");
     assert_eq!(stats.exported, 1);
@@ -38,8 +37,10 @@ fn init_installs_the_global_provider_and_the_guard_delivers() {
     assert_eq!(spans[0].service_name(), Some("facade-test"));
 }
 
+/// Settings and extensions of the pipeline on one builder, finished by `init()`: no trait to
+/// import.
 #[test]
-fn init_with_pipeline_adds_to_the_installed_pipeline() {
+fn builder_extensions_add_to_the_installed_pipeline() {
     use lightstep::opentelemetry::KeyValue;
     use lightstep::opentelemetry_sdk::Resource;
     use lightstep_receiver::proto::common::v1::any_value::Value;
@@ -49,20 +50,17 @@ fn init_with_pipeline_adds_to_the_installed_pipeline() {
     let receiver = runtime
         .block_on(lightstep_receiver::Receiver::builder().start())
         .unwrap();
-    let guard = lightstep::init_with_pipeline(
-        lightstep::builder()
-            .with_env(EnvSnapshot::empty())
-            .with_otlp_endpoint(receiver.grpc_endpoint())
-            .with_service_name("facade-test"),
-        |pipeline| {
-            pipeline.with_resource(
-                Resource::builder_empty()
-                    .with_attribute(KeyValue::new("team", "payments"))
-                    .build(),
-            )
-        },
-    )
-    .expect("init");
+    let guard = lightstep::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_otlp_endpoint(receiver.grpc_endpoint())
+        .with_resource(
+            Resource::builder_empty()
+                .with_attribute(KeyValue::new("team", "payments"))
+                .build(),
+        )
+        .with_service_name("facade-test")
+        .init()
+        .expect("init");
     global::tracer("facade").in_span("extended", |_| {});
     let stats = guard.shutdown_blocking().expect("delivered");
     assert_eq!(stats.exported, 1);
@@ -77,7 +75,9 @@ fn init_with_pipeline_adds_to_the_installed_pipeline() {
 
 #[test]
 fn init_returns_configuration_errors() {
-    let err = lightstep::init_with(lightstep::builder().with_env(EnvSnapshot::empty()))
+    let err = lightstep::builder()
+        .with_env(EnvSnapshot::empty())
+        .init()
         .expect_err("Lightstep's ingest without a token");
     assert!(
         matches!(err, lightstep::ExporterError::Config(_)),
@@ -87,23 +87,69 @@ fn init_returns_configuration_errors() {
     assert!(err.to_string().contains("no access token"), "{err}");
 }
 
-/// `init_tracing`'s error says what is wrong with the configuration, as `init_with`'s does, and
-/// installs nothing.
+/// With the `tracing` layer asked for, a bad configuration is the same error, and installs
+/// nothing.
 #[cfg(feature = "tracing")]
 #[test]
-fn init_tracing_says_what_is_wrong_with_the_configuration() {
+fn the_tracing_layer_says_what_is_wrong_with_the_configuration() {
     let _turn = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
-    let err = lightstep::init_tracing(lightstep::builder().with_env(EnvSnapshot::empty()))
+    let err = lightstep::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_tracing_layer()
+        .init()
         .expect_err("Lightstep's ingest without a token");
-    assert!(matches!(err, lightstep::InitError::Exporter(_)), "{err:?}");
+    assert!(
+        matches!(err, lightstep::ExporterError::Config(_)),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("no access token"), "{err}");
 }
 
-/// `#[tracing::instrument]` spans join the pipeline through the subscriber `init_tracing`
-/// installs. The only test here that sets the global subscriber, which can be set once.
+/// A failed export reaches the hook given to the facade's builder, without the token or a
+/// header value (nor does the builder's `Debug` show them).
+#[test]
+fn the_facade_hook_hears_of_failed_exports() {
+    use std::sync::{Arc, Mutex};
+
+    let _turn = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(
+            lightstep_receiver::Receiver::builder()
+                .with_access_token("the-right-token")
+                .start(),
+        )
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<lightstep::ExportFailure>::new()));
+    let hook = {
+        let seen = Arc::clone(&seen);
+        move |failure: &lightstep::ExportFailure| seen.lock().unwrap().push(failure.clone())
+    };
+    let builder = lightstep::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_otlp_endpoint(receiver.grpc_endpoint())
+        .with_access_token("a-wrong-S3CRET-token")
+        .with_header("x-team", "header-S3CRET-value")
+        .on_export_error(hook);
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains("S3CRET"), "{shown}");
+    let guard = builder.init().expect("init");
+    global::tracer("facade").in_span("refused", |_| {});
+    guard.force_flush_blocking().expect_err("refused");
+    let failures = seen.lock().unwrap().clone();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].kind, lightstep::FailureKind::Failed);
+    assert_eq!(failures[0].spans, 1);
+    assert!(!format!("{:?}", failures[0]).contains("S3CRET"));
+    guard.shutdown_blocking().expect_err("undelivered");
+}
+
+/// `#[tracing::instrument]` spans join the pipeline through the subscriber that
+/// `with_tracing_layer` installs. The only test here that sets the global subscriber, which can
+/// be set once.
 #[cfg(feature = "tracing")]
 #[test]
-fn init_tracing_bridges_tracing_spans() {
+fn the_tracing_layer_bridges_tracing_spans() {
     #[tracing::instrument]
     fn handle(order: u32) -> u32 {
         order * 2
@@ -114,13 +160,13 @@ fn init_tracing_bridges_tracing_spans() {
     let receiver = runtime
         .block_on(lightstep_receiver::Receiver::builder().start())
         .unwrap();
-    let guard = lightstep::init_tracing(
-        lightstep::builder()
-            .with_env(EnvSnapshot::empty())
-            .with_otlp_endpoint(receiver.grpc_endpoint())
-            .with_service_name("bridge-test"),
-    )
-    .expect("init_tracing");
+    let guard = lightstep::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_otlp_endpoint(receiver.grpc_endpoint())
+        .with_service_name("bridge-test")
+        .with_tracing_layer()
+        .init()
+        .expect("init with the tracing layer");
     assert_eq!(handle(21), 42);
     let stats = guard.shutdown_blocking().expect("delivered");
     assert_eq!(stats.exported, 1);
@@ -128,28 +174,39 @@ fn init_tracing_bridges_tracing_spans() {
         .block_on(receiver.wait_for_spans(1, Duration::from_secs(10)))
         .unwrap();
     assert_eq!(spans[0].name(), "handle");
-    // A second global subscriber is refused, as an error.
-    let err = lightstep::init_tracing(
-        lightstep::builder()
-            .with_env(EnvSnapshot::empty())
-            .with_otlp_endpoint(receiver.grpc_endpoint()),
-    )
-    .expect_err("already set");
+    // A second global subscriber is refused, as an error that keeps its cause.
+    let err = lightstep::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_otlp_endpoint(receiver.grpc_endpoint())
+        .with_tracing_layer()
+        .init()
+        .expect_err("already set");
+    assert!(
+        matches!(err, lightstep::ExporterError::TracingSubscriber(_)),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .contains("cannot install the tracing subscriber"),
         "{err}"
     );
+    let cause = std::error::Error::source(&err).expect("the cause is kept");
+    assert!(!cause.to_string().is_empty());
+    // `Debug`, what `main` prints, is the message and its cause.
+    assert!(
+        format!("{err:?}").starts_with("cannot install the tracing subscriber\n\nCaused by:"),
+        "{err:?}"
+    );
 }
 
-/// The pipeline never traces itself: with `init_tracing` and everything enabled, the spans and
+/// The pipeline never traces itself: with the `tracing` layer and everything enabled, the spans and
 /// events that h2, hyper, tonic, tower and reqwest make while exporting are not exported. N
 /// spans ended by the application arrive, exactly N, over gRPC and over HTTP. The global
 /// subscriber can be set once per process and `RUST_LOG` only through a child's environment
 /// (no `unsafe` here), so each case runs this test binary again as a child.
 #[cfg(feature = "tracing")]
 #[test]
-fn init_tracing_never_exports_the_pipelines_own_telemetry() {
+fn the_tracing_layer_never_exports_the_pipelines_own_telemetry() {
     const CHILD: &str = "LIGHTSTEP_TEST_CHILD_SELF_TELEMETRY";
     const SPANS: usize = 200;
     let env = EnvSnapshot::from_process();
@@ -167,7 +224,10 @@ fn init_tracing_never_exports_the_pipelines_own_telemetry() {
                 .with_protocol(lightstep::config::Protocol::HttpProtobuf)
                 .with_traces_endpoint(url)
         };
-        let guard = lightstep::init_tracing(builder).expect("init_tracing");
+        let guard = builder
+            .with_tracing_layer()
+            .init()
+            .expect("init with the tracing layer");
         // Spread over many exports, each of which made the transport's own spans before the
         // next one left.
         for i in 0..SPANS {
@@ -197,7 +257,7 @@ fn init_tracing_never_exports_the_pipelines_own_telemetry() {
             let output = std::process::Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
-                    "init_tracing_never_exports_the_pipelines_own_telemetry",
+                    "the_tracing_layer_never_exports_the_pipelines_own_telemetry",
                     "--nocapture",
                 ])
                 .env(CHILD, format!("{protocol} {url}"))
@@ -225,12 +285,13 @@ fn init_tracing_never_exports_the_pipelines_own_telemetry() {
     }
 }
 
-/// `init_tracing`'s filter is `RUST_LOG`: `warn` keeps an `info` span out and a `warn` span in;
-/// a directive that does not parse is an error naming `RUST_LOG`, returned before anything is
-/// installed. (A child process each, as above.)
+/// The `tracing` layer's filter is `RUST_LOG`: `warn` keeps an `info` span out and a `warn`
+/// span in; a directive that does not parse is an error naming `RUST_LOG`, with the parser's
+/// message as its cause, returned before anything is installed. (A child process each, as
+/// above.)
 #[cfg(feature = "tracing")]
 #[test]
-fn init_tracing_honours_rust_log_and_refuses_a_bad_one() {
+fn the_tracing_layer_honours_rust_log_and_refuses_a_bad_one() {
     const CHILD: &str = "LIGHTSTEP_TEST_CHILD_RUST_LOG";
     let env = EnvSnapshot::from_process();
     if let Some(endpoint) = env.get(CHILD) {
@@ -238,7 +299,7 @@ fn init_tracing_honours_rust_log_and_refuses_a_bad_one() {
             .with_env(EnvSnapshot::empty())
             .with_otlp_endpoint(endpoint)
             .with_service_name("rust-log");
-        match lightstep::init_tracing(builder) {
+        match builder.with_tracing_layer().init() {
             Ok(guard) => {
                 tracing::info_span!("info-span").in_scope(|| {});
                 tracing::warn_span!("warn-span").in_scope(|| {});
@@ -247,6 +308,11 @@ fn init_tracing_honours_rust_log_and_refuses_a_bad_one() {
             Err(e) => {
                 let message = e.to_string();
                 assert!(message.contains("RUST_LOG"), "{message}");
+                assert!(
+                    matches!(e, lightstep::ExporterError::TracingFilter(_)),
+                    "{e:?}"
+                );
+                assert!(std::error::Error::source(&e).is_some(), "{e:?}");
                 // Nothing was installed: the global provider is still the no-op one.
                 use lightstep::opentelemetry::trace::Span as _;
                 let span = global::tracer("after").start("after");
@@ -264,7 +330,7 @@ fn init_tracing_honours_rust_log_and_refuses_a_bad_one() {
         std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "init_tracing_honours_rust_log_and_refuses_a_bad_one",
+                "the_tracing_layer_honours_rust_log_and_refuses_a_bad_one",
                 "--nocapture",
             ])
             .env(CHILD, receiver.grpc_endpoint())
@@ -291,4 +357,36 @@ fn init_tracing_honours_rust_log_and_refuses_a_bad_one() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The original design's names still compile and work: `LightstepConfig`,
+/// `LightstepExporter::new(config)`, `tracer()`, and the deprecated `otlp_endpoint()`, which
+/// returns the traces endpoint.
+#[test]
+fn the_original_designs_names_still_work() {
+    use lightstep::{LightstepConfig, LightstepExporter};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(lightstep_receiver::Receiver::builder().start())
+        .unwrap();
+    let config = LightstepConfig::builder()
+        .with_env(EnvSnapshot::empty())
+        .with_otlp_endpoint(receiver.http_endpoint())
+        .with_protocol(lightstep::config::Protocol::HttpProtobuf)
+        .with_service_name("original-design")
+        .build()
+        .unwrap();
+    #[allow(deprecated)]
+    let endpoint = config.otlp_endpoint().as_str().to_owned();
+    assert_eq!(endpoint, config.traces_endpoint().as_str());
+    assert!(endpoint.ends_with("/v1/traces"), "{endpoint}");
+    let exporter: LightstepExporter = LightstepExporter::new(config).unwrap();
+    exporter.tracer().in_span("named-as-designed", |_| {});
+    let stats = exporter.shutdown_blocking().expect("delivered");
+    assert_eq!(stats.exported, 1);
+    let spans = runtime
+        .block_on(receiver.wait_for_spans(1, Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(spans[0].name(), "named-as-designed");
 }

@@ -79,13 +79,12 @@ fn init_logs_every_warning_keeps_them_on_the_guard_and_a_shared_environment_deli
         .with("LS_METRICS_ENABLED", "true")
         .with("LS_SERVCE_NAME", "checkout");
     let (guard, logged) = Capture::default().lightstep_warnings(|| {
-        lightstep::init_with(
-            lightstep::builder()
-                .with_env(env)
-                .with_otlp_endpoint(receiver.grpc_endpoint())
-                .with_service_name("shared-env"),
-        )
-        .expect("a shared environment starts")
+        lightstep::builder()
+            .with_env(env)
+            .with_otlp_endpoint(receiver.grpc_endpoint())
+            .with_service_name("shared-env")
+            .init()
+            .expect("a shared environment starts")
     });
     let kept: Vec<String> = guard.warnings().iter().map(|w| w.to_string()).collect();
     assert_eq!(logged, kept, "every warning logged once, in order");
@@ -129,8 +128,8 @@ fn init_logs_every_warning_keeps_them_on_the_guard_and_a_shared_environment_deli
 fn warnings_are_logged_when_the_configuration_fails() {
     let _turn = crate::GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = EnvSnapshot::empty().with("LS_ACESS_TOKEN", "S3CRET-token-value");
-    let (result, logged) = Capture::default()
-        .lightstep_warnings(|| lightstep::init_with(lightstep::builder().with_env(env)));
+    let (result, logged) =
+        Capture::default().lightstep_warnings(|| lightstep::builder().with_env(env).init());
     let err = result.expect_err("Lightstep's ingest without a token");
     assert!(err.to_string().contains("no access token"), "{err}");
     assert!(
