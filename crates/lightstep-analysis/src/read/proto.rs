@@ -834,15 +834,13 @@ mod tests {
         assert_eq!(traces[0].spans, sample());
     }
 
-    #[test]
-    fn a_span_without_its_id_is_refused_at_its_message() {
-        let first = encode_traces_data(&sample()[..1]);
-        // A second ResourceSpans (field 1 of TracesData) whose one span has a trace id only.
-        let span = ProtoSpan {
-            trace_id: vec![1; 16],
-            span_id: Vec::new(),
+    /// A root span from 1 to 2 ns with these ids and name, nothing else.
+    fn proto_span(trace_id: Vec<u8>, span_id: Vec<u8>, name: &str) -> ProtoSpan {
+        ProtoSpan {
+            trace_id,
+            span_id,
             parent_span_id: Vec::new(),
-            name: "no id".into(),
+            name: name.into(),
             kind: 0,
             start_time_unix_nano: 1,
             end_time_unix_nano: 2,
@@ -850,7 +848,14 @@ mod tests {
             links: Vec::new(),
             status: None,
             flags: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn a_span_without_its_id_is_refused_at_its_message() {
+        let first = encode_traces_data(&sample()[..1]);
+        // A second ResourceSpans (field 1 of TracesData) whose one span has a trace id only.
+        let span = proto_span(vec![1; 16], Vec::new(), "no id");
         let message = ResourceSpans {
             resource: None,
             scope_spans: vec![ScopeSpans { spans: vec![span] }],
@@ -981,19 +986,8 @@ mod tests {
     /// skips them.
     #[test]
     fn unknown_groups_inside_a_span_are_skipped_like_prost() {
-        let mut span = prost::Message::encode_to_vec(&ProtoSpan {
-            trace_id: vec![1; 16],
-            span_id: vec![2; 8],
-            parent_span_id: Vec::new(),
-            name: "grouped".into(),
-            kind: 0,
-            start_time_unix_nano: 1,
-            end_time_unix_nano: 2,
-            attributes: Vec::new(),
-            links: Vec::new(),
-            status: None,
-            flags: 0,
-        });
+        let mut span =
+            prost::Message::encode_to_vec(&proto_span(vec![1; 16], vec![2; 8], "grouped"));
         // group 19 { 1: 1 }, then the name again (the last one counts).
         span.extend_from_slice(&[0x9b, 0x01, 0x08, 0x01, 0x9c, 0x01]);
         prost::encoding::string::encode(5, &"after".to_string(), &mut span);
