@@ -158,18 +158,34 @@ impl<'a> Reader<'a> {
             self.skip(wire_type, tag, depth)?;
             return Ok((tag, None, &[]));
         };
-        if wire_type != field.kind.wire_type() {
-            return Err(WireError::WRONG_WIRE_TYPE);
-        }
+        // One match on the kind, each arm checking its own wire type.
+        let expect = |wire: WireType| {
+            if wire_type == wire {
+                Ok(())
+            } else {
+                Err(WireError::WRONG_WIRE_TYPE)
+            }
+        };
         let value = match field.kind {
             Kind::Int32 | Kind::Int64 | Kind::Uint32 | Kind::Bool | Kind::Enum(_) => {
+                expect(WireType::Varint)?;
                 self.varint()?;
                 &[][..]
             }
-            Kind::Fixed32 => self.take(4)?,
-            Kind::Fixed64 | Kind::Double => self.take(8)?,
-            Kind::Bytes | Kind::Id => self.len_delimited()?,
+            Kind::Fixed32 => {
+                expect(WireType::ThirtyTwoBit)?;
+                self.take(4)?
+            }
+            Kind::Fixed64 | Kind::Double => {
+                expect(WireType::SixtyFourBit)?;
+                self.take(8)?
+            }
+            Kind::Bytes | Kind::Id => {
+                expect(WireType::LengthDelimited)?;
+                self.len_delimited()?
+            }
             Kind::String => {
+                expect(WireType::LengthDelimited)?;
                 let value = self.len_delimited()?;
                 // Most strings are short and ASCII: an OR over the bytes (which vectorizes, and
                 // is inlined, unlike `is_ascii`) settles those without `from_utf8`.
@@ -180,6 +196,7 @@ impl<'a> Reader<'a> {
                 value
             }
             Kind::Message(_) => {
+                expect(WireType::LengthDelimited)?;
                 if depth == 0 {
                     return Err(WireError::RECURSION);
                 }
