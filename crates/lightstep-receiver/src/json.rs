@@ -30,7 +30,7 @@ use std::fmt;
 use base64::Engine as _;
 use lightstep_wire::WireType;
 use lightstep_wire::encode::{
-    begin_len, encode_key, encode_varint, encoded_len_varint, end_len, key_len,
+    begin_len, encoded_len_varint, end_len, key_len, put_key, put_varint,
 };
 use lightstep_wire::schema::{Field, Kind, Msg, any_value};
 use serde::Deserialize as _;
@@ -159,13 +159,13 @@ impl Out {
 
     fn varint<E: de::Error>(&mut self, value: u64) -> Result<(), E> {
         self.room(encoded_len_varint(value))?;
-        encode_varint(value, &mut self.buf);
+        put_varint(&mut self.buf, value);
         Ok(())
     }
 
     fn key<E: de::Error>(&mut self, tag: u32, wire: WireType) -> Result<(), E> {
         self.room(key_len(tag))?;
-        encode_key(tag, wire, &mut self.buf);
+        put_key(&mut self.buf, tag, wire);
         Ok(())
     }
 

@@ -8,8 +8,9 @@
 //!   bytes, keys, lengths, fixed-width fields, unknown fields skipped with groups and the
 //!   recursion limit), following prost 0.14's decoder rule for rule, with [`WireError`] naming
 //!   what was wrong without allocating.
-//! - [`encode`]: the encoding primitives: prost's own `encoding` helpers, plus a length prefix
-//!   written after the content it measures.
+//! - [`encode`]: the encoding primitives: varints and keys into a `Vec` (byte for byte
+//!   prost's), prost's length helpers, and a length prefix written after the content it
+//!   measures.
 //! - [`schema`]: one table per OTLP trace message (`ExportTraceServiceRequest` down to
 //!   `AnyValue`), each field with its number, OTLP/JSON name, kind and cardinality, and named
 //!   constants for the field numbers that hand-written decoders match on.

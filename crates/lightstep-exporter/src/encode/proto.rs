@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 
 use lightstep_wire::WireType;
-use lightstep_wire::encode::{begin_len, encode_key, encode_varint, end_len};
+use lightstep_wire::encode::{begin_len, end_len, put_key, put_varint};
 use lightstep_wire::schema::{
     any_value as av, array_value, event, key_value, link, request, resource, resource_spans, scope,
     scope_spans, span as sp, status,
@@ -24,8 +24,8 @@ use super::{
 };
 
 fn bytes(out: &mut Vec<u8>, field: u32, data: &[u8]) {
-    encode_key(field, WireType::LengthDelimited, out);
-    encode_varint(data.len() as u64, out);
+    put_key(out, field, WireType::LengthDelimited);
+    put_varint(out, data.len() as u64);
     out.extend_from_slice(data);
 }
 
@@ -38,21 +38,21 @@ fn string(out: &mut Vec<u8>, field: u32, s: &str) {
 
 fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
     if v != 0 {
-        encode_key(field, WireType::Varint, out);
-        encode_varint(v, out);
+        put_key(out, field, WireType::Varint);
+        put_varint(out, v);
     }
 }
 
 fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
     if v != 0 {
-        encode_key(field, WireType::SixtyFourBit, out);
+        put_key(out, field, WireType::SixtyFourBit);
         out.extend_from_slice(&v.to_le_bytes());
     }
 }
 
 fn fixed32(out: &mut Vec<u8>, field: u32, v: u32) {
     if v != 0 {
-        encode_key(field, WireType::ThirtyTwoBit, out);
+        put_key(out, field, WireType::ThirtyTwoBit);
         out.extend_from_slice(&v.to_le_bytes());
     }
 }
@@ -60,7 +60,7 @@ fn fixed32(out: &mut Vec<u8>, field: u32, v: u32) {
 /// A nested message (always written, even when empty: its presence is information).
 /// `guess` is the expected size in bytes of the length prefix.
 fn message(out: &mut Vec<u8>, field: u32, guess: usize, body: impl FnOnce(&mut Vec<u8>)) {
-    encode_key(field, WireType::LengthDelimited, out);
+    put_key(out, field, WireType::LengthDelimited);
     let at = begin_len(out, guess);
     body(out);
     end_len(out, at, guess);
@@ -70,15 +70,15 @@ fn any_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::String(s) => bytes(out, av::STRING_VALUE, s.as_str().as_bytes()),
         Value::Bool(b) => {
-            encode_key(av::BOOL_VALUE, WireType::Varint, out);
+            put_key(out, av::BOOL_VALUE, WireType::Varint);
             out.push(u8::from(*b));
         }
         Value::I64(i) => {
-            encode_key(av::INT_VALUE, WireType::Varint, out);
-            encode_varint(*i as u64, out);
+            put_key(out, av::INT_VALUE, WireType::Varint);
+            put_varint(out, *i as u64);
         }
         Value::F64(f) => {
-            encode_key(av::DOUBLE_VALUE, WireType::SixtyFourBit, out);
+            put_key(out, av::DOUBLE_VALUE, WireType::SixtyFourBit);
             out.extend_from_slice(&f.to_bits().to_le_bytes());
         }
         Value::Array(array) => message(out, av::ARRAY_VALUE, 1, |out| match array {
@@ -131,8 +131,8 @@ fn attributes<'a>(out: &mut Vec<u8>, field: u32, kvs: impl IntoIterator<Item = &
 fn trace_state(out: &mut Vec<u8>, field: u32, state: &opentelemetry::trace::TraceState) {
     let len = trace_state_len(state);
     if len > 0 {
-        encode_key(field, WireType::LengthDelimited, out);
-        encode_varint(len as u64, out);
+        put_key(out, field, WireType::LengthDelimited);
+        put_varint(out, len as u64);
         write_trace_state(out, state);
     }
 }
