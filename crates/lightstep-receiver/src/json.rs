@@ -20,10 +20,19 @@
 //! in one object, an `AnyValue` with two values: refused here), where serde accepted a struct
 //! written as an array (refused here), and for `"key": null` (an empty key here, as without
 //! `key`; refused there). See `docs/adr/204-receiver-otlp-json-transcoded.md`.
+//!
+//! Which fields each message has, their numbers, OTLP/JSON names and kinds come from
+//! [`lightstep_wire::schema`], the tables the protobuf walk reads too: a field is added there,
+//! once, for both.
 
 use std::fmt;
 
 use base64::Engine as _;
+use lightstep_wire::WireType;
+use lightstep_wire::encode::{
+    begin_len, encoded_len_varint, end_len, key_len, put_key, put_varint,
+};
+use lightstep_wire::schema::{Field, Kind, Msg, any_value};
 use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -107,159 +116,30 @@ fn error_message(e: &serde_json::Error) -> String {
     message
 }
 
-/// The messages of an OTLP trace request (`AnyValue` aside, see [`AnyValueSeed`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Msg {
-    Request,
-    ResourceSpans,
-    ScopeSpans,
-    Span,
-    Event,
-    Link,
-    Status,
-    Resource,
-    EntityRef,
-    Scope,
-    KeyValue,
-    ArrayValue,
-    KeyValueList,
-}
-
-/// What a field holds, in JSON and in protobuf.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Message(Msg),
-    Messages(Msg),
-    AnyValue,
-    AnyValues,
-    /// A string, omitted when empty.
-    Str,
-    /// Repeated strings.
-    Strs,
-    /// Bytes written as hex (trace and span ids).
-    Hex,
-    /// A fixed64 time: a number or a string holding one.
-    Time,
-    /// A uint32 varint: a number or a string holding one.
-    Count,
-    /// A fixed32 (`flags`): a number or a string holding one.
-    Flags,
-    /// An int32 enum: a number, a string holding one, or the name of a value.
-    Enum(&'static [&'static str]),
-    /// An int32 varint given as a number only (`keyStrindex`).
-    Int32,
-}
-
-const SPAN_KINDS: &[&str] = &[
-    "SPAN_KIND_UNSPECIFIED",
-    "SPAN_KIND_INTERNAL",
-    "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",
-    "SPAN_KIND_PRODUCER",
-    "SPAN_KIND_CONSUMER",
-];
-const STATUS_CODES: &[&str] = &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
-
-/// A known field: the message it belongs to, its JSON name, its protobuf tag, its kind.
-type Field = (Msg, &'static str, u32, Kind);
-
-/// The schema (opentelemetry-proto 0.33's serde names, with the tags [`crate::wire`] knows).
-/// A name not listed for a message is a field the serde mapping ignores.
-const FIELDS: &[Field] = {
-    use Kind::{
-        AnyValue, AnyValues, Count, Enum, Flags, Hex, Int32, Message, Messages, Str, Strs, Time,
-    };
-    &[
-        (
-            Msg::Request,
-            "resourceSpans",
-            1,
-            Messages(Msg::ResourceSpans),
-        ),
-        (Msg::ResourceSpans, "resource", 1, Message(Msg::Resource)),
-        (
-            Msg::ResourceSpans,
-            "scopeSpans",
-            2,
-            Messages(Msg::ScopeSpans),
-        ),
-        (Msg::ResourceSpans, "schemaUrl", 3, Str),
-        (Msg::ScopeSpans, "scope", 1, Message(Msg::Scope)),
-        (Msg::ScopeSpans, "spans", 2, Messages(Msg::Span)),
-        (Msg::ScopeSpans, "schemaUrl", 3, Str),
-        (Msg::Span, "traceId", 1, Hex),
-        (Msg::Span, "spanId", 2, Hex),
-        (Msg::Span, "traceState", 3, Str),
-        (Msg::Span, "parentSpanId", 4, Hex),
-        (Msg::Span, "name", 5, Str),
-        (Msg::Span, "kind", 6, Enum(SPAN_KINDS)),
-        (Msg::Span, "startTimeUnixNano", 7, Time),
-        (Msg::Span, "endTimeUnixNano", 8, Time),
-        (Msg::Span, "attributes", 9, Messages(Msg::KeyValue)),
-        (Msg::Span, "droppedAttributesCount", 10, Count),
-        (Msg::Span, "events", 11, Messages(Msg::Event)),
-        (Msg::Span, "droppedEventsCount", 12, Count),
-        (Msg::Span, "links", 13, Messages(Msg::Link)),
-        (Msg::Span, "droppedLinksCount", 14, Count),
-        (Msg::Span, "status", 15, Message(Msg::Status)),
-        (Msg::Span, "flags", 16, Flags),
-        (Msg::Event, "timeUnixNano", 1, Time),
-        (Msg::Event, "name", 2, Str),
-        (Msg::Event, "attributes", 3, Messages(Msg::KeyValue)),
-        (Msg::Event, "droppedAttributesCount", 4, Count),
-        (Msg::Link, "traceId", 1, Hex),
-        (Msg::Link, "spanId", 2, Hex),
-        (Msg::Link, "traceState", 3, Str),
-        (Msg::Link, "attributes", 4, Messages(Msg::KeyValue)),
-        (Msg::Link, "droppedAttributesCount", 5, Count),
-        (Msg::Link, "flags", 6, Flags),
-        (Msg::Status, "message", 2, Str),
-        (Msg::Status, "code", 3, Enum(STATUS_CODES)),
-        (Msg::Resource, "attributes", 1, Messages(Msg::KeyValue)),
-        (Msg::Resource, "droppedAttributesCount", 2, Count),
-        (Msg::Resource, "entityRefs", 3, Messages(Msg::EntityRef)),
-        (Msg::EntityRef, "schemaUrl", 1, Str),
-        (Msg::EntityRef, "type", 2, Str),
-        (Msg::EntityRef, "idKeys", 3, Strs),
-        (Msg::EntityRef, "descriptionKeys", 4, Strs),
-        (Msg::Scope, "name", 1, Str),
-        (Msg::Scope, "version", 2, Str),
-        (Msg::Scope, "attributes", 3, Messages(Msg::KeyValue)),
-        (Msg::Scope, "droppedAttributesCount", 4, Count),
-        (Msg::KeyValue, "key", 1, Str),
-        (Msg::KeyValue, "value", 2, AnyValue),
-        (Msg::KeyValue, "keyStrindex", 3, Int32),
-        (Msg::ArrayValue, "values", 1, AnyValues),
-        (Msg::KeyValueList, "values", 1, Messages(Msg::KeyValue)),
-    ]
-};
-
-fn field(msg: Msg, name: &str) -> Option<&'static Field> {
-    FIELDS.iter().find(|f| f.0 == msg && f.1 == name)
-}
-
-/// Fields the serde mapping requires (it has no default for the struct): `EntityRef`'s.
-fn required(msg: Msg) -> &'static [(u32, &'static str)] {
+/// Fields the serde mapping requires (it has no default for the struct): all of `EntityRef`'s.
+fn required(msg: Msg) -> &'static [Field] {
     match msg {
-        Msg::EntityRef => &[
-            (1, "schemaUrl"),
-            (2, "type"),
-            (3, "idKeys"),
-            (4, "descriptionKeys"),
-        ],
+        Msg::EntityRef => msg.fields(),
         _ => &[],
     }
 }
 
-const WIRE_VARINT: u32 = 0;
-const WIRE_FIXED64: u32 = 1;
-const WIRE_LEN: u32 = 2;
-const WIRE_FIXED32: u32 = 5;
+/// Whether a field of the schema is skipped like an unknown one: `AnyValue`'s
+/// `stringValueStrindex` points into the profiles signal's string table, and the OTLP
+/// specification tells receivers of other signals to treat it as absent (the serde mapping
+/// ignores it too).
+fn unread(msg: Msg, field: &Field) -> bool {
+    msg == Msg::AnyValue && field.number == any_value::STRING_VALUE_STRINDEX
+}
 
 /// The protobuf being written, within the capacity it was given.
 struct Out {
     buf: Vec<u8>,
 }
+
+/// How many bytes a length placeholder takes: enough for any body under 32 GiB (the request
+/// size limit is a u32), so that closing a message never grows the buffer.
+const LEN_PLACEHOLDER: usize = 5;
 
 impl Out {
     fn room<E: de::Error>(&self, n: usize) -> Result<(), E> {
@@ -278,58 +158,41 @@ impl Out {
     }
 
     fn varint<E: de::Error>(&mut self, value: u64) -> Result<(), E> {
-        let mut encoded = [0u8; 10];
-        let n = encode_varint(value, &mut encoded);
-        self.bytes(&encoded[..n])
+        self.room(encoded_len_varint(value))?;
+        put_varint(&mut self.buf, value);
+        Ok(())
     }
 
-    fn key<E: de::Error>(&mut self, tag: u32, wire: u32) -> Result<(), E> {
-        self.varint(u64::from(tag << 3 | wire))
+    fn key<E: de::Error>(&mut self, tag: u32, wire: WireType) -> Result<(), E> {
+        self.room(key_len(tag))?;
+        put_key(&mut self.buf, tag, wire);
+        Ok(())
     }
 
     /// A length-delimited field of `len` bytes that follow.
     fn len_field<E: de::Error>(&mut self, tag: u32, bytes: &[u8]) -> Result<(), E> {
-        self.key(tag, WIRE_LEN)?;
+        self.key(tag, WireType::LengthDelimited)?;
         self.varint(bytes.len() as u64)?;
         self.bytes(bytes)
     }
 
-    /// Starts a length-delimited field whose length is not known yet: its key, then a 5-byte
+    /// Starts a length-delimited field whose length is not known yet: its key, then a
     /// placeholder for the length. Returns where the placeholder is, for [`close`](Self::close).
     fn open<E: de::Error>(&mut self, tag: u32) -> Result<usize, E> {
-        self.key(tag, WIRE_LEN)?;
-        let at = self.buf.len();
-        self.bytes(&[0; 5])?;
-        Ok(at)
+        self.key(tag, WireType::LengthDelimited)?;
+        self.room(LEN_PLACEHOLDER)?;
+        Ok(begin_len(&mut self.buf, LEN_PLACEHOLDER))
     }
 
     /// Writes the length of the field opened at `at` and moves its content up to it.
     fn close(&mut self, at: usize) {
-        let start = at + 5;
-        let len = self.buf.len() - start;
-        let mut encoded = [0u8; 10];
-        // Bodies are under 4 GiB (the request size limit is a u32): five bytes suffice.
-        let n = encode_varint(len as u64, &mut encoded).min(5);
-        self.buf[at..at + n].copy_from_slice(&encoded[..n]);
-        self.buf.copy_within(start.., at + n);
-        self.buf.truncate(self.buf.len() - (5 - n));
+        end_len(&mut self.buf, at, LEN_PLACEHOLDER);
     }
-}
-
-/// Writes `value` as a protobuf varint into `encoded`; returns its length.
-fn encode_varint(mut value: u64, encoded: &mut [u8; 10]) -> usize {
-    let mut n = 0;
-    while value >= 0x80 {
-        encoded[n] = (value as u8) | 0x80;
-        value >>= 7;
-        n += 1;
-    }
-    encoded[n] = value as u8;
-    n + 1
 }
 
 /// One message: a JSON object, written as the content of a protobuf message (the caller
-/// writes its key and length).
+/// writes its key and length). An `AnyValue` is a `oneof`: at most one of its fields holds a
+/// value, and that one is written even when it is its type's default.
 struct MessageSeed<'o> {
     msg: Msg,
     out: &'o mut Out,
@@ -351,30 +214,42 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Tags are at most 16: one bit each.
+        let oneof = self.msg == Msg::AnyValue;
+        // Field numbers are at most 16: one bit each.
         let mut given = 0u32;
         let mut present = 0u32;
-        while let Some(name) = map.next_key_seed(FieldName(self.msg))? {
-            let Some(&(_, name, tag, kind)) = name else {
+        while let Some(field) = map.next_key_seed(FieldName(self.msg))? {
+            let Some(field) = field else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
-            if given & (1 << tag) != 0 {
-                return Err(de::Error::custom(format_args!("duplicate field `{name}`")));
+            let bit = 1u32 << field.number;
+            // In an `AnyValue` a repeated name is a second value, refused below.
+            if !oneof && given & bit != 0 {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate field `{}`",
+                    field.json
+                )));
             }
-            given |= 1 << tag;
+            given |= bit;
             let seed = FieldSeed {
-                tag,
-                kind,
+                field,
+                always: oneof,
                 out: &mut *self.out,
             };
             if map.next_value_seed(seed)? {
-                present |= 1 << tag;
+                if oneof && present != 0 {
+                    return Err(de::Error::custom("an AnyValue holds one value, not two"));
+                }
+                present |= bit;
             }
         }
-        for (tag, name) in required(self.msg) {
-            if present & (1 << tag) == 0 {
-                return Err(de::Error::custom(format_args!("missing field `{name}`")));
+        for field in required(self.msg) {
+            if present & (1 << field.number) == 0 {
+                return Err(de::Error::custom(format_args!(
+                    "missing field `{}`",
+                    field.json
+                )));
             }
         }
         Ok(())
@@ -400,14 +275,18 @@ impl Visitor<'_> for FieldName {
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(field(self.0, name))
+        Ok(self
+            .0
+            .field_named(name)
+            .filter(|field| !unread(self.0, field)))
     }
 }
 
-/// The value of a known field. Returns whether it was present (not `null`).
+/// The value of a known field, written even when it is its type's default with `always` (the
+/// fields of a `oneof`). Returns whether it was present (not `null`).
 struct FieldSeed<'o> {
-    tag: u32,
-    kind: Kind,
+    field: &'static Field,
+    always: bool,
     out: &'o mut Out,
 }
 
@@ -432,8 +311,15 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        let (tag, out) = (self.tag, self.out);
-        match self.kind {
+        let (tag, always, out) = (self.field.number, self.always, self.out);
+        if self.field.repeated {
+            deserializer.deserialize_seq(Repeated {
+                field: self.field,
+                out,
+            })?;
+            return Ok(true);
+        }
+        match self.field.kind {
             Kind::Message(msg) => {
                 let at = out.open(tag)?;
                 MessageSeed {
@@ -443,98 +329,90 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
                 .deserialize(deserializer)?;
                 out.close(at);
             }
-            Kind::AnyValue => {
-                let at = out.open(tag)?;
-                AnyValueSeed { out: &mut *out }.deserialize(deserializer)?;
-                out.close(at);
-            }
-            Kind::Messages(msg) => deserializer.deserialize_seq(Repeated {
-                tag,
-                element: Element::Message(msg),
-                out,
-            })?,
-            Kind::AnyValues => deserializer.deserialize_seq(Repeated {
-                tag,
-                element: Element::AnyValue,
-                out,
-            })?,
-            Kind::Strs => deserializer.deserialize_seq(Repeated {
-                tag,
-                element: Element::Str,
-                out,
-            })?,
-            Kind::Str => deserializer.deserialize_str(StrSeed {
-                tag,
-                always: false,
-                out,
-            })?,
-            Kind::Hex => deserializer.deserialize_str(HexSeed { tag, out })?,
-            Kind::Time => {
+            Kind::String => deserializer.deserialize_str(StrSeed { tag, always, out })?,
+            Kind::Id => deserializer.deserialize_str(HexSeed { tag, out })?,
+            Kind::Bytes => deserializer.deserialize_str(Base64Seed { tag, always, out })?,
+            Kind::Fixed64 => {
                 let time = deserializer.deserialize_any(U64Seed)?;
-                if time != 0 {
-                    out.key(tag, WIRE_FIXED64)?;
+                if always || time != 0 {
+                    out.key(tag, WireType::SixtyFourBit)?;
                     out.bytes(&time.to_le_bytes())?;
                 }
             }
-            Kind::Count | Kind::Flags => {
+            Kind::Double => {
+                let d = f64::deserialize(deserializer)?;
+                // proto3 omits 0.0 and -0.0 alike.
+                if always || d.to_bits() << 1 != 0 {
+                    out.key(tag, WireType::SixtyFourBit)?;
+                    out.bytes(&d.to_bits().to_le_bytes())?;
+                }
+            }
+            Kind::Bool => {
+                let b = bool::deserialize(deserializer)?;
+                if always || b {
+                    out.key(tag, WireType::Varint)?;
+                    out.varint(u64::from(b))?;
+                }
+            }
+            Kind::Int64 => {
+                let n = deserializer.deserialize_any(I64Seed)?;
+                if always || n != 0 {
+                    out.key(tag, WireType::Varint)?;
+                    out.varint(n as u64)?;
+                }
+            }
+            Kind::Uint32 | Kind::Fixed32 => {
                 let n = deserializer.deserialize_any(Int32Seed {
                     strings: true,
                     names: &[],
                 })?;
                 let n = u32::try_from(n)
                     .map_err(|_| de::Error::invalid_value(de::Unexpected::Signed(n), &"a u32"))?;
-                if n != 0 {
-                    if self.kind == Kind::Flags {
-                        out.key(tag, WIRE_FIXED32)?;
+                if always || n != 0 {
+                    if self.field.kind == Kind::Fixed32 {
+                        out.key(tag, WireType::ThirtyTwoBit)?;
                         out.bytes(&n.to_le_bytes())?;
                     } else {
-                        out.key(tag, WIRE_VARINT)?;
+                        out.key(tag, WireType::Varint)?;
                         out.varint(u64::from(n))?;
                     }
                 }
             }
-            Kind::Enum(names) => {
+            Kind::Enum(values) => {
                 let n = deserializer.deserialize_any(Int32Seed {
                     strings: true,
-                    names,
+                    names: values.names(),
                 })?;
-                write_int32(out, tag, n)?;
+                write_int32(out, tag, n, always)?;
             }
+            // Given as a number only, as the serde mapping reads it.
             Kind::Int32 => {
                 let n = deserializer.deserialize_any(Int32Seed {
                     strings: false,
                     names: &[],
                 })?;
-                write_int32(out, tag, n)?;
+                write_int32(out, tag, n, always)?;
             }
         }
         Ok(true)
     }
 }
 
-/// An int32 field (omitted when 0), as protobuf writes it: negative values sign-extended to
-/// ten bytes.
-fn write_int32<E: de::Error>(out: &mut Out, tag: u32, n: i64) -> Result<(), E> {
+/// An int32 field (omitted when 0 unless `always`), as protobuf writes it: negative values
+/// sign-extended to ten bytes.
+fn write_int32<E: de::Error>(out: &mut Out, tag: u32, n: i64, always: bool) -> Result<(), E> {
     let n = i32::try_from(n).map_err(|_| E::invalid_value(de::Unexpected::Signed(n), &"an i32"))?;
-    if n != 0 {
-        out.key(tag, WIRE_VARINT)?;
+    if always || n != 0 {
+        out.key(tag, WireType::Varint)?;
         out.varint(i64::from(n) as u64)?;
     }
     Ok(())
 }
 
-/// What a repeated field's elements are.
-#[derive(Clone, Copy)]
-enum Element {
-    Message(Msg),
-    AnyValue,
-    Str,
-}
-
-/// A JSON array: one protobuf field per element.
+/// A JSON array: one protobuf field per element (messages and strings are the only repeated
+/// fields of the trace messages).
 struct Repeated<'o> {
-    tag: u32,
-    element: Element,
+    field: &'static Field,
     out: &'o mut Out,
 }
 
@@ -546,24 +424,17 @@ impl<'de> Visitor<'de> for Repeated<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let (tag, out) = (self.tag, self.out);
+        let (tag, out) = (self.field.number, self.out);
         loop {
-            let more = match self.element {
-                Element::Message(msg) => seq
+            let more = match self.field.kind {
+                Kind::Message(msg) => seq
                     .next_element_seed(Framed {
                         tag,
-                        msg: Some(msg),
+                        msg,
                         out: &mut *out,
                     })?
                     .is_some(),
-                Element::AnyValue => seq
-                    .next_element_seed(Framed {
-                        tag,
-                        msg: None,
-                        out: &mut *out,
-                    })?
-                    .is_some(),
-                Element::Str => seq
+                _ => seq
                     .next_element_seed(StrElement {
                         tag,
                         out: &mut *out,
@@ -577,11 +448,10 @@ impl<'de> Visitor<'de> for Repeated<'_> {
     }
 }
 
-/// One message element of a repeated field, with its key and length: `msg`, or an
-/// `AnyValue` when `None`.
+/// One message element of a repeated field, with its key and length.
 struct Framed<'o> {
     tag: u32,
-    msg: Option<Msg>,
+    msg: Msg,
     out: &'o mut Out,
 }
 
@@ -590,17 +460,11 @@ impl<'de> DeserializeSeed<'de> for Framed<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         let at = self.out.open(self.tag)?;
-        match self.msg {
-            Some(msg) => MessageSeed {
-                msg,
-                out: &mut *self.out,
-            }
-            .deserialize(deserializer)?,
-            None => AnyValueSeed {
-                out: &mut *self.out,
-            }
-            .deserialize(deserializer)?,
+        MessageSeed {
+            msg: self.msg,
+            out: &mut *self.out,
         }
+        .deserialize(deserializer)?;
         self.out.close(at);
         Ok(())
     }
@@ -672,7 +536,7 @@ impl Visitor<'_> for HexSeed<'_> {
         if digits.is_empty() {
             return Ok(());
         }
-        self.out.key(self.tag, WIRE_LEN)?;
+        self.out.key(self.tag, WireType::LengthDelimited)?;
         self.out.varint((digits.len() / 2) as u64)?;
         self.out.room(digits.len() / 2)?;
         for pair in digits.chunks_exact(2) {
@@ -750,162 +614,6 @@ impl Visitor<'_> for Int32Seed {
     }
 }
 
-/// The content of an `AnyValue`: an object with (at most) one of its value fields.
-struct AnyValueSeed<'o> {
-    out: &'o mut Out,
-}
-
-impl<'de> DeserializeSeed<'de> for AnyValueSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-/// The value fields of an `AnyValue`, by protobuf tag.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Variant {
-    String = 1,
-    Bool = 2,
-    Int = 3,
-    Double = 4,
-    Array = 5,
-    Kvlist = 6,
-    Bytes = 7,
-}
-
-impl<'de> Visitor<'de> for AnyValueSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an OTLP AnyValue object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut holds_value = false;
-        while let Some(variant) = map.next_key_seed(VariantName)? {
-            let Some(variant) = variant else {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            };
-            let seed = VariantSeed {
-                variant,
-                out: &mut *self.out,
-            };
-            if map.next_value_seed(seed)? {
-                if holds_value {
-                    return Err(de::Error::custom("an AnyValue holds one value, not two"));
-                }
-                holds_value = true;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A field name of an `AnyValue`: one of its value fields, or `None` for one to skip.
-struct VariantName;
-
-impl<'de> DeserializeSeed<'de> for VariantName {
-    type Value = Option<Variant>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for VariantName {
-    type Value = Option<Variant>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(match name {
-            "stringValue" => Some(Variant::String),
-            "boolValue" => Some(Variant::Bool),
-            "intValue" => Some(Variant::Int),
-            "doubleValue" => Some(Variant::Double),
-            "arrayValue" => Some(Variant::Array),
-            "kvlistValue" => Some(Variant::Kvlist),
-            "bytesValue" => Some(Variant::Bytes),
-            _ => None,
-        })
-    }
-}
-
-/// One value field of an `AnyValue` (`null` meaning absent). Returns whether it was present.
-struct VariantSeed<'o> {
-    variant: Variant,
-    out: &'o mut Out,
-}
-
-impl<'de> DeserializeSeed<'de> for VariantSeed<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for VariantSeed<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an AnyValue value")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        let tag = self.variant as u32;
-        let out = self.out;
-        // A oneof field is written even when it holds its type's default.
-        match self.variant {
-            Variant::String => deserializer.deserialize_str(StrSeed {
-                tag,
-                always: true,
-                out,
-            })?,
-            Variant::Bool => {
-                let b = bool::deserialize(deserializer)?;
-                out.key(tag, WIRE_VARINT)?;
-                out.varint(u64::from(b))?;
-            }
-            Variant::Int => {
-                let n = deserializer.deserialize_any(I64Seed)?;
-                out.key(tag, WIRE_VARINT)?;
-                out.varint(n as u64)?;
-            }
-            Variant::Double => {
-                let d = f64::deserialize(deserializer)?;
-                out.key(tag, WIRE_FIXED64)?;
-                out.bytes(&d.to_bits().to_le_bytes())?;
-            }
-            Variant::Array | Variant::Kvlist => {
-                let msg = if self.variant == Variant::Array {
-                    Msg::ArrayValue
-                } else {
-                    Msg::KeyValueList
-                };
-                let at = out.open(tag)?;
-                MessageSeed {
-                    msg,
-                    out: &mut *out,
-                }
-                .deserialize(deserializer)?;
-                out.close(at);
-            }
-            Variant::Bytes => deserializer.deserialize_str(Base64Seed { tag, out })?,
-        }
-        Ok(true)
-    }
-}
-
 /// An `intValue`: an i64, or a string holding one.
 struct I64Seed;
 
@@ -929,9 +637,11 @@ impl Visitor<'_> for I64Seed {
     }
 }
 
-/// A `bytesValue`: standard base64 with padding, decoded straight into the output.
+/// A `bytesValue`: standard base64 with padding, decoded straight into the output. Omitted
+/// when empty unless `always`.
 struct Base64Seed<'o> {
     tag: u32,
+    always: bool,
     out: &'o mut Out,
 }
 
@@ -943,6 +653,9 @@ impl Visitor<'_> for Base64Seed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
+        if !self.always && s.is_empty() {
+            return Ok(());
+        }
         let at = self.out.open(self.tag)?;
         let start = self.out.buf.len();
         let most = base64::decoded_len_estimate(s.len());
@@ -956,6 +669,7 @@ impl Visitor<'_> for Base64Seed<'_> {
         Ok(())
     }
 }
+
 /// Decodes an OTLP/JSON request as the receiver does: transcoded, then decoded by prost.
 #[cfg(test)]
 pub(crate) fn decode_request(
@@ -970,6 +684,7 @@ pub(crate) fn decode_request(
 /// the mapping refuses.
 #[cfg(test)]
 mod oracle {
+    use lightstep_wire::schema::OtlpEnum;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use serde_json::{Map, Value};
 
@@ -995,16 +710,9 @@ mod oracle {
     ];
 
     fn enum_value(field: &str, name: &str) -> Option<i64> {
-        let names: &[&str] = match field {
-            "kind" => &[
-                "SPAN_KIND_UNSPECIFIED",
-                "SPAN_KIND_INTERNAL",
-                "SPAN_KIND_SERVER",
-                "SPAN_KIND_CLIENT",
-                "SPAN_KIND_PRODUCER",
-                "SPAN_KIND_CONSUMER",
-            ],
-            "code" => &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"],
+        let names = match field {
+            "kind" => OtlpEnum::SpanKind.names(),
+            "code" => OtlpEnum::StatusCode.names(),
             _ => return None,
         };
         names
@@ -1060,6 +768,7 @@ mod oracle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lightstep_wire::schema::OtlpEnum;
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
     /// The trace example of the OTLP specification's JSON encoding section, with 64-bit
@@ -1177,6 +886,21 @@ mod tests {
         assert!(matches!(value(2), Some(Value::KvlistValue(l)) if l.values[0].key.is_empty()));
         assert_eq!(span.attributes[3].key, "");
         assert_eq!(value(4), Some(Value::BytesValue(b"hello".to_vec())));
+    }
+
+    /// `stringValueStrindex` (an index into the profiles signal's string table) is skipped,
+    /// as the OTLP specification asks of trace receivers and as the serde mapping does.
+    #[test]
+    fn skips_the_profiles_string_index_of_an_any_value() {
+        let body = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[
+            {"key":"r","value":{"stringValueStrindex":3}},
+            {"key":"s","value":{"stringValueStrindex":3,"stringValue":"v"}}]}]}]}]}"#;
+        let req = decode_request(body.as_bytes()).expect("decodes");
+        let span = &req.resource_spans[0].scope_spans[0].spans[0];
+        let value = |i: usize| span.attributes[i].value.clone().and_then(|v| v.value);
+        assert_eq!(value(0), None);
+        assert_eq!(value(1), Some(Value::StringValue("v".into())));
+        assert!(oracle::decode_request(body.as_bytes()).expect("old decoder") == req);
     }
 
     #[test]
@@ -1510,13 +1234,19 @@ mod tests {
             },
             J::Number(n) => match (key, n.as_i64()) {
                 (Some("kind"), Some(k)) if flip() => {
-                    *value = match usize::try_from(k).ok().and_then(|i| SPAN_KINDS.get(i)) {
+                    *value = match usize::try_from(k)
+                        .ok()
+                        .and_then(|i| OtlpEnum::SpanKind.names().get(i))
+                    {
                         Some(name) => J::from(*name),
                         None => J::from(k.to_string()),
                     };
                 }
                 (Some("code"), Some(c)) if flip() => {
-                    *value = match usize::try_from(c).ok().and_then(|i| STATUS_CODES.get(i)) {
+                    *value = match usize::try_from(c)
+                        .ok()
+                        .and_then(|i| OtlpEnum::StatusCode.names().get(i))
+                    {
                         Some(name) => J::from(*name),
                         None => J::from(c.to_string()),
                     };

@@ -233,7 +233,7 @@ impl<'i> Batch<'i, '_> {
     }
 }
 
-const UNDECODABLE: WireError = WireError("a resource or scope does not decode");
+const UNDECODABLE: WireError = WireError::new("a resource or scope does not decode");
 
 impl<'a> wire::Visitor<'a> for Batch<'_, 'a> {
     fn resource(&mut self, parts: &[&'a [u8]], schema_url: &'a str) -> Result<(), WireError> {

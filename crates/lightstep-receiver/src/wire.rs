@@ -11,331 +11,22 @@
 //!    fail; and
 //! 2. each span's bytes and ids, and the resource and scope it was sent under.
 //!
-//! The walk follows prost 0.14's decoder rule for rule: the wire types of known fields, UTF-8 in
-//! strings, varints of at most ten bytes without overflow, keys with a valid wire type and a
-//! non-zero tag, lengths within their message, unknown fields (groups included) skipped, and the
-//! same recursion limit counted the same way from the request down. A span accepted here is
-//! therefore decodable on its own (it then starts three levels higher, so the limit is further
-//! away). The property tests below check it against prost on valid and corrupted requests.
+//! The walk reads every field with `lightstep-wire`'s [`Reader`] and [`validate`], by the schema
+//! tables of [`lightstep_wire::schema`], which follow prost 0.14's decoder rule for rule: the
+//! wire types of known fields, UTF-8 in strings, varints of at most ten bytes without overflow,
+//! keys with a valid wire type and a non-zero tag, lengths within their message, unknown fields
+//! (groups included) skipped, and the same recursion limit counted the same way from the
+//! request down. A span accepted here is therefore decodable on its own (it then starts three
+//! levels higher, so the limit is further away). The property tests below check it against
+//! prost on valid and corrupted requests.
 
-use std::fmt;
+use lightstep_wire::schema::{Field, Kind, Msg, request, resource_spans, scope_spans, span};
+use lightstep_wire::{RECURSION_LIMIT, Reader, validate};
 
 /// Why a body is not a decodable OTLP trace request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WireError(pub(crate) &'static str);
-
-impl fmt::Display for WireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
+pub(crate) use lightstep_wire::WireError;
 
 type Result<T, E = WireError> = std::result::Result<T, E>;
-
-/// prost's `RECURSION_LIMIT`: how deep messages (and groups) may nest below the request.
-const RECURSION_LIMIT: u32 = 100;
-
-const TRUNCATED: WireError = WireError("a field runs past the end of its message");
-const RECURSION: WireError = WireError("messages nested too deeply");
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WireType {
-    Varint,
-    Fixed64,
-    Len,
-    StartGroup,
-    EndGroup,
-    Fixed32,
-}
-
-/// What a known field holds, as the OTLP protos declare it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// int32, int64, uint32, bool, enum: any varint.
-    Varint,
-    Fixed32,
-    /// fixed64 and double.
-    Fixed64,
-    Str,
-    Bytes,
-    Message(Msg),
-}
-
-/// The messages of an OTLP trace request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Msg {
-    Request = 0,
-    ResourceSpans = 1,
-    ScopeSpans = 2,
-    Span = 3,
-    Event = 4,
-    Link = 5,
-    Status = 6,
-    Resource = 7,
-    EntityRef = 8,
-    Scope = 9,
-    KeyValue = 10,
-    AnyValue = 11,
-    ArrayValue = 12,
-    KeyValueList = 13,
-}
-
-impl Msg {
-    /// Indexed by discriminant, so that a const generic `u8` names a message.
-    const ALL: [Msg; 14] = [
-        Msg::Request,
-        Msg::ResourceSpans,
-        Msg::ScopeSpans,
-        Msg::Span,
-        Msg::Event,
-        Msg::Link,
-        Msg::Status,
-        Msg::Resource,
-        Msg::EntityRef,
-        Msg::Scope,
-        Msg::KeyValue,
-        Msg::AnyValue,
-        Msg::ArrayValue,
-        Msg::KeyValueList,
-    ];
-}
-
-/// The schema: what field `tag` of message `msg` holds (opentelemetry-proto 0.33's generated
-/// types), or `None` for a field prost skips.
-#[inline(always)]
-fn field(msg: Msg, tag: u32) -> Option<Kind> {
-    use Kind::{Bytes, Fixed32, Fixed64, Message, Str, Varint};
-    Some(match (msg, tag) {
-        (Msg::Request, 1) => Message(Msg::ResourceSpans),
-        (Msg::ResourceSpans, 1) => Message(Msg::Resource),
-        (Msg::ResourceSpans, 2) => Message(Msg::ScopeSpans),
-        (Msg::ResourceSpans | Msg::ScopeSpans, 3) => Str,
-        (Msg::ScopeSpans, 1) => Message(Msg::Scope),
-        (Msg::ScopeSpans, 2) => Message(Msg::Span),
-        (Msg::Span, 1 | 2 | 4) => Bytes,
-        (Msg::Span, 3 | 5) => Str,
-        (Msg::Span, 6 | 10 | 12 | 14) => Varint,
-        (Msg::Span, 7 | 8) => Fixed64,
-        (Msg::Span, 9) => Message(Msg::KeyValue),
-        (Msg::Span, 11) => Message(Msg::Event),
-        (Msg::Span, 13) => Message(Msg::Link),
-        (Msg::Span, 15) => Message(Msg::Status),
-        (Msg::Span, 16) => Fixed32,
-        (Msg::Event, 1) => Fixed64,
-        (Msg::Event, 2) => Str,
-        (Msg::Event, 3) => Message(Msg::KeyValue),
-        (Msg::Event, 4) => Varint,
-        (Msg::Link, 1 | 2) => Bytes,
-        (Msg::Link, 3) => Str,
-        (Msg::Link, 4) => Message(Msg::KeyValue),
-        (Msg::Link, 5) => Varint,
-        (Msg::Link, 6) => Fixed32,
-        (Msg::Status, 2) => Str,
-        (Msg::Status, 3) => Varint,
-        (Msg::Resource, 1) => Message(Msg::KeyValue),
-        (Msg::Resource, 2) => Varint,
-        (Msg::Resource, 3) => Message(Msg::EntityRef),
-        (Msg::EntityRef, 1..=4) => Str,
-        (Msg::Scope, 1 | 2) => Str,
-        (Msg::Scope, 3) => Message(Msg::KeyValue),
-        (Msg::Scope, 4) => Varint,
-        (Msg::KeyValue, 1) => Str,
-        (Msg::KeyValue, 2) => Message(Msg::AnyValue),
-        (Msg::KeyValue, 3) => Varint,
-        (Msg::AnyValue, 1) => Str,
-        (Msg::AnyValue, 2 | 3 | 8) => Varint,
-        (Msg::AnyValue, 4) => Fixed64,
-        (Msg::AnyValue, 5) => Message(Msg::ArrayValue),
-        (Msg::AnyValue, 6) => Message(Msg::KeyValueList),
-        (Msg::AnyValue, 7) => Bytes,
-        (Msg::ArrayValue, 1) => Message(Msg::AnyValue),
-        (Msg::KeyValueList, 1) => Message(Msg::KeyValue),
-        _ => return None,
-    })
-}
-
-/// The bytes of one message, consumed field by field.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// prost's `decode_varint`: at most ten bytes, the tenth at most 1.
-    #[inline(always)]
-    fn varint(&mut self) -> Result<u64> {
-        // Keys, lengths of short strings and small integers: one byte.
-        match self.buf {
-            [byte, rest @ ..] if *byte < 0x80 => {
-                self.buf = rest;
-                Ok(u64::from(*byte))
-            }
-            _ => self.long_varint(),
-        }
-    }
-
-    #[inline(never)]
-    fn long_varint(&mut self) -> Result<u64> {
-        let mut value = 0u64;
-        for (i, &byte) in self.buf.iter().take(10).enumerate() {
-            value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte < 0x80 {
-                if i == 9 && byte >= 0x02 {
-                    break;
-                }
-                self.buf = &self.buf[i + 1..];
-                return Ok(value);
-            }
-        }
-        Err(WireError("invalid varint"))
-    }
-
-    /// prost's `decode_key`.
-    #[inline(always)]
-    fn key(&mut self) -> Result<(u32, WireType)> {
-        let key = self.varint()?;
-        let key = u32::try_from(key).map_err(|_| WireError("invalid field key"))?;
-        let wire_type = match key & 7 {
-            0 => WireType::Varint,
-            1 => WireType::Fixed64,
-            2 => WireType::Len,
-            3 => WireType::StartGroup,
-            4 => WireType::EndGroup,
-            5 => WireType::Fixed32,
-            _ => return Err(WireError("invalid wire type")),
-        };
-        let tag = key >> 3;
-        if tag == 0 {
-            return Err(WireError("invalid field tag 0"));
-        }
-        Ok((tag, wire_type))
-    }
-
-    #[inline(always)]
-    fn take(&mut self, len: u64) -> Result<&'a [u8]> {
-        let len = usize::try_from(len).map_err(|_| TRUNCATED)?;
-        if len > self.buf.len() {
-            return Err(TRUNCATED);
-        }
-        let (head, rest) = self.buf.split_at(len);
-        self.buf = rest;
-        Ok(head)
-    }
-
-    #[inline(always)]
-    fn len_delimited(&mut self) -> Result<&'a [u8]> {
-        let len = self.varint()?;
-        self.take(len)
-    }
-
-    /// prost's `skip_field`, `ctx` being the recursion budget of the enclosing message.
-    #[inline(never)]
-    fn skip(&mut self, wire_type: WireType, tag: u32, ctx: u32) -> Result<()> {
-        if ctx == 0 {
-            return Err(RECURSION);
-        }
-        match wire_type {
-            WireType::Varint => self.varint().map(drop),
-            WireType::Fixed64 => self.take(8).map(drop),
-            WireType::Fixed32 => self.take(4).map(drop),
-            WireType::Len => self.len_delimited().map(drop),
-            WireType::StartGroup => loop {
-                let (inner_tag, inner_type) = self.key()?;
-                if inner_type == WireType::EndGroup {
-                    if inner_tag != tag {
-                        return Err(WireError("mismatched end of group"));
-                    }
-                    return Ok(());
-                }
-                self.skip(inner_type, inner_tag, ctx - 1)?;
-            },
-            WireType::EndGroup => Err(WireError("unexpected end of group")),
-        }
-    }
-
-    /// Reads the next field of a `msg` message whose fields have recursion budget `ctx`. Checks
-    /// scalars and strings; returns the contents of strings, bytes and messages. A message field
-    /// is only checked against the recursion limit: the caller walks it (with `ctx - 1`).
-    #[inline(always)]
-    fn field(&mut self, msg: Msg, ctx: u32) -> Result<(u32, Option<Kind>, &'a [u8])> {
-        let (tag, wire_type) = self.key()?;
-        let Some(kind) = field(msg, tag) else {
-            self.skip(wire_type, tag, ctx)?;
-            return Ok((tag, None, &[]));
-        };
-        let expected = match kind {
-            Kind::Varint => WireType::Varint,
-            Kind::Fixed32 => WireType::Fixed32,
-            Kind::Fixed64 => WireType::Fixed64,
-            Kind::Str | Kind::Bytes | Kind::Message(_) => WireType::Len,
-        };
-        if wire_type != expected {
-            return Err(WireError("a field has the wrong wire type"));
-        }
-        let value = match kind {
-            Kind::Varint => {
-                self.varint()?;
-                &[][..]
-            }
-            Kind::Fixed32 => self.take(4)?,
-            Kind::Fixed64 => self.take(8)?,
-            Kind::Bytes => self.len_delimited()?,
-            Kind::Str => {
-                let value = self.len_delimited()?;
-                // Most strings are short and ASCII: an OR over the bytes (which vectorizes, and
-                // is inlined, unlike `is_ascii`) settles those without `from_utf8`.
-                let ascii = value.iter().fold(0u8, |acc, b| acc | b) < 0x80;
-                if !ascii && std::str::from_utf8(value).is_err() {
-                    return Err(WireError("a string is not UTF-8"));
-                }
-                value
-            }
-            Kind::Message(_) => {
-                if ctx == 0 {
-                    return Err(RECURSION);
-                }
-                self.len_delimited()?
-            }
-        };
-        Ok((tag, Some(kind), value))
-    }
-}
-
-/// Checks that `bytes` decode as a `msg` message whose fields have recursion budget `ctx`.
-fn validate(msg: Msg, bytes: &[u8], ctx: u32) -> Result<()> {
-    // One copy of the loop per message, each with its schema known at compile time.
-    match msg {
-        Msg::Request => validate_as::<0>(bytes, ctx),
-        Msg::ResourceSpans => validate_as::<1>(bytes, ctx),
-        Msg::ScopeSpans => validate_as::<2>(bytes, ctx),
-        Msg::Span => validate_as::<3>(bytes, ctx),
-        Msg::Event => validate_as::<4>(bytes, ctx),
-        Msg::Link => validate_as::<5>(bytes, ctx),
-        Msg::Status => validate_as::<6>(bytes, ctx),
-        Msg::Resource => validate_as::<7>(bytes, ctx),
-        Msg::EntityRef => validate_as::<8>(bytes, ctx),
-        Msg::Scope => validate_as::<9>(bytes, ctx),
-        Msg::KeyValue => validate_as::<10>(bytes, ctx),
-        Msg::AnyValue => validate_as::<11>(bytes, ctx),
-        Msg::ArrayValue => validate_as::<12>(bytes, ctx),
-        Msg::KeyValueList => validate_as::<13>(bytes, ctx),
-    }
-}
-
-fn validate_as<const M: u8>(bytes: &[u8], ctx: u32) -> Result<()> {
-    let msg = Msg::ALL[M as usize];
-    let mut reader = Reader { buf: bytes };
-    while !reader.is_empty() {
-        if let (_, Some(Kind::Message(inner)), value) = reader.field(msg, ctx)? {
-            validate(inner, value, ctx - 1)?;
-        }
-    }
-    Ok(())
-}
 
 /// The UTF-8 text of a string field the walk has checked.
 fn text(bytes: &[u8]) -> &str {
@@ -367,10 +58,10 @@ pub(crate) trait Visitor<'a> {
 /// Walks an `ExportTraceServiceRequest` (equally a `TracesData`), reporting to `visitor`.
 pub(crate) fn walk_request<'a>(body: &'a [u8], visitor: &mut impl Visitor<'a>) -> Result<()> {
     let ctx = RECURSION_LIMIT;
-    let mut reader = Reader { buf: body };
+    let mut reader = Reader::new(body);
     while !reader.is_empty() {
-        if let (1, Some(_), resource_spans) = reader.field(Msg::Request, ctx)? {
-            walk_resource_spans(resource_spans, ctx - 1, visitor)?;
+        if let (request::RESOURCE_SPANS, Some(_), value) = reader.field(Msg::Request, ctx)? {
+            walk_resource_spans(value, ctx - 1, visitor)?;
         }
     }
     Ok(())
@@ -384,22 +75,24 @@ fn walk_resource_spans<'a>(
     // The resource and schema URL may follow the scopes on the wire: find them first.
     let mut resource = Vec::new();
     let mut schema_url = "";
-    let mut reader = Reader { buf: bytes };
+    let mut reader = Reader::new(bytes);
     while !reader.is_empty() {
         match reader.field(Msg::ResourceSpans, ctx)? {
-            (1, Some(_), value) => {
+            (resource_spans::RESOURCE, Some(_), value) => {
                 validate(Msg::Resource, value, ctx - 1)?;
                 resource.push(value);
             }
-            (3, Some(_), value) => schema_url = text(value),
+            (resource_spans::SCHEMA_URL, Some(_), value) => schema_url = text(value),
             _ => {}
         }
     }
     visitor.resource(&resource, schema_url)?;
-    let mut reader = Reader { buf: bytes };
+    let mut reader = Reader::new(bytes);
     while !reader.is_empty() {
-        if let (2, Some(_), scope_spans) = reader.field(Msg::ResourceSpans, ctx)? {
-            walk_scope_spans(scope_spans, ctx - 1, visitor)?;
+        if let (resource_spans::SCOPE_SPANS, Some(_), value) =
+            reader.field(Msg::ResourceSpans, ctx)?
+        {
+            walk_scope_spans(value, ctx - 1, visitor)?;
         }
     }
     Ok(())
@@ -409,15 +102,15 @@ fn walk_scope_spans<'a>(bytes: &'a [u8], ctx: u32, visitor: &mut impl Visitor<'a
     let mut scope = Vec::new();
     let mut schema_url = "";
     let mut spans = 0usize;
-    let mut reader = Reader { buf: bytes };
+    let mut reader = Reader::new(bytes);
     while !reader.is_empty() {
         match reader.field(Msg::ScopeSpans, ctx)? {
-            (1, Some(_), value) => {
+            (scope_spans::SCOPE, Some(_), value) => {
                 validate(Msg::Scope, value, ctx - 1)?;
                 scope.push(value);
             }
-            (2, Some(_), _) => spans += 1,
-            (3, Some(_), value) => schema_url = text(value),
+            (scope_spans::SPANS, Some(_), _) => spans += 1,
+            (scope_spans::SCHEMA_URL, Some(_), value) => schema_url = text(value),
             _ => {}
         }
     }
@@ -425,9 +118,9 @@ fn walk_scope_spans<'a>(bytes: &'a [u8], ctx: u32, visitor: &mut impl Visitor<'a
         return Ok(());
     }
     visitor.scope(&scope, schema_url, spans)?;
-    let mut reader = Reader { buf: bytes };
+    let mut reader = Reader::new(bytes);
     while !reader.is_empty() {
-        if let (2, Some(_), span) = reader.field(Msg::ScopeSpans, ctx)? {
+        if let (scope_spans::SPANS, Some(_), span) = reader.field(Msg::ScopeSpans, ctx)? {
             visitor.span(walk_span(span, ctx - 1)?);
         }
     }
@@ -441,14 +134,21 @@ fn walk_span(bytes: &[u8], ctx: u32) -> Result<SpanView<'_>> {
         span_id: &[],
         parent_span_id: &[],
     };
-    let mut reader = Reader { buf: bytes };
+    let mut reader = Reader::new(bytes);
     while !reader.is_empty() {
         // A repeated singular field replaces the earlier value, as in prost.
         match reader.field(Msg::Span, ctx)? {
-            (1, Some(_), value) => view.trace_id = value,
-            (2, Some(_), value) => view.span_id = value,
-            (4, Some(_), value) => view.parent_span_id = value,
-            (_, Some(Kind::Message(inner)), value) => validate(inner, value, ctx - 1)?,
+            (span::TRACE_ID, Some(_), value) => view.trace_id = value,
+            (span::SPAN_ID, Some(_), value) => view.span_id = value,
+            (span::PARENT_SPAN_ID, Some(_), value) => view.parent_span_id = value,
+            (
+                _,
+                Some(Field {
+                    kind: Kind::Message(inner),
+                    ..
+                }),
+                value,
+            ) => validate(*inner, value, ctx - 1)?,
             _ => {}
         }
     }

@@ -11,6 +11,11 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use lightstep_wire::schema::{
+    INSTRUMENTATION_LIBRARY_SPANS_JSON, Msg, any_value, key_value, link, request, resource,
+    resource_spans, scope_spans, span, status,
+};
+
 use super::batch::{Batch, SEQUENTIAL, serve, two_threads, worth_a_thread};
 use super::input::Input;
 use super::lexer::{Failure, Lexer, Number, Res, Text};
@@ -143,7 +148,7 @@ impl<R: Read> Reader<'_, R> {
         let mut legacy: Option<JaegerTrace> = None;
         let mut first = true;
         while let Some(key) = self.p.lx.next_key(&mut first, |key| match key {
-            b"resourceSpans" => DocumentKey::ResourceSpans,
+            request::json::RESOURCE_SPANS => DocumentKey::ResourceSpans,
             b"data" => DocumentKey::Data,
             b"traceID" => DocumentKey::TraceId,
             b"spans" => DocumentKey::Spans,
@@ -292,8 +297,8 @@ impl<R: Read> Parser<R> {
         let mut stale = false;
         let mut first = true;
         while let Some(key) = self.lx.next_key(&mut first, |key| match key {
-            b"resource" => 1,
-            b"scopeSpans" | b"instrumentationLibrarySpans" => 2,
+            resource_spans::json::RESOURCE => 1,
+            resource_spans::json::SCOPE_SPANS | INSTRUMENTATION_LIBRARY_SPANS_JSON => 2,
             _ => 0,
         })? {
             match key {
@@ -341,7 +346,10 @@ impl<R: Read> Parser<R> {
         let mut values: Values<4> = Values::default();
         if self.lx.begin_object("an OTLP Resource")? {
             let mut first = true;
-            while let Some(key) = self.lx.next_key(&mut first, |key| key == b"attributes")? {
+            while let Some(key) = self
+                .lx
+                .next_key(&mut first, |key| key == resource::json::ATTRIBUTES)?
+            {
                 if key {
                     values.clear();
                     self.attributes(&KEYS, &mut values, false, true)?;
@@ -383,8 +391,8 @@ impl<R: Read> Parser<R> {
             let mut early: Option<bool> = None;
             let mut inner = true;
             while let Some(field) = self.lx.next_key(&mut inner, |key| match key {
-                b"key" => 1,
-                b"value" => 2,
+                key_value::json::KEY => 1,
+                key_value::json::VALUE => 2,
                 _ => 0,
             })? {
                 match field {
@@ -441,8 +449,8 @@ impl<R: Read> Parser<R> {
         let mut int = false;
         let mut first = true;
         while let Some(field) = self.lx.next_key(&mut first, |key| match key {
-            b"stringValue" => 1,
-            b"intValue" => 2,
+            any_value::json::STRING_VALUE => 1,
+            any_value::json::INT_VALUE => 2,
             _ => 0,
         })? {
             match field {
@@ -485,7 +493,10 @@ impl<R: Read> Parser<R> {
             }
             self.lx.begin_object(WHAT)?;
             let mut inner = true;
-            while let Some(spans) = self.lx.next_key(&mut inner, |key| key == b"spans")? {
+            while let Some(spans) = self
+                .lx
+                .next_key(&mut inner, |key| key == scope_spans::json::SPANS)?
+            {
                 if !spans {
                     self.lx.skip_value()?;
                     continue;
@@ -583,49 +594,50 @@ impl<R: Read> Parser<R> {
         self.name.clear();
         self.peer_values.clear();
         let mut first = true;
+        // Keys by their protobuf field number (0: a field not read), as the table names them.
         while let Some(key) = self.lx.next_key(&mut first, |key| match key {
-            b"traceId" => 1,
-            b"spanId" => 2,
-            b"parentSpanId" => 3,
-            b"name" => 4,
-            b"kind" => 5,
-            b"startTimeUnixNano" => 6,
-            b"endTimeUnixNano" => 7,
-            b"status" => 8,
-            b"links" => 9,
-            b"attributes" => 10,
-            b"flags" => 11,
+            span::json::TRACE_ID => span::TRACE_ID,
+            span::json::SPAN_ID => span::SPAN_ID,
+            span::json::PARENT_SPAN_ID => span::PARENT_SPAN_ID,
+            span::json::NAME => span::NAME,
+            span::json::KIND => span::KIND,
+            span::json::START_TIME_UNIX_NANO => span::START_TIME_UNIX_NANO,
+            span::json::END_TIME_UNIX_NANO => span::END_TIME_UNIX_NANO,
+            span::json::STATUS => span::STATUS,
+            span::json::LINKS => span::LINKS,
+            span::json::ATTRIBUTES => span::ATTRIBUTES,
+            span::json::FLAGS => span::FLAGS,
             _ => 0u32,
         })? {
             self.lx.first_time(&mut seen, key, &OTLP_SPAN_FIELDS)?;
             match key {
-                1 => trace_id = Some(self.required_id(TraceId::parse_bytes)?),
-                2 => span_id = Some(self.required_id(SpanId::parse_bytes)?),
-                3 => {
+                span::TRACE_ID => trace_id = Some(self.required_id(TraceId::parse_bytes)?),
+                span::SPAN_ID => span_id = Some(self.required_id(SpanId::parse_bytes)?),
+                span::PARENT_SPAN_ID => {
                     if let Some(text) = self.lx.string_or_null("a string")?
                         && !self.lx.bytes(text).is_empty()
                     {
                         parent = Some(self.id(text, SpanId::parse_bytes)?);
                     }
                 }
-                4 => {
+                span::NAME => {
                     if let Some(text) = self.lx.string_or_null("a string")? {
                         let text = self.lx.str(text)?;
                         self.name.push_str(text);
                     }
                 }
-                5 => kind = self.otlp_kind()?,
-                6 => start = self.unsigned()?,
-                7 => end = self.unsigned()?,
-                8 => status = self.otlp_status()?,
-                9 => self.otlp_links(&mut links)?,
-                10 => {
+                span::KIND => kind = self.otlp_kind()?,
+                span::START_TIME_UNIX_NANO => start = self.unsigned()?,
+                span::END_TIME_UNIX_NANO => end = self.unsigned()?,
+                span::STATUS => status = self.otlp_status()?,
+                span::LINKS => self.otlp_links(&mut links)?,
+                span::ATTRIBUTES => {
                     let mut values = std::mem::take(&mut self.peer_values);
                     let read = self.attributes(&PEER_KEYS, &mut values, true, false);
                     self.peer_values = values;
                     read?;
                 }
-                11 => flags = self.unsigned()?,
+                span::FLAGS => flags = self.unsigned()?,
                 _ => self.lx.skip_value()?,
             }
         }
@@ -733,7 +745,10 @@ impl<R: Read> Parser<R> {
             return Ok(status);
         }
         let mut first = true;
-        while let Some(code) = self.lx.next_key(&mut first, |key| key == b"code")? {
+        while let Some(code) = self
+            .lx
+            .next_key(&mut first, |key| key == status::json::CODE)?
+        {
             if !code {
                 self.lx.skip_value()?;
                 continue;
@@ -759,17 +774,17 @@ impl<R: Read> Parser<R> {
             if self.lx.begin_object("an OTLP link")? {
                 let mut inner = true;
                 while let Some(field) = self.lx.next_key(&mut inner, |key| match key {
-                    b"traceId" => 1,
-                    b"spanId" => 2,
+                    link::json::TRACE_ID => link::TRACE_ID,
+                    link::json::SPAN_ID => link::SPAN_ID,
                     _ => 0,
                 })? {
                     match field {
-                        1 | 2 => {
+                        link::TRACE_ID | link::SPAN_ID => {
                             let text = match self.lx.string_or_null("a string")? {
                                 Some(text) => self.lx.str(text)?,
                                 None => "",
                             };
-                            if field == 1 {
+                            if field == link::TRACE_ID {
                                 trace_id = TraceId::parse(text);
                             } else {
                                 span_id = SpanId::parse(text);
@@ -1146,20 +1161,18 @@ impl Parser<io::Empty> {
     }
 }
 
-/// The fields of an OTLP span, by their key number (for duplicate fields).
-const OTLP_SPAN_FIELDS: [&str; 11] = [
-    "traceId",
-    "spanId",
-    "parentSpanId",
-    "name",
-    "kind",
-    "startTimeUnixNano",
-    "endTimeUnixNano",
-    "status",
-    "links",
-    "attributes",
-    "flags",
-];
+/// The OTLP/JSON names of a span's fields, indexed by field number less one (for duplicate
+/// fields): the table's, whose span fields are numbered 1 to 16 without a gap.
+const OTLP_SPAN_FIELDS: [&str; 16] = {
+    let fields = Msg::Span.fields();
+    let mut names = [""; 16];
+    let mut i = 0;
+    while i < fields.len() {
+        names[fields[i].number as usize - 1] = fields[i].json;
+        i += 1;
+    }
+    names
+};
 
 const JAEGER_SPAN_FIELDS: [&str; 10] = [
     "traceID",

@@ -11,6 +11,15 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use lightstep_wire::WireType::{
+    LengthDelimited as LEN, SixtyFourBit as FIXED64, ThirtyTwoBit as FIXED32, Varint as VARINT,
+};
+use lightstep_wire::schema::{
+    INSTRUMENTATION_LIBRARY_SPANS, any_value, key_value, link, request, resource, resource_spans,
+    scope_spans, span, status,
+};
+use lightstep_wire::{RECURSION_LIMIT, Reader, WireError, WireType, split_key};
+
 use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, serve, two_threads, worth_a_thread};
 use super::input::Input;
 use super::lexer::{Fail, Failure, Res};
@@ -24,12 +33,6 @@ pub(super) fn looks_like(first: u8) -> bool {
 
 /// Largest `ResourceSpans` accepted, so that a corrupt length cannot ask for all memory.
 const MAX_MESSAGE: u64 = 1 << 31;
-
-/// Wire types.
-const VARINT: u64 = 0;
-const FIXED64: u64 = 1;
-const LEN: u64 = 2;
-const FIXED32: u64 = 5;
 
 /// The input, as a stream of protobuf fields.
 struct Stream<R> {
@@ -59,9 +62,10 @@ impl<R: Read> Stream<R> {
         }
         // Ten bytes at most; fewer where the input ends first.
         let _ = self.ensure(10).map_err(io)?;
-        let mut slice = Slice::new(self.input.available());
-        let value = slice.varint()?;
-        self.input.pos += slice.pos;
+        let available = self.input.available();
+        let mut reader = Reader::new(available);
+        let value = reader.varint().map_err(|e| e.to_string())?;
+        self.input.pos += available.len() - reader.rest().len();
         Ok(Some(value))
     }
 
@@ -85,7 +89,8 @@ impl<R: Read> Stream<R> {
 
     /// Skips a field of wire type `wire` whose key was read; `limit` is what is left of the
     /// enclosing message.
-    fn skip_field(&mut self, field: u64, wire: u64, limit: &mut u64) -> Result<(), String> {
+    /// Groups, which no OTLP message has, are refused here: skipping one needs its content.
+    fn skip_field(&mut self, field: u32, wire: WireType, limit: &mut u64) -> Result<(), String> {
         let n = match wire {
             VARINT => {
                 let before = self.offset();
@@ -100,21 +105,21 @@ impl<R: Read> Stream<R> {
                 take(limit, self.offset() - before)?;
                 len
             }
-            other => return Err(bad_wire(field, other)),
+            WireType::StartGroup | WireType::EndGroup => return Err(bad_wire(field, wire)),
         };
         take(limit, n)?;
         self.skip(n)
     }
 
     /// A key within a message of which `limit` bytes are left: `None` at its end.
-    fn key(&mut self, limit: &mut u64) -> Result<Option<(u64, u64)>, String> {
+    fn key(&mut self, limit: &mut u64) -> Result<Option<(u32, WireType)>, String> {
         if *limit == 0 {
             return Ok(None);
         }
         let before = self.offset();
         let key = self.varint()?.ok_or("the input ends inside a message")?;
         take(limit, self.offset() - before)?;
-        split_key(key).map(Some)
+        split_key(key).map(Some).map_err(|e| e.to_string())
     }
 
     /// The length of a length-delimited field within `limit`, which it is taken from.
@@ -149,122 +154,25 @@ fn take(limit: &mut u64, n: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn split_key(key: u64) -> Result<(u64, u64), String> {
-    let (field, wire) = (key >> 3, key & 7);
-    if field == 0 || field > (1 << 29) - 1 {
-        return Err(format!("field number {field} is not valid"));
-    }
-    Ok((field, wire))
+fn bad_wire(field: u32, wire: WireType) -> String {
+    format!(
+        "wire type {} of field {field} is not valid here",
+        wire as u8
+    )
 }
 
-fn bad_wire(field: u64, wire: u64) -> String {
-    format!("wire type {wire} of field {field} is not valid here")
-}
-
-/// A message held whole, decoded field by field. Errors are static: a span's failure is put in
-/// context once, where it is caught.
-struct Slice<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
+/// Errors inside a message held whole are static: a span's failure is put in context once,
+/// where it is caught.
 type Bad = &'static str;
 
-impl<'a> Slice<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
-    }
+/// A string field's text, or `not_utf8`.
+fn text<'a>(message: &mut Reader<'a>, not_utf8: Bad) -> Result<&'a str, Bad> {
+    std::str::from_utf8(message.len_delimited()?).map_err(|_| not_utf8)
+}
 
-    /// A varint: most are one byte.
-    #[inline]
-    fn varint(&mut self) -> Result<u64, Bad> {
-        match self.bytes.get(self.pos) {
-            Some(&b) if b < 0x80 => {
-                self.pos += 1;
-                Ok(u64::from(b))
-            }
-            _ => self.long_varint(),
-        }
-    }
-
-    fn long_varint(&mut self) -> Result<u64, Bad> {
-        let mut value: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let Some(&b) = self.bytes.get(self.pos) else {
-                return Err("the input ends inside a varint");
-            };
-            self.pos += 1;
-            if shift == 63 && b > 1 {
-                return Err("varint longer than 64 bits");
-            }
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err("varint longer than 10 bytes")
-    }
-
-    /// The next key: field number and wire type; `None` at the end.
-    #[inline]
-    fn key(&mut self) -> Result<Option<(u64, u64)>, Bad> {
-        if self.pos >= self.bytes.len() {
-            return Ok(None);
-        }
-        let key = self.varint()?;
-        let (field, wire) = (key >> 3, key & 7);
-        if field == 0 || field > (1 << 29) - 1 {
-            return Err("a field number is 0 or above 2^29");
-        }
-        Ok(Some((field, wire)))
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Bad> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or("a field runs past the end of its message")?;
-        let out = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-
-    /// A length-delimited field's bytes.
-    #[inline]
-    fn bytes(&mut self) -> Result<&'a [u8], Bad> {
-        let n = self.varint()?;
-        self.take(usize::try_from(n).map_err(|_| "a field is too long")?)
-    }
-
-    fn text(&mut self, not_utf8: Bad) -> Result<&'a str, Bad> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| not_utf8)
-    }
-
-    fn fixed64(&mut self) -> Result<u64, Bad> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes(
-            <[u8; 8]>::try_from(b).unwrap_or_default(),
-        ))
-    }
-
-    fn fixed32(&mut self) -> Result<u32, Bad> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes(
-            <[u8; 4]>::try_from(b).unwrap_or_default(),
-        ))
-    }
-
-    /// Skips a field the decoder does not use.
-    fn skip(&mut self, wire: u64) -> Result<(), Bad> {
-        match wire {
-            VARINT => self.varint().map(drop),
-            FIXED64 => self.take(8).map(drop),
-            FIXED32 => self.take(4).map(drop),
-            LEN => self.bytes().map(drop),
-            _ => Err("a field has a wire type that is not valid here"),
-        }
-    }
+/// Skips a field the decoder does not use (groups included, as prost does).
+fn skip(message: &mut Reader<'_>, field: u32, wire: WireType) -> Result<(), WireError> {
+    message.skip(wire, field, RECURSION_LIMIT)
 }
 
 pub(super) fn read<R: Read>(
@@ -284,8 +192,8 @@ pub(super) fn read<R: Read>(
         };
         // Field 0 is not valid, but at the top level it was always skipped like any other.
         let (field, wire) = (key >> 3, key & 7);
-        match wire {
-            LEN => {
+        match WireType::try_from(wire) {
+            Ok(LEN) => {
                 let len = stream
                     .varint()
                     .map_err(|m| fail(field_start, m))?
@@ -296,22 +204,22 @@ pub(super) fn read<R: Read>(
                         format!("field length {len} is larger than 2 GiB"),
                     ));
                 }
-                if field != 1 {
+                if field != u64::from(request::RESOURCE_SPANS) {
                     stream.skip(len).map_err(|m| fail(field_start, m))?;
                     continue;
                 }
                 decoder.resource_spans(&mut stream, len, field_start)?;
             }
-            VARINT => {
+            Ok(VARINT) => {
                 stream.varint().map_err(|m| fail(field_start, m))?;
             }
-            FIXED64 => stream.skip(8).map_err(|m| fail(field_start, m))?,
-            FIXED32 => stream.skip(4).map_err(|m| fail(field_start, m))?,
-            other => {
+            Ok(FIXED64) => stream.skip(8).map_err(|m| fail(field_start, m))?,
+            Ok(FIXED32) => stream.skip(4).map_err(|m| fail(field_start, m))?,
+            _ => {
                 return Err(fail(
                     field_start,
                     format!(
-                        "wire type {other} of field {field} is not valid here; expected an OTLP TracesData or ExportTraceServiceRequest"
+                        "wire type {wire} of field {field} is not valid here; expected an OTLP TracesData or ExportTraceServiceRequest"
                     ),
                 ));
             }
@@ -352,7 +260,7 @@ impl Decoder {
         let here = |m: String| fail(at, m);
         while let Some((field, wire)) = stream.key(&mut limit).map_err(here)? {
             match (field, wire) {
-                (1, LEN) => {
+                (resource_spans::RESOURCE, LEN) => {
                     let n = stream.length(&mut limit).map_err(here)?;
                     let bytes = stream.message(n).map_err(here)?;
                     resource_attributes(bytes, &mut resource, &mut resource_found)
@@ -368,7 +276,7 @@ impl Decoder {
                     origins = Origins::new(service, host);
                     resource_known = true;
                 }
-                (2 | 1000, LEN) => {
+                (resource_spans::SCOPE_SPANS | INSTRUMENTATION_LIBRARY_SPANS, LEN) => {
                     let n = stream.length(&mut limit).map_err(here)?;
                     if self.scope_spans(stream, n, scope, &mut origins, at)? {
                         spans_read = true;
@@ -376,7 +284,12 @@ impl Decoder {
                     }
                     scope += 1;
                 }
-                (1 | 2 | 1000, other) => return Err(here(bad_wire(field, other))),
+                (
+                    resource_spans::RESOURCE
+                    | resource_spans::SCOPE_SPANS
+                    | INSTRUMENTATION_LIBRARY_SPANS,
+                    other,
+                ) => return Err(here(bad_wire(field, other))),
                 _ => stream.skip_field(field, wire, &mut limit).map_err(here)?,
             }
         }
@@ -415,14 +328,14 @@ impl Decoder {
                 break;
             };
             match (field, wire) {
-                (2, LEN) => {
+                (scope_spans::SPANS, LEN) => {
                     let n = stream.length(&mut limit).map_err(here)?;
                     let bytes = stream.message(n).map_err(here)?;
                     let span = self.spans.decode(bytes, origins, index, scope, at)?;
                     self.grouper.push(span);
                     index += 1;
                 }
-                (2, other) => return Err(here(bad_wire(field, other))),
+                (scope_spans::SPANS, other) => return Err(here(bad_wire(field, other))),
                 _ => stream.skip_field(field, wire, &mut limit).map_err(here)?,
             }
         }
@@ -457,13 +370,15 @@ impl Decoder {
                         break;
                     };
                     match (field, wire) {
-                        (2, LEN) => {
+                        (scope_spans::SPANS, LEN) => {
                             let n = stream.length(limit).map_err(|m| fail(at, m))?;
                             let bytes = stream.message(n).map_err(|m| fail(at, m))?;
                             batch.bytes.extend_from_slice(bytes);
                             batch.lengths.push(bytes.len());
                         }
-                        (2, other) => return Err(fail(at, bad_wire(field, other))),
+                        (scope_spans::SPANS, other) => {
+                            return Err(fail(at, bad_wire(field, other)));
+                        }
                         _ => stream
                             .skip_field(field, wire, limit)
                             .map_err(|m| fail(at, m))?,
@@ -561,11 +476,11 @@ fn resource_attributes(
         "host.id",
         "service.instance.id",
     ];
-    let mut resource = Slice::new(bytes);
-    while let Some((field, wire)) = resource.key()? {
+    let mut message = Reader::new(bytes);
+    while let Some((field, wire)) = message.next_key()? {
         match (field, wire) {
-            (1, LEN) => {
-                let (key, string, _) = key_value(resource.bytes()?)?;
+            (resource::ATTRIBUTES, LEN) => {
+                let (key, string, _) = key_value(message.len_delimited()?)?;
                 if let Some(i) = KEYS.iter().position(|k| *k == key)
                     && !found[i]
                 {
@@ -576,8 +491,8 @@ fn resource_attributes(
                     }
                 }
             }
-            (1, _) => return Err("Resource.attributes has the wrong wire type"),
-            _ => resource.skip(wire)?,
+            (resource::ATTRIBUTES, _) => return Err("Resource.attributes has the wrong wire type"),
+            _ => skip(&mut message, field, wire)?,
         }
     }
     Ok(())
@@ -585,26 +500,31 @@ fn resource_attributes(
 
 /// A `KeyValue`: its key, and its value's `string_value` and `int_value` if it has them.
 fn key_value(bytes: &[u8]) -> Result<(&str, Option<&str>, Option<i64>), Bad> {
-    let mut kv = Slice::new(bytes);
+    let mut kv = Reader::new(bytes);
     let (mut key, mut string, mut int) = ("", None, None);
-    while let Some((field, wire)) = kv.key()? {
+    while let Some((field, wire)) = kv.next_key()? {
         match (field, wire) {
-            (1, LEN) => key = kv.text("KeyValue.key is not valid UTF-8")?,
-            (2, LEN) => {
-                let mut any = Slice::new(kv.bytes()?);
-                while let Some((field, wire)) = any.key()? {
+            (key_value::KEY, LEN) => key = text(&mut kv, "KeyValue.key is not valid UTF-8")?,
+            (key_value::VALUE, LEN) => {
+                let mut any = Reader::new(kv.len_delimited()?);
+                while let Some((field, wire)) = any.next_key()? {
                     match (field, wire) {
-                        (1, LEN) => {
-                            string = Some(any.text("AnyValue.string_value is not valid UTF-8")?);
+                        (any_value::STRING_VALUE, LEN) => {
+                            let not_utf8 = "AnyValue.string_value is not valid UTF-8";
+                            string = Some(text(&mut any, not_utf8)?);
                         }
-                        (3, VARINT) => int = Some(any.varint()? as i64),
-                        (1 | 3, _) => return Err("an AnyValue field has the wrong wire type"),
-                        _ => any.skip(wire)?,
+                        (any_value::INT_VALUE, VARINT) => int = Some(any.varint()? as i64),
+                        (any_value::STRING_VALUE | any_value::INT_VALUE, _) => {
+                            return Err("an AnyValue field has the wrong wire type");
+                        }
+                        _ => skip(&mut any, field, wire)?,
                     }
                 }
             }
-            (1 | 2, _) => return Err("a KeyValue field has the wrong wire type"),
-            _ => kv.skip(wire)?,
+            (key_value::KEY | key_value::VALUE, _) => {
+                return Err("a KeyValue field has the wrong wire type");
+            }
+            _ => skip(&mut kv, field, wire)?,
         }
     }
     Ok((key, string, int))
@@ -618,7 +538,7 @@ fn decode_span(
     peer: &mut String,
     origins: &mut Origins,
 ) -> Result<Span, Bad> {
-    let mut message = Slice::new(bytes);
+    let mut message = Reader::new(bytes);
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name = "";
     let (mut kind, mut start, mut end, mut flags) = (0u64, 0, 0, 0);
@@ -627,17 +547,17 @@ fn decode_span(
     // Of each peer attribute, the first.
     peer_values.clear();
     let mut found = [false; 5];
-    while let Some((field, wire)) = message.key()? {
+    while let Some((field, wire)) = message.next_key()? {
         match (field, wire) {
-            (1, LEN) => trace_id = message.bytes()?,
-            (2, LEN) => span_id = message.bytes()?,
-            (4, LEN) => parent = message.bytes()?,
-            (5, LEN) => name = message.text("has a name that is not valid UTF-8")?,
-            (6, VARINT) => kind = message.varint()?,
-            (7, FIXED64) => start = message.fixed64()?,
-            (8, FIXED64) => end = message.fixed64()?,
-            (9, LEN) => {
-                let (key, string, int) = key_value(message.bytes()?)?;
+            (span::TRACE_ID, LEN) => trace_id = message.len_delimited()?,
+            (span::SPAN_ID, LEN) => span_id = message.len_delimited()?,
+            (span::PARENT_SPAN_ID, LEN) => parent = message.len_delimited()?,
+            (span::NAME, LEN) => name = text(&mut message, "has a name that is not valid UTF-8")?,
+            (span::KIND, VARINT) => kind = message.varint()?,
+            (span::START_TIME_UNIX_NANO, FIXED64) => start = message.fixed64()?,
+            (span::END_TIME_UNIX_NANO, FIXED64) => end = message.fixed64()?,
+            (span::ATTRIBUTES, LEN) => {
+                let (key, string, int) = key_value(message.len_delimited()?)?;
                 if let Some(i) = PEER_KEYS.iter().position(|k| *k == key)
                     && !found[i]
                 {
@@ -651,15 +571,17 @@ fn decode_span(
                     }
                 }
             }
-            (13, LEN) => {
-                let mut link = Slice::new(message.bytes()?);
+            (span::LINKS, LEN) => {
+                let mut l = Reader::new(message.len_delimited()?);
                 let (mut t, mut s): (&[u8], &[u8]) = (&[], &[]);
-                while let Some((field, wire)) = link.key()? {
+                while let Some((field, wire)) = l.next_key()? {
                     match (field, wire) {
-                        (1, LEN) => t = link.bytes()?,
-                        (2, LEN) => s = link.bytes()?,
-                        (1 | 2, _) => return Err("has a link field of the wrong wire type"),
-                        _ => link.skip(wire)?,
+                        (link::TRACE_ID, LEN) => t = l.len_delimited()?,
+                        (link::SPAN_ID, LEN) => s = l.len_delimited()?,
+                        (link::TRACE_ID | link::SPAN_ID, _) => {
+                            return Err("has a link field of the wrong wire type");
+                        }
+                        _ => skip(&mut l, field, wire)?,
                     }
                 }
                 links.push(Link {
@@ -667,27 +589,42 @@ fn decode_span(
                     span_id: SpanId::from_bytes(s),
                 });
             }
-            (15, LEN) => {
-                let mut s = Slice::new(message.bytes()?);
-                while let Some((field, wire)) = s.key()? {
+            (span::STATUS, LEN) => {
+                let mut s = Reader::new(message.len_delimited()?);
+                while let Some((field, wire)) = s.next_key()? {
                     match (field, wire) {
-                        (3, VARINT) => {
+                        (status::CODE, VARINT) => {
                             status = match s.varint()? as i32 {
                                 1 => Status::Ok,
                                 2 => Status::Error,
                                 _ => Status::Unset,
                             };
                         }
-                        (3, _) => return Err("has a status code of the wrong wire type"),
-                        _ => s.skip(wire)?,
+                        (status::CODE, _) => {
+                            return Err("has a status code of the wrong wire type");
+                        }
+                        _ => skip(&mut s, field, wire)?,
                     }
                 }
             }
-            (16, FIXED32) => flags = message.fixed32()?,
-            (1 | 2 | 4 | 5 | 6 | 7 | 8 | 9 | 13 | 15 | 16, _) => {
+            (span::FLAGS, FIXED32) => flags = message.fixed32()?,
+            (
+                span::TRACE_ID
+                | span::SPAN_ID
+                | span::PARENT_SPAN_ID
+                | span::NAME
+                | span::KIND
+                | span::START_TIME_UNIX_NANO
+                | span::END_TIME_UNIX_NANO
+                | span::ATTRIBUTES
+                | span::LINKS
+                | span::STATUS
+                | span::FLAGS,
+                _,
+            ) => {
                 return Err("has a field of the wrong wire type");
             }
-            _ => message.skip(wire)?,
+            _ => skip(&mut message, field, wire)?,
         }
     }
     if trace_id.is_empty() {
@@ -897,15 +834,13 @@ mod tests {
         assert_eq!(traces[0].spans, sample());
     }
 
-    #[test]
-    fn a_span_without_its_id_is_refused_at_its_message() {
-        let first = encode_traces_data(&sample()[..1]);
-        // A second ResourceSpans (field 1 of TracesData) whose one span has a trace id only.
-        let span = ProtoSpan {
-            trace_id: vec![1; 16],
-            span_id: Vec::new(),
+    /// A root span from 1 to 2 ns with these ids and name, nothing else.
+    fn proto_span(trace_id: Vec<u8>, span_id: Vec<u8>, name: &str) -> ProtoSpan {
+        ProtoSpan {
+            trace_id,
+            span_id,
             parent_span_id: Vec::new(),
-            name: "no id".into(),
+            name: name.into(),
             kind: 0,
             start_time_unix_nano: 1,
             end_time_unix_nano: 2,
@@ -913,7 +848,14 @@ mod tests {
             links: Vec::new(),
             status: None,
             flags: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn a_span_without_its_id_is_refused_at_its_message() {
+        let first = encode_traces_data(&sample()[..1]);
+        // A second ResourceSpans (field 1 of TracesData) whose one span has a trace id only.
+        let span = proto_span(vec![1; 16], Vec::new(), "no id");
         let message = ResourceSpans {
             resource: None,
             scope_spans: vec![ScopeSpans { spans: vec![span] }],
@@ -1038,6 +980,35 @@ mod tests {
                 other => panic!("unexpected {other}"),
             }
         }
+    }
+
+    /// Unknown fields of any wire type inside a span, groups included, are skipped as prost
+    /// skips them.
+    #[test]
+    fn unknown_groups_inside_a_span_are_skipped_like_prost() {
+        let mut span =
+            prost::Message::encode_to_vec(&proto_span(vec![1; 16], vec![2; 8], "grouped"));
+        // group 19 { 1: 1 }, then the name again (the last one counts).
+        span.extend_from_slice(&[0x9b, 0x01, 0x08, 0x01, 0x9c, 0x01]);
+        prost::encoding::string::encode(5, &"after".to_string(), &mut span);
+        let mut scope = Vec::new();
+        prost::encoding::bytes::encode(2, &span, &mut scope);
+        let mut resource_spans = Vec::new();
+        prost::encoding::bytes::encode(2, &scope, &mut resource_spans);
+        let mut bytes = Vec::new();
+        prost::encoding::bytes::encode(1, &resource_spans, &mut bytes);
+        let request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
+            prost::Message::decode(bytes.as_slice()).expect("prost decodes it");
+        let prost_span = &request.resource_spans[0].scope_spans[0].spans[0];
+        let mut traces = Vec::new();
+        read_traces(bytes.as_slice(), Path::new("t.pb"), None, |t| {
+            traces.push(t);
+            Ok(())
+        })
+        .expect("read");
+        assert_eq!(traces[0].spans.len(), 1);
+        assert_eq!(traces[0].spans[0].name(), prost_span.name);
+        assert_eq!(prost_span.name, "after");
     }
 
     #[test]

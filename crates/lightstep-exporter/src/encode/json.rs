@@ -5,6 +5,7 @@
 //! integers (`intValue`, timestamps) as decimal strings, and the non-finite doubles as the
 //! strings `"NaN"`, `"Infinity"` and `"-Infinity"` (serde's derive, which opentelemetry-otlp
 //! uses, writes them as `null`). Default values are omitted, as protobuf's JSON mapping allows.
+//! Field names are `lightstep_wire::schema`'s.
 
 use std::io::Write as _;
 
@@ -12,6 +13,13 @@ use opentelemetry::trace::SpanId;
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
+
+use lightstep_wire::schema::{
+    any_value::json as av, array_value::json as array_value, event::json as event,
+    key_value::json as key_value, link::json as link, request::json as request,
+    resource::json as resource, resource_spans::json as resource_spans, scope::json as scope,
+    scope_spans::json as scope_spans, span::json as sp, status::json as status,
+};
 
 use super::{ScopeGroups, kind_number, nanos, span_flags, status_parts};
 
@@ -64,30 +72,30 @@ impl<'a> Object<'a> {
         Self { out, first: true }
     }
 
-    fn field(&mut self, name: &str) -> &mut Vec<u8> {
+    fn field(&mut self, name: &[u8]) -> &mut Vec<u8> {
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
         self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(name);
         self.out.extend_from_slice(b"\":");
         self.out
     }
 
-    fn string(&mut self, name: &str, value: &str) {
+    fn string(&mut self, name: &[u8], value: &str) {
         if !value.is_empty() {
             string(self.field(name), value);
         }
     }
 
-    fn number(&mut self, name: &str, value: u64) {
+    fn number(&mut self, name: &[u8], value: u64) {
         if value != 0 {
             number(self.field(name), value);
         }
     }
 
-    fn nanos(&mut self, name: &str, value: u64) {
+    fn nanos(&mut self, name: &[u8], value: u64) {
         if value != 0 {
             quoted_number(self.field(name), value);
         }
@@ -96,7 +104,7 @@ impl<'a> Object<'a> {
     /// An array field, omitted when empty.
     fn array<T>(
         &mut self,
-        name: &str,
+        name: &[u8],
         items: impl IntoIterator<Item = T>,
         each: impl FnMut(&mut Vec<u8>, T),
     ) {
@@ -109,7 +117,7 @@ impl<'a> Object<'a> {
     /// An array field, written even when empty.
     fn array_always<T>(
         &mut self,
-        name: &str,
+        name: &[u8],
         items: impl IntoIterator<Item = T>,
         mut each: impl FnMut(&mut Vec<u8>, T),
     ) {
@@ -132,36 +140,36 @@ impl<'a> Object<'a> {
 fn any_value(out: &mut Vec<u8>, value: &Value) {
     let mut o = Object::open(out);
     match value {
-        Value::String(s) => string(o.field("stringValue"), s.as_str()),
+        Value::String(s) => string(o.field(av::STRING_VALUE), s.as_str()),
         Value::Bool(b) => {
-            o.field("boolValue")
+            o.field(av::BOOL_VALUE)
                 .extend_from_slice(if *b { b"true" } else { b"false" })
         }
-        Value::I64(i) => quoted_number(o.field("intValue"), i),
-        Value::F64(f) => double(o.field("doubleValue"), *f),
+        Value::I64(i) => quoted_number(o.field(av::INT_VALUE), i),
+        Value::F64(f) => double(o.field(av::DOUBLE_VALUE), *f),
         Value::Array(array) => {
             // `values` even when empty, and `key` even when empty below: optional in the
             // protobuf JSON mapping, but some OTLP/JSON readers (opentelemetry-proto's serde
             // among them) require them.
-            let out = o.field("arrayValue");
+            let out = o.field(av::ARRAY_VALUE);
             let mut a = Object::open(out);
             match array {
-                Array::Bool(items) => {
-                    a.array_always("values", items, |out, b| any_value(out, &Value::Bool(*b)))
-                }
-                Array::I64(items) => {
-                    a.array_always("values", items, |out, i| any_value(out, &Value::I64(*i)))
-                }
-                Array::F64(items) => {
-                    a.array_always("values", items, |out, f| any_value(out, &Value::F64(*f)))
-                }
-                Array::String(items) => a.array_always("values", items, |out, s| {
+                Array::Bool(items) => a.array_always(array_value::VALUES, items, |out, b| {
+                    any_value(out, &Value::Bool(*b))
+                }),
+                Array::I64(items) => a.array_always(array_value::VALUES, items, |out, i| {
+                    any_value(out, &Value::I64(*i))
+                }),
+                Array::F64(items) => a.array_always(array_value::VALUES, items, |out, f| {
+                    any_value(out, &Value::F64(*f))
+                }),
+                Array::String(items) => a.array_always(array_value::VALUES, items, |out, s| {
                     let mut v = Object::open(out);
-                    string(v.field("stringValue"), s.as_str());
+                    string(v.field(av::STRING_VALUE), s.as_str());
                     v.close();
                 }),
                 // A kind of array this version does not know: an empty array.
-                _ => a.array_always("values", [(); 0], |_, ()| {}),
+                _ => a.array_always(array_value::VALUES, [(); 0], |_, ()| {}),
             }
             a.close();
         }
@@ -171,16 +179,16 @@ fn any_value(out: &mut Vec<u8>, value: &Value) {
     o.close();
 }
 
-fn attributes<'a>(o: &mut Object<'_>, name: &str, kvs: impl IntoIterator<Item = &'a KeyValue>) {
+fn attributes<'a>(o: &mut Object<'_>, name: &[u8], kvs: impl IntoIterator<Item = &'a KeyValue>) {
     o.array(name, kvs, |out, kv| {
         let mut a = Object::open(out);
-        string(a.field("key"), kv.key.as_str());
-        any_value(a.field("value"), &kv.value);
+        string(a.field(key_value::KEY), kv.key.as_str());
+        any_value(a.field(key_value::VALUE), &kv.value);
         a.close();
     });
 }
 
-fn trace_state(o: &mut Object<'_>, name: &str, state: &opentelemetry::trace::TraceState) {
+fn trace_state(o: &mut Object<'_>, name: &[u8], state: &opentelemetry::trace::TraceState) {
     if super::trace_state_len(state) > 0 {
         string(o.field(name), &state.header());
     }
@@ -189,62 +197,65 @@ fn trace_state(o: &mut Object<'_>, name: &str, state: &opentelemetry::trace::Tra
 fn span(out: &mut Vec<u8>, span: &SpanData) {
     let cx = &span.span_context;
     let mut o = Object::open(out);
-    hex(o.field("traceId"), &cx.trace_id().to_bytes());
-    hex(o.field("spanId"), &cx.span_id().to_bytes());
-    trace_state(&mut o, "traceState", cx.trace_state());
+    hex(o.field(sp::TRACE_ID), &cx.trace_id().to_bytes());
+    hex(o.field(sp::SPAN_ID), &cx.span_id().to_bytes());
+    trace_state(&mut o, sp::TRACE_STATE, cx.trace_state());
     if span.parent_span_id != SpanId::INVALID {
-        hex(o.field("parentSpanId"), &span.parent_span_id.to_bytes());
+        hex(o.field(sp::PARENT_SPAN_ID), &span.parent_span_id.to_bytes());
     }
     o.number(
-        "flags",
+        sp::FLAGS,
         u64::from(span_flags(
             cx.trace_flags().to_u8(),
             span.parent_span_is_remote,
         )),
     );
-    o.string("name", &span.name);
-    o.number("kind", kind_number(&span.span_kind));
-    o.nanos("startTimeUnixNano", nanos(span.start_time));
-    o.nanos("endTimeUnixNano", nanos(span.end_time));
-    attributes(&mut o, "attributes", &span.attributes);
+    o.string(sp::NAME, &span.name);
+    o.number(sp::KIND, kind_number(&span.span_kind));
+    o.nanos(sp::START_TIME_UNIX_NANO, nanos(span.start_time));
+    o.nanos(sp::END_TIME_UNIX_NANO, nanos(span.end_time));
+    attributes(&mut o, sp::ATTRIBUTES, &span.attributes);
     o.number(
-        "droppedAttributesCount",
+        sp::DROPPED_ATTRIBUTES_COUNT,
         u64::from(span.dropped_attributes_count),
     );
-    o.array("events", span.events.iter(), |out, event| {
+    o.array(sp::EVENTS, span.events.iter(), |out, event| {
         let mut e = Object::open(out);
-        e.nanos("timeUnixNano", nanos(event.timestamp));
-        e.string("name", &event.name);
-        attributes(&mut e, "attributes", &event.attributes);
+        e.nanos(event::TIME_UNIX_NANO, nanos(event.timestamp));
+        e.string(event::NAME, &event.name);
+        attributes(&mut e, event::ATTRIBUTES, &event.attributes);
         e.number(
-            "droppedAttributesCount",
+            event::DROPPED_ATTRIBUTES_COUNT,
             u64::from(event.dropped_attributes_count),
         );
         e.close();
     });
-    o.number("droppedEventsCount", u64::from(span.events.dropped_count));
-    o.array("links", span.links.iter(), |out, link| {
+    o.number(
+        sp::DROPPED_EVENTS_COUNT,
+        u64::from(span.events.dropped_count),
+    );
+    o.array(sp::LINKS, span.links.iter(), |out, link| {
         let cx = &link.span_context;
         let mut l = Object::open(out);
-        hex(l.field("traceId"), &cx.trace_id().to_bytes());
-        hex(l.field("spanId"), &cx.span_id().to_bytes());
-        trace_state(&mut l, "traceState", cx.trace_state());
-        attributes(&mut l, "attributes", &link.attributes);
+        hex(l.field(link::TRACE_ID), &cx.trace_id().to_bytes());
+        hex(l.field(link::SPAN_ID), &cx.span_id().to_bytes());
+        trace_state(&mut l, link::TRACE_STATE, cx.trace_state());
+        attributes(&mut l, link::ATTRIBUTES, &link.attributes);
         l.number(
-            "droppedAttributesCount",
+            link::DROPPED_ATTRIBUTES_COUNT,
             u64::from(link.dropped_attributes_count),
         );
         l.number(
-            "flags",
+            link::FLAGS,
             u64::from(span_flags(cx.trace_flags().to_u8(), cx.is_remote())),
         );
         l.close();
     });
-    o.number("droppedLinksCount", u64::from(span.links.dropped_count));
+    o.number(sp::DROPPED_LINKS_COUNT, u64::from(span.links.dropped_count));
     let (code, message) = status_parts(&span.status);
-    let mut s = Object::open(o.field("status"));
-    s.string("message", message);
-    s.number("code", code);
+    let mut s = Object::open(o.field(sp::STATUS));
+    s.string(status::MESSAGE, message);
+    s.number(status::CODE, code);
     s.close();
     o.close();
 }
@@ -261,10 +272,10 @@ impl JsonEncoder {
     pub(crate) fn new(resource: &Resource) -> Self {
         let mut out = Vec::new();
         let mut o = Object::open(&mut out);
-        o.array("attributes", resource.iter(), |out, (k, v)| {
+        o.array(resource::ATTRIBUTES, resource.iter(), |out, (k, v)| {
             let mut a = Object::open(out);
-            string(a.field("key"), k.as_str());
-            any_value(a.field("value"), v);
+            string(a.field(key_value::KEY), k.as_str());
+            any_value(a.field(key_value::VALUE), v);
             a.close();
         });
         o.close();
@@ -278,25 +289,31 @@ impl JsonEncoder {
     pub(crate) fn encode(&self, spans: &[SpanData], out: &mut Vec<u8>) {
         let groups = ScopeGroups::new(spans);
         let mut request = Object::open(out);
-        request.array("resourceSpans", [()], |out, ()| {
+        request.array(request::RESOURCE_SPANS, [()], |out, ()| {
             let mut rs = Object::open(out);
-            rs.field("resource").extend_from_slice(&self.resource);
+            rs.field(resource_spans::RESOURCE)
+                .extend_from_slice(&self.resource);
             rs.array(
-                "scopeSpans",
+                resource_spans::SCOPE_SPANS,
                 groups.scopes.iter().enumerate(),
                 |out, (g, scope)| {
                     let mut ss = Object::open(out);
-                    let mut sc = Object::open(ss.field("scope"));
-                    sc.string("name", scope.name());
-                    sc.string("version", scope.version().unwrap_or_default());
-                    attributes(&mut sc, "attributes", scope.attributes());
+                    let mut sc = Object::open(ss.field(scope_spans::SCOPE));
+                    sc.string(scope::NAME, scope.name());
+                    sc.string(scope::VERSION, scope.version().unwrap_or_default());
+                    attributes(&mut sc, scope::ATTRIBUTES, scope.attributes());
                     sc.close();
-                    ss.array("spans", groups.spans(g), |out, i| span(out, &spans[i]));
-                    ss.string("schemaUrl", scope.schema_url().unwrap_or_default());
+                    ss.array(scope_spans::SPANS, groups.spans(g), |out, i| {
+                        span(out, &spans[i])
+                    });
+                    ss.string(
+                        scope_spans::SCHEMA_URL,
+                        scope.schema_url().unwrap_or_default(),
+                    );
                     ss.close();
                 },
             );
-            rs.string("schemaUrl", &self.schema_url);
+            rs.string(resource_spans::SCHEMA_URL, &self.schema_url);
             rs.close();
         });
         request.close();
