@@ -17,6 +17,8 @@
 //! - [`validate`]: whether bytes decode as a given message, by the table.
 //!
 //! See `docs/adr/013-one-otlp-wire-layer.md` for why it exists and what it does not cover.
+//!
+//! No features. Minimum supported Rust version: 1.90, as the whole workspace.
 
 mod decode;
 pub mod encode;
