@@ -180,24 +180,6 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     lightstep_config::ErrorChain(error).to_string()
 }
 
-/// `text`, then the causes from `source` on, each left out when the text so far already says
-/// it: for an error whose own message is not the headline (a gRPC status's `Display` is a
-/// debug dump; its message is what it says).
-pub(crate) fn with_causes(
-    mut text: String,
-    mut source: Option<&(dyn std::error::Error + 'static)>,
-) -> String {
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// What the backend's answer says about the spans sent.
 fn delivered(response: &ExportTraceServiceResponse, redactor: &Redactor) -> Delivered {
     match &response.partial_success {
