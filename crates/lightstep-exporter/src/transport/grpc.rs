@@ -2,6 +2,7 @@
 //! request is already encoded) and the configuration's headers as metadata.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut as _, Bytes};
@@ -78,15 +79,25 @@ impl Prepared {
         })
     }
 
-    /// The wire, connecting at its first export. Must run inside the pipeline's runtime.
-    pub(crate) fn connect_lazy(self) -> GrpcWire {
-        let channel = self.endpoint.connect_with_connector_lazy(self.connector);
-        let mut client = Grpc::new(channel);
-        if self.gzip {
-            client = client.send_compressed(CompressionEncoding::Gzip);
-        }
+    /// The wire, with `connections` channels (at least one) that connect at their first
+    /// export. Must run inside the pipeline's runtime.
+    pub(crate) fn connect_lazy(self, connections: usize) -> GrpcWire {
+        let clients = (0..connections.max(1))
+            .map(|_| {
+                let channel = self
+                    .endpoint
+                    .connect_with_connector_lazy(self.connector.clone());
+                let client = Grpc::new(channel);
+                if self.gzip {
+                    client.send_compressed(CompressionEncoding::Gzip)
+                } else {
+                    client
+                }
+            })
+            .collect();
         GrpcWire {
-            client,
+            clients,
+            next: AtomicUsize::new(0),
             metadata: self.metadata,
             redactor: self.redactor,
         }
@@ -103,10 +114,13 @@ impl Prepared {
     }
 }
 
-/// Sends OTLP/gRPC exports over one channel (HTTP/2 multiplexes the exports in flight).
-#[derive(Clone)]
+/// Sends OTLP/gRPC exports, each over the next of its channels in turn: one channel (one
+/// HTTP/2 connection) per export allowed in flight, so that exports in flight do not share
+/// one connection's flow-control window (64 KiB at a backend that keeps the protocol's
+/// default), which would cut their data into more, smaller frames and writes (ADR 015).
 pub(crate) struct GrpcWire {
-    client: Grpc<Channel>,
+    clients: Vec<Grpc<Channel>>,
+    next: AtomicUsize,
     metadata: MetadataMap,
     redactor: Redactor,
 }
@@ -118,7 +132,8 @@ impl GrpcWire {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Delivered, Failed> {
-        let mut client = self.client.clone();
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut client = self.clients[turn % self.clients.len()].clone();
         let mut request = tonic::Request::new(payload);
         *request.metadata_mut() = self.metadata.clone();
         request.set_timeout(timeout);

@@ -290,7 +290,7 @@ impl OtlpTransport {
             Prepared::Http(http) => Wire::Http(http),
             Prepared::Grpc(grpc) => {
                 let _entered = runtime.enter();
-                Wire::Grpc(Arc::new(grpc.connect_lazy()))
+                Wire::Grpc(Arc::new(grpc.connect_lazy(max_concurrent_exports)))
             }
         };
         let encoding = if config.protocol() == Protocol::HttpJson {
