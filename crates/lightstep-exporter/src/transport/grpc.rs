@@ -1,6 +1,8 @@
 //! OTLP/gRPC: tonic's client on the pipeline's connector, with a pass-through codec (the
 //! request is already encoded) and the configuration's headers as metadata.
 
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut as _, Bytes};
@@ -13,7 +15,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 
-use super::{Connector, Redactor, USER_AGENT, delivered, error_chain, header_list, with_causes};
+use super::{Connector, Redactor, USER_AGENT, delivered, error_chain, header_list};
 use crate::error::ExporterError;
 use crate::processor::Delivered;
 use crate::retry::{self, Failed};
@@ -77,15 +79,25 @@ impl Prepared {
         })
     }
 
-    /// The wire, connecting at its first export. Must run inside the pipeline's runtime.
-    pub(crate) fn connect_lazy(self) -> GrpcWire {
-        let channel = self.endpoint.connect_with_connector_lazy(self.connector);
-        let mut client = Grpc::new(channel);
-        if self.gzip {
-            client = client.send_compressed(CompressionEncoding::Gzip);
-        }
+    /// The wire, with `connections` channels (at least one) that connect at their first
+    /// export. Must run inside the pipeline's runtime.
+    pub(crate) fn connect_lazy(self, connections: usize) -> GrpcWire {
+        let clients = (0..connections.max(1))
+            .map(|_| {
+                let channel = self
+                    .endpoint
+                    .connect_with_connector_lazy(self.connector.clone());
+                let client = Grpc::new(channel);
+                if self.gzip {
+                    client.send_compressed(CompressionEncoding::Gzip)
+                } else {
+                    client
+                }
+            })
+            .collect();
         GrpcWire {
-            client,
+            clients,
+            next: AtomicUsize::new(0),
             metadata: self.metadata,
             redactor: self.redactor,
         }
@@ -102,10 +114,13 @@ impl Prepared {
     }
 }
 
-/// Sends OTLP/gRPC exports over one channel (HTTP/2 multiplexes the exports in flight).
-#[derive(Clone)]
+/// Sends OTLP/gRPC exports, each over the next of its channels in turn: one channel (one
+/// HTTP/2 connection) per export allowed in flight, so that exports in flight do not share
+/// one connection's flow-control window (64 KiB at a backend that keeps the protocol's
+/// default), which would cut their data into more, smaller frames and writes (ADR 015).
 pub(crate) struct GrpcWire {
-    client: Grpc<Channel>,
+    clients: Vec<Grpc<Channel>>,
+    next: AtomicUsize,
     metadata: MetadataMap,
     redactor: Redactor,
 }
@@ -117,7 +132,8 @@ impl GrpcWire {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Delivered, Failed> {
-        let mut client = self.client.clone();
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut client = self.clients[turn % self.clients.len()].clone();
         let mut request = tonic::Request::new(payload);
         *request.metadata_mut() = self.metadata.clone();
         request.set_timeout(timeout);
@@ -132,19 +148,37 @@ impl GrpcWire {
         match answer {
             Ok(response) => Ok(delivered(response.get_ref(), &self.redactor)),
             Err(status) => Err(Failed {
-                reason: format!(
-                    "gRPC export failed: {:?}: {}",
-                    status.code(),
-                    // The status's own `Display` is a debug dump; its message and causes
-                    // say it.
-                    self.redactor.clean(&with_causes(
-                        status.message().to_owned(),
-                        std::error::Error::source(&status)
-                    ))
-                ),
                 retry: retry::grpc(&status),
+                reason: failure_reason(status, &self.redactor),
             }),
         }
+    }
+}
+
+/// Why an attempt answered `status` failed: its code, its message and the causes the message
+/// does not already say, cleaned.
+fn failure_reason(status: tonic::Status, redactor: &Redactor) -> String {
+    format!(
+        "gRPC export failed: {:?}: {}",
+        status.code(),
+        redactor.clean(&error_chain(&StatusMessage(status)))
+    )
+}
+
+/// A status as its message says it, with the status's causes: a status's own `Display` is a
+/// debug dump of its fields.
+#[derive(Debug)]
+struct StatusMessage(tonic::Status);
+
+impl fmt::Display for StatusMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.message())
+    }
+}
+
+impl std::error::Error for StatusMessage {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
     }
 }
 
@@ -194,5 +228,39 @@ impl Decoder for ResponseDecoder {
         ExportTraceServiceResponse::decode(src)
             .map(Some)
             .map_err(|e| tonic::Status::internal(format!("undecodable export response: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::tests::redactor;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Cause {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Cause>>,
+    }
+
+    #[test]
+    fn a_failed_status_says_its_message_and_each_cause_once() {
+        // tonic makes a status of a local error with the error's text as its message and the
+        // error as its source: the source says nothing new, its own source does.
+        let refused = Cause {
+            text: "connection refused by s3cr3t-token",
+            source: None,
+        };
+        let connect = Cause {
+            text: "cannot connect to 127.0.0.1:9",
+            source: Some(Box::new(refused)),
+        };
+        let status = tonic::Status::from_error(Box::new(connect));
+        assert_eq!(
+            failure_reason(status, &redactor()),
+            "gRPC export failed: Unknown: cannot connect to 127.0.0.1:9: connection refused by \
+             [REDACTED]"
+        );
     }
 }

@@ -180,24 +180,6 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     lightstep_config::ErrorChain(error).to_string()
 }
 
-/// `text`, then the causes from `source` on, each left out when the text so far already says
-/// it: for an error whose own message is not the headline (a gRPC status's `Display` is a
-/// debug dump; its message is what it says).
-pub(crate) fn with_causes(
-    mut text: String,
-    mut source: Option<&(dyn std::error::Error + 'static)>,
-) -> String {
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// What the backend's answer says about the spans sent.
 fn delivered(response: &ExportTraceServiceResponse, redactor: &Redactor) -> Delivered {
     match &response.partial_success {
@@ -308,7 +290,7 @@ impl OtlpTransport {
             Prepared::Http(http) => Wire::Http(http),
             Prepared::Grpc(grpc) => {
                 let _entered = runtime.enter();
-                Wire::Grpc(Arc::new(grpc.connect_lazy()))
+                Wire::Grpc(Arc::new(grpc.connect_lazy(max_concurrent_exports)))
             }
         };
         let encoding = if config.protocol() == Protocol::HttpJson {

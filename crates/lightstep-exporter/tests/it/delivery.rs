@@ -379,3 +379,45 @@ async fn http_redirects_are_not_followed_with_the_token() {
         "the redirect target was contacted (with the token)"
     );
 }
+
+/// Over gRPC, each export allowed in flight has a connection of its own, so that exports in
+/// flight do not share one HTTP/2 connection's flow-control window.
+#[tokio::test]
+async fn grpc_exports_in_flight_each_have_a_connection() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A backend that accepts connections and never answers: the exports stay in flight.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let config = config_for(&format!("http://{addr}"), Protocol::Grpc)
+        .with_max_concurrent_exports(4)
+        .with_max_export_batch_size(1)
+        .with_scheduled_delay(Duration::from_millis(10))
+        // Nothing times out, so nothing is retried, while the connections are counted.
+        .with_timeout(Duration::from_secs(30))
+        .with_export_timeout(Duration::from_secs(30))
+        .with_shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .expect("config");
+    let exporter = LightstepExporter::new(config).expect("exporter");
+    for _ in 0..8 {
+        exporter.tracer().in_span("in flight", |_| {});
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while accepted.load(Ordering::SeqCst) < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A little longer: a fifth connection would show now.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    let _ = exporter.shutdown().await;
+}
