@@ -87,7 +87,7 @@ impl Prepared {
                 let channel = self
                     .endpoint
                     .connect_with_connector_lazy(self.connector.clone());
-                let client = Grpc::new(channel);
+                let client = Grpc::new(readable(channel));
                 if self.gzip {
                     client.send_compressed(CompressionEncoding::Gzip)
                 } else {
@@ -104,8 +104,9 @@ impl Prepared {
     }
 
     /// A channel connected now, for the doctor, which reports why a connection fails.
-    pub(crate) async fn connect(self) -> Result<Channel, tonic::transport::Error> {
-        self.endpoint.connect_with_connector(self.connector).await
+    pub(crate) async fn connect(self) -> Result<Readable, tonic::transport::Error> {
+        let channel = self.endpoint.connect_with_connector(self.connector).await?;
+        Ok(readable(channel))
     }
 
     /// The metadata every export carries.
@@ -119,7 +120,7 @@ impl Prepared {
 /// one connection's flow-control window (64 KiB at a backend that keeps the protocol's
 /// default), which would cut their data into more, smaller frames and writes (ADR 015).
 pub(crate) struct GrpcWire {
-    clients: Vec<Grpc<Channel>>,
+    clients: Vec<Grpc<Readable>>,
     next: AtomicUsize,
     metadata: MetadataMap,
     redactor: Redactor,
@@ -152,6 +153,50 @@ impl GrpcWire {
                 reason: failure_reason(status, &self.redactor),
             }),
         }
+    }
+}
+
+/// A channel whose answers tonic can read without panicking: tonic decodes a status's
+/// `grpc-status-details-bin` with an `expect`, so a value that is not base64 (from a faulty
+/// backend or proxy) would panic the export's task. Such a value is dropped; the status's code
+/// and message stay.
+pub(crate) type Readable = tower::util::MapResponse<Channel, fn(GrpcResponse) -> GrpcResponse>;
+
+type GrpcResponse = http::Response<tonic::body::Body>;
+
+const STATUS_DETAILS: &str = "grpc-status-details-bin";
+
+fn readable(channel: Channel) -> Readable {
+    tower::util::MapResponse::new(channel, drop_unreadable_details)
+}
+
+/// The answer with the status details dropped from its headers (a trailers-only answer) and
+/// its trailers where they are not base64 as tonic decodes them.
+fn drop_unreadable_details(response: GrpcResponse) -> GrpcResponse {
+    use http_body_util::BodyExt as _;
+    let (mut parts, body) = response.into_parts();
+    drop_if_unreadable(&mut parts.headers);
+    let body = body.map_frame(|mut frame| {
+        if let Some(trailers) = frame.trailers_mut() {
+            drop_if_unreadable(trailers);
+        }
+        frame
+    });
+    http::Response::from_parts(parts, tonic::body::Body::new(body))
+}
+
+fn drop_if_unreadable(headers: &mut http::HeaderMap) {
+    use base64::Engine as _;
+    // tonic's engine: the standard alphabet, padding optional.
+    const ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    if let Some(value) = headers.get(STATUS_DETAILS)
+        && ENGINE.decode(value.as_bytes()).is_err()
+    {
+        headers.remove(STATUS_DETAILS);
     }
 }
 

@@ -6,6 +6,7 @@ mod doctor;
 mod extensions;
 mod failures;
 mod faults;
+mod hostile;
 mod lifecycle;
 mod otlp;
 mod proxy;
