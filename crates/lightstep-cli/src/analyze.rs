@@ -908,7 +908,8 @@ impl Run {
 ///
 /// The file is read on a thread of its own while this one analyzes and writes: with many
 /// traces, the next ones are read while the last are analyzed. They are handed over in groups
-/// of about [`HANDOVER_SPANS`] spans (one trace when it is larger), through a channel with room
+/// of about [`HANDOVER_SPANS`] spans (one trace when it is larger, and every trace on its own
+/// from standard input, which may be a live stream), through a channel with room
 /// for one group, so that small traces do not cost a thread switch each and at most three
 /// groups are held; the traces come out in the file's order.
 pub(crate) fn read_file(
@@ -917,32 +918,33 @@ pub(crate) fn read_file(
     run: &mut Run,
 ) -> Result<(), lightstep_analysis::Error> {
     let (groups, arrived) = std::sync::mpsc::sync_channel::<Vec<Trace>>(1);
-    let (result, failed) = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_file_into(path, format, groups));
-        let mut failed = None;
-        'groups: for group in &arrived {
-            for trace in group {
-                if let Err(source) = run.trace(trace) {
-                    failed = Some(source);
-                    break 'groups;
-                }
+    let reader = {
+        let path = path.to_path_buf();
+        std::thread::spawn(move || read_file_into(&path, format, groups))
+    };
+    let mut failed = None;
+    'groups: for group in &arrived {
+        for trace in group {
+            if let Err(source) = run.trace(trace) {
+                failed = Some(source);
+                break 'groups;
             }
         }
-        // The reader's next send fails, and it stops.
-        drop(arrived);
-        let result = reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (result, failed)
-    });
-    // What the analysis or the output refused came first in the input: it stopped the reader.
+    }
+    // The reader's next send fails, and it stops. It is not waited for after a failure: it may
+    // be blocked reading standard input from a producer that has more to say (`... | lightstep
+    // analyze - | head -1`), and the process is about to end anyway.
+    drop(arrived);
+    // What the analysis or the output refused came first in the input.
     if let Some(source) = failed {
         return Err(lightstep_analysis::Error::Sink {
             file: path.to_path_buf(),
             source,
         });
     }
-    let stats = result?;
+    let stats = reader
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
     if stats.split_traces > 0 {
         crate::diagnostic(format_args!(
             "{}: {} traces went on after more than {} spans were held across JSON lines, and were analyzed in parts",
@@ -970,6 +972,12 @@ fn read_file_into(
         std::fs::metadata(path).ok().map(|m| m.len())
     };
     let progress = RefCell::new(Progress::new(path.display().to_string(), total));
+    // Standard input may be a live stream: each trace goes over as soon as it is read.
+    let handover = if path.as_os_str() == "-" {
+        1
+    } else {
+        HANDOVER_SPANS
+    };
     let mut group = Vec::new();
     let mut spans = 0;
     let stopped = |_| io::Error::other("the analysis stopped");
@@ -979,7 +987,7 @@ fn read_file_into(
         }
         spans += trace.spans.len();
         group.push(trace);
-        if spans >= HANDOVER_SPANS {
+        if spans >= handover {
             spans = 0;
             groups.send(std::mem::take(&mut group)).map_err(stopped)?;
         }

@@ -10,6 +10,7 @@ mod ui;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lightstep");
 const TRACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/traces");
@@ -364,6 +365,47 @@ fn closed_pipe() -> std::io::PipeWriter {
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
     writer
+}
+
+/// A reader that goes away ends the run even while standard input stays open, as
+/// `producer | lightstep analyze - | head -1` needs; and each trace from standard input is
+/// analyzed as it arrives, not when the input ends.
+#[test]
+fn a_closed_output_ends_the_run_while_standard_input_stays_open() {
+    let mut child = Command::new(BIN)
+        .args(["analyze", "--format", "text", "-"])
+        .stdin(Stdio::piped())
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run lightstep");
+    let mut input = child.stdin.take().unwrap();
+    // Enough traces that their text fills the output buffer, which then meets the closed pipe.
+    let trace = std::fs::read(fixture("deathstarbench/socialnetwork-compose-post.json")).unwrap();
+    for _ in 0..40 {
+        if input.write_all(&trace).is_err() {
+            break;
+        }
+    }
+    let _ = input.flush();
+    // The input stays open: a producer with more to say.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    drop(input);
+    let output = child.wait_with_output().unwrap();
+    let status = status.expect("lightstep ended while its input was still open");
+    assert_eq!(status.code(), Some(0), "{}", stderr(&output));
 }
 
 /// A reader that goes away (`| head`) ends the run quietly with status 0: no message, no panic,
