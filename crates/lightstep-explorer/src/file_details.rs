@@ -17,6 +17,33 @@ use serde::Deserialize;
 
 use crate::store::{Event, KeyValue, LinkDetails, Scope, SpanDetails, Value};
 
+/// A field that may be `null` (or absent): its default then. Files written by hand or by other
+/// tools say `"tags": null`; the analysis's readers take it, so this pass does too.
+fn or_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A count of microseconds written as an integer, a float or a string of digits (0 otherwise).
+fn micros<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            // Integral floats only, as the readers take them; saturating at u64::MAX.
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
+            .unwrap_or(0),
+        serde_json::Value::String(s) => s.parse().unwrap_or(0),
+        _ => 0,
+    })
+}
+
 /// Tags the analysis model already holds, shown from it (the Jaeger API writes them back).
 const MODELLED_TAGS: [&str; 3] = ["span.kind", "error", "otel.status_code"];
 
@@ -26,9 +53,22 @@ pub(crate) struct FileDetails {
     spans: HashMap<(TraceId, SpanId), VecDeque<Entry>>,
 }
 
-/// A span's details, with the kind the file gave it where that tells apart two spans of one
-/// id (Zipkin's client and server halves of a shared span).
-type Entry = (Option<SpanKind>, SpanDetails);
+/// A span's details, with the kind and service the file gave it where they tell apart spans of
+/// one id (Zipkin's client and server halves of a shared span, its fragments).
+struct Entry {
+    kind: Option<SpanKind>,
+    service: Option<Box<str>>,
+    details: SpanDetails,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("kind", &self.kind)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
 
 impl FileDetails {
     /// The details of every span of `text` (Jaeger documents, or a Zipkin list of spans or of
@@ -42,7 +82,17 @@ impl FileDetails {
                 ZipkinList::Traces(traces) => traces.into_iter().flatten().collect(),
             };
             for span in &spans {
-                details.add(&span.trace_id, &span.id, span.kind(), span.details());
+                // Zipkin ids are compared as the analysis's reader compares them: case aside.
+                let entry = Entry {
+                    kind: span.kind(),
+                    service: span.service().map(Into::into),
+                    details: span.details(),
+                };
+                details.add(
+                    &span.trace_id.to_ascii_lowercase(),
+                    &span.id.to_ascii_lowercase(),
+                    entry,
+                );
             }
             return (!details.spans.is_empty()).then_some(details);
         }
@@ -63,9 +113,9 @@ impl FileDetails {
         (!details.spans.is_empty()).then_some(details)
     }
 
-    fn add(&mut self, trace_id: &str, span_id: &str, kind: Option<SpanKind>, span: SpanDetails) {
+    fn add(&mut self, trace_id: &str, span_id: &str, entry: Entry) {
         let key = (TraceId::parse(trace_id), SpanId::parse(span_id));
-        self.spans.entry(key).or_default().push_back((kind, span));
+        self.spans.entry(key).or_default().push_back(entry);
     }
 
     fn add_jaeger(&mut self, trace: JaegerTrace<'_>) {
@@ -80,7 +130,12 @@ impl FileDetails {
                 (None, Some(id)) => resources.get(id).cloned().unwrap_or_default(),
                 (None, None) => Arc::default(),
             };
-            self.add(&span.trace_id, &span.span_id, None, span.details(resource));
+            let entry = Entry {
+                kind: None,
+                service: None,
+                details: span.details(resource),
+            };
+            self.add(&span.trace_id, &span.span_id, entry);
         }
     }
 
@@ -90,30 +145,47 @@ impl FileDetails {
         let details: Vec<SpanDetails> = trace
             .spans
             .iter()
-            .map(|span| {
-                // The analysis's Zipkin reader names the server half of a shared id
-                // `<id>-server`.
-                let id = span.span_id().to_string();
-                let id = id
-                    .strip_suffix("-server")
-                    .map_or_else(|| span.span_id().clone(), SpanId::parse);
-                let same = self.spans.get_mut(&(trace.trace_id.clone(), id));
-                let taken = same.and_then(|same| {
-                    let at = same
-                        .iter()
-                        .position(|(kind, _)| kind.is_none_or(|kind| kind == span.kind()))?;
-                    same.remove(at).map(|(_, details)| details)
-                });
-                match taken {
-                    Some(details) => {
-                        found = true;
-                        details
-                    }
-                    None => SpanDetails::default(),
+            .map(|span| match self.take_one(&trace.trace_id, span) {
+                Some(details) => {
+                    found = true;
+                    details
                 }
+                None => SpanDetails::default(),
             })
             .collect();
         if found { details } else { Vec::new() }
+    }
+
+    /// The details of one span: among the entries of its id (or, for the server half the
+    /// analysis's Zipkin reader names `<id>-server`, of `<id>`), the first of the same kind and
+    /// service, else of the same kind, else one that gave no kind.
+    fn take_one(
+        &mut self,
+        trace_id: &TraceId,
+        span: &lightstep_analysis::Span,
+    ) -> Option<SpanDetails> {
+        let own = (trace_id.clone(), span.span_id().clone());
+        let key = if self.spans.get(&own).is_some_and(|e| !e.is_empty()) {
+            own
+        } else {
+            let id = span.span_id().to_string();
+            (trace_id.clone(), SpanId::parse(id.strip_suffix("-server")?))
+        };
+        let entries = self.spans.get_mut(&key)?;
+        let score = |entry: &Entry| match entry.kind {
+            Some(kind) if kind != span.kind() => None,
+            kind => Some(
+                2 * u8::from(kind.is_some())
+                    + u8::from(entry.service.as_deref() == Some(span.service())),
+            ),
+        };
+        let (at, _) = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(at, entry)| score(entry).map(|score| (at, score)))
+            // The first of the best.
+            .max_by_key(|&(at, score)| (score, std::cmp::Reverse(at)))?;
+        entries.remove(at).map(|entry| entry.details)
     }
 }
 
@@ -129,9 +201,9 @@ struct Document<'a> {
 
 #[derive(Deserialize)]
 struct JaegerTrace<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     spans: Vec<JaegerSpan<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     processes: HashMap<Cow<'a, str>, Process<'a>>,
 }
 
@@ -141,11 +213,11 @@ struct JaegerSpan<'a> {
     trace_id: Cow<'a, str>,
     #[serde(borrow, rename = "spanID")]
     span_id: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     tags: Vec<Tag<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     logs: Vec<Log<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     references: Vec<Reference<'a>>,
     #[serde(borrow, default, rename = "processID")]
     process_id: Option<Cow<'a, str>>,
@@ -155,7 +227,7 @@ struct JaegerSpan<'a> {
 
 #[derive(Deserialize)]
 struct Tag<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     key: Cow<'a, str>,
     #[serde(borrow, default, rename = "type")]
     kind: Option<Cow<'a, str>>,
@@ -166,27 +238,32 @@ struct Tag<'a> {
 #[derive(Deserialize)]
 struct Log<'a> {
     /// Microseconds since the epoch.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "micros")]
     timestamp: u64,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     fields: Vec<Tag<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Reference<'a> {
-    #[serde(borrow, rename = "refType")]
+    #[serde(borrow, default, deserialize_with = "or_default", rename = "refType")]
     ref_type: Cow<'a, str>,
-    #[serde(borrow, rename = "traceID")]
+    #[serde(borrow, default, deserialize_with = "or_default", rename = "traceID")]
     trace_id: Cow<'a, str>,
-    #[serde(borrow, rename = "spanID")]
+    #[serde(borrow, default, deserialize_with = "or_default", rename = "spanID")]
     span_id: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 struct Process<'a> {
-    #[serde(borrow, default, rename = "serviceName")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "or_default",
+        rename = "serviceName"
+    )]
     service_name: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     tags: Vec<Tag<'a>>,
 }
 
@@ -326,9 +403,9 @@ struct ZipkinSpan<'a> {
     id: Cow<'a, str>,
     #[serde(borrow, default)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    tags: HashMap<Cow<'a, str>, Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
+    tags: HashMap<Cow<'a, str>, serde_json::Value>,
+    #[serde(borrow, default, deserialize_with = "or_default")]
     annotations: Vec<Annotation<'a>>,
     #[serde(borrow, default, rename = "localEndpoint")]
     local: Option<Endpoint<'a>>,
@@ -339,9 +416,9 @@ struct ZipkinSpan<'a> {
 #[derive(Deserialize)]
 struct Annotation<'a> {
     /// Microseconds since the epoch.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "micros")]
     timestamp: u64,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "or_default")]
     value: Cow<'a, str>,
 }
 
@@ -354,7 +431,7 @@ struct Endpoint<'a> {
     #[serde(borrow, default)]
     ipv6: Option<Cow<'a, str>>,
     #[serde(default)]
-    port: Option<i64>,
+    port: Option<serde_json::Value>,
 }
 
 impl Endpoint<'_> {
@@ -371,7 +448,7 @@ impl Endpoint<'_> {
             text("serviceName", &self.service_name),
             text("ipv4", &self.ipv4),
             text("ipv6", &self.ipv6),
-            self.port.map(|port| KeyValue {
+            self.port.as_ref().and_then(integer).map(|port| KeyValue {
                 key: format!("{prefix}.port").into(),
                 value: Value::Int(port),
             }),
@@ -383,6 +460,11 @@ impl Endpoint<'_> {
 }
 
 impl ZipkinSpan<'_> {
+    /// The service the analysis's reader takes the span to have run in.
+    fn service(&self) -> Option<&str> {
+        self.local.as_ref()?.service_name.as_deref()
+    }
+
     /// The span's kind as the analysis's reader gives it (none given: unspecified).
     fn kind(&self) -> Option<SpanKind> {
         Some(match self.kind.as_deref() {
@@ -395,16 +477,17 @@ impl ZipkinSpan<'_> {
     }
 
     fn details(&self) -> SpanDetails {
-        let mut tags: Vec<(&str, &str)> = self.tags.iter().map(|(k, v)| (&**k, &**v)).collect();
+        let mut tags: Vec<(&str, &serde_json::Value)> =
+            self.tags.iter().map(|(k, v)| (&**k, v)).collect();
         // A JSON object's keys have no order that survives a map: shown sorted.
-        tags.sort_unstable();
+        tags.sort_unstable_by_key(|(key, _)| *key);
         let mut attributes: Vec<KeyValue> = tags
             .into_iter()
             // Zipkin's `error` tag is the span's status and its message.
             .filter(|(key, _)| *key != "error")
             .map(|(key, value)| KeyValue {
                 key: key.into(),
-                value: Value::Str(value.into()),
+                value: text(value),
             })
             .collect();
         if let Some(remote) = &self.remote {
@@ -430,7 +513,8 @@ impl ZipkinSpan<'_> {
             status_message: self
                 .tags
                 .get("error")
-                .map_or_else(Box::default, |m| (**m).into()),
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(Box::default, Into::into),
             resource: Arc::new(resource),
             scope: Arc::default(),
         }

@@ -659,8 +659,9 @@ fn small_file(path: &Path, max_spans: usize) -> Option<Vec<u8>> {
     if path.as_os_str() == "-" {
         return None;
     }
-    let file = std::fs::File::open(path).ok()?;
-    let metadata = file.metadata().ok()?;
+    // Looked at before it is opened: opening a named pipe waits for its writer, and a second
+    // open (the readers') would then find none.
+    let metadata = std::fs::metadata(path).ok()?;
     let most_spans = metadata.len() / MIN_SPAN_BYTES;
     if !metadata.is_file()
         || metadata.len() > DETAILED_FILE_BYTES
@@ -668,6 +669,7 @@ fn small_file(path: &Path, max_spans: usize) -> Option<Vec<u8>> {
     {
         return None;
     }
+    let file = std::fs::File::open(path).ok()?;
     let mut text = Vec::new();
     file.take(DETAILED_FILE_BYTES + 1)
         .read_to_end(&mut text)

@@ -381,6 +381,115 @@ async fn zipkin_files_keep_tags_annotations_and_endpoints() {
     explorer.shutdown().await;
 }
 
+/// What files written by hand or by other tools hold: Zipkin fragments of one span (a name
+/// without a kind, then the timed side), ids in capitals, tags that are not strings, `null`
+/// lists, times as floats; Jaeger's `null` tags and logs.
+#[tokio::test]
+async fn details_survive_fragments_capitals_nulls_and_odd_values() {
+    let zipkin = serde_json::json!([
+        {"traceId": "A1", "id": "1", "name": "x", "localEndpoint": {"serviceName": "s"}},
+        {"traceId": "A1", "id": "1", "kind": "SERVER", "timestamp": 1_700_000_000_000_000u64,
+         "duration": 2000, "localEndpoint": {"serviceName": "s"},
+         "tags": {"k": "v", "http.status_code": 200}, "annotations": null},
+        {"traceId": "A1", "id": "AB", "parentId": "1", "kind": "CLIENT",
+         "timestamp": 1_700_000_000_000_100u64, "duration": 1000,
+         "localEndpoint": {"serviceName": "s", "port": 8080}, "tags": {"c": "d"},
+         "annotations": [{"timestamp": 1.7000000000002e15, "value": "sent"}]},
+    ]);
+    let jaeger = serde_json::json!({"data": [{"traceID": "b1", "spans": [
+        {"traceID": "b1", "spanID": "1", "operationName": "y", "startTime": 1_700_000_000_000_000u64,
+         "duration": 5, "processID": "p1", "tags": null, "logs": null, "references": null},
+        {"traceID": "b1", "spanID": "2", "operationName": "z", "startTime": 1_700_000_000_000_001u64,
+         "duration": 2, "processID": "p1",
+         "references": [{"refType": "CHILD_OF", "traceID": "b1", "spanID": "1"}],
+         "tags": [{"key": "t", "type": "string", "value": "u"}],
+         "logs": [{"timestamp": 1.700000000000002e15, "fields": null}]},
+    ], "processes": {"p1": {"serviceName": "svc", "tags": null}}}]});
+    let dir = tempfile::tempdir().unwrap();
+    let store = lightstep_explorer::TraceStore::default();
+    for (name, doc) in [("zipkin.json", &zipkin), ("jaeger.json", &jaeger)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(doc).unwrap()).unwrap();
+        store.read_path(&path, None).unwrap();
+    }
+    let explorer = lightstep_explorer::Explorer::builder()
+        .with_addr("127.0.0.1:0".parse().unwrap())
+        .with_store(store)
+        .start()
+        .await
+        .unwrap();
+    let attributes = |span: &Value| -> BTreeMap<String, Value> {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["key"].as_str().unwrap().to_owned(), a["value"].clone()))
+            .collect()
+    };
+    let zipkin_trace = format!("{:0>32}", "a1");
+    let server = get_json(
+        &explorer,
+        &format!("/api/spans/{zipkin_trace}/0000000000000001"),
+    )
+    .await;
+    let server_attributes = attributes(&server);
+    assert_eq!(
+        server_attributes.get("k"),
+        Some(&Value::from("v")),
+        "{server}"
+    );
+    assert_eq!(
+        server_attributes.get("http.status_code"),
+        Some(&Value::from("200")),
+        "{server}"
+    );
+    let client = get_json(
+        &explorer,
+        &format!("/api/spans/{zipkin_trace}/00000000000000ab"),
+    )
+    .await;
+    assert_eq!(
+        attributes(&client).get("c"),
+        Some(&Value::from("d")),
+        "{client}"
+    );
+    assert_eq!(client["events"][0]["name"], "sent", "{client}");
+    assert_eq!(
+        client["events"][0]["time_unix_nano"],
+        1_700_000_000_000_200_000u64
+    );
+    assert!(
+        client["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["key"] == "localEndpoint.port" && r["value"] == 8080),
+        "{client}"
+    );
+    let jaeger_trace = format!("{:0>32}", "b1");
+    let child = get_json(
+        &explorer,
+        &format!("/api/spans/{jaeger_trace}/0000000000000002"),
+    )
+    .await;
+    assert_eq!(
+        attributes(&child).get("t"),
+        Some(&Value::from("u")),
+        "{child}"
+    );
+    assert_eq!(
+        child["events"][0]["time_unix_nano"],
+        1_700_000_000_000_002_000u64
+    );
+    let root = get_json(
+        &explorer,
+        &format!("/api/spans/{jaeger_trace}/0000000000000001"),
+    )
+    .await;
+    assert_eq!(root["resource"][0]["value"], "svc", "{root}");
+    explorer.shutdown().await;
+}
+
 #[tokio::test]
 async fn search_filters_like_jaeger_does() {
     let explorer = explorer_over(&[SOCIAL, "crisp/err_pattern1/err1.json"]).await;
