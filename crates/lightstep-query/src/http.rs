@@ -89,6 +89,9 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// Reads the trace ids of a search answer's body (Tempo's search, Jaeger v3's summaries).
+pub(crate) type IdsReader = fn(&Connection, &Url, &[u8]) -> Result<Vec<String>, Error>;
+
 impl Connection {
     pub(crate) fn new(store: &'static str, settings: Settings) -> Result<Self, Error> {
         let setting = |reason: String| Error::Setting {
@@ -223,11 +226,7 @@ impl Connection {
 
     /// The body of a search answer that holds trace ids (Tempo, Jaeger v3), asked for as JSON
     /// and read up to the limit. A 404 gets `hint` when there is one.
-    pub(crate) async fn search_answer(
-        &self,
-        url: &Url,
-        hint: Option<&'static str>,
-    ) -> Result<Vec<u8>, Error> {
+    async fn search_answer(&self, url: &Url, hint: Option<&'static str>) -> Result<Vec<u8>, Error> {
         let _permit = self.permit().await;
         let response = self
             .get(url, "application/json", None)
@@ -235,6 +234,23 @@ impl Connection {
             .map_err(|e| with_hint(e, hint))?;
         self.body(url, response, self.max_trace_bytes, "the answer")
             .await
+    }
+
+    /// The trace ids of a search answer (see [`search_answer`](Self::search_answer)), read by
+    /// `ids` on a blocking thread: the answer may be as large as a trace, and parsing it must
+    /// not hold an async worker.
+    pub(crate) async fn search_ids(
+        self: &Arc<Self>,
+        url: &Url,
+        hint: Option<&'static str>,
+        ids: IdsReader,
+    ) -> Result<Vec<String>, Error> {
+        let body = self.search_answer(url, hint).await?;
+        let this = Arc::clone(self);
+        let shown_url = url.clone();
+        tokio::task::spawn_blocking(move || ids(&this, &shown_url, &body))
+            .await
+            .unwrap_or_else(|_| Err(self.reader_panicked(url)))
     }
 
     /// The traces a search finds, where the store answers with whole traces (Jaeger v1,

@@ -117,15 +117,15 @@ impl Jaeger {
         params.push(("query.startTimeMin", rfc3339(window.start)));
         params.push(("query.startTimeMax", rfc3339(window.end)));
         let url = connection.url("/api/v3/trace-summaries", &params);
-        let body = connection
-            .search_answer(
+        let ids = connection
+            .search_ids(
                 &url,
                 Some(
                     "trace-summaries needs Jaeger 2.19 or later; with an older Jaeger use the v1 API",
                 ),
+                summary_ids,
             )
             .await?;
-        let ids = summary_ids(connection, &url, &body)?;
         Ok(self.fetch_each(ids))
     }
 }

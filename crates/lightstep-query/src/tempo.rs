@@ -110,8 +110,7 @@ impl Tempo {
         let end_secs = end.as_secs() + u64::from(end.subsec_nanos() > 0);
         params.push(("end", end_secs.to_string()));
         let url = connection.url("/api/search", &params);
-        let body = connection.search_answer(&url, None).await?;
-        let ids = found_ids(connection, &url, &body)?;
+        let ids = connection.search_ids(&url, None, found_ids).await?;
         Ok(self.fetch_each(ids))
     }
 }
