@@ -304,6 +304,20 @@ async fn the_waterfall_shows_every_span_once_under_its_parent_with_the_path_mark
         .await;
     check_waterfall(&browser, &setup.explorer, &genai, "robust").await;
 
+    // A span of the file, selected by the URL: its details show the file's tags.
+    browser
+        .goto(&setup.url(&format!("/trace/{id}?span=0000000000000001")))
+        .await;
+    browser
+        .wait_for(
+            "the file's tags in the span's details",
+            "const d = document.querySelector('#details [data-details-span-id=\"0000000000000001\"]');
+             return d !== null && d.closest('#details').textContent.includes('http.route') &&
+                    d.closest('#details').textContent.includes('/api/graphql');",
+            json!([]),
+        )
+        .await;
+
     // A trace from the real exporter: two services, parents across them.
     let received = setup.explorer.store().stats().traces;
     assert_eq!(received, 2);
