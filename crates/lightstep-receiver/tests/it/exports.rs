@@ -301,3 +301,35 @@ async fn one_hundred_thousand_spans_from_concurrent_clients_all_arrive() {
     assert_eq!(rx.take_traces().len(), (TASKS * BATCHES) as usize);
     rx.shutdown().await;
 }
+
+/// OTLP that comes another way than over a connection (a file): checked as an export's body
+/// is, stored whole, or refused with an error that says why and stores nothing.
+#[test]
+fn a_standalone_store_takes_requests_as_the_receiver_does() {
+    let store = lightstep_receiver::SpanStore::standalone(1_000, 1 << 20);
+    let json = json_body("5b8efff798038103d269b633813fc60c");
+    assert_eq!(store.ingest_request(json.as_bytes(), true).unwrap(), 3);
+    let traces = store.take_traces();
+    assert_eq!(traces.len(), 1);
+    assert_eq!(traces[0].spans().len(), 3);
+
+    for (body, json, says) in [
+        (
+            &b"{\"resourceSpans\": [ {"[..],
+            true,
+            "not an OTLP trace request",
+        ),
+        (&b"[1, 2, 3]"[..], true, "not an OTLP trace request"),
+        // Field 1 claims 200 bytes where 2 follow.
+        (
+            &[0x0a, 0xc8, 0x01, 0x00, 0x00][..],
+            false,
+            "not an OTLP trace request",
+        ),
+    ] {
+        let error = store.ingest_request(body, json).unwrap_err().to_string();
+        assert!(error.starts_with(says), "{error}");
+        assert!(error.len() > says.len() + 2, "says why: {error}");
+        assert!(store.is_empty());
+    }
+}
