@@ -136,38 +136,32 @@ fn write_trace_json(out: &mut impl Write, analysis: &CriticalPathAnalysis) -> io
     }
 
     buf.extend_from_slice(b",\"critical_spans\":[");
-    for (k, id) in analysis.critical_spans.iter().enumerate() {
-        if k > 0 {
-            buf.push(b',');
-        }
-        json_span_id(&mut buf, id)?;
-        drain_full(out, &mut buf)?;
-    }
+    let ids = &analysis.critical_spans;
+    entries(out, &mut buf, ids.len(), |k, buf| {
+        buf.push(b',');
+        json_span_id(buf, &ids[k])
+    })?;
 
     buf.extend_from_slice(b"],\"sections\":[");
-    let mut first = true;
-    for s in &analysis.sections {
+    entries(out, &mut buf, analysis.sections.len(), |j, buf| {
+        let s = &analysis.sections[j];
         let Some(&k) = entry.get(s.span).filter(|&&k| k != u32::MAX) else {
-            continue;
+            return Ok(());
         };
-        let Some(id) = analysis.critical_spans.get(k as usize) else {
-            continue;
+        let Some(id) = ids.get(k as usize) else {
+            return Ok(());
         };
-        if !first {
-            buf.push(b',');
-        }
-        first = false;
-        buf.extend_from_slice(b"{\"span_id\":");
-        json_span_id(&mut buf, id)?;
+        buf.extend_from_slice(b",{\"span_id\":");
+        json_span_id(buf, id)?;
         buf.push(b',');
         buf.extend_from_slice(names_of(k as usize));
         buf.extend_from_slice(b",\"start_unix_nano\":");
-        json_u64(&mut buf, s.start_ns);
+        json_u64(buf, s.start_ns);
         buf.extend_from_slice(b",\"end_unix_nano\":");
-        json_u64(&mut buf, s.end_ns);
+        json_u64(buf, s.end_ns);
         buf.push(b'}');
-        drain_full(out, &mut buf)?;
-    }
+        Ok(())
+    })?;
     drop(entry);
 
     buf.extend_from_slice(b"],\"gaps\":[");
@@ -184,26 +178,24 @@ fn write_trace_json(out: &mut impl Write, analysis: &CriticalPathAnalysis) -> io
     }
 
     buf.extend_from_slice(b"],\"spans\":[");
-    for (k, (p, id)) in analysis
-        .path
-        .iter()
-        .zip(&analysis.critical_spans)
-        .enumerate()
-    {
-        if k > 0 {
+    entries(
+        out,
+        &mut buf,
+        analysis.path.len().min(ids.len()),
+        |k, buf| {
+            let p = &analysis.path[k];
+            buf.extend_from_slice(b",{\"span_id\":");
+            json_span_id(buf, &ids[k])?;
             buf.push(b',');
-        }
-        buf.extend_from_slice(b"{\"span_id\":");
-        json_span_id(&mut buf, id)?;
-        buf.push(b',');
-        buf.extend_from_slice(names_of(k));
-        buf.extend_from_slice(b",\"self_ns\":");
-        json_u64(&mut buf, p.self_ns);
-        buf.extend_from_slice(b",\"share\":");
-        json_value(&mut buf, &share(p.self_ns))?;
-        buf.push(b'}');
-        drain_full(out, &mut buf)?;
-    }
+            buf.extend_from_slice(names_of(k));
+            buf.extend_from_slice(b",\"self_ns\":");
+            json_u64(buf, p.self_ns);
+            buf.extend_from_slice(b",\"share\":");
+            json_value(buf, &share(p.self_ns))?;
+            buf.push(b'}');
+            Ok(())
+        },
+    )?;
 
     buf.extend_from_slice(b"],\"services\":[");
     for (k, s) in analysis.services.iter().enumerate() {
@@ -259,6 +251,84 @@ fn write_trace_json(out: &mut impl Write, analysis: &CriticalPathAnalysis) -> io
     }
     buf.extend_from_slice(b"]}");
     out.write_all(&buf)
+}
+
+/// Entries of an array with one per span, at or past which they are written on two threads,
+/// and how many go in each piece a thread writes. (Tests use small arrays.)
+const PARALLEL_ENTRIES: usize = if cfg!(test) { 4 } else { 1 << 16 };
+const PIECE: usize = if cfg!(test) { 3 } else { 8192 };
+
+/// Writes the `n` entries of an array, `entry(k, buf)` appending the `k`th with a comma before
+/// it (or nothing, to leave it out); the comma of the first entry written is dropped. A long
+/// array is written in pieces, every other one by a helper thread, and handed to `out` in
+/// order: the text of a million-span path takes half the time, and no more than four pieces of
+/// it are held at once.
+fn entries(
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+    n: usize,
+    entry: impl Fn(usize, &mut Vec<u8>) -> io::Result<()> + Sync,
+) -> io::Result<()> {
+    let mut first = true;
+    // Drops the leading comma of the first entry written in `piece`, which starts at `from`.
+    let mut uncomma = |piece: &mut Vec<u8>, from: usize| {
+        if first && piece.len() > from {
+            piece.remove(from);
+            first = false;
+        }
+    };
+    let two_threads = n >= PARALLEL_ENTRIES
+        && std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() > 1);
+    if !two_threads {
+        for k in 0..n {
+            let from = buf.len();
+            entry(k, buf)?;
+            uncomma(buf, from);
+            drain_full(out, buf)?;
+        }
+        return Ok(());
+    }
+    out.write_all(buf)?;
+    buf.clear();
+    let render = |range: std::ops::Range<usize>, piece: &mut Vec<u8>| {
+        piece.clear();
+        range.into_iter().try_for_each(|k| entry(k, piece))
+    };
+    std::thread::scope(|scope| {
+        let (to_helper, jobs) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(1);
+        let (done, results) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
+        let render = &render;
+        scope.spawn(move || {
+            for (start, mut piece) in jobs {
+                let rendered = render(start..(start + PIECE).min(n), &mut piece).map(|()| piece);
+                if done.send(rendered).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut spare = Vec::new();
+        let mut start = 0;
+        while start < n {
+            // The helper writes this piece while this thread writes the next one.
+            to_helper
+                .send((start, std::mem::take(&mut spare)))
+                .map_err(|_| io::Error::other("the helper writing the JSON stopped"))?;
+            let next = (start + PIECE).min(n);
+            let mine = render(next..(next + PIECE).min(n), buf);
+            let mut theirs = results
+                .recv()
+                .map_err(|_| io::Error::other("the helper writing the JSON stopped"))??;
+            mine?;
+            uncomma(&mut theirs, 0);
+            out.write_all(&theirs)?;
+            uncomma(buf, 0);
+            out.write_all(buf)?;
+            buf.clear();
+            spare = theirs;
+            start = (next + PIECE).min(n);
+        }
+        Ok(())
+    })
 }
 
 /// Hands the gathered output over once there is a chunk of it.
@@ -1439,6 +1509,70 @@ mod tests {
         assert_eq!(text, r#"{"name":"a\u001b[2J\u007f\u009b31m\u202ez\"\\é"}"#);
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back["name"], name);
+    }
+
+    #[test]
+    fn long_arrays_written_on_two_threads_keep_order_and_commas() {
+        // Under test, arrays of four entries or more are written in pieces of three.
+        for n in [0, 1, 3, 4, 5, 10, 31] {
+            for skip in [0, 1, 2, 4] {
+                let mut out = Vec::new();
+                let mut buf = b"[".to_vec();
+                entries(&mut out, &mut buf, n, |k, buf| {
+                    if skip > 0 && k % skip == 0 {
+                        return Ok(());
+                    }
+                    write!(buf, ",{k}")
+                })
+                .unwrap();
+                out.extend_from_slice(&buf);
+                out.push(b']');
+                let expected: Vec<usize> = (0..n).filter(|k| skip == 0 || k % skip != 0).collect();
+                let written: Vec<usize> = serde_json::from_slice(&out)
+                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+                assert_eq!(written, expected, "n = {n}, skip = {skip}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_path_is_written_whole_and_in_order() {
+        let t = TraceId::from_u128(0xbeef);
+        let mut spans = vec![Span::new(t.clone(), SpanId::from_u64(1), 0, 1_000)];
+        for i in 0..40u64 {
+            spans.push(
+                Span::new(t.clone(), SpanId::from_u64(i + 2), 10 + i * 20, 20 + i * 20)
+                    .with_parent(SpanId::from_u64(1))
+                    .with_service(if i % 2 == 0 { "even" } else { "odd" })
+                    .with_name(format!("op{}", i % 7)),
+            );
+        }
+        let analysis = crate::analyze_critical_path(&Trace::new(t, spans), &Options::default());
+        assert!(analysis.path.len() > 40, "{}", analysis.path.len());
+        let mut writer = JsonWriter::new(Vec::new()).unwrap();
+        writer.trace(&analysis).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&writer.finish(None).unwrap()).unwrap();
+        let trace = &doc["traces"][0];
+        let ids: Vec<String> = analysis
+            .critical_spans
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(trace["critical_spans"], serde_json::json!(ids));
+        let spans = trace["spans"].as_array().unwrap();
+        assert_eq!(spans.len(), analysis.path.len());
+        for ((json, p), id) in spans.iter().zip(&analysis.path).zip(&ids) {
+            assert_eq!(json["span_id"], *id);
+            assert_eq!(json["self_ns"], p.self_ns);
+            let op = &analysis.operations[p.operation_index];
+            assert_eq!(json["service"], *op.service);
+        }
+        let sections = trace["sections"].as_array().unwrap();
+        assert_eq!(sections.len(), analysis.sections.len());
+        for (json, s) in sections.iter().zip(&analysis.sections) {
+            assert_eq!(json["start_unix_nano"], s.start_ns);
+            assert_eq!(json["end_unix_nano"], s.end_ns);
+        }
     }
 
     #[test]
