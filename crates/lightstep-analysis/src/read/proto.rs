@@ -8,6 +8,7 @@
 //! are decoded; the others are skipped, their wire format checked. An error names the byte
 //! offset of the top-level `ResourceSpans` that failed and, inside it, what failed.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -357,14 +358,15 @@ impl Decoder {
         let mut here = (Spans::default(), shared.clone());
         let mut next = first;
         let grouper = &mut self.grouper;
+        // Batches come back once their spans are taken, and are filled again: the memory of a
+        // few batches is used over and over instead of new memory for each.
+        let returned = RefCell::new(Vec::<SpanBatch>::new());
         two_threads(
             || {
-                let mut batch = SpanBatch {
-                    first: next,
-                    scope,
-                    at,
-                    ..SpanBatch::default()
-                };
+                let mut batch = returned.borrow_mut().pop().unwrap_or_default();
+                batch.bytes.clear();
+                batch.lengths.clear();
+                (batch.first, batch.scope, batch.at) = (next, scope, at);
                 while batch.lengths.len() < BATCH && batch.bytes.len() < BATCH_BYTES {
                     let Some((field, wire)) = stream.key(limit).map_err(|m| fail(at, m))? else {
                         break;
@@ -387,16 +389,17 @@ impl Decoder {
                 next += batch.lengths.len();
                 Ok((!batch.lengths.is_empty()).then_some(batch))
             },
-            |batch| here.0.batch(&batch, &mut here.1),
+            |batch| here.0.batch(batch, &mut here.1),
             move |jobs, done| {
                 let (mut spans, mut origins) = (Spans::default(), shared);
-                serve(jobs, done, |batch| spans.batch(&batch, &mut origins));
+                serve(jobs, done, |batch| spans.batch(batch, &mut origins));
             },
-            |spans: Vec<Span>| {
-                for mut span in spans {
+            |mut batch: SpanBatch| {
+                for mut span in batch.spans.drain(..) {
                     origins.adopt(&mut span);
                     grouper.push(span);
                 }
+                returned.borrow_mut().push(batch);
                 Ok(())
             },
         )?;
@@ -412,11 +415,12 @@ struct Spans {
     peer: String,
 }
 
-/// Some spans of a `ScopeSpans`, each message whole.
+/// Some spans of a `ScopeSpans`, each message whole, and once decoded the spans.
 #[derive(Default)]
 struct SpanBatch {
     bytes: Vec<u8>,
     lengths: Vec<usize>,
+    spans: Vec<Span>,
     /// The index of the first in its `ScopeSpans`, and that scope's in its resource.
     first: usize,
     scope: usize,
@@ -451,15 +455,17 @@ impl Spans {
         })
     }
 
-    fn batch(&mut self, batch: &SpanBatch, origins: &mut Origins) -> Res<Vec<Span>> {
-        let mut spans = Vec::with_capacity(batch.lengths.len());
+    /// Decodes the spans of a batch into its `spans`.
+    fn batch(&mut self, mut batch: SpanBatch, origins: &mut Origins) -> Res<SpanBatch> {
+        batch.spans.clear();
         let mut from = 0;
         for (k, &len) in batch.lengths.iter().enumerate() {
             let bytes = batch.bytes.get(from..from + len).unwrap_or_default();
             from += len;
-            spans.push(self.decode(bytes, origins, batch.first + k, batch.scope, batch.at)?);
+            let span = self.decode(bytes, origins, batch.first + k, batch.scope, batch.at)?;
+            batch.spans.push(span);
         }
-        Ok(spans)
+        Ok(batch)
     }
 }
 
