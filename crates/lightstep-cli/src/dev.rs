@@ -27,6 +27,8 @@ use lightstep::receiver::{
 };
 use lightstep_explorer::{Explorer, RunningExplorer, TraceStore};
 
+use crate::stop::StopSignals;
+
 /// Arguments of `lightstep dev`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DevArgs {
@@ -316,7 +318,10 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let explorer = start_explorer(args).await?;
     sinks.explorer = explorer.as_ref().map(|e| e.store().clone());
-    // Before anyone can know where to send: every refusal after this is reported.
+    // Before anyone can know where to send, nor that the process is up: every refusal after
+    // this is reported, and a stop signal after this is a clean stop. One listener for the
+    // whole run: a Ctrl-C that arrives while a trace is being printed is not missed.
+    let mut stop = StopSignals::listen()?;
     let mut seen = receiver.stats();
     sinks.print(|stdout| {
         writeln!(
@@ -346,11 +351,6 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     })?;
 
     let mut tick = tokio::time::interval(Duration::from_millis(100).min(args.idle));
-    let mut terminate = terminate_signal()?;
-    // One listener for the whole run: a Ctrl-C that arrives while a trace is being printed
-    // must not be missed.
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
     while !sinks.stdout_closed {
         tokio::select! {
             _ = tick.tick() => {
@@ -368,8 +368,7 @@ async fn serve(args: &DevArgs) -> Result<(), Box<dyn std::error::Error>> {
                     })?;
                 }
             }
-            _ = &mut interrupt => break,
-            _ = terminate.recv() => break,
+            () = stop.recv() => break,
         }
     }
     tokio::task::block_in_place(|| flush_all(&receiver, &mut sinks))?;
@@ -465,37 +464,6 @@ fn open_append(path: &Path) -> io::Result<File> {
 fn create(path: &Path) -> io::Result<File> {
     File::create(path)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create `{}`: {e}", path.display())))
-}
-
-/// SIGTERM where there is one; elsewhere a future that never completes (Ctrl-C still works).
-#[cfg(unix)]
-fn terminate_signal() -> io::Result<Terminate> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map(Terminate)
-}
-
-#[cfg(unix)]
-struct Terminate(tokio::signal::unix::Signal);
-
-#[cfg(unix)]
-impl Terminate {
-    async fn recv(&mut self) -> Option<()> {
-        self.0.recv().await
-    }
-}
-
-#[cfg(not(unix))]
-fn terminate_signal() -> io::Result<Terminate> {
-    Ok(Terminate)
-}
-
-#[cfg(not(unix))]
-struct Terminate;
-
-#[cfg(not(unix))]
-impl Terminate {
-    async fn recv(&mut self) -> Option<()> {
-        std::future::pending().await
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod compare;
 mod dev;
 mod doctor;
 mod progress;
+mod stop;
 mod ui;
 
 use std::fmt;

@@ -14,6 +14,7 @@ use lightstep_analysis::read::Format;
 use lightstep_explorer::{DEFAULT_MAX_SPANS, Explorer, Limits, TraceStore};
 
 use crate::analyze::{CliError, StoreArgs, StoreFailure, read_store_traces};
+use crate::stop::StopSignals;
 
 /// Arguments of `lightstep ui`.
 #[derive(Debug, clap::Args)]
@@ -90,7 +91,7 @@ pub(crate) fn run(args: &UiArgs) -> ExitCode {
     match runtime.block_on(serve(args.addr, store)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            crate::diagnostic(format_args!("{}", crate::one_line(&e)));
+            crate::diagnostic(format_args!("{}", crate::one_line(&*e)));
             ExitCode::FAILURE
         }
     }
@@ -119,8 +120,11 @@ fn read_store(args: &UiArgs, store: &TraceStore) -> Result<(), ExitCode> {
     }
 }
 
-async fn serve(addr: SocketAddr, store: TraceStore) -> Result<(), lightstep_explorer::Error> {
+async fn serve(addr: SocketAddr, store: TraceStore) -> Result<(), Box<dyn std::error::Error>> {
     let held = store.stats();
+    // Before the URL is printed: a stop signal from whoever read it is a clean stop.
+    let mut stop =
+        StopSignals::listen().map_err(|e| format!("cannot listen for stop signals: {e}"))?;
     let explorer = Explorer::builder()
         .with_addr(addr)
         .with_store(store)
@@ -138,23 +142,7 @@ async fn serve(addr: SocketAddr, store: TraceStore) -> Result<(), lightstep_expl
         )
         .and_then(|()| stdout.flush());
     }
-    stopped().await;
+    stop.recv().await;
     explorer.shutdown().await;
     Ok(())
-}
-
-/// Returns on SIGINT (Ctrl-C) or, where there is one, SIGTERM.
-async fn stopped() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -231,6 +231,17 @@ fn receives_from_the_python_sdk_prints_writes_and_stops_on_sigterm() {
 }
 
 #[test]
+fn a_stop_signal_right_after_the_listening_line_is_a_clean_stop() {
+    // A supervisor may stop the process as soon as it printed where it listens: the signal
+    // must already be listened for then, or its default action kills the process.
+    for _ in 0..10 {
+        let mut dev = Dev::start(&["--no-ui"], &[]);
+        dev.listening();
+        dev.stop();
+    }
+}
+
+#[test]
 fn a_taken_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -114,6 +114,15 @@ fn serves_the_files_and_prints_where() {
 }
 
 #[test]
+fn a_stop_signal_right_after_the_url_is_a_clean_stop() {
+    // A supervisor may stop the process as soon as it printed where it listens: the signal
+    // must already be listened for then, or its default action kills the process.
+    for _ in 0..20 {
+        start(&[&fixture("zipkin/skew.json")], None).stop();
+    }
+}
+
+#[test]
 fn standard_input_is_read_with_a_dash() {
     let input = std::fs::read(fixture(SOCIAL)).unwrap();
     let ui = start(&["-"], Some(input));
