@@ -4,8 +4,9 @@
 //! trace's `spans`, a Zipkin array, the spans of an OTLP `ScopeSpans` message). After the first
 //! [`SEQUENTIAL`] elements of such a list, the reading thread only finds where each batch of
 //! elements ends (brackets, strings and lengths: a small part of parsing) and copies it out; a
-//! helper thread parses every other batch while the reading thread parses the one after, and
-//! the spans of the batches are taken in input order. The spans come out as one thread would
+//! helper thread parses every other batch while the reading thread parses the one after (JSON),
+//! or every batch while the reading thread finds the next ones (protobuf, whose lengths make
+//! finding the end nearly free), and the spans of the batches are taken in input order. The spans come out as one thread would
 //! have read them, the first error in the input is the one reported, at its line and column (a
 //! batch carries where it starts), and the memory held is a few batches of text.
 
@@ -47,39 +48,78 @@ pub(super) fn worth_a_thread() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
+/// How the batches of a list are shared between the reading thread and the helper.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Share {
+    /// Every other batch is parsed on the reading thread: where finding a batch's end costs
+    /// about as much as parsing it (JSON).
+    Alternate,
+    /// The helper parses every batch while the reading thread finds the next ones and takes
+    /// the spans: where finding a batch's end is cheap (protobuf's lengths).
+    Helper,
+}
+
+/// Batches sent to the helper and not yet taken back, at most.
+const IN_FLIGHT: usize = 2;
+
 /// Reads a list in batches: `scan` gives the next batch (`None` at the end), `parse_here` parses
 /// one on this thread, `helper` is the body of the helper thread (it receives batches and sends
-/// back what it made of each), and `deliver` takes the results in input order.
+/// back what it made of each), and `deliver` takes the results in input order. The reading
+/// thread keeps up to [`IN_FLIGHT`] batches queued for the helper, so that it never waits for
+/// work while this thread delivers.
 pub(super) fn two_threads<B: Send, T: Send>(
+    share: Share,
     mut scan: impl FnMut() -> Res<Option<B>>,
     mut parse_here: impl FnMut(B) -> Res<T>,
     helper: impl FnOnce(Receiver<B>, SyncSender<Res<T>>) + Send,
     mut deliver: impl FnMut(T) -> Res<()>,
 ) -> Res<()> {
+    /// A batch in input order: with the helper, or parsed here.
+    enum Pending<T> {
+        Helper,
+        Here(Res<T>),
+    }
     std::thread::scope(|scope| {
-        let (to_helper, jobs) = sync_channel::<B>(1);
-        let (done, results) = sync_channel::<Res<T>>(1);
+        let (to_helper, jobs) = sync_channel::<B>(IN_FLIGHT);
+        let (done, results) = sync_channel::<Res<T>>(IN_FLIGHT);
         scope.spawn(move || helper(jobs, done));
+        let mut pending = std::collections::VecDeque::new();
+        let mut with_helper = 0;
+        let mut scanned = 0usize;
+        // `Some` once the input ended (or failed to scan: the failure comes after every batch
+        // before it).
+        let mut end: Option<Res<()>> = None;
         loop {
-            let Some(theirs) = scan()? else {
-                return Ok(());
-            };
-            // The helper only stops early when it panicked, which the scope then reports.
-            if to_helper.send(theirs).is_err() {
-                return Err(helper_gone());
+            while end.is_none() && with_helper < IN_FLIGHT {
+                match scan() {
+                    Ok(Some(batch)) => {
+                        scanned += 1;
+                        if matches!(share, Share::Alternate) && scanned.is_multiple_of(2) {
+                            pending.push_back(Pending::Here(parse_here(batch)));
+                            // Parsed here: whatever is wrong in it stops the scan.
+                            if matches!(pending.back(), Some(Pending::Here(Err(_)))) {
+                                end = Some(Ok(()));
+                            }
+                        } else {
+                            // The helper only stops early when it panicked, which the scope
+                            // then reports.
+                            to_helper.send(batch).map_err(|_| helper_gone())?;
+                            pending.push_back(Pending::Helper);
+                            with_helper += 1;
+                        }
+                    }
+                    Ok(None) => end = Some(Ok(())),
+                    Err(err) => end = Some(Err(err)),
+                }
             }
-            // What is wrong in the helper's batch comes first in the input: a failure to scan
-            // the next one waits until that batch is taken.
-            let mine = match scan() {
-                Ok(Some(batch)) => Some(parse_here(batch)),
-                Ok(None) => None,
-                Err(err) => Some(Err(err)),
-            };
-            let theirs = results.recv().map_err(|_| helper_gone())?;
-            deliver(theirs?)?;
-            match mine {
-                Some(mine) => deliver(mine?)?,
-                None => return Ok(()),
+            match pending.pop_front() {
+                Some(Pending::Helper) => {
+                    with_helper -= 1;
+                    let theirs = results.recv().map_err(|_| helper_gone())?;
+                    deliver(theirs?)?;
+                }
+                Some(Pending::Here(mine)) => deliver(mine?)?,
+                None => return end.unwrap_or(Ok(())),
             }
         }
     })

@@ -16,7 +16,7 @@ use lightstep_wire::schema::{
     resource_spans, scope_spans, span, status,
 };
 
-use super::batch::{Batch, SEQUENTIAL, serve, two_threads, worth_a_thread};
+use super::batch::{Batch, SEQUENTIAL, Share, serve, two_threads, worth_a_thread};
 use super::input::Input;
 use super::lexer::{Failure, Lexer, Number, Res, Text};
 use super::zipkin::{self, Fragments};
@@ -557,6 +557,7 @@ impl<R: Read> Parser<R> {
         let mut leading_comma = false;
         let lx = &mut self.lx;
         two_threads(
+            Share::Alternate,
             || {
                 let batch = lx.scan_batch(leading_comma)?;
                 leading_comma = true;

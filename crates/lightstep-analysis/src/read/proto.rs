@@ -21,7 +21,7 @@ use lightstep_wire::schema::{
 };
 use lightstep_wire::{RECURSION_LIMIT, Reader, WireError, WireType, split_key};
 
-use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, serve, two_threads, worth_a_thread};
+use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, Share, serve, two_threads, worth_a_thread};
 use super::input::Input;
 use super::lexer::{Fail, Failure, Res};
 use super::{Grouper, Interner, Origins, PEER_KEYS, ReadStats, Values, peer_from};
@@ -362,6 +362,7 @@ impl Decoder {
         // few batches is used over and over instead of new memory for each.
         let returned = RefCell::new(Vec::<SpanBatch>::new());
         two_threads(
+            Share::Helper,
             || {
                 let mut batch = returned.borrow_mut().pop().unwrap_or_default();
                 batch.bytes.clear();
@@ -984,6 +985,57 @@ mod tests {
                     );
                 }
                 other => panic!("unexpected {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_error_in_the_input_is_reported_whichever_thread_finds_it() {
+        // A span without its id (found by the helper, which decodes the batches) and, later
+        // or earlier, a `spans` field of the wrong wire type (found by the reading thread
+        // while the helper may still decode): the first in the input is reported.
+        for (broken, wrong_after) in [(10, 14), (4, 5), (18, 14), (12, 3)] {
+            let mut scope = Vec::new();
+            for i in 0..21u64 {
+                let span = ProtoSpan {
+                    trace_id: vec![1; 16],
+                    span_id: if i == broken {
+                        Vec::new()
+                    } else {
+                        (i + 1).to_be_bytes().to_vec()
+                    },
+                    parent_span_id: Vec::new(),
+                    name: format!("op{i}"),
+                    kind: 0,
+                    start_time_unix_nano: 1,
+                    end_time_unix_nano: 2,
+                    attributes: Vec::new(),
+                    links: Vec::new(),
+                    status: None,
+                    flags: 0,
+                };
+                prost::encoding::message::encode(2, &span, &mut scope);
+                if i == wrong_after {
+                    prost::encoding::encode_key(2, prost::encoding::WireType::Varint, &mut scope);
+                    prost::encoding::encode_varint(7, &mut scope);
+                }
+            }
+            let mut resource_spans = Vec::new();
+            prost::encoding::bytes::encode(2, &scope, &mut resource_spans);
+            let mut bytes = Vec::new();
+            prost::encoding::bytes::encode(1, &resource_spans, &mut bytes);
+            let err = read_traces(&bytes[..], Path::new("t.pb"), None, |_| Ok(())).unwrap_err();
+            let message = err.to_string();
+            if broken <= wrong_after {
+                assert!(
+                    message.contains(&format!("span {broken} of scope 0")),
+                    "{broken}, {wrong_after}: {message}"
+                );
+            } else {
+                assert!(
+                    message.contains("wire type"),
+                    "{broken}, {wrong_after}: {message}"
+                );
             }
         }
     }
