@@ -13,12 +13,12 @@
 //! than the bounds keeps its newest traces and never holds the rest.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io;
+use std::io::{self, Read as _};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use lightstep_analysis::read::{Format, ReadStats, read_path};
+use lightstep_analysis::read::{Format, ReadStats, read_path, read_traces};
 use lightstep_analysis::{Span, SpanId, Status, Trace, TraceId};
 use lightstep_receiver::SpanStore;
 use lightstep_receiver::proto::common::v1::{AnyValue, InstrumentationScope, any_value};
@@ -331,31 +331,74 @@ impl TraceStore {
     /// Reads every trace of a file (`-` for standard input) in any format `lightstep analyze`
     /// reads (detected from the content unless `format` is given), one at a time.
     ///
-    /// Files of up to [`DETAILED_FILE_BYTES`] keep their spans' details, when they cannot hold
-    /// more spans than the store keeps (more than one per 32 bytes): OTLP files (JSON, JSON
-    /// Lines or protobuf) are read as `lightstep dev` receives spans (attributes, events,
+    /// Files (and standard input) of up to [`DETAILED_FILE_BYTES`] keep their spans' details,
+    /// when they cannot hold more spans than the store keeps (more than one per 32 bytes):
+    /// OTLP files (JSON, JSON Lines or protobuf) are read as `lightstep dev` receives spans (attributes, events,
     /// links, resource and scope), Jaeger JSON files keep their tags, logs, `FOLLOWS_FROM`
     /// references and process tags, and Zipkin files their tags, annotations and endpoints.
-    /// Larger files and standard input keep what the analysis reads.
+    /// Larger files and longer standard input keep what the analysis reads.
     ///
     /// Blocks while it reads: from async code, call it where blocking is allowed.
     pub fn read_path(&self, path: &Path, format: Option<Format>) -> Result<ReadStats> {
-        let small = small_file(path, self.limits().max_spans);
+        let max_spans = self.limits().max_spans;
+        if path.as_os_str() == "-" {
+            // Standard input is read once: its start is kept, and it is small when it ends
+            // within it.
+            let mut head = Vec::new();
+            let mut stdin = io::stdin().lock();
+            io::Read::by_ref(&mut stdin)
+                .take(DETAILED_FILE_BYTES + 1)
+                .read_to_end(&mut head)
+                .map_err(|source| lightstep_analysis::Error::Io {
+                    file: "<stdin>".into(),
+                    source,
+                })?;
+            let small = (head.len() as u64 <= DETAILED_FILE_BYTES
+                && fits(head.len() as u64, max_spans))
+            .then_some(head.as_slice());
+            if let Some(stats) = small.and_then(|text| self.read_otlp_with_details(text, format)) {
+                return Ok(stats);
+            }
+            let details = small.and_then(|text| Self::other_details(text, format));
+            let input = io::Cursor::new(&head).chain(stdin);
+            return self.read_with(details, |sink| {
+                read_traces(input, Path::new("<stdin>"), format, sink)
+            });
+        }
+        let small = small_file(path, max_spans);
         if let Some(stats) = small
             .as_deref()
             .and_then(|text| self.read_otlp_with_details(text, format))
         {
             return Ok(stats);
         }
-        let mut details = small
+        let details = small
             .as_deref()
-            .filter(|_| !matches!(format, Some(Format::OtlpJson | Format::OtlpProto)))
-            .and_then(FileDetails::read);
+            .and_then(|text| Self::other_details(text, format));
         drop(small);
-        let stats = read_path(path, format, |trace| {
+        self.read_with(details, |sink| read_path(path, format, sink))
+    }
+
+    /// The details of a small Jaeger or Zipkin document, matched to the readers' spans.
+    fn other_details(text: &[u8], format: Option<Format>) -> Option<FileDetails> {
+        if matches!(format, Some(Format::OtlpJson | Format::OtlpProto)) {
+            return None;
+        }
+        FileDetails::read(text)
+    }
+
+    /// Adds every trace `read` gives its sink, with what `details` holds of its spans.
+    fn read_with(
+        &self,
+        mut details: Option<FileDetails>,
+        read: impl FnOnce(
+            &mut dyn FnMut(Trace) -> io::Result<()>,
+        ) -> std::result::Result<ReadStats, lightstep_analysis::Error>,
+    ) -> Result<ReadStats> {
+        let stats = read(&mut |trace| {
             let details = details.as_mut().map(|d| d.take(&trace)).unwrap_or_default();
             self.add_with_details(trace, details);
-            Ok::<(), io::Error>(())
+            Ok(())
         })?;
         Ok(stats)
     }
@@ -653,19 +696,15 @@ fn weigh_value(value: &Value) -> usize {
 /// the store keeps.
 fn small_file(path: &Path, max_spans: usize) -> Option<Vec<u8>> {
     use std::io::Read as _;
-    // The fewest bytes a span takes in a file: a bare Zipkin span is about fifty, a protobuf
-    // one a little over thirty.
-    const MIN_SPAN_BYTES: u64 = 32;
     if path.as_os_str() == "-" {
         return None;
     }
     // Looked at before it is opened: opening a named pipe waits for its writer, and a second
     // open (the readers') would then find none.
     let metadata = std::fs::metadata(path).ok()?;
-    let most_spans = metadata.len() / MIN_SPAN_BYTES;
     if !metadata.is_file()
         || metadata.len() > DETAILED_FILE_BYTES
-        || most_spans > u64::try_from(max_spans).unwrap_or(u64::MAX)
+        || !fits(metadata.len(), max_spans)
     {
         return None;
     }
@@ -675,6 +714,14 @@ fn small_file(path: &Path, max_spans: usize) -> Option<Vec<u8>> {
         .read_to_end(&mut text)
         .ok()?;
     (text.len() as u64 <= DETAILED_FILE_BYTES).then_some(text)
+}
+
+/// Whether `bytes` of a document cannot hold more spans than the store keeps.
+fn fits(bytes: u64, max_spans: usize) -> bool {
+    // The fewest bytes a span takes in a file: a bare Zipkin span is about fifty, a protobuf
+    // one a little over thirty.
+    const MIN_SPAN_BYTES: u64 = 32;
+    bytes / MIN_SPAN_BYTES <= u64::try_from(max_spans).unwrap_or(u64::MAX)
 }
 
 /// A received trace in the analysis model, with the details of each span in the same order.

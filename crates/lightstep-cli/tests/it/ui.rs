@@ -131,6 +131,75 @@ fn standard_input_is_read_with_a_dash() {
 }
 
 #[test]
+fn small_standard_input_keeps_the_details_a_file_keeps() {
+    for name in [SOCIAL, "otlp/jaeger-fixture-scope_attributes_trace.json"] {
+        let path = fixture(name);
+        let from_file = start(&[&path], None);
+        let from_stdin = start(&["-"], Some(std::fs::read(&path).unwrap()));
+        let listed = from_file.json("/api/search?limit=1000");
+        let ids: Vec<String> = listed["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["trace_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!ids.is_empty(), "{name}: {listed}");
+        let mut tags = 0;
+        for id in &ids {
+            let file = from_file.json(&format!("/api/traces/{id}"));
+            tags += file["data"][0]["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["tags"].as_array().map_or(0, Vec::len))
+                .sum::<usize>();
+            // Compared whole, reported short: a trace's JSON runs to pages.
+            let stdin = from_stdin.json(&format!("/api/traces/{id}"));
+            assert!(file == stdin, "{name} {id}: not what the file gives");
+        }
+        assert!(tags > 0, "{name}: the file's spans have details");
+        from_file.stop();
+        from_stdin.stop();
+    }
+}
+
+#[test]
+fn standard_input_past_the_details_limit_is_read_whole() {
+    // About 9 MB of Jaeger JSON: more than standard input keeps to read details from.
+    let mut doc = String::from("{\"data\":[");
+    for t in 0..300u64 {
+        if t > 0 {
+            doc.push(',');
+        }
+        doc.push_str(&format!("{{\"traceID\":\"{:032x}\",\"spans\":[", t + 1));
+        for s in 0..50u64 {
+            if s > 0 {
+                doc.push(',');
+            }
+            doc.push_str(&format!(
+                "{{\"traceID\":\"{:032x}\",\"spanID\":\"{:016x}\",\"operationName\":\"{}\",\
+                 \"references\":[],\"startTime\":{},\"duration\":10,\"processID\":\"p1\",\
+                 \"tags\":[{{\"key\":\"k\",\"type\":\"string\",\"value\":\"v\"}}]}}",
+                t + 1,
+                s + 1,
+                "x".repeat(500),
+                1_700_000_000_000_000u64 + s
+            ));
+        }
+        doc.push_str("],\"processes\":{\"p1\":{\"serviceName\":\"svc\"}}}");
+    }
+    doc.push_str("]}");
+    assert!(doc.len() > 9 << 20, "{}", doc.len());
+    let ui = start(&["-"], Some(doc.into_bytes()));
+    let held = ui.json("/api/status");
+    assert_eq!(
+        (held["traces"].as_u64(), held["spans"].as_u64()),
+        (Some(300), Some(15_000))
+    );
+    ui.stop();
+}
+
+#[test]
 fn the_contribution_is_what_analyze_aggregate_prints() {
     let files = [
         fixture(SOCIAL),
