@@ -28,13 +28,16 @@ use lightstep_analysis::context::{ContextAggregator, ContextOptions, DEFAULT_MAX
 use lightstep_analysis::read::{self, Format};
 use lightstep_analysis::render::{self, JsonWriter};
 use lightstep_analysis::{
-    CriticalPathAnalysis, Mode, Options, Trace, TraceId, analyze_assembled_into, assemble,
+    AssembledTrace, CriticalPathAnalysis, Mode, Options, Trace, TraceId, analyze_assembled_into,
+    assemble,
 };
 
 use crate::progress::{Counting, Progress};
 
 /// Rows of the text table before the rest is summarized.
 const TEXT_ROWS: usize = 40;
+/// Traces of at least this many spans are freed on a thread of their own.
+const FREED_APART: usize = 100_000;
 
 #[derive(Debug, Args)]
 pub(crate) struct AnalyzeArgs {
@@ -870,6 +873,18 @@ impl Run {
         if let Some(aggregator) = self.aggregator.as_mut() {
             aggregator.add(&self.analysis);
         }
+        let written = self.write(&trace, &assembled);
+        // Freeing a million spans takes tens of milliseconds: a large trace is freed on a
+        // thread of its own, while the next one is analyzed or the output finished (at the
+        // end of the run, the process's exit frees it).
+        if trace.spans.len() >= FREED_APART {
+            std::thread::spawn(move || drop((trace, assembled)));
+        }
+        written
+    }
+
+    /// Writes what the sink makes of one trace's analysis.
+    fn write(&mut self, trace: &Trace, assembled: &AssembledTrace) -> io::Result<()> {
         match &mut self.sink {
             Sink::Text(out) if self.aggregator.is_none() => {
                 if self.matched > 1 {
@@ -884,7 +899,7 @@ impl Run {
                 drawn: drawn @ false,
                 ..
             } => {
-                render::write_svg(out, &trace, &assembled, &self.analysis)?;
+                render::write_svg(out, trace, assembled, &self.analysis)?;
                 *drawn = true;
                 Ok(())
             }
@@ -893,11 +908,11 @@ impl Run {
                 Ok(())
             }
             Sink::Contexts { contexts, .. } => {
-                contexts.add(&trace, &assembled, &self.analysis);
+                contexts.add(trace, assembled, &self.analysis);
                 Ok(())
             }
             Sink::Profile(profile) => {
-                profile.add(&trace, &assembled, &self.analysis);
+                profile.add(trace, assembled, &self.analysis);
                 Ok(())
             }
         }
