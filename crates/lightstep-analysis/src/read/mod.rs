@@ -20,8 +20,10 @@
 
 mod batch;
 mod input;
+mod jaeger;
 mod json;
 mod lexer;
+mod otlp_json;
 mod proto;
 mod zipkin;
 

@@ -14,10 +14,12 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::Arc;
 
-use super::json::Parser;
+use super::Format;
+use super::batch::{Batch, SEQUENTIAL, worth_a_thread};
+use super::json::{DOCUMENT, Parser, Reader};
 use super::lexer::Res;
 use super::{Interner, ReadStats, micros_to_nanos};
 use crate::model::{Origin, Span, SpanId, SpanKind, Status, Trace, TraceId};
@@ -650,6 +652,76 @@ fn share_run(
         ),
     );
     server_of.insert(server, new_id);
+}
+
+impl<R: Read> Reader<'_, R> {
+    /// An array of Zipkin spans, or of traces (arrays of spans): each trace is handed over at
+    /// its closing bracket, loose spans at the end of the document.
+    pub(super) fn zipkin_document(&mut self) -> Res<()> {
+        self.claim(Format::ZipkinJson)?;
+        self.p.lx.begin_array(DOCUMENT)?;
+        let mut loose = Fragments::default();
+        let mut first = true;
+        let mut read = 0;
+        while self.p.lx.next_element(&mut first)? {
+            const WHAT: &str = "a Zipkin span object or an array of spans";
+            match self.p.lx.peek_value(WHAT)? {
+                b'{' => {
+                    read += 1;
+                    if read == SEQUENTIAL
+                        && worth_a_thread()
+                        && self.p.zipkin_batches(&mut loose)?
+                    {
+                        continue;
+                    }
+                    self.p.zipkin_span(&mut loose)?;
+                }
+                b'[' => {
+                    self.p.lx.begin_array(WHAT)?;
+                    let mut trace = Fragments::default();
+                    let mut inner = true;
+                    let mut read = 0;
+                    while self.p.lx.next_element(&mut inner)? {
+                        read += 1;
+                        if read == SEQUENTIAL
+                            && worth_a_thread()
+                            && self.p.zipkin_batches(&mut trace)?
+                        {
+                            continue;
+                        }
+                        self.p.zipkin_span(&mut trace)?;
+                    }
+                    for trace in convert(trace, &mut self.p.names, self.stats) {
+                        self.emit(trace)?;
+                    }
+                }
+                _ => return Err(self.p.lx.invalid_type(WHAT)),
+            }
+        }
+        for trace in convert(loose, &mut self.p.names, self.stats) {
+            self.emit(trace)?;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Parser<R> {
+    /// The rest of a long list of Zipkin spans, from an element's start (see `batch`).
+    fn zipkin_batches(&mut self, out: &mut Fragments) -> Res<bool> {
+        self.in_batches((), Parser::zipkin_batch, |part| {
+            out.append(part);
+            Ok(())
+        })
+    }
+}
+
+impl Parser<io::Empty> {
+    /// A batch of Zipkin spans.
+    fn zipkin_batch(&mut self, _: &mut (), batch: Batch) -> Res<Fragments> {
+        let mut fragments = Fragments::default();
+        self.each(batch, |p| p.zipkin_span(&mut fragments))?;
+        Ok(fragments)
+    }
 }
 
 #[cfg(test)]
