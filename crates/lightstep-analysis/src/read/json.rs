@@ -10,6 +10,7 @@
 //! This module holds the document and what the formats share (ids, numbers, batches); each
 //! format's own fields are read in its module: `otlp_json`, `jaeger`, `zipkin`.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -198,23 +199,40 @@ impl<R: Read> Parser<R> {
         parse: fn(&mut Parser<io::Empty>, &mut S, Batch) -> Res<T>,
         mut deliver: impl FnMut(T) -> Res<()>,
     ) -> Res<bool> {
+        /// Parses a batch, and gives its text's memory back for the next one.
+        fn parse_and_return<S, T>(
+            parser: &mut Parser<io::Empty>,
+            state: &mut S,
+            batch: Batch,
+            parse: fn(&mut Parser<io::Empty>, &mut S, Batch) -> Res<T>,
+        ) -> Res<(T, Vec<u8>)> {
+            let parsed = parse(parser, state, batch)?;
+            Ok((parsed, parser.lx.take_buffer()))
+        }
         let mut here = (Parser::batches(), state.clone());
         let mut any = false;
         let mut leading_comma = false;
         let lx = &mut self.lx;
+        // The text of a batch comes back once it is parsed and is filled again: the memory of
+        // a few batches is used over and over instead of new memory for each.
+        let returned = RefCell::new(Vec::<Vec<u8>>::new());
         two_threads(
             Share::Alternate,
             || {
-                let batch = lx.scan_batch(leading_comma)?;
+                let bytes = returned.borrow_mut().pop().unwrap_or_default();
+                let batch = lx.scan_batch(leading_comma, bytes)?;
                 leading_comma = true;
                 Ok(batch)
             },
-            |batch| parse(&mut here.0, &mut here.1, batch),
+            |batch| parse_and_return(&mut here.0, &mut here.1, batch, parse),
             move |jobs, done| {
                 let (mut parser, mut state) = (Parser::batches(), state);
-                serve(jobs, done, |batch| parse(&mut parser, &mut state, batch));
+                serve(jobs, done, |batch| {
+                    parse_and_return(&mut parser, &mut state, batch, parse)
+                });
             },
-            |result| {
+            |(result, bytes)| {
+                returned.borrow_mut().push(bytes);
                 any = true;
                 deliver(result)
             },

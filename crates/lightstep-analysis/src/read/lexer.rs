@@ -250,6 +250,11 @@ impl<R: Read> Lexer<R> {
         }
     }
 
+    /// The input's buffer, taken away (a batch's text, once it is read).
+    pub(super) fn take_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.input.buf)
+    }
+
     // ---- errors ----
 
     /// An error at `buf[at]`.
@@ -869,11 +874,17 @@ impl<R: Read> Lexer<R> {
     /// is not a comma followed by an object: the end of the list, or an error that this lexer
     /// then reports. Only brackets, strings and escapes are looked at: the batch's own lexer
     /// checks everything else.
-    pub(super) fn scan_batch(&mut self, leading_comma: bool) -> Res<Option<Batch>> {
+    pub(super) fn scan_batch(
+        &mut self,
+        leading_comma: bool,
+        mut bytes: Vec<u8>,
+    ) -> Res<Option<Batch>> {
+        bytes.clear();
         let mut batch = Batch {
+            bytes,
             at: self.input.position(self.input.pos, self.depth),
             leading_comma,
-            ..Batch::default()
+            elements: 0,
         };
         loop {
             if batch.elements > 0 || leading_comma {
