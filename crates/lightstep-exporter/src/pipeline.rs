@@ -98,8 +98,14 @@ impl PipelineBuilder {
     /// attributes (the pipeline's and [`PipelineBuilder::with_resource_detector`]'s);
     /// the configuration wins over them: `OTEL_RESOURCE_ATTRIBUTES`, the file's and the
     /// configuration builder's resource attributes, the service name, version and deployment
-    /// environment, and `telemetry.distro.*`. Called again, the later resource wins. Its schema
-    /// URL is not kept.
+    /// environment, and `telemetry.distro.*`. Called again, the later resource wins.
+    ///
+    /// Its schema URL (`Resource::builder_empty().with_schema_url(..)`) is the one of the
+    /// Resource sent (`ResourceSpans.schema_url`), as the SDK merges resources: with several
+    /// resources, a URL stays while the later ones have the same URL or none; when a later one
+    /// has a different URL, the two conflict and the Resource has none (unless a resource
+    /// added after that brings one again). Detected attributes and the configuration's carry
+    /// no schema URL.
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.extensions.resources.push(resource);
         self

@@ -268,6 +268,59 @@ async fn added_resource_and_detector_arrive_with_the_configuration_winning() {
     assert_eq!(attr("service.name"), Some("exporter-test"));
 }
 
+/// The `ResourceSpans.schema_url` the receiver gets from a pipeline given `resources` in code.
+async fn sent_schema_url(resources: Vec<Resource>) -> String {
+    let receiver = receiver().await;
+    let mut builder = Pipeline::builder(config(&receiver).await);
+    for resource in resources {
+        builder = builder.with_resource(resource);
+    }
+    let exporter = builder.build().unwrap();
+    exporter.tracer().in_span("work", |_| {});
+    exporter.shutdown().await.expect("everything delivered");
+    let spans = receiver
+        .wait_for_spans(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let trace = receiver.store().take_trace(spans[0].trace_id()).unwrap();
+    let resource_spans = trace.to_otlp().resource_spans;
+    assert_eq!(resource_spans.len(), 1);
+    resource_spans[0].schema_url.clone()
+}
+
+fn with_schema(url: &'static str, team: &'static str) -> Resource {
+    Resource::builder_empty()
+        .with_schema_url([KeyValue::new("team", team)], url)
+        .build()
+}
+
+#[tokio::test]
+async fn an_added_resource_keeps_its_schema_url() {
+    const V126: &str = "https://opentelemetry.io/schemas/1.26.0";
+    const V142: &str = "https://opentelemetry.io/schemas/1.42.0";
+    assert_eq!(sent_schema_url(vec![with_schema(V126, "a")]).await, V126);
+    // A resource without a URL, before or after, leaves it; the same URL again keeps it.
+    let plain = || {
+        Resource::builder_empty()
+            .with_attribute(KeyValue::new("team", "plain"))
+            .build()
+    };
+    assert_eq!(
+        sent_schema_url(vec![plain(), with_schema(V126, "a"), plain()]).await,
+        V126
+    );
+    assert_eq!(
+        sent_schema_url(vec![with_schema(V126, "a"), with_schema(V126, "b")]).await,
+        V126
+    );
+    // Two different URLs conflict: as the SDK's merge, none is sent.
+    assert_eq!(
+        sent_schema_url(vec![with_schema(V126, "a"), with_schema(V142, "b")]).await,
+        ""
+    );
+    assert_eq!(sent_schema_url(vec![plain()]).await, "");
+}
+
 /// Trace ids counting up from 0x1234...01, span ids from 0xabc1.
 #[derive(Debug, Default)]
 struct Sequential {
