@@ -259,8 +259,12 @@ impl Pipeline {
         }
         // After the delivery processor: each processor gets its own copy of every span, so
         // nothing an added one does reaches what is delivered.
+        let reporting = pipeline::Reporting {
+            stats: Arc::clone(&stats),
+            redactor: transport::Redactor::new(&config),
+        };
         for add in extensions.provider {
-            builder = add(builder);
+            builder = add(builder, &reporting);
         }
         Ok(Self {
             provider: builder.build(),

@@ -5,20 +5,32 @@
 //! `docs/adr/012-extensible-pipeline.md` and `docs/adr/014-one-way-in.md`.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use lightstep_config::LightstepConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::resource::ResourceDetector;
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, IdGenerator, ShouldSample, SpanExporter, SpanProcessor,
+    BatchSpanProcessor, IdGenerator, ShouldSample, SpanData, SpanExporter, SpanProcessor,
     TracerProviderBuilder,
 };
 
-use crate::stats::FailureHook;
+use crate::stats::{FailureHook, Stats};
+use crate::transport::Redactor;
 use crate::{ExportFailure, ExporterError, Pipeline};
 
-/// A change to the SDK's provider builder that the pipeline applies after its own settings.
-type ProviderStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>;
+/// A change to the SDK's provider builder that the pipeline applies after its own settings,
+/// given what the pipeline has for extensions to report through.
+type ProviderStep = Box<dyn FnOnce(TracerProviderBuilder, &Reporting) -> TracerProviderBuilder>;
+
+/// What an extension reports its failures through: the pipeline's counters and hook, and the
+/// cleaning that keeps header values and control characters out of a report.
+pub(crate) struct Reporting {
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) redactor: Redactor,
+}
 
 /// What code adds to the pipeline the configuration describes.
 #[derive(Default)]
@@ -79,7 +91,7 @@ impl PipelineBuilder {
     /// (its own copy, after the OTLP processor has taken its own), and is flushed and shut down
     /// with the pipeline. Processors run in the order they were added.
     pub fn with_span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
-        self.extensions.provider.push(Box::new(move |builder| {
+        self.extensions.provider.push(Box::new(move |builder, _| {
             builder.with_span_processor(processor)
         }));
         self
@@ -90,8 +102,25 @@ impl PipelineBuilder {
     /// the sampler records, on the batch processor's own thread. For other batch settings, or a
     /// `SimpleSpanProcessor`, build the processor yourself and use
     /// [`PipelineBuilder::with_span_processor`].
-    pub fn with_span_exporter(self, exporter: impl SpanExporter + 'static) -> Self {
-        self.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+    ///
+    /// When its `export` returns an error, the batch's spans are counted in
+    /// [`ExportStats::added_exporter_failed`](crate::ExportStats::added_exporter_failed), apart
+    /// from the OTLP counters, and the failure is logged and reported as
+    /// [`FailureKind::AddedExporterFailed`](crate::FailureKind::AddedExporterFailed) (to the
+    /// hook of [`PipelineBuilder::on_export_error`], at most once every ten seconds). Spans the
+    /// batch processor drops from its own full queue are not counted.
+    pub fn with_span_exporter(mut self, exporter: impl SpanExporter + 'static) -> Self {
+        self.extensions
+            .provider
+            .push(Box::new(move |builder, reporting: &Reporting| {
+                let exporter = AddedExporter {
+                    inner: exporter,
+                    stats: Arc::clone(&reporting.stats),
+                    redactor: reporting.redactor.clone(),
+                };
+                builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+            }));
+        self
     }
 
     /// Adds the attributes of `resource` to the Resource of every span. They win over detected
@@ -121,7 +150,7 @@ impl PipelineBuilder {
 
     /// Makes trace and span ids with `generator` instead of the SDK's random one.
     pub fn with_id_generator(mut self, generator: impl IdGenerator + 'static) -> Self {
-        self.extensions.provider.push(Box::new(move |builder| {
+        self.extensions.provider.push(Box::new(move |builder, _| {
             builder.with_id_generator(generator)
         }));
         self
@@ -181,6 +210,49 @@ impl fmt::Debug for PipelineBuilder {
                 &self.extensions.on_export_error.as_ref().map(|_| "hook"),
             )
             .finish_non_exhaustive()
+    }
+}
+
+/// An exporter added in code, whose failed exports are counted and reported apart from OTLP
+/// delivery (see `docs/adr/016-added-exporters-fail-apart.md`).
+struct AddedExporter<E> {
+    inner: E,
+    stats: Arc<Stats>,
+    redactor: Redactor,
+}
+
+impl<E: fmt::Debug> fmt::Debug for AddedExporter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AddedExporter").field(&self.inner).finish()
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for AddedExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        if let Err(e) = &result {
+            // The error's text may quote a backend, or a header the exporter was given.
+            self.stats
+                .added_exporter_failed(spans, &self.redactor.clean(&e.to_string()));
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn shutdown(&self) -> OTelSdkResult {
+        self.inner.shutdown()
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
     }
 }
 

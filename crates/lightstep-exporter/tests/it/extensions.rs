@@ -218,6 +218,98 @@ async fn an_added_exporter_gets_every_span_by_shutdown() {
     );
 }
 
+/// An exporter whose every export fails, with a message that holds a control character and
+/// the access token (as a backend that echoes its request might).
+#[derive(Debug)]
+struct FailingExporter;
+
+impl SpanExporter for FailingExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+            format!("second backend said no\x1b[31m to {}", crate::TOKEN),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_added_exporters_failures_are_counted_apart_and_reach_the_hook() {
+    let receiver = receiver().await;
+    let names = NamesExporter::default();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<
+        lightstep_exporter::ExportFailure,
+    >::new()));
+    let hook = {
+        let seen = Arc::clone(&seen);
+        move |failure: &lightstep_exporter::ExportFailure| {
+            seen.lock().unwrap().push(failure.clone())
+        }
+    };
+    let exporter = Pipeline::builder(config(&receiver).await)
+        .with_span_exporter(FailingExporter)
+        .with_span_exporter(names.clone())
+        .on_export_error(hook)
+        .build()
+        .unwrap();
+    let tracer = exporter.tracer();
+    for name in ["one", "two", "three"] {
+        tracer.in_span(name, |_| {});
+    }
+    // OTLP delivery is whole: the added exporter's failure does not fail the shutdown.
+    let stats = exporter.shutdown().await.expect("everything delivered");
+    assert_eq!(
+        (
+            stats.exported,
+            stats.failed,
+            stats.dropped,
+            stats.undelivered()
+        ),
+        (3, 0, 0, 0)
+    );
+    assert_eq!(stats.added_exporter_failed, 3);
+    assert_eq!(stats.last_error, None);
+    // The exporter that succeeds got every span; its success is not counted as a failure.
+    assert_eq!(names.0.lock().unwrap().len(), 3);
+    let failures = seen.lock().unwrap().clone();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let failure = &failures[0];
+    assert_eq!(
+        (failure.kind, failure.spans, failure.total),
+        (lightstep_exporter::FailureKind::AddedExporterFailed, 3, 3)
+    );
+    assert!(
+        failure.message.contains("second backend said no"),
+        "{failure:?}"
+    );
+    assert!(!failure.message.contains('\x1b'), "{failure:?}");
+    assert!(!failure.message.contains(crate::TOKEN), "{failure:?}");
+    assert!(
+        failure.to_string().contains("exporter added in code"),
+        "{failure}"
+    );
+    assert_eq!(
+        receiver
+            .wait_for_spans(3, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn an_added_exporter_that_succeeds_counts_no_failure() {
+    let receiver = receiver().await;
+    let names = NamesExporter::default();
+    let exporter = Pipeline::builder(config(&receiver).await)
+        .with_span_exporter(names.clone())
+        .build()
+        .unwrap();
+    exporter.tracer().in_span("fine", |_| {});
+    let stats = exporter.shutdown().await.expect("everything delivered");
+    assert_eq!((stats.exported, stats.added_exporter_failed), (1, 0));
+    assert_eq!(*names.0.lock().unwrap(), ["fine"]);
+}
+
 #[derive(Debug)]
 struct TeamDetector;
 
