@@ -98,6 +98,8 @@ pub(crate) struct Stats {
     pub(crate) failed: AtomicU64,
     /// Spans whose export by an exporter added in code failed: apart from the OTLP counters.
     pub(crate) added_exporter_failed: AtomicU64,
+    /// When the shutdown under way must end, for the processors added in code.
+    shutdown_deadline: Mutex<Option<Instant>>,
     /// Set when a flush or shutdown gave up at its deadline.
     pub(crate) deadline_missed: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<String>>,
@@ -266,6 +268,18 @@ impl Stats {
                 message: reason.to_owned(),
             });
         }
+    }
+
+    /// A shutdown of the pipeline starts now, and must end within `timeout`.
+    pub(crate) fn start_shutdown(&self, timeout: Duration) {
+        if let Ok(mut deadline) = self.shutdown_deadline.lock() {
+            *deadline = Some(Instant::now() + timeout);
+        }
+    }
+
+    /// When the shutdown under way must end, if the pipeline started one.
+    pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
+        self.shutdown_deadline.lock().ok().and_then(|d| *d)
     }
 
     /// The guard's shutdown on drop failed with `error`, which has no caller to go to.

@@ -310,6 +310,92 @@ async fn an_added_exporter_that_succeeds_counts_no_failure() {
     assert_eq!(*names.0.lock().unwrap(), ["fine"]);
 }
 
+/// An exporter whose export takes far longer than any shutdown deadline (a second backend
+/// that does not answer, with no timeout of its own). It blocks the batch processor's thread,
+/// which is what such an exporter does.
+#[derive(Debug)]
+struct HangingExporter;
+
+impl SpanExporter for HangingExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    }
+}
+
+/// A processor whose shutdown ignores its timeout.
+#[derive(Debug)]
+struct StubbornProcessor;
+
+impl SpanProcessor for StubbornProcessor {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    }
+}
+
+/// A pipeline with a 500 ms shutdown deadline and `add` applied: its shutdown returns the
+/// deadline error well before the added parts would let it, and OTLP delivered every span.
+async fn shutdown_keeps_its_deadline(
+    add: impl FnOnce(lightstep_exporter::PipelineBuilder) -> lightstep_exporter::PipelineBuilder,
+) {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let exporter = add(Pipeline::builder(config)).build().unwrap();
+    let tracer = exporter.tracer();
+    for name in ["one", "two", "three"] {
+        tracer.in_span(name, |_| {});
+    }
+    let started = std::time::Instant::now();
+    let result = exporter.shutdown().await;
+    let took = started.elapsed();
+    // Generous: the deadline plus its grace is 700 ms; the added parts would take a minute.
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    match result {
+        Err(lightstep_exporter::ExporterError::Deadline {
+            operation,
+            deadline,
+            ..
+        }) => assert_eq!(
+            (operation, deadline),
+            ("shutdown", Duration::from_millis(500))
+        ),
+        other => panic!("expected the deadline error, got {other:?}"),
+    }
+    assert_eq!(exporter.stats().exported, 3);
+    assert_eq!(
+        receiver
+            .wait_for_spans(3, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn shutdown_keeps_its_deadline_with_an_added_exporter_that_hangs() {
+    shutdown_keeps_its_deadline(|builder| {
+        builder
+            .with_span_exporter(HangingExporter)
+            .with_span_exporter(HangingExporter)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_keeps_its_deadline_with_an_added_processor_that_ignores_it() {
+    shutdown_keeps_its_deadline(|builder| builder.with_span_processor(StubbornProcessor)).await;
+}
+
 #[derive(Debug)]
 struct TeamDetector;
 
