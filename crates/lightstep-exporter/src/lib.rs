@@ -259,6 +259,19 @@ impl Pipeline {
         }
         // After the delivery processor: each processor gets its own copy of every span, so
         // nothing an added one does reaches what is delivered.
+        let reporting = pipeline::Reporting {
+            stats: Arc::clone(&stats),
+            redactor: transport::Redactor::new(&config),
+        };
+        let added: Vec<_> = extensions
+            .processors
+            .into_iter()
+            .map(|make| make(&reporting))
+            .collect();
+        if !added.is_empty() {
+            builder = builder
+                .with_span_processor(pipeline::AddedProcessors::new(added, Arc::clone(&stats)));
+        }
         for add in extensions.provider {
             builder = add(builder);
         }
@@ -371,13 +384,17 @@ impl Pipeline {
         }
     }
 
-    /// Flushes and shuts down within `shutdown_timeout`, whatever the backend does. Returns the
-    /// final counters, or an error naming what was not delivered: never a silent `Ok`. Blocks
-    /// the calling thread; in async code use [`Pipeline::shutdown`].
+    /// Flushes and shuts down within `shutdown_timeout`, whatever the backend does (with
+    /// processors or exporters added in code, within 200 ms more, whatever they do: see
+    /// [`PipelineBuilder::with_span_processor`]). Returns the final counters, or an error
+    /// naming what was not delivered: never a silent `Ok`. Blocks the calling thread; in async
+    /// code use [`Pipeline::shutdown`].
     pub fn shutdown_blocking(&self) -> Result<ExportStats, ExporterError> {
-        let result = self
-            .provider
-            .shutdown_with_timeout(self.config.shutdown_timeout());
+        let timeout = self.config.shutdown_timeout();
+        // For the processors added in code, which the SDK gives the whole timeout again after
+        // the OTLP processor.
+        self.stats.start_shutdown(timeout);
+        let result = self.provider.shutdown_with_timeout(timeout);
         let stats = self.stats();
         if matches!(result, Err(OTelSdkError::AlreadyShutdown)) {
             return Err(ExporterError::AlreadyShutDown);

@@ -5,26 +5,48 @@
 //! `docs/adr/012-extensible-pipeline.md` and `docs/adr/014-one-way-in.md`.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use lightstep_config::LightstepConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::resource::ResourceDetector;
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, IdGenerator, ShouldSample, SpanExporter, SpanProcessor,
+    BatchSpanProcessor, IdGenerator, ShouldSample, SpanData, SpanExporter, SpanProcessor,
     TracerProviderBuilder,
 };
 
-use crate::stats::FailureHook;
+use crate::stats::{FailureHook, Stats};
+use crate::transport::Redactor;
 use crate::{ExportFailure, ExporterError, Pipeline};
 
 /// A change to the SDK's provider builder that the pipeline applies after its own settings.
 type ProviderStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>;
 
+/// A span processor added in code, made once the pipeline has what it reports through.
+type AddedProcessor = Box<dyn FnOnce(&Reporting) -> Box<dyn SpanProcessor>>;
+
+/// How long the processors added in code may take to shut down beyond the pipeline's
+/// `shutdown_timeout`: they get at least this long, even when the OTLP processor used up the
+/// deadline, so a shutdown with added processors ends within `shutdown_timeout` plus this.
+pub(crate) const ADDED_SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
+
+/// What an extension reports its failures through: the pipeline's counters and hook, and the
+/// cleaning that keeps header values and control characters out of a report.
+pub(crate) struct Reporting {
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) redactor: Redactor,
+}
+
 /// What code adds to the pipeline the configuration describes.
 #[derive(Default)]
 pub(crate) struct Extensions {
     pub(crate) sampler: Option<Box<dyn ShouldSample>>,
-    /// Span processors and exporters, in the order they were added, and the id generator.
+    /// Span processors and exporters, in the order they were added.
+    pub(crate) processors: Vec<AddedProcessor>,
+    /// The id generator.
     pub(crate) provider: Vec<ProviderStep>,
     /// In the order they were added: a later one's attributes win.
     pub(crate) resources: Vec<Resource>,
@@ -78,10 +100,16 @@ impl PipelineBuilder {
     /// Adds a span processor beside the OTLP one. It receives every span the sampler records
     /// (its own copy, after the OTLP processor has taken its own), and is flushed and shut down
     /// with the pipeline. Processors run in the order they were added.
+    ///
+    /// At shutdown, the added processors shut down side by side, each on a thread of its own,
+    /// with the time left until the pipeline's `shutdown_timeout` (at least 200 ms). One that
+    /// has not finished by then is left to finish on its thread, and the shutdown returns
+    /// [`ExporterError::Deadline`]: the pipeline's shutdown ends within `shutdown_timeout`
+    /// plus 200 ms, whatever the added processors do.
     pub fn with_span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
-        self.extensions.provider.push(Box::new(move |builder| {
-            builder.with_span_processor(processor)
-        }));
+        self.extensions
+            .processors
+            .push(Box::new(move |_| Box::new(processor)));
         self
     }
 
@@ -90,16 +118,39 @@ impl PipelineBuilder {
     /// the sampler records, on the batch processor's own thread. For other batch settings, or a
     /// `SimpleSpanProcessor`, build the processor yourself and use
     /// [`PipelineBuilder::with_span_processor`].
-    pub fn with_span_exporter(self, exporter: impl SpanExporter + 'static) -> Self {
-        self.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+    ///
+    /// When its `export` returns an error, the batch's spans are counted in
+    /// [`ExportStats::added_exporter_failed`](crate::ExportStats::added_exporter_failed), apart
+    /// from the OTLP counters, and the failure is logged and reported as
+    /// [`FailureKind::AddedExporterFailed`](crate::FailureKind::AddedExporterFailed) (to the
+    /// hook of [`PipelineBuilder::on_export_error`], at most once every ten seconds). Spans the
+    /// batch processor drops from its own full queue are not counted.
+    pub fn with_span_exporter(mut self, exporter: impl SpanExporter + 'static) -> Self {
+        self.extensions
+            .processors
+            .push(Box::new(move |reporting: &Reporting| {
+                let exporter = AddedExporter {
+                    inner: exporter,
+                    stats: Arc::clone(&reporting.stats),
+                    redactor: reporting.redactor.clone(),
+                };
+                Box::new(BatchSpanProcessor::builder(exporter).build())
+            }));
+        self
     }
 
     /// Adds the attributes of `resource` to the Resource of every span. They win over detected
     /// attributes (the pipeline's and [`PipelineBuilder::with_resource_detector`]'s);
     /// the configuration wins over them: `OTEL_RESOURCE_ATTRIBUTES`, the file's and the
     /// configuration builder's resource attributes, the service name, version and deployment
-    /// environment, and `telemetry.distro.*`. Called again, the later resource wins. Its schema
-    /// URL is not kept.
+    /// environment, and `telemetry.distro.*`. Called again, the later resource wins.
+    ///
+    /// Its schema URL (`Resource::builder_empty().with_schema_url(..)`) is the one of the
+    /// Resource sent (`ResourceSpans.schema_url`), as the SDK merges resources: with several
+    /// resources, a URL stays while the later ones have the same URL or none; when a later one
+    /// has a different URL, the two conflict and the Resource has none (unless a resource
+    /// added after that brings one again). Detected attributes and the configuration's carry
+    /// no schema URL.
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.extensions.resources.push(resource);
         self
@@ -165,16 +216,163 @@ impl fmt::Debug for PipelineBuilder {
         f.debug_struct("PipelineBuilder")
             .field("config", &self.config)
             .field("sampler", &self.extensions.sampler)
-            .field(
-                "processors_and_id_generator",
-                &self.extensions.provider.len(),
-            )
+            .field("processors", &self.extensions.processors.len())
+            .field("id_generator", &!self.extensions.provider.is_empty())
             .field("resource_detectors", &self.extensions.detectors.len())
             .field(
                 "on_export_error",
                 &self.extensions.on_export_error.as_ref().map(|_| "hook"),
             )
             .finish_non_exhaustive()
+    }
+}
+
+/// An exporter added in code, whose failed exports are counted and reported apart from OTLP
+/// delivery (see `docs/adr/016-added-exporters-fail-apart.md`).
+struct AddedExporter<E> {
+    inner: E,
+    stats: Arc<Stats>,
+    redactor: Redactor,
+}
+
+impl<E: fmt::Debug> fmt::Debug for AddedExporter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AddedExporter").field(&self.inner).finish()
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for AddedExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        if let Err(e) = &result {
+            // The error's text may quote a backend, or a header the exporter was given.
+            self.stats
+                .added_exporter_failed(spans, &self.redactor.clean(&e.to_string()));
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn shutdown(&self) -> OTelSdkResult {
+        self.inner.shutdown()
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// The processors added in code, as one processor after the OTLP one. The SDK's provider shuts
+/// its processors down one after the other, each given the whole timeout, so a slow added
+/// processor would stretch the pipeline's shutdown past its deadline (an exporter that hangs
+/// holds its `BatchSpanProcessor` for that timeout; a processor may ignore it altogether).
+/// Here they shut down side by side, on threads of their own, within the time left until the
+/// pipeline's deadline; one still running then is abandoned to its thread. See
+/// `docs/adr/017-added-processors-keep-the-deadline.md`.
+#[derive(Debug)]
+pub(crate) struct AddedProcessors {
+    processors: Vec<Arc<dyn SpanProcessor>>,
+    stats: Arc<Stats>,
+}
+
+impl AddedProcessors {
+    pub(crate) fn new(processors: Vec<Box<dyn SpanProcessor>>, stats: Arc<Stats>) -> Self {
+        Self {
+            processors: processors.into_iter().map(Arc::from).collect(),
+            stats,
+        }
+    }
+}
+
+impl SpanProcessor for AddedProcessors {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        for processor in &self.processors {
+            processor.on_start(span, cx);
+        }
+    }
+
+    fn on_end(&self, span: SpanData) {
+        // Each its own copy, as the SDK gives one to each of its processors.
+        if let Some((last, others)) = self.processors.split_last() {
+            for processor in others {
+                processor.on_end(span.clone());
+            }
+            last.on_end(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        let errors: Vec<OTelSdkError> = self
+            .processors
+            .iter()
+            .filter_map(|p| p.force_flush().err())
+            .collect();
+        failure(errors)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let start = Instant::now();
+        // The pipeline's deadline when it is shutting down (the SDK hands every processor the
+        // whole timeout again); the timeout given when the provider shuts down on its own.
+        let left = self
+            .stats
+            .shutdown_deadline()
+            .map_or(timeout, |deadline| {
+                deadline.saturating_duration_since(start)
+            })
+            .max(ADDED_SHUTDOWN_GRACE);
+        let (done, results) = crossbeam_channel::unbounded();
+        let mut finished = Vec::new();
+        for processor in &self.processors {
+            let (on_thread, done) = (Arc::clone(processor), done.clone());
+            let spawned = std::thread::Builder::new()
+                .name("lightstep-added-shutdown".into())
+                .spawn(move || {
+                    let _ = done.send(on_thread.shutdown_with_timeout(left));
+                });
+            if spawned.is_err() {
+                // No thread to be had: shut it down here, with the same timeout.
+                finished.push(processor.shutdown_with_timeout(left));
+            }
+        }
+        drop(done);
+        let until = start + left;
+        let mut overran = false;
+        while finished.len() < self.processors.len() {
+            match results.recv_deadline(until) {
+                Ok(result) => finished.push(result),
+                Err(_) => {
+                    overran = true;
+                    break;
+                }
+            }
+        }
+        let errors: Vec<OTelSdkError> = finished.into_iter().filter_map(Result::err).collect();
+        if overran || errors.iter().any(|e| matches!(e, OTelSdkError::Timeout(_))) {
+            // The pipeline reports its deadline error, whichever processor missed it.
+            self.stats.deadline_missed.store(true, Ordering::Release);
+            return Err(OTelSdkError::Timeout(left));
+        }
+        failure(errors)
+    }
+}
+
+/// `Ok` when `errors` is empty, else one error that lists them.
+fn failure(errors: Vec<OTelSdkError>) -> OTelSdkResult {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(OTelSdkError::InternalFailure(format!(
+            "added processors failed: {errors:?}"
+        )))
     }
 }
 

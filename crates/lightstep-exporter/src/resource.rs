@@ -34,7 +34,8 @@ pub fn build_resource(config: &LightstepConfig) -> Resource {
     build(config, &[], &[])
 }
 
-/// [`build_resource`] with the detectors and resource added in code.
+/// [`build_resource`] with the detectors and resources added in code. The result carries the
+/// schema URL of the added resources, as [`crate::PipelineBuilder::with_resource`] describes.
 pub(crate) fn build(
     config: &LightstepConfig,
     added_detectors: &[Box<dyn ResourceDetector>],
@@ -57,7 +58,7 @@ pub(crate) fn build(
     if let Some(env) = config.deployment_environment() {
         service.push(KeyValue::new("deployment.environment.name", env.to_owned()));
     }
-    Resource::builder_empty()
+    let mut builder = Resource::builder_empty()
         .with_detectors(&detectors)
         .with_attribute(KeyValue::new("process.pid", i64::from(std::process::id())))
         .with_detectors(added_detectors)
@@ -66,7 +67,17 @@ pub(crate) fn build(
                 .iter()
                 .flat_map(|r| r.iter())
                 .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-        )
+        );
+    // The added resources' schema URLs, in the order they were added, through the SDK's own
+    // merge (private, reached by `with_schema_url` with no attributes), so that the result is
+    // what merging those resources with the SDK gives: a URL is kept while the next one is the
+    // same or absent; a different one leaves none (the specification calls that conflict a
+    // merge error), and a URL after that is kept again. The attributes merged around it carry
+    // no URL, which keeps it.
+    for url in added.iter().filter_map(Resource::schema_url) {
+        builder = builder.with_schema_url(std::iter::empty(), url.to_owned());
+    }
+    builder
         .with_attributes(
             config
                 .resource_attributes()

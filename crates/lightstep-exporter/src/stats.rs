@@ -96,12 +96,17 @@ pub(crate) struct Stats {
     pub(crate) exported: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) failed: AtomicU64,
+    /// Spans whose export by an exporter added in code failed: apart from the OTLP counters.
+    pub(crate) added_exporter_failed: AtomicU64,
+    /// When the shutdown under way must end, for the processors added in code.
+    shutdown_deadline: Mutex<Option<Instant>>,
     /// Set when a flush or shutdown gave up at its deadline.
     pub(crate) deadline_missed: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<String>>,
     last_drop_warning: WarnedAt,
     last_failure_warning: WarnedAt,
     last_rejection_warning: WarnedAt,
+    last_added_exporter_warning: WarnedAt,
     report: Report,
 }
 
@@ -239,6 +244,44 @@ impl Stats {
         }
     }
 
+    /// Spans whose export by an exporter added in code
+    /// ([`PipelineBuilder::with_span_exporter`](crate::PipelineBuilder::with_span_exporter))
+    /// failed with `reason` (already cleaned). Counted apart from the OTLP counters, which say
+    /// what reached the backend; logged and reported at most once every ten seconds. See
+    /// `docs/adr/016-added-exporters-fail-apart.md`.
+    pub(crate) fn added_exporter_failed(&self, spans: u64, reason: &str) {
+        let total = self
+            .added_exporter_failed
+            .fetch_add(spans, Ordering::Relaxed)
+            + spans;
+        if due(&self.last_added_exporter_warning) {
+            tracing::warn!(
+                spans,
+                failed_total = total,
+                error = reason,
+                "lightstep-rs: an exporter added in code failed to export spans"
+            );
+            self.report.send(&ExportFailure {
+                kind: FailureKind::AddedExporterFailed,
+                spans,
+                total,
+                message: reason.to_owned(),
+            });
+        }
+    }
+
+    /// A shutdown of the pipeline starts now, and must end within `timeout`.
+    pub(crate) fn start_shutdown(&self, timeout: Duration) {
+        if let Ok(mut deadline) = self.shutdown_deadline.lock() {
+            *deadline = Some(Instant::now() + timeout);
+        }
+    }
+
+    /// When the shutdown under way must end, if the pipeline started one.
+    pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
+        self.shutdown_deadline.lock().ok().and_then(|d| *d)
+    }
+
     /// The guard's shutdown on drop failed with `error`, which has no caller to go to.
     pub(crate) fn shut_down_on_drop(&self, error: &str) {
         let undelivered = self.snapshot().undelivered();
@@ -256,6 +299,7 @@ impl Stats {
             exported: self.exported.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            added_exporter_failed: self.added_exporter_failed.load(Ordering::Relaxed),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
@@ -279,7 +323,8 @@ pub struct ExportFailure {
     pub spans: u64,
     /// Spans lost this way since the pipeline started: dropped for [`FailureKind::Dropped`]
     /// and [`FailureKind::Retrying`], failed for [`FailureKind::Failed`] and
-    /// [`FailureKind::Rejected`] (the counters of [`ExportStats`]).
+    /// [`FailureKind::Rejected`], added_exporter_failed for
+    /// [`FailureKind::AddedExporterFailed`] (the counters of [`ExportStats`]).
     pub total: u64,
     /// Why, in one line.
     pub message: String,
@@ -306,6 +351,11 @@ pub enum FailureKind {
     /// The pipeline shut down when its guard was dropped, and `spans` were not delivered: the
     /// error `shutdown` would have returned, which nobody could receive. Reported every time.
     ShutDownOnDrop,
+    /// An exporter added in code
+    /// ([`PipelineBuilder::with_span_exporter`](crate::PipelineBuilder::with_span_exporter))
+    /// returned an error for a batch of `spans`. It says nothing of OTLP delivery: the OTLP
+    /// processor has its own copy of every span.
+    AddedExporterFailed,
 }
 
 impl fmt::Display for ExportFailure {
@@ -331,6 +381,10 @@ impl fmt::Display for ExportFailure {
                 "the backend rejected {spans} spans ({total} failed in all so far): {message}"
             ),
             FailureKind::ShutDownOnDrop => write!(f, "shutdown on drop: {message}"),
+            FailureKind::AddedExporterFailed => write!(
+                f,
+                "an exporter added in code failed to export {spans} spans ({total} in all so far): {message}"
+            ),
         }
     }
 }
@@ -350,7 +404,14 @@ pub struct ExportStats {
     /// invalid, unauthenticated, too large), or that were still queued or in flight when
     /// shutdown's deadline passed.
     pub failed: u64,
-    /// The most recent export failure.
+    /// Spans that an exporter added in code
+    /// ([`PipelineBuilder::with_span_exporter`](crate::PipelineBuilder::with_span_exporter))
+    /// failed to export (its `export` returned an error), over all added exporters. Apart from
+    /// the counters above, which describe OTLP delivery: the OTLP processor has its own copy
+    /// of every span, so these are not in [`ExportStats::undelivered`], and they do not make
+    /// `shutdown` fail.
+    pub added_exporter_failed: u64,
+    /// The most recent export failure (of OTLP delivery).
     pub last_error: Option<String>,
 }
 

@@ -218,6 +218,184 @@ async fn an_added_exporter_gets_every_span_by_shutdown() {
     );
 }
 
+/// An exporter whose every export fails, with a message that holds a control character and
+/// the access token (as a backend that echoes its request might).
+#[derive(Debug)]
+struct FailingExporter;
+
+impl SpanExporter for FailingExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+            format!("second backend said no\x1b[31m to {}", crate::TOKEN),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_added_exporters_failures_are_counted_apart_and_reach_the_hook() {
+    let receiver = receiver().await;
+    let names = NamesExporter::default();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<
+        lightstep_exporter::ExportFailure,
+    >::new()));
+    let hook = {
+        let seen = Arc::clone(&seen);
+        move |failure: &lightstep_exporter::ExportFailure| {
+            seen.lock().unwrap().push(failure.clone())
+        }
+    };
+    let exporter = Pipeline::builder(config(&receiver).await)
+        .with_span_exporter(FailingExporter)
+        .with_span_exporter(names.clone())
+        .on_export_error(hook)
+        .build()
+        .unwrap();
+    let tracer = exporter.tracer();
+    for name in ["one", "two", "three"] {
+        tracer.in_span(name, |_| {});
+    }
+    // OTLP delivery is whole: the added exporter's failure does not fail the shutdown.
+    let stats = exporter.shutdown().await.expect("everything delivered");
+    assert_eq!(
+        (
+            stats.exported,
+            stats.failed,
+            stats.dropped,
+            stats.undelivered()
+        ),
+        (3, 0, 0, 0)
+    );
+    assert_eq!(stats.added_exporter_failed, 3);
+    assert_eq!(stats.last_error, None);
+    // The exporter that succeeds got every span; its success is not counted as a failure.
+    assert_eq!(names.0.lock().unwrap().len(), 3);
+    let failures = seen.lock().unwrap().clone();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let failure = &failures[0];
+    assert_eq!(
+        (failure.kind, failure.spans, failure.total),
+        (lightstep_exporter::FailureKind::AddedExporterFailed, 3, 3)
+    );
+    assert!(
+        failure.message.contains("second backend said no"),
+        "{failure:?}"
+    );
+    assert!(!failure.message.contains('\x1b'), "{failure:?}");
+    assert!(!failure.message.contains(crate::TOKEN), "{failure:?}");
+    assert!(
+        failure.to_string().contains("exporter added in code"),
+        "{failure}"
+    );
+    assert_eq!(
+        receiver
+            .wait_for_spans(3, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn an_added_exporter_that_succeeds_counts_no_failure() {
+    let receiver = receiver().await;
+    let names = NamesExporter::default();
+    let exporter = Pipeline::builder(config(&receiver).await)
+        .with_span_exporter(names.clone())
+        .build()
+        .unwrap();
+    exporter.tracer().in_span("fine", |_| {});
+    let stats = exporter.shutdown().await.expect("everything delivered");
+    assert_eq!((stats.exported, stats.added_exporter_failed), (1, 0));
+    assert_eq!(*names.0.lock().unwrap(), ["fine"]);
+}
+
+/// An exporter whose export takes far longer than any shutdown deadline (a second backend
+/// that does not answer, with no timeout of its own). It blocks the batch processor's thread,
+/// which is what such an exporter does.
+#[derive(Debug)]
+struct HangingExporter;
+
+impl SpanExporter for HangingExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    }
+}
+
+/// A processor whose shutdown ignores its timeout.
+#[derive(Debug)]
+struct StubbornProcessor;
+
+impl SpanProcessor for StubbornProcessor {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    }
+}
+
+/// A pipeline with a 500 ms shutdown deadline and `add` applied: its shutdown returns the
+/// deadline error well before the added parts would let it, and OTLP delivered every span.
+async fn shutdown_keeps_its_deadline(
+    add: impl FnOnce(lightstep_exporter::PipelineBuilder) -> lightstep_exporter::PipelineBuilder,
+) {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let exporter = add(Pipeline::builder(config)).build().unwrap();
+    let tracer = exporter.tracer();
+    for name in ["one", "two", "three"] {
+        tracer.in_span(name, |_| {});
+    }
+    let started = std::time::Instant::now();
+    let result = exporter.shutdown().await;
+    let took = started.elapsed();
+    // Generous: the deadline plus its grace is 700 ms; the added parts would take a minute.
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    match result {
+        Err(lightstep_exporter::ExporterError::Deadline {
+            operation,
+            deadline,
+            ..
+        }) => assert_eq!(
+            (operation, deadline),
+            ("shutdown", Duration::from_millis(500))
+        ),
+        other => panic!("expected the deadline error, got {other:?}"),
+    }
+    assert_eq!(exporter.stats().exported, 3);
+    assert_eq!(
+        receiver
+            .wait_for_spans(3, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn shutdown_keeps_its_deadline_with_an_added_exporter_that_hangs() {
+    shutdown_keeps_its_deadline(|builder| {
+        builder
+            .with_span_exporter(HangingExporter)
+            .with_span_exporter(HangingExporter)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_keeps_its_deadline_with_an_added_processor_that_ignores_it() {
+    shutdown_keeps_its_deadline(|builder| builder.with_span_processor(StubbornProcessor)).await;
+}
+
 #[derive(Debug)]
 struct TeamDetector;
 
@@ -266,6 +444,59 @@ async fn added_resource_and_detector_arrive_with_the_configuration_winning() {
     assert_eq!(attr("team"), Some("from-code"));
     assert_eq!(attr("cost.center"), Some("from-config"));
     assert_eq!(attr("service.name"), Some("exporter-test"));
+}
+
+/// The `ResourceSpans.schema_url` the receiver gets from a pipeline given `resources` in code.
+async fn sent_schema_url(resources: Vec<Resource>) -> String {
+    let receiver = receiver().await;
+    let mut builder = Pipeline::builder(config(&receiver).await);
+    for resource in resources {
+        builder = builder.with_resource(resource);
+    }
+    let exporter = builder.build().unwrap();
+    exporter.tracer().in_span("work", |_| {});
+    exporter.shutdown().await.expect("everything delivered");
+    let spans = receiver
+        .wait_for_spans(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let trace = receiver.store().take_trace(spans[0].trace_id()).unwrap();
+    let resource_spans = trace.to_otlp().resource_spans;
+    assert_eq!(resource_spans.len(), 1);
+    resource_spans[0].schema_url.clone()
+}
+
+fn with_schema(url: &'static str, team: &'static str) -> Resource {
+    Resource::builder_empty()
+        .with_schema_url([KeyValue::new("team", team)], url)
+        .build()
+}
+
+#[tokio::test]
+async fn an_added_resource_keeps_its_schema_url() {
+    const V126: &str = "https://opentelemetry.io/schemas/1.26.0";
+    const V142: &str = "https://opentelemetry.io/schemas/1.42.0";
+    assert_eq!(sent_schema_url(vec![with_schema(V126, "a")]).await, V126);
+    // A resource without a URL, before or after, leaves it; the same URL again keeps it.
+    let plain = || {
+        Resource::builder_empty()
+            .with_attribute(KeyValue::new("team", "plain"))
+            .build()
+    };
+    assert_eq!(
+        sent_schema_url(vec![plain(), with_schema(V126, "a"), plain()]).await,
+        V126
+    );
+    assert_eq!(
+        sent_schema_url(vec![with_schema(V126, "a"), with_schema(V126, "b")]).await,
+        V126
+    );
+    // Two different URLs conflict: as the SDK's merge, none is sent.
+    assert_eq!(
+        sent_schema_url(vec![with_schema(V126, "a"), with_schema(V142, "b")]).await,
+        ""
+    );
+    assert_eq!(sent_schema_url(vec![plain()]).await, "");
 }
 
 /// Trace ids counting up from 0x1234...01, span ids from 0xabc1.

@@ -359,6 +359,108 @@ fn the_tracing_layer_honours_rust_log_and_refuses_a_bad_one() {
     );
 }
 
+/// When `init()` with the `tracing` layer fails because a global subscriber is already set (the
+/// failure that comes after the pipeline is built), the global tracer provider the application
+/// had stays installed, and so does its subscriber. In a child process: both are global, and
+/// the subscriber can be set once per process.
+#[cfg(feature = "tracing")]
+#[test]
+fn a_failed_init_with_the_tracing_layer_leaves_the_globals_as_they_were() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use lightstep::opentelemetry::Context;
+    use lightstep::opentelemetry::trace::Span as _;
+    use lightstep::opentelemetry_sdk::error::OTelSdkResult;
+    use lightstep::opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
+
+    /// The application's own subscriber, recognisable by its type.
+    struct Previous;
+
+    impl tracing::Subscriber for Previous {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// The application's own tracer provider's processor: counts the spans that end there.
+    #[derive(Debug)]
+    struct Ended(Arc<AtomicUsize>);
+
+    impl SpanProcessor for Ended {
+        fn on_start(&self, _: &mut lightstep::opentelemetry_sdk::trace::Span, _: &Context) {}
+        fn on_end(&self, _: SpanData) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    const CHILD: &str = "LIGHTSTEP_TEST_CHILD_FAILED_INIT";
+    let env = EnvSnapshot::from_process();
+    if let Some(endpoint) = env.get(CHILD) {
+        tracing::subscriber::set_global_default(Previous).expect("the first subscriber");
+        let ended = Arc::new(AtomicUsize::new(0));
+        let previous = SdkTracerProvider::builder()
+            .with_span_processor(Ended(Arc::clone(&ended)))
+            .build();
+        global::set_tracer_provider(previous);
+        let err = lightstep::builder()
+            .with_env(EnvSnapshot::empty())
+            .with_otlp_endpoint(endpoint)
+            .with_service_name("failed-init")
+            .with_tracing_layer()
+            .init()
+            .expect_err("a subscriber is already set");
+        assert!(
+            matches!(err, lightstep::ExporterError::TracingSubscriber(_)),
+            "{err:?}"
+        );
+        // The subscriber is still the application's.
+        assert!(tracing::dispatcher::get_default(|d| d.is::<Previous>()));
+        // The global provider is still the application's: a span of the global tracer records
+        // and ends there.
+        let mut span = global::tracer("after").start("after-the-failed-init");
+        assert!(span.is_recording());
+        assert!(span.span_context().is_valid());
+        span.end();
+        assert_eq!(ended.load(Ordering::SeqCst), 1);
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(lightstep_receiver::Receiver::builder().start())
+        .unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_failed_init_with_the_tracing_layer_leaves_the_globals_as_they_were",
+            "--nocapture",
+        ])
+        .env(CHILD, receiver.grpc_endpoint())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the child failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Nothing reached the pipeline that was built and then shut down.
+    assert!(receiver.spans().is_empty());
+}
+
 /// The original design's names still compile and work: `LightstepConfig`,
 /// `LightstepExporter::new(config)`, `tracer()`, and the deprecated `otlp_endpoint()`, which
 /// returns the traces endpoint.
