@@ -291,9 +291,11 @@ impl Builder {
     ///
     /// [`Builder::init`] fails, installing nothing, when `RUST_LOG` does not parse
     /// ([`ExporterError::TracingFilter`]) or a global subscriber is already set
-    /// ([`ExporterError::TracingSubscriber`]). To combine the layer with your own subscriber
-    /// (a `fmt` layer, filters), leave this out and add `lightstep::instrument::tracing_layer`
-    /// to your registry instead.
+    /// ([`ExporterError::TracingSubscriber`]). It installs the subscriber and nothing else: no
+    /// `log` logger (records of the `log` crate stay with whatever logger the application
+    /// set). To combine the layer with your own subscriber (a `fmt` layer, filters, a `log`
+    /// bridge), leave this out and add `lightstep::instrument::tracing_layer` to your registry
+    /// instead.
     #[cfg(feature = "tracing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub fn with_tracing_layer(mut self) -> Self {
@@ -326,10 +328,13 @@ impl Builder {
         if let Some(filter) = filter {
             use tracing_subscriber::Layer as _;
             use tracing_subscriber::layer::SubscriberExt as _;
-            use tracing_subscriber::util::SubscriberInitExt as _;
-            tracing_subscriber::registry()
-                .with(lightstep_instrument::tracing_layer(guard.tracer()).with_filter(filter))
-                .try_init()
+            let subscriber = tracing_subscriber::registry()
+                .with(lightstep_instrument::tracing_layer(guard.tracer()).with_filter(filter));
+            // `tracing`'s own call, not tracing-subscriber's `try_init`: built with its
+            // `tracing-log` feature (on in many applications), `try_init` also installs a `log`
+            // logger after the subscriber, and fails when the application has one, leaving
+            // the subscriber installed behind the error.
+            tracing::subscriber::set_global_default(subscriber)
                 .map_err(|e| ExporterError::TracingSubscriber(Box::new(e)))?;
         }
         guard.install_global();

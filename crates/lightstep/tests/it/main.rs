@@ -236,7 +236,7 @@ fn the_tracing_layer_never_exports_the_pipelines_own_telemetry() {
                 std::thread::sleep(Duration::from_millis(30));
             }
         }
-        guard.shutdown_blocking().expect("delivered");
+        guard.pipeline().shutdown_blocking().expect("delivered");
         return;
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -303,7 +303,7 @@ fn the_tracing_layer_honours_rust_log_and_refuses_a_bad_one() {
             Ok(guard) => {
                 tracing::info_span!("info-span").in_scope(|| {});
                 tracing::warn_span!("warn-span").in_scope(|| {});
-                guard.shutdown_blocking().expect("delivered");
+                guard.pipeline().shutdown_blocking().expect("delivered");
             }
             Err(e) => {
                 let message = e.to_string();
@@ -459,6 +459,68 @@ fn a_failed_init_with_the_tracing_layer_leaves_the_globals_as_they_were() {
     );
     // Nothing reached the pipeline that was built and then shut down.
     assert!(receiver.spans().is_empty());
+}
+
+/// An application with a `log` logger of its own (and tracing-subscriber built with its
+/// `tracing-log` feature, as many are) can still install the tracing layer: `init()` installs
+/// the subscriber and nothing else, and `tracing` spans reach the backend. In a child process:
+/// the logger and the subscriber can be set once per process.
+#[cfg(feature = "tracing")]
+#[test]
+fn the_tracing_layer_installs_beside_the_applications_log_logger() {
+    struct AppLogger;
+
+    impl log::Log for AppLogger {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, _: &log::Record<'_>) {}
+        fn flush(&self) {}
+    }
+
+    const CHILD: &str = "LIGHTSTEP_TEST_CHILD_LOG_LOGGER";
+    let env = EnvSnapshot::from_process();
+    if let Some(endpoint) = env.get(CHILD) {
+        static LOGGER: AppLogger = AppLogger;
+        log::set_logger(&LOGGER).expect("the application's logger");
+        let guard = lightstep::builder()
+            .with_env(EnvSnapshot::empty())
+            .with_otlp_endpoint(endpoint)
+            .with_service_name("beside-log")
+            .with_tracing_layer()
+            .init()
+            .expect("init beside a log logger");
+        tracing::info_span!("beside-the-log-logger").in_scope(|| {});
+        guard.pipeline().shutdown_blocking().expect("delivered");
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime
+        .block_on(lightstep_receiver::Receiver::builder().start())
+        .unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_tracing_layer_installs_beside_the_applications_log_logger",
+            "--nocapture",
+        ])
+        .env(CHILD, receiver.grpc_endpoint())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the child failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let names: Vec<String> = receiver
+        .spans()
+        .iter()
+        .map(|s| s.name().to_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "beside-the-log-logger"),
+        "{names:?}"
+    );
 }
 
 /// The original design's names still compile and work: `LightstepConfig`,
