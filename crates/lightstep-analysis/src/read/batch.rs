@@ -65,8 +65,8 @@ const IN_FLIGHT: usize = 2;
 /// Reads a list in batches: `scan` gives the next batch (`None` at the end), `parse_here` parses
 /// one on this thread, `helper` is the body of the helper thread (it receives batches and sends
 /// back what it made of each), and `deliver` takes the results in input order. The reading
-/// thread keeps up to [`IN_FLIGHT`] batches queued for the helper, so that it never waits for
-/// work while this thread delivers.
+/// thread keeps up to [`IN_FLIGHT`] batches queued for the helper, so that the helper does not
+/// wait for work while this thread delivers.
 pub(super) fn two_threads<B: Send, T: Send>(
     share: Share,
     mut scan: impl FnMut() -> Res<Option<B>>,
