@@ -12,6 +12,10 @@ mod otlp;
 mod proxy;
 mod resource;
 mod retries;
+// Shared with the other crate whose tests go through a proxy: each uses part of it.
+#[allow(dead_code)]
+#[path = "../../../../tools/test-proxy/proxy.rs"]
+mod test_proxy;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,130 +1,17 @@
-//! Exports through an HTTP CONNECT proxy written for the tests: it records every request head
-//! and every byte a client sends through a tunnel, and resolves `collector.test` (the
-//! endpoint's name in these tests) to this machine, as a corporate proxy resolves names the
-//! client cannot.
+//! Exports through the HTTP proxy written for the tests (`tools/test-proxy`): it records every
+//! request head and every byte a client sends through a tunnel, and resolves `collector.test`
+//! (the endpoint's name in these tests) to this machine, as a corporate proxy resolves names
+//! the client cannot.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lightstep_config::{ConfigBuilder, EnvSnapshot, Protocol};
 use lightstep_exporter::{ExporterError, LightstepExporter};
 use lightstep_receiver::{Receiver, RunningReceiver};
 use opentelemetry::trace::Tracer as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
 
+use crate::test_proxy::{Answer, TestProxy};
 use crate::{TOKEN, TestPki, config_for, exporter};
-
-/// What the proxy answers to `CONNECT`.
-#[derive(Clone, Copy)]
-enum Answer {
-    Tunnel,
-    Refuse(&'static str),
-}
-
-#[derive(Default)]
-struct Seen {
-    /// Connections accepted.
-    connections: usize,
-    /// The head of each request, as received.
-    heads: Vec<String>,
-    /// Every byte clients sent through the tunnels.
-    tunnelled: Vec<u8>,
-}
-
-struct TestProxy {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Seen>>,
-}
-
-impl TestProxy {
-    async fn start(answer: Answer) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let shared = Arc::clone(&seen);
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                shared.lock().unwrap().connections += 1;
-                tokio::spawn(serve(client, answer, Arc::clone(&shared)));
-            }
-        });
-        Self { addr, seen }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn connections(&self) -> usize {
-        self.seen.lock().unwrap().connections
-    }
-
-    fn heads(&self) -> Vec<String> {
-        self.seen.lock().unwrap().heads.clone()
-    }
-
-    fn tunnelled(&self) -> Vec<u8> {
-        self.seen.lock().unwrap().tunnelled.clone()
-    }
-}
-
-async fn serve(mut client: TcpStream, answer: Answer, seen: Arc<Mutex<Seen>>) {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-        match client.read_u8().await {
-            Ok(byte) => head.push(byte),
-            Err(_) => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    seen.lock().unwrap().heads.push(head.clone());
-    if let Answer::Refuse(status) = answer {
-        let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
-        let _ = client.write_all(reply.as_bytes()).await;
-        return;
-    }
-    let Some(target) = head
-        .strip_prefix("CONNECT ")
-        .and_then(|rest| rest.split(' ').next())
-    else {
-        let _ = client
-            .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
-            .await;
-        return;
-    };
-    let upstream = target.replace("collector.test", "127.0.0.1");
-    let Ok(upstream) = TcpStream::connect(upstream).await else {
-        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
-        return;
-    };
-    if client
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let (mut from_client, mut to_client) = client.into_split();
-    let (mut from_upstream, mut to_upstream) = upstream.into_split();
-    tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut from_upstream, &mut to_client).await;
-    });
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match from_client.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                seen.lock().unwrap().tunnelled.extend_from_slice(&buf[..n]);
-                if to_upstream.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = to_upstream.shutdown().await;
-}
 
 /// A TLS receiver whose certificate names `collector.test`.
 async fn tls_receiver(pki: &TestPki) -> RunningReceiver {
@@ -184,7 +71,7 @@ async fn https_exports_tunnel_through_the_proxy_which_never_sees_the_token() {
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf, Protocol::HttpJson] {
         for from_code in [false, true] {
             let receiver = tls_receiver(&pki).await;
-            let proxy = TestProxy::start(Answer::Tunnel).await;
+            let proxy = TestProxy::start(Answer::Pass).await;
             let url = named_endpoint(&receiver, protocol, "https");
             let builder = if from_code {
                 config_for(&url, protocol).with_proxy(format!("http://ops:pa55@{}", proxy.addr))
@@ -214,7 +101,7 @@ async fn https_exports_tunnel_through_the_proxy_which_never_sees_the_token() {
                     "{protocol:?}: {head}"
                 );
             }
-            let tunnelled = proxy.tunnelled();
+            let tunnelled = proxy.relayed();
             assert!(!tunnelled.is_empty(), "{protocol:?}");
             for clear in [
                 TOKEN.as_bytes(),
@@ -239,7 +126,7 @@ async fn no_proxy_and_loopback_endpoints_bypass_the_proxy() {
     let pki = TestPki::new();
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
         let receiver = tls_receiver(&pki).await;
-        let proxy = TestProxy::start(Answer::Tunnel).await;
+        let proxy = TestProxy::start(Answer::Pass).await;
         for no_proxy in ["collector.test", "localhost, .test", "*"] {
             let env = EnvSnapshot::empty()
                 .with("HTTPS_PROXY", proxy.url())
@@ -325,7 +212,7 @@ async fn a_proxy_that_refuses_the_tunnel_is_named_without_its_credentials() {
 #[tokio::test]
 async fn plaintext_through_a_proxy_needs_insecure() {
     let receiver = crate::receiver().await;
-    let proxy = TestProxy::start(Answer::Tunnel).await;
+    let proxy = TestProxy::start(Answer::Pass).await;
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
         let url = named_endpoint(&receiver, protocol, "http");
         let env = EnvSnapshot::empty().with("HTTP_PROXY", proxy.url());
@@ -363,7 +250,7 @@ async fn the_doctor_goes_through_the_proxy() {
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
         let url = named_endpoint(&receiver, protocol, "https");
         let target = format!("collector.test:{}", port(&receiver, protocol));
-        let proxy = TestProxy::start(Answer::Tunnel).await;
+        let proxy = TestProxy::start(Answer::Pass).await;
         let env = EnvSnapshot::empty().with("HTTPS_PROXY", proxy.url());
         let config = config_with_env(&url, protocol, env)
             .with_ca_file(pki.ca_file())

@@ -8,4 +8,8 @@ mod proxy;
 mod seeds;
 mod standin;
 mod stores;
+// Shared with the other crate whose tests go through a proxy: each uses part of it.
+#[allow(dead_code)]
+#[path = "../../../../tools/test-proxy/proxy.rs"]
+mod test_proxy;
 mod tls;

@@ -1,153 +1,16 @@
-//! Stores reached through an HTTP proxy written for the tests. It tunnels `CONNECT` and
-//! forwards plaintext requests, records every request head and every byte a client sends
-//! through it, and resolves names under `.test` to this machine, as a corporate proxy resolves
-//! names the client cannot.
-
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+//! Stores reached through the HTTP proxy written for the tests (`tools/test-proxy`). It tunnels
+//! `CONNECT` and forwards plaintext requests, records every request head and every byte a
+//! client sends through it, and resolves names under `.test` to this machine, as a corporate
+//! proxy resolves names the client cannot.
 
 use lightstep_query::{Error, Jaeger, TraceSource as _};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
 
 use crate::fixtures;
 use crate::standin::StandIn;
+use crate::test_proxy::{Answer, TestProxy};
 use crate::tls::TestPki;
 
 const TOKEN: &str = "s3cret-bearer-t0ken";
-
-#[derive(Default)]
-struct Seen {
-    connections: usize,
-    heads: Vec<String>,
-    /// Every byte clients sent after the head, through tunnels or forwarded.
-    relayed: Vec<u8>,
-}
-
-struct TestProxy {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Seen>>,
-}
-
-impl TestProxy {
-    /// A proxy that tunnels and forwards (`refuse: None`) or answers every request with this
-    /// status.
-    async fn start(refuse: Option<u16>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let shared = Arc::clone(&seen);
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                shared.lock().unwrap().connections += 1;
-                tokio::spawn(serve(client, refuse, Arc::clone(&shared)));
-            }
-        });
-        Self { addr, seen }
-    }
-
-    fn url_with_credentials(&self) -> String {
-        format!("http://proxyuser:pr0xy-passw0rd@{}", self.addr)
-    }
-
-    fn connections(&self) -> usize {
-        self.seen.lock().unwrap().connections
-    }
-
-    fn heads(&self) -> Vec<String> {
-        self.seen.lock().unwrap().heads.clone()
-    }
-
-    fn relayed(&self) -> Vec<u8> {
-        self.seen.lock().unwrap().relayed.clone()
-    }
-}
-
-/// `name:port` with names under `.test` resolved to loopback.
-fn resolve(authority: &str) -> String {
-    let (host, port) = authority.rsplit_once(':').unwrap();
-    if host.ends_with(".test") {
-        format!("127.0.0.1:{port}")
-    } else {
-        authority.to_owned()
-    }
-}
-
-async fn serve(mut client: TcpStream, refuse: Option<u16>, seen: Arc<Mutex<Seen>>) {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match client.read_u8().await {
-            Ok(byte) => head.push(byte),
-            Err(_) => return,
-        }
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    seen.lock().unwrap().heads.push(text.clone());
-    if let Some(status) = refuse {
-        let answer = format!("HTTP/1.1 {status} Refused\r\ncontent-length: 0\r\n\r\n");
-        let _ = client.write_all(answer.as_bytes()).await;
-        return;
-    }
-    let mut words = text.split_whitespace();
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let (authority, forwarded_head) = if method == "CONNECT" {
-        (target.to_owned(), None)
-    } else {
-        // Absolute form: `GET http://host:port/path HTTP/1.1`.
-        let rest = target.strip_prefix("http://").unwrap_or(target);
-        let authority = rest.split('/').next().unwrap_or("").to_owned();
-        (authority, Some(head))
-    };
-    let Ok(mut upstream) = TcpStream::connect(resolve(&authority)).await else {
-        let _ = client
-            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-            .await;
-        return;
-    };
-    match forwarded_head {
-        None => {
-            if client
-                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        Some(head) => {
-            if upstream.write_all(&head).await.is_err() {
-                return;
-            }
-        }
-    }
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut upstream_read, mut upstream_write) = upstream.into_split();
-    let recorder = Arc::clone(&seen);
-    let up = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match client_read.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    recorder
-                        .lock()
-                        .unwrap()
-                        .relayed
-                        .extend_from_slice(&buf[..n]);
-                    if upstream_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = upstream_write.shutdown().await;
-    };
-    let down = async move {
-        let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
-        let _ = client_write.shutdown().await;
-    };
-    tokio::join!(up, down);
-}
 
 /// A Jaeger stand-in behind TLS for `store.test`, and a CA file that trusts it.
 async fn https_store() -> (StandIn, tempfile::TempDir, std::path::PathBuf) {
@@ -161,7 +24,7 @@ async fn https_store() -> (StandIn, tempfile::TempDir, std::path::PathBuf) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_goes_through_a_connect_tunnel_and_the_proxy_never_sees_the_token() {
-    let proxy = TestProxy::start(None).await;
+    let proxy = TestProxy::start(Answer::Pass).await;
     let (standin, _dir, ca_file) = https_store().await;
     let (id, _) = &fixtures::jaeger_traces()[0];
     let jaeger = Jaeger::builder(format!("https://store.test:{}", standin.addr.port()))
@@ -206,7 +69,7 @@ async fn https_goes_through_a_connect_tunnel_and_the_proxy_never_sees_the_token(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plaintext_is_forwarded_only_without_secrets_or_when_insecure_is_allowed() {
-    let proxy = TestProxy::start(None).await;
+    let proxy = TestProxy::start(Answer::Pass).await;
     let standin = StandIn::start(fixtures::jaeger_api()).await;
     let url = format!("http://store.test:{}", standin.addr.port());
     let (id, _) = &fixtures::jaeger_traces()[0];
@@ -249,7 +112,7 @@ async fn plaintext_is_forwarded_only_without_secrets_or_when_insecure_is_allowed
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_stores_and_no_proxy_hosts_bypass_the_proxy() {
-    let proxy = TestProxy::start(None).await;
+    let proxy = TestProxy::start(Answer::Pass).await;
     let standin = StandIn::start(fixtures::jaeger_api()).await;
     let (id, _) = &fixtures::jaeger_traces()[0];
     let local = Jaeger::builder(standin.url())
@@ -281,8 +144,8 @@ async fn loopback_stores_and_no_proxy_hosts_bypass_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_proxy_is_named_without_its_credentials() {
-    for status in [403, 407] {
-        let proxy = TestProxy::start(Some(status)).await;
+    for status in ["403 Forbidden", "407 Proxy Authentication Required"] {
+        let proxy = TestProxy::start(Answer::Refuse(status)).await;
         let (standin, _dir, ca_file) = https_store().await;
         let (id, _) = &fixtures::jaeger_traces()[0];
         let jaeger = Jaeger::builder(format!("https://store.test:{}", standin.addr.port()))
