@@ -141,6 +141,10 @@ impl Api {
         let result = match segments.as_slice() {
             ["services"] => Ok(self.services()),
             ["services", service, "operations"] => Ok(self.operations(service)),
+            // Jaeger's v3 query API, as far as Jaeger UI 2 searches with it.
+            ["v3", "services"] => Ok(self.services_v3()),
+            ["v3", "operations"] => self.operations_v3(&params),
+            ["v3", "trace-summaries"] => self.trace_summaries(&params).await,
             ["traces"] => self.jaeger_search(&params).await,
             ["traces", id] => self.jaeger_trace(id).await,
             ["critical-path", id] => self.critical_path(id, &params).await,
@@ -197,6 +201,19 @@ impl Api {
     }
 
     fn services(&self) -> Response<Body> {
+        let services = self.service_names();
+        json_response(StatusCode::OK, &Envelope::new(&services, services.len()))
+    }
+
+    fn services_v3(&self) -> Response<Body> {
+        json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "services": self.service_names() }),
+        )
+    }
+
+    /// Every service of the held traces, sorted.
+    fn service_names(&self) -> Vec<Arc<str>> {
         let mut services: Vec<Arc<str>> = self
             .store
             .all()
@@ -205,10 +222,79 @@ impl Api {
             .collect();
         services.sort_unstable();
         services.dedup();
-        json_response(StatusCode::OK, &Envelope::new(&services, services.len()))
+        services
     }
 
     fn operations(&self, service: &str) -> Response<Body> {
+        let operations = self.operation_names(service);
+        json_response(
+            StatusCode::OK,
+            &Envelope::new(&operations, operations.len()),
+        )
+    }
+
+    /// `{"operations": [{"name", "spanKind"}]}`. The kind is not kept per operation: it is
+    /// always the empty string (Jaeger UI lists operations by name only).
+    fn operations_v3(&self, params: &Params) -> Result<Response<Body>, ApiError> {
+        let service = params
+            .get("service")
+            .ok_or_else(|| ApiError::bad_param("service", "is required".to_owned()))?;
+        let operations: Vec<serde_json::Value> = self
+            .operation_names(service)
+            .iter()
+            .map(|name| serde_json::json!({ "name": name, "spanKind": "" }))
+            .collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "operations": operations }),
+        ))
+    }
+
+    /// The traces a v3 search selects, as Jaeger's `TraceSummary`: ids of 32 hex digits (a
+    /// shorter hex id padded with zeros, as Jaeger pads 64-bit ids; a trace whose id is not hex
+    /// is left out, since Jaeger UI cannot name it), times as decimal strings of nanoseconds.
+    async fn trace_summaries(&self, params: &Params) -> Result<Response<Body>, ApiError> {
+        let found = Search::parse_v3(params)?.run(&self.store);
+        self.heavy(move || {
+            let summaries: Vec<serde_json::Value> = found
+                .traces
+                .iter()
+                .filter_map(|t| {
+                    let s = &t.summary;
+                    let id = &s.trace_id;
+                    if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_hexdigit())
+                    {
+                        return None;
+                    }
+                    let services: Vec<serde_json::Value> = s
+                        .services
+                        .iter()
+                        .map(
+                            |(name, spans)| serde_json::json!({ "name": name, "spanCount": spans }),
+                        )
+                        .collect();
+                    Some(serde_json::json!({
+                        "traceId": format!("{:0>32}", id.to_ascii_lowercase()),
+                        "rootServiceName": s.root_service,
+                        "rootOperationName": s.root_operation,
+                        "minStartTimeUnixNano": s.start_ns.to_string(),
+                        "maxEndTimeUnixNano": s.end_ns.to_string(),
+                        "spanCount": s.spans,
+                        "errorSpanCount": s.errors,
+                        "services": services,
+                    }))
+                })
+                .collect();
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "summaries": summaries }),
+            )
+        })
+        .await
+    }
+
+    /// The operations of `service` in the held traces, sorted.
+    fn operation_names(&self, service: &str) -> Vec<Arc<str>> {
         let mut operations: Vec<Arc<str>> = self
             .store
             .all()
@@ -224,10 +310,7 @@ impl Api {
             .collect();
         operations.sort_unstable();
         operations.dedup();
-        json_response(
-            StatusCode::OK,
-            &Envelope::new(&operations, operations.len()),
-        )
+        operations
     }
 
     async fn jaeger_search(&self, params: &Params) -> Result<Response<Body>, ApiError> {

@@ -106,6 +106,60 @@ pub(crate) struct Found {
     pub(crate) matched: usize,
 }
 
+/// The names a search's parameters go by in one API, and how its times are written.
+struct Names {
+    service: &'static str,
+    operation: &'static str,
+    /// A JSON object of strings.
+    tags: &'static str,
+    /// `key:value`, repeatable: Jaeger's v1 API only.
+    tag: Option<&'static str>,
+    min_duration: &'static str,
+    max_duration: &'static str,
+    start: &'static str,
+    end: &'static str,
+    /// Microseconds since the epoch (v1), or RFC 3339 (v3).
+    rfc3339: bool,
+    lookback: Option<&'static str>,
+    limit: &'static str,
+    trace_id: Option<&'static str>,
+    sort: Option<&'static str>,
+}
+
+/// Jaeger's `GET /api/traces` and the explorer's own `GET /api/search`.
+const V1: Names = Names {
+    service: "service",
+    operation: "operation",
+    tags: "tags",
+    tag: Some("tag"),
+    min_duration: "minDuration",
+    max_duration: "maxDuration",
+    start: "start",
+    end: "end",
+    rfc3339: false,
+    lookback: Some("lookback"),
+    limit: "limit",
+    trace_id: Some("traceID"),
+    sort: Some("sort"),
+};
+
+/// Jaeger's `GET /api/v3/trace-summaries`, which Jaeger UI 2 searches with.
+const V3: Names = Names {
+    service: "query.serviceName",
+    operation: "query.operationName",
+    tags: "query.attributes",
+    tag: None,
+    min_duration: "query.durationMin",
+    max_duration: "query.durationMax",
+    start: "query.startTimeMin",
+    end: "query.startTimeMax",
+    rfc3339: true,
+    lookback: None,
+    limit: "query.searchDepth",
+    trace_id: None,
+    sort: None,
+};
+
 impl Search {
     /// Reads the parameters of Jaeger's `GET /api/traces`: `service`, `operation`, `tags` (a
     /// JSON object of strings) and `tag` (`key:value`, repeatable), `minDuration` and
@@ -113,8 +167,21 @@ impl Search {
     /// epoch), `lookback` (a Go duration, used only without `start`), `limit`, `traceID`
     /// (repeatable); and the explorer's `sort` (`start` or `duration`).
     pub(crate) fn parse(params: &Params) -> Result<Self, ApiError> {
+        Self::parse_with(params, &V1)
+    }
+
+    /// Reads the parameters of Jaeger's `GET /api/v3/trace-summaries`: `query.serviceName`,
+    /// `query.operationName`, `query.attributes` (a JSON object of strings, as Jaeger UI sends
+    /// its tags), `query.durationMin` and `query.durationMax` (Go durations, or protobuf's
+    /// `1.5s`), `query.startTimeMin` and `query.startTimeMax` (RFC 3339), `query.searchDepth`
+    /// (the limit).
+    pub(crate) fn parse_v3(params: &Params) -> Result<Self, ApiError> {
+        Self::parse_with(params, &V3)
+    }
+
+    fn parse_with(params: &Params, names: &Names) -> Result<Self, ApiError> {
         let mut tags = Vec::new();
-        for tag in params.all("tag") {
+        for tag in names.tag.into_iter().flat_map(|key| params.all(key)) {
             let Some((key, value)) = tag.split_once(':') else {
                 return Err(ApiError::bad_param(
                     "tag",
@@ -123,11 +190,11 @@ impl Search {
             };
             tags.push((key.to_owned(), value.to_owned()));
         }
-        for json in params.all("tags") {
+        for json in params.all(names.tags) {
             let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
                 .map_err(|e| {
                     ApiError::bad_param(
-                        "tags",
+                        names.tags,
                         format!("expected a JSON object such as {{\"http.route\":\"/cart\"}}: {e}"),
                     )
                 })?;
@@ -136,7 +203,7 @@ impl Search {
                     serde_json::Value::String(s) => s,
                     other => {
                         return Err(ApiError::bad_param(
-                            "tags",
+                            names.tags,
                             format!("the value of `{key}` must be a string, got {other}"),
                         ));
                     }
@@ -159,32 +226,45 @@ impl Search {
                 })
                 .transpose()
         };
-        let micros = |key: &str| -> Result<Option<u64>, ApiError> {
+        let time = |key: &str| -> Result<Option<u64>, ApiError> {
             params
                 .get(key)
                 .map(|text| {
-                    text.parse::<u64>()
-                        .map(|us| us.saturating_mul(1000))
-                        .map_err(|_| {
+                    if names.rfc3339 {
+                        parse_rfc3339(text).ok_or_else(|| {
                             ApiError::bad_param(
                                 key,
-                                format!("expected microseconds since the Unix epoch, got `{text}`"),
+                                format!(
+                                    "expected an RFC 3339 time such as 2026-12-07T16:40:38.481Z, got `{text}`"
+                                ),
                             )
                         })
+                    } else {
+                        text.parse::<u64>()
+                            .map(|us| us.saturating_mul(1000))
+                            .map_err(|_| {
+                                ApiError::bad_param(
+                                    key,
+                                    format!(
+                                        "expected microseconds since the Unix epoch, got `{text}`"
+                                    ),
+                                )
+                            })
+                    }
                 })
                 .transpose()
         };
-        let min_duration_ns = duration("minDuration")?;
-        let max_duration_ns = duration("maxDuration")?;
+        let min_duration_ns = duration(names.min_duration)?;
+        let max_duration_ns = duration(names.max_duration)?;
         if let (Some(min), Some(max)) = (min_duration_ns, max_duration_ns)
             && max < min
         {
             return Err(ApiError::bad_param(
-                "maxDuration",
-                "must not be less than minDuration".to_owned(),
+                names.max_duration,
+                format!("must not be less than {}", names.min_duration),
             ));
         }
-        let lookback_ns = match params.get("lookback") {
+        let lookback_ns = match names.lookback.and_then(|key| params.get(key)) {
             None | Some("custom") => None,
             Some(text) => Some(parse_go_duration(text).ok_or_else(|| {
                 ApiError::bad_param(
@@ -193,8 +273,8 @@ impl Search {
                 )
             })?),
         };
-        let mut start_ns = micros("start")?;
-        let end_ns = micros("end")?;
+        let mut start_ns = time(names.start)?;
+        let end_ns = time(names.end)?;
         if start_ns.is_none()
             && let Some(lookback) = lookback_ns
         {
@@ -203,11 +283,11 @@ impl Search {
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
             start_ns = Some(now.saturating_sub(lookback));
         }
-        let limit = match params.number("limit", DEFAULT_LIMIT, MAX_LIMIT)? {
+        let limit = match params.number(names.limit, DEFAULT_LIMIT, MAX_LIMIT)? {
             0 => DEFAULT_LIMIT,
             n => n,
         };
-        let sort = match params.get("sort") {
+        let sort = match names.sort.and_then(|key| params.get(key)) {
             None | Some("start") => Sort::Start,
             Some("duration") => Sort::Duration,
             Some(other) => {
@@ -218,14 +298,19 @@ impl Search {
             }
         };
         Ok(Self {
-            service: params.get("service").map(str::to_owned),
-            operation: params.get("operation").map(str::to_owned),
+            service: params.get(names.service).map(str::to_owned),
+            operation: params.get(names.operation).map(str::to_owned),
             tags,
             min_duration_ns,
             max_duration_ns,
             start_ns,
             end_ns,
-            trace_ids: params.all("traceID").map(TraceId::parse).collect(),
+            trace_ids: names
+                .trace_id
+                .into_iter()
+                .flat_map(|key| params.all(key))
+                .map(TraceId::parse)
+                .collect(),
             limit,
             sort,
         })
@@ -314,6 +399,84 @@ pub(crate) fn has_tag(trace: &StoredTrace, index: usize, key: &str, value: &str)
 
 /// A Go duration (`300ms`, `1.5h`, `2h45m`, `100us`): a sequence of decimal numbers each with a
 /// unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`); a bare `0` is zero. In nanoseconds.
+/// An RFC 3339 time (`2026-12-07T16:40:38.481Z`, `2026-12-07T17:40:38+01:00`; up to nine
+/// digits of fraction) as nanoseconds since the Unix epoch; `None` for anything else, or a time
+/// before the epoch.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(range)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let mut at = 19;
+    let mut nanos = 0i64;
+    if b[at] == b'.' {
+        let start = at + 1;
+        at = start;
+        while b.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        let count = at - start;
+        if count == 0 || count > 9 {
+            return None;
+        }
+        nanos = digits(start..at)? * 10i64.pow(9 - count as u32);
+    }
+    let offset_s = match b.get(at..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (digits(at + 1..at + 3)?, digits(at + 4..at + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let offset = h * 3600 + m * 60;
+            if *sign == b'+' { offset } else { -offset }
+        }
+        _ => return None,
+    };
+    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap(year) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    // A leap second (60) is read as the second after.
+    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days since the epoch of a date in the proleptic Gregorian calendar.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
+    u64::try_from(seconds)
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(u64::try_from(nanos).ok()?)
+}
+
 pub(crate) fn parse_go_duration(text: &str) -> Option<u64> {
     if text == "0" {
         return Some(0);
@@ -366,6 +529,70 @@ pub(crate) fn parse_go_duration(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        for (text, ns) in [
+            ("2026-12-07T16:40:38.481Z", Some(1_796_661_638_481_000_000)),
+            (
+                "2026-12-07T17:40:38.481+01:00",
+                Some(1_796_661_638_481_000_000),
+            ),
+            ("1970-01-01T00:00:00Z", Some(0)),
+            (
+                "2000-02-29T23:59:59.999999999Z",
+                Some(951_868_799_999_999_999),
+            ),
+            ("2024-12-31T23:59:59-00:30", Some(1_735_691_399_000_000_000)),
+            ("2024-12-31t23:59:59z", Some(1_735_689_599_000_000_000)),
+            ("1969-12-31T23:59:59Z", None),
+            ("2023-02-29T00:00:00Z", None),
+            ("2026-13-01T00:00:00Z", None),
+            ("2026-12-07T24:00:00Z", None),
+            ("2026-12-07T16:40:38.Z", None),
+            ("2026-12-07T16:40:38.1234567890Z", None),
+            ("2026-12-07T16:40:38", None),
+            ("2026-12-07T16:40:38+0100", None),
+            ("2026-12-07T16:40:38Zjunk", None),
+            ("1796661638481", None),
+            ("２026-12-07T16:40:38Z", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_rfc3339(text), ns, "{text}");
+        }
+    }
+
+    #[test]
+    fn v3_searches_name_their_own_parameters() {
+        for (query, named) in [
+            ("query.durationMin=fast", "query.durationMin"),
+            (
+                "query.durationMin=2s&query.durationMax=1s",
+                "query.durationMax",
+            ),
+            ("query.startTimeMin=yesterday", "query.startTimeMin"),
+            ("query.startTimeMax=1796661638481", "query.startTimeMax"),
+            ("query.searchDepth=-1", "query.searchDepth"),
+            ("query.attributes=%7Bnope", "query.attributes"),
+        ] {
+            let err = Search::parse_v3(&Params::parse(Some(query))).unwrap_err();
+            assert_eq!(err.status, http::StatusCode::BAD_REQUEST, "{query}");
+            assert!(
+                err.message.contains(&format!("`{named}`")),
+                "{query}: {}",
+                err.message
+            );
+        }
+        let search = Search::parse_v3(&Params::parse(Some(
+            "query.serviceName=web&query.startTimeMin=2026-12-07T16:40:38.481Z&query.durationMin=1.5s&query.searchDepth=20&query.attributes=%7B%22a%22%3A%22b%22%7D",
+        )))
+        .unwrap();
+        assert_eq!(search.service.as_deref(), Some("web"));
+        assert_eq!(search.start_ns, Some(1_796_661_638_481_000_000));
+        assert_eq!(search.min_duration_ns, Some(1_500_000_000));
+        assert_eq!(search.limit, 20);
+        assert_eq!(search.tags, [("a".to_owned(), "b".to_owned())]);
+    }
 
     #[test]
     fn go_durations() {

@@ -64,6 +64,146 @@ async fn services_and_operations_are_those_of_the_files() {
     explorer.shutdown().await;
 }
 
+/// Jaeger UI 2 lists services and operations and searches through Jaeger's v3 API: the same
+/// services, operations and traces as the v1 API, in the shapes Jaeger UI checks (its Zod
+/// schemas): trace ids of 32 hex digits, times as decimal strings of nanoseconds.
+#[tokio::test]
+async fn jaeger_ui_2_searches_through_the_v3_api() {
+    let explorer = explorer_over(&[SOCIAL, GENAI]).await;
+    let v1 = get_json(&explorer, "/api/services").await;
+    let v3 = get_json(&explorer, "/api/v3/services").await;
+    assert_eq!(v3["services"], v1["data"]);
+    let services: Vec<String> = serde_json::from_value(v1["data"].clone()).unwrap();
+    assert!(services.len() > 2, "{services:?}");
+    let encode = |text: &str| {
+        percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let is_hex32 = |id: &str| {
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let mut seen = 0;
+    for service in &services {
+        let v1 = get_json(
+            &explorer,
+            &format!("/api/services/{}/operations", encode(service)),
+        )
+        .await;
+        let v3 = get_json(
+            &explorer,
+            &format!("/api/v3/operations?service={}", encode(service)),
+        )
+        .await;
+        let names: Vec<Value> = v3["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| {
+                assert!(op["spanKind"].is_string(), "{op}");
+                op["name"].clone()
+            })
+            .collect();
+        assert_eq!(Value::Array(names), v1["data"], "{service}");
+
+        let v1 = get_json(
+            &explorer,
+            &format!("/api/traces?service={}&limit=1000", encode(service)),
+        )
+        .await;
+        let v3 = get_json(
+            &explorer,
+            &format!(
+                "/api/v3/trace-summaries?query.serviceName={}&query.searchDepth=1000",
+                encode(service)
+            ),
+        )
+        .await;
+        let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+        for trace in v1["data"].as_array().unwrap() {
+            let id = trace["traceID"].as_str().unwrap();
+            expected.insert(
+                format!("{id:0>32}"),
+                trace["spans"].as_array().unwrap().len(),
+            );
+        }
+        let mut listed: BTreeMap<String, usize> = BTreeMap::new();
+        for summary in v3["summaries"].as_array().unwrap() {
+            let id = summary["traceId"].as_str().unwrap().to_owned();
+            assert!(is_hex32(&id), "{summary}");
+            let start: u64 = summary["minStartTimeUnixNano"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let end: u64 = summary["maxEndTimeUnixNano"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(start <= end && start > 0, "{summary}");
+            assert!(
+                summary["services"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["name"] == *service)
+            );
+            // The link Jaeger UI follows from a result.
+            let trace = get_json(&explorer, &format!("/api/traces/{id}")).await;
+            assert_eq!(trace["data"].as_array().unwrap().len(), 1, "{id}");
+            listed.insert(id, summary["spanCount"].as_u64().unwrap() as usize);
+        }
+        assert_eq!(listed, expected, "{service}");
+        seen += listed.len();
+    }
+    assert!(seen >= 21, "{seen}");
+
+    // Times in RFC 3339 select as v1's microseconds do.
+    let all = "/api/v3/trace-summaries?query.searchDepth=1000";
+    let count = |v: &Value| v["summaries"].as_array().unwrap().len();
+    let every = count(&get_json(&explorer, all).await);
+    assert!(every >= 21);
+    let late = get_json(
+        &explorer,
+        &format!("{all}&query.startTimeMin=2100-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(count(&late), 0);
+    let early = get_json(
+        &explorer,
+        &format!("{all}&query.startTimeMax=1971-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(count(&early), 0);
+    let wide = format!(
+        "{all}&query.startTimeMin=1971-01-01T00:00:00Z&query.startTimeMax=2100-01-01T00:00:00%2B01:00"
+    );
+    assert_eq!(count(&get_json(&explorer, &wide).await), every);
+
+    for (path, named) in [
+        ("/api/v3/operations", "service"),
+        (
+            "/api/v3/trace-summaries?query.startTimeMin=1796661638481",
+            "query.startTimeMin",
+        ),
+        (
+            "/api/v3/trace-summaries?query.durationMin=soon",
+            "query.durationMin",
+        ),
+    ] {
+        let answer = get(&explorer, path).await;
+        assert_eq!(answer.status, 400, "{path}");
+        assert!(
+            answer.text().contains(&format!("`{named}`")),
+            "{path}: {}",
+            answer.text()
+        );
+    }
+    explorer.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_trace_comes_back_in_jaeger_shape() {
     let explorer = explorer_over(&[GENAI]).await;
