@@ -272,8 +272,8 @@ impl Pipeline {
             builder = builder
                 .with_span_processor(pipeline::AddedProcessors::new(added, Arc::clone(&stats)));
         }
-        for add in extensions.provider {
-            builder = add(builder);
+        if let Some(id_generator) = extensions.id_generator {
+            builder = id_generator(builder);
         }
         Ok(Self {
             provider: builder.build(),

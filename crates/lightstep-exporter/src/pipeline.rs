@@ -22,8 +22,8 @@ use crate::stats::{FailureHook, Stats};
 use crate::transport::Redactor;
 use crate::{ExportFailure, ExporterError, Pipeline};
 
-/// A change to the SDK's provider builder that the pipeline applies after its own settings.
-type ProviderStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>;
+/// An id generator, given to the SDK's provider builder after the pipeline's own settings.
+type IdGeneratorStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>;
 
 /// A span processor added in code, made once the pipeline has what it reports through.
 type AddedProcessor = Box<dyn FnOnce(&Reporting) -> Box<dyn SpanProcessor>>;
@@ -46,8 +46,8 @@ pub(crate) struct Extensions {
     pub(crate) sampler: Option<Box<dyn ShouldSample>>,
     /// Span processors and exporters, in the order they were added.
     pub(crate) processors: Vec<AddedProcessor>,
-    /// The id generator.
-    pub(crate) provider: Vec<ProviderStep>,
+    /// The id generator; the last one given wins.
+    pub(crate) id_generator: Option<IdGeneratorStep>,
     /// In the order they were added: a later one's attributes win.
     pub(crate) resources: Vec<Resource>,
     pub(crate) detectors: Vec<Box<dyn ResourceDetector>>,
@@ -166,7 +166,7 @@ impl PipelineBuilder {
 
     /// Makes trace and span ids with `generator` instead of the SDK's random one.
     pub fn with_id_generator(mut self, generator: impl IdGenerator + 'static) -> Self {
-        self.extensions.provider.push(Box::new(move |builder| {
+        self.extensions.id_generator = Some(Box::new(move |builder| {
             builder.with_id_generator(generator)
         }));
         self
@@ -217,7 +217,7 @@ impl fmt::Debug for PipelineBuilder {
             .field("config", &self.config)
             .field("sampler", &self.extensions.sampler)
             .field("processors", &self.extensions.processors.len())
-            .field("id_generator", &!self.extensions.provider.is_empty())
+            .field("id_generator", &self.extensions.id_generator.is_some())
             .field("resource_detectors", &self.extensions.detectors.len())
             .field(
                 "on_export_error",
@@ -293,6 +293,18 @@ impl AddedProcessors {
 }
 
 impl SpanProcessor for AddedProcessors {
+    /// The SDK gives the Resource to the processors registered with it, this one: each added
+    /// processor gets it here (a `BatchSpanProcessor` hands it to its exporter), as it would
+    /// registered on its own.
+    fn set_resource(&mut self, resource: &Resource) {
+        for processor in &mut self.processors {
+            // The processors are shared only while they shut down, after this.
+            if let Some(processor) = Arc::get_mut(processor) {
+                processor.set_resource(resource);
+            }
+        }
+    }
+
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
         for processor in &self.processors {
             processor.on_start(span, cx);
@@ -339,8 +351,11 @@ impl SpanProcessor for AddedProcessors {
                     let _ = done.send(on_thread.shutdown_with_timeout(left));
                 });
             if spawned.is_err() {
-                // No thread to be had: shut it down here, with the same timeout.
-                finished.push(processor.shutdown_with_timeout(left));
+                // No thread to be had: shut it down here, with what is left of the time.
+                let now = Instant::now();
+                finished.push(
+                    processor.shutdown_with_timeout((start + left).saturating_duration_since(now)),
+                );
             }
         }
         drop(done);

@@ -180,15 +180,22 @@ async fn added_processors_are_flushed_when_otlp_does_not_export() {
     assert!(receiver.spans().is_empty());
 }
 
-/// An exporter that keeps the names of what it is given.
+/// An exporter that keeps the names of what it is given, and the Resource the pipeline gives it.
 #[derive(Debug, Clone, Default)]
-struct NamesExporter(Arc<std::sync::Mutex<Vec<String>>>);
+struct NamesExporter(
+    Arc<std::sync::Mutex<Vec<String>>>,
+    Arc<std::sync::Mutex<Option<Resource>>>,
+);
 
 impl SpanExporter for NamesExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let mut names = self.0.lock().unwrap();
         names.extend(batch.into_iter().map(|s| s.name.into_owned()));
         Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        *self.1.lock().unwrap() = Some(resource.clone());
     }
 }
 
@@ -208,6 +215,19 @@ async fn an_added_exporter_gets_every_span_by_shutdown() {
     let mut got = names.0.lock().unwrap().clone();
     got.sort();
     assert_eq!(got, ["first", "second"]);
+    // The added exporter describes its spans with the pipeline's Resource, as the OTLP one.
+    let resource = names
+        .1
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a Resource was given");
+    let service = resource.get(&opentelemetry::Key::new("service.name"));
+    assert_eq!(
+        service.map(|v| v.to_string()),
+        Some("exporter-test".to_owned()),
+        "{resource:?}"
+    );
     assert_eq!(
         receiver
             .wait_for_spans(2, Duration::from_secs(10))
