@@ -457,8 +457,6 @@ fn a_failed_init_with_the_tracing_layer_leaves_the_globals_as_they_were() {
         "the child failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    // Nothing reached the pipeline that was built and then shut down.
-    assert!(receiver.spans().is_empty());
 }
 
 /// An application with a `log` logger of its own (and tracing-subscriber built with its
