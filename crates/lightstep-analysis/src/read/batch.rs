@@ -6,9 +6,10 @@
 //! elements ends (brackets, strings and lengths: a small part of parsing) and copies it out; a
 //! helper thread parses every other batch while the reading thread parses the one after (JSON),
 //! or every batch while the reading thread finds the next ones (protobuf, whose lengths make
-//! finding the end nearly free), and the spans of the batches are taken in input order. The spans come out as one thread would
-//! have read them, the first error in the input is the one reported, at its line and column (a
-//! batch carries where it starts), and the memory held is a few batches of text.
+//! finding the end nearly free), and the spans of the batches are taken in input order. The
+//! spans come out as one thread would have read them, the first error in the input is the one
+//! reported, at its line and column (a batch carries where it starts), and the memory held is a
+//! few batches of text.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -387,9 +388,9 @@ mod tests {
         // spans 2 and 3 to the helper, 4 and 5 here, 6 and 7 to the helper. Two errors in
         // batches of different threads, or one in a batch and one that stops the scan: the
         // first in the input is reported, whichever thread sees its error first.
-        let broken = "{\"spanId\":true}";
-        for (first, second, text) in [(3, 4, broken), (5, 6, broken), (3, 4, "7")] {
-            let doc = otlp(Some((first, broken)));
+        let broken_span = "{\"spanId\":true}";
+        for (first, second, text) in [(3, 4, broken_span), (5, 6, broken_span), (3, 4, "7")] {
+            let doc = otlp(Some((first, broken_span)));
             let doc = doc.replacen(&otlp_span(second), text, 1);
             match read(&doc, Format::OtlpJson).unwrap_err() {
                 Error::Json { line, message, .. } => {
@@ -397,6 +398,38 @@ mod tests {
                 }
                 other => panic!("unexpected {other}"),
             }
+        }
+        // A broken span, then in the same batch the input failing to read inside the next
+        // one: the broken span is reported, as one thread reading would.
+        for broken in [3, 4, 5, 6] {
+            let doc = otlp(Some((broken, broken_span)));
+            let next = doc.find(&otlp_span(broken + 1)).unwrap();
+            let readable = next + otlp_span(broken + 1).len() / 2;
+            let input = FailsAfter(std::io::Cursor::new(doc.into_bytes()), readable as u64);
+            let err = read_traces(input, Path::new("in.json"), Some(Format::OtlpJson), |_| {
+                Ok(())
+            })
+            .unwrap_err();
+            match err {
+                Error::Json { line, message, .. } => {
+                    assert_eq!(line, broken + 2, "{broken}: {message}");
+                }
+                other => panic!("{broken}: unexpected {other}"),
+            }
+        }
+    }
+
+    /// Reads its input up to a point, then fails.
+    struct FailsAfter(std::io::Cursor<Vec<u8>>, u64);
+
+    impl std::io::Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let left = self.1.saturating_sub(self.0.position());
+            if left == 0 {
+                return Err(std::io::Error::other("the disk went away"));
+            }
+            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            self.0.read(&mut buf[..n])
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use lightstep_wire::schema::request;
 
-use super::batch::{Batch, Share, serve, two_threads};
+use super::batch::{BATCH_BYTES, Batch, Share, serve, two_threads};
 use super::input::Input;
 use super::jaeger::JaegerTrace;
 use super::lexer::{Failure, Lexer, Res, Text};
@@ -232,7 +232,10 @@ impl<R: Read> Parser<R> {
                 });
             },
             |(result, bytes)| {
-                returned.borrow_mut().push(bytes);
+                // A batch grown far past the usual size by one huge element is not kept.
+                if bytes.capacity() <= 2 * BATCH_BYTES {
+                    returned.borrow_mut().push(bytes);
+                }
                 any = true;
                 deliver(result)
             },

@@ -104,6 +104,10 @@ pub(super) struct Lexer<R> {
     pub(super) input: Input<R>,
     scratch: Vec<u8>,
     depth: usize,
+    /// What [`Lexer::scan_batch`] found wrong past the elements of the batch it returned:
+    /// reported by its next call, once those elements are parsed (one of them may be wrong
+    /// too, and come first).
+    after_batch: Option<Fail>,
 }
 
 #[inline]
@@ -235,6 +239,7 @@ impl<R: Read> Lexer<R> {
             input,
             scratch: Vec::new(),
             depth: 0,
+            after_batch: None,
         }
     }
 
@@ -247,6 +252,7 @@ impl<R: Read> Lexer<R> {
             input: Input::batch(std::mem::take(&mut batch.bytes), &batch.at),
             scratch: Vec::new(),
             depth: batch.at.depth,
+            after_batch: None,
         }
     }
 
@@ -879,6 +885,9 @@ impl<R: Read> Lexer<R> {
         leading_comma: bool,
         mut bytes: Vec<u8>,
     ) -> Res<Option<Batch>> {
+        if let Some(err) = self.after_batch.take() {
+            return Err(err);
+        }
         bytes.clear();
         let mut batch = Batch {
             bytes,
@@ -887,14 +896,29 @@ impl<R: Read> Lexer<R> {
             elements: 0,
         };
         loop {
-            if batch.elements > 0 || leading_comma {
-                if !self.comma_then_object(&mut batch.bytes)? {
+            let complete = batch.bytes.len();
+            let step = if batch.elements > 0 || leading_comma {
+                self.comma_then_object(&mut batch.bytes)
+            } else {
+                self.peek().map(|b| b == Some(b'{'))
+            };
+            let step = step.and_then(|more| {
+                if more {
+                    self.copy_object(&mut batch.bytes)?;
+                }
+                Ok(more)
+            });
+            match step {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(err) if batch.elements == 0 => return Err(err),
+                Err(err) => {
+                    // The elements before it are whole: parsed first, then this is reported.
+                    batch.bytes.truncate(complete);
+                    self.after_batch = Some(err);
                     break;
                 }
-            } else if self.peek()? != Some(b'{') {
-                break;
             }
-            self.copy_object(&mut batch.bytes)?;
             batch.elements += 1;
             if batch.elements >= BATCH || batch.bytes.len() >= BATCH_BYTES {
                 break;

@@ -361,30 +361,44 @@ impl Decoder {
         // Batches come back once their spans are taken, and are filled again: the memory of a
         // few batches is used over and over instead of new memory for each.
         let returned = RefCell::new(Vec::<SpanBatch>::new());
+        // What is wrong past the spans of a batch: reported once they are decoded, since a span
+        // among them may be wrong too, and come first.
+        let mut after_batch: Option<Fail> = None;
         two_threads(
             Share::Helper,
             || {
+                if let Some(err) = after_batch.take() {
+                    return Err(err);
+                }
                 let mut batch = returned.borrow_mut().pop().unwrap_or_default();
                 batch.bytes.clear();
                 batch.lengths.clear();
                 (batch.first, batch.scope, batch.at) = (next, scope, at);
                 while batch.lengths.len() < BATCH && batch.bytes.len() < BATCH_BYTES {
-                    let Some((field, wire)) = stream.key(limit).map_err(|m| fail(at, m))? else {
-                        break;
-                    };
-                    match (field, wire) {
-                        (scope_spans::SPANS, LEN) => {
-                            let n = stream.length(limit).map_err(|m| fail(at, m))?;
-                            let bytes = stream.message(n).map_err(|m| fail(at, m))?;
-                            batch.bytes.extend_from_slice(bytes);
-                            batch.lengths.push(bytes.len());
+                    let step = (|| {
+                        let Some((field, wire)) = stream.key(limit)? else {
+                            return Ok(false);
+                        };
+                        match (field, wire) {
+                            (scope_spans::SPANS, LEN) => {
+                                let n = stream.length(limit)?;
+                                let bytes = stream.message(n)?;
+                                batch.bytes.extend_from_slice(bytes);
+                                batch.lengths.push(bytes.len());
+                            }
+                            (scope_spans::SPANS, other) => return Err(bad_wire(field, other)),
+                            _ => stream.skip_field(field, wire, limit)?,
                         }
-                        (scope_spans::SPANS, other) => {
-                            return Err(fail(at, bad_wire(field, other)));
+                        Ok(true)
+                    })();
+                    match step {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(m) if batch.lengths.is_empty() => return Err(fail(at, m)),
+                        Err(m) => {
+                            after_batch = Some(fail(at, m));
+                            break;
                         }
-                        _ => stream
-                            .skip_field(field, wire, limit)
-                            .map_err(|m| fail(at, m))?,
                     }
                 }
                 next += batch.lengths.len();
@@ -400,7 +414,10 @@ impl Decoder {
                     origins.adopt(&mut span);
                     grouper.push(span);
                 }
-                returned.borrow_mut().push(batch);
+                // A batch grown far past the usual size by one huge span is not kept.
+                if batch.bytes.capacity() <= 2 * BATCH_BYTES {
+                    returned.borrow_mut().push(batch);
+                }
                 Ok(())
             },
         )?;
@@ -994,7 +1011,15 @@ mod tests {
         // A span without its id (found by the helper, which decodes the batches) and, later
         // or earlier, a `spans` field of the wrong wire type (found by the reading thread
         // while the helper may still decode): the first in the input is reported.
-        for (broken, wrong_after) in [(10, 14), (4, 5), (18, 14), (12, 3)] {
+        for (broken, wrong_after) in [
+            (10, 14),
+            (4, 5),
+            (18, 14),
+            (12, 3),
+            (13, 13),
+            (5, 5),
+            (3, 3),
+        ] {
             let mut scope = Vec::new();
             for i in 0..21u64 {
                 let span = ProtoSpan {
