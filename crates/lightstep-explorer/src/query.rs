@@ -397,11 +397,10 @@ pub(crate) fn has_tag(trace: &StoredTrace, index: usize, key: &str, value: &str)
         .any(|kv| &*kv.key == key && kv.value.to_text() == value)
 }
 
-/// A Go duration (`300ms`, `1.5h`, `2h45m`, `100us`): a sequence of decimal numbers each with a
-/// unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`); a bare `0` is zero. In nanoseconds.
 /// An RFC 3339 time (`2026-12-07T16:40:38.481Z`, `2026-12-07T17:40:38+01:00`; up to nine
 /// digits of fraction) as nanoseconds since the Unix epoch; `None` for anything else, or a time
-/// before the epoch.
+/// before the epoch. A time past what 64 bits of nanoseconds hold (the year 2554) is the last
+/// one they hold: as a search bound, it selects the same traces.
 pub(crate) fn parse_rfc3339(text: &str) -> Option<u64> {
     let b = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<i64> {
@@ -471,12 +470,18 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<u64> {
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     let days = era * 146_097 + day_of_era - 719_468;
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
-    u64::try_from(seconds)
-        .ok()?
-        .checked_mul(1_000_000_000)?
-        .checked_add(u64::try_from(nanos).ok()?)
+    let seconds = u64::try_from(seconds).ok()?;
+    let nanos = u64::try_from(nanos).ok()?;
+    Some(
+        seconds
+            .checked_mul(1_000_000_000)
+            .and_then(|ns| ns.checked_add(nanos))
+            .unwrap_or(u64::MAX),
+    )
 }
 
+/// A Go duration (`300ms`, `1.5h`, `2h45m`, `100us`): a sequence of decimal numbers each with a
+/// unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`); a bare `0` is zero. In nanoseconds.
 pub(crate) fn parse_go_duration(text: &str) -> Option<u64> {
     if text == "0" {
         return Some(0);
@@ -545,6 +550,7 @@ mod tests {
             ),
             ("2024-12-31T23:59:59-00:30", Some(1_735_691_399_000_000_000)),
             ("2024-12-31t23:59:59z", Some(1_735_689_599_000_000_000)),
+            ("9999-12-31T23:59:59Z", Some(u64::MAX)),
             ("1969-12-31T23:59:59Z", None),
             ("2023-02-29T00:00:00Z", None),
             ("2026-13-01T00:00:00Z", None),

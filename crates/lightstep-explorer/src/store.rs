@@ -333,9 +333,10 @@ impl TraceStore {
     ///
     /// Files (and standard input) of up to [`DETAILED_FILE_BYTES`] keep their spans' details,
     /// when they cannot hold more spans than the store keeps (more than one per 32 bytes):
-    /// OTLP files (JSON, JSON Lines or protobuf) are read as `lightstep dev` receives spans (attributes, events,
-    /// links, resource and scope), Jaeger JSON files keep their tags, logs, `FOLLOWS_FROM`
-    /// references and process tags, and Zipkin files their tags, annotations and endpoints.
+    /// OTLP files (JSON, JSON Lines or protobuf) are read as `lightstep dev` receives spans
+    /// (attributes, events, links, resource and scope), Jaeger JSON files keep their tags,
+    /// logs, `FOLLOWS_FROM` references and process tags, and Zipkin files their tags,
+    /// annotations and endpoints.
     /// Larger files and longer standard input keep what the analysis reads.
     ///
     /// Blocks while it reads: from async code, call it where blocking is allowed.
@@ -344,25 +345,29 @@ impl TraceStore {
         if path.as_os_str() == "-" {
             // Standard input is read once: its start is kept, and it is small when it ends
             // within it.
+            const STDIN: &str = "<stdin>";
             let mut head = Vec::new();
             let mut stdin = io::stdin().lock();
-            io::Read::by_ref(&mut stdin)
+            stdin
+                .by_ref()
                 .take(DETAILED_FILE_BYTES + 1)
                 .read_to_end(&mut head)
                 .map_err(|source| lightstep_analysis::Error::Io {
-                    file: "<stdin>".into(),
+                    file: STDIN.into(),
                     source,
                 })?;
-            let small = (head.len() as u64 <= DETAILED_FILE_BYTES
-                && fits(head.len() as u64, max_spans))
-            .then_some(head.as_slice());
+            // Ended within the start: it is not read again (on a terminal, that would wait
+            // for a second end of input).
+            let ended = head.len() as u64 <= DETAILED_FILE_BYTES;
+            let small = (ended && fits(head.len() as u64, max_spans)).then_some(head.as_slice());
             if let Some(stats) = small.and_then(|text| self.read_otlp_with_details(text, format)) {
                 return Ok(stats);
             }
             let details = small.and_then(|text| Self::other_details(text, format));
-            let input = io::Cursor::new(&head).chain(stdin);
+            let rest = stdin.take(if ended { 0 } else { u64::MAX });
+            let input = io::Cursor::new(head).chain(rest);
             return self.read_with(details, |sink| {
-                read_traces(input, Path::new("<stdin>"), format, sink)
+                read_traces(input, Path::new(STDIN), format, sink)
             });
         }
         let small = small_file(path, max_spans);
@@ -688,17 +693,13 @@ fn weigh_value(value: &Value) -> usize {
     }
 }
 
-/// The whole text of a regular file of up to [`DETAILED_FILE_BYTES`]; `None` for standard
-/// input, anything else or a larger file (which the analysis's readers then read as a stream).
+/// The whole text of a regular file of up to [`DETAILED_FILE_BYTES`]; `None` for anything
+/// else or a larger file (which the analysis's readers then read as a stream).
 ///
 /// Nor one that may hold more spans than the store keeps (`max_spans`): its details would be
 /// read for spans pushed out at once, and the file held whole, where the readers hold only what
 /// the store keeps.
 fn small_file(path: &Path, max_spans: usize) -> Option<Vec<u8>> {
-    use std::io::Read as _;
-    if path.as_os_str() == "-" {
-        return None;
-    }
     // Looked at before it is opened: opening a named pipe waits for its writer, and a second
     // open (the readers') would then find none.
     let metadata = std::fs::metadata(path).ok()?;
