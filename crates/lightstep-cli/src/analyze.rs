@@ -878,7 +878,10 @@ impl Run {
         // thread of its own, while the next one is analyzed or the output finished (at the
         // end of the run, the process's exit frees it).
         if trace.spans.len() >= FREED_APART {
-            std::thread::spawn(move || drop((trace, assembled)));
+            // Without a thread to be had, the closure and the trace are freed here.
+            let _ = std::thread::Builder::new()
+                .name("lightstep-free".into())
+                .spawn(move || drop((trace, assembled)));
         }
         written
     }

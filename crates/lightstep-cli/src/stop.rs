@@ -14,8 +14,8 @@ pub(crate) struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
-    #[cfg(windows)]
-    interrupt: tokio::signal::windows::CtrlC,
+    #[cfg(not(unix))]
+    interrupt: std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<()>> + Send>>,
 }
 
 impl StopSignals {
@@ -29,10 +29,11 @@ impl StopSignals {
                 terminate: signal(SignalKind::terminate())?,
             })
         }
-        #[cfg(windows)]
+        #[cfg(not(unix))]
         {
+            // Elsewhere Ctrl-C alone, listened for from the first wait.
             Ok(Self {
-                interrupt: tokio::signal::windows::ctrl_c()?,
+                interrupt: Box::pin(tokio::signal::ctrl_c()),
             })
         }
     }
@@ -44,9 +45,9 @@ impl StopSignals {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
-        #[cfg(windows)]
+        #[cfg(not(unix))]
         {
-            self.interrupt.recv().await;
+            let _ = (&mut self.interrupt).await;
         }
     }
 }
