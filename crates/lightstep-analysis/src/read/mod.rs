@@ -406,10 +406,19 @@ impl Grouper {
         }
     }
 
-    /// Points the spans whose origin is one of `replaced` at the origin `last` gives: the
-    /// spans of the resource just read, when its resource came after them. They are the last
+    /// Points the spans of a `ResourceSpans` whose resource came after them at origins with
+    /// that resource (`origins`, as it ends): those whose origin is one of `replaced` (made
+    /// under an earlier resource of the message) or one of `origins`' own. They are the last
     /// spans of their traces.
-    pub(crate) fn repoint(&mut self, replaced: &[Arc<Origin>], last: &mut Origins) {
+    pub(crate) fn repoint(&mut self, mut replaced: Vec<Arc<Origin>>, origins: &Origins) {
+        replaced.extend(origins.by_trace.values().cloned());
+        let mut last = Origins::new(
+            origins
+                .service
+                .clone()
+                .unwrap_or_else(|| Label::empty().name.clone()),
+            origins.host.clone(),
+        );
         let stale: std::collections::HashSet<*const Origin> =
             replaced.iter().map(Arc::as_ptr).collect();
         let traces: std::collections::HashSet<&TraceId> =

@@ -19,7 +19,7 @@ use super::batch::{Batch, SEQUENTIAL, worth_a_thread};
 use super::json::Parser;
 use super::lexer::{Number, Res};
 use super::{Grouper, Origins, PEER_KEYS, Values, peer_from};
-use crate::model::{Label, Link, Origin, Span, SpanId, SpanKind, Status, Trace, TraceId};
+use crate::model::{Link, Origin, Span, SpanId, SpanKind, Status, Trace, TraceId};
 
 impl<R: Read> Parser<R> {
     /// `resourceSpans`: each entry's spans go into the document's grouper.
@@ -73,15 +73,7 @@ impl<R: Read> Parser<R> {
             }
         }
         if stale {
-            replaced.extend(origins.by_trace.values().cloned());
-            let mut last = Origins::new(
-                origins
-                    .service
-                    .clone()
-                    .unwrap_or_else(|| Label::empty().name.clone()),
-                origins.host.clone(),
-            );
-            grouper.repoint(&replaced, &mut last);
+            grouper.repoint(replaced, &origins);
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, Share, serve, two_threads, wo
 use super::input::Input;
 use super::lexer::{Fail, Failure, Res};
 use super::{Grouper, Interner, Origins, PEER_KEYS, ReadStats, Values, peer_from};
-use crate::model::{Label, Link, Origin, Span, SpanId, SpanKind, Status, Trace, TraceId};
+use crate::model::{Link, Origin, Span, SpanId, SpanKind, Status, Trace, TraceId};
 
 /// Whether a first byte can start an OTLP protobuf message: field 1, length-delimited.
 pub(super) fn looks_like(first: u8) -> bool {
@@ -295,15 +295,7 @@ impl Decoder {
             }
         }
         if stale {
-            replaced.extend(origins.by_trace.values().cloned());
-            let mut last = Origins::new(
-                origins
-                    .service
-                    .clone()
-                    .unwrap_or_else(|| Label::empty().name.clone()),
-                origins.host.clone(),
-            );
-            self.grouper.repoint(&replaced, &mut last);
+            self.grouper.repoint(replaced, &origins);
         }
         Ok(())
     }
@@ -1022,23 +1014,12 @@ mod tests {
         ] {
             let mut scope = Vec::new();
             for i in 0..21u64 {
-                let span = ProtoSpan {
-                    trace_id: vec![1; 16],
-                    span_id: if i == broken {
-                        Vec::new()
-                    } else {
-                        (i + 1).to_be_bytes().to_vec()
-                    },
-                    parent_span_id: Vec::new(),
-                    name: format!("op{i}"),
-                    kind: 0,
-                    start_time_unix_nano: 1,
-                    end_time_unix_nano: 2,
-                    attributes: Vec::new(),
-                    links: Vec::new(),
-                    status: None,
-                    flags: 0,
+                let id = if i == broken {
+                    Vec::new()
+                } else {
+                    (i + 1).to_be_bytes().to_vec()
                 };
+                let span = proto_span(vec![1; 16], id, &format!("op{i}"));
                 prost::encoding::message::encode(2, &span, &mut scope);
                 if i == wrong_after {
                     prost::encoding::encode_key(2, prost::encoding::WireType::Varint, &mut scope);
