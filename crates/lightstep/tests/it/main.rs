@@ -254,16 +254,13 @@ fn the_tracing_layer_never_exports_the_pipelines_own_telemetry() {
             ("http", receiver.http_traces_url()),
         ] {
             let before = receiver.spans().len();
-            let output = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "the_tracing_layer_never_exports_the_pipelines_own_telemetry",
-                    "--nocapture",
-                ])
-                .env(CHILD, format!("{protocol} {url}"))
-                .env("RUST_LOG", rust_log)
-                .output()
-                .unwrap();
+            let output = child(
+                "the_tracing_layer_never_exports_the_pipelines_own_telemetry",
+                &[
+                    (CHILD, &format!("{protocol} {url}")),
+                    ("RUST_LOG", rust_log),
+                ],
+            );
             assert!(
                 output.status.success(),
                 "the child failed ({protocol}, RUST_LOG={rust_log}): {}",
@@ -327,16 +324,10 @@ fn the_tracing_layer_honours_rust_log_and_refuses_a_bad_one() {
         .block_on(lightstep_receiver::Receiver::builder().start())
         .unwrap();
     let run = |rust_log: &str| {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "the_tracing_layer_honours_rust_log_and_refuses_a_bad_one",
-                "--nocapture",
-            ])
-            .env(CHILD, receiver.grpc_endpoint())
-            .env("RUST_LOG", rust_log)
-            .output()
-            .unwrap()
+        child(
+            "the_tracing_layer_honours_rust_log_and_refuses_a_bad_one",
+            &[(CHILD, &receiver.grpc_endpoint()), ("RUST_LOG", rust_log)],
+        )
     };
     let output = run("warn");
     assert!(
@@ -443,15 +434,10 @@ fn a_failed_init_with_the_tracing_layer_leaves_the_globals_as_they_were() {
     let receiver = runtime
         .block_on(lightstep_receiver::Receiver::builder().start())
         .unwrap();
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_failed_init_with_the_tracing_layer_leaves_the_globals_as_they_were",
-            "--nocapture",
-        ])
-        .env(CHILD, receiver.grpc_endpoint())
-        .output()
-        .unwrap();
+    let output = child(
+        "a_failed_init_with_the_tracing_layer_leaves_the_globals_as_they_were",
+        &[(CHILD, &receiver.grpc_endpoint())],
+    );
     assert!(
         output.status.success(),
         "the child failed: {}",
@@ -496,15 +482,10 @@ fn the_tracing_layer_installs_beside_the_applications_log_logger() {
     let receiver = runtime
         .block_on(lightstep_receiver::Receiver::builder().start())
         .unwrap();
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "the_tracing_layer_installs_beside_the_applications_log_logger",
-            "--nocapture",
-        ])
-        .env(CHILD, receiver.grpc_endpoint())
-        .output()
-        .unwrap();
+    let output = child(
+        "the_tracing_layer_installs_beside_the_applications_log_logger",
+        &[(CHILD, &receiver.grpc_endpoint())],
+    );
     assert!(
         output.status.success(),
         "the child failed: {}",
@@ -551,4 +532,15 @@ fn the_original_designs_names_still_work() {
         .block_on(receiver.wait_for_spans(1, Duration::from_secs(10)))
         .unwrap();
     assert_eq!(spans[0].name(), "named-as-designed");
+}
+
+/// Runs the test named `test` again in a child process of its own (for what sets a global once
+/// per process), with `env` added to the environment.
+#[cfg(feature = "tracing")]
+fn child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
 }
