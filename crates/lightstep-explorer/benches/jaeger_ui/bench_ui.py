@@ -93,6 +93,16 @@ def add_common_args(ap, out_name):
     ap.add_argument("--out", default=default_out, metavar="DIR", help=f"output directory (default: {default_out})")
 
 
+def add_case_args(ap, timeout_help):
+    """The cases to run: traces, sizes, UIs, runs, and how long to wait."""
+    ap.add_argument("--traces", default=gen_traces.DEFAULT_DIR, metavar="DIR",
+                    help=f"where the generated traces are kept (default: {gen_traces.DEFAULT_DIR})")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=120, help=timeout_help)
+    ap.add_argument("--targets", nargs="+", choices=["jaeger", "explorer"], default=["jaeger", "explorer"])
+    ap.add_argument("--sizes", nargs="+", type=int, default=gen_traces.DEFAULT_SIZES)
+
+
 def check_common_args(ap, a, need_jaeger_ui):
     if not os.access(a.lightstep, os.X_OK):
         ap.error(f"no lightstep binary at {a.lightstep}: build it with "
@@ -234,12 +244,7 @@ def one_run(a, target, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(ap, "bench")
-    ap.add_argument("--traces", default=gen_traces.DEFAULT_DIR, metavar="DIR",
-                    help=f"where the generated traces are kept (default: {gen_traces.DEFAULT_DIR})")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--timeout", type=float, default=120, help="seconds before a case gives up (default: 120)")
-    ap.add_argument("--targets", nargs="+", choices=["jaeger", "explorer"], default=["jaeger", "explorer"])
-    ap.add_argument("--sizes", nargs="+", type=int, default=gen_traces.DEFAULT_SIZES)
+    add_case_args(ap, "seconds before a case gives up (default: 120)")
     a = ap.parse_args()
     check_common_args(ap, a, "jaeger" in a.targets)
     out = os.path.join(a.out, "results.jsonl")

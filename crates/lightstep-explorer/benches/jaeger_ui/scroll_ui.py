@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
 sys.path.insert(0, HERE)
 import gen_traces  # noqa: E402
-from bench_ui import add_common_args, check_common_args, loadavg, start_explorer, start_proxy, stop  # noqa: E402
+from bench_ui import add_case_args, add_common_args, check_common_args, loadavg, start_explorer, start_proxy, stop  # noqa: E402
 from wd import Browser  # noqa: E402
 
 SCROLL = r"""
@@ -107,12 +107,7 @@ def one(a, target, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(ap, "scroll")
-    ap.add_argument("--traces", default=gen_traces.DEFAULT_DIR, metavar="DIR",
-                    help=f"where the generated traces are kept (default: {gen_traces.DEFAULT_DIR})")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--timeout", type=float, default=120, help="seconds to wait for the first rows (default: 120)")
-    ap.add_argument("--targets", nargs="+", choices=["jaeger", "explorer"], default=["jaeger", "explorer"])
-    ap.add_argument("--sizes", nargs="+", type=int, default=gen_traces.DEFAULT_SIZES)
+    add_case_args(ap, "seconds to wait for the first rows (default: 120)")
     a = ap.parse_args()
     check_common_args(ap, a, "jaeger" in a.targets)
     out = os.path.join(a.out, "results.jsonl")
