@@ -49,29 +49,20 @@ pub(super) fn worth_a_thread() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
-/// How the batches of a list are shared between the reading thread and the helper.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Share {
-    /// Every other batch is parsed on the reading thread: where finding a batch's end costs
-    /// about as much as parsing it (JSON).
-    Alternate,
-    /// The helper parses every batch while the reading thread finds the next ones and takes
-    /// the spans: where finding a batch's end is cheap (protobuf's lengths).
-    Helper,
-}
-
 /// Batches sent to the helper and not yet taken back, at most.
 const IN_FLIGHT: usize = 2;
 
-/// Reads a list in batches: `scan` gives the next batch (`None` at the end), `parse_here` parses
-/// one on this thread, `helper` is the body of the helper thread (it receives batches and sends
-/// back what it made of each), and `deliver` takes the results in input order. The reading
-/// thread keeps up to [`IN_FLIGHT`] batches queued for the helper, so that the helper does not
-/// wait for work while this thread delivers.
+/// Reads a list in batches: `scan` gives the next batch (`None` at the end), `helper` is the
+/// body of the helper thread (it receives batches and sends back what it made of each), and
+/// `deliver` takes the results in input order. With `parse_here`, every other batch is parsed
+/// on this thread (where finding a batch's end costs about as much as parsing it: JSON);
+/// without, the helper parses every batch while this thread finds the next ones and delivers
+/// (where finding the end is nearly free: protobuf's lengths). The reading thread keeps up to
+/// [`IN_FLIGHT`] batches queued for the helper, so that the helper does not wait for work while
+/// this thread delivers.
 pub(super) fn two_threads<B: Send, T: Send>(
-    share: Share,
     mut scan: impl FnMut() -> Res<Option<B>>,
-    mut parse_here: impl FnMut(B) -> Res<T>,
+    mut parse_here: Option<impl FnMut(B) -> Res<T>>,
     helper: impl FnOnce(Receiver<B>, SyncSender<Res<T>>) + Send,
     mut deliver: impl FnMut(T) -> Res<()>,
 ) -> Res<()> {
@@ -95,7 +86,9 @@ pub(super) fn two_threads<B: Send, T: Send>(
                 match scan() {
                     Ok(Some(batch)) => {
                         scanned += 1;
-                        if matches!(share, Share::Alternate) && scanned.is_multiple_of(2) {
+                        if let Some(parse_here) = parse_here.as_mut()
+                            && scanned.is_multiple_of(2)
+                        {
                             pending.push_back(Pending::Here(parse_here(batch)));
                             // Parsed here: whatever is wrong in it stops the scan.
                             if matches!(pending.back(), Some(Pending::Here(Err(_)))) {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use lightstep_wire::schema::request;
 
-use super::batch::{BATCH_BYTES, Batch, Share, serve, two_threads};
+use super::batch::{BATCH_BYTES, Batch, serve, two_threads};
 use super::input::Input;
 use super::jaeger::JaegerTrace;
 use super::lexer::{Failure, Lexer, Res, Text};
@@ -217,14 +217,13 @@ impl<R: Read> Parser<R> {
         // a few batches is used over and over instead of new memory for each.
         let returned = RefCell::new(Vec::<Vec<u8>>::new());
         two_threads(
-            Share::Alternate,
             || {
                 let bytes = returned.borrow_mut().pop().unwrap_or_default();
                 let batch = lx.scan_batch(leading_comma, bytes)?;
                 leading_comma = true;
                 Ok(batch)
             },
-            |batch| parse_and_return(&mut here.0, &mut here.1, batch, parse),
+            Some(|batch| parse_and_return(&mut here.0, &mut here.1, batch, parse)),
             move |jobs, done| {
                 let (mut parser, mut state) = (Parser::batches(), state);
                 serve(jobs, done, |batch| {

@@ -21,7 +21,7 @@ use lightstep_wire::schema::{
 };
 use lightstep_wire::{RECURSION_LIMIT, Reader, WireError, WireType, split_key};
 
-use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, Share, serve, two_threads, worth_a_thread};
+use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, serve, two_threads, worth_a_thread};
 use super::input::Input;
 use super::lexer::{Fail, Failure, Res};
 use super::{Grouper, Interner, Origins, PEER_KEYS, ReadStats, Values, peer_from};
@@ -347,7 +347,6 @@ impl Decoder {
         at: u64,
     ) -> Res<usize> {
         let shared = origins.clone();
-        let mut here = (Spans::default(), shared.clone());
         let mut next = first;
         let grouper = &mut self.grouper;
         // Batches come back once their spans are taken, and are filled again: the memory of a
@@ -357,7 +356,6 @@ impl Decoder {
         // among them may be wrong too, and come first.
         let mut after_batch: Option<Fail> = None;
         two_threads(
-            Share::Helper,
             || {
                 if let Some(err) = after_batch.take() {
                     return Err(err);
@@ -396,7 +394,8 @@ impl Decoder {
                 next += batch.lengths.len();
                 Ok((!batch.lengths.is_empty()).then_some(batch))
             },
-            |batch| here.0.batch(batch, &mut here.1),
+            // Finding a batch's end is nearly free here: the helper decodes every batch.
+            None::<fn(SpanBatch) -> Res<SpanBatch>>,
             move |jobs, done| {
                 let (mut spans, mut origins) = (Spans::default(), shared);
                 serve(jobs, done, |batch| spans.batch(batch, &mut origins));
