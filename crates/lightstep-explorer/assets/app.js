@@ -751,7 +751,7 @@ function spanDetails(span, row) {
   return el("div", { "data-details-span-id": span.span_id },
     el("h2", {}, span.operation),
     el("table", { class: "kv" }, el("tbody", {}, facts.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))))),
-    span.has_details ? "" : el("p", { class: "muted" }, "The source of this trace carried no attributes (large files and standard input keep only what the analysis reads)."),
+    span.has_details ? "" : el("p", { class: "muted" }, "The source of this trace carried no attributes for this span (long standard input keeps only what the analysis reads; a file read again no longer holds it)."),
     attributeTable("Attributes", span.attributes),
     span.events.length === 0 ? "" : el("section", {}, el("h3", {}, "Events"),
       el("ul", { class: "events" }, span.events.map((e) => el("li", {},

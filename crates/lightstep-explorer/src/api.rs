@@ -22,10 +22,11 @@ use lightstep_analysis::{Analyzer, CriticalPathAnalysis, Mode, Options, SpanId, 
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use crate::file_lookup::LookedUp;
 use crate::jaeger::{Envelope, ErrorEntry, JaegerTrace, JaegerTraces};
 use crate::layout::{Layout, LayoutCache};
 use crate::query::{Params, Search};
-use crate::store::{KeyValue, StoredTrace, TraceStore};
+use crate::store::{KeyValue, SpanDetails, StoredTrace, TraceStore};
 
 /// Jobs in proportion to a trace run at once at most (the machine may have few cores, and
 /// each job holds memory in proportion to its trace).
@@ -122,6 +123,7 @@ pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 pub(crate) struct Api {
     pub(crate) store: TraceStore,
     layouts: Arc<LayoutCache>,
+    looked_up: Arc<LookedUp>,
     heavy: Semaphore,
 }
 
@@ -130,6 +132,7 @@ impl Api {
         Self {
             store,
             layouts: Arc::new(LayoutCache::new(LAYOUT_CACHE_SPANS)),
+            looked_up: Arc::default(),
             heavy: Semaphore::new(HEAVY_JOBS),
         }
     }
@@ -151,7 +154,7 @@ impl Api {
             ["contribution"] => self.contribution(&params).await,
             ["search"] => self.search(&params),
             ["trace-rows", id] => self.rows(id, &params).await,
-            ["spans", trace, span] => self.span(trace, span),
+            ["spans", trace, span] => self.span(trace, span).await,
             ["status"] => Ok(self.status()),
             _ => Err(ApiError::not_found(format!(
                 "no such endpoint: /api/{}",
@@ -405,7 +408,7 @@ impl Api {
         .await
     }
 
-    fn span(&self, trace_id: &str, span_id: &str) -> Result<Response<Body>, ApiError> {
+    async fn span(&self, trace_id: &str, span_id: &str) -> Result<Response<Body>, ApiError> {
         let trace = self.trace(trace_id)?;
         let wanted = SpanId::parse(span_id);
         let index = trace
@@ -416,7 +419,16 @@ impl Api {
             .ok_or_else(|| {
                 ApiError::not_found(format!("span `{span_id}` is not in trace `{trace_id}`"))
             })?;
-        Ok(json_response(StatusCode::OK, &span_json(&trace, index)))
+        if trace.details.is_empty() && !trace.sources.is_empty() {
+            // Read from a large file without them: looked up in the file.
+            let details = self.looked_up.details(&trace, index).await.map_err(|_| {
+                ApiError::internal("the span's details failed while they were looked up")
+            })?;
+            let json = span_json(&trace, index, details.as_ref());
+            return Ok(json_response(StatusCode::OK, &json));
+        }
+        let json = span_json(&trace, index, trace.details(index));
+        Ok(json_response(StatusCode::OK, &json))
     }
 
     fn status(&self) -> Response<Body> {
@@ -685,9 +697,12 @@ fn attributes_json(attributes: &[KeyValue]) -> Vec<AttributeJson<'_>> {
         .collect()
 }
 
-fn span_json(trace: &StoredTrace, index: usize) -> serde_json::Value {
+fn span_json(
+    trace: &StoredTrace,
+    index: usize,
+    details: Option<&SpanDetails>,
+) -> serde_json::Value {
     let span = &trace.trace.spans[index];
-    let details = trace.details(index);
     let status = match span.status() {
         Status::Error => "error",
         Status::Ok => "ok",

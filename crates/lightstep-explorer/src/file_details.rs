@@ -113,6 +113,33 @@ impl FileDetails {
         (!details.spans.is_empty()).then_some(details)
     }
 
+    /// The details of every span of an OTLP document (protobuf, JSON or JSON Lines), taken as
+    /// the receiver takes an export; `None` if it does not decode as one.
+    pub(crate) fn read_otlp(text: &[u8], json: bool) -> Option<Self> {
+        let mut details = Self::default();
+        for received in crate::store::receive_otlp(text, json)?.take_traces() {
+            let Some((trace, spans)) = crate::store::received_to_parts(&received) else {
+                continue;
+            };
+            for (span, span_details) in trace.spans.iter().zip(spans) {
+                let key = (trace.trace_id.clone(), span.span_id().clone());
+                details.spans.entry(key).or_default().push_back(Entry {
+                    kind: Some(span.kind()),
+                    service: Some(span.service().into()),
+                    details: span_details,
+                });
+            }
+        }
+        (!details.spans.is_empty()).then_some(details)
+    }
+
+    /// Adds the details `other` holds, after those of this one.
+    pub(crate) fn extend(&mut self, other: Self) {
+        for (key, entries) in other.spans {
+            self.spans.entry(key).or_default().extend(entries);
+        }
+    }
+
     fn add(&mut self, trace_id: &str, span_id: &str, entry: Entry) {
         let key = (TraceId::parse(trace_id), SpanId::parse(span_id));
         self.spans.entry(key).or_default().push_back(entry);
@@ -141,19 +168,31 @@ impl FileDetails {
 
     /// The details of `trace`'s spans in its order (empty when none are known), taken out.
     pub(crate) fn take(&mut self, trace: &Trace) -> Vec<SpanDetails> {
-        let mut found = false;
-        let details: Vec<SpanDetails> = trace
+        let found = self.take_found(trace);
+        if found.is_empty() {
+            return Vec::new();
+        }
+        let mut details = Vec::with_capacity(trace.spans.len());
+        for (at, span_details) in found {
+            details.resize_with(at, SpanDetails::default);
+            details.push(span_details);
+        }
+        details.resize_with(trace.spans.len(), SpanDetails::default);
+        details
+    }
+
+    /// The details of those of `trace`'s spans that are known, with each span's position,
+    /// in the trace's order, taken out.
+    pub(crate) fn take_found(&mut self, trace: &Trace) -> Vec<(usize, SpanDetails)> {
+        if self.spans.is_empty() {
+            return Vec::new();
+        }
+        trace
             .spans
             .iter()
-            .map(|span| match self.take_one(&trace.trace_id, span) {
-                Some(details) => {
-                    found = true;
-                    details
-                }
-                None => SpanDetails::default(),
-            })
-            .collect();
-        if found { details } else { Vec::new() }
+            .enumerate()
+            .filter_map(|(at, span)| Some((at, self.take_one(&trace.trace_id, span)?)))
+            .collect()
     }
 
     /// The details of one span: among the entries of its id (or, for the server half the

@@ -58,6 +58,7 @@ mod api;
 mod assets;
 mod error;
 mod file_details;
+mod file_lookup;
 mod jaeger;
 mod layout;
 mod query;

@@ -26,6 +26,7 @@ use lightstep_receiver::proto::resource::v1::Resource as OtlpResource;
 
 use crate::error::Result;
 use crate::file_details::FileDetails;
+use crate::file_lookup::FileSource;
 
 /// Default bound on the number of traces held.
 pub const DEFAULT_MAX_TRACES: usize = 20_000;
@@ -130,6 +131,9 @@ pub(crate) struct StoredTrace {
     /// Empty when the source had nothing beyond the analysis model (trace files), otherwise one
     /// entry per span of `trace`, in the same order.
     pub(crate) details: Vec<SpanDetails>,
+    /// The large files the trace was read from, where its details are looked up when asked
+    /// for (empty when it has them, or came from elsewhere).
+    pub(crate) sources: Vec<Arc<FileSource>>,
     pub(crate) summary: TraceSummary,
     bytes: usize,
     seq: u64,
@@ -142,6 +146,7 @@ impl StoredTrace {
         Self {
             trace,
             details,
+            sources: Vec::new(),
             summary,
             bytes,
             seq,
@@ -313,7 +318,7 @@ impl TraceStore {
     /// Adds a trace (spans of a trace already held are added to it), pushing out the oldest
     /// traces if the bounds require.
     pub fn add(&self, trace: Trace) -> Added {
-        self.add_with_details(trace, Vec::new())
+        self.add_with_details(trace, Vec::new(), None)
     }
 
     /// Adds a trace that came through the embedded receiver, with its spans' attributes,
@@ -323,7 +328,7 @@ impl TraceStore {
     /// blocking is allowed (`spawn_blocking`) for large traces.
     pub fn add_received(&self, trace: &lightstep_receiver::Trace) -> Added {
         match received_to_parts(trace) {
-            Some((trace, details)) => self.add_with_details(trace, details),
+            Some((trace, details)) => self.add_with_details(trace, details, None),
             None => Added::Refused,
         }
     }
@@ -337,7 +342,9 @@ impl TraceStore {
     /// (attributes, events, links, resource and scope), Jaeger JSON files keep their tags,
     /// logs, `FOLLOWS_FROM` references and process tags, and Zipkin files their tags,
     /// annotations and endpoints.
-    /// Larger files and longer standard input keep what the analysis reads.
+    /// Larger files keep what the analysis reads, and the details of a trace's spans are
+    /// looked up in the file again when one of them is asked for; longer standard input keeps
+    /// what the analysis reads.
     ///
     /// Blocks while it reads: from async code, call it where blocking is allowed.
     pub fn read_path(&self, path: &Path, format: Option<Format>) -> Result<ReadStats> {
@@ -366,7 +373,7 @@ impl TraceStore {
             let details = small.and_then(|text| Self::other_details(text, format));
             let rest = stdin.take(if ended { 0 } else { u64::MAX });
             let input = io::Cursor::new(head).chain(rest);
-            return self.read_with(details, |sink| {
+            return self.read_with(details, None, |sink| {
                 read_traces(input, Path::new(STDIN), format, sink)
             });
         }
@@ -381,7 +388,17 @@ impl TraceStore {
             .as_deref()
             .and_then(|text| Self::other_details(text, format));
         drop(small);
-        self.read_with(details, |sink| read_path(path, format, sink))
+        // Without them, the details are looked up in the file when a span is selected.
+        let source = details
+            .is_none()
+            .then(|| Arc::new(FileSource::new(path.to_path_buf(), format)));
+        let stats = self.read_with(details, source.as_ref(), |sink| {
+            read_path(path, format, sink)
+        })?;
+        if let (Some(source), Some(format)) = (&source, stats.format) {
+            let _ = source.format.set(format);
+        }
+        Ok(stats)
     }
 
     /// The details of a small Jaeger or Zipkin document, matched to the readers' spans.
@@ -396,13 +413,14 @@ impl TraceStore {
     fn read_with(
         &self,
         mut details: Option<FileDetails>,
+        source: Option<&Arc<FileSource>>,
         read: impl FnOnce(
             &mut dyn FnMut(Trace) -> io::Result<()>,
         ) -> std::result::Result<ReadStats, lightstep_analysis::Error>,
     ) -> Result<ReadStats> {
         let stats = read(&mut |trace| {
             let details = details.as_mut().map(|d| d.take(&trace)).unwrap_or_default();
-            self.add_with_details(trace, details);
+            self.add_with_details(trace, details, source);
             Ok(())
         })?;
         Ok(stats)
@@ -429,26 +447,7 @@ impl TraceStore {
         {
             return None;
         }
-        let received = SpanStore::standalone(usize::MAX, usize::MAX);
-        let spans = if !json {
-            received.ingest_request(body, false).ok()?
-        } else if let Ok(spans) = received.ingest_request(body, true) {
-            spans
-        } else {
-            // JSON Lines: one request per line.
-            let mut spans = 0;
-            for line in body.split(|&b| b == b'\n') {
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    spans += received.ingest_request(line, true).ok()?;
-                }
-            }
-            spans
-        };
-        // Jaeger's and Zipkin's JSON hold no OTLP field: nothing was taken from them. A span
-        // the receiver refuses (no id, say) is an error the analysis's readers report.
-        if spans == 0 || received.stats().spans_rejected_invalid > 0 {
-            return None;
-        }
+        let received = receive_otlp(body, json)?;
         let mut stats = ReadStats::default();
         stats.format = Some(if json {
             Format::OtlpJson
@@ -495,17 +494,32 @@ impl TraceStore {
         })
     }
 
-    pub(crate) fn add_with_details(&self, trace: Trace, details: Vec<SpanDetails>) -> Added {
+    /// Adds a trace with the details of its spans (none, or one per span), or with the file
+    /// where they are looked up.
+    pub(crate) fn add_with_details(
+        &self,
+        trace: Trace,
+        details: Vec<SpanDetails>,
+        source: Option<&Arc<FileSource>>,
+    ) -> Added {
         // Writers take turns; the summary and the estimate of a large trace are computed
         // before the store's lock is taken, so that readers (the pages) never wait for them.
         let _turn = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = self.get(&trace.trace_id);
         let merged = previous.is_some();
-        let (trace, details) = match previous {
-            Some(previous) => merge(&previous, trace, details),
+        let (trace, details) = match &previous {
+            Some(previous) => merge(previous, trace, details),
             None => (trace, details),
         };
         let mut stored = StoredTrace::new(trace, details, 0);
+        if let Some(previous) = &previous {
+            stored.sources.clone_from(&previous.sources);
+        }
+        if let Some(source) = source
+            && !stored.sources.iter().any(|s| Arc::ptr_eq(s, source))
+        {
+            stored.sources.push(Arc::clone(source));
+        }
         let mut state = self.write();
         let limits = state.limits;
         if stored.trace.spans.len() > limits.max_spans || stored.bytes > limits.max_bytes {
@@ -693,6 +707,29 @@ fn weigh_value(value: &Value) -> usize {
     }
 }
 
+/// An OTLP document (protobuf, JSON or JSON Lines) taken as the receiver takes an export, in
+/// a store of its own; `None` when it does not decode, holds no span, or holds one the
+/// receiver refuses (no id, say: an error the analysis's readers report). Jaeger's and
+/// Zipkin's JSON hold no OTLP field, so nothing is taken from them.
+pub(crate) fn receive_otlp(body: &[u8], json: bool) -> Option<SpanStore> {
+    let received = SpanStore::standalone(usize::MAX, usize::MAX);
+    let spans = if !json {
+        received.ingest_request(body, false).ok()?
+    } else if let Ok(spans) = received.ingest_request(body, true) {
+        spans
+    } else {
+        // JSON Lines: one request per line.
+        let mut spans = 0;
+        for line in body.split(|&b| b == b'\n') {
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                spans += received.ingest_request(line, true).ok()?;
+            }
+        }
+        spans
+    };
+    (spans > 0 && received.stats().spans_rejected_invalid == 0).then_some(received)
+}
+
 /// The whole text of a regular file of up to [`DETAILED_FILE_BYTES`]; `None` for anything
 /// else or a larger file (which the analysis's readers then read as a stream).
 ///
@@ -726,7 +763,9 @@ fn fits(bytes: u64, max_spans: usize) -> bool {
 }
 
 /// A received trace in the analysis model, with the details of each span in the same order.
-fn received_to_parts(received: &lightstep_receiver::Trace) -> Option<(Trace, Vec<SpanDetails>)> {
+pub(crate) fn received_to_parts(
+    received: &lightstep_receiver::Trace,
+) -> Option<(Trace, Vec<SpanDetails>)> {
     let trace = received.to_analysis()?;
     let request = received.to_otlp();
     let mut resources: Vec<(&OtlpResource, Arc<Vec<KeyValue>>)> = Vec::new();

@@ -312,6 +312,14 @@ fn memory_stays_within_the_span_bound_however_large_the_file() {
     assert_eq!(held["spans"], 2000);
     assert_eq!(held["evicted_traces"], 380);
     let bounded_kib = peak_rss_kib(bounded.pid());
+    // The details of spans of a file this large are looked up in it, reading it again as a
+    // stream: within the same bound.
+    for (trace, span) in [(400, 100), (400, 1), (381, 50)] {
+        let details = bounded.json(&format!("/api/spans/{trace:032x}/{span:016x}"));
+        assert_eq!(details["has_details"], true, "{details}");
+        assert_eq!(details["resource"][0]["value"], "svc", "{details}");
+    }
+    let looked_up_kib = peak_rss_kib(bounded.pid());
     bounded.stop();
 
     let unbounded = start(&[&file], None);
@@ -320,13 +328,17 @@ fn memory_stays_within_the_span_bound_however_large_the_file() {
     unbounded.stop();
 
     eprintln!(
-        "peak resident memory: {bounded_kib} KiB holding 2,000 spans, {unbounded_kib} KiB holding 40,000"
+        "peak resident memory: {bounded_kib} KiB holding 2,000 spans ({looked_up_kib} KiB after looking up details), {unbounded_kib} KiB holding 40,000"
     );
     // Holding 2,000 spans costs about a megabyte: the bounded process stays near what it
     // takes to run at all, while the measurement does see the 40,000 spans of the other.
     assert!(
         bounded_kib < 48 * 1024,
         "bounded: {bounded_kib} KiB at its peak"
+    );
+    assert!(
+        looked_up_kib < 48 * 1024,
+        "bounded: {looked_up_kib} KiB at its peak after looking up spans of the 42 MB file"
     );
     assert!(
         unbounded_kib > bounded_kib + 16 * 1024,

@@ -6,6 +6,7 @@
 mod analysis;
 mod browser;
 mod jaeger;
+mod large_files;
 mod python;
 mod received;
 mod server;

@@ -1,0 +1,800 @@
+//! The details of a span of a large trace file, looked up in the file when it is selected.
+//!
+//! Files larger than [`DETAILED_FILE_BYTES`] are read with what the analysis's readers keep
+//! (names, times, ids, kinds, status), so that memory follows the spans held rather than the
+//! file. When the page asks for a span of such a trace, the file is read again as a stream and
+//! only the spans of that trace are kept (the resource, scope or process they belong to with
+//! them) in a small document of the file's own format; that document then goes through the
+//! same paths a small file takes ([`FileDetails`]). A trace whose spans take more than
+//! [`DETAILED_FILE_BYTES`] in the file keeps only the selected span.
+//!
+//! Nothing here decides what a file means: a span this pass cannot find, or a file that no
+//! longer reads (changed or removed since), only costs the details.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+
+use lightstep_analysis::read::Format;
+use lightstep_analysis::{SpanId, TraceId};
+use lightstep_wire::encode::{begin_len, end_len, put_key};
+use lightstep_wire::{Reader, WireType};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::DETAILED_FILE_BYTES;
+use crate::file_details::FileDetails;
+use crate::store::{SpanDetails, StoredTrace};
+
+/// Traces whose looked-up details are kept, the most recently asked for first.
+const KEPT_TRACES: usize = 4;
+
+/// A file a trace was read from without its details: where to look them up.
+#[derive(Debug)]
+pub(crate) struct FileSource {
+    pub(crate) path: PathBuf,
+    /// The format the readers found (or were told), known once the file has been read.
+    pub(crate) format: OnceLock<Format>,
+}
+
+impl FileSource {
+    pub(crate) fn new(path: PathBuf, format: Option<Format>) -> Self {
+        let known = OnceLock::new();
+        if let Some(format) = format {
+            let _ = known.set(format);
+        }
+        Self {
+            path,
+            format: known,
+        }
+    }
+}
+
+/// The details looked up last, so that selecting the spans of one trace reads its files once.
+#[derive(Debug, Default)]
+pub(crate) struct LookedUp {
+    recent: Mutex<VecDeque<Found>>,
+    /// Files are read again one lookup at a time, on one blocking thread: a request that
+    /// waited for its turn finds what the one before it looked up.
+    turn: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug)]
+struct Found {
+    trace: Weak<StoredTrace>,
+    /// `None` when every span of the trace was looked up, else the one span that was.
+    only: Option<SpanId>,
+    /// The spans found, by position in the trace, in order.
+    details: Arc<Vec<(usize, SpanDetails)>>,
+}
+
+impl LookedUp {
+    /// The details of span `index` of `trace` as the trace's files hold them, `None` if they
+    /// do not. Reads the files, unless that was just done for the span or its trace, where
+    /// blocking is allowed.
+    pub(crate) async fn details(
+        self: &Arc<Self>,
+        trace: &Arc<StoredTrace>,
+        index: usize,
+    ) -> Result<Option<SpanDetails>, tokio::task::JoinError> {
+        if let Some(found) = self.recent(trace, index) {
+            return Ok(pick(&found, index));
+        }
+        let _turn = self.turn.lock().await;
+        let (this, trace) = (Arc::clone(self), Arc::clone(trace));
+        tokio::task::spawn_blocking(move || {
+            let found = this
+                .recent(&trace, index)
+                .unwrap_or_else(|| this.look_up(&trace, index));
+            pick(&found, index)
+        })
+        .await
+    }
+
+    /// What was found of `trace` when span `index` or all of its spans were looked up.
+    fn recent(
+        &self,
+        trace: &Arc<StoredTrace>,
+        index: usize,
+    ) -> Option<Arc<Vec<(usize, SpanDetails)>>> {
+        let span_id = trace.trace.spans.get(index)?.span_id();
+        let weak = Arc::downgrade(trace);
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.retain(|found| found.trace.strong_count() > 0);
+        let at = recent.iter().position(|found| {
+            Weak::ptr_eq(&found.trace, &weak) && found.only.as_ref().is_none_or(|id| id == span_id)
+        })?;
+        let found = recent.remove(at)?;
+        let details = Arc::clone(&found.details);
+        recent.push_front(found);
+        Some(details)
+    }
+
+    /// Reads the files of `trace` for the details of its spans, of span `index` at least.
+    fn look_up(&self, trace: &Arc<StoredTrace>, index: usize) -> Arc<Vec<(usize, SpanDetails)>> {
+        let Some(span) = trace.trace.spans.get(index) else {
+            return Arc::default();
+        };
+        let span_id = span.span_id();
+        let mut all: Option<FileDetails> = None;
+        let mut whole = true;
+        for source in &trace.sources {
+            if let Some((details, all_spans)) = look_up(source, &trace.trace.trace_id, span_id) {
+                whole &= all_spans;
+                match &mut all {
+                    Some(all) => all.extend(details),
+                    None => all = Some(details),
+                }
+            }
+        }
+        let details = Arc::new(
+            all.map(|mut d| d.take_found(&trace.trace))
+                .unwrap_or_default(),
+        );
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.push_front(Found {
+            trace: Arc::downgrade(trace),
+            only: (!whole).then(|| span_id.clone()),
+            details: Arc::clone(&details),
+        });
+        recent.truncate(KEPT_TRACES);
+        details
+    }
+}
+
+fn pick(found: &[(usize, SpanDetails)], index: usize) -> Option<SpanDetails> {
+    let at = found.binary_search_by_key(&index, |&(at, _)| at).ok()?;
+    Some(found[at].1.clone())
+}
+
+/// The details `source` holds of the spans of `trace_id`: all of them when they take at most
+/// [`DETAILED_FILE_BYTES`] in the file, otherwise those with id `span_id` only (`whole` then
+/// says `false`). `None` when the file cannot be read again or holds none of them.
+pub(crate) fn look_up(
+    source: &FileSource,
+    trace_id: &TraceId,
+    span_id: &SpanId,
+) -> Option<(FileDetails, bool)> {
+    let format = *source.format.get()?;
+    let file = File::open(&source.path).ok()?;
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    // A byte order mark before JSON, as the readers take it.
+    if format != Format::OtlpProto && input.fill_buf().ok()?.starts_with(b"\xef\xbb\xbf") {
+        input.consume(3);
+    }
+    // The analysis's Zipkin reader names the server half of a shared span `<id>-server`.
+    let text = span_id.to_string();
+    let span_id = match text.strip_suffix("-server") {
+        Some(id) if format == Format::ZipkinJson => SpanId::parse(id),
+        _ => span_id.clone(),
+    };
+    if format == Format::OtlpProto {
+        let mut kept = Kept::new(trace_id, &span_id, false);
+        // A file that stops reading midway still gives what was found before.
+        let _ = proto_request(&mut input, &mut kept);
+        let whole = kept.whole;
+        return Some((
+            FileDetails::read_otlp(&proto_document(kept.groups), false)?,
+            whole,
+        ));
+    }
+    let mut kept = Kept::new(trace_id, &span_id, format == Format::ZipkinJson);
+    let mut json = serde_json::Deserializer::from_reader(input);
+    // One document, or one per line: each is read until the input ends or stops reading.
+    while (Node {
+        shape: Shape::Document(format),
+        kept: &mut kept,
+    })
+    .deserialize(&mut json)
+    .is_ok()
+    {}
+    let whole = kept.whole;
+    let document = json_document(format, kept.groups);
+    let details = if format == Format::OtlpJson {
+        FileDetails::read_otlp(&document, true)
+    } else {
+        FileDetails::read(&document)
+    };
+    Some((details?, whole))
+}
+
+/// The spans of the wanted trace found so far, with what they belong to.
+struct Kept<'a, T> {
+    trace_id: &'a TraceId,
+    span_id: &'a SpanId,
+    /// Zipkin ids are compared as its reader compares them: case aside.
+    zipkin: bool,
+    /// The bytes the kept spans take in the file.
+    bytes: usize,
+    /// Whether every span of the trace is kept (rather than the wanted span's only).
+    whole: bool,
+    groups: Vec<Group<T>>,
+}
+
+/// Spans that share a resource and a scope (OTLP), or processes (Jaeger).
+struct Group<T> {
+    resource: Option<T>,
+    scope: Option<T>,
+    spans: Vec<(SpanId, T)>,
+}
+
+impl<T> Default for Group<T> {
+    fn default() -> Self {
+        Self {
+            resource: None,
+            scope: None,
+            spans: Vec::new(),
+        }
+    }
+}
+
+impl<'a, T> Kept<'a, T> {
+    fn new(trace_id: &'a TraceId, span_id: &'a SpanId, zipkin: bool) -> Self {
+        Self {
+            trace_id,
+            span_id,
+            zipkin,
+            bytes: 0,
+            whole: true,
+            groups: Vec::new(),
+        }
+    }
+
+    /// Keeps `span` (of `size` bytes in the file) if it belongs to the wanted trace; past the
+    /// budget, only spans with the wanted id are kept, and those kept before are let go.
+    fn offer(
+        &mut self,
+        group: &mut Group<T>,
+        trace_id: &TraceId,
+        span_id: SpanId,
+        span: T,
+        size: usize,
+    ) {
+        if trace_id != self.trace_id || (!self.whole && span_id != *self.span_id) {
+            return;
+        }
+        self.bytes = self.bytes.saturating_add(size);
+        if self.whole && self.bytes > DETAILED_FILE_BYTES as usize {
+            self.whole = false;
+            let wanted = self.span_id;
+            for g in self.groups.iter_mut().chain(std::iter::once(&mut *group)) {
+                g.spans.retain(|(id, _)| id == wanted);
+            }
+            if span_id != *wanted {
+                return;
+            }
+        }
+        group.spans.push((span_id, span));
+    }
+
+    fn close(&mut self, group: Group<T>) {
+        if !group.spans.is_empty() {
+            self.groups.push(group);
+        }
+    }
+}
+
+// ---- JSON -----------------------------------------------------------------------------------
+
+/// What a JSON value is expected to be, in the shapes the analysis's readers take.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// A whole document of the format.
+    Document(Format),
+    /// OTLP: one element of `resourceSpans`.
+    ResourceSpans,
+    /// OTLP: one element of `scopeSpans` (or the older `instrumentationLibrarySpans`).
+    ScopeSpans,
+    /// Jaeger: a document, one trace of its `data`, or a bare trace.
+    JaegerTrace,
+    /// Zipkin: a list of spans, or of traces that are lists of spans.
+    ZipkinList,
+}
+
+struct Node<'k, 'a> {
+    shape: Shape,
+    kept: &'k mut Kept<'a, String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a trace document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Node { shape, kept } = self;
+        let shape = match shape {
+            Shape::Document(Format::OtlpJson) => Shape::Document(Format::OtlpJson),
+            Shape::Document(Format::JaegerJson) | Shape::JaegerTrace => Shape::JaegerTrace,
+            Shape::ResourceSpans => Shape::ResourceSpans,
+            Shape::ScopeSpans => Shape::ScopeSpans,
+            // A Zipkin file is a list; a single span object is taken as a list of one.
+            Shape::Document(_) | Shape::ZipkinList => {
+                let span = Value::Object(collect_map(&mut map)?);
+                let mut group = Group::default();
+                offer_json(kept, &mut group, span, "traceId", "id");
+                kept.close(group);
+                return Ok(());
+            }
+        };
+        let first_group = kept.groups.len();
+        let mut group = Group::default();
+        let mut resource: Option<String> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match (shape, key.as_str()) {
+                (Shape::Document(_), "resourceSpans" | "resource_spans") => {
+                    map.next_value_seed(Each {
+                        shape: Shape::ResourceSpans,
+                        kept: &mut *kept,
+                    })?;
+                }
+                (Shape::ResourceSpans, "resource") => {
+                    resource = Some(map.next_value::<Value>()?.to_string());
+                }
+                (
+                    Shape::ResourceSpans,
+                    "scopeSpans"
+                    | "scope_spans"
+                    | "instrumentationLibrarySpans"
+                    | "instrumentation_library_spans",
+                ) => {
+                    map.next_value_seed(Each {
+                        shape: Shape::ScopeSpans,
+                        kept: &mut *kept,
+                    })?;
+                }
+                (
+                    Shape::ScopeSpans,
+                    "scope" | "instrumentationLibrary" | "instrumentation_library",
+                ) => {
+                    group.scope = Some(map.next_value::<Value>()?.to_string());
+                }
+                (Shape::ScopeSpans, "spans") => {
+                    map.next_value_seed(Spans {
+                        group: &mut group,
+                        kept: &mut *kept,
+                        ids: ("traceId", "spanId"),
+                    })?;
+                }
+                (Shape::JaegerTrace, "data") => {
+                    map.next_value_seed(Each {
+                        shape: Shape::JaegerTrace,
+                        kept: &mut *kept,
+                    })?;
+                }
+                (Shape::JaegerTrace, "spans") => {
+                    map.next_value_seed(Spans {
+                        group: &mut group,
+                        kept: &mut *kept,
+                        ids: ("traceID", "spanID"),
+                    })?;
+                }
+                (Shape::JaegerTrace, "processes") => {
+                    resource = Some(map.next_value::<Value>()?.to_string());
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        // The resource (Jaeger: the processes) may come after the spans it describes.
+        kept.close(group);
+        if let Some(resource) = resource {
+            for g in &mut kept.groups[first_group..] {
+                g.resource.get_or_insert_with(|| resource.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Node { shape, kept } = self;
+        match shape {
+            Shape::Document(Format::ZipkinJson) | Shape::ZipkinList => {
+                while seq
+                    .next_element_seed(Node {
+                        shape: Shape::ZipkinList,
+                        kept: &mut *kept,
+                    })?
+                    .is_some()
+                {}
+            }
+            _ => while seq.next_element::<IgnoredAny>()?.is_some() {},
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Each element of a list, as `shape`.
+struct Each<'k, 'a> {
+    shape: Shape,
+    kept: &'k mut Kept<'a, String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Each<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Each<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(Node {
+                shape: self.shape,
+                kept: &mut *self.kept,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A list of spans, each offered to `kept` with `ids` naming its trace and span id fields.
+struct Spans<'k, 'g, 'a> {
+    group: &'g mut Group<String>,
+    kept: &'k mut Kept<'a, String>,
+    ids: (&'static str, &'static str),
+}
+
+impl<'de> DeserializeSeed<'de> for Spans<'_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Spans<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of spans")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (trace_key, span_key) = self.ids;
+        while let Some(span) = seq.next_element::<Value>()? {
+            offer_json(self.kept, self.group, span, trace_key, span_key);
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+fn collect_map<'de, A: MapAccess<'de>>(
+    map: &mut A,
+) -> Result<serde_json::Map<String, Value>, A::Error> {
+    let mut object = serde_json::Map::new();
+    while let Some((key, value)) = map.next_entry::<String, Value>()? {
+        object.insert(key, value);
+    }
+    Ok(object)
+}
+
+fn offer_json(
+    kept: &mut Kept<'_, String>,
+    group: &mut Group<String>,
+    span: Value,
+    trace_key: &str,
+    span_key: &str,
+) {
+    let id = |key: &str| -> Option<String> {
+        let text = span.get(key)?.as_str()?;
+        Some(if kept.zipkin {
+            text.to_ascii_lowercase()
+        } else {
+            text.to_owned()
+        })
+    };
+    // OTLP JSON files written from protobuf field names say `trace_id`.
+    let snake = |key: &str| match key {
+        "traceId" => id("trace_id"),
+        "spanId" => id("span_id"),
+        _ => None,
+    };
+    let Some(trace_id) = id(trace_key).or_else(|| snake(trace_key)) else {
+        return;
+    };
+    let trace_id = TraceId::parse(&trace_id);
+    if trace_id != *kept.trace_id {
+        return;
+    }
+    let Some(span_id) = id(span_key).or_else(|| snake(span_key)) else {
+        return;
+    };
+    // Kept as text: a parsed span takes several times its size.
+    let text = span.to_string();
+    let size = text.len();
+    kept.offer(group, &trace_id, SpanId::parse(&span_id), text, size);
+}
+
+/// The kept spans as a document of `format` that [`FileDetails`] reads.
+fn json_document(format: Format, groups: Vec<Group<String>>) -> Vec<u8> {
+    let mut out = String::new();
+    let spans = |out: &mut String, group: &Group<String>| {
+        out.push('[');
+        for (k, (_, span)) in group.spans.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            out.push_str(span);
+        }
+        out.push(']');
+    };
+    let field = |out: &mut String, key: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            out.push_str(key);
+            out.push_str(value);
+            out.push(',');
+        }
+    };
+    match format {
+        Format::ZipkinJson => {
+            out.push('[');
+            for (k, group) in groups.iter().filter(|g| !g.spans.is_empty()).enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                let list = out.len();
+                spans(&mut out, group);
+                // One list of spans: the brackets of each group's are left out.
+                out.remove(list);
+                out.pop();
+            }
+            out.push(']');
+        }
+        Format::JaegerJson => {
+            out.push_str("{\"data\":[");
+            for (k, group) in groups.iter().enumerate() {
+                out.push_str(if k > 0 { ",{" } else { "{" });
+                field(&mut out, "\"processes\":", &group.resource);
+                out.push_str("\"spans\":");
+                spans(&mut out, group);
+                out.push('}');
+            }
+            out.push_str("]}");
+        }
+        _ => {
+            out.push_str("{\"resourceSpans\":[");
+            for (k, group) in groups.iter().enumerate() {
+                out.push_str(if k > 0 { ",{" } else { "{" });
+                field(&mut out, "\"resource\":", &group.resource);
+                out.push_str("\"scopeSpans\":[{");
+                field(&mut out, "\"scope\":", &group.scope);
+                out.push_str("\"spans\":");
+                spans(&mut out, group);
+                out.push_str("}]}");
+            }
+            out.push_str("]}");
+        }
+    }
+    out.into_bytes()
+}
+
+// ---- protobuf -------------------------------------------------------------------------------
+
+/// Field numbers of the OTLP messages walked here.
+const RESOURCE_SPANS: u32 = 1;
+const RESOURCE: u32 = 1;
+const SCOPE_SPANS: u32 = 2;
+const SCOPE: u32 = 1;
+const SPANS: u32 = 2;
+const TRACE_ID: u32 = 1;
+const SPAN_ID: u32 = 2;
+
+/// Walks an `ExportTraceServiceRequest` (or `TracesData`) as a stream, keeping the wanted spans.
+fn proto_request(input: &mut impl BufRead, kept: &mut Kept<'_, Vec<u8>>) -> io::Result<()> {
+    while let Some((tag, wire_type)) = key(input)? {
+        if tag == RESOURCE_SPANS && wire_type == WireType::LengthDelimited {
+            let len = varint(input)?;
+            resource_spans(&mut input.take(len), kept)?;
+        } else {
+            skip(input, wire_type)?;
+        }
+    }
+    Ok(())
+}
+
+fn resource_spans(input: &mut impl BufRead, kept: &mut Kept<'_, Vec<u8>>) -> io::Result<()> {
+    let first_group = kept.groups.len();
+    let mut resource = None;
+    while let Some((tag, wire_type)) = key(input)? {
+        match (tag, wire_type) {
+            (RESOURCE, WireType::LengthDelimited) => resource = Some(bytes(input)?),
+            (
+                SCOPE_SPANS | lightstep_wire::schema::INSTRUMENTATION_LIBRARY_SPANS,
+                WireType::LengthDelimited,
+            ) => {
+                let len = varint(input)?;
+                let group = scope_spans(&mut input.take(len), kept)?;
+                kept.close(group);
+            }
+            _ => skip(input, wire_type)?,
+        }
+    }
+    if let Some(resource) = resource {
+        for g in &mut kept.groups[first_group..] {
+            g.resource.get_or_insert_with(|| resource.clone());
+        }
+    }
+    Ok(())
+}
+
+fn scope_spans(
+    input: &mut impl BufRead,
+    kept: &mut Kept<'_, Vec<u8>>,
+) -> io::Result<Group<Vec<u8>>> {
+    let mut group = Group::default();
+    while let Some((tag, wire_type)) = key(input)? {
+        match (tag, wire_type) {
+            (SCOPE, WireType::LengthDelimited) => group.scope = Some(bytes(input)?),
+            (SPANS, WireType::LengthDelimited) => {
+                let span = bytes(input)?;
+                if let Some((trace_id, span_id)) = span_ids(&span) {
+                    let size = span.len();
+                    kept.offer(&mut group, &trace_id, span_id, span, size);
+                }
+            }
+            _ => skip(input, wire_type)?,
+        }
+    }
+    Ok(group)
+}
+
+/// A span's trace and span id, from its encoding.
+fn span_ids(span: &[u8]) -> Option<(TraceId, SpanId)> {
+    let mut reader = Reader::new(span);
+    let (mut trace_id, mut span_id) = (None, None);
+    while let Some((tag, wire_type)) = reader.next_key().ok()? {
+        match (tag, wire_type) {
+            (TRACE_ID, WireType::LengthDelimited) => {
+                trace_id = Some(TraceId::from_bytes(reader.len_delimited().ok()?));
+            }
+            (SPAN_ID, WireType::LengthDelimited) => {
+                span_id = Some(SpanId::from_bytes(reader.len_delimited().ok()?));
+            }
+            _ => reader
+                .skip(wire_type, tag, lightstep_wire::RECURSION_LIMIT)
+                .ok()?,
+        }
+    }
+    Some((trace_id?, span_id?))
+}
+
+/// The kept spans as an `ExportTraceServiceRequest`, one resource and scope per group.
+fn proto_document(groups: Vec<Group<Vec<u8>>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let field = |out: &mut Vec<u8>, tag: u32, bytes: &[u8]| {
+        put_key(out, tag, WireType::LengthDelimited);
+        lightstep_wire::encode::put_varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    };
+    for group in groups {
+        put_key(&mut out, RESOURCE_SPANS, WireType::LengthDelimited);
+        let resource_spans = begin_len(&mut out, 0);
+        if let Some(resource) = &group.resource {
+            field(&mut out, RESOURCE, resource);
+        }
+        put_key(&mut out, SCOPE_SPANS, WireType::LengthDelimited);
+        let scope_spans = begin_len(&mut out, 0);
+        if let Some(scope) = &group.scope {
+            field(&mut out, SCOPE, scope);
+        }
+        for (_, span) in &group.spans {
+            field(&mut out, SPANS, span);
+        }
+        end_len(&mut out, scope_spans, 0);
+        end_len(&mut out, resource_spans, 0);
+    }
+    out
+}
+
+/// The next field's key, `None` at the end of the input.
+fn key(input: &mut impl BufRead) -> io::Result<Option<(u32, WireType)>> {
+    if input.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    let key = varint(input)?;
+    lightstep_wire::split_key(key)
+        .map(Some)
+        .map_err(io::Error::other)
+}
+
+fn varint(input: &mut impl BufRead) -> io::Result<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let mut byte = [0u8];
+        input.read_exact(&mut byte)?;
+        value |= u64::from(byte[0] & 0x7f) << shift;
+        if byte[0] < 0x80 {
+            return Ok(value);
+        }
+    }
+    Err(io::Error::other("a varint longer than ten bytes"))
+}
+
+/// A length-delimited field's contents, read whole: at most [`DETAILED_FILE_BYTES`] (a
+/// larger one is skipped and read as empty).
+fn bytes(input: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let len = varint(input)?;
+    if len > DETAILED_FILE_BYTES {
+        io::copy(&mut input.take(len), &mut io::sink())?;
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    input.take(len).read_to_end(&mut out)?;
+    if out.len() as u64 != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(out)
+}
+
+fn skip(input: &mut impl BufRead, wire_type: WireType) -> io::Result<()> {
+    let len = match wire_type {
+        WireType::Varint => return varint(input).map(drop),
+        WireType::SixtyFourBit => 8,
+        WireType::ThirtyTwoBit => 4,
+        WireType::LengthDelimited => varint(input)?,
+        // Groups are long gone from OTLP: a file that has one is not walked further.
+        WireType::StartGroup | WireType::EndGroup => {
+            return Err(io::Error::other("a group field"));
+        }
+    };
+    let skipped = io::copy(&mut input.take(len), &mut io::sink())?;
+    if skipped != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
