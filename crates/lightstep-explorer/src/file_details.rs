@@ -133,6 +133,11 @@ impl FileDetails {
         (!details.spans.is_empty()).then_some(details)
     }
 
+    /// How many spans' details are held.
+    pub(crate) fn len(&self) -> usize {
+        self.spans.values().map(VecDeque::len).sum()
+    }
+
     /// Adds the details `other` holds, after those of this one.
     pub(crate) fn extend(&mut self, other: Self) {
         for (key, entries) in other.spans {

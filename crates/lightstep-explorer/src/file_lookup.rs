@@ -159,7 +159,21 @@ pub(crate) fn look_up(
 ) -> Option<(FileDetails, bool)> {
     let format = *source.format.get()?;
     let file = File::open(&source.path).ok()?;
-    let mut input = BufReader::with_capacity(1 << 20, file);
+    look_up_in(
+        BufReader::with_capacity(1 << 20, file),
+        format,
+        trace_id,
+        span_id,
+    )
+}
+
+/// [`look_up`] in a file's contents.
+pub(crate) fn look_up_in(
+    mut input: impl BufRead,
+    format: Format,
+    trace_id: &TraceId,
+    span_id: &SpanId,
+) -> Option<(FileDetails, bool)> {
     // A byte order mark before JSON, as the readers take it.
     if format != Format::OtlpProto && input.fill_buf().ok()?.starts_with(b"\xef\xbb\xbf") {
         input.consume(3);

@@ -56,6 +56,10 @@
 
 mod api;
 mod assets;
+/// Not API: the lookup of a span's details in a large file, for the fuzz targets and the tests
+/// of their seeds only. May change at any time.
+#[doc(hidden)]
+pub mod bench_support;
 mod error;
 mod file_details;
 mod file_lookup;

@@ -9,6 +9,7 @@ mod jaeger;
 mod large_files;
 mod python;
 mod received;
+mod seeds;
 mod server;
 // Shared with the browser benchmark, which uses parts the tests do not.
 #[allow(dead_code)]
