@@ -269,8 +269,11 @@ impl Pipeline {
             .map(|make| make(&reporting))
             .collect();
         if !added.is_empty() {
-            builder = builder
-                .with_span_processor(pipeline::AddedProcessors::new(added, Arc::clone(&stats)));
+            builder = builder.with_span_processor(pipeline::AddedProcessors::new(
+                added,
+                Arc::clone(&stats),
+                config.shutdown_timeout(),
+            ));
         }
         if let Some(id_generator) = extensions.id_generator {
             builder = id_generator(builder);
@@ -353,6 +356,8 @@ impl Pipeline {
     /// Exports every span ended so far, within `shutdown_timeout`. Blocks the calling thread;
     /// in async code use [`Pipeline::force_flush`].
     pub fn force_flush_blocking(&self) -> Result<(), ExporterError> {
+        // For the processors added in code, which the SDK flushes after the OTLP processor.
+        self.stats.start_flush(self.config.shutdown_timeout());
         let result = self.provider.force_flush();
         let stats = self.stats();
         self.outcome("flush", result, &stats)?;

@@ -105,7 +105,8 @@ impl PipelineBuilder {
     /// with the time left until the pipeline's `shutdown_timeout` (at least 200 ms). One that
     /// has not finished by then is left to finish on its thread, and the shutdown returns
     /// [`ExporterError::Deadline`]: the pipeline's shutdown ends within `shutdown_timeout`
-    /// plus 200 ms, whatever the added processors do.
+    /// plus 200 ms, whatever the added processors do. A flush of the pipeline flushes them the
+    /// same way, within its own deadline.
     pub fn with_span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
         self.extensions
             .processors
@@ -271,24 +272,84 @@ impl<E: SpanExporter> SpanExporter for AddedExporter<E> {
 }
 
 /// The processors added in code, as one processor after the OTLP one. The SDK's provider shuts
-/// its processors down one after the other, each given the whole timeout, so a slow added
-/// processor would stretch the pipeline's shutdown past its deadline (an exporter that hangs
-/// holds its `BatchSpanProcessor` for that timeout; a processor may ignore it altogether).
-/// Here they shut down side by side, on threads of their own, within the time left until the
-/// pipeline's deadline; one still running then is abandoned to its thread. See
-/// `docs/adr/017-added-processors-keep-the-deadline.md`.
+/// its processors down (and flushes them) one after the other, each given the whole timeout, so
+/// a slow added processor would stretch the pipeline's shutdown or flush past its deadline (an
+/// exporter that hangs holds its `BatchSpanProcessor` for that timeout; a processor may ignore
+/// it altogether, and a flush has none). Here they shut down, and flush, side by side on threads
+/// of their own, within the time left until the pipeline's deadline; one still running then is
+/// abandoned to its thread. See `docs/adr/017-added-processors-keep-the-deadline.md`.
 #[derive(Debug)]
 pub(crate) struct AddedProcessors {
     processors: Vec<Arc<dyn SpanProcessor>>,
     stats: Arc<Stats>,
+    /// The pipeline's deadline for a flush or shutdown it did not start itself.
+    timeout: Duration,
 }
 
 impl AddedProcessors {
-    pub(crate) fn new(processors: Vec<Box<dyn SpanProcessor>>, stats: Arc<Stats>) -> Self {
+    pub(crate) fn new(
+        processors: Vec<Box<dyn SpanProcessor>>,
+        stats: Arc<Stats>,
+        timeout: Duration,
+    ) -> Self {
         Self {
             processors: processors.into_iter().map(Arc::from).collect(),
             stats,
+            timeout,
         }
+    }
+
+    /// Runs `operation` on every processor side by side, each given the time left until
+    /// `deadline` (the pipeline's, or `fallback` from now), at least [`ADDED_SHUTDOWN_GRACE`].
+    fn side_by_side(
+        &self,
+        deadline: Option<Instant>,
+        fallback: Duration,
+        operation: fn(&dyn SpanProcessor, Duration) -> OTelSdkResult,
+    ) -> OTelSdkResult {
+        let start = Instant::now();
+        let left = deadline
+            .map_or(fallback, |deadline| {
+                deadline.saturating_duration_since(start)
+            })
+            .max(ADDED_SHUTDOWN_GRACE);
+        let (done, results) = crossbeam_channel::unbounded();
+        let mut finished = Vec::new();
+        for processor in &self.processors {
+            let (on_thread, done) = (Arc::clone(processor), done.clone());
+            let spawned = std::thread::Builder::new()
+                .name("lightstep-added".into())
+                .spawn(move || {
+                    let _ = done.send(operation(&*on_thread, left));
+                });
+            if spawned.is_err() {
+                // No thread to be had: run it here, with what is left of the time.
+                let now = Instant::now();
+                finished.push(operation(
+                    &**processor,
+                    (start + left).saturating_duration_since(now),
+                ));
+            }
+        }
+        drop(done);
+        let until = start + left;
+        let mut overran = false;
+        while finished.len() < self.processors.len() {
+            match results.recv_deadline(until) {
+                Ok(result) => finished.push(result),
+                Err(_) => {
+                    overran = true;
+                    break;
+                }
+            }
+        }
+        let errors: Vec<OTelSdkError> = finished.into_iter().filter_map(Result::err).collect();
+        if overran || errors.iter().any(|e| matches!(e, OTelSdkError::Timeout(_))) {
+            // The pipeline reports its deadline error, whichever processor missed it.
+            self.stats.deadline_missed.store(true, Ordering::Release);
+            return Err(OTelSdkError::Timeout(left));
+        }
+        failure(errors)
     }
 }
 
@@ -298,7 +359,7 @@ impl SpanProcessor for AddedProcessors {
     /// registered on its own.
     fn set_resource(&mut self, resource: &Resource) {
         for processor in &mut self.processors {
-            // The processors are shared only while they shut down, after this.
+            // The processors are shared only while they shut down or flush, after this.
             if let Some(processor) = Arc::get_mut(processor) {
                 processor.set_resource(resource);
             }
@@ -321,62 +382,20 @@ impl SpanProcessor for AddedProcessors {
         }
     }
 
+    /// A flush has no timeout of its own in the SDK: the pipeline's flush deadline (its
+    /// shutdown timeout from when the flush started) bounds the added processors' flushes.
     fn force_flush(&self) -> OTelSdkResult {
-        let errors: Vec<OTelSdkError> = self
-            .processors
-            .iter()
-            .filter_map(|p| p.force_flush().err())
-            .collect();
-        failure(errors)
+        self.side_by_side(self.stats.flush_deadline(), self.timeout, |p, _| {
+            p.force_flush()
+        })
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let start = Instant::now();
         // The pipeline's deadline when it is shutting down (the SDK hands every processor the
         // whole timeout again); the timeout given when the provider shuts down on its own.
-        let left = self
-            .stats
-            .shutdown_deadline()
-            .map_or(timeout, |deadline| {
-                deadline.saturating_duration_since(start)
-            })
-            .max(ADDED_SHUTDOWN_GRACE);
-        let (done, results) = crossbeam_channel::unbounded();
-        let mut finished = Vec::new();
-        for processor in &self.processors {
-            let (on_thread, done) = (Arc::clone(processor), done.clone());
-            let spawned = std::thread::Builder::new()
-                .name("lightstep-added-shutdown".into())
-                .spawn(move || {
-                    let _ = done.send(on_thread.shutdown_with_timeout(left));
-                });
-            if spawned.is_err() {
-                // No thread to be had: shut it down here, with what is left of the time.
-                let now = Instant::now();
-                finished.push(
-                    processor.shutdown_with_timeout((start + left).saturating_duration_since(now)),
-                );
-            }
-        }
-        drop(done);
-        let until = start + left;
-        let mut overran = false;
-        while finished.len() < self.processors.len() {
-            match results.recv_deadline(until) {
-                Ok(result) => finished.push(result),
-                Err(_) => {
-                    overran = true;
-                    break;
-                }
-            }
-        }
-        let errors: Vec<OTelSdkError> = finished.into_iter().filter_map(Result::err).collect();
-        if overran || errors.iter().any(|e| matches!(e, OTelSdkError::Timeout(_))) {
-            // The pipeline reports its deadline error, whichever processor missed it.
-            self.stats.deadline_missed.store(true, Ordering::Release);
-            return Err(OTelSdkError::Timeout(left));
-        }
-        failure(errors)
+        self.side_by_side(self.stats.shutdown_deadline(), timeout, |p, left| {
+            p.shutdown_with_timeout(left)
+        })
     }
 }
 

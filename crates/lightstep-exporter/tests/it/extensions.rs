@@ -359,6 +359,61 @@ impl SpanProcessor for StubbornProcessor {
     }
 }
 
+/// A processor whose flush takes a minute (it has no timeout to ignore).
+#[derive(Debug)]
+struct SlowFlushProcessor;
+
+impl SpanProcessor for SlowFlushProcessor {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// A flush keeps the same deadline as a shutdown, whatever the processors added in code do:
+/// each, blocking or not, is given what is left of it, side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_keeps_its_deadline_with_added_processors_that_hang() {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let exporter = Pipeline::builder(config)
+        .with_span_processor(SlowFlushProcessor)
+        .with_span_processor(SlowFlushProcessor)
+        .build()
+        .unwrap();
+    exporter.tracer().in_span("one", |_| {});
+    for blocking in [false, true] {
+        let started = std::time::Instant::now();
+        let result = if blocking {
+            let exporter = &exporter;
+            tokio::task::block_in_place(|| exporter.force_flush_blocking())
+        } else {
+            exporter.force_flush().await
+        };
+        let took = started.elapsed();
+        // Generous: the deadline plus its grace is 700 ms; the processors would take minutes.
+        assert!(took < Duration::from_secs(5), "flush took {took:?}");
+        match result {
+            Err(lightstep_exporter::ExporterError::Deadline {
+                operation,
+                deadline,
+                ..
+            }) => assert_eq!((operation, deadline), ("flush", Duration::from_millis(500))),
+            other => panic!("expected the deadline error, got {other:?}"),
+        }
+    }
+    // OTLP delivered the span all the same.
+    assert_eq!(exporter.stats().exported, 1);
+}
+
 /// A pipeline with a 500 ms shutdown deadline and `add` applied: its shutdown returns the
 /// deadline error well before the added parts would let it, and OTLP delivered every span.
 async fn shutdown_keeps_its_deadline(
