@@ -330,8 +330,27 @@ impl Api {
 
     async fn jaeger_trace(&self, id: &str) -> Result<Response<Body>, ApiError> {
         let trace = self.trace(id)?;
-        self.heavy(move || json_response(StatusCode::OK, &Envelope::new([JaegerTrace(&trace)], 1)))
-            .await
+        // Read from a large file without its details: looked up in the file, when the trace's
+        // spans are few enough there to be looked up together.
+        let found = if trace.details.is_empty() && !trace.sources.is_empty() {
+            self.looked_up.all(&trace).await.map_err(|_| {
+                ApiError::internal("the trace's details failed while they were looked up")
+            })?
+        } else {
+            None
+        };
+        self.heavy(move || {
+            let with;
+            let trace = match &found {
+                Some(found) => {
+                    with = trace.with_found(found);
+                    &with
+                }
+                None => &*trace,
+            };
+            json_response(StatusCode::OK, &Envelope::new([JaegerTrace(trace)], 1))
+        })
+        .await
     }
 
     async fn critical_path(&self, id: &str, params: &Params) -> Result<Response<Body>, ApiError> {

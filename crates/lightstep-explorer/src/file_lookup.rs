@@ -66,9 +66,11 @@ struct Found {
     trace: Weak<StoredTrace>,
     /// `None` when every span of the trace was looked up, else the one span that was.
     only: Option<SpanId>,
-    /// The spans found, by position in the trace, in order.
-    details: Arc<Vec<(usize, SpanDetails)>>,
+    details: Lookup,
 }
+
+/// What a lookup found: the spans with details, by position in the trace, in order.
+pub(crate) type Lookup = Arc<Vec<(usize, SpanDetails)>>;
 
 impl LookedUp {
     /// The details of span `index` of `trace` as the trace's files hold them, `None` if they
@@ -79,45 +81,72 @@ impl LookedUp {
         trace: &Arc<StoredTrace>,
         index: usize,
     ) -> Result<Option<SpanDetails>, tokio::task::JoinError> {
-        if let Some(found) = self.recent(trace, index) {
+        let Some(span) = trace.trace.spans.get(index) else {
+            return Ok(None);
+        };
+        if let Some((found, _)) = self.recent(trace, Some(span.span_id())) {
             return Ok(pick(&found, index));
         }
+        let found = self.read(trace, index).await?.0;
+        Ok(pick(&found, index))
+    }
+
+    /// The details of the spans of `trace` as its files hold them, by position in the trace,
+    /// or `None` when its spans take more than [`DETAILED_FILE_BYTES`] there (they are then
+    /// looked up one span at a time) or none was found.
+    pub(crate) async fn all(
+        self: &Arc<Self>,
+        trace: &Arc<StoredTrace>,
+    ) -> Result<Option<Lookup>, tokio::task::JoinError> {
+        if trace.trace.spans.is_empty() {
+            return Ok(None);
+        }
+        let (found, whole) = match self.recent(trace, None) {
+            Some(known) => known,
+            None => self.read(trace, 0).await?,
+        };
+        Ok((whole && !found.is_empty()).then_some(found))
+    }
+
+    /// Waits for its turn, then reads the files of `trace` for span `index` on the blocking
+    /// pool, unless the lookup before found what is asked.
+    async fn read(
+        self: &Arc<Self>,
+        trace: &Arc<StoredTrace>,
+        index: usize,
+    ) -> Result<(Lookup, bool), tokio::task::JoinError> {
         let _turn = self.turn.lock().await;
         let (this, trace) = (Arc::clone(self), Arc::clone(trace));
         tokio::task::spawn_blocking(move || {
-            let found = this
-                .recent(&trace, index)
-                .unwrap_or_else(|| this.look_up(&trace, index));
-            pick(&found, index)
+            let span_id = trace.trace.spans[index].span_id();
+            this.recent(&trace, Some(span_id))
+                .unwrap_or_else(|| this.look_up(&trace, index))
         })
         .await
     }
 
-    /// What was found of `trace` when span `index` or all of its spans were looked up.
-    fn recent(
-        &self,
-        trace: &Arc<StoredTrace>,
-        index: usize,
-    ) -> Option<Arc<Vec<(usize, SpanDetails)>>> {
-        let span_id = trace.trace.spans.get(index)?.span_id();
+    /// What was found of `trace` when all of its spans, or the span `wanted`, were looked up
+    /// (with `wanted` `None`: when anything of it was), and whether that was all of them.
+    fn recent(&self, trace: &Arc<StoredTrace>, wanted: Option<&SpanId>) -> Option<(Lookup, bool)> {
         let weak = Arc::downgrade(trace);
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         recent.retain(|found| found.trace.strong_count() > 0);
         let at = recent.iter().position(|found| {
-            Weak::ptr_eq(&found.trace, &weak) && found.only.as_ref().is_none_or(|id| id == span_id)
+            Weak::ptr_eq(&found.trace, &weak)
+                && match (&found.only, wanted) {
+                    (Some(only), Some(wanted)) => only == wanted,
+                    _ => true,
+                }
         })?;
         let found = recent.remove(at)?;
-        let details = Arc::clone(&found.details);
+        let answer = (Arc::clone(&found.details), found.only.is_none());
         recent.push_front(found);
-        Some(details)
+        Some(answer)
     }
 
     /// Reads the files of `trace` for the details of its spans, of span `index` at least.
-    fn look_up(&self, trace: &Arc<StoredTrace>, index: usize) -> Arc<Vec<(usize, SpanDetails)>> {
-        let Some(span) = trace.trace.spans.get(index) else {
-            return Arc::default();
-        };
-        let span_id = span.span_id();
+    fn look_up(&self, trace: &Arc<StoredTrace>, index: usize) -> (Lookup, bool) {
+        let span_id = trace.trace.spans[index].span_id();
         let mut all: Option<FileDetails> = None;
         let mut whole = true;
         for source in &trace.sources {
@@ -140,7 +169,7 @@ impl LookedUp {
             details: Arc::clone(&details),
         });
         recent.truncate(KEPT_TRACES);
-        details
+        (details, whole)
     }
 }
 

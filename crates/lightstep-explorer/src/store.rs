@@ -153,6 +153,25 @@ impl StoredTrace {
         }
     }
 
+    /// A copy of this trace with the details `found` of its spans (by position, in order), for
+    /// an answer that shows them.
+    pub(crate) fn with_found(&self, found: &[(usize, SpanDetails)]) -> Self {
+        let mut details = Vec::with_capacity(self.trace.spans.len());
+        for (at, span_details) in found {
+            details.resize_with(*at, SpanDetails::default);
+            details.push(span_details.clone());
+        }
+        details.resize_with(self.trace.spans.len(), SpanDetails::default);
+        Self {
+            trace: self.trace.clone(),
+            bytes: weigh(&self.trace, &details),
+            details,
+            sources: Vec::new(),
+            summary: self.summary.clone(),
+            seq: self.seq,
+        }
+    }
+
     /// The details of span `index`, if the source had any.
     pub(crate) fn details(&self, index: usize) -> Option<&SpanDetails> {
         self.details.get(index)

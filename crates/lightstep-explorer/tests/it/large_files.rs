@@ -175,6 +175,23 @@ fn details_of(span: &Value) -> Value {
     })
 }
 
+/// Each span of a Jaeger API answer by id, with its tags, logs, references and its process.
+fn jaeger_spans(answer: &Value) -> std::collections::BTreeMap<String, Value> {
+    let trace = &answer["data"][0];
+    trace["spans"]
+        .as_array()
+        .expect("a trace")
+        .iter()
+        .map(|span| {
+            let process = &trace["processes"][span["processID"].as_str().unwrap()];
+            let id = span["spanID"].as_str().unwrap().to_owned();
+            let mut span = span.clone();
+            span["processID"] = process.clone();
+            (id, span)
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn large_files_show_the_details_a_small_file_shows() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,6 +210,15 @@ async fn large_files_show_the_details_a_small_file_shows() {
             let large_explorer = explorer_reading(&large).await;
             let mut with_attributes = 0;
             for trace in &traces {
+                // Jaeger's API (what Jaeger UI and Grafana read) shows the same tags, logs and
+                // processes.
+                let path = format!("/api/traces/{}", trace.trace_id);
+                assert_eq!(
+                    jaeger_spans(&get_json(&large_explorer, &path).await),
+                    jaeger_spans(&get_json(&small_explorer, &path).await),
+                    "{} {path}",
+                    large.display()
+                );
                 for span in &trace.spans {
                     let path = format!("/api/spans/{}/{}", trace.trace_id, span.span_id());
                     let expected = details_of(&get_json(&small_explorer, &path).await);
