@@ -332,7 +332,7 @@ impl Api {
         let trace = self.trace(id)?;
         // Read from a large file without its details: looked up in the file, when the trace's
         // spans are few enough there to be looked up together.
-        let found = if trace.details.is_empty() && !trace.sources.is_empty() {
+        let found = if trace.looks_up() {
             self.looked_up.all(&trace).await.map_err(|_| {
                 ApiError::internal("the trace's details failed while they were looked up")
             })?
@@ -438,7 +438,7 @@ impl Api {
             .ok_or_else(|| {
                 ApiError::not_found(format!("span `{span_id}` is not in trace `{trace_id}`"))
             })?;
-        if trace.details.is_empty() && !trace.sources.is_empty() {
+        if trace.details(index).is_none() && trace.looks_up() {
             // Read from a large file without them: looked up in the file.
             let details = self.looked_up.details(&trace, index).await.map_err(|_| {
                 ApiError::internal("the span's details failed while they were looked up")

@@ -1,12 +1,13 @@
 //! The details of a span of a large trace file, looked up in the file when it is selected.
 //!
-//! Files larger than [`DETAILED_FILE_BYTES`] are read with what the analysis's readers keep
+//! Files larger than [`DETAILED_FILE_BYTES`](crate::DETAILED_FILE_BYTES) (or that may hold more
+//! spans than the store keeps) are read with what the analysis's readers keep
 //! (names, times, ids, kinds, status), so that memory follows the spans held rather than the
 //! file. When the page asks for a span of such a trace, the file is read again as a stream and
 //! only the spans of that trace are kept (the resource, scope or process they belong to with
 //! them) in a small document of the file's own format; that document then goes through the
-//! same paths a small file takes ([`FileDetails`]). A trace whose spans take more than
-//! [`DETAILED_FILE_BYTES`] in the file keeps only the selected span.
+//! same paths a small file takes ([`FileDetails`]). A trace whose spans (with their resources
+//! and scopes) take more than [`LOOKUP_BYTES`] in the file keeps only the selected span.
 //!
 //! Nothing here decides what a file means: a span this pass cannot find, or a file that no
 //! longer reads (changed or removed since), only costs the details.
@@ -24,12 +25,8 @@ use lightstep_wire::{Reader, WireType};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::DETAILED_FILE_BYTES;
 use crate::file_details::FileDetails;
 use crate::store::{SpanDetails, StoredTrace};
-
-/// Traces whose looked-up details are kept, the most recently asked for first.
-const KEPT_TRACES: usize = 4;
 
 /// A file a trace was read from without its details: where to look them up.
 #[derive(Debug)]
@@ -52,13 +49,19 @@ impl FileSource {
     }
 }
 
+/// Traces whose looked-up details are kept, the most recently asked for first...
+const KEPT_TRACES: usize = 2;
+/// ...within this estimate of their bytes (the store's): the most recent always stays.
+const KEPT_BYTES: usize = 16 << 20;
+
 /// The details looked up last, so that selecting the spans of one trace reads its files once.
 #[derive(Debug, Default)]
 pub(crate) struct LookedUp {
     recent: Mutex<VecDeque<Found>>,
     /// Files are read again one lookup at a time, on one blocking thread: a request that
-    /// waited for its turn finds what the one before it looked up.
-    turn: tokio::sync::Mutex<()>,
+    /// waited for its turn finds what the one before it looked up. The turn is held by the
+    /// lookup itself, which goes on when the client that asked for it goes away.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug)]
@@ -67,6 +70,7 @@ struct Found {
     /// `None` when every span of the trace was looked up, else the one span that was.
     only: Option<SpanId>,
     details: Lookup,
+    bytes: usize,
 }
 
 /// What a lookup found: the spans with details, by position in the trace, in order.
@@ -81,19 +85,26 @@ impl LookedUp {
         trace: &Arc<StoredTrace>,
         index: usize,
     ) -> Result<Option<SpanDetails>, tokio::task::JoinError> {
-        let Some(span) = trace.trace.spans.get(index) else {
+        if index >= trace.trace.spans.len() {
             return Ok(None);
-        };
-        if let Some((found, _)) = self.recent(trace, Some(span.span_id())) {
-            return Ok(pick(&found, index));
         }
-        let found = self.read(trace, index).await?.0;
-        Ok(pick(&found, index))
+        let (this, trace) = (Arc::clone(self), Arc::clone(trace));
+        let wanted = trace.trace.spans[index].span_id().clone();
+        if self.recent(&trace, Some(&wanted)).is_some() {
+            // Known: picked (and anything let go of freed) off the async workers.
+            return tokio::task::spawn_blocking(move || {
+                let found = this.recent(&trace, Some(&wanted))?.0;
+                pick(&found, index)
+            })
+            .await;
+        }
+        let found = self.read(&trace, index).await?.0;
+        tokio::task::spawn_blocking(move || pick(&found, index)).await
     }
 
     /// The details of the spans of `trace` as its files hold them, by position in the trace,
-    /// or `None` when its spans take more than [`DETAILED_FILE_BYTES`] there (they are then
-    /// looked up one span at a time) or none was found.
+    /// or `None` when its spans take more than [`LOOKUP_BYTES`] there (they are then looked
+    /// up one span at a time) or none was found.
     pub(crate) async fn all(
         self: &Arc<Self>,
         trace: &Arc<StoredTrace>,
@@ -115,9 +126,10 @@ impl LookedUp {
         trace: &Arc<StoredTrace>,
         index: usize,
     ) -> Result<(Lookup, bool), tokio::task::JoinError> {
-        let _turn = self.turn.lock().await;
+        let turn = Arc::clone(&self.turn).lock_owned().await;
         let (this, trace) = (Arc::clone(self), Arc::clone(trace));
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let span_id = trace.trace.spans[index].span_id();
             this.recent(&trace, Some(span_id))
                 .unwrap_or_else(|| this.look_up(&trace, index))
@@ -127,10 +139,10 @@ impl LookedUp {
 
     /// What was found of `trace` when all of its spans, or the span `wanted`, were looked up
     /// (with `wanted` `None`: when anything of it was), and whether that was all of them.
+    /// Frees nothing: called from async code.
     fn recent(&self, trace: &Arc<StoredTrace>, wanted: Option<&SpanId>) -> Option<(Lookup, bool)> {
         let weak = Arc::downgrade(trace);
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        recent.retain(|found| found.trace.strong_count() > 0);
         let at = recent.iter().position(|found| {
             Weak::ptr_eq(&found.trace, &weak)
                 && match (&found.only, wanted) {
@@ -162,13 +174,40 @@ impl LookedUp {
             all.map(|mut d| d.take_found(&trace.trace))
                 .unwrap_or_default(),
         );
+        let bytes = details
+            .iter()
+            .map(|(_, d)| crate::store::weigh_details(d))
+            .sum();
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         recent.push_front(Found {
             trace: Arc::downgrade(trace),
             only: (!whole).then(|| span_id.clone()),
             details: Arc::clone(&details),
+            bytes,
         });
-        recent.truncate(KEPT_TRACES);
+        // What no longer fits (or whose trace is gone) is let go of here, off the async
+        // workers.
+        let mut held = 0;
+        let mut kept = 0;
+        let gone: Vec<Found> = recent
+            .drain(..)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|found| {
+                held += found.bytes;
+                let keep = found.trace.strong_count() > 0
+                    && (kept == 0 || (kept < KEPT_TRACES && held <= KEPT_BYTES));
+                if keep {
+                    kept += 1;
+                    recent.push_back(found);
+                    None
+                } else {
+                    Some(found)
+                }
+            })
+            .collect();
+        drop(recent);
+        drop(gone);
         (details, whole)
     }
 }
@@ -179,7 +218,7 @@ fn pick(found: &[(usize, SpanDetails)], index: usize) -> Option<SpanDetails> {
 }
 
 /// The details `source` holds of the spans of `trace_id`: all of them when they take at most
-/// [`DETAILED_FILE_BYTES`] in the file, otherwise those with id `span_id` only (`whole` then
+/// [`LOOKUP_BYTES`] in the file, otherwise those with id `span_id` only (`whole` then
 /// says `false`). `None` when the file cannot be read again or holds none of them.
 pub(crate) fn look_up(
     source: &FileSource,
@@ -187,6 +226,11 @@ pub(crate) fn look_up(
     span_id: &SpanId,
 ) -> Option<(FileDetails, bool)> {
     let format = *source.format.get()?;
+    // It was a regular file when it was read; something else since (a named pipe would wait
+    // for a writer) is not read.
+    if !std::fs::metadata(&source.path).ok()?.is_file() {
+        return None;
+    }
     let file = File::open(&source.path).ok()?;
     look_up_in(
         BufReader::with_capacity(1 << 20, file),
@@ -243,29 +287,40 @@ pub(crate) fn look_up_in(
     Some((details?, whole))
 }
 
+/// The bytes of file text a lookup keeps for one trace: past them, only the selected span is
+/// kept. The details made of it take a few times as much.
+const LOOKUP_BYTES: usize = 4 << 20;
+
 /// The spans of the wanted trace found so far, with what they belong to.
 struct Kept<'a, T> {
     trace_id: &'a TraceId,
     span_id: &'a SpanId,
     /// Zipkin ids are compared as its reader compares them: case aside.
     zipkin: bool,
-    /// The bytes the kept spans take in the file.
+    /// The bytes the kept spans, resources and scopes take in the file.
     bytes: usize,
     /// Whether every span of the trace is kept (rather than the wanted span's only).
     whole: bool,
     groups: Vec<Group<T>>,
+    /// The owner of the groups being read, and the last one handed out.
+    owner: usize,
+    owners: usize,
 }
 
 /// Spans that share a resource and a scope (OTLP), or processes (Jaeger).
 struct Group<T> {
-    resource: Option<T>,
-    scope: Option<T>,
+    /// The `ResourceSpans` (Jaeger: the trace) it belongs to, which may give it its resource
+    /// once that has been read.
+    owner: usize,
+    resource: Option<Arc<T>>,
+    scope: Option<Arc<T>>,
     spans: Vec<(SpanId, T)>,
 }
 
-impl<T> Default for Group<T> {
-    fn default() -> Self {
+impl<T> Group<T> {
+    fn new(owner: usize) -> Self {
         Self {
+            owner,
             resource: None,
             scope: None,
             spans: Vec::new(),
@@ -273,7 +328,7 @@ impl<T> Default for Group<T> {
     }
 }
 
-impl<'a, T> Kept<'a, T> {
+impl<'a, T: AsRef<[u8]>> Kept<'a, T> {
     fn new(trace_id: &'a TraceId, span_id: &'a SpanId, zipkin: bool) -> Self {
         Self {
             trace_id,
@@ -282,41 +337,84 @@ impl<'a, T> Kept<'a, T> {
             bytes: 0,
             whole: true,
             groups: Vec::new(),
+            owner: 0,
+            owners: 0,
         }
     }
 
-    /// Keeps `span` (of `size` bytes in the file) if it belongs to the wanted trace; past the
-    /// budget, only spans with the wanted id are kept, and those kept before are let go.
-    fn offer(
-        &mut self,
-        group: &mut Group<T>,
-        trace_id: &TraceId,
-        span_id: SpanId,
-        span: T,
-        size: usize,
-    ) {
+    /// A new owner for the groups read from now on; returns it and the one it replaces.
+    fn begin(&mut self) -> (usize, usize) {
+        self.owners += 1;
+        (self.owners, std::mem::replace(&mut self.owner, self.owners))
+    }
+
+    /// Keeps `span` in `group` (still being filled) if it belongs to the wanted trace; past the
+    /// budget, only spans with the wanted id are kept.
+    fn offer(&mut self, group: &mut Group<T>, trace_id: &TraceId, span_id: SpanId, span: T) {
         if trace_id != self.trace_id || (!self.whole && span_id != *self.span_id) {
             return;
         }
-        self.bytes = self.bytes.saturating_add(size);
-        if self.whole && self.bytes > DETAILED_FILE_BYTES as usize {
-            self.whole = false;
-            let wanted = self.span_id;
-            for g in self.groups.iter_mut().chain(std::iter::once(&mut *group)) {
-                g.spans.retain(|(id, _)| id == wanted);
-            }
-            if span_id != *wanted {
-                return;
-            }
-        }
+        self.bytes = self.bytes.saturating_add(span.as_ref().len());
         group.spans.push((span_id, span));
+        self.check_budget(Some(group));
     }
 
+    /// Keeps a group once it is complete, if it holds any span, counting its scope.
     fn close(&mut self, group: Group<T>) {
         if !group.spans.is_empty() {
+            self.bytes = self.bytes.saturating_add(size(group.scope.as_deref()));
             self.groups.push(group);
+            self.check_budget(None);
         }
     }
+
+    /// Gives `resource` (which came after them, or before) to the kept groups of `owner`,
+    /// counting it once.
+    fn attach(&mut self, owner: usize, resource: Option<Arc<T>>) {
+        let Some(resource) = resource else {
+            return;
+        };
+        let mut used = false;
+        for g in &mut self.groups {
+            if g.owner == owner && g.resource.is_none() {
+                g.resource = Some(Arc::clone(&resource));
+                used = true;
+            }
+        }
+        if used {
+            self.bytes = self.bytes.saturating_add(resource.as_ref().as_ref().len());
+            self.check_budget(None);
+        }
+    }
+
+    /// Past the budget, lets go of every span but the wanted one's, and of the groups left
+    /// empty with their resource and scope.
+    fn check_budget(&mut self, current: Option<&mut Group<T>>) {
+        if !self.whole || self.bytes <= LOOKUP_BYTES {
+            return;
+        }
+        self.whole = false;
+        let wanted = self.span_id;
+        if let Some(group) = current {
+            group.spans.retain(|(id, _)| id == wanted);
+        }
+        self.groups.retain_mut(|g| {
+            g.spans.retain(|(id, _)| id == wanted);
+            !g.spans.is_empty()
+        });
+        self.bytes = self
+            .groups
+            .iter()
+            .map(|g| {
+                let spans: usize = g.spans.iter().map(|(_, s)| s.as_ref().len()).sum();
+                spans + size(g.scope.as_deref()) + size(g.resource.as_deref())
+            })
+            .sum();
+    }
+}
+
+fn size<T: AsRef<[u8]>>(part: Option<&T>) -> usize {
+    part.map_or(0, |p| p.as_ref().len())
 }
 
 // ---- JSON -----------------------------------------------------------------------------------
@@ -366,14 +464,18 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             // A Zipkin file is a list; a single span object is taken as a list of one.
             Shape::Document(_) | Shape::ZipkinList => {
                 let span = Value::Object(collect_map(&mut map)?);
-                let mut group = Group::default();
+                let mut group = Group::new(0);
                 offer_json(kept, &mut group, span, "traceId", "id");
                 kept.close(group);
                 return Ok(());
             }
         };
-        let first_group = kept.groups.len();
-        let mut group = Group::default();
+        // Scopes belong to their `ResourceSpans`; a resource or a Jaeger trace starts anew.
+        let (owner, outer) = match shape {
+            Shape::ScopeSpans => (kept.owner, kept.owner),
+            _ => kept.begin(),
+        };
+        let mut group = Group::new(owner);
         let mut resource: Option<String> = None;
         while let Some(key) = map.next_key::<String>()? {
             match (shape, key.as_str()) {
@@ -402,7 +504,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                     Shape::ScopeSpans,
                     "scope" | "instrumentationLibrary" | "instrumentation_library",
                 ) => {
-                    group.scope = Some(map.next_value::<Value>()?.to_string());
+                    group.scope = Some(Arc::new(map.next_value::<Value>()?.to_string()));
                 }
                 (Shape::ScopeSpans, "spans") => {
                     map.next_value_seed(Spans {
@@ -434,11 +536,8 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         }
         // The resource (Jaeger: the processes) may come after the spans it describes.
         kept.close(group);
-        if let Some(resource) = resource {
-            for g in &mut kept.groups[first_group..] {
-                g.resource.get_or_insert_with(|| resource.clone());
-            }
-        }
+        kept.attach(owner, resource.map(Arc::new));
+        kept.owner = outer;
         Ok(())
     }
 
@@ -598,9 +697,7 @@ fn offer_json(
         return;
     };
     // Kept as text: a parsed span takes several times its size.
-    let text = span.to_string();
-    let size = text.len();
-    kept.offer(group, &trace_id, SpanId::parse(&span_id), text, size);
+    kept.offer(group, &trace_id, SpanId::parse(&span_id), span.to_string());
 }
 
 /// The kept spans as a document of `format` that [`FileDetails`] reads.
@@ -616,7 +713,7 @@ fn json_document(format: Format, groups: Vec<Group<String>>) -> Vec<u8> {
         }
         out.push(']');
     };
-    let field = |out: &mut String, key: &str, value: &Option<String>| {
+    let field = |out: &mut String, key: &str, value: &Option<Arc<String>>| {
         if let Some(value) = value {
             out.push_str(key);
             out.push_str(value);
@@ -650,15 +747,28 @@ fn json_document(format: Format, groups: Vec<Group<String>>) -> Vec<u8> {
             out.push_str("]}");
         }
         _ => {
+            // One `resourceSpans` element per owner, as the file had it: its scopes share the
+            // resource, as they did there.
             out.push_str("{\"resourceSpans\":[");
             for (k, group) in groups.iter().enumerate() {
-                out.push_str(if k > 0 { ",{" } else { "{" });
-                field(&mut out, "\"resource\":", &group.resource);
-                out.push_str("\"scopeSpans\":[{");
+                let first = k == 0 || groups[k - 1].owner != group.owner;
+                let last = groups
+                    .get(k + 1)
+                    .is_none_or(|next| next.owner != group.owner);
+                if first {
+                    out.push_str(if k > 0 { ",{" } else { "{" });
+                    field(&mut out, "\"resource\":", &group.resource);
+                    out.push_str("\"scopeSpans\":[{");
+                } else {
+                    out.push_str(",{");
+                }
                 field(&mut out, "\"scope\":", &group.scope);
                 out.push_str("\"spans\":");
                 spans(&mut out, group);
-                out.push_str("}]}");
+                out.push('}');
+                if last {
+                    out.push_str("]}");
+                }
             }
             out.push_str("]}");
         }
@@ -691,7 +801,7 @@ fn proto_request(input: &mut impl BufRead, kept: &mut Kept<'_, Vec<u8>>) -> io::
 }
 
 fn resource_spans(input: &mut impl BufRead, kept: &mut Kept<'_, Vec<u8>>) -> io::Result<()> {
-    let first_group = kept.groups.len();
+    let (owner, _) = kept.begin();
     let mut resource = None;
     while let Some((tag, wire_type)) = key(input)? {
         match (tag, wire_type) {
@@ -701,33 +811,29 @@ fn resource_spans(input: &mut impl BufRead, kept: &mut Kept<'_, Vec<u8>>) -> io:
                 WireType::LengthDelimited,
             ) => {
                 let len = varint(input)?;
-                let group = scope_spans(&mut input.take(len), kept)?;
+                let group = scope_spans(&mut input.take(len), kept, owner)?;
                 kept.close(group);
             }
             _ => skip(input, wire_type)?,
         }
     }
-    if let Some(resource) = resource {
-        for g in &mut kept.groups[first_group..] {
-            g.resource.get_or_insert_with(|| resource.clone());
-        }
-    }
+    kept.attach(owner, resource.map(Arc::new));
     Ok(())
 }
 
 fn scope_spans(
     input: &mut impl BufRead,
     kept: &mut Kept<'_, Vec<u8>>,
+    owner: usize,
 ) -> io::Result<Group<Vec<u8>>> {
-    let mut group = Group::default();
+    let mut group = Group::new(owner);
     while let Some((tag, wire_type)) = key(input)? {
         match (tag, wire_type) {
-            (SCOPE, WireType::LengthDelimited) => group.scope = Some(bytes(input)?),
+            (SCOPE, WireType::LengthDelimited) => group.scope = Some(Arc::new(bytes(input)?)),
             (SPANS, WireType::LengthDelimited) => {
                 let span = bytes(input)?;
                 if let Some((trace_id, span_id)) = span_ids(&span) {
-                    let size = span.len();
-                    kept.offer(&mut group, &trace_id, span_id, span, size);
+                    kept.offer(&mut group, &trace_id, span_id, span);
                 }
             }
             _ => skip(input, wire_type)?,
@@ -764,22 +870,29 @@ fn proto_document(groups: Vec<Group<Vec<u8>>>) -> Vec<u8> {
         lightstep_wire::encode::put_varint(out, bytes.len() as u64);
         out.extend_from_slice(bytes);
     };
-    for group in groups {
+    // One `ResourceSpans` per owner, as the file had it.
+    let mut at = 0;
+    while at < groups.len() {
+        let owner = groups[at].owner;
+        let end = at + groups[at..].iter().take_while(|g| g.owner == owner).count();
         put_key(&mut out, RESOURCE_SPANS, WireType::LengthDelimited);
         let resource_spans = begin_len(&mut out, 0);
-        if let Some(resource) = &group.resource {
+        if let Some(resource) = &groups[at].resource {
             field(&mut out, RESOURCE, resource);
         }
-        put_key(&mut out, SCOPE_SPANS, WireType::LengthDelimited);
-        let scope_spans = begin_len(&mut out, 0);
-        if let Some(scope) = &group.scope {
-            field(&mut out, SCOPE, scope);
+        for group in &groups[at..end] {
+            put_key(&mut out, SCOPE_SPANS, WireType::LengthDelimited);
+            let scope_spans = begin_len(&mut out, 0);
+            if let Some(scope) = &group.scope {
+                field(&mut out, SCOPE, scope);
+            }
+            for (_, span) in &group.spans {
+                field(&mut out, SPANS, span);
+            }
+            end_len(&mut out, scope_spans, 0);
         }
-        for (_, span) in &group.spans {
-            field(&mut out, SPANS, span);
-        }
-        end_len(&mut out, scope_spans, 0);
         end_len(&mut out, resource_spans, 0);
+        at = end;
     }
     out
 }
@@ -808,15 +921,11 @@ fn varint(input: &mut impl BufRead) -> io::Result<u64> {
     Err(io::Error::other("a varint longer than ten bytes"))
 }
 
-/// A length-delimited field's contents, read whole: at most [`DETAILED_FILE_BYTES`] (a
-/// larger one is skipped and read as empty).
+/// A length-delimited field's contents, read whole (its length is the file's word: what is
+/// set aside for it grows with what is actually read).
 fn bytes(input: &mut impl BufRead) -> io::Result<Vec<u8>> {
     let len = varint(input)?;
-    if len > DETAILED_FILE_BYTES {
-        io::copy(&mut input.take(len), &mut io::sink())?;
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::with_capacity(len as usize);
+    let mut out = Vec::with_capacity(len.min(1 << 16) as usize);
     input.take(len).read_to_end(&mut out)?;
     if out.len() as u64 != len {
         return Err(io::ErrorKind::UnexpectedEof.into());

@@ -128,9 +128,10 @@ impl TraceSummary {
 #[derive(Debug)]
 pub(crate) struct StoredTrace {
     pub(crate) trace: Trace,
-    /// Empty when the source had nothing beyond the analysis model (trace files), otherwise one
-    /// entry per span of `trace`, in the same order.
-    pub(crate) details: Vec<SpanDetails>,
+    /// Empty when no span's source had anything beyond the analysis model (large trace files),
+    /// otherwise one entry per span of `trace`, in the same order, `None` for a span whose
+    /// source had none (a trace merged from several sources).
+    pub(crate) details: Vec<Option<SpanDetails>>,
     /// The large files the trace was read from, where its details are looked up when asked
     /// for (empty when it has them, or came from elsewhere).
     pub(crate) sources: Vec<Arc<FileSource>>,
@@ -140,7 +141,7 @@ pub(crate) struct StoredTrace {
 }
 
 impl StoredTrace {
-    fn new(trace: Trace, details: Vec<SpanDetails>, seq: u64) -> Self {
+    fn new(trace: Trace, details: Vec<Option<SpanDetails>>, seq: u64) -> Self {
         let summary = summarize(&trace);
         let bytes = weigh(&trace, &details);
         Self {
@@ -155,13 +156,15 @@ impl StoredTrace {
 
     /// A copy of this trace with the details `found` of its spans (by position, in order), for
     /// an answer that shows them.
+    /// Spans that had details keep theirs.
     pub(crate) fn with_found(&self, found: &[(usize, SpanDetails)]) -> Self {
-        let mut details = Vec::with_capacity(self.trace.spans.len());
+        let mut details = self.details.clone();
+        details.resize_with(self.trace.spans.len(), || None);
         for (at, span_details) in found {
-            details.resize_with(*at, SpanDetails::default);
-            details.push(span_details.clone());
+            if let Some(slot @ None) = details.get_mut(*at) {
+                *slot = Some(span_details.clone());
+            }
         }
-        details.resize_with(self.trace.spans.len(), SpanDetails::default);
         Self {
             trace: self.trace.clone(),
             bytes: weigh(&self.trace, &details),
@@ -172,9 +175,15 @@ impl StoredTrace {
         }
     }
 
-    /// The details of span `index`, if the source had any.
+    /// The details of span `index`, if its source had any.
     pub(crate) fn details(&self, index: usize) -> Option<&SpanDetails> {
-        self.details.get(index)
+        self.details.get(index)?.as_ref()
+    }
+
+    /// Whether some of its spans' details are to be looked up in the files it was read from.
+    pub(crate) fn looks_up(&self) -> bool {
+        !self.sources.is_empty()
+            && (self.details.is_empty() || self.details.iter().any(Option::is_none))
     }
 }
 
@@ -406,11 +415,11 @@ impl TraceStore {
         let details = small
             .as_deref()
             .and_then(|text| Self::other_details(text, format));
-        drop(small);
-        // Without them, the details are looked up in the file when a span is selected.
-        let source = details
-            .is_none()
+        // A regular file too large to be read with its details has them looked up when a span
+        // is selected (a named pipe or a device cannot be read again).
+        let source = (small.is_none() && std::fs::metadata(path).is_ok_and(|m| m.is_file()))
             .then(|| Arc::new(FileSource::new(path.to_path_buf(), format)));
+        drop(small);
         let stats = self.read_with(details, source.as_ref(), |sink| {
             read_path(path, format, sink)
         })?;
@@ -523,6 +532,7 @@ impl TraceStore {
     ) -> Added {
         // Writers take turns; the summary and the estimate of a large trace are computed
         // before the store's lock is taken, so that readers (the pages) never wait for them.
+        let details: Vec<Option<SpanDetails>> = details.into_iter().map(Some).collect();
         let _turn = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = self.get(&trace.trace_id);
         let merged = previous.is_some();
@@ -605,8 +615,8 @@ impl State {
 fn merge(
     previous: &StoredTrace,
     more: Trace,
-    more_details: Vec<SpanDetails>,
-) -> (Trace, Vec<SpanDetails>) {
+    more_details: Vec<Option<SpanDetails>>,
+) -> (Trace, Vec<Option<SpanDetails>>) {
     let mut spans = previous.trace.spans.clone();
     let before = spans.len();
     spans.extend(more.spans);
@@ -614,10 +624,10 @@ fn merge(
         Vec::new()
     } else {
         let mut details = previous.details.clone();
-        details.resize_with(before, SpanDetails::default);
+        details.resize_with(before, || None);
         let added = spans.len() - before;
         let mut more_details = more_details;
-        more_details.resize_with(added, SpanDetails::default);
+        more_details.resize_with(added, || None);
         details.extend(more_details);
         details
     };
@@ -670,7 +680,7 @@ fn summarize(trace: &Trace) -> TraceSummary {
 }
 
 /// An estimate of the memory a trace takes while held, from its sizes (not measured).
-fn weigh(trace: &Trace, details: &[SpanDetails]) -> usize {
+fn weigh(trace: &Trace, details: &[Option<SpanDetails>]) -> usize {
     let mut bytes = 0usize;
     for span in &trace.spans {
         bytes +=
@@ -686,15 +696,8 @@ fn weigh(trace: &Trace, details: &[SpanDetails]) -> usize {
         }
     }
     let mut shared = std::collections::HashSet::new();
-    for d in details {
-        bytes += weigh_attributes(&d.attributes) + d.status_message.len();
-        for event in &d.events {
-            bytes += std::mem::size_of::<Event>() + event.name.len();
-            bytes += weigh_attributes(&event.attributes);
-        }
-        for link in &d.links {
-            bytes += std::mem::size_of::<LinkDetails>() + weigh_attributes(&link.attributes);
-        }
+    for d in details.iter().flatten() {
+        bytes += weigh_own_details(d);
         if shared.insert(Arc::as_ptr(&d.resource) as usize) {
             bytes += weigh_attributes(&d.resource);
         }
@@ -704,6 +707,25 @@ fn weigh(trace: &Trace, details: &[SpanDetails]) -> usize {
         }
     }
     bytes
+}
+
+/// An estimate of the memory a span's details take, beyond its resource and scope (which
+/// its neighbours share) and beyond what [`SPAN_OVERHEAD`] counts.
+fn weigh_own_details(d: &SpanDetails) -> usize {
+    let mut bytes = weigh_attributes(&d.attributes) + d.status_message.len();
+    for event in &d.events {
+        bytes += std::mem::size_of::<Event>() + event.name.len();
+        bytes += weigh_attributes(&event.attributes);
+    }
+    for link in &d.links {
+        bytes += std::mem::size_of::<LinkDetails>() + weigh_attributes(&link.attributes);
+    }
+    bytes
+}
+
+/// [`weigh_own_details`] with the details themselves, held apart from a trace.
+pub(crate) fn weigh_details(d: &SpanDetails) -> usize {
+    std::mem::size_of::<(usize, SpanDetails)>() + weigh_own_details(d)
 }
 
 fn weigh_attributes(attributes: &[KeyValue]) -> usize {

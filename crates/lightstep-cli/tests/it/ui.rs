@@ -401,3 +401,87 @@ fn serves_the_traces_of_a_store_by_search_and_by_id() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
 }
+
+/// A JSON Lines file in which one trace's spans are spread over every line, each under a
+/// resource of about 4 KB: most of the file belongs to the trace, in resources.
+fn spread_trace_file(dir: &std::path::Path, lines: usize) -> std::path::PathBuf {
+    let path = dir.join("spread.jsonl");
+    let mut text = String::new();
+    for i in 0..lines {
+        let parent = if i == 0 {
+            String::new()
+        } else {
+            format!("{:016x}", 1)
+        };
+        let line = serde_json::json!({"resourceSpans": [{
+            "resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": "svc"}},
+                {"key": "labels", "value": {"stringValue": format!("{i}-{}", "y".repeat(4000))}},
+            ]},
+            "scopeSpans": [{"scope": {"name": "s"}, "spans": [{
+                "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": format!("{:016x}", i + 1),
+                "parentSpanId": parent, "name": "op",
+                "startTimeUnixNano": "1000", "endTimeUnixNano": "2000",
+                "attributes": [{"key": "position", "value": {"intValue": i.to_string()}}],
+            }]}],
+        }]});
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn looking_up_a_span_of_a_large_file_holds_a_bounded_part_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // 6,000 lines of about 4 KB: 25 MB, nearly all of it the looked-up trace's.
+    let path = spread_trace_file(dir.path(), 6_000);
+    let ui = start(&[&path.to_string_lossy()], None);
+    let before_kib = peak_rss_kib(ui.pid());
+    for span in [5u64, 6_000, 1] {
+        let details = ui.json(&format!(
+            "/api/spans/0af7651916cd43dd8448eb211c80319c/{span:016x}"
+        ));
+        assert_eq!(details["has_details"], true, "{details}");
+        assert_eq!(details["attributes"][0]["value"], span - 1, "{details}");
+        assert_eq!(details["resource"][1]["key"], "labels", "{details}");
+    }
+    let after_kib = peak_rss_kib(ui.pid());
+    ui.stop();
+    eprintln!("peak resident memory: {before_kib} KiB read, {after_kib} KiB after three lookups");
+    assert!(
+        after_kib < before_kib + 40 * 1024,
+        "{before_kib} KiB after reading, {after_kib} KiB at the peak after the lookups"
+    );
+}
+
+#[test]
+#[cfg(unix)]
+fn a_named_pipe_is_read_once_and_its_spans_answer_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("spans.pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Larger than what is read with every detail, so that only the readers' pass reads it.
+    let text = std::fs::read(spread_trace_file(dir.path(), 3_000)).unwrap();
+    assert!(text.len() > 8 << 20);
+    let writer = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::write(pipe, text).unwrap())
+    };
+    let ui = start(&[&pipe.to_string_lossy()], None);
+    writer.join().unwrap();
+    // Nothing to look the details up in: the span answers at once, without them (a second
+    // open of the pipe would wait for a writer that never comes).
+    let details = ui.json("/api/spans/0af7651916cd43dd8448eb211c80319c/0000000000000005");
+    assert_eq!(details["has_details"], false, "{details}");
+    assert_eq!(details["span_id"], "0000000000000005");
+    ui.stop();
+}

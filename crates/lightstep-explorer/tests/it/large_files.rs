@@ -334,3 +334,60 @@ async fn the_details_pane_shows_a_large_files_tags_in_a_real_browser() {
     browser.quit().await;
     explorer.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_trace_split_over_a_small_and_a_large_file_shows_every_spans_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let part = |span: &str, parent: Option<&str>, value: &str| {
+        json!({
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": value}}]},
+            "scopeSpans": [{"scope": {"name": "split"}, "spans": [{
+                "traceId": trace_id, "spanId": span, "parentSpanId": parent.unwrap_or(""),
+                "name": value, "startTimeUnixNano": "1000", "endTimeUnixNano": "2000",
+                "attributes": [{"key": "part", "value": {"stringValue": value}}],
+            }]}],
+        })
+    };
+    let small = dir.path().join("small.json");
+    let small_part = part("00000000000000a1", None, "small");
+    std::fs::write(&small, json!({"resourceSpans": [small_part]}).to_string()).unwrap();
+    let large = dir.path().join("large.json");
+    let large_part = part("00000000000000b2", Some("00000000000000a1"), "large").to_string();
+    let text = format!(
+        "{{\"resourceSpans\":{}}}",
+        list_around(&[large_part], |k| otlp_filler(k).to_string())
+    );
+    std::fs::write(&large, text).unwrap();
+    for order in [[&small, &large], [&large, &small]] {
+        let store = TraceStore::default();
+        for file in order {
+            store.read_path(file, None).unwrap();
+        }
+        let explorer = Explorer::builder()
+            .with_addr("127.0.0.1:0".parse().unwrap())
+            .with_store(store)
+            .start()
+            .await
+            .unwrap();
+        for (span, value) in [("00000000000000a1", "small"), ("00000000000000b2", "large")] {
+            let found = get_json(&explorer, &format!("/api/spans/{trace_id}/{span}")).await;
+            assert_eq!(found["has_details"], true, "{order:?} {span}: {found}");
+            assert_eq!(
+                found["attributes"],
+                json!([{"key": "part", "type": "string", "value": value}]),
+                "{order:?} {span}"
+            );
+        }
+        let jaeger = jaeger_spans(&get_json(&explorer, &format!("/api/traces/{trace_id}")).await);
+        for (span, value) in [("00000000000000a1", "small"), ("00000000000000b2", "large")] {
+            let tags = jaeger[span]["tags"].as_array().unwrap();
+            assert!(
+                tags.iter()
+                    .any(|t| t["key"] == "part" && t["value"] == value),
+                "{order:?} {span}: {tags:?}"
+            );
+        }
+        explorer.shutdown().await;
+    }
+}
