@@ -262,6 +262,7 @@ impl Pipeline {
         let reporting = pipeline::Reporting {
             stats: Arc::clone(&stats),
             redactor: transport::Redactor::new(&config),
+            batch: config.batch().clone(),
         };
         let added: Vec<_> = extensions
             .processors

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lightstep_config::LightstepConfig;
@@ -14,8 +14,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::resource::ResourceDetector;
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, IdGenerator, ShouldSample, SpanData, SpanExporter, SpanProcessor,
-    TracerProviderBuilder,
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, ShouldSample, SpanData, SpanExporter,
+    SpanProcessor, TracerProviderBuilder,
 };
 
 use crate::stats::{FailureHook, Stats};
@@ -38,6 +38,8 @@ pub(crate) const ADDED_SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
 pub(crate) struct Reporting {
     pub(crate) stats: Arc<Stats>,
     pub(crate) redactor: Redactor,
+    /// The pipeline's batch settings, which an added exporter's batch processor takes too.
+    pub(crate) batch: lightstep_config::BatchConfig,
 }
 
 /// What code adds to the pipeline the configuration describes.
@@ -115,8 +117,9 @@ impl PipelineBuilder {
     }
 
     /// Adds an exporter beside the OTLP one (opentelemetry-stdout's, opentelemetry-otlp's, your
-    /// own), behind the SDK's `BatchSpanProcessor` with its defaults: it receives every span
-    /// the sampler records, on the batch processor's own thread. For other batch settings, or a
+    /// own), behind the SDK's `BatchSpanProcessor` with the pipeline's batch settings (queue
+    /// and batch sizes, delay): it receives every span the sampler records, on
+    /// the batch processor's own thread. For other batch settings, or a
     /// `SimpleSpanProcessor`, build the processor yourself and use
     /// [`PipelineBuilder::with_span_processor`].
     ///
@@ -124,18 +127,39 @@ impl PipelineBuilder {
     /// [`ExportStats::added_exporter_failed`](crate::ExportStats::added_exporter_failed), apart
     /// from the OTLP counters, and the failure is logged and reported as
     /// [`FailureKind::AddedExporterFailed`](crate::FailureKind::AddedExporterFailed) (to the
-    /// hook of [`PipelineBuilder::on_export_error`], at most once every ten seconds). Spans the
-    /// batch processor drops from its own full queue are not counted.
+    /// hook of [`PipelineBuilder::on_export_error`], at most once every ten seconds). Its queue
+    /// holds the pipeline's `batch.max_queue_size` spans: a span that ends while it is full
+    /// never reaches the exporter, and is counted in
+    /// [`ExportStats::added_exporter_dropped`](crate::ExportStats::added_exporter_dropped)
+    /// (reported as [`FailureKind::AddedExporterDropped`](crate::FailureKind::AddedExporterDropped)),
+    /// as are spans still queued when its shutdown ended.
     pub fn with_span_exporter(mut self, exporter: impl SpanExporter + 'static) -> Self {
         self.extensions
             .processors
             .push(Box::new(move |reporting: &Reporting| {
+                let queued = Arc::new(AtomicUsize::new(0));
                 let exporter = AddedExporter {
                     inner: exporter,
                     stats: Arc::clone(&reporting.stats),
                     redactor: reporting.redactor.clone(),
+                    queued: Arc::clone(&queued),
                 };
-                Box::new(BatchSpanProcessor::builder(exporter).build())
+                let batch = &reporting.batch;
+                // The configuration checked that a batch fits in the queue.
+                let limit = batch.max_queue_size.max(1);
+                let config = BatchConfigBuilder::default()
+                    .with_max_queue_size(limit)
+                    .with_max_export_batch_size(batch.max_export_batch_size.clamp(1, limit))
+                    .with_scheduled_delay(batch.scheduled_delay)
+                    .build();
+                Box::new(CountedQueue {
+                    inner: BatchSpanProcessor::builder(exporter)
+                        .with_batch_config(config)
+                        .build(),
+                    queued,
+                    limit,
+                    stats: Arc::clone(&reporting.stats),
+                })
             }));
         self
     }
@@ -234,6 +258,59 @@ struct AddedExporter<E> {
     inner: E,
     stats: Arc<Stats>,
     redactor: Redactor,
+    /// Its [`CountedQueue`]'s count: the spans of a batch leave it when the batch is exported.
+    queued: Arc<AtomicUsize>,
+}
+
+/// The SDK's `BatchSpanProcessor` in front of an added exporter, with its queue counted here:
+/// the SDK drops a span that finds its queue full with one log line. A span is let in only
+/// while fewer than `limit` are queued or being batched (the SDK's queue holds `limit`, so it
+/// never refuses one), and counted as dropped otherwise; spans still queued when the
+/// processor has shut down are counted as dropped too.
+#[derive(Debug)]
+struct CountedQueue {
+    inner: BatchSpanProcessor,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+    stats: Arc<Stats>,
+}
+
+impl SpanProcessor for CountedQueue {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        let admitted = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .is_ok();
+        if admitted {
+            self.inner.on_end(span);
+        } else {
+            self.stats.added_exporter_dropped(1, "the queue was full");
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let result = self.inner.shutdown_with_timeout(timeout);
+        let left = self.queued.swap(0, Ordering::AcqRel);
+        if left > 0 {
+            self.stats
+                .added_exporter_dropped(left as u64, "still queued when it shut down");
+        }
+        result
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 impl<E: fmt::Debug> fmt::Debug for AddedExporter<E> {
@@ -244,6 +321,12 @@ impl<E: fmt::Debug> fmt::Debug for AddedExporter<E> {
 
 impl<E: SpanExporter> SpanExporter for AddedExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        // Out of the queue: whatever the export does with them, they reached the exporter.
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(batch.len()))
+            });
         let spans = batch.len() as u64;
         let result = self.inner.export(batch).await;
         if let Err(e) = &result {

@@ -98,6 +98,8 @@ pub(crate) struct Stats {
     pub(crate) failed: AtomicU64,
     /// Spans whose export by an exporter added in code failed: apart from the OTLP counters.
     pub(crate) added_exporter_failed: AtomicU64,
+    /// Spans an exporter added in code never got: apart from the OTLP counters.
+    pub(crate) added_exporter_dropped: AtomicU64,
     /// When the shutdown under way must end, for the processors added in code.
     shutdown_deadline: Mutex<Option<Instant>>,
     /// When the latest flush the pipeline started must end, for the same.
@@ -109,6 +111,7 @@ pub(crate) struct Stats {
     last_failure_warning: WarnedAt,
     last_rejection_warning: WarnedAt,
     last_added_exporter_warning: WarnedAt,
+    last_added_exporter_drop_warning: WarnedAt,
     report: Report,
 }
 
@@ -272,6 +275,30 @@ impl Stats {
         }
     }
 
+    /// Spans an exporter added in code never got (its queue was full, or they were still
+    /// queued when it shut down), for `reason`. Counted apart from the OTLP counters; logged
+    /// and reported at most once every ten seconds.
+    pub(crate) fn added_exporter_dropped(&self, spans: u64, reason: &str) {
+        let total = self
+            .added_exporter_dropped
+            .fetch_add(spans, Ordering::Relaxed)
+            + spans;
+        if due(&self.last_added_exporter_drop_warning) {
+            tracing::warn!(
+                spans,
+                dropped_total = total,
+                reason,
+                "lightstep-rs: spans were dropped before an exporter added in code got them"
+            );
+            self.report.send(&ExportFailure {
+                kind: FailureKind::AddedExporterDropped,
+                spans,
+                total,
+                message: reason.to_owned(),
+            });
+        }
+    }
+
     /// A shutdown of the pipeline starts now, and must end within `timeout`.
     pub(crate) fn start_shutdown(&self, timeout: Duration) {
         if let Ok(mut deadline) = self.shutdown_deadline.lock() {
@@ -314,6 +341,7 @@ impl Stats {
             dropped: self.dropped.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             added_exporter_failed: self.added_exporter_failed.load(Ordering::Relaxed),
+            added_exporter_dropped: self.added_exporter_dropped.load(Ordering::Relaxed),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
@@ -338,7 +366,8 @@ pub struct ExportFailure {
     /// Spans lost this way since the pipeline started: dropped for [`FailureKind::Dropped`]
     /// and [`FailureKind::Retrying`], failed for [`FailureKind::Failed`] and
     /// [`FailureKind::Rejected`], added_exporter_failed for
-    /// [`FailureKind::AddedExporterFailed`] (the counters of [`ExportStats`]).
+    /// [`FailureKind::AddedExporterFailed`], added_exporter_dropped for
+    /// [`FailureKind::AddedExporterDropped`] (the counters of [`ExportStats`]).
     pub total: u64,
     /// Why, in one line.
     pub message: String,
@@ -370,6 +399,9 @@ pub enum FailureKind {
     /// returned an error for a batch of `spans`. It says nothing of OTLP delivery: the OTLP
     /// processor has its own copy of every span.
     AddedExporterFailed,
+    /// Spans never reached an exporter added in code: its queue was full when they ended, or
+    /// they were still queued when it shut down. Nothing to do with OTLP delivery either.
+    AddedExporterDropped,
 }
 
 impl fmt::Display for ExportFailure {
@@ -399,6 +431,10 @@ impl fmt::Display for ExportFailure {
                 f,
                 "an exporter added in code failed to export {spans} spans ({total} in all so far): {message}"
             ),
+            FailureKind::AddedExporterDropped => write!(
+                f,
+                "{spans} spans dropped before an exporter added in code got them ({total} in all so far): {message}"
+            ),
         }
     }
 }
@@ -425,6 +461,10 @@ pub struct ExportStats {
     /// of every span, so these are not in [`ExportStats::undelivered`], and they do not make
     /// `shutdown` fail.
     pub added_exporter_failed: u64,
+    /// Spans that an exporter added in code never got: they found its batch processor's queue
+    /// full (it holds `batch.max_queue_size` spans), or were still queued when it shut down.
+    /// Apart from the OTLP counters, like [`ExportStats::added_exporter_failed`].
+    pub added_exporter_dropped: u64,
     /// The most recent export failure (of OTLP delivery).
     pub last_error: Option<String>,
 }

@@ -199,6 +199,58 @@ impl SpanExporter for NamesExporter {
     }
 }
 
+/// Records the spans it gets, taking 100 ms per batch.
+#[derive(Debug, Clone, Default)]
+struct SlowNamesExporter(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl SpanExporter for SlowNamesExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut names = self.0.lock().unwrap();
+        names.extend(batch.into_iter().map(|s| s.name.into_owned()));
+        Ok(())
+    }
+}
+
+/// Spans that find an added exporter's queue full are counted, not lost silently: each span
+/// either reached the exporter or is in `added_exporter_dropped`.
+#[tokio::test]
+async fn an_added_exporters_full_queue_is_counted() {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_max_queue_size(100)
+        .with_max_export_batch_size(100)
+        .build()
+        .unwrap();
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let names = SlowNamesExporter::default();
+    let exporter = {
+        let failures = Arc::clone(&failures);
+        Pipeline::builder(config)
+            .with_span_exporter(names.clone())
+            .on_export_error(move |failure| failures.lock().unwrap().push(failure.clone()))
+            .build()
+            .unwrap()
+    };
+    let tracer = exporter.tracer();
+    // Far more than the queue holds, faster than its batches leave (each export takes 100 ms).
+    for _ in 0..1_000 {
+        tracer.in_span("burst", |_| {});
+    }
+    let stats = exporter.shutdown().await;
+    let stats = stats.unwrap_or_else(|_| exporter.stats());
+    let got = names.0.lock().unwrap().len() as u64;
+    assert!(stats.added_exporter_dropped > 0, "{stats:?}");
+    assert!(got > 0, "{stats:?}");
+    assert_eq!(got + stats.added_exporter_dropped, 1_000, "{stats:?}");
+    let failures = failures.lock().unwrap();
+    let dropped = failures
+        .iter()
+        .find(|f| f.kind == lightstep_exporter::FailureKind::AddedExporterDropped)
+        .expect("the drop is reported");
+    assert!(dropped.to_string().contains("queue was full"), "{dropped}");
+}
+
 #[tokio::test]
 async fn an_added_exporter_gets_every_span_by_shutdown() {
     let receiver = receiver().await;
