@@ -23,7 +23,9 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::file_lookup::LookedUp;
-use crate::jaeger::{Envelope, ErrorEntry, JaegerTrace, JaegerTraces};
+use crate::jaeger::{
+    Envelope, ErrorEntry, JaegerTrace, JaegerTraces, jaeger_service, stored_service,
+};
 use crate::layout::{Layout, LayoutCache};
 use crate::query::{Params, Search};
 use crate::store::{KeyValue, SpanDetails, StoredTrace, TraceStore};
@@ -215,13 +217,18 @@ impl Api {
         )
     }
 
-    /// Every service of the held traces, sorted.
+    /// Every service of the held traces, sorted, as Jaeger names them.
     fn service_names(&self) -> Vec<Arc<str>> {
         let mut services: Vec<Arc<str>> = self
             .store
             .all()
             .iter()
-            .flat_map(|t| t.summary.services.iter().map(|(s, _)| Arc::clone(s)))
+            .flat_map(|t| {
+                t.summary
+                    .services
+                    .iter()
+                    .map(|(s, _)| jaeger_service_arc(s))
+            })
             .collect();
         services.sort_unstable();
         services.dedup();
@@ -229,7 +236,7 @@ impl Api {
     }
 
     fn operations(&self, service: &str) -> Response<Body> {
-        let operations = self.operation_names(service);
+        let operations = self.operation_names(stored_service(service));
         json_response(
             StatusCode::OK,
             &Envelope::new(&operations, operations.len()),
@@ -243,7 +250,7 @@ impl Api {
             .get("service")
             .ok_or_else(|| ApiError::bad_param("service", "is required".to_owned()))?;
         let operations: Vec<serde_json::Value> = self
-            .operation_names(service)
+            .operation_names(stored_service(service))
             .iter()
             .map(|name| serde_json::json!({ "name": name, "spanKind": "" }))
             .collect();
@@ -272,13 +279,13 @@ impl Api {
                     let services: Vec<serde_json::Value> = s
                         .services
                         .iter()
-                        .map(
-                            |(name, spans)| serde_json::json!({ "name": name, "spanCount": spans }),
-                        )
+                        .map(|(name, spans)| {
+                            serde_json::json!({ "name": jaeger_service(name), "spanCount": spans })
+                        })
                         .collect();
                     Some(serde_json::json!({
                         "traceId": format!("{:0>32}", id.to_ascii_lowercase()),
-                        "rootServiceName": s.root_service,
+                        "rootServiceName": jaeger_service(&s.root_service),
                         "rootOperationName": s.root_operation,
                         "minStartTimeUnixNano": s.start_ns.to_string(),
                         "maxEndTimeUnixNano": s.end_ns.to_string(),
@@ -484,6 +491,15 @@ fn critical_path_json(analysis: &CriticalPathAnalysis) -> Result<Vec<u8>, ApiErr
         .map(serde_json::Value::take)
         .ok_or_else(failed)?;
     serde_json::to_vec(&trace).map_err(|_| failed())
+}
+
+/// [`jaeger_service`] of a shared name, shared again when it is unchanged.
+fn jaeger_service_arc(name: &Arc<str>) -> Arc<str> {
+    if name.is_empty() {
+        Arc::from(jaeger_service(name))
+    } else {
+        Arc::clone(name)
+    }
 }
 
 /// Contribution per (service, operation) and per service.

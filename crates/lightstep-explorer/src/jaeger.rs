@@ -22,6 +22,25 @@ use serde::{Serialize, Serializer};
 
 use crate::store::{KeyValue, StoredTrace, Value};
 
+/// The service Jaeger names spans whose resource has no `service.name` (as OpenTelemetry's
+/// translation to Jaeger does): an empty name cannot be chosen in Jaeger UI nor addressed in
+/// `/api/services/{service}/operations`.
+pub(crate) const NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";
+
+/// A service's name as Jaeger's API shows it.
+pub(crate) fn jaeger_service(name: &str) -> &str {
+    if name.is_empty() {
+        NO_SERVICE_NAME
+    } else {
+        name
+    }
+}
+
+/// A service named in a Jaeger API request, as the store holds it.
+pub(crate) fn stored_service(name: &str) -> &str {
+    if name == NO_SERVICE_NAME { "" } else { name }
+}
+
 /// Integers beyond this lose precision in JavaScript: Jaeger writes them as strings.
 const JS_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
@@ -455,7 +474,7 @@ impl Serialize for Process<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let span = &self.trace.trace.spans[self.index];
         let mut out = serializer.serialize_struct("Process", 2)?;
-        out.serialize_field("serviceName", span.service())?;
+        out.serialize_field("serviceName", jaeger_service(span.service()))?;
         out.serialize_field(
             "tags",
             &ProcessTags {

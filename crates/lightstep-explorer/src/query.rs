@@ -298,7 +298,10 @@ impl Search {
             }
         };
         Ok(Self {
-            service: params.get(names.service).map(str::to_owned),
+            // Jaeger's name for spans without a service name selects them.
+            service: params
+                .get(names.service)
+                .map(|s| crate::jaeger::stored_service(s).to_owned()),
             operation: params.get(names.operation).map(str::to_owned),
             tags,
             min_duration_ns,

@@ -781,3 +781,96 @@ async fn errors_are_json_with_the_status_and_the_parameter() {
     }
     explorer.shutdown().await;
 }
+
+/// Spans whose resource has no `service.name` are, in Jaeger's API, under the service Jaeger
+/// gives them, `OTLPResourceNoServiceName`: listed, addressable and searchable by it.
+#[tokio::test]
+async fn spans_without_a_service_name_are_under_jaegers_name_for_them() {
+    const NAME: &str = "OTLPResourceNoServiceName";
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let span = |id: &str, name: &str| {
+        serde_json::json!({
+            "traceId": trace_id, "spanId": id, "name": name,
+            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+        })
+    };
+    let document = serde_json::json!({"resourceSpans": [
+        {"resource": {"attributes": []}, "scopeSpans": [{"spans": [span("00f067aa0ba902b7", "nameless work")]}]},
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "named"}}]},
+         "scopeSpans": [{"spans": [span("00f067aa0ba902b8", "named work")]}]},
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let mut explorers = Vec::new();
+    // Read with its details (a small file, through the receiver), and by the analysis's
+    // reader alone.
+    let path = dir.path().join("nameless.json");
+    std::fs::write(&path, document.to_string()).unwrap();
+    let store = lightstep_explorer::TraceStore::default();
+    store.read_path(&path, None).unwrap();
+    explorers.push(
+        lightstep_explorer::Explorer::builder()
+            .with_addr("127.0.0.1:0".parse().unwrap())
+            .with_store(store)
+            .start()
+            .await
+            .unwrap(),
+    );
+    let store = lightstep_explorer::TraceStore::default();
+    lightstep_analysis::read::read_traces(
+        document.to_string().as_bytes(),
+        "nameless.json".as_ref(),
+        None,
+        |t| {
+            store.add(t);
+            Ok(())
+        },
+    )
+    .expect("the analysis reads it");
+    explorers.push(
+        lightstep_explorer::Explorer::builder()
+            .with_addr("127.0.0.1:0".parse().unwrap())
+            .with_store(store)
+            .start()
+            .await
+            .unwrap(),
+    );
+    for explorer in &explorers {
+        let services = get_json(explorer, "/api/services").await;
+        assert_eq!(
+            services["data"],
+            serde_json::json!([NAME, "named"]),
+            "{services}"
+        );
+        let v3 = get_json(explorer, "/api/v3/services").await;
+        assert_eq!(v3["services"], serde_json::json!([NAME, "named"]), "{v3}");
+        let operations = get_json(explorer, &format!("/api/services/{NAME}/operations")).await;
+        assert_eq!(operations["data"], serde_json::json!(["nameless work"]));
+        let v3 = get_json(explorer, &format!("/api/v3/operations?service={NAME}")).await;
+        assert_eq!(v3["operations"][0]["name"], "nameless work", "{v3}");
+        let found = get_json(explorer, &format!("/api/traces?service={NAME}")).await;
+        assert_eq!(found["data"].as_array().unwrap().len(), 1, "{found}");
+        let trace = get_json(explorer, &format!("/api/traces/{trace_id}")).await;
+        let processes: BTreeSet<&str> = trace["data"][0]["processes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| p["serviceName"].as_str().unwrap())
+            .collect();
+        assert_eq!(processes, BTreeSet::from([NAME, "named"]), "{trace}");
+        let summaries = get_json(
+            explorer,
+            &format!("/api/v3/trace-summaries?query.serviceName={NAME}&query.startTimeMin=2023-11-14T00:00:00Z&query.startTimeMax=2023-11-16T00:00:00Z"),
+        )
+        .await;
+        let summary = &summaries["summaries"][0];
+        assert_eq!(summary["rootServiceName"], NAME, "{summaries}");
+        assert!(
+            summary["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["name"] == NAME),
+            "{summaries}"
+        );
+    }
+}
