@@ -31,9 +31,17 @@ use crate::store::{SpanDetails, StoredTrace};
 /// A file a trace was read from without its details: where to look them up.
 #[derive(Debug)]
 pub(crate) struct FileSource {
-    pub(crate) path: PathBuf,
-    /// The format the readers found (or were told), known once the file has been read.
+    place: Place,
+    /// The format the readers found (or were told), known once the file has been read whole
+    /// (a spool that could not be written whole never gets one, and is never read).
     pub(crate) format: OnceLock<Format>,
+}
+
+#[derive(Debug)]
+enum Place {
+    Path(PathBuf),
+    /// A copy of standard input, written while it was read.
+    Spool(Spool),
 }
 
 impl FileSource {
@@ -43,9 +51,117 @@ impl FileSource {
             let _ = known.set(format);
         }
         Self {
-            path,
+            place: Place::Path(path),
             format: known,
         }
+    }
+
+    /// A source in `spool`, usable once its format is set.
+    pub(crate) fn spooled(spool: Spool) -> Self {
+        Self {
+            place: Place::Spool(spool),
+            format: OnceLock::new(),
+        }
+    }
+}
+
+/// The most of standard input copied to a spool: past it, the copy is given up, and the
+/// details of its spans are not looked up.
+pub(crate) const SPOOL_BYTES: u64 = 2 << 30;
+
+/// A temporary file holding a copy of standard input, for looking up the details of its spans
+/// as those of a large file are. On Unix it is unlinked as soon as it is created (only the
+/// explorer's handle reaches it, and the system reclaims it however the process ends), and
+/// readable by its owner only; elsewhere it is removed when dropped.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    file: Mutex<File>,
+    /// The path to remove when dropped, where it could not be unlinked while open.
+    remove: Option<PathBuf>,
+}
+
+impl Spool {
+    /// A new spool in the system's temporary directory, and a handle that writes to it.
+    pub(crate) fn create() -> io::Result<(Self, File)> {
+        let dir = std::env::temp_dir();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut attempt = 0;
+        let (file, path) = loop {
+            let path = dir.join(format!(
+                "lightstep-ui-stdin-{}-{stamp}-{attempt}.spool",
+                std::process::id()
+            ));
+            let mut options = std::fs::OpenOptions::new();
+            options.read(true).write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(file) => break (file, path),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let remove = if cfg!(unix) && std::fs::remove_file(&path).is_ok() {
+            None
+        } else {
+            Some(path)
+        };
+        let writer = file.try_clone()?;
+        Ok((
+            Self {
+                file: Mutex::new(file),
+                remove,
+            },
+            writer,
+        ))
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some(path) = &self.remove {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Copies what it reads to a spool, until the copy fails or passes [`SPOOL_BYTES`].
+pub(crate) struct Spooling<R> {
+    pub(crate) inner: R,
+    to: Option<File>,
+    written: u64,
+}
+
+impl<R> Spooling<R> {
+    pub(crate) fn new(inner: R, to: Option<File>) -> Self {
+        Self {
+            inner,
+            to,
+            written: 0,
+        }
+    }
+
+    /// Whether everything read so far is in the spool.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.to.is_some()
+    }
+}
+
+impl<R: Read> Read for Spooling<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(to) = &mut self.to {
+            self.written += n as u64;
+            if self.written > SPOOL_BYTES || io::Write::write_all(to, &buf[..n]).is_err() {
+                // Given up (the disk full, say): the spans are read all the same.
+                self.to = None;
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -226,18 +342,26 @@ pub(crate) fn look_up(
     span_id: &SpanId,
 ) -> Option<(FileDetails, bool)> {
     let format = *source.format.get()?;
-    // It was a regular file when it was read; something else since (a named pipe would wait
-    // for a writer) is not read.
-    if !std::fs::metadata(&source.path).ok()?.is_file() {
-        return None;
+    match &source.place {
+        Place::Path(path) => {
+            // It was a regular file when it was read; something else since (a named pipe
+            // would wait for a writer) is not read.
+            if !std::fs::metadata(path).ok()?.is_file() {
+                return None;
+            }
+            let file = File::open(path).ok()?;
+            let input = BufReader::with_capacity(1 << 20, file);
+            look_up_in(input, format, trace_id, span_id)
+        }
+        Place::Spool(spool) => {
+            // One handle, rewound: held for the whole lookup.
+            let file = spool.file.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut handle = &*file;
+            io::Seek::seek(&mut handle, io::SeekFrom::Start(0)).ok()?;
+            let input = BufReader::with_capacity(1 << 20, handle);
+            look_up_in(input, format, trace_id, span_id)
+        }
     }
-    let file = File::open(&source.path).ok()?;
-    look_up_in(
-        BufReader::with_capacity(1 << 20, file),
-        format,
-        trace_id,
-        span_id,
-    )
 }
 
 /// [`look_up`] in a file's contents.

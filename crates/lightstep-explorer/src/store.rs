@@ -26,7 +26,7 @@ use lightstep_receiver::proto::resource::v1::Resource as OtlpResource;
 
 use crate::error::Result;
 use crate::file_details::FileDetails;
-use crate::file_lookup::FileSource;
+use crate::file_lookup::{FileSource, Spool, Spooling};
 
 /// Default bound on the number of traces held.
 pub const DEFAULT_MAX_TRACES: usize = 20_000;
@@ -371,8 +371,9 @@ impl TraceStore {
     /// logs, `FOLLOWS_FROM` references and process tags, and Zipkin files their tags,
     /// annotations and endpoints.
     /// Larger files keep what the analysis reads, and the details of a trace's spans are
-    /// looked up in the file again when one of them is asked for; longer standard input keeps
-    /// what the analysis reads.
+    /// looked up in the file again when one of them is asked for; longer standard input is
+    /// copied to a temporary file (up to 2 GiB) while it is read, where they are looked up
+    /// the same way.
     ///
     /// Blocks while it reads: from async code, call it where blocking is allowed.
     pub fn read_path(&self, path: &Path, format: Option<Format>) -> Result<ReadStats> {
@@ -400,10 +401,21 @@ impl TraceStore {
             }
             let details = small.and_then(|text| Self::other_details(text, format));
             let rest = stdin.take(if ended { 0 } else { u64::MAX });
-            let input = io::Cursor::new(head).chain(rest);
-            return self.read_with(details, None, |sink| {
-                read_traces(input, Path::new(STDIN), format, sink)
-            });
+            // Without its details, it is copied to a spool while it is read, where they are
+            // looked up as a large file's are.
+            let spool = details.is_none().then(Spool::create).and_then(Result::ok);
+            let (source, writer) = match spool {
+                Some((spool, writer)) => (Some(Arc::new(FileSource::spooled(spool))), Some(writer)),
+                None => (None, None),
+            };
+            let mut input = Spooling::new(io::Cursor::new(head).chain(rest), writer);
+            let stats = self.read_with(details, source.as_ref(), |sink| {
+                read_traces(&mut input, Path::new(STDIN), format, sink)
+            })?;
+            if let (Some(source), Some(format), true) = (&source, stats.format, input.is_whole()) {
+                let _ = source.format.set(format);
+            }
+            return Ok(stats);
         }
         let small = small_file(path, max_spans);
         if let Some(stats) = small

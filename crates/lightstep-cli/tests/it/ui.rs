@@ -164,7 +164,7 @@ fn small_standard_input_keeps_the_details_a_file_keeps() {
 }
 
 #[test]
-fn standard_input_past_the_details_limit_is_read_whole() {
+fn standard_input_past_the_details_limit_is_read_whole_its_details_looked_up_in_a_copy() {
     // About 9 MB of Jaeger JSON: more than standard input keeps to read details from.
     let mut doc = String::from("{\"data\":[");
     for t in 0..300u64 {
@@ -196,6 +196,28 @@ fn standard_input_past_the_details_limit_is_read_whole() {
         (held["traces"].as_u64(), held["spans"].as_u64()),
         (Some(300), Some(15_000))
     );
+    // Its details are looked up in the copy kept while it was read, as a large file's are.
+    for (trace, span) in [(300u64, 50u64), (1, 1), (150, 7)] {
+        let details = ui.json(&format!("/api/spans/{trace:032x}/{span:016x}"));
+        assert_eq!(details["has_details"], true, "{details}");
+        assert_eq!(
+            details["attributes"],
+            serde_json::json!([{"key": "k", "type": "string", "value": "v"}]),
+            "{details}"
+        );
+        assert_eq!(details["resource"][0]["value"], "svc", "{details}");
+    }
+    // The copy has no name anyone else can open.
+    #[cfg(unix)]
+    {
+        let prefix = format!("lightstep-ui-stdin-{}-", ui.pid());
+        let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
     ui.stop();
 }
 
