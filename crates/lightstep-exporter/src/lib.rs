@@ -357,11 +357,14 @@ impl Pipeline {
     /// Exports every span ended so far, within `shutdown_timeout`. Blocks the calling thread;
     /// in async code use [`Pipeline::force_flush`].
     pub fn force_flush_blocking(&self) -> Result<(), ExporterError> {
-        // For the processors added in code, which the SDK flushes after the OTLP processor.
-        self.stats.start_flush(self.config.shutdown_timeout());
-        let result = self.provider.force_flush();
+        // Its deadline, for the processors added in code, which the SDK flushes after the
+        // OTLP processor.
+        let (result, added_missed) =
+            pipeline::pipeline_flush(self.config.shutdown_timeout(), || {
+                self.provider.force_flush()
+            });
         let stats = self.stats();
-        self.outcome("flush", result, &stats)?;
+        self.outcome("flush", result, added_missed, &stats)?;
         if !self.config.exports() {
             // Only processors added in code were flushed: there is no delivery to account for.
             return Ok(());
@@ -405,7 +408,7 @@ impl Pipeline {
         if matches!(result, Err(OTelSdkError::AlreadyShutdown)) {
             return Err(ExporterError::AlreadyShutDown);
         }
-        self.outcome("shutdown", result, &stats)?;
+        self.outcome("shutdown", result, false, &stats)?;
         if stats.undelivered() > 0 {
             return Err(undelivered(&stats));
         }
@@ -435,11 +438,13 @@ impl Pipeline {
         &self,
         operation: &'static str,
         result: Result<(), OTelSdkError>,
+        added_missed: bool,
         stats: &ExportStats,
     ) -> Result<(), ExporterError> {
         // The provider wraps a processor's timeout in a generic failure: the processor's own
-        // flag says whether the deadline was missed.
-        let missed = self.stats.deadline_missed.swap(false, Ordering::AcqRel);
+        // flag says whether the deadline was missed (the added processors', of a flush, is
+        // the flush's own).
+        let missed = self.stats.deadline_missed.swap(false, Ordering::AcqRel) || added_missed;
         match result {
             Ok(()) => Ok(()),
             Err(OTelSdkError::AlreadyShutdown) => Err(ExporterError::AlreadyShutDown),

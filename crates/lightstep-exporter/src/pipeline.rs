@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lightstep_config::LightstepConfig;
@@ -27,6 +27,30 @@ type IdGeneratorStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBu
 
 /// A span processor added in code, made once the pipeline has what it reports through.
 type AddedProcessor = Box<dyn FnOnce(&Reporting) -> Box<dyn SpanProcessor>>;
+
+thread_local! {
+    /// The flush the pipeline runs on this thread: its deadline, and whether a processor added
+    /// in code missed it. The SDK flushes its processors on the caller's thread, one after the
+    /// other, so the added ones find it here; each flush has its own (another thread's, or a
+    /// flush of the provider itself, has none).
+    static FLUSH: std::cell::Cell<Option<(Instant, bool)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `flush` (the provider's) as the pipeline's flush, due within `timeout`; returns what it
+/// returned and whether a processor added in code missed the deadline.
+pub(crate) fn pipeline_flush<T>(timeout: Duration, flush: impl FnOnce() -> T) -> (T, bool) {
+    /// Puts back the flush this one is nested in (none, normally), even if `flush` panics.
+    struct Restore(Option<(Instant, bool)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FLUSH.set(self.0);
+        }
+    }
+    let _restore = Restore(FLUSH.replace(Some((Instant::now() + timeout, false))));
+    let result = flush();
+    let missed = FLUSH.get().is_some_and(|(_, missed)| missed);
+    (result, missed)
+}
 
 /// How long the processors added in code may take to shut down beyond the pipeline's
 /// `shutdown_timeout`: they get at least this long, even when the OTLP processor used up the
@@ -159,6 +183,7 @@ impl PipelineBuilder {
                     queued,
                     limit,
                     stats: Arc::clone(&reporting.stats),
+                    closed: AtomicBool::new(false),
                 })
             }));
         self
@@ -273,6 +298,8 @@ struct CountedQueue {
     queued: Arc<AtomicUsize>,
     limit: usize,
     stats: Arc<Stats>,
+    /// Set when its shutdown starts: spans that end after it are not let in.
+    closed: AtomicBool,
 }
 
 impl SpanProcessor for CountedQueue {
@@ -281,6 +308,11 @@ impl SpanProcessor for CountedQueue {
     }
 
     fn on_end(&self, span: SpanData) {
+        if self.closed.load(Ordering::Acquire) {
+            self.stats
+                .added_exporter_dropped(1, "it ended after the exporter was shut down");
+            return;
+        }
         let admitted = self
             .queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -299,11 +331,17 @@ impl SpanProcessor for CountedQueue {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.closed.store(true, Ordering::Release);
         let result = self.inner.shutdown_with_timeout(timeout);
-        let left = self.queued.swap(0, Ordering::AcqRel);
-        if left > 0 {
-            self.stats
-                .added_exporter_dropped(left as u64, "still queued when it shut down");
+        // When the batch processor has finished, what is still counted never reached the
+        // exporter. When it ran out of time, its thread may still export what it holds: that
+        // is counted neither way.
+        if result.is_ok() {
+            let left = self.queued.swap(0, Ordering::AcqRel);
+            if left > 0 {
+                self.stats
+                    .added_exporter_dropped(left as u64, "still queued when it shut down");
+            }
         }
         result
     }
@@ -384,11 +422,13 @@ impl AddedProcessors {
 
     /// Runs `operation` on every processor side by side, each given the time left until
     /// `deadline` (the pipeline's, or `fallback` from now), at least [`ADDED_SHUTDOWN_GRACE`].
+    /// A processor that misses it makes the result the SDK's `Timeout`, and `missed` is told.
     fn side_by_side(
         &self,
         deadline: Option<Instant>,
         fallback: Duration,
         operation: fn(&dyn SpanProcessor, Duration) -> OTelSdkResult,
+        missed: impl FnOnce(),
     ) -> OTelSdkResult {
         let start = Instant::now();
         let left = deadline
@@ -429,7 +469,7 @@ impl AddedProcessors {
         let errors: Vec<OTelSdkError> = finished.into_iter().filter_map(Result::err).collect();
         if overran || errors.iter().any(|e| matches!(e, OTelSdkError::Timeout(_))) {
             // The pipeline reports its deadline error, whichever processor missed it.
-            self.stats.deadline_missed.store(true, Ordering::Release);
+            missed();
             return Err(OTelSdkError::Timeout(left));
         }
         failure(errors)
@@ -466,19 +506,31 @@ impl SpanProcessor for AddedProcessors {
     }
 
     /// A flush has no timeout of its own in the SDK: the pipeline's flush deadline (its
-    /// shutdown timeout from when the flush started) bounds the added processors' flushes.
+    /// shutdown timeout from when the flush started) bounds the added processors' flushes; a
+    /// flush of the provider itself gets the shutdown timeout from now.
     fn force_flush(&self) -> OTelSdkResult {
-        self.side_by_side(self.stats.flush_deadline(), self.timeout, |p, _| {
-            p.force_flush()
-        })
+        let deadline = FLUSH.get().map(|(deadline, _)| deadline);
+        self.side_by_side(
+            deadline,
+            self.timeout,
+            |p, _| p.force_flush(),
+            || {
+                if let Some((deadline, _)) = FLUSH.get() {
+                    FLUSH.set(Some((deadline, true)));
+                }
+            },
+        )
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         // The pipeline's deadline when it is shutting down (the SDK hands every processor the
         // whole timeout again); the timeout given when the provider shuts down on its own.
-        self.side_by_side(self.stats.shutdown_deadline(), timeout, |p, left| {
-            p.shutdown_with_timeout(left)
-        })
+        self.side_by_side(
+            self.stats.shutdown_deadline(),
+            timeout,
+            |p, left| p.shutdown_with_timeout(left),
+            || self.stats.deadline_missed.store(true, Ordering::Release),
+        )
     }
 }
 

@@ -102,8 +102,6 @@ pub(crate) struct Stats {
     pub(crate) added_exporter_dropped: AtomicU64,
     /// When the shutdown under way must end, for the processors added in code.
     shutdown_deadline: Mutex<Option<Instant>>,
-    /// When the latest flush the pipeline started must end, for the same.
-    flush_deadline: Mutex<Option<Instant>>,
     /// Set when a flush or shutdown gave up at its deadline.
     pub(crate) deadline_missed: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<String>>,
@@ -309,18 +307,6 @@ impl Stats {
     /// When the shutdown under way must end, if the pipeline started one.
     pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
         self.shutdown_deadline.lock().ok().and_then(|d| *d)
-    }
-
-    /// A flush of the pipeline starts now, and must end within `timeout`.
-    pub(crate) fn start_flush(&self, timeout: Duration) {
-        if let Ok(mut deadline) = self.flush_deadline.lock() {
-            *deadline = Some(Instant::now() + timeout);
-        }
-    }
-
-    /// When the latest flush the pipeline started must end, if it started one.
-    pub(crate) fn flush_deadline(&self) -> Option<Instant> {
-        self.flush_deadline.lock().ok().and_then(|d| *d)
     }
 
     /// The guard's shutdown on drop failed with `error`, which has no caller to go to.

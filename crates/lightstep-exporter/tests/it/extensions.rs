@@ -199,13 +199,13 @@ impl SpanExporter for NamesExporter {
     }
 }
 
-/// Records the spans it gets, taking 100 ms per batch.
-#[derive(Debug, Clone, Default)]
-struct SlowNamesExporter(Arc<std::sync::Mutex<Vec<String>>>);
+/// Records the spans it gets, taking its time per batch.
+#[derive(Debug, Clone)]
+struct SlowNamesExporter(Arc<std::sync::Mutex<Vec<String>>>, Duration);
 
 impl SpanExporter for SlowNamesExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(self.1);
         let mut names = self.0.lock().unwrap();
         names.extend(batch.into_iter().map(|s| s.name.into_owned()));
         Ok(())
@@ -223,7 +223,7 @@ async fn an_added_exporters_full_queue_is_counted() {
         .build()
         .unwrap();
     let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let names = SlowNamesExporter::default();
+    let names = SlowNamesExporter(Default::default(), Duration::from_millis(100));
     let exporter = {
         let failures = Arc::clone(&failures);
         Pipeline::builder(config)
@@ -661,4 +661,118 @@ async fn a_custom_id_generator_makes_the_ids_that_arrive() {
         0x1234_0000_0000_0000_0000_0000_0000_0001u128.to_be_bytes()
     );
     assert_eq!(spans[0].span().span_id, 0xabc1u64.to_be_bytes());
+}
+
+/// Spans that an added exporter's batch processor still exports after the pipeline's shutdown
+/// ran out of time are not also counted as dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_out_of_time_counts_no_span_twice() {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_max_queue_size(100)
+        .with_max_export_batch_size(10)
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    // Ten batches of 150 ms: three times the deadline.
+    let names = SlowNamesExporter(Default::default(), Duration::from_millis(150));
+    let exporter = Pipeline::builder(config)
+        .with_span_exporter(names.clone())
+        .build()
+        .unwrap();
+    let tracer = exporter.tracer();
+    for _ in 0..100 {
+        tracer.in_span("late", |_| {});
+    }
+    let result = exporter.shutdown().await;
+    assert!(
+        matches!(
+            result,
+            Err(lightstep_exporter::ExporterError::Deadline { .. })
+        ),
+        "{result:?}"
+    );
+    // Its thread goes on exporting what it held.
+    for _ in 0..100 {
+        if names.0.lock().unwrap().len() == 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = names.0.lock().unwrap().len() as u64;
+    let stats = exporter.stats();
+    assert_eq!((got, stats.added_exporter_dropped), (100, 0), "{stats:?}");
+}
+
+/// What an added processor's flush does next, one step per flush.
+#[derive(Debug, Clone)]
+enum Step {
+    Sleep(Duration),
+    Fail,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ScriptedFlush(Arc<std::sync::Mutex<std::collections::VecDeque<Step>>>);
+
+impl SpanProcessor for ScriptedFlush {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> OTelSdkResult {
+        let step = self.0.lock().unwrap().pop_front();
+        match step {
+            Some(Step::Sleep(d)) => {
+                std::thread::sleep(d);
+                Ok(())
+            }
+            Some(Step::Fail) => Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                "the processor failed".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// Each flush has its own deadline: a flush of the provider itself (as `tracing-opentelemetry`
+/// or application code may call it) after a flush of the pipeline gets the whole timeout, and
+/// one that misses it does not make the next flush's failure a deadline error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_flush_keeps_its_own_deadline() {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_shutdown_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let script = ScriptedFlush::default();
+    script.0.lock().unwrap().extend([
+        Step::Sleep(Duration::ZERO),
+        Step::Sleep(Duration::from_millis(600)),
+        Step::Sleep(Duration::from_millis(2_500)),
+        Step::Fail,
+    ]);
+    let exporter = Pipeline::builder(config)
+        .with_span_processor(script.clone())
+        .build()
+        .unwrap();
+    exporter.force_flush().await.expect("a quick flush");
+    // Past that flush's deadline.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let provider = exporter.tracer_provider().clone();
+    let direct = move || {
+        let provider = provider.clone();
+        tokio::task::spawn_blocking(move || provider.force_flush())
+    };
+    direct()
+        .await
+        .unwrap()
+        .expect("600 ms is within the 1 s timeout");
+    assert!(direct().await.unwrap().is_err(), "2.5 s is not");
+    match exporter.force_flush().await {
+        Err(lightstep_exporter::ExporterError::Sdk(message)) => {
+            assert!(message.contains("the processor failed"), "{message}");
+        }
+        other => panic!("expected the processor's failure, got {other:?}"),
+    }
 }
