@@ -438,13 +438,12 @@ impl Pipeline {
         &self,
         operation: &'static str,
         result: Result<(), OTelSdkError>,
-        added_missed: bool,
+        flush_missed: bool,
         stats: &ExportStats,
     ) -> Result<(), ExporterError> {
         // The provider wraps a processor's timeout in a generic failure: the processor's own
-        // flag says whether the deadline was missed (the added processors', of a flush, is
-        // the flush's own).
-        let missed = self.stats.deadline_missed.swap(false, Ordering::AcqRel) || added_missed;
+        // flag says whether the deadline was missed (a flush's, kept for the flush).
+        let missed = self.stats.deadline_missed.swap(false, Ordering::AcqRel) || flush_missed;
         match result {
             Ok(()) => Ok(()),
             Err(OTelSdkError::AlreadyShutdown) => Err(ExporterError::AlreadyShutDown),

@@ -29,8 +29,8 @@ type IdGeneratorStep = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBu
 type AddedProcessor = Box<dyn FnOnce(&Reporting) -> Box<dyn SpanProcessor>>;
 
 thread_local! {
-    /// The flush the pipeline runs on this thread: its deadline, and whether a processor added
-    /// in code missed it. The SDK flushes its processors on the caller's thread, one after the
+    /// The flush the pipeline runs on this thread: its deadline, and whether a processor (the
+    /// OTLP one or one added in code) missed it. The SDK flushes its processors on the caller's thread, one after the
     /// other, so the added ones find it here; each flush has its own (another thread's, or a
     /// flush of the provider itself, has none).
     static FLUSH: std::cell::Cell<Option<(Instant, bool)>> = const { std::cell::Cell::new(None) };
@@ -50,6 +50,15 @@ pub(crate) fn pipeline_flush<T>(timeout: Duration, flush: impl FnOnce() -> T) ->
     let result = flush();
     let missed = FLUSH.get().is_some_and(|(_, missed)| missed);
     (result, missed)
+}
+
+/// Notes that a processor missed the deadline of the pipeline's flush running on this thread,
+/// if one is: that flush reports it. A flush the pipeline did not start (of the provider
+/// itself) has its error returned to its caller, and leaves nothing behind for the next one.
+pub(crate) fn flush_missed() {
+    if let Some((deadline, _)) = FLUSH.get() {
+        FLUSH.set(Some((deadline, true)));
+    }
 }
 
 /// How long the processors added in code may take to shut down beyond the pipeline's
@@ -332,18 +341,10 @@ impl SpanProcessor for CountedQueue {
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.closed.store(true, Ordering::Release);
-        let result = self.inner.shutdown_with_timeout(timeout);
-        // When the batch processor has finished, what is still counted never reached the
-        // exporter. When it ran out of time, its thread may still export what it holds: that
-        // is counted neither way.
-        if result.is_ok() {
-            let left = self.queued.swap(0, Ordering::AcqRel);
-            if left > 0 {
-                self.stats
-                    .added_exporter_dropped(left as u64, "still queued when it shut down");
-            }
-        }
-        result
+        // What is still queued when the batch processor's thread has finished is counted by
+        // the exporter's shutdown, which that thread calls after its last export (even when
+        // this shutdown ran out of time first).
+        self.inner.shutdown_with_timeout(timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -354,6 +355,18 @@ impl SpanProcessor for CountedQueue {
 impl<E: fmt::Debug> fmt::Debug for AddedExporter<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AddedExporter").field(&self.inner).finish()
+    }
+}
+
+impl<E> AddedExporter<E> {
+    /// Called when the batch processor's thread shuts the exporter down, after its last
+    /// export: spans still counted as queued never reached the exporter.
+    fn count_left(&self) {
+        let left = self.queued.swap(0, Ordering::AcqRel);
+        if left > 0 {
+            self.stats
+                .added_exporter_dropped(left as u64, "still queued when it shut down");
+        }
     }
 }
 
@@ -376,10 +389,12 @@ impl<E: SpanExporter> SpanExporter for AddedExporter<E> {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.count_left();
         self.inner.shutdown_with_timeout(timeout)
     }
 
     fn shutdown(&self) -> OTelSdkResult {
+        self.count_left();
         self.inner.shutdown()
     }
 
@@ -510,16 +525,7 @@ impl SpanProcessor for AddedProcessors {
     /// flush of the provider itself gets the shutdown timeout from now.
     fn force_flush(&self) -> OTelSdkResult {
         let deadline = FLUSH.get().map(|(deadline, _)| deadline);
-        self.side_by_side(
-            deadline,
-            self.timeout,
-            |p, _| p.force_flush(),
-            || {
-                if let Some((deadline, _)) = FLUSH.get() {
-                    FLUSH.set(Some((deadline, true)));
-                }
-            },
-        )
+        self.side_by_side(deadline, self.timeout, |p, _| p.force_flush(), flush_missed)
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {

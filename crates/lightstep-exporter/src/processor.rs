@@ -243,7 +243,13 @@ impl DeliveryProcessor {
         if answered {
             Ok(())
         } else {
-            self.stats.deadline_missed.store(true, Ordering::Release);
+            if shutdown {
+                self.stats.deadline_missed.store(true, Ordering::Release);
+            } else {
+                // Each flush has its own deadline: only the pipeline's flush on this thread
+                // reports this one as its deadline error.
+                crate::pipeline::flush_missed();
+            }
             Err(OTelSdkError::Timeout(timeout))
         }
     }

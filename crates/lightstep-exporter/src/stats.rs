@@ -102,7 +102,8 @@ pub(crate) struct Stats {
     pub(crate) added_exporter_dropped: AtomicU64,
     /// When the shutdown under way must end, for the processors added in code.
     shutdown_deadline: Mutex<Option<Instant>>,
-    /// Set when a flush or shutdown gave up at its deadline.
+    /// Set when the shutdown gave up at its deadline (a flush's is kept for the flush: see
+    /// `pipeline::pipeline_flush`).
     pub(crate) deadline_missed: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<String>>,
     last_drop_warning: WarnedAt,

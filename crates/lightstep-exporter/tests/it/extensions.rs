@@ -776,3 +776,55 @@ async fn each_flush_keeps_its_own_deadline() {
         other => panic!("expected the processor's failure, got {other:?}"),
     }
 }
+
+/// The OTLP processor's missed flush deadline belongs to that flush too: a flush of the
+/// provider itself that runs out of time while the backend is slow leaves nothing behind that
+/// would make the next flush's unrelated failure a deadline error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_backend_during_one_flush_is_not_the_next_flushs_error() {
+    let receiver = receiver().await;
+    receiver
+        .faults()
+        .set_response_delay(Duration::from_millis(1_000));
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_timeout(Duration::from_secs(30))
+        .with_export_timeout(Duration::from_secs(30))
+        .with_shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let script = ScriptedFlush::default();
+    script
+        .0
+        .lock()
+        .unwrap()
+        .extend([Step::Sleep(Duration::ZERO), Step::Fail]);
+    let exporter = Pipeline::builder(config)
+        .with_span_processor(script.clone())
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        exporter.tracer().in_span("held", |_| {});
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let provider = exporter.tracer_provider().clone();
+    let direct = tokio::task::spawn_blocking(move || provider.force_flush())
+        .await
+        .unwrap();
+    assert!(
+        direct.is_err(),
+        "the export is held for a second: {direct:?}"
+    );
+    // The held export completes: nothing is pending when the pipeline flushes.
+    for _ in 0..100 {
+        if exporter.stats().exported == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match exporter.force_flush().await {
+        Err(lightstep_exporter::ExporterError::Sdk(message)) => {
+            assert!(message.contains("the processor failed"), "{message}");
+        }
+        other => panic!("expected the processor's failure, got {other:?}"),
+    }
+}
