@@ -23,9 +23,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::file_lookup::LookedUp;
-use crate::jaeger::{
-    Envelope, ErrorEntry, JaegerTrace, JaegerTraces, jaeger_service, stored_service,
-};
+use crate::jaeger::{Envelope, ErrorEntry, JaegerTrace, JaegerTraces, is_service, jaeger_service};
 use crate::layout::{Layout, LayoutCache};
 use crate::query::{Params, Search};
 use crate::store::{KeyValue, SpanDetails, StoredTrace, TraceStore};
@@ -236,7 +234,7 @@ impl Api {
     }
 
     fn operations(&self, service: &str) -> Response<Body> {
-        let operations = self.operation_names(stored_service(service));
+        let operations = self.operation_names(service);
         json_response(
             StatusCode::OK,
             &Envelope::new(&operations, operations.len()),
@@ -250,7 +248,7 @@ impl Api {
             .get("service")
             .ok_or_else(|| ApiError::bad_param("service", "is required".to_owned()))?;
         let operations: Vec<serde_json::Value> = self
-            .operation_names(stored_service(service))
+            .operation_names(service)
             .iter()
             .map(|name| serde_json::json!({ "name": name, "spanKind": "" }))
             .collect();
@@ -313,7 +311,7 @@ impl Api {
                 t.summary
                     .operations
                     .iter()
-                    .filter(|(s, _)| **s == *service)
+                    .filter(|(s, _)| is_service(s, service))
                     .map(|(_, o)| Arc::clone(o))
                     .collect::<Vec<_>>()
             })

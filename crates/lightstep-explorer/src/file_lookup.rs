@@ -72,7 +72,8 @@ pub(crate) const SPOOL_BYTES: u64 = 2 << 30;
 /// A temporary file holding a copy of standard input, for looking up the details of its spans
 /// as those of a large file are. On Unix it is unlinked as soon as it is created (only the
 /// explorer's handle reaches it, and the system reclaims it however the process ends), and
-/// readable by its owner only; elsewhere it is removed when dropped.
+/// readable by its owner only; on Windows it is deleted when its last handle closes, however
+/// the process ends; elsewhere it is removed when dropped.
 #[derive(Debug)]
 pub(crate) struct Spool {
     file: Mutex<File>,
@@ -97,6 +98,9 @@ impl Spool {
             options.read(true).write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            // FILE_FLAG_DELETE_ON_CLOSE.
+            #[cfg(windows)]
+            std::os::windows::fs::OpenOptionsExt::custom_flags(&mut options, 0x0400_0000);
             match options.open(&path) {
                 Ok(file) => break (file, path),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => {
@@ -105,7 +109,7 @@ impl Spool {
                 Err(e) => return Err(e),
             }
         };
-        let remove = if cfg!(unix) && std::fs::remove_file(&path).is_ok() {
+        let remove = if cfg!(windows) || (cfg!(unix) && std::fs::remove_file(&path).is_ok()) {
             None
         } else {
             Some(path)
@@ -157,7 +161,9 @@ impl<R: Read> Read for Spooling<R> {
         if let Some(to) = &mut self.to {
             self.written += n as u64;
             if self.written > SPOOL_BYTES || io::Write::write_all(to, &buf[..n]).is_err() {
-                // Given up (the disk full, say): the spans are read all the same.
+                // Given up (the disk full, say): the spans are read all the same, and what
+                // was copied is let go of at once (the file stays open, empty, until then).
+                let _ = to.set_len(0);
                 self.to = None;
             }
         }

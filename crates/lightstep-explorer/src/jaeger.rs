@@ -36,9 +36,11 @@ pub(crate) fn jaeger_service(name: &str) -> &str {
     }
 }
 
-/// A service named in a Jaeger API request, as the store holds it.
-pub(crate) fn stored_service(name: &str) -> &str {
-    if name == NO_SERVICE_NAME { "" } else { name }
+/// Whether a service the store holds is the one a Jaeger API request names: by its name, and
+/// for [`NO_SERVICE_NAME`] also the empty one (spans named so by Jaeger itself, in files
+/// exported from it, and spans without a name are under it alike, as in Jaeger).
+pub(crate) fn is_service(stored: &str, asked: &str) -> bool {
+    stored == asked || (stored.is_empty() && asked == NO_SERVICE_NAME)
 }
 
 /// Integers beyond this lose precision in JavaScript: Jaeger writes them as strings.

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use lightstep_analysis::{Mode, SpanKind, Status, TraceId};
 
 use crate::api::ApiError;
+use crate::jaeger::is_service;
 use crate::store::{StoredTrace, TraceStore};
 
 /// The default number of traces a search returns.
@@ -298,10 +299,7 @@ impl Search {
             }
         };
         Ok(Self {
-            // Jaeger's name for spans without a service name selects them.
-            service: params
-                .get(names.service)
-                .map(|s| crate::jaeger::stored_service(s).to_owned()),
+            service: params.get(names.service).map(str::to_owned),
             operation: params.get(names.operation).map(str::to_owned),
             tags,
             min_duration_ns,
@@ -343,14 +341,15 @@ impl Search {
         if !self.trace_ids.is_empty() && !self.trace_ids.contains(&trace.trace.trace_id) {
             return false;
         }
+        // Jaeger's name for spans without a service name selects them too.
         if let Some(service) = &self.service
-            && !summary.services.iter().any(|(s, _)| **s == **service)
+            && !summary.services.iter().any(|(s, _)| is_service(s, service))
         {
             return false;
         }
         if let Some(operation) = &self.operation {
             let found = summary.operations.iter().any(|(s, o)| {
-                **o == **operation && self.service.as_ref().is_none_or(|want| **s == **want)
+                **o == **operation && self.service.as_ref().is_none_or(|want| is_service(s, want))
             });
             if !found {
                 return false;

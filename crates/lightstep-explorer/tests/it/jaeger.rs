@@ -874,3 +874,47 @@ async fn spans_without_a_service_name_are_under_jaegers_name_for_them() {
         );
     }
 }
+
+/// A file exported from Jaeger names such spans' service `OTLPResourceNoServiceName` itself:
+/// that name finds them, and spans without a name beside them, as in Jaeger.
+#[tokio::test]
+async fn jaegers_own_name_for_no_service_finds_both_kinds_of_span() {
+    const NAME: &str = "OTLPResourceNoServiceName";
+    let jaeger = serde_json::json!({"data": [{
+        "traceID": "0000000000000000000000000000a001",
+        "spans": [{"traceID": "0000000000000000000000000000a001", "spanID": "00000000000000a1",
+                   "operationName": "from jaeger", "references": [], "startTime": 1_700_000_000_000_000u64,
+                   "duration": 10, "processID": "p1"}],
+        "processes": {"p1": {"serviceName": NAME}},
+    }]});
+    let otlp = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "0000000000000000000000000000b001", "spanId": "00000000000000b1",
+        "name": "without a name", "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000",
+    }]}]}]});
+    let dir = tempfile::tempdir().unwrap();
+    let store = lightstep_explorer::TraceStore::default();
+    for (name, document) in [("jaeger.json", jaeger), ("otlp.json", otlp)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, document.to_string()).unwrap();
+        store.read_path(&path, None).unwrap();
+    }
+    let explorer = lightstep_explorer::Explorer::builder()
+        .with_addr("127.0.0.1:0".parse().unwrap())
+        .with_store(store)
+        .start()
+        .await
+        .unwrap();
+    let services = get_json(&explorer, "/api/services").await;
+    assert_eq!(services["data"], serde_json::json!([NAME]), "{services}");
+    let operations = get_json(&explorer, &format!("/api/services/{NAME}/operations")).await;
+    assert_eq!(
+        operations["data"],
+        serde_json::json!(["from jaeger", "without a name"])
+    );
+    let found = get_json(&explorer, &format!("/api/traces?service={NAME}")).await;
+    assert_eq!(found["data"].as_array().unwrap().len(), 2, "{found}");
+    let own = get_json(&explorer, &format!("/api/search?service={NAME}")).await;
+    assert_eq!(own["matched"], 2, "{own}");
+    explorer.shutdown().await;
+}
