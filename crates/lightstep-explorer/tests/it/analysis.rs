@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use lightstep_analysis::aggregate::Aggregator;
 use lightstep_analysis::render::JsonWriter;
 use lightstep_analysis::{Mode, Options, Span, SpanId, Trace, TraceId, analyze_critical_path};
-use lightstep_explorer::{Explorer, TraceStore};
+use lightstep_explorer::TraceStore;
 use serde_json::Value;
 
 use crate::*;
@@ -155,12 +155,7 @@ async fn rows_come_in_windows_with_every_span_once_and_the_path_marked() {
     let trace = wide_trace(50, 40);
     let store = TraceStore::default();
     store.add(trace.clone());
-    let explorer = Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .unwrap();
+    let explorer = serve(store).await;
     let id = trace.trace_id.to_string();
     for mode in ["robust", "jaeger"] {
         let path = get_json(&explorer, &format!("/api/critical-path/{id}?mode={mode}")).await;
@@ -248,12 +243,7 @@ async fn sections_closer_than_a_pixel_are_merged_when_the_page_gives_its_width()
     }
     let store = TraceStore::default();
     store.add(Trace::new(t.clone(), spans));
-    let explorer = Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .unwrap();
+    let explorer = serve(store).await;
     let root_sections = |query: &'static str| {
         let explorer = &explorer;
         let t = t.clone();

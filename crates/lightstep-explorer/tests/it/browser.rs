@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use lightstep_analysis::{Span, SpanId, Trace, TraceId};
 use lightstep_config::{EnvSnapshot, LightstepConfig, Protocol};
-use lightstep_explorer::{Explorer, RunningExplorer, TraceStore};
+use lightstep_explorer::{RunningExplorer, TraceStore};
 use lightstep_exporter::LightstepExporter;
 use lightstep_receiver::{Receiver, RunningReceiver};
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
@@ -24,6 +24,20 @@ use crate::*;
 
 const GENAI: &str = "jaeger/genaiTestTrace.json";
 const SOCIAL: &str = "deathstarbench/socialnetwork-compose-post.json";
+
+/// Waits until the details pane of the Jaeger GenAI fixture's first span shows the file's
+/// `http.route` tag.
+pub(crate) async fn wait_for_genai_details(browser: &Browser) {
+    browser
+        .wait_for(
+            "the file's tags in the span's details",
+            "const d = document.querySelector('#details [data-details-span-id=\"0000000000000001\"]');
+             return d !== null && d.closest('#details').textContent.includes('http.route') &&
+                    d.closest('#details').textContent.includes('/api/graphql');",
+            json!([]),
+        )
+        .await;
+}
 
 /// A receiver whose completed traces go into an explorer, which also serves `files`.
 struct Setup {
@@ -40,12 +54,7 @@ impl Setup {
             store.read_path(&fixture(file), None).unwrap();
         }
         let following = store.follow_receiver(receiver.store().clone(), Duration::from_millis(200));
-        let explorer = Explorer::builder()
-            .with_addr("127.0.0.1:0".parse().unwrap())
-            .with_store(store)
-            .start()
-            .await
-            .unwrap();
+        let explorer = serve(store).await;
         Self {
             receiver,
             explorer,
@@ -308,15 +317,7 @@ async fn the_waterfall_shows_every_span_once_under_its_parent_with_the_path_mark
     browser
         .goto(&setup.url(&format!("/trace/{id}?span=0000000000000001")))
         .await;
-    browser
-        .wait_for(
-            "the file's tags in the span's details",
-            "const d = document.querySelector('#details [data-details-span-id=\"0000000000000001\"]');
-             return d !== null && d.closest('#details').textContent.includes('http.route') &&
-                    d.closest('#details').textContent.includes('/api/graphql');",
-            json!([]),
-        )
-        .await;
+    wait_for_genai_details(&browser).await;
 
     // A trace from the real exporter: two services, parents across them.
     let received = setup.explorer.store().stats().traces;
@@ -376,12 +377,7 @@ async fn explorer_with(traces: Vec<Trace>) -> RunningExplorer {
     for trace in traces {
         store.add(trace);
     }
-    Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .unwrap()
+    serve(store).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -347,12 +347,7 @@ async fn jaeger_files_keep_tags_logs_references_and_process_tags() {
     let store = lightstep_explorer::TraceStore::default();
     let stats = store.read_path(&path, None).unwrap();
     assert_eq!((stats.traces, stats.spans), (1, 2));
-    let explorer = lightstep_explorer::Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .unwrap();
+    let explorer = serve(store).await;
 
     let root = get_json(
         &explorer,
@@ -552,12 +547,7 @@ async fn details_survive_fragments_capitals_nulls_and_odd_values() {
         std::fs::write(&path, serde_json::to_vec(doc).unwrap()).unwrap();
         store.read_path(&path, None).unwrap();
     }
-    let explorer = lightstep_explorer::Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .unwrap();
+    let explorer = serve(store).await;
     let attributes = |span: &Value| -> BTreeMap<String, Value> {
         span["attributes"]
             .as_array()
@@ -807,14 +797,7 @@ async fn spans_without_a_service_name_are_under_jaegers_name_for_them() {
     std::fs::write(&path, document.to_string()).unwrap();
     let store = lightstep_explorer::TraceStore::default();
     store.read_path(&path, None).unwrap();
-    explorers.push(
-        lightstep_explorer::Explorer::builder()
-            .with_addr("127.0.0.1:0".parse().unwrap())
-            .with_store(store)
-            .start()
-            .await
-            .unwrap(),
-    );
+    explorers.push(serve(store).await);
     let store = lightstep_explorer::TraceStore::default();
     lightstep_analysis::read::read_traces(
         document.to_string().as_bytes(),
@@ -826,14 +809,7 @@ async fn spans_without_a_service_name_are_under_jaegers_name_for_them() {
         },
     )
     .expect("the analysis reads it");
-    explorers.push(
-        lightstep_explorer::Explorer::builder()
-            .with_addr("127.0.0.1:0".parse().unwrap())
-            .with_store(store)
-            .start()
-            .await
-            .unwrap(),
-    );
+    explorers.push(serve(store).await);
     for explorer in &explorers {
         let services = get_json(explorer, "/api/services").await;
         assert_eq!(
@@ -899,12 +875,7 @@ async fn jaegers_own_name_for_no_service_finds_both_kinds_of_span() {
         std::fs::write(&path, document.to_string()).unwrap();
         store.read_path(&path, None).unwrap();
     }
-    let explorer = lightstep_explorer::Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .unwrap();
+    let explorer = serve(store).await;
     let services = get_json(&explorer, "/api/services").await;
     assert_eq!(services["data"], serde_json::json!([NAME]), "{services}");
     let operations = get_json(&explorer, &format!("/api/services/{NAME}/operations")).await;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use lightstep_explorer::{DETAILED_FILE_BYTES, Explorer, RunningExplorer, TraceStore};
+use lightstep_explorer::{DETAILED_FILE_BYTES, RunningExplorer, TraceStore};
 use serde_json::{Value, json};
 
 use crate::*;
@@ -154,12 +154,7 @@ fn large_versions(small: &Path, dir: &Path) -> Vec<std::path::PathBuf> {
 async fn explorer_reading(path: &Path) -> RunningExplorer {
     let store = TraceStore::default();
     store.read_path(path, None).expect("the file reads");
-    Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .expect("explorer starts")
+    serve(store).await
 }
 
 /// What the details pane shows of a span, beyond what the analysis's readers keep.
@@ -378,15 +373,7 @@ async fn the_details_pane_shows_a_large_files_tags_in_a_real_browser() {
     let id = read_fixture(small)[0].trace_id.to_string();
     let url = format!("{}trace/{id}?span=0000000000000001", explorer.url());
     browser.goto(&url).await;
-    browser
-        .wait_for(
-            "the file's tags in the span's details",
-            "const d = document.querySelector('#details [data-details-span-id=\"0000000000000001\"]');
-             return d !== null && d.closest('#details').textContent.includes('http.route') &&
-                    d.closest('#details').textContent.includes('/api/graphql');",
-            json!([]),
-        )
-        .await;
+    crate::browser::wait_for_genai_details(&browser).await;
     browser.quit().await;
     explorer.shutdown().await;
 }
@@ -420,12 +407,7 @@ async fn a_trace_split_over_a_small_and_a_large_file_shows_every_spans_details()
         for file in order {
             store.read_path(file, None).unwrap();
         }
-        let explorer = Explorer::builder()
-            .with_addr("127.0.0.1:0".parse().unwrap())
-            .with_store(store)
-            .start()
-            .await
-            .unwrap();
+        let explorer = serve(store).await;
         for (span, value) in [("00000000000000a1", "small"), ("00000000000000b2", "large")] {
             let found = get_json(&explorer, &format!("/api/spans/{trace_id}/{span}")).await;
             assert_eq!(found["has_details"], true, "{order:?} {span}: {found}");

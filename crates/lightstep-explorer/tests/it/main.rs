@@ -45,6 +45,16 @@ pub(crate) fn read_fixture(path: &str) -> Vec<Trace> {
     traces
 }
 
+/// An explorer on an OS-assigned loopback port serving `store`.
+pub(crate) async fn serve(store: TraceStore) -> RunningExplorer {
+    Explorer::builder()
+        .with_addr("127.0.0.1:0".parse().unwrap())
+        .with_store(store)
+        .start()
+        .await
+        .expect("explorer starts")
+}
+
 /// An explorer on an OS-assigned loopback port serving these fixtures.
 pub(crate) async fn explorer_over(files: &[&str]) -> RunningExplorer {
     let store = TraceStore::default();
@@ -53,12 +63,7 @@ pub(crate) async fn explorer_over(files: &[&str]) -> RunningExplorer {
             .read_path(&fixture(file), None)
             .expect("fixture reads");
     }
-    Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .expect("explorer starts")
+    serve(store).await
 }
 
 /// An HTTP answer, read off the socket.

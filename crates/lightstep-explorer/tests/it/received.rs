@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lightstep_explorer::{Explorer, TraceStore};
+use lightstep_explorer::TraceStore;
 use lightstep_receiver::Receiver;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -134,12 +134,7 @@ async fn otlp_files_keep_their_details() {
         let store = TraceStore::default();
         let stats = store.read_path(&path, None).unwrap();
         assert_eq!((stats.traces, stats.spans), (1, 2), "{name}");
-        let explorer = Explorer::builder()
-            .with_addr("127.0.0.1:0".parse().unwrap())
-            .with_store(store)
-            .start()
-            .await
-            .unwrap();
+        let explorer = serve(store).await;
         check_details(&explorer, name).await;
         let found = get_json(&explorer, "/api/search?tag=http.route:/cart").await;
         assert_eq!(found["matched"], 1, "{name}");
@@ -168,12 +163,7 @@ async fn received_traces_keep_their_details() {
     let receiver = Receiver::builder().start().await.expect("receiver starts");
     let store = TraceStore::default();
     let following = store.follow_receiver(receiver.store().clone(), Duration::from_millis(100));
-    let explorer = Explorer::builder()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_store(store)
-        .start()
-        .await
-        .unwrap();
+    let explorer = serve(store).await;
     let body = serde_json::to_vec(&export_body()).unwrap();
     assert_eq!(post(receiver.http_addr(), "/v1/traces", &body).await, 200);
 
