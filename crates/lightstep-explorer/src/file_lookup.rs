@@ -640,7 +640,6 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                     map.next_value_seed(Spans {
                         group: &mut group,
                         kept: &mut *kept,
-                        ids: ("traceId", "spanId"),
                     })?;
                 }
                 (Shape::JaegerTrace, "data") => {
@@ -653,7 +652,6 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                     map.next_value_seed(Spans {
                         group: &mut group,
                         kept: &mut *kept,
-                        ids: ("traceID", "spanID"),
                     })?;
                 }
                 (Shape::JaegerTrace, "processes") => {
@@ -750,11 +748,31 @@ impl<'de> Visitor<'de> for Each<'_, '_> {
     }
 }
 
-/// A list of spans, each offered to `kept` with `ids` naming its trace and span id fields.
+/// The ids of an OTLP or a Jaeger span, under the names the readers take.
+#[derive(serde::Deserialize)]
+struct SpanIds<'a> {
+    #[serde(
+        borrow,
+        default,
+        rename = "traceId",
+        alias = "trace_id",
+        alias = "traceID"
+    )]
+    trace_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(
+        borrow,
+        default,
+        rename = "spanId",
+        alias = "span_id",
+        alias = "spanID"
+    )]
+    span_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A list of OTLP or Jaeger spans, each offered to `kept`.
 struct Spans<'k, 'g, 'a> {
     group: &'g mut Group<String>,
     kept: &'k mut Kept<'a, String>,
-    ids: (&'static str, &'static str),
 }
 
 impl<'de> DeserializeSeed<'de> for Spans<'_, '_, '_> {
@@ -773,9 +791,21 @@ impl<'de> Visitor<'de> for Spans<'_, '_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let (trace_key, span_key) = self.ids;
-        while let Some(span) = seq.next_element::<Value>()? {
-            offer_json(self.kept, self.group, span, trace_key, span_key);
+        // Each span's text as the file wrote it; only its ids are read from it.
+        while let Some(span) = seq.next_element::<Box<serde_json::value::RawValue>>()? {
+            let Ok(ids) = serde_json::from_str::<SpanIds<'_>>(span.get()) else {
+                continue;
+            };
+            let (Some(trace_id), Some(span_id)) = (ids.trace_id, ids.span_id) else {
+                continue;
+            };
+            let trace_id = TraceId::parse(&trace_id);
+            if trace_id != *self.kept.trace_id {
+                continue;
+            }
+            let span_id = SpanId::parse(&span_id);
+            self.kept
+                .offer(self.group, &trace_id, span_id, String::from(span.get()));
         }
         Ok(())
     }
