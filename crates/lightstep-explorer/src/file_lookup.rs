@@ -135,7 +135,7 @@ impl Drop for Spool {
 
 /// Copies what it reads to a spool, until the copy fails or passes [`SPOOL_BYTES`].
 pub(crate) struct Spooling<R> {
-    pub(crate) inner: R,
+    inner: R,
     to: Option<File>,
     written: u64,
 }
@@ -1109,4 +1109,38 @@ fn skip(input: &mut impl BufRead, wire_type: WireType) -> io::Result<()> {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the readers get is the input, whole, whether the copy works or is given up; a
+    /// copy that fails is no longer whole and holds nothing.
+    #[test]
+    fn spooling_reads_the_input_whatever_the_copy_does() {
+        let input: Vec<u8> = (0..200_000u32).flat_map(u32::to_le_bytes).collect();
+        let (spool, writer) = Spool::create().unwrap();
+        let mut copying = Spooling::new(&input[..], Some(writer));
+        let mut read = Vec::new();
+        copying.read_to_end(&mut read).unwrap();
+        assert_eq!(read, input);
+        assert!(copying.is_whole());
+        let mut copy = Vec::new();
+        let file = spool.file.lock().unwrap();
+        let mut handle = &*file;
+        io::Seek::seek(&mut handle, io::SeekFrom::Start(0)).unwrap();
+        handle.read_to_end(&mut copy).unwrap();
+        assert_eq!(copy, input);
+
+        // A copy that cannot be written (a handle opened for reading only) is given up.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("read-only");
+        std::fs::write(&path, b"").unwrap();
+        let mut failing = Spooling::new(&input[..], Some(File::open(&path).unwrap()));
+        let mut read = Vec::new();
+        failing.read_to_end(&mut read).unwrap();
+        assert_eq!(read, input);
+        assert!(!failing.is_whole());
+    }
 }
