@@ -38,14 +38,18 @@ pub enum ExporterError {
     },
     /// Flush or shutdown did not finish within its deadline.
     #[error(
-        "{operation} did not finish within {}ms: {undelivered} of {ended} spans were not delivered ({pending} still pending, {dropped} dropped, {failed} failed)",
-        deadline.as_millis()
+        "{operation} did not finish within {}ms: {undelivered} of {ended} spans were not delivered ({pending} still pending, {dropped} dropped, {failed} failed){}",
+        deadline.as_millis(),
+        if *added_running { "; a processor or exporter added in code was still running" } else { "" }
     )]
     Deadline {
         /// `flush` or `shutdown`.
         operation: &'static str,
         /// The deadline.
         deadline: std::time::Duration,
+        /// Whether a processor or exporter added in code was still running at the deadline
+        /// (the counts below describe OTLP delivery only, which may well be complete).
+        added_running: bool,
         /// Spans handed to the pipeline.
         ended: u64,
         /// Spans that did not reach the backend.

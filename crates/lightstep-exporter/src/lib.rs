@@ -408,7 +408,7 @@ impl Pipeline {
         if matches!(result, Err(OTelSdkError::AlreadyShutdown)) {
             return Err(ExporterError::AlreadyShutDown);
         }
-        self.outcome("shutdown", result, false, &stats)?;
+        self.outcome("shutdown", result, pipeline::Missed::default(), &stats)?;
         if stats.undelivered() > 0 {
             return Err(undelivered(&stats));
         }
@@ -438,19 +438,28 @@ impl Pipeline {
         &self,
         operation: &'static str,
         result: Result<(), OTelSdkError>,
-        flush_missed: bool,
+        flush_missed: pipeline::Missed,
         stats: &ExportStats,
     ) -> Result<(), ExporterError> {
         // The provider wraps a processor's timeout in a generic failure: the processor's own
         // flag says whether the deadline was missed (a flush's, kept for the flush).
-        let missed = self.stats.deadline_missed.swap(false, Ordering::AcqRel) || flush_missed;
+        let added = self
+            .stats
+            .added_deadline_missed
+            .swap(false, Ordering::AcqRel)
+            || flush_missed.added;
+        let missed =
+            self.stats.deadline_missed.swap(false, Ordering::AcqRel) || flush_missed.otlp || added;
         match result {
             Ok(()) => Ok(()),
             Err(OTelSdkError::AlreadyShutdown) => Err(ExporterError::AlreadyShutDown),
-            Err(OTelSdkError::Timeout(_)) | Err(_) if missed => {
-                Err(deadline(operation, self.config.shutdown_timeout(), stats))
-            }
-            Err(OTelSdkError::Timeout(d)) => Err(deadline(operation, d, stats)),
+            Err(OTelSdkError::Timeout(_)) | Err(_) if missed => Err(deadline(
+                operation,
+                self.config.shutdown_timeout(),
+                added,
+                stats,
+            )),
+            Err(OTelSdkError::Timeout(d)) => Err(deadline(operation, d, false, stats)),
             Err(other) => Err(ExporterError::Sdk(other.to_string())),
         }
     }
@@ -508,11 +517,13 @@ fn undelivered(stats: &ExportStats) -> ExporterError {
 fn deadline(
     operation: &'static str,
     deadline: std::time::Duration,
+    added_running: bool,
     stats: &ExportStats,
 ) -> ExporterError {
     ExporterError::Deadline {
         operation,
         deadline,
+        added_running,
         ended: stats.ended,
         undelivered: stats.undelivered(),
         pending: stats.pending(),

@@ -33,31 +33,45 @@ thread_local! {
     /// OTLP one or one added in code) missed it. The SDK flushes its processors on the caller's thread, one after the
     /// other, so the added ones find it here; each flush has its own (another thread's, or a
     /// flush of the provider itself, has none).
-    static FLUSH: std::cell::Cell<Option<(Instant, bool)>> = const { std::cell::Cell::new(None) };
+    static FLUSH: std::cell::Cell<Option<(Instant, Missed)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Which parts of the pipeline missed a deadline.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Missed {
+    /// The OTLP processor.
+    pub(crate) otlp: bool,
+    /// A processor or exporter added in code.
+    pub(crate) added: bool,
 }
 
 /// Runs `flush` (the provider's) as the pipeline's flush, due within `timeout`; returns what it
 /// returned and whether a processor added in code missed the deadline.
-pub(crate) fn pipeline_flush<T>(timeout: Duration, flush: impl FnOnce() -> T) -> (T, bool) {
+pub(crate) fn pipeline_flush<T>(timeout: Duration, flush: impl FnOnce() -> T) -> (T, Missed) {
     /// Puts back the flush this one is nested in (none, normally), even if `flush` panics.
-    struct Restore(Option<(Instant, bool)>);
+    struct Restore(Option<(Instant, Missed)>);
     impl Drop for Restore {
         fn drop(&mut self) {
             FLUSH.set(self.0);
         }
     }
-    let _restore = Restore(FLUSH.replace(Some((Instant::now() + timeout, false))));
+    let _restore = Restore(FLUSH.replace(Some((Instant::now() + timeout, Missed::default()))));
     let result = flush();
-    let missed = FLUSH.get().is_some_and(|(_, missed)| missed);
+    let missed = FLUSH.get().map(|(_, missed)| missed).unwrap_or_default();
     (result, missed)
 }
 
 /// Notes that a processor missed the deadline of the pipeline's flush running on this thread,
 /// if one is: that flush reports it. A flush the pipeline did not start (of the provider
 /// itself) has its error returned to its caller, and leaves nothing behind for the next one.
-pub(crate) fn flush_missed() {
-    if let Some((deadline, _)) = FLUSH.get() {
-        FLUSH.set(Some((deadline, true)));
+pub(crate) fn flush_missed(added: bool) {
+    if let Some((deadline, mut missed)) = FLUSH.get() {
+        if added {
+            missed.added = true;
+        } else {
+            missed.otlp = true;
+        }
+        FLUSH.set(Some((deadline, missed)));
     }
 }
 
@@ -525,7 +539,14 @@ impl SpanProcessor for AddedProcessors {
     /// flush of the provider itself gets the shutdown timeout from now.
     fn force_flush(&self) -> OTelSdkResult {
         let deadline = FLUSH.get().map(|(deadline, _)| deadline);
-        self.side_by_side(deadline, self.timeout, |p, _| p.force_flush(), flush_missed)
+        self.side_by_side(
+            deadline,
+            self.timeout,
+            |p, _| p.force_flush(),
+            || {
+                flush_missed(true);
+            },
+        )
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -535,7 +556,12 @@ impl SpanProcessor for AddedProcessors {
             self.stats.shutdown_deadline(),
             timeout,
             |p, left| p.shutdown_with_timeout(left),
-            || self.stats.deadline_missed.store(true, Ordering::Release),
+            || {
+                self.stats.deadline_missed.store(true, Ordering::Release);
+                self.stats
+                    .added_deadline_missed
+                    .store(true, Ordering::Release);
+            },
         )
     }
 }

@@ -248,7 +248,7 @@ impl DeliveryProcessor {
             } else {
                 // Each flush has its own deadline: only the pipeline's flush on this thread
                 // reports this one as its deadline error.
-                crate::pipeline::flush_missed();
+                crate::pipeline::flush_missed(false);
             }
             Err(OTelSdkError::Timeout(timeout))
         }

@@ -105,6 +105,8 @@ pub(crate) struct Stats {
     /// Set when the shutdown gave up at its deadline (a flush's is kept for the flush: see
     /// `pipeline::pipeline_flush`).
     pub(crate) deadline_missed: std::sync::atomic::AtomicBool,
+    /// Set when processors added in code were among those that missed the shutdown's deadline.
+    pub(crate) added_deadline_missed: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<String>>,
     last_drop_warning: WarnedAt,
     last_failure_warning: WarnedAt,
