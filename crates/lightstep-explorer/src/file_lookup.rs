@@ -388,7 +388,7 @@ pub(crate) fn look_up_in(
         _ => span_id.clone(),
     };
     if format == Format::OtlpProto {
-        let mut kept = Kept::new(trace_id, &span_id, false);
+        let mut kept = Kept::new(trace_id, &span_id);
         // A file that stops reading midway still gives what was found before.
         let _ = proto_request(&mut input, &mut kept);
         let whole = kept.whole;
@@ -397,7 +397,7 @@ pub(crate) fn look_up_in(
             whole,
         ));
     }
-    let mut kept = Kept::new(trace_id, &span_id, format == Format::ZipkinJson);
+    let mut kept = Kept::new(trace_id, &span_id);
     let mut json = serde_json::Deserializer::from_reader(input);
     // One document, or one per line: each is read until the input ends or stops reading.
     while (Node {
@@ -425,8 +425,6 @@ const LOOKUP_BYTES: usize = 4 << 20;
 struct Kept<'a, T> {
     trace_id: &'a TraceId,
     span_id: &'a SpanId,
-    /// Zipkin ids are compared as its reader compares them: case aside.
-    zipkin: bool,
     /// The bytes the kept spans, resources and scopes take in the file.
     bytes: usize,
     /// Whether every span of the trace is kept (rather than the wanted span's only).
@@ -459,11 +457,10 @@ impl<T> Group<T> {
 }
 
 impl<'a, T: AsRef<[u8]>> Kept<'a, T> {
-    fn new(trace_id: &'a TraceId, span_id: &'a SpanId, zipkin: bool) -> Self {
+    fn new(trace_id: &'a TraceId, span_id: &'a SpanId) -> Self {
         Self {
             trace_id,
             span_id,
-            zipkin,
             bytes: 0,
             whole: true,
             groups: Vec::new(),
@@ -595,7 +592,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             Shape::Document(_) | Shape::ZipkinList => {
                 let span = Value::Object(collect_map(&mut map)?);
                 let mut group = Group::new(0);
-                offer_json(kept, &mut group, span, "traceId", "id");
+                offer_zipkin(kept, &mut group, span);
                 kept.close(group);
                 return Ok(());
             }
@@ -825,37 +822,16 @@ fn collect_map<'de, A: MapAccess<'de>>(
     Ok(object)
 }
 
-fn offer_json(
-    kept: &mut Kept<'_, String>,
-    group: &mut Group<String>,
-    span: Value,
-    trace_key: &str,
-    span_key: &str,
-) {
-    let id = |key: &str| -> Option<String> {
-        let text = span.get(key)?.as_str()?;
-        Some(if kept.zipkin {
-            text.to_ascii_lowercase()
-        } else {
-            text.to_owned()
-        })
-    };
-    // OTLP JSON files written from protobuf field names say `trace_id`.
-    let snake = |key: &str| match key {
-        "traceId" => id("trace_id"),
-        "spanId" => id("span_id"),
-        _ => None,
-    };
-    let Some(trace_id) = id(trace_key).or_else(|| snake(trace_key)) else {
+/// Offers a Zipkin span: its ids compared as the Zipkin reader compares them, case aside.
+fn offer_zipkin(kept: &mut Kept<'_, String>, group: &mut Group<String>, span: Value) {
+    let id = |key: &str| Some(span.get(key)?.as_str()?.to_ascii_lowercase());
+    let (Some(trace_id), Some(span_id)) = (id("traceId"), id("id")) else {
         return;
     };
     let trace_id = TraceId::parse(&trace_id);
     if trace_id != *kept.trace_id {
         return;
     }
-    let Some(span_id) = id(span_key).or_else(|| snake(span_key)) else {
-        return;
-    };
     // Kept as text: a parsed span takes several times its size.
     kept.offer(group, &trace_id, SpanId::parse(&span_id), span.to_string());
 }

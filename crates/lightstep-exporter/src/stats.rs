@@ -256,43 +256,47 @@ impl Stats {
     /// what reached the backend; logged and reported at most once every ten seconds. See
     /// `docs/adr/016-added-exporters-fail-apart.md`.
     pub(crate) fn added_exporter_failed(&self, spans: u64, reason: &str) {
-        let total = self
-            .added_exporter_failed
-            .fetch_add(spans, Ordering::Relaxed)
-            + spans;
-        if due(&self.last_added_exporter_warning) {
-            tracing::warn!(
-                spans,
-                failed_total = total,
-                error = reason,
-                "lightstep-rs: an exporter added in code failed to export spans"
-            );
-            self.report.send(&ExportFailure {
-                kind: FailureKind::AddedExporterFailed,
-                spans,
-                total,
-                message: reason.to_owned(),
-            });
-        }
+        self.added_exporter_lost(
+            FailureKind::AddedExporterFailed,
+            &self.added_exporter_failed,
+            &self.last_added_exporter_warning,
+            spans,
+            reason,
+        );
     }
 
     /// Spans an exporter added in code never got (its queue was full, or they were still
-    /// queued when it shut down), for `reason`. Counted apart from the OTLP counters; logged
-    /// and reported at most once every ten seconds.
+    /// queued when it shut down), for `reason`. Counted and reported as failed exports are.
     pub(crate) fn added_exporter_dropped(&self, spans: u64, reason: &str) {
-        let total = self
-            .added_exporter_dropped
-            .fetch_add(spans, Ordering::Relaxed)
-            + spans;
-        if due(&self.last_added_exporter_drop_warning) {
-            tracing::warn!(
-                spans,
-                dropped_total = total,
-                reason,
-                "lightstep-rs: spans were dropped before an exporter added in code got them"
-            );
+        self.added_exporter_lost(
+            FailureKind::AddedExporterDropped,
+            &self.added_exporter_dropped,
+            &self.last_added_exporter_drop_warning,
+            spans,
+            reason,
+        );
+    }
+
+    /// Counts `spans` an exporter added in code lost (`kind`) in `counter`; logs and reports
+    /// them when `warned` was last more than ten seconds ago (each kind its own clock).
+    fn added_exporter_lost(
+        &self,
+        kind: FailureKind,
+        counter: &AtomicU64,
+        warned: &WarnedAt,
+        spans: u64,
+        reason: &str,
+    ) {
+        let total = counter.fetch_add(spans, Ordering::Relaxed) + spans;
+        if due(warned) {
+            let what = if kind == FailureKind::AddedExporterFailed {
+                "an exporter added in code failed to export spans"
+            } else {
+                "spans were dropped before an exporter added in code got them"
+            };
+            tracing::warn!(spans, total, reason, "lightstep-rs: {what}");
             self.report.send(&ExportFailure {
-                kind: FailureKind::AddedExporterDropped,
+                kind,
                 spans,
                 total,
                 message: reason.to_owned(),
