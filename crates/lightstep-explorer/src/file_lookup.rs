@@ -310,24 +310,16 @@ impl LookedUp {
         // What no longer fits (or whose trace is gone) is let go of here, off the async
         // workers.
         let mut held = 0;
-        let mut kept = 0;
-        let gone: Vec<Found> = recent
-            .drain(..)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .filter_map(|found| {
-                held += found.bytes;
-                let keep = found.trace.strong_count() > 0
-                    && (kept == 0 || (kept < KEPT_TRACES && held <= KEPT_BYTES));
-                if keep {
-                    kept += 1;
-                    recent.push_back(found);
-                    None
-                } else {
-                    Some(found)
-                }
-            })
-            .collect();
+        let mut gone = Vec::new();
+        for found in std::mem::take(&mut *recent) {
+            held += found.bytes;
+            let fits = recent.is_empty() || (recent.len() < KEPT_TRACES && held <= KEPT_BYTES);
+            if found.trace.strong_count() > 0 && fits {
+                recent.push_back(found);
+            } else {
+                gone.push(found);
+            }
+        }
         drop(recent);
         drop(gone);
         (details, whole)
