@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::model::{ParentRelation, SpanKind, Trace};
+use crate::model::{ParentRelation, Span, SpanKind, Trace};
+use crate::parallel::SPLIT_SPANS;
 use crate::resolve::ParentIds;
 use crate::{Diagnostics, Mode, Options};
 
@@ -149,23 +150,18 @@ impl AssembledTrace {
     }
 }
 
-/// Assembles a trace for the given options. Never fails: every oddity becomes a diagnostic.
-pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
-    let spans = &trace.spans;
-    let n = spans.len().min(NONE as usize - 1);
-    let spans = &spans[..n];
-    let mut diagnostics = Diagnostics::default();
-    let jaeger = options.mode == Mode::Jaeger;
-
-    // What the passes below need from each span, copied out in one sequential pass: the spans
-    // are large and everything after this visits them in tree order, where a compact row
-    // misses the cache far less.
-    let mut included = vec![true; n];
-    let mut windows: Vec<(u64, u64)> = Vec::with_capacity(n);
-    let mut flags: Vec<u8> = Vec::with_capacity(n);
-    let mut ids = ParentIds::with_capacity(n);
-    for (i, span) in spans.iter().enumerate() {
-        windows.push((span.start_ns(), span.end_ns()));
+/// Copies each span's window and flags out of `spans`, which start at position `first`, and
+/// gathers their ids for the parent links.
+fn copy_out<'a>(
+    spans: &'a [Span],
+    first: usize,
+    windows: &mut [(u64, u64)],
+    flags: &mut [u8],
+) -> ParentIds<'a> {
+    let mut ids = ParentIds::with_capacity(spans.len());
+    let rows = spans.iter().zip(windows.iter_mut().zip(flags.iter_mut()));
+    for (k, (span, (window, flags))) in rows.enumerate() {
+        *window = (span.start_ns(), span.end_ns());
         let mut f = 0;
         if span.relation() == ParentRelation::FollowsFrom {
             f |= FOLLOWS_FROM;
@@ -178,13 +174,39 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
         if span.parent_id().is_some() {
             f |= HAS_PARENT;
         }
-        flags.push(f);
-        ids.push(i as u32, span);
+        *flags = f;
+        ids.push((first + k) as u32, span);
     }
+    ids
+}
+
+/// Assembles a trace for the given options. Never fails: every oddity becomes a diagnostic.
+pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
+    let spans = &trace.spans;
+    let n = spans.len().min(NONE as usize - 1);
+    let spans = &spans[..n];
+    let mut diagnostics = Diagnostics::default();
+    let jaeger = options.mode == Mode::Jaeger;
+
+    // What the passes below need from each span, copied out in one sequential pass (its two
+    // halves on two threads for a large trace): the spans are large and everything after this
+    // visits them in tree order, where a compact row misses the cache far less.
+    let mut included = vec![true; n];
+    let mut windows: Vec<(u64, u64)> = vec![(0, 0); n];
+    let mut flags: Vec<u8> = vec![0; n];
+    let half = n / 2;
+    let (windows_low, windows_high) = windows.split_at_mut(half);
+    let (flags_low, flags_high) = flags.split_at_mut(half);
+    let (low, high) = crate::parallel::join(
+        n >= SPLIT_SPANS,
+        || copy_out(&spans[..half], 0, windows_low, flags_low),
+        || copy_out(&spans[half..], half, windows_high, flags_high),
+    );
 
     // Parent links. The first occurrence of an id owns it (Jaeger renames later duplicates);
     // robust mode ignores exact duplicates, which are retransmissions rather than distinct work.
-    let mut parent = ids.resolve(spans, &mut included, jaeger, &mut diagnostics);
+    let mut parent =
+        ParentIds::resolve([low, high], spans, &mut included, jaeger, &mut diagnostics);
 
     // Cycles. Jaeger UI builds its tree from the roots down, so spans on a cycle (and below)
     // are simply never shown: the Jaeger mode counts them here and excludes them by never

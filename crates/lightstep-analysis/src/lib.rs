@@ -38,6 +38,7 @@ pub mod context;
 mod critical_path;
 mod error;
 mod model;
+mod parallel;
 pub mod read;
 pub mod render;
 mod resolve;

@@ -277,8 +277,7 @@ fn entries(
             first = false;
         }
     };
-    let two_threads = n >= PARALLEL_ENTRIES
-        && std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() > 1);
+    let two_threads = n >= PARALLEL_ENTRIES && crate::parallel::second_core();
     if !two_threads {
         for k in 0..n {
             let from = buf.len();

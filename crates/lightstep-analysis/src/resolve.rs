@@ -17,6 +17,7 @@ use std::hash::BuildHasher;
 use crate::Diagnostics;
 use crate::assemble::NONE;
 use crate::model::Span;
+use crate::parallel::SPLIT_SPANS;
 
 /// Spans per partition the split aims for: a table of twice that many 16-byte slots is 8 KiB.
 const PER_PARTITION: usize = 256;
@@ -59,17 +60,18 @@ impl<'a> ParentIds<'a> {
         }
     }
 
-    /// Resolves parents. `included` says which spans take part; exact duplicates (robust
+    /// Resolves parents from the ids gathered in two parts, the spans before a position and
+    /// those from it on. `included` says which spans take part; exact duplicates (robust
     /// mode) and self-parents (Jaeger mode) are excluded here, as the assembly rules say.
     /// Returns each span's parent position, `NONE` for roots, orphans and excluded spans.
     pub(crate) fn resolve(
-        self,
+        parts: [Self; 2],
         spans: &[Span],
         included: &mut [bool],
         jaeger: bool,
         diagnostics: &mut Diagnostics,
     ) -> Vec<u32> {
-        resolve_parents(self, spans, included, jaeger, diagnostics)
+        resolve_parents(parts, spans, included, jaeger, diagnostics)
     }
 }
 
@@ -90,7 +92,14 @@ pub fn declared_parents(spans: &[Span]) -> Vec<Option<u32>> {
     let mut included = vec![true; spans.len()];
     // Jaeger mode's rules are the declared links: a duplicate id is only counted (never
     // dropped) and a self-parent is left without a parent.
-    let parent = resolve_parents(ids, spans, &mut included, true, &mut Diagnostics::default());
+    let parts = [ids, ParentIds::with_capacity(0)];
+    let parent = resolve_parents(
+        parts,
+        spans,
+        &mut included,
+        true,
+        &mut Diagnostics::default(),
+    );
     parent
         .into_iter()
         .map(|p| (p != NONE).then_some(p))
@@ -98,7 +107,7 @@ pub fn declared_parents(spans: &[Span]) -> Vec<Option<u32>> {
 }
 
 fn resolve_parents(
-    gathered: ParentIds<'_>,
+    [low, high]: [ParentIds<'_>; 2],
     spans: &[Span],
     included: &mut [bool],
     jaeger: bool,
@@ -107,16 +116,17 @@ fn resolve_parents(
     let n = spans.len();
     let hasher = foldhash::fast::RandomState::default();
     let hash = |key: u64| hasher.hash_one(key);
-    let ParentIds {
-        ids,
-        refs,
-        text_ids,
-        text_refs,
-    } = gathered;
 
-    let bits = partition_bits(ids.len());
-    let (id_offsets, ids) = split(ids, bits, &hash);
-    let (ref_offsets, refs) = split(refs, bits, &hash);
+    // The ids and the references are split on two threads for a large trace.
+    let bits = partition_bits(low.ids.len() + high.ids.len());
+    let ((id_offsets, ids), (ref_offsets, refs)) = crate::parallel::join(
+        n >= SPLIT_SPANS,
+        || split([&low.ids, &high.ids], bits, &hash),
+        || split([&low.refs, &high.refs], bits, &hash),
+    );
+    drop((low.ids, low.refs, high.ids, high.refs));
+    let text_ids: Vec<_> = low.text_ids.into_iter().chain(high.text_ids).collect();
+    let text_refs: Vec<_> = low.text_refs.into_iter().chain(high.text_refs).collect();
     let largest = id_offsets
         .windows(2)
         .map(|w| (w[1] - w[0]) as usize)
@@ -231,23 +241,25 @@ fn partition_of(hash: u64, bits: u32) -> usize {
     }
 }
 
-/// Counting sort by partition: stable, so each partition keeps the input order.
-fn split(pairs: Vec<Pair>, bits: u32, hash: &impl Fn(u64) -> u64) -> (Vec<u32>, Vec<Pair>) {
+/// Counting sort by partition of the pairs of both parts, in order: stable, so each partition
+/// keeps the input order.
+fn split(parts: [&[Pair]; 2], bits: u32, hash: &impl Fn(u64) -> u64) -> (Vec<u32>, Vec<Pair>) {
+    let len = parts[0].len() + parts[1].len();
     if bits == 0 {
-        let len = pairs.len() as u32;
-        return (vec![0, len], pairs);
+        return (vec![0, len as u32], parts.concat());
     }
-    let parts = 1usize << bits;
-    let mut offsets = vec![0u32; parts + 1];
-    for &(key, _) in &pairs {
+    let pairs = || parts.into_iter().flatten();
+    let count = 1usize << bits;
+    let mut offsets = vec![0u32; count + 1];
+    for &(key, _) in pairs() {
         offsets[partition_of(hash(key), bits) + 1] += 1;
     }
     for p in 1..offsets.len() {
         offsets[p] += offsets[p - 1];
     }
     let mut fill = offsets.clone();
-    let mut out = vec![(0u64, 0u32); pairs.len()];
-    for (key, i) in pairs {
+    let mut out = vec![(0u64, 0u32); len];
+    for &(key, i) in pairs() {
         let slot = &mut fill[partition_of(hash(key), bits)];
         out[*slot as usize] = (key, i);
         *slot += 1;
@@ -319,11 +331,16 @@ mod tests {
         jaeger: bool,
         diagnostics: &mut Diagnostics,
     ) -> Vec<u32> {
-        let mut ids = ParentIds::with_capacity(spans.len());
+        // In two parts, as the assembly gathers them: an id owned in the first part and
+        // referenced or repeated in the second must resolve as with one part.
+        let mut parts = [
+            ParentIds::with_capacity(spans.len()),
+            ParentIds::with_capacity(spans.len()),
+        ];
         for (i, span) in spans.iter().enumerate() {
-            ids.push(i as u32, span);
+            parts[usize::from(i >= spans.len() / 2)].push(i as u32, span);
         }
-        ids.resolve(spans, included, jaeger, diagnostics)
+        ParentIds::resolve(parts, spans, included, jaeger, diagnostics)
     }
 
     fn span(id: u64, parent: Option<u64>, start: u64) -> Span {

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
@@ -603,7 +603,7 @@ enum Sink {
 /// can reach [`run`] wrapped in errors whose kind no longer says so (the JSON writer's), so the
 /// write itself takes note.
 struct WatchedStdout {
-    inner: io::StdoutLock<'static>,
+    inner: Box<dyn Write>,
     closed: Rc<Cell<bool>>,
 }
 
@@ -658,12 +658,31 @@ pub(crate) fn open_output(
         }
         None => {
             let stdout = WatchedStdout {
-                inner: io::stdout().lock(),
+                inner: stdout_writer(),
                 closed: Rc::clone(stdout_closed),
             };
             Ok((None, Box::new(BufWriter::new(stdout))))
         }
     }
+}
+
+/// Standard output to write to. Where it is not a terminal (a pipe or a file, where large
+/// answers go), it is written through a handle of its own: the standard library's standard
+/// output is line-buffered, and searches each write for its last newline, which cost a
+/// seventh of the time a million-span JSON answer took to write.
+fn stdout_writer() -> Box<dyn Write> {
+    let stdout = io::stdout();
+    if !stdout.is_terminal() {
+        #[cfg(unix)]
+        let handle = std::os::fd::AsFd::as_fd(&stdout).try_clone_to_owned();
+        #[cfg(windows)]
+        let handle = std::os::windows::io::AsHandle::as_handle(&stdout).try_clone_to_owned();
+        #[cfg(any(unix, windows))]
+        if let Ok(handle) = handle {
+            return Box::new(File::from(handle));
+        }
+    }
+    Box::new(stdout.lock())
 }
 
 /// The error for a failed write to `--output`'s file, or to standard output.

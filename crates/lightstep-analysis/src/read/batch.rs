@@ -44,11 +44,6 @@ pub(super) struct Batch {
     pub(super) leading_comma: bool,
 }
 
-/// Whether a second thread can help.
-pub(super) fn worth_a_thread() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
-}
-
 /// Batches sent to the helper and not yet taken back, at most.
 const IN_FLIGHT: usize = 2;
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use super::batch::{Batch, SEQUENTIAL, worth_a_thread};
+use super::batch::{Batch, SEQUENTIAL};
 use super::json::{DocumentKey, Parser, Reader};
 use super::lexer::Res;
 use super::{Interner, Values, end_from_micros, micros_to_nanos, peer_from};
@@ -65,7 +65,7 @@ impl<R: Read> Parser<R> {
                     while self.lx.next_element(&mut first)? {
                         read += 1;
                         if read == SEQUENTIAL
-                            && worth_a_thread()
+                            && crate::parallel::second_core()
                             && self.in_batches((), Parser::jaeger_batch, |part| {
                                 trace.append(part);
                                 Ok(())

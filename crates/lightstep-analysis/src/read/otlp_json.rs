@@ -15,7 +15,7 @@ use lightstep_wire::schema::{
     scope_spans, span, status,
 };
 
-use super::batch::{Batch, SEQUENTIAL, worth_a_thread};
+use super::batch::{Batch, SEQUENTIAL};
 use super::json::Parser;
 use super::lexer::{Number, Res};
 use super::{Grouper, Origins, PEER_KEYS, Values, peer_from};
@@ -254,7 +254,7 @@ impl<R: Read> Parser<R> {
                     any = true;
                     read += 1;
                     if read == SEQUENTIAL
-                        && worth_a_thread()
+                        && crate::parallel::second_core()
                         && self.otlp_batches(grouper, origins)?
                     {
                         continue;

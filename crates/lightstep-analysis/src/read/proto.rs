@@ -21,7 +21,7 @@ use lightstep_wire::schema::{
 };
 use lightstep_wire::{RECURSION_LIMIT, Reader, WireError, WireType, split_key};
 
-use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, serve, two_threads, worth_a_thread};
+use super::batch::{BATCH, BATCH_BYTES, SEQUENTIAL, serve, two_threads};
 use super::input::Input;
 use super::lexer::{Fail, Failure, Res};
 use super::{Grouper, Interner, Origins, PEER_KEYS, ReadStats, Values, peer_from};
@@ -314,7 +314,7 @@ impl Decoder {
         let mut index = 0;
         let here = |m: String| fail(at, m);
         loop {
-            if index == SEQUENTIAL && worth_a_thread() {
+            if index == SEQUENTIAL && crate::parallel::second_core() {
                 index += self.span_batches(stream, &mut limit, scope, index, origins, at)?;
             }
             let Some((field, wire)) = stream.key(&mut limit).map_err(here)? else {

@@ -18,7 +18,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::Format;
-use super::batch::{Batch, SEQUENTIAL, worth_a_thread};
+use super::batch::{Batch, SEQUENTIAL};
 use super::json::{DOCUMENT, Parser, Reader};
 use super::lexer::Res;
 use super::{Interner, ReadStats, micros_to_nanos};
@@ -669,7 +669,7 @@ impl<R: Read> Reader<'_, R> {
                 b'{' => {
                     read += 1;
                     if read == SEQUENTIAL
-                        && worth_a_thread()
+                        && crate::parallel::second_core()
                         && self.p.zipkin_batches(&mut loose)?
                     {
                         continue;
@@ -684,7 +684,7 @@ impl<R: Read> Reader<'_, R> {
                     while self.p.lx.next_element(&mut inner)? {
                         read += 1;
                         if read == SEQUENTIAL
-                            && worth_a_thread()
+                            && crate::parallel::second_core()
                             && self.p.zipkin_batches(&mut trace)?
                         {
                             continue;
