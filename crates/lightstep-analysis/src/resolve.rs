@@ -17,7 +17,6 @@ use std::hash::BuildHasher;
 use crate::Diagnostics;
 use crate::assemble::NONE;
 use crate::model::Span;
-use crate::parallel::SPLIT_SPANS;
 
 /// Spans per partition the split aims for: a table of twice that many 16-byte slots is 8 KiB.
 const PER_PARTITION: usize = 256;
@@ -117,14 +116,14 @@ fn resolve_parents(
     let hasher = foldhash::fast::RandomState::default();
     let hash = |key: u64| hasher.hash_one(key);
 
-    // The ids and the references are split on two threads for a large trace.
+    // One after the other, each list freed once split: splitting both at once on two threads
+    // saved a hundredth of a second on a million spans, and held a tenth more memory at the
+    // peak of a run.
     let bits = partition_bits(low.ids.len() + high.ids.len());
-    let ((id_offsets, ids), (ref_offsets, refs)) = crate::parallel::join(
-        n >= SPLIT_SPANS,
-        || split([&low.ids, &high.ids], bits, &hash),
-        || split([&low.refs, &high.refs], bits, &hash),
-    );
-    drop((low.ids, low.refs, high.ids, high.refs));
+    let (id_offsets, ids) = split([&low.ids, &high.ids], bits, &hash);
+    drop((low.ids, high.ids));
+    let (ref_offsets, refs) = split([&low.refs, &high.refs], bits, &hash);
+    drop((low.refs, high.refs));
     let text_ids: Vec<_> = low.text_ids.into_iter().chain(high.text_ids).collect();
     let text_refs: Vec<_> = low.text_refs.into_iter().chain(high.text_refs).collect();
     let largest = id_offsets
