@@ -103,6 +103,14 @@ function showError(where, error) {
   where.replaceChildren(el("p", { class: "error", role: "alert" }, String(error.message || error)));
 }
 
+/**
+ * A service as the pages show it: spans whose resource has no `service.name` are under the name
+ * Jaeger gives them, the one the search page's list of services offers.
+ */
+function serviceName(service) {
+  return service || "OTLPResourceNoServiceName";
+}
+
 function serviceClass(services, service) {
   const index = Math.max(0, services.indexOf(service));
   return `svc svc-${index % SERVICE_COLOURS}`;
@@ -337,13 +345,13 @@ function searchView(params) {
       bar.style.width = `${(100 * Number(t.duration_ns)) / longest}%`;
       return el("tr", { "data-trace-id": t.trace_id, class: "trace-row" },
         el("td", {}, box),
-        el("td", {}, link(tracePath(t.trace_id), `${t.root_service}: ${t.root_operation}`, { class: "trace-link" }),
+        el("td", {}, link(tracePath(t.trace_id), `${serviceName(t.root_service)}: ${t.root_operation}`, { class: "trace-link" }),
           el("div", { class: "muted mono" }, t.trace_id)),
         el("td", { class: "mono" }, formatTime(t.start_unix_nano)),
         el("td", { class: "num" }, formatDuration(t.duration_ns), el("div", { class: "bar-track" }, bar)),
         el("td", { class: "num" }, String(t.spans)),
         el("td", { class: t.errors ? "num errors" : "num" }, String(t.errors)),
-        el("td", {}, t.services.map((s) => el("span", { class: "chip" }, `${s.service} ${s.spans}`))));
+        el("td", {}, t.services.map((s) => el("span", { class: "chip" }, `${serviceName(s.service)} ${s.spans}`))));
     };
     // Rows are drawn a page at a time, the next page when the end of the list comes near the
     // screen: a table of thousands of rows takes seconds to lay out, and few are ever seen.
@@ -470,7 +478,7 @@ function traceView(traceId, params) {
 
   function showMeta(data) {
     header.replaceChildren(
-      el("h1", {}, `${data.root_service}: ${data.root_operation}`),
+      el("h1", {}, `${serviceName(data.root_service)}: ${data.root_operation}`),
       el("div", { class: "facts" },
         el("span", { class: "mono", id: "trace-id" }, data.trace_id),
         el("span", {}, `duration ${formatDuration(data.duration_ns)}`),
@@ -584,7 +592,7 @@ function traceView(traceId, params) {
       });
     }
     const label = el("div", { class: "label" }, toggle,
-      el("span", { class: serviceClass(services, row.service) }, row.service),
+      el("span", { class: serviceClass(services, row.service) }, serviceName(row.service)),
       el("span", { class: "op" }, row.operation),
       row.error ? el("span", { class: "err-mark", title: "error" }, "!") : "");
     label.style.paddingLeft = `${Math.min(row.depth, 40) * 12 + 4}px`;
@@ -740,7 +748,7 @@ function spanDetails(span, row) {
   const facts = [
     ["span id", span.span_id],
     ["parent", span.parent_span_id || "none"],
-    ["service", span.service],
+    ["service", serviceName(span.service)],
     ["kind", span.kind],
     ["status", status],
     ["start", formatTime(span.start_unix_nano)],
@@ -806,7 +814,7 @@ function contributionTable(rows, withOperation, id) {
   return el("table", { class: "contribution", id },
     el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
     el("tbody", {}, rows.map((r) => el("tr", { "data-service": r.service, "data-operation": withOperation ? r.operation : undefined },
-      el("td", {}, r.service || "(unknown)"),
+      el("td", {}, serviceName(r.service)),
       withOperation ? el("td", {}, r.operation) : "",
       el("td", { class: "num" }, String(r.traces)),
       el("td", { class: "num" }, formatDuration(r.total_critical_ns)),
@@ -862,7 +870,7 @@ async function compareView(ids, params) {
             el("td", { class: "num" }, formatDuration(a.duration_ns)), el("td", { class: "num" }, formatDuration(b.duration_ns)),
             el("td", { class: "num" }, signed(b.duration_ns - a.duration_ns))),
           rows.map((r) => el("tr", { "data-service": r.service, "data-operation": r.operation },
-            el("td", {}, r.service || "(unknown)"), el("td", {}, r.operation),
+            el("td", {}, serviceName(r.service)), el("td", {}, r.operation),
             el("td", { class: "num" }, formatDuration(r.ns[0])), el("td", { class: "num" }, formatDuration(r.ns[1])),
             el("td", { class: `num ${r.ns[1] > r.ns[0] ? "slower" : r.ns[1] < r.ns[0] ? "faster" : ""}` }, signed(r.ns[1] - r.ns[0])))))));
   } catch (error) {

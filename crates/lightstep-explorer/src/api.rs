@@ -118,6 +118,17 @@ pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     response
 }
 
+/// The span kinds Jaeger's query API names.
+const JAEGER_SPAN_KINDS: [&str; 5] = ["client", "consumer", "internal", "producer", "server"];
+
+/// A span kind as Jaeger's v3 query API names it: a span of no kind is `internal`.
+fn jaeger_span_kind(kind: &'static str) -> &'static str {
+    match kind {
+        "unspecified" => "internal",
+        kind => kind,
+    }
+}
+
 /// What the handlers share.
 #[derive(Debug)]
 pub(crate) struct Api {
@@ -241,16 +252,47 @@ impl Api {
         )
     }
 
-    /// `{"operations": [{"name", "spanKind"}]}`. The kind is not kept per operation: it is
-    /// always the empty string (Jaeger UI lists operations by name only).
+    /// `{"operations": [{"name", "spanKind"}]}`: each operation once per span kind it ran
+    /// with, sorted by name, then kind. As Jaeger's v3 API: a span of no kind is `internal`,
+    /// and `spanKind` (or `span_kind`) keeps the operations of one kind.
     fn operations_v3(&self, params: &Params) -> Result<Response<Body>, ApiError> {
         let service = params
             .get("service")
             .ok_or_else(|| ApiError::bad_param("service", "is required".to_owned()))?;
-        let operations: Vec<serde_json::Value> = self
-            .operation_names(service)
+        let asked = ["spanKind", "span_kind"]
+            .into_iter()
+            .find_map(|name| Some((name, params.get(name)?.to_ascii_lowercase())));
+        let wanted = match asked {
+            Some((name, kind)) => Some(
+                JAEGER_SPAN_KINDS
+                    .into_iter()
+                    .find(|&k| k == kind)
+                    .ok_or_else(|| {
+                        let kinds = JAEGER_SPAN_KINDS.join(", ");
+                        ApiError::bad_param(name, format!("must be one of {kinds}"))
+                    })?,
+            ),
+            None => None,
+        };
+        let mut operations: Vec<(Arc<str>, &'static str)> = self
+            .store
+            .all()
             .iter()
-            .map(|name| serde_json::json!({ "name": name, "spanKind": "" }))
+            .flat_map(|t| {
+                t.summary
+                    .operations
+                    .iter()
+                    .filter(|(s, _, _)| is_service(s, service))
+                    .map(|(_, o, kind)| (Arc::clone(o), jaeger_span_kind(kind)))
+                    .filter(|(_, kind)| wanted.is_none_or(|w| w == *kind))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        operations.sort_unstable();
+        operations.dedup();
+        let operations: Vec<serde_json::Value> = operations
+            .iter()
+            .map(|(name, kind)| serde_json::json!({ "name": name, "spanKind": kind }))
             .collect();
         Ok(json_response(
             StatusCode::OK,
@@ -311,8 +353,8 @@ impl Api {
                 t.summary
                     .operations
                     .iter()
-                    .filter(|(s, _)| is_service(s, service))
-                    .map(|(_, o)| Arc::clone(o))
+                    .filter(|(s, _, _)| is_service(s, service))
+                    .map(|(_, o, _)| Arc::clone(o))
                     .collect::<Vec<_>>()
             })
             .collect();

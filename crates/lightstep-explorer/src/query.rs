@@ -348,7 +348,7 @@ impl Search {
             return false;
         }
         if let Some(operation) = &self.operation {
-            let found = summary.operations.iter().any(|(s, o)| {
+            let found = summary.operations.iter().any(|(s, o, _)| {
                 **o == **operation && self.service.as_ref().is_none_or(|want| is_service(s, want))
             });
             if !found {

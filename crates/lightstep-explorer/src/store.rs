@@ -114,8 +114,9 @@ pub(crate) struct TraceSummary {
     pub(crate) errors: usize,
     /// Services with their span counts, by name.
     pub(crate) services: Vec<(Arc<str>, usize)>,
-    /// Distinct (service, operation) pairs, sorted.
-    pub(crate) operations: Vec<(Arc<str>, Arc<str>)>,
+    /// Distinct (service, operation, span kind) triples, sorted; the kind as
+    /// [`SpanKind::as_str`](lightstep_analysis::SpanKind::as_str) names it.
+    pub(crate) operations: Vec<(Arc<str>, Arc<str>, &'static str)>,
 }
 
 impl TraceSummary {
@@ -664,18 +665,18 @@ fn summarize(trace: &Trace) -> TraceSummary {
         .min_by_key(|s| s.start_ns())
         .or_else(|| spans.iter().min_by_key(|s| s.start_ns()));
     let mut services: HashMap<&Arc<str>, usize> = HashMap::new();
-    let mut operations: std::collections::HashSet<(&Arc<str>, &Arc<str>)> =
+    let mut operations: std::collections::HashSet<(&Arc<str>, &Arc<str>, &'static str)> =
         std::collections::HashSet::new();
     for span in spans {
         *services.entry(span.service_arc()).or_default() += 1;
-        operations.insert((span.service_arc(), span.name_arc()));
+        operations.insert((span.service_arc(), span.name_arc(), span.kind().as_str()));
     }
     let mut services: Vec<(Arc<str>, usize)> =
         services.into_iter().map(|(s, n)| (s.clone(), n)).collect();
     services.sort_unstable();
-    let mut operations: Vec<(Arc<str>, Arc<str>)> = operations
+    let mut operations: Vec<(Arc<str>, Arc<str>, &'static str)> = operations
         .into_iter()
-        .map(|(s, o)| (s.clone(), o.clone()))
+        .map(|(s, o, kind)| (s.clone(), o.clone(), kind))
         .collect();
     operations.sort_unstable();
     TraceSummary {

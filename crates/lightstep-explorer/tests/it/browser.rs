@@ -462,6 +462,61 @@ fn small_trace(k: u64) -> Trace {
     Trace::new(t, spans)
 }
 
+/// Spans whose resource has no `service.name` show, on every page, under the name the search
+/// page's list of services offers for them (Jaeger's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_without_a_service_show_under_the_name_the_list_offers() {
+    const NAME: &str = "OTLPResourceNoServiceName";
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let t = TraceId::from_u128(0x5e41_ce00);
+    let trace = Trace::new(
+        t.clone(),
+        vec![
+            Span::new(t.clone(), SpanId::from_u64(1), 1_000, 9_000).with_name("nameless root"),
+            Span::new(t.clone(), SpanId::from_u64(2), 2_000, 5_000)
+                .with_parent(SpanId::from_u64(1))
+                .with_service("named")
+                .with_name("query"),
+        ],
+    );
+    let id = t.to_string();
+    let explorer = explorer_with(vec![trace]).await;
+    let services = get_json(&explorer, "/api/services").await;
+    assert_eq!(services["data"], json!([NAME, "named"]), "{services}");
+    let pages = [
+        ("/search".to_owned(), "#trace-list [data-trace-id]"),
+        (format!("/trace/{id}?span=0000000000000001"), "#details"),
+        (
+            format!("/trace/{id}"),
+            "#waterfall [data-span-id=\"0000000000000001\"]",
+        ),
+        ("/contribution".to_owned(), "tr[data-service=\"\"]"),
+        (format!("/compare/{id}/{id}"), "tr[data-service=\"\"]"),
+    ];
+    for (page, shown_in) in pages {
+        browser
+            .goto(&format!(
+                "{}{}",
+                explorer.url(),
+                page.trim_start_matches('/')
+            ))
+            .await;
+        let text = browser
+            .wait_for(
+                &format!("{shown_in} on {page}"),
+                "const e = document.querySelector(arguments[0]);
+                 return e && e.textContent.includes(arguments[1]) ? e.textContent : null;",
+                json!([shown_in, NAME]),
+            )
+            .await;
+        assert!(text.as_str().unwrap().contains(NAME), "{page}: {text}");
+    }
+    browser.quit().await;
+    explorer.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_list_draws_its_rows_a_page_at_a_time() {
     let Some(browser) = Browser::start().await else {

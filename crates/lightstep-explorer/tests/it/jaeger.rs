@@ -96,7 +96,8 @@ async fn jaeger_ui_2_searches_through_the_v3_api() {
             &format!("/api/v3/operations?service={}", encode(service)),
         )
         .await;
-        let names: Vec<Value> = v3["operations"]
+        // An operation comes once per kind; Jaeger UI lists each name once.
+        let mut names: Vec<Value> = v3["operations"]
             .as_array()
             .unwrap()
             .iter()
@@ -105,6 +106,7 @@ async fn jaeger_ui_2_searches_through_the_v3_api() {
                 op["name"].clone()
             })
             .collect();
+        names.dedup();
         assert_eq!(Value::Array(names), v1["data"], "{service}");
 
         let v1 = get_json(
@@ -769,6 +771,96 @@ async fn errors_are_json_with_the_status_and_the_parameter() {
         let msg = body["errors"][0]["msg"].as_str().unwrap();
         assert!(msg.contains(needle), "{path}: {msg}");
     }
+    explorer.shutdown().await;
+}
+
+/// Jaeger's v3 API lists an operation once per span kind it ran with, names a span of no kind
+/// `internal`, and keeps the operations of one kind when asked.
+#[tokio::test]
+async fn v3_operations_carry_their_span_kinds() {
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let span = |id: &str, name: &str, kind: Option<u8>| {
+        let mut span = serde_json::json!({
+            "traceId": trace_id, "spanId": id, "name": name,
+            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+        });
+        if let Some(kind) = kind {
+            span["kind"] = kind.into();
+        }
+        span
+    };
+    let resource = |service: &str, spans: Vec<Value>| {
+        serde_json::json!({
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+            "scopeSpans": [{"spans": spans}],
+        })
+    };
+    // "work" runs as a server and as a client in `api`, "db" is a client in `other` only.
+    let document = serde_json::json!({"resourceSpans": [
+        resource("api", vec![
+            span("00f067aa0ba902b1", "work", Some(2)),
+            span("00f067aa0ba902b2", "work", Some(3)),
+            span("00f067aa0ba902b3", "work", Some(2)),
+            span("00f067aa0ba902b4", "idle", None),
+            span("00f067aa0ba902b5", "send", Some(4)),
+        ]),
+        resource("other", vec![span("00f067aa0ba902b6", "db", Some(3))]),
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kinds.json");
+    std::fs::write(&path, document.to_string()).unwrap();
+    let store = lightstep_explorer::TraceStore::default();
+    store.read_path(&path, None).unwrap();
+    let explorer = serve(store).await;
+    let pairs = |answer: &Value| -> Vec<(String, String)> {
+        answer["operations"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .map(|op| {
+                let text = |key: &str| op[key].as_str().unwrap().to_owned();
+                (text("name"), text("spanKind"))
+            })
+            .collect()
+    };
+    let owned = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, k)| ((*n).to_owned(), (*k).to_owned()))
+            .collect()
+    };
+    let all = get_json(&explorer, "/api/v3/operations?service=api").await;
+    assert_eq!(
+        pairs(&all),
+        owned(&[
+            ("idle", "internal"),
+            ("send", "producer"),
+            ("work", "client"),
+            ("work", "server"),
+        ])
+    );
+    for (query, want) in [
+        ("spanKind=server", vec![("work", "server")]),
+        ("span_kind=CLIENT", vec![("work", "client")]),
+        ("spanKind=internal", vec![("idle", "internal")]),
+        ("spanKind=consumer", vec![]),
+    ] {
+        let answer = get_json(
+            &explorer,
+            &format!("/api/v3/operations?service=api&{query}"),
+        )
+        .await;
+        assert_eq!(pairs(&answer), owned(&want), "{query}");
+    }
+    let v1 = get_json(&explorer, "/api/services/api/operations").await;
+    assert_eq!(v1["data"], serde_json::json!(["idle", "send", "work"]));
+    let bad = get(&explorer, "/api/v3/operations?service=api&spanKind=serverr").await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let message = bad.json()["errors"][0]["msg"].to_string();
+    assert!(message.contains("`spanKind`"), "{message}");
+    assert!(
+        message.contains("client, consumer, internal, producer, server"),
+        "{message}"
+    );
     explorer.shutdown().await;
 }
 
