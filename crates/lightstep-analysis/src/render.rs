@@ -34,6 +34,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use lightstep_wire::text::acts_on_a_terminal;
 use serde::Serialize;
 
 use crate::aggregate::Aggregate;
@@ -415,7 +416,7 @@ impl serde_json::ser::Formatter for TerminalSafeJson {
     ) -> io::Result<()> {
         let mut rest = fragment;
         // Every such character is in the Basic Multilingual Plane: one `\uXXXX` each.
-        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| acts_on_a_terminal(c)) {
             writer.write_all(&rest.as_bytes()[..at])?;
             write!(writer, "\\u{:04x}", u32::from(c))?;
             rest = &rest[at + c.len_utf8()..];
@@ -448,7 +449,7 @@ pub fn format_duration(ns: u64) -> String {
 /// assert_eq!(printable("x\u{1b}[2Jy\n"), "x\\u{1b}[2Jy\\n");
 /// ```
 pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    if !text.chars().any(acts_on_a_terminal) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -457,21 +458,13 @@ pub fn printable(text: &str) -> Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => {
+            c if acts_on_a_terminal(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
         }
     }
     Cow::Owned(out)
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
 }
 
 /// A table cell: the text made [`printable`], then cut to `width` characters.
@@ -1504,7 +1497,7 @@ mod tests {
         let mut out = Vec::new();
         write_json(&mut out, &serde_json::json!({ "name": name })).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(!text.chars().any(needs_escape), "{text:?}");
+        assert!(!text.chars().any(acts_on_a_terminal), "{text:?}");
         assert_eq!(text, r#"{"name":"a\u001b[2J\u007f\u009b31m\u202ez\"\\é"}"#);
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back["name"], name);

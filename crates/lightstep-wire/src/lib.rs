@@ -15,6 +15,7 @@
 //!   `AnyValue`), each field with its number, OTLP/JSON name, kind and cardinality, and named
 //!   constants for the field numbers that hand-written decoders match on.
 //! - [`validate`]: whether bytes decode as a given message, by the table.
+//! - [`text`]: the characters that text from the wire must not carry to a terminal.
 //!
 //! See `docs/adr/013-one-otlp-wire-layer.md` for why it exists and what it does not cover.
 //!
@@ -24,6 +25,7 @@ mod decode;
 pub mod encode;
 mod error;
 pub mod schema;
+pub mod text;
 
 pub use decode::{RECURSION_LIMIT, Reader, split_key, validate};
 pub use error::WireError;

@@ -165,24 +165,19 @@ impl Redactor {
         let mut out: String = text
             .chars()
             .take(MAX_MESSAGE_CHARS)
-            .map(|c| if reorders_or_controls(c) { ' ' } else { c })
+            .map(|c| {
+                if lightstep_wire::text::acts_on_a_terminal(c) {
+                    ' '
+                } else {
+                    c
+                }
+            })
             .collect();
         if text.chars().count() > MAX_MESSAGE_CHARS {
             out.push('…');
         }
         out
     }
-}
-
-/// Control characters (C0, DEL, C1) and the bidirectional formatting characters that reorder
-/// what a terminal shows: the set the analysis's text output makes visible (ADR 103), which
-/// this crate cannot call (it depends on no analysis).
-fn reorders_or_controls(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
 }
 
 /// An error and its causes, `: `-separated, each cause left out when the text so far already
