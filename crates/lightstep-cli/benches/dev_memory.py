@@ -10,7 +10,9 @@ Three measures, each on a fresh `lightstep dev` process:
 - none held: the same without the explorer (`--no-ui`), three seconds after the last request,
   when every trace has completed, been printed and dropped: what the process keeps of having
   received and analyzed them (memory the allocator holds for reuse), which the explorer's
-  figure includes too.
+  figure includes too. With `--rounds R` the spans are sent R times, three seconds apart, and
+  the growth is still divided by the spans of one round: whether what is kept grows with what
+  was received.
 
 The spans are the first traces of an OTLP protobuf file of many small traces (`many.otlp.pb`
 from `crates/lightstep-analysis/benches/make_big_traces.py`), posted to the OTLP/HTTP listener
@@ -82,11 +84,14 @@ def count_spans(message):
 
 
 def requests(path, traces, request_bytes=1 << 20):
+    """Request bodies of the file's first `traces` ResourceSpans (each a trace of its own, as in
+    `many.otlp.pb`), the spans in them and the traces taken."""
     data = open(path, "rb").read()
-    bodies, body, spans = [], [], 0
-    for k, message in enumerate(resource_spans(data)):
-        if k == traces:
+    bodies, body, spans, taken = [], [], 0, 0
+    for message in resource_spans(data):
+        if taken == traces:
             break
+        taken += 1
         spans += count_spans(message)
         body.append(message)
         if sum(map(len, body)) >= request_bytes:
@@ -94,7 +99,7 @@ def requests(path, traces, request_bytes=1 << 20):
             body = []
     if body:
         bodies.append(b"".join(body))
-    return bodies, spans
+    return bodies, spans, taken
 
 
 def free_port():
@@ -123,7 +128,7 @@ def wait_for(what, check, timeout=120):
     sys.exit("gave up waiting for %s" % what)
 
 
-def measure(binary, bodies, spans, traces, mode):
+def measure(binary, bodies, spans, traces, mode, rounds=1):
     http, grpc, ui = free_port(), free_port(), free_port()
     args = [binary, "dev", "--http", "127.0.0.1:%d" % http, "--grpc", "127.0.0.1:%d" % grpc]
     explorer = mode == "explorer"
@@ -147,12 +152,15 @@ def measure(binary, bodies, spans, traces, mode):
         time.sleep(0.5)
         before = rss(child.pid)
         url = "http://127.0.0.1:%d/v1/traces" % http
-        for body in bodies:
-            request = urllib.request.Request(
-                url, data=body, headers={"Content-Type": "application/x-protobuf"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                answer.read()
+        for sent in range(rounds):
+            if sent > 0:
+                time.sleep(3)
+            for body in bodies:
+                request = urllib.request.Request(
+                    url, data=body, headers={"Content-Type": "application/x-protobuf"}
+                )
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    answer.read()
         if explorer:
             status = "http://127.0.0.1:%d/api/status" % ui
 
@@ -173,11 +181,18 @@ def main():
     parser.add_argument("--build", action="append", required=True, help="NAME=PATH of a lightstep binary")
     parser.add_argument("--traces", type=int, default=3000, help="traces to send (default 3000; the receiver holds at most 200,000 spans)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="times the spans are sent for the 'none held' measure, each after the last completed"
+        " (default 1); its figure is still per span of one round",
+    )
     parser.add_argument("file", help="an OTLP protobuf file of many traces (many.otlp.pb)")
     args = parser.parse_args()
     builds = [b.split("=", 1) for b in args.build]
-    bodies, spans = requests(args.file, args.traces)
-    print("%d traces, %d spans, %d requests" % (args.traces, spans, len(bodies)))
+    bodies, spans, traces = requests(args.file, args.traces)
+    print("%d traces, %d spans, %d requests" % (traces, spans, len(bodies)))
     modes = ("receiver", "explorer", "none")
     print("| build | receiver store | explorer | none held |")
     print("|---|---|---|---|")
@@ -185,7 +200,8 @@ def main():
     for _ in range(args.runs):
         for name, binary in builds:
             for mode in modes:
-                figures[name, mode].append(measure(binary, bodies, spans, args.traces, mode))
+                rounds = args.rounds if mode == "none" else 1
+                figures[name, mode].append(measure(binary, bodies, spans, traces, mode, rounds))
     for name, _ in builds:
         cells = ["%.0f B" % statistics.median(figures[name, mode]) for mode in modes]
         print("| %s | %s |" % (name, " | ".join(cells)))

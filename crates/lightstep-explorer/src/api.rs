@@ -274,24 +274,10 @@ impl Api {
             ),
             None => None,
         };
-        let mut operations: Vec<(Arc<str>, &'static str)> = self
-            .store
-            .all()
+        let operations: Vec<serde_json::Value> = self
+            .operations_of(service)
             .iter()
-            .flat_map(|t| {
-                t.summary
-                    .operations
-                    .iter()
-                    .filter(|(s, _, _)| is_service(s, service))
-                    .map(|(_, o, kind)| (Arc::clone(o), jaeger_span_kind(kind)))
-                    .filter(|(_, kind)| wanted.is_none_or(|w| w == *kind))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        operations.sort_unstable();
-        operations.dedup();
-        let operations: Vec<serde_json::Value> = operations
-            .iter()
+            .filter(|(_, kind)| wanted.is_none_or(|w| w == *kind))
             .map(|(name, kind)| serde_json::json!({ "name": name, "spanKind": kind }))
             .collect();
         Ok(json_response(
@@ -343,9 +329,21 @@ impl Api {
         .await
     }
 
-    /// The operations of `service` in the held traces, sorted.
+    /// The operations of `service` in the held traces, sorted, each name once.
     fn operation_names(&self, service: &str) -> Vec<Arc<str>> {
-        let mut operations: Vec<Arc<str>> = self
+        let mut names: Vec<Arc<str>> = self
+            .operations_of(service)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        names.dedup();
+        names
+    }
+
+    /// The operations of `service` in the held traces with the span kinds they ran with, as
+    /// Jaeger names them, sorted by name, then kind.
+    fn operations_of(&self, service: &str) -> Vec<(Arc<str>, &'static str)> {
+        let mut operations: Vec<(Arc<str>, &'static str)> = self
             .store
             .all()
             .iter()
@@ -354,7 +352,7 @@ impl Api {
                     .operations
                     .iter()
                     .filter(|(s, _, _)| is_service(s, service))
-                    .map(|(_, o, _)| Arc::clone(o))
+                    .map(|(_, o, kind)| (Arc::clone(o), jaeger_span_kind(kind)))
                     .collect::<Vec<_>>()
             })
             .collect();
