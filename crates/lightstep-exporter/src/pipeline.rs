@@ -431,6 +431,9 @@ impl<E: SpanExporter> SpanExporter for AddedExporter<E> {
 #[derive(Debug)]
 pub(crate) struct AddedProcessors {
     processors: Vec<Arc<dyn SpanProcessor>>,
+    /// Per processor, its flushes still running on their threads (those that missed their
+    /// deadline): at most [`FLUSHES_RUNNING`] at once.
+    flushing: Vec<Arc<AtomicUsize>>,
     stats: Arc<Stats>,
     /// The pipeline's deadline for a flush or shutdown it did not start itself.
     timeout: Duration,
@@ -443,6 +446,7 @@ impl AddedProcessors {
         timeout: Duration,
     ) -> Self {
         Self {
+            flushing: processors.iter().map(|_| Arc::default()).collect(),
             processors: processors.into_iter().map(Arc::from).collect(),
             stats,
             timeout,
@@ -452,11 +456,15 @@ impl AddedProcessors {
     /// Runs `operation` on every processor side by side, each given the time left until
     /// `deadline` (the pipeline's, or `fallback` from now), at least [`ADDED_SHUTDOWN_GRACE`].
     /// A processor that misses it makes the result the SDK's `Timeout`, and `missed` is told.
+    /// With `running` (flushes), a processor that has [`FLUSHES_RUNNING`] runs that have not
+    /// returned is not run again and is late at once: flushes that never return hold that many
+    /// threads, not one per flush.
     fn side_by_side(
         &self,
         deadline: Option<Instant>,
         fallback: Duration,
         operation: fn(&dyn SpanProcessor, Duration) -> OTelSdkResult,
+        running: Option<&[Arc<AtomicUsize>]>,
         missed: impl FnOnce(),
     ) -> OTelSdkResult {
         let start = Instant::now();
@@ -467,15 +475,31 @@ impl AddedProcessors {
             .max(ADDED_SHUTDOWN_GRACE);
         let (done, results) = crossbeam_channel::unbounded();
         let mut finished = Vec::new();
-        for processor in &self.processors {
-            let (on_thread, done) = (Arc::clone(processor), done.clone());
+        let mut started = 0;
+        let mut overran = false;
+        for (k, processor) in self.processors.iter().enumerate() {
+            let busy = running.and_then(|running| running.get(k)).cloned();
+            let full = busy.as_ref().is_some_and(|busy| {
+                busy.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < FLUSHES_RUNNING).then_some(n + 1)
+                })
+                .is_err()
+            });
+            if full {
+                overran = true;
+                continue;
+            }
+            started += 1;
+            let (on_thread, done, here) = (Arc::clone(processor), done.clone(), busy.clone());
             let spawned = std::thread::Builder::new()
                 .name("lightstep-added".into())
                 .spawn(move || {
+                    let _idle = busy.map(Idle);
                     let _ = done.send(operation(&*on_thread, left));
                 });
             if spawned.is_err() {
                 // No thread to be had: run it here, with what is left of the time.
+                let _idle = here.map(Idle);
                 let now = Instant::now();
                 finished.push(operation(
                     &**processor,
@@ -485,8 +509,7 @@ impl AddedProcessors {
         }
         drop(done);
         let until = start + left;
-        let mut overran = false;
-        while finished.len() < self.processors.len() {
+        while finished.len() < started {
             match results.recv_deadline(until) {
                 Ok(result) => finished.push(result),
                 Err(_) => {
@@ -543,6 +566,7 @@ impl SpanProcessor for AddedProcessors {
             deadline,
             self.timeout,
             |p, _| p.force_flush(),
+            Some(&self.flushing),
             || {
                 flush_missed(true);
             },
@@ -556,6 +580,7 @@ impl SpanProcessor for AddedProcessors {
             self.stats.shutdown_deadline(),
             timeout,
             |p, left| p.shutdown_with_timeout(left),
+            None,
             || {
                 self.stats.deadline_missed.store(true, Ordering::Release);
                 self.stats
@@ -563,6 +588,21 @@ impl SpanProcessor for AddedProcessors {
                     .store(true, Ordering::Release);
             },
         )
+    }
+}
+
+/// Flushes of one added processor that may run at once: one that missed its deadline and is
+/// still running does not keep the next flush from reaching the processor (which may well
+/// answer it, as a `BatchSpanProcessor` does once its export returns), but a processor whose
+/// flushes never return holds no more threads than this.
+const FLUSHES_RUNNING: usize = 2;
+
+/// Counts a processor's flush as returned when dropped, however its thread ends.
+struct Idle(Arc<AtomicUsize>);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

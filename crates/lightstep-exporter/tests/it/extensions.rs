@@ -480,6 +480,55 @@ async fn flush_keeps_its_deadline_with_added_processors_that_hang() {
     assert_eq!(exporter.stats().exported, 1);
 }
 
+/// A processor whose flushes never return, counting how often it is flushed.
+#[derive(Debug, Clone, Default)]
+struct HungFlush(Arc<std::sync::atomic::AtomicUsize>);
+
+impl SpanProcessor for HungFlush {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_secs(3_600));
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// A processor whose flushes never return is flushed twice at most, however often the
+/// pipeline flushes: each flush that reaches it holds a thread for good. The later flushes are
+/// late at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushes_that_never_return_hold_two_threads_however_often_the_pipeline_flushes() {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let hung = HungFlush::default();
+    let exporter = Pipeline::builder(config)
+        .with_span_processor(hung.clone())
+        .build()
+        .unwrap();
+    exporter.tracer().in_span("one", |_| {});
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        match exporter.force_flush().await {
+            Err(lightstep_exporter::ExporterError::Deadline { added_running, .. }) => {
+                assert!(added_running);
+            }
+            other => panic!("expected the deadline error, got {other:?}"),
+        }
+        // Generous: the deadline and its grace are 400 ms.
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    assert_eq!(hung.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // OTLP's own delivery went on.
+    assert_eq!(exporter.stats().exported, 1);
+}
+
 /// A pipeline with a 500 ms shutdown deadline and `add` applied: its shutdown returns the
 /// deadline error well before the added parts would let it, and OTLP delivered every span.
 async fn shutdown_keeps_its_deadline(
