@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::{ParentRelation, Span, SpanKind, Trace};
 use crate::parallel::SPLIT_SPANS;
-use crate::resolve::ParentIds;
+use crate::resolve::{ParentIds, Partitions};
 use crate::{Diagnostics, Mode, Options};
 
 /// Marks "no span" in the index arrays.
@@ -151,14 +151,15 @@ impl AssembledTrace {
 }
 
 /// Copies each span's window and flags out of `spans`, which start at position `first`, and
-/// gathers their ids for the parent links.
+/// counts their ids for the parent links.
 fn copy_out<'a>(
     spans: &'a [Span],
     first: usize,
+    partitions: &Partitions,
     windows: &mut [(u64, u64)],
     flags: &mut [u8],
 ) -> ParentIds<'a> {
-    let mut ids = ParentIds::with_capacity(spans.len());
+    let mut ids = ParentIds::new(partitions);
     let rows = spans.iter().zip(windows.iter_mut().zip(flags.iter_mut()));
     for (k, (span, (window, flags))) in rows.enumerate() {
         *window = (span.start_ns(), span.end_ns());
@@ -197,10 +198,11 @@ pub fn assemble(trace: &Trace, options: &Options) -> AssembledTrace {
     let half = n / 2;
     let (windows_low, windows_high) = windows.split_at_mut(half);
     let (flags_low, flags_high) = flags.split_at_mut(half);
+    let partitions = Partitions::for_spans(n);
     let (low, high) = crate::parallel::join(
         n >= SPLIT_SPANS,
-        || copy_out(&spans[..half], 0, windows_low, flags_low),
-        || copy_out(&spans[half..], half, windows_high, flags_high),
+        || copy_out(&spans[..half], 0, &partitions, windows_low, flags_low),
+        || copy_out(&spans[half..], half, &partitions, windows_high, flags_high),
     );
 
     // Parent links. The first occurrence of an id owns it (Jaeger renames later duplicates);

@@ -5,8 +5,9 @@
 //! decision of whether there is one here.
 
 /// Spans from which a pass over a trace's spans is split over two threads: below, a thread
-/// costs more than it saves. (Unit tests split small traces, so that both ways are tested.)
-pub(crate) const SPLIT_SPANS: usize = if cfg!(test) { 4 } else { 1 << 16 };
+/// costs more than it saves. (Unit tests and fuzzing split small traces, so that both ways
+/// are tested.)
+pub(crate) const SPLIT_SPANS: usize = if cfg!(any(test, fuzzing)) { 4 } else { 1 << 16 };
 
 /// Whether a second thread can run beside this one.
 pub(crate) fn second_core() -> bool {

@@ -2,10 +2,12 @@
 //!
 //! A hash table of a million ids is larger than any cache, so building it and probing it costs
 //! two cache misses per span. Instead the ids and the parent references are first split by
-//! the top bits of their hash into partitions of a few hundred (two sequential passes each),
-//! and each partition is then joined in a small table that stays in the cache. Within a
-//! partition the input order is kept, so "the first occurrence owns an id" holds exactly as
-//! with one global table.
+//! the top bits of their hash into partitions of a few hundred, and each partition is then
+//! joined in a small table that stays in the cache. The split is a counting sort: the caller
+//! counts each partition's ids in its own pass over the spans, then one pass puts every id in
+//! its place, straight from the spans (no list of ids in between); both passes run in two
+//! halves on two threads for a large trace. Within a partition the input order is kept, so
+//! "the first occurrence owns an id" holds exactly as with one global table.
 //!
 //! The hash is seeded per call: ids come from untrusted files and from the network, and a
 //! fixed hash would let crafted ids pile into one partition and one probe sequence.
@@ -17,6 +19,7 @@ use std::hash::BuildHasher;
 use crate::Diagnostics;
 use crate::assemble::NONE;
 use crate::model::Span;
+use crate::parallel::SPLIT_SPANS;
 
 /// Spans per partition the split aims for: a table of twice that many 16-byte slots is 8 KiB.
 const PER_PARTITION: usize = 256;
@@ -26,41 +29,83 @@ const MAX_BITS: u32 = 12;
 /// An id (or a parent reference) and the span it belongs to.
 type Pair = (u64, u32);
 
-/// The ids and parent references of a trace's spans, gathered while the caller makes its own
-/// pass over the spans (they are large: one pass fewer is a tenth of the assembly).
+/// How a trace's ids are split into partitions: by the top bits of a hash seeded for it.
+#[derive(Clone, Debug)]
+pub(crate) struct Partitions {
+    hasher: foldhash::fast::RandomState,
+    bits: u32,
+}
+
+impl Partitions {
+    /// For the ids of a trace of `spans` spans.
+    pub(crate) fn for_spans(spans: usize) -> Self {
+        Self {
+            hasher: foldhash::fast::RandomState::default(),
+            bits: partition_bits(spans),
+        }
+    }
+
+    fn hash(&self, key: u64) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn of(&self, key: u64) -> usize {
+        partition_of(self.hash(key), self.bits)
+    }
+}
+
+/// How many ids and parent references of some of a trace's spans fall in each partition,
+/// counted while the caller makes its own pass over the spans (they are large: one pass fewer
+/// is a tenth of the assembly); text ids are kept whole.
 pub(crate) struct ParentIds<'a> {
-    ids: Vec<Pair>,
-    refs: Vec<Pair>,
+    partitions: Partitions,
+    /// Spans counted: the first part counts the first spans of the trace, the second the rest.
+    spans: usize,
+    id_counts: Vec<u32>,
+    ref_counts: Vec<u32>,
     /// Text ids (rare: Jaeger test data, hand-written traces) keep a map of their own.
     text_ids: Vec<(&'a str, u32)>,
     text_refs: Vec<(&'a str, u32)>,
 }
 
 impl<'a> ParentIds<'a> {
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    pub(crate) fn new(partitions: &Partitions) -> Self {
+        let count = 1usize << partitions.bits;
         Self {
-            ids: Vec::with_capacity(n),
-            refs: Vec::with_capacity(n),
+            partitions: partitions.clone(),
+            spans: 0,
+            id_counts: vec![0; count],
+            ref_counts: vec![0; count],
             text_ids: Vec::new(),
             text_refs: Vec::new(),
         }
     }
 
-    /// Records span `i`, which takes part in the assembly.
+    /// The counts of `spans`, which start at position `first`.
+    fn counted(partitions: &Partitions, first: usize, spans: &'a [Span]) -> Self {
+        let mut ids = Self::new(partitions);
+        for (k, span) in spans.iter().enumerate() {
+            ids.push((first + k) as u32, span);
+        }
+        ids
+    }
+
+    /// Counts span `i`, which takes part in the assembly.
     pub(crate) fn push(&mut self, i: u32, span: &'a Span) {
+        self.spans += 1;
         match span.span_id().key() {
-            Ok(key) => self.ids.push((key, i)),
+            Ok(key) => self.id_counts[self.partitions.of(key)] += 1,
             Err(text) => self.text_ids.push((text, i)),
         }
         match span.parent_id().map(crate::SpanId::key) {
-            Some(Ok(key)) => self.refs.push((key, i)),
+            Some(Ok(key)) => self.ref_counts[self.partitions.of(key)] += 1,
             Some(Err(text)) => self.text_refs.push((text, i)),
             None => {}
         }
     }
 
-    /// Resolves parents from the ids gathered in two parts, the spans before a position and
-    /// those from it on. `included` says which spans take part; exact duplicates (robust
+    /// Resolves parents from the ids counted in two parts, the spans before a position and
+    /// those from it on (with the same [`Partitions`]). `included` says which spans take part; exact duplicates (robust
     /// mode) and self-parents (Jaeger mode) are excluded here, as the assembly rules say.
     /// Returns each span's parent position, `NONE` for roots, orphans and excluded spans.
     pub(crate) fn resolve(
@@ -84,14 +129,17 @@ impl<'a> ParentIds<'a> {
 /// join as the assembly, not a hash table of a million ids.
 pub fn declared_parents(spans: &[Span]) -> Vec<Option<u32>> {
     let spans = &spans[..spans.len().min(NONE as usize - 1)];
-    let mut ids = ParentIds::with_capacity(spans.len());
-    for (i, span) in spans.iter().enumerate() {
-        ids.push(i as u32, span);
-    }
+    let partitions = Partitions::for_spans(spans.len());
+    let half = spans.len() / 2;
+    let (low, high) = crate::parallel::join(
+        spans.len() >= SPLIT_SPANS,
+        || ParentIds::counted(&partitions, 0, &spans[..half]),
+        || ParentIds::counted(&partitions, half, &spans[half..]),
+    );
     let mut included = vec![true; spans.len()];
     // Jaeger mode's rules are the declared links: a duplicate id is only counted (never
     // dropped) and a self-parent is left without a parent.
-    let parts = [ids, ParentIds::with_capacity(0)];
+    let parts = [low, high];
     let parent = resolve_parents(
         parts,
         spans,
@@ -113,17 +161,12 @@ fn resolve_parents(
     diagnostics: &mut Diagnostics,
 ) -> Vec<u32> {
     let n = spans.len();
-    let hasher = foldhash::fast::RandomState::default();
-    let hash = |key: u64| hasher.hash_one(key);
+    let partitions = &low.partitions;
+    let hash = |key: u64| partitions.hash(key);
 
-    // One after the other, each list freed once split: splitting both at once on two threads
-    // was no faster beyond the noise of side-by-side runs on a million spans, and held 16 MB
-    // more at the peak of a run.
-    let bits = partition_bits(low.ids.len() + high.ids.len());
-    let (id_offsets, ids) = split([&low.ids, &high.ids], bits, &hash);
-    drop((low.ids, high.ids));
-    let (ref_offsets, refs) = split([&low.refs, &high.refs], bits, &hash);
-    drop((low.refs, high.refs));
+    let id_offsets = offsets(&low.id_counts, &high.id_counts);
+    let ref_offsets = offsets(&low.ref_counts, &high.ref_counts);
+    let (ids, refs) = scatter(spans, [&low, &high], &id_offsets, &ref_offsets);
     let text_ids: Vec<_> = low.text_ids.into_iter().chain(high.text_ids).collect();
     let text_refs: Vec<_> = low.text_refs.into_iter().chain(high.text_refs).collect();
     let largest = id_offsets
@@ -240,30 +283,87 @@ fn partition_of(hash: u64, bits: u32) -> usize {
     }
 }
 
-/// Counting sort by partition of the pairs of both parts, in order: stable, so each partition
-/// keeps the input order.
-fn split(parts: [&[Pair]; 2], bits: u32, hash: &impl Fn(u64) -> u64) -> (Vec<u32>, Vec<Pair>) {
-    let len = parts[0].len() + parts[1].len();
-    if bits == 0 {
-        return (vec![0, len as u32], parts.concat());
+/// Where each partition starts, of the ids counted in two parts, and where the last ends.
+fn offsets(low: &[u32], high: &[u32]) -> Vec<u32> {
+    let mut offsets = Vec::with_capacity(low.len() + 1);
+    let mut at = 0;
+    offsets.push(at);
+    for (l, h) in low.iter().zip(high) {
+        at += l + h;
+        offsets.push(at);
     }
-    let pairs = || parts.into_iter().flatten();
-    let count = 1usize << bits;
-    let mut offsets = vec![0u32; count + 1];
-    for &(key, _) in pairs() {
-        offsets[partition_of(hash(key), bits) + 1] += 1;
+    offsets
+}
+
+/// The second half of a counting sort by partition: each span's id and parent reference put
+/// in its partition, at the offsets the counts of the two parts gave (counted over the same
+/// spans with the same partitions), each part on a thread of its own for a large trace. In
+/// input order within a partition: stable.
+fn scatter(
+    spans: &[Span],
+    [low, high]: [&ParentIds<'_>; 2],
+    id_offsets: &[u32],
+    ref_offsets: &[u32],
+) -> (Vec<Pair>, Vec<Pair>) {
+    let total = |offsets: &[u32]| offsets.last().copied().unwrap_or(0) as usize;
+    let mut ids = vec![(0u64, 0u32); total(id_offsets)];
+    let mut refs = vec![(0u64, 0u32); total(ref_offsets)];
+    let (ids_low, ids_high) = places(&mut ids, &low.id_counts, &high.id_counts);
+    let (refs_low, refs_high) = places(&mut refs, &low.ref_counts, &high.ref_counts);
+    let half = low.spans.min(spans.len());
+    let partitions = &low.partitions;
+    crate::parallel::join(
+        spans.len() >= SPLIT_SPANS,
+        || fill(&spans[..half], 0, partitions, ids_low, refs_low),
+        || fill(&spans[half..], half, partitions, ids_high, refs_high),
+    );
+    (ids, refs)
+}
+
+/// Each partition's places for the pairs of the first part, and for those of the second.
+fn places<'p>(
+    mut pairs: &'p mut [Pair],
+    low: &[u32],
+    high: &[u32],
+) -> (Vec<&'p mut [Pair]>, Vec<&'p mut [Pair]>) {
+    let (mut first, mut second) = (
+        Vec::with_capacity(low.len()),
+        Vec::with_capacity(high.len()),
+    );
+    for (&l, &h) in low.iter().zip(high) {
+        let (mine, rest) = pairs.split_at_mut(l as usize);
+        let (theirs, rest) = rest.split_at_mut(h as usize);
+        first.push(mine);
+        second.push(theirs);
+        pairs = rest;
     }
-    for p in 1..offsets.len() {
-        offsets[p] += offsets[p - 1];
+    (first, second)
+}
+
+/// Puts the ids and parent references of `spans`, which start at position `first`, in their
+/// partitions' places, in order.
+fn fill(
+    spans: &[Span],
+    first: usize,
+    partitions: &Partitions,
+    mut ids: Vec<&mut [Pair]>,
+    mut refs: Vec<&mut [Pair]>,
+) {
+    let mut id_at = vec![0usize; ids.len()];
+    let mut ref_at = vec![0usize; refs.len()];
+    for (k, span) in spans.iter().enumerate() {
+        let i = (first + k) as u32;
+        if let Ok(key) = span.span_id().key() {
+            let p = partitions.of(key);
+            ids[p][id_at[p]] = (key, i);
+            id_at[p] += 1;
+        }
+        if let Some(Ok(key)) = span.parent_id().map(crate::SpanId::key) {
+            let p = partitions.of(key);
+            refs[p][ref_at[p]] = (key, i);
+            ref_at[p] += 1;
+        }
     }
-    let mut fill = offsets.clone();
-    let mut out = vec![(0u64, 0u32); len];
-    for &(key, i) in pairs() {
-        let slot = &mut fill[partition_of(hash(key), bits)];
-        out[*slot as usize] = (key, i);
-        *slot += 1;
-    }
-    (offsets, out)
 }
 
 /// Open addressing with linear probing, at most half full.
@@ -332,10 +432,8 @@ mod tests {
     ) -> Vec<u32> {
         // In two parts, as the assembly gathers them: an id owned in the first part and
         // referenced or repeated in the second must resolve as with one part.
-        let mut parts = [
-            ParentIds::with_capacity(spans.len()),
-            ParentIds::with_capacity(spans.len()),
-        ];
+        let partitions = Partitions::for_spans(spans.len());
+        let mut parts = [ParentIds::new(&partitions), ParentIds::new(&partitions)];
         for (i, span) in spans.iter().enumerate() {
             parts[usize::from(i >= spans.len() / 2)].push(i as u32, span);
         }
