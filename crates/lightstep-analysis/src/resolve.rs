@@ -105,7 +105,8 @@ impl<'a> ParentIds<'a> {
     }
 
     /// Resolves parents from the ids counted in two parts, the spans before a position and
-    /// those from it on (with the same [`Partitions`]). `included` says which spans take part; exact duplicates (robust
+    /// those from it on, each counted in order and with the same [`Partitions`]: together the
+    /// parts have counted exactly `spans`. `included` says which spans take part; exact duplicates (robust
     /// mode) and self-parents (Jaeger mode) are excluded here, as the assembly rules say.
     /// Returns each span's parent position, `NONE` for roots, orphans and excluded spans.
     pub(crate) fn resolve(
@@ -164,6 +165,7 @@ fn resolve_parents(
     let partitions = &low.partitions;
     let hash = |key: u64| partitions.hash(key);
 
+    debug_assert_eq!(low.spans + high.spans, n, "the parts counted other spans");
     let id_offsets = offsets(&low.id_counts, &high.id_counts);
     let ref_offsets = offsets(&low.ref_counts, &high.ref_counts);
     let (ids, refs) = scatter(spans, [&low, &high], &id_offsets, &ref_offsets);

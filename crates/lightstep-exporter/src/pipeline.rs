@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lightstep_config::LightstepConfig;
@@ -431,9 +431,9 @@ impl<E: SpanExporter> SpanExporter for AddedExporter<E> {
 #[derive(Debug)]
 pub(crate) struct AddedProcessors {
     processors: Vec<Arc<dyn SpanProcessor>>,
-    /// Per processor, its flushes still running on their threads (those that missed their
-    /// deadline): at most [`FLUSHES_RUNNING`] at once.
-    flushing: Vec<Arc<AtomicUsize>>,
+    /// Per processor, its flushes that missed their deadline and are still running on their
+    /// threads: at [`FLUSHES_LEFT_RUNNING`], it is not flushed again until one returns.
+    left_running: Vec<Arc<AtomicUsize>>,
     stats: Arc<Stats>,
     /// The pipeline's deadline for a flush or shutdown it did not start itself.
     timeout: Duration,
@@ -446,7 +446,7 @@ impl AddedProcessors {
         timeout: Duration,
     ) -> Self {
         Self {
-            flushing: processors.iter().map(|_| Arc::default()).collect(),
+            left_running: processors.iter().map(|_| Arc::default()).collect(),
             processors: processors.into_iter().map(Arc::from).collect(),
             stats,
             timeout,
@@ -456,15 +456,15 @@ impl AddedProcessors {
     /// Runs `operation` on every processor side by side, each given the time left until
     /// `deadline` (the pipeline's, or `fallback` from now), at least [`ADDED_SHUTDOWN_GRACE`].
     /// A processor that misses it makes the result the SDK's `Timeout`, and `missed` is told.
-    /// With `running` (flushes), a processor that has [`FLUSHES_RUNNING`] runs that have not
-    /// returned is not run again and is late at once: flushes that never return hold that many
-    /// threads, not one per flush.
+    /// With `left_running` (flushes), the runs that miss the deadline are counted until they
+    /// return, and a processor with [`FLUSHES_LEFT_RUNNING`] of them is not run again and is
+    /// late at once: flushes that never return hold that many threads, not one per flush.
     fn side_by_side(
         &self,
         deadline: Option<Instant>,
         fallback: Duration,
         operation: fn(&dyn SpanProcessor, Duration) -> OTelSdkResult,
-        running: Option<&[Arc<AtomicUsize>]>,
+        left_running: Option<&[Arc<AtomicUsize>]>,
         missed: impl FnOnce(),
     ) -> OTelSdkResult {
         let start = Instant::now();
@@ -475,45 +475,58 @@ impl AddedProcessors {
             .max(ADDED_SHUTDOWN_GRACE);
         let (done, results) = crossbeam_channel::unbounded();
         let mut finished = Vec::new();
-        let mut started = 0;
+        // The runs on threads of their own, by processor, until their results arrive.
+        let mut waiting: Vec<Option<Run>> = self.processors.iter().map(|_| None).collect();
         let mut overran = false;
         for (k, processor) in self.processors.iter().enumerate() {
-            let busy = running.and_then(|running| running.get(k)).cloned();
-            let full = busy.as_ref().is_some_and(|busy| {
-                busy.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                    (n < FLUSHES_RUNNING).then_some(n + 1)
-                })
-                .is_err()
-            });
-            if full {
+            let counted = left_running.and_then(|counts| counts.get(k)).cloned();
+            if counted
+                .as_ref()
+                .is_some_and(|n| n.load(Ordering::Acquire) >= FLUSHES_LEFT_RUNNING)
+            {
                 overran = true;
                 continue;
             }
-            started += 1;
-            let (on_thread, done, here) = (Arc::clone(processor), done.clone(), busy.clone());
+            let run = Run {
+                state: Arc::new(AtomicU8::new(RUNNING)),
+                left_running: counted,
+            };
+            let (on_thread, on_its_thread, done) =
+                (Arc::clone(processor), run.clone(), done.clone());
             let spawned = std::thread::Builder::new()
                 .name("lightstep-added".into())
                 .spawn(move || {
-                    let _idle = busy.map(Idle);
-                    let _ = done.send(operation(&*on_thread, left));
+                    let result = operation(&*on_thread, left);
+                    on_its_thread.returned();
+                    let _ = done.send((k, result));
                 });
-            if spawned.is_err() {
-                // No thread to be had: run it here, with what is left of the time.
-                let _idle = here.map(Idle);
-                let now = Instant::now();
-                finished.push(operation(
-                    &**processor,
-                    (start + left).saturating_duration_since(now),
-                ));
+            match spawned {
+                Ok(_) => waiting[k] = Some(run),
+                Err(_) => {
+                    // No thread to be had: run it here, with what is left of the time.
+                    let now = Instant::now();
+                    finished.push(operation(
+                        &**processor,
+                        (start + left).saturating_duration_since(now),
+                    ));
+                }
             }
         }
         drop(done);
         let until = start + left;
-        while finished.len() < started {
+        while waiting.iter().any(Option::is_some) {
             match results.recv_deadline(until) {
-                Ok(result) => finished.push(result),
+                Ok((k, result)) => {
+                    if let Some(slot) = waiting.get_mut(k) {
+                        *slot = None;
+                    }
+                    finished.push(result);
+                }
                 Err(_) => {
                     overran = true;
+                    for run in waiting.iter().flatten() {
+                        run.left_behind();
+                    }
                     break;
                 }
             }
@@ -566,7 +579,7 @@ impl SpanProcessor for AddedProcessors {
             deadline,
             self.timeout,
             |p, _| p.force_flush(),
-            Some(&self.flushing),
+            Some(&self.left_running),
             || {
                 flush_missed(true);
             },
@@ -591,18 +604,50 @@ impl SpanProcessor for AddedProcessors {
     }
 }
 
-/// Flushes of one added processor that may run at once: one that missed its deadline and is
-/// still running does not keep the next flush from reaching the processor (which may well
-/// answer it, as a `BatchSpanProcessor` does once its export returns), but a processor whose
-/// flushes never return holds no more threads than this.
-const FLUSHES_RUNNING: usize = 2;
+/// Flushes of one added processor that may be left running past their deadline before it is
+/// no longer flushed: one left running does not keep the next flush from reaching the
+/// processor (which may well answer it, as a `BatchSpanProcessor` does once its export
+/// returns), but a processor whose flushes never return holds no more threads than this.
+const FLUSHES_LEFT_RUNNING: usize = 2;
 
-/// Counts a processor's flush as returned when dropped, however its thread ends.
-struct Idle(Arc<AtomicUsize>);
+const RUNNING: u8 = 0;
+const RETURNED: u8 = 1;
+const LEFT_BEHIND: u8 = 2;
 
-impl Drop for Idle {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+/// One run of an added processor on a thread of its own, and its processor's count of the
+/// flushes left running (none for a shutdown).
+#[derive(Clone)]
+struct Run {
+    state: Arc<AtomicU8>,
+    left_running: Option<Arc<AtomicUsize>>,
+}
+
+impl Run {
+    /// Its thread is done: a run that had been left behind is no longer counted.
+    fn returned(&self) {
+        if self.state.swap(RETURNED, Ordering::AcqRel) == LEFT_BEHIND
+            && let Some(count) = &self.left_running
+        {
+            count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Its deadline passed without its result: counted until it returns (unless it just did).
+    /// Counted first and marked after, so that the count never goes below what is left
+    /// running while its thread returns at the same moment.
+    fn left_behind(&self) {
+        if let Some(count) = &self.left_running {
+            count.fetch_add(1, Ordering::AcqRel);
+            let marked = self.state.compare_exchange(
+                RUNNING,
+                LEFT_BEHIND,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if marked.is_err() {
+                count.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
     }
 }
 

@@ -521,12 +521,51 @@ async fn flushes_that_never_return_hold_two_threads_however_often_the_pipeline_f
             }
             other => panic!("expected the deadline error, got {other:?}"),
         }
-        // Generous: the deadline and its grace are 400 ms.
+        // Generous: the flush's deadline is 200 ms, and the added processors get 200 ms at least.
         assert!(started.elapsed() < Duration::from_secs(5));
     }
     assert_eq!(hung.0.load(std::sync::atomic::Ordering::SeqCst), 2);
     // OTLP's own delivery went on.
     assert_eq!(exporter.stats().exported, 1);
+}
+
+/// A processor that takes a while to flush, but returns.
+#[derive(Debug, Clone, Default)]
+struct SlowishFlush(Arc<std::sync::atomic::AtomicUsize>);
+
+impl SpanProcessor for SlowishFlush {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> OTelSdkResult {
+        std::thread::sleep(Duration::from_millis(300));
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// Only flushes left running past their deadline keep a processor from being flushed: many
+/// flushes at once, each within its deadline, all reach it and all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushes_at_once_within_their_deadline_all_reach_the_processor() {
+    let receiver = receiver().await;
+    let config = config_for(&endpoint(&receiver, Protocol::Grpc), Protocol::Grpc)
+        .with_shutdown_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let slowish = SlowishFlush::default();
+    let exporter = Pipeline::builder(config)
+        .with_span_processor(slowish.clone())
+        .build()
+        .unwrap();
+    exporter.tracer().in_span("one", |_| {});
+    let flushes = (0..5).map(|_| exporter.force_flush());
+    for result in futures_util::future::join_all(flushes).await {
+        result.expect("a flush within its deadline");
+    }
+    assert_eq!(slowish.0.load(std::sync::atomic::Ordering::SeqCst), 5);
 }
 
 /// A pipeline with a 500 ms shutdown deadline and `add` applied: its shutdown returns the
