@@ -106,8 +106,9 @@ impl<'a> ParentIds<'a> {
 
     /// Resolves parents from the ids counted in two parts, the spans before a position and
     /// those from it on, each counted in order and with the same [`Partitions`]: together the
-    /// parts have counted exactly `spans`. `included` says which spans take part; exact duplicates (robust
-    /// mode) and self-parents (Jaeger mode) are excluded here, as the assembly rules say.
+    /// parts have counted exactly `spans`. `included` says which spans take part; exact
+    /// duplicates (robust mode) and self-parents (Jaeger mode) are excluded here, as the
+    /// assembly rules say.
     /// Returns each span's parent position, `NONE` for roots, orphans and excluded spans.
     pub(crate) fn resolve(
         parts: [Self; 2],
@@ -140,9 +141,8 @@ pub fn declared_parents(spans: &[Span]) -> Vec<Option<u32>> {
     let mut included = vec![true; spans.len()];
     // Jaeger mode's rules are the declared links: a duplicate id is only counted (never
     // dropped) and a self-parent is left without a parent.
-    let parts = [low, high];
     let parent = resolve_parents(
-        parts,
+        [low, high],
         spans,
         &mut included,
         true,

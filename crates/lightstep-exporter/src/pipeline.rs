@@ -30,9 +30,9 @@ type AddedProcessor = Box<dyn FnOnce(&Reporting) -> Box<dyn SpanProcessor>>;
 
 thread_local! {
     /// The flush the pipeline runs on this thread: its deadline, and whether a processor (the
-    /// OTLP one or one added in code) missed it. The SDK flushes its processors on the caller's thread, one after the
-    /// other, so the added ones find it here; each flush has its own (another thread's, or a
-    /// flush of the provider itself, has none).
+    /// OTLP one or one added in code) missed it. The SDK flushes its processors on the
+    /// caller's thread, one after the other, so the added ones find it here; each flush has
+    /// its own (another thread's, or a flush of the provider itself, has none).
     static FLUSH: std::cell::Cell<Option<(Instant, Missed)>> = const { std::cell::Cell::new(None) };
 }
 

@@ -480,16 +480,16 @@ async fn flush_keeps_its_deadline_with_added_processors_that_hang() {
     assert_eq!(exporter.stats().exported, 1);
 }
 
-/// A processor whose flushes never return, counting how often it is flushed.
+/// A processor whose flush takes `.1` (forever, or a while), counting the flushes that reach it.
 #[derive(Debug, Clone, Default)]
-struct HungFlush(Arc<std::sync::atomic::AtomicUsize>);
+struct CountedFlush(Arc<std::sync::atomic::AtomicUsize>, Duration);
 
-impl SpanProcessor for HungFlush {
+impl SpanProcessor for CountedFlush {
     fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
     fn on_end(&self, _span: SpanData) {}
     fn force_flush(&self) -> OTelSdkResult {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        std::thread::sleep(Duration::from_secs(3_600));
+        std::thread::sleep(self.1);
         Ok(())
     }
     fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
@@ -507,7 +507,7 @@ async fn flushes_that_never_return_hold_two_threads_however_often_the_pipeline_f
         .with_shutdown_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let hung = HungFlush::default();
+    let hung = CountedFlush(Arc::default(), Duration::from_secs(3_600));
     let exporter = Pipeline::builder(config)
         .with_span_processor(hung.clone())
         .build()
@@ -529,23 +529,6 @@ async fn flushes_that_never_return_hold_two_threads_however_often_the_pipeline_f
     assert_eq!(exporter.stats().exported, 1);
 }
 
-/// A processor that takes a while to flush, but returns.
-#[derive(Debug, Clone, Default)]
-struct SlowishFlush(Arc<std::sync::atomic::AtomicUsize>);
-
-impl SpanProcessor for SlowishFlush {
-    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
-    fn on_end(&self, _span: SpanData) {}
-    fn force_flush(&self) -> OTelSdkResult {
-        std::thread::sleep(Duration::from_millis(300));
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
-
 /// Only flushes left running past their deadline keep a processor from being flushed: many
 /// flushes at once, each within its deadline, all reach it and all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -555,7 +538,7 @@ async fn flushes_at_once_within_their_deadline_all_reach_the_processor() {
         .with_shutdown_timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let slowish = SlowishFlush::default();
+    let slowish = CountedFlush(Arc::default(), Duration::from_millis(300));
     let exporter = Pipeline::builder(config)
         .with_span_processor(slowish.clone())
         .build()
